@@ -1,0 +1,1 @@
+"""The admin web app: health, metrics and (in later issues) the panel."""

@@ -1,0 +1,51 @@
+"""The admin web application: ``/healthz`` and ``/metrics`` for now; the panel grows here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.metrics import Metrics
+
+HealthProbe = Callable[[], Awaitable[dict[str, Any]]]
+HEALTH_PROBE: web.AppKey[HealthProbe] = web.AppKey("health_probe")
+METRICS = web.AppKey("metrics", Metrics)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 when PostgreSQL, Redis and every bot answer; 503 (same body) otherwise."""
+    report = await request.app[HEALTH_PROBE]()
+    return web.json_response(report, status=200 if report["status"] == "ok" else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def index(request: web.Request) -> web.Response:
+    links = ['<li><a href="/healthz">/healthz</a> — state of PostgreSQL, Redis and each bot</li>']
+    if METRICS in request.app:
+        links.append('<li><a href="/metrics">/metrics</a> — Prometheus metrics</li>')
+    if request.app.router.get("sandbox-ui") is not None:
+        links.append('<li><a href="/sandbox/">/sandbox/</a> — talk to the bots</li>')
+    html = (
+        "<!doctype html><meta charset=utf-8><title>citybots</title>"
+        "<h1>citybots</h1><ul>" + "".join(links) + "</ul>"
+    )
+    return web.Response(text=html, content_type="text/html")
+
+
+def init_app(
+    app: web.Application, health_probe: HealthProbe, metrics_registry: Metrics | None
+) -> None:
+    """Mount the admin routes on the platform's one web application."""
+    app[HEALTH_PROBE] = health_probe
+    app.router.add_get("/", index)
+    app.router.add_get("/healthz", healthz)
+    if metrics_registry is not None:
+        app[METRICS] = metrics_registry
+        app.router.add_get("/metrics", metrics)

@@ -1,0 +1,1 @@
+"""The five bots, the middlewares they share and the local Bot API sandbox."""

@@ -1,0 +1,117 @@
+"""The dispatcher every bot uses: each update is handled once, and people hear back
+when the database or Redis is down instead of meeting silence."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import Update, User
+
+from flows.i18n import pick_language, text
+from services.db import is_unavailable
+from services.metrics import Metrics
+from services.updates import Claim, UpdateLedger
+
+log = logging.getLogger(__name__)
+
+_NOTICE_INTERVAL = 60.0
+
+
+class InFlight:
+    """Returned for an update another worker is handling now: the webhook answers 503
+    so that Telegram delivers it again later, when it is either done or free."""
+
+
+IN_FLIGHT = InFlight()
+
+
+def _sender(update: Update) -> tuple[int | None, User | None]:
+    """The chat to answer in and the person who sent the update."""
+    for event in (update.message, update.edited_message):
+        if event is not None:
+            return event.chat.id, event.from_user
+    if update.callback_query is not None:
+        return update.callback_query.from_user.id, update.callback_query.from_user
+    return None, None
+
+
+class CityDispatcher(Dispatcher):
+    """Wraps aiogram's ``feed_update``, which both polling and webhooks go through.
+
+    The wrapping sits here rather than in an outer middleware because aiogram's own
+    FSM middleware runs first and reaches Redis: only here are its failures caught.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._last_notice: dict[int, float] = {}
+
+    async def feed_update(self, bot: Bot, update: Update, **kwargs: Any) -> Any:
+        ledger: UpdateLedger = self["ledger"]
+        metrics: Metrics = self["metrics"]
+        bot_name: str = self["profile"].name
+        started = time.perf_counter()
+        try:
+            claim = await ledger.claim(bot.id, update.update_id)
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            metrics.updates.labels(bot_name, "unavailable").inc()
+            await self._notice(bot, update, "errors.unavailable", error)
+            return UNHANDLED
+        if claim is Claim.DONE:
+            metrics.updates.labels(bot_name, "duplicate").inc()
+            return UNHANDLED
+        if claim is Claim.IN_FLIGHT:
+            metrics.updates.labels(bot_name, "in_flight").inc()
+            return IN_FLIGHT
+        try:
+            result = await super().feed_update(bot, update, **kwargs)
+        except Exception as error:
+            if is_unavailable(error):
+                metrics.updates.labels(bot_name, "unavailable").inc()
+                await self._notice(bot, update, "errors.unavailable", error)
+                await self._quietly(ledger.release(bot.id, update.update_id))
+                return UNHANDLED
+            metrics.updates.labels(bot_name, "error").inc()
+            log.exception("%s bot failed on update %d", bot_name, update.update_id)
+            await self._notice(bot, update, "errors.internal", error)
+            await self._quietly(ledger.complete(bot.id, update.update_id))
+            return UNHANDLED
+        await self._quietly(ledger.complete(bot.id, update.update_id))
+        outcome = "unhandled" if result is UNHANDLED else "handled"
+        metrics.updates.labels(bot_name, outcome).inc()
+        metrics.update_seconds.labels(bot_name).observe(time.perf_counter() - started)
+        return result
+
+    async def _quietly(self, step: Any) -> None:
+        try:
+            await step
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            log.warning("update ledger not reachable: %s", type(error).__name__)
+
+    async def _notice(self, bot: Bot, update: Update, key: str, error: BaseException) -> None:
+        """Tell the person, at most once a minute per chat (a live location sends a fix
+        every 30 s and must not turn an outage into a stream of notices)."""
+        log.warning("update %d not handled: %s (%s)", update.update_id, key, type(error).__name__)
+        chat_id, user = _sender(update)
+        if chat_id is None:
+            return
+        now = time.monotonic()
+        if now - self._last_notice.get(chat_id, -_NOTICE_INTERVAL) < _NOTICE_INTERVAL:
+            return
+        self._last_notice[chat_id] = now
+        lang = pick_language(
+            user.language_code if user else None, default=self["default_language"]
+        )
+        try:
+            await bot.send_message(chat_id, text(lang, key))
+        except TelegramAPIError as send_error:
+            log.warning("could not send the notice: %s", type(send_error).__name__)

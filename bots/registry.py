@@ -1,0 +1,33 @@
+"""Which bots exist and how each one's dispatcher is put together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+
+from aiogram import Router
+from aiogram.fsm.storage.base import BaseStorage
+
+from bots import agent, citizen, doctor, quarantine, staff
+from bots.dispatcher import CityDispatcher
+from bots.middlewares import LanguageMiddleware
+from flows.common import handlers as common
+from flows.context import BotContext
+
+BOT_MODULES: dict[str, ModuleType] = {
+    module.PROFILE.name: module for module in (citizen, staff, quarantine, doctor, agent)
+}
+
+
+def build_dispatcher(name: str, context: BotContext, storage: BaseStorage) -> CityDispatcher:
+    """One dispatcher per bot: its flows in order, then the catch-all."""
+    module = BOT_MODULES[name]
+    dispatcher = CityDispatcher(storage=storage, **context)
+    dispatcher.update.outer_middleware(
+        LanguageMiddleware(context["languages"], context["default_language"])
+    )
+    factories: tuple[Callable[[], Router], ...] = module.FLOWS
+    for factory in factories:
+        dispatcher.include_router(factory())
+    dispatcher.include_router(common.build_fallback_router())
+    return dispatcher

@@ -1,0 +1,217 @@
+"""A small client for the sandbox's user side, for tests, benchmarks and scripts.
+
+async with SandboxClient("http://127.0.0.1:8080/sandbox") as sandbox:
+    chat = await sandbox.chat("citizen", language_code="ru")
+    await chat.send("/start")
+    reply = await chat.reply()
+    await chat.press("English")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from aiohttp import ClientSession, ClientTimeout
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+class SandboxClient:
+    def __init__(self, base_url: str, session: ClientSession | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._session = session
+        self._own_session = session is None
+
+    async def __aenter__(self) -> SandboxClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def session(self) -> ClientSession:
+        if self._session is None:
+            self._session = ClientSession(timeout=ClientTimeout(total=90))
+        return self._session
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        async with self.session.request(method, self.base_url + "/api" + path, **kwargs) as r:
+            if r.status >= 400:
+                raise SandboxError(f"{method} {path}: {r.status} {await r.text()}")
+            if r.content_type == "application/json":
+                return await r.json()
+            return await r.read()
+
+    async def bots(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.request("GET", "/bots")
+        return result
+
+    async def create_user(
+        self, first_name: str = "Test user", language_code: str | None = "en"
+    ) -> dict[str, Any]:
+        body = {"first_name": first_name, "language_code": language_code}
+        result: dict[str, Any] = await self.request("POST", "/users", json=body)
+        return result
+
+    async def chat(
+        self,
+        bot: str,
+        *,
+        first_name: str = "Test user",
+        language_code: str | None = "en",
+        user_id: int | None = None,
+    ) -> SandboxChat:
+        """A new user (or the given one) opening a chat with a bot (by name or @username)."""
+        if user_id is None:
+            user_id = int((await self.create_user(first_name, language_code))["id"])
+        return SandboxChat(self, bot, user_id)
+
+    async def inject_faults(
+        self,
+        *,
+        count: int = 1,
+        status: int = 429,
+        retry_after: int = 1,
+        methods: list[str] | None = None,
+    ) -> None:
+        """Make the next ``count`` bot calls of ``methods`` fail like Telegram under load."""
+        body: dict[str, Any] = {"count": count, "status": status, "retry_after": retry_after}
+        if methods:
+            body["methods"] = methods
+        await self.request("POST", "/faults", json=body)
+
+    async def file(self, file_id: str) -> bytes:
+        data: bytes = await self.request("GET", f"/files/{file_id}")
+        return data
+
+
+@dataclass
+class SandboxChat:
+    """One user's chat with one bot; ``seen`` is how far this side has read."""
+
+    client: SandboxClient
+    bot: str
+    user_id: int
+    seen: int = 0
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def _path(self) -> str:
+        return f"/bots/{self.bot}/users/{self.user_id}"
+
+    async def _post(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.client.request(
+            "POST", f"{self._path}/{action}", json=body
+        )
+        return result
+
+    async def send(self, text: str) -> int:
+        return int((await self._post("send", {"text": text}))["message_id"])
+
+    async def send_contact(self, phone_number: str, *, own: bool = True) -> int:
+        body = {"contact": {"phone_number": phone_number, "own": own}}
+        return int((await self._post("send", body))["message_id"])
+
+    async def send_location(
+        self,
+        latitude: float,
+        longitude: float,
+        *,
+        live_period: int | None = None,
+        horizontal_accuracy: float | None = None,
+    ) -> int:
+        location: dict[str, Any] = {"latitude": latitude, "longitude": longitude}
+        if live_period is not None:
+            location["live_period"] = live_period
+        if horizontal_accuracy is not None:
+            location["horizontal_accuracy"] = horizontal_accuracy
+        return int((await self._post("send", {"location": location}))["message_id"])
+
+    async def move_location(
+        self,
+        message_id: int,
+        latitude: float,
+        longitude: float,
+        *,
+        horizontal_accuracy: float | None = None,
+    ) -> None:
+        location: dict[str, Any] = {"latitude": latitude, "longitude": longitude}
+        if horizontal_accuracy is not None:
+            location["horizontal_accuracy"] = horizontal_accuracy
+        await self._post("edit", {"message_id": message_id, "location": location})
+
+    async def stop_location(self, message_id: int) -> None:
+        await self._post("edit", {"message_id": message_id, "stop": True})
+
+    async def send_document(
+        self, file_name: str, content: str, mime_type: str = "text/csv"
+    ) -> int:
+        body = {"document": {"file_name": file_name, "content": content, "mime_type": mime_type}}
+        return int((await self._post("send", body))["message_id"])
+
+    async def press(self, button_text: str) -> None:
+        """Press the inline button with this text on the newest bot message that has it."""
+        for message in reversed(self.transcript):
+            if not message["from_bot"]:
+                continue
+            rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+            for row in rows:
+                for button in row:
+                    if button["text"] == button_text and "callback_data" in button:
+                        await self._post(
+                            "press",
+                            {"message_id": message["message_id"], "data": button["callback_data"]},
+                        )
+                        return
+        raise SandboxError(f"no inline button {button_text!r} in the chat so far")
+
+    async def updates(self, *, count: int = 1, wait: float = 10.0) -> list[dict[str, Any]]:
+        """Bot messages new or changed since the last read, waiting for ``count`` of them."""
+        result = await self.client.request(
+            "GET",
+            f"{self._path}/messages",
+            params={"since": self.seen, "count": count, "wait": wait},
+        )
+        self.seen = int(result["seq"])
+        changed = result["messages"]
+        by_id = {m["message_id"]: i for i, m in enumerate(self.transcript)}
+        for message in changed:
+            if message["message_id"] in by_id:
+                self.transcript[by_id[message["message_id"]]] = message
+            else:
+                self.transcript.append(message)
+        return [m for m in changed if m["from_bot"]]
+
+    async def replies(self, count: int = 1, wait: float = 10.0) -> list[dict[str, Any]]:
+        got = await self.updates(count=count, wait=wait)
+        if len(got) < count:
+            raise SandboxError(
+                f"expected {count} bot message(s) from {self.bot}, got {len(got)}: "
+                + repr([m.get("text") for m in got])
+            )
+        return got
+
+    async def reply(self, wait: float = 10.0) -> dict[str, Any]:
+        """The newest bot message after waiting for at least one."""
+        return (await self.replies(1, wait))[-1]
+
+
+def buttons(message: dict[str, Any]) -> list[str]:
+    """Every button's text on a message, inline or reply keyboard, in order."""
+    markup = message.get("reply_markup") or {}
+    rows = markup.get("inline_keyboard") or markup.get("keyboard") or []
+    return [b if isinstance(b, str) else b["text"] for row in rows for b in row]

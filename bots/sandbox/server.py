@@ -1,0 +1,835 @@
+"""The sandbox: the server side of the Bot API, and a user side for people and tests.
+
+Bot side, as Telegram serves it: ``POST|GET <base>/bot<token>/<method>`` with JSON,
+form or multipart parameters, answering ``{"ok": true, "result": ...}`` or
+``{"ok": false, "error_code": ..., "description": ...}``.
+
+User side (JSON, under ``<base>/api``): create users, send text, commands,
+``/start`` payloads, contacts, locations and live-location moves, press inline
+buttons, and read a chat's transcript (long-polling for what is new). Faults
+(429 with ``retry_after``, 5xx) can be switched on for the next sends.
+
+All state is in memory: the sandbox is for trying and testing, not for keeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import secrets
+import struct
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import BodyPartReader, ClientError, ClientSession, ClientTimeout, web
+
+from bots.sandbox.markup import MAX_CAPTION, BadRequest, check_markup, check_text
+
+log = logging.getLogger(__name__)
+
+# Parameters that Telegram takes as strings even when they look like numbers or JSON.
+_STRING_PARAMS = frozenset(
+    {
+        "text",
+        "caption",
+        "parse_mode",
+        "url",
+        "secret_token",
+        "callback_query_id",
+        "photo",
+        "document",
+        "inline_message_id",
+        "language_code",
+        "ip_address",
+        "description",
+        "short_description",
+        "name",
+        "file_id",
+        "emoji",
+        "action",
+    }
+)
+
+
+@dataclass
+class SandboxBot:
+    name: str
+    id: int
+    username: str
+    token: str
+    updates: deque[dict[str, Any]] = field(default_factory=deque)
+    next_update_id: int = 1
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_queue: asyncio.Queue[dict[str, Any]] | None = None
+    webhook_task: asyncio.Task[None] | None = None
+    commands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "is_bot": True,
+            "first_name": self.name.title() + " bot",
+            "username": self.username,
+        }
+
+
+@dataclass
+class SandboxUser:
+    id: int
+    first_name: str
+    language_code: str | None
+    username: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        user: dict[str, Any] = {"id": self.id, "is_bot": False, "first_name": self.first_name}
+        if self.language_code:
+            user["language_code"] = self.language_code
+        if self.username:
+            user["username"] = self.username
+        return user
+
+
+@dataclass
+class Chat:
+    """One user's private chat with one bot: every message and every change to it."""
+
+    messages: dict[int, dict[str, Any]] = field(default_factory=dict)
+    next_message_id: int = 1
+    seq: int = 0
+    started: bool = False
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+
+@dataclass
+class Fault:
+    remaining: int
+    status: int
+    retry_after: int
+    methods: frozenset[str]
+
+
+@dataclass
+class StoredFile:
+    data: bytes
+    kind: str
+    file_name: str | None
+    mime_type: str | None
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return int(width), int(height)
+    return 0, 0
+
+
+class Sandbox:
+    """Holds the sandbox's state and serves both sides under one URL prefix."""
+
+    def __init__(self, prefix: str = "/sandbox") -> None:
+        self.prefix = prefix.rstrip("/")
+        self.bots_by_token: dict[str, SandboxBot] = {}
+        self.bots_by_username: dict[str, SandboxBot] = {}
+        self.users: dict[int, SandboxUser] = {}
+        self.chats: dict[tuple[int, int], Chat] = {}
+        self.files: dict[str, StoredFile] = {}
+        self.callbacks: dict[str, dict[str, Any]] = {}
+        self.faults: list[Fault] = []
+        self.requests_served = 0
+        self._user_ids = itertools.count(700_000_001)
+        self._bot_ids = itertools.count(8_000_000_001)
+        self._http: ClientSession | None = None
+
+    # ----------------------------------------------------------------- set-up
+
+    def register_bot(self, name: str, username: str | None = None) -> SandboxBot:
+        """Create a bot identity (id, @username, token) the way @BotFather would."""
+        bot_id = next(self._bot_ids)
+        token = f"{bot_id}:SANDBOX-{secrets.token_urlsafe(24)}"
+        bot = SandboxBot(
+            name=name, id=bot_id, username=username or f"citybots_{name}_bot", token=token
+        )
+        self.bots_by_token[token] = bot
+        self.bots_by_username[bot.username.lower()] = bot
+        return bot
+
+    def create_user(
+        self,
+        first_name: str = "Sandbox user",
+        language_code: str | None = "en",
+        username: str | None = None,
+    ) -> SandboxUser:
+        user = SandboxUser(next(self._user_ids), first_name, language_code, username)
+        self.users[user.id] = user
+        return user
+
+    def setup(self, app: web.Application) -> None:
+        p = self.prefix
+        app.router.add_route("*", p + "/bot{token}/{method}", self._bot_api)
+        app.router.add_get(p + "/api/bots", self._api_bots)
+        app.router.add_post(p + "/api/users", self._api_create_user)
+        app.router.add_post(p + "/api/faults", self._api_faults)
+        app.router.add_get(p + "/api/files/{file_id}", self._api_file)
+        chat = p + "/api/bots/{bot}/users/{user_id}"
+        app.router.add_post(chat + "/send", self._api_send)
+        app.router.add_post(chat + "/edit", self._api_edit)
+        app.router.add_post(chat + "/press", self._api_press)
+        app.router.add_get(chat + "/messages", self._api_messages)
+        app.on_cleanup.append(self._cleanup)
+
+    async def _cleanup(self, _app: web.Application) -> None:
+        for bot in self.bots_by_token.values():
+            if bot.webhook_task is not None:
+                bot.webhook_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await bot.webhook_task
+        if self._http is not None:
+            await self._http.close()
+
+    # --------------------------------------------------------------- bot side
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        raw: dict[str, Any] = dict(request.query)
+        files: dict[str, tuple[bytes, str | None, str | None]] = {}
+        if request.method == "POST" and request.can_read_body:
+            ctype = request.content_type
+            if ctype == "application/json":
+                body = await request.json()
+                if not isinstance(body, dict):
+                    raise BadRequest("parameters must be a JSON object")
+                return body
+            if ctype.startswith("multipart/"):
+                reader = await request.multipart()
+                async for part in reader:
+                    if not isinstance(part, BodyPartReader) or part.name is None:
+                        continue
+                    data = await part.read()
+                    if part.filename:
+                        mime = part.headers.get("Content-Type")
+                        files[part.name] = (bytes(data), part.filename, mime)
+                    else:
+                        raw[part.name] = bytes(data).decode("utf-8")
+            else:
+                raw.update(await request.post())
+        params: dict[str, Any] = {}
+        for key, value in raw.items():
+            if isinstance(value, str) and key not in _STRING_PARAMS:
+                try:
+                    params[key] = json.loads(value)
+                except ValueError:
+                    params[key] = value
+            else:
+                params[key] = value
+        for key, value in list(params.items()):
+            if isinstance(value, str) and value.startswith("attach://"):
+                attached = files.get(value.removeprefix("attach://"))
+                if attached is None:
+                    raise BadRequest(f"file {value} is not attached")
+                params[key] = attached
+        params.update({k: v for k, v in files.items() if k not in params})
+        return params
+
+    async def _bot_api(self, request: web.Request) -> web.Response:
+        self.requests_served += 1
+        bot = self.bots_by_token.get(request.match_info["token"])
+        if bot is None:
+            return _error(401, "Unauthorized")
+        method = request.match_info["method"].lower()
+        handler = getattr(self, f"_m_{method}", None)
+        if handler is None:
+            return _error(404, "Not Found: method not found")
+        fault = self._take_fault(method)
+        if fault is not None:
+            if fault.status == 429:
+                return _error(
+                    429,
+                    f"Too Many Requests: retry after {fault.retry_after}",
+                    {"retry_after": fault.retry_after},
+                )
+            return _error(fault.status, "Internal Server Error")
+        try:
+            params = await self._params(request)
+            result = await handler(bot, params)
+        except BadRequest as error:
+            return _error(400, f"Bad Request: {error}")
+        except _Forbidden as error:
+            return _error(403, f"Forbidden: {error}")
+        except _Conflict as error:
+            return _error(409, f"Conflict: {error}")
+        return web.json_response({"ok": True, "result": result})
+
+    def _take_fault(self, method: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.remaining > 0 and method in fault.methods:
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
+
+    def _chat_for(self, bot: SandboxBot, params: dict[str, Any]) -> tuple[int, Chat]:
+        chat_id = params.get("chat_id")
+        if chat_id is None:
+            raise BadRequest("chat_id is empty")
+        if isinstance(chat_id, str) and chat_id.lstrip("-").isdigit():
+            chat_id = int(chat_id)
+        if not isinstance(chat_id, int) or chat_id not in self.users:
+            raise BadRequest("chat not found")
+        chat = self.chats.get((bot.id, chat_id))
+        if chat is None or not chat.started:
+            raise _Forbidden("bot can't initiate conversation with a user")
+        return chat_id, chat
+
+    def _message_for(self, bot: SandboxBot, params: dict[str, Any]) -> tuple[Chat, dict[str, Any]]:
+        _, chat = self._chat_for(bot, params)
+        message = chat.messages.get(_int(params.get("message_id")))
+        if message is None or message.get("deleted"):
+            raise BadRequest("message to edit not found")
+        return chat, message
+
+    async def _post_bot_message(
+        self, bot: SandboxBot, chat_id: int, chat: Chat, content: dict[str, Any]
+    ) -> dict[str, Any]:
+        message = {
+            "message_id": chat.next_message_id,
+            "from": bot.public(),
+            "chat": self._chat_json(chat_id),
+            "date": int(time.time()),
+            **content,
+        }
+        chat.next_message_id += 1
+        await self._record(chat, message)
+        return message
+
+    async def _record(self, chat: Chat, message: dict[str, Any]) -> None:
+        async with chat.changed:
+            chat.seq += 1
+            message["_seq"] = chat.seq
+            chat.messages[message["message_id"]] = message
+            chat.changed.notify_all()
+
+    def _chat_json(self, user_id: int) -> dict[str, Any]:
+        user = self.users[user_id]
+        return {"id": user.id, "type": "private", "first_name": user.first_name}
+
+    async def _m_getme(self, bot: SandboxBot, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **bot.public(),
+            "can_join_groups": False,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+
+    async def _m_getupdates(self, bot: SandboxBot, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if bot.webhook_url:
+            raise _Conflict(
+                "can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first"
+            )
+        offset = _int(params.get("offset"), 0)
+        limit = min(max(_int(params.get("limit"), 100), 1), 100)
+        timeout = min(max(_int(params.get("timeout"), 0), 0), 50)
+        async with bot.arrived:
+            while bot.updates and offset and bot.updates[0]["update_id"] < offset:
+                bot.updates.popleft()
+            if not bot.updates and timeout:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(bot.arrived.wait(), timeout)
+            return list(itertools.islice(bot.updates, limit))
+
+    async def _m_setwebhook(self, bot: SandboxBot, params: dict[str, Any]) -> bool:
+        url = params.get("url") or ""
+        if url and not url.startswith(("http://", "https://")):
+            raise BadRequest("bad webhook: invalid URL")
+        bot.webhook_url = url or None
+        bot.webhook_secret = params.get("secret_token") or None
+        if params.get("drop_pending_updates"):
+            bot.updates.clear()
+        if bot.webhook_url and bot.webhook_task is None:
+            bot.webhook_queue = asyncio.Queue()
+            while bot.updates:
+                bot.webhook_queue.put_nowait(bot.updates.popleft())
+            bot.webhook_task = asyncio.create_task(self._deliver_webhooks(bot))
+        return True
+
+    async def _m_deletewebhook(self, bot: SandboxBot, params: dict[str, Any]) -> bool:
+        bot.webhook_url = None
+        bot.webhook_secret = None
+        if bot.webhook_task is not None:
+            bot.webhook_task.cancel()
+            bot.webhook_task = None
+        if bot.webhook_queue is not None:
+            while not bot.webhook_queue.empty():
+                bot.updates.append(bot.webhook_queue.get_nowait())
+            bot.webhook_queue = None
+        if params.get("drop_pending_updates"):
+            bot.updates.clear()
+        return True
+
+    async def _m_getwebhookinfo(self, bot: SandboxBot, params: dict[str, Any]) -> dict[str, Any]:
+        pending = bot.webhook_queue.qsize() if bot.webhook_queue else len(bot.updates)
+        return {
+            "url": bot.webhook_url or "",
+            "has_custom_certificate": False,
+            "pending_update_count": pending,
+        }
+
+    async def _m_setmycommands(self, bot: SandboxBot, params: dict[str, Any]) -> bool:
+        commands = params.get("commands")
+        if not isinstance(commands, list) or not commands:
+            raise BadRequest("commands must be a non-empty array")
+        for command in commands:
+            if (
+                not isinstance(command, dict)
+                or not command.get("command")
+                or not command.get("description")
+            ):
+                raise BadRequest("BOT_COMMAND_INVALID")
+        bot.commands[params.get("language_code") or ""] = commands
+        return True
+
+    async def _m_getmycommands(self, bot: SandboxBot, params: dict[str, Any]) -> list[Any]:
+        return bot.commands.get(params.get("language_code") or "", [])
+
+    async def _m_deletemycommands(self, bot: SandboxBot, params: dict[str, Any]) -> bool:
+        bot.commands.pop(params.get("language_code") or "", None)
+        return True
+
+    async def _m_sendchataction(self, bot: SandboxBot, params: dict[str, Any]) -> bool:
+        self._chat_for(bot, params)
+        return True
+
+    async def _m_sendmessage(self, bot: SandboxBot, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id, chat = self._chat_for(bot, params)
+        check_text(params.get("text"), params.get("parse_mode"))
+        content: dict[str, Any] = {"text": params["text"], "parse_mode": params.get("parse_mode")}
+        markup = check_markup(params.get("reply_markup"))
+        if markup is not None:
+            content["reply_markup"] = markup
+        return _public(await self._post_bot_message(bot, chat_id, chat, content))
+
+    async def _send_file(
+        self, bot: SandboxBot, params: dict[str, Any], kind: str
+    ) -> dict[str, Any]:
+        chat_id, chat = self._chat_for(bot, params)
+        value = params.get(kind)
+        if isinstance(value, tuple):
+            data, file_name, mime_type = value
+        elif isinstance(value, str) and value in self.files:
+            stored = self.files[value]
+            data, file_name, mime_type = stored.data, stored.file_name, stored.mime_type
+        else:
+            raise BadRequest(f"there is no {kind} in the request")
+        if not data:
+            raise BadRequest("file must be non-empty")
+        file_id = "SBX" + secrets.token_urlsafe(12)
+        self.files[file_id] = StoredFile(data, kind, file_name, mime_type)
+        content: dict[str, Any] = {}
+        if kind == "photo":
+            width, height = _png_size(data)
+            content["photo"] = [
+                {
+                    "file_id": file_id,
+                    "file_unique_id": file_id[3:15],
+                    "width": width,
+                    "height": height,
+                    "file_size": len(data),
+                }
+            ]
+        else:
+            content["document"] = {
+                "file_id": file_id,
+                "file_unique_id": file_id[3:15],
+                "file_name": file_name,
+                "mime_type": mime_type,
+                "file_size": len(data),
+            }
+        caption = params.get("caption")
+        if caption:
+            check_text(caption, params.get("parse_mode"), limit=MAX_CAPTION)
+            content["caption"] = caption
+        markup = check_markup(params.get("reply_markup"))
+        if markup is not None:
+            content["reply_markup"] = markup
+        return _public(await self._post_bot_message(bot, chat_id, chat, content))
+
+    async def _m_sendphoto(self, bot: SandboxBot, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._send_file(bot, params, "photo")
+
+    async def _m_senddocument(self, bot: SandboxBot, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._send_file(bot, params, "document")
+
+    async def _m_sendlocation(self, bot: SandboxBot, params: dict[str, Any]) -> dict[str, Any]:
+        chat_id, chat = self._chat_for(bot, params)
+        try:
+            location = {
+                "latitude": float(params["latitude"]),
+                "longitude": float(params["longitude"]),
+            }
+        except (KeyError, TypeError, ValueError):
+            raise BadRequest("wrong latitude or longitude") from None
+        return _public(await self._post_bot_message(bot, chat_id, chat, {"location": location}))
+
+    async def _edit(
+        self, bot: SandboxBot, params: dict[str, Any], changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        chat, message = self._message_for(bot, params)
+        if not message["from"].get("is_bot") or message["from"]["id"] != bot.id:
+            raise BadRequest("message can't be edited")
+        new = {**message, **changes, "edit_date": int(time.time())}
+        if "reply_markup" in changes and changes["reply_markup"] is None:
+            new.pop("reply_markup")
+        same = all(message.get(k) == new.get(k) for k in ("text", "caption", "reply_markup"))
+        if same:
+            raise BadRequest(
+                "message is not modified: specified new message content and reply markup are "
+                "exactly the same as a current content and reply markup of the message"
+            )
+        await self._record(chat, new)
+        return _public(new)
+
+    async def _m_editmessagetext(self, bot: SandboxBot, params: dict[str, Any]) -> dict[str, Any]:
+        check_text(params.get("text"), params.get("parse_mode"))
+        markup = check_markup(params.get("reply_markup"))
+        return await self._edit(
+            bot,
+            params,
+            {
+                "text": params["text"],
+                "parse_mode": params.get("parse_mode"),
+                "reply_markup": markup,
+            },
+        )
+
+    async def _m_editmessagecaption(
+        self, bot: SandboxBot, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        caption = params.get("caption") or ""
+        if caption:
+            check_text(caption, params.get("parse_mode"), limit=MAX_CAPTION)
+        markup = check_markup(params.get("reply_markup"))
+        return await self._edit(bot, params, {"caption": caption, "reply_markup": markup})
+
+    async def _m_editmessagereplymarkup(
+        self, bot: SandboxBot, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        markup = check_markup(params.get("reply_markup"))
+        return await self._edit(bot, params, {"reply_markup": markup})
+
+    async def _m_deletemessage(self, bot: SandboxBot, params: dict[str, Any]) -> bool:
+        _, chat = self._chat_for(bot, params)
+        message = chat.messages.get(_int(params.get("message_id")))
+        if message is None or message.get("deleted"):
+            raise BadRequest("message to delete not found")
+        await self._record(chat, {**message, "deleted": True})
+        return True
+
+    async def _m_answercallbackquery(self, bot: SandboxBot, params: dict[str, Any]) -> bool:
+        query = self.callbacks.get(str(params.get("callback_query_id")))
+        if query is None or query["bot_id"] != bot.id:
+            raise BadRequest(
+                "query is too old and response timeout expired or query ID is invalid"
+            )
+        if query.get("answered"):
+            raise BadRequest(
+                "query is too old and response timeout expired or query ID is invalid"
+            )
+        query["answered"] = {
+            "text": params.get("text"),
+            "show_alert": bool(params.get("show_alert")),
+        }
+        return True
+
+    async def _m_close(self, bot: SandboxBot, params: dict[str, Any]) -> bool:
+        return True
+
+    async def _m_logout(self, bot: SandboxBot, params: dict[str, Any]) -> bool:
+        return True
+
+    # -------------------------------------------------------- update delivery
+
+    async def _push_update(self, bot: SandboxBot, payload: dict[str, Any]) -> dict[str, Any]:
+        update = {"update_id": bot.next_update_id, **payload}
+        bot.next_update_id += 1
+        if bot.webhook_url and bot.webhook_queue is not None:
+            bot.webhook_queue.put_nowait(update)
+            return update
+        async with bot.arrived:
+            bot.updates.append(update)
+            bot.arrived.notify_all()
+        return update
+
+    async def _deliver_webhooks(self, bot: SandboxBot) -> None:
+        """Post each update to the webhook in order, retrying as Telegram does."""
+        assert bot.webhook_queue is not None
+        if self._http is None:
+            self._http = ClientSession(timeout=ClientTimeout(total=60))
+        while True:
+            update = await bot.webhook_queue.get()
+            delay = 0.05
+            while bot.webhook_url:
+                headers = {}
+                if bot.webhook_secret:
+                    headers["X-Telegram-Bot-Api-Secret-Token"] = bot.webhook_secret
+                try:
+                    async with self._http.post(bot.webhook_url, json=update, headers=headers) as r:
+                        if 200 <= r.status < 300:
+                            break
+                        log.info(
+                            "sandbox webhook for %s answered %d; retrying", bot.name, r.status
+                        )
+                except (OSError, TimeoutError, ClientError) as error:
+                    log.info(
+                        "sandbox webhook for %s failed (%s); retrying",
+                        bot.name,
+                        type(error).__name__,
+                    )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    # -------------------------------------------------------------- user side
+
+    def _bot_from(self, request: web.Request) -> SandboxBot:
+        name = request.match_info["bot"].lower().lstrip("@")
+        bot = self.bots_by_username.get(name)
+        if bot is None:
+            for candidate in self.bots_by_token.values():
+                if candidate.name == name:
+                    return candidate
+            raise web.HTTPNotFound(text=f"no sandbox bot {name!r}")
+        return bot
+
+    def _user_from(self, request: web.Request) -> SandboxUser:
+        user = self.users.get(_int(request.match_info["user_id"]))
+        if user is None:
+            raise web.HTTPNotFound(text="no such sandbox user")
+        return user
+
+    def _user_chat(self, bot: SandboxBot, user: SandboxUser) -> Chat:
+        return self.chats.setdefault((bot.id, user.id), Chat())
+
+    async def _api_bots(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            [
+                {
+                    "name": b.name,
+                    "username": b.username,
+                    "id": b.id,
+                    "webhook": bool(b.webhook_url),
+                }
+                for b in self.bots_by_token.values()
+            ]
+        )
+
+    async def _api_create_user(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        user = self.create_user(
+            str(body.get("first_name") or "Sandbox user"),
+            body.get("language_code", "en"),
+            body.get("username"),
+        )
+        return web.json_response(user.public())
+
+    async def _api_faults(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        methods = body.get("methods") or ["sendMessage", "sendPhoto", "sendDocument"]
+        fault = Fault(
+            remaining=int(body.get("count", 1)),
+            status=int(body.get("status", 429)),
+            retry_after=int(body.get("retry_after", 1)),
+            methods=frozenset(m.lower() for m in methods),
+        )
+        if body.get("clear"):
+            self.faults.clear()
+        if fault.remaining > 0:
+            self.faults.append(fault)
+        return web.json_response({"faults": len(self.faults)})
+
+    async def _api_file(self, request: web.Request) -> web.Response:
+        stored = self.files.get(request.match_info["file_id"])
+        if stored is None:
+            raise web.HTTPNotFound(text="no such file")
+        return web.Response(body=stored.data, content_type=stored.mime_type or "image/png")
+
+    async def _user_message(
+        self, bot: SandboxBot, user: SandboxUser, content: dict[str, Any]
+    ) -> dict[str, Any]:
+        chat = self._user_chat(bot, user)
+        chat.started = True
+        message = {
+            "message_id": chat.next_message_id,
+            "from": user.public(),
+            "chat": self._chat_json(user.id),
+            "date": int(time.time()),
+            **content,
+        }
+        chat.next_message_id += 1
+        await self._record(chat, message)
+        return message
+
+    async def _api_send(self, request: web.Request) -> web.Response:
+        bot, user = self._bot_from(request), self._user_from(request)
+        body = await _json_body(request)
+        content: dict[str, Any]
+        if "text" in body:
+            text = str(body["text"])
+            content = {"text": text}
+            if text.startswith("/"):
+                command = text.split()[0]
+                content["entities"] = [
+                    {"type": "bot_command", "offset": 0, "length": len(command)}
+                ]
+        elif "contact" in body:
+            contact = dict(body["contact"])
+            contact.setdefault("first_name", user.first_name)
+            if contact.pop("own", True):
+                contact["user_id"] = user.id
+            content = {"contact": contact}
+        elif "location" in body:
+            location = dict(body["location"])
+            content = {"location": location}
+        elif "document" in body:
+            document = dict(body["document"])
+            data = str(document.get("content", "")).encode()
+            file_id = "SBX" + secrets.token_urlsafe(12)
+            self.files[file_id] = StoredFile(
+                data, "document", document.get("file_name"), document.get("mime_type", "text/csv")
+            )
+            content = {
+                "document": {
+                    "file_id": file_id,
+                    "file_unique_id": file_id[3:15],
+                    "file_name": document.get("file_name"),
+                    "mime_type": document.get("mime_type", "text/csv"),
+                    "file_size": len(data),
+                }
+            }
+        else:
+            raise web.HTTPBadRequest(text="send needs text, contact, location or document")
+        message = await self._user_message(bot, user, content)
+        update = await self._push_update(bot, {"message": _public(message)})
+        return web.json_response(
+            {"update_id": update["update_id"], "message_id": message["message_id"]}
+        )
+
+    async def _api_edit(self, request: web.Request) -> web.Response:
+        """A live-location move (or its end) arrives as an edited message."""
+        bot, user = self._bot_from(request), self._user_from(request)
+        body = await _json_body(request)
+        chat = self._user_chat(bot, user)
+        message = chat.messages.get(_int(body.get("message_id")))
+        if message is None or message["from"]["id"] != user.id or "location" not in message:
+            raise web.HTTPBadRequest(text="no live location message with that id")
+        location = dict(message["location"])
+        if body.get("stop"):
+            location.pop("live_period", None)
+        else:
+            location.update(body.get("location") or {})
+        edited = {**message, "location": location, "edit_date": int(time.time())}
+        await self._record(chat, edited)
+        update = await self._push_update(bot, {"edited_message": _public(edited)})
+        return web.json_response({"update_id": update["update_id"]})
+
+    async def _api_press(self, request: web.Request) -> web.Response:
+        bot, user = self._bot_from(request), self._user_from(request)
+        body = await _json_body(request)
+        chat = self._user_chat(bot, user)
+        message = chat.messages.get(_int(body.get("message_id")))
+        if message is None or message.get("deleted"):
+            raise web.HTTPBadRequest(text="no such message")
+        data = body.get("data")
+        buttons = [
+            b
+            for row in (message.get("reply_markup") or {}).get("inline_keyboard", [])
+            for b in row
+        ]
+        if not any(b.get("callback_data") == data for b in buttons):
+            raise web.HTTPBadRequest(text="that message has no button with this callback data")
+        query_id = str(secrets.randbits(63))
+        self.callbacks[query_id] = {"bot_id": bot.id, "user_id": user.id}
+        update = await self._push_update(
+            bot,
+            {
+                "callback_query": {
+                    "id": query_id,
+                    "from": user.public(),
+                    "message": _public(message),
+                    "chat_instance": str(bot.id ^ user.id),
+                    "data": data,
+                }
+            },
+        )
+        return web.json_response({"update_id": update["update_id"], "callback_query_id": query_id})
+
+    async def _api_messages(self, request: web.Request) -> web.Response:
+        """Messages changed after ``since`` (a sequence number), waiting up to ``wait``
+        seconds until at least ``count`` bot messages are among them."""
+        bot, user = self._bot_from(request), self._user_from(request)
+        chat = self._user_chat(bot, user)
+        since = _int(request.query.get("since"), 0)
+        count = _int(request.query.get("count"), 0)
+        wait = min(float(request.query.get("wait", 0) or 0), 60.0)
+
+        def changed() -> list[dict[str, Any]]:
+            return sorted(
+                (m for m in chat.messages.values() if m["_seq"] > since), key=lambda m: m["_seq"]
+            )
+
+        def enough() -> bool:
+            return sum(1 for m in changed() if m["from"].get("is_bot")) >= count
+
+        async with chat.changed:
+            if wait and not enough():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(chat.changed.wait_for(enough), wait)
+            messages = changed()
+        return web.json_response({"seq": chat.seq, "messages": [_transcript(m) for m in messages]})
+
+
+class _Forbidden(Exception):
+    pass
+
+
+class _Conflict(Exception):
+    pass
+
+
+def _public(message: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in message.items()
+        if not k.startswith("_") and k != "deleted" and v is not None
+    }
+
+
+def _int(value: Any, default: int = -1) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _error(code: int, description: str, parameters: dict[str, Any] | None = None) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    return web.json_response(body, status=code)
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="body must be JSON") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="body must be a JSON object")
+    return body

@@ -1,0 +1,87 @@
+"""The Bot API client side: waiting out 429s, and knowing whether the API answers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
+
+from services.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ApiHealth:
+    """What /healthz says about one bot's connection to its Bot API server."""
+
+    last_ok: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        if self.last_ok is None:
+            return False
+        return self.last_error_at is None or self.last_ok >= self.last_error_at
+
+
+class RetryAfterMiddleware(BaseRequestMiddleware):
+    """aiogram does not retry on 429: wait ``retry_after`` seconds and send again, so the
+    message is delivered once, late, rather than lost."""
+
+    def __init__(
+        self,
+        bot_name: str,
+        metrics: Metrics,
+        health: ApiHealth,
+        *,
+        attempts: int = 5,
+        longest_wait: int = 120,
+    ) -> None:
+        self.bot_name = bot_name
+        self.metrics = metrics
+        self.health = health
+        self.attempts = attempts
+        self.longest_wait = longest_wait
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        attempt = 1
+        while True:
+            try:
+                response = await make_request(bot, method)
+            except TelegramRetryAfter as error:
+                if attempt >= self.attempts or error.retry_after > self.longest_wait:
+                    raise
+                self.metrics.api_retries.labels(self.bot_name).inc()
+                log.warning(
+                    "%s bot: %s got 429, retrying in %d s (attempt %d)",
+                    self.bot_name,
+                    type(method).__name__,
+                    error.retry_after,
+                    attempt,
+                )
+                await asyncio.sleep(error.retry_after)
+                attempt += 1
+                continue
+            except (TelegramNetworkError, TelegramServerError) as error:
+                self.health.last_error = type(error).__name__
+                self.health.last_error_at = time.monotonic()
+                raise
+            self.health.last_ok = time.monotonic()
+            return response

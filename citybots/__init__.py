@@ -1,0 +1,1 @@
+"""citybots: the composition root (settings, CLI, wiring of pools, bots, web app)."""

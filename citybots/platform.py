@@ -1,0 +1,392 @@
+"""The composition root: builds pools, bots, the web app and the scheduler into one
+running platform, and takes them down again in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
+from aiogram.exceptions import TelegramAPIError
+from aiogram.fsm.storage.base import DefaultKeyBuilder
+from aiogram.fsm.storage.redis import RedisStorage
+from aiogram.types import BotCommand
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from redis.asyncio import Redis
+
+from admin.app import init_app as init_admin
+from bots.dispatcher import CityDispatcher
+from bots.registry import BOT_MODULES, build_dispatcher
+from bots.sandbox import Sandbox
+from bots.session import ApiHealth, RetryAfterMiddleware
+from bots.webhook import WebhookEndpoint, WebhookTarget
+from citybots.embedded import EmbeddedPostgres, EmbeddedRedis
+from citybots.settings import BOT_NAMES, Settings
+from flows.context import BotContext
+from flows.i18n import LANGUAGES, text
+from services.db import create_pool
+from services.metrics import Metrics
+from services.migrations import migrate
+from services.scheduler import run_exclusively
+from services.updates import UpdateLedger
+from services.users import LanguagePreferences
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """The platform cannot start; the message is one line saying what and why."""
+
+
+@dataclass
+class Infrastructure:
+    """PostgreSQL and Redis URLs, and the embedded servers started to serve them."""
+
+    database_url: str
+    redis_url: str
+    embedded_postgres: EmbeddedPostgres | None = None
+    embedded_redis: EmbeddedRedis | None = None
+
+    def stop(self) -> None:
+        if self.embedded_redis is not None:
+            self.embedded_redis.stop()
+        if self.embedded_postgres is not None:
+            self.embedded_postgres.stop()
+
+
+async def start_infrastructure(settings: Settings) -> Infrastructure:
+    """Use DATABASE_URL / REDIS_URL, or start the private servers under DATA_DIR."""
+    infra = Infrastructure(settings.database_url or "", settings.redis_url or "")
+    try:
+        if not settings.database_url:
+            infra.embedded_postgres = EmbeddedPostgres(settings.data_dir / "postgres")
+            infra.database_url = await asyncio.to_thread(infra.embedded_postgres.start)
+        if not settings.redis_url:
+            infra.embedded_redis = EmbeddedRedis(settings.data_dir / "redis")
+            infra.redis_url = await asyncio.to_thread(infra.embedded_redis.start)
+    except BaseException:
+        await asyncio.to_thread(infra.stop)
+        raise
+    return infra
+
+
+@contextlib.asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """A connection for one-off commands (`citybots db ...`), starting the embedded
+    server when needed and stopping it afterwards."""
+    embedded: EmbeddedPostgres | None = None
+    url = settings.database_url
+    if not url:
+        embedded = EmbeddedPostgres(settings.data_dir / "postgres")
+        url = await asyncio.to_thread(embedded.start)
+    try:
+        conn = await asyncpg.connect(url, timeout=10)
+        try:
+            yield conn
+        finally:
+            await conn.close()
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+@dataclass
+class RunningBot:
+    name: str
+    bot: Bot
+    username: str
+    on_sandbox: bool
+    api_base: str
+    health: ApiHealth
+    dispatcher: CityDispatcher | None = None
+    polling: asyncio.Task[None] | None = None
+
+
+@dataclass
+class Platform:
+    """Everything `citybots run` starts. ``start()`` then ``stop()``; or ``async with``."""
+
+    settings: Settings
+    infra: Infrastructure | None = None
+    pool: asyncpg.Pool | None = None
+    redis: Redis | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    sandbox: Sandbox | None = None
+    bots: dict[str, RunningBot] = field(default_factory=dict)
+    port: int | None = None
+    started_in: float = 0.0
+    _runner: web.AppRunner | None = None
+    _scheduler: AsyncIOScheduler | None = None
+
+    async def __aenter__(self) -> Platform:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        host = self.settings.admin_url.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    async def start(self) -> None:
+        began = time.perf_counter()
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+        self.started_in = time.perf_counter() - began
+
+    async def _start(self) -> None:
+        settings = self.settings
+        self.infra = await start_infrastructure(settings)
+        try:
+            self.pool = await create_pool(self.infra.database_url, size=settings.db_pool_size)
+        except (OSError, asyncpg.PostgresError) as error:
+            raise StartupError(f"cannot connect to PostgreSQL: {error}") from error
+        async with self.pool.acquire() as conn:
+            applied = await migrate(conn)
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
+        self.redis = Redis.from_url(
+            self.infra.redis_url,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+        )
+        try:
+            await self.redis.ping()
+        except Exception as error:
+            raise StartupError(f"cannot connect to Redis: {type(error).__name__}") from error
+
+        app = web.Application()
+        init_admin(app, self.health, self.metrics if settings.metrics_enabled else None)
+        if settings.sandbox_bots:
+            self.sandbox = Sandbox()
+            self.sandbox.setup(app)
+        webhooks: WebhookEndpoint | None = None
+        if settings.webhook_mode:
+            assert settings.webhook_secret is not None
+            webhooks = WebhookEndpoint(settings.webhook_secret.get_secret_value())
+            webhooks.setup(app)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, settings.admin_host, settings.admin_port)
+        try:
+            await site.start()
+        except OSError as error:
+            raise StartupError(
+                f"cannot listen on {settings.admin_host}:{settings.admin_port} "
+                f"(ADMIN_HOST/ADMIN_PORT): {error.strerror}"
+            ) from error
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else settings.admin_port
+
+        storage = RedisStorage(self.redis, key_builder=DefaultKeyBuilder(with_bot_id=True))
+        context = BotContext(
+            profile=BOT_MODULES["citizen"].PROFILE,
+            languages=LanguagePreferences(self.pool, self.redis),
+            ledger=UpdateLedger(self.pool),
+            metrics=self.metrics,
+            default_language=settings.default_language,
+        )
+        await asyncio.gather(
+            *(self._start_bot(name, context, storage, webhooks) for name in BOT_NAMES)
+        )
+        self._scheduler = AsyncIOScheduler()
+        self._scheduler.add_job(self._purge_ledger, "interval", hours=1, id="purge-ledger")
+        self._scheduler.start()
+
+    async def _start_bot(
+        self,
+        name: str,
+        context: BotContext,
+        storage: RedisStorage,
+        webhooks: WebhookEndpoint | None,
+    ) -> None:
+        settings = self.settings
+        token = settings.bot_token(name)
+        if token is None:
+            assert self.sandbox is not None
+            token = self.sandbox.register_bot(name).token
+            api_base = f"{self.base_url}/sandbox"
+        else:
+            api_base = settings.telegram_api_base or PRODUCTION.base.split("/bot{token}")[0]
+        health = ApiHealth()
+        session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
+        session.middleware(RetryAfterMiddleware(name, self.metrics, health))
+        bot = Bot(token=token, session=session)
+        try:
+            me = await bot.get_me()
+        except TelegramAPIError as error:
+            await session.close()
+            raise StartupError(
+                f"{name} bot: the Bot API at {api_base} refused the token "
+                f"({name.upper()}_BOT_TOKEN): {error.message}"
+            ) from error
+        except Exception as error:
+            await session.close()
+            raise StartupError(
+                f"{name} bot: cannot reach the Bot API at {api_base} (TELEGRAM_API_BASE): "
+                f"{type(error).__name__}"
+            ) from error
+        on_sandbox = settings.bot_token(name) is None
+        running = RunningBot(name, bot, me.username or name, on_sandbox, api_base, health)
+        self.bots[name] = running
+        await self._set_commands(bot)
+        dispatcher = build_dispatcher(
+            name, BotContext(**{**context, "profile": BOT_MODULES[name].PROFILE}), storage
+        )
+        running.dispatcher = dispatcher
+        allowed = dispatcher.resolve_used_update_types()
+        if webhooks is not None:
+            assert settings.webhook_base_url
+            assert settings.webhook_secret
+            webhooks.targets[name] = WebhookTarget(bot, dispatcher)
+            await bot.set_webhook(
+                url=f"{settings.webhook_base_url}/webhook/{name}",
+                secret_token=settings.webhook_secret.get_secret_value(),
+                allowed_updates=allowed,
+            )
+        else:
+            await bot.delete_webhook()
+            running.polling = asyncio.create_task(
+                dispatcher.start_polling(
+                    bot,
+                    handle_signals=False,
+                    close_bot_session=False,
+                    allowed_updates=allowed,
+                    polling_timeout=25,
+                ),
+                name=f"polling-{name}",
+            )
+
+    async def _set_commands(self, bot: Bot) -> None:
+        names = ("start", "help", "language", "cancel")
+        for lang in (*LANGUAGES, None):
+            commands = [
+                BotCommand(command=n, description=text(lang or "en", f"commands.{n}"))
+                for n in names
+            ]
+            await bot.set_my_commands(commands, language_code=lang)
+
+    async def _purge_ledger(self) -> None:
+        assert self.pool is not None
+        assert self.redis is not None
+        ledger = UpdateLedger(self.pool)
+        await run_exclusively(self.redis, "purge-ledger", ledger.purge, hold=timedelta(minutes=50))
+
+    async def health(self) -> dict[str, Any]:
+        """The state of PostgreSQL, Redis and each bot, for /healthz and `citybots check`."""
+        report: dict[str, Any] = {"status": "ok"}
+
+        async def probe(name: str, check: Any) -> None:
+            try:
+                await asyncio.wait_for(check(), 3)
+                report[name] = {"ok": True}
+            except Exception as error:
+                report[name] = {"ok": False, "error": type(error).__name__}
+
+        async def pg() -> None:
+            assert self.pool is not None
+            await self.pool.fetchval("SELECT 1")
+
+        async def rd() -> None:
+            assert self.redis is not None
+            await self.redis.ping()
+
+        await asyncio.gather(probe("postgres", pg), probe("redis", rd))
+        report["bots"] = {
+            name: {
+                "ok": running.health.ok,
+                "username": running.username,
+                "mode": "webhook" if self.settings.webhook_mode else "polling",
+                "api": "sandbox" if running.on_sandbox else "telegram",
+                **({"error": running.health.last_error} if not running.health.ok else {}),
+            }
+            for name, running in self.bots.items()
+        }
+        healthy = (
+            report["postgres"]["ok"]
+            and report["redis"]["ok"]
+            and all(b["ok"] for b in report["bots"].values())
+            and len(self.bots) == len(BOT_NAMES)
+        )
+        report["status"] = "ok" if healthy else "degraded"
+        return report
+
+    async def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        for running in self.bots.values():
+            if running.polling is not None and running.dispatcher is not None:
+                with contextlib.suppress(RuntimeError, TimeoutError):
+                    await asyncio.wait_for(running.dispatcher.stop_polling(), 5)
+                running.polling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running.polling
+        for running in self.bots.values():
+            await running.bot.session.close()
+        self.bots.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.redis is not None:
+            await self.redis.aclose()
+            self.redis = None
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+        if self.infra is not None:
+            await asyncio.to_thread(self.infra.stop)
+            self.infra = None
+
+    def summary(self) -> str:
+        """What started where, which bots are on the sandbox, how to talk to them."""
+        assert self.infra is not None
+        lines = ["citybots is running", ""]
+        pg = self.infra.embedded_postgres
+        rd = self.infra.embedded_redis
+        lines.append(
+            f"  PostgreSQL  embedded, data in {pg.pgdata}, port {pg.port}"
+            if pg
+            else "  PostgreSQL  DATABASE_URL"
+        )
+        lines.append(
+            f"  Redis       embedded, data in {rd.data_dir}, port {rd.port}"
+            if rd
+            else "  Redis       REDIS_URL"
+        )
+        lines.append(f"  Web app     {self.base_url}/  (health: /healthz, metrics: /metrics)")
+        mode = (
+            f"webhooks at {self.settings.webhook_base_url}/webhook/<bot>"
+            if self.settings.webhook_mode
+            else "long polling"
+        )
+        lines.append(f"  Bots        {mode}")
+        for name, running in self.bots.items():
+            where = "sandbox" if running.on_sandbox else running.api_base
+            lines.append(f"    {name:<11} @{running.username:<26} on {where}")
+        if self.sandbox is not None:
+            lines += [
+                "",
+                f"  Talk to the sandbox bots in a browser: {self.base_url}/sandbox/",
+                f"  or over HTTP: POST {self.base_url}/sandbox/api/users, then "
+                f"POST {self.base_url}/sandbox/api/bots/<bot>/users/<id>/send",
+            ]
+        lines += ["", "  Stop with Ctrl-C."]
+        return "\n".join(lines)

@@ -1,0 +1,145 @@
+"""Settings from the environment and `.env`; every field is documented in the README."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BOT_NAMES: tuple[str, ...] = ("citizen", "staff", "quarantine", "doctor", "agent")
+LANGUAGES: tuple[str, ...] = ("ru", "kk", "en")
+Language = Literal["ru", "kk", "en"]
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = Path("./var")
+    telegram_api_base: str | None = None
+    citizen_bot_token: SecretStr | None = None
+    staff_bot_token: SecretStr | None = None
+    quarantine_bot_token: SecretStr | None = None
+    doctor_bot_token: SecretStr | None = None
+    agent_bot_token: SecretStr | None = None
+    admin_host: str = "127.0.0.1"
+    admin_port: int = Field(default=8080, ge=0, le=65535)
+    webhook_base_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    default_language: Language = "ru"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_enabled: bool = True
+    db_pool_size: int = Field(default=10, ge=1, le=500)
+
+    @field_validator(
+        "database_url",
+        "redis_url",
+        "telegram_api_base",
+        "webhook_base_url",
+        "citizen_bot_token",
+        "staff_bot_token",
+        "quarantine_bot_token",
+        "doctor_bot_token",
+        "agent_bot_token",
+        "webhook_secret",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("telegram_api_base", "webhook_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not value.startswith(("http://", "https://")):
+                raise ValueError("must be an http:// or https:// URL")
+            value = value.rstrip("/")
+        return value
+
+    @field_validator(
+        "citizen_bot_token",
+        "staff_bot_token",
+        "quarantine_bot_token",
+        "doctor_bot_token",
+        "agent_bot_token",
+    )
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            bot_id, _, secret = value.get_secret_value().partition(":")
+            if not bot_id.isdigit() or not secret or any(c.isspace() for c in secret):
+                raise ValueError("is not a bot token of the form 123456:ABC-DEF...")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            raw = value.get_secret_value()
+            allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+            if not 16 <= len(raw) <= 256 or not set(raw) <= allowed:
+                raise ValueError("must be 16-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.webhook_base_url and self.webhook_secret is None:
+            raise ValueError(
+                "WEBHOOK_SECRET is required when WEBHOOK_BASE_URL is set (webhook mode)"
+            )
+        return self
+
+    def bot_token(self, bot_name: str) -> str | None:
+        """The configured token of a bot, or None when it runs on the sandbox."""
+        secret: SecretStr | None = getattr(self, f"{bot_name}_bot_token")
+        return secret.get_secret_value() if secret is not None else None
+
+    @property
+    def webhook_mode(self) -> bool:
+        return self.webhook_base_url is not None
+
+    @property
+    def sandbox_bots(self) -> list[str]:
+        return [name for name in BOT_NAMES if self.bot_token(name) is None]
+
+    @property
+    def admin_url(self) -> str:
+        host = "127.0.0.1" if self.admin_host in ("0.0.0.0", "") else self.admin_host
+        return f"http://{host}:{self.admin_port}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning a validation error into one line that names the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = "_".join(str(part) for part in first["loc"]).upper()
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if name:
+            raise SettingsError(f"bad setting {name}: {message}") from None
+        raise SettingsError(f"bad settings: {message}") from None

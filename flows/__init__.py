@@ -1,0 +1,1 @@
+"""Conversation flows: one package per flow, each building an aiogram Router."""

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+)
+
+from flows.i18n import LANGUAGES, text
+
+
+class LanguageChoice(CallbackData, prefix="lang"):
+    code: str
+
+
+def main_menu(lang: str, items: Sequence[str]) -> ReplyKeyboardMarkup:
+    """The bot's main menu: ``items`` are text keys, two buttons to a row."""
+    labels = [KeyboardButton(text=text(lang, key)) for key in items]
+    rows = [labels[i : i + 2] for i in range(0, len(labels), 2)]
+    return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, is_persistent=True)
+
+
+def language_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=text(code, "language_name"),
+                    callback_data=LanguageChoice(code=code).pack(),
+                )
+                for code in LANGUAGES
+            ]
+        ]
+    )

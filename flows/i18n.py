@@ -1,0 +1,55 @@
+"""Translation catalogues (ru, kk, en): every text shown to people comes from here."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LANGUAGES: tuple[str, ...] = ("ru", "kk", "en")
+_LOCALES = Path(__file__).with_name("locales")
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+@lru_cache(maxsize=1)
+def catalogues() -> dict[str, dict[str, str]]:
+    """Every language's catalogue as flat dotted keys, loaded once."""
+    return {
+        lang: _flatten(yaml.safe_load((_LOCALES / f"{lang}.yml").read_text(encoding="utf-8")))
+        for lang in LANGUAGES
+    }
+
+
+def pick_language(*candidates: str | None, default: str = "ru") -> str:
+    """The first candidate we have a catalogue for (Telegram sends e.g. ``ru-RU``)."""
+    for candidate in candidates:
+        if candidate:
+            code = candidate.lower().split("-")[0].split("_")[0]
+            if code in LANGUAGES:
+                return code
+    return default
+
+
+def text(lang: str, key: str, **params: object) -> str:
+    """The text for ``key`` in ``lang`` (falling back to English), with ``params`` filled."""
+    books = catalogues()
+    template = books.get(lang, books["en"]).get(key) or books["en"].get(key)
+    if template is None:
+        raise KeyError(f"no text {key!r} in the catalogues")
+    return template.format(**params) if params else template
+
+
+def has_text(key: str) -> bool:
+    return key in catalogues()["en"]

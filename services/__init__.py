@@ -1,0 +1,1 @@
+"""Domain services and storage. Knows nothing of Telegram or HTTP."""

@@ -1,0 +1,49 @@
+"""The PostgreSQL pool and the errors that mean "the database is not there right now"."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(url: str, *, size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections decode JSON; commands time out rather than hang."""
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=1,
+        max_size=size,
+        init=_init_connection,
+        command_timeout=30,
+        timeout=10,
+        max_inactive_connection_lifetime=300,
+    )
+    assert pool is not None
+    return pool
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True for errors that mean PostgreSQL or Redis is down or restarting, as opposed to
+    a bug or bad data: the person is told to retry, nothing is half-written."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return isinstance(
+        error,
+        OSError
+        | TimeoutError
+        | asyncpg.exceptions.ConnectionDoesNotExistError
+        | asyncpg.exceptions.CannotConnectNowError
+        | asyncpg.exceptions.AdminShutdownError
+        | asyncpg.exceptions.CrashShutdownError
+        | asyncpg.exceptions.TooManyConnectionsError
+        | asyncpg.exceptions.ConnectionFailureError
+        | asyncpg.exceptions.InterfaceError
+        | RedisConnectionError
+        | RedisTimeoutError,
+    )

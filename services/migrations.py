@@ -1,0 +1,134 @@
+"""Numbered plain-SQL migrations, applied in order, each in its own transaction.
+
+The files are ``services/migrations/NNNN_name.sql``. Each applied file is recorded
+with a checksum; applying again is a no-op, and a file edited after it was applied
+is refused (add a new migration instead). An advisory lock lets several workers
+start at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_NAME = re.compile(r"(?P<version>\d{4})_(?P<slug>[a-z0-9_]+)\.sql")
+Connection = asyncpg.Connection | PoolConnectionProxy
+_LOCK_KEY = 0x63_69_74_79  # "city"
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    version: int
+    name: str
+    applied_at: datetime | None
+    edited: bool = False
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    migrations: list[Migration] = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _NAME.fullmatch(path.name)
+        if match is None:
+            raise MigrationError(f"migration file name {path.name!r} is not NNNN_name.sql")
+        migrations.append(Migration(int(match["version"]), path.name, path.read_text("utf-8")))
+    versions = [m.version for m in migrations]
+    if len(set(versions)) != len(versions):
+        raise MigrationError("two migration files share a number")
+    return migrations
+
+
+_CREATE_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    checksum   text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+async def _applied(conn: Connection) -> dict[int, asyncpg.Record]:
+    rows = await conn.fetch("SELECT version, name, checksum, applied_at FROM schema_migrations")
+    return {row["version"]: row for row in rows}
+
+
+def _check_unchanged(migrations: list[Migration], applied: dict[int, asyncpg.Record]) -> None:
+    known = {m.version: m for m in migrations}
+    for version, row in sorted(applied.items()):
+        migration = known.get(version)
+        if migration is None:
+            raise MigrationError(
+                f"the database has migration {row['name']} that this code does not have "
+                "(was it made by a newer version?)"
+            )
+        if migration.checksum != row["checksum"]:
+            raise MigrationError(
+                f"migration {migration.name} was edited after it was applied on "
+                f"{row['applied_at']:%Y-%m-%d}; put the change in a new migration file instead"
+            )
+
+
+async def migrate(conn: Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply every pending migration; returns the names applied now."""
+    migrations = load_migrations(directory)
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    try:
+        await conn.execute(_CREATE_TABLE)
+        applied = await _applied(conn)
+        _check_unchanged(migrations, applied)
+        done: list[str] = []
+        for migration in migrations:
+            if migration.version in applied:
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
+            done.append(migration.name)
+        return done
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+
+
+async def status(conn: Connection, directory: Path = MIGRATIONS_DIR) -> list[MigrationState]:
+    """Every migration with when it was applied (None: pending) and whether it was edited."""
+    await conn.execute(_CREATE_TABLE)
+    applied = await _applied(conn)
+    result = []
+    for migration in load_migrations(directory):
+        row = applied.get(migration.version)
+        result.append(
+            MigrationState(
+                migration.version,
+                migration.name,
+                row["applied_at"] if row else None,
+                edited=bool(row and row["checksum"] != migration.checksum),
+            )
+        )
+    return result

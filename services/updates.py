@@ -1,0 +1,68 @@
+"""The ledger that makes every update take effect once, however often it is delivered."""
+
+from __future__ import annotations
+
+import enum
+from datetime import timedelta
+
+import asyncpg
+
+
+class Claim(enum.Enum):
+    OWNED = "owned"  # this worker handles it now
+    DONE = "done"  # handled before: answer OK, do nothing
+    IN_FLIGHT = "in_flight"  # another worker is handling it right now
+
+
+_CLAIM = """
+INSERT INTO processed_updates (bot_id, update_id, claimed_until)
+VALUES ($1, $2, now() + $3::interval)
+ON CONFLICT (bot_id, update_id) DO UPDATE
+    SET claimed_until = EXCLUDED.claimed_until,
+        attempts = processed_updates.attempts + 1
+    WHERE processed_updates.done_at IS NULL
+      AND processed_updates.claimed_until < now()
+RETURNING attempts
+"""
+
+
+class UpdateLedger:
+    def __init__(self, pool: asyncpg.Pool, *, lease: timedelta = timedelta(seconds=60)) -> None:
+        self.pool = pool
+        self.lease = lease
+
+    async def claim(self, bot_id: int, update_id: int) -> Claim:
+        """Take the update for handling, unless it is done or another worker holds it."""
+        attempts = await self.pool.fetchval(_CLAIM, bot_id, update_id, self.lease)
+        if attempts is not None:
+            return Claim.OWNED
+        done = await self.pool.fetchval(
+            "SELECT done_at IS NOT NULL FROM processed_updates "
+            "WHERE bot_id = $1 AND update_id = $2",
+            bot_id,
+            update_id,
+        )
+        return Claim.DONE if done else Claim.IN_FLIGHT
+
+    async def complete(self, bot_id: int, update_id: int) -> None:
+        await self.pool.execute(
+            "UPDATE processed_updates SET done_at = now() WHERE bot_id = $1 AND update_id = $2",
+            bot_id,
+            update_id,
+        )
+
+    async def release(self, bot_id: int, update_id: int) -> None:
+        """Give the update back so that a redelivery is handled (after a failure)."""
+        await self.pool.execute(
+            "UPDATE processed_updates SET claimed_until = now() - interval '1 second' "
+            "WHERE bot_id = $1 AND update_id = $2 AND done_at IS NULL",
+            bot_id,
+            update_id,
+        )
+
+    async def purge(self, older_than: timedelta = timedelta(days=2)) -> int:
+        """Forget old entries: Telegram stops redelivering an update after 24 hours."""
+        result = await self.pool.execute(
+            "DELETE FROM processed_updates WHERE received_at < now() - $1::interval", older_than
+        )
+        return int(result.split()[-1])
