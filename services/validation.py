@@ -37,6 +37,8 @@ def _check_digit(digits: str) -> int | None:
 
 def _twelve_digits(raw: str, kind: str) -> str:
     text = re.sub(r"[\s-]", "", raw)
+    if not text:
+        raise InvalidInput(f"{kind}.length")
     if not text.isascii() or not text.isdigit():
         raise InvalidInput(f"{kind}.not_digits")
     if not _TWELVE_DIGITS.fullmatch(text):

@@ -143,8 +143,10 @@ class Sandbox:
         self.callbacks: dict[str, dict[str, Any]] = {}
         self.faults: list[Fault] = []
         self.requests_served = 0
-        self._user_ids = itertools.count(700_000_001)
-        self._bot_ids = itertools.count(8_000_000_001)
+        # Random bases: a new sandbox must not reuse ids that a database or Redis kept
+        # from an earlier run (the update ledger and the FSM are keyed by them).
+        self._user_ids = itertools.count(1_000_000_000 + secrets.randbelow(10**9))
+        self._bot_ids = itertools.count(8_000_000_000 + secrets.randbelow(10**9) * 8)
         self._http: ClientSession | None = None
 
     # ----------------------------------------------------------------- set-up
@@ -802,10 +804,26 @@ class _Conflict(Exception):
 
 
 def _public(message: dict[str, Any]) -> dict[str, Any]:
-    return {
+    """A message as the Bot API shows it to bots: Telegram returns only inline
+    keyboards inside Message objects, never reply keyboards."""
+    public = {
         k: v
         for k, v in message.items()
         if not k.startswith("_") and k != "deleted" and v is not None
+    }
+    if "inline_keyboard" not in (public.get("reply_markup") or {}):
+        public.pop("reply_markup", None)
+    return public
+
+
+def _transcript(message: dict[str, Any]) -> dict[str, Any]:
+    """A message as the user side sees it: with any keyboard, and its change number."""
+    shown = {k: v for k, v in message.items() if not k.startswith("_") and v is not None}
+    return {
+        **shown,
+        "seq": message["_seq"],
+        "from_bot": bool(message["from"].get("is_bot")),
+        "deleted": bool(message.get("deleted")),
     }
 
 

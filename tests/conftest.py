@@ -1,0 +1,109 @@
+"""Real PostgreSQL and Redis for every test: DATABASE_URL / REDIS_URL when set,
+otherwise private embedded servers started for the session (never a skip)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from bots.sandbox.client import SandboxClient
+from citybots.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from citybots.platform import Platform
+from citybots.settings import Settings, load_settings
+from services.db import create_pool
+from services.migrations import migrate
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session")
+def server_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    pg_url = os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL")
+    embedded_pg = embedded_redis = None
+    base = tmp_path_factory.mktemp("servers")
+    if not pg_url:
+        embedded_pg = EmbeddedPostgres(base / "postgres", fast=True)
+        pg_url = embedded_pg.start()
+    if not redis_url:
+        embedded_redis = EmbeddedRedis(base / "redis", persist=False)
+        redis_url = embedded_redis.start()
+    yield pg_url, redis_url
+    if embedded_redis is not None:
+        embedded_redis.stop()
+    if embedded_pg is not None:
+        embedded_pg.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_urls: tuple[str, str]) -> AsyncIterator[str]:
+    """A fresh database for this test session, migrated, dropped afterwards."""
+    server = server_urls[0]
+    name = f"citybots_test_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(_with_database(server, "postgres"))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(server, name)
+    conn = await asyncpg.connect(url)
+    await migrate(conn)
+    await conn.close()
+    yield url
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(server_urls: tuple[str, str]) -> str:
+    return server_urls[1]
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url, size=5)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+def make_settings(tmp: Path, **overrides: object) -> Settings:
+    """Settings for a test platform: no tokens (sandbox), a free port, no .env file."""
+    values: dict[str, object] = {
+        "data_dir": tmp,
+        "admin_port": free_port(),
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture(scope="session")
+async def platform(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Platform]:
+    """The whole platform in polling mode, all five bots on the sandbox."""
+    settings = make_settings(
+        tmp_path_factory.mktemp("platform"), database_url=database_url, redis_url=redis_url
+    )
+    async with Platform(settings) as running:
+        yield running
+
+
+@pytest.fixture
+async def sandbox(platform: Platform) -> AsyncIterator[SandboxClient]:
+    async with SandboxClient(f"{platform.base_url}/sandbox") as client:
+        yield client

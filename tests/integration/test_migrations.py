@@ -1,0 +1,64 @@
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from services.migrations import MIGRATIONS_DIR, MigrationError, migrate, status
+from tests.conftest import _with_database
+
+
+@pytest.fixture
+async def empty_db(server_urls: tuple[str, str]) -> AsyncIterator[asyncpg.Connection]:
+    name = f"citybots_mig_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(_with_database(server_urls[0], "postgres"))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    conn = await asyncpg.connect(_with_database(server_urls[0], name))
+    yield conn
+    await conn.close()
+    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+def _copy_migrations(tmp_path: Path) -> Path:
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        (tmp_path / path.name).write_text(path.read_text())
+    return tmp_path
+
+
+async def test_all_migrations_apply_to_an_empty_database_and_twice_is_a_no_op(
+    empty_db: asyncpg.Connection,
+) -> None:
+    first = await migrate(empty_db)
+    assert first == sorted(p.name for p in MIGRATIONS_DIR.glob("*.sql"))
+    assert await migrate(empty_db) == []
+    states = await status(empty_db)
+    assert all(s.applied_at is not None and not s.edited for s in states)
+    assert await empty_db.fetchval("SELECT to_regclass('processed_updates') IS NOT NULL")
+
+
+async def test_an_applied_migration_that_was_edited_is_refused(
+    empty_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    folder = _copy_migrations(tmp_path)
+    await migrate(empty_db, folder)
+    first = sorted(folder.glob("*.sql"))[0]
+    first.write_text(first.read_text() + "\n-- an innocent-looking edit\n")
+    with pytest.raises(MigrationError, match="was edited after it was applied"):
+        await migrate(empty_db, folder)
+    assert any(s.edited for s in await status(empty_db, folder))
+
+
+async def test_a_failing_migration_leaves_nothing_half_applied(
+    empty_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    folder = _copy_migrations(tmp_path)
+    (folder / "9999_broken.sql").write_text(
+        "CREATE TABLE half_done (id int);\nINSERT INTO no_such_table VALUES (1);\n"
+    )
+    with pytest.raises(asyncpg.UndefinedTableError):
+        await migrate(empty_db, folder)
+    assert not await empty_db.fetchval("SELECT to_regclass('half_done') IS NOT NULL")
+    pending = [s.name for s in await status(empty_db, folder) if s.applied_at is None]
+    assert pending == ["9999_broken.sql"]

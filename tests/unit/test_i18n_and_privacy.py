@@ -1,0 +1,78 @@
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from citybots.logs import ScrubbingFormatter
+from flows.i18n import LANGUAGES, catalogues, pick_language, text
+from services.privacy import scrub
+
+
+def test_every_language_has_every_text_with_the_same_placeholders() -> None:
+    books = catalogues()
+    keys = set(books["en"])
+    for lang in LANGUAGES:
+        assert set(books[lang]) == keys, lang
+        for key in keys:
+            placeholders = set(re.findall(r"{(\w+)}", books[lang][key]))
+            assert placeholders == set(re.findall(r"{(\w+)}", books["en"][key])), (lang, key)
+
+
+def test_every_validation_error_has_a_message() -> None:
+    from services import validation
+
+    source = Path(validation.__file__).read_text(encoding="utf-8")
+    codes = set(re.findall(r'InvalidInput\(f?"([a-z_.{}]+)"\)', source))
+    expanded = set()
+    for code in codes:
+        if code.startswith("{kind}"):
+            expanded |= {code.replace("{kind}", kind) for kind in ("iin", "bin")}
+        else:
+            expanded.add(code)
+    for code in expanded:
+        for lang in LANGUAGES:
+            assert text(lang, f"errors.{code}")
+
+
+@pytest.mark.parametrize(
+    ("candidates", "expected"),
+    [(("kk",), "kk"), (("ru-RU",), "ru"), (("de", "en"), "en"), ((None,), "ru"), (("uk",), "ru")],
+)
+def test_language_is_picked_from_what_telegram_sends(
+    candidates: tuple[str | None, ...], expected: str
+) -> None:
+    assert pick_language(*candidates, default="ru") == expected
+
+
+def test_personal_data_is_scrubbed_from_log_lines() -> None:
+    line = scrub(
+        "iin=791028302728 phone=+7 701 123 45 67 alt=87011234567 at 43.238949,76.889709 "
+        "token 123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw update 12345"
+    )
+    for secret in (
+        "791028302728",
+        "701 123 45 67",
+        "87011234567",
+        "43.238949",
+        "76.889709",
+        "AAHdqTcv",
+    ):
+        assert secret not in line
+    assert "update 12345" in line
+
+
+def test_the_log_formatter_scrubs_arguments_and_tracebacks() -> None:
+    formatter = ScrubbingFormatter("%(message)s")
+    try:
+        raise ValueError("bad iin 061211600012")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord(
+            "x", logging.ERROR, __file__, 1, "user %s", ("791028302728",), sys.exc_info()
+        )
+    out = formatter.format(record)
+    assert "791028302728" not in out
+    assert "061211600012" not in out
+    assert "<iin>" in out

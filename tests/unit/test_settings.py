@@ -1,0 +1,50 @@
+import pytest
+
+from citybots.settings import SettingsError, load_settings
+
+
+def test_defaults_are_what_the_readme_says() -> None:
+    settings = load_settings(_env_file=None)
+    assert str(settings.data_dir) == "var"
+    assert settings.admin_host == "127.0.0.1"
+    assert settings.admin_port == 8080
+    assert settings.default_language == "ru"
+    assert not settings.webhook_mode
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"admin_port": "eighty"}, "ADMIN_PORT"),
+        ({"admin_port": 70000}, "ADMIN_PORT"),
+        ({"database_url": "mysql://x"}, "DATABASE_URL"),
+        ({"redis_url": "localhost:6379"}, "REDIS_URL"),
+        ({"default_language": "de"}, "DEFAULT_LANGUAGE"),
+        ({"citizen_bot_token": "not a token"}, "CITIZEN_BOT_TOKEN"),
+        ({"telegram_api_base": "api.telegram.org"}, "TELEGRAM_API_BASE"),
+        ({"webhook_base_url": "https://bots.example.kz"}, "WEBHOOK_SECRET"),
+        ({"webhook_base_url": "https://x.kz", "webhook_secret": "short"}, "WEBHOOK_SECRET"),
+    ],
+)
+def test_a_bad_setting_fails_with_one_line_naming_it(
+    overrides: dict[str, object], named: str
+) -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings(_env_file=None, **overrides)
+    message = str(error.value)
+    assert named in message
+    assert "\n" not in message
+
+
+def test_bots_without_tokens_run_on_the_sandbox() -> None:
+    settings = load_settings(_env_file=None, citizen_bot_token="123456:ABCdef-ghi")
+    assert settings.sandbox_bots == ["staff", "quarantine", "doctor", "agent"]
+    assert settings.bot_token("citizen") == "123456:ABCdef-ghi"
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADMIN_PORT", "9090")
+    monkeypatch.setenv("DEFAULT_LANGUAGE", "kk")
+    settings = load_settings(_env_file=None)
+    assert settings.admin_port == 9090
+    assert settings.default_language == "kk"
