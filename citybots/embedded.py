@@ -208,12 +208,14 @@ class EmbeddedPostgres:
             self._run([_pg_bin("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"])
         self.port = None
 
-    def restart(self, *, down_for: float = 0.0) -> str:
-        """Stop and start again on the same port (used by resilience tests)."""
+    def stop_keeping_port(self) -> None:
+        """Stop, remembering the port so that :meth:`resume` comes back on it."""
         port = self.port
         self.stop()
-        time.sleep(down_for)
         self.port = port
+
+    def resume(self) -> str:
+        """Start again on the port it had (clients reconnect to the same URL)."""
         self._pg_ctl_start()
         return self.url
 
@@ -280,8 +282,10 @@ class EmbeddedRedis:
             self._log.close()
             self._log = None
 
-    def restart(self, *, down_for: float = 0.0) -> str:
+    def stop_keeping_port(self) -> None:
         port = self.port
         self.stop()
-        time.sleep(down_for)
-        return self.start(port)
+        self.port = port
+
+    def resume(self) -> str:
+        return self.start(self.port)

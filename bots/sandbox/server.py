@@ -143,6 +143,7 @@ class Sandbox:
         self.callbacks: dict[str, dict[str, Any]] = {}
         self.faults: list[Fault] = []
         self.requests_served = 0
+        self.closing = False
         # Random bases: a new sandbox must not reuse ids that a database or Redis kept
         # from an earlier run (the update ledger and the FSM are keyed by them).
         self._user_ids = itertools.count(1_000_000_000 + secrets.randbelow(10**9))
@@ -184,7 +185,18 @@ class Sandbox:
         app.router.add_post(chat + "/edit", self._api_edit)
         app.router.add_post(chat + "/press", self._api_press)
         app.router.add_get(chat + "/messages", self._api_messages)
+        app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
+
+    async def _shutdown(self, _app: web.Application) -> None:
+        """Release long polls at once, so that the server stops without waiting them out."""
+        self.closing = True
+        for bot in self.bots_by_token.values():
+            async with bot.arrived:
+                bot.arrived.notify_all()
+        for chat in self.chats.values():
+            async with chat.changed:
+                chat.changed.notify_all()
 
     async def _cleanup(self, _app: web.Application) -> None:
         for bot in self.bots_by_token.values():
@@ -341,7 +353,7 @@ class Sandbox:
         async with bot.arrived:
             while bot.updates and offset and bot.updates[0]["update_id"] < offset:
                 bot.updates.popleft()
-            if not bot.updates and timeout:
+            if not bot.updates and timeout and not self.closing:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(bot.arrived.wait(), timeout)
             return list(itertools.islice(bot.updates, limit))
@@ -785,6 +797,8 @@ class Sandbox:
             )
 
         def enough() -> bool:
+            if self.closing:
+                return True
             return sum(1 for m in changed() if m["from"].get("is_bot")) >= count
 
         async with chat.changed:

@@ -1,0 +1,149 @@
+"""Webhook mode: the sandbox posts updates to the platform as Telegram would."""
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+
+from bots.sandbox.client import SandboxChat, SandboxClient
+from citybots.embedded import free_port
+from citybots.platform import Platform
+from citybots.settings import SettingsError, load_settings
+from flows.i18n import text
+from tests.conftest import make_settings
+
+SECRET = "webhook-secret-for-tests-0123"
+
+
+@pytest.fixture(scope="module")
+async def webhook_platform(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Platform]:
+    port = free_port()
+    settings = make_settings(
+        tmp_path_factory.mktemp("webhook"),
+        database_url=database_url,
+        redis_url=redis_url,
+        admin_port=port,
+        webhook_base_url=f"http://127.0.0.1:{port}",
+        webhook_secret=SECRET,
+    )
+    async with Platform(settings) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(webhook_platform: Platform) -> AsyncIterator[SandboxClient]:
+    async with SandboxClient(f"{webhook_platform.base_url}/sandbox") as sandbox:
+        yield sandbox
+
+
+async def _started_chat(client: SandboxClient) -> SandboxChat:
+    chat = await client.chat("citizen", language_code="en")
+    await chat.send("/start")
+    await chat.reply()
+    return chat
+
+
+def _update(chat: SandboxChat, text_: str) -> dict[str, Any]:
+    user = {"id": chat.user_id, "is_bot": False, "first_name": "Test user", "language_code": "en"}
+    return {
+        "update_id": secrets.randbelow(10**9) + 10**9,
+        "message": {
+            "message_id": 10_000 + secrets.randbelow(10**6),
+            "date": 1_700_000_000,
+            "from": user,
+            "chat": {"id": chat.user_id, "type": "private", "first_name": "Test user"},
+            "text": text_,
+        },
+    }
+
+
+def test_webhook_mode_refuses_to_start_without_a_secret() -> None:
+    with pytest.raises(SettingsError, match="WEBHOOK_SECRET"):
+        load_settings(_env_file=None, webhook_base_url="https://bots.example.kz")
+
+
+async def test_every_bot_answers_start_through_its_webhook(
+    webhook_platform: Platform, client: SandboxClient
+) -> None:
+    health = await webhook_platform.health()
+    assert {b["mode"] for b in health["bots"].values()} == {"webhook"}
+    for bot in ("citizen", "staff", "quarantine", "doctor", "agent"):
+        chat = await client.chat(bot, language_code="kk")
+        await chat.send("/start")
+        reply = await chat.reply()
+        assert reply["text"].startswith(text("kk", f"start.greeting.{bot}", name="Test user"))
+
+
+@pytest.mark.parametrize("header", [None, "wrong-secret-0000000000"])
+async def test_a_request_without_the_right_secret_is_refused_before_parsing(
+    webhook_platform: Platform, header: str | None
+) -> None:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": header} if header else {}
+    async with (
+        ClientSession() as http,
+        http.post(
+            f"{webhook_platform.base_url}/webhook/citizen", data=b"{not json", headers=headers
+        ) as response,
+    ):
+        assert response.status == 401
+
+
+async def test_a_malformed_update_is_refused_with_a_clear_status(
+    webhook_platform: Platform,
+) -> None:
+    async with (
+        ClientSession() as http,
+        http.post(
+            f"{webhook_platform.base_url}/webhook/citizen",
+            data=b"{not json",
+            headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+        ) as response,
+    ):
+        assert response.status == 400
+
+
+async def test_the_200_comes_after_the_update_was_handled(
+    webhook_platform: Platform, client: SandboxClient
+) -> None:
+    chat = await _started_chat(client)
+    async with (
+        ClientSession() as http,
+        http.post(
+            f"{webhook_platform.base_url}/webhook/citizen",
+            json=_update(chat, "/help"),
+            headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+        ) as response,
+    ):
+        assert response.status == 200
+    assert [m["text"] for m in await chat.updates(count=0, wait=0)] == [text("en", "help.body")]
+
+
+async def test_an_update_posted_five_times_at_once_takes_effect_once(
+    webhook_platform: Platform, client: SandboxClient
+) -> None:
+    chat = await _started_chat(client)
+    update = _update(chat, "/help")
+    url = f"{webhook_platform.base_url}/webhook/citizen"
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+
+    async def deliver(http: ClientSession) -> int:
+        # Like Telegram: a delivery that was not answered 2xx is tried again later.
+        for _ in range(20):
+            async with http.post(url, json=update, headers=headers) as response:
+                if response.status == 200:
+                    return 200
+                assert response.status == 503
+            await asyncio.sleep(0.1)
+        return 503
+
+    async with ClientSession() as http:
+        statuses = await asyncio.gather(*(deliver(http) for _ in range(5)))
+    assert statuses == [200] * 5
+    await asyncio.sleep(0.3)
+    replies = await chat.updates(count=0, wait=0)
+    assert [m["text"] for m in replies] == [text("en", "help.body")]
