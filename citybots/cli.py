@@ -11,12 +11,14 @@ from collections.abc import Sequence
 
 from citybots.embedded import EmbeddedServerError
 from citybots.logs import setup_logging
-from citybots.platform import Platform, StartupError, database
 from citybots.settings import Settings, SettingsError, load_settings
+from services.demo import DEMO_PEOPLE, load_demo_data
 from services.migrations import MigrationError, migrate, status
 
 
 async def _run(settings: Settings) -> int:
+    from citybots.platform import Platform
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -36,6 +38,8 @@ async def _run(settings: Settings) -> int:
 
 
 async def _db_migrate(settings: Settings) -> int:
+    from citybots.platform import database
+
     async with database(settings) as conn:
         applied = await migrate(conn)
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
@@ -43,6 +47,8 @@ async def _db_migrate(settings: Settings) -> int:
 
 
 async def _db_status(settings: Settings) -> int:
+    from citybots.platform import database
+
     async with database(settings) as conn:
         states = await status(conn)
     for state in states:
@@ -51,8 +57,26 @@ async def _db_status(settings: Settings) -> int:
     return 1 if any(s.edited for s in states) else 0
 
 
+async def _demo_data(settings: Settings) -> int:
+    from citybots.platform import database
+
+    async with database(settings) as conn:
+        await migrate(conn)
+        counts = await load_demo_data(conn)
+    print("demo city loaded (every name starts with [DEMO]; loading again changes nothing):")
+    for table, count in counts.items():
+        print(f"  {table:<20} {count}")
+    print("demo IINs (births in the 1800s, so never a living resident's):")
+    for person in DEMO_PEOPLE:
+        print(f"  {person.iin}  {person.key:<7} {person.story}")
+    print("demo doctor invite code: DEMO-DOCTOR")
+    return 0
+
+
 async def _check(settings: Settings) -> int:
     """Start everything once, report, stop: what is reachable and configured."""
+    from citybots.platform import Platform
+
     platform = Platform(settings.model_copy(update={"admin_port": 0}))
     try:
         await platform.start()
@@ -78,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("migrate", help="apply pending migrations")
     db_commands.add_parser("status", help="list migrations and whether they are applied")
+    commands.add_parser("demo-data", help="load the demo city (idempotent, clearly labelled)")
     commands.add_parser("check", help="report what is reachable and configured")
     return parser
 
@@ -90,9 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"citybots: {error}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level)
+    # aiogram takes seconds to import (pydantic models): only after the settings are good.
+    from citybots.platform import StartupError
+
     handlers = {
         "run": _run,
         "check": _check,
+        "demo-data": _demo_data,
         "migrate": _db_migrate,
         "status": _db_status,
     }

@@ -34,7 +34,7 @@ from citybots.embedded import EmbeddedPostgres, EmbeddedRedis
 from citybots.settings import BOT_NAMES, Settings
 from flows.context import BotContext
 from flows.i18n import LANGUAGES, text
-from services.db import create_pool
+from services.db import connect, create_pool
 from services.metrics import Metrics
 from services.migrations import migrate
 from services.scheduler import run_exclusively
@@ -90,7 +90,7 @@ async def database(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
         embedded = EmbeddedPostgres(settings.data_dir / "postgres")
         url = await asyncio.to_thread(embedded.start)
     try:
-        conn = await asyncpg.connect(url, timeout=10)
+        conn = await connect(url)
         try:
             yield conn
         finally:

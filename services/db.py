@@ -12,6 +12,13 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def connect(url: str) -> asyncpg.Connection:
+    """One connection, set up like the pool's, for one-off commands."""
+    conn = await asyncpg.connect(url, timeout=10)
+    await _init_connection(conn)
+    return conn
+
+
 async def create_pool(url: str, *, size: int = 10) -> asyncpg.Pool:
     """A pool whose connections decode JSON; commands time out rather than hang."""
     pool = await asyncpg.create_pool(

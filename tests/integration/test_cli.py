@@ -1,0 +1,78 @@
+"""The `citybots` command as a person runs it: a real process, real servers."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+
+
+def _citybots(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "citybots.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, **env},
+        cwd=cwd,
+        check=False,
+    )
+
+
+def test_a_bad_setting_stops_the_start_with_one_line_naming_it(tmp_path: Path) -> None:
+    result = _citybots("run", env={"ADMIN_PORT": "eighty"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "citybots: bad setting ADMIN_PORT: Input should be a valid integer, "
+        "unable to parse string as an integer"
+    ]
+
+
+def test_db_migrate_and_status(database_url: str, redis_url: str, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    migrated = _citybots("db", "migrate", env=env, cwd=tmp_path)
+    assert migrated.returncode == 0, migrated.stderr
+    assert migrated.stdout.strip() == "database is up to date"
+    status = _citybots("db", "status", env=env, cwd=tmp_path)
+    assert status.returncode == 0
+    assert "0001_core.sql" in status.stdout
+    assert "pending" not in status.stdout
+
+
+async def test_demo_data_loads_an_obviously_labelled_city_once(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    first = _citybots("demo-data", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    conn = await asyncpg.connect(database_url)
+    try:
+        counts = [
+            await conn.fetchval(f"SELECT count(*) FROM {t}")  # noqa: S608
+            for t in ("venues", "pcr_results", "zones", "doctors")
+        ]
+        second = _citybots("demo-data", env=env, cwd=tmp_path)
+        assert second.returncode == 0
+        again = [
+            await conn.fetchval(f"SELECT count(*) FROM {t}")  # noqa: S608
+            for t in ("venues", "pcr_results", "zones", "doctors")
+        ]
+        assert counts == again
+        assert all(c > 0 for c in counts)
+        names = await conn.fetch("SELECT name FROM venues UNION ALL SELECT name FROM zones")
+        assert all(r["name"].startswith("[DEMO] ") for r in names)
+        iins = await conn.fetch("SELECT iin FROM pcr_results")
+        assert all(r["iin"][6] in "12" for r in iins)  # births in the 1800s
+    finally:
+        await conn.close()
+
+
+def test_check_reports_what_is_reachable(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    result = _citybots("check", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert '"status": "ok"' in result.stdout
+    assert '"sandbox_bots"' in result.stdout
