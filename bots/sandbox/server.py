@@ -24,6 +24,7 @@ import struct
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, ClientError, ClientSession, ClientTimeout, web
@@ -175,6 +176,7 @@ class Sandbox:
 
     def setup(self, app: web.Application) -> None:
         p = self.prefix
+        app.router.add_get(p + "/", self._ui, name="sandbox-ui")
         app.router.add_route("*", p + "/bot{token}/{method}", self._bot_api)
         app.router.add_get(p + "/api/bots", self._api_bots)
         app.router.add_post(p + "/api/users", self._api_create_user)
@@ -628,6 +630,10 @@ class Sandbox:
 
     def _user_chat(self, bot: SandboxBot, user: SandboxUser) -> Chat:
         return self.chats.setdefault((bot.id, user.id), Chat())
+
+    async def _ui(self, request: web.Request) -> web.FileResponse:
+        """The page where a person plays the user's side."""
+        return web.FileResponse(Path(__file__).with_name("static") / "index.html")
 
     async def _api_bots(self, request: web.Request) -> web.Response:
         return web.json_response(
