@@ -107,6 +107,9 @@ class CityDispatcher(Dispatcher):
         now = time.monotonic()
         if now - self._last_notice.get(chat_id, -_NOTICE_INTERVAL) < _NOTICE_INTERVAL:
             return
+        if len(self._last_notice) > 10_000:
+            cutoff = now - _NOTICE_INTERVAL
+            self._last_notice = {c: t for c, t in self._last_notice.items() if t > cutoff}
         self._last_notice[chat_id] = now
         lang = pick_language(
             user.language_code if user else None, default=self["default_language"]

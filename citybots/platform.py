@@ -16,7 +16,7 @@ import asyncpg
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramServerError
 from aiogram.fsm.storage.base import DefaultKeyBuilder
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommand
@@ -198,23 +198,20 @@ class Platform:
         storage = RedisStorage(self.redis, key_builder=DefaultKeyBuilder(with_bot_id=True))
         languages = LanguagePreferences(self.pool, self.redis)
         ledger = UpdateLedger(self.pool)
-        await asyncio.gather(
-            *(
-                self._start_bot(
-                    name,
-                    BotContext(
+        # A task group, so that when one bot cannot start the others stop starting too.
+        try:
+            async with asyncio.TaskGroup() as group:
+                for name in BOT_NAMES:
+                    context = BotContext(
                         profile=BOT_MODULES[name].PROFILE,
                         languages=languages,
                         ledger=ledger,
                         metrics=self.metrics,
                         default_language=settings.default_language,
-                    ),
-                    storage,
-                    webhooks,
-                )
-                for name in BOT_NAMES
-            )
-        )
+                    )
+                    group.create_task(self._start_bot(name, context, storage, webhooks))
+        except ExceptionGroup as errors:
+            raise errors.exceptions[0] from None
         self._scheduler = AsyncIOScheduler()
         self._scheduler.add_job(self._purge_ledger, "interval", hours=1, id="purge-ledger")
         self._scheduler.start()
@@ -240,17 +237,17 @@ class Platform:
         bot = Bot(token=token, session=session)
         try:
             me = await bot.get_me()
+        except (TelegramNetworkError, TelegramServerError, OSError) as error:
+            await session.close()
+            raise StartupError(
+                f"{name} bot: cannot reach the Bot API at {api_base} (TELEGRAM_API_BASE): "
+                f"{type(error).__name__}"
+            ) from error
         except TelegramAPIError as error:
             await session.close()
             raise StartupError(
                 f"{name} bot: the Bot API at {api_base} refused the token "
                 f"({name.upper()}_BOT_TOKEN): {error.message}"
-            ) from error
-        except Exception as error:
-            await session.close()
-            raise StartupError(
-                f"{name} bot: cannot reach the Bot API at {api_base} (TELEGRAM_API_BASE): "
-                f"{type(error).__name__}"
             ) from error
         on_sandbox = settings.bot_token(name) is None
         running = RunningBot(name, bot, me.username or name, on_sandbox, api_base, health)

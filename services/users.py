@@ -31,6 +31,9 @@ class LanguagePreferences:
         return str(chosen) if chosen else None
 
     async def set(self, tg_user_id: int, language: str) -> None:
+        """Store the choice. The cache entry is dropped first: if Redis is down the
+        choice is not stored at all, and a stale cached language never outlives it."""
+        await self.redis.delete(self._key(tg_user_id))
         await self.pool.execute(
             """
             INSERT INTO tg_users (tg_user_id, language) VALUES ($1, $2)
