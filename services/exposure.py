@@ -1,0 +1,96 @@
+"""Exposure: when a positive result arrives, the visitors whose stays overlapped the
+positive person's stays at the same venue in the 14 days before are listed and told
+(venue and time window, never who)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from services.outbox import enqueue
+
+LOOKBACK_DAYS = 14
+
+# The overlap runs on the GiST index visits_overlap (venue_id, stay): for each stay of
+# the positive person, an index range search of that venue's stays, never a scan.
+_FIND = """
+INSERT INTO exposure_notices
+    (positive_result_id, visit_id, exposed_iin, venue_id, window_start, window_end)
+SELECT r.id, other.id, other.iin, other.venue_id,
+       greatest(lower(other.stay), lower(mine.stay)),
+       least(upper(other.stay), upper(mine.stay), now())
+  FROM pcr_results r
+  JOIN visits mine ON mine.iin = r.iin AND mine.admitted
+                  AND mine.checked_in_at >= r.sampled_at - make_interval(days => $2)
+  JOIN visits other ON other.venue_id = mine.venue_id AND other.stay && mine.stay
+                   AND other.admitted AND other.iin <> r.iin
+ WHERE r.id = $1 AND r.result = 'positive'
+ON CONFLICT (positive_result_id, visit_id) DO NOTHING
+RETURNING id, visit_id, exposed_iin, venue_id, window_start, window_end
+"""
+
+
+@dataclass(frozen=True)
+class ExposureNotice:
+    id: int
+    visit_id: int
+    exposed_iin: str
+    venue_id: int
+    venue_name: str
+    window_start: datetime
+    window_end: datetime
+    notified: bool
+
+
+class ExposureService:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def on_positive_results(self, result_ids: Sequence[int]) -> int:
+        """Record and queue notices for each new positive result; returns how many."""
+        total = 0
+        for result_id in result_ids:
+            async with self.pool.acquire() as conn, conn.transaction():
+                found = await conn.fetch(_FIND, result_id, LOOKBACK_DAYS)
+                for notice in found:
+                    account = await conn.fetchval(
+                        "SELECT tg_user_id FROM citizens WHERE iin = $1", notice["exposed_iin"]
+                    )
+                    if account is None:
+                        continue
+                    venue = await conn.fetchval(
+                        "SELECT name FROM venues WHERE id = $1", notice["venue_id"]
+                    )
+                    await enqueue(
+                        conn,
+                        bot="citizen",
+                        chat_id=account,
+                        kind="exposure",
+                        params={
+                            "venue": venue,
+                            "start": notice["window_start"].isoformat(),
+                            "end": notice["window_end"].isoformat(),
+                        },
+                        dedupe_key=f"exposure:{notice['id']}",
+                    )
+                total += len(found)
+        return total
+
+    async def notices(self, *, since: datetime | None = None) -> list[ExposureNotice]:
+        """Notices for epidemiologists: who was exposed where and when."""
+        rows = await self.pool.fetch(
+            """
+            SELECT n.id, n.visit_id, n.exposed_iin, n.venue_id, v.name AS venue_name,
+                   n.window_start, n.window_end,
+                   EXISTS (SELECT 1 FROM outbox o WHERE o.dedupe_key = 'exposure:' || n.id
+                           AND o.sent_at IS NOT NULL) AS notified
+              FROM exposure_notices n JOIN venues v ON v.id = n.venue_id
+             WHERE $1::timestamptz IS NULL OR n.created_at >= $1
+             ORDER BY n.created_at, n.id
+            """,
+            since,
+        )
+        return [ExposureNotice(**dict(r)) for r in rows]

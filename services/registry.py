@@ -1,0 +1,348 @@
+"""The health registry's writers: CSV imports and the laboratories' push API.
+
+Every row is validated; a rejected row gets its line number and a reason, the rest are
+written in chunks (one transaction each) with ``ON CONFLICT DO NOTHING`` on their
+natural keys, so importing the same file twice adds nothing. After each chunk the
+statuses of the IINs it touched are invalidated and new positive results are handed to
+the exposure search.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from services.exports import spreadsheet_safe
+from services.status import StatusService
+from services.validation import InvalidInput, parse_iin, parse_phone
+
+KINDS = ("pcr", "contacts", "phones")
+COLUMNS = {
+    "pcr": ("iin", "sampled_at", "result_at", "result", "laboratory"),
+    "contacts": ("iin", "registered_at", "isolation_end"),
+    "phones": ("iin", "phone"),
+}
+REASONS = {
+    "iin.not_digits": "IIN has characters other than digits",
+    "iin.length": "IIN is not 12 digits",
+    "iin.check_digit": "IIN check digit is wrong",
+    "phone.format": "phone number is not a number",
+    "phone.not_kazakhstan": "phone number is not a Kazakhstan mobile (+7 7xx)",
+    "time.format": "time is not a date and time (YYYY-MM-DD HH:MM[:SS][+HH:MM])",
+    "time.future": "time is in the future",
+    "time.order": "times are in the wrong order",
+    "result.value": "result is not positive or negative",
+    "laboratory.missing": "laboratory is empty or longer than 200 characters",
+    "row.columns": "row does not have the expected columns",
+    "row.malformed": "row cannot be read as CSV (quoting, size or encoding)",
+}
+_POSITIVE = {"positive", "pos", "+", "1", "положительный", "оң"}
+_NEGATIVE = {"negative", "neg", "-", "0", "отрицательный", "теріс"}
+_CLOCK_SKEW = timedelta(minutes=5)
+CHUNK = 10_000
+
+
+@dataclass
+class Rejected:
+    line: int
+    code: str
+    raw: list[str]
+
+    @property
+    def reason(self) -> str:
+        return REASONS.get(self.code, self.code)
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    rows: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+    seconds: float = 0.0
+    positives: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "rows": self.rows,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [
+                {"line": r.line, "code": r.code, "reason": r.reason} for r in self.rejected
+            ],
+        }
+
+    def write_rejected(self, path: Path) -> None:
+        """The rejected rows as CSV (line, reason, the row), safe to open in a spreadsheet."""
+        with path.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(["line", "code", "reason", *COLUMNS[self.kind]])
+            for row in self.rejected:
+                writer.writerow(
+                    [row.line, row.code, row.reason, *(spreadsheet_safe(c) for c in row.raw)]
+                )
+
+
+class RowError(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def parse_time(raw: str, tz: ZoneInfo, now: datetime) -> datetime:
+    """An ISO 8601 time; without an offset it is the city's local time."""
+    try:
+        value = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise RowError("time.format") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz)
+    if value > now + _CLOCK_SKEW:
+        raise RowError("time.future")
+    return value
+
+
+def _iin(raw: str) -> str:
+    try:
+        return parse_iin(raw).value
+    except InvalidInput as error:
+        raise RowError(error.code) from None
+
+
+def _pcr_row(fields: list[str], tz: ZoneInfo, now: datetime) -> tuple[Any, ...]:
+    iin, sampled_raw, result_raw_time, result_raw, laboratory = (f.strip() for f in fields)
+    sampled = parse_time(sampled_raw, tz, now)
+    result_at = parse_time(result_raw_time, tz, now)
+    if result_at < sampled:
+        raise RowError("time.order")
+    verdict = result_raw.lower()
+    if verdict in _POSITIVE:
+        result = "positive"
+    elif verdict in _NEGATIVE:
+        result = "negative"
+    else:
+        raise RowError("result.value")
+    if not laboratory or len(laboratory) > 200:
+        raise RowError("laboratory.missing")
+    return (_iin(iin), sampled, result_at, result, laboratory)
+
+
+def _contact_row(fields: list[str], tz: ZoneInfo, now: datetime) -> tuple[Any, ...]:
+    iin, registered_raw, end_raw = (f.strip() for f in fields)
+    registered = parse_time(registered_raw, tz, now)
+    try:
+        end = datetime.fromisoformat(end_raw)
+    except ValueError:
+        raise RowError("time.format") from None
+    end = end if end.tzinfo else end.replace(tzinfo=tz)
+    if end <= registered:
+        raise RowError("time.order")
+    return (_iin(iin), registered, end)
+
+
+def _phone_row(fields: list[str], tz: ZoneInfo, now: datetime) -> tuple[Any, ...]:
+    iin, phone = (f.strip() for f in fields)
+    try:
+        return (_iin(iin), parse_phone(phone))
+    except InvalidInput as error:
+        raise RowError(error.code) from None
+
+
+_PARSERS = {"pcr": _pcr_row, "contacts": _contact_row, "phones": _phone_row}
+
+_STAGE = {
+    "pcr": "CREATE TEMP TABLE IF NOT EXISTS stage_pcr (iin text, sampled_at timestamptz, "
+    "result_at timestamptz, result text, laboratory text) ON COMMIT DELETE ROWS",
+    "contacts": "CREATE TEMP TABLE IF NOT EXISTS stage_contacts (iin text, "
+    "registered_at timestamptz, isolation_end timestamptz) ON COMMIT DELETE ROWS",
+    "phones": "CREATE TEMP TABLE IF NOT EXISTS stage_phones (iin text, phone text) "
+    "ON COMMIT DELETE ROWS",
+}
+_MERGE = {
+    "pcr": """
+        INSERT INTO pcr_results (iin, sampled_at, result_at, result, laboratory, source)
+        SELECT iin, sampled_at, result_at, result, laboratory, $1 FROM stage_pcr
+        ON CONFLICT DO NOTHING
+        RETURNING id, iin, result, result_at
+    """,
+    "contacts": """
+        INSERT INTO registered_contacts (iin, registered_at, isolation_end)
+        SELECT iin, registered_at, isolation_end FROM stage_contacts
+        ON CONFLICT DO NOTHING
+        RETURNING id, iin
+    """,
+    "phones": """
+        INSERT INTO citizen_phones (iin, phone) SELECT iin, phone FROM stage_phones
+        ON CONFLICT DO NOTHING
+        RETURNING iin
+    """,
+}
+
+
+Progress = Callable[[int], None]
+OnPositives = Callable[[list[int]], Awaitable[object]]
+
+
+class RegistryImporter:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        statuses: StatusService,
+        *,
+        timezone: str = "Asia/Almaty",
+        positive_isolation_days: int = 14,
+        on_positives: OnPositives | None = None,
+    ) -> None:
+        self.pool = pool
+        self.statuses = statuses
+        self.tz = ZoneInfo(timezone)
+        self.positive_isolation_days = positive_isolation_days
+        self.on_positives = on_positives
+
+    async def import_rows(
+        self,
+        kind: str,
+        rows: Iterable[tuple[int, list[str] | None]],
+        *,
+        source: str = "import",
+        progress: Progress | None = None,
+    ) -> ImportReport:
+        """Validate and store ``(line, fields)`` rows; ``fields`` None is an unreadable row."""
+        started = time.perf_counter()
+        report = ImportReport(kind)
+        parse = _PARSERS[kind]
+        width = len(COLUMNS[kind])
+        now = datetime.now(UTC)
+        chunk: list[tuple[Any, ...]] = []
+        for line, fields in rows:
+            report.rows += 1
+            if fields is None:
+                report.rejected.append(Rejected(line, "row.malformed", []))
+                continue
+            if len(fields) != width:
+                report.rejected.append(Rejected(line, "row.columns", fields))
+                continue
+            try:
+                chunk.append(parse(fields, self.tz, now))
+            except RowError as error:
+                report.rejected.append(Rejected(line, error.code, fields))
+                continue
+            if len(chunk) >= CHUNK:
+                await self._store(kind, chunk, source, report)
+                chunk = []
+                if progress is not None:
+                    progress(report.rows)
+        if chunk:
+            await self._store(kind, chunk, source, report)
+        if progress is not None:
+            progress(report.rows)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    async def _store(
+        self, kind: str, chunk: list[tuple[Any, ...]], source: str, report: ImportReport
+    ) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_STAGE[kind])
+            await conn.copy_records_to_table(
+                f"stage_{kind}", records=chunk, columns=list(COLUMNS[kind])
+            )
+            merge = _MERGE[kind]
+            inserted = await (conn.fetch(merge, source) if kind == "pcr" else conn.fetch(merge))
+            positives = [r for r in inserted if kind == "pcr" and r["result"] == "positive"]
+            if positives:
+                await conn.executemany(
+                    "INSERT INTO case_isolations (pcr_result_id, iin, starts_at, ends_at) "
+                    "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    [
+                        (
+                            r["id"],
+                            r["iin"],
+                            r["result_at"],
+                            r["result_at"] + timedelta(days=self.positive_isolation_days),
+                        )
+                        for r in positives
+                    ],
+                )
+        report.accepted += len(inserted)
+        report.duplicates += len(chunk) - len(inserted)
+        if kind != "phones":
+            await self.statuses.invalidate(r["iin"] for r in inserted)
+        if positives:
+            ids = [r["id"] for r in positives]
+            report.positives.extend(ids)
+            if self.on_positives is not None:
+                await self.on_positives(ids)
+
+
+class CsvSource:
+    """Rows of a CSV file with their line numbers, read as a stream, header skipped.
+
+    UTF-8 (with or without BOM) or, when the start of the file is not UTF-8,
+    Windows-1251 as Excel writes it in Kazakhstan; comma or semicolon separated. A row
+    the csv module cannot read (broken quoting, a huge field) is yielded as None so
+    that it is reported with its line number instead of stopping the import.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = path.stat().st_size
+        self._binary: io.BufferedReader | None = None
+
+    def fraction_read(self) -> float:
+        if self._binary is None or not self.size:
+            return 0.0
+        return min(1.0, self._binary.tell() / self.size)
+
+    def rows(self) -> Iterator[tuple[int, list[str] | None]]:
+        with self.path.open("rb") as binary:
+            head = binary.read(1 << 20)
+            binary.seek(0)
+            try:
+                head.decode("utf-8")
+                encoding = "utf-8-sig"
+            except UnicodeDecodeError as error:
+                encoding = "utf-8-sig" if error.start > len(head) - 4 else "cp1251"
+            self._binary = binary
+            text = io.TextIOWrapper(binary, encoding=encoding, errors="replace", newline="")
+            yield from read_csv_lines(text)
+
+
+def read_csv_lines(lines: Iterable[str]) -> Iterator[tuple[int, list[str] | None]]:
+    iterator = iter(lines)
+    first = next(iterator, "")
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(_chain(first, iterator), delimiter=delimiter, strict=True)
+    header_seen = False
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            yield reader.line_num, None
+            continue
+        if not header_seen:
+            header_seen = True
+            if fields and not fields[0].strip().lstrip("\ufeff").isdigit():
+                continue
+        if not fields or fields == [""]:
+            continue
+        yield reader.line_num, fields
+
+
+def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
+    if first:
+        yield first
+    yield from rest

@@ -1,0 +1,237 @@
+"""Status colours of an IIN, from the health registry.
+
+The rule (DESIGN.md, Ashyq):
+
+- red: a positive PCR result whose isolation is not lifted;
+- yellow: a registered contact whose isolation is not lifted;
+- green: a negative result, valid 72 hours from the result time;
+- blue: nothing known.
+
+Red and yellow are lifted only by both the end of the isolation period and a negative
+result taken for it: a sample taken no earlier than 24 hours before the isolation end
+(a test on the last day of isolation counts). Red wins over yellow, yellow over green.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from redis.asyncio import Redis
+
+GREEN_VALIDITY = timedelta(hours=72)
+LIFTING_TEST_WINDOW = timedelta(hours=24)
+_CACHE_TTL = timedelta(hours=1)
+
+
+class Colour(enum.StrEnum):
+    RED = "red"
+    YELLOW = "yellow"
+    GREEN = "green"
+    BLUE = "blue"
+
+    @property
+    def may_enter(self) -> bool:
+        """Only green and blue may enter a venue."""
+        return self in (Colour.GREEN, Colour.BLUE)
+
+
+@dataclass(frozen=True, slots=True)
+class Isolation:
+    """A positive result's or a registered contact's isolation period."""
+
+    starts_at: datetime
+    ends_at: datetime
+    laboratory: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NegativeResult:
+    sampled_at: datetime
+    result_at: datetime
+    laboratory: str
+
+
+@dataclass(frozen=True, slots=True)
+class Records:
+    positives: Sequence[Isolation]
+    contacts: Sequence[Isolation]
+    negatives: Sequence[NegativeResult]
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A colour with why (``reason``) and until when (``until``: for green, when it
+    expires; for red and yellow, the earliest the isolation can end)."""
+
+    colour: Colour
+    reason: str
+    checked_at: datetime
+    since: datetime | None = None
+    until: datetime | None = None
+    laboratory: str | None = None
+    needs_negative_test: bool = False
+    changes_at: datetime | None = None
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        for key, value in data.items():
+            if isinstance(value, datetime):
+                data[key] = value.isoformat()
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Status:
+        data = json.loads(raw)
+        for key in ("checked_at", "since", "until", "changes_at"):
+            if data.get(key):
+                data[key] = datetime.fromisoformat(data[key])
+        data["colour"] = Colour(data["colour"])
+        return cls(**data)
+
+
+def _lifting_test(
+    isolation: Isolation, negatives: Sequence[NegativeResult], at: datetime
+) -> NegativeResult | None:
+    for negative in negatives:
+        if (
+            negative.result_at <= at
+            and negative.sampled_at >= isolation.ends_at - LIFTING_TEST_WINDOW
+        ):
+            return negative
+    return None
+
+
+def compute_status(records: Records, at: datetime) -> Status:
+    """The status at ``at`` (records not yet known at ``at`` are ignored)."""
+    negatives = sorted(
+        (n for n in records.negatives if n.result_at <= at), key=lambda n: n.result_at
+    )
+    for colour, reason, isolations in (
+        (Colour.RED, "pcr_positive", records.positives),
+        (Colour.YELLOW, "registered_contact", records.contacts),
+    ):
+        active = []
+        next_change: datetime | None = None
+        for isolation in isolations:
+            if isolation.starts_at > at:
+                continue
+            test = _lifting_test(isolation, negatives, at)
+            if at >= isolation.ends_at and test is not None:
+                continue
+            active.append(isolation)
+            if test is not None:
+                next_change = min(next_change or isolation.ends_at, isolation.ends_at)
+        if active:
+            latest = max(active, key=lambda i: i.ends_at)
+            has_test = any(_lifting_test(i, negatives, at) for i in active)
+            return Status(
+                colour,
+                reason,
+                at,
+                since=min(i.starts_at for i in active),
+                until=latest.ends_at,
+                laboratory=latest.laboratory,
+                needs_negative_test=not has_test,
+                changes_at=next_change if len(active) == 1 else None,
+            )
+    if negatives:
+        newest = negatives[-1]
+        expires = newest.result_at + GREEN_VALIDITY
+        if at < expires:
+            return Status(
+                Colour.GREEN,
+                "pcr_negative",
+                at,
+                since=newest.result_at,
+                until=expires,
+                laboratory=newest.laboratory,
+                changes_at=expires,
+            )
+    return Status(Colour.BLUE, "unknown", at)
+
+
+_RECORDS = """
+SELECT 'positive' AS kind, r.sampled_at, r.result_at, r.laboratory,
+       COALESCE(i.starts_at, r.result_at) AS starts_at,
+       COALESCE(i.ends_at, r.result_at + make_interval(days => $2)) AS ends_at
+  FROM pcr_results r LEFT JOIN case_isolations i ON i.pcr_result_id = r.id
+ WHERE r.iin = $1 AND r.result = 'positive'
+UNION ALL
+SELECT 'negative', r.sampled_at, r.result_at, r.laboratory, NULL, NULL
+  FROM pcr_results r WHERE r.iin = $1 AND r.result = 'negative'
+UNION ALL
+SELECT 'contact', NULL, NULL, NULL, c.registered_at, c.isolation_end
+  FROM registered_contacts c WHERE c.iin = $1
+"""
+
+
+class StatusService:
+    """Statuses read from PostgreSQL, cached in Redis.
+
+    A cached status is used until time changes it (``changes_at``), for at most an
+    hour, and never after a record for the IIN was written: writers call
+    :meth:`invalidate`, which bumps the IIN's generation; a cache entry carries the
+    generation it was computed at, so an entry computed from the database just before a
+    write (and stored just after it) is not believed.
+    """
+
+    def __init__(
+        self, pool: asyncpg.Pool, redis: Redis, *, positive_isolation_days: int = 14
+    ) -> None:
+        self.pool = pool
+        self.redis = redis
+        self.positive_isolation_days = positive_isolation_days
+
+    async def records(self, iin: str) -> Records:
+        rows = await self.pool.fetch(_RECORDS, iin, self.positive_isolation_days)
+        positives = [
+            Isolation(r["starts_at"], r["ends_at"], r["laboratory"])
+            for r in rows
+            if r["kind"] == "positive"
+        ]
+        contacts = [
+            Isolation(r["starts_at"], r["ends_at"]) for r in rows if r["kind"] == "contact"
+        ]
+        negatives = [
+            NegativeResult(r["sampled_at"], r["result_at"], r["laboratory"])
+            for r in rows
+            if r["kind"] == "negative"
+        ]
+        return Records(positives, contacts, negatives)
+
+    async def status(self, iin: str, *, now: datetime | None = None) -> Status:
+        """The status of ``iin`` now, from the cache when it is still true."""
+        at = now or datetime.now(UTC)
+        cached, raw_generation = await self.redis.mget(f"status:{iin}", f"statusgen:{iin}")
+        generation = int(raw_generation or 0)
+        if cached is not None:
+            entry = json.loads(cached)
+            status = Status.from_json(entry["status"])
+            fresh = status.changes_at is None or at < status.changes_at
+            if entry["generation"] == generation and fresh and status.checked_at <= at:
+                return replace(status, checked_at=at)
+        status = compute_status(await self.records(iin), at)
+        ttl = _CACHE_TTL
+        if status.changes_at is not None:
+            ttl = min(ttl, status.changes_at - at)
+        if ttl > timedelta(0):
+            entry_json = json.dumps({"generation": generation, "status": status.to_json()})
+            await self.redis.set(
+                f"status:{iin}", entry_json, px=max(1, int(ttl.total_seconds() * 1000))
+            )
+        return status
+
+    async def invalidate(self, iins: Iterable[str]) -> None:
+        """Make cached statuses of these IINs stale; call after every registry write."""
+        unique = sorted(set(iins))
+        for start in range(0, len(unique), 1000):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for iin in unique[start : start + 1000]:
+                    pipe.incr(f"statusgen:{iin}")
+                    pipe.expire(f"statusgen:{iin}", int(2 * _CACHE_TTL.total_seconds()))
+                await pipe.execute()
