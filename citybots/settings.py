@@ -39,6 +39,20 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_enabled: bool = True
     db_pool_size: int = Field(default=10, ge=1, le=500)
+    city_timezone: str = "Asia/Almaty"
+    positive_isolation_days: int = Field(default=14, ge=1, le=60)
+    staff_lookups_per_hour: int = Field(default=120, ge=1, le=10_000)
+
+    @field_validator("city_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not a known time zone (for example Asia/Almaty)") from None
+        return value
 
     @field_validator(
         "database_url",

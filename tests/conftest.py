@@ -17,6 +17,7 @@ from bots.sandbox.client import SandboxClient
 from citybots.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from citybots.platform import Platform
 from citybots.settings import Settings, load_settings
+from citybots.wiring import Services
 from services.db import create_pool
 from services.migrations import migrate
 
@@ -107,3 +108,10 @@ async def platform(
 async def sandbox(platform: Platform) -> AsyncIterator[SandboxClient]:
     async with SandboxClient(f"{platform.base_url}/sandbox") as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def services(pool: asyncpg.Pool, redis: Redis) -> Services:
+    from citybots.wiring import build_services
+
+    return build_services(pool, redis, load_settings(_env_file=None))

@@ -1,0 +1,57 @@
+"""The domain services, built once from the pools and settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from redis.asyncio import Redis
+
+from citybots.settings import Settings
+from services.citizens import CitizenService
+from services.disputes import DisputeService
+from services.exposure import ExposureService
+from services.outbox import Outbox
+from services.registry import RegistryImporter
+from services.status import StatusService
+from services.updates import UpdateLedger
+from services.users import LanguagePreferences
+from services.venues import VenueService
+from services.visits import VisitService
+
+
+@dataclass(frozen=True)
+class Services:
+    languages: LanguagePreferences
+    ledger: UpdateLedger
+    statuses: StatusService
+    citizens: CitizenService
+    venues: VenueService
+    visits: VisitService
+    exposure: ExposureService
+    disputes: DisputeService
+    outbox: Outbox
+    importer: RegistryImporter
+
+
+def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Services:
+    statuses = StatusService(pool, redis, positive_isolation_days=settings.positive_isolation_days)
+    exposure = ExposureService(pool)
+    return Services(
+        languages=LanguagePreferences(pool, redis),
+        ledger=UpdateLedger(pool),
+        statuses=statuses,
+        citizens=CitizenService(pool, redis),
+        venues=VenueService(pool),
+        visits=VisitService(pool, statuses),
+        exposure=exposure,
+        disputes=DisputeService(pool, statuses),
+        outbox=Outbox(pool),
+        importer=RegistryImporter(
+            pool,
+            statuses,
+            timezone=settings.city_timezone,
+            positive_isolation_days=settings.positive_isolation_days,
+            on_positives=exposure.on_positive_results,
+        ),
+    )

@@ -1,0 +1,112 @@
+"""Linking a Telegram account to an IIN. The number alone never binds: the phone the
+account shared must be registered for that IIN (the check digit misses most typos in
+digit 11, so a second identifier has to match)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+from redis.asyncio import Redis
+
+from services.outbox import enqueue
+from services.ratelimit import allow
+
+FAILED_LINKS_PER_HOUR = 5
+
+
+class LinkOutcome(enum.Enum):
+    LINKED = "linked"
+    ALREADY_LINKED = "already_linked"
+    NO_MATCH = "no_match"  # says nothing about whether the IIN exists
+    TAKEN = "taken"  # linked to another account: moving it needs a confirmation
+    OTHER_IIN = "other_iin"  # this account already has a different IIN
+    RATE_LIMITED = "rate_limited"
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    outcome: LinkOutcome
+    iin: str | None = None
+
+
+def mask_iin(iin: str) -> str:
+    """What a person may be shown of an IIN: the last four digits."""
+    return "•" * 8 + iin[-4:]
+
+
+class CitizenService:
+    def __init__(self, pool: asyncpg.Pool, redis: Redis) -> None:
+        self.pool = pool
+        self.redis = redis
+
+    async def iin_of(self, tg_user_id: int) -> str | None:
+        value = await self.pool.fetchval(
+            "SELECT iin FROM citizens WHERE tg_user_id = $1", tg_user_id
+        )
+        return str(value) if value is not None else None
+
+    async def account_of(self, iin: str) -> int | None:
+        value = await self.pool.fetchval("SELECT tg_user_id FROM citizens WHERE iin = $1", iin)
+        return int(value) if value is not None else None
+
+    async def link(
+        self, tg_user_id: int, iin: str, phone: str, *, move: bool = False
+    ) -> LinkResult:
+        """Link ``iin`` to the account if ``phone`` is registered for it.
+
+        An IIN linked to another account moves only with ``move=True`` (the person
+        confirmed), and the other account is told: an IIN is never taken silently.
+        """
+        current = await self.iin_of(tg_user_id)
+        if current is not None:
+            return LinkResult(
+                LinkOutcome.ALREADY_LINKED if current == iin else LinkOutcome.OTHER_IIN, current
+            )
+        matches = await self.pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM citizen_phones WHERE iin = $1 AND phone = $2)",
+            iin,
+            phone,
+        )
+        if not matches:
+            limited = not await allow(
+                self.redis,
+                f"link-fail:{tg_user_id}",
+                limit=FAILED_LINKS_PER_HOUR,
+                window=timedelta(hours=1),
+            )
+            return LinkResult(LinkOutcome.RATE_LIMITED if limited else LinkOutcome.NO_MATCH)
+        async with self.pool.acquire() as conn, conn.transaction():
+            holder = await conn.fetchval(
+                "SELECT tg_user_id FROM citizens WHERE iin = $1 FOR UPDATE", iin
+            )
+            if holder is not None and holder != tg_user_id:
+                if not move:
+                    return LinkResult(LinkOutcome.TAKEN, iin)
+                await conn.execute("DELETE FROM citizens WHERE tg_user_id = $1", holder)
+                await enqueue(
+                    conn,
+                    bot="citizen",
+                    chat_id=holder,
+                    kind="account_moved",
+                    params={"iin": mask_iin(iin)},
+                )
+            await conn.execute(
+                "INSERT INTO citizens (tg_user_id, iin, phone) VALUES ($1, $2, $3) "
+                "ON CONFLICT (tg_user_id) DO NOTHING",
+                tg_user_id,
+                iin,
+                phone,
+            )
+        return LinkResult(LinkOutcome.LINKED, iin)
+
+    async def rate_limited(self, tg_user_id: int) -> bool:
+        """True when the account used up its failed attempts for the hour."""
+        count = await self.redis.get(f"rate:link-fail:{tg_user_id}")
+        return count is not None and int(count) >= FAILED_LINKS_PER_HOUR
+
+    async def unlink(self, tg_user_id: int) -> bool:
+        result = await self.pool.execute("DELETE FROM citizens WHERE tg_user_id = $1", tg_user_id)
+        return bool(result.endswith(" 1"))

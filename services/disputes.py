@@ -1,0 +1,164 @@
+"""Disputes: a citizen says their colour is wrong; a health-registry officer decides.
+
+Every decision and every correction is written with who, when and why
+(registry_corrections), and the citizen is told the outcome through the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from services.outbox import enqueue
+from services.status import StatusService
+
+
+class DisputeError(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Dispute:
+    id: int
+    tg_user_id: int
+    iin: str
+    status_shown: str
+    claim: str
+    test_reference: str | None
+    state: str
+    created_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution: str | None
+
+
+class DisputeService:
+    def __init__(self, pool: asyncpg.Pool, statuses: StatusService) -> None:
+        self.pool = pool
+        self.statuses = statuses
+
+    async def open(
+        self, tg_user_id: int, iin: str, status_shown: str, claim: str, test_reference: str | None
+    ) -> int:
+        claim = claim.strip()
+        if not 1 <= len(claim) <= 2000:
+            raise DisputeError("dispute.claim")
+        reference = (test_reference or "").strip() or None
+        if reference is not None and len(reference) > 100:
+            raise DisputeError("dispute.reference")
+        open_count = await self.pool.fetchval(
+            "SELECT count(*) FROM status_disputes WHERE tg_user_id = $1 AND state = 'open'",
+            tg_user_id,
+        )
+        if open_count >= 3:
+            raise DisputeError("dispute.too_many")
+        return int(
+            await self.pool.fetchval(
+                "INSERT INTO status_disputes (tg_user_id, iin, status_shown, claim, "
+                "test_reference) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                tg_user_id,
+                iin,
+                status_shown,
+                claim,
+                reference,
+            )
+        )
+
+    async def list(self, state: str | None = "open") -> list[Dispute]:
+        rows = await self.pool.fetch(
+            "SELECT * FROM status_disputes WHERE $1::text IS NULL OR state = $1 "
+            "ORDER BY created_at, id",
+            state,
+        )
+        return [Dispute(**dict(r)) for r in rows]
+
+    async def resolve(
+        self,
+        dispute_id: int,
+        *,
+        officer: str,
+        upheld: bool,
+        note: str,
+        isolation_end: datetime | None = None,
+    ) -> Dispute:
+        """Decide a dispute. An upheld dispute may correct the person's current isolation
+        end (positive case or contact); the correction is recorded with who and why."""
+        if not officer.strip() or not note.strip():
+            raise DisputeError("dispute.officer_and_note_required")
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT * FROM status_disputes WHERE id = $1 FOR UPDATE", dispute_id
+            )
+            if row is None:
+                raise DisputeError("dispute.not_found")
+            if row["state"] != "open":
+                raise DisputeError("dispute.already_resolved")
+            iin = row["iin"]
+            if upheld and isolation_end is not None:
+                changed = await conn.fetch(
+                    """
+                    UPDATE case_isolations
+                       SET ends_at = greatest($2, starts_at + interval '1 second'),
+                           set_by = $3, updated_at = now()
+                     WHERE iin = $1 AND ends_at > now() - interval '30 days'
+                    RETURNING pcr_result_id
+                    """,
+                    iin,
+                    isolation_end,
+                    officer,
+                )
+                contacts = await conn.fetch(
+                    """
+                    UPDATE registered_contacts
+                       SET isolation_end = greatest($2, registered_at + interval '1 second')
+                     WHERE iin = $1 AND isolation_end > now() - interval '30 days'
+                    RETURNING id
+                    """,
+                    iin,
+                    isolation_end,
+                )
+                await conn.execute(
+                    "INSERT INTO registry_corrections (officer, iin, action, reason, dispute_id, "
+                    "details) VALUES ($1, $2, 'isolation_end', $3, $4, $5)",
+                    officer,
+                    iin,
+                    note,
+                    dispute_id,
+                    {
+                        "isolation_end": isolation_end.isoformat(),
+                        "positive_results": [r["pcr_result_id"] for r in changed],
+                        "contacts": [r["id"] for r in contacts],
+                    },
+                )
+            await conn.execute(
+                "INSERT INTO registry_corrections (officer, iin, action, reason, dispute_id) "
+                "VALUES ($1, $2, $3, $4, $5)",
+                officer,
+                iin,
+                "dispute_upheld" if upheld else "dispute_rejected",
+                note,
+                dispute_id,
+            )
+            updated = await conn.fetchrow(
+                "UPDATE status_disputes SET state = $2, resolved_at = $3, resolved_by = $4, "
+                "resolution = $5 WHERE id = $1 RETURNING *",
+                dispute_id,
+                "upheld" if upheld else "rejected",
+                datetime.now(UTC),
+                officer,
+                note,
+            )
+            await enqueue(
+                conn,
+                bot="citizen",
+                chat_id=row["tg_user_id"],
+                kind="dispute_resolved",
+                params={"id": dispute_id, "upheld": upheld, "note": note},
+                dedupe_key=f"dispute:{dispute_id}",
+            )
+        await self.statuses.invalidate([iin])
+        assert updated is not None
+        return Dispute(**dict(updated))

@@ -1,0 +1,275 @@
+"""Venues, their entrances and QR codes, staff and invites.
+
+A QR code belongs to a business, never to a visitor: one entry and one exit code per
+entrance, each an unguessable token (128 random bits) in the deep link
+``https://t.me/<citizen bot>?start=<token>``. Rotating revokes the old codes.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from services.validation import parse_bin, parse_coordinates
+
+CATEGORIES = ("shop", "food", "mall", "culture", "sport", "beauty", "office", "other")
+TOKEN_PREFIX = {"entry": "in_", "exit": "out_"}
+MAX_ENTRANCES = 10
+
+
+class VenueError(Exception):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class CodeState(enum.Enum):
+    VALID = "valid"
+    REVOKED = "revoked"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Venue:
+    id: int
+    name: str
+    bin: str
+    category: str
+    address: str
+    capacity: int | None
+    capacity_policy: str
+    auto_checkout_minutes: int
+
+
+@dataclass(frozen=True)
+class VenueCode:
+    token: str
+    entrance_id: int
+    entrance: str
+    direction: str
+
+
+@dataclass(frozen=True)
+class CodeTarget:
+    state: CodeState
+    venue: Venue | None = None
+    entrance_id: int | None = None
+    direction: str | None = None
+
+
+@dataclass(frozen=True)
+class NewVenue:
+    owner_tg_user_id: int
+    bin: str
+    name: str
+    category: str
+    address: str
+    latitude: float
+    longitude: float
+    capacity: int | None
+    entrances: Sequence[str]
+
+
+def new_token(direction: str) -> str:
+    return TOKEN_PREFIX[direction] + secrets.token_urlsafe(16)
+
+
+def _venue(row: asyncpg.Record) -> Venue:
+    return Venue(
+        row["id"],
+        row["name"],
+        row["bin"],
+        row["category"],
+        row["address"],
+        row["capacity"],
+        row["capacity_policy"],
+        row["auto_checkout_minutes"],
+    )
+
+
+_VENUE_COLUMNS = (
+    "id, name, bin, category, address, capacity, capacity_policy, auto_checkout_minutes"
+)
+Connection = asyncpg.Connection | PoolConnectionProxy
+
+
+async def _issue_codes(conn: Connection, entrance_id: int) -> None:
+    for direction in ("entry", "exit"):
+        await conn.execute(
+            "INSERT INTO venue_codes (token, entrance_id, direction) VALUES ($1, $2, $3)",
+            new_token(direction),
+            entrance_id,
+            direction,
+        )
+
+
+class VenueService:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def register(self, new: NewVenue) -> Venue:
+        """Create the venue, its entrances and their codes, and make the caller its owner."""
+        parse_bin(new.bin)
+        parse_coordinates(new.latitude, new.longitude)
+        name = new.name.strip()
+        if not 1 <= len(name) <= 200:
+            raise VenueError("venue.name")
+        if new.category not in CATEGORIES:
+            raise VenueError("venue.category")
+        if new.capacity is not None and not 1 <= new.capacity <= 100_000:
+            raise VenueError("venue.capacity")
+        entrances = [e.strip() for e in new.entrances if e.strip()] or ["Main"]
+        if len(entrances) > MAX_ENTRANCES or len(set(entrances)) != len(entrances):
+            raise VenueError("venue.entrances")
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                f"""
+                INSERT INTO venues (bin, name, category, address, latitude, longitude, capacity)
+                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_VENUE_COLUMNS}
+                """,  # noqa: S608 - a fixed column list
+                new.bin,
+                name,
+                new.category,
+                new.address.strip()[:300],
+                new.latitude,
+                new.longitude,
+                new.capacity,
+            )
+            assert row is not None
+            await conn.execute(
+                "INSERT INTO venue_staff (venue_id, tg_user_id, role) VALUES ($1, $2, 'owner')",
+                row["id"],
+                new.owner_tg_user_id,
+            )
+            for entrance in entrances:
+                entrance_id = await conn.fetchval(
+                    "INSERT INTO entrances (venue_id, name) VALUES ($1, $2) RETURNING id",
+                    row["id"],
+                    entrance,
+                )
+                await _issue_codes(conn, entrance_id)
+        return _venue(row)
+
+    async def venue(self, venue_id: int) -> Venue:
+        row = await self.pool.fetchrow(
+            f"SELECT {_VENUE_COLUMNS} FROM venues WHERE id = $1",  # noqa: S608
+            venue_id,
+        )
+        if row is None:
+            raise VenueError("venue.not_found")
+        return _venue(row)
+
+    async def venues_of(self, tg_user_id: int) -> list[tuple[Venue, str]]:
+        """The venues a person owns or works at, with their role."""
+        rows = await self.pool.fetch(
+            f"""
+            SELECT {", ".join("v." + c.strip() for c in _VENUE_COLUMNS.split(","))}, s.role
+              FROM venue_staff s JOIN venues v ON v.id = s.venue_id
+             WHERE s.tg_user_id = $1 ORDER BY v.name
+            """,  # noqa: S608
+            tg_user_id,
+        )
+        return [(_venue(r), r["role"]) for r in rows]
+
+    async def role(self, venue_id: int, tg_user_id: int) -> str | None:
+        value = await self.pool.fetchval(
+            "SELECT role FROM venue_staff WHERE venue_id = $1 AND tg_user_id = $2",
+            venue_id,
+            tg_user_id,
+        )
+        return str(value) if value is not None else None
+
+    async def codes(self, venue_id: int) -> list[VenueCode]:
+        rows = await self.pool.fetch(
+            """
+            SELECT c.token, e.id AS entrance_id, e.name AS entrance, c.direction
+              FROM venue_codes c JOIN entrances e ON e.id = c.entrance_id
+             WHERE e.venue_id = $1 AND c.revoked_at IS NULL
+             ORDER BY e.id, c.direction
+            """,
+            venue_id,
+        )
+        return [VenueCode(**dict(r)) for r in rows]
+
+    async def rotate_codes(self, venue_id: int) -> list[VenueCode]:
+        """Revoke every current code of the venue and issue new ones (one transaction)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            entrances = await conn.fetch(
+                "SELECT id FROM entrances WHERE venue_id = $1 FOR UPDATE", venue_id
+            )
+            await conn.execute(
+                "UPDATE venue_codes SET revoked_at = now() WHERE revoked_at IS NULL "
+                "AND entrance_id = ANY($1::bigint[])",
+                [e["id"] for e in entrances],
+            )
+            for entrance in entrances:
+                await _issue_codes(conn, entrance["id"])
+        return await self.codes(venue_id)
+
+    async def resolve(self, token: str) -> CodeTarget:
+        """What a scanned token is: a current code, a revoked one, or nothing we issued."""
+        if len(token) > 64 or not token.startswith(tuple(TOKEN_PREFIX.values())):
+            return CodeTarget(CodeState.UNKNOWN)
+        row = await self.pool.fetchrow(
+            f"""
+            SELECT c.entrance_id, c.direction, c.revoked_at,
+                   {", ".join("v." + c.strip() for c in _VENUE_COLUMNS.split(","))}
+              FROM venue_codes c JOIN entrances e ON e.id = c.entrance_id
+              JOIN venues v ON v.id = e.venue_id
+             WHERE c.token = $1
+            """,  # noqa: S608
+            token,
+        )
+        if row is None:
+            return CodeTarget(CodeState.UNKNOWN)
+        if row["revoked_at"] is not None:
+            return CodeTarget(CodeState.REVOKED, _venue(row))
+        return CodeTarget(CodeState.VALID, _venue(row), row["entrance_id"], row["direction"])
+
+    async def create_invite(self, venue_id: int, owner_tg_user_id: int) -> str:
+        if await self.role(venue_id, owner_tg_user_id) != "owner":
+            raise VenueError("venue.not_owner")
+        code = "staff_" + secrets.token_urlsafe(12)
+        await self.pool.execute(
+            "INSERT INTO staff_invites (code, venue_id, created_by) VALUES ($1, $2, $3)",
+            code,
+            venue_id,
+            owner_tg_user_id,
+        )
+        return code
+
+    async def accept_invite(self, code: str, tg_user_id: int) -> Venue:
+        """Join a venue's staff by an invite; each invite works once."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            venue_id = await conn.fetchval(
+                "UPDATE staff_invites SET used_by = $2, used_at = now() "
+                "WHERE code = $1 AND used_by IS NULL RETURNING venue_id",
+                code,
+                tg_user_id,
+            )
+            if venue_id is None:
+                raise VenueError("venue.invite_invalid")
+            await conn.execute(
+                "INSERT INTO venue_staff (venue_id, tg_user_id, role) VALUES ($1, $2, 'staff') "
+                "ON CONFLICT DO NOTHING",
+                venue_id,
+                tg_user_id,
+            )
+        return await self.venue(venue_id)
+
+    async def set_capacity(self, venue_id: int, capacity: int | None, policy: str) -> None:
+        if policy not in ("warn", "refuse") or (
+            capacity is not None and not 1 <= capacity <= 100_000
+        ):
+            raise VenueError("venue.capacity")
+        await self.pool.execute(
+            "UPDATE venues SET capacity = $2, capacity_policy = $3 WHERE id = $1",
+            venue_id,
+            capacity,
+            policy,
+        )

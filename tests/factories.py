@@ -1,0 +1,88 @@
+"""Test data: valid IINs, phones, citizens, venues, registry records."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from citybots.wiring import Services
+from services.validation import _check_digit
+from services.venues import NewVenue, Venue
+
+_serial = itertools.count(secrets.randbelow(5000) * 10)
+
+
+def make_iin(birth: str = "900101", century_sex: str = "3") -> str:
+    """A fresh valid IIN (unique within the test session)."""
+    while True:
+        body = f"{birth}{century_sex}{next(_serial) % 10000:04d}"
+        digit = _check_digit(body)
+        if digit is not None:
+            return body + str(digit)
+
+
+def make_phone() -> str:
+    return f"+7701{secrets.randbelow(10**7):07d}"
+
+
+async def register_phone(services: Services, iin: str, phone: str) -> None:
+    await services.citizens.pool.execute(
+        "INSERT INTO citizen_phones (iin, phone) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        iin,
+        phone,
+    )
+
+
+async def make_citizen(services: Services, tg_user_id: int) -> str:
+    iin, phone = make_iin(), make_phone()
+    await register_phone(services, iin, phone)
+    result = await services.citizens.link(tg_user_id, iin, phone)
+    assert result.iin == iin
+    return iin
+
+
+async def make_venue(
+    services: Services,
+    owner: int | None = None,
+    *,
+    capacity: int | None = None,
+    entrances: tuple[str, ...] = ("Main",),
+) -> Venue:
+    return await services.venues.register(
+        NewVenue(
+            owner_tg_user_id=owner or secrets.randbelow(10**9),
+            bin="971240001315",
+            name=f"Test venue {secrets.token_hex(3)}",
+            category="food",
+            address="Abay Ave 1",
+            latitude=43.24,
+            longitude=76.93,
+            capacity=capacity,
+            entrances=entrances,
+        )
+    )
+
+
+async def add_pcr(
+    services: Services,
+    iin: str,
+    result: str,
+    *,
+    result_at: datetime | None = None,
+    laboratory: str = "Test lab",
+) -> None:
+    at = result_at or datetime.now(UTC) - timedelta(minutes=10)
+    sampled = at - timedelta(hours=6)
+    report = await services.importer.import_rows(
+        "pcr", [(2, [iin, sampled.isoformat(), at.isoformat(), result, laboratory])]
+    )
+    assert report.accepted == 1, report.as_dict()
+
+
+async def add_contact(services: Services, iin: str, *, days: int = 14) -> None:
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    report = await services.importer.import_rows(
+        "contacts", [(2, [iin, now.isoformat(), (now + timedelta(days=days)).isoformat()])]
+    )
+    assert report.accepted == 1, report.as_dict()

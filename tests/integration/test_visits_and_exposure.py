@@ -1,0 +1,203 @@
+import asyncio
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from citybots.wiring import Services
+from services.citizens import LinkOutcome
+from services.status import Colour
+from services.venues import CodeState
+from services.visits import CheckIn
+from tests.factories import (
+    add_contact,
+    add_pcr,
+    make_citizen,
+    make_iin,
+    make_phone,
+    make_venue,
+    register_phone,
+)
+
+
+def _user() -> int:
+    return secrets.randbelow(10**9) + 10**9
+
+
+async def test_green_and_blue_are_admitted_red_and_yellow_refused_and_stored(
+    services: Services,
+) -> None:
+    venue = await make_venue(services)
+    blue, green, yellow, red = (make_iin() for _ in range(4))
+    await add_pcr(services, green, "negative")
+    await add_contact(services, yellow)
+    await add_pcr(services, red, "positive")
+    for iin, expected in (
+        (blue, CheckIn.ADMITTED),
+        (green, CheckIn.ADMITTED),
+        (yellow, CheckIn.REFUSED),
+        (red, CheckIn.REFUSED),
+    ):
+        result = await services.visits.check_in(iin, venue, entrance_id=None, via="qr")
+        assert result.outcome is expected, iin
+    assert await services.visits.occupancy(venue.id) == 2
+    refused = await services.visits.pool.fetchval(
+        "SELECT count(*) FROM visits WHERE venue_id = $1 AND NOT admitted", venue.id
+    )
+    assert refused == 2
+
+
+async def test_a_rescan_and_simultaneous_scans_make_one_visit(services: Services) -> None:
+    venue = await make_venue(services)
+    iin = make_iin()
+    results = await asyncio.gather(
+        *(services.visits.check_in(iin, venue, entrance_id=None, via="qr") for _ in range(5))
+    )
+    assert sorted(r.outcome.value for r in results) == ["admitted"] + ["already_inside"] * 4
+    assert await services.visits.occupancy(venue.id) == 1
+
+
+async def test_entering_another_venue_closes_the_open_stay_first(services: Services) -> None:
+    first, second = await make_venue(services), await make_venue(services)
+    iin = make_iin()
+    await services.visits.check_in(iin, first, entrance_id=None, via="qr")
+    moved = await services.visits.check_in(iin, second, entrance_id=None, via="qr")
+    assert moved.moved_from == first.name
+    assert await services.visits.occupancy(first.id) == 0
+    assert await services.visits.check_out(iin, second.id) == second.name
+    assert await services.visits.check_out(iin, second.id) is None
+
+
+async def test_a_full_venue_warns_or_refuses_by_its_setting(services: Services) -> None:
+    venue = await make_venue(services, capacity=1)
+    await services.visits.check_in(make_iin(), venue, entrance_id=None, via="qr")
+    warned = await services.visits.check_in(make_iin(), venue, entrance_id=None, via="qr")
+    assert warned.outcome is CheckIn.ADMITTED
+    assert warned.over_capacity
+    await services.venues.set_capacity(venue.id, 1, "refuse")
+    strict = await services.venues.venue(venue.id)
+    full = await services.visits.check_in(make_iin(), strict, entrance_id=None, via="qr")
+    assert full.outcome is CheckIn.FULL
+
+
+async def test_auto_checkout_closes_forgotten_stays_at_the_venue_time(services: Services) -> None:
+    venue = await make_venue(services)
+    iin = make_iin()
+    await services.visits.check_in(iin, venue, entrance_id=None, via="qr")
+    assert await services.visits.auto_checkout(datetime.now(UTC) + timedelta(hours=3)) == 0
+    closed = await services.visits.auto_checkout(datetime.now(UTC) + timedelta(hours=4, minutes=1))
+    assert closed >= 1
+    history = await services.visits.history(iin)
+    assert history[0].checkout_kind == "auto"
+    assert history[0].checked_out_at is not None
+    stay = history[0].checked_out_at - history[0].checked_in_at
+    assert stay == timedelta(minutes=venue.auto_checkout_minutes)
+
+
+async def test_codes_resolve_and_rotating_revokes_the_old_ones(services: Services) -> None:
+    venue = await make_venue(services, entrances=("North", "South"))
+    codes = await services.venues.codes(venue.id)
+    assert len(codes) == 4
+    target = await services.venues.resolve(codes[0].token)
+    assert target.state is CodeState.VALID
+    assert target.venue == venue
+    await services.venues.rotate_codes(venue.id)
+    assert (await services.venues.resolve(codes[0].token)).state is CodeState.REVOKED
+    assert (await services.venues.resolve("in_" + "x" * 22)).state is CodeState.UNKNOWN
+    assert (await services.venues.resolve("'; DROP TABLE visits;--")).state is CodeState.UNKNOWN
+
+
+async def test_linking_needs_the_registered_phone_and_never_takes_an_iin_silently(
+    services: Services,
+) -> None:
+    iin, phone = make_iin(), make_phone()
+    await register_phone(services, iin, phone)
+    first, second = _user(), _user()
+    assert (await services.citizens.link(first, iin, make_phone())).outcome is LinkOutcome.NO_MATCH
+    unknown = await services.citizens.link(first, make_iin(), phone)
+    assert unknown.outcome is LinkOutcome.NO_MATCH  # same answer: existence not revealed
+    assert (await services.citizens.link(first, iin, phone)).outcome is LinkOutcome.LINKED
+    taken = await services.citizens.link(second, iin, phone)
+    assert taken.outcome is LinkOutcome.TAKEN
+    moved = await services.citizens.link(second, iin, phone, move=True)
+    assert moved.outcome is LinkOutcome.LINKED
+    assert await services.citizens.iin_of(first) is None
+    pending = await services.outbox.pool.fetchval(
+        "SELECT kind FROM outbox WHERE chat_id = $1", first
+    )
+    assert pending == "account_moved"
+
+
+async def test_failed_links_are_rate_limited(services: Services) -> None:
+    user = _user()
+    outcomes = [
+        (await services.citizens.link(user, make_iin(), make_phone())).outcome for _ in range(6)
+    ]
+    assert outcomes[:5] == [LinkOutcome.NO_MATCH] * 5
+    assert outcomes[5] is LinkOutcome.RATE_LIMITED
+
+
+async def test_a_positive_result_notifies_the_visitors_who_overlapped(services: Services) -> None:
+    venue, elsewhere = await make_venue(services), await make_venue(services)
+    sick_user, exposed_user, later_user, other_user = _user(), _user(), _user(), _user()
+    sick = await make_citizen(services, sick_user)
+    exposed = await make_citizen(services, exposed_user)
+    later = await make_citizen(services, later_user)
+    other = await make_citizen(services, other_user)
+    await services.visits.check_in(sick, venue, entrance_id=None, via="qr")
+    await services.visits.check_in(exposed, venue, entrance_id=None, via="qr")
+    await services.visits.check_in(other, elsewhere, entrance_id=None, via="qr")
+    await services.visits.check_out(sick, venue.id)
+    await services.visits.check_in(later, venue, entrance_id=None, via="qr")  # after: no overlap
+    await add_pcr(services, sick, "positive")
+    notices = [n for n in await services.exposure.notices() if n.venue_id == venue.id]
+    assert [n.exposed_iin for n in notices] == [exposed]
+    queued = await services.outbox.pool.fetch(
+        "SELECT chat_id, params FROM outbox WHERE kind = 'exposure' AND chat_id = ANY($1)",
+        [sick_user, exposed_user, later_user, other_user],
+    )
+    assert [r["chat_id"] for r in queued] == [exposed_user]
+    assert queued[0]["params"]["venue"] == venue.name
+    assert sick not in str(queued[0]["params"])
+    # The same result arriving again (a re-import) adds no second notice.
+    again = await services.exposure.on_positive_results(
+        [
+            await services.outbox.pool.fetchval(
+                "SELECT id FROM pcr_results WHERE iin = $1 AND result = 'positive'", sick
+            )
+        ]
+    )
+    assert again == 0
+
+
+async def test_a_dispute_is_decided_with_who_and_why_and_the_citizen_is_told(
+    services: Services,
+) -> None:
+    user = _user()
+    iin = await make_citizen(services, user)
+    await add_contact(services, iin, days=14)
+    assert (await services.statuses.status(iin)).colour is Colour.YELLOW
+    dispute_id = await services.disputes.open(user, iin, "yellow", "I was never a contact", "T-1")
+    assert [d.id for d in await services.disputes.list() if d.iin == iin] == [dispute_id]
+    await add_pcr(services, iin, "negative")
+    resolved = await services.disputes.resolve(
+        dispute_id,
+        officer="Officer Aliya",
+        upheld=True,
+        note="registered by mistake",
+        isolation_end=datetime.now(UTC) - timedelta(hours=1),
+    )
+    assert resolved.state == "upheld"
+    assert (await services.statuses.status(iin)).colour is Colour.GREEN
+    correction = await services.outbox.pool.fetchrow(
+        "SELECT officer, reason FROM registry_corrections WHERE dispute_id = $1 "
+        "AND action = 'isolation_end'",
+        dispute_id,
+    )
+    assert dict(correction) == {"officer": "Officer Aliya", "reason": "registered by mistake"}
+    told = await services.outbox.pool.fetchval(
+        "SELECT kind FROM outbox WHERE dedupe_key = $1", f"dispute:{dispute_id}"
+    )
+    assert told == "dispute_resolved"
+    with pytest.raises(Exception, match="already_resolved"):
+        await services.disputes.resolve(dispute_id, officer="x", upheld=False, note="y")
