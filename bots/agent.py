@@ -1,7 +1,10 @@
 """The agent bot: hotline 1308 agents, scripted answer flows, questions from the FAQ."""
 
-from flows.common import handlers as common
+from collections.abc import Callable
+
+from aiogram import Router
+
 from flows.context import BotProfile
 
 PROFILE = BotProfile(name="agent")
-FLOWS = (common.build_router,)
+FLOWS: tuple[Callable[[], Router], ...] = ()

@@ -1,7 +1,19 @@
-"""The citizen bot. Residents: status colour, venue check-in, permits, FAQ in ru/kk/en."""
+"""The citizen bot: status colour, venue check-in, visits, disputes (and, as their issues
+land, permits and the FAQ in ru/kk/en)."""
 
-from flows.common import handlers as common
+from flows.checkin import handlers as checkin
 from flows.context import BotProfile
+from flows.status import handlers as status
 
-PROFILE = BotProfile(name="citizen")
-FLOWS = (common.build_router,)
+PROFILE = BotProfile(
+    name="citizen",
+    menu=(
+        "citizen_menu.status",
+        "citizen_menu.checkin",
+        "citizen_menu.visits",
+        "citizen_menu.dispute",
+        "menu.help",
+        "menu.language",
+    ),
+)
+FLOWS = (checkin.build_router, status.build_router)

@@ -1,7 +1,10 @@
 """The doctor bot. District doctors: enrol patients, receive and resolve violation alerts."""
 
-from flows.common import handlers as common
+from collections.abc import Callable
+
+from aiogram import Router
+
 from flows.context import BotProfile
 
 PROFILE = BotProfile(name="doctor")
-FLOWS = (common.build_router,)
+FLOWS: tuple[Callable[[], Router], ...] = ()

@@ -1,7 +1,10 @@
 """The quarantine bot. Home-quarantine patients: consent, phone, live location."""
 
-from flows.common import handlers as common
+from collections.abc import Callable
+
+from aiogram import Router
+
 from flows.context import BotProfile
 
 PROFILE = BotProfile(name="quarantine")
-FLOWS = (common.build_router,)
+FLOWS: tuple[Callable[[], Router], ...] = ()

@@ -20,13 +20,14 @@ BOT_MODULES: dict[str, ModuleType] = {
 
 
 def build_dispatcher(name: str, context: BotContext, storage: BaseStorage) -> CityDispatcher:
-    """One dispatcher per bot: its flows in order, then the catch-all."""
+    """One dispatcher per bot: the common commands (so /cancel and /help work in any
+    state), the bot's flows in order, then the catch-all."""
     module = BOT_MODULES[name]
     dispatcher = CityDispatcher(storage=storage, **context)
     dispatcher.update.outer_middleware(
         LanguageMiddleware(context["languages"], context["default_language"])
     )
-    factories: tuple[Callable[[], Router], ...] = module.FLOWS
+    factories: tuple[Callable[[], Router], ...] = (common.build_router, *module.FLOWS)
     for factory in factories:
         dispatcher.include_router(factory())
     dispatcher.include_router(common.build_fallback_router())

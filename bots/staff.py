@@ -1,7 +1,17 @@
-"""The staff bot: venue staff, checkpoint officers and police."""
+"""The staff bot: venue owners and staff (and, as their issue lands, checkpoint officers
+and police)."""
 
-from flows.common import handlers as common
 from flows.context import BotProfile
+from flows.venues import handlers as venues
 
-PROFILE = BotProfile(name="staff")
-FLOWS = (common.build_router,)
+PROFILE = BotProfile(
+    name="staff",
+    menu=(
+        "staff_menu.venues",
+        "staff_menu.register",
+        "staff_menu.checkin",
+        "menu.help",
+        "menu.language",
+    ),
+)
+FLOWS = (venues.build_router,)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from aiogram import Bot
@@ -26,20 +27,21 @@ from redis.asyncio import Redis
 
 from admin.app import init_app as init_admin
 from bots.dispatcher import CityDispatcher
+from bots.notifier import Notifier
 from bots.registry import BOT_MODULES, build_dispatcher
 from bots.sandbox import Sandbox
 from bots.session import ApiHealth, RetryAfterMiddleware
 from bots.webhook import WebhookEndpoint, WebhookTarget
 from citybots.embedded import EmbeddedPostgres, EmbeddedRedis
 from citybots.settings import BOT_NAMES, Settings
-from flows.context import BotContext
+from citybots.wiring import Services, build_services
+from flows.context import BotContext, BotLinks, Limits
 from flows.i18n import LANGUAGES, text
 from services.db import connect, create_pool
 from services.metrics import Metrics
 from services.migrations import migrate
 from services.scheduler import run_exclusively
 from services.updates import UpdateLedger
-from services.users import LanguagePreferences
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +127,11 @@ class Platform:
     bots: dict[str, RunningBot] = field(default_factory=dict)
     port: int | None = None
     started_in: float = 0.0
+    services: Services | None = None
+    notifier: Notifier | None = None
     _runner: web.AppRunner | None = None
     _scheduler: AsyncIOScheduler | None = None
+    _notifier_task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Platform:
         await self.start()
@@ -196,33 +201,58 @@ class Platform:
         self.port = sockets[0].getsockname()[1] if sockets else settings.admin_port
 
         storage = RedisStorage(self.redis, key_builder=DefaultKeyBuilder(with_bot_id=True))
-        languages = LanguagePreferences(self.pool, self.redis)
-        ledger = UpdateLedger(self.pool)
-        # A task group, so that when one bot cannot start the others stop starting too.
+        self.services = build_services(self.pool, self.redis, settings)
+        links = BotLinks()
+        # Two phases: every bot first learns who it is (deep links need the usernames),
+        # then starts taking updates. A task group, so that when one bot cannot start,
+        # the others stop starting too.
         try:
             async with asyncio.TaskGroup() as group:
                 for name in BOT_NAMES:
-                    context = BotContext(
-                        profile=BOT_MODULES[name].PROFILE,
-                        languages=languages,
-                        ledger=ledger,
-                        metrics=self.metrics,
-                        default_language=settings.default_language,
-                    )
+                    group.create_task(self._connect_bot(name))
+            links.usernames.update({n: b.username for n, b in self.bots.items()})
+            async with asyncio.TaskGroup() as group:
+                for name in BOT_NAMES:
+                    context = self._context(name, links)
                     group.create_task(self._start_bot(name, context, storage, webhooks))
         except ExceptionGroup as errors:
             raise errors.exceptions[0] from None
+        self.notifier = Notifier(
+            self.services.outbox,
+            {n: b.bot for n, b in self.bots.items()},
+            self.services.languages,
+            default_language=settings.default_language,
+            tz=ZoneInfo(settings.city_timezone),
+        )
+        self._notifier_task = asyncio.create_task(self.notifier.run(), name="notifier")
         self._scheduler = AsyncIOScheduler()
         self._scheduler.add_job(self._purge_ledger, "interval", hours=1, id="purge-ledger")
+        self._scheduler.add_job(self._auto_checkout, "interval", minutes=1, id="auto-checkout")
         self._scheduler.start()
 
-    async def _start_bot(
-        self,
-        name: str,
-        context: BotContext,
-        storage: RedisStorage,
-        webhooks: WebhookEndpoint | None,
-    ) -> None:
+    def _context(self, name: str, links: BotLinks) -> BotContext:
+        assert self.services is not None
+        assert self.redis is not None
+        services = self.services
+        return BotContext(
+            profile=BOT_MODULES[name].PROFILE,
+            languages=services.languages,
+            ledger=services.ledger,
+            metrics=self.metrics,
+            default_language=self.settings.default_language,
+            statuses=services.statuses,
+            citizens=services.citizens,
+            venues=services.venues,
+            visits=services.visits,
+            disputes=services.disputes,
+            redis=self.redis,
+            links=links,
+            city_tz=ZoneInfo(self.settings.city_timezone),
+            limits=Limits(staff_lookups_per_hour=self.settings.staff_lookups_per_hour),
+        )
+
+    async def _connect_bot(self, name: str) -> None:
+        """Make the bot's client and ask its API server who it is."""
         settings = self.settings
         token = settings.bot_token(name)
         if token is None:
@@ -250,8 +280,18 @@ class Platform:
                 f"({name.upper()}_BOT_TOKEN): {error.message}"
             ) from error
         on_sandbox = settings.bot_token(name) is None
-        running = RunningBot(name, bot, me.username or name, on_sandbox, api_base, health)
-        self.bots[name] = running
+        self.bots[name] = RunningBot(name, bot, me.username or name, on_sandbox, api_base, health)
+
+    async def _start_bot(
+        self,
+        name: str,
+        context: BotContext,
+        storage: RedisStorage,
+        webhooks: WebhookEndpoint | None,
+    ) -> None:
+        settings = self.settings
+        running = self.bots[name]
+        bot = running.bot
         await self._set_commands(bot)
         dispatcher = build_dispatcher(name, context, storage)
         running.dispatcher = dispatcher
@@ -286,6 +326,16 @@ class Platform:
                 for n in names
             ]
             await bot.set_my_commands(commands, language_code=lang)
+
+    async def _auto_checkout(self) -> None:
+        assert self.services is not None
+        assert self.redis is not None
+        await run_exclusively(
+            self.redis,
+            "auto-checkout",
+            self.services.visits.auto_checkout,
+            hold=timedelta(seconds=50),
+        )
 
     async def _purge_ledger(self) -> None:
         assert self.pool is not None
@@ -336,6 +386,11 @@ class Platform:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        if self._notifier_task is not None:
+            self._notifier_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._notifier_task
+            self._notifier_task = None
         await asyncio.gather(*(self._stop_bot(running) for running in self.bots.values()))
         self.bots.clear()
         if self._runner is not None:

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TypedDict
+from zoneinfo import ZoneInfo
 
+from redis.asyncio import Redis
+
+from services.citizens import CitizenService
+from services.disputes import DisputeService
 from services.metrics import Metrics
+from services.status import StatusService
 from services.updates import UpdateLedger
 from services.users import LanguagePreferences
+from services.venues import VenueService
+from services.visits import VisitService
 
 
 @dataclass(frozen=True)
@@ -18,9 +26,34 @@ class BotProfile:
     menu: tuple[str, ...] = field(default=("menu.help", "menu.language"))
 
 
+@dataclass
+class BotLinks:
+    """The bots' @usernames, known once each bot has asked its API server who it is;
+    deep links (QR codes, invites) point at them."""
+
+    usernames: dict[str, str] = field(default_factory=dict)
+
+    def deep_link(self, bot: str, payload: str) -> str:
+        return f"https://t.me/{self.usernames.get(bot, bot)}?start={payload}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    staff_lookups_per_hour: int = 120
+
+
 class BotContext(TypedDict):
     profile: BotProfile
     languages: LanguagePreferences
     ledger: UpdateLedger
     metrics: Metrics
     default_language: str
+    statuses: StatusService
+    citizens: CitizenService
+    venues: VenueService
+    visits: VisitService
+    disputes: DisputeService
+    redis: Redis
+    links: BotLinks
+    city_tz: ZoneInfo
+    limits: Limits

@@ -17,3 +17,28 @@ class MenuButton(Filter):
 
     async def __call__(self, message: Message) -> bool:
         return message.text in self.labels
+
+
+class StartPayload(Filter):
+    """``/start <payload>`` whose payload starts with one of ``prefixes``; the handler
+    gets it as ``payload``."""
+
+    def __init__(self, *prefixes: str) -> None:
+        self.prefixes = prefixes
+
+    async def __call__(self, message: Message) -> bool | dict[str, str]:
+        text_ = message.text or ""
+        if not text_.startswith("/start "):
+            return False
+        payload = text_[len("/start ") :].strip()
+        if payload.startswith(self.prefixes):
+            return {"payload": payload}
+        return False
+
+
+class PlainStart(Filter):
+    """``/start`` without a payload: deep links are left to the flows that own them."""
+
+    async def __call__(self, message: Message) -> bool:
+        command = (message.text or "").strip().split("@", 1)[0]
+        return command == "/start"

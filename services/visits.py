@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from services.audit import record
 from services.status import Status, StatusService
 from services.venues import Venue
 
@@ -116,6 +117,14 @@ class VisitService:
                 status.colour.value,
                 admitted,
             )
+            if via == "staff":
+                await record(
+                    conn,
+                    actor=f"staff:{staff_tg_user_id}",
+                    action="status.lookup",
+                    subject=iin,
+                    details={"venue_id": venue.id, "colour": status.colour.value},
+                )
         if not status.colour.may_enter:
             outcome = CheckIn.REFUSED
         elif not admitted:

@@ -7,7 +7,7 @@ from aiogram.types import CallbackQuery, Message
 
 from flows.common.keyboards import LanguageChoice, language_keyboard, main_menu
 from flows.context import BotProfile
-from flows.filters import MenuButton
+from flows.filters import MenuButton, PlainStart
 from flows.i18n import LANGUAGES, text
 from services.users import LanguagePreferences
 
@@ -64,7 +64,7 @@ def build_router() -> Router:
     """Commands every bot understands. A new Router each call: each bot has its own
     dispatcher, and aiogram lets a router belong to one parent only."""
     router = Router(name=__name__)
-    router.message.register(start, CommandStart())
+    router.message.register(start, PlainStart())
     router.message.register(show_help, Command("help"))
     router.message.register(show_help, MenuButton("menu.help"))
     router.message.register(ask_language, Command("language"))
@@ -77,6 +77,7 @@ def build_router() -> Router:
 def build_fallback_router() -> Router:
     """The catch-all, included last: what no flow took gets a hint and the menu."""
     router = Router(name=__name__ + ".fallback")
+    router.message.register(start, CommandStart())  # a deep link no flow claimed
     router.message.register(fallback)
     router.callback_query.register(stale_button)
     return router

@@ -1,0 +1,93 @@
+"""Citizen bot: scanning a venue's entry or exit QR code, "Check in", "My visits"."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from aiogram import Router
+from aiogram.fsm.context import FSMContext
+from aiogram.types import Message
+
+from flows.checkin.scan import process_scan
+from flows.common.keyboards import main_menu
+from flows.context import BotProfile
+from flows.filters import MenuButton, StartPayload
+from flows.formatting import local_clock, local_time
+from flows.i18n import text
+from flows.status.handlers import begin_signup
+from services.citizens import CitizenService
+from services.venues import TOKEN_PREFIX, VenueService
+from services.visits import VisitService
+
+
+async def scanned(
+    message: Message,
+    payload: str,
+    state: FSMContext,
+    lang: str,
+    citizens: CitizenService,
+    venues: VenueService,
+    visits: VisitService,
+    profile: BotProfile,
+    city_tz: ZoneInfo,
+) -> None:
+    assert message.from_user is not None
+    await state.clear()
+    iin = await citizens.iin_of(message.from_user.id)
+    if iin is None:
+        await begin_signup(message, state, lang, pending_token=payload)
+        return
+    await process_scan(
+        message,
+        payload,
+        iin,
+        user_id=message.from_user.id,
+        lang=lang,
+        venues=venues,
+        visits=visits,
+        profile=profile,
+        city_tz=city_tz,
+    )
+
+
+async def howto(message: Message, lang: str, profile: BotProfile) -> None:
+    await message.answer(text(lang, "checkin.howto"), reply_markup=main_menu(lang, profile.menu))
+
+
+async def my_visits(
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    citizens: CitizenService,
+    visits: VisitService,
+    profile: BotProfile,
+    city_tz: ZoneInfo,
+) -> None:
+    assert message.from_user is not None
+    iin = await citizens.iin_of(message.from_user.id)
+    if iin is None:
+        await begin_signup(message, state, lang)
+        return
+    history = await visits.history(iin)
+    menu = main_menu(lang, profile.menu)
+    if not history:
+        await message.answer(text(lang, "visits.none"), reply_markup=menu)
+        return
+    lines = [text(lang, "visits.title")]
+    for visit in history:
+        left = (
+            local_clock(visit.checked_out_at, city_tz)
+            if visit.checked_out_at
+            else text(lang, "visits.open")
+        )
+        auto = f" {text(lang, 'visits.auto')}" if visit.checkout_kind == "auto" else ""
+        lines.append(f"• {local_time(visit.checked_in_at, city_tz)}–{left} {visit.venue}{auto}")
+    await message.answer("\n".join(lines), reply_markup=menu)
+
+
+def build_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(scanned, StartPayload(*TOKEN_PREFIX.values()))
+    router.message.register(howto, MenuButton("citizen_menu.checkin"))
+    router.message.register(my_visits, MenuButton("citizen_menu.visits"))
+    return router

@@ -1,0 +1,125 @@
+"""Pictures people look at: the status card and the venue QR posters (Pillow, qrcode).
+
+Fonts come from the font-roboto wheel, which covers Cyrillic and Kazakh letters."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from functools import lru_cache
+
+import font_roboto
+import qrcode
+import qrcode.image.svg
+from PIL import Image, ImageDraw, ImageFont
+
+from flows.i18n import LANGUAGES, text
+
+COLOURS = {
+    "red": ("#C62828", "#FFFFFF"),
+    "yellow": ("#F9A825", "#000000"),
+    "green": ("#2E7D32", "#FFFFFF"),
+    "blue": ("#1565C0", "#FFFFFF"),
+}
+
+
+@lru_cache(maxsize=16)
+def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+    name = "RobotoBold" if bold else "Roboto"
+    return ImageFont.truetype(font_roboto.font_files[name], size)
+
+
+def fitted(
+    draw: ImageDraw.ImageDraw, line: str, width: int, size: int, bold: bool = False
+) -> ImageFont.FreeTypeFont:
+    """The largest font up to ``size`` in which ``line`` fits ``width`` pixels."""
+    while size > 12 and draw.textlength(line, font=font(size, bold)) > width:
+        size -= 2
+    return font(size, bold)
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def status_card(
+    lang: str,
+    colour: str,
+    checked_at: datetime,
+    until: datetime | None,
+    until_key: str | None,
+    masked_iin: str,
+) -> bytes:
+    """A card a doorman reads at a glance: the colour fills it, the word is huge."""
+    background, ink = COLOURS[colour]
+    image = Image.new("RGB", (900, 560), background)
+    draw = ImageDraw.Draw(image)
+    draw.text((50, 40), text(lang, "status.card_title").upper(), font=font(40), fill=ink)
+    word = text(lang, f"colour.{colour}")
+    draw.text((50, 110), word, font=fitted(draw, word, 800, 150, True), fill=ink)
+    draw.text(
+        (50, 330),
+        text(lang, "status.checked", time=f"{checked_at:%d.%m.%Y %H:%M}"),
+        font=font(44),
+        fill=ink,
+    )
+    if until is not None and until_key is not None:
+        draw.text(
+            (50, 395),
+            text(lang, until_key, time=f"{until:%d.%m.%Y %H:%M}"),
+            font=font(44),
+            fill=ink,
+        )
+    draw.text((50, 480), text(lang, "status.iin", iin=masked_iin), font=font(34), fill=ink)
+    return _png(image)
+
+
+def qr_png(link: str, box_size: int = 12) -> bytes:
+    qr = qrcode.QRCode(
+        error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=box_size, border=4
+    )
+    qr.add_data(link)
+    qr.make(fit=True)
+    return _png(qr.make_image(fill_color="black", back_color="white").get_image())
+
+
+def qr_svg(link: str) -> bytes:
+    image = qrcode.make(
+        link,
+        image_factory=qrcode.image.svg.SvgPathImage,
+        error_correction=qrcode.constants.ERROR_CORRECT_M,
+    )
+    out = io.BytesIO()
+    image.save(out)
+    return out.getvalue()
+
+
+def poster_pdf(link: str, venue: str, entrance: str, direction: str) -> bytes:
+    """A printable A4 poster (150 dpi): the code, the venue, instructions in ru, kk, en."""
+    width, height = 1240, 1754
+    page = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(page)
+    accent = "#2E7D32" if direction == "entry" else "#1565C0"
+    draw.rectangle((0, 0, width, 170), fill=accent)
+    title = " / ".join(text(lang, f"venue.poster_title_{direction}") for lang in ("kk", "ru"))
+    draw.text((60, 45), title, font=fitted(draw, title, width - 120, 60, True), fill="white")
+    draw.text((60, 200), text("en", f"venue.poster_title_{direction}"), font=font(48), fill=accent)
+    code = Image.open(io.BytesIO(qr_png(link, box_size=20))).convert("RGB")
+    side = 820
+    code = code.resize((side, side), Image.Resampling.NEAREST)
+    page.paste(code, ((width - side) // 2, 290))
+    draw.text((60, 1140), venue, font=fitted(draw, venue, width - 120, 64, True), fill="black")
+    where = f"{entrance} — " + " / ".join(
+        text(lang, f"venue.direction_{direction}") for lang in LANGUAGES
+    )
+    draw.text((60, 1230), where, font=fitted(draw, where, width - 120, 40), fill="black")
+    y = 1330
+    for lang in ("kk", "ru", "en"):
+        draw.text((60, y), text(lang, "venue.poster_howto"), font=font(36), fill="#333333")
+        y += 70
+    draw.text((60, height - 90), link, font=font(26), fill="#666666")
+    out = io.BytesIO()
+    page.save(out, format="PDF", resolution=150)
+    return out.getvalue()

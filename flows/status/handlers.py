@@ -1,0 +1,412 @@
+"""Citizen bot: linking an IIN (phone first, then the IIN), "My status", disputes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from aiogram import Router
+from aiogram.filters import Command, StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+)
+
+from flows.checkin.scan import process_scan
+from flows.common.keyboards import main_menu
+from flows.context import BotProfile
+from flows.filters import MenuButton
+from flows.i18n import text
+from flows.status.describe import send_status
+from services.citizens import CitizenService, LinkOutcome, mask_iin
+from services.disputes import DisputeError, DisputeService
+from services.status import StatusService
+from services.validation import InvalidInput, parse_iin, parse_phone
+from services.venues import VenueService
+from services.visits import VisitService
+
+
+class SignUp(StatesGroup):
+    phone = State()
+    iin = State()
+    confirm_date = State()
+    confirm_move = State()
+
+
+class DisputeForm(StatesGroup):
+    claim = State()
+    reference = State()
+
+
+class Answer(CallbackData, prefix="su"):
+    step: str
+    yes: bool
+
+
+def _yes_no(lang: str, step: str, yes_key: str, no_key: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=text(lang, yes_key), callback_data=Answer(step=step, yes=True).pack()
+                ),
+                InlineKeyboardButton(
+                    text=text(lang, no_key), callback_data=Answer(step=step, yes=False).pack()
+                ),
+            ]
+        ]
+    )
+
+
+def _share_phone(lang: str) -> ReplyKeyboardMarkup:
+    button = KeyboardButton(text=text(lang, "signup.share_phone_button"), request_contact=True)
+    return ReplyKeyboardMarkup(keyboard=[[button]], resize_keyboard=True, one_time_keyboard=True)
+
+
+async def begin_signup(
+    message: Message, state: FSMContext, lang: str, *, pending_token: str | None = None
+) -> None:
+    """Start linking: ask for the phone. A scan that had to wait is kept and resumed."""
+    await state.set_state(SignUp.phone)
+    await state.update_data(pending_token=pending_token)
+    intro = text(lang, "checkin.link_first" if pending_token else "status.not_linked")
+    await message.answer(
+        f"{intro}\n\n{text(lang, 'signup.ask_phone')}", reply_markup=_share_phone(lang)
+    )
+
+
+async def my_status(
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    citizens: CitizenService,
+    statuses: StatusService,
+    profile: BotProfile,
+    city_tz: ZoneInfo,
+) -> None:
+    assert message.from_user is not None
+    iin = await citizens.iin_of(message.from_user.id)
+    if iin is None:
+        await begin_signup(message, state, lang)
+        return
+    status = await statuses.status(iin)
+    await send_status(
+        message, status, iin, lang=lang, city_tz=city_tz, menu=main_menu(lang, profile.menu)
+    )
+
+
+async def got_contact(message: Message, state: FSMContext, lang: str) -> None:
+    contact = message.contact
+    assert contact is not None
+    assert message.from_user is not None
+    if contact.user_id != message.from_user.id:
+        await message.answer(text(lang, "signup.not_own_contact"), reply_markup=_share_phone(lang))
+        return
+    try:
+        phone = parse_phone(contact.phone_number)
+    except InvalidInput as error:
+        await message.answer(text(lang, f"errors.{error.code}"), reply_markup=_share_phone(lang))
+        return
+    await state.update_data(phone=phone)
+    await state.set_state(SignUp.iin)
+    await message.answer(text(lang, "signup.ask_iin"), reply_markup=None)
+
+
+async def phone_expected(message: Message, lang: str) -> None:
+    await message.answer(text(lang, "signup.phone_expected"), reply_markup=_share_phone(lang))
+
+
+@dataclass(frozen=True)
+class _Linking:
+    """What finishing a link needs, gathered from the handler's injected services."""
+
+    citizens: CitizenService
+    statuses: StatusService
+    venues: VenueService
+    visits: VisitService
+    profile: BotProfile
+    city_tz: ZoneInfo
+
+
+async def got_iin(
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    citizens: CitizenService,
+    statuses: StatusService,
+    venues: VenueService,
+    visits: VisitService,
+    profile: BotProfile,
+    city_tz: ZoneInfo,
+) -> None:
+    deps = _Linking(citizens, statuses, venues, visits, profile, city_tz)
+    try:
+        iin = parse_iin(message.text or "")
+    except InvalidInput as error:
+        await message.answer(text(lang, f"errors.{error.code}"))
+        return
+    await state.update_data(iin=iin.value)
+    if iin.needs_confirmation:
+        await state.set_state(SignUp.confirm_date)
+        await message.answer(
+            text(lang, "signup.confirm_date", iin=iin.value),
+            reply_markup=_yes_no(lang, "date", "signup.yes", "signup.no"),
+        )
+        return
+    assert message.from_user is not None
+    await _link(message, state, lang, deps, move=False, user_id=message.from_user.id)
+
+
+async def confirm_date(
+    query: CallbackQuery,
+    callback_data: Answer,
+    state: FSMContext,
+    lang: str,
+    citizens: CitizenService,
+    statuses: StatusService,
+    venues: VenueService,
+    visits: VisitService,
+    profile: BotProfile,
+    city_tz: ZoneInfo,
+) -> None:
+    deps = _Linking(citizens, statuses, venues, visits, profile, city_tz)
+    await query.answer()
+    assert isinstance(query.message, Message)
+    if not callback_data.yes:
+        await state.set_state(SignUp.iin)
+        await query.message.answer(text(lang, "signup.ask_iin"))
+        return
+    await _link(query.message, state, lang, deps, move=False, user_id=query.from_user.id)
+
+
+async def confirm_move(
+    query: CallbackQuery,
+    callback_data: Answer,
+    state: FSMContext,
+    lang: str,
+    citizens: CitizenService,
+    statuses: StatusService,
+    venues: VenueService,
+    visits: VisitService,
+    profile: BotProfile,
+    city_tz: ZoneInfo,
+) -> None:
+    deps = _Linking(citizens, statuses, venues, visits, profile, city_tz)
+    await query.answer()
+    assert isinstance(query.message, Message)
+    if not callback_data.yes:
+        await state.clear()
+        await query.message.answer(
+            text(lang, "cancel.done"), reply_markup=main_menu(lang, profile.menu)
+        )
+        return
+    await _link(query.message, state, lang, deps, move=True, user_id=query.from_user.id)
+
+
+async def _link(
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    deps: _Linking,
+    *,
+    move: bool,
+    user_id: int,
+) -> None:
+    data = await state.get_data()
+    result = await deps.citizens.link(user_id, data["iin"], data["phone"], move=move)
+    menu = main_menu(lang, deps.profile.menu)
+    if result.outcome is LinkOutcome.TAKEN:
+        await state.set_state(SignUp.confirm_move)
+        await message.answer(
+            text(lang, "signup.taken"),
+            reply_markup=_yes_no(lang, "move", "signup.move", "signup.keep"),
+        )
+        return
+    if result.outcome is LinkOutcome.NO_MATCH:
+        await state.set_state(SignUp.iin)
+        await message.answer(text(lang, "signup.no_match"))
+        return
+    if result.outcome is LinkOutcome.RATE_LIMITED:
+        await state.clear()
+        await message.answer(text(lang, "signup.rate_limited"), reply_markup=menu)
+        return
+    if result.outcome is LinkOutcome.OTHER_IIN:
+        await state.clear()
+        await message.answer(
+            text(lang, "signup.other_iin", iin=mask_iin(result.iin or "")), reply_markup=menu
+        )
+        return
+    await state.clear()
+    assert result.iin is not None
+    await message.answer(text(lang, "signup.linked"), reply_markup=menu)
+    token = data.get("pending_token")
+    if token:
+        await process_scan(
+            message,
+            token,
+            result.iin,
+            user_id=user_id,
+            lang=lang,
+            venues=deps.venues,
+            visits=deps.visits,
+            profile=deps.profile,
+            city_tz=deps.city_tz,
+        )
+        return
+    await send_status(
+        message,
+        await deps.statuses.status(result.iin),
+        result.iin,
+        lang=lang,
+        city_tz=deps.city_tz,
+        menu=menu,
+    )
+
+
+async def unlink(
+    message: Message, lang: str, citizens: CitizenService, profile: BotProfile
+) -> None:
+    assert message.from_user is not None
+    done = await citizens.unlink(message.from_user.id)
+    key = "signup.unlinked" if done else "signup.not_linked_unlink"
+    await message.answer(text(lang, key), reply_markup=main_menu(lang, profile.menu))
+
+
+async def start_dispute(
+    message: Message, state: FSMContext, lang: str, citizens: CitizenService
+) -> None:
+    assert message.from_user is not None
+    if await citizens.iin_of(message.from_user.id) is None:
+        await begin_signup(message, state, lang)
+        return
+    await state.set_state(DisputeForm.claim)
+    await message.answer(text(lang, "dispute.ask_claim"), reply_markup=None)
+
+
+async def got_claim(message: Message, state: FSMContext, lang: str) -> None:
+    claim = (message.text or "").strip()
+    if not 1 <= len(claim) <= 2000:
+        await message.answer(text(lang, "dispute.bad_claim"))
+        return
+    await state.update_data(claim=claim)
+    await state.set_state(DisputeForm.reference)
+    skip = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=text(lang, "dispute.skip"),
+                    callback_data=Answer(step="ref", yes=False).pack(),
+                )
+            ]
+        ]
+    )
+    await message.answer(text(lang, "dispute.ask_reference"), reply_markup=skip)
+
+
+async def _open_dispute(
+    message: Message,
+    user_id: int,
+    reference: str | None,
+    state: FSMContext,
+    lang: str,
+    citizens: CitizenService,
+    statuses: StatusService,
+    disputes: DisputeService,
+    profile: BotProfile,
+) -> None:
+    data = await state.get_data()
+    await state.clear()
+    menu = main_menu(lang, profile.menu)
+    iin = await citizens.iin_of(user_id)
+    if iin is None:
+        await message.answer(text(lang, "status.not_linked"), reply_markup=menu)
+        return
+    shown = (await statuses.status(iin)).colour.value
+    try:
+        dispute_id = await disputes.open(user_id, iin, shown, data.get("claim", ""), reference)
+    except DisputeError as error:
+        key = "dispute.too_many" if error.code == "dispute.too_many" else "dispute.bad_claim"
+        await message.answer(text(lang, key), reply_markup=menu)
+        return
+    await message.answer(text(lang, "dispute.opened", id=dispute_id), reply_markup=menu)
+
+
+async def got_reference(
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    citizens: CitizenService,
+    statuses: StatusService,
+    disputes: DisputeService,
+    profile: BotProfile,
+) -> None:
+    assert message.from_user is not None
+    await _open_dispute(
+        message,
+        message.from_user.id,
+        (message.text or "")[:100],
+        state,
+        lang,
+        citizens,
+        statuses,
+        disputes,
+        profile,
+    )
+
+
+async def skip_reference(
+    query: CallbackQuery,
+    state: FSMContext,
+    lang: str,
+    citizens: CitizenService,
+    statuses: StatusService,
+    disputes: DisputeService,
+    profile: BotProfile,
+) -> None:
+    await query.answer()
+    assert isinstance(query.message, Message)
+    await _open_dispute(
+        query.message,
+        query.from_user.id,
+        None,
+        state,
+        lang,
+        citizens,
+        statuses,
+        disputes,
+        profile,
+    )
+
+
+def build_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(my_status, Command("status"))
+    router.message.register(my_status, MenuButton("citizen_menu.status"))
+    router.message.register(unlink, Command("unlink"))
+    router.message.register(start_dispute, MenuButton("citizen_menu.dispute"))
+    router.message.register(start_dispute, Command("dispute"))
+    router.message.register(got_contact, StateFilter(SignUp.phone), _HasContact())
+    router.message.register(phone_expected, StateFilter(SignUp.phone))
+    router.message.register(got_iin, StateFilter(SignUp.iin))
+    router.callback_query.register(confirm_date, StateFilter(SignUp.confirm_date), Answer.filter())
+    router.callback_query.register(confirm_move, StateFilter(SignUp.confirm_move), Answer.filter())
+    router.message.register(got_claim, StateFilter(DisputeForm.claim))
+    router.message.register(got_reference, StateFilter(DisputeForm.reference))
+    router.callback_query.register(
+        skip_reference, StateFilter(DisputeForm.reference), Answer.filter()
+    )
+    return router
+
+
+class _HasContact:
+    """An async filter (aiogram runs sync ones in a thread)."""
+
+    async def __call__(self, message: Message) -> bool:
+        return message.contact is not None

@@ -1,0 +1,523 @@
+"""Staff bot: registering a venue, its QR codes and posters, staff invites, occupancy,
+statistics, closing time, and checking in a visitor without a smartphone by IIN."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from aiogram import Bot, Router
+from aiogram.filters import StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+)
+from redis.asyncio import Redis
+
+from flows.common.keyboards import main_menu
+from flows.context import BotLinks, BotProfile, Limits
+from flows.filters import MenuButton, StartPayload
+from flows.i18n import text
+from flows.rendering import poster_pdf, qr_png, qr_svg
+from services.ratelimit import allow
+from services.validation import InvalidInput, parse_bin, parse_coordinates, parse_iin
+from services.venues import CATEGORIES, NewVenue, Venue, VenueCode, VenueError, VenueService
+from services.visits import CheckIn, VisitService
+
+
+class VenueForm(StatesGroup):
+    bin = State()
+    name = State()
+    category = State()
+    address = State()
+    location = State()
+    capacity = State()
+    entrances = State()
+
+
+class StaffCheckIn(StatesGroup):
+    iin = State()
+
+
+class Pick(CallbackData, prefix="vn"):
+    action: str
+    venue_id: int = 0
+    value: str = ""
+
+
+def _skip(lang: str, step: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=text(lang, "dispute.skip"),
+                    callback_data=Pick(action="skip", value=step).pack(),
+                )
+            ]
+        ]
+    )
+
+
+async def start_registration(message: Message, state: FSMContext, lang: str) -> None:
+    await state.clear()
+    await state.set_state(VenueForm.bin)
+    await message.answer(text(lang, "venue.ask_bin"), reply_markup=None)
+
+
+async def got_bin(message: Message, state: FSMContext, lang: str) -> None:
+    try:
+        bin_ = parse_bin(message.text or "")
+    except InvalidInput as error:
+        await message.answer(text(lang, f"errors.{error.code}"))
+        return
+    await state.update_data(bin=bin_.value)
+    await state.set_state(VenueForm.name)
+    await message.answer(text(lang, "venue.ask_name"))
+
+
+async def got_name(message: Message, state: FSMContext, lang: str) -> None:
+    name = (message.text or "").strip()
+    if not 1 <= len(name) <= 200:
+        await message.answer(text(lang, "errors_venue.name"))
+        return
+    await state.update_data(name=name)
+    await state.set_state(VenueForm.category)
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=text(lang, f"venue.category.{c}"),
+                callback_data=Pick(action="category", value=c).pack(),
+            )
+            for c in CATEGORIES[i : i + 2]
+        ]
+        for i in range(0, len(CATEGORIES), 2)
+    ]
+    await message.answer(
+        text(lang, "venue.ask_category"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
+    )
+
+
+async def got_category(
+    query: CallbackQuery, callback_data: Pick, state: FSMContext, lang: str
+) -> None:
+    await query.answer()
+    assert isinstance(query.message, Message)
+    if callback_data.value not in CATEGORIES:
+        await query.message.answer(text(lang, "errors_venue.category"))
+        return
+    await state.update_data(category=callback_data.value)
+    await state.set_state(VenueForm.address)
+    await query.message.answer(text(lang, "venue.ask_address"))
+
+
+async def category_expected(message: Message, lang: str) -> None:
+    await message.answer(text(lang, "errors_venue.category"))
+
+
+def _location_keyboard(lang: str) -> ReplyKeyboardMarkup:
+    button = KeyboardButton(text=text(lang, "venue.location_button"), request_location=True)
+    return ReplyKeyboardMarkup(keyboard=[[button]], resize_keyboard=True, one_time_keyboard=True)
+
+
+async def got_address(message: Message, state: FSMContext, lang: str) -> None:
+    address = (message.text or "").strip()
+    if not 1 <= len(address) <= 300:
+        await message.answer(text(lang, "venue.ask_address"))
+        return
+    await state.update_data(address=address)
+    await state.set_state(VenueForm.location)
+    await message.answer(text(lang, "venue.ask_location"), reply_markup=_location_keyboard(lang))
+
+
+async def got_location(message: Message, state: FSMContext, lang: str) -> None:
+    if message.location is None:
+        await message.answer(
+            text(lang, "venue.location_expected"), reply_markup=_location_keyboard(lang)
+        )
+        return
+    try:
+        point = parse_coordinates(message.location.latitude, message.location.longitude)
+    except InvalidInput as error:
+        await message.answer(text(lang, f"errors.{error.code}"))
+        return
+    await state.update_data(latitude=point.latitude, longitude=point.longitude)
+    await state.set_state(VenueForm.capacity)
+    await message.answer(text(lang, "venue.ask_capacity"), reply_markup=_skip(lang, "capacity"))
+
+
+async def got_capacity(message: Message, state: FSMContext, lang: str) -> None:
+    raw = (message.text or "").strip()
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+        await message.answer(text(lang, "venue.capacity_expected"))
+        return
+    await state.update_data(capacity=int(raw))
+    await state.set_state(VenueForm.entrances)
+    await message.answer(text(lang, "venue.ask_entrances"), reply_markup=_skip(lang, "entrances"))
+
+
+async def skip_step(
+    query: CallbackQuery,
+    callback_data: Pick,
+    state: FSMContext,
+    lang: str,
+    bot: Bot,
+    venues: VenueService,
+    links: BotLinks,
+    profile: BotProfile,
+) -> None:
+    await query.answer()
+    assert isinstance(query.message, Message)
+    current = await state.get_state()
+    if callback_data.value == "capacity" and current == VenueForm.capacity.state:
+        await state.update_data(capacity=None)
+        await state.set_state(VenueForm.entrances)
+        await query.message.answer(
+            text(lang, "venue.ask_entrances"), reply_markup=_skip(lang, "entrances")
+        )
+    elif callback_data.value == "entrances" and current == VenueForm.entrances.state:
+        await _register(
+            query.message, query.from_user.id, [], state, lang, bot, venues, links, profile
+        )
+
+
+async def got_entrances(
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    bot: Bot,
+    venues: VenueService,
+    links: BotLinks,
+    profile: BotProfile,
+) -> None:
+    names = [n.strip() for n in (message.text or "").split(",") if n.strip()]
+    if (
+        not names
+        or len(names) > 10
+        or len(set(names)) != len(names)
+        or any(len(n) > 60 for n in names)
+    ):
+        await message.answer(text(lang, "venue.entrances_invalid"))
+        return
+    assert message.from_user is not None
+    await _register(message, message.from_user.id, names, state, lang, bot, venues, links, profile)
+
+
+async def _register(
+    message: Message,
+    owner: int,
+    entrances: list[str],
+    state: FSMContext,
+    lang: str,
+    bot: Bot,
+    venues: VenueService,
+    links: BotLinks,
+    profile: BotProfile,
+) -> None:
+    data = await state.get_data()
+    try:
+        venue = await venues.register(
+            NewVenue(
+                owner_tg_user_id=owner,
+                bin=data["bin"],
+                name=data["name"],
+                category=data["category"],
+                address=data["address"],
+                latitude=data["latitude"],
+                longitude=data["longitude"],
+                capacity=data.get("capacity"),
+                entrances=entrances,
+            )
+        )
+    except VenueError as error:
+        await message.answer(text(lang, f"errors_{error.code}"))
+        return
+    await state.clear()
+    await message.answer(
+        text(lang, "venue.registered", venue=venue.name),
+        reply_markup=main_menu(lang, profile.menu),
+    )
+    await _send_codes(message, venue, await venues.codes(venue.id), lang, links)
+
+
+async def _send_codes(
+    message: Message, venue: Venue, codes: list[VenueCode], lang: str, links: BotLinks
+) -> None:
+    """Per code: the PNG to look at, an A4 poster (PDF) to print, an SVG for designers."""
+    for code in codes:
+        link = links.deep_link("citizen", code.token)
+        caption = text(
+            lang,
+            "venue.code_caption",
+            venue=venue.name,
+            entrance=code.entrance,
+            direction=text(lang, f"venue.direction_{code.direction}"),
+        )
+        slug = f"{venue.id}-{code.entrance_id}-{code.direction}"
+        await message.answer_photo(
+            BufferedInputFile(qr_png(link), f"qr-{slug}.png"), caption=f"{caption}\n{link}"
+        )
+        await message.answer_document(
+            BufferedInputFile(
+                poster_pdf(link, venue.name, code.entrance, code.direction), f"poster-{slug}.pdf"
+            ),
+            caption=caption,
+        )
+        await message.answer_document(BufferedInputFile(qr_svg(link), f"qr-{slug}.svg"))
+
+
+async def my_venues(
+    message: Message, lang: str, venues: VenueService, profile: BotProfile
+) -> None:
+    assert message.from_user is not None
+    mine = await venues.venues_of(message.from_user.id)
+    if not mine:
+        await message.answer(text(lang, "venue.none"), reply_markup=main_menu(lang, profile.menu))
+        return
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=venue.name, callback_data=Pick(action="open", venue_id=venue.id).pack()
+            )
+        ]
+        for venue, _role in mine
+    ]
+    await message.answer(
+        text(lang, "venue.choose"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
+    )
+
+
+def _venue_actions(lang: str, venue_id: int, owner: bool) -> InlineKeyboardMarkup:
+    actions = ["codes", "stats", "close_all"] + (["invite", "rotate"] if owner else [])
+    buttons = [
+        InlineKeyboardButton(
+            text=text(lang, f"venue.{a}"), callback_data=Pick(action=a, venue_id=venue_id).pack()
+        )
+        for a in actions
+    ]
+    return InlineKeyboardMarkup(
+        inline_keyboard=[buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    )
+
+
+async def venue_action(
+    query: CallbackQuery,
+    callback_data: Pick,
+    lang: str,
+    venues: VenueService,
+    visits: VisitService,
+    links: BotLinks,
+    city_tz: ZoneInfo,
+) -> None:
+    await query.answer()
+    assert isinstance(query.message, Message)
+    message = query.message
+    role = await venues.role(callback_data.venue_id, query.from_user.id)
+    if role is None:
+        await message.answer(text(lang, "errors_venue.not_found"))
+        return
+    venue = await venues.venue(callback_data.venue_id)
+    owner = role == "owner"
+    action = callback_data.action
+    if action in ("invite", "rotate") and not owner:
+        await message.answer(text(lang, "venue.not_owner"))
+        return
+    if action == "open":
+        occupancy = await visits.occupancy(venue.id)
+        capacity_text = (
+            text(
+                lang,
+                "venue.capacity_text",
+                capacity=venue.capacity,
+                policy=text(lang, f"venue.policy_{venue.capacity_policy}"),
+            )
+            if venue.capacity
+            else ""
+        )
+        await message.answer(
+            text(
+                lang,
+                "venue.card",
+                venue=venue.name,
+                occupancy=occupancy,
+                capacity_text=capacity_text,
+                hours=round(venue.auto_checkout_minutes / 60, 1),
+            ),
+            reply_markup=_venue_actions(lang, venue.id, owner),
+        )
+    elif action == "codes":
+        await _send_codes(message, venue, await venues.codes(venue.id), lang, links)
+    elif action == "rotate":
+        codes = await venues.rotate_codes(venue.id)
+        await message.answer(text(lang, "venue.rotated", venue=venue.name))
+        await _send_codes(message, venue, codes, lang, links)
+    elif action == "invite":
+        code = await venues.create_invite(venue.id, query.from_user.id)
+        await message.answer(text(lang, "venue.invite_link", link=links.deep_link("staff", code)))
+    elif action == "close_all":
+        count = await visits.check_everyone_out(venue.id)
+        await message.answer(text(lang, "venue.closed_all", count=count, venue=venue.name))
+    elif action == "stats":
+        await message.answer(await _stats(lang, venue, visits, city_tz))
+
+
+async def _stats(lang: str, venue: Venue, visits: VisitService, city_tz: ZoneInfo) -> str:
+    """Today's check-ins per hour as bars, refusals and occupancy: counts, never names."""
+    midnight = datetime.now(city_tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    hours = await visits.hourly(venue.id, midnight)
+    total = sum(h.check_ins for h in hours)
+    header = text(
+        lang,
+        "venue.stats_title",
+        venue=venue.name,
+        total=total,
+        refused=await visits.refused_today(venue.id, midnight),
+        occupancy=await visits.occupancy(venue.id),
+    )
+    peak = max((h.check_ins for h in hours), default=0)
+    bars = [
+        f"{h.hour.astimezone(city_tz):%H}:00 {'█' * max(1, round(20 * h.check_ins / peak))} "
+        f"{h.check_ins}"
+        for h in hours
+    ]
+    return "\n".join([header, "", *bars])
+
+
+async def join_by_invite(
+    message: Message, payload: str, lang: str, venues: VenueService, profile: BotProfile
+) -> None:
+    assert message.from_user is not None
+    menu = main_menu(lang, profile.menu)
+    try:
+        venue = await venues.accept_invite(payload, message.from_user.id)
+    except VenueError:
+        await message.answer(text(lang, "venue.invite_invalid"), reply_markup=menu)
+        return
+    await message.answer(text(lang, "venue.joined", venue=venue.name), reply_markup=menu)
+
+
+async def start_staff_checkin(
+    message: Message, state: FSMContext, lang: str, venues: VenueService, profile: BotProfile
+) -> None:
+    assert message.from_user is not None
+    mine = await venues.venues_of(message.from_user.id)
+    if not mine:
+        await message.answer(
+            text(lang, "staff_checkin.not_staff"), reply_markup=main_menu(lang, profile.menu)
+        )
+        return
+    if len(mine) == 1:
+        await state.set_state(StaffCheckIn.iin)
+        await state.update_data(venue_id=mine[0][0].id)
+        await message.answer(text(lang, "staff_checkin.ask_iin"), reply_markup=None)
+        return
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=venue.name, callback_data=Pick(action="checkin", venue_id=venue.id).pack()
+            )
+        ]
+        for venue, _ in mine
+    ]
+    await message.answer(
+        text(lang, "venue.choose"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
+    )
+
+
+async def staff_checkin_venue(
+    query: CallbackQuery, callback_data: Pick, state: FSMContext, lang: str, venues: VenueService
+) -> None:
+    await query.answer()
+    assert isinstance(query.message, Message)
+    if await venues.role(callback_data.venue_id, query.from_user.id) is None:
+        await query.message.answer(text(lang, "staff_checkin.not_staff"))
+        return
+    await state.set_state(StaffCheckIn.iin)
+    await state.update_data(venue_id=callback_data.venue_id)
+    await query.message.answer(text(lang, "staff_checkin.ask_iin"))
+
+
+async def staff_checkin_iin(
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    venues: VenueService,
+    visits: VisitService,
+    redis: Redis,
+    limits: Limits,
+) -> None:
+    """The staff member sees the colour and the decision, never a name."""
+    assert message.from_user is not None
+    try:
+        iin = parse_iin(message.text or "")
+    except InvalidInput as error:
+        await message.answer(text(lang, f"errors.{error.code}"))
+        return
+    staff = message.from_user.id
+    venue_id = (await state.get_data())["venue_id"]
+    if await venues.role(venue_id, staff) is None:
+        await state.clear()
+        await message.answer(text(lang, "staff_checkin.not_staff"))
+        return
+    if not await allow(
+        redis,
+        f"staff-lookup:{staff}",
+        limit=limits.staff_lookups_per_hour,
+        window=timedelta(hours=1),
+    ):
+        await message.answer(text(lang, "staff_checkin.rate_limited"))
+        return
+    venue = await venues.venue(venue_id)
+    result = await visits.check_in(
+        iin.value, venue, entrance_id=None, via="staff", staff_tg_user_id=staff
+    )
+    colour = text(lang, f"colour.{result.status.colour.value}")
+    key = {
+        CheckIn.ADMITTED: "staff_checkin.admit",
+        CheckIn.REFUSED: "staff_checkin.refuse",
+        CheckIn.ALREADY_INSIDE: "staff_checkin.already",
+        CheckIn.FULL: "staff_checkin.full",
+    }[result.outcome]
+    marker = {"red": "🔴", "yellow": "🟡", "green": "🟢", "blue": "🔵"}[result.status.colour.value]
+    await message.answer(f"{marker} {text(lang, key, colour=colour)}")
+
+
+def build_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(join_by_invite, StartPayload("staff_"))
+    router.message.register(start_registration, MenuButton("staff_menu.register"))
+    router.message.register(my_venues, MenuButton("staff_menu.venues"))
+    router.message.register(start_staff_checkin, MenuButton("staff_menu.checkin"))
+    router.message.register(got_bin, StateFilter(VenueForm.bin))
+    router.message.register(got_name, StateFilter(VenueForm.name))
+    router.callback_query.register(
+        got_category, StateFilter(VenueForm.category), Pick.filter(), _Action("category")
+    )
+    router.message.register(category_expected, StateFilter(VenueForm.category))
+    router.message.register(got_address, StateFilter(VenueForm.address))
+    router.message.register(got_location, StateFilter(VenueForm.location))
+    router.message.register(got_capacity, StateFilter(VenueForm.capacity))
+    router.message.register(got_entrances, StateFilter(VenueForm.entrances))
+    router.callback_query.register(skip_step, Pick.filter(), _Action("skip"))
+    router.callback_query.register(staff_checkin_venue, Pick.filter(), _Action("checkin"))
+    router.callback_query.register(venue_action, Pick.filter())
+    router.message.register(staff_checkin_iin, StateFilter(StaffCheckIn.iin))
+    return router
+
+
+class _Action:
+    """Matches a Pick callback by action, asynchronously (aiogram runs sync filters, magic
+    ones included, in a thread)."""
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+
+    async def __call__(self, query: CallbackQuery, callback_data: Pick) -> bool:
+        return callback_data.action == self.action
