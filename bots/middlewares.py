@@ -29,7 +29,10 @@ class LanguageMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         lang = self.default
         if user is not None:
-            chosen = await self.preferences.get(user.id)
-            lang = chosen or pick_language(user.language_code, default=self.default)
+            choice = await self.preferences.get(user.id)
+            app_language = pick_language(user.language_code, default="")
+            if app_language and app_language != choice.telegram:
+                await self.preferences.note_telegram_language(user.id, app_language)
+            lang = choice.chosen or app_language or self.default
         data["lang"] = lang
         return await handler(event, data)

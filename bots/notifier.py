@@ -85,8 +85,8 @@ class Notifier:
         wait = self._last_to_chat.get(key, 0.0) + PER_CHAT_INTERVAL - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
-        chosen = await self.languages.get(message.chat_id)
-        lang = pick_language(chosen, default=self.default_language)
+        choice = await self.languages.get(message.chat_id)
+        lang = pick_language(choice.chosen, choice.telegram, default=self.default_language)
         try:
             body = render_notice(message.kind, message.params, lang, self.tz)
         except (UnknownNotice, KeyError, ValueError) as error:

@@ -1,12 +1,21 @@
-"""People's language choice: kept in PostgreSQL, cached in Redis (which may be lost)."""
+"""People's languages: the one chosen with /language, and their Telegram app's, kept in
+PostgreSQL and cached in Redis (which may be lost)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import asyncpg
 from redis.asyncio import Redis
 
 _CACHE_TTL = 24 * 3600
 _NONE = "-"
+
+
+@dataclass(frozen=True)
+class LanguageChoice:
+    chosen: str | None  # with /language
+    telegram: str | None  # the Telegram app's, when it is one we speak
 
 
 class LanguagePreferences:
@@ -18,28 +27,58 @@ class LanguagePreferences:
     def _key(tg_user_id: int) -> str:
         return f"lang:{tg_user_id}"
 
-    async def get(self, tg_user_id: int) -> str | None:
-        """The language the person chose with /language, or None if they never did."""
+    async def _cache(self, tg_user_id: int, choice: LanguageChoice) -> None:
+        value = f"{choice.chosen or _NONE}|{choice.telegram or _NONE}"
+        await self.redis.set(self._key(tg_user_id), value, ex=_CACHE_TTL)
+
+    async def get(self, tg_user_id: int) -> LanguageChoice:
         cached = await self.redis.get(self._key(tg_user_id))
         if cached is not None:
-            value = cached.decode() if isinstance(cached, bytes) else str(cached)
-            return None if value == _NONE else value
-        chosen = await self.pool.fetchval(
-            "SELECT language FROM tg_users WHERE tg_user_id = $1", tg_user_id
+            raw = cached.decode() if isinstance(cached, bytes) else str(cached)
+            chosen, _, telegram = raw.partition("|")
+            return LanguageChoice(
+                None if chosen == _NONE else chosen,
+                None if telegram in (_NONE, "") else telegram,
+            )
+        row = await self.pool.fetchrow(
+            "SELECT language, telegram_language FROM tg_users WHERE tg_user_id = $1", tg_user_id
         )
-        await self.redis.set(self._key(tg_user_id), chosen or _NONE, ex=_CACHE_TTL)
-        return str(chosen) if chosen else None
+        choice = (
+            LanguageChoice(row["language"], row["telegram_language"])
+            if row
+            else (LanguageChoice(None, None))
+        )
+        await self._cache(tg_user_id, choice)
+        return choice
 
     async def set(self, tg_user_id: int, language: str) -> None:
         """Store the choice. The cache entry is dropped first: if Redis is down the
         choice is not stored at all, and a stale cached language never outlives it."""
         await self.redis.delete(self._key(tg_user_id))
-        await self.pool.execute(
+        row = await self.pool.fetchrow(
             """
             INSERT INTO tg_users (tg_user_id, language) VALUES ($1, $2)
             ON CONFLICT (tg_user_id) DO UPDATE SET language = EXCLUDED.language, updated_at = now()
+            RETURNING language, telegram_language
             """,
             tg_user_id,
             language,
         )
-        await self.redis.set(self._key(tg_user_id), language, ex=_CACHE_TTL)
+        assert row is not None
+        await self._cache(tg_user_id, LanguageChoice(row["language"], row["telegram_language"]))
+
+    async def note_telegram_language(self, tg_user_id: int, language: str) -> None:
+        """Remember the Telegram app's language (called only when it changed)."""
+        await self.redis.delete(self._key(tg_user_id))
+        row = await self.pool.fetchrow(
+            """
+            INSERT INTO tg_users (tg_user_id, telegram_language) VALUES ($1, $2)
+            ON CONFLICT (tg_user_id) DO UPDATE
+                SET telegram_language = EXCLUDED.telegram_language, updated_at = now()
+            RETURNING language, telegram_language
+            """,
+            tg_user_id,
+            language,
+        )
+        assert row is not None
+        await self._cache(tg_user_id, LanguageChoice(row["language"], row["telegram_language"]))

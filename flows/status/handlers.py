@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import Command, Filter, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -405,7 +405,7 @@ def build_router() -> Router:
     return router
 
 
-class _HasContact:
+class _HasContact(Filter):
     """An async filter (aiogram runs sync ones in a thread)."""
 
     async def __call__(self, message: Message) -> bool:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot, Router
-from aiogram.filters import StateFilter
+from aiogram.filters import Filter, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -512,7 +512,7 @@ def build_router() -> Router:
     return router
 
 
-class _Action:
+class _Action(Filter):
     """Matches a Pick callback by action, asynchronously (aiogram runs sync filters, magic
     ones included, in a thread)."""
 

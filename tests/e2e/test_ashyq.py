@@ -1,0 +1,347 @@
+"""Ashyq end to end through the sandbox: sign-up, colours, QR check-in and check-out,
+staff-assisted check-in, auto-checkout, exposure notices, forged codes, duplicates."""
+
+import asyncio
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import ClientSession
+
+from bots.sandbox.client import SandboxChat, SandboxClient
+from citybots.platform import Platform
+from citybots.wiring import Services
+from flows.i18n import text
+from services.venues import Venue
+from tests.factories import add_contact, add_pcr, make_iin, make_phone, make_venue, register_phone
+
+
+def _services(platform: Platform) -> Services:
+    assert platform.services is not None
+    return platform.services
+
+
+async def _signed_up(
+    sandbox: SandboxClient, platform: Platform, lang: str = "en"
+) -> tuple[SandboxChat, str]:
+    services = _services(platform)
+    iin, phone = make_iin(), make_phone()
+    await register_phone(services, iin, phone)
+    chat = await sandbox.chat("citizen", language_code=lang)
+    await chat.send(text(lang, "citizen_menu.status"))
+    await chat.reply()
+    await chat.send_contact(phone)
+    await chat.reply()
+    await chat.send(iin)
+    await chat.replies(2)
+    return chat, iin
+
+
+async def _codes(services: Services, venue: Venue) -> dict[str, str]:
+    codes = await services.venues.codes(venue.id)
+    return {c.direction: c.token for c in codes}
+
+
+async def test_sign_up_refuses_mistyped_and_unproven_iins_then_links(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    iin, phone = make_iin(), make_phone()
+    await register_phone(services, iin, phone)
+    chat = await sandbox.chat("citizen", language_code="ru")
+    await chat.send(text("ru", "citizen_menu.status"))
+    ask = await chat.reply()
+    assert text("ru", "signup.ask_phone") in ask["text"]
+    assert ask["reply_markup"]["keyboard"][0][0]["request_contact"] is True
+    await chat.send("my number is +77010000000")
+    assert (await chat.reply())["text"] == text("ru", "signup.phone_expected")
+    await chat.send_contact(phone, own=False)
+    assert (await chat.reply())["text"] == text("ru", "signup.not_own_contact")
+    await chat.send_contact(phone)
+    assert (await chat.reply())["text"] == text("ru", "signup.ask_iin")
+    for wrong, key in (
+        ("12345", "errors.iin.length"),
+        ("9001013OOO16", "errors.iin.not_digits"),
+        ("900101300016", "errors.iin.check_digit"),
+    ):
+        await chat.send(wrong)
+        assert (await chat.reply())["text"] == text("ru", key)
+    await chat.send(make_iin())  # valid, but not this phone's
+    assert (await chat.reply())["text"] == text("ru", "signup.no_match")
+    await chat.send(iin)
+    linked, card = await chat.replies(2)
+    assert linked["text"] == text("ru", "signup.linked")
+    assert card["photo"][0]["width"] == 900
+    assert card["caption"].startswith(text("ru", "colour.blue"))
+    assert await services.citizens.iin_of(chat.user_id) == iin
+
+
+async def test_every_colour_is_shown_and_green_expires_exactly_at_72_hours(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    chat, iin = await _signed_up(sandbox, platform)
+    result_at = datetime.now(UTC) - timedelta(hours=71, minutes=59, seconds=30)
+    await add_pcr(services, iin, "negative", result_at=result_at)
+    await chat.send("/status")
+    green = await chat.reply()
+    assert green["caption"].startswith(text("en", "colour.green"))
+    assert text("en", "status.next.green") in green["caption"]
+    await asyncio.sleep(
+        max(0.0, (result_at + timedelta(hours=72) - datetime.now(UTC)).total_seconds()) + 0.5
+    )
+    await chat.send("/status")
+    assert (await chat.reply())["caption"].startswith(text("en", "colour.blue"))
+    await add_contact(services, iin)
+    await chat.send("/status")
+    assert (await chat.reply())["caption"].startswith(text("en", "colour.yellow"))
+    await add_pcr(services, iin, "positive")
+    await chat.send("/status")
+    red = await chat.reply()
+    assert red["caption"].startswith(text("en", "colour.red"))
+    assert "Test lab" in red["caption"]
+    png = await sandbox.file(red["photo"][0]["file_id"])
+    assert png.startswith(b"\x89PNG")
+
+
+async def test_scan_admits_green_refuses_red_and_exit_checks_out(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    venue = await make_venue(services)
+    codes = await _codes(services, venue)
+    chat, _ = await _signed_up(sandbox, platform)
+    await chat.send(f"/start {codes['entry']}")
+    admitted = await chat.reply()
+    assert admitted["text"] == text(
+        "en", "checkin.admitted", venue=venue.name, colour=text("en", "colour.blue")
+    )
+    await chat.send(f"/start {codes['entry']}")
+    assert (await chat.reply())["text"] == text("en", "checkin.already_inside", venue=venue.name)
+    assert await services.visits.occupancy(venue.id) == 1
+    await chat.send(f"/start {codes['exit']}")
+    assert (await chat.reply())["text"] == text("en", "checkin.checked_out", venue=venue.name)
+    await chat.send(text("en", "citizen_menu.visits"))
+    visits = await chat.reply()
+    assert venue.name in visits["text"]
+
+    red_chat, red_iin = await _signed_up(sandbox, platform)
+    await add_pcr(services, red_iin, "positive")
+    await red_chat.send(f"/start {codes['entry']}")
+    refused = await red_chat.reply()
+    assert refused["text"].startswith("⛔")
+    assert text("en", "colour.red") in refused["text"]
+    assert await services.visits.occupancy(venue.id) == 0
+
+
+async def test_a_scan_before_sign_up_resumes_after_linking(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    venue = await make_venue(services)
+    codes = await _codes(services, venue)
+    iin, phone = make_iin(), make_phone()
+    await register_phone(services, iin, phone)
+    chat = await sandbox.chat("citizen", language_code="kk")
+    await chat.send(f"/start {codes['entry']}")
+    assert text("kk", "checkin.link_first") in (await chat.reply())["text"]
+    await chat.send_contact(phone)
+    await chat.reply()
+    await chat.send(iin)
+    linked, welcome = await chat.replies(2)
+    assert linked["text"] == text("kk", "signup.linked")
+    assert welcome["text"].startswith("✅")
+    assert venue.name in welcome["text"]
+
+
+async def test_forged_and_revoked_codes_get_clear_messages(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    venue = await make_venue(services)
+    old = await _codes(services, venue)
+    await services.venues.rotate_codes(venue.id)
+    chat, _ = await _signed_up(sandbox, platform)
+    await chat.send(f"/start in_{secrets.token_urlsafe(16)}")
+    assert (await chat.reply())["text"] == text("en", "checkin.unknown_code")
+    await chat.send(f"/start {old['entry']}")
+    assert (await chat.reply())["text"] == text("en", "checkin.revoked_code", venue=venue.name)
+    assert await services.visits.occupancy(venue.id) == 0
+
+
+async def test_a_duplicate_delivery_and_two_scans_at_once_make_one_visit(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    venue = await make_venue(services)
+    codes = await _codes(services, venue)
+    chat, iin = await _signed_up(sandbox, platform)
+    await asyncio.gather(*(chat.send(f"/start {codes['entry']}") for _ in range(3)))
+    await chat.replies(3)
+    count = await services.visits.pool.fetchval(
+        "SELECT count(*) FROM visits WHERE iin = $1 AND admitted", iin
+    )
+    assert count == 1
+
+
+async def test_staff_register_a_venue_get_posters_and_check_in_by_iin(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    owner = await sandbox.chat("staff", language_code="en")
+    await owner.send(text("en", "staff_menu.register"))
+    await owner.reply()
+    await owner.send("123")
+    assert (await owner.reply())["text"] == text("en", "errors.bin.length")
+    await owner.send("971240001315")
+    await owner.reply()
+    await owner.send("Cafe Test")
+    await owner.reply()
+    await owner.press(text("en", "venue.category.food"))
+    await owner.reply()
+    await owner.send("Abay Ave 10")
+    await owner.reply()
+    await owner.send("not a location")
+    assert (await owner.reply())["text"] == text("en", "venue.location_expected")
+    await owner.send_location(43.2389, 76.8897)
+    await owner.reply()
+    await owner.send("50")
+    await owner.reply()
+    await owner.send("Main, Parking")
+    replies = await owner.replies(1 + 2 * 2 * 3, wait=20)
+    assert replies[0]["text"] == text("en", "venue.registered", venue="Cafe Test")
+    photos = [r for r in replies if "photo" in r]
+    documents = [r["document"]["file_name"] for r in replies if "document" in r]
+    assert len(photos) == 4
+    assert sum(name.endswith(".pdf") for name in documents) == 4
+    assert sum(name.endswith(".svg") for name in documents) == 4
+    link = photos[0]["caption"].splitlines()[-1]
+    assert link.startswith("https://t.me/citybots_citizen_bot?start=in_")
+    poster = await sandbox.file(next(r for r in replies if "document" in r)["document"]["file_id"])
+    assert poster.startswith(b"%PDF")
+
+    venue_id = await services.venues.pool.fetchval(
+        "SELECT v.id FROM venues v JOIN venue_staff s ON s.venue_id = v.id "
+        "WHERE s.tg_user_id = $1",
+        owner.user_id,
+    )
+    await owner.send(text("en", "staff_menu.venues"))
+    await owner.reply()
+    await owner.press("Cafe Test")
+    card = await owner.reply()
+    assert "Cafe Test" in card["text"]
+    await owner.press(text("en", "venue.invite"))
+    invite = (await owner.reply())["text"].splitlines()[-1]
+    payload = invite.split("start=")[1]
+    worker = await sandbox.chat("staff", language_code="ru")
+    await worker.send(f"/start {payload}")
+    assert (await worker.reply())["text"] == text("ru", "venue.joined", venue="Cafe Test")
+
+    red, green = make_iin(), make_iin()
+    await add_pcr(services, red, "positive")
+    await add_pcr(services, green, "negative")
+    await worker.send(text("ru", "staff_menu.checkin"))
+    await worker.reply()
+    await worker.send(green)
+    admit = (await worker.reply())["text"]
+    assert admit == "🟢 " + text("ru", "staff_checkin.admit", colour=text("ru", "colour.green"))
+    await worker.send(red)
+    refuse = (await worker.reply())["text"]
+    assert refuse == "🔴 " + text("ru", "staff_checkin.refuse", colour=text("ru", "colour.red"))
+    assert await services.visits.occupancy(venue_id) == 1
+    audited = await services.venues.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE actor = $1 AND action = 'status.lookup'",
+        f"staff:{worker.user_id}",
+    )
+    assert audited == 2
+
+    await owner.press(text("en", "venue.stats"))
+    stats = (await owner.reply())["text"]
+    assert stats.startswith(
+        text("en", "venue.stats_title", venue="Cafe Test", total=1, refused=1, occupancy=1)
+    )
+    await owner.press(text("en", "venue.close_all"))
+    assert (await owner.reply())["text"] == text(
+        "en", "venue.closed_all", count=1, venue="Cafe Test"
+    )
+
+
+async def test_staff_lookups_are_rate_limited(sandbox: SandboxClient, platform: Platform) -> None:
+    services = _services(platform)
+    worker = await sandbox.chat("staff")
+    await make_venue(services, owner=worker.user_id)
+    await worker.send(text("en", "staff_menu.checkin"))
+    await worker.reply()
+    limit = platform.settings.staff_lookups_per_hour
+    assert platform.redis is not None
+    await platform.redis.set(f"rate:staff-lookup:{worker.user_id}", limit, ex=3600)
+    await worker.send(make_iin())
+    assert (await worker.reply())["text"] == text("en", "staff_checkin.rate_limited")
+
+
+async def test_auto_checkout_closes_a_forgotten_stay(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    venue = await make_venue(services)
+    codes = await _codes(services, venue)
+    chat, iin = await _signed_up(sandbox, platform)
+    await chat.send(f"/start {codes['entry']}")
+    await chat.reply()
+    await services.visits.pool.execute(
+        "UPDATE visits SET checked_in_at = now() - interval '5 hours' WHERE iin = $1", iin
+    )
+    assert await services.visits.auto_checkout() >= 1
+    await chat.send(text("en", "citizen_menu.visits"))
+    assert text("en", "visits.auto") in (await chat.reply())["text"]
+
+
+async def test_an_exposure_notice_reaches_the_other_visitor_once(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    venue = await make_venue(services)
+    codes = await _codes(services, venue)
+    sick_chat, sick = await _signed_up(sandbox, platform)
+    other_chat, _ = await _signed_up(sandbox, platform, lang="ru")
+    for chat in (sick_chat, other_chat):
+        await chat.send(f"/start {codes['entry']}")
+        await chat.reply()
+    await add_pcr(services, sick, "positive")
+    notice = await other_chat.reply(wait=15)
+    assert notice["text"].startswith("⚠️")
+    assert venue.name in notice["text"]
+    assert sick not in notice["text"]
+    await asyncio.sleep(1.0)
+    assert await other_chat.updates(count=0, wait=0) == []
+    assert await sick_chat.updates(count=0, wait=0) == []
+
+
+async def test_a_dispute_reaches_the_officers_and_the_answer_comes_back(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    chat, _ = await _signed_up(sandbox, platform)
+    await chat.send(text("en", "citizen_menu.dispute"))
+    await chat.reply()
+    await chat.send("My negative test from yesterday is missing")
+    await chat.reply()
+    await chat.press(text("en", "dispute.skip"))
+    opened = (await chat.reply())["text"]
+    dispute_id = int(opened.split("#")[1].split()[0])
+    listed = [d for d in await services.disputes.list() if d.id == dispute_id]
+    assert listed[0].claim == "My negative test from yesterday is missing"
+    await services.disputes.resolve(
+        dispute_id, officer="Officer A", upheld=False, note="no test found at the named laboratory"
+    )
+    answer = await chat.reply(wait=15)
+    assert answer["text"] == text(
+        "en",
+        "notices.dispute_rejected",
+        id=dispute_id,
+        note="no test found at the named laboratory",
+    )
+
+
+async def test_the_healthz_still_green(platform: Platform) -> None:
+    async with ClientSession() as http, http.get(f"{platform.base_url}/healthz") as r:
+        assert r.status == 200
