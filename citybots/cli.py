@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from citybots.embedded import EmbeddedServerError
 from citybots.logs import setup_logging
@@ -94,6 +98,112 @@ async def _check(settings: Settings) -> int:
     return 0 if report["status"] == "ok" else 1
 
 
+async def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from citybots.platform import command_services
+    from citybots.progress import ProgressLine
+    from services.registry import CsvSource
+
+    path = Path(args.file)
+    if not await asyncio.to_thread(path.is_file):
+        print(f"citybots: no such file: {path}", file=sys.stderr)
+        return 2
+    source = CsvSource(path)
+    progress = ProgressLine(f"importing {path.name}", source.fraction_read)
+    async with command_services(settings) as services:
+        report = await services.importer.import_rows(
+            args.kind, source.rows(), source=f"file:{path.name}", progress=progress
+        )
+    progress(report.rows, final=True)
+    report_path = Path(args.report) if args.report else path.with_suffix(".rejected.csv")
+    print(
+        f"{report.rows:,} rows: {report.accepted:,} added, {report.duplicates:,} already "
+        f"known, {len(report.rejected):,} rejected ({report.seconds:.1f} s, "
+        f"{report.rows / max(report.seconds, 1e-9):,.0f} rows/s)"
+    )
+    if report.positives:
+        print(f"{len(report.positives):,} new positive results: exposure search done")
+    if report.rejected:
+        report.write_rejected(report_path)
+        print(f"rejected rows, with line numbers and reasons: {report_path}")
+    return 0
+
+
+async def _labs_add(settings: Settings, args: argparse.Namespace) -> int:
+    from citybots.platform import command_services
+    from services.labs import LabError
+
+    async with command_services(settings) as services:
+        try:
+            key = await services.labs.add(args.name)
+        except LabError as error:
+            print(f"citybots: {error}", file=sys.stderr)
+            return 1
+    print(f"laboratory {args.name!r} added. Its API key (shown once, stored hashed):\n{key}")
+    print("Push results with: POST /api/v1/pcr-results, header 'Authorization: Bearer <key>'")
+    return 0
+
+
+async def _disputes(settings: Settings, args: argparse.Namespace) -> int:
+    from citybots.platform import command_services
+    from services.disputes import DisputeError
+
+    async with command_services(settings) as services:
+        if args.disputes_command == "list":
+            disputes = await services.disputes.list(None if args.all else "open")
+            if not disputes:
+                print("no open disputes" if not args.all else "no disputes")
+            for d in disputes:
+                print(
+                    f"#{d.id}  {d.created_at:%Y-%m-%d %H:%M}  {d.state:<8}  IIN {d.iin}  "
+                    f"shown {d.status_shown}  ref {d.test_reference or '-'}\n    {d.claim}"
+                )
+            await services.audit(
+                actor=f"cli:{getpass.getuser()}", action="disputes.list", subject=None
+            )
+            return 0
+        end = datetime.fromisoformat(args.isolation_end) if args.isolation_end else None
+        if end is not None and end.tzinfo is None:
+            end = end.replace(tzinfo=ZoneInfo(settings.city_timezone))
+        try:
+            dispute = await services.disputes.resolve(
+                args.id,
+                officer=args.officer,
+                upheld=args.decision == "uphold",
+                note=args.note,
+                isolation_end=end,
+            )
+        except DisputeError as error:
+            print(f"citybots: {error.code}", file=sys.stderr)
+            return 1
+    print(f"dispute #{dispute.id} {dispute.state}; the citizen will be told in the bot")
+    return 0
+
+
+async def _exposures(settings: Settings, args: argparse.Namespace) -> int:
+    from citybots.platform import command_services
+
+    since = datetime.fromisoformat(args.since) if args.since else None
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=ZoneInfo(settings.city_timezone))
+    async with command_services(settings) as services:
+        notices = await services.exposure.notices(since=since)
+        await services.audit(
+            actor=f"cli:{getpass.getuser()}",
+            action="exposures.list",
+            subject=None,
+            details={"since": args.since, "count": len(notices)},
+        )
+    tz = ZoneInfo(settings.city_timezone)
+    for n in notices:
+        print(
+            f"{n.exposed_iin}  {n.venue_name}  {n.window_start.astimezone(tz):%Y-%m-%d %H:%M}"
+            f" - {n.window_end.astimezone(tz):%H:%M}  {'notified' if n.notified else 'pending'}"
+        )
+    if not notices:
+        print("no exposure notices")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="citybots", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +214,32 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands.add_parser("status", help="list migrations and whether they are applied")
     commands.add_parser("demo-data", help="load the demo city (idempotent, clearly labelled)")
     commands.add_parser("check", help="report what is reachable and configured")
+    importing = commands.add_parser("import", help="import a register from a CSV file")
+    importing.add_argument("kind", choices=["pcr", "contacts", "phones"])
+    importing.add_argument(
+        "file",
+        help="CSV: pcr: iin,sampled_at,result_at,result,laboratory; "
+        "contacts: iin,registered_at,isolation_end; phones: iin,phone",
+    )
+    importing.add_argument(
+        "--report", help="where to write rejected rows (default FILE.rejected.csv)"
+    )
+    labs = commands.add_parser("labs", help="laboratories that push results over the API")
+    labs_commands = labs.add_subparsers(dest="labs_command", required=True)
+    labs_add = labs_commands.add_parser("add", help="add a laboratory and print its API key")
+    labs_add.add_argument("name")
+    disputes = commands.add_parser("disputes", help="status disputes for registry officers")
+    disputes_commands = disputes.add_subparsers(dest="disputes_command", required=True)
+    listing = disputes_commands.add_parser("list", help="open disputes (--all for every one)")
+    listing.add_argument("--all", action="store_true")
+    resolving = disputes_commands.add_parser("resolve", help="decide a dispute")
+    resolving.add_argument("id", type=int)
+    resolving.add_argument("decision", choices=["uphold", "reject"])
+    resolving.add_argument("--officer", required=True, help="your name, for the record")
+    resolving.add_argument("--note", required=True, help="why; the citizen sees this")
+    resolving.add_argument("--isolation-end", help="corrected isolation end (upheld only)")
+    exposures = commands.add_parser("exposures", help="exposure notices for epidemiologists")
+    exposures.add_argument("--since", help="only notices created since this time")
     return parser
 
 
@@ -125,8 +261,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": _db_migrate,
         "status": _db_status,
     }
+    with_args = {
+        "import": _import,
+        "labs": _labs_add,
+        "disputes": _disputes,
+        "exposures": _exposures,
+    }
     command = args.db_command if args.command == "db" else args.command
     try:
+        if command in with_args:
+            return asyncio.run(with_args[command](settings, args))
         return asyncio.run(handlers[command](settings))
     except (StartupError, MigrationError, EmbeddedServerError) as error:
         print(f"citybots: {error}", file=sys.stderr)

@@ -70,6 +70,7 @@ class EmbeddedPostgres:
         self.fast = fast
         self.port: int | None = None
         self.initialised_now = False
+        self.reused = False
 
     @property
     def url(self) -> str:
@@ -132,6 +133,7 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._prepare_permissions()
         running = self._running_port()
+        self.reused = running is not None
         if running is not None:
             self.port = running
             log.info("embedded PostgreSQL already running on port %d", running)
@@ -228,6 +230,7 @@ class EmbeddedRedis:
         self.data_dir = data_dir.resolve()
         self.persist = persist
         self.port: int | None = None
+        self.reused = False
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -255,6 +258,7 @@ class EmbeddedRedis:
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         running = self._running_port()
+        self.reused = running is not None and port in (None, running)
         if running is not None and port in (None, running):
             self.port = running
             log.info("embedded Redis already running on port %d", running)

@@ -25,6 +25,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import Redis
 
+from admin.api import setup_api
 from admin.app import init_app as init_admin
 from bots.dispatcher import CityDispatcher
 from bots.notifier import Notifier
@@ -83,6 +84,29 @@ async def start_infrastructure(settings: Settings) -> Infrastructure:
 
 
 @contextlib.asynccontextmanager
+async def command_services(settings: Settings) -> AsyncIterator[Services]:
+    """The services for a one-off command (`citybots import ...`): the configured servers,
+    or the embedded ones (a running `citybots run`'s, else started for the command and
+    stopped after it)."""
+    infra = await start_infrastructure(settings)
+    pool = redis = None
+    try:
+        pool = await create_pool(infra.database_url, size=4)
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        redis = Redis.from_url(infra.redis_url, socket_timeout=10)
+        yield build_services(pool, redis, settings)
+    finally:
+        if redis is not None:
+            await redis.aclose()
+        if pool is not None:
+            await pool.close()
+        for server in (infra.embedded_redis, infra.embedded_postgres):
+            if server is not None and not server.reused:
+                await asyncio.to_thread(server.stop)
+
+
+@contextlib.asynccontextmanager
 async def database(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     """A connection for one-off commands (`citybots db ...`), starting the embedded
     server when needed and stopping it afterwards."""
@@ -98,7 +122,7 @@ async def database(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
         finally:
             await conn.close()
     finally:
-        if embedded is not None:
+        if embedded is not None and not embedded.reused:
             await asyncio.to_thread(embedded.stop)
 
 
@@ -176,7 +200,9 @@ class Platform:
         except Exception as error:
             raise StartupError(f"cannot connect to Redis: {type(error).__name__}") from error
 
-        app = web.Application()
+        self.services = build_services(self.pool, self.redis, settings)
+        app = web.Application(client_max_size=32 * 1024**2)
+        setup_api(app, self.services)
         init_admin(app, self.health, self.metrics if settings.metrics_enabled else None)
         if settings.sandbox_bots:
             self.sandbox = Sandbox()
@@ -201,7 +227,6 @@ class Platform:
         self.port = sockets[0].getsockname()[1] if sockets else settings.admin_port
 
         storage = RedisStorage(self.redis, key_builder=DefaultKeyBuilder(with_bot_id=True))
-        self.services = build_services(self.pool, self.redis, settings)
         links = BotLinks()
         # Two phases: every bot first learns who it is (deep links need the usernames),
         # then starts taking updates. A task group, so that when one bot cannot start,

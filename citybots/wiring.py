@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 
 import asyncpg
 from redis.asyncio import Redis
 
 from citybots.settings import Settings
+from services.audit import record
 from services.citizens import CitizenService
 from services.disputes import DisputeService
 from services.exposure import ExposureService
+from services.labs import LabService
 from services.outbox import Outbox
 from services.registry import RegistryImporter
 from services.status import StatusService
@@ -18,6 +22,8 @@ from services.updates import UpdateLedger
 from services.users import LanguagePreferences
 from services.venues import VenueService
 from services.visits import VisitService
+
+AuditWriter = Callable[..., Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,8 @@ class Services:
     disputes: DisputeService
     outbox: Outbox
     importer: RegistryImporter
+    labs: LabService
+    audit: AuditWriter
 
 
 def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Services:
@@ -54,4 +62,6 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
             positive_isolation_days=settings.positive_isolation_days,
             on_positives=exposure.on_positive_results,
         ),
+        labs=LabService(pool),
+        audit=partial(record, pool),
     )

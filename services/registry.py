@@ -303,6 +303,8 @@ class CsvSource:
     def fraction_read(self) -> float:
         if self._binary is None or not self.size:
             return 0.0
+        if self._binary.closed:
+            return 1.0
         return min(1.0, self._binary.tell() / self.size)
 
     def rows(self) -> Iterator[tuple[int, list[str] | None]]:

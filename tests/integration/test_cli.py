@@ -79,3 +79,29 @@ def test_check_reports_what_is_reachable(
     assert result.returncode == 0, result.stderr
     assert '"status": "ok"' in result.stdout
     assert '"sandbox_bots"' in result.stdout
+
+
+def test_import_reports_progress_rejected_rows_and_is_idempotent(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    from tests.factories import make_iin
+
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    good = make_iin()
+    csv_file = tmp_path / "contacts.csv"
+    csv_file.write_text(
+        "iin,registered_at,isolation_end\n"
+        f"{good},2026-11-01 10:00,2026-11-15 10:00\n"
+        "123,2026-11-01 10:00,2026-11-15 10:00\n"
+    )
+    first = _citybots("import", "contacts", str(csv_file), env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "2 rows: 1 added, 0 already known, 1 rejected" in first.stdout
+    assert "importing contacts.csv" in first.stderr
+    rejected = (tmp_path / "contacts.rejected.csv").read_text().splitlines()
+    assert rejected[1].startswith("3,iin.length,")
+    second = _citybots("import", "contacts", str(csv_file), env=env, cwd=tmp_path)
+    assert "2 rows: 0 added, 1 already known, 1 rejected" in second.stdout
+    missing = _citybots("import", "pcr", str(tmp_path / "nope.csv"), env=env, cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "no such file" in missing.stderr

@@ -1,0 +1,64 @@
+"""The laboratories' push API: ``POST /api/v1/pcr-results`` with a JSON batch.
+
+Authenticated by ``Authorization: Bearer <lab key>``; the laboratory named in the
+stored rows is always the authenticated one. The answer has the import report's shape:
+``{"rows", "accepted", "duplicates", "rejected": [{"line", "code", "reason"}]}``, where
+``line`` is the item's 1-based position in the batch.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from citybots.wiring import Services
+
+SERVICES: web.AppKey[Services] = web.AppKey("services")
+MAX_BATCH = 10_000
+_FIELDS = ("iin", "sampled_at", "result_at", "result")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _row(item: Any, laboratory: str) -> list[str] | None:
+    if not isinstance(item, dict) or not all(isinstance(item.get(f), str) for f in _FIELDS):
+        return None
+    return [item[f] for f in _FIELDS] + [laboratory]
+
+
+async def push_pcr_results(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    lab = await services.labs.authenticate(key.strip()) if scheme == "Bearer" and key else None
+    if lab is None:
+        return _error(401, "a valid laboratory key is required: Authorization: Bearer <key>")
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, 'the body must be JSON: a list of results, or {"results": [...]}')
+    items = body.get("results") if isinstance(body, dict) else body
+    if not isinstance(items, list):
+        return _error(400, 'the body must be a list of results, or {"results": [...]}')
+    if len(items) > MAX_BATCH:
+        return _error(413, f"at most {MAX_BATCH} results per request")
+    rows = []
+    for position, item in enumerate(items, start=1):
+        fields = _row(item, lab.name)
+        rows.append((position, fields if fields is not None else ["?"]))
+    report = await services.importer.import_rows("pcr", rows, source=f"lab:{lab.name}")
+    await services.audit(
+        actor=f"lab:{lab.id}",
+        action="pcr.push",
+        subject=None,
+        details={"rows": report.rows, "accepted": report.accepted},
+    )
+    return web.Response(text=json.dumps(report.as_dict()), content_type="application/json")
+
+
+def setup_api(app: web.Application, services: Services) -> None:
+    app[SERVICES] = services
+    app.router.add_post("/api/v1/pcr-results", push_pcr_results)

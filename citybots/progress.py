@@ -1,0 +1,36 @@
+"""A progress line for long command-line work (imports), on standard error."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+
+class ProgressLine:
+    """``label  42%  1,234,567 rows  98,765 rows/s``: redrawn in place on a terminal,
+    printed every few seconds otherwise (CI logs, pipes)."""
+
+    def __init__(self, label: str, fraction: Callable[[], float], *, every: float = 2.0) -> None:
+        self.label = label
+        self.fraction = fraction
+        self.every = every
+        self.started = time.perf_counter()
+        self.last = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, rows: int, *, final: bool = False) -> None:
+        now = time.perf_counter()
+        if not final and now - self.last < (0.2 if self.tty else self.every):
+            return
+        self.last = now
+        elapsed = max(now - self.started, 1e-9)
+        line = (
+            f"{self.label}  {self.fraction() * 100:5.1f}%  {rows:,} rows  "
+            f"{rows / elapsed:,.0f} rows/s"
+        )
+        if self.tty:
+            sys.stderr.write("\r" + line + ("\n" if final else ""))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
