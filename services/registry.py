@@ -9,6 +9,7 @@ the exposure search.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import time
@@ -23,7 +24,7 @@ import asyncpg
 
 from services.exports import spreadsheet_safe
 from services.status import StatusService
-from services.validation import InvalidInput, parse_iin, parse_phone
+from services.validation import InvalidInput, check_iin, parse_phone
 
 KINDS = ("pcr", "contacts", "phones")
 COLUMNS = {
@@ -49,6 +50,8 @@ _POSITIVE = {"positive", "pos", "+", "1", "положительный", "оң"}
 _NEGATIVE = {"negative", "neg", "-", "0", "отрицательный", "теріс"}
 _CLOCK_SKEW = timedelta(minutes=5)
 CHUNK = 10_000
+# Chunks being written while the next is parsed: PostgreSQL works on the other core.
+STORES_IN_FLIGHT = 2
 
 
 @dataclass
@@ -100,33 +103,34 @@ class RowError(Exception):
         self.code = code
 
 
-def parse_time(raw: str, tz: ZoneInfo, now: datetime) -> datetime:
-    """An ISO 8601 time; without an offset it is the city's local time."""
+def parse_time(raw: str, tz: ZoneInfo, latest: datetime) -> datetime:
+    """An ISO 8601 time no later than ``latest``; without an offset, the city's time."""
     try:
-        value = datetime.fromisoformat(raw.strip())
+        value = datetime.fromisoformat(raw)
     except ValueError:
         raise RowError("time.format") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
-    if value > now + _CLOCK_SKEW:
+    if value > latest:
         raise RowError("time.future")
     return value
 
 
 def _iin(raw: str) -> str:
     try:
-        return parse_iin(raw).value
+        return check_iin(raw)
     except InvalidInput as error:
         raise RowError(error.code) from None
 
 
-def _pcr_row(fields: list[str], tz: ZoneInfo, now: datetime) -> tuple[Any, ...]:
-    iin, sampled_raw, result_raw_time, result_raw, laboratory = (f.strip() for f in fields)
-    sampled = parse_time(sampled_raw, tz, now)
-    result_at = parse_time(result_raw_time, tz, now)
+def _pcr_row(fields: list[str], tz: ZoneInfo, latest: datetime) -> tuple[Any, ...]:
+    iin, sampled_raw, result_raw_time, result_raw, laboratory = fields
+    sampled = parse_time(sampled_raw.strip(), tz, latest)
+    result_at = parse_time(result_raw_time.strip(), tz, latest)
     if result_at < sampled:
         raise RowError("time.order")
-    verdict = result_raw.lower()
+    verdict = result_raw.strip().lower()
+    laboratory = laboratory.strip()
     if verdict in _POSITIVE:
         result = "positive"
     elif verdict in _NEGATIVE:
@@ -135,12 +139,12 @@ def _pcr_row(fields: list[str], tz: ZoneInfo, now: datetime) -> tuple[Any, ...]:
         raise RowError("result.value")
     if not laboratory or len(laboratory) > 200:
         raise RowError("laboratory.missing")
-    return (_iin(iin), sampled, result_at, result, laboratory)
+    return (_iin(iin.strip()), sampled, result_at, result, laboratory)
 
 
-def _contact_row(fields: list[str], tz: ZoneInfo, now: datetime) -> tuple[Any, ...]:
+def _contact_row(fields: list[str], tz: ZoneInfo, latest: datetime) -> tuple[Any, ...]:
     iin, registered_raw, end_raw = (f.strip() for f in fields)
-    registered = parse_time(registered_raw, tz, now)
+    registered = parse_time(registered_raw, tz, latest)
     try:
         end = datetime.fromisoformat(end_raw)
     except ValueError:
@@ -151,7 +155,7 @@ def _contact_row(fields: list[str], tz: ZoneInfo, now: datetime) -> tuple[Any, .
     return (_iin(iin), registered, end)
 
 
-def _phone_row(fields: list[str], tz: ZoneInfo, now: datetime) -> tuple[Any, ...]:
+def _phone_row(fields: list[str], tz: ZoneInfo, latest: datetime) -> tuple[Any, ...]:
     iin, phone = (f.strip() for f in fields)
     try:
         return (_iin(iin), parse_phone(phone))
@@ -171,21 +175,38 @@ _STAGE = {
 }
 _MERGE = {
     "pcr": """
-        INSERT INTO pcr_results (iin, sampled_at, result_at, result, laboratory, source)
-        SELECT iin, sampled_at, result_at, result, laboratory, $1 FROM stage_pcr
-        ON CONFLICT DO NOTHING
-        RETURNING id, iin, result, result_at
+        WITH added AS (
+            INSERT INTO pcr_results (iin, sampled_at, result_at, result, laboratory, source)
+            SELECT iin, sampled_at, result_at, result, laboratory, $1 FROM stage_pcr
+            ON CONFLICT DO NOTHING
+            RETURNING id, iin, result, result_at
+        ), isolations AS (
+            INSERT INTO case_isolations (pcr_result_id, iin, starts_at, ends_at)
+            SELECT id, iin, result_at, result_at + make_interval(days => $2)
+              FROM added WHERE result = 'positive'
+            RETURNING pcr_result_id
+        )
+        SELECT (SELECT count(*) FROM added) AS added,
+               (SELECT array_agg(DISTINCT iin) FROM added) AS iins,
+               (SELECT array_agg(pcr_result_id) FROM isolations) AS positives
     """,
     "contacts": """
-        INSERT INTO registered_contacts (iin, registered_at, isolation_end)
-        SELECT iin, registered_at, isolation_end FROM stage_contacts
-        ON CONFLICT DO NOTHING
-        RETURNING id, iin
+        WITH added AS (
+            INSERT INTO registered_contacts (iin, registered_at, isolation_end)
+            SELECT iin, registered_at, isolation_end FROM stage_contacts
+            ON CONFLICT DO NOTHING
+            RETURNING iin
+        )
+        SELECT count(*) AS added, array_agg(DISTINCT iin) AS iins, NULL::bigint[] AS positives
+          FROM added
     """,
     "phones": """
-        INSERT INTO citizen_phones (iin, phone) SELECT iin, phone FROM stage_phones
-        ON CONFLICT DO NOTHING
-        RETURNING iin
+        WITH added AS (
+            INSERT INTO citizen_phones (iin, phone) SELECT iin, phone FROM stage_phones
+            ON CONFLICT DO NOTHING
+            RETURNING iin
+        )
+        SELECT count(*) AS added, NULL::text[] AS iins, NULL::bigint[] AS positives FROM added
     """,
 }
 
@@ -221,12 +242,36 @@ class RegistryImporter:
         """Validate and store ``(line, fields)`` rows; ``fields`` None is an unreadable row."""
         started = time.perf_counter()
         report = ImportReport(kind)
+        storing: list[asyncio.Task[None]] = []
+        try:
+            await self._parse_and_store(kind, rows, source, progress, report, storing)
+        except BaseException:
+            for task in storing:
+                task.cancel()
+            await asyncio.gather(*storing, return_exceptions=True)
+            raise
+        report.seconds = time.perf_counter() - started
+        return report
+
+    async def _parse_and_store(
+        self,
+        kind: str,
+        rows: Iterable[tuple[int, list[str] | None]],
+        source: str,
+        progress: Progress | None,
+        report: ImportReport,
+        storing: list[asyncio.Task[None]],
+    ) -> None:
+        """Each chunk is one transaction: all of it is stored or none; a failed import can
+        be run again and adds only what is missing."""
         parse = _PARSERS[kind]
         width = len(COLUMNS[kind])
-        now = datetime.now(UTC)
+        latest = datetime.now(UTC) + _CLOCK_SKEW
         chunk: list[tuple[Any, ...]] = []
         for line, fields in rows:
             report.rows += 1
+            if report.rows % 2000 == 0:
+                await asyncio.sleep(0)  # let the previous chunk's store progress meanwhile
             if fields is None:
                 report.rejected.append(Rejected(line, "row.malformed", []))
                 continue
@@ -234,21 +279,23 @@ class RegistryImporter:
                 report.rejected.append(Rejected(line, "row.columns", fields))
                 continue
             try:
-                chunk.append(parse(fields, self.tz, now))
+                chunk.append(parse(fields, self.tz, latest))
             except RowError as error:
                 report.rejected.append(Rejected(line, error.code, fields))
                 continue
             if len(chunk) >= CHUNK:
-                await self._store(kind, chunk, source, report)
+                if len(storing) >= STORES_IN_FLIGHT:
+                    await storing.pop(0)
+                storing.append(asyncio.create_task(self._store(kind, chunk, source, report)))
                 chunk = []
                 if progress is not None:
                     progress(report.rows)
+        while storing:
+            await storing.pop(0)
         if chunk:
             await self._store(kind, chunk, source, report)
         if progress is not None:
             progress(report.rows)
-        report.seconds = time.perf_counter() - started
-        return report
 
     async def _store(
         self, kind: str, chunk: list[tuple[Any, ...]], source: str, report: ImportReport
@@ -259,31 +306,21 @@ class RegistryImporter:
                 f"stage_{kind}", records=chunk, columns=list(COLUMNS[kind])
             )
             merge = _MERGE[kind]
-            inserted = await (conn.fetch(merge, source) if kind == "pcr" else conn.fetch(merge))
-            positives = [r for r in inserted if kind == "pcr" and r["result"] == "positive"]
-            if positives:
-                await conn.executemany(
-                    "INSERT INTO case_isolations (pcr_result_id, iin, starts_at, ends_at) "
-                    "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                    [
-                        (
-                            r["id"],
-                            r["iin"],
-                            r["result_at"],
-                            r["result_at"] + timedelta(days=self.positive_isolation_days),
-                        )
-                        for r in positives
-                    ],
-                )
-        report.accepted += len(inserted)
-        report.duplicates += len(chunk) - len(inserted)
-        if kind != "phones":
-            await self.statuses.invalidate(r["iin"] for r in inserted)
+            summary = await (
+                conn.fetchrow(merge, source, self.positive_isolation_days)
+                if kind == "pcr"
+                else conn.fetchrow(merge)
+            )
+        assert summary is not None
+        report.accepted += summary["added"]
+        report.duplicates += len(chunk) - summary["added"]
+        if summary["iins"]:
+            await self.statuses.invalidate(summary["iins"])
+        positives = list(summary["positives"] or [])
         if positives:
-            ids = [r["id"] for r in positives]
-            report.positives.extend(ids)
+            report.positives.extend(positives)
             if self.on_positives is not None:
-                await self.on_positives(ids)
+                await self.on_positives(positives)
 
 
 class CsvSource:

@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from redis.asyncio import Redis
@@ -77,21 +78,27 @@ class Status:
     needs_negative_test: bool = False
     changes_at: datetime | None = None
 
-    def to_json(self) -> str:
+    def to_dict(self) -> dict[str, object]:
         data = asdict(self)
         for key, value in data.items():
             if isinstance(value, datetime):
                 data[key] = value.isoformat()
-        return json.dumps(data)
+        return data
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> Status:
-        data = json.loads(raw)
+    def from_dict(cls, data: dict[str, Any]) -> Status:
         for key in ("checked_at", "since", "until", "changes_at"):
             if data.get(key):
                 data[key] = datetime.fromisoformat(data[key])
         data["colour"] = Colour(data["colour"])
         return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Status:
+        return cls.from_dict(json.loads(raw))
 
 
 def _lifting_test(
@@ -170,6 +177,15 @@ SELECT 'contact', NULL, NULL, NULL, c.registered_at, c.isolation_end
 """
 
 
+_BUMP_GENERATIONS = """
+for _, key in ipairs(KEYS) do
+    redis.call('INCR', key)
+    redis.call('EXPIRE', key, ARGV[1])
+end
+return #KEYS
+"""
+
+
 class StatusService:
     """Statuses read from PostgreSQL, cached in Redis.
 
@@ -186,6 +202,7 @@ class StatusService:
         self.pool = pool
         self.redis = redis
         self.positive_isolation_days = positive_isolation_days
+        self._bump = redis.register_script(_BUMP_GENERATIONS)
 
     async def records(self, iin: str) -> Records:
         rows = await self.pool.fetch(_RECORDS, iin, self.positive_isolation_days)
@@ -211,27 +228,30 @@ class StatusService:
         generation = int(raw_generation or 0)
         if cached is not None:
             entry = json.loads(cached)
-            status = Status.from_json(entry["status"])
-            fresh = status.changes_at is None or at < status.changes_at
-            if entry["generation"] == generation and fresh and status.checked_at <= at:
-                return replace(status, checked_at=at)
+            if entry.pop("generation") == generation:
+                status = Status.from_dict(entry)
+                fresh = status.changes_at is None or at < status.changes_at
+                if fresh and status.checked_at <= at:
+                    return replace(status, checked_at=at)
         status = compute_status(await self.records(iin), at)
         ttl = _CACHE_TTL
         if status.changes_at is not None:
             ttl = min(ttl, status.changes_at - at)
         if ttl > timedelta(0):
-            entry_json = json.dumps({"generation": generation, "status": status.to_json()})
+            entry_json = json.dumps({**status.to_dict(), "generation": generation})
             await self.redis.set(
                 f"status:{iin}", entry_json, px=max(1, int(ttl.total_seconds() * 1000))
             )
         return status
 
     async def invalidate(self, iins: Iterable[str]) -> None:
-        """Make cached statuses of these IINs stale; call after every registry write."""
+        """Make cached statuses of these IINs stale; call after every registry write.
+
+        One script call per 2,000 IINs: an import touches hundreds of thousands, and
+        per-key commands would cost more than the import itself.
+        """
         unique = sorted(set(iins))
-        for start in range(0, len(unique), 1000):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for iin in unique[start : start + 1000]:
-                    pipe.incr(f"statusgen:{iin}")
-                    pipe.expire(f"statusgen:{iin}", int(2 * _CACHE_TTL.total_seconds()))
-                await pipe.execute()
+        ttl = int(2 * _CACHE_TTL.total_seconds())
+        for start in range(0, len(unique), 2000):
+            keys = [f"statusgen:{iin}" for iin in unique[start : start + 2000]]
+            await self._bump(keys=keys, args=[ttl])

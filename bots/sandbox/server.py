@@ -694,6 +694,33 @@ class Sandbox:
         await self._record(chat, message)
         return message
 
+    async def user_sends(self, bot: SandboxBot, user: SandboxUser, text: str) -> int:
+        """In-process user side (benchmarks): a text message; returns the chat's sequence
+        number before it, for :meth:`wait_for_replies`."""
+        chat = self._user_chat(bot, user)
+        before = chat.seq
+        content: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            command = text.split()[0]
+            content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        message = await self._user_message(bot, user, content)
+        await self._push_update(bot, {"message": _public(message)})
+        return before
+
+    async def wait_for_replies(
+        self, bot: SandboxBot, user: SandboxUser, since: int, count: int = 1
+    ) -> list[dict[str, Any]]:
+        chat = self._user_chat(bot, user)
+
+        def replies() -> list[dict[str, Any]]:
+            return [
+                m for m in chat.messages.values() if m["_seq"] > since and m["from"].get("is_bot")
+            ]
+
+        async with chat.changed:
+            await chat.changed.wait_for(lambda: len(replies()) >= count or self.closing)
+            return replies()
+
     async def _api_send(self, request: web.Request) -> web.Response:
         bot, user = self._bot_from(request), self._user_from(request)
         body = await _json_body(request)

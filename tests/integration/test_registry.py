@@ -104,6 +104,6 @@ async def test_a_status_computed_before_a_write_is_not_believed_after_it(
     stale = await services.statuses.status(iin)
     await add_pcr(services, iin, "positive")
     # A reader that computed BLUE before the write stores it after the invalidation.
-    entry = {"generation": 0, "status": stale.to_json()}
+    entry = {**stale.to_dict(), "generation": 0}
     await services.statuses.redis.set(f"status:{iin}", json.dumps(entry))
     assert (await services.statuses.status(iin)).colour is Colour.RED

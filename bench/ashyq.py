@@ -1,0 +1,395 @@
+"""Ashyq figures: PCR import rows/s, warm status look-ups/s, exposure search time with
+10 million visits, and check-ins/s through the whole path.
+
+    .venv/bin/python bench/ashyq.py [import] [status] [exposure] [checkins]
+        [--visits 10000000] [--checkins 20000] [--concurrency 300]
+
+Uses DATABASE_URL / REDIS_URL when set (a fresh database `citybots_bench` is made on
+that server), otherwise embedded servers (fsync off) in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bots.sandbox import Sandbox
+from citybots.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from citybots.logs import setup_logging
+from citybots.settings import BOT_NAMES, load_settings
+from citybots.wiring import Services, build_services
+from services.db import create_pool
+from services.migrations import migrate
+from services.registry import CsvSource
+from services.validation import _check_digit
+
+CITIZENS = 100_000
+VENUES = 10_000
+
+
+def iins(count: int, seed: int = 1) -> list[str]:
+    rng = random.Random(seed)
+    result: list[str] = []
+    seen: set[str] = set()
+    while len(result) < count:
+        body = f"{rng.randint(50, 99):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+        body += f"{rng.choice('34')}{rng.randint(0, 9999):04d}"
+        digit = _check_digit(body)
+        if digit is None or body in seen:
+            continue
+        seen.add(body)
+        result.append(body + str(digit))
+    return result
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@asynccontextmanager
+async def servers() -> AsyncIterator[tuple[str, str]]:
+    pg_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    with tempfile.TemporaryDirectory(prefix="citybots-bench-") as tmp:
+        pg = rd = None
+        if not pg_url:
+            pg = EmbeddedPostgres(Path(tmp) / "pg", fast=True)
+            pg_url = await asyncio.to_thread(pg.start)
+        if not redis_url:
+            rd = EmbeddedRedis(Path(tmp) / "redis", persist=False)
+            redis_url = await asyncio.to_thread(rd.start)
+        admin = await asyncpg.connect(pg_url)
+        await admin.execute("DROP DATABASE IF EXISTS citybots_bench WITH (FORCE)")
+        await admin.execute("CREATE DATABASE citybots_bench")
+        await admin.close()
+        url = urlunsplit(urlsplit(pg_url)._replace(path="/citybots_bench"))
+        conn = await asyncpg.connect(url)
+        await migrate(conn)
+        await conn.close()
+        try:
+            yield url, redis_url
+        finally:
+            if rd is not None:
+                rd.stop()
+            if pg is not None:
+                pg.stop()
+
+
+async def bench_import(services: Services, tmp: Path, rows: int = 500_000) -> None:
+    people = iins(rows // 2, seed=7)
+    now = datetime.now(UTC).replace(microsecond=0)
+    path = tmp / "pcr.csv"
+    with path.open("w") as out:
+        out.write("iin,sampled_at,result_at,result,laboratory\n")
+        for i in range(rows):
+            sampled = now - timedelta(minutes=600 + i % 5000)
+            result = sampled + timedelta(hours=5)
+            verdict = "positive" if i % 97 == 0 else "negative"
+            out.write(
+                f"{people[i % len(people)]},{sampled.isoformat()},{result.isoformat()},"
+                f"{verdict},Lab {i % 7}\n"
+            )
+    services.importer.on_positives = None  # the import alone; exposure has its own figure
+    report = await services.importer.import_rows("pcr", CsvSource(path).rows())
+    again = await services.importer.import_rows("pcr", CsvSource(path).rows())
+    print(
+        f"PCR import: {report.rows:,} rows in {report.seconds:.2f} s = "
+        f"{report.rows / report.seconds:,.0f} rows/s (added {report.accepted:,}); "
+        f"re-import of the same file {again.rows / again.seconds:,.0f} rows/s, "
+        f"added {again.accepted}"
+    )
+
+
+async def bench_status(services: Services, lookups: int = 100_000) -> None:
+    people = iins(1_000, seed=11)
+    for iin in people:  # warm the cache
+        await services.statuses.status(iin)
+    per_worker = lookups // 64
+
+    async def worker(offset: int) -> None:
+        for i in range(per_worker):
+            await services.statuses.status(people[(offset + i) % len(people)])
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(w * 17) for w in range(64)))
+    elapsed = time.perf_counter() - started
+    lookups = per_worker * 64
+    print(
+        f"status look-ups, warm cache: {lookups:,} in {elapsed:.2f} s = "
+        f"{lookups / elapsed:,.0f}/s (64 concurrent, one process)"
+    )
+
+
+async def load_visits(pool: asyncpg.Pool, visits: int) -> None:
+    """Venues, then visits generated inside PostgreSQL (no round trips), then ANALYZE."""
+    async with pool.acquire() as conn:
+        have = await conn.fetchval("SELECT count(*) FROM visits")
+        if have >= visits:
+            return
+        await conn.execute(
+            f"""
+            INSERT INTO venues (bin, name, category)
+            SELECT '971240001315', 'Bench venue ' || g, 'other' FROM generate_series(1, {VENUES}) g
+            """  # noqa: S608 - constants
+        )
+        people = iins(CITIZENS, seed=3)
+        await conn.execute("CREATE TEMP TABLE people (n int, iin text)")
+        await conn.copy_records_to_table("people", records=list(enumerate(people)))
+        started = time.perf_counter()
+        await conn.execute(
+            f"""
+            INSERT INTO visits (venue_id, iin, via, status, admitted, checked_in_at,
+                                checked_out_at, checkout_kind)
+            SELECT v.first + (g % {VENUES}), p.iin, 'qr', 'green', true, t.at,
+                   t.at + make_interval(mins => 20 + (g * 7) % 160), 'scan'
+              FROM generate_series(1, {visits}) g
+              JOIN people p ON p.n = (g * 7919) % {CITIZENS}
+              CROSS JOIN (SELECT min(id) AS first FROM venues) v
+              CROSS JOIN LATERAL (
+                  SELECT now() - make_interval(secs => (g * 104729) % 1209600) AS at) t
+            """  # noqa: S608 - constants
+        )
+        await conn.execute("ANALYZE visits")
+        print(f"loaded {visits:,} visits in {time.perf_counter() - started:.0f} s")
+
+
+async def bench_exposure(services: Services, pool: asyncpg.Pool, visits: int) -> None:
+    await load_visits(pool, visits)
+    candidates = await pool.fetch(
+        "SELECT iin FROM visits WHERE checked_in_at > now() - interval '10 days' "
+        "GROUP BY iin LIMIT 30"
+    )
+    timings, found = [], []
+    for row in candidates:
+        result_id = await pool.fetchval(
+            "INSERT INTO pcr_results (iin, sampled_at, result_at, result, laboratory) "
+            "VALUES ($1, now() - interval '1 day', now(), 'positive', 'Bench') RETURNING id",
+            row["iin"],
+        )
+        started = time.perf_counter()
+        found.append(await services.exposure.on_positive_results([result_id]))
+        timings.append((time.perf_counter() - started) * 1000)
+    stays = await pool.fetchval(
+        "SELECT count(*)::float / count(DISTINCT iin) FROM visits "
+        "WHERE checked_in_at > now() - interval '14 days'"
+    )
+    print(
+        f"exposure search, {visits:,} visits stored ({stays:.0f} stays per person in 14 days):"
+        f" median {statistics.median(timings):.1f} ms, p95 {percentile(timings, 0.95):.1f} ms,"
+        f" max {max(timings):.1f} ms over {len(timings)} new positive cases "
+        f"(median {statistics.median(found):.0f} exposed visits each, notices recorded "
+        f"and queued in the same time)"
+    )
+
+
+async def bench_checkins(
+    database_url: str, redis_url: str, pool: asyncpg.Pool, total: int, concurrency: int
+) -> None:
+    """The whole path: a user's scan enters the sandbox (Telegram's stand-in), the platform
+    (a separate `citybots run` process, so the two use both cores as Telegram and the
+    bots would) long-polls it, checks in in PostgreSQL, and the reply is visible."""
+    sandbox = Sandbox()
+    app = web.Application()
+    sandbox.setup(app)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    bots = {name: sandbox.register_bot(name) for name in BOT_NAMES}
+    users = [sandbox.create_user(language_code="en") for _ in range(concurrency * 4)]
+
+    await load_citizens_and_venues(pool, [u.id for u in users])
+    tokens = [
+        r["token"]
+        for r in await pool.fetch(
+            "SELECT token FROM venue_codes WHERE direction = 'entry' AND revoked_at IS NULL"
+        )
+    ]
+    exits = {
+        r["venue"]: r["token"]
+        for r in await pool.fetch(
+            "SELECT e.venue_id AS venue, c.token FROM venue_codes c JOIN entrances e "
+            "ON e.id = c.entrance_id WHERE c.direction = 'exit'"
+        )
+    }
+    entry_venue = {
+        r["token"]: r["venue"]
+        for r in await pool.fetch(
+            "SELECT c.token, e.venue_id AS venue FROM venue_codes c JOIN entrances e "
+            "ON e.id = c.entrance_id WHERE c.direction = 'entry'"
+        )
+    }
+
+    env = {k: v for k, v in os.environ.items()}
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "LOG_LEVEL": "WARNING",
+            "TELEGRAM_API_BASE": f"http://127.0.0.1:{port}/sandbox",
+            "ADMIN_PORT": str(free_port()),
+            "DB_POOL_SIZE": "40",
+            **{f"{name.upper()}_BOT_TOKEN": bot.token for name, bot in bots.items()},
+        }
+    )
+    platform = subprocess.Popen(  # noqa: ASYNC220 - started once, before the timing
+        [sys.executable, "-m", "citybots.cli", "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    citizen = bots["citizen"]
+    try:
+        probe = users[0]
+        for _ in range(600):  # until the citizen bot answers
+            since = await sandbox.user_sends(citizen, probe, "/help")
+            try:
+                await asyncio.wait_for(sandbox.wait_for_replies(citizen, probe, since), 0.5)
+                break
+            except TimeoutError:
+                if platform.poll() is not None:
+                    error = platform.stderr.read().decode() if platform.stderr else ""
+                    raise SystemExit(error) from None
+        latencies: list[float] = []
+        done = 0
+        queue = list(range(total))
+
+        async def visitor(user_index: int) -> None:
+            nonlocal done
+            user = users[user_index]
+            while queue:
+                queue.pop()
+                token = random.choice(tokens)
+                sent = time.perf_counter()
+                since = await sandbox.user_sends(citizen, user, f"/start {token}")
+                replies = await sandbox.wait_for_replies(citizen, user, since)
+                latencies.append((time.perf_counter() - sent) * 1000)
+                assert replies[-1]["text"].startswith("✅"), replies[-1]["text"]
+                done += 1
+                since = await sandbox.user_sends(
+                    citizen, user, f"/start {exits[entry_venue[token]]}"
+                )
+                await sandbox.wait_for_replies(citizen, user, since)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(visitor(i) for i in range(concurrency)))
+        elapsed = time.perf_counter() - started
+        stored = await pool.fetchval("SELECT count(*) FROM visits WHERE via = 'qr'")
+        print(
+            f"check-ins through the whole path: {done:,} check-ins (+{done:,} check-outs) in "
+            f"{elapsed:.1f} s = {done / elapsed:,.0f} check-ins/s, "
+            f"{2 * done / elapsed:,.0f} scans/s; reply latency median "
+            f"{statistics.median(latencies):.0f} ms, p99 {percentile(latencies, 0.99):.0f} ms;"
+            f" {concurrency} visitors at once; {stored:,} visits stored"
+        )
+    finally:
+        platform.send_signal(signal.SIGTERM)
+        platform.wait(timeout=60)
+        await runner.cleanup()
+
+
+async def load_citizens_and_venues(pool: asyncpg.Pool, active_users: list[int]) -> None:
+    """100,000 linked citizens (the first ones on the sandbox users the bench drives),
+    10,000 venues with an entrance and entry/exit codes, statuses for most people."""
+    people = iins(CITIZENS, seed=5)
+    async with pool.acquire() as conn:
+        base_id = 5_000_000_000
+        accounts = [
+            active_users[i] if i < len(active_users) else base_id + i for i in range(CITIZENS)
+        ]
+        await conn.copy_records_to_table(
+            "citizens",
+            records=[(accounts[i], people[i], f"+7701{i:07d}") for i in range(CITIZENS)],
+            columns=["tg_user_id", "iin", "phone"],
+        )
+        now = datetime.now(UTC)
+        await conn.copy_records_to_table(
+            "pcr_results",
+            records=[
+                (
+                    people[i],
+                    now - timedelta(hours=30),
+                    now - timedelta(hours=20),
+                    "negative",
+                    "Bench lab",
+                )
+                for i in range(0, CITIZENS, 2)
+            ],
+            columns=["iin", "sampled_at", "result_at", "result", "laboratory"],
+        )
+        first = await conn.fetchval(
+            f"""
+            INSERT INTO venues (bin, name, category)
+            SELECT '971240001315', 'Checkin venue ' || g, 'food'
+              FROM generate_series(1, {VENUES}) g RETURNING id
+            """  # noqa: S608
+        )
+        del first
+        await conn.execute(
+            "INSERT INTO entrances (venue_id, name) SELECT id, 'Main' FROM venues "
+            "WHERE name LIKE 'Checkin venue %'"
+        )
+        entrances = await conn.fetch(
+            "SELECT e.id FROM entrances e JOIN venues v ON v.id = e.venue_id "
+            "WHERE v.name LIKE 'Checkin venue %'"
+        )
+        await conn.copy_records_to_table(
+            "venue_codes",
+            records=[
+                (f"{prefix}{secrets.token_urlsafe(16)}", e["id"], direction)
+                for e in entrances
+                for prefix, direction in (("in_", "entry"), ("out_", "exit"))
+            ],
+            columns=["token", "entrance_id", "direction"],
+        )
+        await conn.execute("ANALYZE")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("parts", nargs="*", default=["import", "status", "exposure", "checkins"])
+    parser.add_argument("--visits", type=int, default=10_000_000)
+    parser.add_argument("--checkins", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=300)
+    args = parser.parse_args()
+    setup_logging("WARNING")
+    print(f"cores: {os.cpu_count()}")
+    async with servers() as (database_url, redis_url):
+        pool = await create_pool(database_url, size=20)
+        redis = Redis.from_url(redis_url)
+        services = build_services(pool, redis, load_settings(_env_file=None))
+        with tempfile.TemporaryDirectory() as tmp:
+            if "import" in args.parts:
+                await bench_import(services, Path(tmp))
+            if "status" in args.parts:
+                await bench_status(services)
+            if "checkins" in args.parts:
+                await bench_checkins(
+                    database_url, redis_url, pool, args.checkins, args.concurrency
+                )
+            if "exposure" in args.parts:
+                await bench_exposure(services, pool, args.visits)
+        await redis.aclose()
+        await pool.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
