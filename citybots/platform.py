@@ -23,7 +23,7 @@ from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommand
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from admin.api import setup_api
 from admin.app import init_app as init_admin
@@ -49,6 +49,20 @@ log = logging.getLogger(__name__)
 
 class StartupError(RuntimeError):
     """The platform cannot start; the message is one line saying what and why."""
+
+
+def make_redis(url: str, pool_size: int) -> Redis:
+    """A client whose pool makes a burst of updates wait for a free connection (up to a
+    few seconds) instead of failing with MaxConnectionsError."""
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=pool_size,
+        timeout=5,
+        socket_timeout=5,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+    )
+    return Redis(connection_pool=pool)
 
 
 @dataclass
@@ -94,7 +108,7 @@ async def command_services(settings: Settings) -> AsyncIterator[Services]:
         pool = await create_pool(infra.database_url, size=4)
         async with pool.acquire() as conn:
             await migrate(conn)
-        redis = Redis.from_url(infra.redis_url, socket_timeout=10)
+        redis = make_redis(infra.redis_url, settings.redis_pool_size)
         yield build_services(pool, redis, settings)
     finally:
         if redis is not None:
@@ -189,12 +203,7 @@ class Platform:
             applied = await migrate(conn)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
-        self.redis = Redis.from_url(
-            self.infra.redis_url,
-            socket_timeout=5,
-            socket_connect_timeout=5,
-            health_check_interval=30,
-        )
+        self.redis = make_redis(self.infra.redis_url, settings.redis_pool_size)
         try:
             await self.redis.ping()
         except Exception as error:

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_enabled: bool = True
     db_pool_size: int = Field(default=10, ge=1, le=500)
+    redis_pool_size: int = Field(default=50, ge=1, le=10_000)
     city_timezone: str = "Asia/Almaty"
     positive_isolation_days: int = Field(default=14, ge=1, le=60)
     staff_lookups_per_hour: int = Field(default=120, ge=1, le=10_000)

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from services.audit import record
 from services.status import Status, StatusService
 from services.venues import Venue
 
@@ -64,82 +63,35 @@ class VisitService:
     ) -> CheckInResult:
         """Admit green and blue, refuse red and yellow; the attempt is stored either way.
 
-        One transaction, serialised per person by an advisory lock: a re-scan while
-        inside, a duplicate delivery or two scans in the same second find the open stay
-        instead of making a second one; an entry at another venue closes the open stay
-        there first.
+        One statement (citybots_check_in, migration 0006), serialised per person by an
+        advisory lock: a re-scan while inside, a duplicate delivery or two scans in the
+        same second find the open stay instead of making a second one; an entry at
+        another venue closes the open stay there first. A staff check-in is written to
+        the audit log in the same transaction.
         """
         status = await self.statuses.status(iin)
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", iin)
-            open_stay = await conn.fetchrow(
-                """
-                SELECT s.id, s.venue_id, v.name FROM visits s JOIN venues v ON v.id = s.venue_id
-                 WHERE s.iin = $1 AND s.admitted AND s.checked_out_at IS NULL
-                """,
-                iin,
-            )
-            occupancy = await conn.fetchval(
-                "SELECT count(*) FROM visits WHERE venue_id = $1 AND admitted "
-                "AND checked_out_at IS NULL",
-                venue.id,
-            )
-            if open_stay is not None and open_stay["venue_id"] == venue.id:
-                return CheckInResult(
-                    CheckIn.ALREADY_INSIDE, status, venue, occupancy, visit_id=open_stay["id"]
-                )
-            full = venue.capacity is not None and occupancy >= venue.capacity
-            admitted = status.colour.may_enter and not (full and venue.capacity_policy == "refuse")
-            moved_from = None
-            if admitted and open_stay is not None:
-                await conn.execute(
-                    "UPDATE visits SET checked_out_at = now(), checkout_kind = 'moved' "
-                    "WHERE id = $1",
-                    open_stay["id"],
-                )
-                moved_from = open_stay["name"]
-            visit_id = await conn.fetchval(
-                """
-                INSERT INTO visits (venue_id, entrance_id, iin, tg_user_id, via,
-                                    staff_tg_user_id, status, admitted, checked_out_at,
-                                    checkout_kind)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
-                        CASE WHEN $8 THEN NULL ELSE now() END,
-                        CASE WHEN $8 THEN NULL ELSE 'refused' END)
-                RETURNING id
-                """,
-                venue.id,
-                entrance_id,
-                iin,
-                tg_user_id,
-                via,
-                staff_tg_user_id,
-                status.colour.value,
-                admitted,
-            )
-            if via == "staff":
-                await record(
-                    conn,
-                    actor=f"staff:{staff_tg_user_id}",
-                    action="status.lookup",
-                    subject=iin,
-                    details={"venue_id": venue.id, "colour": status.colour.value},
-                )
-        if not status.colour.may_enter:
-            outcome = CheckIn.REFUSED
-        elif not admitted:
-            outcome = CheckIn.FULL
-        else:
-            outcome = CheckIn.ADMITTED
-            occupancy += 1
+        row = await self.pool.fetchrow(
+            "SELECT * FROM citybots_check_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            venue.id,
+            entrance_id,
+            iin,
+            tg_user_id,
+            via,
+            staff_tg_user_id,
+            status.colour.value,
+            status.colour.may_enter,
+            venue.capacity,
+            venue.capacity_policy == "refuse",
+        )
+        assert row is not None
         return CheckInResult(
-            outcome,
+            CheckIn(row["outcome"]),
             status,
             venue,
-            occupancy,
-            over_capacity=full,
-            moved_from=moved_from,
-            visit_id=visit_id,
+            row["occupancy"],
+            over_capacity=row["over_capacity"],
+            moved_from=row["moved_from"],
+            visit_id=row["visit_id"],
         )
 
     async def check_out(self, iin: str, venue_id: int | None = None) -> str | None:
