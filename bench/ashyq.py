@@ -138,9 +138,11 @@ async def bench_status(services: Services, lookups: int = 100_000) -> None:
     )
 
 
-async def load_visits(pool: asyncpg.Pool, visits: int) -> None:
-    """Venues, then visits generated inside PostgreSQL (no round trips), then ANALYZE."""
-    async with pool.acquire() as conn:
+async def load_visits(database_url: str, visits: int) -> None:
+    """Venues, then visits generated inside PostgreSQL (no round trips), then ANALYZE;
+    on a connection of its own, without the pool's command timeout."""
+    conn = await asyncpg.connect(database_url)
+    try:
         have = await conn.fetchval("SELECT count(*) FROM visits")
         if have >= visits:
             return
@@ -159,9 +161,9 @@ async def load_visits(pool: asyncpg.Pool, visits: int) -> None:
             INSERT INTO visits (venue_id, iin, via, status, admitted, checked_in_at,
                                 checked_out_at, checkout_kind)
             SELECT v.first + (g % {VENUES}), p.iin, 'qr', 'green', true, t.at,
-                   t.at + make_interval(mins => 20 + (g * 7) % 160), 'scan'
-              FROM generate_series(1, {visits}) g
-              JOIN people p ON p.n = (g * 7919) % {CITIZENS}
+                   t.at + make_interval(mins => (20 + (g * 7) % 160)::int), 'scan'
+              FROM generate_series(1::bigint, {visits}) g
+              JOIN people p ON p.n = ((g * 7919) % {CITIZENS})::int
               CROSS JOIN (SELECT min(id) AS first FROM venues) v
               CROSS JOIN LATERAL (
                   SELECT now() - make_interval(secs => (g * 104729) % 1209600) AS at) t
@@ -169,10 +171,14 @@ async def load_visits(pool: asyncpg.Pool, visits: int) -> None:
         )
         await conn.execute("ANALYZE visits")
         print(f"loaded {visits:,} visits in {time.perf_counter() - started:.0f} s")
+    finally:
+        await conn.close()
 
 
-async def bench_exposure(services: Services, pool: asyncpg.Pool, visits: int) -> None:
-    await load_visits(pool, visits)
+async def bench_exposure(
+    services: Services, pool: asyncpg.Pool, database_url: str, visits: int
+) -> None:
+    await load_visits(database_url, visits)
     candidates = await pool.fetch(
         "SELECT iin FROM visits WHERE checked_in_at > now() - interval '10 days' "
         "GROUP BY iin LIMIT 30"
@@ -407,7 +413,7 @@ async def main() -> None:
                     args.with_exits,
                 )
             if "exposure" in args.parts:
-                await bench_exposure(services, pool, args.visits)
+                await bench_exposure(services, pool, database_url, args.visits)
         await redis.aclose()
         await pool.close()
 

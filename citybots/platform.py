@@ -41,6 +41,7 @@ from flows.i18n import LANGUAGES, text
 from services.db import connect, create_pool
 from services.metrics import Metrics
 from services.migrations import migrate
+from services.retention import Retention, purge
 from services.scheduler import run_exclusively
 from services.updates import UpdateLedger
 
@@ -370,6 +371,18 @@ class Platform:
             self.services.visits.auto_checkout,
             hold=timedelta(seconds=50),
         )
+
+    async def _retention(self) -> None:
+        assert self.pool is not None
+        assert self.redis is not None
+        pool = self.pool
+        policy = Retention(visits=timedelta(days=self.settings.visit_retention_days))
+
+        async def job() -> None:
+            removed = await purge(pool, policy)
+            log.info("retention: removed %s", removed)
+
+        await run_exclusively(self.redis, "retention", job, hold=timedelta(minutes=50))
 
     async def _purge_ledger(self) -> None:
         assert self.pool is not None

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     city_timezone: str = "Asia/Almaty"
     positive_isolation_days: int = Field(default=14, ge=1, le=60)
     staff_lookups_per_hour: int = Field(default=120, ge=1, le=10_000)
+    visit_retention_days: int = Field(default=28, ge=15, le=365)
 
     @field_validator("city_timezone")
     @classmethod
