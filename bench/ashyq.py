@@ -155,6 +155,11 @@ async def load_visits(database_url: str, visits: int) -> None:
         people = iins(CITIZENS, seed=3)
         await conn.execute("CREATE TEMP TABLE people (n int, iin text)")
         await conn.copy_records_to_table("people", records=list(enumerate(people)))
+        await conn.execute(
+            "INSERT INTO citizens (tg_user_id, iin, phone) "
+            "SELECT 6000000000 + n, iin, '+7701' || lpad(n::text, 7, '0') FROM people "
+            "ON CONFLICT DO NOTHING"
+        )
         started = time.perf_counter()
         await conn.execute(
             f"""

@@ -19,12 +19,6 @@ async def connect(url: str) -> asyncpg.Connection:
     return conn
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Nothing to reset: the code keeps no session state on pooled connections (no
-    LISTEN, no SET, only transaction-scoped locks), and asyncpg's default reset costs a
-    round trip on every release."""
-
-
 async def create_pool(url: str, *, size: int = 10) -> asyncpg.Pool:
     """A pool whose connections decode JSON; commands time out rather than hang."""
     pool = await asyncpg.create_pool(
@@ -32,7 +26,6 @@ async def create_pool(url: str, *, size: int = 10) -> asyncpg.Pool:
         min_size=1,
         max_size=size,
         init=_init_connection,
-        reset=_keep_session,
         command_timeout=30,
         timeout=10,
         max_inactive_connection_lifetime=300,

@@ -10,26 +10,40 @@ from datetime import datetime
 
 import asyncpg
 
-from services.outbox import enqueue
-
 LOOKBACK_DAYS = 14
 
-# The overlap runs on the GiST index visits_overlap (venue_id, stay): for each stay of
-# the positive person, an index range search of that venue's stays, never a scan.
-_FIND = """
-INSERT INTO exposure_notices
-    (positive_result_id, visit_id, exposed_iin, venue_id, window_start, window_end)
-SELECT r.id, other.id, other.iin, other.venue_id,
-       greatest(lower(other.stay), lower(mine.stay)),
-       least(upper(other.stay), upper(mine.stay), now())
-  FROM pcr_results r
-  JOIN visits mine ON mine.iin = r.iin AND mine.admitted
-                  AND mine.checked_in_at >= r.sampled_at - make_interval(days => $2)
-  JOIN visits other ON other.venue_id = mine.venue_id AND other.stay && mine.stay
-                   AND other.admitted AND other.iin <> r.iin
- WHERE r.id = $1 AND r.result = 'positive'
-ON CONFLICT (positive_result_id, visit_id) DO NOTHING
-RETURNING id, visit_id, exposed_iin, venue_id, window_start, window_end
+# One statement per positive result. The overlap runs on the GiST index visits_overlap
+# (venue_id, stay): for each stay of the positive person, an index range search of that
+# venue's stays, never a scan. The notices and the outbox messages to linked accounts
+# are written by the same statement (the outbox row has the shape outbox.enqueue writes;
+# doing it here saves a round trip per exposed visitor).
+_FIND_AND_QUEUE = """
+WITH found AS (
+    INSERT INTO exposure_notices
+        (positive_result_id, visit_id, exposed_iin, venue_id, window_start, window_end)
+    SELECT r.id, other.id, other.iin, other.venue_id,
+           greatest(lower(other.stay), lower(mine.stay)),
+           least(upper(other.stay), upper(mine.stay), now())
+      FROM pcr_results r
+      JOIN visits mine ON mine.iin = r.iin AND mine.admitted
+                      AND mine.checked_in_at >= r.sampled_at - make_interval(days => $2)
+      JOIN visits other ON other.venue_id = mine.venue_id AND other.stay && mine.stay
+                       AND other.admitted AND other.iin <> r.iin
+     WHERE r.id = $1 AND r.result = 'positive'
+    ON CONFLICT (positive_result_id, visit_id) DO NOTHING
+    RETURNING id, exposed_iin, venue_id, window_start, window_end
+), queued AS (
+    INSERT INTO outbox (bot, chat_id, kind, params, dedupe_key)
+    SELECT 'citizen', c.tg_user_id, 'exposure',
+           jsonb_build_object('venue', v.name, 'start', f.window_start, 'end', f.window_end),
+           'exposure:' || f.id
+      FROM found f
+      JOIN citizens c ON c.iin = f.exposed_iin
+      JOIN venues v ON v.id = f.venue_id
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id
+)
+SELECT (SELECT count(*) FROM found) AS found, (SELECT count(*) FROM queued) AS queued
 """
 
 
@@ -53,30 +67,9 @@ class ExposureService:
         """Record and queue notices for each new positive result; returns how many."""
         total = 0
         for result_id in result_ids:
-            async with self.pool.acquire() as conn, conn.transaction():
-                found = await conn.fetch(_FIND, result_id, LOOKBACK_DAYS)
-                for notice in found:
-                    account = await conn.fetchval(
-                        "SELECT tg_user_id FROM citizens WHERE iin = $1", notice["exposed_iin"]
-                    )
-                    if account is None:
-                        continue
-                    venue = await conn.fetchval(
-                        "SELECT name FROM venues WHERE id = $1", notice["venue_id"]
-                    )
-                    await enqueue(
-                        conn,
-                        bot="citizen",
-                        chat_id=account,
-                        kind="exposure",
-                        params={
-                            "venue": venue,
-                            "start": notice["window_start"].isoformat(),
-                            "end": notice["window_end"].isoformat(),
-                        },
-                        dedupe_key=f"exposure:{notice['id']}",
-                    )
-                total += len(found)
+            row = await self.pool.fetchrow(_FIND_AND_QUEUE, result_id, LOOKBACK_DAYS)
+            assert row is not None
+            total += row["found"]
         return total
 
     async def notices(self, *, since: datetime | None = None) -> list[ExposureNotice]:
