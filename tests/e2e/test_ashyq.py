@@ -345,3 +345,28 @@ async def test_a_dispute_reaches_the_officers_and_the_answer_comes_back(
 async def test_the_healthz_still_green(platform: Platform) -> None:
     async with ClientSession() as http, http.get(f"{platform.base_url}/healthz") as r:
         assert r.status == 200
+
+
+async def test_a_notice_that_cannot_be_sent_now_is_sent_later_exactly_once(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    venue = await make_venue(services)
+    codes = await _codes(services, venue)
+    sick_chat, sick = await _signed_up(sandbox, platform)
+    other_chat, _ = await _signed_up(sandbox, platform)
+    for chat in (sick_chat, other_chat):
+        await chat.send(f"/start {codes['entry']}")
+        await chat.reply()
+    await sandbox.inject_faults(count=2, status=500, methods=["sendMessage"])
+    await add_pcr(services, sick, "positive")
+    notice = await other_chat.reply(wait=20)
+    assert venue.name in notice["text"]
+    await asyncio.sleep(1.5)
+    assert await other_chat.updates(count=0, wait=0) == []
+    row = await services.outbox.pool.fetchrow(
+        "SELECT attempts, sent_at FROM outbox WHERE chat_id = $1 AND kind = 'exposure'",
+        other_chat.user_id,
+    )
+    assert row["sent_at"] is not None
+    assert row["attempts"] >= 2
