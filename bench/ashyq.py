@@ -188,6 +188,24 @@ async def bench_exposure(
         "SELECT iin FROM visits WHERE checked_in_at > now() - interval '10 days' "
         "GROUP BY iin LIMIT 30"
     )
+    searches = []
+    for row in candidates:  # the read-only search alone, for comparison
+        started = time.perf_counter()
+        await pool.fetchval(
+            """
+            SELECT count(*) FROM visits mine
+              JOIN visits other ON other.venue_id = mine.venue_id AND other.stay && mine.stay
+                               AND other.admitted AND other.iin <> mine.iin
+             WHERE mine.iin = $1 AND mine.admitted
+               AND mine.checked_in_at >= now() - interval '15 days'
+            """,
+            row["iin"],
+        )
+        searches.append((time.perf_counter() - started) * 1000)
+    print(
+        f"exposure search alone (read-only, same cases): median "
+        f"{statistics.median(searches):.1f} ms, p95 {percentile(searches, 0.95):.1f} ms"
+    )
     timings, found = [], []
     for row in candidates:
         result_id = await pool.fetchval(

@@ -39,6 +39,7 @@ from citybots.wiring import Services, build_services
 from flows.context import BotContext, BotLinks, Limits
 from flows.i18n import LANGUAGES, text
 from services.db import connect, create_pool
+from services.localcache import InvalidationListener
 from services.metrics import Metrics
 from services.migrations import migrate
 from services.retention import Retention, purge
@@ -171,6 +172,7 @@ class Platform:
     _runner: web.AppRunner | None = None
     _scheduler: AsyncIOScheduler | None = None
     _notifier_task: asyncio.Task[None] | None = None
+    _invalidations: InvalidationListener | None = None
 
     async def __aenter__(self) -> Platform:
         await self.start()
@@ -260,6 +262,8 @@ class Platform:
             tz=ZoneInfo(settings.city_timezone),
         )
         self._notifier_task = asyncio.create_task(self.notifier.run(), name="notifier")
+        self._invalidations = InvalidationListener(self.redis, [self.services.statuses.local])
+        await self._invalidations.start()
         self._scheduler = AsyncIOScheduler()
         self._scheduler.add_job(self._purge_ledger, "interval", hours=1, id="purge-ledger")
         self._scheduler.add_job(self._auto_checkout, "interval", minutes=1, id="auto-checkout")
@@ -433,6 +437,9 @@ class Platform:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        if self._invalidations is not None:
+            await self._invalidations.stop()
+            self._invalidations = None
         if self._notifier_task is not None:
             self._notifier_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -24,6 +24,8 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
+from services.localcache import LocalCache, publish
+
 GREEN_VALIDITY = timedelta(hours=72)
 LIFTING_TEST_WINDOW = timedelta(hours=24)
 _CACHE_TTL = timedelta(hours=1)
@@ -203,6 +205,7 @@ class StatusService:
         self.redis = redis
         self.positive_isolation_days = positive_isolation_days
         self._bump = redis.register_script(_BUMP_GENERATIONS)
+        self.local: LocalCache[Status] = LocalCache("status", ttl=30.0)
 
     async def records(self, iin: str) -> Records:
         rows = await self.pool.fetch(_RECORDS, iin, self.positive_isolation_days)
@@ -224,6 +227,14 @@ class StatusService:
     async def status(self, iin: str, *, now: datetime | None = None) -> Status:
         """The status of ``iin`` now, from the cache when it is still true."""
         at = now or datetime.now(UTC)
+        local_generation = self.local.generation(iin)
+        known = self.local.get(iin)
+        if (
+            known is not None
+            and (known.changes_at is None or at < known.changes_at)
+            and known.checked_at <= at
+        ):
+            return replace(known, checked_at=at)
         cached, raw_generation = await self.redis.mget(f"status:{iin}", f"statusgen:{iin}")
         generation = int(raw_generation or 0)
         if cached is not None:
@@ -232,8 +243,10 @@ class StatusService:
                 status = Status.from_dict(entry)
                 fresh = status.changes_at is None or at < status.changes_at
                 if fresh and status.checked_at <= at:
+                    self._keep_locally(iin, status, local_generation, at)
                     return replace(status, checked_at=at)
         status = compute_status(await self.records(iin), at)
+        self._keep_locally(iin, status, local_generation, at)
         ttl = _CACHE_TTL
         if status.changes_at is not None:
             ttl = min(ttl, status.changes_at - at)
@@ -244,6 +257,14 @@ class StatusService:
             )
         return status
 
+    def _keep_locally(self, iin: str, status: Status, generation: int, at: datetime) -> None:
+        ttl = None
+        if status.changes_at is not None:
+            ttl = (status.changes_at - at).total_seconds()
+            if ttl <= 0:
+                return
+        self.local.put(iin, status, generation, ttl)
+
     async def invalidate(self, iins: Iterable[str]) -> None:
         """Make cached statuses of these IINs stale; call after every registry write.
 
@@ -253,5 +274,7 @@ class StatusService:
         unique = sorted(set(iins))
         ttl = int(2 * _CACHE_TTL.total_seconds())
         for start in range(0, len(unique), 2000):
-            keys = [f"statusgen:{iin}" for iin in unique[start : start + 2000]]
-            await self._bump(keys=keys, args=[ttl])
+            batch = unique[start : start + 2000]
+            await self._bump(keys=[f"statusgen:{iin}" for iin in batch], args=[ttl])
+            self.local.invalidate_local(batch)
+            await publish(self.redis, self.local.namespace, batch)
