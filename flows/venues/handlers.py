@@ -47,6 +47,10 @@ class StaffCheckIn(StatesGroup):
     iin = State()
 
 
+class CapacityForm(StatesGroup):
+    number = State()
+
+
 class Pick(CallbackData, prefix="vn"):
     action: str
     venue_id: int = 0
@@ -295,7 +299,7 @@ async def my_venues(
 
 
 def _venue_actions(lang: str, venue_id: int, owner: bool) -> InlineKeyboardMarkup:
-    actions = ["codes", "stats", "close_all"] + (["invite", "rotate"] if owner else [])
+    actions = ["codes", "stats", "close_all"] + (["invite", "rotate", "capacity"] if owner else [])
     buttons = [
         InlineKeyboardButton(
             text=text(lang, f"venue.{a}"), callback_data=Pick(action=a, venue_id=venue_id).pack()
@@ -315,6 +319,7 @@ async def venue_action(
     visits: VisitService,
     links: BotLinks,
     city_tz: ZoneInfo,
+    state: FSMContext,
 ) -> None:
     await query.answer()
     assert isinstance(query.message, Message)
@@ -326,7 +331,7 @@ async def venue_action(
     venue = await venues.venue(callback_data.venue_id)
     owner = role == "owner"
     action = callback_data.action
-    if action in ("invite", "rotate") and not owner:
+    if action in ("invite", "rotate", "capacity", "policy") and not owner:
         await message.answer(text(lang, "venue.not_owner"))
         return
     if action == "open":
@@ -366,6 +371,21 @@ async def venue_action(
         await message.answer(text(lang, "venue.closed_all", count=count, venue=venue.name))
     elif action == "stats":
         await message.answer(await _stats(lang, venue, visits, city_tz))
+    elif action == "capacity":
+        await state.set_state(CapacityForm.number)
+        await state.update_data(venue_id=venue.id)
+        await message.answer(text(lang, "venue.ask_new_capacity"))
+    elif action == "policy":
+        await venues.set_capacity(venue.id, venue.capacity, callback_data.value)
+        await message.answer(
+            text(
+                lang,
+                "venue.capacity_set",
+                venue=venue.name,
+                capacity=venue.capacity or "—",
+                policy=text(lang, f"venue.policy_{callback_data.value}"),
+            )
+        )
 
 
 async def _stats(lang: str, venue: Venue, visits: VisitService, city_tz: ZoneInfo) -> str:
@@ -388,6 +408,46 @@ async def _stats(lang: str, venue: Venue, visits: VisitService, city_tz: ZoneInf
         for h in hours
     ]
     return "\n".join([header, "", *bars])
+
+
+async def got_capacity_number(
+    message: Message, state: FSMContext, lang: str, venues: VenueService
+) -> None:
+    """A new capacity (0 for none), then how to treat a full venue."""
+    raw = (message.text or "").strip()
+    if not raw.isascii() or not raw.isdigit() or int(raw) > 100_000:
+        await message.answer(text(lang, "venue.capacity_expected"))
+        return
+    assert message.from_user is not None
+    venue_id = (await state.get_data())["venue_id"]
+    await state.clear()
+    if await venues.role(venue_id, message.from_user.id) != "owner":
+        await message.answer(text(lang, "venue.not_owner"))
+        return
+    venue = await venues.venue(venue_id)
+    capacity = int(raw) or None
+    await venues.set_capacity(venue_id, capacity, venue.capacity_policy)
+    choices = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=text(lang, f"venue.policy_{policy}"),
+                    callback_data=Pick(action="policy", venue_id=venue_id, value=policy).pack(),
+                )
+                for policy in ("warn", "refuse")
+            ]
+        ]
+    )
+    await message.answer(
+        text(
+            lang,
+            "venue.capacity_set",
+            venue=venue.name,
+            capacity=capacity or "—",
+            policy=text(lang, f"venue.policy_{venue.capacity_policy}"),
+        ),
+        reply_markup=choices,
+    )
 
 
 async def join_by_invite(
@@ -509,6 +569,7 @@ def build_router() -> Router:
     router.callback_query.register(staff_checkin_venue, Pick.filter(), _Action("checkin"))
     router.callback_query.register(venue_action, Pick.filter())
     router.message.register(staff_checkin_iin, StateFilter(StaffCheckIn.iin))
+    router.message.register(got_capacity_number, StateFilter(CapacityForm.number))
     return router
 
 

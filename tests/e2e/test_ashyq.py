@@ -264,6 +264,21 @@ async def test_staff_register_a_venue_get_posters_and_check_in_by_iin(
         "en", "venue.closed_all", count=1, venue="Cafe Test"
     )
 
+    await owner.press(text("en", "venue.capacity"))
+    await owner.reply()
+    await owner.send("1")
+    await owner.reply()
+    await owner.press(text("en", "venue.policy_refuse"))
+    await owner.reply()
+    strict = await services.venues.venue(venue_id)
+    assert (strict.capacity, strict.capacity_policy) == (1, "refuse")
+    await worker.send(green)
+    assert (await worker.reply())["text"].startswith("🟢")
+    await worker.send(make_iin())
+    assert (await worker.reply())["text"] == "🔵 " + text(
+        "ru", "staff_checkin.full", colour=text("ru", "colour.blue")
+    )
+
 
 async def test_staff_lookups_are_rate_limited(sandbox: SandboxClient, platform: Platform) -> None:
     services = _services(platform)
