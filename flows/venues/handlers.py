@@ -277,6 +277,19 @@ async def _send_codes(
         await message.answer_document(BufferedInputFile(qr_svg(link), f"qr-{slug}.svg"))
 
 
+def _venue_chooser(mine: list[tuple[Venue, str]], action: str) -> InlineKeyboardMarkup:
+    """One button per venue, each carrying ``action``."""
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=venue.name, callback_data=Pick(action=action, venue_id=venue.id).pack()
+            )
+        ]
+        for venue, _role in mine
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
 async def my_venues(
     message: Message, lang: str, venues: VenueService, profile: BotProfile
 ) -> None:
@@ -285,17 +298,7 @@ async def my_venues(
     if not mine:
         await message.answer(text(lang, "venue.none"), reply_markup=main_menu(lang, profile.menu))
         return
-    rows = [
-        [
-            InlineKeyboardButton(
-                text=venue.name, callback_data=Pick(action="open", venue_id=venue.id).pack()
-            )
-        ]
-        for venue, _role in mine
-    ]
-    await message.answer(
-        text(lang, "venue.choose"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
-    )
+    await message.answer(text(lang, "venue.choose"), reply_markup=_venue_chooser(mine, "open"))
 
 
 def _venue_actions(lang: str, venue_id: int, owner: bool) -> InlineKeyboardMarkup:
@@ -478,17 +481,7 @@ async def start_staff_checkin(
         await state.update_data(venue_id=mine[0][0].id)
         await message.answer(text(lang, "staff_checkin.ask_iin"), reply_markup=None)
         return
-    rows = [
-        [
-            InlineKeyboardButton(
-                text=venue.name, callback_data=Pick(action="checkin", venue_id=venue.id).pack()
-            )
-        ]
-        for venue, _ in mine
-    ]
-    await message.answer(
-        text(lang, "venue.choose"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
-    )
+    await message.answer(text(lang, "venue.choose"), reply_markup=_venue_chooser(mine, "checkin"))
 
 
 async def staff_checkin_venue(
