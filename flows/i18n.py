@@ -15,6 +15,8 @@ _LOCALES = Path(__file__).with_name("locales")
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
     flat: dict[str, str] = {}
     for key, value in tree.items():
+        if not isinstance(key, str):  # YAML 1.1 reads yes/no/on/off keys as booleans
+            raise ValueError(f"catalogue key {prefix}{key!r} is not a string: quote it")
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             flat.update(_flatten(value, name + "."))

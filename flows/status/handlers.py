@@ -157,14 +157,14 @@ async def got_iin(
         await state.set_state(SignUp.confirm_date)
         await message.answer(
             text(lang, "signup.confirm_date", iin=iin.value),
-            reply_markup=_yes_no(lang, "date", "signup.yes", "signup.no"),
+            reply_markup=_yes_no(lang, "date", "signup.confirm_yes", "signup.confirm_no"),
         )
         return
     assert message.from_user is not None
     await _link(message, state, lang, deps, move=False, user_id=message.from_user.id)
 
 
-async def confirm_date(
+async def answered(
     query: CallbackQuery,
     callback_data: Answer,
     state: FSMContext,
@@ -176,38 +176,22 @@ async def confirm_date(
     profile: BotProfile,
     city_tz: ZoneInfo,
 ) -> None:
-    deps = _Linking(citizens, statuses, venues, visits, profile, city_tz)
+    """Yes or no to "is the IIN right?" (step "date") or "move the IIN here?" ("move")."""
     await query.answer()
     assert isinstance(query.message, Message)
-    if not callback_data.yes:
+    if not callback_data.yes and callback_data.step == "date":
         await state.set_state(SignUp.iin)
         await query.message.answer(text(lang, "signup.ask_iin"))
         return
-    await _link(query.message, state, lang, deps, move=False, user_id=query.from_user.id)
-
-
-async def confirm_move(
-    query: CallbackQuery,
-    callback_data: Answer,
-    state: FSMContext,
-    lang: str,
-    citizens: CitizenService,
-    statuses: StatusService,
-    venues: VenueService,
-    visits: VisitService,
-    profile: BotProfile,
-    city_tz: ZoneInfo,
-) -> None:
-    deps = _Linking(citizens, statuses, venues, visits, profile, city_tz)
-    await query.answer()
-    assert isinstance(query.message, Message)
     if not callback_data.yes:
         await state.clear()
         await query.message.answer(
             text(lang, "cancel.done"), reply_markup=main_menu(lang, profile.menu)
         )
         return
-    await _link(query.message, state, lang, deps, move=True, user_id=query.from_user.id)
+    deps = _Linking(citizens, statuses, venues, visits, profile, city_tz)
+    move = callback_data.step == "move"
+    await _link(query.message, state, lang, deps, move=move, user_id=query.from_user.id)
 
 
 async def _link(
@@ -395,8 +379,9 @@ def build_router() -> Router:
     router.message.register(got_contact, StateFilter(SignUp.phone), _HasContact())
     router.message.register(phone_expected, StateFilter(SignUp.phone))
     router.message.register(got_iin, StateFilter(SignUp.iin))
-    router.callback_query.register(confirm_date, StateFilter(SignUp.confirm_date), Answer.filter())
-    router.callback_query.register(confirm_move, StateFilter(SignUp.confirm_move), Answer.filter())
+    router.callback_query.register(
+        answered, StateFilter(SignUp.confirm_date, SignUp.confirm_move), Answer.filter()
+    )
     router.message.register(got_claim, StateFilter(DisputeForm.claim))
     router.message.register(got_reference, StateFilter(DisputeForm.reference))
     router.callback_query.register(

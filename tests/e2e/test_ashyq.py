@@ -11,6 +11,7 @@ from bots.sandbox.client import SandboxChat, SandboxClient
 from citybots.platform import Platform
 from citybots.wiring import Services
 from flows.i18n import text
+from services.citizens import mask_iin
 from services.venues import Venue
 from tests.factories import add_contact, add_pcr, make_iin, make_phone, make_venue, register_phone
 
@@ -385,3 +386,52 @@ async def test_a_notice_that_cannot_be_sent_now_is_sent_later_exactly_once(
     )
     assert row["sent_at"] is not None
     assert row["attempts"] >= 2
+
+
+async def test_an_iin_without_a_birth_date_is_confirmed_not_refused(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    from services.validation import _check_digit
+
+    services = _services(platform)
+    body = next(
+        b for b in (f"9913323{n:04d}" for n in range(10_000)) if _check_digit(b) is not None
+    )
+    iin, phone = body + str(_check_digit(body)), make_phone()
+    await register_phone(services, iin, phone)
+    chat = await sandbox.chat("citizen", language_code="en")
+    await chat.send("/status")
+    await chat.reply()
+    await chat.send_contact(phone)
+    await chat.reply()
+    await chat.send(iin)
+    assert (await chat.reply())["text"] == text("en", "signup.confirm_date", iin=iin)
+    await chat.press(text("en", "signup.confirm_no"))
+    assert (await chat.reply())["text"] == text("en", "signup.ask_iin")
+    await chat.send(iin)
+    await chat.reply()
+    await chat.press(text("en", "signup.confirm_yes"))
+    linked, _card = await chat.replies(2)
+    assert linked["text"] == text("en", "signup.linked")
+
+
+async def test_moving_an_iin_to_a_new_account_tells_the_old_one(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    old_chat, iin = await _signed_up(sandbox, platform)
+    phone = await services.citizens.pool.fetchval("SELECT phone FROM citizens WHERE iin = $1", iin)
+    new_chat = await sandbox.chat("citizen", language_code="en")
+    await new_chat.send("/status")
+    await new_chat.reply()
+    await new_chat.send_contact(phone)
+    await new_chat.reply()
+    await new_chat.send(iin)
+    assert (await new_chat.reply())["text"] == text("en", "signup.taken")
+    await new_chat.press(text("en", "signup.move"))
+    linked, _card = await new_chat.replies(2)
+    assert linked["text"] == text("en", "signup.linked")
+    told = await old_chat.reply(wait=15)
+    assert told["text"] == text("en", "notices.account_moved", iin=mask_iin(iin))
+    assert iin not in told["text"]
+    assert await services.citizens.iin_of(old_chat.user_id) is None

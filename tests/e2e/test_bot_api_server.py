@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from bots.sandbox import Sandbox
 from bots.sandbox.client import SandboxClient
@@ -13,19 +12,13 @@ from citybots.embedded import free_port
 from citybots.platform import Platform, StartupError
 from flows.i18n import text
 from tests.conftest import make_settings
+from tests.sandbox_server import serve_sandbox
 
 
 @pytest.fixture
 async def remote_api() -> AsyncIterator[tuple[Sandbox, str]]:
-    remote = Sandbox()
-    app = web.Application()
-    remote.setup(app)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield remote, f"http://127.0.0.1:{port}/sandbox"
-    await runner.cleanup()
+    async with serve_sandbox() as served:
+        yield served
 
 
 async def test_a_bot_with_a_token_runs_on_the_configured_api_server(

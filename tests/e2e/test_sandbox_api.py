@@ -22,11 +22,11 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
 )
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession
 
 from bots.sandbox import Sandbox
 from bots.sandbox.client import SandboxChat, SandboxClient
-from citybots.embedded import free_port
+from tests.sandbox_server import serve_sandbox
 
 
 @dataclass
@@ -39,20 +39,12 @@ class Harness:
 
 @pytest.fixture
 async def harness() -> AsyncIterator[Harness]:
-    sandbox = Sandbox()
-    app = web.Application()
-    sandbox.setup(app)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    base = f"http://127.0.0.1:{port}/sandbox"
-    identity = sandbox.register_bot("citizen")
-    bot = Bot(identity.token, session=AiohttpSession(api=TelegramAPIServer.from_base(base)))
-    async with SandboxClient(base) as client:
-        yield Harness(sandbox, base, bot, client)
-    await bot.session.close()
-    await runner.cleanup()
+    async with serve_sandbox() as (sandbox, base):
+        identity = sandbox.register_bot("citizen")
+        bot = Bot(identity.token, session=AiohttpSession(api=TelegramAPIServer.from_base(base)))
+        async with SandboxClient(base) as client:
+            yield Harness(sandbox, base, bot, client)
+        await bot.session.close()
 
 
 async def _chat(h: Harness) -> SandboxChat:
