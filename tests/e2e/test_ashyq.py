@@ -435,3 +435,35 @@ async def test_moving_an_iin_to_a_new_account_tells_the_old_one(
     assert told["text"] == text("en", "notices.account_moved", iin=mask_iin(iin))
     assert iin not in told["text"]
     assert await services.citizens.iin_of(old_chat.user_id) is None
+
+
+async def test_unlink_rotate_and_a_used_invite(sandbox: SandboxClient, platform: Platform) -> None:
+    services = _services(platform)
+    chat, _ = await _signed_up(sandbox, platform)
+    await chat.send("/unlink")
+    assert (await chat.reply())["text"] == text("en", "signup.unlinked")
+    await chat.send("/unlink")
+    assert (await chat.reply())["text"] == text("en", "signup.not_linked_unlink")
+
+    owner = await sandbox.chat("staff", language_code="en")
+    venue = await make_venue(services, owner=owner.user_id)
+    old = await _codes(services, venue)
+    await owner.send(text("en", "staff_menu.venues"))
+    await owner.reply()
+    await owner.press(venue.name)
+    await owner.reply()
+    await owner.press(text("en", "venue.rotate"))
+    replies = await owner.replies(1 + 2 * 3)
+    assert replies[0]["text"] == text("en", "venue.rotated", venue=venue.name)
+    new = await _codes(services, venue)
+    assert new["entry"] != old["entry"]
+    assert new["entry"] in replies[1]["caption"]
+
+    invite = await services.venues.create_invite(venue.id, owner.user_id)
+    first, second = await sandbox.chat("staff"), await sandbox.chat("staff")
+    await first.send(f"/start {invite}")
+    assert (await first.reply())["text"] == text("en", "venue.joined", venue=venue.name)
+    await second.send(f"/start {invite}")
+    assert (await second.reply())["text"] == text("en", "venue.invite_invalid")
+    await second.send(text("en", "staff_menu.checkin"))
+    assert (await second.reply())["text"] == text("en", "staff_checkin.not_staff")
