@@ -51,7 +51,3 @@ def text(lang: str, key: str, **params: object) -> str:
     if template is None:
         raise KeyError(f"no text {key!r} in the catalogues")
     return template.format(**params) if params else template
-
-
-def has_text(key: str) -> bool:
-    return key in catalogues()["en"]

@@ -48,10 +48,6 @@ class CitizenService:
         )
         return str(value) if value is not None else None
 
-    async def account_of(self, iin: str) -> int | None:
-        value = await self.pool.fetchval("SELECT tg_user_id FROM citizens WHERE iin = $1", iin)
-        return int(value) if value is not None else None
-
     async def link(
         self, tg_user_id: int, iin: str, phone: str, *, move: bool = False
     ) -> LinkResult:
@@ -101,11 +97,6 @@ class CitizenService:
                 phone,
             )
         return LinkResult(LinkOutcome.LINKED, iin)
-
-    async def rate_limited(self, tg_user_id: int) -> bool:
-        """True when the account used up its failed attempts for the hour."""
-        count = await self.redis.get(f"rate:link-fail:{tg_user_id}")
-        return count is not None and int(count) >= FAILED_LINKS_PER_HOUR
 
     async def unlink(self, tg_user_id: int) -> bool:
         result = await self.pool.execute("DELETE FROM citizens WHERE tg_user_id = $1", tg_user_id)

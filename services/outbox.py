@@ -98,12 +98,3 @@ class Outbox:
             message_id,
             error,
         )
-
-    async def pending(self, bot: str | None = None) -> int:
-        return int(
-            await self.pool.fetchval(
-                "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL "
-                "AND ($1::text IS NULL OR bot = $1)",
-                bot,
-            )
-        )
