@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from citybots.embedded import EmbeddedServerError
 from citybots.logs import setup_logging
 from citybots.settings import Settings, SettingsError, load_settings
-from services.demo import DEMO_PEOPLE, load_demo_data
+from services.demo import DEMO_PEOPLE, DEMO_VENUE_KEYS, demo_token, load_demo_data
 from services.migrations import MigrationError, migrate, status
 
 
@@ -62,17 +62,22 @@ async def _db_status(settings: Settings) -> int:
 
 
 async def _demo_data(settings: Settings) -> int:
-    from citybots.platform import database
+    from citybots.platform import command_services
 
-    async with database(settings) as conn:
-        await migrate(conn)
-        counts = await load_demo_data(conn)
+    async with command_services(settings) as services:
+        async with services.statuses.pool.acquire() as conn:
+            counts = await load_demo_data(conn)
+        await services.statuses.invalidate(person.iin for person in DEMO_PEOPLE)
     print("demo city loaded (every name starts with [DEMO]; loading again changes nothing):")
     for table, count in counts.items():
         print(f"  {table:<20} {count}")
-    print("demo IINs (births in the 1800s, so never a living resident's):")
+    print("demo people (IINs encode births in the 1800s, so never a living resident's);")
+    print("in the citizen bot share the phone, then type the IIN:")
     for person in DEMO_PEOPLE:
-        print(f"  {person.iin}  {person.key:<7} {person.story}")
+        print(f"  IIN {person.iin}  phone {person.phone}  {person.key:<7} {person.story}")
+    print("demo venue QR codes: send these to the citizen bot (the sandbox page's text box):")
+    for key in DEMO_VENUE_KEYS:
+        print(f"  /start {demo_token(key, 'entry')}    /start {demo_token(key, 'exit')}")
     print("demo doctor invite code: DEMO-DOCTOR")
     return 0
 

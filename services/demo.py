@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-
+from services.migrations import Connection
 from services.validation import parse_bin, parse_iin
 
 DEMO_PREFIX = "[DEMO] "
@@ -29,17 +28,29 @@ class DemoPerson:
     key: str
     iin: str
     story: str
+    phone: str
 
 
 # Century digit 1/2 = born in the 1800s: valid by the check digit, never a living person.
 DEMO_PEOPLE = (
-    DemoPerson("red", _with_check_digit("85010110000"), "PCR positive 2 days ago"),
-    DemoPerson("yellow", _with_check_digit("85020220001"), "registered contact, isolating"),
-    DemoPerson("green", _with_check_digit("85030310002"), "negative PCR yesterday"),
-    DemoPerson("blue", _with_check_digit("85040420003"), "nothing known"),
+    DemoPerson("red", _with_check_digit("85010110000"), "PCR positive 2 days ago", "+77010000001"),
+    DemoPerson(
+        "yellow", _with_check_digit("85020220001"), "registered contact, isolating", "+77010000002"
+    ),
+    DemoPerson(
+        "green", _with_check_digit("85030310002"), "negative PCR yesterday", "+77010000003"
+    ),
+    DemoPerson("blue", _with_check_digit("85040420003"), "nothing known", "+77010000004"),
 )
 
+
+def demo_token(venue_key: str, direction: str) -> str:
+    """Demo QR tokens are readable on purpose (and marked demo); real ones are random."""
+    return f"{'in' if direction == 'entry' else 'out'}_demo_{venue_key}"
+
+
 _DEMO_BIN = parse_bin("971240001315").value
+DEMO_VENUE_KEYS = ("central-market", "abay-cinema", "arbat-cafe")
 _VENUES = (
     ("central-market", "Central Market", "Zhibek Zholy 53", 43.2630, 76.9450, 400),
     ("abay-cinema", "Cinema on Abay", "Abay Ave 44", 43.2400, 76.9300, 250),
@@ -59,18 +70,19 @@ _ZONES = (
 )
 
 
-async def load_demo_data(conn: asyncpg.Connection, now: datetime | None = None) -> dict[str, int]:
+async def load_demo_data(conn: Connection, now: datetime | None = None) -> dict[str, int]:
     """Upsert the demo city in one transaction; returns how many rows of each kind exist."""
     now = now or datetime.now(UTC)
     async with conn.transaction():
         for key, name, address, lat, lon, capacity in _VENUES:
-            await conn.execute(
+            venue_id = await conn.fetchval(
                 """
                 INSERT INTO venues (bin, name, address, latitude, longitude, capacity, demo_key)
                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                 ON CONFLICT (demo_key) DO UPDATE SET name = EXCLUDED.name,
                     address = EXCLUDED.address, latitude = EXCLUDED.latitude,
                     longitude = EXCLUDED.longitude, capacity = EXCLUDED.capacity
+                RETURNING id
                 """,
                 _DEMO_BIN,
                 DEMO_PREFIX + name,
@@ -80,7 +92,26 @@ async def load_demo_data(conn: asyncpg.Connection, now: datetime | None = None) 
                 capacity,
                 f"venue:{key}",
             )
+            entrance_id = await conn.fetchval(
+                "INSERT INTO entrances (venue_id, name) VALUES ($1, 'Main') "
+                "ON CONFLICT (venue_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+                venue_id,
+            )
+            for direction in ("entry", "exit"):
+                await conn.execute(
+                    "INSERT INTO venue_codes (token, entrance_id, direction) VALUES ($1, $2, $3) "
+                    "ON CONFLICT DO NOTHING",
+                    demo_token(key, direction),
+                    entrance_id,
+                    direction,
+                )
         people = {p.key: p for p in DEMO_PEOPLE}
+        for person in DEMO_PEOPLE:
+            await conn.execute(
+                "INSERT INTO citizen_phones (iin, phone) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                person.iin,
+                person.phone,
+            )
         pcr = (
             ("red", now - timedelta(days=2, hours=6), now - timedelta(days=2), "positive"),
             ("green", now - timedelta(days=1, hours=8), now - timedelta(days=1), "negative"),

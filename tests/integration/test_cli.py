@@ -67,6 +67,12 @@ async def test_demo_data_loads_an_obviously_labelled_city_once(
         assert all(r["name"].startswith("[DEMO] ") for r in names)
         iins = await conn.fetch("SELECT iin FROM pcr_results WHERE demo_key IS NOT NULL")
         assert all(r["iin"][6] in "12" for r in iins)  # births in the 1800s
+        assert "/start in_demo_central-market" in first.stdout
+        demo_codes = await conn.fetchval(
+            "SELECT count(*) FROM venue_codes "
+            "WHERE token LIKE 'in_demo%' OR token LIKE 'out_demo%'"
+        )
+        assert demo_codes == 6
     finally:
         await conn.close()
 
