@@ -467,3 +467,26 @@ async def test_unlink_rotate_and_a_used_invite(sandbox: SandboxClient, platform:
     assert (await second.reply())["text"] == text("en", "venue.invite_invalid")
     await second.send(text("en", "staff_menu.checkin"))
     assert (await second.reply())["text"] == text("en", "staff_checkin.not_staff")
+
+
+async def test_the_demo_city_can_be_tried_end_to_end(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    from services.demo import DEMO_PEOPLE, demo_token, load_demo_data
+
+    services = _services(platform)
+    async with services.statuses.pool.acquire() as conn:
+        await load_demo_data(conn)
+    await services.statuses.invalidate(p.iin for p in DEMO_PEOPLE)
+    green = next(p for p in DEMO_PEOPLE if p.key == "green")
+    await services.citizens.pool.execute("DELETE FROM citizens WHERE iin = $1", green.iin)
+    chat = await sandbox.chat("citizen", language_code="en")
+    await chat.send(f"/start {demo_token('arbat-cafe', 'entry')}")
+    await chat.reply()
+    await chat.send_contact(green.phone)
+    await chat.reply()
+    await chat.send(green.iin)
+    _linked, welcome = await chat.replies(2)
+    assert welcome["text"].startswith("✅")
+    assert "[DEMO] Cafe Arbat" in welcome["text"]
+    assert text("en", "colour.green") in welcome["text"]
