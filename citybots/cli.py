@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from subprocess import Popen
 from zoneinfo import ZoneInfo
 
 from citybots.embedded import EmbeddedServerError
@@ -18,6 +20,18 @@ from citybots.logs import setup_logging
 from citybots.settings import Settings, SettingsError, load_settings
 from services.demo import DEMO_PEOPLE, DEMO_VENUE_KEYS, demo_token, load_demo_data
 from services.migrations import MigrationError, migrate, status
+
+_WORKER_ENV = "CITYBOTS_WORKER"
+
+
+def _start_workers(settings: Settings, database_url: str, redis_url: str) -> list[Popen[bytes]]:
+    """WORKERS - 1 more processes on the same port (SO_REUSEPORT), sharing PostgreSQL and
+    Redis; this process is the first worker and owns any embedded servers."""
+    env = {**os.environ, _WORKER_ENV: "1", "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    return [
+        Popen([sys.executable, "-m", "citybots.cli", "run"], env=env)
+        for _ in range(settings.workers - 1)
+    ]
 
 
 async def _run(settings: Settings) -> int:
@@ -28,16 +42,32 @@ async def _run(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     platform = Platform(settings)
-    print("citybots: starting (the first start initialises the database) ...", flush=True)
+    child = os.environ.get(_WORKER_ENV) == "1"
+    if not child:
+        print("citybots: starting (the first start initialises the database) ...", flush=True)
     await platform.start()
+    workers: list[Popen[bytes]] = []
     try:
-        print(platform.summary(), flush=True)
-        print(f"\n  started in {platform.started_in:.1f} s", flush=True)
+        if not child:
+            assert platform.infra is not None
+            workers = _start_workers(
+                settings, platform.infra.database_url, platform.infra.redis_url
+            )
+            print(platform.summary(), flush=True)
+            if workers:
+                print(f"  {len(workers) + 1} worker processes share port {platform.port}")
+            print(f"\n  started in {platform.started_in:.1f} s", flush=True)
         await stop.wait()
-        print("\ncitybots: stopping ...", flush=True)
+        if not child:
+            print("\ncitybots: stopping ...", flush=True)
     finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            await asyncio.to_thread(worker.wait, 30)
         await platform.stop()
-    print("citybots: stopped", flush=True)
+    if not child:
+        print("citybots: stopped", flush=True)
     return 0
 
 

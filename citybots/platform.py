@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -226,7 +227,12 @@ class Platform:
             webhooks.setup(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, settings.admin_host, settings.admin_port)
+        site = web.TCPSite(
+            self._runner,
+            settings.admin_host,
+            settings.admin_port,
+            reuse_port=settings.workers > 1,  # the kernel shares the port among workers
+        )
         try:
             await site.start()
         except OSError as error:
@@ -396,7 +402,7 @@ class Platform:
 
     async def health(self) -> dict[str, Any]:
         """The state of PostgreSQL, Redis and each bot, for /healthz and `citybots check`."""
-        report: dict[str, Any] = {"status": "ok"}
+        report: dict[str, Any] = {"status": "ok", "worker_pid": os.getpid()}
 
         async def probe(name: str, check: Any) -> None:
             try:

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     positive_isolation_days: int = Field(default=14, ge=1, le=60)
     staff_lookups_per_hour: int = Field(default=120, ge=1, le=10_000)
     visit_retention_days: int = Field(default=28, ge=15, le=365)
+    workers: int = Field(default=1, ge=1, le=64)
 
     @field_validator("city_timezone")
     @classmethod
@@ -120,6 +121,15 @@ class Settings(BaseSettings):
             if not 16 <= len(raw) <= 256 or not set(raw) <= allowed:
                 raise ValueError("must be 16-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
+
+    @model_validator(mode="after")
+    def _workers_need_webhooks_and_tokens(self) -> Settings:
+        if self.workers > 1 and (not self.webhook_base_url or self.sandbox_bots):
+            raise ValueError(
+                "WORKERS above 1 needs webhook mode (WEBHOOK_BASE_URL) and a token for every "
+                "bot: the sandbox and long polling live in one process"
+            )
+        return self
 
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> Settings:

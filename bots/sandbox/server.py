@@ -69,6 +69,7 @@ class SandboxBot:
     webhook_secret: str | None = None
     webhook_queue: asyncio.Queue[dict[str, Any]] | None = None
     webhook_task: asyncio.Task[None] | None = None
+    max_connections: int = 40
     commands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -366,6 +367,7 @@ class Sandbox:
             raise BadRequest("bad webhook: invalid URL")
         bot.webhook_url = url or None
         bot.webhook_secret = params.get("secret_token") or None
+        bot.max_connections = min(max(_int(params.get("max_connections"), 40), 1), 100)
         if params.get("drop_pending_updates"):
             bot.updates.clear()
         if bot.webhook_url and bot.webhook_task is None:
@@ -583,32 +585,70 @@ class Sandbox:
         return update
 
     async def _deliver_webhooks(self, bot: SandboxBot) -> None:
-        """Post each update to the webhook in order, retrying as Telegram does."""
+        """Post updates to the webhook as Telegram does: up to ``max_connections`` at once,
+        but one at a time per chat so that a person's messages arrive in order; a
+        delivery that is not answered 2xx is retried with backoff."""
         assert bot.webhook_queue is not None
+        queue = bot.webhook_queue
         if self._http is None:
             self._http = ClientSession(timeout=ClientTimeout(total=60))
-        while True:
-            update = await bot.webhook_queue.get()
-            delay = 0.05
-            while bot.webhook_url:
-                headers = {}
-                if bot.webhook_secret:
-                    headers["X-Telegram-Bot-Api-Secret-Token"] = bot.webhook_secret
+        pending: deque[dict[str, Any]] = deque()
+        busy: set[int] = set()
+        changed = asyncio.Condition()
+
+        def take() -> tuple[dict[str, Any], int | None] | None:
+            for index, update in enumerate(pending):
+                chat = _chat_of(update)
+                if chat is None or chat not in busy:
+                    del pending[index]
+                    if chat is not None:
+                        busy.add(chat)
+                    return update, chat
+            return None
+
+        async def feed() -> None:
+            while True:
+                update = await queue.get()
+                async with changed:
+                    pending.append(update)
+                    changed.notify_all()
+
+        async def deliver() -> None:
+            while True:
+                async with changed:
+                    while (picked := take()) is None:
+                        await changed.wait()
+                update, chat = picked
                 try:
-                    async with self._http.post(bot.webhook_url, json=update, headers=headers) as r:
-                        if 200 <= r.status < 300:
-                            break
-                        log.info(
-                            "sandbox webhook for %s answered %d; retrying", bot.name, r.status
-                        )
-                except (OSError, TimeoutError, ClientError) as error:
-                    log.info(
-                        "sandbox webhook for %s failed (%s); retrying",
-                        bot.name,
-                        type(error).__name__,
-                    )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                    await self._post_webhook(bot, update)
+                finally:
+                    async with changed:
+                        busy.discard(chat)
+                        changed.notify_all()
+
+        try:
+            await asyncio.gather(feed(), *(deliver() for _ in range(bot.max_connections)))
+        finally:
+            bot.updates.extend(pending)
+
+    async def _post_webhook(self, bot: SandboxBot, update: dict[str, Any]) -> None:
+        assert self._http is not None
+        delay = 0.05
+        while bot.webhook_url:
+            headers = {}
+            if bot.webhook_secret:
+                headers["X-Telegram-Bot-Api-Secret-Token"] = bot.webhook_secret
+            try:
+                async with self._http.post(bot.webhook_url, json=update, headers=headers) as r:
+                    if 200 <= r.status < 300:
+                        return
+                    log.info("sandbox webhook for %s answered %d; retrying", bot.name, r.status)
+            except (OSError, TimeoutError, ClientError) as error:
+                log.info(
+                    "sandbox webhook for %s failed (%s); retrying", bot.name, type(error).__name__
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     # -------------------------------------------------------------- user side
 
@@ -848,6 +888,15 @@ class _Forbidden(Exception):
 
 class _Conflict(Exception):
     pass
+
+
+def _chat_of(update: dict[str, Any]) -> int | None:
+    for kind in ("message", "edited_message"):
+        if kind in update:
+            return int(update[kind]["chat"]["id"])
+    if "callback_query" in update:
+        return int(update["callback_query"]["from"]["id"])
+    return None
 
 
 def _public(message: dict[str, Any]) -> dict[str, Any]:
