@@ -251,6 +251,7 @@ async def bench_checkins(
     total: int,
     concurrency: int,
     with_exits: bool,
+    workers: int,
 ) -> None:
     """The whole path: a user's scan enters the sandbox (Telegram's stand-in), the platform
     (a separate `citybots run` process, so the two use both cores as Telegram and the
@@ -288,6 +289,7 @@ async def bench_checkins(
         )
     }
 
+    app_port = free_port()
     env = {k: v for k, v in os.environ.items()}
     env.update(
         {
@@ -295,8 +297,17 @@ async def bench_checkins(
             "REDIS_URL": redis_url,
             "LOG_LEVEL": "WARNING",
             "TELEGRAM_API_BASE": f"http://127.0.0.1:{port}/sandbox",
-            "ADMIN_PORT": str(free_port()),
+            "ADMIN_PORT": str(app_port),
             "DB_POOL_SIZE": "40",
+            **(
+                {
+                    "WORKERS": str(workers),
+                    "WEBHOOK_BASE_URL": f"http://127.0.0.1:{app_port}",
+                    "WEBHOOK_SECRET": "bench-webhook-secret-0123",
+                }
+                if workers > 1
+                else {}
+            ),
             **{f"{name.upper()}_BOT_TOKEN": bot.token for name, bot in bots.items()},
         }
     )
@@ -325,9 +336,10 @@ async def bench_checkins(
         async def visitor(user_index: int) -> None:
             nonlocal done
             user = users[user_index]
+            token = ""
             while queue:
                 queue.pop()
-                token = random.choice(tokens)
+                token = random.choice([t for t in random.sample(tokens, 2) if t != token])
                 sent = time.perf_counter()
                 since = await sandbox.user_sends(citizen, user, f"/start {token}")
                 replies = await sandbox.wait_for_replies(citizen, user, since)
@@ -429,6 +441,12 @@ async def main() -> None:
     parser.add_argument("--checkins", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=300)
     parser.add_argument("--with-exits", action="store_true", help="scan out after each entry")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (above 1: webhook mode, sharing the port)",
+    )
     args = parser.parse_args()
     setup_logging("WARNING")
     print(f"cores: {os.cpu_count()}")
@@ -449,6 +467,7 @@ async def main() -> None:
                     args.checkins,
                     args.concurrency,
                     args.with_exits,
+                    args.workers,
                 )
             if "exposure" in args.parts:
                 await bench_exposure(services, pool, database_url, args.visits)

@@ -27,7 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import BodyPartReader, ClientError, ClientSession, ClientTimeout, web
+from aiohttp import (
+    BodyPartReader,
+    ClientError,
+    ClientSession,
+    ClientTimeout,
+    TCPConnector,
+    web,
+)
 
 from bots.sandbox.markup import MAX_CAPTION, BadRequest, check_markup, check_text
 
@@ -591,7 +598,11 @@ class Sandbox:
         assert bot.webhook_queue is not None
         queue = bot.webhook_queue
         if self._http is None:
-            self._http = ClientSession(timeout=ClientTimeout(total=60))
+            # A connection per delivery, as a load balancer in front of several workers
+            # expects; kept-alive connections would all stay with the first worker.
+            self._http = ClientSession(
+                timeout=ClientTimeout(total=60), connector=TCPConnector(force_close=True)
+            )
         pending: deque[dict[str, Any]] = deque()
         busy: set[int] = set()
         changed = asyncio.Condition()
