@@ -13,7 +13,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Update, User
 
 from flows.i18n import pick_language, text
-from services.db import is_unavailable
+from services.db import is_unavailable, recover
 from services.metrics import Metrics
 from services.updates import Claim, UpdateLedger
 
@@ -100,6 +100,8 @@ class CityDispatcher(Dispatcher):
     async def _notice(self, bot: Bot, update: Update, key: str, error: BaseException) -> None:
         """Tell the person, at most once a minute per chat (a live location sends a fix
         every 30 s and must not turn an outage into a stream of notices)."""
+        ledger: UpdateLedger = self["ledger"]
+        await recover(ledger.pool, error)
         log.warning("update %d not handled: %s (%s)", update.update_id, key, type(error).__name__)
         chat_id, user = _sender(update)
         if chat_id is None:

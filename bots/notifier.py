@@ -25,7 +25,7 @@ from aiogram.exceptions import (
 
 from flows.i18n import pick_language
 from flows.notices import UnknownNotice, render_notice
-from services.db import is_unavailable
+from services.db import is_unavailable, recover
 from services.outbox import Outbox, OutboxMessage
 from services.users import LanguagePreferences
 
@@ -61,10 +61,15 @@ class Notifier:
             try:
                 sent = sum(await asyncio.gather(*(self.drain_once(name) for name in self.bots)))
             except Exception as error:
-                if not is_unavailable(error):
-                    raise
-                log.warning("outbox paused: %s", type(error).__name__)
+                # Whatever went wrong, the notifier must keep running: notices that were
+                # claimed come back when their lease lapses.
+                await recover(self.outbox.pool, error)
+                if is_unavailable(error):
+                    log.warning("outbox paused: %s", type(error).__name__)
+                else:
+                    log.exception("outbox sending failed; going on")
                 sent = 0
+                await asyncio.sleep(1)
             if not sent:
                 await asyncio.sleep(self.idle)
 

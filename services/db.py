@@ -51,6 +51,16 @@ def is_unavailable(error: BaseException) -> bool:
         | asyncpg.exceptions.TooManyConnectionsError
         | asyncpg.exceptions.ConnectionFailureError
         | asyncpg.exceptions.InterfaceError
+        | asyncpg.exceptions.InternalClientError  # a pooled connection left broken by an outage
         | RedisConnectionError
         | RedisTimeoutError,
     )
+
+
+async def recover(pool: asyncpg.Pool, error: BaseException) -> None:
+    """After a connection-level fault, have the pool replace its connections: one left
+    mid-operation by an outage would otherwise fail every statement given to it."""
+    if isinstance(
+        error, asyncpg.exceptions.InterfaceError | asyncpg.exceptions.InternalClientError
+    ):
+        await pool.expire_connections()
