@@ -81,7 +81,7 @@ async def test_every_colour_is_shown_and_green_expires_exactly_at_72_hours(
 ) -> None:
     services = _services(platform)
     chat, iin = await _signed_up(sandbox, platform)
-    result_at = datetime.now(UTC) - timedelta(hours=71, minutes=59, seconds=30)
+    result_at = datetime.now(UTC) - timedelta(hours=71, minutes=59, seconds=54)
     await add_pcr(services, iin, "negative", result_at=result_at)
     await chat.send("/status")
     green = await chat.reply()
