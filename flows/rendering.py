@@ -123,3 +123,30 @@ def poster_pdf(link: str, venue: str, entrance: str, direction: str) -> bytes:
     out = io.BytesIO()
     page.save(out, format="PDF", resolution=150)
     return out.getvalue()
+
+
+def hourly_chart(title: str, bars: list[tuple[str, int]]) -> bytes:
+    """Check-ins per hour as a bar chart: counts only, never names."""
+    width, height, left, bottom, top = 1000, 520, 70, 460, 90
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text(
+        (left, 25), title, font=fitted(draw, title, width - left - 30, 30, True), fill="black"
+    )
+    peak = max((count for _, count in bars), default=0) or 1
+    slot = (width - left - 30) / 24
+    for hour in range(24):
+        x = left + hour * slot
+        if hour % 3 == 0:
+            draw.text((x, bottom + 12), f"{hour:02d}", font=font(20), fill="#555555")
+    by_hour = dict(bars)
+    for hour in range(24):
+        count = by_hour.get(f"{hour:02d}", 0)
+        if not count:
+            continue
+        x = left + hour * slot
+        bar_top = bottom - (bottom - top) * count / peak
+        draw.rectangle((x + 3, bar_top, x + slot - 3, bottom), fill="#2E7D32")
+        draw.text((x + 3, bar_top - 26), str(count), font=font(20), fill="black")
+    draw.line((left, bottom, width - 30, bottom), fill="#999999", width=2)
+    return _png(image)

@@ -26,7 +26,7 @@ from flows.common.keyboards import main_menu
 from flows.context import BotLinks, BotProfile, Limits
 from flows.filters import MenuButton, StartPayload
 from flows.i18n import text
-from flows.rendering import poster_pdf, qr_png, qr_svg
+from flows.rendering import hourly_chart, poster_pdf, qr_png, qr_svg
 from services.ratelimit import allow
 from services.validation import InvalidInput, parse_bin, parse_coordinates, parse_iin
 from services.venues import CATEGORIES, NewVenue, Venue, VenueCode, VenueError, VenueService
@@ -373,7 +373,8 @@ async def venue_action(
         count = await visits.check_everyone_out(venue.id)
         await message.answer(text(lang, "venue.closed_all", count=count, venue=venue.name))
     elif action == "stats":
-        await message.answer(await _stats(lang, venue, visits, city_tz))
+        caption, chart = await _stats(lang, venue, visits, city_tz)
+        await message.answer_photo(BufferedInputFile(chart, "stats.png"), caption=caption)
     elif action == "capacity":
         await state.set_state(CapacityForm.number)
         await state.update_data(venue_id=venue.id)
@@ -391,8 +392,10 @@ async def venue_action(
         )
 
 
-async def _stats(lang: str, venue: Venue, visits: VisitService, city_tz: ZoneInfo) -> str:
-    """Today's check-ins per hour as bars, refusals and occupancy: counts, never names."""
+async def _stats(
+    lang: str, venue: Venue, visits: VisitService, city_tz: ZoneInfo
+) -> tuple[str, bytes]:
+    """Today's check-ins per hour as a chart, refusals and occupancy: counts, never names."""
     midnight = datetime.now(city_tz).replace(hour=0, minute=0, second=0, microsecond=0)
     hours = await visits.hourly(venue.id, midnight)
     total = sum(h.check_ins for h in hours)
@@ -404,13 +407,8 @@ async def _stats(lang: str, venue: Venue, visits: VisitService, city_tz: ZoneInf
         refused=await visits.refused_today(venue.id, midnight),
         occupancy=await visits.occupancy(venue.id),
     )
-    peak = max((h.check_ins for h in hours), default=0)
-    bars = [
-        f"{h.hour.astimezone(city_tz):%H}:00 {'█' * max(1, round(20 * h.check_ins / peak))} "
-        f"{h.check_ins}"
-        for h in hours
-    ]
-    return "\n".join([header, "", *bars])
+    bars = [(f"{h.hour.astimezone(city_tz):%H}", h.check_ins) for h in hours]
+    return header, hourly_chart(header, bars)
 
 
 async def got_capacity_number(

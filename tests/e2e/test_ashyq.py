@@ -256,7 +256,9 @@ async def test_staff_register_a_venue_get_posters_and_check_in_by_iin(
     assert audited == 2
 
     await owner.press(text("en", "venue.stats"))
-    stats = (await owner.reply())["text"]
+    chart = await owner.reply()
+    assert chart["photo"][0]["width"] == 1000
+    stats = chart["caption"]
     assert stats.startswith(
         text("en", "venue.stats_title", venue="Cafe Test", total=1, refused=1, occupancy=1)
     )
