@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
+
+from services.db import Connection
 
 
 async def record(
-    conn: asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool,
+    conn: Connection | asyncpg.Pool,
     *,
     actor: str,
     action: str,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from services.migrations import Connection
+from services.db import Connection
 from services.validation import parse_bin, parse_iin
 
 DEMO_PREFIX = "[DEMO] "

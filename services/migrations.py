@@ -15,11 +15,11 @@ from datetime import datetime
 from pathlib import Path
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
+
+from services.db import Connection
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _NAME = re.compile(r"(?P<version>\d{4})_(?P<slug>[a-z0-9_]+)\.sql")
-Connection = asyncpg.Connection | PoolConnectionProxy
 _LOCK_KEY = 0x63_69_74_79  # "city"
 
 

@@ -9,9 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
-Connection = asyncpg.Connection | PoolConnectionProxy
+from services.db import Connection
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,19 @@ _CACHE_TTL = 24 * 3600
 _NONE = "-"
 
 
+_SET_CHOSEN = """
+INSERT INTO tg_users (tg_user_id, language) VALUES ($1, $2)
+ON CONFLICT (tg_user_id) DO UPDATE SET language = EXCLUDED.language, updated_at = now()
+RETURNING language, telegram_language
+"""
+_SET_TELEGRAM = """
+INSERT INTO tg_users (tg_user_id, telegram_language) VALUES ($1, $2)
+ON CONFLICT (tg_user_id) DO UPDATE
+    SET telegram_language = EXCLUDED.telegram_language, updated_at = now()
+RETURNING language, telegram_language
+"""
+
+
 @dataclass(frozen=True)
 class LanguageChoice:
     chosen: str | None  # with /language
@@ -54,31 +67,14 @@ class LanguagePreferences:
     async def set(self, tg_user_id: int, language: str) -> None:
         """Store the choice. The cache entry is dropped first: if Redis is down the
         choice is not stored at all, and a stale cached language never outlives it."""
-        await self.redis.delete(self._key(tg_user_id))
-        row = await self.pool.fetchrow(
-            """
-            INSERT INTO tg_users (tg_user_id, language) VALUES ($1, $2)
-            ON CONFLICT (tg_user_id) DO UPDATE SET language = EXCLUDED.language, updated_at = now()
-            RETURNING language, telegram_language
-            """,
-            tg_user_id,
-            language,
-        )
-        assert row is not None
-        await self._cache(tg_user_id, LanguageChoice(row["language"], row["telegram_language"]))
+        await self._store(tg_user_id, _SET_CHOSEN, language)
 
     async def note_telegram_language(self, tg_user_id: int, language: str) -> None:
         """Remember the Telegram app's language (called only when it changed)."""
+        await self._store(tg_user_id, _SET_TELEGRAM, language)
+
+    async def _store(self, tg_user_id: int, statement: str, language: str) -> None:
         await self.redis.delete(self._key(tg_user_id))
-        row = await self.pool.fetchrow(
-            """
-            INSERT INTO tg_users (tg_user_id, telegram_language) VALUES ($1, $2)
-            ON CONFLICT (tg_user_id) DO UPDATE
-                SET telegram_language = EXCLUDED.telegram_language, updated_at = now()
-            RETURNING language, telegram_language
-            """,
-            tg_user_id,
-            language,
-        )
+        row = await self.pool.fetchrow(statement, tg_user_id, language)
         assert row is not None
         await self._cache(tg_user_id, LanguageChoice(row["language"], row["telegram_language"]))

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
+from services.db import Connection
 from services.validation import parse_bin, parse_coordinates
 
 CATEGORIES = ("shop", "food", "mall", "culture", "sport", "beauty", "office", "other")
@@ -95,7 +95,6 @@ def _venue(row: asyncpg.Record) -> Venue:
 _VENUE_COLUMNS = (
     "id, name, bin, category, address, capacity, capacity_policy, auto_checkout_minutes"
 )
-Connection = asyncpg.Connection | PoolConnectionProxy
 
 
 async def _issue_codes(conn: Connection, entrance_id: int) -> None:
