@@ -21,24 +21,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from aiohttp import web
+from common import percentile, servers  # bench/ is the script's folder
 from redis.asyncio import Redis
 
 from bots.sandbox import Sandbox
-from citybots.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from citybots.embedded import free_port
 from citybots.logs import setup_logging
 from citybots.settings import BOT_NAMES, load_settings
 from citybots.wiring import Services, build_services
 from services.db import create_pool
 from services.localcache import InvalidationListener
-from services.migrations import migrate
 from services.registry import CsvSource
 from services.validation import _check_digit
 
@@ -59,39 +56,6 @@ def iins(count: int, seed: int = 1) -> list[str]:
         seen.add(body)
         result.append(body + str(digit))
     return result
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-@asynccontextmanager
-async def servers() -> AsyncIterator[tuple[str, str]]:
-    pg_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
-    with tempfile.TemporaryDirectory(prefix="citybots-bench-") as tmp:
-        pg = rd = None
-        if not pg_url:
-            pg = EmbeddedPostgres(Path(tmp) / "pg", fast=True)
-            pg_url = await asyncio.to_thread(pg.start)
-        if not redis_url:
-            rd = EmbeddedRedis(Path(tmp) / "redis", persist=False)
-            redis_url = await asyncio.to_thread(rd.start)
-        admin = await asyncpg.connect(pg_url)
-        await admin.execute("DROP DATABASE IF EXISTS citybots_bench WITH (FORCE)")
-        await admin.execute("CREATE DATABASE citybots_bench")
-        await admin.close()
-        url = urlunsplit(urlsplit(pg_url)._replace(path="/citybots_bench"))
-        conn = await asyncpg.connect(url)
-        await migrate(conn)
-        await conn.close()
-        try:
-            yield url, redis_url
-        finally:
-            if rd is not None:
-                rd.stop()
-            if pg is not None:
-                pg.stop()
 
 
 async def bench_import(services: Services, tmp: Path, rows: int = 500_000) -> None:

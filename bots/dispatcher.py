@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from aiogram import Bot, Dispatcher
 from aiogram.dispatcher.event.bases import UNHANDLED
@@ -40,6 +40,15 @@ def _sender(update: Update) -> tuple[int | None, User | None]:
     return None, None
 
 
+class FastPath(Protocol):
+    """Updates of one kind taken before aiogram's routing (live-location moves): they
+    need no answer, are idempotent by their content, and arrive by the thousand."""
+
+    def takes(self, update: Update) -> bool: ...
+
+    async def handle(self, update: Update) -> Any: ...
+
+
 class CityDispatcher(Dispatcher):
     """Wraps aiogram's ``feed_update``, which both polling and webhooks go through.
 
@@ -50,8 +59,11 @@ class CityDispatcher(Dispatcher):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._last_notice: dict[int, float] = {}
+        self.fast_path: FastPath | None = None
 
     async def feed_update(self, bot: Bot, update: Update, **kwargs: Any) -> Any:
+        if self.fast_path is not None and self.fast_path.takes(update):
+            return await self._fast(bot, update)
         ledger: UpdateLedger = self["ledger"]
         metrics: Metrics = self["metrics"]
         bot_name: str = self["profile"].name
@@ -88,6 +100,17 @@ class CityDispatcher(Dispatcher):
         metrics.updates.labels(bot_name, outcome).inc()
         metrics.update_seconds.labels(bot_name).observe(time.perf_counter() - started)
         return result
+
+    async def _fast(self, bot: Bot, update: Update) -> Any:
+        assert self.fast_path is not None
+        try:
+            return await self.fast_path.handle(update)
+        except Exception as error:
+            if is_unavailable(error):
+                await recover(self["ledger"].pool, error)
+                return IN_FLIGHT  # a webhook answers 503: Telegram delivers it again
+            log.exception("%s bot failed on update %d", self["profile"].name, update.update_id)
+            return UNHANDLED
 
     async def _quietly(self, step: Any) -> None:
         try:

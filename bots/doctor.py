@@ -1,10 +1,10 @@
 """The doctor bot. District doctors: enrol patients, receive and resolve violation alerts."""
 
-from collections.abc import Callable
-
-from aiogram import Router
-
 from flows.context import BotProfile
+from flows.quarantine import doctor
 
-PROFILE = BotProfile(name="doctor")
-FLOWS: tuple[Callable[[], Router], ...] = ()
+PROFILE = BotProfile(
+    name="doctor",
+    menu=("doctor_menu.enrol", "doctor_menu.cases", "menu.help", "menu.language"),
+)
+FLOWS = (doctor.build_router,)

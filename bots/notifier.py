@@ -93,12 +93,14 @@ class Notifier:
         choice = await self.languages.get(message.chat_id)
         lang = pick_language(choice.chosen, choice.telegram, default=self.default_language)
         try:
-            body = render_notice(message.kind, message.params, lang, self.tz)
+            notice = render_notice(message.kind, message.params, lang, self.tz)
         except (UnknownNotice, KeyError, ValueError) as error:
             await self.outbox.failed(message.id, f"cannot render: {type(error).__name__}")
             return 0
         try:
-            await self.bots[bot_name].send_message(message.chat_id, body)
+            await self.bots[bot_name].send_message(
+                message.chat_id, notice.text, reply_markup=notice.keyboard
+            )
         except TelegramRetryAfter as error:
             await self.outbox.retry_later(
                 message.id, timedelta(seconds=error.retry_after), "429 Too Many Requests"

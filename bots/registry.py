@@ -31,4 +31,7 @@ def build_dispatcher(name: str, context: BotContext, storage: BaseStorage) -> Ci
     for factory in factories:
         dispatcher.include_router(factory())
     dispatcher.include_router(common.build_fallback_router())
+    fast_path = getattr(module, "FAST_PATH", None)
+    if fast_path is not None:
+        dispatcher.fast_path = fast_path(context["live_ingest"])
     return dispatcher

@@ -178,6 +178,26 @@ async def _labs_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _admin(settings: Settings, args: argparse.Namespace) -> int:
+    from citybots.platform import bot_username, command_services
+    from services.quarantine import QuarantineError
+
+    async with command_services(settings) as services:
+        try:
+            token = await services.quarantine.create_doctor_invite(
+                args.district, on_duty=args.duty, created_by="cli"
+            )
+        except QuarantineError as error:
+            print(f"citybots: {error.key}: give --district a name", file=sys.stderr)
+            return 1
+    username = await bot_username(settings, "doctor")
+    duty = " (on the duty list)" if args.duty else ""
+    print(f"doctor invite for {args.district}{duty}, valid for 7 days, for one account:")
+    print(f"https://t.me/{username}?start={token}")
+    print(f"(in the sandbox: send '/start {token}' to the doctor bot)")
+    return 0
+
+
 async def _disputes(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.platform import command_services
     from services.disputes import DisputeError
@@ -263,6 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
     labs_commands = labs.add_subparsers(dest="labs_command", required=True)
     labs_add = labs_commands.add_parser("add", help="add a laboratory and print its API key")
     labs_add.add_argument("name")
+    admin = commands.add_parser("admin", help="administration: doctors' invites")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    invite = admin_commands.add_parser(
+        "invite-doctor", help="print a one-use invite link to the doctor bot"
+    )
+    invite.add_argument("--district", required=True, help="the doctor's district")
+    invite.add_argument(
+        "--duty", action="store_true", help="put the doctor on the district's duty list"
+    )
     disputes = commands.add_parser("disputes", help="status disputes for registry officers")
     disputes_commands = disputes.add_subparsers(dest="disputes_command", required=True)
     listing = disputes_commands.add_parser("list", help="open disputes (--all for every one)")
@@ -299,6 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with_args = {
         "import": _import,
         "labs": _labs_add,
+        "admin": _admin,
         "disputes": _disputes,
         "exposures": _exposures,
     }

@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,7 +31,7 @@ from admin.app import init_app as init_admin
 from bots.dispatcher import CityDispatcher
 from bots.notifier import Notifier
 from bots.registry import BOT_MODULES, build_dispatcher
-from bots.sandbox import Sandbox
+from bots.sandbox import Sandbox, default_username
 from bots.session import ApiHealth, RetryAfterMiddleware
 from bots.webhook import WebhookEndpoint, WebhookTarget
 from citybots.embedded import EmbeddedPostgres, EmbeddedRedis
@@ -39,15 +39,20 @@ from citybots.settings import BOT_NAMES, Settings
 from citybots.wiring import Services, build_services
 from flows.context import BotContext, BotLinks, Limits
 from flows.i18n import LANGUAGES, text
+from flows.quarantine.live import LiveIngest
 from services.db import connect, create_pool
 from services.localcache import InvalidationListener
 from services.metrics import Metrics
 from services.migrations import migrate
+from services.quarantine import SEEN
 from services.retention import Retention, purge
 from services.scheduler import run_exclusively
 from services.updates import UpdateLedger
 
 log = logging.getLogger(__name__)
+
+
+SWEEP_INTERVAL = 10  # seconds: a silent case is alerted at most this long after 15 minutes
 
 
 class StartupError(RuntimeError):
@@ -143,6 +148,23 @@ async def database(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
             await asyncio.to_thread(embedded.stop)
 
 
+async def bot_username(settings: Settings, name: str) -> str:
+    """A bot's @username for deep links printed by commands: asked of the Bot API when
+    the bot has a token, the sandbox's name for it otherwise."""
+    token = settings.bot_token(name)
+    if token is None:
+        return default_username(name)
+    api_base = settings.telegram_api_base or PRODUCTION.base.split("/bot{token}")[0]
+    bot = Bot(token=token, session=AiohttpSession(api=TelegramAPIServer.from_base(api_base)))
+    try:
+        me = await bot.get_me()
+    except (TelegramAPIError, OSError) as error:
+        raise StartupError(f"{name} bot: cannot ask the Bot API who it is: {error}") from error
+    finally:
+        await bot.session.close()
+    return me.username or name
+
+
 @dataclass
 class RunningBot:
     name: str
@@ -174,6 +196,7 @@ class Platform:
     _scheduler: AsyncIOScheduler | None = None
     _notifier_task: asyncio.Task[None] | None = None
     _invalidations: InvalidationListener | None = None
+    live_ingest: LiveIngest | None = None
 
     async def __aenter__(self) -> Platform:
         await self.start()
@@ -214,6 +237,11 @@ class Platform:
             raise StartupError(f"cannot connect to Redis: {type(error).__name__}") from error
 
         self.services = build_services(self.pool, self.redis, settings)
+        self.live_ingest = LiveIngest(self.services.quarantine, self.metrics)
+        if not await self.redis.exists(SEEN):
+            watched = await self.services.quarantine.rebuild_index()
+            if watched:
+                log.info("quarantine: watching %d cases again (index rebuilt)", watched)
         app = web.Application(client_max_size=32 * 1024**2)
         setup_api(app, self.services)
         init_admin(app, self.health, self.metrics if settings.metrics_enabled else None)
@@ -273,11 +301,22 @@ class Platform:
         self._scheduler = AsyncIOScheduler()
         self._scheduler.add_job(self._purge_ledger, "interval", hours=1, id="purge-ledger")
         self._scheduler.add_job(self._auto_checkout, "interval", minutes=1, id="auto-checkout")
+        self._scheduler.add_job(self._retention, "interval", hours=1, id="retention")
+        self._scheduler.add_job(
+            self._quarantine_sweep, "interval", seconds=SWEEP_INTERVAL, id="quarantine-sweep"
+        )
+        self._scheduler.add_job(
+            self._quarantine_escalate, "interval", seconds=30, id="quarantine-escalate"
+        )
+        self._scheduler.add_job(
+            self._quarantine_close, "interval", minutes=10, id="quarantine-close"
+        )
         self._scheduler.start()
 
     def _context(self, name: str, links: BotLinks) -> BotContext:
         assert self.services is not None
         assert self.redis is not None
+        assert self.live_ingest is not None
         services = self.services
         return BotContext(
             profile=BOT_MODULES[name].PROFILE,
@@ -293,7 +332,12 @@ class Platform:
             redis=self.redis,
             links=links,
             city_tz=ZoneInfo(self.settings.city_timezone),
-            limits=Limits(staff_lookups_per_hour=self.settings.staff_lookups_per_hour),
+            limits=Limits(
+                staff_lookups_per_hour=self.settings.staff_lookups_per_hour,
+                fix_retention_days=self.settings.quarantine_fix_retention_days,
+            ),
+            quarantine=services.quarantine,
+            live_ingest=self.live_ingest,
         )
 
     async def _connect_bot(self, name: str) -> None:
@@ -386,13 +430,55 @@ class Platform:
         assert self.pool is not None
         assert self.redis is not None
         pool = self.pool
-        policy = Retention(visits=timedelta(days=self.settings.visit_retention_days))
+        policy = Retention(
+            visits=timedelta(days=self.settings.visit_retention_days),
+            location_fixes=timedelta(days=self.settings.quarantine_fix_retention_days),
+        )
 
         async def job() -> None:
             removed = await purge(pool, policy)
             log.info("retention: removed %s", removed)
 
         await run_exclusively(self.redis, "retention", job, hold=timedelta(minutes=50))
+
+    async def _quarantine_sweep(self) -> None:
+        assert self.services is not None
+        assert self.redis is not None
+        quarantine = self.services.quarantine
+        metrics = self.metrics
+
+        async def job() -> None:
+            report = await quarantine.sweep(datetime.now(UTC))
+            if report.opened:
+                log.info("quarantine sweep: %d alerts", report.opened)
+                metrics.quarantine_alerts.labels("silence").inc(report.opened)
+
+        await run_exclusively(
+            self.redis, "quarantine-sweep", job, hold=timedelta(seconds=SWEEP_INTERVAL - 1)
+        )
+
+    async def _quarantine_escalate(self) -> None:
+        assert self.services is not None
+        assert self.redis is not None
+        quarantine = self.services.quarantine
+
+        async def job() -> None:
+            await quarantine.escalate(datetime.now(UTC))
+
+        await run_exclusively(self.redis, "quarantine-escalate", job, hold=timedelta(seconds=25))
+
+    async def _quarantine_close(self) -> None:
+        assert self.services is not None
+        assert self.redis is not None
+        quarantine = self.services.quarantine
+        tz = ZoneInfo(self.settings.city_timezone)
+
+        async def job() -> None:
+            closed = await quarantine.close_finished(datetime.now(tz).date())
+            if closed:
+                log.info("quarantine: %d cases closed at the end of isolation", closed)
+
+        await run_exclusively(self.redis, "quarantine-close", job, hold=timedelta(minutes=9))
 
     async def _purge_ledger(self) -> None:
         assert self.pool is not None
@@ -452,6 +538,9 @@ class Platform:
                 await self._notifier_task
             self._notifier_task = None
         await asyncio.gather(*(self._stop_bot(running) for running in self.bots.values()))
+        if self.live_ingest is not None:
+            await self.live_ingest.close()
+            self.live_ingest = None
         self.bots.clear()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 
 import asyncpg
@@ -16,6 +17,7 @@ from services.disputes import DisputeService
 from services.exposure import ExposureService
 from services.labs import LabService
 from services.outbox import Outbox
+from services.quarantine import QuarantineService
 from services.registry import RegistryImporter
 from services.status import StatusService
 from services.updates import UpdateLedger
@@ -40,6 +42,7 @@ class Services:
     importer: RegistryImporter
     labs: LabService
     audit: AuditWriter
+    quarantine: QuarantineService
 
 
 def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Services:
@@ -64,4 +67,9 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
         ),
         labs=LabService(pool),
         audit=partial(record, pool),
+        quarantine=QuarantineService(
+            pool,
+            redis,
+            escalate_after=timedelta(minutes=settings.quarantine_escalate_minutes),
+        ),
     )

@@ -8,9 +8,11 @@ from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
+from flows.quarantine.live import LiveIngest
 from services.citizens import CitizenService
 from services.disputes import DisputeService
 from services.metrics import Metrics
+from services.quarantine import QuarantineService
 from services.status import StatusService
 from services.updates import UpdateLedger
 from services.users import LanguagePreferences
@@ -40,6 +42,7 @@ class BotLinks:
 @dataclass(frozen=True)
 class Limits:
     staff_lookups_per_hour: int = 120
+    fix_retention_days: int = 14
 
 
 class BotContext(TypedDict):
@@ -57,3 +60,5 @@ class BotContext(TypedDict):
     links: BotLinks
     city_tz: ZoneInfo
     limits: Limits
+    quarantine: QuarantineService
+    live_ingest: LiveIngest

@@ -42,3 +42,13 @@ class PlainStart(Filter):
     async def __call__(self, message: Message) -> bool:
         command = (message.text or "").strip().split("@", 1)[0]
         return command == "/start"
+
+
+class HasContact(Filter):
+    async def __call__(self, message: Message) -> bool:
+        return message.contact is not None
+
+
+class HasLocation(Filter):
+    async def __call__(self, message: Message) -> bool:
+        return message.location is not None

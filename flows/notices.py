@@ -2,30 +2,82 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flows.formatting import local_time
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from flows.formatting import local_clock, local_time
 from flows.i18n import text
+from flows.quarantine.alerts import alert_keyboard, alert_text, closed_text, patient_text
+from flows.quarantine.keyboards import HomeChoice
 
 
 class UnknownNotice(KeyError):
     pass
 
 
-def render_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) -> str:
+@dataclass(frozen=True)
+class Notice:
+    text: str
+    keyboard: InlineKeyboardMarkup | None = None
+
+
+def render_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) -> Notice:
     if kind == "exposure":
-        return text(
-            lang,
-            "notices.exposure",
-            venue=params["venue"],
-            start=local_time(datetime.fromisoformat(params["start"]), tz),
-            end=local_time(datetime.fromisoformat(params["end"]), tz),
+        return Notice(
+            text(
+                lang,
+                "notices.exposure",
+                venue=params["venue"],
+                start=local_time(datetime.fromisoformat(params["start"]), tz),
+                end=local_time(datetime.fromisoformat(params["end"]), tz),
+            )
         )
     if kind == "account_moved":
-        return text(lang, "notices.account_moved", iin=params["iin"])
+        return Notice(text(lang, "notices.account_moved", iin=params["iin"]))
     if kind == "dispute_resolved":
         key = "notices.dispute_upheld" if params["upheld"] else "notices.dispute_rejected"
-        return text(lang, key, id=params["id"], note=params["note"])
+        return Notice(text(lang, key, id=params["id"], note=params["note"]))
+    if kind in ("quarantine_alert", "quarantine_escalation"):
+        escalated = kind == "quarantine_escalation"
+        return Notice(
+            alert_text(params, lang, tz, escalated=escalated),
+            alert_keyboard(int(params["episode"]), lang),
+        )
+    if kind == "quarantine_closed":
+        return Notice(closed_text(params, lang, tz))
+    if kind == "quarantine_declined":
+        return Notice(text(lang, "doctor.declined", code=params["code"]))
+    if kind == "quarantine_case_closed":
+        return Notice(text(lang, "doctor.case_closed", code=params["code"]))
+    if kind == "quarantine_patient":
+        return Notice(patient_text(params, lang))
+    if kind == "quarantine_live_ending":
+        until = local_clock(datetime.fromisoformat(params["until"]), tz)
+        return Notice(text(lang, "quarantine.live_ending", until=until))
+    if kind == "quarantine_confirm_home":
+        accuracy = params.get("accuracy")
+        body = text(lang, "quarantine.confirm_home")
+        if accuracy is not None:
+            body += "\n" + text(lang, "quarantine.accuracy", accuracy=accuracy)
+        keyboard = InlineKeyboardMarkup(
+            inline_keyboard=[
+                [
+                    InlineKeyboardButton(
+                        text=text(lang, "quarantine.home_yes"),
+                        callback_data=HomeChoice(answer="yes").pack(),
+                    )
+                ],
+                [
+                    InlineKeyboardButton(
+                        text=text(lang, "quarantine.home_no"),
+                        callback_data=HomeChoice(answer="no").pack(),
+                    )
+                ],
+            ]
+        )
+        return Notice(body, keyboard)
     raise UnknownNotice(kind)

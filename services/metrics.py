@@ -27,3 +27,15 @@ class Metrics:
             ["bot"],
             registry=self.registry,
         )
+        self.live_fixes = Counter(
+            "citybots_live_fixes_total",
+            "Live-location fixes taken by the quarantine bot, by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.quarantine_alerts = Counter(
+            "citybots_quarantine_alerts_total",
+            "Quarantine episodes opened, by kind",
+            ["kind"],
+            registry=self.registry,
+        )

@@ -15,6 +15,7 @@ class Retention:
 
     visits: timedelta = timedelta(days=28)
     outbox: timedelta = timedelta(days=30)
+    location_fixes: timedelta = timedelta(days=14)
 
 
 async def purge(pool: asyncpg.Pool, retention: Retention) -> dict[str, int]:
@@ -33,4 +34,16 @@ async def purge(pool: asyncpg.Pool, retention: Retention) -> dict[str, int]:
             retention.outbox,
         )
         removed["outbox"] = int(result.split()[-1])
+        result = await conn.execute(
+            "DELETE FROM location_fixes WHERE received_at < now() - $1::interval",
+            retention.location_fixes,
+        )
+        removed["location_fixes"] = int(result.split()[-1])
+        # A closed case keeps its code and episodes (the record of care), not its places.
+        result = await conn.execute(
+            "UPDATE quarantine_cases SET home_lat = NULL, home_lon = NULL, last_lat = NULL, "
+            "last_lon = NULL WHERE closed_at < now() - $1::interval AND home_lat IS NOT NULL",
+            retention.location_fixes,
+        )
+        removed["case_places"] = int(result.split()[-1])
     return removed

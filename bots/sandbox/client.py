@@ -133,13 +133,18 @@ class SandboxChat:
         *,
         live_period: int | None = None,
         horizontal_accuracy: float | None = None,
+        at: int | None = None,
+        forwarded: bool = False,
     ) -> int:
+        """A location message; with ``live_period`` a live one. ``at`` (Unix time) stands
+        in for the moment it was sent."""
         location: dict[str, Any] = {"latitude": latitude, "longitude": longitude}
         if live_period is not None:
             location["live_period"] = live_period
         if horizontal_accuracy is not None:
             location["horizontal_accuracy"] = horizontal_accuracy
-        return int((await self._post("send", {"location": location}))["message_id"])
+        body: dict[str, Any] = {"location": location, "at": at, "forwarded": forwarded}
+        return int((await self._post("send", body))["message_id"])
 
     async def move_location(
         self,
@@ -148,14 +153,21 @@ class SandboxChat:
         longitude: float,
         *,
         horizontal_accuracy: float | None = None,
-    ) -> None:
+        at: int | None = None,
+    ) -> int:
+        """The live location moves (an edited message); returns the update's id."""
         location: dict[str, Any] = {"latitude": latitude, "longitude": longitude}
         if horizontal_accuracy is not None:
             location["horizontal_accuracy"] = horizontal_accuracy
-        await self._post("edit", {"message_id": message_id, "location": location})
+        body = {"message_id": message_id, "location": location, "at": at}
+        return int((await self._post("edit", body))["update_id"])
 
-    async def stop_location(self, message_id: int) -> None:
-        await self._post("edit", {"message_id": message_id, "stop": True})
+    async def stop_location(self, message_id: int, *, at: int | None = None) -> None:
+        await self._post("edit", {"message_id": message_id, "stop": True, "at": at})
+
+    async def block(self, blocked: bool = True) -> None:
+        """Block (or unblock) the bot, as a user leaving the chat does."""
+        await self._post("block", {"blocked": blocked})
 
     async def send_document(
         self, file_name: str, content: str, mime_type: str = "text/csv"

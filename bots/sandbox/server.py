@@ -113,6 +113,7 @@ class Chat:
     next_message_id: int = 1
     seq: int = 0
     started: bool = False
+    blocked: bool = False
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
 
@@ -166,7 +167,7 @@ class Sandbox:
         bot_id = next(self._bot_ids)
         token = f"{bot_id}:SANDBOX-{secrets.token_urlsafe(24)}"
         bot = SandboxBot(
-            name=name, id=bot_id, username=username or f"citybots_{name}_bot", token=token
+            name=name, id=bot_id, username=username or default_username(name), token=token
         )
         self.bots_by_token[token] = bot
         self.bots_by_username[bot.username.lower()] = bot
@@ -194,6 +195,7 @@ class Sandbox:
         app.router.add_post(chat + "/send", self._api_send)
         app.router.add_post(chat + "/edit", self._api_edit)
         app.router.add_post(chat + "/press", self._api_press)
+        app.router.add_post(chat + "/block", self._api_block)
         app.router.add_get(chat + "/messages", self._api_messages)
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
@@ -309,6 +311,8 @@ class Sandbox:
         chat = self.chats.get((bot.id, chat_id))
         if chat is None or not chat.started:
             raise _Forbidden("bot can't initiate conversation with a user")
+        if chat.blocked:
+            raise _Forbidden("bot was blocked by the user")
         return chat_id, chat
 
     def _message_for(self, bot: SandboxBot, params: dict[str, Any]) -> tuple[Chat, dict[str, Any]]:
@@ -328,6 +332,7 @@ class Sandbox:
             "date": int(time.time()),
             **content,
         }
+        chat.blocked = False  # writing to a bot unblocks it
         chat.next_message_id += 1
         await self._record(chat, message)
         return message
@@ -741,6 +746,7 @@ class Sandbox:
             "date": int(time.time()),
             **content,
         }
+        chat.blocked = False  # writing to a bot unblocks it
         chat.next_message_id += 1
         await self._record(chat, message)
         return message
@@ -793,6 +799,14 @@ class Sandbox:
         elif "location" in body:
             location = dict(body["location"])
             content = {"location": location}
+            if _int(body.get("at"), 0) > 0:
+                content["date"] = _int(body.get("at"))
+            if body.get("forwarded"):
+                content["forward_origin"] = {
+                    "type": "hidden_user",
+                    "date": int(time.time()),
+                    "sender_user_name": "Someone else",
+                }
         elif "document" in body:
             document = dict(body["document"])
             data = str(document.get("content", "")).encode()
@@ -825,14 +839,103 @@ class Sandbox:
         message = chat.messages.get(_int(body.get("message_id")))
         if message is None or message["from"]["id"] != user.id or "location" not in message:
             raise web.HTTPBadRequest(text="no live location message with that id")
-        location = dict(message["location"])
-        if body.get("stop"):
-            location.pop("live_period", None)
+        update = await self.user_moves(
+            bot,
+            user,
+            message["message_id"],
+            body.get("location") or {},
+            stop=bool(body.get("stop")),
+            at=_int(body.get("at"), 0) or None,
+        )
+        return web.json_response({"update_id": update["update_id"]})
+
+    async def user_moves(
+        self,
+        bot: SandboxBot,
+        user: SandboxUser,
+        message_id: int,
+        location: dict[str, Any],
+        *,
+        stop: bool = False,
+        at: int | None = None,
+    ) -> dict[str, Any]:
+        """A live location's move (or its end) as Telegram reports it: an edit of the
+        location message. ``at`` stands in for the clock (tests of time rules)."""
+        chat = self._user_chat(bot, user)
+        message = chat.messages[message_id]
+        moved = dict(message["location"])
+        if stop:
+            moved.pop("live_period", None)
         else:
-            location.update(body.get("location") or {})
-        edited = {**message, "location": location, "edit_date": int(time.time())}
+            moved.update(location)
+        edited = {**message, "location": moved, "edit_date": at or int(time.time())}
         await self._record(chat, edited)
-        update = await self._push_update(bot, {"edited_message": _public(edited)})
+        return await self._push_update(bot, {"edited_message": _public(edited)})
+
+    async def user_shares_live(
+        self,
+        bot: SandboxBot,
+        user: SandboxUser,
+        location: dict[str, Any],
+        *,
+        deliver: bool = True,
+    ) -> int:
+        """In-process user side (benchmarks): a live-location message; its id. Without
+        ``deliver`` the message is only in the chat (a share begun before the run)."""
+        message = await self._user_message(bot, user, {"location": location})
+        if deliver:
+            await self._push_update(bot, {"message": _public(message)})
+        return int(message["message_id"])
+
+    async def users_move(
+        self, bot: SandboxBot, moves: list[tuple[SandboxUser, int, dict[str, Any], int]]
+    ) -> None:
+        """In-process user side (benchmarks): many live locations move at once, each
+        ``(user, message_id, location, at)``, as one burst of edits from Telegram."""
+        updates = []
+        for user, message_id, location, at in moves:
+            chat = self._user_chat(bot, user)
+            message = chat.messages[message_id]
+            edited = {**message, "location": {**message["location"], **location}}
+            edited["edit_date"] = at
+            chat.messages[message_id] = edited
+            updates.append({"edited_message": _public(edited)})
+        if bot.webhook_url:
+            for payload in updates:
+                await self._push_update(bot, payload)
+            return
+        async with bot.arrived:
+            for payload in updates:
+                bot.updates.append({"update_id": bot.next_update_id, **payload})
+                bot.next_update_id += 1
+            bot.arrived.notify_all()
+
+    async def _api_block(self, request: web.Request) -> web.Response:
+        """The user blocks the bot (or unblocks it with ``{"blocked": false}``): the bot
+        gets a ``my_chat_member`` update and, while blocked, 403 on every send."""
+        bot, user = self._bot_from(request), self._user_from(request)
+        body = await _json_body(request)
+        chat = self._user_chat(bot, user)
+        blocked = bool(body.get("blocked", True))
+        old, new = ("member", "kicked") if blocked else ("kicked", "member")
+        chat.blocked = blocked
+        bot_member = {"user": bot.public()}
+        update = await self._push_update(
+            bot,
+            {
+                "my_chat_member": {
+                    "chat": self._chat_json(user.id),
+                    "from": user.public(),
+                    "date": int(time.time()),
+                    "old_chat_member": {"status": old, **bot_member},
+                    "new_chat_member": (
+                        {"status": new, "until_date": 0, **bot_member}
+                        if blocked
+                        else {"status": new, **bot_member}
+                    ),
+                }
+            },
+        )
         return web.json_response({"update_id": update["update_id"]})
 
     async def _api_press(self, request: web.Request) -> web.Response:
@@ -891,6 +994,11 @@ class Sandbox:
                     await asyncio.wait_for(chat.changed.wait_for(enough), wait)
             messages = changed()
         return web.json_response({"seq": chat.seq, "messages": [_transcript(m) for m in messages]})
+
+
+def default_username(bot_name: str) -> str:
+    """The @username a sandbox bot gets unless told otherwise."""
+    return f"citybots_{bot_name}_bot"
 
 
 class _Forbidden(Exception):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
-from aiogram.filters import Command, Filter, StateFilter
+from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -22,7 +22,7 @@ from aiogram.types import (
 from flows.checkin.scan import process_scan
 from flows.common.keyboards import main_menu
 from flows.context import BotProfile
-from flows.filters import MenuButton
+from flows.filters import HasContact, MenuButton
 from flows.i18n import text
 from flows.status.describe import send_status
 from services.citizens import CitizenService, LinkOutcome, mask_iin
@@ -376,7 +376,7 @@ def build_router() -> Router:
     router.message.register(unlink, Command("unlink"))
     router.message.register(start_dispute, MenuButton("citizen_menu.dispute"))
     router.message.register(start_dispute, Command("dispute"))
-    router.message.register(got_contact, StateFilter(SignUp.phone), _HasContact())
+    router.message.register(got_contact, StateFilter(SignUp.phone), HasContact())
     router.message.register(phone_expected, StateFilter(SignUp.phone))
     router.message.register(got_iin, StateFilter(SignUp.iin))
     router.callback_query.register(
@@ -388,10 +388,3 @@ def build_router() -> Router:
         skip_reference, StateFilter(DisputeForm.reference), Answer.filter()
     )
     return router
-
-
-class _HasContact(Filter):
-    """An async filter (aiogram runs sync ones in a thread)."""
-
-    async def __call__(self, message: Message) -> bool:
-        return message.contact is not None

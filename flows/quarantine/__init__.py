@@ -1,0 +1,1 @@
+"""Home quarantine: the patient's side (quarantine bot) and the doctor's (doctor bot)."""

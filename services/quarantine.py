@@ -1,0 +1,1327 @@
+"""Home quarantine: doctors, patients' cases, consent, live-location fixes judged by the
+home-radius rule (geofence/home.py), violation episodes with their alerts, the silence
+sweep, escalation, closing at isolation end.
+
+PostgreSQL holds every case and episode. Redis holds three sorted sets that only say
+where to look (rebuilt from PostgreSQL by :meth:`QuarantineService.rebuild_index`):
+
+- ``q:seen``    case -> time of its last fix of any kind (silence is 15 minutes past it);
+- ``q:judged``  case -> time of its last fix precise enough to judge, for cases whose
+                fixes arrive but are too vague;
+- ``q:live``    case -> end of its live-location period (a reminder goes out before it).
+
+A sweep reads only the due end of each set, so its cost follows the number of cases
+that are due, not the number of cases.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import asyncpg
+import numpy as np
+from redis.asyncio import Redis
+
+from geofence.distance import distance_m, distances_m
+from geofence.home import (
+    MAX_USABLE_ACCURACY_M,
+    OUTSIDE_FIXES_TO_CONFIRM,
+    Verdict,
+    judge,
+    plausible_move,
+)
+from services.audit import record
+from services.db import Connection
+from services.outbox import enqueue
+from services.validation import Coordinates, InvalidInput, parse_coordinates
+
+log = logging.getLogger(__name__)
+
+SILENCE = timedelta(minutes=15)
+REMIND_BEFORE_LIVE_ENDS = timedelta(minutes=10)
+DOCTOR_INVITE_TTL = timedelta(days=7)
+INDEFINITE_LIVE_PERIOD = 0x7FFFFFFF
+MAX_REPORTED_ACCURACY_M = 1500.0
+SEEN, JUDGED, LIVE = "q:seen", "q:judged", "q:live"
+_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: read out on the phone
+_SWEEP_BATCH = 5_000
+
+
+class QuarantineError(Exception):
+    """A refusal with the text key that explains it to the person."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+class AlertKind(StrEnum):
+    LEFT_HOME = "left_home"
+    SIGNAL_LOST = "signal_lost"
+    LIVE_ENDED = "live_ended"
+    SHARING_STOPPED = "sharing_stopped"
+    NO_FIX = "no_fix"
+    INACCURATE = "inaccurate"
+    LEFT_CHAT = "left_chat"
+
+
+class CloseKind(StrEnum):
+    BACK_HOME = "back_home"
+    SIGNAL_BACK = "signal_back"
+    RESOLVED = "resolved"
+    CASE_CLOSED = "case_closed"
+
+
+ZONE_KINDS = frozenset({AlertKind.LEFT_HOME})
+
+
+class Action(StrEnum):
+    ACKNOWLEDGE = "ack"
+    CALLED = "called"
+    RESOLVE = "resolve"
+
+
+@dataclass(frozen=True)
+class Doctor:
+    id: int
+    tg_user_id: int
+    district: str
+    on_duty: bool
+
+
+@dataclass(frozen=True)
+class Case:
+    id: int
+    code: str
+    doctor_id: int
+    district: str
+    isolation_end: date
+    invite_token: str
+    home: Coordinates | None
+    home_confirmed: bool
+    patient_tg_user_id: int | None
+    phone: str | None
+    consented: bool
+    live_until: datetime | None
+    last_fix_at: datetime | None
+    zone_state: str
+    open_kinds: tuple[str, ...]
+    closed: bool
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One location from a patient's chat, as Telegram stamped it."""
+
+    tg_user_id: int
+    message_id: int
+    at: datetime
+    latitude: float
+    longitude: float
+    accuracy: float | None
+    live_until: datetime | None
+    """When the live period ends; None for a static location or an ended share."""
+    stopped: bool = False
+    """An edit that ends the live share (Telegram drops ``live_period`` from it)."""
+
+
+@dataclass
+class IngestReport:
+    stored: int = 0
+    duplicate: int = 0
+    invalid: int = 0
+    stranger: int = 0
+    stale: int = 0
+    implausible: int = 0
+    opened: list[str] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+    home_proposed: list[int] = field(default_factory=list)
+
+    def add(self, other: IngestReport) -> None:
+        for name in ("stored", "duplicate", "invalid", "stranger", "stale", "implausible"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.opened += other.opened
+        self.closed += other.closed
+        self.home_proposed += other.home_proposed
+
+
+@dataclass(frozen=True)
+class EpisodeView:
+    """An alert as the doctor's message shows it."""
+
+    id: int
+    case_code: str
+    kind: str
+    opened_at: datetime
+    distance_m: float | None
+    phone: str | None
+    closed_kind: str | None
+    acknowledged: bool
+    called: bool
+    resolved: bool
+    escalated: bool
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "episode": self.id,
+            "code": self.case_code,
+            "kind": self.kind,
+            "at": self.opened_at.isoformat(),
+            "distance": None if self.distance_m is None else round(self.distance_m),
+            "phone": self.phone,
+        }
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    code: str
+    state: str
+    last_fix_at: datetime | None
+    isolation_end: date
+    open_kinds: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    due: int = 0
+    opened: int = 0
+    reminded: int = 0
+    seconds_late: tuple[float, ...] = ()
+
+
+def new_code() -> str:
+    return "Q-" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(5))
+
+
+def _epoch(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def validate_fix(fix: Fix) -> bool:
+    """Coordinates a phone could report and an accuracy in Telegram's range."""
+    try:
+        parse_coordinates(fix.latitude, fix.longitude)
+    except InvalidInput:
+        return False
+    return fix.accuracy is None or 0.0 <= fix.accuracy <= MAX_REPORTED_ACCURACY_M
+
+
+_CASE_COLUMNS = """
+    c.id, c.code, c.doctor_id, c.district, c.isolation_end, c.invite_token, c.home_lat,
+    c.home_lon, c.home_confirmed_at, c.home_rejected_at, c.patient_tg_user_id, c.phone,
+    c.consented_at, c.live_message_id, c.live_until, c.live_reminded_for,
+    c.sharing_stopped_at, c.last_fix_at, c.last_judged_at, c.last_lat, c.last_lon,
+    c.last_accuracy, c.outside_streak, c.zone_state, c.zone_episode_id, c.signal_episode_id,
+    c.closed_at, d.tg_user_id AS doctor_tg_user_id,
+    ze.kind AS zone_kind, se.kind AS signal_kind
+"""
+_CASE_FROM = """
+    FROM quarantine_cases c
+    JOIN doctors d ON d.id = c.doctor_id
+    LEFT JOIN quarantine_episodes ze ON ze.id = c.zone_episode_id
+    LEFT JOIN quarantine_episodes se ON se.id = c.signal_episode_id
+"""
+
+
+def _case(row: asyncpg.Record) -> Case:
+    home = None
+    if row["home_lat"] is not None:
+        home = Coordinates(row["home_lat"], row["home_lon"])
+    return Case(
+        id=row["id"],
+        code=row["code"],
+        doctor_id=row["doctor_id"],
+        district=row["district"],
+        isolation_end=row["isolation_end"],
+        invite_token=row["invite_token"],
+        home=home,
+        home_confirmed=row["home_confirmed_at"] is not None,
+        patient_tg_user_id=row["patient_tg_user_id"],
+        phone=row["phone"],
+        consented=row["consented_at"] is not None,
+        live_until=row["live_until"],
+        last_fix_at=row["last_fix_at"],
+        zone_state=row["zone_state"],
+        open_kinds=tuple(k for k in (row["zone_kind"], row["signal_kind"]) if k),
+        closed=row["closed_at"] is not None,
+    )
+
+
+@dataclass
+class _State:
+    """A case's tracking state while a batch of fixes is applied to it."""
+
+    id: int
+    code: str
+    district: str
+    doctor_chat: int
+    patient_chat: int
+    phone: str | None
+    home_lat: float | None
+    home_lon: float | None
+    home_confirmed: bool
+    home_rejected: bool
+    live_message_id: int | None
+    live_until: datetime | None
+    sharing_stopped_at: datetime | None
+    last_fix_at: datetime | None
+    last_judged_at: datetime | None
+    last_lat: float | None
+    last_lon: float | None
+    last_accuracy: float | None
+    outside_streak: int
+    zone_state: str
+    zone_episode_id: int | None
+    signal_episode_id: int | None
+    signal_kind: str | None
+    seen_changed: bool = False
+    judged_changed: bool = False
+    live_changed: bool = False
+    poor_seen: bool = False
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> _State:
+        return cls(
+            id=row["id"],
+            code=row["code"],
+            district=row["district"],
+            doctor_chat=row["doctor_tg_user_id"],
+            patient_chat=row["patient_tg_user_id"],
+            phone=row["phone"],
+            home_lat=row["home_lat"],
+            home_lon=row["home_lon"],
+            home_confirmed=row["home_confirmed_at"] is not None,
+            home_rejected=row["home_rejected_at"] is not None,
+            live_message_id=row["live_message_id"],
+            live_until=row["live_until"],
+            sharing_stopped_at=row["sharing_stopped_at"],
+            last_fix_at=row["last_fix_at"],
+            last_judged_at=row["last_judged_at"],
+            last_lat=row["last_lat"],
+            last_lon=row["last_lon"],
+            last_accuracy=row["last_accuracy"],
+            outside_streak=row["outside_streak"],
+            zone_state=row["zone_state"],
+            zone_episode_id=row["zone_episode_id"],
+            signal_episode_id=row["signal_episode_id"],
+            signal_kind=row["signal_kind"],
+        )
+
+
+@dataclass(frozen=True)
+class _Event:
+    state: _State
+    what: str  # "open", "close", "propose_home", "sharing_stopped"
+    kind: str
+    at: datetime
+    distance: float | None = None
+
+
+_LOCK_BY_PATIENT = f"""
+SELECT {_CASE_COLUMNS} {_CASE_FROM}
+ WHERE c.patient_tg_user_id = ANY($1::bigint[]) AND c.closed_at IS NULL
+   AND c.consented_at IS NOT NULL
+ ORDER BY c.id
+   FOR UPDATE OF c
+"""
+
+_LOCK_BY_ID = f"""
+SELECT {_CASE_COLUMNS} {_CASE_FROM}
+ WHERE c.id = ANY($1::bigint[]) AND c.closed_at IS NULL AND c.consented_at IS NOT NULL
+ ORDER BY c.id
+   FOR UPDATE OF c
+"""
+
+_INSERT_FIXES = """
+INSERT INTO location_fixes
+    (case_id, message_id, fixed_at, latitude, longitude, accuracy, verdict, distance_m)
+SELECT * FROM unnest($1::bigint[], $2::integer[], $3::timestamptz[], $4::float8[],
+                     $5::float8[], $6::real[], $7::text[], $8::real[])
+ON CONFLICT DO NOTHING
+RETURNING case_id, message_id, fixed_at
+"""
+
+_SAVE_STATES = """
+UPDATE quarantine_cases c SET
+    live_message_id = s.live_message_id, live_until = s.live_until,
+    sharing_stopped_at = s.sharing_stopped_at, last_fix_at = s.last_fix_at,
+    last_judged_at = s.last_judged_at, last_lat = s.last_lat, last_lon = s.last_lon,
+    last_accuracy = s.last_accuracy, outside_streak = s.outside_streak,
+    zone_state = s.zone_state, zone_episode_id = s.zone_episode_id,
+    signal_episode_id = s.signal_episode_id, home_lat = s.home_lat, home_lon = s.home_lon,
+    home_source = CASE WHEN s.home_lat IS NOT NULL AND c.home_source IS NULL
+                       THEN 'patient' ELSE c.home_source END
+FROM unnest($1::bigint[], $2::integer[], $3::timestamptz[], $4::timestamptz[],
+            $5::timestamptz[], $6::timestamptz[], $7::float8[], $8::float8[], $9::real[],
+            $10::smallint[], $11::text[], $12::bigint[], $13::bigint[], $14::float8[],
+            $15::float8[])
+  AS s(id, live_message_id, live_until, sharing_stopped_at, last_fix_at, last_judged_at,
+       last_lat, last_lon, last_accuracy, outside_streak, zone_state, zone_episode_id,
+       signal_episode_id, home_lat, home_lon)
+WHERE c.id = s.id
+"""
+
+
+class QuarantineService:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        redis: Redis,
+        *,
+        escalate_after: timedelta = timedelta(minutes=10),
+    ) -> None:
+        self.pool = pool
+        self.redis = redis
+        self.escalate_after = escalate_after
+
+    # ------------------------------------------------------------------ doctors
+
+    async def create_doctor_invite(
+        self, district: str, *, on_duty: bool = False, created_by: str
+    ) -> str:
+        district = district.strip()
+        if not district:
+            raise QuarantineError("doctor.district_required")
+        token = "doc_" + secrets.token_urlsafe(16)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO doctor_invites (token, district, on_duty, created_by, expires_at) "
+                "VALUES ($1, $2, $3, $4, now() + $5::interval)",
+                token,
+                district,
+                on_duty,
+                created_by,
+                DOCTOR_INVITE_TTL,
+            )
+            await record(
+                conn, actor=created_by, action="doctor.invite", details={"district": district}
+            )
+        return token
+
+    async def join_as_doctor(self, token: str, tg_user_id: int, name: str) -> Doctor:
+        """Become a doctor by an admin's invite: each works once, for a week."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            invite = await conn.fetchrow(
+                "UPDATE doctor_invites SET used_by = $2, used_at = now() "
+                "WHERE token = $1 AND used_by IS NULL AND expires_at > now() "
+                "RETURNING district, on_duty",
+                token,
+                tg_user_id,
+            )
+            if invite is None:
+                raise QuarantineError("doctor.invite_invalid")
+            row = await conn.fetchrow(
+                "INSERT INTO doctors (tg_user_id, full_name, district, on_duty, joined_at) "
+                "VALUES ($1, $2, $3, $4, now()) ON CONFLICT (tg_user_id) DO UPDATE "
+                "SET district = EXCLUDED.district, on_duty = EXCLUDED.on_duty "
+                "RETURNING id, tg_user_id, district, on_duty",
+                tg_user_id,
+                name[:100],
+                invite["district"],
+                invite["on_duty"],
+            )
+            await record(conn, actor=f"tg:{tg_user_id}", action="doctor.join")
+        assert row is not None
+        return Doctor(row["id"], row["tg_user_id"], row["district"], row["on_duty"])
+
+    async def doctor(self, tg_user_id: int) -> Doctor | None:
+        row = await self.pool.fetchrow(
+            "SELECT id, tg_user_id, district, on_duty FROM doctors WHERE tg_user_id = $1",
+            tg_user_id,
+        )
+        if row is None:
+            return None
+        return Doctor(row["id"], row["tg_user_id"], row["district"], row["on_duty"])
+
+    # -------------------------------------------------------------- enrolment
+
+    async def enrol(
+        self,
+        doctor_tg_user_id: int,
+        *,
+        isolation_end: date,
+        home: Coordinates | None = None,
+        iin: str | None = None,
+    ) -> Case:
+        """A doctor puts a patient under home quarantine: a case code and a one-use invite."""
+        doctor = await self.doctor(doctor_tg_user_id)
+        if doctor is None:
+            raise QuarantineError("doctor.not_a_doctor")
+        for _ in range(10):
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    case_id = await conn.fetchval(
+                        "INSERT INTO quarantine_cases (code, doctor_id, district, iin, "
+                        "isolation_end, invite_token, home_lat, home_lon, home_source, "
+                        "home_confirmed_at, zone_state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+                        "CASE WHEN $7::float8 IS NULL THEN NULL ELSE 'doctor' END, "
+                        "CASE WHEN $7::float8 IS NULL THEN NULL ELSE now() END, 'unknown') "
+                        "RETURNING id",
+                        new_code(),
+                        doctor.id,
+                        doctor.district,
+                        iin,
+                        isolation_end,
+                        "q_" + secrets.token_urlsafe(12),
+                        home.latitude if home else None,
+                        home.longitude if home else None,
+                    )
+                    await record(
+                        conn,
+                        actor=f"tg:{doctor_tg_user_id}",
+                        action="quarantine.enrol",
+                        subject=f"case:{case_id}",
+                    )
+                break
+            except asyncpg.UniqueViolationError:  # a code already taken: draw again
+                continue
+        else:
+            raise RuntimeError("could not draw a free case code")
+        case = await self.case(case_id)
+        assert case is not None
+        return case
+
+    async def case(self, case_id: int) -> Case | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {_CASE_COLUMNS} {_CASE_FROM} WHERE c.id = $1", case_id
+        )
+        return _case(row) if row else None
+
+    async def case_by_invite(self, token: str) -> Case:
+        row = await self.pool.fetchrow(
+            f"SELECT {_CASE_COLUMNS} {_CASE_FROM} WHERE c.invite_token = $1", token
+        )
+        if row is None:
+            raise QuarantineError("quarantine.invite_invalid")
+        case = _case(row)
+        if case.closed:
+            raise QuarantineError("quarantine.case_closed")
+        return case
+
+    async def case_of_patient(self, tg_user_id: int) -> Case | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {_CASE_COLUMNS} {_CASE_FROM} "
+            "WHERE c.patient_tg_user_id = $1 AND c.closed_at IS NULL",
+            tg_user_id,
+        )
+        return _case(row) if row else None
+
+    async def consent(self, token: str, tg_user_id: int) -> Case:
+        """The patient agrees: the invite becomes theirs (and nobody else's)."""
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                case_id = await conn.fetchval(
+                    "UPDATE quarantine_cases SET patient_tg_user_id = $2, "
+                    "consented_at = coalesce(consented_at, now()), declined_at = NULL "
+                    "WHERE invite_token = $1 AND closed_at IS NULL "
+                    "AND (patient_tg_user_id IS NULL OR patient_tg_user_id = $2) RETURNING id",
+                    token,
+                    tg_user_id,
+                )
+                if case_id is None:
+                    raise QuarantineError("quarantine.invite_invalid")
+                await record(
+                    conn,
+                    actor=f"tg:{tg_user_id}",
+                    action="quarantine.consent",
+                    subject=f"case:{case_id}",
+                )
+        except asyncpg.UniqueViolationError:
+            raise QuarantineError("quarantine.already_in_case") from None
+        now = await self.pool.fetchval(
+            "SELECT consented_at FROM quarantine_cases WHERE id = $1", case_id
+        )
+        # Silence is counted from consent: no location at all for 15 minutes is an alert.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(SEEN, {str(case_id): _epoch(now)}, nx=True)
+            pipe.zadd(JUDGED, {str(case_id): _epoch(now)}, nx=True)
+            await pipe.execute()
+        case = await self.case(case_id)
+        assert case is not None
+        return case
+
+    async def decline(self, token: str, tg_user_id: int) -> Case:
+        """The patient does not agree; the doctor is told, nothing is tracked."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "UPDATE quarantine_cases c SET declined_at = now() FROM doctors d "
+                "WHERE c.invite_token = $1 AND c.closed_at IS NULL AND c.consented_at IS NULL "
+                "AND d.id = c.doctor_id RETURNING c.id, c.code, d.tg_user_id",
+                token,
+            )
+            if row is None:
+                raise QuarantineError("quarantine.invite_invalid")
+            await enqueue(
+                conn,
+                bot="doctor",
+                chat_id=row["tg_user_id"],
+                kind="quarantine_declined",
+                params={"code": row["code"]},
+                dedupe_key=f"qdecline:{row['id']}:{tg_user_id}",
+            )
+        case = await self.case(row["id"])
+        assert case is not None
+        return case
+
+    async def set_phone(self, tg_user_id: int, phone: str) -> None:
+        await self.pool.execute(
+            "UPDATE quarantine_cases SET phone = $2 "
+            "WHERE patient_tg_user_id = $1 AND closed_at IS NULL",
+            tg_user_id,
+            phone,
+        )
+
+    async def confirm_home(self, tg_user_id: int) -> Case:
+        """The patient confirms the proposed home point; the 30 m rule applies from now."""
+        row = await self.pool.fetchrow(
+            "UPDATE quarantine_cases SET home_confirmed_at = now(), zone_state = 'home', "
+            "outside_streak = 0 WHERE patient_tg_user_id = $1 AND closed_at IS NULL "
+            "AND home_lat IS NOT NULL RETURNING id",
+            tg_user_id,
+        )
+        if row is None:
+            raise QuarantineError("quarantine.no_home_yet")
+        case = await self.case(row["id"])
+        assert case is not None
+        return case
+
+    async def reject_home(self, tg_user_id: int) -> None:
+        """Not at home now: forget the proposal until the patient says "I'm home"."""
+        await self.pool.execute(
+            "UPDATE quarantine_cases SET home_lat = NULL, home_lon = NULL, home_source = NULL, "
+            "home_rejected_at = now() WHERE patient_tg_user_id = $1 AND closed_at IS NULL "
+            "AND home_confirmed_at IS NULL",
+            tg_user_id,
+        )
+
+    async def home_here(self, tg_user_id: int, *, now: datetime) -> Case:
+        """ "I'm home now": the latest precise fix (under 5 minutes old) becomes home."""
+        row = await self.pool.fetchrow(
+            "UPDATE quarantine_cases SET home_lat = last_lat, home_lon = last_lon, "
+            "home_source = 'patient', home_confirmed_at = now(), zone_state = 'home', "
+            "outside_streak = 0 WHERE patient_tg_user_id = $1 AND closed_at IS NULL "
+            "AND home_confirmed_at IS NULL AND last_lat IS NOT NULL "
+            "AND last_judged_at > $2::timestamptz - interval '5 minutes' RETURNING id",
+            tg_user_id,
+            now,
+        )
+        if row is None:
+            raise QuarantineError("quarantine.no_recent_fix")
+        case = await self.case(row["id"])
+        assert case is not None
+        return case
+
+    # ----------------------------------------------------------------- fixes
+
+    async def ingest(self, fixes: Sequence[Fix]) -> IngestReport:
+        """Store a batch of fixes and apply the new ones to their cases, in one transaction:
+        a duplicate adds nothing, an older fix than the case has seen is kept but does not
+        move the state, alerts and patients' notices go to the outbox with the change."""
+        report = IngestReport()
+        good: dict[tuple[int, int, datetime], Fix] = {}
+        for fix in fixes:
+            if not validate_fix(fix):
+                report.invalid += 1
+                continue
+            key = (fix.tg_user_id, fix.message_id, fix.at)
+            if key in good:
+                report.duplicate += 1
+            good[key] = fix
+        if not good:
+            return report
+        users = sorted({f.tg_user_id for f in good.values()})
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(_LOCK_BY_PATIENT, users)
+            states = {r["patient_tg_user_id"]: _State.from_row(r) for r in rows}
+            batch = [f for f in good.values() if f.tg_user_id in states]
+            report.stranger += len(good) - len(batch)
+            if not batch:
+                return report
+            verdicts, distances = self._judge_all(batch, states)
+            inserted = await conn.fetch(
+                _INSERT_FIXES,
+                [states[f.tg_user_id].id for f in batch],
+                [f.message_id for f in batch],
+                [f.at for f in batch],
+                [f.latitude for f in batch],
+                [f.longitude for f in batch],
+                [f.accuracy for f in batch],
+                verdicts,
+                distances,
+            )
+            new = {(r["case_id"], r["message_id"], r["fixed_at"]) for r in inserted}
+            report.stored += len(new)
+            report.duplicate += len(batch) - len(new)
+            events: list[_Event] = []
+            touched: dict[int, _State] = {}
+            order = sorted(range(len(batch)), key=lambda i: (batch[i].tg_user_id, batch[i].at))
+            for i in order:
+                fix = batch[i]
+                state = states[fix.tg_user_id]
+                if (state.id, fix.message_id, fix.at) not in new:
+                    continue
+                touched[state.id] = state
+                self._apply(state, fix, verdicts[i], distances[i], events, report)
+            await self._emit(conn, events, report)
+            if touched:
+                await self._save(conn, touched.values())
+        await self._index(touched.values())
+        return report
+
+    @staticmethod
+    def _judge_all(
+        batch: Sequence[Fix], states: dict[int, _State]
+    ) -> tuple[list[str], list[float | None]]:
+        """Each fix's verdict against its case's home, the distances in one numpy pass."""
+        homes = [states[f.tg_user_id] for f in batch]
+        has_home = np.array([s.home_lat is not None for s in homes])
+        lat = np.array([f.latitude for f in batch])
+        lon = np.array([f.longitude for f in batch])
+        home_lat = np.array([s.home_lat if s.home_lat is not None else 0.0 for s in homes])
+        home_lon = np.array([s.home_lon if s.home_lon is not None else 0.0 for s in homes])
+        metres = distances_m(home_lat, home_lon, lat, lon)
+        verdicts: list[str] = []
+        distances: list[float | None] = []
+        for fix, home_known, metres_away in zip(
+            batch, has_home.tolist(), metres.tolist(), strict=True
+        ):
+            if home_known:
+                verdicts.append(judge(metres_away, fix.accuracy).value)
+                distances.append(metres_away)
+            else:
+                poor = fix.accuracy is not None and fix.accuracy > MAX_USABLE_ACCURACY_M
+                verdicts.append(Verdict.POOR.value if poor else "unjudged")
+                distances.append(None)
+        return verdicts, distances
+
+    def _apply(
+        self,
+        state: _State,
+        fix: Fix,
+        verdict: str,
+        distance: float | None,
+        events: list[_Event],
+        report: IngestReport,
+    ) -> None:
+        """One new fix, in time order, through the case's state machine."""
+        if state.last_fix_at is not None and fix.at < state.last_fix_at:
+            report.stale += 1  # kept in the track; the state has seen later news
+            return
+        if fix.stopped:
+            if state.sharing_stopped_at is None:
+                state.sharing_stopped_at = fix.at
+                events.append(_Event(state, "sharing_stopped", "", fix.at))
+            return
+        if fix.live_until is not None and (
+            state.live_until != fix.live_until or state.live_message_id != fix.message_id
+        ):
+            state.live_message_id = fix.message_id
+            state.live_until = fix.live_until
+            state.live_changed = True
+        state.sharing_stopped_at = None
+        if state.last_lat is not None and state.last_lon is not None and state.last_fix_at:
+            moved = distance_m(state.last_lat, state.last_lon, fix.latitude, fix.longitude)
+            seconds = (fix.at - state.last_fix_at).total_seconds()
+            if not plausible_move(moved, seconds, fix.accuracy, state.last_accuracy):
+                report.implausible += 1
+                state.last_fix_at = fix.at  # the phone is alive, the point is not believed
+                state.seen_changed = True
+                return
+        state.last_fix_at = fix.at
+        state.seen_changed = True
+        if state.signal_episode_id is not None and state.signal_kind != AlertKind.INACCURATE:
+            events.append(_Event(state, "close", CloseKind.SIGNAL_BACK, fix.at))
+            state.signal_episode_id = None
+            state.signal_kind = None
+        if verdict == Verdict.POOR:
+            state.poor_seen = True
+            return
+        state.last_judged_at = fix.at
+        state.judged_changed = True
+        state.last_lat, state.last_lon, state.last_accuracy = (
+            fix.latitude,
+            fix.longitude,
+            fix.accuracy,
+        )
+        if state.signal_kind == AlertKind.INACCURATE:
+            events.append(_Event(state, "close", CloseKind.SIGNAL_BACK, fix.at))
+            state.signal_episode_id = None
+            state.signal_kind = None
+        if state.home_lat is None:
+            if not state.home_rejected:
+                state.home_lat, state.home_lon = fix.latitude, fix.longitude
+                events.append(_Event(state, "propose_home", "", fix.at, fix.accuracy))
+            return
+        if not state.home_confirmed:
+            return
+        if verdict == Verdict.OUTSIDE:
+            state.outside_streak = min(state.outside_streak + 1, 1000)
+            if state.outside_streak >= OUTSIDE_FIXES_TO_CONFIRM and state.zone_state != "outside":
+                state.zone_state = "outside"
+                events.append(_Event(state, "open", AlertKind.LEFT_HOME, fix.at, distance))
+        elif verdict == Verdict.HOME:
+            state.outside_streak = 0
+            if state.zone_state == "outside" and state.zone_episode_id is not None:
+                events.append(_Event(state, "close", CloseKind.BACK_HOME, fix.at, distance))
+                state.zone_episode_id = None
+            state.zone_state = "home"
+
+    async def _emit(self, conn: Connection, events: list[_Event], report: IngestReport) -> None:
+        """Write what the state changes mean: episodes and the messages about them."""
+        for event in events:
+            state = event.state
+            if event.what == "open":
+                episode_id = await self._open_episode(
+                    conn, state, AlertKind(event.kind), event.at, event.distance
+                )
+                if episode_id is not None and event.kind in ZONE_KINDS:
+                    state.zone_episode_id = episode_id
+                report.opened.append(event.kind)
+            elif event.what == "close":
+                await self._close_episode(conn, state, CloseKind(event.kind), event)
+                report.closed.append(event.kind)
+            elif event.what == "propose_home":
+                report.home_proposed.append(state.id)
+                await enqueue(
+                    conn,
+                    bot="quarantine",
+                    chat_id=state.patient_chat,
+                    kind="quarantine_confirm_home",
+                    params={"accuracy": None if event.distance is None else round(event.distance)},
+                    dedupe_key=f"qhome:{state.id}:{event.at.isoformat()}",
+                )
+            elif event.what == "sharing_stopped":
+                await enqueue(
+                    conn,
+                    bot="quarantine",
+                    chat_id=state.patient_chat,
+                    kind="quarantine_patient",
+                    params={"kind": "sharing_stopped"},
+                    dedupe_key=f"qstop:{state.id}:{event.at.isoformat()}",
+                )
+
+    async def _open_episode(
+        self,
+        conn: Connection,
+        state: _State,
+        kind: AlertKind,
+        at: datetime,
+        distance: float | None,
+    ) -> int | None:
+        family = "zone" if kind in ZONE_KINDS else "signal"
+        episode_id: int | None = await conn.fetchval(
+            "INSERT INTO quarantine_episodes (case_id, family, kind, opened_at, distance_m) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (case_id, family) WHERE closed_at IS NULL "
+            "DO NOTHING RETURNING id",
+            state.id,
+            family,
+            kind.value,
+            at,
+            distance,
+        )
+        if episode_id is None:
+            return None  # one episode of each family at a time: this one is already open
+        view = EpisodeView(
+            episode_id,
+            state.code,
+            kind.value,
+            at,
+            distance,
+            state.phone,
+            None,
+            False,
+            False,
+            False,
+            False,
+        )
+        await enqueue(
+            conn,
+            bot="doctor",
+            chat_id=state.doctor_chat,
+            kind="quarantine_alert",
+            params=view.params(),
+            dedupe_key=f"qalert:{episode_id}",
+        )
+        await enqueue(
+            conn,
+            bot="quarantine",
+            chat_id=state.patient_chat,
+            kind="quarantine_patient",
+            params={"kind": kind.value, "distance": view.params()["distance"]},
+            dedupe_key=f"qpatient:{episode_id}",
+        )
+        return episode_id
+
+    async def _close_episode(
+        self, conn: Connection, state: _State, how: CloseKind, event: _Event
+    ) -> None:
+        row = await conn.fetchrow(
+            "UPDATE quarantine_episodes SET closed_at = $3, close_kind = $4 "
+            "WHERE case_id = $1 AND family = $2 AND closed_at IS NULL RETURNING id, kind",
+            state.id,
+            "zone" if how is CloseKind.BACK_HOME else "signal",
+            event.at,
+            how.value,
+        )
+        if row is None:
+            return
+        await enqueue(
+            conn,
+            bot="doctor",
+            chat_id=state.doctor_chat,
+            kind="quarantine_closed",
+            params={
+                "code": state.code,
+                "kind": how.value,
+                "at": event.at.isoformat(),
+                "opened_kind": row["kind"],
+            },
+            dedupe_key=f"qclosed:{row['id']}",
+        )
+        await enqueue(
+            conn,
+            bot="quarantine",
+            chat_id=state.patient_chat,
+            kind="quarantine_patient",
+            params={"kind": how.value},
+            dedupe_key=f"qpatient:{row['id']}:closed",
+        )
+
+    async def _save(self, conn: Connection, states: Iterable[_State]) -> None:
+        states = list(states)
+        await conn.execute(
+            _SAVE_STATES,
+            [s.id for s in states],
+            [s.live_message_id for s in states],
+            [s.live_until for s in states],
+            [s.sharing_stopped_at for s in states],
+            [s.last_fix_at for s in states],
+            [s.last_judged_at for s in states],
+            [s.last_lat for s in states],
+            [s.last_lon for s in states],
+            [s.last_accuracy for s in states],
+            [s.outside_streak for s in states],
+            [s.zone_state for s in states],
+            [s.zone_episode_id for s in states],
+            [s.signal_episode_id for s in states],
+            [s.home_lat for s in states],
+            [s.home_lon for s in states],
+        )
+
+    async def _index(self, states: Iterable[_State]) -> None:
+        """After the commit: the sorted sets learn the new times (only ever forward)."""
+        seen: dict[str, float] = {}
+        judged: dict[str, float] = {}
+        poor: dict[str, float] = {}
+        live: dict[str, float] = {}
+        for s in states:
+            member = str(s.id)
+            if s.seen_changed and s.last_fix_at is not None:
+                seen[member] = _epoch(s.last_fix_at)
+            if s.judged_changed and s.last_judged_at is not None:
+                judged[member] = _epoch(s.last_judged_at)
+            elif s.poor_seen and s.last_fix_at is not None:
+                poor[member] = _epoch(s.last_fix_at)
+            if s.live_changed and s.live_until is not None:
+                live[member] = _epoch(s.live_until)
+        if not (seen or judged or poor or live):
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if seen:
+                pipe.zadd(SEEN, seen, gt=True)
+                pipe.zadd(SEEN, seen, nx=True)
+            if judged:
+                pipe.zadd(JUDGED, judged, gt=True)
+                pipe.zadd(JUDGED, judged, nx=True)
+            if poor:
+                pipe.zadd(JUDGED, poor, nx=True)
+            if live:
+                pipe.zadd(LIVE, live)
+            await pipe.execute()
+
+    # ---------------------------------------------------------------- the sweep
+
+    async def sweep(self, now: datetime) -> SweepReport:
+        """Open signal episodes for cases silent (or only vaguely located) for 15 minutes,
+        and remind patients whose live period is about to end. Reads only what is due."""
+        cutoff = _epoch(now - SILENCE)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrangebyscore(SEEN, "-inf", cutoff, start=0, num=_SWEEP_BATCH)
+            pipe.zrangebyscore(JUDGED, "-inf", cutoff, start=0, num=_SWEEP_BATCH)
+            pipe.zrangebyscore(
+                LIVE, "-inf", _epoch(now + REMIND_BEFORE_LIVE_ENDS), start=0, num=_SWEEP_BATCH
+            )
+            silent_raw, vague_raw, expiring_raw = await pipe.execute()
+        silent = {int(m) for m in silent_raw}
+        vague = {int(m) for m in vague_raw}
+        expiring = {int(m) for m in expiring_raw}
+        due = silent | vague | expiring
+        if not due:
+            return SweepReport()
+        opened = reminded = 0
+        late: list[float] = []
+        forget_seen: list[str] = []
+        forget_judged: list[str] = []
+        forget_live: list[str] = []
+        correct_seen: dict[str, float] = {}
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(_LOCK_BY_ID, sorted(due))
+            found = {r["id"] for r in rows}
+            gone = [str(i) for i in due - found]  # closed or unknown: stop watching
+            forget_seen += gone
+            forget_judged += gone
+            forget_live += gone
+            touched: list[_State] = []
+            for row in rows:
+                state = _State.from_row(row)
+                member = str(state.id)
+                reference = state.last_fix_at or row["consented_at"]
+                if state.id in silent:
+                    if reference > now - SILENCE:
+                        correct_seen[member] = _epoch(reference)  # the index was behind
+                    else:
+                        if state.signal_episode_id is None:
+                            kind = self._silence_kind(state, row["consented_at"])
+                            at = reference + SILENCE
+                            if await self._open_signal(conn, state, kind, at):
+                                opened += 1
+                                late.append((now - at).total_seconds())
+                                touched.append(state)
+                        forget_seen.append(member)
+                        forget_judged.append(member)
+                if state.id in vague and state.id not in silent:
+                    judged_ref = state.last_judged_at or row["consented_at"]
+                    if state.last_fix_at is None or state.last_fix_at <= now - SILENCE:
+                        forget_judged.append(member)  # silent, not vague: the other rule
+                    elif judged_ref <= now - SILENCE:
+                        if state.signal_episode_id is None:
+                            at = max(judged_ref + SILENCE, state.last_fix_at - SILENCE)
+                            if await self._open_signal(conn, state, AlertKind.INACCURATE, at):
+                                opened += 1
+                                touched.append(state)
+                        forget_judged.append(member)
+                if state.id in expiring:
+                    until = state.live_until
+                    if until is None or until <= now:
+                        forget_live.append(member)
+                    elif row["live_reminded_for"] != until:
+                        await conn.execute(
+                            "UPDATE quarantine_cases SET live_reminded_for = live_until "
+                            "WHERE id = $1",
+                            state.id,
+                        )
+                        await enqueue(
+                            conn,
+                            bot="quarantine",
+                            chat_id=state.patient_chat,
+                            kind="quarantine_live_ending",
+                            params={"until": until.isoformat()},
+                            dedupe_key=f"qlive:{state.id}:{until.isoformat()}",
+                        )
+                        reminded += 1
+            if touched:
+                await self._save(conn, touched)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if forget_seen:
+                pipe.zrem(SEEN, *forget_seen)
+            if forget_judged:
+                pipe.zrem(JUDGED, *forget_judged)
+            if forget_live:
+                pipe.zrem(LIVE, *forget_live)
+            if correct_seen:
+                pipe.zadd(SEEN, correct_seen, gt=True)
+            await pipe.execute()
+        return SweepReport(len(due), opened, reminded, tuple(late))
+
+    @staticmethod
+    def _silence_kind(state: _State, consented_at: datetime) -> AlertKind:
+        """Why nothing arrives, as far as Telegram lets us tell."""
+        if state.last_fix_at is None:
+            return AlertKind.NO_FIX
+        if state.sharing_stopped_at is not None:
+            return AlertKind.SHARING_STOPPED
+        if state.live_until is not None and state.live_until <= state.last_fix_at + SILENCE:
+            return AlertKind.LIVE_ENDED
+        return AlertKind.SIGNAL_LOST
+
+    async def _open_signal(
+        self, conn: Connection, state: _State, kind: AlertKind, at: datetime
+    ) -> bool:
+        episode_id = await self._open_episode(conn, state, kind, at, None)
+        if episode_id is None:
+            return False
+        state.signal_episode_id = episode_id
+        state.signal_kind = kind.value
+        return True
+
+    async def patient_left_chat(self, tg_user_id: int, at: datetime) -> bool:
+        """The patient blocked the bot: no location will come; the doctor must call."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(_LOCK_BY_PATIENT, [tg_user_id])
+            if not rows:
+                return False
+            state = _State.from_row(rows[0])
+            if state.signal_episode_id is not None:
+                await conn.execute(
+                    "UPDATE quarantine_episodes SET closed_at = $2, close_kind = 'superseded' "
+                    "WHERE id = $1",
+                    state.signal_episode_id,
+                    at,
+                )
+                state.signal_episode_id = None
+            opened = await self._open_signal(conn, state, AlertKind.LEFT_CHAT, at)
+            await self._save(conn, [state])
+        await self.redis.zrem(SEEN, str(state.id))
+        return opened
+
+    async def rebuild_index(self) -> int:
+        """Fill the sorted sets from PostgreSQL (after Redis lost them)."""
+        rows = await self.pool.fetch(
+            "SELECT id, coalesce(last_fix_at, consented_at) AS seen, "
+            "coalesce(last_judged_at, consented_at) AS judged, live_until, signal_episode_id "
+            "FROM quarantine_cases WHERE closed_at IS NULL AND consented_at IS NOT NULL"
+        )
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(rows), 10_000):
+                chunk = rows[start : start + 10_000]
+                watching = {
+                    str(r["id"]): _epoch(r["seen"])
+                    for r in chunk
+                    if r["signal_episode_id"] is None
+                }
+                if watching:
+                    pipe.zadd(SEEN, watching)
+                    pipe.zadd(
+                        JUDGED,
+                        {
+                            str(r["id"]): _epoch(r["judged"])
+                            for r in chunk
+                            if r["signal_episode_id"] is None
+                        },
+                    )
+                live = {str(r["id"]): _epoch(r["live_until"]) for r in chunk if r["live_until"]}
+                if live:
+                    pipe.zadd(LIVE, live)
+            await pipe.execute()
+        return len(rows)
+
+    # ------------------------------------------------------------- escalation
+
+    async def escalate(self, now: datetime) -> int:
+        """Alerts nobody acknowledged in time go to the district's duty list."""
+        escalated = 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT e.id, e.kind, e.opened_at, e.distance_m, c.code, c.phone, c.district, "
+                "c.doctor_id FROM quarantine_episodes e "
+                "JOIN quarantine_cases c ON c.id = e.case_id "
+                "WHERE e.acknowledged_at IS NULL AND e.escalated_at IS NULL "
+                "AND e.closed_at IS NULL "
+                "AND e.opened_at <= $1::timestamptz - $2::interval "
+                "ORDER BY e.opened_at LIMIT 500 FOR UPDATE OF e SKIP LOCKED",
+                now,
+                self.escalate_after,
+            )
+            for row in rows:
+                duty = await conn.fetch(
+                    "SELECT tg_user_id FROM doctors WHERE district = $1 AND on_duty AND id <> $2",
+                    row["district"],
+                    row["doctor_id"],
+                )
+                if not duty:
+                    log.warning(
+                        "episode %d: district %r has nobody on duty to escalate to",
+                        row["id"],
+                        row["district"],
+                    )
+                view = EpisodeView(
+                    row["id"],
+                    row["code"],
+                    row["kind"],
+                    row["opened_at"],
+                    row["distance_m"],
+                    row["phone"],
+                    None,
+                    False,
+                    False,
+                    False,
+                    True,
+                )
+                for doctor in duty:
+                    await enqueue(
+                        conn,
+                        bot="doctor",
+                        chat_id=doctor["tg_user_id"],
+                        kind="quarantine_escalation",
+                        params=view.params(),
+                        dedupe_key=f"qescalate:{row['id']}:{doctor['tg_user_id']}",
+                    )
+                await conn.execute(
+                    "UPDATE quarantine_episodes SET escalated_at = $2 WHERE id = $1",
+                    row["id"],
+                    now,
+                )
+                escalated += 1
+        return escalated
+
+    # ------------------------------------------------------------ doctor's side
+
+    async def act(self, episode_id: int, doctor_tg_user_id: int, action: Action) -> EpisodeView:
+        """Acknowledge, note a call, or resolve: by the case's doctor or the district's
+        duty list. Each is recorded with who and when."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT e.id, e.case_id, e.family, c.doctor_id, c.district, d.id AS actor_id, "
+                "d.district AS actor_district, d.on_duty FROM quarantine_episodes e "
+                "JOIN quarantine_cases c ON c.id = e.case_id "
+                "LEFT JOIN doctors d ON d.tg_user_id = $2 WHERE e.id = $1 FOR UPDATE OF e",
+                episode_id,
+                doctor_tg_user_id,
+            )
+            if row is None:
+                raise QuarantineError("doctor.alert_unknown")
+            allowed = row["actor_id"] is not None and (
+                row["actor_id"] == row["doctor_id"]
+                or (row["on_duty"] and row["actor_district"] == row["district"])
+            )
+            if not allowed:
+                raise QuarantineError("doctor.not_your_case")
+            if action is Action.ACKNOWLEDGE:
+                await conn.execute(
+                    "UPDATE quarantine_episodes SET acknowledged_at = coalesce(acknowledged_at, "
+                    "now()), acknowledged_by = coalesce(acknowledged_by, $2) WHERE id = $1",
+                    episode_id,
+                    doctor_tg_user_id,
+                )
+            elif action is Action.CALLED:
+                await conn.execute(
+                    "UPDATE quarantine_episodes SET called_at = now(), called_by = $2, "
+                    "acknowledged_at = coalesce(acknowledged_at, now()), "
+                    "acknowledged_by = coalesce(acknowledged_by, $2) WHERE id = $1",
+                    episode_id,
+                    doctor_tg_user_id,
+                )
+            else:
+                await conn.execute(
+                    "UPDATE quarantine_episodes SET resolved_at = now(), resolved_by = $2, "
+                    "acknowledged_at = coalesce(acknowledged_at, now()), "
+                    "acknowledged_by = coalesce(acknowledged_by, $2), "
+                    "closed_at = coalesce(closed_at, now()), "
+                    "close_kind = coalesce(close_kind, 'resolved') WHERE id = $1",
+                    episode_id,
+                    doctor_tg_user_id,
+                )
+                column = "zone_episode_id" if row["family"] == "zone" else "signal_episode_id"
+                await conn.execute(
+                    f"UPDATE quarantine_cases SET {column} = NULL "  # noqa: S608 - fixed names
+                    f"WHERE id = $1 AND {column} = $2",
+                    row["case_id"],
+                    episode_id,
+                )
+            await record(
+                conn,
+                actor=f"tg:{doctor_tg_user_id}",
+                action=f"quarantine.{action.value}",
+                subject=f"episode:{episode_id}",
+            )
+        return await self.episode(episode_id)
+
+    async def episode(self, episode_id: int) -> EpisodeView:
+        row = await self.pool.fetchrow(
+            "SELECT e.*, c.code, c.phone FROM quarantine_episodes e "
+            "JOIN quarantine_cases c ON c.id = e.case_id WHERE e.id = $1",
+            episode_id,
+        )
+        if row is None:
+            raise QuarantineError("doctor.alert_unknown")
+        return EpisodeView(
+            row["id"],
+            row["code"],
+            row["kind"],
+            row["opened_at"],
+            row["distance_m"],
+            row["phone"],
+            row["close_kind"],
+            row["acknowledged_at"] is not None,
+            row["called_at"] is not None,
+            row["resolved_at"] is not None,
+            row["escalated_at"] is not None,
+        )
+
+    async def open_cases(self, doctor_tg_user_id: int) -> list[CaseSummary]:
+        rows = await self.pool.fetch(
+            f"SELECT {_CASE_COLUMNS} {_CASE_FROM} WHERE d.tg_user_id = $1 AND c.closed_at IS NULL "
+            "ORDER BY (c.zone_episode_id IS NULL AND c.signal_episode_id IS NULL), c.code",
+            doctor_tg_user_id,
+        )
+        return [_summary(r) for r in rows]
+
+    # --------------------------------------------------------------- endings
+
+    async def close_finished(self, today: date) -> int:
+        """Close the cases whose isolation ended before ``today``: open episodes end, the
+        patient is told they may stop sharing, the last position is forgotten."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "UPDATE quarantine_cases c SET closed_at = now(), close_reason = 'isolation_end', "
+                "last_lat = NULL, last_lon = NULL, zone_episode_id = NULL, "
+                "signal_episode_id = NULL FROM doctors d "
+                "WHERE c.closed_at IS NULL AND c.isolation_end < $1 AND d.id = c.doctor_id "
+                "RETURNING c.id, c.code, c.patient_tg_user_id, d.tg_user_id AS doctor",
+                today,
+            )
+            if rows:
+                await conn.execute(
+                    "UPDATE quarantine_episodes SET closed_at = now(), close_kind = 'case_closed' "
+                    "WHERE case_id = ANY($1::bigint[]) AND closed_at IS NULL",
+                    [r["id"] for r in rows],
+                )
+            for row in rows:
+                if row["patient_tg_user_id"] is not None:
+                    await enqueue(
+                        conn,
+                        bot="quarantine",
+                        chat_id=row["patient_tg_user_id"],
+                        kind="quarantine_patient",
+                        params={"kind": "case_closed"},
+                        dedupe_key=f"qend:{row['id']}",
+                    )
+                await enqueue(
+                    conn,
+                    bot="doctor",
+                    chat_id=row["doctor"],
+                    kind="quarantine_case_closed",
+                    params={"code": row["code"]},
+                    dedupe_key=f"qend-doctor:{row['id']}",
+                )
+        if rows:
+            members = [str(r["id"]) for r in rows]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zrem(SEEN, *members)
+                pipe.zrem(JUDGED, *members)
+                pipe.zrem(LIVE, *members)
+                await pipe.execute()
+        return len(rows)
+
+
+def _summary(row: asyncpg.Record) -> CaseSummary:
+    case = _case(row)
+    if case.patient_tg_user_id is None or not case.consented:
+        state = "waiting"
+    elif row["signal_kind"]:
+        state = "silent"
+    elif case.zone_state == "outside":
+        state = "outside"
+    elif case.last_fix_at is None:
+        state = "no_fix"
+    elif not case.home_confirmed:
+        state = "home_unconfirmed"
+    else:
+        state = "home"
+    return CaseSummary(case.code, state, case.last_fix_at, case.isolation_end, case.open_kinds)
