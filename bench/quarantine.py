@@ -75,8 +75,8 @@ def bench_distance(pairs: int) -> None:
     per = 1e6 / pairs
     print(
         f"distance rule, {pairs:,} random pairs within 200 m over Almaty: largest "
-        f"disagreement with geopy's geodesic {worst * 1000:.3f} mm (numpy path "
-        f"{worst_vector * 1000:.3f} mm)"
+        f"disagreement with geopy's geodesic {worst * 1e6:.2f} µm (numpy path "
+        f"{worst_vector * 1e6:.2f} µm); goal under 0.1 m"
     )
     print(
         f"  geopy per fix {geopy_seconds * per:.2f} µs; "

@@ -45,6 +45,35 @@ async def enqueue(
     return bool(result.endswith(" 1"))
 
 
+@dataclass(frozen=True)
+class Queued:
+    """One message for :func:`enqueue_many`."""
+
+    bot: str
+    chat_id: int
+    kind: str
+    params: dict[str, Any]
+    dedupe_key: str | None = None
+
+
+async def enqueue_many(conn: Connection, messages: list[Queued]) -> int:
+    """Add many messages in one statement (inside the caller's transaction); returns how
+    many were new (a repeated dedupe_key adds nothing)."""
+    if not messages:
+        return 0
+    result = await conn.execute(
+        "INSERT INTO outbox (bot, chat_id, kind, params, dedupe_key) "
+        "SELECT b, c, k, p::jsonb, d FROM unnest($1::text[], $2::bigint[], $3::text[], "
+        "$4::text[], $5::text[]) AS m(b, c, k, p, d) ON CONFLICT (dedupe_key) DO NOTHING",
+        [m.bot for m in messages],
+        [m.chat_id for m in messages],
+        [m.kind for m in messages],
+        [json.dumps(m.params) for m in messages],
+        [m.dedupe_key for m in messages],
+    )
+    return int(result.split()[-1])
+
+
 _CLAIM = """
 UPDATE outbox SET claimed_until = now() + $3::interval, attempts = attempts + 1
  WHERE id IN (

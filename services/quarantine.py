@@ -38,7 +38,7 @@ from geofence.home import (
 )
 from services.audit import record
 from services.db import Connection
-from services.outbox import enqueue
+from services.outbox import Queued, enqueue, enqueue_many
 from services.validation import Coordinates, InvalidInput, parse_coordinates
 
 log = logging.getLogger(__name__)
@@ -321,6 +321,24 @@ class _Event:
     kind: str
     at: datetime
     distance: float | None = None
+
+
+@dataclass(frozen=True)
+class _Opening:
+    state: _State
+    kind: AlertKind
+    at: datetime
+    distance: float | None = None
+
+    @property
+    def family(self) -> str:
+        return "zone" if self.kind in ZONE_KINDS else "signal"
+
+
+def _family_of(event: _Event) -> str:
+    if event.what == "open":
+        return "zone" if event.kind in ZONE_KINDS else "signal"
+    return "zone" if event.kind == CloseKind.BACK_HOME else "signal"
 
 
 _LOCK_BY_PATIENT = f"""
@@ -767,131 +785,171 @@ class QuarantineService:
                 events.append(_Event(state, "open", AlertKind.LEFT_HOME, fix.at, distance))
         elif verdict == Verdict.HOME:
             state.outside_streak = 0
-            if state.zone_state == "outside" and state.zone_episode_id is not None:
+            if state.zone_state == "outside":
                 events.append(_Event(state, "close", CloseKind.BACK_HOME, fix.at, distance))
                 state.zone_episode_id = None
             state.zone_state = "home"
 
     async def _emit(self, conn: Connection, events: list[_Event], report: IngestReport) -> None:
-        """Write what the state changes mean: episodes and the messages about them."""
+        """Write what the state changes mean: episodes and the messages about them, a few
+        statements per batch whatever its size. Events are taken in rounds in which each
+        case's episode family appears once, so that "left, back, left again" within one
+        batch still opens, closes and opens in that order."""
+        notices: list[Queued] = []
+        opens: list[_Opening] = []
+        closes: list[_Event] = []
+        in_round: set[tuple[int, str]] = set()
+
+        async def flush() -> None:
+            closed = await self._close_episodes(conn, closes)
+            report.closed += closed
+            opened = await self._open_episodes(conn, opens)
+            report.opened += [o.kind.value for o in opened]
+            closes.clear()
+            opens.clear()
+            in_round.clear()
+
         for event in events:
             state = event.state
-            if event.what == "open":
-                episode_id = await self._open_episode(
-                    conn, state, AlertKind(event.kind), event.at, event.distance
-                )
-                if episode_id is not None and event.kind in ZONE_KINDS:
-                    state.zone_episode_id = episode_id
-                report.opened.append(event.kind)
-            elif event.what == "close":
-                await self._close_episode(conn, state, CloseKind(event.kind), event)
-                report.closed.append(event.kind)
+            if event.what in ("open", "close"):
+                family = _family_of(event)
+                if (state.id, family) in in_round:
+                    await flush()
+                in_round.add((state.id, family))
+                if event.what == "open":
+                    opens.append(_Opening(state, AlertKind(event.kind), event.at, event.distance))
+                else:
+                    closes.append(event)
             elif event.what == "propose_home":
                 report.home_proposed.append(state.id)
-                await enqueue(
-                    conn,
-                    bot="quarantine",
-                    chat_id=state.patient_chat,
-                    kind="quarantine_confirm_home",
-                    params={"accuracy": None if event.distance is None else round(event.distance)},
-                    dedupe_key=f"qhome:{state.id}:{event.at.isoformat()}",
+                accuracy = None if event.distance is None else round(event.distance)
+                notices.append(
+                    Queued(
+                        "quarantine",
+                        state.patient_chat,
+                        "quarantine_confirm_home",
+                        {"accuracy": accuracy},
+                        f"qhome:{state.id}:{event.at.isoformat()}",
+                    )
                 )
             elif event.what == "sharing_stopped":
-                await enqueue(
-                    conn,
-                    bot="quarantine",
-                    chat_id=state.patient_chat,
-                    kind="quarantine_patient",
-                    params={"kind": "sharing_stopped"},
-                    dedupe_key=f"qstop:{state.id}:{event.at.isoformat()}",
+                notices.append(
+                    Queued(
+                        "quarantine",
+                        state.patient_chat,
+                        "quarantine_patient",
+                        {"kind": "sharing_stopped"},
+                        f"qstop:{state.id}:{event.at.isoformat()}",
+                    )
                 )
+        await flush()
+        await enqueue_many(conn, notices)
 
-    async def _open_episode(
-        self,
-        conn: Connection,
-        state: _State,
-        kind: AlertKind,
-        at: datetime,
-        distance: float | None,
-    ) -> int | None:
-        family = "zone" if kind in ZONE_KINDS else "signal"
-        episode_id: int | None = await conn.fetchval(
+    async def _open_episodes(self, conn: Connection, opens: list[_Opening]) -> list[_Opening]:
+        """Open episodes (one of each family per case at a time: a family already open
+        is left as it is) and queue the doctor's alert and the patient's notice."""
+        if not opens:
+            return []
+        rows = await conn.fetch(
             "INSERT INTO quarantine_episodes (case_id, family, kind, opened_at, distance_m) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (case_id, family) WHERE closed_at IS NULL "
-            "DO NOTHING RETURNING id",
-            state.id,
-            family,
-            kind.value,
-            at,
-            distance,
+            "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], "
+            "$5::real[]) ON CONFLICT (case_id, family) WHERE closed_at IS NULL DO NOTHING "
+            "RETURNING id, case_id, family",
+            [o.state.id for o in opens],
+            [o.family for o in opens],
+            [o.kind.value for o in opens],
+            [o.at for o in opens],
+            [o.distance for o in opens],
         )
-        if episode_id is None:
-            return None  # one episode of each family at a time: this one is already open
-        view = EpisodeView(
-            episode_id,
-            state.code,
-            kind.value,
-            at,
-            distance,
-            state.phone,
-            None,
-            False,
-            False,
-            False,
-            False,
-        )
-        await enqueue(
-            conn,
-            bot="doctor",
-            chat_id=state.doctor_chat,
-            kind="quarantine_alert",
-            params=view.params(),
-            dedupe_key=f"qalert:{episode_id}",
-        )
-        await enqueue(
-            conn,
-            bot="quarantine",
-            chat_id=state.patient_chat,
-            kind="quarantine_patient",
-            params={"kind": kind.value, "distance": view.params()["distance"]},
-            dedupe_key=f"qpatient:{episode_id}",
-        )
-        return episode_id
+        ids = {(r["case_id"], r["family"]): r["id"] for r in rows}
+        opened: list[_Opening] = []
+        messages: list[Queued] = []
+        for opening in opens:
+            episode_id = ids.get((opening.state.id, opening.family))
+            if episode_id is None:
+                continue
+            state = opening.state
+            if opening.family == "zone":
+                state.zone_episode_id = episode_id
+            else:
+                state.signal_episode_id = episode_id
+                state.signal_kind = opening.kind.value
+            view = EpisodeView(
+                episode_id,
+                state.code,
+                opening.kind.value,
+                opening.at,
+                opening.distance,
+                state.phone,
+                None,
+                False,
+                False,
+                False,
+                False,
+            )
+            params = view.params()
+            messages.append(
+                Queued(
+                    "doctor", state.doctor_chat, "quarantine_alert", params, f"qalert:{episode_id}"
+                )
+            )
+            messages.append(
+                Queued(
+                    "quarantine",
+                    state.patient_chat,
+                    "quarantine_patient",
+                    {"kind": opening.kind.value, "distance": params["distance"]},
+                    f"qpatient:{episode_id}",
+                )
+            )
+            opened.append(opening)
+        await enqueue_many(conn, messages)
+        return opened
 
-    async def _close_episode(
-        self, conn: Connection, state: _State, how: CloseKind, event: _Event
-    ) -> None:
-        row = await conn.fetchrow(
-            "UPDATE quarantine_episodes SET closed_at = $3, close_kind = $4 "
-            "WHERE case_id = $1 AND family = $2 AND closed_at IS NULL RETURNING id, kind",
-            state.id,
-            "zone" if how is CloseKind.BACK_HOME else "signal",
-            event.at,
-            how.value,
+    async def _close_episodes(self, conn: Connection, closes: list[_Event]) -> list[str]:
+        """End open episodes (back home, signal back) and tell the doctor and the patient."""
+        if not closes:
+            return []
+        rows = await conn.fetch(
+            "UPDATE quarantine_episodes e SET closed_at = s.at, close_kind = s.how "
+            "FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[]) "
+            "AS s(case_id, family, at, how) "
+            "WHERE e.case_id = s.case_id AND e.family = s.family AND e.closed_at IS NULL "
+            "RETURNING e.id, e.case_id, e.kind, s.how, s.at",
+            [e.state.id for e in closes],
+            [_family_of(e) for e in closes],
+            [e.at for e in closes],
+            [e.kind for e in closes],
         )
-        if row is None:
-            return
-        await enqueue(
-            conn,
-            bot="doctor",
-            chat_id=state.doctor_chat,
-            kind="quarantine_closed",
-            params={
-                "code": state.code,
-                "kind": how.value,
-                "at": event.at.isoformat(),
-                "opened_kind": row["kind"],
-            },
-            dedupe_key=f"qclosed:{row['id']}",
-        )
-        await enqueue(
-            conn,
-            bot="quarantine",
-            chat_id=state.patient_chat,
-            kind="quarantine_patient",
-            params={"kind": how.value},
-            dedupe_key=f"qpatient:{row['id']}:closed",
-        )
+        states = {e.state.id: e.state for e in closes}
+        messages: list[Queued] = []
+        for row in rows:
+            state = states[row["case_id"]]
+            messages.append(
+                Queued(
+                    "doctor",
+                    state.doctor_chat,
+                    "quarantine_closed",
+                    {
+                        "code": state.code,
+                        "kind": row["how"],
+                        "at": row["at"].isoformat(),
+                        "opened_kind": row["kind"],
+                    },
+                    f"qclosed:{row['id']}",
+                )
+            )
+            messages.append(
+                Queued(
+                    "quarantine",
+                    state.patient_chat,
+                    "quarantine_patient",
+                    {"kind": row["how"]},
+                    f"qpatient:{row['id']}:closed",
+                )
+            )
+        await enqueue_many(conn, messages)
+        return [row["how"] for row in rows]
 
     async def _save(self, conn: Connection, states: Iterable[_State]) -> None:
         states = list(states)
@@ -949,14 +1007,14 @@ class QuarantineService:
 
     async def sweep(self, now: datetime) -> SweepReport:
         """Open signal episodes for cases silent (or only vaguely located) for 15 minutes,
-        and remind patients whose live period is about to end. Reads only what is due."""
+        and remind patients whose live period is about to end. Reads only what is due and
+        writes it in a few statements, however many cases are due."""
         cutoff = _epoch(now - SILENCE)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zrangebyscore(SEEN, "-inf", cutoff, start=0, num=_SWEEP_BATCH)
             pipe.zrangebyscore(JUDGED, "-inf", cutoff, start=0, num=_SWEEP_BATCH)
-            pipe.zrangebyscore(
-                LIVE, "-inf", _epoch(now + REMIND_BEFORE_LIVE_ENDS), start=0, num=_SWEEP_BATCH
-            )
+            remind_by = _epoch(now + REMIND_BEFORE_LIVE_ENDS)
+            pipe.zrangebyscore(LIVE, "-inf", remind_by, start=0, num=_SWEEP_BATCH)
             silent_raw, vague_raw, expiring_raw = await pipe.execute()
         silent = {int(m) for m in silent_raw}
         vague = {int(m) for m in vague_raw}
@@ -964,69 +1022,52 @@ class QuarantineService:
         due = silent | vague | expiring
         if not due:
             return SweepReport()
-        opened = reminded = 0
-        late: list[float] = []
         forget_seen: list[str] = []
         forget_judged: list[str] = []
         forget_live: list[str] = []
         correct_seen: dict[str, float] = {}
+        opens: list[_Opening] = []
+        reminders: list[tuple[_State, datetime]] = []
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(_LOCK_BY_ID, sorted(due))
-            found = {r["id"] for r in rows}
-            gone = [str(i) for i in due - found]  # closed or unknown: stop watching
+            gone = [str(i) for i in due - {r["id"] for r in rows}]  # closed: stop watching
             forget_seen += gone
             forget_judged += gone
             forget_live += gone
-            touched: list[_State] = []
             for row in rows:
                 state = _State.from_row(row)
                 member = str(state.id)
-                reference = state.last_fix_at or row["consented_at"]
+                consented_at: datetime = row["consented_at"]
+                reference = state.last_fix_at or consented_at
                 if state.id in silent:
                     if reference > now - SILENCE:
                         correct_seen[member] = _epoch(reference)  # the index was behind
                     else:
                         if state.signal_episode_id is None:
-                            kind = self._silence_kind(state, row["consented_at"])
-                            at = reference + SILENCE
-                            if await self._open_signal(conn, state, kind, at):
-                                opened += 1
-                                late.append((now - at).total_seconds())
-                                touched.append(state)
+                            kind = self._silence_kind(state)
+                            opens.append(_Opening(state, kind, reference + SILENCE))
                         forget_seen.append(member)
                         forget_judged.append(member)
-                if state.id in vague and state.id not in silent:
-                    judged_ref = state.last_judged_at or row["consented_at"]
+                elif state.id in vague:
+                    judged_ref = state.last_judged_at or consented_at
                     if state.last_fix_at is None or state.last_fix_at <= now - SILENCE:
                         forget_judged.append(member)  # silent, not vague: the other rule
                     elif judged_ref <= now - SILENCE:
                         if state.signal_episode_id is None:
-                            at = max(judged_ref + SILENCE, state.last_fix_at - SILENCE)
-                            if await self._open_signal(conn, state, AlertKind.INACCURATE, at):
-                                opened += 1
-                                touched.append(state)
+                            opens.append(
+                                _Opening(state, AlertKind.INACCURATE, judged_ref + SILENCE)
+                            )
                         forget_judged.append(member)
                 if state.id in expiring:
                     until = state.live_until
                     if until is None or until <= now:
                         forget_live.append(member)
                     elif row["live_reminded_for"] != until:
-                        await conn.execute(
-                            "UPDATE quarantine_cases SET live_reminded_for = live_until "
-                            "WHERE id = $1",
-                            state.id,
-                        )
-                        await enqueue(
-                            conn,
-                            bot="quarantine",
-                            chat_id=state.patient_chat,
-                            kind="quarantine_live_ending",
-                            params={"until": until.isoformat()},
-                            dedupe_key=f"qlive:{state.id}:{until.isoformat()}",
-                        )
-                        reminded += 1
-            if touched:
-                await self._save(conn, touched)
+                        reminders.append((state, until))
+            opened = await self._open_episodes(conn, opens)
+            if opened:
+                await self._save(conn, [o.state for o in opened])
+            await self._remind(conn, reminders)
         async with self.redis.pipeline(transaction=False) as pipe:
             if forget_seen:
                 pipe.zrem(SEEN, *forget_seen)
@@ -1037,10 +1078,34 @@ class QuarantineService:
             if correct_seen:
                 pipe.zadd(SEEN, correct_seen, gt=True)
             await pipe.execute()
-        return SweepReport(len(due), opened, reminded, tuple(late))
+        late = tuple((now - o.at).total_seconds() for o in opened)
+        return SweepReport(len(due), len(opened), len(reminders), late)
+
+    async def _remind(self, conn: Connection, reminders: list[tuple[_State, datetime]]) -> None:
+        """The live period ends within minutes: ask the patient to share again now."""
+        if not reminders:
+            return
+        await conn.execute(
+            "UPDATE quarantine_cases SET live_reminded_for = live_until "
+            "WHERE id = ANY($1::bigint[])",
+            [state.id for state, _ in reminders],
+        )
+        await enqueue_many(
+            conn,
+            [
+                Queued(
+                    "quarantine",
+                    state.patient_chat,
+                    "quarantine_live_ending",
+                    {"until": until.isoformat()},
+                    f"qlive:{state.id}:{until.isoformat()}",
+                )
+                for state, until in reminders
+            ],
+        )
 
     @staticmethod
-    def _silence_kind(state: _State, consented_at: datetime) -> AlertKind:
+    def _silence_kind(state: _State) -> AlertKind:
         """Why nothing arrives, as far as Telegram lets us tell."""
         if state.last_fix_at is None:
             return AlertKind.NO_FIX
@@ -1049,16 +1114,6 @@ class QuarantineService:
         if state.live_until is not None and state.live_until <= state.last_fix_at + SILENCE:
             return AlertKind.LIVE_ENDED
         return AlertKind.SIGNAL_LOST
-
-    async def _open_signal(
-        self, conn: Connection, state: _State, kind: AlertKind, at: datetime
-    ) -> bool:
-        episode_id = await self._open_episode(conn, state, kind, at, None)
-        if episode_id is None:
-            return False
-        state.signal_episode_id = episode_id
-        state.signal_kind = kind.value
-        return True
 
     async def patient_left_chat(self, tg_user_id: int, at: datetime) -> bool:
         """The patient blocked the bot: no location will come; the doctor must call."""
@@ -1075,10 +1130,10 @@ class QuarantineService:
                     at,
                 )
                 state.signal_episode_id = None
-            opened = await self._open_signal(conn, state, AlertKind.LEFT_CHAT, at)
+            opened = await self._open_episodes(conn, [_Opening(state, AlertKind.LEFT_CHAT, at)])
             await self._save(conn, [state])
         await self.redis.zrem(SEEN, str(state.id))
-        return opened
+        return bool(opened)
 
     async def rebuild_index(self) -> int:
         """Fill the sorted sets from PostgreSQL (after Redis lost them)."""
@@ -1115,7 +1170,6 @@ class QuarantineService:
 
     async def escalate(self, now: datetime) -> int:
         """Alerts nobody acknowledged in time go to the district's duty list."""
-        escalated = 0
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "SELECT e.id, e.kind, e.opened_at, e.distance_m, c.code, c.phone, c.district, "
@@ -1124,16 +1178,26 @@ class QuarantineService:
                 "WHERE e.acknowledged_at IS NULL AND e.escalated_at IS NULL "
                 "AND e.closed_at IS NULL "
                 "AND e.opened_at <= $1::timestamptz - $2::interval "
-                "ORDER BY e.opened_at LIMIT 500 FOR UPDATE OF e SKIP LOCKED",
+                "ORDER BY e.opened_at LIMIT 1000 FOR UPDATE OF e SKIP LOCKED",
                 now,
                 self.escalate_after,
             )
-            for row in rows:
-                duty = await conn.fetch(
-                    "SELECT tg_user_id FROM doctors WHERE district = $1 AND on_duty AND id <> $2",
-                    row["district"],
-                    row["doctor_id"],
+            if not rows:
+                return 0
+            on_duty: dict[str, list[tuple[int, int]]] = {}
+            for doctor in await conn.fetch(
+                "SELECT id, tg_user_id, district FROM doctors "
+                "WHERE on_duty AND district = ANY($1::text[]) AND tg_user_id IS NOT NULL",
+                list({r["district"] for r in rows}),
+            ):
+                on_duty.setdefault(doctor["district"], []).append(
+                    (doctor["id"], doctor["tg_user_id"])
                 )
+            messages: list[Queued] = []
+            for row in rows:
+                duty = [
+                    tg for id_, tg in on_duty.get(row["district"], []) if id_ != row["doctor_id"]
+                ]
                 if not duty:
                     log.warning(
                         "episode %d: district %r has nobody on duty to escalate to",
@@ -1153,22 +1217,23 @@ class QuarantineService:
                     False,
                     True,
                 )
-                for doctor in duty:
-                    await enqueue(
-                        conn,
-                        bot="doctor",
-                        chat_id=doctor["tg_user_id"],
-                        kind="quarantine_escalation",
-                        params=view.params(),
-                        dedupe_key=f"qescalate:{row['id']}:{doctor['tg_user_id']}",
+                messages += [
+                    Queued(
+                        "doctor",
+                        tg,
+                        "quarantine_escalation",
+                        view.params(),
+                        f"qescalate:{row['id']}:{tg}",
                     )
-                await conn.execute(
-                    "UPDATE quarantine_episodes SET escalated_at = $2 WHERE id = $1",
-                    row["id"],
-                    now,
-                )
-                escalated += 1
-        return escalated
+                    for tg in duty
+                ]
+            await enqueue_many(conn, messages)
+            await conn.execute(
+                "UPDATE quarantine_episodes SET escalated_at = $2 WHERE id = ANY($1::bigint[])",
+                [r["id"] for r in rows],
+                now,
+            )
+        return len(rows)
 
     # ------------------------------------------------------------ doctor's side
 
@@ -1282,24 +1347,28 @@ class QuarantineService:
                     "WHERE case_id = ANY($1::bigint[]) AND closed_at IS NULL",
                     [r["id"] for r in rows],
                 )
-            for row in rows:
-                if row["patient_tg_user_id"] is not None:
-                    await enqueue(
-                        conn,
-                        bot="quarantine",
-                        chat_id=row["patient_tg_user_id"],
-                        kind="quarantine_patient",
-                        params={"kind": "case_closed"},
-                        dedupe_key=f"qend:{row['id']}",
-                    )
-                await enqueue(
-                    conn,
-                    bot="doctor",
-                    chat_id=row["doctor"],
-                    kind="quarantine_case_closed",
-                    params={"code": row["code"]},
-                    dedupe_key=f"qend-doctor:{row['id']}",
+            messages = [
+                Queued(
+                    "quarantine",
+                    row["patient_tg_user_id"],
+                    "quarantine_patient",
+                    {"kind": "case_closed"},
+                    f"qend:{row['id']}",
                 )
+                for row in rows
+                if row["patient_tg_user_id"] is not None
+            ]
+            messages += [
+                Queued(
+                    "doctor",
+                    row["doctor"],
+                    "quarantine_case_closed",
+                    {"code": row["code"]},
+                    f"qend-doctor:{row['id']}",
+                )
+                for row in rows
+            ]
+            await enqueue_many(conn, messages)
         if rows:
             members = [str(r["id"]) for r in rows]
             async with self.redis.pipeline(transaction=False) as pipe:

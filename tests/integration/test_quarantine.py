@@ -337,3 +337,24 @@ async def test_cases_close_at_isolation_end_and_fixes_are_purged(services: Servi
     )
     assert row is not None
     assert (row["home_lat"], row["last_lat"]) == (None, None)
+
+
+async def test_leaving_returning_and_leaving_again_within_one_batch(services: Services) -> None:
+    q = services.quarantine
+    _, patient, doctor = await joined_case(q)
+    track = Track(patient, now())
+    distances = (0, 70, 72, 3, 75, 80)
+    report = await q.ingest([track.fix(i * 10, d, 0, 5) for i, d in enumerate(distances)])
+    assert report.opened == ["left_home", "left_home"]
+    assert report.closed == ["back_home"]
+    assert await outbox_kinds(services, doctor) == [
+        "quarantine_alert:left_home",
+        "quarantine_closed:back_home",
+        "quarantine_alert:left_home",
+    ]
+    open_episodes = await services.outbox.pool.fetchval(
+        "SELECT count(*) FROM quarantine_episodes e JOIN quarantine_cases c ON c.id = e.case_id "
+        "WHERE c.patient_tg_user_id = $1 AND e.closed_at IS NULL",
+        patient,
+    )
+    assert open_episodes == 1
