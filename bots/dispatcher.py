@@ -3,6 +3,7 @@ when the database or Redis is down instead of meeting silence."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any, Protocol
@@ -10,7 +11,9 @@ from typing import Any, Protocol
 from aiogram import Bot, Dispatcher
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.exceptions import TelegramAPIError
+from aiogram.methods import TelegramMethod
 from aiogram.types import Update, User
+from pydantic import ValidationError
 
 from flows.i18n import pick_language, text
 from services.db import is_unavailable, recover
@@ -41,12 +44,15 @@ def _sender(update: Update) -> tuple[int | None, User | None]:
 
 
 class FastPath(Protocol):
-    """Updates of one kind taken before aiogram's routing (live-location moves): they
-    need no answer, are idempotent by their content, and arrive by the thousand."""
+    """Updates of one kind taken raw, before aiogram parses and routes them (live-location
+    moves): they need no answer, are idempotent by their content, and arrive by the
+    thousand. ``push`` is for long polling (nobody waits), ``handle`` for webhooks."""
 
-    def takes(self, update: Update) -> bool: ...
+    def takes(self, raw: dict[str, Any]) -> bool: ...
 
-    async def handle(self, update: Update) -> Any: ...
+    def push(self, raw: dict[str, Any]) -> None: ...
+
+    async def handle(self, raw: dict[str, Any]) -> Any: ...
 
 
 class CityDispatcher(Dispatcher):
@@ -62,8 +68,6 @@ class CityDispatcher(Dispatcher):
         self.fast_path: FastPath | None = None
 
     async def feed_update(self, bot: Bot, update: Update, **kwargs: Any) -> Any:
-        if self.fast_path is not None and self.fast_path.takes(update):
-            return await self._fast(bot, update)
         ledger: UpdateLedger = self["ledger"]
         metrics: Metrics = self["metrics"]
         bot_name: str = self["profile"].name
@@ -101,16 +105,49 @@ class CityDispatcher(Dispatcher):
         metrics.update_seconds.labels(bot_name).observe(time.perf_counter() - started)
         return result
 
-    async def _fast(self, bot: Bot, update: Update) -> Any:
-        assert self.fast_path is not None
+    async def feed_raw(self, bot: Bot, raw: dict[str, Any]) -> Any:
+        """An update as the Bot API's JSON (a webhook's body): the fast path's kind is
+        handled as it is, anything else parsed and fed through aiogram. A malformed
+        update raises pydantic's ValidationError."""
+        if self.fast_path is not None and self.fast_path.takes(raw):
+            try:
+                return await self.fast_path.handle(raw)
+            except Exception as error:
+                if is_unavailable(error):
+                    await recover(self["ledger"].pool, error)
+                    return IN_FLIGHT  # the webhook answers 503: Telegram delivers it again
+                log.exception(
+                    "%s bot failed on update %s", self["profile"].name, raw.get("update_id")
+                )
+                return UNHANDLED
+        update = Update.model_validate(raw, context={"bot": bot})
+        return await self.feed_update(bot, update)
+
+    def take_raw(self, bot: Bot, raw: dict[str, Any]) -> asyncio.Task[Any] | None:
+        """An update from long polling: the fast path's kind is queued at once, anything
+        else handled in its own task (returned, so that the caller can keep it)."""
+        if self.fast_path is not None and self.fast_path.takes(raw):
+            self.fast_path.push(raw)
+            return None
+        return asyncio.create_task(self._answer(bot, raw))
+
+    async def _answer(self, bot: Bot, raw: dict[str, Any]) -> None:
         try:
-            return await self.fast_path.handle(update)
-        except Exception as error:
-            if is_unavailable(error):
-                await recover(self["ledger"].pool, error)
-                return IN_FLIGHT  # a webhook answers 503: Telegram delivers it again
+            update = Update.model_validate(raw, context={"bot": bot})
+        except ValidationError as error:
+            log.warning(
+                "%s bot: malformed update %s (%d errors)",
+                self["profile"].name,
+                raw.get("update_id"),
+                error.error_count(),
+            )
+            return
+        try:
+            result = await self.feed_update(bot, update)
+            if isinstance(result, TelegramMethod):
+                await bot(result)
+        except Exception:
             log.exception("%s bot failed on update %d", self["profile"].name, update.update_id)
-            return UNHANDLED
 
     async def _quietly(self, step: Any) -> None:
         try:

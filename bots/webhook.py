@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from aiogram import Bot
 from aiogram.methods import TelegramMethod
-from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -48,7 +47,9 @@ class WebhookEndpoint:
             raise web.HTTPNotFound()
         try:
             payload = await request.json()
-            update = Update.model_validate(payload, context={"bot": target.bot})
+            if not isinstance(payload, dict):
+                raise ValueError("an update is a JSON object")
+            result = await target.dispatcher.feed_raw(target.bot, payload)
         except (ValueError, ValidationError) as error:
             log.warning(
                 "webhook %s: malformed update (%s)",
@@ -56,7 +57,6 @@ class WebhookEndpoint:
                 type(error).__name__,
             )
             return web.json_response({"ok": False, "description": "malformed update"}, status=400)
-        result = await target.dispatcher.feed_update(target.bot, update)
         if result is IN_FLIGHT:
             return web.json_response(
                 {"ok": False, "description": "being handled"},

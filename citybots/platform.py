@@ -30,6 +30,7 @@ from admin.api import setup_api
 from admin.app import init_app as init_admin
 from bots.dispatcher import CityDispatcher
 from bots.notifier import Notifier
+from bots.polling import poll
 from bots.registry import BOT_MODULES, build_dispatcher
 from bots.sandbox import Sandbox, default_username
 from bots.session import ApiHealth, RetryAfterMiddleware
@@ -397,13 +398,7 @@ class Platform:
         else:
             await bot.delete_webhook()
             running.polling = asyncio.create_task(
-                dispatcher.start_polling(
-                    bot,
-                    handle_signals=False,
-                    close_bot_session=False,
-                    allowed_updates=allowed,
-                    polling_timeout=25,
-                ),
+                poll(bot, dispatcher, allowed_updates=allowed),
                 name=f"polling-{name}",
             )
 
@@ -556,9 +551,7 @@ class Platform:
             self.infra = None
 
     async def _stop_bot(self, running: RunningBot) -> None:
-        if running.polling is not None and running.dispatcher is not None:
-            with contextlib.suppress(RuntimeError, TimeoutError):
-                await asyncio.wait_for(running.dispatcher.stop_polling(), 5)
+        if running.polling is not None:
             running.polling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await running.polling

@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiogram.types import Message, Update
+from aiogram.types import Message
 
 from services.db import is_unavailable
 from services.metrics import Metrics
@@ -31,36 +31,50 @@ MAX_BATCH = 2_000
 RETRY_FOR = 60.0
 
 
-def fix_from(message: Message, *, edited: bool) -> Fix | None:
-    """The fix a message carries, or None when it carries none this bot should believe:
-    no location, not in a private chat with its sender, or forwarded from someone else."""
-    location = message.location
-    user = message.from_user
-    if location is None or user is None or message.chat.type != "private":
+def fix_from_raw(message: dict[str, Any], *, edited: bool) -> Fix | None:
+    """The fix a message (as the Bot API's JSON) carries, or None when it carries none
+    this bot should believe: no location, not in a private chat with its sender,
+    forwarded from someone else, or fields that are not what Telegram sends."""
+    location, user, chat = message.get("location"), message.get("from"), message.get("chat")
+    if not (isinstance(location, dict) and isinstance(user, dict) and isinstance(chat, dict)):
         return None
-    if user.id != message.chat.id or message.forward_origin is not None:
+    if chat.get("type") != "private" or user.get("id") != chat.get("id"):
         return None
-    at = message.date
-    if edited and message.edit_date:  # aiogram leaves edit_date as Unix seconds
-        edit = message.edit_date
-        at = edit if isinstance(edit, datetime) else datetime.fromtimestamp(edit, UTC)
-    live_until = None
-    if location.live_period:
-        period = (
-            _LONGEST_LIVE
-            if location.live_period >= INDEFINITE_LIVE_PERIOD
-            else timedelta(seconds=location.live_period)
+    if "forward_origin" in message:
+        return None
+    try:
+        sent = int(message["date"])
+        at = int(message.get("edit_date") or sent) if edited else sent
+        accuracy = location.get("horizontal_accuracy")
+        period = int(location.get("live_period") or 0)
+        fix = Fix(
+            tg_user_id=int(user["id"]),
+            message_id=int(message["message_id"]),
+            at=datetime.fromtimestamp(at, UTC),
+            latitude=float(location["latitude"]),
+            longitude=float(location["longitude"]),
+            accuracy=None if accuracy is None else float(accuracy),
+            live_until=(
+                datetime.fromtimestamp(sent, UTC)
+                + (
+                    _LONGEST_LIVE
+                    if period >= INDEFINITE_LIVE_PERIOD
+                    else timedelta(seconds=period)
+                )
+                if period > 0
+                else None
+            ),
+            stopped=edited and period <= 0,
         )
-        live_until = message.date + min(period, _LONGEST_LIVE)
-    return Fix(
-        tg_user_id=user.id,
-        message_id=message.message_id,
-        at=at,
-        latitude=location.latitude,
-        longitude=location.longitude,
-        accuracy=location.horizontal_accuracy,
-        live_until=live_until,
-        stopped=edited and not location.live_period,
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        return None
+    return fix
+
+
+def fix_from(message: Message, *, edited: bool) -> Fix | None:
+    """The same for an aiogram Message (the first message of a live share)."""
+    return fix_from_raw(
+        message.model_dump(by_alias=True, exclude_none=True, mode="json"), edited=edited
     )
 
 
@@ -76,18 +90,26 @@ class LiveIngest:
     def __init__(self, service: QuarantineService, metrics: Metrics | None = None) -> None:
         self.service = service
         self.metrics = metrics
-        self._pending: list[tuple[Fix, asyncio.Future[IngestReport]]] = []
+        self._pending: list[tuple[Fix, asyncio.Future[IngestReport] | None]] = []
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self.totals = IngestReport()
 
     async def submit(self, fix: Fix) -> IngestReport:
+        """Add a fix and wait until its batch is stored (webhooks answer after that)."""
         future: asyncio.Future[IngestReport] = asyncio.get_running_loop().create_future()
+        self._add(fix, future)
+        return await future
+
+    def push(self, fix: Fix) -> None:
+        """Add a fix without waiting (long polling: nobody waits for an answer)."""
+        self._add(fix, None)
+
+    def _add(self, fix: Fix, future: asyncio.Future[IngestReport] | None) -> None:
         self._pending.append((fix, future))
         self._wakeup.set()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run(), name="live-ingest")
-        return await future
 
     async def close(self) -> None:
         if self._worker is not None:
@@ -96,7 +118,7 @@ class LiveIngest:
                 await self._worker
             self._worker = None
         for _, future in self._pending:
-            if not future.done():
+            if future is not None and not future.done():
                 future.cancel()
         self._pending.clear()
 
@@ -110,7 +132,7 @@ class LiveIngest:
                 del self._pending[:MAX_BATCH]
                 await self._store(batch)
 
-    async def _store(self, batch: list[tuple[Fix, asyncio.Future[IngestReport]]]) -> None:
+    async def _store(self, batch: list[tuple[Fix, asyncio.Future[IngestReport] | None]]) -> None:
         fixes = [fix for fix, _ in batch]
         deadline = time.monotonic() + RETRY_FOR
         delay = 0.5
@@ -132,7 +154,7 @@ class LiveIngest:
                     "live locations: %d fixes not stored: %s", len(fixes), type(error).__name__
                 )
                 for _, future in batch:
-                    if not future.done():
+                    if future is not None and not future.done():
                         future.set_exception(error)
                 return
         self.totals.add(report)
@@ -145,24 +167,32 @@ class LiveIngest:
             for kind in report.opened:
                 self.metrics.quarantine_alerts.labels(kind).inc()
         for _, future in batch:
-            if not future.done():
+            if future is not None and not future.done():
                 future.set_result(report)
 
 
 class LiveFastPath:
-    """What the quarantine bot's dispatcher calls before aiogram's routing."""
+    """What the quarantine bot's dispatcher calls on raw updates before aiogram parses
+    them: live-location moves, by the thousand, with no answer to send."""
 
     def __init__(self, ingest: LiveIngest) -> None:
         self.ingest = ingest
 
-    def takes(self, update: Update) -> bool:
-        edited = update.edited_message
-        return edited is not None and edited.location is not None
+    def takes(self, raw: dict[str, Any]) -> bool:
+        edited = raw.get("edited_message")
+        return isinstance(edited, dict) and "location" in edited
 
-    async def handle(self, update: Update) -> Any:
-        assert update.edited_message is not None
-        fix = fix_from(update.edited_message, edited=True)
+    def _fix(self, raw: dict[str, Any]) -> Fix | None:
+        fix = fix_from_raw(raw["edited_message"], edited=True)
         if fix is None:
-            log.info("update %d: a location edit that is not the sender's own", update.update_id)
-            return None
-        return await self.ingest.submit(fix)
+            log.info("update %s: a location edit this bot does not believe", raw.get("update_id"))
+        return fix
+
+    def push(self, raw: dict[str, Any]) -> None:
+        fix = self._fix(raw)
+        if fix is not None:
+            self.ingest.push(fix)
+
+    async def handle(self, raw: dict[str, Any]) -> Any:
+        fix = self._fix(raw)
+        return None if fix is None else await self.ingest.submit(fix)
