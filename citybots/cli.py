@@ -98,6 +98,9 @@ async def _demo_data(settings: Settings) -> int:
         async with services.statuses.pool.acquire() as conn:
             counts = await load_demo_data(conn)
         await services.statuses.invalidate(person.iin for person in DEMO_PEOPLE)
+        doctor_invite = await services.quarantine.create_doctor_invite(
+            "Almaly", on_duty=True, created_by="demo-data"
+        )
     print("demo city loaded (every name starts with [DEMO]; loading again changes nothing):")
     for table, count in counts.items():
         print(f"  {table:<20} {count}")
@@ -108,7 +111,9 @@ async def _demo_data(settings: Settings) -> int:
     print("demo venue QR codes: send these to the citizen bot (the sandbox page's text box):")
     for key in DEMO_VENUE_KEYS:
         print(f"  /start {demo_token(key, 'entry')}    /start {demo_token(key, 'exit')}")
-    print("demo doctor invite code: DEMO-DOCTOR")
+    print("a doctor's invite (one use, 7 days): send this to the doctor bot, then enrol a")
+    print("patient and open the patient's invite in the quarantine bot as another user:")
+    print(f"  /start {doctor_invite}")
     return 0
 
 

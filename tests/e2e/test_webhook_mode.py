@@ -2,6 +2,7 @@
 
 import asyncio
 import secrets
+from datetime import date, timedelta
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from citybots.embedded import free_port
 from citybots.platform import Platform
 from citybots.settings import SettingsError, load_settings
 from flows.i18n import text
+from services.validation import Coordinates
 from tests.conftest import make_settings
 
 SECRET = "webhook-secret-for-tests-0123"
@@ -147,3 +149,47 @@ async def test_an_update_posted_five_times_at_once_takes_effect_once(
     await asyncio.sleep(0.3)
     replies = await chat.updates(count=0, wait=0)
     assert [m["text"] for m in replies] == [text("en", "help.body")]
+
+
+async def test_a_live_location_move_posted_five_times_is_stored_once_before_the_200(
+    webhook_platform: Platform,
+) -> None:
+    assert webhook_platform.services is not None
+    q = webhook_platform.services.quarantine
+    doctor = secrets.randbelow(10**9) + 10**9
+    await q.join_as_doctor(
+        await q.create_doctor_invite("Almaly", created_by="test"), doctor, "Dr Test"
+    )
+    case = await q.enrol(
+        doctor,
+        isolation_end=date.today() + timedelta(days=5),
+        home=Coordinates(43.2389, 76.8897),
+    )
+    patient = secrets.randbelow(10**9) + 10**9
+    await q.consent(case.invite_token, patient)
+    user = {"id": patient, "is_bot": False, "first_name": "Patient"}
+    update = {
+        "update_id": secrets.randbelow(10**9) + 10**9,
+        "edited_message": {
+            "message_id": 5,
+            "date": 1_800_000_000,
+            "edit_date": 1_800_000_030,
+            "from": user,
+            "chat": {"id": patient, "type": "private", "first_name": "Patient"},
+            "location": {"latitude": 43.2390, "longitude": 76.8898, "live_period": 28800},
+        },
+    }
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    url = f"{webhook_platform.base_url}/webhook/quarantine"
+
+    async def deliver(http: ClientSession) -> int:
+        async with http.post(url, json=update, headers=headers) as response:
+            return response.status
+
+    async with ClientSession() as http:
+        statuses = await asyncio.gather(*(deliver(http) for _ in range(5)))
+    assert statuses == [200] * 5
+    stored = await q.pool.fetchval(
+        "SELECT count(*) FROM location_fixes WHERE case_id = $1", case.id
+    )
+    assert stored == 1

@@ -111,3 +111,16 @@ def test_import_reports_progress_rejected_rows_and_is_idempotent(
     missing = _citybots("import", "pcr", str(tmp_path / "nope.csv"), env=env, cwd=tmp_path)
     assert missing.returncode == 2
     assert "no such file" in missing.stderr
+
+
+def test_admin_invites_a_doctor(database_url: str, redis_url: str, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    result = _citybots(
+        "admin", "invite-doctor", "--district", "Medeu", "--duty", env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "https://t.me/citybots_doctor_bot?start=doc_" in result.stdout
+    assert "Medeu (on the duty list)" in result.stdout
+    blank = _citybots("admin", "invite-doctor", "--district", " ", env=env, cwd=tmp_path)
+    assert blank.returncode == 1
+    assert "district" in blank.stderr
