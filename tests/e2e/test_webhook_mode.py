@@ -2,8 +2,8 @@
 
 import asyncio
 import secrets
-from datetime import date, timedelta
 from collections.abc import AsyncIterator
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
