@@ -362,7 +362,7 @@ INSERT INTO location_fixes
 SELECT * FROM unnest($1::bigint[], $2::integer[], $3::timestamptz[], $4::float8[],
                      $5::float8[], $6::real[], $7::text[], $8::real[])
 ON CONFLICT DO NOTHING
-RETURNING case_id, message_id, fixed_at
+RETURNING case_id, message_id, fixed_at, latitude, longitude
 """
 
 _SAVE_STATES = """
@@ -642,12 +642,12 @@ class QuarantineService:
         a duplicate adds nothing, an older fix than the case has seen is kept but does not
         move the state, alerts and patients' notices go to the outbox with the change."""
         report = IngestReport()
-        good: dict[tuple[int, int, datetime], Fix] = {}
+        good: dict[tuple[int, int, datetime, float, float], Fix] = {}
         for fix in fixes:
             if not validate_fix(fix):
                 report.invalid += 1
                 continue
-            key = (fix.tg_user_id, fix.message_id, fix.at)
+            key = (fix.tg_user_id, fix.message_id, fix.at, fix.latitude, fix.longitude)
             if key in good:
                 report.duplicate += 1
             good[key] = fix
@@ -673,7 +673,10 @@ class QuarantineService:
                 verdicts,
                 distances,
             )
-            new = {(r["case_id"], r["message_id"], r["fixed_at"]) for r in inserted}
+            new = {
+                (r["case_id"], r["message_id"], r["fixed_at"], r["latitude"], r["longitude"])
+                for r in inserted
+            }
             report.stored += len(new)
             report.duplicate += len(batch) - len(new)
             events: list[_Event] = []
@@ -682,7 +685,7 @@ class QuarantineService:
             for i in order:
                 fix = batch[i]
                 state = states[fix.tg_user_id]
-                if (state.id, fix.message_id, fix.at) not in new:
+                if (state.id, fix.message_id, fix.at, fix.latitude, fix.longitude) not in new:
                     continue
                 touched[state.id] = state
                 self._apply(state, fix, verdicts[i], distances[i], events, report)

@@ -61,7 +61,8 @@ CREATE INDEX quarantine_cases_doctor ON quarantine_cases (doctor_id) WHERE close
 CREATE INDEX quarantine_cases_ending ON quarantine_cases (isolation_end) WHERE closed_at IS NULL;
 
 -- Raw fixes, kept for the retention period only. A fix is identified by its live
--- message and the time Telegram stamped on it: a duplicate delivery adds nothing.
+-- message, the time Telegram stamped on it (whole seconds) and the point: a duplicate
+-- delivery adds nothing, two different points in the same second are both kept.
 CREATE TABLE location_fixes (
     case_id     bigint NOT NULL REFERENCES quarantine_cases (id) ON DELETE CASCADE,
     message_id  integer NOT NULL,
@@ -72,7 +73,7 @@ CREATE TABLE location_fixes (
     verdict     text NOT NULL,
     distance_m  real,
     received_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (case_id, message_id, fixed_at)
+    PRIMARY KEY (case_id, message_id, fixed_at, latitude, longitude)
 );
 CREATE INDEX location_fixes_age ON location_fixes USING brin (received_at);
 
