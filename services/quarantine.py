@@ -1069,7 +1069,12 @@ class QuarantineService:
                         reminders.append((state, until))
             opened = await self._open_episodes(conn, opens)
             if opened:
-                await self._save(conn, [o.state for o in opened])
+                await conn.execute(
+                    "UPDATE quarantine_cases c SET signal_episode_id = s.episode "
+                    "FROM unnest($1::bigint[], $2::bigint[]) AS s(id, episode) WHERE c.id = s.id",
+                    [o.state.id for o in opened],
+                    [o.state.signal_episode_id for o in opened],
+                )
             await self._remind(conn, reminders)
         async with self.redis.pipeline(transaction=False) as pipe:
             if forget_seen:
