@@ -15,24 +15,24 @@ import asyncio
 import os
 import random
 import secrets
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-from aiohttp import web
-from common import percentile, servers  # bench/ is the script's folder
+from common import (  # bench/ is the script's folder
+    SandboxSide,
+    percentile,
+    platform_process,
+    sandbox_server,
+    servers,
+)
 from redis.asyncio import Redis
 
-from bots.sandbox import Sandbox
-from citybots.embedded import free_port
 from citybots.logs import setup_logging
-from citybots.settings import BOT_NAMES, load_settings
+from citybots.settings import load_settings
 from citybots.wiring import Services, build_services
 from services.db import create_pool
 from services.localcache import InvalidationListener
@@ -220,14 +220,23 @@ async def bench_checkins(
     """The whole path: a user's scan enters the sandbox (Telegram's stand-in), the platform
     (a separate `citybots run` process, so the two use both cores as Telegram and the
     bots would) long-polls it, checks in in PostgreSQL, and the reply is visible."""
-    sandbox = Sandbox()
-    app = web.Application()
-    sandbox.setup(app)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    bots = {name: sandbox.register_bot(name) for name in BOT_NAMES}
+    async with sandbox_server() as side:
+        await _checkins(
+            side, database_url, redis_url, pool, total, concurrency, with_exits, workers
+        )
+
+
+async def _checkins(
+    side: SandboxSide,
+    database_url: str,
+    redis_url: str,
+    pool: asyncpg.Pool,
+    total: int,
+    concurrency: int,
+    with_exits: bool,
+    workers: int,
+) -> None:
+    sandbox, bots = side.sandbox, side.bots
     users = [sandbox.create_user(language_code="en") for _ in range(concurrency * 4)]
     probe = sandbox.create_user(language_code="en")
 
@@ -253,46 +262,26 @@ async def bench_checkins(
         )
     }
 
-    app_port = free_port()
-    env = {k: v for k, v in os.environ.items()}
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "LOG_LEVEL": "WARNING",
-            "TELEGRAM_API_BASE": f"http://127.0.0.1:{port}/sandbox",
-            "ADMIN_PORT": str(app_port),
-            "DB_POOL_SIZE": "40",
-            **(
-                {
-                    "WORKERS": str(workers),
-                    "WEBHOOK_BASE_URL": f"http://127.0.0.1:{app_port}",
-                    "WEBHOOK_SECRET": "bench-webhook-secret-0123",
-                }
-                if workers > 1
-                else {}
-            ),
-            **{f"{name.upper()}_BOT_TOKEN": bot.token for name, bot in bots.items()},
-        }
-    )
-    log_path = Path(tempfile.gettempdir()) / "citybots-bench-platform.log"
-    platform_log = log_path.open("w")
-    platform = subprocess.Popen(  # noqa: ASYNC220 - started once, before the timing
-        [sys.executable, "-m", "citybots.cli", "run"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=platform_log,
-    )
+    settings = {"DB_POOL_SIZE": "40"}
+    if workers > 1:
+        settings.update(
+            {
+                "WORKERS": str(workers),
+                "WEBHOOK_BASE_URL": "http://127.0.0.1:{port}",
+                "WEBHOOK_SECRET": "bench-webhook-secret-0123",
+            }
+        )
     citizen = bots["citizen"]
-    try:
+    async with platform_process(
+        side, database_url, redis_url, log_name="ashyq", settings=settings
+    ) as platform:
         for _ in range(600):  # until the citizen bot answers
             since = await sandbox.user_sends(citizen, probe, "/help")
             try:
                 await asyncio.wait_for(sandbox.wait_for_replies(citizen, probe, since), 0.5)
                 break
             except TimeoutError:
-                if platform.poll() is not None:
-                    raise SystemExit(f"citybots run stopped; see {log_path}") from None
+                platform.check_alive()
         latencies: list[float] = []
         done = 0
         queue = list(range(total))
@@ -331,14 +320,6 @@ async def bench_checkins(
             f"{statistics.median(latencies):.0f} ms, p99 {percentile(latencies, 0.99):.0f} ms;"
             f" {concurrency} visitors at once; {stored:,} visits stored"
         )
-    finally:
-        platform.send_signal(signal.SIGTERM)
-        try:
-            platform.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            platform.kill()
-        platform_log.close()
-        await runner.cleanup()
 
 
 async def load_citizens_and_venues(pool: asyncpg.Pool, active_users: list[int]) -> None:

@@ -15,31 +15,27 @@ import asyncio
 import math
 import os
 import random
-import signal
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import urllib.request
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
 import numpy as np
-from aiohttp import web
-from common import servers  # bench/ is the script's folder
+from common import (  # bench/ is the script's folder
+    SandboxSide,
+    platform_process,
+    sandbox_server,
+    servers,
+)
 from geopy.distance import geodesic
 from redis.asyncio import Redis
 
-from bots.sandbox import Sandbox
-from citybots.embedded import free_port
 from citybots.logs import setup_logging
 from citybots.platform import SWEEP_INTERVAL
-from citybots.settings import BOT_NAMES
 from geofence.distance import distance_m, distances_m
 from services.db import create_pool
-from services.quarantine import SILENCE, QuarantineService
+from services.quarantine import SEEN, SILENCE, QuarantineService
 from services.scheduler import run_exclusively
 
 ALMATY_CENTRE = (43.2389, 76.8897)
@@ -157,12 +153,43 @@ async def bench_silence(pool: asyncpg.Pool, redis: Redis, cases: int) -> None:
     quarantine = QuarantineService(pool, redis)
     now = datetime.now(UTC)
     await load_cases(pool, cases, seen_at=now)
+    started = time.perf_counter()
+    watched = await quarantine.rebuild_index()
+    print(
+        f"silence: {watched:,} cases watched (index rebuilt from PostgreSQL in "
+        f"{time.perf_counter() - started:.2f} s)"
+    )
+    idle: list[float] = []
+    for _ in range(50):
+        began = time.perf_counter()
+        await quarantine.sweep(datetime.now(UTC))
+        idle.append((time.perf_counter() - began) * 1000)
+    few: list[float] = []
+    async with pool.acquire() as conn:
+        for _ in range(20):  # a usual tick: a handful of cases have just fallen silent
+            last = datetime.now(UTC) - SILENCE - timedelta(seconds=5)
+            silenced = await conn.fetch(
+                "UPDATE quarantine_cases SET last_fix_at = $1 WHERE id IN (SELECT id FROM "
+                "quarantine_cases WHERE signal_episode_id IS NULL ORDER BY random() LIMIT 10) "
+                "RETURNING id",
+                last,
+            )
+            await redis.zadd(SEEN, {str(r["id"]): last.timestamp() for r in silenced})
+            began = time.perf_counter()
+            await quarantine.sweep(datetime.now(UTC))
+            few.append((time.perf_counter() - began) * 1000)
     silent = 2_000
     rng = random.Random(9)
     marks: dict[int, datetime] = {}
-    ids = [r["id"] for r in await pool.fetch("SELECT id FROM quarantine_cases ORDER BY id")]
+    now = datetime.now(UTC)
+    free = [
+        r["id"]
+        for r in await pool.fetch(
+            "SELECT id FROM quarantine_cases WHERE signal_episode_id IS NULL"
+        )
+    ]
     async with pool.acquire() as conn:
-        for case_id in rng.sample(ids, silent):
+        for case_id in rng.sample(free, silent):
             last = now - SILENCE + timedelta(seconds=rng.uniform(5, 65))
             marks[case_id] = last + SILENCE
             await conn.execute(
@@ -170,31 +197,8 @@ async def bench_silence(pool: asyncpg.Pool, redis: Redis, cases: int) -> None:
                 case_id,
                 last,
             )
-    started = time.perf_counter()
-    watched = await quarantine.rebuild_index()
-    print(
-        f"silence: {watched:,} cases watched (index rebuilt from PostgreSQL in "
-        f"{time.perf_counter() - started:.2f} s); {silent:,} fall silent within the next 60 s"
-    )
-    idle: list[float] = []
-    for _ in range(50):
-        began = time.perf_counter()
-        await quarantine.sweep(now - timedelta(minutes=1))
-        idle.append((time.perf_counter() - began) * 1000)
-    few: list[float] = []
-    async with pool.acquire() as conn:
-        for _ in range(20):  # a usual tick: a handful of cases fall silent
-            await conn.execute(
-                "UPDATE quarantine_cases SET last_fix_at = $1 WHERE id IN (SELECT id FROM "
-                "quarantine_cases WHERE signal_episode_id IS NULL AND id <> ALL($2::bigint[]) "
-                "ORDER BY random() LIMIT 10)",
-                now - SILENCE - timedelta(minutes=5),
-                list(marks),
-            )
-            await quarantine.rebuild_index()
-            began = time.perf_counter()
-            await quarantine.sweep(now - timedelta(seconds=1))
-            few.append((time.perf_counter() - began) * 1000)
+    await redis.zadd(SEEN, {str(c): (m - SILENCE).timestamp() for c, m in marks.items()})
+    print(f"  {silent:,} cases fall silent, their 15-minute marks within the next 60 s")
     sweeps: list[tuple[float, int]] = []
 
     async def tick() -> None:
@@ -262,15 +266,20 @@ async def bench_ingest(
     """The whole path: each patient's phone moves its live location in the sandbox
     (Telegram's stand-in), the platform (a separate `citybots run` process) long-polls
     the edits, stores and judges them in PostgreSQL, and alerts land in the outbox."""
-    sandbox = Sandbox()
-    app = web.Application()
-    sandbox.setup(app)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    bots = {name: sandbox.register_bot(name) for name in BOT_NAMES}
-    quarantine_bot = bots["quarantine"]
+    async with sandbox_server() as side:
+        await _ingest(side, database_url, redis_url, pool, active, total)
+
+
+async def _ingest(
+    side: SandboxSide,
+    database_url: str,
+    redis_url: str,
+    pool: asyncpg.Pool,
+    active: int,
+    total: int,
+) -> None:
+    sandbox = side.sandbox
+    quarantine_bot = side.bots["quarantine"]
     users = [sandbox.create_user(language_code="ru") for _ in range(active)]
     await pool.execute("TRUNCATE quarantine_cases, doctors CASCADE")
     now = datetime.now(UTC)
@@ -315,35 +324,15 @@ async def bench_ingest(
             )
         bursts.append(moves)
 
-    app_port = free_port()
-    env = dict(os.environ)
-    env.update(
-        {
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "LOG_LEVEL": "WARNING",
-            "TELEGRAM_API_BASE": f"http://127.0.0.1:{port}/sandbox",
-            "ADMIN_PORT": str(app_port),
-            "DB_POOL_SIZE": "20",
-            **{f"{name.upper()}_BOT_TOKEN": bot.token for name, bot in bots.items()},
-        }
-    )
-    log_path = Path(tempfile.gettempdir()) / "citybots-bench-quarantine.log"
-    platform_log = log_path.open("w")
-    platform = subprocess.Popen(  # noqa: ASYNC220 - started once, before the timing
-        [sys.executable, "-m", "citybots.cli", "run"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=platform_log,
-    )
-    try:
+    async with platform_process(
+        side, database_url, redis_url, log_name="quarantine", settings={"DB_POOL_SIZE": "20"}
+    ) as platform:
         for _ in range(600):
             try:
-                await asyncio.to_thread(metric, app_port, "citybots_live_fixes_total")
+                await asyncio.to_thread(metric, platform.port, "citybots_live_fixes_total")
                 break
             except OSError:
-                if platform.poll() is not None:
-                    raise SystemExit(f"citybots run stopped; see {log_path}") from None
+                platform.check_alive()
                 await asyncio.sleep(0.2)
         await asyncio.sleep(1.0)  # every bot polling
         sent = 0
@@ -351,13 +340,14 @@ async def bench_ingest(
         started = time.perf_counter()
         for moves in bursts:
             # Keep about one round in flight, as phones do: each sends every few seconds.
-            while sent - await asyncio.to_thread(metric, app_port, stored_name) > active:  # noqa: ASYNC110 - polls another process
+            while sent - await asyncio.to_thread(metric, platform.port, stored_name) > active:  # noqa: ASYNC110 - polls another process
                 await asyncio.sleep(0.05)
             await sandbox.users_move(quarantine_bot, moves)
             sent += len(moves)
-        while await asyncio.to_thread(metric, app_port, stored_name) < sent:
-            if time.perf_counter() - started > 600 or platform.poll() is not None:
-                raise SystemExit(f"fixes stopped arriving; see {log_path}")
+        while await asyncio.to_thread(metric, platform.port, stored_name) < sent:
+            platform.check_alive()
+            if time.perf_counter() - started > 600:
+                raise SystemExit(f"fixes stopped arriving; see {platform.log_path}")
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started
         stored = await pool.fetchval("SELECT count(*) FROM location_fixes")
@@ -369,14 +359,6 @@ async def bench_ingest(
             f"{elapsed:.1f} s = {sent / elapsed:,.0f} fixes/s ingested and evaluated; "
             f"{stored:,} stored; {alerts} left-home alerts for {len(walkers)} walkers"
         )
-    finally:
-        platform.send_signal(signal.SIGTERM)
-        try:
-            platform.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            platform.kill()
-        platform_log.close()
-        await runner.cleanup()
 
 
 async def main() -> None:

@@ -505,6 +505,14 @@ class QuarantineService:
         assert case is not None
         return case
 
+    async def _case_after(self, row: asyncpg.Record | None, refusal: str) -> Case:
+        """The case a statement returned the id of, or the refusal when it returned none."""
+        if row is None:
+            raise QuarantineError(refusal)
+        case = await self.case(row["id"])
+        assert case is not None
+        return case
+
     async def case(self, case_id: int) -> Case | None:
         row = await self.pool.fetchrow(
             f"SELECT {_CASE_COLUMNS} {_CASE_FROM} WHERE c.id = $1", case_id
@@ -603,11 +611,7 @@ class QuarantineService:
             "AND home_lat IS NOT NULL RETURNING id",
             tg_user_id,
         )
-        if row is None:
-            raise QuarantineError("quarantine.no_home_yet")
-        case = await self.case(row["id"])
-        assert case is not None
-        return case
+        return await self._case_after(row, "quarantine.no_home_yet")
 
     async def reject_home(self, tg_user_id: int) -> None:
         """Not at home now: forget the proposal until the patient says "I'm home"."""
@@ -629,11 +633,7 @@ class QuarantineService:
             tg_user_id,
             now,
         )
-        if row is None:
-            raise QuarantineError("quarantine.no_recent_fix")
-        case = await self.case(row["id"])
-        assert case is not None
-        return case
+        return await self._case_after(row, "quarantine.no_recent_fix")
 
     # ----------------------------------------------------------------- fixes
 

@@ -59,12 +59,19 @@ async def join(
     )
 
 
-async def start_enrolment(
-    message: Message, state: FSMContext, lang: str, quarantine: QuarantineService
-) -> None:
+async def _is_doctor(message: Message, lang: str, quarantine: QuarantineService) -> bool:
+    """Whether the sender joined as a doctor; others are told how to join."""
     assert message.from_user is not None
     if await quarantine.doctor(message.from_user.id) is None:
         await message.answer(text(lang, "doctor.not_a_doctor"))
+        return False
+    return True
+
+
+async def start_enrolment(
+    message: Message, state: FSMContext, lang: str, quarantine: QuarantineService
+) -> None:
+    if not await _is_doctor(message, lang, quarantine):
         return
     await state.set_state(Enrol.end)
     await message.answer(text(lang, "doctor.ask_end"))
@@ -201,10 +208,9 @@ async def _finish(
 async def my_cases(
     message: Message, lang: str, quarantine: QuarantineService, city_tz: ZoneInfo
 ) -> None:
-    assert message.from_user is not None
-    if await quarantine.doctor(message.from_user.id) is None:
-        await message.answer(text(lang, "doctor.not_a_doctor"))
+    if not await _is_doctor(message, lang, quarantine):
         return
+    assert message.from_user is not None
     cases = await quarantine.open_cases(message.from_user.id)
     if not cases:
         await message.answer(text(lang, "doctor.cases_empty"))

@@ -14,6 +14,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, ReplyKeyboardRemove
 
 from flows.common.keyboards import main_menu
+from flows.contacts import own_phone
 from flows.context import BotProfile, Limits
 from flows.filters import HasContact, HasLocation, MenuButton, StartPayload
 from flows.formatting import local_time
@@ -27,7 +28,7 @@ from flows.quarantine.keyboards import (
 )
 from flows.quarantine.live import LiveIngest, fix_from
 from services.quarantine import Case, QuarantineError, QuarantineService
-from services.validation import InvalidInput, parse_phone
+from services.validation import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -118,18 +119,16 @@ async def _next_step(message: Message, state: FSMContext, case: Case, lang: str)
 async def got_phone(
     message: Message, state: FSMContext, lang: str, quarantine: QuarantineService
 ) -> None:
-    contact = message.contact
-    assert contact is not None
     assert message.from_user is not None
-    if contact.user_id != message.from_user.id:
-        await message.answer(
-            text(lang, "quarantine.not_own_contact"), reply_markup=phone_keyboard(lang)
-        )
-        return
     try:
-        phone = parse_phone(contact.phone_number)
+        phone = own_phone(message)
     except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}"), reply_markup=phone_keyboard(lang))
+        key = (
+            "quarantine.not_own_contact"
+            if error.code == "not_own_contact"
+            else f"errors.{error.code}"
+        )
+        await message.answer(text(lang, key), reply_markup=phone_keyboard(lang))
         return
     await quarantine.set_phone(message.from_user.id, phone)
     case = await quarantine.case_of_patient(message.from_user.id)

@@ -21,6 +21,7 @@ from aiogram.types import (
 
 from flows.checkin.scan import process_scan
 from flows.common.keyboards import main_menu
+from flows.contacts import own_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, MenuButton
 from flows.i18n import text
@@ -28,7 +29,7 @@ from flows.status.describe import send_status
 from services.citizens import CitizenService, LinkOutcome, mask_iin
 from services.disputes import DisputeError, DisputeService
 from services.status import StatusService
-from services.validation import InvalidInput, parse_iin, parse_phone
+from services.validation import InvalidInput, parse_iin
 from services.venues import VenueService
 from services.visits import VisitService
 
@@ -103,16 +104,13 @@ async def my_status(
 
 
 async def got_contact(message: Message, state: FSMContext, lang: str) -> None:
-    contact = message.contact
-    assert contact is not None
-    assert message.from_user is not None
-    if contact.user_id != message.from_user.id:
-        await message.answer(text(lang, "signup.not_own_contact"), reply_markup=_share_phone(lang))
-        return
     try:
-        phone = parse_phone(contact.phone_number)
+        phone = own_phone(message)
     except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}"), reply_markup=_share_phone(lang))
+        key = (
+            "signup.not_own_contact" if error.code == "not_own_contact" else f"errors.{error.code}"
+        )
+        await message.answer(text(lang, key), reply_markup=_share_phone(lang))
         return
     await state.update_data(phone=phone)
     await state.set_state(SignUp.iin)

@@ -80,7 +80,8 @@ async def test_a_patient_shares_and_moves_a_live_location_in_the_sandbox_page(
         await page.click("#move")
     warning = text("en", "quarantine.patient.left_home", distance=65)
     await expect(page.locator(".msg").last).to_have_text(warning, timeout=15_000)
-    await expect(page.locator(".msg.me").last).to_contain_text("📡 live 📍 43.23948, 76.88970 ±8 m")
+    moved = page.locator(".msg.me").last
+    await expect(moved).to_contain_text("📡 live 📍 43.23948, 76.88970 ±8 m")
     if os.environ.get("CITYBOTS_SCREENSHOTS"):
         await page.screenshot(path=os.environ["CITYBOTS_SCREENSHOTS"] + "/quarantine.png")
     await page.close()
