@@ -45,7 +45,6 @@ from services.db import connect, create_pool
 from services.localcache import InvalidationListener
 from services.metrics import Metrics
 from services.migrations import migrate
-from services.quarantine import SEEN
 from services.retention import Retention, purge
 from services.scheduler import run_exclusively
 from services.updates import UpdateLedger
@@ -239,10 +238,7 @@ class Platform:
 
         self.services = build_services(self.pool, self.redis, settings)
         self.live_ingest = LiveIngest(self.services.quarantine, self.metrics)
-        if not await self.redis.exists(SEEN):
-            watched = await self.services.quarantine.rebuild_index()
-            if watched:
-                log.info("quarantine: watching %d cases again (index rebuilt)", watched)
+        await self._quarantine_index()
         app = web.Application(client_max_size=32 * 1024**2)
         setup_api(app, self.services)
         init_admin(app, self.health, self.metrics if settings.metrics_enabled else None)
@@ -443,6 +439,7 @@ class Platform:
         metrics = self.metrics
 
         async def job() -> None:
+            await self._quarantine_index()
             report = await quarantine.sweep(datetime.now(UTC))
             if report.opened:
                 log.info("quarantine sweep: %d alerts", report.opened)
@@ -451,6 +448,12 @@ class Platform:
         await run_exclusively(
             self.redis, "quarantine-sweep", job, hold=timedelta(seconds=SWEEP_INTERVAL - 1)
         )
+
+    async def _quarantine_index(self) -> None:
+        assert self.services is not None
+        watched = await self.services.quarantine.ensure_index()
+        if watched:
+            log.info("quarantine: watching %d cases again (Redis had lost the index)", watched)
 
     async def _quarantine_escalate(self) -> None:
         assert self.services is not None

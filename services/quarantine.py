@@ -49,6 +49,7 @@ DOCTOR_INVITE_TTL = timedelta(days=7)
 INDEFINITE_LIVE_PERIOD = 0x7FFFFFFF
 MAX_REPORTED_ACCURACY_M = 1500.0
 SEEN, JUDGED, LIVE = "q:seen", "q:judged", "q:live"
+INDEXED = "q:indexed"  # set while the sorted sets hold every watched case
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: read out on the phone
 _SWEEP_BATCH = 5_000
 
@@ -1142,6 +1143,14 @@ class QuarantineService:
             await self._save(conn, [state])
         await self.redis.zrem(SEEN, str(state.id))
         return bool(opened)
+
+    async def ensure_index(self) -> int | None:
+        """Rebuild the sorted sets when Redis has lost them (a restart without its data,
+        a flush): the marker goes with them. One worker wins the marker and rebuilds;
+        returns how many cases it put back, or None when nothing was lost."""
+        if not await self.redis.set(INDEXED, "1", nx=True):
+            return None
+        return await self.rebuild_index()
 
     async def rebuild_index(self) -> int:
         """Fill the sorted sets from PostgreSQL (after Redis lost them)."""

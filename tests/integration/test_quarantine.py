@@ -11,6 +11,7 @@ import pytest
 
 from citybots.wiring import Services
 from services.quarantine import (
+    INDEXED,
     JUDGED,
     LIVE,
     SEEN,
@@ -358,3 +359,16 @@ async def test_leaving_returning_and_leaving_again_within_one_batch(services: Se
         patient,
     )
     assert open_episodes == 1
+
+
+async def test_the_index_comes_back_after_redis_loses_it(services: Services) -> None:
+    q = services.quarantine
+    case, patient, _ = await joined_case(q)
+    await q.ingest([Track(patient, now()).fix(0, 0)])
+    await q.redis.delete(SEEN, JUDGED, LIVE, INDEXED)
+    watched = await q.ensure_index()
+    assert watched is not None
+    assert watched >= 1
+    assert await q.redis.zscore(SEEN, str(case.id)) is not None
+    assert await q.redis.zscore(LIVE, str(case.id)) is not None
+    assert await q.ensure_index() is None  # nothing lost: nothing to do
