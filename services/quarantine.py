@@ -20,7 +20,7 @@ import logging
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -342,6 +342,17 @@ def _family_of(event: _Event) -> str:
     return "zone" if event.kind == CloseKind.BACK_HOME else "signal"
 
 
+_FORGET_IF_OLD = """
+local removed = 0
+for i = 1, #ARGV - 1 do
+    local score = redis.call('ZSCORE', KEYS[1], ARGV[i + 1])
+    if score and tonumber(score) <= tonumber(ARGV[1]) then
+        removed = removed + redis.call('ZREM', KEYS[1], ARGV[i + 1])
+    end
+end
+return removed
+"""
+
 _LOCK_BY_PATIENT = f"""
 SELECT {_CASE_COLUMNS} {_CASE_FROM}
  WHERE c.patient_tg_user_id = ANY($1::bigint[]) AND c.closed_at IS NULL
@@ -609,9 +620,13 @@ class QuarantineService:
         row = await self.pool.fetchrow(
             "UPDATE quarantine_cases SET home_confirmed_at = now(), zone_state = 'home', "
             "outside_streak = 0 WHERE patient_tg_user_id = $1 AND closed_at IS NULL "
-            "AND home_lat IS NOT NULL RETURNING id",
+            "AND home_lat IS NOT NULL AND home_confirmed_at IS NULL RETURNING id",
             tg_user_id,
         )
+        if row is None:
+            case = await self.case_of_patient(tg_user_id)
+            if case is not None and case.home_confirmed:
+                return case  # pressed twice: nothing more to do
         return await self._case_after(row, "quarantine.no_home_yet")
 
     async def reject_home(self, tg_user_id: int) -> None:
@@ -736,6 +751,8 @@ class QuarantineService:
             report.stale += 1  # kept in the track; the state has seen later news
             return
         if fix.stopped:
+            if state.live_message_id not in (None, fix.message_id):
+                return  # the end of an earlier share, not of the one running now
             if state.sharing_stopped_at is None:
                 state.sharing_stopped_at = fix.at
                 events.append(_Event(state, "sharing_stopped", "", fix.at))
@@ -747,9 +764,11 @@ class QuarantineService:
             state.live_until = fix.live_until
             state.live_changed = True
         state.sharing_stopped_at = None
-        if state.last_lat is not None and state.last_lon is not None and state.last_fix_at:
+        if state.last_lat is not None and state.last_lon is not None and state.last_judged_at:
+            # Measured from the last believed position and its time: a jump stays
+            # implausible only until a person could have covered it (100 m/s).
             moved = distance_m(state.last_lat, state.last_lon, fix.latitude, fix.longitude)
-            seconds = (fix.at - state.last_fix_at).total_seconds()
+            seconds = (fix.at - state.last_judged_at).total_seconds()
             if not plausible_move(moved, seconds, fix.accuracy, state.last_accuracy):
                 report.implausible += 1
                 state.last_fix_at = fix.at  # the phone is alive, the point is not believed
@@ -929,6 +948,11 @@ class QuarantineService:
         messages: list[Queued] = []
         for row in rows:
             state = states[row["case_id"]]
+            if state.zone_episode_id == row["id"]:
+                state.zone_episode_id = None
+            if state.signal_episode_id == row["id"]:
+                state.signal_episode_id = None
+                state.signal_kind = None
             messages.append(
                 Queued(
                     "doctor",
@@ -1031,13 +1055,11 @@ class QuarantineService:
         forget_live: list[str] = []
         correct_seen: dict[str, float] = {}
         opens: list[_Opening] = []
+        superseded: list[_State] = []
         reminders: list[tuple[_State, datetime]] = []
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(_LOCK_BY_ID, sorted(due))
             gone = [str(i) for i in due - {r["id"] for r in rows}]  # closed: stop watching
-            forget_seen += gone
-            forget_judged += gone
-            forget_live += gone
             for row in rows:
                 state = _State.from_row(row)
                 member = str(state.id)
@@ -1047,7 +1069,11 @@ class QuarantineService:
                     if reference > now - SILENCE:
                         correct_seen[member] = _epoch(reference)  # the index was behind
                     else:
-                        if state.signal_episode_id is None:
+                        if state.signal_kind == AlertKind.INACCURATE:
+                            superseded.append(state)  # vague, and now nothing at all
+                        if state.signal_episode_id is None or state.signal_kind == (
+                            AlertKind.INACCURATE
+                        ):
                             kind = self._silence_kind(state)
                             opens.append(_Opening(state, kind, reference + SILENCE))
                         forget_seen.append(member)
@@ -1068,6 +1094,13 @@ class QuarantineService:
                         forget_live.append(member)
                     elif row["live_reminded_for"] != until:
                         reminders.append((state, until))
+            if superseded:
+                await conn.execute(
+                    "UPDATE quarantine_episodes SET closed_at = $2, close_kind = 'superseded' "
+                    "WHERE id = ANY($1::bigint[])",
+                    [state.signal_episode_id for state in superseded],
+                    now,
+                )
             opened = await self._open_episodes(conn, opens)
             if opened:
                 await conn.execute(
@@ -1077,13 +1110,19 @@ class QuarantineService:
                     [o.state.signal_episode_id for o in opened],
                 )
             await self._remind(conn, reminders)
+        # Only what is still as old as the sweep saw it: a fix that arrived since (and
+        # closed what this sweep opened) keeps its case watched.
         async with self.redis.pipeline(transaction=False) as pipe:
             if forget_seen:
-                pipe.zrem(SEEN, *forget_seen)
+                pipe.eval(_FORGET_IF_OLD, 1, SEEN, cutoff, *forget_seen)
             if forget_judged:
-                pipe.zrem(JUDGED, *forget_judged)
+                pipe.eval(_FORGET_IF_OLD, 1, JUDGED, cutoff, *forget_judged)
             if forget_live:
-                pipe.zrem(LIVE, *forget_live)
+                pipe.eval(_FORGET_IF_OLD, 1, LIVE, _epoch(now), *forget_live)
+            if gone:
+                pipe.zrem(SEEN, *gone)
+                pipe.zrem(JUDGED, *gone)
+                pipe.zrem(LIVE, *gone)
             if correct_seen:
                 pipe.zadd(SEEN, correct_seen, gt=True)
             await pipe.execute()
@@ -1146,11 +1185,13 @@ class QuarantineService:
 
     async def ensure_index(self) -> int | None:
         """Rebuild the sorted sets when Redis has lost them (a restart without its data,
-        a flush): the marker goes with them. One worker wins the marker and rebuilds;
-        returns how many cases it put back, or None when nothing was lost."""
-        if not await self.redis.set(INDEXED, "1", nx=True):
+        a flush): the marker goes with them, and is set again only once the sets are
+        whole. Returns how many cases were put back, or None when nothing was lost."""
+        if await self.redis.exists(INDEXED):
             return None
-        return await self.rebuild_index()
+        watched = await self.rebuild_index()  # twice at once is harmless: the same scores
+        await self.redis.set(INDEXED, "1")
+        return watched
 
     async def rebuild_index(self) -> int:
         """Fill the sorted sets from PostgreSQL (after Redis lost them)."""
@@ -1190,12 +1231,12 @@ class QuarantineService:
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "SELECT e.id, e.kind, e.opened_at, e.distance_m, c.code, c.phone, c.district, "
-                "c.doctor_id FROM quarantine_episodes e "
-                "JOIN quarantine_cases c ON c.id = e.case_id "
+                "c.doctor_id, d.tg_user_id AS doctor_chat FROM quarantine_episodes e "
+                "JOIN quarantine_cases c ON c.id = e.case_id JOIN doctors d ON d.id = c.doctor_id "
                 "WHERE e.acknowledged_at IS NULL AND e.escalated_at IS NULL "
                 "AND e.closed_at IS NULL "
-                "AND e.opened_at <= $1::timestamptz - $2::interval "
-                "ORDER BY e.opened_at LIMIT 1000 FOR UPDATE OF e SKIP LOCKED",
+                "AND e.created_at <= $1::timestamptz - $2::interval "
+                "ORDER BY e.created_at LIMIT 1000 FOR UPDATE OF e SKIP LOCKED",
                 now,
                 self.escalate_after,
             )
@@ -1217,10 +1258,11 @@ class QuarantineService:
                 ]
                 if not duty:
                     log.warning(
-                        "episode %d: district %r has nobody on duty to escalate to",
+                        "episode %d: district %r has nobody on duty; reminding the case's doctor",
                         row["id"],
                         row["district"],
                     )
+                    duty = [row["doctor_chat"]]
                 view = EpisodeView(
                     row["id"],
                     row["code"],
@@ -1258,6 +1300,13 @@ class QuarantineService:
         """Acknowledge, note a call, or resolve: by the case's doctor or the district's
         duty list. Each is recorded with who and when."""
         async with self.pool.acquire() as conn, conn.transaction():
+            # The case row first, then the episode: the order ingest and the sweep lock
+            # them in, so a press and a fix never wait for each other in a circle.
+            await conn.execute(
+                "SELECT 1 FROM quarantine_cases WHERE id = "
+                "(SELECT case_id FROM quarantine_episodes WHERE id = $1) FOR UPDATE",
+                episode_id,
+            )
             row = await conn.fetchrow(
                 "SELECT e.id, e.case_id, e.family, c.doctor_id, c.district, d.id AS actor_id, "
                 "d.district AS actor_district, d.on_duty FROM quarantine_episodes e "
@@ -1312,6 +1361,13 @@ class QuarantineService:
                 action=f"quarantine.{action.value}",
                 subject=f"episode:{episode_id}",
             )
+        if action is Action.RESOLVE and row["family"] == "signal":
+            # Watched again from now: still silent in 15 minutes is a new alert.
+            since = {str(row["case_id"]): datetime.now(UTC).timestamp()}
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(SEEN, since, gt=True)
+                pipe.zadd(JUDGED, since, gt=True)
+                await pipe.execute()
         return await self.episode(episode_id)
 
     async def episode(self, episode_id: int) -> EpisodeView:
@@ -1354,7 +1410,8 @@ class QuarantineService:
                 "UPDATE quarantine_cases c SET closed_at = now(), close_reason = 'isolation_end', "
                 "last_lat = NULL, last_lon = NULL, zone_episode_id = NULL, "
                 "signal_episode_id = NULL FROM doctors d "
-                "WHERE c.closed_at IS NULL AND c.isolation_end < $1 AND d.id = c.doctor_id "
+                "WHERE d.id = c.doctor_id AND c.id IN (SELECT id FROM quarantine_cases "
+                "WHERE closed_at IS NULL AND isolation_end < $1 ORDER BY id FOR UPDATE) "
                 "RETURNING c.id, c.code, c.patient_tg_user_id, d.tg_user_id AS doctor",
                 today,
             )

@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from aiogram.types import Message
 
 from services.db import is_unavailable
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 _LONGEST_LIVE = timedelta(days=366)
 MAX_BATCH = 2_000
 RETRY_FOR = 60.0
+"""How long a batch someone waits for (a webhook) is retried while storage is down."""
+HOLD_AT_MOST = 500_000
+"""Fixes held while storage is down with nobody waiting (long polling): beyond this,
+the oldest are dropped with a log line, so that an outage cannot exhaust memory."""
 
 
 def fix_from_raw(message: dict[str, Any], *, edited: bool) -> Fix | None:
@@ -105,6 +110,15 @@ class LiveIngest:
         """Add a fix without waiting (long polling: nobody waits for an answer)."""
         self._add(fix, None)
 
+    def _shed(self) -> None:
+        excess = len(self._pending) - HOLD_AT_MOST
+        if excess > 0:
+            log.error("live locations: storage down too long, %d oldest fixes dropped", excess)
+            for _, future in self._pending[:excess]:
+                if future is not None and not future.done():
+                    future.set_exception(RuntimeError("dropped while storage was down"))
+            del self._pending[:excess]
+
     def _add(self, fix: Fix, future: asyncio.Future[IngestReport] | None) -> None:
         self._pending.append((fix, future))
         self._wakeup.set()
@@ -134,6 +148,7 @@ class LiveIngest:
 
     async def _store(self, batch: list[tuple[Fix, asyncio.Future[IngestReport] | None]]) -> None:
         fixes = [fix for fix, _ in batch]
+        waited_for = any(future is not None for _, future in batch)
         deadline = time.monotonic() + RETRY_FOR
         delay = 0.5
         while True:
@@ -141,9 +156,10 @@ class LiveIngest:
                 report = await self.service.ingest(fixes)
                 break
             except Exception as error:
-                if is_unavailable(error) and time.monotonic() < deadline:
+                if _retryable(error) and (not waited_for or time.monotonic() < deadline):
+                    self._shed()
                     log.warning(
-                        "live locations: %d fixes wait, storage unavailable (%s)",
+                        "live locations: %d fixes wait to be stored (%s)",
                         len(fixes),
                         type(error).__name__,
                     )
@@ -169,6 +185,14 @@ class LiveIngest:
         for _, future in batch:
             if future is not None and not future.done():
                 future.set_result(report)
+
+
+def _retryable(error: BaseException) -> bool:
+    """Storage down, or a transaction that lost a race (a deadlock with a doctor's press,
+    a serialisation failure): the same batch will go through when tried again."""
+    return is_unavailable(error) or isinstance(
+        error, asyncpg.DeadlockDetectedError | asyncpg.SerializationError
+    )
 
 
 class LiveFastPath:

@@ -27,7 +27,7 @@ from flows.quarantine.keyboards import (
     phone_keyboard,
 )
 from flows.quarantine.live import LiveIngest, fix_from
-from services.quarantine import Case, QuarantineError, QuarantineService
+from services.quarantine import Case, QuarantineError, QuarantineService, validate_fix
 from services.validation import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -165,10 +165,10 @@ async def got_location(
     if fix is None or fix.live_until is None:
         await message.answer(text(lang, "quarantine.static_location"))
         return
-    report = await live_ingest.submit(fix)
-    if report.invalid:
+    if not validate_fix(fix):
         await message.answer(text(lang, "errors.location.range"))
         return
+    await live_ingest.submit(fix)
     await message.answer(
         text(lang, "quarantine.live_received", until=local_time(fix.live_until, city_tz)),
         reply_markup=ReplyKeyboardRemove(),

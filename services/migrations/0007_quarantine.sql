@@ -85,6 +85,7 @@ CREATE TABLE quarantine_episodes (
     family           text NOT NULL CHECK (family IN ('zone', 'signal')),
     kind             text NOT NULL,
     opened_at        timestamptz NOT NULL,
+    created_at       timestamptz NOT NULL DEFAULT now(),
     distance_m       real,
     closed_at        timestamptz,
     close_kind       text,
@@ -98,5 +99,7 @@ CREATE TABLE quarantine_episodes (
 );
 CREATE UNIQUE INDEX quarantine_episodes_open ON quarantine_episodes (case_id, family)
     WHERE closed_at IS NULL;
-CREATE INDEX quarantine_episodes_unacknowledged ON quarantine_episodes (opened_at)
+-- Escalation counts from when the alert was raised (opened_at may be back-dated to the
+-- moment the silence began).
+CREATE INDEX quarantine_episodes_unacknowledged ON quarantine_episodes (created_at)
     WHERE acknowledged_at IS NULL AND escalated_at IS NULL AND closed_at IS NULL;

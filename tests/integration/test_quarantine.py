@@ -234,9 +234,10 @@ async def test_silence_kinds_with_a_controllable_clock(services: Services) -> No
             "quarantine_alert:inaccurate",
         ]
     )
-    # The same silence is never alerted twice.
+    # The same silence is never alerted twice; the vague case, silent since minute 19,
+    # now gets the silence alert in place of "too inaccurate".
     await q.sweep(start + timedelta(minutes=40))
-    assert len(await outbox_kinds(services, doctor)) == len(kinds)
+    assert await outbox_kinds(services, doctor) == [*kinds, "quarantine_alert:signal_lost"]
     # The signal comes back: the episode closes and the doctor hears.
     report = await q.ingest([Track(lost, start, message_id=7).fix(2500, 0)])
     assert report.closed == ["signal_back"]
@@ -261,9 +262,9 @@ async def test_unacknowledged_alerts_escalate_to_the_duty_list_and_actions_are_c
     episode = await services.outbox.pool.fetchval(
         "SELECT (params->>'episode')::bigint FROM outbox WHERE chat_id = $1", doctor
     )
-    await q.escalate(now() - timedelta(minutes=15))
-    assert await outbox_kinds(services, duty) == []  # not yet overdue
     await q.escalate(now())
+    assert await outbox_kinds(services, duty) == []  # raised just now: not yet overdue
+    await q.escalate(now() + timedelta(minutes=11))
     assert await outbox_kinds(services, duty) == ["quarantine_escalation:left_home"]
     with pytest.raises(QuarantineError) as refused:
         await q.act(episode, outsider, Action.ACKNOWLEDGE)
@@ -372,3 +373,48 @@ async def test_the_index_comes_back_after_redis_loses_it(services: Services) -> 
     assert await q.redis.zscore(SEEN, str(case.id)) is not None
     assert await q.redis.zscore(LIVE, str(case.id)) is not None
     assert await q.ensure_index() is None  # nothing lost: nothing to do
+
+
+async def test_review_cases_resolve_then_silence_vague_then_silent_old_stop_and_round_trip(
+    services: Services,
+) -> None:
+    q = services.quarantine
+    start = now()
+    # Resolved while still silent: watched again, a new alert 15 minutes later.
+    _, silent, doctor = await joined_case(q)
+    await q.ingest([Track(silent, start).fix(0, 0)])
+    await q.sweep(start + timedelta(minutes=15, seconds=5))
+    first = await services.outbox.pool.fetchval(
+        "SELECT (params->>'episode')::bigint FROM outbox WHERE chat_id = $1 "
+        "AND kind = 'quarantine_alert'",
+        doctor,
+    )
+    await q.act(first, doctor, Action.RESOLVE)
+    await q.sweep(datetime.now(UTC) + timedelta(minutes=15, seconds=5))
+    assert (await _alerted(services, doctor)).count("quarantine_alert:signal_lost") == 2
+
+    # Vague, then nothing at all: the silence replaces the "too inaccurate" alert.
+    _, vague, doctor2 = await joined_case(q)
+    await q.ingest([Track(vague, start).fix(s, 0, 0, 300) for s in range(0, 900, 60)])
+    await q.sweep(start + timedelta(minutes=15, seconds=1))  # joined 15 min ago, only vague
+    assert await _alerted(services, doctor2) == ["quarantine_alert:inaccurate"]
+    await q.sweep(start + timedelta(minutes=30))  # and nothing since minute 14
+    assert await _alerted(services, doctor2) == [
+        "quarantine_alert:inaccurate",
+        "quarantine_alert:signal_lost",
+    ]
+
+    # The end of an earlier share arriving late does not mark the running one stopped.
+    _, sharing, _ = await joined_case(q)
+    old, new = Track(sharing, start, message_id=1), Track(sharing, start, message_id=2)
+    await q.ingest([old.fix(0, 0), new.fix(30, 0)])
+    await q.ingest([old.fix(40, 0, stopped=True)])
+    assert "quarantine_patient:sharing_stopped" not in await outbox_kinds(services, sharing)
+
+    # Out and back within one batch: the case ends at home with no episode open.
+    case, walker, doctor3 = await joined_case(q)
+    trip = Track(walker, start)
+    await q.ingest([trip.fix(i * 10, d, 0, 5) for i, d in enumerate((0, 70, 75, 2))])
+    summary = {c.code: c for c in await q.open_cases(doctor3)}[case.code]
+    assert summary.state == "home"
+    assert summary.open_kinds == ()
