@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from subprocess import Popen
 from zoneinfo import ZoneInfo
@@ -138,6 +138,40 @@ async def _check(settings: Settings) -> int:
     return 0 if report["status"] == "ok" else 1
 
 
+async def _import_zones(settings: Settings, args: argparse.Namespace, path: Path) -> int:
+    from citybots.platform import command_services
+    from geofence.zones import ZoneError, parse_zones
+    from services.zones import ZoneImportError
+
+    try:
+        valid_from = (
+            datetime.fromisoformat(args.valid_from) if args.valid_from else datetime.now(UTC)
+        )
+    except ValueError:
+        print(f"citybots: --valid-from: not a time: {args.valid_from!r}", file=sys.stderr)
+        return 2
+    if valid_from.tzinfo is None:
+        valid_from = valid_from.replace(tzinfo=ZoneInfo(settings.city_timezone))
+    try:
+        shapes = parse_zones(await asyncio.to_thread(path.read_bytes), kind=args.zone_kind)
+    except ZoneError as error:
+        print(f"citybots: {path.name}: {error}; nothing imported", file=sys.stderr)
+        return 1
+    async with command_services(settings) as services:
+        try:
+            result = await services.zones.import_shapes(
+                shapes, valid_from=valid_from, actor="cli", source=f"file:{path.name}"
+            )
+        except ZoneImportError as error:
+            print(f"citybots: {error}; nothing imported", file=sys.stderr)
+            return 1
+    print(
+        f"{len(shapes)} zones: {result.added} new, {result.replaced} new versions, "
+        f"{result.unchanged} unchanged; in force from {valid_from:%Y-%m-%d %H:%M %Z}"
+    )
+    return 0
+
+
 async def _import(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.platform import command_services
     from citybots.progress import ProgressLine
@@ -147,6 +181,8 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
     if not await asyncio.to_thread(path.is_file):
         print(f"citybots: no such file: {path}", file=sys.stderr)
         return 2
+    if args.kind == "zones":
+        return await _import_zones(settings, args, path)
     source = CsvSource(path)
     progress = ProgressLine(f"importing {path.name}", source.fraction_read)
     async with command_services(settings) as services:
@@ -274,12 +310,21 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands.add_parser("status", help="list migrations and whether they are applied")
     commands.add_parser("demo-data", help="load the demo city (idempotent, clearly labelled)")
     commands.add_parser("check", help="report what is reachable and configured")
-    importing = commands.add_parser("import", help="import a register from a CSV file")
-    importing.add_argument("kind", choices=["pcr", "contacts", "phones"])
+    importing = commands.add_parser("import", help="import a register (CSV) or zones (GeoJSON)")
+    importing.add_argument("kind", choices=["pcr", "contacts", "phones", "zones"])
     importing.add_argument(
         "file",
         help="CSV: pcr: iin,sampled_at,result_at,result,laboratory; "
-        "contacts: iin,registered_at,isolation_end; phones: iin,phone",
+        "contacts: iin,registered_at,isolation_end; phones: iin,phone; "
+        "zones: GeoJSON polygons in longitude/latitude (properties: name, kind)",
+    )
+    importing.add_argument(
+        "--zone-kind",
+        choices=["district", "sector", "quarantine"],
+        help="zones: the kind of features without a kind property",
+    )
+    importing.add_argument(
+        "--valid-from", help="zones: when these versions come into force (default: now)"
     )
     importing.add_argument(
         "--report", help="where to write rejected rows (default FILE.rejected.csv)"

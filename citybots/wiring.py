@@ -24,6 +24,7 @@ from services.updates import UpdateLedger
 from services.users import LanguagePreferences
 from services.venues import VenueService
 from services.visits import VisitService
+from services.zones import ZoneService
 
 AuditWriter = Callable[..., Awaitable[None]]
 
@@ -43,6 +44,7 @@ class Services:
     labs: LabService
     audit: AuditWriter
     quarantine: QuarantineService
+    zones: ZoneService
 
 
 def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Services:
@@ -72,4 +74,5 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
             redis,
             escalate_after=timedelta(minutes=settings.quarantine_escalate_minutes),
         ),
+        zones=ZoneService(pool),
     )

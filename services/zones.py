@@ -1,0 +1,135 @@
+"""Zones with versions: importing GeoJSON as new versions, and which zones contained a
+point at a given moment (answered through geofence's spatial index)."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+
+from geofence.zones import ZoneIndex, ZoneShape
+from services.audit import record
+
+
+class ZoneImportError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ZoneImport:
+    added: int
+    replaced: int
+    unchanged: int
+
+
+@dataclass(frozen=True)
+class ZoneHit:
+    id: int
+    name: str
+    kind: str
+    version: int
+
+
+@dataclass(frozen=True)
+class _InForce:
+    index: ZoneIndex
+    zones: dict[int, ZoneHit]
+
+
+class ZoneService:
+    def __init__(self, pool: asyncpg.Pool, *, cached_indexes: int = 8) -> None:
+        self.pool = pool
+        self._indexes: OrderedDict[tuple[int, ...], _InForce] = OrderedDict()
+        self._cached = cached_indexes
+
+    async def import_shapes(
+        self, shapes: list[ZoneShape], *, valid_from: datetime, actor: str, source: str
+    ) -> ZoneImport:
+        """Each shape becomes the zone's new version from ``valid_from`` (the version in
+        force until then ends there); an unchanged shape adds nothing. All or nothing."""
+        added = replaced = unchanged = 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            for zone in shapes:
+                current = await conn.fetchrow(
+                    "SELECT id, version, valid_from, geometry FROM zones "
+                    "WHERE kind = $1 AND name = $2 AND valid_until IS NULL FOR UPDATE",
+                    zone.kind,
+                    zone.name,
+                )
+                version = 1
+                if current is not None:
+                    if current["geometry"] == zone.geojson:
+                        unchanged += 1
+                        continue
+                    if current["valid_from"] >= valid_from:
+                        raise ZoneImportError(
+                            f"{zone.kind} {zone.name!r}: the version in force began "
+                            f"{current['valid_from']:%Y-%m-%d %H:%M}; a new one must begin later"
+                        )
+                    await conn.execute(
+                        "UPDATE zones SET valid_until = $2 WHERE id = $1",
+                        current["id"],
+                        valid_from,
+                    )
+                    version = current["version"] + 1
+                    replaced += 1
+                else:
+                    added += 1
+                await conn.execute(
+                    "INSERT INTO zones (name, kind, geometry, version, valid_from, source) "
+                    "VALUES ($1, $2, $3, $4, $5, $6)",
+                    zone.name,
+                    zone.kind,
+                    zone.geojson,
+                    version,
+                    valid_from,
+                    source,
+                )
+            await record(
+                conn,
+                actor=actor,
+                action="zones.import",
+                subject=source,
+                details={"added": added, "replaced": replaced, "unchanged": unchanged},
+            )
+        return ZoneImport(added, replaced, unchanged)
+
+    async def zones_at(self, longitude: float, latitude: float, at: datetime) -> list[ZoneHit]:
+        """The zones (in the versions in force at ``at``) that contain the point."""
+        in_force = await self._in_force(at)
+        return [in_force.zones[i] for i in in_force.index.containing(longitude, latitude)]
+
+    async def _in_force(self, at: datetime) -> _InForce:
+        ids = await self.pool.fetch(
+            "SELECT id FROM zones WHERE tstzrange(valid_from, valid_until) @> $1::timestamptz "
+            "ORDER BY id",
+            at,
+        )
+        key = tuple(r["id"] for r in ids)
+        cached = self._indexes.get(key)
+        if cached is not None:
+            self._indexes.move_to_end(key)
+            return cached
+        rows = await self.pool.fetch(
+            "SELECT id, name, kind, version, geometry FROM zones WHERE id = ANY($1::bigint[])",
+            list(key),
+        )
+        shapes: list[tuple[int, BaseGeometry]] = []
+        for row in rows:
+            geometry = row["geometry"]
+            shapes.append(
+                (row["id"], shape(json.loads(geometry) if isinstance(geometry, str) else geometry))
+            )
+        built = _InForce(
+            ZoneIndex(shapes),
+            {r["id"]: ZoneHit(r["id"], r["name"], r["kind"], r["version"]) for r in rows},
+        )
+        self._indexes[key] = built
+        while len(self._indexes) > self._cached:
+            self._indexes.popitem(last=False)
+        return built
