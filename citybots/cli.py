@@ -311,11 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("demo-data", help="load the demo city (idempotent, clearly labelled)")
     commands.add_parser("check", help="report what is reachable and configured")
     importing = commands.add_parser("import", help="import a register (CSV) or zones (GeoJSON)")
-    importing.add_argument("kind", choices=["pcr", "contacts", "phones", "zones"])
+    importing.add_argument("kind", choices=["pcr", "contacts", "phones", "orgs", "zones"])
     importing.add_argument(
         "file",
         help="CSV: pcr: iin,sampled_at,result_at,result,laboratory; "
         "contacts: iin,registered_at,isolation_end; phones: iin,phone; "
+        "orgs: bin,name,activity_code,head_phone,allowed; "
         "zones: GeoJSON polygons in longitude/latitude (properties: name, kind)",
     )
     importing.add_argument(

@@ -17,6 +17,7 @@ from services.disputes import DisputeService
 from services.exposure import ExposureService
 from services.labs import LabService
 from services.outbox import Outbox
+from services.permits import PermitService
 from services.quarantine import QuarantineService
 from services.registry import RegistryImporter
 from services.status import StatusService
@@ -45,6 +46,7 @@ class Services:
     audit: AuditWriter
     quarantine: QuarantineService
     zones: ZoneService
+    permits: PermitService
 
 
 def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Services:
@@ -75,4 +77,5 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
             escalate_after=timedelta(minutes=settings.quarantine_escalate_minutes),
         ),
         zones=ZoneService(pool),
+        permits=PermitService(pool),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,13 +25,14 @@ import asyncpg
 
 from services.exports import spreadsheet_safe
 from services.status import StatusService
-from services.validation import InvalidInput, check_iin, parse_phone
+from services.validation import InvalidInput, check_iin, parse_bin, parse_phone
 
-KINDS = ("pcr", "contacts", "phones")
+KINDS = ("pcr", "contacts", "phones", "orgs")
 COLUMNS = {
     "pcr": ("iin", "sampled_at", "result_at", "result", "laboratory"),
     "contacts": ("iin", "registered_at", "isolation_end"),
     "phones": ("iin", "phone"),
+    "orgs": ("bin", "name", "activity_code", "head_phone", "allowed"),
 }
 REASONS = {
     "iin.not_digits": "IIN has characters other than digits",
@@ -43,6 +45,15 @@ REASONS = {
     "time.order": "times are in the wrong order",
     "result.value": "result is not positive or negative",
     "laboratory.missing": "laboratory is empty or longer than 200 characters",
+    "bin.not_digits": "BIN has characters other than digits",
+    "bin.length": "BIN is not 12 digits",
+    "bin.check_digit": "BIN check digit is wrong",
+    "bin.month": "BIN digits 3-4 are not a month",
+    "bin.type": "BIN digit 5 is not 4, 5 or 6",
+    "bin.kind": "BIN digit 6 is not 0, 1, 2 or 3",
+    "org.name": "organisation name is empty or longer than 300 characters",
+    "org.activity": "activity code is empty or not digits and dots (up to 20)",
+    "org.allowed": "allowed is not yes or no",
     "row.columns": "row does not have the expected columns",
     "row.malformed": "row cannot be read as CSV (quoting, size or encoding)",
 }
@@ -163,7 +174,28 @@ def _phone_row(fields: list[str], tz: ZoneInfo, latest: datetime) -> tuple[Any, 
         raise RowError(error.code) from None
 
 
-_PARSERS = {"pcr": _pcr_row, "contacts": _contact_row, "phones": _phone_row}
+_YES = {"yes", "y", "true", "1", "да", "иә", "allowed"}
+_NO = {"no", "n", "false", "0", "нет", "жоқ", "refused"}
+
+
+def _org_row(fields: list[str], tz: ZoneInfo, latest: datetime) -> tuple[Any, ...]:
+    bin_, name, activity, phone, allowed = (f.strip() for f in fields)
+    try:
+        bin_ = parse_bin(bin_).value
+        phone = parse_phone(phone)
+    except InvalidInput as error:
+        raise RowError(error.code) from None
+    if not 1 <= len(name) <= 300:
+        raise RowError("org.name")
+    if not re.fullmatch(r"[0-9][0-9.]{0,19}", activity):
+        raise RowError("org.activity")
+    answer = allowed.lower()
+    if answer not in _YES | _NO:
+        raise RowError("org.allowed")
+    return (bin_, name, activity, phone, answer in _YES)
+
+
+_PARSERS = {"pcr": _pcr_row, "contacts": _contact_row, "phones": _phone_row, "orgs": _org_row}
 
 _STAGE = {
     "pcr": "CREATE TEMP TABLE IF NOT EXISTS stage_pcr (iin text, sampled_at timestamptz, "
@@ -172,6 +204,8 @@ _STAGE = {
     "registered_at timestamptz, isolation_end timestamptz) ON COMMIT DELETE ROWS",
     "phones": "CREATE TEMP TABLE IF NOT EXISTS stage_phones (iin text, phone text) "
     "ON COMMIT DELETE ROWS",
+    "orgs": "CREATE TEMP TABLE IF NOT EXISTS stage_orgs (bin text, name text, "
+    "activity_code text, head_phone text, allowed boolean) ON COMMIT DELETE ROWS",
 }
 _MERGE = {
     "pcr": """
@@ -205,6 +239,24 @@ _MERGE = {
             INSERT INTO citizen_phones (iin, phone) SELECT iin, phone FROM stage_phones
             ON CONFLICT DO NOTHING
             RETURNING iin
+        )
+        SELECT count(*) AS added, NULL::text[] AS iins, NULL::bigint[] AS positives FROM added
+    """,
+    # The tax register is re-exported whole: a changed organisation is updated (and
+    # counted), an unchanged one is left alone, so the same file twice adds nothing.
+    "orgs": """
+        WITH added AS (
+            INSERT INTO organisations (bin, name, activity_code, head_phone, allowed, source)
+            SELECT DISTINCT ON (bin) bin, name, activity_code, head_phone, allowed, $1
+              FROM stage_orgs ORDER BY bin
+            ON CONFLICT (bin) DO UPDATE SET name = EXCLUDED.name,
+                activity_code = EXCLUDED.activity_code, head_phone = EXCLUDED.head_phone,
+                allowed = EXCLUDED.allowed, source = EXCLUDED.source, imported_at = now()
+             WHERE (organisations.name, organisations.activity_code,
+                    organisations.head_phone, organisations.allowed)
+                IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.activity_code,
+                                  EXCLUDED.head_phone, EXCLUDED.allowed)
+            RETURNING bin
         )
         SELECT count(*) AS added, NULL::text[] AS iins, NULL::bigint[] AS positives FROM added
     """,
@@ -306,11 +358,12 @@ class RegistryImporter:
                 f"stage_{kind}", records=chunk, columns=list(COLUMNS[kind])
             )
             merge = _MERGE[kind]
-            summary = await (
-                conn.fetchrow(merge, source, self.positive_isolation_days)
-                if kind == "pcr"
-                else conn.fetchrow(merge)
-            )
+            if kind == "pcr":
+                summary = await conn.fetchrow(merge, source, self.positive_isolation_days)
+            elif kind == "orgs":
+                summary = await conn.fetchrow(merge, source)
+            else:
+                summary = await conn.fetchrow(merge)
         assert summary is not None
         report.accepted += summary["added"]
         report.duplicates += len(chunk) - summary["added"]

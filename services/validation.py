@@ -166,6 +166,22 @@ def parse_plate(raw: str) -> Plate:
     raise InvalidInput("plate.format")
 
 
+_DIGIT_LOOKALIKES = str.maketrans("OQDILZSBG", "000112586")
+_SHORT_REGION = re.compile(r"([0-9]{3}[0-9A-Z]{2,3})([0-9])")
+
+
+def plate_key(raw: str) -> str:
+    """A plate's skeleton for loose matching: the usual typos of a plate typed by hand
+    (Cyrillic letters, spacing, O for 0, I for 1, a one-digit region) give the same key.
+    Two different plates can share a key, so a match on it is reported as loose."""
+    text = re.sub(r"[^0-9A-Z]", "", raw.upper().translate(_LOOKALIKES))
+    text = text.translate(_DIGIT_LOOKALIKES)
+    short = _SHORT_REGION.fullmatch(text)
+    if short:
+        text = f"{short[1]}0{short[2]}"
+    return text
+
+
 def parse_phone(raw: str) -> str:
     """Normalise a Kazakhstan number (+7 7xx ...) to E.164, ``+77xxxxxxxxx``."""
     text = re.sub(r"[\s\-()]", "", raw)

@@ -1,0 +1,131 @@
+"""Organisations' register and permit checks on real PostgreSQL."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from citybots.wiring import Services
+from services.permits import PermitResult
+from services.registry import read_csv_lines
+from services.validation import InvalidInput, _check_digit, parse_plate, plate_key
+from tests.factories import make_iin
+
+
+def make_bin() -> str:
+    while True:
+        body = f"2004400{secrets.randbelow(10_000):04d}"  # April 2020, resident, head office
+        digit = _check_digit(body)
+        if digit is not None:
+            return body + str(digit)
+
+
+async def test_the_organisations_register_imports_checks_and_updates(
+    services: Services,
+) -> None:
+    good, other = make_bin(), make_bin()
+    csv_text = (
+        "bin,name,activity_code,head_phone,allowed\n"
+        f"{good},Almaty Bread LLP,10.71,+7 701 555 01 01,yes\n"
+        f"{other},Night Club LLP,93.29,+77015550102,no\n"
+        "900101300016,Typo LLP,10.71,+77015550103,yes\n"
+        f"{make_bin()},,10.71,+77015550104,yes\n"
+        f"{make_bin()},Odd LLP,10.71,+77015550105,maybe\n"
+    )
+    rows = list(read_csv_lines(csv_text.splitlines(keepends=True)))
+    report = await services.importer.import_rows("orgs", rows, source="test")
+    assert (report.accepted, len(report.rejected)) == (2, 3)
+    assert [r.code for r in report.rejected] == ["bin.check_digit", "org.name", "org.allowed"]
+    again = await services.importer.import_rows("orgs", rows, source="test")
+    assert again.accepted == 0
+    changed = csv_text.replace(
+        "Night Club LLP,93.29,+77015550102,no", "Night Club LLP,93.29,+77015550102,yes"
+    )
+    rows = list(read_csv_lines(changed.splitlines(keepends=True)))
+    updated = await services.importer.import_rows("orgs", rows, source="test")
+    assert updated.accepted == 1
+    allowed = await services.permits.pool.fetchval(
+        "SELECT allowed FROM organisations WHERE bin = $1", other
+    )
+    assert allowed is True
+
+
+async def _org(services: Services) -> str:
+    bin_ = make_bin()
+    await services.permits.pool.execute(
+        "INSERT INTO organisations (bin, name, activity_code, head_phone, allowed) "
+        "VALUES ($1, 'Test LLP', '10.71', '+77015550101', true)",
+        bin_,
+    )
+    return bin_
+
+
+async def _permit(
+    services: Services,
+    bin_: str,
+    *,
+    iin: str | None = None,
+    plate: str | None = None,
+    state: str = "approved",
+    start: timedelta = timedelta(days=-1),
+    end: timedelta = timedelta(days=5),
+) -> None:
+    now = datetime.now(UTC)
+    await services.permits.pool.execute(
+        "INSERT INTO permits (register, bin, iin, plate, plate_key, purpose, valid_from, "
+        "valid_until, state) VALUES ('city', $1, $2, $3, $4, 'food delivery', $5, $6, $7)",
+        bin_,
+        iin,
+        parse_plate(plate).value if plate else None,
+        plate_key(plate) if plate else None,
+        now + start,
+        now + end,
+        state,
+    )
+
+
+async def test_checks_by_iin_say_valid_expired_revoked_pending_or_none(services: Services) -> None:
+    bin_ = await _org(services)
+    now = datetime.now(UTC)
+    cases = {
+        PermitResult.VALID: {},
+        PermitResult.EXPIRED: {"start": timedelta(days=-5), "end": timedelta(days=-1)},
+        PermitResult.REVOKED: {"state": "revoked"},
+        PermitResult.PENDING: {"state": "pending"},
+        PermitResult.NOT_YET: {"start": timedelta(days=1)},
+    }
+    for expected, options in cases.items():
+        iin = make_iin()
+        await _permit(services, bin_, iin=iin, **options)
+        check = await services.permits.check_iin(iin, at=now, actor="test:officer")
+        assert check.result is expected
+        assert check.organisation == "Test LLP"
+    nobody = await services.permits.check_iin(make_iin(), at=now, actor="test:officer")
+    assert nobody.result is PermitResult.NONE
+    with pytest.raises(InvalidInput):
+        await services.permits.check_iin("12345", at=now, actor="test:officer")
+    audited = await services.permits.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE actor = 'test:officer' AND action = 'permits.check'"
+    )
+    assert audited >= 6
+
+
+async def test_plates_typed_with_cyrillic_letters_or_typos_match_and_say_so(
+    services: Services,
+) -> None:
+    bin_ = await _org(services)
+    now = datetime.now(UTC)
+    digits = f"{secrets.randbelow(900) + 100}"
+    plate = f"{digits} ABC 02"
+    await _permit(services, bin_, plate=plate)
+    exact = await services.permits.check_plate(f"{digits}АВС02", at=now, actor="test")
+    assert exact.result is PermitResult.VALID
+    assert not exact.loose
+    loose = await services.permits.check_plate(f"{digits} A8C 2", at=now, actor="test")
+    assert loose.result is PermitResult.VALID
+    assert loose.loose
+    assert loose.matched_plate == f"{digits}ABC02"
+    unknown = await services.permits.check_plate("999 ZZZ 01", at=now, actor="test")
+    assert unknown.result is PermitResult.NONE
