@@ -3,6 +3,7 @@ land, permits and the FAQ in ru/kk/en)."""
 
 from flows.checkin import handlers as checkin
 from flows.context import BotProfile
+from flows.permits import handlers as permits
 from flows.status import handlers as status
 
 PROFILE = BotProfile(
@@ -12,8 +13,9 @@ PROFILE = BotProfile(
         "citizen_menu.checkin",
         "citizen_menu.visits",
         "citizen_menu.dispute",
+        "citizen_menu.permit",
         "menu.help",
         "menu.language",
     ),
 )
-FLOWS = (checkin.build_router, status.build_router)
+FLOWS = (checkin.build_router, status.build_router, permits.build_citizen_router)

@@ -2,6 +2,7 @@
 and police)."""
 
 from flows.context import BotProfile
+from flows.permits import handlers as permits
 from flows.venues import handlers as venues
 
 PROFILE = BotProfile(
@@ -10,8 +11,9 @@ PROFILE = BotProfile(
         "staff_menu.venues",
         "staff_menu.register",
         "staff_menu.checkin",
+        "staff_menu.permit",
         "menu.help",
         "menu.language",
     ),
 )
-FLOWS = (venues.build_router,)
+FLOWS = (venues.build_router, permits.build_officer_router)

@@ -223,6 +223,15 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.platform import bot_username, command_services
     from services.quarantine import QuarantineError
 
+    if args.admin_command == "invite-officer":
+        async with command_services(settings) as services:
+            token = await services.permits.create_officer_invite(args.role, created_by="cli")
+        username = await bot_username(settings, "staff")
+        print(f"{args.role} officer invite, valid for 7 days, for one account:")
+        print(f"https://t.me/{username}?start={token}")
+        print(f"(in the sandbox: send '/start {token}' to the staff bot)")
+        return 0
+
     async with command_services(settings) as services:
         try:
             token = await services.quarantine.create_doctor_invite(
@@ -334,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     labs_commands = labs.add_subparsers(dest="labs_command", required=True)
     labs_add = labs_commands.add_parser("add", help="add a laboratory and print its API key")
     labs_add.add_argument("name")
-    admin = commands.add_parser("admin", help="administration: doctors' invites")
+    admin = commands.add_parser("admin", help="administration: doctors' and officers' invites")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     invite = admin_commands.add_parser(
         "invite-doctor", help="print a one-use invite link to the doctor bot"
@@ -343,6 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument(
         "--duty", action="store_true", help="put the doctor on the district's duty list"
     )
+    officer = admin_commands.add_parser(
+        "invite-officer", help="print a one-use invite link to the staff bot for an officer"
+    )
+    officer.add_argument("--role", required=True, choices=["police", "checkpoint"])
     disputes = commands.add_parser("disputes", help="status disputes for registry officers")
     disputes_commands = disputes.add_subparsers(dest="disputes_command", required=True)
     listing = disputes_commands.add_parser("list", help="open disputes (--all for every one)")

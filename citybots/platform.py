@@ -335,6 +335,7 @@ class Platform:
             ),
             quarantine=services.quarantine,
             live_ingest=self.live_ingest,
+            permits=services.permits,
         )
 
     async def _connect_bot(self, name: str) -> None:

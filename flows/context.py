@@ -12,6 +12,7 @@ from flows.quarantine.live import LiveIngest
 from services.citizens import CitizenService
 from services.disputes import DisputeService
 from services.metrics import Metrics
+from services.permits import PermitService
 from services.quarantine import QuarantineService
 from services.status import StatusService
 from services.updates import UpdateLedger
@@ -62,3 +63,4 @@ class BotContext(TypedDict):
     limits: Limits
     quarantine: QuarantineService
     live_ingest: LiveIngest
+    permits: PermitService

@@ -3,9 +3,10 @@ checking a person by IIN or a vehicle by plate. Every check by an officer is aud
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import asyncpg
@@ -92,9 +93,64 @@ def best_permit(
     )
 
 
+OFFICER_ROLES = ("police", "checkpoint")
+OFFICER_INVITE_TTL = timedelta(days=7)
+
+
+class PermitError(Exception):
+    """A refusal with the text key that explains it."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
 class PermitService:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+
+    async def create_officer_invite(self, role: str, *, created_by: str) -> str:
+        if role not in OFFICER_ROLES:
+            raise PermitError("permit.role_unknown")
+        token = "off_" + secrets.token_urlsafe(16)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO officer_invites (token, role, created_by, expires_at) "
+                "VALUES ($1, $2, $3, now() + $4::interval)",
+                token,
+                role,
+                created_by,
+                OFFICER_INVITE_TTL,
+            )
+            await record(conn, actor=created_by, action="officer.invite", details={"role": role})
+        return token
+
+    async def join_as_officer(self, token: str, tg_user_id: int, name: str) -> str:
+        """Become an officer by an admin's invite (each works once); returns the role."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            role: str | None = await conn.fetchval(
+                "UPDATE officer_invites SET used_by = $2, used_at = now() "
+                "WHERE token = $1 AND used_by IS NULL AND expires_at > now() RETURNING role",
+                token,
+                tg_user_id,
+            )
+            if role is None:
+                raise PermitError("permit.invite_invalid")
+            await conn.execute(
+                "INSERT INTO officers (tg_user_id, role, full_name) VALUES ($1, $2, $3) "
+                "ON CONFLICT (tg_user_id) DO UPDATE SET role = EXCLUDED.role",
+                tg_user_id,
+                role,
+                name[:100],
+            )
+            await record(conn, actor=f"tg:{tg_user_id}", action="officer.join")
+        return role
+
+    async def officer_role(self, tg_user_id: int) -> str | None:
+        role: str | None = await self.pool.fetchval(
+            "SELECT role FROM officers WHERE tg_user_id = $1", tg_user_id
+        )
+        return role
 
     async def check_iin(self, raw: str, *, at: datetime, actor: str) -> PermitCheck:
         """The permit situation of a person; InvalidInput for a malformed IIN."""
@@ -116,7 +172,8 @@ class PermitService:
         failing that (or a plate typed with look-alike characters), by its skeleton, and
         the answer says the match was loose."""
         key = plate_key(raw)
-        if len(key) < 5:
+        # Both plate formats have 6 to 8 characters, at least three of them digits.
+        if not 6 <= len(key) <= 8 or sum(c.isdigit() for c in key) < 3:
             raise InvalidInput("plate.format")
         async with self.pool.acquire() as conn:
             rows: list[asyncpg.Record] = []

@@ -7,7 +7,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from citybots.wiring import Services
-from services.validation import _check_digit
+from services.validation import _check_digit, parse_plate, plate_key
 from services.venues import NewVenue, Venue
 
 _serial = itertools.count(secrets.randbelow(5000) * 10)
@@ -86,3 +86,47 @@ async def add_contact(services: Services, iin: str, *, days: int = 14) -> None:
         "contacts", [(2, [iin, now.isoformat(), (now + timedelta(days=days)).isoformat()])]
     )
     assert report.accepted == 1, report.as_dict()
+
+
+def make_bin() -> str:
+    """A fresh valid BIN (April 2020, resident, head office)."""
+    while True:
+        body = f"2004400{secrets.randbelow(10_000):04d}"
+        digit = _check_digit(body)
+        if digit is not None:
+            return body + str(digit)
+
+
+async def add_org(services: Services, *, allowed: bool = True) -> str:
+    bin_ = make_bin()
+    await services.permits.pool.execute(
+        "INSERT INTO organisations (bin, name, activity_code, head_phone, allowed) "
+        "VALUES ($1, 'Test LLP', '10.71', '+77015550101', $2) ON CONFLICT DO NOTHING",
+        bin_,
+        allowed,
+    )
+    return bin_
+
+
+async def add_permit(
+    services: Services,
+    bin_: str,
+    *,
+    iin: str | None = None,
+    plate: str | None = None,
+    state: str = "approved",
+    start: timedelta = timedelta(days=-1),
+    end: timedelta = timedelta(days=5),
+) -> None:
+    now = datetime.now(UTC)
+    await services.permits.pool.execute(
+        "INSERT INTO permits (register, bin, iin, plate, plate_key, purpose, valid_from, "
+        "valid_until, state) VALUES ('city', $1, $2, $3, $4, 'food delivery', $5, $6, $7)",
+        bin_,
+        iin,
+        parse_plate(plate).value if plate else None,
+        plate_key(plate) if plate else None,
+        now + start,
+        now + end,
+        state,
+    )

@@ -10,16 +10,8 @@ import pytest
 from citybots.wiring import Services
 from services.permits import PermitResult
 from services.registry import read_csv_lines
-from services.validation import InvalidInput, _check_digit, parse_plate, plate_key
-from tests.factories import make_iin
-
-
-def make_bin() -> str:
-    while True:
-        body = f"2004400{secrets.randbelow(10_000):04d}"  # April 2020, resident, head office
-        digit = _check_digit(body)
-        if digit is not None:
-            return body + str(digit)
+from services.validation import InvalidInput
+from tests.factories import add_org, add_permit, make_bin, make_iin
 
 
 async def test_the_organisations_register_imports_checks_and_updates(
@@ -52,42 +44,8 @@ async def test_the_organisations_register_imports_checks_and_updates(
     assert allowed is True
 
 
-async def _org(services: Services) -> str:
-    bin_ = make_bin()
-    await services.permits.pool.execute(
-        "INSERT INTO organisations (bin, name, activity_code, head_phone, allowed) "
-        "VALUES ($1, 'Test LLP', '10.71', '+77015550101', true)",
-        bin_,
-    )
-    return bin_
-
-
-async def _permit(
-    services: Services,
-    bin_: str,
-    *,
-    iin: str | None = None,
-    plate: str | None = None,
-    state: str = "approved",
-    start: timedelta = timedelta(days=-1),
-    end: timedelta = timedelta(days=5),
-) -> None:
-    now = datetime.now(UTC)
-    await services.permits.pool.execute(
-        "INSERT INTO permits (register, bin, iin, plate, plate_key, purpose, valid_from, "
-        "valid_until, state) VALUES ('city', $1, $2, $3, $4, 'food delivery', $5, $6, $7)",
-        bin_,
-        iin,
-        parse_plate(plate).value if plate else None,
-        plate_key(plate) if plate else None,
-        now + start,
-        now + end,
-        state,
-    )
-
-
 async def test_checks_by_iin_say_valid_expired_revoked_pending_or_none(services: Services) -> None:
-    bin_ = await _org(services)
+    bin_ = await add_org(services)
     now = datetime.now(UTC)
     cases = {
         PermitResult.VALID: {},
@@ -98,7 +56,7 @@ async def test_checks_by_iin_say_valid_expired_revoked_pending_or_none(services:
     }
     for expected, options in cases.items():
         iin = make_iin()
-        await _permit(services, bin_, iin=iin, **options)
+        await add_permit(services, bin_, iin=iin, **options)
         check = await services.permits.check_iin(iin, at=now, actor="test:officer")
         assert check.result is expected
         assert check.organisation == "Test LLP"
@@ -115,11 +73,11 @@ async def test_checks_by_iin_say_valid_expired_revoked_pending_or_none(services:
 async def test_plates_typed_with_cyrillic_letters_or_typos_match_and_say_so(
     services: Services,
 ) -> None:
-    bin_ = await _org(services)
+    bin_ = await add_org(services)
     now = datetime.now(UTC)
     digits = f"{secrets.randbelow(900) + 100}"
     plate = f"{digits} ABC 02"
-    await _permit(services, bin_, plate=plate)
+    await add_permit(services, bin_, plate=plate)
     exact = await services.permits.check_plate(f"{digits}АВС02", at=now, actor="test")
     assert exact.result is PermitResult.VALID
     assert not exact.loose

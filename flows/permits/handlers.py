@@ -1,0 +1,133 @@
+"""Permit checks: an officer checks anyone by IIN or plate (staff bot); a citizen checks
+their own linked IIN (citizen bot)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from aiogram import Router
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import Message
+from redis.asyncio import Redis
+
+from flows.context import Limits
+from flows.filters import MenuButton, StartPayload
+from flows.formatting import local_time
+from flows.i18n import text
+from services.citizens import CitizenService
+from services.permits import PermitCheck, PermitError, PermitResult, PermitService
+from services.ratelimit import allow
+from services.validation import InvalidInput
+
+
+class PermitQuery(StatesGroup):
+    value = State()
+
+
+def permit_text(check: PermitCheck, lang: str, tz: ZoneInfo) -> str:
+    if check.result is PermitResult.NONE:
+        return text(lang, "permit.none")
+    body = text(
+        lang,
+        f"permit.{check.result.value}",
+        register=text(lang, f"permit.register.{check.register}"),
+        organisation=check.organisation,
+        purpose=check.purpose,
+        start=local_time(check.valid_from, tz) if check.valid_from else "",
+        until=local_time(check.valid_until, tz) if check.valid_until else "",
+    )
+    if check.loose:
+        body += "\n" + text(lang, "permit.loose", plate=check.matched_plate)
+    return body
+
+
+async def join_as_officer(
+    message: Message, payload: str, lang: str, permits: PermitService
+) -> None:
+    assert message.from_user is not None
+    try:
+        role = await permits.join_as_officer(
+            payload, message.from_user.id, message.from_user.full_name
+        )
+    except PermitError as error:
+        await message.answer(text(lang, error.key))
+        return
+    await message.answer(text(lang, "permit.joined", role=text(lang, f"permit.role.{role}")))
+
+
+async def start_check(
+    message: Message, state: FSMContext, lang: str, permits: PermitService
+) -> None:
+    assert message.from_user is not None
+    if await permits.officer_role(message.from_user.id) is None:
+        await message.answer(text(lang, "permit.not_officer"))
+        return
+    await state.set_state(PermitQuery.value)
+    await message.answer(text(lang, "permit.ask"))
+
+
+async def check(
+    message: Message,
+    lang: str,
+    permits: PermitService,
+    redis: Redis,
+    limits: Limits,
+    city_tz: ZoneInfo,
+) -> None:
+    """One check by an officer; the state stays, so the next car can follow at once."""
+    assert message.from_user is not None
+    raw = (message.text or "").strip()
+    if not await allow(
+        redis,
+        f"permit-check:{message.from_user.id}",
+        limit=limits.staff_lookups_per_hour,
+        window=timedelta(hours=1),
+    ):
+        await message.answer(text(lang, "permit.rate_limited"))
+        return
+    actor = f"officer:{message.from_user.id}"
+    try:
+        if re.fullmatch(r"[0-9 ]{12,15}", raw):
+            result = await permits.check_iin(raw.replace(" ", ""), at=message.date, actor=actor)
+        else:
+            result = await permits.check_plate(raw, at=message.date, actor=actor)
+    except InvalidInput as error:
+        await message.answer(text(lang, f"errors.{error.code}"))
+        return
+    await message.answer(permit_text(result, lang, city_tz))
+
+
+async def my_permit(
+    message: Message,
+    lang: str,
+    permits: PermitService,
+    citizens: CitizenService,
+    city_tz: ZoneInfo,
+) -> None:
+    assert message.from_user is not None
+    iin = await citizens.iin_of(message.from_user.id)
+    if iin is None:
+        await message.answer(text(lang, "permit.mine_unlinked"))
+        return
+    result = await permits.check_iin(iin, at=message.date, actor=f"tg:{message.from_user.id}")
+    await message.answer(permit_text(result, lang, city_tz))
+
+
+def build_officer_router() -> Router:
+    router = Router(name=__name__ + ".officer")
+    router.message.register(join_as_officer, StartPayload("off_"))
+    router.message.register(start_check, MenuButton("staff_menu.permit"))
+    router.message.register(start_check, Command("check"))
+    router.message.register(check, StateFilter(PermitQuery.value))
+    return router
+
+
+def build_citizen_router() -> Router:
+    router = Router(name=__name__ + ".citizen")
+    router.message.register(my_permit, MenuButton("citizen_menu.permit"))
+    router.message.register(my_permit, Command("permit"))
+    return router
