@@ -27,7 +27,10 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def index(request: web.Request) -> web.Response:
-    links = ['<li><a href="/healthz">/healthz</a> — state of PostgreSQL, Redis and each bot</li>']
+    links = [
+        '<li><a href="/healthz">/healthz</a> — state of PostgreSQL, Redis and each bot</li>',
+        '<li><a href="/check">/check</a> — the public permit check (yes or no)</li>',
+    ]
     if METRICS in request.app:
         links.append('<li><a href="/metrics">/metrics</a> — Prometheus metrics</li>')
     if request.app.router.get("sandbox-ui") is not None:

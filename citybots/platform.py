@@ -28,6 +28,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from admin.api import setup_api
 from admin.app import init_app as init_admin
+from admin.public import setup_public
 from bots.dispatcher import CityDispatcher
 from bots.notifier import Notifier
 from bots.polling import poll
@@ -241,6 +242,7 @@ class Platform:
         await self._quarantine_index()
         app = web.Application(client_max_size=32 * 1024**2)
         setup_api(app, self.services)
+        setup_public(app, self.services.permits, self.redis)
         init_admin(app, self.health, self.metrics if settings.metrics_enabled else None)
         if settings.sandbox_bots:
             self.sandbox = Sandbox()

@@ -1,0 +1,102 @@
+"""The public permit check for the city portal: yes or no only, rate-limited per
+address, every check audited (under a hash of the address, never the address)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aiohttp import web
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from redis.asyncio import Redis
+
+from flows.i18n import LANGUAGES, pick_language, text
+from services.permits import PermitResult, PermitService
+from services.ratelimit import allow
+from services.validation import InvalidInput
+
+PUBLIC_PERMITS: web.AppKey[PermitService] = web.AppKey("public_permits")
+PUBLIC_REDIS: web.AppKey[Redis] = web.AppKey("public_redis")
+CHECKS_PER_HOUR = 30
+
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=select_autoescape(["html"]),
+)
+
+
+def _language(request: web.Request) -> str:
+    asked = request.query.get("lang")
+    accepted = request.headers.get("Accept-Language", "").split(",")[0].strip()
+    return pick_language(asked, accepted, default="ru")
+
+
+def _page(
+    lang: str, *, value: str = "", answer: str = "", answer_class: str = "", status: int = 200
+) -> web.Response:
+    html = _templates.get_template("permit_check.html").render(
+        lang=lang,
+        t=lambda key: text(lang, key),
+        languages=[(code, text(code, "language_name")) for code in LANGUAGES],
+        value=value,
+        answer=answer,
+        answer_class=answer_class,
+    )
+    return web.Response(
+        text=html,
+        content_type="text/html",
+        status=status,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def check_form(request: web.Request) -> web.Response:
+    return _page(_language(request))
+
+
+async def check(request: web.Request) -> web.Response:
+    lang = _language(request)
+    form = await request.post()
+    value = str(form.get("value", "")).strip()[:40]
+    client = hashlib.sha256((request.remote or "unknown").encode()).hexdigest()[:16]
+    if not await allow(
+        request.app[PUBLIC_REDIS],
+        f"public-check:{client}",
+        limit=CHECKS_PER_HOUR,
+        window=timedelta(hours=1),
+    ):
+        return _page(
+            lang,
+            value=value,
+            answer=text(lang, "public_check.rate_limited"),
+            answer_class="error",
+            status=429,
+        )
+    permits = request.app[PUBLIC_PERMITS]
+    now = datetime.now(UTC)
+    actor = f"public:{client}"
+    try:
+        compact = value.replace(" ", "")
+        if compact.isdigit() and len(compact) == 12:
+            result = await permits.check_iin(compact, at=now, actor=actor)
+        else:
+            result = await permits.check_plate(value, at=now, actor=actor)
+    except InvalidInput as error:
+        return _page(
+            lang,
+            value=value,
+            answer=text(lang, f"errors.{error.code}"),
+            answer_class="error",
+            status=400,
+        )
+    if result.result is PermitResult.VALID:
+        return _page(lang, value=value, answer=text(lang, "public_check.yes"), answer_class="yes")
+    return _page(lang, value=value, answer=text(lang, "public_check.no"), answer_class="no")
+
+
+def setup_public(app: web.Application, permits: PermitService, redis: Redis) -> None:
+    app[PUBLIC_PERMITS] = permits
+    app[PUBLIC_REDIS] = redis
+    app.router.add_get("/check", check_form)
+    app.router.add_post("/check", check)
