@@ -4,6 +4,9 @@ address, every check audited (under a hash of the address, never the address).""
 from __future__ import annotations
 
 import hashlib
+import hmac
+import ipaddress
+import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +21,37 @@ from services.validation import InvalidInput
 
 PUBLIC_PERMITS: web.AppKey[PermitService] = web.AppKey("public_permits")
 PUBLIC_REDIS: web.AppKey[Redis] = web.AppKey("public_redis")
+TRUSTED_PROXIES: web.AppKey[frozenset[str]] = web.AppKey("trusted_proxies")
 CHECKS_PER_HOUR = 30
+_KEY = "public-check:key"
+
+
+def client_network(request: web.Request) -> str:
+    """Who is asking, for the rate limit: the address (behind a trusted proxy, the one
+    it forwarded), an IPv6 address taken by its /64, as one household has a whole /64."""
+    address = request.remote or "unknown"
+    if address in request.app[TRUSTED_PROXIES]:
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+        address = forwarded or address
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+async def _client_id(request: web.Request) -> str:
+    """A keyed hash of the client's network: stable across workers (the key lives in
+    Redis), not reversible to an address by hashing every IPv4 address."""
+    redis = request.app[PUBLIC_REDIS]
+    await redis.set(_KEY, secrets.token_hex(32), nx=True)
+    key = await redis.get(_KEY)
+    assert key is not None
+    secret = key if isinstance(key, bytes) else key.encode()
+    return hmac.new(secret, client_network(request).encode(), hashlib.sha256).hexdigest()[:16]
+
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
@@ -59,7 +92,7 @@ async def check(request: web.Request) -> web.Response:
     lang = _language(request)
     form = await request.post()
     value = str(form.get("value", "")).strip()[:40]
-    client = hashlib.sha256((request.remote or "unknown").encode()).hexdigest()[:16]
+    client = await _client_id(request)
     if not await allow(
         request.app[PUBLIC_REDIS],
         f"public-check:{client}",
@@ -90,13 +123,19 @@ async def check(request: web.Request) -> web.Response:
             answer_class="error",
             status=400,
         )
-    if result.result is PermitResult.VALID:
+    if result.result is PermitResult.VALID and not result.loose:  # a typo is not a yes
         return _page(lang, value=value, answer=text(lang, "public_check.yes"), answer_class="yes")
     return _page(lang, value=value, answer=text(lang, "public_check.no"), answer_class="no")
 
 
-def setup_public(app: web.Application, permits: PermitService, redis: Redis) -> None:
+def setup_public(
+    app: web.Application,
+    permits: PermitService,
+    redis: Redis,
+    trusted_proxies: frozenset[str] = frozenset(),
+) -> None:
     app[PUBLIC_PERMITS] = permits
     app[PUBLIC_REDIS] = redis
+    app[TRUSTED_PROXIES] = trusted_proxies
     app.router.add_get("/check", check_form)
     app.router.add_post("/check", check)

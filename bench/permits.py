@@ -21,7 +21,7 @@ from common import percentile, servers  # bench/ is the script's folder
 
 from services.db import create_pool
 from services.permits import PermitService
-from services.validation import _check_digit, plate_key
+from services.validation import _check_digit
 
 LETTERS = "ABCEHKMOPTXY"
 
@@ -67,7 +67,6 @@ async def load(pool: asyncpg.Pool, permits: int) -> tuple[list[str], list[str]]:
                     bins[i % len(bins)],
                     iin if i % 2 == 0 else None,
                     plate if i % 2 else None,
-                    plate_key(plate) if i % 2 else None,
                     "work",
                     start,
                     start + timedelta(days=rng.randint(1, 90)),
@@ -82,7 +81,6 @@ async def load(pool: asyncpg.Pool, permits: int) -> tuple[list[str], list[str]]:
                 "bin",
                 "iin",
                 "plate",
-                "plate_key",
                 "purpose",
                 "valid_from",
                 "valid_until",

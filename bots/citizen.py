@@ -18,4 +18,4 @@ PROFILE = BotProfile(
         "menu.language",
     ),
 )
-FLOWS = (checkin.build_router, status.build_router, permits.build_citizen_router)
+FLOWS = (permits.build_citizen_router, checkin.build_router, status.build_router)

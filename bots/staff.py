@@ -16,4 +16,8 @@ PROFILE = BotProfile(
         "menu.language",
     ),
 )
-FLOWS = (venues.build_router, permits.build_officer_router)
+FLOWS = (
+    permits.build_officer_router,
+    venues.build_router,
+    permits.build_officer_query_router,
+)

@@ -242,7 +242,12 @@ class Platform:
         await self._quarantine_index()
         app = web.Application(client_max_size=32 * 1024**2)
         setup_api(app, self.services)
-        setup_public(app, self.services.permits, self.redis)
+        setup_public(
+            app,
+            self.services.permits,
+            self.redis,
+            frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip()),
+        )
         init_admin(app, self.health, self.metrics if settings.metrics_enabled else None)
         if settings.sandbox_bots:
             self.sandbox = Sandbox()

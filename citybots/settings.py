@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     positive_isolation_days: int = Field(default=14, ge=1, le=60)
     staff_lookups_per_hour: int = Field(default=120, ge=1, le=10_000)
     visit_retention_days: int = Field(default=28, ge=15, le=365)
+    trusted_proxies: str = ""
     quarantine_fix_retention_days: int = Field(default=14, ge=1, le=365)
     quarantine_escalate_minutes: int = Field(default=10, ge=1, le=1440)
     workers: int = Field(default=1, ge=1, le=64)

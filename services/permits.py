@@ -12,7 +12,7 @@ from enum import StrEnum
 import asyncpg
 
 from services.audit import record
-from services.validation import InvalidInput, check_iin, parse_plate, plate_key
+from services.validation import InvalidInput, check_iin, parse_plate, plate_corrections
 
 
 class PermitResult(StrEnum):
@@ -39,22 +39,29 @@ class PermitCheck:
 
 
 _COLUMNS = (
-    "p.register, p.state, p.purpose, p.valid_from, p.valid_until, p.plate, o.name AS organisation"
+    "p.register, p.state, p.purpose, p.valid_from, p.valid_until, p.plate, "
+    "o.name AS organisation, o.allowed AS organisation_allowed"
 )
-_BY_IIN = f"""
+# The permit in force now, if any (found directly: weeks of permits issued ahead must not
+# hide it), then the latest others, to say why there is none.
+_IN_FORCE = f"""
 SELECT {_COLUMNS} FROM permits p JOIN organisations o ON o.bin = p.bin
- WHERE p.iin = $1 ORDER BY p.valid_until DESC LIMIT 20
+ WHERE p.{{column}} = ANY($1::text[]) AND p.state = 'approved' AND o.allowed
+   AND p.valid_from <= $2 AND p.valid_until > $2
+   AND ($3::text IS NULL OR p.register = $3)
+ ORDER BY p.valid_until DESC LIMIT 1
 """  # noqa: S608 - fixed column list
-_BY_PLATE = f"""
+_LATEST = f"""
 SELECT {_COLUMNS} FROM permits p JOIN organisations o ON o.bin = p.bin
- WHERE p.plate = $1 ORDER BY p.valid_until DESC LIMIT 20
+ WHERE p.{{column}} = ANY($1::text[]) AND ($2::text IS NULL OR p.register = $2)
+ ORDER BY p.valid_until DESC LIMIT 20
 """  # noqa: S608
-_BY_PLATE_KEY = f"""
-SELECT {_COLUMNS} FROM permits p JOIN organisations o ON o.bin = p.bin
- WHERE p.plate_key = $1 ORDER BY p.valid_until DESC LIMIT 20
-"""  # noqa: S608
+_QUERIES = {
+    column: (_IN_FORCE.format(column=column), _LATEST.format(column=column))
+    for column in ("iin", "plate")
+}
 
-# When several permits exist, the one that says most about now wins.
+# When there is no permit in force, the one that explains most about now is shown.
 _RANK = {
     PermitResult.VALID: 0,
     PermitResult.NOT_YET: 1,
@@ -67,11 +74,15 @@ _RANK = {
 
 def _judge(row: asyncpg.Record, at: datetime) -> PermitResult:
     state = row["state"]
-    if state == "approved":
-        if row["valid_until"] <= at:
-            return PermitResult.EXPIRED
-        return PermitResult.VALID if row["valid_from"] <= at else PermitResult.NOT_YET
-    return PermitResult(state)
+    if state == "rejected":
+        return PermitResult.REJECTED
+    if state == "revoked" or (state == "approved" and not row["organisation_allowed"]):
+        return PermitResult.REVOKED  # withdrawn, or its organisation no longer allowed
+    if row["valid_until"] <= at:
+        return PermitResult.EXPIRED  # an approved permit, or an application, past its window
+    if state == "pending":
+        return PermitResult.PENDING
+    return PermitResult.VALID if row["valid_from"] <= at else PermitResult.NOT_YET
 
 
 def best_permit(
@@ -152,46 +163,57 @@ class PermitService:
         )
         return role
 
-    async def check_iin(self, raw: str, *, at: datetime, actor: str) -> PermitCheck:
-        """The permit situation of a person; InvalidInput for a malformed IIN."""
+    async def _lookup(
+        self,
+        conn: asyncpg.pool.PoolConnectionProxy,
+        column: str,
+        values: list[str],
+        at: datetime,
+        register: str | None,
+    ) -> list[asyncpg.Record]:
+        in_force, latest = _QUERIES[column]
+        row = await conn.fetchrow(in_force, values, at, register)
+        if row is not None:
+            return [row]
+        return list(await conn.fetch(latest, values, register))
+
+    async def check_iin(
+        self, raw: str, *, at: datetime, actor: str, register: str | None = None
+    ) -> PermitCheck:
+        """The permit situation of a person (in one register, or any); InvalidInput for
+        a malformed IIN."""
         iin = check_iin(raw)
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(_BY_IIN, iin)
-            check = best_permit(rows, at)
+            check = best_permit(await self._lookup(conn, "iin", [iin], at, register), at)
             await record(
                 conn,
                 actor=actor,
                 action="permits.check",
                 subject=f"iin:{iin}",
-                details={"result": check.result.value},
+                details={"result": check.result.value, "register": register},
             )
         return check
 
-    async def check_plate(self, raw: str, *, at: datetime, actor: str) -> PermitCheck:
-        """The permit situation of a vehicle. A plate that parses is looked up as it is;
-        failing that (or a plate typed with look-alike characters), by its skeleton, and
-        the answer says the match was loose."""
-        key = plate_key(raw)
-        # Both plate formats have 6 to 8 characters, at least three of them digits.
-        if not 6 <= len(key) <= 8 or sum(c.isdigit() for c in key) < 3:
-            raise InvalidInput("plate.format")
+    async def check_plate(
+        self, raw: str, *, at: datetime, actor: str, register: str | None = None
+    ) -> PermitCheck:
+        """The permit situation of a vehicle. A plate that reads as one is looked up as it
+        is; one that does not (a typo: O for 0, I for 1, a one-digit region) is looked up
+        as the plates it is probably a typo of, and the answer says the match was loose."""
+        try:
+            plates, loose = [parse_plate(raw).value], False
+        except InvalidInput as error:
+            plates, loose = plate_corrections(raw), True
+            if not plates:
+                raise error from None
         async with self.pool.acquire() as conn:
-            rows: list[asyncpg.Record] = []
-            try:
-                plate = parse_plate(raw).value
-            except InvalidInput:
-                plate = None
-            if plate is not None:
-                rows = await conn.fetch(_BY_PLATE, plate)
-            loose = not rows
-            if loose:
-                rows = await conn.fetch(_BY_PLATE_KEY, key)
+            rows = await self._lookup(conn, "plate", plates, at, register)
             check = best_permit(rows, at, loose=loose and bool(rows))
             await record(
                 conn,
                 actor=actor,
                 action="permits.check",
-                subject=f"plate:{plate or key}",
-                details={"result": check.result.value, "loose": check.loose},
+                subject=f"plate:{plates[0] if len(plates) == 1 else raw[:20]}",
+                details={"result": check.result.value, "loose": check.loose, "register": register},
             )
         return check

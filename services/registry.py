@@ -248,7 +248,7 @@ _MERGE = {
         WITH added AS (
             INSERT INTO organisations (bin, name, activity_code, head_phone, allowed, source)
             SELECT DISTINCT ON (bin) bin, name, activity_code, head_phone, allowed, $1
-              FROM stage_orgs ORDER BY bin
+              FROM stage_orgs ORDER BY bin, ctid DESC  -- a BIN twice: its last row wins
             ON CONFLICT (bin) DO UPDATE SET name = EXCLUDED.name,
                 activity_code = EXCLUDED.activity_code, head_phone = EXCLUDED.head_phone,
                 allowed = EXCLUDED.allowed, source = EXCLUDED.source, imported_at = now()

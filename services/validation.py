@@ -166,20 +166,42 @@ def parse_plate(raw: str) -> Plate:
     raise InvalidInput("plate.format")
 
 
-_DIGIT_LOOKALIKES = str.maketrans("OQDILZSBG", "000112586")
-_SHORT_REGION = re.compile(r"([0-9]{3}[0-9A-Z]{2,3})([0-9])")
+# Hand-typed plates confuse letters and digits that look alike; each is put back only
+# where the format wants the other kind (a digit position never takes a letter).
+_AS_DIGIT = str.maketrans("OQDILZSBGЗ", "0001125863")
+_AS_LETTER = str.maketrans("0182563", "OIBZSGZ")
 
 
-def plate_key(raw: str) -> str:
-    """A plate's skeleton for loose matching: the usual typos of a plate typed by hand
-    (Cyrillic letters, spacing, O for 0, I for 1, a one-digit region) give the same key.
-    Two different plates can share a key, so a match on it is reported as loose."""
-    text = re.sub(r"[^0-9A-Z]", "", raw.upper().translate(_LOOKALIKES))
-    text = text.translate(_DIGIT_LOOKALIKES)
-    short = _SHORT_REGION.fullmatch(text)
-    if short:
-        text = f"{short[1]}0{short[2]}"
-    return text
+def plate_corrections(raw: str) -> list[str]:
+    """Well-formed plates that ``raw`` is probably a typo of: look-alike letters and
+    digits swapped back by position, and a one-digit region given its leading zero.
+    Each candidate is itself a valid plate; a match on one is reported as loose."""
+    text = re.sub(r"[^0-9A-ZА-ЯЁІӘҒҚҢӨҰҮҺ]", "", raw.upper()).translate(_LOOKALIKES)
+    candidates: list[str] = []
+    for letters in (3, 2):
+        for region in (2, 1):
+            if len(text) != 3 + letters + region:
+                continue
+            digits_part = text[:3].translate(_AS_DIGIT)
+            letters_part = text[3 : 3 + letters].translate(_AS_LETTER)
+            region_part = text[3 + letters :].translate(_AS_DIGIT).zfill(2)
+            candidates.append(digits_part + letters_part + region_part)
+    for letters in (3, 2):
+        if len(text) == 4 + letters:
+            candidates.append(
+                text[0].translate(_AS_LETTER)
+                + text[1:4].translate(_AS_DIGIT)
+                + text[4:].translate(_AS_LETTER)
+            )
+    plates: list[str] = []
+    for candidate in candidates:
+        try:
+            plate = parse_plate(candidate).value
+        except InvalidInput:
+            continue
+        if plate not in plates:
+            plates.append(plate)
+    return plates
 
 
 def parse_phone(raw: str) -> str:

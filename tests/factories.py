@@ -7,7 +7,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from citybots.wiring import Services
-from services.validation import _check_digit, parse_plate, plate_key
+from services.validation import _check_digit, parse_plate
 from services.venues import NewVenue, Venue
 
 _serial = itertools.count(secrets.randbelow(5000) * 10)
@@ -115,18 +115,19 @@ async def add_permit(
     iin: str | None = None,
     plate: str | None = None,
     state: str = "approved",
+    register: str = "city",
     start: timedelta = timedelta(days=-1),
     end: timedelta = timedelta(days=5),
 ) -> None:
     now = datetime.now(UTC)
     await services.permits.pool.execute(
-        "INSERT INTO permits (register, bin, iin, plate, plate_key, purpose, valid_from, "
-        "valid_until, state) VALUES ('city', $1, $2, $3, $4, 'food delivery', $5, $6, $7)",
+        "INSERT INTO permits (register, bin, iin, plate, purpose, valid_from, valid_until, "
+        "state) VALUES ($7, $1, $2, $3, 'food delivery', $4, $5, $6)",
         bin_,
         iin,
         parse_plate(plate).value if plate else None,
-        plate_key(plate) if plate else None,
         now + start,
         now + end,
         state,
+        register,
     )

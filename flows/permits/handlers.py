@@ -23,6 +23,8 @@ from services.permits import PermitCheck, PermitError, PermitResult, PermitServi
 from services.ratelimit import allow
 from services.validation import InvalidInput
 
+REGISTER_OF_ROLE = {"police": "city", "checkpoint": "roadblock"}
+
 
 class PermitQuery(StatesGroup):
     value = State()
@@ -78,8 +80,14 @@ async def check(
     limits: Limits,
     city_tz: ZoneInfo,
 ) -> None:
-    """One check by an officer; the state stays, so the next car can follow at once."""
+    """One check by an officer; the state stays, so the next car can follow at once. A
+    checkpoint officer checks the roadblock register, police the city one."""
     assert message.from_user is not None
+    role = await permits.officer_role(message.from_user.id)
+    if role is None:
+        await message.answer(text(lang, "permit.not_officer"))
+        return
+    register = REGISTER_OF_ROLE[role]
     raw = (message.text or "").strip()
     if not await allow(
         redis,
@@ -92,9 +100,13 @@ async def check(
     actor = f"officer:{message.from_user.id}"
     try:
         if re.fullmatch(r"[0-9 ]{12,15}", raw):
-            result = await permits.check_iin(raw.replace(" ", ""), at=message.date, actor=actor)
+            result = await permits.check_iin(
+                raw.replace(" ", ""), at=message.date, actor=actor, register=register
+            )
         else:
-            result = await permits.check_plate(raw, at=message.date, actor=actor)
+            result = await permits.check_plate(
+                raw, at=message.date, actor=actor, register=register
+            )
     except InvalidInput as error:
         await message.answer(text(lang, f"errors.{error.code}"))
         return
@@ -118,10 +130,19 @@ async def my_permit(
 
 
 def build_officer_router() -> Router:
+    """The staff bot's entry points; included before the other flows, so that the button
+    works in the middle of another flow's question."""
     router = Router(name=__name__ + ".officer")
     router.message.register(join_as_officer, StartPayload("off_"))
     router.message.register(start_check, MenuButton("staff_menu.permit"))
     router.message.register(start_check, Command("check"))
+    return router
+
+
+def build_officer_query_router() -> Router:
+    """What an officer types while checking; included after the other flows, so that
+    their menu buttons still work while the check goes on."""
+    router = Router(name=__name__ + ".officer_query")
     router.message.register(check, StateFilter(PermitQuery.value))
     return router
 

@@ -26,7 +26,6 @@ CREATE TABLE permits (
     bin          text NOT NULL REFERENCES organisations (bin),
     iin          text CHECK (iin ~ '^[0-9]{12}$'),
     plate        text,
-    plate_key    text,
     purpose      text NOT NULL,
     valid_from   timestamptz NOT NULL,
     valid_until  timestamptz NOT NULL,
@@ -41,5 +40,4 @@ CREATE TABLE permits (
 );
 CREATE INDEX permits_iin ON permits (iin, valid_until) WHERE iin IS NOT NULL;
 CREATE INDEX permits_plate ON permits (plate, valid_until) WHERE plate IS NOT NULL;
-CREATE INDEX permits_plate_key ON permits (plate_key) WHERE plate_key IS NOT NULL;
 CREATE INDEX permits_bin ON permits (bin, created_at);

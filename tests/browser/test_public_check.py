@@ -1,6 +1,6 @@
 """The public permit check page in a real browser, and its rate limit over HTTP."""
 
-import hashlib
+import secrets
 
 from aiohttp import ClientSession
 from playwright.async_api import Browser, expect
@@ -12,8 +12,8 @@ from tests.factories import add_org, add_permit, make_iin
 
 async def _fresh_quota(platform: Platform) -> None:
     assert platform.redis is not None
-    client = hashlib.sha256(b"127.0.0.1").hexdigest()[:16]
-    await platform.redis.delete(f"rate:public-check:{client}")
+    async for key in platform.redis.scan_iter("rate:public-check:*"):
+        await platform.redis.delete(key)
 
 
 async def test_the_public_check_says_only_yes_or_no(browser: Browser, platform: Platform) -> None:
@@ -46,3 +46,17 @@ async def test_the_public_check_is_rate_limited(platform: Platform) -> None:
                 assert r.headers["Cache-Control"] == "no-store"
     assert statuses[:30] == [200] * 30
     assert statuses[30] == 429
+
+
+async def test_a_loosely_typed_plate_is_not_a_yes_on_the_public_page(platform: Platform) -> None:
+    assert platform.services is not None
+    await _fresh_quota(platform)
+    digits = f"{secrets.randbelow(800) + 200}"
+    await add_permit(platform.services, await add_org(platform.services), plate=f"{digits} ABC 02")
+    answers = []
+    async with ClientSession() as http:
+        for typed in (f"{digits} ABC 02", f"{digits} A8C 2"):
+            async with http.post(f"{platform.base_url}/check?lang=en", data={"value": typed}) as r:
+                answers.append(await r.text())
+    assert text("en", "public_check.yes") in answers[0]
+    assert text("en", "public_check.no") in answers[1]

@@ -87,3 +87,37 @@ async def test_plates_typed_with_cyrillic_letters_or_typos_match_and_say_so(
     assert loose.matched_plate == f"{digits}ABC02"
     unknown = await services.permits.check_plate("999 ZZZ 01", at=now, actor="test")
     assert unknown.result is PermitResult.NONE
+
+
+async def test_the_permit_in_force_is_found_whatever_else_exists(services: Services) -> None:
+    bin_ = await add_org(services)
+    now = datetime.now(UTC)
+    iin = make_iin()
+    await add_permit(services, bin_, iin=iin, start=timedelta(hours=-1), end=timedelta(days=1))
+    for week in range(1, 25):  # permits issued ahead, each for a later week
+        start = timedelta(days=7 * week)
+        await add_permit(services, bin_, iin=iin, start=start, end=start + timedelta(days=7))
+    check = await services.permits.check_iin(iin, at=now, actor="test")
+    assert check.result is PermitResult.VALID
+    # A city permit is not a roadblock permit.
+    roadblock = await services.permits.check_iin(iin, at=now, actor="test", register="roadblock")
+    assert roadblock.result is PermitResult.NONE
+    # A stale application does not hide a permit revoked today.
+    other = make_iin()
+    await add_permit(services, bin_, iin=other, state="revoked")
+    await add_permit(
+        services,
+        bin_,
+        iin=other,
+        state="pending",
+        start=timedelta(days=-40),
+        end=-timedelta(days=30),
+    )
+    revoked = await services.permits.check_iin(other, at=now, actor="test")
+    assert revoked.result is PermitResult.REVOKED
+    # The organisation refused after a re-import: its permits no longer count.
+    await services.permits.pool.execute(
+        "UPDATE organisations SET allowed = false WHERE bin = $1", bin_
+    )
+    refused = await services.permits.check_iin(iin, at=now, actor="test")
+    assert refused.result is PermitResult.REVOKED

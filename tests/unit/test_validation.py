@@ -161,3 +161,13 @@ def test_coordinates_from_nowhere_are_refused() -> None:
         with pytest.raises(InvalidInput) as error:
             parse_coordinates(lat, lon)
         assert error.value.code == code
+
+
+def test_plate_corrections_fix_typos_by_position_and_never_invent_letters() -> None:
+    from services.validation import plate_corrections
+
+    assert plate_corrections("l23 A8C 2") == ["123ABC02"]
+    assert plate_corrections("I23 ABC O2") == ["123ABC02"]
+    assert plate_corrections("123 AB 2") == ["123AB02"]
+    assert plate_corrections("123 ЗАК 02") == []  # З is a digit's look-alike, not a letter's
+    assert plate_corrections("hello") == []
