@@ -513,15 +513,17 @@ class QuarantineService:
                 continue
         else:
             raise RuntimeError("could not draw a free case code")
-        case = await self.case(case_id)
-        assert case is not None
-        return case
+        return await self._existing(case_id)
 
     async def _case_after(self, row: asyncpg.Record | None, refusal: str) -> Case:
         """The case a statement returned the id of, or the refusal when it returned none."""
         if row is None:
             raise QuarantineError(refusal)
-        case = await self.case(row["id"])
+        return await self._existing(row["id"])
+
+    async def _existing(self, case_id: int) -> Case:
+        """A case that was just written, so it exists."""
+        case = await self.case(case_id)
         assert case is not None
         return case
 
@@ -554,16 +556,18 @@ class QuarantineService:
         """The patient agrees: the invite becomes theirs (and nobody else's)."""
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                case_id = await conn.fetchval(
+                row = await conn.fetchrow(
                     "UPDATE quarantine_cases SET patient_tg_user_id = $2, "
                     "consented_at = coalesce(consented_at, now()), declined_at = NULL "
                     "WHERE invite_token = $1 AND closed_at IS NULL "
-                    "AND (patient_tg_user_id IS NULL OR patient_tg_user_id = $2) RETURNING id",
+                    "AND (patient_tg_user_id IS NULL OR patient_tg_user_id = $2) "
+                    "RETURNING id, consented_at",
                     token,
                     tg_user_id,
                 )
-                if case_id is None:
+                if row is None:
                     raise QuarantineError("quarantine.invite_invalid")
+                case_id, consented_at = row["id"], row["consented_at"]
                 await record(
                     conn,
                     actor=f"tg:{tg_user_id}",
@@ -572,17 +576,12 @@ class QuarantineService:
                 )
         except asyncpg.UniqueViolationError:
             raise QuarantineError("quarantine.already_in_case") from None
-        now = await self.pool.fetchval(
-            "SELECT consented_at FROM quarantine_cases WHERE id = $1", case_id
-        )
         # Silence is counted from consent: no location at all for 15 minutes is an alert.
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(SEEN, {str(case_id): _epoch(now)}, nx=True)
-            pipe.zadd(JUDGED, {str(case_id): _epoch(now)}, nx=True)
+            pipe.zadd(SEEN, {str(case_id): _epoch(consented_at)}, nx=True)
+            pipe.zadd(JUDGED, {str(case_id): _epoch(consented_at)}, nx=True)
             await pipe.execute()
-        case = await self.case(case_id)
-        assert case is not None
-        return case
+        return await self._existing(case_id)
 
     async def decline(self, token: str, tg_user_id: int) -> Case:
         """The patient does not agree; the doctor is told, nothing is tracked."""
@@ -603,9 +602,7 @@ class QuarantineService:
                 params={"code": row["code"]},
                 dedupe_key=f"qdecline:{row['id']}:{tg_user_id}",
             )
-        case = await self.case(row["id"])
-        assert case is not None
-        return case
+        return await self._existing(row["id"])
 
     async def set_phone(self, tg_user_id: int, phone: str) -> None:
         await self.pool.execute(
