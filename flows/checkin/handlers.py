@@ -14,7 +14,7 @@ from flows.context import BotProfile
 from flows.filters import MenuButton, StartPayload
 from flows.formatting import local_clock, local_time
 from flows.i18n import text
-from flows.status.handlers import begin_signup
+from flows.status.handlers import linked_iin
 from services.citizens import CitizenService
 from services.venues import TOKEN_PREFIX, VenueService
 from services.visits import VisitService
@@ -33,9 +33,8 @@ async def scanned(
 ) -> None:
     assert message.from_user is not None
     await state.clear()
-    iin = await citizens.iin_of(message.from_user.id)
+    iin = await linked_iin(message, state, lang, citizens, pending_token=payload)
     if iin is None:
-        await begin_signup(message, state, lang, pending_token=payload)
         return
     await process_scan(
         message,
@@ -63,10 +62,8 @@ async def my_visits(
     profile: BotProfile,
     city_tz: ZoneInfo,
 ) -> None:
-    assert message.from_user is not None
-    iin = await citizens.iin_of(message.from_user.id)
+    iin = await linked_iin(message, state, lang, citizens)
     if iin is None:
-        await begin_signup(message, state, lang)
         return
     history = await visits.history(iin)
     menu = main_menu(lang, profile.menu)

@@ -83,6 +83,22 @@ async def begin_signup(
     )
 
 
+async def linked_iin(
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    citizens: CitizenService,
+    *,
+    pending_token: str | None = None,
+) -> str | None:
+    """The sender's linked IIN; when there is none, sign-up begins and None is returned."""
+    assert message.from_user is not None
+    iin = await citizens.iin_of(message.from_user.id)
+    if iin is None:
+        await begin_signup(message, state, lang, pending_token=pending_token)
+    return iin
+
+
 async def my_status(
     message: Message,
     state: FSMContext,
@@ -92,10 +108,8 @@ async def my_status(
     profile: BotProfile,
     city_tz: ZoneInfo,
 ) -> None:
-    assert message.from_user is not None
-    iin = await citizens.iin_of(message.from_user.id)
+    iin = await linked_iin(message, state, lang, citizens)
     if iin is None:
-        await begin_signup(message, state, lang)
         return
     status = await statuses.status(iin)
     await send_status(
@@ -264,9 +278,7 @@ async def unlink(
 async def start_dispute(
     message: Message, state: FSMContext, lang: str, citizens: CitizenService
 ) -> None:
-    assert message.from_user is not None
-    if await citizens.iin_of(message.from_user.id) is None:
-        await begin_signup(message, state, lang)
+    if await linked_iin(message, state, lang, citizens) is None:
         return
     await state.set_state(DisputeForm.claim)
     await message.answer(text(lang, "dispute.ask_claim"), reply_markup=None)
