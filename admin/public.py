@@ -22,6 +22,7 @@ from services.validation import InvalidInput
 PUBLIC_PERMITS: web.AppKey[PermitService] = web.AppKey("public_permits")
 PUBLIC_REDIS: web.AppKey[Redis] = web.AppKey("public_redis")
 TRUSTED_PROXIES: web.AppKey[frozenset[str]] = web.AppKey("trusted_proxies")
+CLIENT_KEY: web.AppKey[dict[str, bytes]] = web.AppKey("client_key")
 CHECKS_PER_HOUR = 30
 _KEY = "public-check:key"
 
@@ -45,12 +46,15 @@ def client_network(request: web.Request) -> str:
 async def _client_id(request: web.Request) -> str:
     """A keyed hash of the client's network: stable across workers (the key lives in
     Redis), not reversible to an address by hashing every IPv4 address."""
-    redis = request.app[PUBLIC_REDIS]
-    await redis.set(_KEY, secrets.token_hex(32), nx=True)
-    key = await redis.get(_KEY)
-    assert key is not None
-    secret = key if isinstance(key, bytes) else key.encode()
-    return hmac.new(secret, client_network(request).encode(), hashlib.sha256).hexdigest()[:16]
+    cache = request.app[CLIENT_KEY]
+    if "key" not in cache:  # once per process
+        redis = request.app[PUBLIC_REDIS]
+        await redis.set(_KEY, secrets.token_hex(32), nx=True)
+        key = await redis.get(_KEY)
+        assert key is not None
+        cache["key"] = key if isinstance(key, bytes) else key.encode()
+    network = client_network(request).encode()
+    return hmac.new(cache["key"], network, hashlib.sha256).hexdigest()[:16]
 
 
 _templates = Environment(
@@ -137,5 +141,6 @@ def setup_public(
     app[PUBLIC_PERMITS] = permits
     app[PUBLIC_REDIS] = redis
     app[TRUSTED_PROXIES] = trusted_proxies
+    app[CLIENT_KEY] = {}
     app.router.add_get("/check", check_form)
     app.router.add_post("/check", check)

@@ -132,8 +132,11 @@ class CityDispatcher(Dispatcher):
         return asyncio.create_task(self._answer(bot, raw))
 
     async def _answer(self, bot: Bot, raw: dict[str, Any]) -> None:
+        """The polling side of :meth:`feed_raw`: nobody waits, so failures are logged."""
         try:
-            update = Update.model_validate(raw, context={"bot": bot})
+            result = await self.feed_raw(bot, raw)
+            if isinstance(result, TelegramMethod):
+                await bot(result)
         except ValidationError as error:
             log.warning(
                 "%s bot: malformed update %s (%d errors)",
@@ -141,13 +144,8 @@ class CityDispatcher(Dispatcher):
                 raw.get("update_id"),
                 error.error_count(),
             )
-            return
-        try:
-            result = await self.feed_update(bot, update)
-            if isinstance(result, TelegramMethod):
-                await bot(result)
         except Exception:
-            log.exception("%s bot failed on update %d", self["profile"].name, update.update_id)
+            log.exception("%s bot failed on update %s", self["profile"].name, raw.get("update_id"))
 
     async def _quietly(self, step: Any) -> None:
         try:

@@ -862,13 +862,7 @@ class Sandbox:
         """A live location's move (or its end) as Telegram reports it: an edit of the
         location message. ``at`` stands in for the clock (tests of time rules)."""
         chat = self._user_chat(bot, user)
-        message = chat.messages[message_id]
-        moved = dict(message["location"])
-        if stop:
-            moved.pop("live_period", None)
-        else:
-            moved.update(location)
-        edited = {**message, "location": moved, "edit_date": at or int(time.time())}
+        edited = _moved(chat.messages[message_id], location, stop=stop, at=at)
         await self._record(chat, edited)
         return await self._push_update(bot, {"edited_message": _public(edited)})
 
@@ -895,9 +889,7 @@ class Sandbox:
         updates = []
         for user, message_id, location, at in moves:
             chat = self._user_chat(bot, user)
-            message = chat.messages[message_id]
-            edited = {**message, "location": {**message["location"], **location}}
-            edited["edit_date"] = at
+            edited = _moved(chat.messages[message_id], location, at=at)
             chat.messages[message_id] = edited
             updates.append({"edited_message": _public(edited)})
         if bot.webhook_url:
@@ -994,6 +986,18 @@ class Sandbox:
                     await asyncio.wait_for(chat.changed.wait_for(enough), wait)
             messages = changed()
         return web.json_response({"seq": chat.seq, "messages": [_transcript(m) for m in messages]})
+
+
+def _moved(
+    message: dict[str, Any], location: dict[str, Any], *, stop: bool = False, at: int | None
+) -> dict[str, Any]:
+    """A live-location message after a move (or its end: Telegram drops ``live_period``)."""
+    moved = dict(message["location"])
+    if stop:
+        moved.pop("live_period", None)
+    else:
+        moved.update(location)
+    return {**message, "location": moved, "edit_date": at or int(time.time())}
 
 
 def default_username(bot_name: str) -> str:
