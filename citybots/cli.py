@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 
 from citybots.embedded import EmbeddedServerError
 from citybots.logs import setup_logging
+from citybots.model_command import add_parser as add_model_parser
+from citybots.model_command import model_command
 from citybots.settings import Settings, SettingsError, load_settings
 from services.demo import DEMO_PEOPLE, DEMO_VENUE_KEYS, demo_token, load_demo_data
 from services.migrations import MigrationError, migrate, status
@@ -368,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     resolving.add_argument("--isolation-end", help="corrected isolation end (upheld only)")
     exposures = commands.add_parser("exposures", help="exposure notices for epidemiologists")
     exposures.add_argument("--since", help="only notices created since this time")
+    add_model_parser(commands)
     return parser
 
 
@@ -395,6 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "admin": _admin,
         "disputes": _disputes,
         "exposures": _exposures,
+        "model": model_command,
     }
     command = args.db_command if args.command == "db" else args.command
     try:

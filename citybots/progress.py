@@ -1,4 +1,4 @@
-"""A progress line for long command-line work (imports), on standard error."""
+"""A progress line for long command-line work (imports, model runs), on standard error."""
 
 from __future__ import annotations
 
@@ -11,23 +11,31 @@ class ProgressLine:
     """``label  42%  1,234,567 rows  98,765 rows/s``: redrawn in place on a terminal,
     printed every few seconds otherwise (CI logs, pipes)."""
 
-    def __init__(self, label: str, fraction: Callable[[], float], *, every: float = 2.0) -> None:
+    def __init__(
+        self,
+        label: str,
+        fraction: Callable[[], float],
+        *,
+        every: float = 2.0,
+        unit: str = "rows",
+    ) -> None:
         self.label = label
+        self.unit = unit
         self.fraction = fraction
         self.every = every
         self.started = time.perf_counter()
         self.last = 0.0
         self.tty = sys.stderr.isatty()
 
-    def __call__(self, rows: int, *, final: bool = False) -> None:
+    def __call__(self, done: int, *, final: bool = False) -> None:
         now = time.perf_counter()
         if not final and now - self.last < (0.2 if self.tty else self.every):
             return
         self.last = now
         elapsed = max(now - self.started, 1e-9)
         line = (
-            f"{self.label}  {self.fraction() * 100:5.1f}%  {rows:,} rows  "
-            f"{rows / elapsed:,.0f} rows/s"
+            f"{self.label}  {self.fraction() * 100:5.1f}%  {done:,} {self.unit}  "
+            f"{done / elapsed:,.{0 if done / elapsed >= 100 else 1}f} {self.unit}/s"
         )
         if self.tty:
             sys.stderr.write("\r" + line + ("\n" if final else ""))

@@ -5,7 +5,9 @@ Fonts come from the font-roboto wheel, which covers Cyrillic and Kazakh letters.
 from __future__ import annotations
 
 import io
-from datetime import datetime
+import math
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 import font_roboto
@@ -149,4 +151,94 @@ def hourly_chart(title: str, bars: list[tuple[str, int]]) -> bytes:
         draw.rectangle((x + 3, bar_top, x + slot - 3, bottom), fill="#2E7D32")
         draw.text((x + 3, bar_top - 26), str(count), font=font(20), fill="black")
     draw.line((left, bottom, width - 30, bottom), fill="#999999", width=2)
+    return _png(image)
+
+
+_PALETTE = ("#C62828", "#EF6C00", "#F9A825", "#2E7D32", "#1565C0", "#6A1B9A", "#455A64")
+
+
+def _nice_step(peak: float, ticks: int = 5) -> float:
+    raw = max(peak, 1.0) / ticks
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+
+
+def _short(value: float) -> str:
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:g}M"
+    if value >= 1_000:
+        return f"{value / 1_000:g}k"
+    return f"{value:g}"
+
+
+def curves_chart(
+    title: str,
+    start: date,
+    panels: list[tuple[str, str]],
+    scenarios: list[tuple[str, dict[str, Sequence[Sequence[float]]]]],
+) -> bytes:
+    """Stacked panels of daily curves, one colour per scenario: the median as a line and
+    the 5th-95th percentile band shaded. ``panels`` are (series name, panel title);
+    each scenario is (label, series name -> (low, median, high) rows)."""
+    width, panel_height, top, left, right = 1400, 330, 150, 110, 40
+    height = top + panel_height * len(panels) + 30
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text(
+        (left, 20), title, font=fitted(draw, title, width - left - right, 32, True), fill="black"
+    )
+    x = left
+    y = 75
+    for n, (label, _) in enumerate(scenarios):
+        colour = _PALETTE[n % len(_PALETTE)]
+        label_font = font(20)
+        span = int(draw.textlength(label, font=label_font)) + 60
+        if x + span > width - right:
+            x, y = left, y + 30
+        draw.rectangle((x, y + 6, x + 28, y + 14), fill=colour)
+        draw.text((x + 36, y), label, font=label_font, fill="#222222")
+        x += span
+    days = max(len(series[panels[0][0]][1]) for _, series in scenarios) if scenarios else 1
+    plot_width = width - left - right
+    for p, (name, panel_title) in enumerate(panels):
+        y0 = top + p * panel_height + 40
+        y1 = y0 + panel_height - 90
+        peak = max((max(series[name][2]) for _, series in scenarios), default=1.0)
+        step = _nice_step(float(peak))
+        ceiling = step * math.ceil(max(float(peak), 1.0) / step)
+        draw.text((left, y0 - 36), panel_title, font=font(24, True), fill="black")
+        tick = 0.0
+        while tick <= ceiling + 1e-9:
+            ty = y1 - (y1 - y0) * tick / ceiling
+            draw.line((left, ty, width - right, ty), fill="#E0E0E0", width=1)
+            draw.text((10, ty - 11), _short(tick), font=font(18), fill="#555555")
+            tick += step
+        for day in range(days):
+            when = start + timedelta(days=day)
+            if when.day == 1:
+                tx = left + plot_width * day / max(days - 1, 1)
+                draw.line((tx, y1, tx, y1 + 6), fill="#999999", width=1)
+                draw.text((tx - 14, y1 + 10), when.strftime("%b"), font=font(16), fill="#555555")
+        overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
+        shade = ImageDraw.Draw(overlay)
+
+        def point(
+            day: int, value: float, y0: float = y0, y1: float = y1, ceiling: float = ceiling
+        ) -> tuple[float, float]:
+            return left + plot_width * day / max(days - 1, 1), y1 - (y1 - y0) * value / ceiling
+
+        for n, (_, series) in enumerate(scenarios):
+            low, _, high = series[name]
+            colour = _PALETTE[n % len(_PALETTE)]
+            outline = [point(d, high[d]) for d in range(len(high))]
+            outline += [point(d, low[d]) for d in reversed(range(len(low)))]
+            rgb = tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+            shade.polygon(outline, fill=(*rgb, 60))
+        image.paste(Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB"))
+        draw = ImageDraw.Draw(image)
+        for n, (_, series) in enumerate(scenarios):
+            median = series[name][1]
+            colour = _PALETTE[n % len(_PALETTE)]
+            draw.line([point(d, median[d]) for d in range(len(median))], fill=colour, width=3)
+        draw.line((left, y1, width - right, y1), fill="#999999", width=2)
     return _png(image)
