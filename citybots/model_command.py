@@ -53,6 +53,12 @@ def add_parser(commands: Any) -> None:
     source.add_argument(
         "--cases", type=Path, help="fit to a daily case series instead: CSV date,cases"
     )
+    calibrating.add_argument(
+        "--seed-infections",
+        type=int,
+        help="case series: people infected on its first day (default: 10 x the first "
+        "week's daily mean)",
+    )
     source.add_argument(
         "--from-registry",
         action="store_true",
@@ -67,7 +73,7 @@ def _positive(value: int | None, name: str) -> None:
 
 def _spec(args: argparse.Namespace) -> ModelSpec:
     spec = load_spec(args.scenarios)
-    for name in ("population", "days", "replicates", "workers"):
+    for name in ("population", "days", "replicates", "workers", "seed_infections"):
         _positive(getattr(args, name, None), name)
     if getattr(args, "only", None):
         spec = spec.only(args.only)
@@ -212,7 +218,9 @@ async def _registry_series(settings: Settings) -> list[tuple[date, int]]:
 
 def _fit_series(args: argparse.Namespace, series: list[tuple[date, int]]) -> int:
     spec = _spec(args)
-    fit = fit_case_series(spec, series, population=args.population)
+    fit = fit_case_series(
+        spec, series, population=args.population, seed_infections=args.seed_infections
+    )
     result = {
         "start": fit.start.isoformat(),
         "days": fit.days,

@@ -191,12 +191,18 @@ class SeriesFit:
 
 
 def fit_case_series(
-    spec: ModelSpec, series: list[tuple[date, int]], *, population: int | None = None
+    spec: ModelSpec,
+    series: list[tuple[date, int]],
+    *,
+    population: int | None = None,
+    seed_infections: int | None = None,
 ) -> SeriesFit:
     """One contacts level (at the first phase's probability per contact) and the share
     detected, so that detected x daily symptom onsets follows the series in the least
-    squares sense. The run starts on the series' first day with ten times the first
-    week's daily mean as infections (about one in five detected over a few days)."""
+    squares sense. The run starts on the series' first day with ``seed_infections``
+    people infected (default: ten times the first week's daily mean, i.e. about one in
+    five detected over a few days). While few are immune, the share detected and the
+    starting infections trade off against each other; the contacts do not."""
     if len(series) < 14:
         raise ScenarioError("a case series needs at least 14 days")
     series = sorted(series)
@@ -205,7 +211,7 @@ def fit_case_series(
     for day, cases in series:
         observed[(day - start).days] += cases
     population = population or spec.population
-    seeds = int(min(population, max(10, round(10 * observed[:7].mean()))))
+    seeds = seed_infections or int(min(population, max(10, round(10 * observed[:7].mean()))))
     probability = spec.scenarios[0].schedule[0].probability or 0.05
     disease = spec.disease
 

@@ -19,16 +19,23 @@ class SeirCurve:
     removed: npt.NDArray[np.float64]
 
     def peak(self) -> tuple[float, float]:
-        """(peak number infectious, the day it happens), refined between grid points by
-        a parabola through the three samples around the maximum."""
-        i = int(np.argmax(self.infectious))
-        if 0 < i < len(self.infectious) - 1:
-            left, mid, right = self.infectious[i - 1 : i + 2]
-            bend = left - 2 * mid + right
-            shift = 0.5 * (left - right) / bend if bend else 0.0
-            step = float(self.days[1] - self.days[0])
-            return float(mid - 0.25 * (left - right) * shift), float(self.days[i] + shift * step)
-        return float(self.infectious[i]), float(self.days[i])
+        """(peak number infectious, the day it happens)."""
+        return peak_of(self.days, self.infectious)
+
+
+def peak_of(
+    times: npt.NDArray[np.float64], values: npt.NDArray[np.float64]
+) -> tuple[float, float]:
+    """(peak value, its time), refined between samples by a parabola through the three
+    samples around the maximum (equally spaced times)."""
+    i = int(np.argmax(values))
+    if 0 < i < len(values) - 1:
+        left, mid, right = (float(v) for v in values[i - 1 : i + 2])
+        bend = left - 2 * mid + right
+        shift = 0.5 * (left - right) / bend if bend else 0.0
+        step = float(times[1] - times[0])
+        return mid - 0.25 * (left - right) * shift, float(times[i]) + shift * step
+    return float(values[i]), float(times[i])
 
 
 def solve_seir(

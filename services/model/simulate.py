@@ -36,7 +36,8 @@ SUSCEPTIBLE, RECOVERED, DIED = 0, 1, 2
 
 @dataclass(frozen=True)
 class Run:
-    """Daily series of one run (index d = end of day d) and the people's fates."""
+    """Daily series of one run and the people's fates. Index d is the state at the end of
+    day d (time d + 1 - dt, after the day's last step), day 0 being the start."""
 
     population: int
     exposed: IntArray
@@ -48,7 +49,7 @@ class Run:
     new_symptomatic: IntArray  # symptom onsets that day (what a city's case series sees)
     new_hospitalised: IntArray
     infected_day: npt.NDArray[np.int32]  # per person: day infected, -1 never
-    fate: npt.NDArray[np.int8]  # per person: SUSCEPTIBLE, RECOVERED or DIED
+    fate: npt.NDArray[np.int8]  # per person: SUSCEPTIBLE, or the drawn RECOVERED / DIED
     age_band: npt.NDArray[np.int8]  # per person
 
     @property

@@ -1,8 +1,10 @@
 """The `citybots` command as a person runs it: a real process, real servers."""
 
+import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -124,3 +126,96 @@ def test_admin_invites_a_doctor(database_url: str, redis_url: str, tmp_path: Pat
     blank = _citybots("admin", "invite-doctor", "--district", " ", env=env, cwd=tmp_path)
     assert blank.returncode == 1
     assert "district" in blank.stderr
+
+
+def test_model_run_prints_json_and_draws_a_chart_of_every_scenario(tmp_path: Path) -> None:
+    chart = tmp_path / "chart.png"
+    result = _citybots(
+        "model", "run", "--population", "20000", "--days", "150", "--replicates", "2",
+        "--json", "--chart", str(chart), env={}, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["population"] == 20000
+    assert len(report["scenarios"]) == 6
+    first = report["scenarios"][0]
+    assert first["key"] == "lift-13-april"
+    assert first["infected"]["p05"] <= first["infected"]["median"] <= first["infected"]["p95"]
+    assert set(first) >= {"peak_infected", "peak_hospitalised", "peak_hospitalised_date"}
+    assert "12 runs" in result.stderr  # progress, on standard error
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    assert report["chart"] == str(chart)
+
+
+def test_model_run_prints_a_table_and_refuses_bad_input_clearly(tmp_path: Path) -> None:
+    table = _citybots(
+        "model", "run", "--population", "20000", "--days", "60", "--replicates", "1",
+        "--only", "lift-13-april", "--chart", str(tmp_path / "c.png"), env={}, cwd=tmp_path,
+    )  # fmt: skip
+    assert table.returncode == 0, table.stderr
+    assert "20,000 people, 60 days from 2020-03-13" in table.stdout
+    assert "lift-13-april" in table.stdout
+    assert "exit-two-steps" not in table.stdout
+    unknown = _citybots("model", "run", "--only", "nope", env={}, cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert "no scenario 'nope'" in unknown.stderr
+    bad_file = tmp_path / "bad.yaml"
+    bad_file.write_text(
+        "model: {start: 2020-03-13, population: 100}\nscenarios:\n"
+        "  - key: a\n    schedule:\n      - {from: 2020-03-13, contacts: ten, probability: 0.1}\n",
+        encoding="utf-8",
+    )
+    refused = _citybots("model", "run", "--scenarios", str(bad_file), env={}, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "scenarios[0].schedule[0].contacts: must be a number" in refused.stderr
+    zero = _citybots("model", "run", "--population", "0", env={}, cwd=tmp_path)
+    assert zero.returncode == 2
+    assert "--population must be at least 1" in zero.stderr
+
+
+def test_model_calibrate_fits_a_case_series_and_names_bad_rows(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,cases\n2020-04-01,3\n01.04.2020,4\n2020-04-03,-1\n", encoding="utf-8")
+    refused = _citybots("model", "calibrate", "--cases", str(bad), env={}, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "line 3" in refused.stderr
+    assert "line 4" in refused.stderr
+    good = tmp_path / "cases.csv"
+    counts = [2, 3, 3, 5, 6, 8, 11, 13, 17, 22, 27, 35, 44, 55, 70, 86, 108, 135, 166, 205]
+    good.write_text(
+        "date,cases\n" + "".join(f"2020-04-{d + 1:02d},{c}\n" for d, c in enumerate(counts)),
+        encoding="utf-8",
+    )
+    fitted = _citybots(
+        "model", "calibrate", "--cases", str(good), "--population", "200000", "--json",
+        env={}, cwd=tmp_path,
+    )  # fmt: skip
+    assert fitted.returncode == 0, fitted.stderr
+    fit = json.loads(fitted.stdout)
+    assert fit["days"] == 20
+    assert fit["r"] > 1  # the series grows
+    assert 0 < fit["detected"] <= 1
+
+
+async def test_model_calibrate_reads_the_registrys_daily_new_cases(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.executemany(
+            "INSERT INTO pcr_results (iin, sampled_at, result_at, result, laboratory)"
+            " VALUES ($1, $2, $2, 'positive', 'model-test') ON CONFLICT DO NOTHING",
+            [
+                (f"9{day:03d}{n:08d}", datetime(2020, 5, 1, 9, tzinfo=UTC) + timedelta(days=day))
+                for day in range(21)
+                for n in range(day + 1)
+            ],
+        )
+    finally:
+        await conn.close()
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    fitted = _citybots(
+        "model", "calibrate", "--from-registry", "--population", "100000", env=env, cwd=tmp_path
+    )
+    assert fitted.returncode == 0, fitted.stderr
+    assert "contacts a day" in fitted.stdout
