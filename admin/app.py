@@ -1,4 +1,4 @@
-"""The admin web application: ``/healthz`` and ``/metrics`` for now; the panel grows here."""
+"""The web application's probes: ``/healthz`` and ``/metrics`` (the panel is admin/panel.py)."""
 
 from __future__ import annotations
 
@@ -26,28 +26,11 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def index(request: web.Request) -> web.Response:
-    links = [
-        '<li><a href="/healthz">/healthz</a> — state of PostgreSQL, Redis and each bot</li>',
-        '<li><a href="/check">/check</a> — the public permit check (yes or no)</li>',
-    ]
-    if METRICS in request.app:
-        links.append('<li><a href="/metrics">/metrics</a> — Prometheus metrics</li>')
-    if request.app.router.get("sandbox-ui") is not None:
-        links.append('<li><a href="/sandbox/">/sandbox/</a> — talk to the bots</li>')
-    html = (
-        "<!doctype html><meta charset=utf-8><title>citybots</title>"
-        "<h1>citybots</h1><ul>" + "".join(links) + "</ul>"
-    )
-    return web.Response(text=html, content_type="text/html")
-
-
 def init_app(
     app: web.Application, health_probe: HealthProbe, metrics_registry: Metrics | None
 ) -> None:
     """Mount the admin routes on the platform's one web application."""
     app[HEALTH_PROBE] = health_probe
-    app.router.add_get("/", index)
     app.router.add_get("/healthz", healthz)
     if metrics_registry is not None:
         app[METRICS] = metrics_registry

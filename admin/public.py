@@ -8,12 +8,11 @@ import hmac
 import ipaddress
 import secrets
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from aiohttp import web
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from redis.asyncio import Redis
 
+from admin.templating import html
 from flows.i18n import LANGUAGES, pick_language, text
 from services.permits import PermitResult, PermitService
 from services.ratelimit import allow
@@ -43,7 +42,7 @@ def client_network(request: web.Request) -> str:
     return str(ip)
 
 
-async def _client_id(request: web.Request) -> str:
+async def client_id(request: web.Request) -> str:
     """A keyed hash of the client's network: stable across workers (the key lives in
     Redis), not reversible to an address by hashing every IPv4 address."""
     cache = request.app[CLIENT_KEY]
@@ -57,12 +56,6 @@ async def _client_id(request: web.Request) -> str:
     return hmac.new(cache["key"], network, hashlib.sha256).hexdigest()[:16]
 
 
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).with_name("templates")),
-    autoescape=select_autoescape(["html"]),
-)
-
-
 def _language(request: web.Request) -> str:
     asked = request.query.get("lang")
     accepted = request.headers.get("Accept-Language", "").split(",")[0].strip()
@@ -72,19 +65,15 @@ def _language(request: web.Request) -> str:
 def _page(
     lang: str, *, value: str = "", answer: str = "", answer_class: str = "", status: int = 200
 ) -> web.Response:
-    html = _templates.get_template("permit_check.html").render(
+    return html(
+        "permit_check.html",
+        status=status,
         lang=lang,
         t=lambda key: text(lang, key),
         languages=[(code, text(code, "language_name")) for code in LANGUAGES],
         value=value,
         answer=answer,
         answer_class=answer_class,
-    )
-    return web.Response(
-        text=html,
-        content_type="text/html",
-        status=status,
-        headers={"Cache-Control": "no-store"},
     )
 
 
@@ -96,7 +85,7 @@ async def check(request: web.Request) -> web.Response:
     lang = _language(request)
     form = await request.post()
     value = str(form.get("value", "")).strip()[:40]
-    client = await _client_id(request)
+    client = await client_id(request)
     if not await allow(
         request.app[PUBLIC_REDIS],
         f"public-check:{client}",

@@ -22,6 +22,7 @@ from citybots.model_command import model_command
 from citybots.settings import Settings, SettingsError, load_settings
 from services.demo import DEMO_PEOPLE, DEMO_VENUE_KEYS, demo_token, load_demo_data
 from services.migrations import MigrationError, migrate, status
+from services.panel import ROLES as PANEL_ROLES
 
 _WORKER_ENV = "CITYBOTS_WORKER"
 
@@ -221,10 +222,43 @@ async def _labs_add(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_new_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("password (10 characters or more): ")
+    if getpass.getpass("the same again: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+async def _create_panel_user(settings: Settings, args: argparse.Namespace) -> int:
+    from citybots.platform import command_services
+    from services.panel import PanelError, check_new_user
+
+    try:
+        password = _read_new_password(args.password_stdin)
+        check_new_user(args.username, args.role, password)
+    except (PanelError, ValueError) as error:
+        print(f"citybots: {error}", file=sys.stderr)
+        return 2
+    async with command_services(settings) as services:
+        try:
+            user = await services.panel.create_user(
+                args.username, args.role, password, actor=f"cli:{getpass.getuser()}"
+            )
+        except PanelError as error:
+            print(f"citybots: {error}", file=sys.stderr)
+            return 1
+    print(f"{user.username} ({user.role}) can log in at {settings.admin_url}/login")
+    return 0
+
+
 async def _admin(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.platform import bot_username, command_services
     from services.quarantine import QuarantineError
 
+    if args.admin_command == "create-user":
+        return await _create_panel_user(settings, args)
     if args.admin_command == "invite-officer":
         async with command_services(settings) as services:
             token = await services.permits.create_officer_invite(args.role, created_by="cli")
@@ -345,7 +379,9 @@ def build_parser() -> argparse.ArgumentParser:
     labs_commands = labs.add_subparsers(dest="labs_command", required=True)
     labs_add = labs_commands.add_parser("add", help="add a laboratory and print its API key")
     labs_add.add_argument("name")
-    admin = commands.add_parser("admin", help="administration: doctors' and officers' invites")
+    admin = commands.add_parser(
+        "admin", help="administration: panel users, doctors' and officers' invites"
+    )
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     invite = admin_commands.add_parser(
         "invite-doctor", help="print a one-use invite link to the doctor bot"
@@ -358,6 +394,14 @@ def build_parser() -> argparse.ArgumentParser:
         "invite-officer", help="print a one-use invite link to the staff bot for an officer"
     )
     officer.add_argument("--role", required=True, choices=["police", "checkpoint"])
+    create_user = admin_commands.add_parser(
+        "create-user", help="add a user of the admin panel (asks for the password)"
+    )
+    create_user.add_argument("username")
+    create_user.add_argument("--role", required=True, choices=list(PANEL_ROLES))
+    create_user.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
     disputes = commands.add_parser("disputes", help="status disputes for registry officers")
     disputes_commands = disputes.add_subparsers(dest="disputes_command", required=True)
     listing = disputes_commands.add_parser("list", help="open disputes (--all for every one)")

@@ -28,7 +28,11 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from admin.api import setup_api
 from admin.app import init_app as init_admin
+from admin.audit_pages import setup_audit_pages
+from admin.model_pages import setup_model_pages
+from admin.panel import setup_panel
 from admin.public import setup_public
+from admin.users_pages import setup_users_pages
 from bots.dispatcher import CityDispatcher
 from bots.notifier import Notifier
 from bots.polling import poll
@@ -207,6 +211,12 @@ class Platform:
         await self.stop()
 
     @property
+    def web_app(self) -> web.Application:
+        """The running web application (its route table is what access tests crawl)."""
+        assert self._runner is not None
+        return self._runner.app
+
+    @property
     def base_url(self) -> str:
         host = self.settings.admin_url.rsplit(":", 1)[0]
         return f"{host}:{self.port}"
@@ -249,6 +259,10 @@ class Platform:
             frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip()),
         )
         init_admin(app, self.health, self.metrics if settings.metrics_enabled else None)
+        setup_panel(app, self.services.panel, self.redis)
+        setup_model_pages(app, self.services.model_runs)
+        setup_audit_pages(app, settings.city_timezone)
+        setup_users_pages(app)
         if settings.sandbox_bots:
             self.sandbox = Sandbox()
             self.sandbox.setup(app)

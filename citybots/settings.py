@@ -48,6 +48,22 @@ class Settings(BaseSettings):
     quarantine_fix_retention_days: int = Field(default=14, ge=1, le=365)
     quarantine_escalate_minutes: int = Field(default=10, ge=1, le=1440)
     workers: int = Field(default=1, ge=1, le=64)
+    panel_session_hours: float = Field(default=12.0, gt=0, le=168)
+    model_scenarios: Path | None = None
+
+    @field_validator("model_scenarios", mode="before")
+    @classmethod
+    def _scenario_file(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if value is not None:
+            from services.model.scenarios import ScenarioError, load_spec
+
+            try:
+                load_spec(Path(str(value)))
+            except ScenarioError as error:
+                raise ValueError(str(error)) from None
+        return value
 
     @field_validator("city_timezone")
     @classmethod

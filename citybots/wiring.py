@@ -16,7 +16,10 @@ from services.citizens import CitizenService
 from services.disputes import DisputeService
 from services.exposure import ExposureService
 from services.labs import LabService
+from services.model.runs import ModelRuns
+from services.model.scenarios import load_spec
 from services.outbox import Outbox
+from services.panel import PanelService
 from services.permits import PermitService
 from services.quarantine import QuarantineService
 from services.registry import RegistryImporter
@@ -47,6 +50,8 @@ class Services:
     quarantine: QuarantineService
     zones: ZoneService
     permits: PermitService
+    panel: PanelService
+    model_runs: ModelRuns
 
 
 def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Services:
@@ -78,4 +83,6 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
         ),
         zones=ZoneService(pool),
         permits=PermitService(pool),
+        panel=PanelService(pool, session_hours=settings.panel_session_hours),
+        model_runs=ModelRuns(pool, load_spec(settings.model_scenarios)),
     )

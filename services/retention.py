@@ -46,4 +46,6 @@ async def purge(pool: asyncpg.Pool, retention: Retention) -> dict[str, int]:
             retention.location_fixes,
         )
         removed["case_places"] = int(result.split()[-1])
+        result = await conn.execute("DELETE FROM panel_sessions WHERE expires_at <= now()")
+        removed["panel_sessions"] = int(result.split()[-1])
     return removed

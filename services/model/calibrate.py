@@ -23,7 +23,7 @@ from datetime import date
 import numpy as np
 
 from services.model.disease import source_consistent_defaults
-from services.model.ensemble import Band, run_tasks, tasks_for
+from services.model.ensemble import Band, run_tasks, tasks_for, with_overrides
 from services.model.scenarios import ModelSpec, ScenarioError
 from services.model.simulate import Run, simulate
 
@@ -96,7 +96,7 @@ def calibrate(
     scale = population / target.population
     targets = {name: value * scale for name, value in target.targets.items()}
     scenario = spec.scenario(target.scenario)
-    seeds = max(1, round(spec.seed_infections * population / spec.population))
+    seeds = with_overrides(spec, population=population).seed_infections
     knobs = {
         "contacts": scenario.schedule[target.phase].contacts,
         "hospitalisation_odds": spec.disease.hospitalisation_odds,

@@ -120,6 +120,7 @@ def run_task(task: Task) -> dict[str, Any]:
             "infected_now": run.infected_now().astype(np.int32),
             **{name: getattr(run, name).astype(np.int32) for name in SERIES[1:]},
         },
+        "worker": os.getpid(),
         "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }
 

@@ -36,8 +36,14 @@ async def test_a_person_can_talk_to_a_bot_in_the_sandbox_page(
 async def test_the_front_page_links_to_health_and_the_sandbox(
     browser: Browser, platform: Platform
 ) -> None:
+    assert platform.services is not None
+    name = f"trainer-{secrets.token_hex(3)}"
+    await platform.services.panel.create_user(name, "analyst", "a long enough password", actor="t")
     page = await browser.new_page()
     await page.goto(f"{platform.base_url}/")
+    await page.fill("#username", name)
+    await page.fill("#password", "a long enough password")
+    await page.click("button[type=submit]")
     await page.click("text=/sandbox/")
     await expect(page).to_have_title("citybots sandbox")
     await page.close()

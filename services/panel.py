@@ -1,0 +1,249 @@
+"""The admin panel's users, roles and sessions (PostgreSQL is the truth: a lost Redis
+logs nobody out), and its audit-log search."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from services.audit import record
+from services.passwords import DUMMY_HASH, MIN_LENGTH, hash_password, verify_password
+
+ROLES = ("admin", "analyst", "epidemiologist", "permits_officer", "registry_officer")
+ROLE_NAMES = {
+    "admin": "Administrator",
+    "analyst": "Analyst (situation centre)",
+    "epidemiologist": "Epidemiologist",
+    "permits_officer": "Permits officer",
+    "registry_officer": "Health-registry officer",
+}
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,39}")
+
+
+class PanelError(ValueError):
+    """A request the panel refuses; ``code`` names why (shown as a clear message)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class PanelUser:
+    id: int
+    username: str
+    role: str
+    disabled: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Session:
+    user: PanelUser
+    csrf_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str | None
+    details: dict[str, Any]
+
+
+def _token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _user(row: asyncpg.Record) -> PanelUser:
+    return PanelUser(
+        id=row["id"],
+        username=row["username"],
+        role=row["role"],
+        disabled=row["disabled"],
+        created_at=row["created_at"],
+        last_login_at=row["last_login_at"],
+    )
+
+
+def check_new_user(username: str, role: str, password: str) -> str:
+    """The normalised username, or PanelError saying what is wrong."""
+    name = username.strip().lower()
+    if not _USERNAME.fullmatch(name):
+        raise PanelError(
+            "username",
+            "a username is 3 to 40 letters a-z, digits, dots, dashes or underscores",
+        )
+    if role not in ROLES:
+        raise PanelError("role", "the role must be one of: " + ", ".join(ROLES))
+    if len(password) < MIN_LENGTH:
+        raise PanelError("password", f"a password needs at least {MIN_LENGTH} characters")
+    return name
+
+
+class PanelService:
+    def __init__(self, pool: asyncpg.Pool, *, session_hours: float = 12.0) -> None:
+        self.pool = pool
+        self.session_life = timedelta(hours=session_hours)
+
+    async def create_user(
+        self, username: str, role: str, password: str, *, actor: str
+    ) -> PanelUser:
+        name = check_new_user(username, role, password)
+        hashed = await asyncio.to_thread(hash_password, password)
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "INSERT INTO panel_users (username, role, password_hash) VALUES ($1, $2, $3)"
+                " ON CONFLICT (username) DO NOTHING RETURNING *",
+                name,
+                role,
+                hashed,
+            )
+            if row is None:
+                raise PanelError("taken", f"there is already a user called {name}")
+            await record(
+                conn,
+                actor=actor,
+                action="panel.user_created",
+                subject=name,
+                details={"role": role},
+            )
+        return _user(row)
+
+    async def users(self) -> list[PanelUser]:
+        rows = await self.pool.fetch("SELECT * FROM panel_users ORDER BY username")
+        return [_user(r) for r in rows]
+
+    async def set_role(self, user_id: int, role: str, *, actor: str) -> None:
+        if role not in ROLES:
+            raise PanelError("role", "the role must be one of: " + ", ".join(ROLES))
+        async with self.pool.acquire() as conn, conn.transaction():
+            name = await conn.fetchval(
+                "UPDATE panel_users SET role = $2 WHERE id = $1 RETURNING username", user_id, role
+            )
+            if name is None:
+                raise PanelError("unknown", "no such user")
+            await record(
+                conn,
+                actor=actor,
+                action="panel.role_changed",
+                subject=name,
+                details={"role": role},
+            )
+
+    async def set_disabled(self, user_id: int, disabled: bool, *, actor: str) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            name = await conn.fetchval(
+                "UPDATE panel_users SET disabled = $2 WHERE id = $1 RETURNING username",
+                user_id,
+                disabled,
+            )
+            if name is None:
+                raise PanelError("unknown", "no such user")
+            if disabled:  # a disabled user is logged out everywhere at once
+                await conn.execute("DELETE FROM panel_sessions WHERE user_id = $1", user_id)
+            await record(
+                conn,
+                actor=actor,
+                action="panel.user_disabled" if disabled else "panel.user_enabled",
+                subject=name,
+            )
+
+    async def log_in(self, username: str, password: str, *, client: str) -> tuple[str, Session]:
+        """A new session (token, session) for good credentials; PanelError otherwise,
+        the same for an unknown name and a wrong password, and as slow."""
+        name = username.strip().lower()
+        row = await self.pool.fetchrow("SELECT * FROM panel_users WHERE username = $1", name)
+        stored = row["password_hash"] if row is not None else DUMMY_HASH
+        good = await asyncio.to_thread(verify_password, password, stored)
+        if row is None or not good or row["disabled"]:
+            await record(
+                self.pool,
+                actor=f"panel-client:{client}",
+                action="panel.login_failed",
+                subject=None,
+                details={"known_user": row is not None and not row["disabled"]},
+            )
+            raise PanelError("credentials", "wrong username or password")
+        token = secrets.token_urlsafe(32)
+        csrf = secrets.token_urlsafe(24)
+        expires = datetime.now(UTC) + self.session_life
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO panel_sessions (token_hash, user_id, csrf_token, expires_at)"
+                " VALUES ($1, $2, $3, $4)",
+                _token_hash(token),
+                row["id"],
+                csrf,
+                expires,
+            )
+            user_row = await conn.fetchrow(
+                "UPDATE panel_users SET last_login_at = now() WHERE id = $1 RETURNING *", row["id"]
+            )
+            await record(conn, actor=name, action="panel.login", subject=None)
+        assert user_row is not None
+        return token, Session(user=_user(user_row), csrf_token=csrf, expires_at=expires)
+
+    async def session(self, token: str) -> Session | None:
+        if not token or len(token) > 100:
+            return None
+        row = await self.pool.fetchrow(
+            "SELECT s.csrf_token, s.expires_at, u.* FROM panel_sessions s"
+            " JOIN panel_users u ON u.id = s.user_id"
+            " WHERE s.token_hash = $1 AND s.expires_at > now() AND NOT u.disabled",
+            _token_hash(token),
+        )
+        if row is None:
+            return None
+        return Session(user=_user(row), csrf_token=row["csrf_token"], expires_at=row["expires_at"])
+
+    async def log_out(self, token: str) -> None:
+        await self.pool.execute(
+            "DELETE FROM panel_sessions WHERE token_hash = $1", _token_hash(token)
+        )
+
+    async def audit_entries(
+        self,
+        *,
+        actor: str = "",
+        action: str = "",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 200,
+    ) -> list[AuditEntry]:
+        """Newest first; actor and action match as prefixes (``panel.`` finds every panel
+        action)."""
+        rows = await self.pool.fetch(
+            "SELECT * FROM audit_log"
+            " WHERE ($1 = '' OR actor LIKE $1 || '%') AND ($2 = '' OR action LIKE $2 || '%')"
+            " AND ($3::timestamptz IS NULL OR at >= $3)"
+            " AND ($4::timestamptz IS NULL OR at < $4)"
+            " ORDER BY at DESC, id DESC LIMIT $5",
+            actor.replace("%", "").replace("_", r"\_"),
+            action.replace("%", "").replace("_", r"\_"),
+            since,
+            until,
+            limit,
+        )
+        return [
+            AuditEntry(
+                id=r["id"],
+                at=r["at"],
+                actor=r["actor"],
+                action=r["action"],
+                subject=r["subject"],
+                details=r["details"],
+            )
+            for r in rows
+        ]

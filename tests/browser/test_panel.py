@@ -1,0 +1,310 @@
+"""The admin panel's access rules and its Model, Audit and Users pages, in a real
+browser (Debian's Chromium) and over plain HTTP for the crawls."""
+
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import ClientSession, CookieJar
+from playwright.async_api import Browser, Page, expect
+
+from admin.panel import ROUTE_ROLES, is_public
+from citybots.platform import Platform
+from services.audit import record
+from services.panel import ROLES
+
+PASSWORD = "correct horse battery"
+
+
+async def _user(platform: Platform, role: str) -> str:
+    assert platform.services is not None
+    name = f"{role.replace('_', '-')}-{secrets.token_hex(3)}"
+    await platform.services.panel.create_user(name, role, PASSWORD, actor="test")
+    return name
+
+
+async def _browser_login(browser: Browser, platform: Platform, username: str) -> Page:
+    page = await browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.console_errors = errors  # type: ignore[attr-defined]
+    await page.goto(f"{platform.base_url}/login")
+    await page.fill("#username", username)
+    await page.fill("#password", PASSWORD)
+    await page.click("button[type=submit]")
+    await expect(page.locator("header .who")).to_contain_text(username)
+    return page
+
+
+def _shot(page: Page, name: str) -> str | None:
+    folder = os.environ.get("CITYBOTS_SCREENSHOTS")
+    return f"{folder}/{name}.png" if folder else None
+
+
+async def _screenshot(page: Page, name: str) -> None:
+    path = _shot(page, name)
+    if path:
+        await page.screenshot(path=path, full_page=True)
+
+
+class HttpUser:
+    """A logged-in panel user over plain HTTP, as a script or a crawler would be."""
+
+    def __init__(self, http: ClientSession, base: str) -> None:
+        self.http = http
+        self.base = base
+        self.csrf = ""
+        self.cookies_set: list[str] = []
+
+    async def log_in(self, username: str, password: str = PASSWORD) -> int:
+        async with self.http.get(f"{self.base}/login") as page:
+            token = re.search(r'name="csrf" value="([^"]+)"', await page.text())
+        assert token is not None
+        async with self.http.post(
+            f"{self.base}/login",
+            data={"username": username, "password": password, "csrf": token.group(1)},
+            allow_redirects=False,
+        ) as answer:
+            status = answer.status
+            self.cookies_set = answer.headers.getall("Set-Cookie", [])
+        if status == 303:
+            async with self.http.get(f"{self.base}/") as home:
+                found = re.search(r'name="csrf" value="([^"]+)"', await home.text())
+                assert found is not None
+                self.csrf = found.group(1)
+        return status
+
+
+@pytest.fixture
+async def http(platform: Platform) -> AsyncIterator[ClientSession]:
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as session:
+        yield session
+
+
+def _panel_routes(platform: Platform) -> list[tuple[str, str]]:
+    """Every route of the web app that is not public, with path parameters filled in."""
+    routes = []
+    for route in platform.web_app.router.routes():
+        canonical = route.resource.canonical if route.resource else ""
+        if is_public(canonical) or route.method == "HEAD":
+            continue
+        routes.append((route.method, re.sub(r"\{[^}]+\}", "1", canonical)))
+    return routes
+
+
+async def test_every_route_refuses_an_anonymous_visitor(
+    platform: Platform, http: ClientSession
+) -> None:
+    routes = _panel_routes(platform)
+    assert ("GET", "/model") in routes
+    assert ("GET", "/audit.csv") in routes
+    for method, path in routes:
+        async with http.request(
+            method, f"{platform.base_url}{path}", allow_redirects=False
+        ) as answer:
+            if method == "GET":
+                assert answer.status == 303, path
+                assert answer.headers["Location"].startswith("/login?next="), path
+            else:
+                assert answer.status == 401, (method, path)
+
+
+async def test_each_role_opens_only_its_pages(platform: Platform) -> None:
+    route_roles = platform.web_app[ROUTE_ROLES]
+    allowed = {
+        canonical: route_roles[canonical]
+        for route in platform.web_app.router.routes()
+        if route.method == "GET" and route.resource is not None
+        for canonical in [route.resource.canonical]
+        if canonical in route_roles and "{" not in canonical
+    }
+    assert allowed["/users"] == {"admin"}
+    assert "analyst" in allowed["/model"]
+    for role in ROLES:
+        async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+            user = HttpUser(http, platform.base_url)
+            assert await user.log_in(await _user(platform, role)) == 303
+            for path, roles in allowed.items():
+                async with http.get(f"{platform.base_url}{path}", allow_redirects=False) as page:
+                    expected = 200 if role in roles else 403
+                    assert page.status == expected, (role, path)
+                    assert page.headers["Cache-Control"] == "no-store"
+
+
+async def test_login_rotates_the_session_and_sets_strict_cookies(
+    platform: Platform, http: ClientSession
+) -> None:
+    name = await _user(platform, "analyst")
+    user = HttpUser(http, platform.base_url)
+    assert await user.log_in(name) == 303
+    (first,) = [c for c in user.cookies_set if c.startswith("citybots_session=")]
+    assert "HttpOnly" in first
+    assert "SameSite=Strict" in first
+    assert "Secure" not in first  # plain HTTP here; over HTTPS the cookie is Secure
+    assert await user.log_in(name) == 303
+    (second,) = [c for c in user.cookies_set if c.startswith("citybots_session=")]
+    assert second.split(";")[0] != first.split(";")[0]
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as other:
+        other.cookie_jar.update_cookies({"citybots_session": first.split(";")[0].split("=", 1)[1]})
+        async with other.get(f"{platform.base_url}/model", allow_redirects=False) as old:
+            assert old.status == 303  # the session before the new login has ended
+
+
+async def test_wrong_passwords_are_refused_alike_and_then_rate_limited(
+    platform: Platform, http: ClientSession
+) -> None:
+    assert platform.redis is not None
+    async for key in platform.redis.scan_iter("rate:panel-login:*"):
+        await platform.redis.delete(key)
+    name = await _user(platform, "analyst")
+    user = HttpUser(http, platform.base_url)
+    assert await user.log_in(name, "wrong password!") == 401
+    assert await user.log_in("nobody-" + secrets.token_hex(3), PASSWORD) == 401
+    statuses = [await user.log_in(name, "wrong again!!") for _ in range(10)]
+    assert statuses[-1] == 429
+    assert await user.log_in(name) == 429  # even the right password waits out the window
+    async for key in platform.redis.scan_iter("rate:panel-login:*"):
+        await platform.redis.delete(key)
+
+
+async def test_a_forged_csrf_token_and_a_cross_site_post_are_refused(
+    platform: Platform, http: ClientSession
+) -> None:
+    user = HttpUser(http, platform.base_url)
+    assert await user.log_in(await _user(platform, "analyst")) == 303
+    form = {"scenario": "lift-13-april", "population": "10000", "days": "60", "replicates": "1"}
+    async with http.post(
+        f"{platform.base_url}/model/runs", data={**form, "csrf": "forged"}, allow_redirects=False
+    ) as forged:
+        assert forged.status == 403
+        assert "expired or was not sent from this panel" in await forged.text()
+    async with http.post(
+        f"{platform.base_url}/model/runs",
+        data={**form, "csrf": user.csrf},
+        headers={"Origin": "https://evil.example"},
+        allow_redirects=False,
+    ) as cross:
+        assert cross.status == 403
+    assert platform.services is not None
+    assert not [
+        r for r in await platform.services.model_runs.recent() if r.request["population"] == 10000
+    ]
+
+
+async def test_an_analyst_runs_two_scenarios_and_compares_them_side_by_side(
+    browser: Browser, platform: Platform
+) -> None:
+    assert platform.services is not None
+    page = await _browser_login(browser, platform, await _user(platform, "analyst"))
+    await page.click("header nav >> text=Model")
+    await expect(page).to_have_title(re.compile("Model"))
+    await _screenshot(page, "model-form")
+    for box in await page.locator("input[name=scenario]").all():
+        await box.uncheck()
+    await page.check("#s-lift-13-april")
+    await page.check("#s-exit-two-steps")
+    await page.fill("#population", "20000")
+    await page.fill("#days", "150")
+    await page.fill("#replicates", "3")
+    await page.click("#run")
+    await expect(page).to_have_title(re.compile(r"Model run #\d+"))
+    await expect(page.locator("#results")).to_be_visible(timeout=60_000)
+    header = page.locator("#results tr").first
+    await expect(header).to_contain_text("Quarantine lifted on 13 April")
+    await expect(header).to_contain_text("Two-step exit with masks")
+    chart_width = await page.eval_on_selector("#chart", "img => img.complete && img.naturalWidth")
+    assert chart_width == 1400
+    await _screenshot(page, "model-run")
+    assert page.console_errors == []  # type: ignore[attr-defined]
+    await page.close()
+
+
+async def test_a_bad_model_request_gets_a_clear_message(
+    browser: Browser, platform: Platform
+) -> None:
+    page = await _browser_login(browser, platform, await _user(platform, "epidemiologist"))
+    await page.goto(f"{platform.base_url}/model")
+    for box in await page.locator("input[name=scenario]").all():
+        await box.uncheck()
+    await page.click("#run")
+    await expect(page.locator("#error")).to_have_text("Choose at least one scenario.")
+    await page.check("#s-lift-13-april")
+    await page.eval_on_selector(
+        "#population", "e => { e.removeAttribute('min'); e.removeAttribute('step'); }"
+    )
+    await page.fill("#population", "5")
+    await page.click("#run")
+    await expect(page.locator("#error")).to_contain_text("population must be between")
+    await page.close()
+
+
+async def test_the_audit_log_filters_and_exports_without_formulas(
+    browser: Browser, platform: Platform, http: ClientSession
+) -> None:
+    assert platform.services is not None
+    marker = secrets.token_hex(4)
+    await record(
+        platform.services.panel.pool,
+        actor=f"=HYPERLINK({marker})",
+        action=f"test.{marker}",
+        subject="+1",
+    )
+    admin = await _user(platform, "admin")
+    page = await _browser_login(browser, platform, admin)
+    await page.click("header nav >> text=Audit log")
+    await page.fill("#action", f"test.{marker}")
+    await page.click("#filters button")
+    await expect(page.locator("#entries tr")).to_have_count(2)
+    await expect(page.locator("#entries")).to_contain_text(f"=HYPERLINK({marker})")
+    await _screenshot(page, "audit")
+    await page.fill("#action", "nothing.matches.this")
+    await page.click("#filters button")
+    await expect(page.locator("#empty")).to_be_visible()
+    assert page.console_errors == []  # type: ignore[attr-defined]
+    await page.close()
+    user = HttpUser(http, platform.base_url)
+    assert await user.log_in(admin) == 303
+    async with http.get(f"{platform.base_url}/audit.csv?action=test.{marker}") as export:
+        body = (await export.read()).decode("utf-8-sig")
+    assert f"'=HYPERLINK({marker})" in body
+    assert ",'+1," in body
+    entries = await platform.services.panel.audit_entries(actor=admin, action="audit.")
+    assert {e.action for e in entries} == {"audit.view", "audit.export"}
+
+
+async def test_an_admin_adds_a_user_changes_a_role_and_disables_an_account(
+    browser: Browser, platform: Platform
+) -> None:
+    assert platform.services is not None
+    page = await _browser_login(browser, platform, await _user(platform, "admin"))
+    await page.click("header nav >> text=Users")
+    newcomer = f"officer-{secrets.token_hex(3)}"
+    await page.fill("#new-username", newcomer)
+    await page.select_option("#new-role", "permits_officer")
+    await page.fill("#new-password", "short")
+    await page.click("#new-user button")
+    await expect(page.locator("#error")).to_contain_text("at least 10 characters")
+    await page.fill("#new-username", newcomer)
+    await page.fill("#new-password", PASSWORD)
+    await page.click("#new-user button")
+    await expect(page.locator("#notice")).to_have_text(f"{newcomer} can log in now.")
+    await _screenshot(page, "users")
+    other = await _browser_login(browser, platform, newcomer)
+    await other.goto(f"{platform.base_url}/model")
+    await expect(other.locator("#refused")).to_contain_text("not open to the role")
+    row = page.locator("#users tr", has_text=newcomer)
+    await row.locator("select").select_option("analyst")
+    await row.locator("button", has_text="Change").click()
+    await expect(page.locator("#notice")).to_have_text("Saved.")
+    await other.goto(f"{platform.base_url}/model")
+    await expect(other).to_have_title(re.compile("Model"))
+    row = page.locator("#users tr", has_text=newcomer)
+    await row.locator("button", has_text="Disable").click()
+    await expect(page.locator("#users tr", has_text=newcomer)).to_contain_text("disabled")
+    await other.goto(f"{platform.base_url}/model")
+    await expect(other.locator("#username")).to_be_visible()  # logged out everywhere
+    await other.close()
+    await page.close()
