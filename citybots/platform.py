@@ -599,6 +599,10 @@ class Platform:
             else "  Redis       REDIS_URL"
         )
         lines.append(f"  Web app     {self.base_url}/  (health: /healthz, metrics: /metrics)")
+        lines.append(
+            f"  Panel       {self.base_url}/login  (first account: "
+            "citybots admin create-user NAME --role admin)"
+        )
         mode = (
             f"webhooks at {self.settings.webhook_base_url}/webhook/<bot>"
             if self.settings.webhook_mode

@@ -219,3 +219,32 @@ async def test_model_calibrate_reads_the_registrys_daily_new_cases(
     )
     assert fitted.returncode == 0, fitted.stderr
     assert "contacts a day" in fitted.stdout
+
+
+def test_admin_create_user_adds_a_panel_user_once(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    name = f"cli-{os.getpid()}"
+
+    def create(*args: str, password: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "citybots.cli", "admin", "create-user", *args],
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env={**os.environ, **env},
+            cwd=tmp_path,
+            check=False,
+        )
+
+    made = create(name, "--role", "analyst", "--password-stdin", password="a long password")
+    assert made.returncode == 0, made.stderr
+    assert f"{name} (analyst) can log in at http://" in made.stdout
+    again = create(name, "--role", "analyst", "--password-stdin", password="a long password")
+    assert again.returncode == 1
+    assert f"there is already a user called {name}" in again.stderr
+    short = create("someone-else", "--role", "admin", "--password-stdin", password="short")
+    assert short.returncode == 2
+    assert "at least 10 characters" in short.stderr
