@@ -3,6 +3,7 @@ land, permits and the FAQ in ru/kk/en)."""
 
 from flows.checkin import handlers as checkin
 from flows.context import BotProfile
+from flows.permits import apply
 from flows.permits import handlers as permits
 from flows.status import handlers as status
 
@@ -14,8 +15,15 @@ PROFILE = BotProfile(
         "citizen_menu.visits",
         "citizen_menu.dispute",
         "citizen_menu.permit",
+        "citizen_menu.apply",
         "menu.help",
         "menu.language",
     ),
 )
-FLOWS = (permits.build_citizen_router, checkin.build_router, status.build_router)
+FLOWS = (
+    apply.build_entry_router,
+    permits.build_citizen_router,
+    checkin.build_router,
+    status.build_router,
+    apply.build_form_router,
+)

@@ -357,6 +357,7 @@ class Platform:
             quarantine=services.quarantine,
             live_ingest=self.live_ingest,
             permits=services.permits,
+            applications=services.applications,
         )
 
     async def _connect_bot(self, name: str) -> None:

@@ -20,6 +20,7 @@ from services.model.runs import ModelRuns
 from services.model.scenarios import load_spec
 from services.outbox import Outbox
 from services.panel import PanelService
+from services.permit_applications import PermitApplications
 from services.permits import PermitService
 from services.quarantine import QuarantineService
 from services.registry import RegistryImporter
@@ -50,6 +51,7 @@ class Services:
     quarantine: QuarantineService
     zones: ZoneService
     permits: PermitService
+    applications: PermitApplications
     panel: PanelService
     model_runs: ModelRuns
 
@@ -83,6 +85,7 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
         ),
         zones=ZoneService(pool),
         permits=PermitService(pool),
+        applications=PermitApplications(pool, redis, statuses),
         panel=PanelService(pool, session_hours=settings.panel_session_hours),
         model_runs=ModelRuns(pool, load_spec(settings.model_scenarios)),
     )

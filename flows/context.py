@@ -12,6 +12,7 @@ from flows.quarantine.live import LiveIngest
 from services.citizens import CitizenService
 from services.disputes import DisputeService
 from services.metrics import Metrics
+from services.permit_applications import PermitApplications
 from services.permits import PermitService
 from services.quarantine import QuarantineService
 from services.status import StatusService
@@ -64,3 +65,4 @@ class BotContext(TypedDict):
     quarantine: QuarantineService
     live_ingest: LiveIngest
     permits: PermitService
+    applications: PermitApplications

@@ -52,3 +52,10 @@ class HasContact(Filter):
 class HasLocation(Filter):
     async def __call__(self, message: Message) -> bool:
         return message.location is not None
+
+
+class HasDocument(Filter):
+    """A message carrying a file (a CSV upload)."""
+
+    async def __call__(self, message: Message) -> bool:
+        return message.document is not None

@@ -40,19 +40,19 @@ class PermitCheck:
 
 _COLUMNS = (
     "p.register, p.state, p.purpose, p.valid_from, p.valid_until, p.plate, "
-    "o.name AS organisation, o.allowed AS organisation_allowed"
+    "o.name AS organisation, o.permitted AS organisation_allowed"
 )
 # The permit in force now, if any (found directly: weeks of permits issued ahead must not
 # hide it), then the latest others, to say why there is none.
 _IN_FORCE = f"""
-SELECT {_COLUMNS} FROM permits p JOIN organisations o ON o.bin = p.bin
- WHERE p.{{column}} = ANY($1::text[]) AND p.state = 'approved' AND o.allowed
+SELECT {_COLUMNS} FROM permits p JOIN permit_organisations o ON o.bin = p.bin
+ WHERE p.{{column}} = ANY($1::text[]) AND p.state = 'approved' AND o.permitted
    AND p.valid_from <= $2 AND p.valid_until > $2
    AND ($3::text IS NULL OR p.register = $3)
  ORDER BY p.valid_until DESC LIMIT 1
 """  # noqa: S608 - fixed column list
 _LATEST = f"""
-SELECT {_COLUMNS} FROM permits p JOIN organisations o ON o.bin = p.bin
+SELECT {_COLUMNS} FROM permits p JOIN permit_organisations o ON o.bin = p.bin
  WHERE p.{{column}} = ANY($1::text[]) AND ($2::text IS NULL OR p.register = $2)
  ORDER BY p.valid_until DESC LIMIT 20
 """  # noqa: S608
@@ -72,7 +72,8 @@ _RANK = {
 }
 
 
-def _judge(row: asyncpg.Record, at: datetime) -> PermitResult:
+def judge(row: asyncpg.Record, at: datetime) -> PermitResult:
+    """What a permit row amounts to at ``at`` (its organisation's standing included)."""
     state = row["state"]
     if state == "rejected":
         return PermitResult.REJECTED
@@ -90,7 +91,7 @@ def best_permit(
 ) -> PermitCheck:
     if not rows:
         return PermitCheck(PermitResult.NONE)
-    judged = sorted(((_judge(r, at), r) for r in rows), key=lambda pair: _RANK[pair[0]])
+    judged = sorted(((judge(r, at), r) for r in rows), key=lambda pair: _RANK[pair[0]])
     result, row = judged[0]
     return PermitCheck(
         result,

@@ -97,13 +97,23 @@ def make_bin() -> str:
             return body + str(digit)
 
 
-async def add_org(services: Services, *, allowed: bool = True) -> str:
+async def add_org(
+    services: Services,
+    *,
+    allowed: bool = True,
+    head_phone: str = "+77015550101",
+    quota: int = 100,
+    name: str = "Test LLP",
+) -> str:
     bin_ = make_bin()
     await services.permits.pool.execute(
-        "INSERT INTO organisations (bin, name, activity_code, head_phone, allowed) "
-        "VALUES ($1, 'Test LLP', '10.71', '+77015550101', $2) ON CONFLICT DO NOTHING",
+        "INSERT INTO organisations (bin, name, activity_code, head_phone, allowed, permit_quota)"
+        " VALUES ($1, $2, '10.71', $3, $4, $5) ON CONFLICT DO NOTHING",
         bin_,
+        name,
+        head_phone,
         allowed,
+        quota,
     )
     return bin_
 

@@ -187,6 +187,7 @@ class Sandbox:
         p = self.prefix
         app.router.add_get(p + "/", self._ui, name="sandbox-ui")
         app.router.add_route("*", p + "/bot{token}/{method}", self._bot_api)
+        app.router.add_get(p + "/file/bot{token}/{path:.+}", self._file_download)
         app.router.add_get(p + "/api/bots", self._api_bots)
         app.router.add_post(p + "/api/users", self._api_create_user)
         app.router.add_post(p + "/api/faults", self._api_faults)
@@ -727,6 +728,27 @@ class Sandbox:
         if fault.remaining > 0:
             self.faults.append(fault)
         return web.json_response({"faults": len(self.faults)})
+
+    async def _m_getfile(self, bot: SandboxBot, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = str(params.get("file_id", ""))
+        stored = self.files.get(file_id)
+        if stored is None:
+            raise BadRequest("invalid file_id")
+        return {
+            "file_id": file_id,
+            "file_unique_id": file_id[3:15],
+            "file_size": len(stored.data),
+            "file_path": f"documents/{file_id}",
+        }
+
+    async def _file_download(self, request: web.Request) -> web.Response:
+        """Bot API file downloads: ``/file/bot<token>/<file_path>``."""
+        if request.match_info["token"] not in self.bots_by_token:
+            raise web.HTTPUnauthorized(text="Unauthorized")
+        stored = self.files.get(request.match_info["path"].rsplit("/", 1)[-1])
+        if stored is None:
+            raise web.HTTPNotFound(text="no such file")
+        return web.Response(body=stored.data, content_type="application/octet-stream")
 
     async def _api_file(self, request: web.Request) -> web.Response:
         stored = self.files.get(request.match_info["file_id"])

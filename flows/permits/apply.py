@@ -1,0 +1,427 @@
+"""Applying for permits in the citizen bot, as an organisation's head: prove who you are
+(BIN + the head's phone from the tax register), then choose the register, the purpose
+and the days, and send the people and vehicles (typed lines or a CSV file). The answer
+says at once what was approved, what waits for an officer and what was refused."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+)
+
+from flows.contacts import own_phone
+from flows.filters import HasContact, HasDocument, MenuButton
+from flows.formatting import local_time
+from flows.i18n import text
+from services.permit_applications import (
+    MAX_WINDOW_DAYS,
+    PURPOSES,
+    REGISTERS,
+    BadLine,
+    Item,
+    Organisation,
+    Outcome,
+    PermitApplications,
+    parse_csv,
+    parse_lines,
+    window_of,
+)
+from services.permits import PermitError
+from services.validation import InvalidInput, parse_bin
+
+MAX_CSV_BYTES = 1_000_000
+SHOWN_BAD_LINES = 10
+
+
+class ApplyForm(StatesGroup):
+    bin = State()
+    phone = State()
+    window = State()
+    items = State()
+
+
+class ApplyStep(CallbackData, prefix="ap"):
+    step: str
+    value: str = ""
+
+
+def _buttons(rows: list[list[tuple[str, ApplyStep]]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=label, callback_data=data.pack()) for label, data in row]
+            for row in rows
+        ]
+    )
+
+
+def _head_menu(lang: str) -> InlineKeyboardMarkup:
+    return _buttons(
+        [
+            [(text(lang, "apply.new"), ApplyStep(step="new"))],
+            [(text(lang, "apply.list"), ApplyStep(step="list"))],
+            [(text(lang, "apply.other_org"), ApplyStep(step="reverify"))],
+        ]
+    )
+
+
+def mask_iin(iin: str | None) -> str:
+    return "••••••••" + iin[-4:] if iin else ""
+
+
+def _item_text(item: Item) -> str:
+    return " ".join(v for v in (mask_iin(item.iin), item.plate or "") if v)
+
+
+def _bad_lines(lang: str, bad: list[BadLine]) -> str:
+    shown = [
+        text(lang, "apply.bad_line", line=b.line, reason=text(lang, f"errors.{b.code}"))
+        for b in bad[:SHOWN_BAD_LINES]
+    ]
+    if len(bad) > SHOWN_BAD_LINES:
+        shown.append(text(lang, "apply.more_bad_lines", count=len(bad) - SHOWN_BAD_LINES))
+    return "\n".join(shown)
+
+
+async def _show_head(message: Message, lang: str, organisation: Organisation) -> None:
+    body = text(lang, "apply.head", organisation=organisation.name)
+    if not organisation.permitted:
+        body += "\n\n" + text(lang, "apply.org_not_allowed_note", code=organisation.activity_code)
+    await message.answer(body, reply_markup=_head_menu(lang))
+
+
+async def start(
+    message: Message, state: FSMContext, lang: str, applications: PermitApplications
+) -> None:
+    assert message.from_user is not None
+    await state.clear()
+    organisation = await applications.head_of(message.from_user.id)
+    if organisation is None:
+        await state.set_state(ApplyForm.bin)
+        await message.answer(text(lang, "apply.ask_bin"))
+        return
+    await _show_head(message, lang, organisation)
+
+
+async def got_bin(message: Message, state: FSMContext, lang: str) -> None:
+    try:
+        bin_ = parse_bin(message.text or "").value
+    except InvalidInput as error:
+        await message.answer(text(lang, f"errors.{error.code}"))
+        return
+    await state.update_data(bin=bin_)
+    await state.set_state(ApplyForm.phone)
+    button = KeyboardButton(text=text(lang, "signup.share_phone_button"), request_contact=True)
+    await message.answer(
+        text(lang, "apply.ask_phone"),
+        reply_markup=ReplyKeyboardMarkup(
+            keyboard=[[button]], resize_keyboard=True, one_time_keyboard=True
+        ),
+    )
+
+
+async def got_phone(
+    message: Message, state: FSMContext, lang: str, applications: PermitApplications
+) -> None:
+    assert message.from_user is not None
+    try:
+        phone = own_phone(message)
+        data = await state.get_data()
+        organisation = await applications.verify_head(message.from_user.id, data["bin"], phone)
+    except InvalidInput as error:
+        await message.answer(text(lang, f"errors.{error.code}"))
+        return
+    except PermitError as error:
+        await state.clear()
+        await message.answer(text(lang, error.key))
+        return
+    await state.clear()
+    await _show_head(message, lang, organisation)
+
+
+async def pressed(
+    query: CallbackQuery,
+    callback_data: ApplyStep,
+    state: FSMContext,
+    lang: str,
+    applications: PermitApplications,
+    city_tz: ZoneInfo,
+) -> None:
+    assert isinstance(query.message, Message)
+    message = query.message
+    await query.answer()
+    organisation = await applications.head_of(query.from_user.id)
+    step = callback_data.step
+    if step == "reverify" or organisation is None:
+        await state.clear()
+        await state.set_state(ApplyForm.bin)
+        await message.answer(text(lang, "apply.ask_bin"))
+        return
+    if step == "list":
+        await _list(message, lang, applications, organisation, city_tz)
+        return
+    if step == "new":
+        if not organisation.permitted:
+            await message.answer(
+                text(lang, "apply.org_not_allowed_note", code=organisation.activity_code)
+            )
+            return
+        await state.clear()
+        await message.answer(
+            text(lang, "apply.ask_register"),
+            reply_markup=_buttons(
+                [
+                    [(text(lang, f"permit.register.{r}"), ApplyStep(step="register", value=r))]
+                    for r in REGISTERS
+                ]
+            ),
+        )
+    elif step == "register" and callback_data.value in REGISTERS:
+        await state.update_data(register=callback_data.value)
+        await message.answer(
+            text(lang, "apply.ask_purpose"),
+            reply_markup=_buttons(
+                [
+                    [(text(lang, f"apply.purpose.{p}"), ApplyStep(step="purpose", value=p))]
+                    for p in PURPOSES
+                ]
+            ),
+        )
+    elif step == "purpose" and callback_data.value in PURPOSES:
+        await state.update_data(purpose=callback_data.value)
+        await state.set_state(ApplyForm.window)
+        await message.answer(
+            text(lang, "apply.ask_window", days=MAX_WINDOW_DAYS),
+            reply_markup=_buttons(
+                [
+                    [
+                        (text(lang, "apply.days", days=d), ApplyStep(step="days", value=str(d)))
+                        for d in (1, 7, 14, 30)
+                    ]
+                ]
+            ),
+        )
+    elif step == "days" and callback_data.value.isdigit():
+        today = datetime.now(city_tz).date()
+        last = today + timedelta(days=int(callback_data.value) - 1)
+        await _set_window(message, state, lang, today, last, city_tz)
+    elif step == "submit":
+        await _submit(
+            message, query.from_user.id, state, lang, applications, organisation, city_tz
+        )
+    elif step == "cancel":
+        await state.clear()
+        await message.answer(text(lang, "apply.cancelled"), reply_markup=_head_menu(lang))
+
+
+def _parse_day(raw: str) -> date:
+    for layout in ("%d.%m.%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(raw.strip(), layout).date()
+        except ValueError:
+            continue
+    raise InvalidInput("apply.window_format")
+
+
+async def got_window(message: Message, state: FSMContext, lang: str, city_tz: ZoneInfo) -> None:
+    raw = (message.text or "").replace("—", "-").replace("–", "-")
+    parts = raw.split(" - ") if " - " in raw else raw.split()
+    try:
+        if len(parts) != 2:
+            raise InvalidInput("apply.window_format")
+        first, last = _parse_day(parts[0]), _parse_day(parts[1])
+    except InvalidInput as error:
+        await message.answer(text(lang, f"errors.{error.code}"))
+        return
+    await _set_window(message, state, lang, first, last, city_tz)
+
+
+async def _set_window(
+    message: Message, state: FSMContext, lang: str, first: date, last: date, city_tz: ZoneInfo
+) -> None:
+    try:
+        window_of(first, last, today=datetime.now(city_tz).date(), tz=city_tz)
+    except InvalidInput as error:
+        await message.answer(text(lang, f"errors.{error.code}", days=MAX_WINDOW_DAYS))
+        return
+    await state.update_data(first=first.isoformat(), last=last.isoformat())
+    await state.set_state(ApplyForm.items)
+    await message.answer(text(lang, "apply.ask_items"))
+
+
+async def _take_items(
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    items: list[Item],
+    bad: list[BadLine],
+    source: str,
+) -> None:
+    if bad:
+        await message.answer(text(lang, "apply.bad_lines_title") + "\n" + _bad_lines(lang, bad))
+    if not items:
+        await message.answer(text(lang, "apply.no_good_lines"))
+        return
+    await state.update_data(
+        items=[[i.line, i.iin, i.plate] for i in items], source=source, bad=len(bad)
+    )
+    people = sum(1 for i in items if i.iin)
+    vehicles = sum(1 for i in items if i.plate)
+    await message.answer(
+        text(lang, "apply.confirm", people=people, vehicles=vehicles, lines=len(items)),
+        reply_markup=_buttons(
+            [
+                [
+                    (text(lang, "apply.submit"), ApplyStep(step="submit")),
+                    (text(lang, "apply.cancel"), ApplyStep(step="cancel")),
+                ]
+            ]
+        ),
+    )
+
+
+async def got_lines(message: Message, state: FSMContext, lang: str) -> None:
+    items, bad = parse_lines((message.text or "").splitlines())
+    await _take_items(message, state, lang, items, bad, "bot")
+
+
+async def got_file(message: Message, state: FSMContext, lang: str, bot: Bot) -> None:
+    document = message.document
+    assert document is not None
+    if (document.file_size or 0) > MAX_CSV_BYTES:
+        await message.answer(text(lang, "apply.file_too_big"))
+        return
+    buffer = io.BytesIO()
+    await bot.download(document, destination=buffer)
+    items, bad = parse_csv(buffer.getvalue())
+    await _take_items(message, state, lang, items, bad, "csv")
+
+
+async def _submit(
+    message: Message,
+    tg_user_id: int,
+    state: FSMContext,
+    lang: str,
+    applications: PermitApplications,
+    organisation: Organisation,
+    city_tz: ZoneInfo,
+) -> None:
+    data = await state.get_data()
+    if not {"register", "purpose", "first", "last", "items"} <= set(data):
+        await message.answer(text(lang, "apply.expired"), reply_markup=_head_menu(lang))
+        return
+    await state.clear()
+    items = [Item(line, iin, plate) for line, iin, plate in data["items"]]
+    try:
+        valid_from, valid_until = window_of(
+            date.fromisoformat(data["first"]),
+            date.fromisoformat(data["last"]),
+            today=datetime.now(city_tz).date(),
+            tz=city_tz,
+        )
+        outcome = await applications.submit(
+            bin_=organisation.bin,
+            applicant=f"tg:{tg_user_id}",
+            register=data["register"],
+            purpose=data["purpose"],
+            valid_from=valid_from,
+            valid_until=valid_until,
+            items=items,
+            source=data.get("source", "bot"),
+            now=datetime.now(city_tz),
+        )
+    except InvalidInput as error:  # the window passed while the form was open
+        await message.answer(
+            text(lang, f"errors.{error.code}", days=MAX_WINDOW_DAYS), reply_markup=_head_menu(lang)
+        )
+        return
+    except PermitError as error:
+        await message.answer(text(lang, error.key), reply_markup=_head_menu(lang))
+        return
+    await message.answer(outcome_text(lang, outcome), reply_markup=_head_menu(lang))
+
+
+def outcome_text(lang: str, outcome: Outcome) -> str:
+    lines = [
+        text(lang, "apply.outcome", number=outcome.application_id),
+        text(lang, "apply.outcome_approved", count=len(outcome.approved)),
+    ]
+    if outcome.waiting:
+        lines.append(text(lang, "apply.outcome_waiting", count=len(outcome.waiting)))
+        lines += [
+            f"  • {_item_text(item)}: "
+            + ", ".join(text(lang, f"apply.rule.{rule}") for rule in rules)
+            for item, rules in outcome.waiting[:SHOWN_BAD_LINES]
+        ]
+    if outcome.rejected:
+        lines.append(text(lang, "apply.outcome_rejected", count=len(outcome.rejected)))
+        lines += [
+            f"  • {_item_text(item)}: {text(lang, f'apply.rule.{reason}')}"
+            for item, reason in outcome.rejected[:SHOWN_BAD_LINES]
+        ]
+    return "\n".join(lines)
+
+
+async def _list(
+    message: Message,
+    lang: str,
+    applications: PermitApplications,
+    organisation: Organisation,
+    city_tz: ZoneInfo,
+) -> None:
+    rows = await applications.permits_of(organisation.bin, now=datetime.now(city_tz))
+    if not rows:
+        await message.answer(text(lang, "apply.list_empty"), reply_markup=_head_menu(lang))
+        return
+    lines = [text(lang, "apply.list_title", organisation=organisation.name)]
+    for row in rows:
+        who = " ".join(v for v in (mask_iin(row.iin), row.plate or "") if v)
+        line = text(
+            lang,
+            "apply.list_row",
+            state=text(lang, f"apply.state.{row.state.value}"),
+            who=who,
+            register=text(lang, f"permit.register.{row.register}"),
+            until=local_time(row.valid_until, city_tz),
+        )
+        if row.reason:
+            line += f" — {row.reason}"
+        elif row.failed_rules and row.state.value == "pending":
+            line += " — " + ", ".join(text(lang, f"apply.rule.{r}") for r in row.failed_rules)
+        lines.append(line)
+    await message.answer("\n".join(lines), reply_markup=_head_menu(lang))
+
+
+def build_entry_router() -> Router:
+    """The button, the command and the form's buttons: before the other flows, so they
+    work in the middle of another flow's question."""
+    router = Router(name=__name__ + ".entry")
+    router.message.register(start, MenuButton("citizen_menu.apply"))
+    router.message.register(start, Command("apply"))
+    router.callback_query.register(pressed, ApplyStep.filter())
+    return router
+
+
+def build_form_router() -> Router:
+    """What the head types or sends while applying: after the other flows, so that
+    their menu buttons still work."""
+    router = Router(name=__name__ + ".form")
+    router.message.register(got_bin, StateFilter(ApplyForm.bin))
+    router.message.register(got_phone, StateFilter(ApplyForm.phone), HasContact())
+    router.message.register(got_window, StateFilter(ApplyForm.window))
+    router.message.register(got_file, StateFilter(ApplyForm.items), HasDocument())
+    router.message.register(got_lines, StateFilter(ApplyForm.items))
+    return router
