@@ -31,6 +31,7 @@ from admin.app import init_app as init_admin
 from admin.audit_pages import setup_audit_pages
 from admin.model_pages import setup_model_pages
 from admin.panel import setup_panel
+from admin.permits_pages import setup_permits_pages
 from admin.public import setup_public
 from admin.users_pages import setup_users_pages
 from bots.dispatcher import CityDispatcher
@@ -262,6 +263,7 @@ class Platform:
         setup_panel(app, self.services.panel, self.redis)
         setup_model_pages(app, self.services.model_runs)
         setup_audit_pages(app, settings.city_timezone)
+        setup_permits_pages(app, self.services.applications)
         setup_users_pages(app)
         if settings.sandbox_bots:
             self.sandbox = Sandbox()
