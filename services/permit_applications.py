@@ -120,14 +120,14 @@ def parse_lines(lines: Iterable[str]) -> tuple[list[Item], list[BadLine]]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        if len(items) + len(bad) >= MAX_ITEMS:
+            bad.append(BadLine(number, "apply.too_many_lines"))
+            break
         fields = line.replace(";", ",").replace("\t", ",").split(",")
         try:
             items.append(_item(number, fields))
         except InvalidInput as error:
             bad.append(BadLine(number, error.code))
-        if len(items) + len(bad) > MAX_ITEMS:
-            bad.append(BadLine(number, "apply.too_many_lines"))
-            break
     return items, bad
 
 
@@ -140,7 +140,7 @@ def parse_csv(data: bytes) -> tuple[list[Item], list[BadLine]]:
         content = data.decode("cp1251", errors="replace")
     sample = content[:2048]
     delimiter = ";" if sample.count(";") > sample.count(",") else ","
-    reader = csv.reader(io.StringIO(content), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(content), delimiter=delimiter, strict=True)
     try:
         header = [h.strip().lower() for h in next(reader)]
     except (StopIteration, csv.Error):
@@ -154,6 +154,9 @@ def parse_csv(data: bytes) -> tuple[list[Item], list[BadLine]]:
         for number, row in enumerate(reader, start=2):
             if not any(cell.strip() for cell in row):
                 continue
+            if len(items) + len(bad) >= MAX_ITEMS:
+                bad.append(BadLine(number, "apply.too_many_lines"))
+                break
             fields = [row[c] if 0 <= c < len(row) else "" for c in columns]
             if any(len(f) > 64 for f in fields):
                 bad.append(BadLine(number, "apply.line_too_long"))
@@ -162,9 +165,6 @@ def parse_csv(data: bytes) -> tuple[list[Item], list[BadLine]]:
                 items.append(_item(number, fields))
             except InvalidInput as error:
                 bad.append(BadLine(number, error.code))
-            if len(items) + len(bad) > MAX_ITEMS:
-                bad.append(BadLine(number, "apply.too_many_lines"))
-                break
     except csv.Error:
         bad.append(BadLine(reader.line_num, "apply.csv_broken"))
     return items, bad
