@@ -1,6 +1,7 @@
 """The citizen bot: status colour, venue check-in, visits, disputes (and, as their issues
 land, permits and the FAQ in ru/kk/en)."""
 
+from flows import checkpoints
 from flows.checkin import handlers as checkin
 from flows.context import BotProfile
 from flows.permits import apply
@@ -21,6 +22,7 @@ PROFILE = BotProfile(
     ),
 )
 FLOWS = (
+    checkpoints.build_traveller_router,
     apply.build_entry_router,
     permits.build_citizen_router,
     checkin.build_router,

@@ -1,6 +1,7 @@
 """The staff bot: venue owners and staff (and, as their issue lands, checkpoint officers
 and police)."""
 
+from flows import checkpoints
 from flows.context import BotProfile
 from flows.permits import handlers as permits
 from flows.venues import handlers as venues
@@ -12,12 +13,15 @@ PROFILE = BotProfile(
         "staff_menu.register",
         "staff_menu.checkin",
         "staff_menu.permit",
+        "staff_menu.passing",
         "menu.help",
         "menu.language",
     ),
 )
 FLOWS = (
     permits.build_officer_router,
+    checkpoints.build_officer_router,
     venues.build_router,
     permits.build_officer_query_router,
+    checkpoints.build_officer_form_router,
 )

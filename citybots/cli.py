@@ -261,7 +261,17 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> int:
         return await _create_panel_user(settings, args)
     if args.admin_command == "invite-officer":
         async with command_services(settings) as services:
-            token = await services.permits.create_officer_invite(args.role, created_by="cli")
+            checkpoint = None
+            if args.checkpoint:
+                checkpoint = await services.checkpoints.by_name(args.checkpoint)
+                if checkpoint is None:
+                    print(f"citybots: no checkpoint called {args.checkpoint!r}", file=sys.stderr)
+                    return 1
+            token = await services.permits.create_officer_invite(
+                args.role,
+                created_by="cli",
+                checkpoint_id=checkpoint.id if checkpoint else None,
+            )
         username = await bot_username(settings, "staff")
         print(f"{args.role} officer invite, valid for 7 days, for one account:")
         print(f"https://t.me/{username}?start={token}")
@@ -281,6 +291,47 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> int:
     print(f"doctor invite for {args.district}{duty}, valid for 7 days, for one account:")
     print(f"https://t.me/{username}?start={token}")
     print(f"(in the sandbox: send '/start {token}' to the doctor bot)")
+    return 0
+
+
+async def _checkpoints(settings: Settings, args: argparse.Namespace) -> int:
+    from citybots.platform import bot_username, command_services
+    from flows.i18n import text
+    from flows.rendering import qr_png
+    from services.permits import PermitError
+    from services.validation import InvalidInput
+
+    async with command_services(settings) as services:
+        if args.checkpoints_command == "add":
+            try:
+                await services.checkpoints.add(
+                    args.name,
+                    latitude=args.lat,
+                    longitude=args.lon,
+                    zone_kind=args.zone_kind,
+                    zone_name=args.zone,
+                    register=args.register,
+                    actor=f"cli:{getpass.getuser()}",
+                )
+            except (PermitError, InvalidInput) as error:
+                key = error.key if isinstance(error, PermitError) else f"errors.{error.code}"
+                print(f"citybots: {text('en', key)}", file=sys.stderr)
+                return 1
+        checkpoints = await services.checkpoints.all()
+    username = await bot_username(settings, "citizen")
+    folder = settings.data_dir / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    for checkpoint in checkpoints:
+        link = f"https://t.me/{username}?start={checkpoint.qr_token}"
+        poster = folder / f"checkpoint-{checkpoint.id}.png"
+        poster.write_bytes(qr_png(link))
+        print(
+            f"{checkpoint.name}  ({checkpoint.latitude:.5f}, {checkpoint.longitude:.5f})  guards "
+            f"{checkpoint.zone_kind} {checkpoint.zone_name!r}, {checkpoint.register} register\n"
+            f"    travellers: {link}  (QR: {poster})"
+        )
+    if not checkpoints:
+        print("no checkpoints yet: citybots checkpoints add NAME --lat .. --lon .. --zone ..")
     return 0
 
 
@@ -394,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
         "invite-officer", help="print a one-use invite link to the staff bot for an officer"
     )
     officer.add_argument("--role", required=True, choices=["police", "checkpoint"])
+    officer.add_argument("--checkpoint", help="assign the officer to this checkpoint on joining")
     create_user = admin_commands.add_parser(
         "create-user", help="add a user of the admin panel (asks for the password)"
     )
@@ -414,6 +466,18 @@ def build_parser() -> argparse.ArgumentParser:
     resolving.add_argument("--isolation-end", help="corrected isolation end (upheld only)")
     exposures = commands.add_parser("exposures", help="exposure notices for epidemiologists")
     exposures.add_argument("--since", help="only notices created since this time")
+    checkpoints = commands.add_parser("checkpoints", help="checkpoints (roadblocks)")
+    checkpoint_commands = checkpoints.add_subparsers(dest="checkpoints_command", required=True)
+    checkpoint_commands.add_parser("list", help="checkpoints with their travellers' QR links")
+    adding = checkpoint_commands.add_parser("add", help="add a checkpoint")
+    adding.add_argument("name")
+    adding.add_argument("--lat", type=float, required=True, help="latitude of its map point")
+    adding.add_argument("--lon", type=float, required=True, help="longitude of its map point")
+    adding.add_argument("--zone", required=True, help="the name of the zone it guards")
+    adding.add_argument(
+        "--zone-kind", default="quarantine", choices=["district", "sector", "quarantine"]
+    )
+    adding.add_argument("--register", default="roadblock", choices=["city", "roadblock"])
     add_model_parser(commands)
     return parser
 
@@ -443,6 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "disputes": _disputes,
         "exposures": _exposures,
         "model": model_command,
+        "checkpoints": _checkpoints,
     }
     command = args.db_command if args.command == "db" else args.command
     try:

@@ -360,6 +360,7 @@ class Platform:
             live_ingest=self.live_ingest,
             permits=services.permits,
             applications=services.applications,
+            checkpoints=services.checkpoints,
         )
 
     async def _connect_bot(self, name: str) -> None:
@@ -448,6 +449,7 @@ class Platform:
         pool = self.pool
         policy = Retention(
             visits=timedelta(days=self.settings.visit_retention_days),
+            passings=timedelta(days=self.settings.visit_retention_days),
             location_fixes=timedelta(days=self.settings.quarantine_fix_retention_days),
         )
 

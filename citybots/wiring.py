@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from citybots.settings import Settings
 from services.audit import record
+from services.checkpoints import CheckpointService
 from services.citizens import CitizenService
 from services.disputes import DisputeService
 from services.exposure import ExposureService
@@ -52,6 +53,7 @@ class Services:
     zones: ZoneService
     permits: PermitService
     applications: PermitApplications
+    checkpoints: CheckpointService
     panel: PanelService
     model_runs: ModelRuns
 
@@ -59,6 +61,7 @@ class Services:
 def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Services:
     statuses = StatusService(pool, redis, positive_isolation_days=settings.positive_isolation_days)
     exposure = ExposureService(pool)
+    permits = PermitService(pool)
     return Services(
         languages=LanguagePreferences(pool, redis),
         ledger=UpdateLedger(pool),
@@ -84,8 +87,9 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
             escalate_after=timedelta(minutes=settings.quarantine_escalate_minutes),
         ),
         zones=ZoneService(pool),
-        permits=PermitService(pool),
+        permits=permits,
         applications=PermitApplications(pool, redis, statuses),
+        checkpoints=CheckpointService(pool, permits),
         panel=PanelService(pool, session_hours=settings.panel_session_hours),
         model_runs=ModelRuns(pool, load_spec(settings.model_scenarios)),
     )

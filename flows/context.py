@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from redis.asyncio import Redis
 
 from flows.quarantine.live import LiveIngest
+from services.checkpoints import CheckpointService
 from services.citizens import CitizenService
 from services.disputes import DisputeService
 from services.metrics import Metrics
@@ -66,3 +67,4 @@ class BotContext(TypedDict):
     live_ingest: LiveIngest
     permits: PermitService
     applications: PermitApplications
+    checkpoints: CheckpointService

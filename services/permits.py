@@ -121,33 +121,43 @@ class PermitService:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def create_officer_invite(self, role: str, *, created_by: str) -> str:
+    async def create_officer_invite(
+        self, role: str, *, created_by: str, checkpoint_id: int | None = None
+    ) -> str:
+        """A one-use invite; with a checkpoint, joining also assigns the officer to it."""
         if role not in OFFICER_ROLES:
             raise PermitError("permit.role_unknown")
         token = "off_" + secrets.token_urlsafe(16)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                "INSERT INTO officer_invites (token, role, created_by, expires_at) "
-                "VALUES ($1, $2, $3, now() + $4::interval)",
+                "INSERT INTO officer_invites (token, role, created_by, expires_at, checkpoint_id)"
+                " VALUES ($1, $2, $3, now() + $4::interval, $5)",
                 token,
                 role,
                 created_by,
                 OFFICER_INVITE_TTL,
+                checkpoint_id,
             )
-            await record(conn, actor=created_by, action="officer.invite", details={"role": role})
+            await record(
+                conn,
+                actor=created_by,
+                action="officer.invite",
+                details={"role": role, "checkpoint": checkpoint_id},
+            )
         return token
 
     async def join_as_officer(self, token: str, tg_user_id: int, name: str) -> str:
         """Become an officer by an admin's invite (each works once); returns the role."""
         async with self.pool.acquire() as conn, conn.transaction():
-            role: str | None = await conn.fetchval(
-                "UPDATE officer_invites SET used_by = $2, used_at = now() "
-                "WHERE token = $1 AND used_by IS NULL AND expires_at > now() RETURNING role",
+            invite = await conn.fetchrow(
+                "UPDATE officer_invites SET used_by = $2, used_at = now() WHERE token = $1"
+                " AND used_by IS NULL AND expires_at > now() RETURNING role, checkpoint_id",
                 token,
                 tg_user_id,
             )
-            if role is None:
+            if invite is None:
                 raise PermitError("permit.invite_invalid")
+            role: str = invite["role"]
             await conn.execute(
                 "INSERT INTO officers (tg_user_id, role, full_name) VALUES ($1, $2, $3) "
                 "ON CONFLICT (tg_user_id) DO UPDATE SET role = EXCLUDED.role",
@@ -155,6 +165,14 @@ class PermitService:
                 role,
                 name[:100],
             )
+            if invite["checkpoint_id"] is not None:
+                await conn.execute(
+                    "INSERT INTO checkpoint_officers (tg_user_id, checkpoint_id, assigned_by)"
+                    " VALUES ($1, $2, 'invite') ON CONFLICT (tg_user_id) DO UPDATE"
+                    " SET checkpoint_id = $2, assigned_by = 'invite', assigned_at = now()",
+                    tg_user_id,
+                    invite["checkpoint_id"],
+                )
             await record(conn, actor=f"tg:{tg_user_id}", action="officer.join")
         return role
 

@@ -16,6 +16,7 @@ class Retention:
     visits: timedelta = timedelta(days=28)
     outbox: timedelta = timedelta(days=30)
     location_fixes: timedelta = timedelta(days=14)
+    passings: timedelta = timedelta(days=28)  # checkpoint logs: who passed, or a phone
 
 
 async def purge(pool: asyncpg.Pool, retention: Retention) -> dict[str, int]:
@@ -46,6 +47,10 @@ async def purge(pool: asyncpg.Pool, retention: Retention) -> dict[str, int]:
             retention.location_fixes,
         )
         removed["case_places"] = int(result.split()[-1])
+        result = await conn.execute(
+            "DELETE FROM passings WHERE at < now() - $1::interval", retention.passings
+        )
+        removed["passings"] = int(result.split()[-1])
         result = await conn.execute("DELETE FROM panel_sessions WHERE expires_at <= now()")
         removed["panel_sessions"] = int(result.split()[-1])
     return removed

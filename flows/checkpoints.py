@@ -1,0 +1,238 @@
+"""Checkpoint flows: an officer logs passings in the staff bot (direction, then one plate
+or IIN after another, the permit result shown at once); a traveller registers a passing
+in the citizen bot by the checkpoint's QR code and a phone number, nothing else."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from aiogram import Router
+from aiogram.filters import Command, StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+)
+
+from flows.common.keyboards import main_menu
+from flows.contacts import own_phone
+from flows.context import BotProfile
+from flows.filters import HasContact, MenuButton, StartPayload
+from flows.formatting import local_time
+from flows.i18n import text
+from flows.permits.handlers import permit_text
+from services.checkpoints import DIRECTIONS, CheckpointService, Passing
+from services.permits import PermitError, PermitService
+from services.validation import InvalidInput
+
+
+class PassingLog(StatesGroup):
+    value = State()
+
+
+class Traveller(StatesGroup):
+    phone = State()
+
+
+class Direction(CallbackData, prefix="cpd"):
+    direction: str
+    checkpoint: int = 0  # set for a traveller (the QR's checkpoint)
+
+
+def _directions(lang: str, checkpoint: int = 0) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=text(lang, f"checkpoint.direction.{d}"),
+                    callback_data=Direction(direction=d, checkpoint=checkpoint).pack(),
+                )
+                for d in DIRECTIONS
+            ]
+        ]
+    )
+
+
+def passing_text(passing: Passing, lang: str, tz: ZoneInfo) -> str:
+    lines = [
+        text(
+            lang,
+            "checkpoint.logged",
+            checkpoint=passing.checkpoint.name,
+            direction=text(lang, f"checkpoint.direction.{passing.direction}"),
+            time=local_time(passing.at, tz),
+        )
+    ]
+    if passing.permit is not None:
+        lines.append(permit_text(passing.permit, lang, tz))
+    if passing.flagged:
+        lines.append(text(lang, "checkpoint.flagged", zone=passing.checkpoint.zone_name))
+    return "\n".join(lines)
+
+
+async def start_logging(
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    permits: PermitService,
+    checkpoints: CheckpointService,
+) -> None:
+    assert message.from_user is not None
+    if await permits.officer_role(message.from_user.id) is None:
+        await message.answer(text(lang, "permit.not_officer"))
+        return
+    checkpoint = await checkpoints.checkpoint_of(message.from_user.id)
+    if checkpoint is None:
+        await message.answer(text(lang, "checkpoint.not_assigned"))
+        return
+    await state.clear()
+    await message.answer(
+        text(lang, "checkpoint.ask_direction", checkpoint=checkpoint.name),
+        reply_markup=_directions(lang),
+    )
+
+
+async def direction_pressed(
+    query: CallbackQuery,
+    callback_data: Direction,
+    state: FSMContext,
+    lang: str,
+    checkpoints: CheckpointService,
+) -> None:
+    assert isinstance(query.message, Message)
+    await query.answer()
+    if callback_data.direction not in DIRECTIONS:
+        return
+    if callback_data.checkpoint:  # a traveller, from the QR code
+        await state.set_state(Traveller.phone)
+        await state.update_data(
+            checkpoint=callback_data.checkpoint, direction=callback_data.direction
+        )
+        button = KeyboardButton(text=text(lang, "signup.share_phone_button"), request_contact=True)
+        await query.message.answer(
+            text(lang, "checkpoint.traveller_phone"),
+            reply_markup=ReplyKeyboardMarkup(
+                keyboard=[[button]], resize_keyboard=True, one_time_keyboard=True
+            ),
+        )
+        return
+    checkpoint = await checkpoints.checkpoint_of(query.from_user.id)
+    if checkpoint is None:
+        await query.message.answer(text(lang, "checkpoint.not_assigned"))
+        return
+    await state.set_state(PassingLog.value)
+    await state.update_data(direction=callback_data.direction)
+    await query.message.answer(
+        text(
+            lang,
+            "checkpoint.ask_value",
+            direction=text(lang, f"checkpoint.direction.{callback_data.direction}"),
+        )
+    )
+
+
+async def log_value(
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    checkpoints: CheckpointService,
+    city_tz: ZoneInfo,
+) -> None:
+    """One passing; the state stays, so the next car can follow at once."""
+    assert message.from_user is not None
+    checkpoint = await checkpoints.checkpoint_of(message.from_user.id)
+    if checkpoint is None:
+        await state.clear()
+        await message.answer(text(lang, "checkpoint.not_assigned"))
+        return
+    direction = str((await state.get_data()).get("direction", "in"))
+    try:
+        passing = await checkpoints.log_passing(
+            checkpoint,
+            officer=message.from_user.id,
+            direction=direction,
+            value=message.text or "",
+            at=message.date,
+            update_key=f"{message.chat.id}:{message.message_id}",
+        )
+    except InvalidInput as error:
+        await message.answer(text(lang, f"errors.{error.code}"))
+        return
+    await message.answer(passing_text(passing, lang, city_tz), reply_markup=_directions(lang))
+
+
+async def traveller_start(
+    message: Message, payload: str, state: FSMContext, lang: str, checkpoints: CheckpointService
+) -> None:
+    checkpoint = await checkpoints.by_token(payload)
+    if checkpoint is None:
+        await message.answer(text(lang, "checkpoint.unknown_code"))
+        return
+    await state.clear()
+    await message.answer(
+        text(lang, "checkpoint.traveller_intro", checkpoint=checkpoint.name),
+        reply_markup=_directions(lang, checkpoint.id),
+    )
+
+
+async def traveller_phone(
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    checkpoints: CheckpointService,
+    profile: BotProfile,
+    city_tz: ZoneInfo,
+) -> None:
+    try:
+        phone = own_phone(message)
+    except InvalidInput as error:
+        await message.answer(text(lang, f"errors.{error.code}"))
+        return
+    data = await state.get_data()
+    await state.clear()
+    checkpoint = await checkpoints.by_id(int(data.get("checkpoint", 0)))
+    if checkpoint is None:
+        await message.answer(text(lang, "checkpoint.unknown_code"))
+        return
+    try:
+        passing = await checkpoints.self_register(
+            checkpoint,
+            phone=phone,
+            direction=str(data.get("direction", "in")),
+            at=message.date,
+            update_key=f"{message.chat.id}:{message.message_id}",
+        )
+    except PermitError as error:
+        await message.answer(text(lang, error.key))
+        return
+    await message.answer(
+        passing_text(passing, lang, city_tz), reply_markup=main_menu(lang, profile.menu)
+    )
+
+
+def build_officer_router() -> Router:
+    router = Router(name=__name__ + ".officer")
+    router.message.register(start_logging, MenuButton("staff_menu.passing"))
+    router.message.register(start_logging, Command("passing"))
+    router.callback_query.register(direction_pressed, Direction.filter())
+    return router
+
+
+def build_officer_form_router() -> Router:
+    router = Router(name=__name__ + ".officer_form")
+    router.message.register(log_value, StateFilter(PassingLog.value))
+    return router
+
+
+def build_traveller_router() -> Router:
+    router = Router(name=__name__ + ".traveller")
+    router.message.register(traveller_start, StartPayload("cp_"))
+    router.callback_query.register(direction_pressed, Direction.filter())
+    router.message.register(traveller_phone, StateFilter(Traveller.phone), HasContact())
+    return router

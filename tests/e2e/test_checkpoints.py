@@ -1,0 +1,105 @@
+"""Checkpoint logging through the sandbox: an officer assigned by invite logs passings in
+both directions (a plate typed in Cyrillic with a permit, an IIN without one into a
+quarantine zone, flagged), and a traveller registers by the QR code and a phone only."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from bots.sandbox.client import SandboxClient, buttons
+from citybots.platform import Platform
+from citybots.wiring import Services
+from flows.i18n import text
+from geofence.zones import parse_zones
+from tests.factories import add_org, add_permit, make_iin, make_phone
+from tests.integration.test_zones import zone
+
+
+def _services(platform: Platform) -> Services:
+    assert platform.services is not None
+    return platform.services
+
+
+async def test_an_officer_logs_passings_both_ways_and_a_traveller_registers(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    name = f"Quarantine {secrets.token_hex(3)}"
+    await services.zones.import_shapes(
+        parse_zones(zone(name, 76.90, 0.02)),
+        valid_from=datetime.now(UTC) - timedelta(hours=1),
+        actor="t",
+        source="t",
+    )
+    post = await services.checkpoints.add(
+        f"North gate {secrets.token_hex(2)}",
+        latitude=43.27,
+        longitude=76.91,
+        zone_kind="quarantine",
+        zone_name=name,
+        register="roadblock",
+        actor="test",
+    )
+    digits = f"{secrets.randbelow(900) + 100}"
+    await add_permit(
+        services, await add_org(services), plate=f"{digits} ABC 02", register="roadblock"
+    )
+
+    officer = await sandbox.chat("staff")
+    await officer.send(text("en", "staff_menu.passing"))
+    assert (await officer.reply())["text"] == text("en", "permit.not_officer")
+    token = await services.permits.create_officer_invite(
+        "checkpoint", created_by="test", checkpoint_id=post.id
+    )
+    await officer.send(f"/start {token}")
+    await officer.reply()
+    await officer.send(text("en", "staff_menu.passing"))
+    ask = await officer.reply()
+    assert ask["text"] == text("en", "checkpoint.ask_direction", checkpoint=post.name)
+    await officer.press(text("en", "checkpoint.direction.in"))
+    await officer.reply()
+    await officer.send(f"{digits} АВС 02")  # Cyrillic letters
+    allowed = (await officer.reply())["text"]
+    assert "✅" in allowed
+    assert "🚩" not in allowed
+    stranger = make_iin()
+    await officer.send(stranger)
+    flagged = (await officer.reply())["text"]
+    assert text("en", "permit.none") in flagged
+    assert text("en", "checkpoint.flagged", zone=name) in flagged
+    await officer.press(text("en", "checkpoint.direction.out"))
+    await officer.reply()
+    await officer.send(stranger)
+    leaving = (await officer.reply())["text"]
+    assert text("en", "checkpoint.direction.out") in leaving
+    assert "🚩" not in leaving
+
+    traveller = await sandbox.chat("citizen", language_code="ru")
+    await traveller.send("/start cp_forged")
+    assert (await traveller.reply())["text"] == text("ru", "checkpoint.unknown_code")
+    await traveller.send(f"/start {post.qr_token}")
+    intro = await traveller.reply()
+    assert text("ru", "checkpoint.direction.in") in buttons(intro)
+    await traveller.press(text("ru", "checkpoint.direction.in"))
+    await traveller.reply()
+    phone = make_phone()
+    await traveller.send_contact(phone, own=False)
+    assert (await traveller.reply())["text"] == text("ru", "errors.not_own_contact")
+    await traveller.send_contact(phone)
+    done = (await traveller.reply())["text"]
+    assert post.name in done
+
+    rows = await services.checkpoints.pool.fetch(
+        "SELECT direction, iin, plate, phone, flagged FROM passings"
+        " WHERE checkpoint_id = $1 ORDER BY id",
+        post.id,
+    )
+    assert [(r["direction"], r["flagged"]) for r in rows] == [
+        ("in", False),
+        ("in", True),
+        ("out", False),
+        ("in", False),
+    ]
+    assert rows[0]["plate"] == f"{digits}ABC02"
+    assert (rows[3]["iin"], rows[3]["plate"], rows[3]["phone"]) == (None, None, phone)
