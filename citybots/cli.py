@@ -188,9 +188,14 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
         return await _import_zones(settings, args, path)
     source = CsvSource(path)
     progress = ProgressLine(f"importing {path.name}", source.fraction_read)
+    rows = source.rows()
+    if args.kind == "pois" and path.suffix.lower() in (".geojson", ".json"):
+        from geofence.points import point_rows
+
+        rows = iter(point_rows(await asyncio.to_thread(path.read_bytes)))
     async with command_services(settings) as services:
         report = await services.importer.import_rows(
-            args.kind, source.rows(), source=f"file:{path.name}", progress=progress
+            args.kind, rows, source=f"file:{path.name}", progress=progress
         )
     progress(report.rows, final=True)
     report_path = Path(args.report) if args.report else path.with_suffix(".rejected.csv")
@@ -204,6 +209,54 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
     if report.rejected:
         report.write_rejected(report_path)
         print(f"rejected rows, with line numbers and reasons: {report_path}")
+    return 0
+
+
+def _when(raw: str | None, settings: Settings) -> datetime:
+    moment = datetime.fromisoformat(raw) if raw else datetime.now(UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(settings.city_timezone))
+
+
+async def _zones(settings: Settings, args: argparse.Namespace) -> int:
+    from citybots.platform import command_services
+    from services.validation import InvalidInput, parse_coordinates
+
+    try:
+        at = _when(args.at, settings)
+    except ValueError:
+        print(f"citybots: --at: not a time: {args.at!r}", file=sys.stderr)
+        return 2
+    async with command_services(settings) as services:
+        if args.zones_command == "at":
+            try:
+                point = parse_coordinates(args.lat, args.lon)
+            except InvalidInput as error:
+                print(f"citybots: not a place: {error.code}", file=sys.stderr)
+                return 2
+            hits = await services.zones.zones_at(point.longitude, point.latitude, at)
+            for hit in hits:
+                print(f"{hit.kind:<10} {hit.name}  (version {hit.version})")
+            if not hits:
+                print("in no zone")
+            return 0
+        if args.zones_command == "lift":
+            lifted = await services.zones.lift(args.kind, args.name, at=at, actor="cli")
+            if not lifted:
+                print(
+                    f"citybots: no {args.kind} zone {args.name!r} in force then", file=sys.stderr
+                )
+                return 1
+            print(f"{args.kind} zone {args.name!r} lifted from {at:%Y-%m-%d %H:%M %Z}")
+            return 0
+        summaries = await services.zones.points_per_zone(args.kind, at)
+    for summary in summaries:
+        points = ", ".join(f"{kind} {count}" for kind, count in sorted(summary.points.items()))
+        print(
+            f"{summary.name} (v{summary.version}): {points or 'no points'}; "
+            f"{summary.residents:,} residents"
+        )
+    if not summaries:
+        print(f"no {args.kind} zones in force")
     return 0
 
 
@@ -407,12 +460,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("demo-data", help="load the demo city (idempotent, clearly labelled)")
     commands.add_parser("check", help="report what is reachable and configured")
     importing = commands.add_parser("import", help="import a register (CSV) or zones (GeoJSON)")
-    importing.add_argument("kind", choices=["pcr", "contacts", "phones", "orgs", "zones"])
+    importing.add_argument("kind", choices=["pcr", "contacts", "phones", "orgs", "pois", "zones"])
     importing.add_argument(
         "file",
         help="CSV: pcr: iin,sampled_at,result_at,result,laboratory; "
         "contacts: iin,registered_at,isolation_end; phones: iin,phone; "
         "orgs: bin,name,activity_code,head_phone,allowed; "
+        "pois: kind,name,latitude,longitude,residents (or GeoJSON points with those "
+        "properties); "
         "zones: GeoJSON polygons in longitude/latitude (properties: name, kind)",
     )
     importing.add_argument(
@@ -466,6 +521,18 @@ def build_parser() -> argparse.ArgumentParser:
     resolving.add_argument("--isolation-end", help="corrected isolation end (upheld only)")
     exposures = commands.add_parser("exposures", help="exposure notices for epidemiologists")
     exposures.add_argument("--since", help="only notices created since this time")
+    zones = commands.add_parser("zones", help="which zones contain a point; points per zone")
+    zone_commands = zones.add_subparsers(dest="zones_command", required=True)
+    zone_at = zone_commands.add_parser("at", help="the zones (versions in force) around a point")
+    zone_at.add_argument("lat", type=float)
+    zone_at.add_argument("lon", type=float)
+    summary = zone_commands.add_parser("summary", help="points of interest and residents per zone")
+    summary.add_argument("--kind", default="sector", choices=["district", "sector", "quarantine"])
+    lift = zone_commands.add_parser("lift", help="end a zone's version in force (a zone lifted)")
+    lift.add_argument("name")
+    lift.add_argument("--kind", default="quarantine", choices=["district", "sector", "quarantine"])
+    for sub in (zone_at, summary, lift):
+        sub.add_argument("--at", help="the moment (default: now; city time unless an offset)")
     checkpoints = commands.add_parser("checkpoints", help="checkpoints (roadblocks)")
     checkpoint_commands = checkpoints.add_subparsers(dest="checkpoints_command", required=True)
     checkpoint_commands.add_parser("list", help="checkpoints with their travellers' QR links")
@@ -508,6 +575,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "exposures": _exposures,
         "model": model_command,
         "checkpoints": _checkpoints,
+        "zones": _zones,
     }
     command = args.db_command if args.command == "db" else args.command
     try:

@@ -25,14 +25,22 @@ import asyncpg
 
 from services.exports import spreadsheet_safe
 from services.status import StatusService
-from services.validation import InvalidInput, check_iin, parse_bin, parse_phone
+from services.validation import (
+    InvalidInput,
+    check_iin,
+    parse_bin,
+    parse_coordinates,
+    parse_phone,
+)
 
-KINDS = ("pcr", "contacts", "phones", "orgs")
+KINDS = ("pcr", "contacts", "phones", "orgs", "pois")
+POI_KINDS = ("pharmacy", "shop", "hotel", "hostel", "residents")
 COLUMNS = {
     "pcr": ("iin", "sampled_at", "result_at", "result", "laboratory"),
     "contacts": ("iin", "registered_at", "isolation_end"),
     "phones": ("iin", "phone"),
     "orgs": ("bin", "name", "activity_code", "head_phone", "allowed"),
+    "pois": ("kind", "name", "latitude", "longitude", "residents"),
 }
 REASONS = {
     "iin.not_digits": "IIN has characters other than digits",
@@ -54,6 +62,12 @@ REASONS = {
     "org.name": "organisation name is empty or longer than 300 characters",
     "org.activity": "activity code is empty or not digits and dots (up to 20)",
     "org.allowed": "allowed is not yes or no",
+    "poi.kind": "kind is not one of " + ", ".join(POI_KINDS),
+    "poi.name": "name is empty or longer than 300 characters",
+    "poi.residents": "residents is not a whole number (needed for kind residents)",
+    "location.format": "latitude or longitude is not a number",
+    "location.range": "latitude or longitude is out of range (is it projected, or swapped?)",
+    "location.null_island": "the point (0, 0) is not a real place",
     "row.columns": "row does not have the expected columns",
     "row.malformed": "row cannot be read as CSV (quoting, size or encoding)",
 }
@@ -195,7 +209,31 @@ def _org_row(fields: list[str], tz: ZoneInfo, latest: datetime) -> tuple[Any, ..
     return (bin_, name, activity, phone, answer in _YES)
 
 
-_PARSERS = {"pcr": _pcr_row, "contacts": _contact_row, "phones": _phone_row, "orgs": _org_row}
+def _poi_row(fields: list[str], tz: ZoneInfo, latest: datetime) -> tuple[Any, ...]:
+    kind, name, latitude, longitude, residents = (f.strip() for f in fields)
+    if kind.lower() not in POI_KINDS:
+        raise RowError("poi.kind")
+    if not 1 <= len(name) <= 300:
+        raise RowError("poi.name")
+    try:
+        point = parse_coordinates(float(latitude), float(longitude))
+    except ValueError as error:  # InvalidInput is a ValueError too
+        raise RowError(getattr(error, "code", "location.format")) from None
+    count = None
+    if residents or kind.lower() == "residents":
+        if not residents.isdigit():
+            raise RowError("poi.residents")
+        count = int(residents)
+    return (kind.lower(), name, point.latitude, point.longitude, count)
+
+
+_PARSERS = {
+    "pcr": _pcr_row,
+    "contacts": _contact_row,
+    "phones": _phone_row,
+    "orgs": _org_row,
+    "pois": _poi_row,
+}
 
 _STAGE = {
     "pcr": "CREATE TEMP TABLE IF NOT EXISTS stage_pcr (iin text, sampled_at timestamptz, "
@@ -206,6 +244,9 @@ _STAGE = {
     "ON COMMIT DELETE ROWS",
     "orgs": "CREATE TEMP TABLE IF NOT EXISTS stage_orgs (bin text, name text, "
     "activity_code text, head_phone text, allowed boolean) ON COMMIT DELETE ROWS",
+    "pois": "CREATE TEMP TABLE IF NOT EXISTS stage_pois (kind text, name text, "
+    "latitude double precision, longitude double precision, residents integer) "
+    "ON COMMIT DELETE ROWS",
 }
 _MERGE = {
     "pcr": """
@@ -257,6 +298,15 @@ _MERGE = {
                 IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.activity_code,
                                   EXCLUDED.head_phone, EXCLUDED.allowed)
             RETURNING bin
+        )
+        SELECT count(*) AS added, NULL::text[] AS iins, NULL::bigint[] AS positives FROM added
+    """,
+    "pois": """
+        WITH added AS (
+            INSERT INTO points_of_interest (kind, name, latitude, longitude, residents, source)
+            SELECT kind, name, latitude, longitude, residents, $1 FROM stage_pois
+            ON CONFLICT DO NOTHING
+            RETURNING id
         )
         SELECT count(*) AS added, NULL::text[] AS iins, NULL::bigint[] AS positives FROM added
     """,
@@ -360,7 +410,7 @@ class RegistryImporter:
             merge = _MERGE[kind]
             if kind == "pcr":
                 summary = await conn.fetchrow(merge, source, self.positive_isolation_days)
-            elif kind == "orgs":
+            elif kind in ("orgs", "pois"):
                 summary = await conn.fetchrow(merge, source)
             else:
                 summary = await conn.fetchrow(merge)

@@ -35,6 +35,14 @@ class ZoneHit:
     version: int
 
 
+@dataclass
+class ZoneSummary:
+    name: str
+    version: int
+    points: dict[str, int]  # kind of point -> how many
+    residents: int
+
+
 @dataclass(frozen=True)
 class _InForce:
     index: ZoneIndex
@@ -125,6 +133,32 @@ class ZoneService:
         """The zones (in the versions in force at ``at``) that contain the point."""
         in_force = await self._in_force(at)
         return [in_force.zones[i] for i in in_force.index.containing(longitude, latitude)]
+
+    async def points_per_zone(self, kind: str, at: datetime) -> list[ZoneSummary]:
+        """Points of interest per zone of ``kind`` (in the versions in force at ``at``),
+        located all at once through the spatial index."""
+        in_force = await self._in_force(at)
+        points = await self.pool.fetch(
+            "SELECT kind, longitude, latitude, coalesce(residents, 0) AS residents"
+            " FROM points_of_interest"
+        )
+        summaries = {
+            zone_id: ZoneSummary(hit.name, hit.version, {}, 0)
+            for zone_id, hit in in_force.zones.items()
+            if hit.kind == kind
+        }
+        if points and summaries:
+            point_index, zone_ids = in_force.index.locate(
+                (p["longitude"] for p in points), (p["latitude"] for p in points)
+            )
+            for i, zone_id in zip(point_index.tolist(), zone_ids.tolist(), strict=True):
+                summary = summaries.get(zone_id)
+                if summary is None:
+                    continue
+                point = points[i]
+                summary.points[point["kind"]] = summary.points.get(point["kind"], 0) + 1
+                summary.residents += point["residents"]
+        return sorted(summaries.values(), key=lambda s: s.name)
 
     async def _in_force(self, at: datetime) -> _InForce:
         ids = await self.pool.fetch(
