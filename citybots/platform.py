@@ -29,6 +29,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from admin.api import setup_api
 from admin.app import init_app as init_admin
 from admin.audit_pages import setup_audit_pages
+from admin.checkpoints_pages import setup_checkpoints_pages
 from admin.model_pages import setup_model_pages
 from admin.panel import setup_panel
 from admin.permits_pages import setup_permits_pages
@@ -264,6 +265,7 @@ class Platform:
         setup_model_pages(app, self.services.model_runs)
         setup_audit_pages(app, settings.city_timezone)
         setup_permits_pages(app, self.services.applications)
+        setup_checkpoints_pages(app, self.services.checkpoints)
         setup_users_pages(app)
         if settings.sandbox_bots:
             self.sandbox = Sandbox()

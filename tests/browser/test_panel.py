@@ -395,3 +395,60 @@ async def test_an_admin_limits_the_activities_that_may_receive_permits(
     await expect(page.locator("#error")).to_contain_text("digits and dots")
     await page.close()
     assert datetime.now(UTC)
+
+
+async def test_the_checkpoints_page_charts_passings_and_marks_the_flagged(
+    browser: Browser, platform: Platform
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from geofence.zones import parse_zones
+    from tests.factories import make_iin
+    from tests.integration.test_zones import zone
+
+    assert platform.services is not None
+    services = platform.services
+    name = f"Panel zone {secrets.token_hex(3)}"
+    now = datetime.now(UTC)
+    await services.zones.import_shapes(
+        parse_zones(zone(name, 76.90, 0.02)),
+        valid_from=now - timedelta(hours=2),
+        actor="t",
+        source="t",
+    )
+    post = await services.checkpoints.add(
+        f"Panel post {secrets.token_hex(2)}", latitude=43.26, longitude=76.95,
+        zone_kind="quarantine", zone_name=name, register="roadblock", actor="t",
+    )  # fmt: skip
+    for direction in ("in", "in", "out"):
+        await services.checkpoints.log_passing(
+            post, officer=5, direction=direction, value=make_iin(), at=now,
+            update_key=secrets.token_hex(6),
+        )  # fmt: skip
+    officer_id = secrets.randbelow(10**9) + 10**9
+    token = await services.permits.create_officer_invite("checkpoint", created_by="t")
+    await services.permits.join_as_officer(token, officer_id, "Officer Panel")
+
+    page = await _browser_login(browser, platform, await _user(platform, "analyst"))
+    await page.click("header nav >> text=Checkpoints")
+    chart = page.locator(f".chart[data-checkpoint='{post.name}']")
+    await expect(chart.locator("svg")).to_be_visible()
+    await expect(page.locator("#recent-passings tr.flagged", has_text=post.name)).to_have_count(2)
+    await _screenshot(page, "checkpoints")
+    assert await page.locator("#assign").count() == 0
+    assert page.console_errors == []  # type: ignore[attr-defined]
+    await page.close()
+
+    admin = await _browser_login(browser, platform, await _user(platform, "admin"))
+    await admin.goto(f"{platform.base_url}/checkpoints")
+    await admin.select_option("#officer", str(officer_id))
+    await admin.select_option("#checkpoint", str(post.id))
+    await admin.click("#assign button")
+    await expect(admin.locator("#notice")).to_have_text("Officer assigned.")
+    await expect(admin.locator("#officers tr", has_text="Officer Panel")).to_contain_text(
+        post.name
+    )
+    await admin.close()
+    assigned = await services.checkpoints.checkpoint_of(officer_id)
+    assert assigned is not None
+    assert assigned.id == post.id
