@@ -1,5 +1,6 @@
-"""The citizen bot: status colour, venue check-in, visits, disputes (and, as their issues
-land, permits and the FAQ in ru/kk/en)."""
+"""The citizen bot: status colour, venue check-in, visits, disputes, permits (one's own,
+and applying as an organisation's head), checkpoint self-registration (and, as its issue
+lands, the FAQ in ru/kk/en)."""
 
 from flows import checkpoints
 from flows.checkin import handlers as checkin

@@ -1,5 +1,5 @@
-"""The staff bot: venue owners and staff (and, as their issue lands, checkpoint officers
-and police)."""
+"""The staff bot: venue owners and staff, police and checkpoint officers (permit checks,
+passings at checkpoints)."""
 
 from flows import checkpoints
 from flows.context import BotProfile

@@ -212,23 +212,65 @@ class CheckpointService:
                 plate = parse_plate(raw).value
             except InvalidInput:
                 plate = check.matched_plate or compact.upper()[:20]
+        return await self._store(
+            checkpoint,
+            direction=direction,
+            at=at,
+            update_key=update_key,
+            permit=check,
+            person={"iin": iin, "plate": plate, "officer": officer},
+        )
+
+    async def self_register(
+        self, checkpoint: Checkpoint, *, phone: str, direction: str, at: datetime, update_key: str
+    ) -> Passing:
+        """A traveller's own registration: the phone and the time, nothing else."""
+        if direction not in DIRECTIONS:
+            raise PermitError("checkpoint.bad_direction")
+        return await self._store(
+            checkpoint,
+            direction=direction,
+            at=at,
+            update_key=update_key,
+            permit=None,
+            person={"phone": phone},
+        )
+
+    async def _store(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        direction: str,
+        at: datetime,
+        update_key: str,
+        permit: PermitCheck | None,
+        person: dict[str, object],
+    ) -> Passing:
+        """Store one passing, judged against the guarded zone's version in force at
+        ``at``; an update seen before returns the passing it stored then."""
         async with self.pool.acquire() as conn, conn.transaction():
             zone = await self._zone_in_force(conn, checkpoint, at)
             restricted = zone is not None and zone["kind"] in RESTRICTED_KINDS
-            flagged = direction == "in" and restricted and check.result is not PermitResult.VALID
+            flagged = (
+                permit is not None
+                and direction == "in"
+                and restricted
+                and permit.result is not PermitResult.VALID
+            )
             row = await conn.fetchrow(
-                "INSERT INTO passings (checkpoint_id, direction, at, iin, plate, officer,"
+                "INSERT INTO passings (checkpoint_id, direction, at, iin, plate, officer, phone,"
                 " permit_result, loose_match, zone_id, restricted, flagged, update_key)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
                 " ON CONFLICT (update_key) DO NOTHING RETURNING id",
                 checkpoint.id,
                 direction,
                 at,
-                iin,
-                plate,
-                officer,
-                check.result.value,
-                check.loose,
+                person.get("iin"),
+                person.get("plate"),
+                person.get("officer"),
+                person.get("phone"),
+                permit.result.value if permit else None,
+                bool(permit and permit.loose),
                 zone["id"] if zone else None,
                 restricted,
                 flagged,
@@ -246,49 +288,10 @@ class CheckpointService:
             checkpoint=checkpoint,
             direction=direction,
             at=at,
-            permit=check,
+            permit=permit,
             zone_version=zone["version"] if zone else None,
             restricted=restricted,
             flagged=flagged,
-        )
-
-    async def self_register(
-        self, checkpoint: Checkpoint, *, phone: str, direction: str, at: datetime, update_key: str
-    ) -> Passing:
-        """A traveller's own registration: the phone and the time, nothing else."""
-        if direction not in DIRECTIONS:
-            raise PermitError("checkpoint.bad_direction")
-        async with self.pool.acquire() as conn, conn.transaction():
-            zone = await self._zone_in_force(conn, checkpoint, at)
-            restricted = zone is not None and zone["kind"] in RESTRICTED_KINDS
-            row = await conn.fetchrow(
-                "INSERT INTO passings (checkpoint_id, direction, at, phone, zone_id, restricted,"
-                " update_key) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                " ON CONFLICT (update_key) DO NOTHING RETURNING id",
-                checkpoint.id,
-                direction,
-                at,
-                phone,
-                zone["id"] if zone else None,
-                restricted,
-                update_key,
-            )
-            passing_id = (
-                row["id"]
-                if row
-                else await conn.fetchval(
-                    "SELECT id FROM passings WHERE update_key = $1", update_key
-                )
-            )
-        return Passing(
-            id=passing_id,
-            checkpoint=checkpoint,
-            direction=direction,
-            at=at,
-            permit=None,
-            zone_version=zone["version"] if zone else None,
-            restricted=restricted,
-            flagged=False,
         )
 
     async def hourly_counts(
