@@ -15,12 +15,10 @@ from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    KeyboardButton,
     Message,
-    ReplyKeyboardMarkup,
 )
 
-from flows.common.keyboards import main_menu
+from flows.common.keyboards import main_menu, share_phone_keyboard
 from flows.contacts import own_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, MenuButton, StartPayload
@@ -114,12 +112,8 @@ async def direction_pressed(
         await state.update_data(
             checkpoint=callback_data.checkpoint, direction=callback_data.direction
         )
-        button = KeyboardButton(text=text(lang, "signup.share_phone_button"), request_contact=True)
         await query.message.answer(
-            text(lang, "checkpoint.traveller_phone"),
-            reply_markup=ReplyKeyboardMarkup(
-                keyboard=[[button]], resize_keyboard=True, one_time_keyboard=True
-            ),
+            text(lang, "checkpoint.traveller_phone"), reply_markup=share_phone_keyboard(lang)
         )
         return
     checkpoint = await checkpoints.checkpoint_of(query.from_user.id)

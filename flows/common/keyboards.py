@@ -24,6 +24,12 @@ def main_menu(lang: str, items: Sequence[str]) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, is_persistent=True)
 
 
+def share_phone_keyboard(lang: str) -> ReplyKeyboardMarkup:
+    """One button that shares the account's own phone number (Telegram's contact button)."""
+    button = KeyboardButton(text=text(lang, "signup.share_phone_button"), request_contact=True)
+    return ReplyKeyboardMarkup(keyboard=[[button]], resize_keyboard=True, one_time_keyboard=True)
+
+
 def language_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[

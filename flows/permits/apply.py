@@ -18,11 +18,10 @@ from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    KeyboardButton,
     Message,
-    ReplyKeyboardMarkup,
 )
 
+from flows.common.keyboards import share_phone_keyboard
 from flows.contacts import own_phone
 from flows.filters import HasContact, HasDocument, MenuButton
 from flows.formatting import local_time
@@ -124,13 +123,7 @@ async def got_bin(message: Message, state: FSMContext, lang: str) -> None:
         return
     await state.update_data(bin=bin_)
     await state.set_state(ApplyForm.phone)
-    button = KeyboardButton(text=text(lang, "signup.share_phone_button"), request_contact=True)
-    await message.answer(
-        text(lang, "apply.ask_phone"),
-        reply_markup=ReplyKeyboardMarkup(
-            keyboard=[[button]], resize_keyboard=True, one_time_keyboard=True
-        ),
-    )
+    await message.answer(text(lang, "apply.ask_phone"), reply_markup=share_phone_keyboard(lang))
 
 
 async def got_phone(

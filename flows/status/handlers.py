@@ -14,13 +14,11 @@ from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    KeyboardButton,
     Message,
-    ReplyKeyboardMarkup,
 )
 
 from flows.checkin.scan import process_scan
-from flows.common.keyboards import main_menu
+from flows.common.keyboards import main_menu, share_phone_keyboard
 from flows.contacts import own_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, MenuButton
@@ -66,11 +64,6 @@ def _yes_no(lang: str, step: str, yes_key: str, no_key: str) -> InlineKeyboardMa
     )
 
 
-def _share_phone(lang: str) -> ReplyKeyboardMarkup:
-    button = KeyboardButton(text=text(lang, "signup.share_phone_button"), request_contact=True)
-    return ReplyKeyboardMarkup(keyboard=[[button]], resize_keyboard=True, one_time_keyboard=True)
-
-
 async def begin_signup(
     message: Message, state: FSMContext, lang: str, *, pending_token: str | None = None
 ) -> None:
@@ -79,7 +72,7 @@ async def begin_signup(
     await state.update_data(pending_token=pending_token)
     intro = text(lang, "checkin.link_first" if pending_token else "status.not_linked")
     await message.answer(
-        f"{intro}\n\n{text(lang, 'signup.ask_phone')}", reply_markup=_share_phone(lang)
+        f"{intro}\n\n{text(lang, 'signup.ask_phone')}", reply_markup=share_phone_keyboard(lang)
     )
 
 
@@ -124,7 +117,7 @@ async def got_contact(message: Message, state: FSMContext, lang: str) -> None:
         key = (
             "signup.not_own_contact" if error.code == "not_own_contact" else f"errors.{error.code}"
         )
-        await message.answer(text(lang, key), reply_markup=_share_phone(lang))
+        await message.answer(text(lang, key), reply_markup=share_phone_keyboard(lang))
         return
     await state.update_data(phone=phone)
     await state.set_state(SignUp.iin)
@@ -132,7 +125,9 @@ async def got_contact(message: Message, state: FSMContext, lang: str) -> None:
 
 
 async def phone_expected(message: Message, lang: str) -> None:
-    await message.answer(text(lang, "signup.phone_expected"), reply_markup=_share_phone(lang))
+    await message.answer(
+        text(lang, "signup.phone_expected"), reply_markup=share_phone_keyboard(lang)
+    )
 
 
 @dataclass(frozen=True)
