@@ -4,20 +4,29 @@ which activity codes may receive permits (admins). Every decision is audited."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from aiohttp import web
 
 from admin.audit_pages import CITY_TIMEZONE, panel_audit
 from admin.panel import add_route, render, session_of
 from flows.i18n import text
-from services.permit_applications import PermitApplications, PermitRow
+from services.permit_applications import (
+    MAX_WINDOW_DAYS,
+    PURPOSES,
+    REGISTERS,
+    PermitApplications,
+    PermitRow,
+    parse_csv,
+    window_of,
+)
 from services.permits import PermitError
-from services.validation import InvalidInput
+from services.validation import InvalidInput, parse_bin
 
 APPLICATIONS: web.AppKey[PermitApplications] = web.AppKey("permit_applications")
 ROLES = frozenset({"permits_officer"})
 ADMINS_ONLY: frozenset[str] = frozenset()
+MAX_UPLOAD_BYTES = 1_000_000
 
 
 def _mask(iin: str | None) -> str:
@@ -31,6 +40,7 @@ async def _page(
     notice: str = "",
     found: list[PermitRow] | None = None,
     status: int = 200,
+    bad_rows: list[str] | None = None,
 ) -> web.Response:
     applications = request.app[APPLICATIONS]
     now = datetime.now(UTC)
@@ -49,6 +59,9 @@ async def _page(
         mask=_mask,
         error=error,
         notice=notice,
+        bad_rows=bad_rows or [],
+        registers=REGISTERS,
+        purposes=PURPOSES,
         is_admin=session_of(request).user.role == "admin",
     )
 
@@ -85,6 +98,59 @@ async def decide(request: web.Request) -> web.Response:
     return await _page(request, notice=f"Permit #{permit_id} {done}.")
 
 
+async def upload(request: web.Request) -> web.Response:
+    """An officer applies on an organisation's behalf with a CSV of its employees (the
+    same rules as in the bot; the bad rows are listed with their line)."""
+    applications = request.app[APPLICATIONS]
+    tz = request.app[CITY_TIMEZONE]
+    form = await request.post()
+    file = form.get("file")
+    if not isinstance(file, web.FileField):
+        return await _page(request, error="Choose a CSV file.", status=400)
+    data = file.file.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        return await _page(request, error="The file is larger than 1 MB; split it.", status=400)
+    try:
+        organisation = await applications.organisation(parse_bin(str(form.get("bin", ""))).value)
+        if organisation is None:
+            raise PermitError("apply.org_unknown")
+        valid_from, valid_until = window_of(
+            date.fromisoformat(str(form.get("first", ""))),
+            date.fromisoformat(str(form.get("last", ""))),
+            today=datetime.now(tz).date(),
+            tz=tz,
+        )
+        items, bad = parse_csv(data)
+        outcome = await applications.submit(
+            bin_=organisation.bin,
+            applicant=session_of(request).user.username,
+            register=str(form.get("register", "")),
+            purpose=str(form.get("purpose", "")),
+            valid_from=valid_from,
+            valid_until=valid_until,
+            items=items,
+            source="panel",
+            now=datetime.now(UTC),
+        )
+    except InvalidInput as error:
+        return await _page(
+            request, error=text("en", f"errors.{error.code}", days=MAX_WINDOW_DAYS), status=400
+        )
+    except PermitError as error:
+        return await _page(request, error=text("en", error.key), status=400)
+    except ValueError:
+        return await _page(request, error="Choose the first and the last day.", status=400)
+    notice = (
+        f"Application #{outcome.application_id} for {organisation.name}: "
+        f"{len(outcome.approved)} approved, {len(outcome.waiting)} waiting, "
+        f"{len(outcome.rejected)} refused"
+        + (f"; {len(bad)} bad rows not taken" if bad else "")
+        + "."
+    )
+    bad_rows = [f"line {b.line}: {text('en', f'errors.{b.code}')}" for b in bad[:50]]
+    return await _page(request, notice=notice, bad_rows=bad_rows)
+
+
 async def change_activity(request: web.Request) -> web.Response:
     form = await request.post()
     try:
@@ -103,4 +169,5 @@ def setup_permits_pages(app: web.Application, applications: PermitApplications) 
     app[APPLICATIONS] = applications
     add_route(app, "GET", "/permits", permits_page, roles=ROLES, title="Permits")
     add_route(app, "POST", "/permits/{permit_id}/decision", decide, roles=ROLES)
+    add_route(app, "POST", "/permits/upload", upload, roles=ROLES)
     add_route(app, "POST", "/permits/activities", change_activity, roles=ADMINS_ONLY)

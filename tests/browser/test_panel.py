@@ -5,6 +5,7 @@ import os
 import re
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp import ClientSession, CookieJar
@@ -452,3 +453,45 @@ async def test_the_checkpoints_page_charts_passings_and_marks_the_flagged(
     assigned = await services.checkpoints.checkpoint_of(officer_id)
     assert assigned is not None
     assert assigned.id == post.id
+
+
+async def test_a_permits_officer_uploads_an_organisations_csv(
+    browser: Browser, platform: Platform, tmp_path: Path
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from tests.factories import add_org, make_iin
+
+    assert platform.services is not None
+    bin_ = await add_org(platform.services, name="Upload LLP")
+    good = [make_iin(), make_iin()]
+    csv_file = tmp_path / "staff.csv"
+    csv_file.write_text("iin,plate\n" + "\n".join(good) + "\n12345,\n=SUM(A1),\n", "utf-8")
+    today = datetime.now(ZoneInfo(platform.settings.city_timezone)).date()
+    page = await _browser_login(browser, platform, await _user(platform, "permits_officer"))
+    await page.goto(f"{platform.base_url}/permits")
+    await page.click("#upload-card summary")
+    await page.fill("#up-bin", bin_)
+    await page.select_option("#up-purpose", "delivery")
+    await page.fill("#up-first", today.isoformat())
+    await page.fill("#up-last", today.isoformat())
+    await page.set_input_files("#up-file", str(csv_file))
+    await page.click("#upload button")
+    await expect(page.locator("#notice")).to_contain_text(
+        "for Upload LLP: 2 approved, 0 waiting, 0 refused; 2 bad rows not taken."
+    )
+    await expect(page.locator("#bad-rows")).to_contain_text("line 4")
+    await expect(page.locator("#bad-rows")).to_contain_text("line 5")
+    await expect(page.locator("#upload-card")).to_have_attribute("open", "")  # kept open
+    await page.fill("#up-bin", "123")
+    await page.set_input_files("#up-file", str(csv_file))
+    await page.fill("#up-first", today.isoformat())
+    await page.fill("#up-last", today.isoformat())
+    await page.click("#upload button")
+    await expect(page.locator("#error")).to_contain_text("12 digits")
+    await page.close()
+    now = datetime.now(ZoneInfo("UTC"))
+    for iin in good:
+        check = await platform.services.permits.check_iin(iin, at=now, actor="t")
+        assert check.result.value == "valid"
