@@ -451,11 +451,16 @@ class PermitApplications:
         reject), or revokes an approved one (``approve=False`` on an approved permit)."""
         reason = reason.strip()[:300]
         async with self.pool.acquire() as conn, conn.transaction():
-            state = await conn.fetchval(
-                "SELECT state FROM permits WHERE id = $1 FOR UPDATE", permit_id
+            permit = await conn.fetchrow(
+                "SELECT state, iin FROM permits WHERE id = $1 FOR UPDATE", permit_id
             )
-            if state is None:
+            if permit is None:
                 raise PermitError("apply.no_such_permit")
+            state = permit["state"]
+            if approve and permit["iin"] is not None:
+                status = await self.statuses.status(permit["iin"])
+                if status.colour in (Colour.RED, Colour.YELLOW):  # turned red since applying
+                    raise PermitError("apply.quarantine_now")
             if approve and state != "pending":
                 raise PermitError("apply.not_waiting")
             if not approve and state not in ("pending", "approved"):

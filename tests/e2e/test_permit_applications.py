@@ -5,14 +5,17 @@ person in quarantine, duplicates, and what the head sees afterwards."""
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from bots.sandbox.client import SandboxChat, SandboxClient, buttons
 from citybots.platform import Platform
 from citybots.wiring import Services
 from flows.i18n import text
-from services.permits import PermitResult
+from services.permit_applications import Item
+from services.permits import PermitError, PermitResult
 from tests.factories import add_org, add_pcr, make_iin, make_phone
 
 
@@ -146,6 +149,23 @@ async def test_a_csv_upload_with_bad_rows_quarantine_duplicates_and_the_quota(
     )
     waiting = [p for p in await services.applications.waiting(now=now) if p.iin == third]
     assert waiting[0].failed_rules == ["quota"]
+    later_red = make_iin()
+    await add_pcr(services, later_red, "negative")
+    await services.applications.submit(
+        bin_=bin_,
+        applicant="test",
+        register="city",
+        purpose="work",
+        valid_from=now,
+        valid_until=now + timedelta(days=2),
+        items=[Item(1, later_red, None)],
+        source="panel",
+        now=now,
+    )
+    (queued,) = [p for p in await services.applications.waiting(now=now) if p.iin == later_red]
+    await add_pcr(services, later_red, "positive")
+    with pytest.raises(PermitError, match=r"apply\.quarantine_now"):
+        await services.applications.decide(queued.id, approve=True, officer="o", reason="")
     await services.applications.decide(waiting[0].id, approve=True, officer="officer", reason="")
     assert (await services.permits.check_iin(third, at=now, actor="t")).result is (
         PermitResult.VALID
