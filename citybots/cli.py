@@ -19,6 +19,8 @@ from citybots.embedded import EmbeddedServerError
 from citybots.logs import setup_logging
 from citybots.model_command import add_parser as add_model_parser
 from citybots.model_command import model_command
+from citybots.nlu_command import add_parser as add_nlu_parser
+from citybots.nlu_command import nlu_command
 from citybots.settings import Settings, SettingsError, load_settings
 from services.demo import DEMO_PEOPLE, DEMO_VENUE_KEYS, demo_token, load_demo_data
 from services.migrations import MigrationError, migrate, status
@@ -546,6 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     adding.add_argument("--register", default="roadblock", choices=["city", "roadblock"])
     add_model_parser(commands)
+    add_nlu_parser(commands)
     return parser
 
 
@@ -578,6 +581,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "zones": _zones,
     }
     command = args.db_command if args.command == "db" else args.command
+    if command == "nlu":  # no servers and no event loop needed
+        return nlu_command(settings, args)
     try:
         if command in with_args:
             return asyncio.run(with_args[command](settings, args))

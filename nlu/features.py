@@ -16,6 +16,7 @@ buckets, counted, and weighted by TF-IDF in the model.
 
 from __future__ import annotations
 
+import itertools
 import re
 import zlib
 from collections import Counter
@@ -128,7 +129,7 @@ def features(text: str) -> Counter[int]:
             for n in (3, 4, 5):
                 for i in range(len(marked) - n + 1):
                     counts[_bucket(marked[i : i + n])] += 1
-    for left, right in zip(tokens, tokens[1:], strict=False):
+    for left, right in itertools.pairwise(tokens):
         for a in left:
             for b in right:
                 counts[_bucket(f"b:{a} {b}")] += 1

@@ -137,9 +137,9 @@ def train(
     examples: Sequence[Example],
     *,
     fingerprint: str = "",
-    epochs: int = 300,
+    epochs: int = 100,
     l2: float = 1e-4,
-    rate: float = 0.05,
+    rate: float = 0.1,
 ) -> IntentModel:
     intents = sorted({e.intent for e in examples})
     index = {intent: i for i, intent in enumerate(intents)}

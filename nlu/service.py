@@ -1,0 +1,110 @@
+"""``parse(text)`` in the shape of Rasa's ``/model/parse``, from the embedded classifier or,
+with ``NLU_BACKEND=rasa``, from a Rasa server (with a timeout, and the embedded
+classifier whenever Rasa does not answer in time).
+
+The embedded model is trained from nlu/data when no artefact for the data's fingerprint
+is cached under ``DATA_DIR/nlu`` (so a changed file retrains by itself) and by
+``citybots nlu train``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from nlu.data import fingerprint, load
+from nlu.model import IntentModel, train
+
+log = logging.getLogger(__name__)
+RANKING = 10
+
+
+def artefact_path(cache_dir: Path, digest: str | None = None) -> Path:
+    return cache_dir / f"intents-{digest or fingerprint()}.npz"
+
+
+def load_or_train(cache_dir: Path, *, force: bool = False) -> tuple[IntentModel, float]:
+    """The model for the current data, and how long training took (0 when cached)."""
+    digest = fingerprint()
+    path = artefact_path(cache_dir, digest)
+    if path.exists() and not force:
+        try:
+            return IntentModel.load(path), 0.0
+        except (OSError, ValueError, KeyError):
+            log.warning("NLU artefact %s unreadable: training again", path.name)
+    started = time.perf_counter()
+    model = train(load(), fingerprint=digest)
+    seconds = time.perf_counter() - started
+    model.save(path)
+    for stale in cache_dir.glob("intents-*.npz"):
+        if stale != path:
+            stale.unlink(missing_ok=True)
+    log.info("NLU model trained in %.1f s", seconds)
+    return model, seconds
+
+
+def shape(text: str, ranking: list[tuple[str, float]]) -> dict[str, Any]:
+    """Rasa's /model/parse answer."""
+    name, confidence = ranking[0]
+    return {
+        "text": text,
+        "intent": {"name": name, "confidence": round(confidence, 4)},
+        "intent_ranking": [{"name": n, "confidence": round(c, 4)} for n, c in ranking[:RANKING]],
+        "entities": [],
+    }
+
+
+class Nlu:
+    def __init__(
+        self,
+        model: IntentModel,
+        *,
+        backend: str = "embedded",
+        rasa_url: str | None = None,
+        timeout: float = 2.0,
+    ) -> None:
+        self.model = model
+        self.backend = backend
+        self.rasa_url = rasa_url.rstrip("/") if rasa_url else None
+        self.timeout = timeout
+        self._http: aiohttp.ClientSession | None = None
+
+    def parse(self, text: str) -> dict[str, Any]:
+        """The embedded classifier, in process."""
+        text = text.strip()[:1000]
+        if not text:
+            return shape(text, [("out_of_scope", 1.0)])
+        return shape(text, self.model.rank(text))
+
+    async def parse_async(self, text: str) -> dict[str, Any]:
+        """The configured backend; Rasa's answer when it comes in time, else embedded."""
+        if self.backend == "rasa" and self.rasa_url:
+            try:
+                return await self._rasa(text)
+            except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as error:
+                log.warning(
+                    "Rasa did not answer (%s): the embedded classifier answers",
+                    type(error).__name__,
+                )
+        return self.parse(text)
+
+    async def _rasa(self, text: str) -> dict[str, Any]:
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        async with asyncio.timeout(self.timeout):
+            async with self._http.post(f"{self.rasa_url}/model/parse", json={"text": text}) as r:
+                r.raise_for_status()
+                answer: dict[str, Any] = await r.json()
+        if not isinstance(answer["intent"]["name"], str):  # a malformed answer
+            raise ValueError("Rasa answered without an intent name")
+        return answer
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
