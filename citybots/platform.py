@@ -31,6 +31,7 @@ from admin.app import init_app as init_admin
 from admin.audit_pages import setup_audit_pages
 from admin.checkpoints_pages import setup_checkpoints_pages
 from admin.model_pages import setup_model_pages
+from admin.nlu_api import setup_nlu_api
 from admin.panel import setup_panel
 from admin.permits_pages import setup_permits_pages
 from admin.public import setup_public
@@ -48,6 +49,7 @@ from citybots.wiring import Services, build_services
 from flows.context import BotContext, BotLinks, Limits
 from flows.i18n import LANGUAGES, text
 from flows.quarantine.live import LiveIngest
+from nlu.service import Nlu, load_or_train
 from services.db import connect, create_pool
 from services.localcache import InvalidationListener
 from services.metrics import Metrics
@@ -199,6 +201,7 @@ class Platform:
     started_in: float = 0.0
     services: Services | None = None
     notifier: Notifier | None = None
+    nlu: Nlu | None = None
     _runner: web.AppRunner | None = None
     _scheduler: AsyncIOScheduler | None = None
     _notifier_task: asyncio.Task[None] | None = None
@@ -251,6 +254,13 @@ class Platform:
 
         self.services = build_services(self.pool, self.redis, settings)
         self.live_ingest = LiveIngest(self.services.quarantine, self.metrics)
+        model, _ = await asyncio.to_thread(load_or_train, settings.data_dir / "nlu")
+        self.nlu = Nlu(
+            model,
+            backend=settings.nlu_backend,
+            rasa_url=settings.rasa_url,
+            timeout=settings.nlu_rasa_timeout,
+        )
         await self._quarantine_index()
         app = web.Application(client_max_size=32 * 1024**2)
         setup_api(app, self.services)
@@ -267,6 +277,7 @@ class Platform:
         setup_permits_pages(app, self.services.applications)
         setup_checkpoints_pages(app, self.services.checkpoints)
         setup_users_pages(app)
+        setup_nlu_api(app, self.nlu)
         if settings.sandbox_bots:
             self.sandbox = Sandbox()
             self.sandbox.setup(app)
@@ -568,6 +579,9 @@ class Platform:
         if self.live_ingest is not None:
             await self.live_ingest.close()
             self.live_ingest = None
+        if self.nlu is not None:
+            await self.nlu.close()
+            self.nlu = None
         self.bots.clear()
         if self._runner is not None:
             await self._runner.cleanup()

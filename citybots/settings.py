@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     quarantine_escalate_minutes: int = Field(default=10, ge=1, le=1440)
     workers: int = Field(default=1, ge=1, le=64)
     panel_session_hours: float = Field(default=12.0, gt=0, le=168)
+    nlu_backend: Literal["embedded", "rasa"] = "embedded"
+    rasa_url: str | None = None
+    nlu_rasa_timeout: float = Field(default=2.0, gt=0, le=30)
     model_scenarios: Path | None = None
 
     @field_validator("model_scenarios", mode="before")
@@ -87,6 +90,7 @@ class Settings(BaseSettings):
         "doctor_bot_token",
         "agent_bot_token",
         "webhook_secret",
+        "rasa_url",
         mode="before",
     )
     @classmethod
@@ -107,7 +111,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
-    @field_validator("telegram_api_base", "webhook_base_url")
+    @field_validator("telegram_api_base", "webhook_base_url", "rasa_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None:
@@ -148,6 +152,12 @@ class Settings(BaseSettings):
                 "WORKERS above 1 needs webhook mode (WEBHOOK_BASE_URL) and a token for every "
                 "bot: the sandbox and long polling live in one process"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _rasa_needs_url(self) -> Settings:
+        if self.nlu_backend == "rasa" and not self.rasa_url:
+            raise ValueError("NLU_BACKEND=rasa needs RASA_URL (for example http://127.0.0.1:5005)")
         return self
 
     @model_validator(mode="after")

@@ -495,3 +495,22 @@ async def test_a_permits_officer_uploads_an_organisations_csv(
     for iin in good:
         check = await platform.services.permits.check_iin(iin, at=now, actor="t")
         assert check.result.value == "valid"
+
+
+async def test_model_parse_answers_a_logged_in_user_in_rasas_shape(
+    platform: Platform, http: ClientSession
+) -> None:
+    user = HttpUser(http, platform.base_url)
+    assert await user.log_in(await _user(platform, "analyst")) == 303
+    url = f"{platform.base_url}/model/parse"
+    async with http.post(url, json={"text": "где сдать пцр"}) as refused:
+        assert refused.status == 403  # no CSRF token
+    headers = {"X-CSRF-Token": user.csrf}
+    async with http.post(url, json={"text": "где сдать пцр"}, headers=headers) as answer:
+        assert answer.status == 200
+        body = await answer.json()
+    assert body["intent"]["name"] == "faq_pcr_testing"
+    assert body["intent_ranking"][0]["name"] == "faq_pcr_testing"
+    async with http.post(url, data=b"not json", headers=headers) as bad:
+        assert bad.status == 400
+        assert "JSON" in (await bad.json())["error"]
