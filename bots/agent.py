@@ -1,10 +1,17 @@
-"""The agent bot: hotline 1308 agents, scripted answer flows, questions from the FAQ."""
+"""The agent bot: hotline 1308 agents take citizens' hand-off tickets and walk scripted
+answers on calls, logged by topic, outcome and district."""
 
-from collections.abc import Callable
-
-from aiogram import Router
-
+from flows import hotline
 from flows.context import BotProfile
 
-PROFILE = BotProfile(name="agent")
-FLOWS: tuple[Callable[[], Router], ...] = ()
+PROFILE = BotProfile(
+    name="agent",
+    menu=(
+        "agent_menu.shift_on",
+        "agent_menu.shift_off",
+        "agent_menu.script",
+        "menu.help",
+        "menu.language",
+    ),
+)
+FLOWS = (hotline.build_router,)

@@ -1,10 +1,11 @@
 """The citizen bot: status colour, venue check-in, visits, disputes, permits (one's own,
-and applying as an organisation's head), checkpoint self-registration (and, as its issue
-lands, the FAQ in ru/kk/en)."""
+and applying as an organisation's head), checkpoint self-registration, and free-text
+questions answered from the hotline's FAQ in ru/kk/en (or handed to an operator)."""
 
 from flows import checkpoints
 from flows.checkin import handlers as checkin
 from flows.context import BotProfile
+from flows.faq import handlers as faq
 from flows.permits import apply
 from flows.permits import handlers as permits
 from flows.status import handlers as status
@@ -29,4 +30,5 @@ FLOWS = (
     checkin.build_router,
     status.build_router,
     apply.build_form_router,
+    faq.build_router,
 )

@@ -350,6 +350,7 @@ class Platform:
         assert self.services is not None
         assert self.redis is not None
         assert self.live_ingest is not None
+        assert self.nlu is not None
         services = self.services
         return BotContext(
             profile=BOT_MODULES[name].PROFILE,
@@ -374,6 +375,9 @@ class Platform:
             permits=services.permits,
             applications=services.applications,
             checkpoints=services.checkpoints,
+            hotline=services.hotline,
+            tickets=services.tickets,
+            nlu=self.nlu,
         )
 
     async def _connect_bot(self, name: str) -> None:

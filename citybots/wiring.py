@@ -16,6 +16,7 @@ from services.checkpoints import CheckpointService
 from services.citizens import CitizenService
 from services.disputes import DisputeService
 from services.exposure import ExposureService
+from services.hotline import HotlineService, Tickets
 from services.labs import LabService
 from services.model.runs import ModelRuns
 from services.model.scenarios import load_spec
@@ -54,6 +55,8 @@ class Services:
     permits: PermitService
     applications: PermitApplications
     checkpoints: CheckpointService
+    hotline: HotlineService
+    tickets: Tickets
     panel: PanelService
     model_runs: ModelRuns
 
@@ -90,6 +93,8 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
         permits=permits,
         applications=PermitApplications(pool, redis, statuses),
         checkpoints=CheckpointService(pool, permits),
+        hotline=HotlineService(pool),
+        tickets=Tickets(pool),
         panel=PanelService(pool, session_hours=settings.panel_session_hours),
         model_runs=ModelRuns(pool, load_spec(settings.model_scenarios)),
     )

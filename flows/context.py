@@ -8,10 +8,12 @@ from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
+from flows.faq.handlers import Parser
 from flows.quarantine.live import LiveIngest
 from services.checkpoints import CheckpointService
 from services.citizens import CitizenService
 from services.disputes import DisputeService
+from services.hotline import HotlineService, Tickets
 from services.metrics import Metrics
 from services.permit_applications import PermitApplications
 from services.permits import PermitService
@@ -68,3 +70,6 @@ class BotContext(TypedDict):
     permits: PermitService
     applications: PermitApplications
     checkpoints: CheckpointService
+    hotline: HotlineService
+    tickets: Tickets
+    nlu: Parser

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from flows.formatting import local_clock, local_time
+from flows.hotline import ticket_keyboard
 from flows.i18n import text
 from flows.quarantine.alerts import alert_keyboard, alert_text, closed_text, patient_text
 from flows.quarantine.keyboards import HomeChoice
@@ -49,6 +50,20 @@ def render_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) ->
         )
     if kind == "quarantine_closed":
         return Notice(closed_text(params, lang, tz))
+    if kind == "hotline_ticket":
+        return Notice(
+            text(lang, "agent.ticket", number=params["id"], question=params["question"] or "—"),
+            ticket_keyboard(lang, int(params["id"]), "take"),
+        )
+    if kind == "hotline_from_citizen":
+        return Notice(
+            text(lang, "notices.hotline_from_citizen", number=params["id"], text=params["text"]),
+            ticket_keyboard(lang, int(params["id"]), "close"),
+        )
+    if kind in ("hotline_taken", "hotline_closed"):
+        return Notice(text(lang, f"notices.{kind}", number=params["id"]))
+    if kind == "hotline_reply":
+        return Notice(text(lang, "notices.hotline_reply", text=params["text"]))
     if kind == "quarantine_declined":
         return Notice(text(lang, "doctor.declined", code=params["code"]))
     if kind == "quarantine_case_closed":

@@ -105,7 +105,7 @@ def best_permit(
     )
 
 
-OFFICER_ROLES = ("police", "checkpoint")
+OFFICER_ROLES = ("police", "checkpoint", "agent")  # agents: the hotline's staff
 OFFICER_INVITE_TTL = timedelta(days=7)
 
 
@@ -178,7 +178,8 @@ class PermitService:
 
     async def officer_role(self, tg_user_id: int) -> str | None:
         role: str | None = await self.pool.fetchval(
-            "SELECT role FROM officers WHERE tg_user_id = $1", tg_user_id
+            "SELECT role FROM officers WHERE tg_user_id = $1 AND role IN ('police', 'checkpoint')",
+            tg_user_id,
         )
         return role
 

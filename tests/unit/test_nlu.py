@@ -93,3 +93,12 @@ def test_the_artefact_is_cached_by_the_datas_fingerprint(tmp_path: Path) -> None
     artefact.write_bytes(b"broken")
     _, retrained = load_or_train(tmp_path)
     assert retrained > 0  # an unreadable artefact is replaced, not trusted
+
+
+def test_every_answerable_intent_has_an_answer_in_every_language() -> None:
+    from flows.faq import answers
+
+    wanted = set(INTENTS) - {"out_of_scope", "human_handoff"}
+    for language in LANGUAGES:
+        assert set(answers(language)) == wanted, language
+        assert all(a["title"] and a["answer"] for a in answers(language).values())

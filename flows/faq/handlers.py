@@ -1,0 +1,125 @@
+"""Free text in the citizen bot: a question is answered from the FAQ in the person's
+language; below the confidence threshold the three closest topics are offered as
+buttons with «talk to an operator», and the question is kept (without identity) for the
+FAQ's next edition."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from aiogram import Router
+from aiogram.filters import Filter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from flows.faq import SMALL_TALK, answers, topics
+from flows.i18n import text
+from services.hotline import HotlineService, Tickets
+
+ANSWER_CONFIDENCE = 0.5  # below this, the closest topics are offered instead
+CLOSEST = 3
+
+
+class Parser(Protocol):
+    """The NLU (nlu.service.Nlu): the flows only need its answer."""
+
+    async def parse_async(self, text: str) -> dict[str, Any]: ...
+
+
+class FaqTopic(CallbackData, prefix="faq"):
+    intent: str
+
+
+class PlainText(Filter):
+    """A text message that is not a command."""
+
+    async def __call__(self, message: Message) -> bool:
+        return bool(message.text) and not (message.text or "").startswith("/")
+
+
+def _closest(lang: str, parsed: dict[str, Any]) -> InlineKeyboardMarkup:
+    known = set(topics(lang))
+    closest = [r["name"] for r in parsed["intent_ranking"] if r["name"] in known][:CLOSEST]
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=answers(lang)[intent]["title"], callback_data=FaqTopic(intent=intent).pack()
+            )
+        ]
+        for intent in closest
+    ]
+    rows.append(
+        [
+            InlineKeyboardButton(
+                text=text(lang, "faq.operator"),
+                callback_data=FaqTopic(intent="human_handoff").pack(),
+            )
+        ]
+    )
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def hand_off(message: Message, lang: str, question: str, tickets: Tickets) -> None:
+    """A ticket for the agents; the citizen is told whether anyone is on shift now."""
+    ticket, on_shift = await tickets.open(message.chat.id, lang, question)
+    if ticket.state == "taken":
+        await message.answer(text(lang, "faq.operator_with_you"))
+    elif on_shift:
+        await message.answer(text(lang, "faq.operator_soon", number=ticket.id))
+    else:
+        await message.answer(text(lang, "faq.operator_waiting", number=ticket.id))
+
+
+async def ask(
+    message: Message,
+    lang: str,
+    nlu: Parser,
+    hotline: HotlineService,
+    tickets: Tickets,
+) -> None:
+    question = (message.text or "").strip()
+    ticket = await tickets.current(citizen_chat=message.chat.id)
+    if ticket is not None:  # a conversation with an operator: relay, do not parse
+        if ticket.state == "taken":
+            await tickets.relay(
+                ticket,
+                from_agent=False,
+                text=question,
+                key=f"c{message.chat.id}:{message.message_id}",
+            )
+        else:
+            await message.answer(text(lang, "faq.operator_waiting", number=ticket.id))
+        return
+    parsed = await nlu.parse_async(question)
+    intent = parsed["intent"]["name"]
+    confidence = float(parsed["intent"]["confidence"])
+    if confidence >= ANSWER_CONFIDENCE:
+        if intent == "human_handoff":
+            await hand_off(message, lang, question, tickets)
+            return
+        if intent in answers(lang) and (intent.startswith("faq_") or intent in SMALL_TALK):
+            await message.answer(answers(lang)[intent]["answer"])
+            return
+    await hotline.record_unanswered(question, lang, intent, confidence)
+    await message.answer(text(lang, "faq.not_sure"), reply_markup=_closest(lang, parsed))
+
+
+async def topic_pressed(
+    query: CallbackQuery, callback_data: FaqTopic, lang: str, tickets: Tickets
+) -> None:
+    assert isinstance(query.message, Message)
+    await query.answer()
+    if callback_data.intent == "human_handoff":
+        await hand_off(query.message, lang, "", tickets)
+        return
+    entry = answers(lang).get(callback_data.intent)
+    if entry is not None:
+        await query.message.answer(entry["answer"])
+
+
+def build_router() -> Router:
+    """Last in the citizen bot: only text no other flow took reaches it."""
+    router = Router(name=__name__)
+    router.callback_query.register(topic_pressed, FaqTopic.filter())
+    router.message.register(ask, PlainText())
+    return router

@@ -1,0 +1,238 @@
+"""The agent bot: hotline 1308 agents take citizens' hand-off tickets and walk a script on
+a call (the caller's words or a topic -> the FAQ answer to read -> the outcome -> the
+district), which is logged for the situation centre's calls by district and hour."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from flows.faq import answers, topics
+from flows.faq.handlers import Parser, PlainText
+from flows.filters import MenuButton, StartPayload
+from flows.i18n import text
+from services.hotline import OUTCOMES, HotlineError, Tickets
+from services.permits import PermitError, PermitService
+
+DISTRICTS = (
+    "Alatau",
+    "Almaly",
+    "Auezov",
+    "Bostandyk",
+    "Zhetysu",
+    "Medeu",
+    "Nauryzbay",
+    "Turksib",
+)
+
+
+class CallScript(StatesGroup):
+    words = State()
+
+
+class TicketAction(CallbackData, prefix="tk"):
+    action: str  # take, close
+    ticket: int
+
+
+class ScriptStep(CallbackData, prefix="sc"):
+    step: str  # topic, outcome, district
+    value: str
+
+
+def ticket_keyboard(lang: str, ticket_id: int, action: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=text(lang, f"agent.{action}"),
+                    callback_data=TicketAction(action=action, ticket=ticket_id).pack(),
+                )
+            ]
+        ]
+    )
+
+
+def _buttons(rows: list[list[tuple[str, ScriptStep]]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=label, callback_data=data.pack()) for label, data in row]
+            for row in rows
+        ]
+    )
+
+
+def _topic_buttons(lang: str, intents: list[str]) -> InlineKeyboardMarkup:
+    return _buttons(
+        [
+            [(answers(lang)[i]["title"], ScriptStep(step="topic", value=i.removeprefix("faq_")))]
+            for i in intents
+        ]
+    )
+
+
+async def join(message: Message, payload: str, lang: str, permits: PermitService) -> None:
+    assert message.from_user is not None
+    try:
+        role = await permits.join_as_officer(
+            payload, message.from_user.id, message.from_user.full_name
+        )
+    except PermitError as error:
+        await message.answer(text(lang, error.key))
+        return
+    key = "agent.joined" if role == "agent" else "agent.not_agent"
+    await message.answer(text(lang, key))
+
+
+async def _agent(message: Message, lang: str, tickets: Tickets) -> bool:
+    assert message.from_user is not None
+    if await tickets.is_agent(message.from_user.id):
+        return True
+    await message.answer(text(lang, "agent.not_agent"))
+    return False
+
+
+async def shift_on(message: Message, lang: str, tickets: Tickets) -> None:
+    if not await _agent(message, lang, tickets):
+        return
+    assert message.from_user is not None
+    waiting = await tickets.set_shift(message.from_user.id, True)
+    await message.answer(text(lang, "agent.shift_on", count=len(waiting)))
+    for ticket in waiting:
+        await message.answer(
+            text(lang, "agent.ticket", number=ticket.id, question=ticket.question or "—"),
+            reply_markup=ticket_keyboard(lang, ticket.id, "take"),
+        )
+
+
+async def shift_off(message: Message, lang: str, tickets: Tickets) -> None:
+    if not await _agent(message, lang, tickets):
+        return
+    assert message.from_user is not None
+    await tickets.set_shift(message.from_user.id, False)
+    await message.answer(text(lang, "agent.shift_off"))
+
+
+async def ticket_pressed(
+    query: CallbackQuery, callback_data: TicketAction, lang: str, tickets: Tickets
+) -> None:
+    assert isinstance(query.message, Message)
+    await query.answer()
+    if not await tickets.is_agent(query.from_user.id):
+        await query.message.answer(text(lang, "agent.not_agent"))
+        return
+    try:
+        if callback_data.action == "take":
+            ticket = await tickets.take(callback_data.ticket, query.from_user.id)
+            await query.message.answer(
+                text(lang, "agent.taken", number=ticket.id, question=ticket.question or "—"),
+                reply_markup=ticket_keyboard(lang, ticket.id, "close"),
+            )
+        elif callback_data.action == "close":
+            await tickets.close(callback_data.ticket, query.from_user.id)
+            await query.message.answer(text(lang, "agent.closed", number=callback_data.ticket))
+    except HotlineError as error:
+        await query.message.answer(text(lang, error.key))
+
+
+async def start_script(message: Message, state: FSMContext, lang: str, tickets: Tickets) -> None:
+    if not await _agent(message, lang, tickets):
+        return
+    await state.set_state(CallScript.words)
+    await message.answer(
+        text(lang, "agent.script_ask"), reply_markup=_topic_buttons(lang, topics(lang))
+    )
+
+
+async def caller_words(
+    message: Message, state: FSMContext, lang: str, nlu: Parser, tickets: Tickets
+) -> None:
+    """The caller's words, typed by the agent: the NLU suggests the script."""
+    parsed = await nlu.parse_async(message.text or "")
+    known = set(topics(lang))
+    suggested = [r["name"] for r in parsed["intent_ranking"] if r["name"] in known][:3]
+    await message.answer(
+        text(lang, "agent.script_suggested"), reply_markup=_topic_buttons(lang, suggested)
+    )
+
+
+async def relay(message: Message, lang: str, tickets: Tickets) -> None:
+    """An agent's text during a conversation goes to the citizen."""
+    assert message.from_user is not None
+    ticket = await tickets.current(agent_chat=message.from_user.id)
+    if ticket is None:
+        await message.answer(text(lang, "agent.no_conversation"))
+        return
+    await tickets.relay(
+        ticket,
+        from_agent=True,
+        text=message.text or "",
+        key=f"a{message.chat.id}:{message.message_id}",
+    )
+
+
+async def script_pressed(
+    query: CallbackQuery,
+    callback_data: ScriptStep,
+    state: FSMContext,
+    lang: str,
+    tickets: Tickets,
+) -> None:
+    assert isinstance(query.message, Message)
+    await query.answer()
+    if not await tickets.is_agent(query.from_user.id):
+        return
+    step, value = callback_data.step, callback_data.value
+    if step == "topic":
+        intent = f"faq_{value}"
+        if intent not in answers(lang):
+            return
+        await state.update_data(topic=intent)
+        await query.message.answer(
+            text(lang, "agent.script_read") + "\n\n" + answers(lang)[intent]["answer"],
+            reply_markup=_buttons(
+                [
+                    [(text(lang, f"agent.outcome.{o}"), ScriptStep(step="outcome", value=o))]
+                    for o in OUTCOMES
+                ]
+            ),
+        )
+    elif step == "outcome" and value in OUTCOMES:
+        await state.update_data(outcome=value)
+        await query.message.answer(
+            text(lang, "agent.script_district"),
+            reply_markup=_buttons(
+                [
+                    [(d, ScriptStep(step="district", value=d)) for d in DISTRICTS[i : i + 2]]
+                    for i in range(0, len(DISTRICTS), 2)
+                ]
+            ),
+        )
+    elif step == "district" and value in DISTRICTS:
+        data = await state.get_data()
+        if "topic" not in data or "outcome" not in data:
+            await query.message.answer(text(lang, "agent.script_expired"))
+            return
+        await tickets.log_call(
+            query.from_user.id, topic=data["topic"], outcome=data["outcome"], district=value
+        )
+        await state.clear()
+        await query.message.answer(text(lang, "agent.logged"))
+
+
+def build_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(join, StartPayload("off_"))
+    router.message.register(shift_on, MenuButton("agent_menu.shift_on"))
+    router.message.register(shift_off, MenuButton("agent_menu.shift_off"))
+    router.message.register(start_script, MenuButton("agent_menu.script"))
+    router.message.register(start_script, Command("call"))
+    router.callback_query.register(ticket_pressed, TicketAction.filter())
+    router.callback_query.register(script_pressed, ScriptStep.filter())
+    router.message.register(caller_words, StateFilter(CallScript.words), PlainText())
+    router.message.register(relay, PlainText())
+    return router

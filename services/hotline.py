@@ -1,0 +1,254 @@
+"""The hotline's records: questions the FAQ could not answer, kept without identity and
+with personal numbers scrubbed, for the FAQ's next edition."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from services.outbox import Queued, enqueue, enqueue_many
+from services.privacy import scrub
+
+MAX_TEXT = 500
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    text: str
+    language: str
+    top_intent: str | None
+    confidence: float | None
+    asked_at: datetime
+
+
+class HotlineService:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def record_unanswered(
+        self, text: str, language: str, top_intent: str | None, confidence: float | None
+    ) -> None:
+        await self.pool.execute(
+            "INSERT INTO hotline_unanswered (text, language, top_intent, confidence)"
+            " VALUES ($1, $2, $3, $4)",
+            scrub(text.strip())[:MAX_TEXT],
+            language,
+            top_intent,
+            confidence,
+        )
+
+    async def unanswered(
+        self, *, since: datetime | None = None, limit: int = 1000
+    ) -> list[Unanswered]:
+        rows = await self.pool.fetch(
+            "SELECT text, language, top_intent, confidence, asked_at FROM hotline_unanswered"
+            " WHERE $1::timestamptz IS NULL OR asked_at >= $1 ORDER BY asked_at DESC LIMIT $2",
+            since,
+            limit,
+        )
+        return [
+            Unanswered(r["text"], r["language"], r["top_intent"], r["confidence"], r["asked_at"])
+            for r in rows
+        ]
+
+
+class HotlineError(Exception):
+    """A refusal with the text key that explains it."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: int
+    citizen_chat: int
+    language: str
+    question: str
+    state: str
+    agent_chat: int | None
+    created_at: datetime
+
+
+def _ticket(row: asyncpg.Record) -> Ticket:
+    return Ticket(
+        row["id"],
+        row["citizen_chat"],
+        row["language"],
+        row["question"],
+        row["state"],
+        row["agent_chat"],
+        row["created_at"],
+    )
+
+
+OUTCOMES = ("answered", "callback", "referred", "ambulance")
+
+
+class Tickets:
+    """Hand-off from the citizen bot to the agent bot. Every message that crosses goes
+    through the durable outbox, so nothing is lost while a bot or Telegram is down."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def is_agent(self, tg_user_id: int) -> bool:
+        return bool(
+            await self.pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM officers WHERE tg_user_id = $1 AND role = 'agent')",
+                tg_user_id,
+            )
+        )
+
+    async def set_shift(self, tg_user_id: int, on_shift: bool) -> list[Ticket]:
+        """Start or end a shift; starting returns the tickets waiting meanwhile."""
+        await self.pool.execute(
+            "UPDATE officers SET on_shift = $2 WHERE tg_user_id = $1 AND role = 'agent'",
+            tg_user_id,
+            on_shift,
+        )
+        return await self.waiting() if on_shift else []
+
+    async def waiting(self) -> list[Ticket]:
+        rows = await self.pool.fetch(
+            "SELECT * FROM hotline_tickets WHERE state = 'waiting' ORDER BY created_at"
+        )
+        return [_ticket(r) for r in rows]
+
+    async def open(self, citizen_chat: int, language: str, question: str) -> tuple[Ticket, int]:
+        """A new ticket (or the citizen's open one) and how many agents are on shift; the
+        agents on shift are told at once through the agent bot."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "INSERT INTO hotline_tickets (citizen_chat, language, question)"
+                " VALUES ($1, $2, $3) ON CONFLICT (citizen_chat) WHERE state <> 'closed'"
+                " DO NOTHING RETURNING *",
+                citizen_chat,
+                language,
+                scrub(question.strip())[:MAX_TEXT],
+            )
+            agents = [
+                r["tg_user_id"]
+                for r in await conn.fetch(
+                    "SELECT tg_user_id FROM officers WHERE role = 'agent' AND on_shift"
+                )
+            ]
+            if row is None:
+                existing = await conn.fetchrow(
+                    "SELECT * FROM hotline_tickets WHERE citizen_chat = $1 AND state <> 'closed'",
+                    citizen_chat,
+                )
+                assert existing is not None
+                return _ticket(existing), len(agents)
+            ticket = _ticket(row)
+            await enqueue_many(
+                conn,
+                [
+                    Queued(
+                        "agent",
+                        agent,
+                        "hotline_ticket",
+                        {"id": ticket.id, "question": ticket.question, "language": language},
+                        f"ticket:{ticket.id}:{agent}",
+                    )
+                    for agent in agents
+                ],
+            )
+        return ticket, len(agents)
+
+    async def take(self, ticket_id: int, agent_chat: int) -> Ticket:
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "UPDATE hotline_tickets SET state = 'taken', agent_chat = $2, taken_at = now()"
+                " WHERE id = $1 AND state = 'waiting' RETURNING *",
+                ticket_id,
+                agent_chat,
+            )
+            if row is None:
+                raise HotlineError("agent.ticket_gone")
+            busy = await conn.fetchval(
+                "SELECT count(*) FROM hotline_tickets WHERE agent_chat = $1 AND state = 'taken'",
+                agent_chat,
+            )
+            if busy > 1:
+                raise HotlineError("agent.one_at_a_time")
+            await enqueue(
+                conn,
+                bot="citizen",
+                chat_id=row["citizen_chat"],
+                kind="hotline_taken",
+                params={"id": ticket_id},
+                dedupe_key=f"ticket:{ticket_id}:taken",
+            )
+        return _ticket(row)
+
+    async def current(
+        self, *, agent_chat: int | None = None, citizen_chat: int | None = None
+    ) -> Ticket | None:
+        """The agent's taken ticket, or the citizen's open one."""
+        if agent_chat is not None:
+            row = await self.pool.fetchrow(
+                "SELECT * FROM hotline_tickets WHERE agent_chat = $1 AND state = 'taken'",
+                agent_chat,
+            )
+        else:
+            row = await self.pool.fetchrow(
+                "SELECT * FROM hotline_tickets WHERE citizen_chat = $1 AND state <> 'closed'",
+                citizen_chat,
+            )
+        return _ticket(row) if row else None
+
+    async def relay(self, ticket: Ticket, *, from_agent: bool, text: str, key: str) -> None:
+        """One message across, through the outbox (``key`` makes a retried update once)."""
+        async with self.pool.acquire() as conn:
+            if from_agent:
+                await enqueue(
+                    conn,
+                    bot="citizen",
+                    chat_id=ticket.citizen_chat,
+                    kind="hotline_reply",
+                    params={"id": ticket.id, "text": text[:3000]},
+                    dedupe_key=f"relay:{key}",
+                )
+            elif ticket.agent_chat is not None:
+                await enqueue(
+                    conn,
+                    bot="agent",
+                    chat_id=ticket.agent_chat,
+                    kind="hotline_from_citizen",
+                    params={"id": ticket.id, "text": text[:3000]},
+                    dedupe_key=f"relay:{key}",
+                )
+
+    async def close(self, ticket_id: int, agent_chat: int) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "UPDATE hotline_tickets SET state = 'closed', closed_at = now()"
+                " WHERE id = $1 AND agent_chat = $2 AND state = 'taken' RETURNING citizen_chat",
+                ticket_id,
+                agent_chat,
+            )
+            if row is None:
+                raise HotlineError("agent.ticket_gone")
+            await enqueue(
+                conn,
+                bot="citizen",
+                chat_id=row["citizen_chat"],
+                kind="hotline_closed",
+                params={"id": ticket_id},
+                dedupe_key=f"ticket:{ticket_id}:closed",
+            )
+
+    async def log_call(self, agent: int, *, topic: str, outcome: str, district: str) -> None:
+        if outcome not in OUTCOMES:
+            raise HotlineError("agent.bad_outcome")
+        await self.pool.execute(
+            "INSERT INTO hotline_calls (agent, topic, outcome, district) VALUES ($1, $2, $3, $4)",
+            agent,
+            topic,
+            outcome,
+            district[:80],
+        )

@@ -1,0 +1,126 @@
+"""The hotline through the sandbox: FAQ answers in the person's language, closest topics
+below the threshold (the question kept without identity), hand-off to an agent with the
+conversation relayed both ways, and an agent's scripted call, logged."""
+
+from __future__ import annotations
+
+import secrets
+
+from bots.sandbox.client import SandboxClient, buttons
+from citybots.platform import Platform
+from citybots.wiring import Services
+from flows.faq import answers
+from flows.i18n import text
+
+
+def _services(platform: Platform) -> Services:
+    assert platform.services is not None
+    return platform.services
+
+
+async def test_questions_are_answered_in_the_persons_language(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    ru = await sandbox.chat("citizen", language_code="ru")
+    await ru.send("что такое коронавирус?")
+    assert (await ru.reply())["text"] == answers("ru")["faq_what_is_covid"]["answer"]
+    kk = await sandbox.chat("citizen", language_code="kk")
+    await kk.send("жасыл мәртебе қанша уақыт жарамды")
+    assert (await kk.reply())["text"] == answers("kk")["faq_status_duration"]["answer"]
+    en = await sandbox.chat("citizen", language_code="en")
+    marker = secrets.token_hex(3)
+    await en.send(f"my cat {marker} likes jazz, iin 900101300011")
+    unsure = await en.reply()
+    assert unsure["text"] == text("en", "faq.not_sure")
+    offered = buttons(unsure)
+    assert len(offered) == 4
+    assert offered[-1] == text("en", "faq.operator")
+    await en.press(offered[0])
+    topic = next(i for i, a in answers("en").items() if a["title"] == offered[0])
+    assert (await en.reply())["text"] == answers("en")[topic]["answer"]
+    kept = [u for u in await services.hotline.unanswered() if marker in u.text]
+    assert kept[0].language == "en"
+    assert "900101300011" not in kept[0].text  # personal numbers are scrubbed
+
+
+async def test_a_citizen_is_handed_to_an_agent_and_back(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    await services.tickets.pool.execute("UPDATE officers SET on_shift = false")
+    await services.tickets.pool.execute(
+        "UPDATE hotline_tickets SET state = 'closed' WHERE state <> 'closed'"
+    )
+    citizen = await sandbox.chat("citizen", language_code="ru")
+    await citizen.send("соедините с оператором")
+    waiting = (await citizen.reply())["text"]
+    number = waiting.split("№")[1].split(":")[0]
+    assert waiting == text("ru", "faq.operator_waiting", number=number)
+
+    agent = await sandbox.chat("agent", language_code="en")
+    token = await services.permits.create_officer_invite("agent", created_by="test")
+    await agent.send(f"/start {token}")
+    assert (await agent.reply())["text"] == text("en", "agent.joined")
+    await agent.send(text("en", "agent_menu.shift_on"))
+    shift, ticket = await agent.replies(2)
+    assert ticket["text"] == text(
+        "en", "agent.ticket", number=number, question="соедините с оператором"
+    )
+    assert shift["text"].startswith(text("en", "agent.shift_on", count=99)[:20])
+    await agent.press(text("en", "agent.take"))
+    taken = await agent.reply()
+    assert taken["text"].startswith(f"You are talking with request #{number}")
+    assert (await citizen.reply())["text"] == text("ru", "notices.hotline_taken", number=number)
+
+    await citizen.send("у меня температура 38, что делать?")
+    relayed = await agent.reply()
+    assert relayed["text"] == text(
+        "en",
+        "notices.hotline_from_citizen",
+        number=number,
+        text="у меня температура 38, что делать?",
+    )
+    await agent.send("Позвоните в поликлинику, врач придёт на дом.")
+    assert (await citizen.reply())["text"] == text(
+        "ru", "notices.hotline_reply", text="Позвоните в поликлинику, врач придёт на дом."
+    )
+    await agent.press(text("en", "agent.close"))
+    assert (await agent.reply())["text"] == text("en", "agent.closed", number=number)
+    assert (await citizen.reply())["text"] == text("ru", "notices.hotline_closed", number=number)
+    await citizen.send("что такое ковид")
+    assert (await citizen.reply())["text"] == answers("ru")["faq_what_is_covid"]["answer"]
+
+
+async def test_an_agent_walks_a_script_and_the_call_is_logged(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    stranger = await sandbox.chat("agent")
+    await stranger.send(text("en", "agent_menu.script"))
+    assert (await stranger.reply())["text"] == text("en", "agent.not_agent")
+    agent = await sandbox.chat("agent", language_code="ru")
+    token = await services.permits.create_officer_invite("agent", created_by="test")
+    await agent.send(f"/start {token}")
+    await agent.reply()
+    await agent.send(text("ru", "agent_menu.script"))
+    await agent.reply()
+    await agent.send("где можно сдать пцр тест")
+    suggested = await agent.reply()
+    title = answers("ru")["faq_pcr_testing"]["title"]
+    assert buttons(suggested)[0] == title
+    await agent.press(title)
+    script = await agent.reply()
+    assert answers("ru")["faq_pcr_testing"]["answer"] in script["text"]
+    await agent.press(text("ru", "agent.outcome.referred"))
+    await agent.reply()
+    await agent.press("Medeu")
+    assert (await agent.reply())["text"] == text("ru", "agent.logged")
+    row = await services.tickets.pool.fetchrow(
+        "SELECT topic, outcome, district FROM hotline_calls ORDER BY id DESC LIMIT 1"
+    )
+    assert (row["topic"], row["outcome"], row["district"]) == (
+        "faq_pcr_testing",
+        "referred",
+        "Medeu",
+    )
