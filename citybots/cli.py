@@ -501,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     officer = admin_commands.add_parser(
         "invite-officer", help="print a one-use invite link to the staff bot for an officer"
     )
-    officer.add_argument("--role", required=True, choices=["police", "checkpoint"])
+    officer.add_argument("--role", required=True, choices=["police", "checkpoint", "agent"])
     officer.add_argument("--checkpoint", help="assign the officer to this checkpoint on joining")
     create_user = admin_commands.add_parser(
         "create-user", help="add a user of the admin panel (asks for the password)"
