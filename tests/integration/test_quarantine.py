@@ -395,6 +395,7 @@ async def test_review_cases_resolve_then_silence_vague_then_silent_old_stop_and_
 
     # Vague, then nothing at all: the silence replaces the "too inaccurate" alert.
     _, vague, doctor2 = await joined_case(q)
+    start = now()  # the join's own time: the first part may have taken seconds on a busy machine
     await q.ingest([Track(vague, start).fix(s, 0, 0, 300) for s in range(0, 900, 60)])
     await q.sweep(start + timedelta(minutes=15, seconds=1))  # joined 15 min ago, only vague
     assert await _alerted(services, doctor2) == ["quarantine_alert:inaccurate"]
