@@ -30,6 +30,7 @@ from admin.api import setup_api
 from admin.app import init_app as init_admin
 from admin.audit_pages import setup_audit_pages
 from admin.checkpoints_pages import setup_checkpoints_pages
+from admin.hotline_pages import setup_hotline_pages
 from admin.model_pages import setup_model_pages
 from admin.nlu_api import setup_nlu_api
 from admin.panel import setup_panel
@@ -278,6 +279,7 @@ class Platform:
         setup_checkpoints_pages(app, self.services.checkpoints)
         setup_users_pages(app)
         setup_nlu_api(app, self.nlu)
+        setup_hotline_pages(app, self.services.hotline, self.services.tickets)
         if settings.sandbox_bots:
             self.sandbox = Sandbox()
             self.sandbox.setup(app)

@@ -252,3 +252,35 @@ class Tickets:
             outcome,
             district[:80],
         )
+
+
+@dataclass(frozen=True)
+class CallCounts:
+    """Calls in a period: by topic, and by district x hour of day (city time)."""
+
+    by_topic: list[tuple[str, int]]
+    by_district_hour: dict[str, list[int]]  # district -> 24 counts
+    outcomes: list[tuple[str, int]]
+    total: int
+
+
+async def call_counts(pool: asyncpg.Pool, *, since: datetime, timezone: str) -> CallCounts:
+    rows = await pool.fetch(
+        "SELECT district, extract(hour FROM at AT TIME ZONE $2)::int AS hour, topic, outcome,"
+        " count(*) AS calls FROM hotline_calls WHERE at >= $1 GROUP BY 1, 2, 3, 4",
+        since,
+        timezone,
+    )
+    by_topic: dict[str, int] = {}
+    outcomes: dict[str, int] = {}
+    grid: dict[str, list[int]] = {}
+    for r in rows:
+        by_topic[r["topic"]] = by_topic.get(r["topic"], 0) + r["calls"]
+        outcomes[r["outcome"]] = outcomes.get(r["outcome"], 0) + r["calls"]
+        grid.setdefault(r["district"], [0] * 24)[r["hour"]] += r["calls"]
+    return CallCounts(
+        sorted(by_topic.items(), key=lambda kv: -kv[1]),
+        dict(sorted(grid.items())),
+        sorted(outcomes.items(), key=lambda kv: -kv[1]),
+        sum(by_topic.values()),
+    )

@@ -514,3 +514,33 @@ async def test_model_parse_answers_a_logged_in_user_in_rasas_shape(
     async with http.post(url, data=b"not json", headers=headers) as bad:
         assert bad.status == 400
         assert "JSON" in (await bad.json())["error"]
+
+
+async def test_the_hotline_page_maps_calls_and_exports_unanswered_questions(
+    browser: Browser, platform: Platform, http: ClientSession
+) -> None:
+    assert platform.services is not None
+    services = platform.services
+    for district, topic in (
+        ("Medeu", "faq_vaccine"),
+        ("Medeu", "faq_vaccine"),
+        ("Almaly", "faq_symptoms"),
+    ):
+        await services.tickets.log_call(7, topic=topic, outcome="answered", district=district)
+    marker = secrets.token_hex(3)
+    await services.hotline.record_unanswered(f"=cmd {marker}", "ru", "faq_origin", 0.2)
+    analyst = await _user(platform, "analyst")
+    page = await _browser_login(browser, platform, analyst)
+    await page.click("header nav >> text=Hotline")
+    await expect(page.locator("#heatmap")).to_be_visible()
+    await expect(page.locator("#heatmap")).to_contain_text("Medeu")
+    await expect(page.locator("#topics")).to_contain_text("Vaccination")
+    await expect(page.locator("#unanswered")).to_contain_text(f"=cmd {marker}")
+    await _screenshot(page, "hotline")
+    assert page.console_errors == []  # type: ignore[attr-defined]
+    await page.close()
+    user = HttpUser(http, platform.base_url)
+    assert await user.log_in(analyst) == 303
+    async with http.get(f"{platform.base_url}/hotline/unanswered.csv") as export:
+        body = (await export.read()).decode("utf-8-sig")
+    assert f"'=cmd {marker}" in body

@@ -1,0 +1,74 @@
+"""The Hotline page: calls by topic and outcome, a district x hour heat map of calls, the
+tickets waiting for an agent, and the questions the FAQ could not answer (with a CSV
+export that cannot inject spreadsheet formulas)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+
+from aiohttp import web
+
+from admin.audit_pages import CITY_TIMEZONE, panel_audit
+from admin.panel import add_route, render
+from flows.faq import answers
+from services.exports import spreadsheet_safe
+from services.hotline import HotlineService, Tickets, call_counts
+
+HOTLINE: web.AppKey[HotlineService] = web.AppKey("hotline", HotlineService)
+TICKETS: web.AppKey[Tickets] = web.AppKey("tickets", Tickets)
+ROLES = frozenset({"analyst", "epidemiologist"})
+DAYS = 7
+
+
+async def hotline_page(request: web.Request) -> web.Response:
+    tz = request.app[CITY_TIMEZONE]
+    since = datetime.now(tz) - timedelta(days=DAYS)
+    counts = await call_counts(request.app[HOTLINE].pool, since=since, timezone=str(tz))
+    peak = max((max(row) for row in counts.by_district_hour.values()), default=0)
+    titles = {intent: entry["title"] for intent, entry in answers("en").items()}
+    await panel_audit(request, "hotline.view", {})
+    return render(
+        request,
+        "panel/hotline.html",
+        days=DAYS,
+        counts=counts,
+        peak=max(peak, 1),
+        titles=titles,
+        waiting=await request.app[TICKETS].waiting(),
+        unanswered=await request.app[HOTLINE].unanswered(limit=100),
+        tz=tz,
+    )
+
+
+async def unanswered_export(request: web.Request) -> web.Response:
+    rows = await request.app[HOTLINE].unanswered(limit=100_000)
+    await panel_audit(request, "hotline.export_unanswered", {"rows": str(len(rows))})
+    tz = request.app[CITY_TIMEZONE]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["asked_at", "language", "text", "closest_intent", "confidence"])
+    for u in rows:
+        writer.writerow(
+            [
+                spreadsheet_safe(u.asked_at.astimezone(tz).isoformat(timespec="seconds")),
+                spreadsheet_safe(u.language),
+                spreadsheet_safe(u.text),
+                spreadsheet_safe(u.top_intent),
+                spreadsheet_safe("" if u.confidence is None else f"{u.confidence:.2f}"),
+            ]
+        )
+    return web.Response(
+        body=out.getvalue().encode("utf-8-sig"),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": 'attachment; filename="unanswered-questions.csv"'},
+    )
+
+
+def setup_hotline_pages(app: web.Application, hotline: HotlineService, tickets: Tickets) -> None:
+    app[HOTLINE] = hotline
+    app[TICKETS] = tickets
+    add_route(app, "GET", "/hotline", hotline_page, roles=ROLES, title="Hotline")
+    add_route(app, "GET", "/hotline/unanswered.csv", unanswered_export, roles=ROLES)
