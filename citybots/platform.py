@@ -36,6 +36,7 @@ from admin.nlu_api import setup_nlu_api
 from admin.panel import setup_panel
 from admin.permits_pages import setup_permits_pages
 from admin.public import setup_public
+from admin.quarantine_pages import setup_quarantine_pages
 from admin.users_pages import setup_users_pages
 from bots.dispatcher import CityDispatcher
 from bots.notifier import Notifier
@@ -280,6 +281,7 @@ class Platform:
         setup_users_pages(app)
         setup_nlu_api(app, self.nlu)
         setup_hotline_pages(app, self.services.hotline, self.services.tickets)
+        setup_quarantine_pages(app, self.services.quarantine)
         if settings.sandbox_bots:
             self.sandbox = Sandbox()
             self.sandbox.setup(app)

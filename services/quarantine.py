@@ -179,6 +179,22 @@ class EpisodeView:
         }
 
 
+def _episode_view(row: asyncpg.Record) -> EpisodeView:
+    return EpisodeView(
+        row["id"],
+        row["code"],
+        row["kind"],
+        row["opened_at"],
+        row["distance_m"],
+        row["phone"],
+        row["close_kind"],
+        row["acknowledged_at"] is not None,
+        row["called_at"] is not None,
+        row["resolved_at"] is not None,
+        row["escalated_at"] is not None,
+    )
+
+
 @dataclass(frozen=True)
 class CaseSummary:
     code: str
@@ -1367,6 +1383,44 @@ class QuarantineService:
                 await pipe.execute()
         return await self.episode(episode_id)
 
+    async def open_alerts(self, limit: int = 200) -> list[EpisodeView]:
+        """Alerts not closed yet, newest first (the panel's violations list)."""
+        rows = await self.pool.fetch(
+            "SELECT e.*, c.code, c.phone FROM quarantine_episodes e "
+            "JOIN quarantine_cases c ON c.id = e.case_id WHERE e.closed_at IS NULL "
+            "ORDER BY e.opened_at DESC LIMIT $1",
+            limit,
+        )
+        return [_episode_view(r) for r in rows]
+
+    async def case_counts(self) -> dict[str, int]:
+        """Open cases by whether they are at home, away, silent or not sharing yet."""
+        rows = await self.pool.fetch(
+            "SELECT CASE WHEN zone_episode_id IS NOT NULL THEN 'away' "
+            "WHEN signal_episode_id IS NOT NULL THEN 'silent' "
+            "WHEN consented_at IS NULL THEN 'invited' ELSE 'home' END AS state, count(*) AS n "
+            "FROM quarantine_cases WHERE closed_at IS NULL GROUP BY 1"
+        )
+        return {r["state"]: r["n"] for r in rows}
+
+    async def acknowledge_from_panel(self, episode_id: int, *, actor: str) -> None:
+        """An epidemiologist acknowledges an alert on the panel (recorded with who)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            done = await conn.fetchval(
+                "UPDATE quarantine_episodes SET acknowledged_at = coalesce(acknowledged_at, now())"
+                " WHERE id = $1 RETURNING id",
+                episode_id,
+            )
+            if done is None:
+                raise QuarantineError("doctor.alert_unknown")
+            await record(
+                conn,
+                actor=actor,
+                action="quarantine.acknowledge",
+                subject=f"episode:{episode_id}",
+                details={"from": "panel"},
+            )
+
     async def episode(self, episode_id: int) -> EpisodeView:
         row = await self.pool.fetchrow(
             "SELECT e.*, c.code, c.phone FROM quarantine_episodes e "
@@ -1375,19 +1429,7 @@ class QuarantineService:
         )
         if row is None:
             raise QuarantineError("doctor.alert_unknown")
-        return EpisodeView(
-            row["id"],
-            row["code"],
-            row["kind"],
-            row["opened_at"],
-            row["distance_m"],
-            row["phone"],
-            row["close_kind"],
-            row["acknowledged_at"] is not None,
-            row["called_at"] is not None,
-            row["resolved_at"] is not None,
-            row["escalated_at"] is not None,
-        )
+        return _episode_view(row)
 
     async def open_cases(self, doctor_tg_user_id: int) -> list[CaseSummary]:
         rows = await self.pool.fetch(

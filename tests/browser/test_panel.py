@@ -544,3 +544,45 @@ async def test_the_hotline_page_maps_calls_and_exports_unanswered_questions(
     async with http.get(f"{platform.base_url}/hotline/unanswered.csv") as export:
         body = (await export.read()).decode("utf-8-sig")
     assert f"'=cmd {marker}" in body
+
+
+async def test_an_epidemiologist_acknowledges_a_violation_by_case_code(
+    browser: Browser, platform: Platform
+) -> None:
+    from datetime import date, timedelta
+
+    from services.quarantine import Fix
+    from services.validation import Coordinates
+
+    assert platform.services is not None
+    q = platform.services.quarantine
+    doctor = secrets.randbelow(10**9) + 10**9
+    await q.join_as_doctor(await q.create_doctor_invite("Medeu", created_by="t"), doctor, "D")
+    case = await q.enrol(
+        doctor, isolation_end=date.today() + timedelta(days=5), home=Coordinates(43.2389, 76.8897)
+    )
+    patient = secrets.randbelow(10**9) + 2 * 10**9
+    await q.consent(case.invite_token, patient)
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    live_until = now + timedelta(hours=8)
+    await q.ingest([Fix(patient, 1, now, 43.2389, 76.8897, 5.0, live_until)])  # at home
+    await q.ingest(
+        [
+            Fix(patient, 1, now + timedelta(seconds=s), 43.2489, 76.8897, 5.0, live_until)
+            for s in (60, 90)
+        ]
+    )
+    (alert,) = [a for a in await q.open_alerts() if a.case_code == case.code]
+    page = await _browser_login(browser, platform, await _user(platform, "epidemiologist"))
+    await page.click("header nav >> text=Quarantine")
+    row = page.locator(f"#alert-{alert.id}")
+    await expect(row).to_contain_text(case.code)
+    await expect(row).to_contain_text("left home")
+    await row.locator("button", has_text="Acknowledge").click()
+    await expect(page.locator("#notice")).to_have_text(f"Alert #{alert.id} acknowledged.")
+    await expect(page.locator(f"#alert-{alert.id}")).to_contain_text("acknowledged")
+    await _screenshot(page, "quarantine")
+    assert page.console_errors == []  # type: ignore[attr-defined]
+    await page.close()

@@ -1,0 +1,51 @@
+"""The Quarantine page: open cases by state and the open alerts (violations) by case
+code — never a name or a place — which an epidemiologist can acknowledge."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from admin.audit_pages import CITY_TIMEZONE, panel_audit
+from admin.panel import add_route, render, session_of
+from flows.i18n import text
+from services.quarantine import QuarantineError, QuarantineService
+
+QUARANTINE: web.AppKey[QuarantineService] = web.AppKey("quarantine", QuarantineService)
+ROLES = frozenset({"epidemiologist"})
+
+
+async def _page(request: web.Request, *, notice: str = "", error: str = "") -> web.Response:
+    service = request.app[QUARANTINE]
+    await panel_audit(request, "quarantine.view", {})
+    return render(
+        request,
+        "panel/quarantine.html",
+        status=400 if error else 200,
+        counts=await service.case_counts(),
+        alerts=await service.open_alerts(),
+        kind=lambda k: text("en", f"doctor.kind.{k}"),
+        tz=request.app[CITY_TIMEZONE],
+        notice=notice,
+        error=error,
+    )
+
+
+async def quarantine_page(request: web.Request) -> web.Response:
+    return await _page(request)
+
+
+async def acknowledge(request: web.Request) -> web.Response:
+    try:
+        episode = int(request.match_info["episode_id"])
+        await request.app[QUARANTINE].acknowledge_from_panel(
+            episode, actor=session_of(request).user.username
+        )
+    except (ValueError, QuarantineError):
+        return await _page(request, error="No such alert.")
+    return await _page(request, notice=f"Alert #{episode} acknowledged.")
+
+
+def setup_quarantine_pages(app: web.Application, quarantine: QuarantineService) -> None:
+    app[QUARANTINE] = quarantine
+    add_route(app, "GET", "/quarantine", quarantine_page, roles=ROLES, title="Quarantine")
+    add_route(app, "POST", "/quarantine/alerts/{episode_id}/acknowledge", acknowledge, roles=ROLES)
