@@ -38,6 +38,7 @@ from admin.permits_pages import setup_permits_pages
 from admin.public import setup_public
 from admin.quarantine_pages import setup_quarantine_pages
 from admin.users_pages import setup_users_pages
+from admin.venues_pages import setup_venues_pages
 from bots.dispatcher import CityDispatcher
 from bots.notifier import Notifier
 from bots.polling import poll
@@ -282,6 +283,7 @@ class Platform:
         setup_nlu_api(app, self.nlu)
         setup_hotline_pages(app, self.services.hotline, self.services.tickets)
         setup_quarantine_pages(app, self.services.quarantine)
+        setup_venues_pages(app, self.services.venues)
         if settings.sandbox_bots:
             self.sandbox = Sandbox()
             self.sandbox.setup(app)

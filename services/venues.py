@@ -261,6 +261,22 @@ class VenueService:
             )
         return await self.venue(venue_id)
 
+    async def overview(self, search: str = "", limit: int = 100) -> list[asyncpg.Record]:
+        """Venues with how many are inside now (open stays), fullest first."""
+        return list(
+            await self.pool.fetch(
+                "SELECT v.id, v.name, v.address, v.capacity, coalesce(o.inside, 0) AS inside"
+                " FROM venues v LEFT JOIN (SELECT venue_id, count(*) AS inside FROM visits"
+                " WHERE admitted AND checked_out_at IS NULL GROUP BY venue_id) o"
+                " ON o.venue_id = v.id"
+                " WHERE $1 = '' OR v.name ILIKE '%' || $1 || '%'"
+                " OR v.address ILIKE '%' || $1 || '%'"
+                " ORDER BY inside DESC, v.name LIMIT $2",
+                search.replace("%", "").replace("_", ""),
+                limit,
+            )
+        )
+
     async def set_capacity(self, venue_id: int, capacity: int | None, policy: str) -> None:
         if policy not in ("warn", "refuse") or (
             capacity is not None and not 1 <= capacity <= 100_000

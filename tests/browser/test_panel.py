@@ -586,3 +586,35 @@ async def test_an_epidemiologist_acknowledges_a_violation_by_case_code(
     await _screenshot(page, "quarantine")
     assert page.console_errors == []  # type: ignore[attr-defined]
     await page.close()
+
+
+async def test_the_venues_page_shows_occupancy_against_capacity(
+    browser: Browser, platform: Platform
+) -> None:
+    assert platform.services is not None
+    name = f"Panel Cafe {secrets.token_hex(3)}"
+    venue_id = await platform.services.venues.pool.fetchval(
+        "INSERT INTO venues (bin, name, address, capacity) VALUES ('200440012345', $1,"
+        " 'Abay 10', 2) RETURNING id",
+        name,
+    )
+    from tests.factories import make_iin
+
+    await platform.services.venues.pool.execute(
+        "INSERT INTO visits (venue_id, iin, via, status, admitted)"
+        " VALUES ($1, $2, 'staff', 'green', true)",
+        venue_id,
+        make_iin(),
+    )
+    page = await _browser_login(browser, platform, await _user(platform, "analyst"))
+    await page.click("header nav >> text=Venues")
+    await page.fill("#q", name)
+    await page.click("#search button")
+    row = page.locator("#venues tr", has_text=name)
+    await expect(row).to_contain_text("Abay 10")
+    await expect(row.locator("td.num").first).to_have_text("1")
+    await page.fill("#q", "no such venue anywhere")
+    await page.click("#search button")
+    await expect(page.locator("#no-venues")).to_be_visible()
+    assert page.console_errors == []  # type: ignore[attr-defined]
+    await page.close()
