@@ -73,6 +73,12 @@ def add_route(
         app[PAGES].append(Page(path, title, roles | {"admin"}))
 
 
+def add_page(app: web.Application, path: str, title: str) -> None:
+    """A navigation entry for every role to a page served by another part of the app (the
+    sandbox chat, which is the bots' stand-in for Telegram and has its own routes)."""
+    app[PAGES].append(Page(path, title, EVERY_ROLE))
+
+
 def session_of(request: web.Request) -> Session:
     return request[SESSION_KEY]
 

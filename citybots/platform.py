@@ -31,9 +31,10 @@ from admin.app import init_app as init_admin
 from admin.audit_pages import setup_audit_pages
 from admin.checkpoints_pages import setup_checkpoints_pages
 from admin.hotline_pages import setup_hotline_pages
+from admin.indicators_pages import setup_indicators_pages
 from admin.model_pages import setup_model_pages
 from admin.nlu_api import setup_nlu_api
-from admin.panel import setup_panel
+from admin.panel import add_page, setup_panel
 from admin.permits_pages import setup_permits_pages
 from admin.public import setup_public
 from admin.quarantine_pages import setup_quarantine_pages
@@ -284,9 +285,11 @@ class Platform:
         setup_hotline_pages(app, self.services.hotline, self.services.tickets)
         setup_quarantine_pages(app, self.services.quarantine)
         setup_venues_pages(app, self.services.venues)
+        setup_indicators_pages(app, self.services.indicators)
         if settings.sandbox_bots:
             self.sandbox = Sandbox()
             self.sandbox.setup(app)
+            add_page(app, "/sandbox/", "Sandbox chat")
         webhooks: WebhookEndpoint | None = None
         if settings.webhook_mode:
             assert settings.webhook_secret is not None

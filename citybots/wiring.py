@@ -17,6 +17,7 @@ from services.citizens import CitizenService
 from services.disputes import DisputeService
 from services.exposure import ExposureService
 from services.hotline import HotlineService, Tickets
+from services.indicators import IndicatorService
 from services.labs import LabService
 from services.model.runs import ModelRuns
 from services.model.scenarios import load_spec
@@ -56,6 +57,7 @@ class Services:
     applications: PermitApplications
     checkpoints: CheckpointService
     hotline: HotlineService
+    indicators: IndicatorService
     tickets: Tickets
     panel: PanelService
     model_runs: ModelRuns
@@ -94,6 +96,7 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
         applications=PermitApplications(pool, redis, statuses),
         checkpoints=CheckpointService(pool, permits),
         hotline=HotlineService(pool),
+        indicators=IndicatorService(pool),
         tickets=Tickets(pool),
         panel=PanelService(pool, session_hours=settings.panel_session_hours),
         model_runs=ModelRuns(pool, load_spec(settings.model_scenarios)),

@@ -618,3 +618,36 @@ async def test_the_venues_page_shows_occupancy_against_capacity(
     await expect(page.locator("#no-venues")).to_be_visible()
     assert page.console_errors == []  # type: ignore[attr-defined]
     await page.close()
+
+
+async def test_an_analyst_enters_daily_indicators_with_history_and_export(
+    browser: Browser, platform: Platform, http: ClientSession
+) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    analyst = await _user(platform, "analyst")
+    page = await _browser_login(browser, platform, analyst)
+    await page.click("header nav >> text=Daily indicators")
+    day = datetime.now(ZoneInfo(platform.settings.city_timezone)).date() - timedelta(days=1)
+    await page.fill("#day", day.isoformat())
+    await page.fill("#beds_total", "1 200")
+    await page.fill("#beds_occupied", "seven")
+    await page.click("#figures button")
+    await expect(page.locator("#error")).to_contain_text("'seven' is not a number")
+    await expect(page.locator("#beds_total")).to_have_value("1 200")  # kept for correcting
+    await page.fill("#beds_occupied", "870")
+    await page.click("#figures button")
+    await expect(page.locator("#notice")).to_have_text(f"Saved 2 figure(s) for {day}.")
+    row = page.locator("#history tr", has_text=day.isoformat())
+    await expect(row).to_contain_text("1200")
+    await expect(row).to_contain_text("870")
+    await _screenshot(page, "indicators")
+    await page.click("header nav >> text=Sandbox chat")
+    await expect(page).to_have_title("citybots sandbox")
+    await page.close()
+    user = HttpUser(http, platform.base_url)
+    assert await user.log_in(analyst) == 303
+    async with http.get(f"{platform.base_url}/indicators.csv") as export:
+        body = (await export.read()).decode("utf-8-sig")
+    assert f"{day.isoformat()},1200,870" in body
