@@ -38,6 +38,7 @@ from admin.panel import add_page, setup_panel
 from admin.permits_pages import setup_permits_pages
 from admin.public import setup_public
 from admin.quarantine_pages import setup_quarantine_pages
+from admin.registry_pages import setup_registry_pages
 from admin.users_pages import setup_users_pages
 from admin.venues_pages import setup_venues_pages
 from bots.dispatcher import CityDispatcher
@@ -286,6 +287,9 @@ class Platform:
         setup_quarantine_pages(app, self.services.quarantine)
         setup_venues_pages(app, self.services.venues)
         setup_indicators_pages(app, self.services.indicators)
+        setup_registry_pages(
+            app, self.services.importer, self.services.disputes, settings.data_dir
+        )
         if settings.sandbox_bots:
             self.sandbox = Sandbox()
             self.sandbox.setup(app)

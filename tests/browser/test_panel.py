@@ -651,3 +651,51 @@ async def test_an_analyst_enters_daily_indicators_with_history_and_export(
     async with http.get(f"{platform.base_url}/indicators.csv") as export:
         body = (await export.read()).decode("utf-8-sig")
     assert f"{day.isoformat()},1200,870" in body
+
+
+async def test_a_registry_officer_uploads_a_csv_and_decides_a_dispute(
+    browser: Browser, platform: Platform, tmp_path: Path
+) -> None:
+    from tests.factories import make_iin
+
+    assert platform.services is not None
+    good = make_iin()
+    csv_file = tmp_path / "contacts.csv"
+    csv_file.write_text(
+        "iin,registered_at,isolation_end\n"
+        f"{good},2026-11-01 10:00,2026-11-15 10:00\n"
+        "12345,2026-11-01 10:00,2026-11-15 10:00\n"
+        "=HYPERLINK(1),2026-11-01,2026-11-15\n",
+        encoding="utf-8",
+    )
+    disputed = make_iin()
+    dispute = await platform.services.disputes.pool.fetchval(
+        "INSERT INTO status_disputes (tg_user_id, iin, status_shown, claim)"
+        " VALUES (1, $1, 'red', 'my negative test is missing') RETURNING id",
+        disputed,
+    )
+    page = await _browser_login(browser, platform, await _user(platform, "registry_officer"))
+    await page.click("header nav >> text=Health registry")
+    await page.select_option("#kind", "contacts")
+    await page.set_input_files("#file", str(csv_file))
+    await page.click("#upload button")
+    await expect(page.locator("#result")).to_contain_text(
+        "3 rows: 1 added, 0 already known, 2 rejected"
+    )
+    async with page.expect_download() as download_info:
+        await page.click("#rejected-link")
+    download = await download_info.value
+    report = Path(await download.path()).read_text(encoding="utf-8")  # noqa: ASYNC240
+    assert "iin.length" in report
+    assert "'=HYPERLINK(1)" in report  # neutralised for spreadsheets
+    row = page.locator(f"#dispute-{dispute}")
+    await row.locator("button", has_text="Reject").click()
+    await expect(page.locator("#error")).to_have_text("Write a note: the citizen sees it.")
+    row = page.locator(f"#dispute-{dispute}")
+    await row.locator("input[name=note]").fill("No negative result after the isolation end.")
+    await row.locator("button", has_text="Reject").click()
+    await expect(page.locator("#notice")).to_have_text(
+        f"Dispute #{dispute} rejected; the citizen is told."
+    )
+    await _screenshot(page, "registry")
+    await page.close()

@@ -1,0 +1,153 @@
+"""The Health registry page: CSV uploads of the registers (with a progress bar while the
+file goes up, then the import's report and its rejected rows as a download), and the
+queue of status disputes, decided here with a note the citizen sees."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import tempfile
+from pathlib import Path
+
+from aiohttp import BodyPartReader, web
+
+from admin.audit_pages import CITY_TIMEZONE, panel_audit
+from admin.panel import add_route, render, session_of
+from services.disputes import DisputeError, DisputeService
+from services.registry import KINDS, CsvSource, RegistryImporter
+
+IMPORTER: web.AppKey[RegistryImporter] = web.AppKey("importer", RegistryImporter)
+DISPUTES: web.AppKey[DisputeService] = web.AppKey("disputes", DisputeService)
+REPORTS: web.AppKey[Path] = web.AppKey("reports_dir", Path)
+ROLES = frozenset({"registry_officer"})
+CHUNK = 1 << 20
+DISPUTE_ERRORS = {
+    "dispute.officer_and_note_required": "Write a note: the citizen sees it.",
+    "dispute.not_found": "No such dispute.",
+    "dispute.already_resolved": "This dispute is already decided.",
+}
+
+
+async def _page(request: web.Request, *, error: str = "", notice: str = "") -> web.Response:
+    return render(
+        request,
+        "panel/registry.html",
+        status=400 if error else 200,
+        kinds=KINDS,
+        disputes=await request.app[DISPUTES].list("open"),
+        tz=request.app[CITY_TIMEZONE],
+        error=error,
+        notice=notice,
+    )
+
+
+async def registry_page(request: web.Request) -> web.Response:
+    return await _page(request)
+
+
+def _new_upload_file(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".csv", delete=False) as tmp:
+        return Path(tmp.name)
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+async def upload(request: web.Request) -> web.Response:
+    """Stream the upload to a temporary file, import it, answer the report as JSON."""
+    reader = await request.multipart()
+    kind = ""
+    report_dir = request.app[REPORTS]
+    path = await asyncio.to_thread(_new_upload_file, report_dir)
+    try:
+        async for part in reader:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "kind":
+                kind = (await part.text()).strip()
+            elif part.name == "file":
+                out = await asyncio.to_thread(path.open, "wb")
+                try:
+                    while chunk := await part.read_chunk(CHUNK):
+                        await asyncio.to_thread(out.write, chunk)
+                finally:
+                    await asyncio.to_thread(out.close)
+        if kind not in KINDS:
+            return web.json_response({"error": "choose what the file holds"}, status=400)
+        if await asyncio.to_thread(_size, path) == 0:
+            return web.json_response({"error": "the file is empty"}, status=400)
+        name = request.headers.get("X-File-Name", "upload.csv")[:100]
+        report = await request.app[IMPORTER].import_rows(
+            kind, CsvSource(path).rows(), source=f"panel:{session_of(request).user.username}"
+        )
+    finally:
+        await asyncio.to_thread(path.unlink, True)
+    rejected_url = None
+    if report.rejected:
+        report_id = secrets.token_hex(8)
+        await asyncio.to_thread(report.write_rejected, report_dir / f"{report_id}.rejected.csv")
+        rejected_url = f"/registry/rejected/{report_id}"
+    await panel_audit(
+        request,
+        "registry.import",
+        {"kind": kind, "file": name, "rows": str(report.rows), "added": str(report.accepted)},
+    )
+    return web.json_response(
+        {
+            "kind": kind,
+            "rows": report.rows,
+            "accepted": report.accepted,
+            "duplicates": report.duplicates,
+            "rejected": len(report.rejected),
+            "rejected_report": rejected_url,
+            "seconds": round(report.seconds, 2),
+        }
+    )
+
+
+async def rejected(request: web.Request) -> web.StreamResponse:
+    report_id = request.match_info["report_id"]
+    if not report_id.isalnum():
+        raise web.HTTPNotFound(text="no such report")
+    path = request.app[REPORTS] / f"{report_id}.rejected.csv"
+    if not await asyncio.to_thread(path.exists):
+        raise web.HTTPNotFound(text="no such report")
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Disposition": 'attachment; filename="rejected-rows.csv"',
+            "Content-Type": "text/csv; charset=utf-8",
+        },
+    )
+
+
+async def decide(request: web.Request) -> web.Response:
+    form = await request.post()
+    try:
+        dispute = await request.app[DISPUTES].resolve(
+            int(request.match_info["dispute_id"]),
+            officer=session_of(request).user.username,
+            upheld=form.get("decision") == "uphold",
+            note=str(form.get("note", ""))[:500],
+        )
+    except DisputeError as error:
+        return await _page(request, error=DISPUTE_ERRORS.get(error.code, error.code))
+    except ValueError:
+        return await _page(request, error="No such dispute.")
+    return await _page(
+        request, notice=f"Dispute #{dispute.id} {dispute.state}; the citizen is told."
+    )
+
+
+def setup_registry_pages(
+    app: web.Application, importer: RegistryImporter, disputes: DisputeService, data_dir: Path
+) -> None:
+    app[IMPORTER] = importer
+    app[DISPUTES] = disputes
+    app[REPORTS] = data_dir / "reports"
+    add_route(app, "GET", "/registry", registry_page, roles=ROLES, title="Health registry")
+    add_route(app, "POST", "/registry/import", upload, roles=ROLES)
+    add_route(app, "GET", "/registry/rejected/{report_id}", rejected, roles=ROLES)
+    add_route(app, "POST", "/registry/disputes/{dispute_id}", decide, roles=ROLES)
