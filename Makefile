@@ -25,7 +25,8 @@ lint: $(STAMP)
 
 test: lint
 	@bash scripts/ensure-chromium.sh
-	$(BIN)/python -m pytest -q
+	@mkdir -p var/screenshots
+	CITYBOTS_SCREENSHOTS=$(CURDIR)/var/screenshots $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/startup.py

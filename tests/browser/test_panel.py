@@ -583,7 +583,7 @@ async def test_an_epidemiologist_acknowledges_a_violation_by_case_code(
     await row.locator("button", has_text="Acknowledge").click()
     await expect(page.locator("#notice")).to_have_text(f"Alert #{alert.id} acknowledged.")
     await expect(page.locator(f"#alert-{alert.id}")).to_contain_text("acknowledged")
-    await _screenshot(page, "quarantine")
+    await _screenshot(page, "panel-quarantine")
     assert page.console_errors == []  # type: ignore[attr-defined]
     await page.close()
 
