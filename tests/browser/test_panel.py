@@ -699,3 +699,30 @@ async def test_a_registry_officer_uploads_a_csv_and_decides_a_dispute(
     )
     await _screenshot(page, "registry")
     await page.close()
+
+
+async def test_every_page_opens_for_every_role_it_is_open_to_without_console_errors(
+    browser: Browser, platform: Platform
+) -> None:
+    route_roles = platform.web_app[ROUTE_ROLES]
+    pages = sorted(
+        canonical
+        for route in platform.web_app.router.routes()
+        if route.method == "GET" and route.resource is not None
+        for canonical in [route.resource.canonical]
+        if canonical in route_roles and "{" not in canonical and not canonical.endswith(".csv")
+    )
+    assert "/quarantine" in pages
+    for role in ROLES:
+        page = await _browser_login(browser, platform, await _user(platform, role))
+        for path in pages:
+            if role not in route_roles[path]:
+                continue
+            response = await page.goto(f"{platform.base_url}{path}")
+            assert response is not None
+            assert response.status == 200, (role, path)
+            await expect(page.locator("header .who")).to_be_visible()
+            if role == "admin":
+                await _screenshot(page, "page-" + (path.strip("/") or "home"))
+        assert page.console_errors == [], role  # type: ignore[attr-defined]
+        await page.close()
