@@ -3,20 +3,16 @@ whose cells cannot run as spreadsheet formulas. Looking at the log is itself log
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from admin.panel import PANEL, add_route, render, session_of
-from services.audit import record
-from services.exports import spreadsheet_safe
+from admin.panel import CITY_TIMEZONE, PANEL, add_route, panel_audit, render
+from admin.templating import csv_download
 from services.panel import AuditEntry
 
-CITY_TIMEZONE: web.AppKey[ZoneInfo] = web.AppKey("city_timezone")
 ROLES: frozenset[str] = frozenset()  # administrators only
 PAGE_ROWS = 200
 EXPORT_ROWS = 100_000
@@ -72,39 +68,22 @@ async def audit_export(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text=error)
     await panel_audit(request, "audit.export", {**filters, "rows": str(len(entries))})
     tz = request.app[CITY_TIMEZONE]
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["at", "actor", "action", "subject", "details"])
-    for e in entries:
-        writer.writerow(
+    return csv_download(
+        "audit-log.csv",
+        ["at", "actor", "action", "subject", "details"],
+        (
             [
-                spreadsheet_safe(e.at.astimezone(tz).isoformat(timespec="seconds")),
-                spreadsheet_safe(e.actor),
-                spreadsheet_safe(e.action),
-                spreadsheet_safe(e.subject),
-                spreadsheet_safe(json.dumps(e.details, ensure_ascii=False) if e.details else ""),
+                e.at.astimezone(tz).isoformat(timespec="seconds"),
+                e.actor,
+                e.action,
+                e.subject,
+                json.dumps(e.details, ensure_ascii=False) if e.details else "",
             ]
-        )
-    return web.Response(
-        body=out.getvalue().encode("utf-8-sig"),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": 'attachment; filename="audit-log.csv"'},
+            for e in entries
+        ),
     )
 
 
-async def panel_audit(request: web.Request, action: str, details: dict[str, str]) -> None:
-    """Record that the logged-in user looked at or exported something."""
-    await record(
-        request.app[PANEL].pool,
-        actor=session_of(request).user.username,
-        action=action,
-        subject=None,
-        details={k: v for k, v in details.items() if v},
-    )
-
-
-def setup_audit_pages(app: web.Application, timezone: str) -> None:
-    app[CITY_TIMEZONE] = ZoneInfo(timezone)
+def setup_audit_pages(app: web.Application) -> None:
     add_route(app, "GET", "/audit", audit_page, roles=ROLES, title="Audit log")
     add_route(app, "GET", "/audit.csv", audit_export, roles=ROLES)

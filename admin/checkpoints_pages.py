@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from admin.audit_pages import CITY_TIMEZONE, panel_audit
-from admin.panel import add_route, render, session_of
+from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render, session_of
 from flows.i18n import text
 from services.checkpoints import CheckpointService, HourCount
+from services.citizens import mask_iin
 from services.permits import PermitError
 
 CHECKPOINTS: web.AppKey[CheckpointService] = web.AppKey("checkpoints")
@@ -54,6 +54,7 @@ async def checkpoints_page(
         recent=await service.recent(limit=50),
         officers=await service.officers(),
         tz=tz,
+        mask=mask_iin,
         permit_state=lambda s: (
             text("en", f"apply.state.{'valid' if s == 'valid' else s}") if s else "self-registered"
         ),

@@ -4,16 +4,13 @@ export that cannot inject spreadsheet formulas)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from admin.audit_pages import CITY_TIMEZONE, panel_audit
-from admin.panel import add_route, render
+from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render
+from admin.templating import csv_download
 from flows.faq import answers
-from services.exports import spreadsheet_safe
 from services.hotline import HotlineService, Tickets, call_counts
 
 HOTLINE: web.AppKey[HotlineService] = web.AppKey("hotline", HotlineService)
@@ -46,24 +43,19 @@ async def unanswered_export(request: web.Request) -> web.Response:
     rows = await request.app[HOTLINE].unanswered(limit=100_000)
     await panel_audit(request, "hotline.export_unanswered", {"rows": str(len(rows))})
     tz = request.app[CITY_TIMEZONE]
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["asked_at", "language", "text", "closest_intent", "confidence"])
-    for u in rows:
-        writer.writerow(
+    return csv_download(
+        "unanswered-questions.csv",
+        ["asked_at", "language", "text", "closest_intent", "confidence"],
+        (
             [
-                spreadsheet_safe(u.asked_at.astimezone(tz).isoformat(timespec="seconds")),
-                spreadsheet_safe(u.language),
-                spreadsheet_safe(u.text),
-                spreadsheet_safe(u.top_intent),
-                spreadsheet_safe("" if u.confidence is None else f"{u.confidence:.2f}"),
+                u.asked_at.astimezone(tz).isoformat(timespec="seconds"),
+                u.language,
+                u.text,
+                u.top_intent,
+                "" if u.confidence is None else f"{u.confidence:.2f}",
             ]
-        )
-    return web.Response(
-        body=out.getvalue().encode("utf-8-sig"),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": 'attachment; filename="unanswered-questions.csv"'},
+            for u in rows
+        ),
     )
 
 

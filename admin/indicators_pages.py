@@ -3,15 +3,12 @@ a CSV export whose cells cannot run as spreadsheet formulas."""
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, datetime
 
 from aiohttp import web
 
-from admin.audit_pages import CITY_TIMEZONE
-from admin.panel import add_route, render, session_of
-from services.exports import spreadsheet_safe
+from admin.panel import CITY_TIMEZONE, add_route, render, session_of
+from admin.templating import csv_download
 from services.indicators import INDICATORS, IndicatorError, IndicatorService, parse_value
 
 INDICATOR_SERVICE: web.AppKey[IndicatorService] = web.AppKey("indicators", IndicatorService)
@@ -77,19 +74,13 @@ async def save(request: web.Request) -> web.Response:
 
 async def export(request: web.Request) -> web.Response:
     history = await request.app[INDICATOR_SERVICE].history(days=3660)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["day", *INDICATORS])
-    for figures in history:
-        writer.writerow(
-            [figures.day.isoformat()]
-            + [spreadsheet_safe(figures.values.get(name, "")) for name in INDICATORS]
-        )
-    return web.Response(
-        body=out.getvalue().encode("utf-8-sig"),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": 'attachment; filename="daily-indicators.csv"'},
+    return csv_download(
+        "daily-indicators.csv",
+        ["day", *INDICATORS],
+        (
+            [figures.day.isoformat()] + [figures.values.get(name, "") for name in INDICATORS]
+            for figures in history
+        ),
     )
 
 

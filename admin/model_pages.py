@@ -75,7 +75,7 @@ async def start_run(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/model/runs/{run_id}")
 
 
-async def _run_or_404(request: web.Request) -> tuple[ModelRuns, int]:
+def _run_or_404(request: web.Request) -> tuple[ModelRuns, int]:
     try:
         run_id = int(request.match_info["run_id"])
     except ValueError:
@@ -84,7 +84,7 @@ async def _run_or_404(request: web.Request) -> tuple[ModelRuns, int]:
 
 
 async def run_page(request: web.Request) -> web.Response:
-    runs, run_id = await _run_or_404(request)
+    runs, run_id = _run_or_404(request)
     run = await runs.get(run_id)
     if run is None:
         raise web.HTTPNotFound(text="no such run")
@@ -92,7 +92,7 @@ async def run_page(request: web.Request) -> web.Response:
 
 
 async def run_progress(request: web.Request) -> web.Response:
-    runs, run_id = await _run_or_404(request)
+    runs, run_id = _run_or_404(request)
     run = await runs.get(run_id)
     if run is None:
         raise web.HTTPNotFound(text="no such run")
@@ -102,7 +102,7 @@ async def run_progress(request: web.Request) -> web.Response:
 
 
 async def run_chart(request: web.Request) -> web.Response:
-    runs, run_id = await _run_or_404(request)
+    runs, run_id = _run_or_404(request)
     cache = request.app[CHARTS]
     if run_id not in cache:
         run = await runs.get(run_id)

@@ -13,12 +13,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from redis.asyncio import Redis
 
 from admin.public import TRUSTED_PROXIES, client_id, client_network
 from admin.templating import html
+from services.audit import record
 from services.panel import ROLE_NAMES, ROLES, PanelError, PanelService, Session
 from services.ratelimit import allow
 
@@ -37,6 +39,7 @@ PUBLIC_PATHS = frozenset({"/login", "/healthz", "/metrics", "/check", "/api/v1/p
 PUBLIC_PREFIXES = ("/static/", "/webhook/", "/sandbox/")
 
 PANEL: web.AppKey[PanelService] = web.AppKey("panel")
+CITY_TIMEZONE: web.AppKey[ZoneInfo] = web.AppKey("city_timezone")
 PANEL_REDIS: web.AppKey[Redis] = web.AppKey("panel_redis")
 PAGES: web.AppKey[list[Page]] = web.AppKey("panel_pages")
 ROUTE_ROLES: web.AppKey[dict[str, frozenset[str]]] = web.AppKey("panel_route_roles")
@@ -81,6 +84,17 @@ def add_page(app: web.Application, path: str, title: str) -> None:
 
 def session_of(request: web.Request) -> Session:
     return request[SESSION_KEY]
+
+
+async def panel_audit(request: web.Request, action: str, details: dict[str, str]) -> None:
+    """Record that the logged-in user looked at or exported something."""
+    await record(
+        request.app[PANEL].pool,
+        actor=session_of(request).user.username,
+        action=action,
+        subject=None,
+        details={k: v for k, v in details.items() if v},
+    )
 
 
 def is_public(path: str) -> bool:
@@ -284,8 +298,9 @@ async def home(request: web.Request) -> web.Response:
     )
 
 
-def setup_panel(app: web.Application, panel: PanelService, redis: Redis) -> None:
+def setup_panel(app: web.Application, panel: PanelService, redis: Redis, *, timezone: str) -> None:
     app[PANEL] = panel
+    app[CITY_TIMEZONE] = ZoneInfo(timezone)
     app[PANEL_REDIS] = redis
     app[PAGES] = []
     app[ROUTE_ROLES] = {}

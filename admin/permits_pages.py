@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 
 from aiohttp import web
 
-from admin.audit_pages import CITY_TIMEZONE, panel_audit
-from admin.panel import add_route, render, session_of
+from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render, session_of
 from flows.i18n import text
+from services.citizens import mask_iin
 from services.permit_applications import (
     MAX_WINDOW_DAYS,
     PURPOSES,
@@ -27,10 +27,6 @@ APPLICATIONS: web.AppKey[PermitApplications] = web.AppKey("permit_applications")
 ROLES = frozenset({"permits_officer"})
 ADMINS_ONLY: frozenset[str] = frozenset()
 MAX_UPLOAD_BYTES = 1_000_000
-
-
-def _mask(iin: str | None) -> str:
-    return "••••••••" + iin[-4:] if iin else ""
 
 
 async def _page(
@@ -56,7 +52,7 @@ async def _page(
         rule=lambda r: text("en", f"apply.rule.{r}"),
         state=lambda s: text("en", f"apply.state.{s}"),
         purpose=lambda p: text("en", f"apply.purpose.{p}"),
-        mask=_mask,
+        mask=mask_iin,
         error=error,
         notice=notice,
         bad_rows=bad_rows or [],

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from admin.audit_pages import CITY_TIMEZONE, panel_audit
-from admin.panel import add_route, render, session_of
+from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render, session_of
 from flows.i18n import text
 from services.quarantine import QuarantineError, QuarantineService
 

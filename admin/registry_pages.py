@@ -11,8 +11,7 @@ from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 
-from admin.audit_pages import CITY_TIMEZONE, panel_audit
-from admin.panel import add_route, render, session_of
+from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render, session_of
 from services.disputes import DisputeError, DisputeService
 from services.registry import KINDS, CsvSource, RegistryImporter
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from services.exports import spreadsheet_safe
 
 templates = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
@@ -21,4 +26,25 @@ def html(name: str, *, status: int = 200, **context: Any) -> web.Response:
         content_type="text/html",
         status=status,
         headers={"Cache-Control": "no-store"},
+    )
+
+
+def csv_download(
+    filename: str, header: Sequence[str], rows: Iterable[Sequence[object]]
+) -> web.Response:
+    """A CSV attachment (UTF-8 with a BOM, for Excel) whose every cell is spreadsheet-safe:
+    nothing in it can run as a formula."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
+    return web.Response(
+        body=out.getvalue().encode("utf-8-sig"),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
     )

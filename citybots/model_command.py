@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from citybots.progress import ProgressLine
+from citybots.progress import counted
 from citybots.settings import Settings
 from flows.rendering import curves_chart
 from services.model.calibrate import calibrate, fit_case_series
@@ -140,20 +140,11 @@ def _chart(spec: ModelSpec, results: list[ScenarioResult], path: Path) -> Path:
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     spec = _spec(args)
-    total = len(spec.scenarios) * spec.replicates
-    done = 0
-    line = ProgressLine(
+    progress = counted(
         f"model: {len(spec.scenarios)} scenario(s) x {spec.replicates} replicate(s)",
-        lambda: done / total,
         unit="runs",
         every=5.0,
     )
-
-    def progress(finished: int, _: int) -> None:
-        nonlocal done
-        done = finished
-        line(finished, final=finished == total)
-
     results = run_spec(spec, workers=args.workers, progress=progress)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     chart = _chart(spec, results, args.chart or settings.data_dir / "model" / f"run-{stamp}.png")

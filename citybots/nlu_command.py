@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from citybots.progress import ProgressLine
+from citybots.progress import counted
 from citybots.settings import Settings
 from nlu.data import NluDataError, load
 from nlu.evaluate import evaluate
@@ -50,14 +50,7 @@ def nlu_command(settings: Settings, args: argparse.Namespace) -> int:
         if args.folds < 2:
             print("citybots: --folds must be at least 2", file=sys.stderr)
             return 2
-        done = 0
-        line = ProgressLine("evaluating", lambda: done / (args.folds + 1), unit="trainings")
-
-        def progress(finished: int, total: int) -> None:
-            nonlocal done
-            done = finished
-            line(finished, final=finished == total)
-
+        progress = counted("evaluating", unit="trainings")
         report = evaluate(load(), load("heldout"), folds=args.folds, progress=progress)
     except NluDataError as error:
         print(f"citybots: {error}", file=sys.stderr)

@@ -276,9 +276,9 @@ class Platform:
             frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip()),
         )
         init_admin(app, self.health, self.metrics if settings.metrics_enabled else None)
-        setup_panel(app, self.services.panel, self.redis)
+        setup_panel(app, self.services.panel, self.redis, timezone=settings.city_timezone)
         setup_model_pages(app, self.services.model_runs)
-        setup_audit_pages(app, settings.city_timezone)
+        setup_audit_pages(app)
         setup_permits_pages(app, self.services.applications)
         setup_checkpoints_pages(app, self.services.checkpoints)
         setup_users_pages(app)

@@ -42,3 +42,18 @@ class ProgressLine:
         else:
             sys.stderr.write(line + "\n")
         sys.stderr.flush()
+
+
+def counted(label: str, *, unit: str, every: float = 2.0) -> Callable[[int, int], None]:
+    """A ``(done, total)`` callback drawing a progress line, for work counted in steps
+    (model runs, trainings) rather than in rows of a file."""
+    seen = {"done": 0, "total": 1}
+    line = ProgressLine(
+        label, lambda: seen["done"] / max(seen["total"], 1), every=every, unit=unit
+    )
+
+    def progress(done: int, total: int) -> None:
+        seen.update(done=done, total=total)
+        line(done, final=done == total)
+
+    return progress

@@ -203,25 +203,21 @@ class Tickets:
 
     async def relay(self, ticket: Ticket, *, from_agent: bool, text: str, key: str) -> None:
         """One message across, through the outbox (``key`` makes a retried update once)."""
+        if from_agent:
+            bot, chat, kind = "citizen", ticket.citizen_chat, "hotline_reply"
+        elif ticket.agent_chat is not None:
+            bot, chat, kind = "agent", ticket.agent_chat, "hotline_from_citizen"
+        else:
+            return  # not taken yet: nobody to relay to
         async with self.pool.acquire() as conn:
-            if from_agent:
-                await enqueue(
-                    conn,
-                    bot="citizen",
-                    chat_id=ticket.citizen_chat,
-                    kind="hotline_reply",
-                    params={"id": ticket.id, "text": text[:3000]},
-                    dedupe_key=f"relay:{key}",
-                )
-            elif ticket.agent_chat is not None:
-                await enqueue(
-                    conn,
-                    bot="agent",
-                    chat_id=ticket.agent_chat,
-                    kind="hotline_from_citizen",
-                    params={"id": ticket.id, "text": text[:3000]},
-                    dedupe_key=f"relay:{key}",
-                )
+            await enqueue(
+                conn,
+                bot=bot,
+                chat_id=chat,
+                kind=kind,
+                params={"id": ticket.id, "text": text[:3000]},
+                dedupe_key=f"relay:{key}",
+            )
 
     async def close(self, ticket_id: int, agent_chat: int) -> None:
         async with self.pool.acquire() as conn, conn.transaction():

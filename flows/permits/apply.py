@@ -26,6 +26,7 @@ from flows.contacts import own_phone
 from flows.filters import HasContact, HasDocument, MenuButton
 from flows.formatting import local_time
 from flows.i18n import text
+from services.citizens import mask_iin
 from services.permit_applications import (
     MAX_WINDOW_DAYS,
     PURPOSES,
@@ -77,12 +78,8 @@ def _head_menu(lang: str) -> InlineKeyboardMarkup:
     )
 
 
-def mask_iin(iin: str | None) -> str:
-    return "••••••••" + iin[-4:] if iin else ""
-
-
 def _item_text(item: Item) -> str:
-    return " ".join(v for v in (mask_iin(item.iin), item.plate or "") if v)
+    return " ".join(v for v in (mask_iin(item.iin) if item.iin else "", item.plate or "") if v)
 
 
 def _bad_lines(lang: str, bad: list[BadLine]) -> str:
@@ -381,7 +378,7 @@ async def _list(
         return
     lines = [text(lang, "apply.list_title", organisation=organisation.name)]
     for row in rows:
-        who = " ".join(v for v in (mask_iin(row.iin), row.plate or "") if v)
+        who = " ".join(v for v in (mask_iin(row.iin) if row.iin else "", row.plate or "") if v)
         line = text(
             lang,
             "apply.list_row",
