@@ -12,17 +12,19 @@ from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render
 from admin.templating import csv_download
 from flows.faq import answers
 from services.hotline import HotlineService, Tickets, call_counts
+from services.rollups import Rollups
 
 HOTLINE: web.AppKey[HotlineService] = web.AppKey("hotline", HotlineService)
 TICKETS: web.AppKey[Tickets] = web.AppKey("tickets", Tickets)
+ROLLUPS: web.AppKey[Rollups] = web.AppKey("hotline_rollups", Rollups)
 ROLES = frozenset({"analyst", "epidemiologist"})
 DAYS = 7
 
 
 async def hotline_page(request: web.Request) -> web.Response:
     tz = request.app[CITY_TIMEZONE]
-    since = datetime.now(tz) - timedelta(days=DAYS)
-    counts = await call_counts(request.app[HOTLINE].pool, since=since, timezone=str(tz))
+    now = datetime.now(tz)
+    counts = await call_counts(request.app[ROLLUPS], since=now - timedelta(days=DAYS), until=now)
     peak = max((max(row) for row in counts.by_district_hour.values()), default=0)
     titles = {intent: entry["title"] for intent, entry in answers("en").items()}
     await panel_audit(request, "hotline.view", {})
@@ -59,8 +61,11 @@ async def unanswered_export(request: web.Request) -> web.Response:
     )
 
 
-def setup_hotline_pages(app: web.Application, hotline: HotlineService, tickets: Tickets) -> None:
+def setup_hotline_pages(
+    app: web.Application, hotline: HotlineService, tickets: Tickets, rollups: Rollups
+) -> None:
     app[HOTLINE] = hotline
     app[TICKETS] = tickets
+    app[ROLLUPS] = rollups
     add_route(app, "GET", "/hotline", hotline_page, roles=ROLES, title="Hotline")
     add_route(app, "GET", "/hotline/unanswered.csv", unanswered_export, roles=ROLES)

@@ -451,6 +451,21 @@ async def _exposures(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _rollups(settings: Settings, args: argparse.Namespace) -> int:
+    from citybots.platform import command_services
+
+    async with command_services(settings) as services:
+        report = await services.rollups.refresh(rebuild=args.rollups_command == "rebuild")
+    if report is None:
+        print("citybots: another roll-up is running; try again in a minute", file=sys.stderr)
+        return 1
+    print(
+        f"roll-ups: {report.hours:,} hours and {report.days:,} days recomputed"
+        f"{' (everything rebuilt)' if report.rebuilt else ''} in {report.seconds:.2f} s"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="citybots", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -535,6 +550,16 @@ def build_parser() -> argparse.ArgumentParser:
     lift.add_argument("--kind", default="quarantine", choices=["district", "sector", "quarantine"])
     for sub in (zone_at, summary, lift):
         sub.add_argument("--at", help="the moment (default: now; city time unless an offset)")
+    rollups = commands.add_parser(
+        "rollups", help="the situation centre's hourly and daily counts (a job keeps them current)"
+    )
+    rollup_commands = rollups.add_subparsers(dest="rollups_command", required=True)
+    rollup_commands.add_parser("refresh", help="roll up what changed since the last run")
+    rollup_commands.add_parser(
+        "rebuild",
+        help="recompute every hour that still has raw rows, and every day"
+        " (hours whose rows retention removed keep their counts)",
+    )
     checkpoints = commands.add_parser("checkpoints", help="checkpoints (roadblocks)")
     checkpoint_commands = checkpoints.add_subparsers(dest="checkpoints_command", required=True)
     checkpoint_commands.add_parser("list", help="checkpoints with their travellers' QR links")
@@ -579,6 +604,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "model": model_command,
         "checkpoints": _checkpoints,
         "zones": _zones,
+        "rollups": _rollups,
     }
     command = args.db_command if args.command == "db" else args.command
     if command == "nlu":  # no servers and no event loop needed

@@ -21,7 +21,6 @@ from flows.rendering import curves_chart
 from services.model.calibrate import calibrate, fit_case_series
 from services.model.ensemble import ScenarioResult, run_spec, with_overrides
 from services.model.scenarios import ModelSpec, ScenarioError, load_spec
-from services.registry import daily_new_cases
 
 CHART_PANELS = [
     ("infected_now", "Infected at once (exposed, infectious or in hospital)"),
@@ -201,10 +200,13 @@ def read_case_series(path: Path) -> list[tuple[date, int]]:
 
 
 async def _registry_series(settings: Settings) -> list[tuple[date, int]]:
-    from citybots.platform import database
+    """New cases per day (a person counted again only after 90 days without a positive
+    result), from the roll-ups, brought up to date first."""
+    from citybots.platform import command_services
 
-    async with database(settings) as conn:
-        return await daily_new_cases(conn, settings.city_timezone)
+    async with command_services(settings) as services:
+        await services.rollups.refresh()
+        return await services.rollups.per_day("new_cases")
 
 
 def _fit_series(args: argparse.Namespace, series: list[tuple[date, int]]) -> int:

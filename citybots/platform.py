@@ -283,7 +283,9 @@ class Platform:
         setup_checkpoints_pages(app, self.services.checkpoints)
         setup_users_pages(app)
         setup_nlu_api(app, self.nlu)
-        setup_hotline_pages(app, self.services.hotline, self.services.tickets)
+        setup_hotline_pages(
+            app, self.services.hotline, self.services.tickets, self.services.rollups
+        )
         setup_quarantine_pages(app, self.services.quarantine)
         setup_venues_pages(app, self.services.venues)
         setup_indicators_pages(app, self.services.indicators)
@@ -348,6 +350,9 @@ class Platform:
         self._scheduler.add_job(self._purge_ledger, "interval", hours=1, id="purge-ledger")
         self._scheduler.add_job(self._auto_checkout, "interval", minutes=1, id="auto-checkout")
         self._scheduler.add_job(self._retention, "interval", hours=1, id="retention")
+        self._scheduler.add_job(
+            self._rollups, "interval", minutes=1, id="rollups", next_run_time=datetime.now(UTC)
+        )
         self._scheduler.add_job(
             self._quarantine_sweep, "interval", seconds=SWEEP_INTERVAL, id="quarantine-sweep"
         )
@@ -488,6 +493,13 @@ class Platform:
             log.info("retention: removed %s", removed)
 
         await run_exclusively(self.redis, "retention", job, hold=timedelta(minutes=50))
+
+    async def _rollups(self) -> None:
+        assert self.services is not None
+        assert self.redis is not None
+        await run_exclusively(
+            self.redis, "rollups", self.services.rollups.refresh, hold=timedelta(seconds=55)
+        )
 
     async def _quarantine_sweep(self) -> None:
         assert self.services is not None

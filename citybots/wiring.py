@@ -27,6 +27,7 @@ from services.permit_applications import PermitApplications
 from services.permits import PermitService
 from services.quarantine import QuarantineService
 from services.registry import RegistryImporter
+from services.rollups import Rollups
 from services.status import StatusService
 from services.updates import UpdateLedger
 from services.users import LanguagePreferences
@@ -58,6 +59,7 @@ class Services:
     checkpoints: CheckpointService
     hotline: HotlineService
     indicators: IndicatorService
+    rollups: Rollups
     tickets: Tickets
     panel: PanelService
     model_runs: ModelRuns
@@ -97,6 +99,7 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
         checkpoints=CheckpointService(pool, permits),
         hotline=HotlineService(pool),
         indicators=IndicatorService(pool),
+        rollups=Rollups(pool, settings.city_timezone),
         tickets=Tickets(pool),
         panel=PanelService(pool, session_hours=settings.panel_session_hours),
         model_runs=ModelRuns(pool, load_spec(settings.model_scenarios)),

@@ -10,6 +10,7 @@ import asyncpg
 
 from services.outbox import Queued, enqueue, enqueue_many
 from services.privacy import scrub
+from services.rollups import Rollups
 
 MAX_TEXT = 500
 
@@ -260,23 +261,22 @@ class CallCounts:
     total: int
 
 
-async def call_counts(pool: asyncpg.Pool, *, since: datetime, timezone: str) -> CallCounts:
-    rows = await pool.fetch(
-        "SELECT district, extract(hour FROM at AT TIME ZONE $2)::int AS hour, topic, outcome,"
-        " count(*) AS calls FROM hotline_calls WHERE at >= $1 GROUP BY 1, 2, 3, 4",
-        since,
-        timezone,
-    )
-    by_topic: dict[str, int] = {}
-    outcomes: dict[str, int] = {}
+async def call_counts(rollups: Rollups, *, since: datetime, until: datetime) -> CallCounts:
+    """Calls from the hourly roll-ups (never the raw call log): by topic, by outcome, and
+    by district and hour of day in the city's time."""
+    _, topics = await rollups.hourly("calls_topic", since, until)
+    _, outcomes = await rollups.hourly("calls_outcome", since, until)
+    hours, districts = await rollups.hourly("calls_district", since, until)
     grid: dict[str, list[int]] = {}
-    for r in rows:
-        by_topic[r["topic"]] = by_topic.get(r["topic"], 0) + r["calls"]
-        outcomes[r["outcome"]] = outcomes.get(r["outcome"], 0) + r["calls"]
-        grid.setdefault(r["district"], [0] * 24)[r["hour"]] += r["calls"]
+    for district, counts in districts.items():
+        row = grid.setdefault(district, [0] * 24)
+        for hour, calls in zip(hours, counts, strict=True):
+            row[hour.astimezone(rollups.tz).hour] += calls
+    by_topic = {topic: sum(counts) for topic, counts in topics.items()}
+    by_outcome = {outcome: sum(counts) for outcome, counts in outcomes.items()}
     return CallCounts(
         sorted(by_topic.items(), key=lambda kv: -kv[1]),
         dict(sorted(grid.items())),
-        sorted(outcomes.items(), key=lambda kv: -kv[1]),
+        sorted(by_outcome.items(), key=lambda kv: -kv[1]),
         sum(by_topic.values()),
     )

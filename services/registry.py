@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -488,18 +488,3 @@ def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
     if first:
         yield first
     yield from rest
-
-
-async def daily_new_cases(conn: asyncpg.Connection, timezone: str) -> list[tuple[date, int]]:
-    """New cases per day in the city's time zone: each person counted once, on the day
-    of their first positive result (the series the model can be fitted to)."""
-    rows = await conn.fetch(
-        """
-        SELECT (first_positive AT TIME ZONE $1)::date AS day, count(*) AS cases
-          FROM (SELECT min(result_at) AS first_positive
-                  FROM pcr_results WHERE result = 'positive' GROUP BY iin) AS firsts
-         GROUP BY 1 ORDER BY 1
-        """,
-        timezone,
-    )
-    return [(row["day"], int(row["cases"])) for row in rows]

@@ -529,6 +529,7 @@ async def test_the_hotline_page_maps_calls_and_exports_unanswered_questions(
         await services.tickets.log_call(7, topic=topic, outcome="answered", district=district)
     marker = secrets.token_hex(3)
     await services.hotline.record_unanswered(f"=cmd {marker}", "ru", "faq_origin", 0.2)
+    await services.rollups.refresh()
     analyst = await _user(platform, "analyst")
     page = await _browser_login(browser, platform, analyst)
     await page.click("header nav >> text=Hotline")
