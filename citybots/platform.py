@@ -39,6 +39,7 @@ from admin.permits_pages import setup_permits_pages
 from admin.public import setup_public
 from admin.quarantine_pages import setup_quarantine_pages
 from admin.registry_pages import setup_registry_pages
+from admin.situation_pages import setup_situation_pages
 from admin.users_pages import setup_users_pages
 from admin.venues_pages import setup_venues_pages
 from bots.dispatcher import CityDispatcher
@@ -61,6 +62,7 @@ from services.metrics import Metrics
 from services.migrations import migrate
 from services.retention import Retention, purge
 from services.scheduler import run_exclusively
+from services.situation import SituationCentre
 from services.updates import UpdateLedger
 
 log = logging.getLogger(__name__)
@@ -277,6 +279,9 @@ class Platform:
         )
         init_admin(app, self.health, self.metrics if settings.metrics_enabled else None)
         setup_panel(app, self.services.panel, self.redis, timezone=settings.city_timezone)
+        setup_situation_pages(
+            app, SituationCentre(self.services.rollups, self.services.indicators)
+        )
         setup_model_pages(app, self.services.model_runs)
         setup_audit_pages(app)
         setup_permits_pages(app, self.services.applications)

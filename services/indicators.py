@@ -96,3 +96,20 @@ class IndicatorService:
         for r in rows:
             by_day.setdefault(r["day"], {})[r["indicator"]] = r["value"]
         return [DayFigures(day, values) for day, values in by_day.items()]
+
+    async def series(
+        self, names: list[str], first: date, last: date
+    ) -> dict[str, list[Decimal | None]]:
+        """Each indicator's value per day from ``first`` to ``last`` (None: not entered)."""
+        length = (last - first).days + 1
+        values: dict[str, list[Decimal | None]] = {name: [None] * length for name in names}
+        rows = await self.pool.fetch(
+            "SELECT day, indicator, value FROM daily_indicators"
+            " WHERE indicator = ANY($1::text[]) AND day BETWEEN $2 AND $3",
+            names,
+            first,
+            last,
+        )
+        for r in rows:
+            values[r["indicator"]][(r["day"] - first).days] = r["value"]
+        return values

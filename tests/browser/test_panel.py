@@ -702,6 +702,58 @@ async def test_a_registry_officer_uploads_a_csv_and_decides_a_dispute(
     await page.close()
 
 
+async def test_the_situation_centre_shows_todays_figures_charts_and_the_calls_heat_map(
+    browser: Browser, platform: Platform
+) -> None:
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+    from zoneinfo import ZoneInfo
+
+    from tests.factories import add_pcr, make_iin, make_venue
+
+    assert platform.services is not None
+    services = platform.services
+    lab = f"Situation lab {secrets.token_hex(2)}"
+    for _ in range(3):
+        await add_pcr(services, make_iin(), "positive", laboratory=lab)
+    await add_pcr(services, make_iin(), "negative", laboratory=lab)
+    venue = await make_venue(services)
+    now = datetime.now(UTC)
+    await services.venues.pool.executemany(
+        "INSERT INTO visits (venue_id, iin, via, status, admitted, checked_in_at, checked_out_at,"
+        " checkout_kind) VALUES ($1, $2, 'qr', 'green', true, $3, $3, 'scan')",
+        [(venue.id, make_iin(), now - timedelta(minutes=m)) for m in (1, 2, 3)],
+    )
+    await services.tickets.log_call(
+        7, topic="faq_symptoms", outcome="ambulance", district="Auezov"
+    )
+    today = datetime.now(ZoneInfo(platform.settings.city_timezone)).date()
+    await services.indicators.save(
+        today,
+        {
+            "beds_occupied": Decimal(420),
+            "beds_total": Decimal(1000),
+            "lab_capacity": Decimal(5000),
+        },
+        actor="test",
+    )
+    await services.rollups.refresh()
+    page = await _browser_login(browser, platform, await _user(platform, "analyst"))
+    await page.click("header nav >> text=Situation centre")
+    await expect(page.locator("#as-of")).to_contain_text("Figures as of")
+    new_cases = page.locator("#tile-new-cases .value")
+    assert int((await new_cases.inner_text()).replace(",", "")) >= 3
+    await expect(page.locator("#tile-in-hospital .value")).to_have_text("420")
+    await expect(page.locator("#tile-in-hospital")).to_contain_text("of 1,000 beds")
+    await expect(page.locator("#chart-pcr-tests")).to_contain_text(lab)
+    await expect(page.locator("#chart-pcr-tests")).to_contain_text("capacity")
+    await expect(page.locator("#chart-checkins rect[fill='#2e7d32']").first).to_be_attached()
+    await expect(page.locator("#heatmap")).to_contain_text("Auezov")
+    await _screenshot(page, "situation")
+    assert page.console_errors == []  # type: ignore[attr-defined]
+    await page.close()
+
+
 async def test_every_page_opens_for_every_role_it_is_open_to_without_console_errors(
     browser: Browser, platform: Platform
 ) -> None:

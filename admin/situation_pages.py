@@ -1,0 +1,106 @@
+"""The Situation centre: today's figures with their trend, charts over the last weeks and
+the calls heat map, all from the hourly and daily roll-ups."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from markupsafe import Markup
+
+from admin.charts import Series, bar_chart, sparkline
+from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render
+from flows.faq import answers
+from services.situation import Situation, SituationCentre
+
+SITUATION: web.AppKey[SituationCentre] = web.AppKey("situation", SituationCentre)
+ROLES = frozenset({"analyst", "epidemiologist"})
+
+
+def _moving_average(values: list[int], days: int = 7) -> list[float | None]:
+    return [
+        sum(values[i - days + 1 : i + 1]) / days if i >= days - 1 else None
+        for i in range(len(values))
+    ]
+
+
+def _charts(s: Situation, tz: ZoneInfo) -> dict[str, Markup]:
+    days = [d.strftime("%d %b") for d in s.days]
+    topics = {intent: entry["title"] for intent, entry in answers("en").items()}
+    return {
+        "new_cases": bar_chart(
+            days,
+            [Series("new cases", s.new_cases, "#c62828")],
+            [Series("7-day average", _moving_average(s.new_cases), "#1d2733")],
+            element_id="chart-new-cases",
+            caption="new cases per day",
+        ),
+        "pcr_tests": bar_chart(
+            days,
+            [Series(lab, values) for lab, values in s.tests_by_lab.items()],
+            [Series("capacity", s.lab_capacity, "#1d2733")],
+            element_id="chart-pcr-tests",
+            caption="PCR tests per laboratory and day against capacity",
+        ),
+        "quarantine": bar_chart(
+            days,
+            [],
+            [
+                Series("at home", s.at_home, "#ef6c00"),
+                Series("in hospital", s.in_hospital, "#8e24aa"),
+            ],
+            element_id="chart-quarantine",
+            caption="people in home quarantine and in hospital",
+        ),
+        "checkins": bar_chart(
+            [h.astimezone(tz).strftime("%H:00") for h in s.checkin_hours],
+            [
+                Series("admitted", s.checkins_by_hour.get("admitted", []), "#2e7d32"),
+                Series("refused", s.checkins_by_hour.get("refused", []), "#c62828"),
+            ],
+            element_id="chart-checkins",
+            caption="check-ins per hour, last 48 hours",
+        ),
+        "violations": bar_chart(
+            days,
+            [Series(kind.replace("_", " "), v) for kind, v in s.violations_by_kind.items()],
+            element_id="chart-violations",
+            caption="quarantine violations per day by kind",
+        ),
+        "calls": bar_chart(
+            days,
+            [Series(topics.get(topic, topic), v) for topic, v in s.calls_by_topic.items()],
+            element_id="chart-calls",
+            caption="hotline calls per day by topic",
+        ),
+        "traffic": bar_chart(
+            days,
+            [Series("checkpoint passings", s.passings, "#546e7a")],
+            [Series("contacts registered", s.contacts, "#00838f")],
+            element_id="chart-traffic",
+            caption="checkpoint passings and contacts registered per day",
+        ),
+    }
+
+
+async def situation_page(request: web.Request) -> web.Response:
+    tz = request.app[CITY_TIMEZONE]
+    situation = await request.app[SITUATION].load(datetime.now(tz))
+    peak = max((max(row) for row in situation.calls.by_district_hour.values()), default=0)
+    await panel_audit(request, "situation.view", {})
+    return render(
+        request,
+        "panel/situation.html",
+        s=situation,
+        charts=_charts(situation, tz),
+        sparkline=sparkline,
+        counts=situation.calls,
+        peak=max(peak, 1),
+        tz=tz,
+    )
+
+
+def setup_situation_pages(app: web.Application, situation: SituationCentre) -> None:
+    app[SITUATION] = situation
+    add_route(app, "GET", "/situation", situation_page, roles=ROLES, title="Situation centre")
