@@ -8,7 +8,10 @@ COPY bots bots
 COPY flows flows
 COPY services services
 COPY admin admin
-RUN pip install --no-cache-dir . && useradd --system citybots
+COPY geofence geofence
+COPY nlu nlu
+COPY scripts scripts
+RUN python scripts/fetch_leaflet.py && pip install --no-cache-dir . && useradd --system citybots
 USER citybots
 ENV ADMIN_HOST=0.0.0.0 ADMIN_PORT=8080
 EXPOSE 8080

@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LEAFLET := admin/static/vendor/leaflet/VERSION
 
 .PHONY: run test install lint bench clean
 
@@ -13,12 +14,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+# Leaflet, for the panel's Map page, from the npm registry (checked against its sha512).
+$(LEAFLET): scripts/fetch_leaflet.py
+	$(PYTHON) scripts/fetch_leaflet.py
 
-run: $(STAMP)
+install: $(STAMP) $(LEAFLET)
+
+run: install
 	$(BIN)/citybots run
 
-lint: $(STAMP)
+lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -28,7 +33,7 @@ test: lint
 	@mkdir -p var/screenshots
 	CITYBOTS_SCREENSHOTS=$(CURDIR)/var/screenshots $(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: install
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/sandbox_roundtrip.py
 

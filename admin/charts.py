@@ -83,6 +83,10 @@ def bar_chart(
     line_peak = max((v for s in lines for v in s.values if v is not None), default=0)
     axis_top, step = nice_scale(max(max(stacks, default=0), line_peak))
     band = plot_w / count
+    # Escaped once each: a chart has hundreds of tooltips made of the same few texts.
+    texts = [str(escape(label)) for label in labels]
+    bar_names = [str(escape(s.name)) for s in bars]
+    line_names = [str(escape(s.name)) for s in lines]
 
     def y_of(value: float) -> float:
         return top + plot_h - plot_h * value / axis_top
@@ -102,25 +106,25 @@ def bar_chart(
         )
         tick += step
     every = max(1, math.ceil(count / 10))
-    for i, label in enumerate(labels):
+    for i in range(len(labels)):
         x = left + band * i
         base = 0.0
-        for s in bars:
+        for s, name in zip(bars, bar_names, strict=True):
             value = _at(s.values, i) or 0
             if value:
                 y0, y1 = y_of(base), y_of(base + value)
                 parts.append(
                     f'<rect x="{x + band * 0.1:.1f}" y="{y1:.1f}" width="{band * 0.8:.1f}"'
                     f' height="{max(y0 - y1, 0.5):.1f}" fill="{s.colour}">'
-                    f"<title>{escape(label)} · {escape(s.name)}: {_number(value)}</title></rect>"
+                    f"<title>{texts[i]} · {name}: {_number(value)}</title></rect>"
                 )
             base += value
         if i % every == 0:
             parts.append(
                 f'<text x="{x + band / 2:.1f}" y="{height - 8}" text-anchor="middle"'
-                f' font-size="11" fill="#5d6b7a">{escape(label)}</text>'
+                f' font-size="11" fill="#5d6b7a">{texts[i]}</text>'
             )
-    for s in lines:
+    for s, name in zip(lines, line_names, strict=True):
         path: list[str] = []
         for i, point in enumerate(s.values[: len(labels)]):
             if point is None:
@@ -129,7 +133,7 @@ def bar_chart(
             path.append(f"{'L' if path else 'M'}{x:.1f},{y:.1f}")
             parts.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{s.colour}">'
-                f"<title>{escape(labels[i])} · {escape(s.name)}: {_number(point)}</title></circle>"
+                f"<title>{texts[i]} · {name}: {_number(point)}</title></circle>"
             )
         if path:
             parts.append(

@@ -32,6 +32,7 @@ from admin.audit_pages import setup_audit_pages
 from admin.checkpoints_pages import setup_checkpoints_pages
 from admin.hotline_pages import setup_hotline_pages
 from admin.indicators_pages import setup_indicators_pages
+from admin.map_pages import setup_map_pages
 from admin.model_pages import setup_model_pages
 from admin.nlu_api import setup_nlu_api
 from admin.panel import add_page, setup_panel
@@ -58,6 +59,7 @@ from flows.quarantine.live import LiveIngest
 from nlu.service import Nlu, load_or_train
 from services.db import connect, create_pool
 from services.localcache import InvalidationListener
+from services.map import MapLayers
 from services.metrics import Metrics
 from services.migrations import migrate
 from services.retention import Retention, purge
@@ -281,6 +283,13 @@ class Platform:
         setup_panel(app, self.services.panel, self.redis, timezone=settings.city_timezone)
         setup_situation_pages(
             app, SituationCentre(self.services.rollups, self.services.indicators)
+        )
+        setup_map_pages(
+            app,
+            MapLayers(self.pool, self.services.zones),
+            tile_url=settings.map_tile_url,
+            attribution=settings.map_tile_attribution,
+            center=settings.map_center,
         )
         setup_model_pages(app, self.services.model_runs)
         setup_audit_pages(app)

@@ -53,6 +53,33 @@ class Settings(BaseSettings):
     rasa_url: str | None = None
     nlu_rasa_timeout: float = Field(default=2.0, gt=0, le=30)
     model_scenarios: Path | None = None
+    map_tile_url: str = ""
+    map_tile_attribution: str = ""
+    map_center: str = "43.2380,76.9450"
+
+    @field_validator("map_tile_url")
+    @classmethod
+    def _tile_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not (
+            value.startswith(("https://", "http://", "/"))
+            and all(part in value for part in ("{z}", "{x}", "{y}"))
+        ):
+            raise ValueError(
+                "must be a tile URL template such as https://tile.example.org/{z}/{x}/{y}.png"
+            )
+        return value
+
+    @field_validator("map_center")
+    @classmethod
+    def _map_center(cls, value: str) -> str:
+        try:
+            latitude, longitude = (float(part) for part in value.split(","))
+        except ValueError:
+            raise ValueError("must be latitude,longitude such as 43.2380,76.9450") from None
+        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            raise ValueError("latitude must be within -90..90 and longitude within -180..180")
+        return f"{latitude},{longitude}"
 
     @field_validator("model_scenarios", mode="before")
     @classmethod

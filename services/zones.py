@@ -160,6 +160,29 @@ class ZoneService:
                 summary.residents += point["residents"]
         return sorted(summaries.values(), key=lambda s: s.name)
 
+    async def features_in_force(self, at: datetime) -> list[dict[str, object]]:
+        """The zone versions in force at ``at`` as GeoJSON features (for the map)."""
+        rows = await self.pool.fetch(
+            "SELECT id, name, kind, version, geometry FROM zones"
+            " WHERE tstzrange(valid_from, valid_until) @> $1::timestamptz ORDER BY kind, name",
+            at,
+        )
+        return [
+            {
+                "type": "Feature",
+                "geometry": json.loads(r["geometry"])
+                if isinstance(r["geometry"], str)
+                else r["geometry"],
+                "properties": {
+                    "id": r["id"],
+                    "name": r["name"],
+                    "kind": r["kind"],
+                    "version": r["version"],
+                },
+            }
+            for r in rows
+        ]
+
     async def _in_force(self, at: datetime) -> _InForce:
         ids = await self.pool.fetch(
             "SELECT id FROM zones WHERE tstzrange(valid_from, valid_until) @> $1::timestamptz "

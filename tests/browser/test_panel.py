@@ -547,10 +547,9 @@ async def test_the_hotline_page_maps_calls_and_exports_unanswered_questions(
     assert f"'=cmd {marker}" in body
 
 
-async def test_an_epidemiologist_acknowledges_a_violation_by_case_code(
-    browser: Browser, platform: Platform
-) -> None:
-    from datetime import date, timedelta
+async def _open_violation(platform: Platform) -> tuple[str, int]:
+    """A patient who walked out of home: their case code and the open alert's id."""
+    from datetime import UTC, date, datetime, timedelta
 
     from services.quarantine import Fix
     from services.validation import Coordinates
@@ -564,8 +563,6 @@ async def test_an_epidemiologist_acknowledges_a_violation_by_case_code(
     )
     patient = secrets.randbelow(10**9) + 2 * 10**9
     await q.consent(case.invite_token, patient)
-    from datetime import UTC, datetime
-
     now = datetime.now(UTC)
     live_until = now + timedelta(hours=8)
     await q.ingest([Fix(patient, 1, now, 43.2389, 76.8897, 5.0, live_until)])  # at home
@@ -576,14 +573,21 @@ async def test_an_epidemiologist_acknowledges_a_violation_by_case_code(
         ]
     )
     (alert,) = [a for a in await q.open_alerts() if a.case_code == case.code]
+    return case.code, alert.id
+
+
+async def test_an_epidemiologist_acknowledges_a_violation_by_case_code(
+    browser: Browser, platform: Platform
+) -> None:
+    code, alert_id = await _open_violation(platform)
     page = await _browser_login(browser, platform, await _user(platform, "epidemiologist"))
     await page.click("header nav >> text=Quarantine")
-    row = page.locator(f"#alert-{alert.id}")
-    await expect(row).to_contain_text(case.code)
+    row = page.locator(f"#alert-{alert_id}")
+    await expect(row).to_contain_text(code)
     await expect(row).to_contain_text("left home")
     await row.locator("button", has_text="Acknowledge").click()
-    await expect(page.locator("#notice")).to_have_text(f"Alert #{alert.id} acknowledged.")
-    await expect(page.locator(f"#alert-{alert.id}")).to_contain_text("acknowledged")
+    await expect(page.locator("#notice")).to_have_text(f"Alert #{alert_id} acknowledged.")
+    await expect(page.locator(f"#alert-{alert_id}")).to_contain_text("acknowledged")
     await _screenshot(page, "panel-quarantine")
     assert page.console_errors == []  # type: ignore[attr-defined]
     await page.close()
@@ -752,6 +756,68 @@ async def test_the_situation_centre_shows_todays_figures_charts_and_the_calls_he
     await _screenshot(page, "situation")
     assert page.console_errors == []  # type: ignore[attr-defined]
     await page.close()
+
+
+async def test_the_map_draws_zones_checkpoints_venues_and_violations_without_tiles(
+    browser: Browser, platform: Platform, http: ClientSession
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from geofence.zones import parse_zones
+    from tests.factories import make_iin, make_venue
+    from tests.integration.test_zones import zone
+
+    assert platform.services is not None
+    services = platform.services
+    name = f"Map zone {secrets.token_hex(3)}"
+    now = datetime.now(UTC)
+    await services.zones.import_shapes(
+        parse_zones(zone(name, 76.90, 0.02)), valid_from=now - timedelta(hours=1), actor="t",
+        source="t",
+    )  # fmt: skip
+    post = await services.checkpoints.add(
+        f"Map post <b>{secrets.token_hex(2)}</b>", latitude=43.25, longitude=76.92,
+        zone_kind="quarantine", zone_name=name, register="roadblock", actor="t",
+    )  # fmt: skip
+    venue = await make_venue(services)
+    await services.venues.pool.execute(
+        "INSERT INTO visits (venue_id, iin, via, status, admitted) VALUES ($1, $2, 'qr',"
+        " 'green', true)",
+        venue.id,
+        make_iin(),
+    )
+    code, _ = await _open_violation(platform)
+
+    page = await _browser_login(browser, platform, await _user(platform, "epidemiologist"))
+    tiles: list[str] = []
+    page.on("request", lambda r: tiles.append(r.url) if "tile" in r.url else None)
+    await page.click("header nav >> text=Map")
+    await expect(page.locator("#map[data-ready=true]")).to_be_attached()
+    await expect(page.locator("#no-tiles")).to_be_visible()
+    assert tiles == []
+    summary = page.locator("#map-summary")
+    await expect(summary).to_contain_text("open violations")
+    await expect(page.locator("#violations-list")).to_contain_text(code)
+    # Zones, checkpoints and violations are SVG paths; venues are drawn on a canvas.
+    assert await page.locator("#map path.leaflet-interactive").count() >= 3
+    await expect(page.locator("#map canvas")).to_be_attached()
+    await page.locator("#violations-list li", has_text=code).click()
+    await expect(page.locator(".leaflet-popup-content")).to_contain_text(f"Case {code}")
+    await _screenshot(page, "map")
+    assert page.console_errors == []  # type: ignore[attr-defined]
+    await page.close()
+
+    # An analyst gets the same layers without anyone's violations; markup stays text.
+    user = HttpUser(http, platform.base_url)
+    assert await user.log_in(await _user(platform, "analyst")) == 303
+    async with http.get(f"{platform.base_url}/map/layers.json") as answer:
+        assert answer.status == 200
+        assert answer.headers["Cache-Control"] == "no-store"
+        layers = await answer.json()
+    assert "violations" not in layers
+    names = [f["properties"]["name"] for f in layers["checkpoints"]["features"]]
+    assert post.name in names
+    assert any(f["properties"]["name"] == name for f in layers["zones"]["features"])
 
 
 async def test_every_page_opens_for_every_role_it_is_open_to_without_console_errors(

@@ -1,0 +1,105 @@
+"""What the panel's Map shows, as GeoJSON: zones and sectors in force, checkpoints,
+venues with how many people are inside now, and open quarantine violations by case code
+(at the patient's last believed position, or home before any fix). Never a name or an
+IIN of a person; the violations layer is only for roles that may see it."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from typing import Any
+
+import asyncpg
+
+from services.zones import ZoneService
+
+Feature = dict[str, Any]
+
+
+def _point(longitude: float, latitude: float, properties: dict[str, Any]) -> Feature:
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [longitude, latitude]},
+        "properties": properties,
+    }
+
+
+def _collection(features: list[Feature]) -> dict[str, Any]:
+    return {"type": "FeatureCollection", "features": features}
+
+
+class MapLayers:
+    def __init__(self, pool: asyncpg.Pool, zones: ZoneService) -> None:
+        self.pool = pool
+        self.zones = zones
+
+    async def layers(self, at: datetime, *, violations: bool, tz: tzinfo) -> dict[str, Any]:
+        venues = await self.pool.fetch(
+            "SELECT v.id, v.name, v.address, v.latitude, v.longitude, v.capacity,"
+            " (SELECT count(*) FROM visits o WHERE o.venue_id = v.id AND o.admitted"
+            "  AND o.checked_out_at IS NULL) AS inside"
+            " FROM venues v WHERE v.latitude IS NOT NULL AND v.longitude IS NOT NULL"
+        )
+        checkpoints = await self.pool.fetch(
+            "SELECT id, name, latitude, longitude, zone_kind, zone_name, register"
+            " FROM checkpoints ORDER BY name"
+        )
+        result: dict[str, Any] = {
+            "zones": _collection(await self.zones.features_in_force(at)),
+            "checkpoints": _collection(
+                [
+                    _point(
+                        c["longitude"],
+                        c["latitude"],
+                        {
+                            "name": c["name"],
+                            "zone": f"{c['zone_kind']} {c['zone_name']}",
+                            "register": c["register"],
+                        },
+                    )
+                    for c in checkpoints
+                ]
+            ),
+            "venues": _collection(
+                [
+                    _point(
+                        v["longitude"],
+                        v["latitude"],
+                        {
+                            "name": v["name"],
+                            "address": v["address"],
+                            "capacity": v["capacity"],
+                            "inside": v["inside"],
+                        },
+                    )
+                    for v in venues
+                ]
+            ),
+        }
+        if violations:
+            rows = await self.pool.fetch(
+                "SELECT e.id, e.kind, e.opened_at, e.acknowledged_at IS NOT NULL AS acknowledged,"
+                " c.code, c.district,"
+                " coalesce(c.last_lat, c.home_lat) AS latitude,"
+                " coalesce(c.last_lon, c.home_lon) AS longitude"
+                " FROM quarantine_episodes e JOIN quarantine_cases c ON c.id = e.case_id"
+                " WHERE e.closed_at IS NULL ORDER BY e.opened_at"
+            )
+            result["violations"] = _collection(
+                [
+                    _point(
+                        r["longitude"],
+                        r["latitude"],
+                        {
+                            "alert": r["id"],
+                            "case": r["code"],
+                            "district": r["district"],
+                            "kind": r["kind"].replace("_", " "),
+                            "since": r["opened_at"].astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+                            "acknowledged": r["acknowledged"],
+                        },
+                    )
+                    for r in rows
+                    if r["latitude"] is not None
+                ]
+            )
+        return result
