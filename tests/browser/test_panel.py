@@ -96,6 +96,13 @@ def _panel_routes(platform: Platform) -> list[tuple[str, str]]:
     return routes
 
 
+async def test_every_page_opens_empty_for_every_role_without_console_errors(
+    browser: Browser, platform: Platform
+) -> None:
+    """First in this file, on the session's new database: the empty states."""
+    await _open_every_page_as_every_role(browser, platform, "empty-")
+
+
 async def test_every_route_refuses_an_anonymous_visitor(
     platform: Platform, http: ClientSession
 ) -> None:
@@ -820,8 +827,8 @@ async def test_the_map_draws_zones_checkpoints_venues_and_violations_without_til
     assert any(f["properties"]["name"] == name for f in layers["zones"]["features"])
 
 
-async def test_every_page_opens_for_every_role_it_is_open_to_without_console_errors(
-    browser: Browser, platform: Platform
+async def _open_every_page_as_every_role(
+    browser: Browser, platform: Platform, screenshots: str
 ) -> None:
     route_roles = platform.web_app[ROUTE_ROLES]
     pages = sorted(
@@ -829,7 +836,9 @@ async def test_every_page_opens_for_every_role_it_is_open_to_without_console_err
         for route in platform.web_app.router.routes()
         if route.method == "GET" and route.resource is not None
         for canonical in [route.resource.canonical]
-        if canonical in route_roles and "{" not in canonical and not canonical.endswith(".csv")
+        if canonical in route_roles
+        and "{" not in canonical
+        and not canonical.endswith((".csv", ".json"))
     )
     assert "/quarantine" in pages
     for role in ROLES:
@@ -841,7 +850,16 @@ async def test_every_page_opens_for_every_role_it_is_open_to_without_console_err
             assert response is not None
             assert response.status == 200, (role, path)
             await expect(page.locator("header .who")).to_be_visible()
+            if path == "/map":
+                await expect(page.locator("#map[data-ready=true]")).to_be_attached()
             if role == "admin":
-                await _screenshot(page, "page-" + (path.strip("/") or "home"))
+                await _screenshot(page, screenshots + (path.strip("/") or "home"))
         assert page.console_errors == [], role  # type: ignore[attr-defined]
         await page.close()
+
+
+async def test_every_page_opens_for_every_role_it_is_open_to_without_console_errors(
+    browser: Browser, platform: Platform
+) -> None:
+    """After the other tests of this file have put data on every page."""
+    await _open_every_page_as_every_role(browser, platform, "page-")
