@@ -466,6 +466,25 @@ async def _rollups(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    from citybots.platform import command_services
+    from services.audit import chain, verify
+
+    async with command_services(settings) as services:
+        pool = services.panel.pool
+        added = await chain(pool)
+        report = await verify(pool)
+    print(f"audit log: {report.checked:,} rows checked ({added:,} chained just now)")
+    for problem in report.broken:
+        print(f"BROKEN: {problem}")
+    if report.unchained_stale:
+        print(f"BROKEN: {report.unchained_stale:,} rows older than 5 minutes were never chained")
+    if report.intact and not report.unchained_stale:
+        print("the chain is intact: no row was changed or removed")
+        return 0
+    return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="citybots", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -550,6 +569,11 @@ def build_parser() -> argparse.ArgumentParser:
     lift.add_argument("--kind", default="quarantine", choices=["district", "sector", "quarantine"])
     for sub in (zone_at, summary, lift):
         sub.add_argument("--at", help="the moment (default: now; city time unless an offset)")
+    audit = commands.add_parser("audit", help="the audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    audit_commands.add_parser(
+        "verify", help="check the audit log's hash chain: exit 1 if a row was changed or removed"
+    )
     rollups = commands.add_parser(
         "rollups", help="the situation centre's hourly and daily counts (a job keeps them current)"
     )
@@ -605,6 +629,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "checkpoints": _checkpoints,
         "zones": _zones,
         "rollups": _rollups,
+        "audit": _audit,
     }
     command = args.db_command if args.command == "db" else args.command
     if command == "nlu":  # no servers and no event loop needed

@@ -57,6 +57,7 @@ from flows.context import BotContext, BotLinks, Limits
 from flows.i18n import LANGUAGES, text
 from flows.quarantine.live import LiveIngest
 from nlu.service import Nlu, load_or_train
+from services.audit import chain as audit_chain
 from services.db import connect, create_pool
 from services.localcache import InvalidationListener
 from services.map import MapLayers
@@ -367,6 +368,7 @@ class Platform:
         self._scheduler.add_job(
             self._rollups, "interval", minutes=1, id="rollups", next_run_time=datetime.now(UTC)
         )
+        self._scheduler.add_job(self._audit_chain, "interval", seconds=30, id="audit-chain")
         self._scheduler.add_job(
             self._quarantine_sweep, "interval", seconds=SWEEP_INTERVAL, id="quarantine-sweep"
         )
@@ -507,6 +509,16 @@ class Platform:
             log.info("retention: removed %s", removed)
 
         await run_exclusively(self.redis, "retention", job, hold=timedelta(minutes=50))
+
+    async def _audit_chain(self) -> None:
+        assert self.pool is not None
+        assert self.redis is not None
+        pool = self.pool
+
+        async def job() -> None:
+            await audit_chain(pool)
+
+        await run_exclusively(self.redis, "audit-chain", job, hold=timedelta(seconds=25))
 
     async def _rollups(self) -> None:
         assert self.services is not None

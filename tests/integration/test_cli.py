@@ -248,3 +248,15 @@ def test_admin_create_user_adds_a_panel_user_once(
     short = create("someone-else", "--role", "admin", "--password-stdin", password="short")
     assert short.returncode == 2
     assert "at least 10 characters" in short.stderr
+
+
+def test_audit_verify_and_rollups_refresh_report_what_they_did(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    verified = _citybots("audit", "verify", env=env, cwd=tmp_path)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "the chain is intact" in verified.stdout
+    refreshed = _citybots("rollups", "refresh", env=env, cwd=tmp_path)
+    assert refreshed.returncode in (0, 1), refreshed.stderr  # 1: the platform's job was running
+    assert "roll-ups:" in refreshed.stdout or "another roll-up" in refreshed.stderr

@@ -1,0 +1,89 @@
+"""The audit log is append-only and hash-chained: the application cannot change or remove
+a row, and a row changed behind its back (triggers disabled) is found by verify."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from services.audit import chain, record, verify
+from services.db import create_pool
+from services.migrations import migrate
+from tests.conftest import _with_database
+
+
+async def test_rows_cannot_be_changed_or_removed(pool: asyncpg.Pool) -> None:
+    actor = f"chain-{secrets.token_hex(3)}"
+    await record(pool, actor=actor, action="test.write", subject="x", details={"n": 1})
+    for statement in (
+        "UPDATE audit_log SET action = 'edited' WHERE actor = $1",
+        "DELETE FROM audit_log WHERE actor = $1",
+    ):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await pool.execute(statement, actor)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+        await pool.execute("TRUNCATE audit_log")
+    await chain(pool)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):  # a chained row stays as chained
+        await pool.execute("UPDATE audit_log SET hash = NULL WHERE actor = $1", actor)
+    assert await pool.fetchval("SELECT count(*) FROM audit_log WHERE actor = $1", actor) == 1
+
+
+@pytest.fixture
+async def own_database(server_urls: tuple[str, str]) -> AsyncIterator[str]:
+    """A database of this test's own: tampering must not break the session's chain."""
+    name = f"citybots_audit_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(_with_database(server_urls[0], "postgres"))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(server_urls[0], name)
+    conn = await asyncpg.connect(url)
+    await migrate(conn)
+    await conn.close()
+    yield url
+    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+async def test_verify_finds_an_edited_and_a_removed_row(own_database: str) -> None:
+    pool = await create_pool(own_database, size=2)
+    try:
+        await _tamper_and_verify(pool, own_database)
+    finally:
+        await pool.close()
+
+
+async def _tamper_and_verify(pool: asyncpg.Pool, database_url: str) -> None:
+    actor = "chain-test"
+    for n in range(5):
+        await record(pool, actor=actor, action="test.write", subject=str(n), details={"n": n})
+    await chain(pool)
+    report = await verify(pool)
+    assert report.intact, report.broken
+    assert report.checked >= 5
+    ids = [
+        r["id"]
+        for r in await pool.fetch("SELECT id FROM audit_log WHERE actor = $1 ORDER BY id", actor)
+    ]
+
+    # Someone with the owner's rights switches the guard off and edits, then deletes.
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
+        try:
+            await conn.execute(
+                "UPDATE audit_log SET subject = 'someone else' WHERE id = $1", ids[1]
+            )
+            await conn.execute("DELETE FROM audit_log WHERE id = $1", ids[3])
+        finally:
+            await conn.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only")
+    finally:
+        await conn.close()
+    report = await verify(pool)
+    assert not report.intact
+    problems = "\n".join(report.broken)
+    assert f"row id {ids[1]} " in problems
+    assert "changed after it was written" in problems
+    assert "missing" in problems
