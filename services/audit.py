@@ -64,6 +64,7 @@ async def chain(pool: asyncpg.Pool) -> int:
     while True:
         async with pool.acquire() as conn, conn.transaction():
             head = await conn.fetchrow("SELECT chain_seq, hash FROM audit_chain_head FOR UPDATE")
+            assert head is not None, "migration 0018 creates the chain's head"
             seq, prev = head["chain_seq"], bytes(head["hash"])
             rows = await conn.fetch(
                 "SELECT id, at, actor, action, subject, details FROM audit_log"
