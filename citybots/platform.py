@@ -502,6 +502,7 @@ class Platform:
             visits=timedelta(days=self.settings.visit_retention_days),
             passings=timedelta(days=self.settings.visit_retention_days),
             location_fixes=timedelta(days=self.settings.quarantine_fix_retention_days),
+            hotline=timedelta(days=self.settings.hotline_retention_days),
         )
 
         async def job() -> None:

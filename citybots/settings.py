@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     visit_retention_days: int = Field(default=28, ge=15, le=365)
     trusted_proxies: str = ""
     quarantine_fix_retention_days: int = Field(default=14, ge=1, le=365)
+    hotline_retention_days: int = Field(default=90, ge=1, le=3650)
     quarantine_escalate_minutes: int = Field(default=10, ge=1, le=1440)
     workers: int = Field(default=1, ge=1, le=64)
     panel_session_hours: float = Field(default=12.0, gt=0, le=168)

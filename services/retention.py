@@ -17,6 +17,9 @@ class Retention:
     outbox: timedelta = timedelta(days=30)
     location_fixes: timedelta = timedelta(days=14)
     passings: timedelta = timedelta(days=28)  # checkpoint logs: who passed, or a phone
+    # Hand-off tickets (the citizen's question; the relayed messages live in the outbox)
+    # once closed, and the questions the FAQ could not answer.
+    hotline: timedelta = timedelta(days=90)
 
 
 async def purge(pool: asyncpg.Pool, retention: Retention) -> dict[str, int]:
@@ -51,6 +54,17 @@ async def purge(pool: asyncpg.Pool, retention: Retention) -> dict[str, int]:
             "DELETE FROM passings WHERE at < now() - $1::interval", retention.passings
         )
         removed["passings"] = int(result.split()[-1])
+        result = await conn.execute(
+            "DELETE FROM hotline_tickets WHERE state = 'closed'"
+            " AND closed_at < now() - $1::interval",
+            retention.hotline,
+        )
+        removed["hotline_tickets"] = int(result.split()[-1])
+        result = await conn.execute(
+            "DELETE FROM hotline_unanswered WHERE asked_at < now() - $1::interval",
+            retention.hotline,
+        )
+        removed["hotline_unanswered"] = int(result.split()[-1])
         result = await conn.execute("DELETE FROM panel_sessions WHERE expires_at <= now()")
         removed["panel_sessions"] = int(result.split()[-1])
     return removed

@@ -1,3 +1,4 @@
+import secrets
 from datetime import timedelta
 
 from citybots.wiring import Services
@@ -31,3 +32,39 @@ async def test_old_visits_are_purged_and_recent_ones_kept(services: Services) ->
         )
     }
     assert left == {recent, still_inside}  # an open stay is closed by auto-checkout first
+
+
+async def test_closed_tickets_and_unanswered_questions_expire_and_a_second_run_removes_nothing(
+    services: Services,
+) -> None:
+    pool = services.visits.pool
+    chat = 7_000_000_000 + secrets.randbelow(10**9)
+    old_ticket = await pool.fetchval(
+        "INSERT INTO hotline_tickets (citizen_chat, language, question, state, closed_at)"
+        " VALUES ($1, 'ru', 'old question', 'closed', now() - interval '100 days') RETURNING id",
+        chat,
+    )
+    open_ticket = await pool.fetchval(
+        "INSERT INTO hotline_tickets (citizen_chat, language, question, created_at)"
+        " VALUES ($1, 'ru', 'still waiting', now() - interval '100 days') RETURNING id",
+        chat,
+    )
+    old_question = await pool.fetchval(
+        "INSERT INTO hotline_unanswered (text, language, asked_at)"
+        " VALUES ('old', 'en', now() - interval '100 days') RETURNING id"
+    )
+    new_question = await pool.fetchval(
+        "INSERT INTO hotline_unanswered (text, language) VALUES ('new', 'en') RETURNING id"
+    )
+    removed = await purge(pool, Retention(hotline=timedelta(days=90)))
+    assert removed["hotline_tickets"] >= 1
+    assert removed["hotline_unanswered"] >= 1
+    tickets = {r["id"] for r in await pool.fetch("SELECT id FROM hotline_tickets")}
+    assert old_ticket not in tickets
+    assert open_ticket in tickets  # never while someone still waits for an answer
+    questions = {r["id"] for r in await pool.fetch("SELECT id FROM hotline_unanswered")}
+    assert old_question not in questions
+    assert new_question in questions
+    again = await purge(pool, Retention(hotline=timedelta(days=90)))
+    assert again["hotline_tickets"] == 0
+    assert again["hotline_unanswered"] == 0
