@@ -142,6 +142,37 @@ async def test_each_role_opens_only_its_pages(platform: Platform) -> None:
                     assert page.headers["Cache-Control"] == "no-store"
 
 
+async def test_every_state_changing_route_refuses_a_user_of_the_wrong_role(
+    platform: Platform,
+) -> None:
+    """A crawl over the route table: each POST is refused (403) to every role it is not
+    open to, with a valid session and CSRF token, before anything is changed."""
+    route_roles = platform.web_app[ROUTE_ROLES]
+    posts = [
+        (canonical, route_roles[canonical])
+        for route in platform.web_app.router.routes()
+        if route.method == "POST" and route.resource is not None
+        for canonical in [route.resource.canonical]
+        if canonical in route_roles
+    ]
+    assert any(path == "/users" for path, _ in posts)
+    for role in ROLES:
+        async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+            user = HttpUser(http, platform.base_url)
+            assert await user.log_in(await _user(platform, role)) == 303
+            for canonical, roles in posts:
+                if role in roles:
+                    continue
+                path = re.sub(r"\{[^}]+\}", "1", canonical)
+                async with http.post(
+                    f"{platform.base_url}{path}",
+                    data={"csrf": user.csrf},
+                    headers={"Origin": platform.base_url},
+                    allow_redirects=False,
+                ) as answer:
+                    assert answer.status == 403, (role, canonical)
+
+
 async def test_login_rotates_the_session_and_sets_strict_cookies(
     platform: Platform, http: ClientSession
 ) -> None:
