@@ -400,10 +400,8 @@ class Platform:
             redis=self.redis,
             links=links,
             city_tz=ZoneInfo(self.settings.city_timezone),
-            limits=Limits(
-                staff_lookups_per_hour=self.settings.staff_lookups_per_hour,
-                fix_retention_days=self.settings.quarantine_fix_retention_days,
-            ),
+            limits=Limits(fix_retention_days=self.settings.quarantine_fix_retention_days),
+            quotas=services.quotas,
             quarantine=services.quarantine,
             live_ingest=self.live_ingest,
             permits=services.permits,

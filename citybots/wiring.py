@@ -26,6 +26,7 @@ from services.panel import PanelService
 from services.permit_applications import PermitApplications
 from services.permits import PermitService
 from services.quarantine import QuarantineService
+from services.quotas import LookupQuotas
 from services.registry import RegistryImporter
 from services.rollups import Rollups
 from services.status import StatusService
@@ -60,6 +61,7 @@ class Services:
     hotline: HotlineService
     indicators: IndicatorService
     rollups: Rollups
+    quotas: LookupQuotas
     tickets: Tickets
     panel: PanelService
     model_runs: ModelRuns
@@ -100,6 +102,7 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
         hotline=HotlineService(pool),
         indicators=IndicatorService(pool),
         rollups=Rollups(pool, settings.city_timezone),
+        quotas=LookupQuotas(pool, redis, per_hour=settings.staff_lookups_per_hour),
         tickets=Tickets(pool),
         panel=PanelService(pool, session_hours=settings.panel_session_hours),
         model_runs=ModelRuns(pool, load_spec(settings.model_scenarios)),

@@ -18,6 +18,7 @@ from services.metrics import Metrics
 from services.permit_applications import PermitApplications
 from services.permits import PermitService
 from services.quarantine import QuarantineService
+from services.quotas import LookupQuotas
 from services.status import StatusService
 from services.updates import UpdateLedger
 from services.users import LanguagePreferences
@@ -46,7 +47,6 @@ class BotLinks:
 
 @dataclass(frozen=True)
 class Limits:
-    staff_lookups_per_hour: int = 120
     fix_retention_days: int = 14
 
 
@@ -65,6 +65,7 @@ class BotContext(TypedDict):
     links: BotLinks
     city_tz: ZoneInfo
     limits: Limits
+    quotas: LookupQuotas
     quarantine: QuarantineService
     live_ingest: LiveIngest
     permits: PermitService

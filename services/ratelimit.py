@@ -7,11 +7,16 @@ from datetime import timedelta
 from redis.asyncio import Redis
 
 
-async def allow(redis: Redis, key: str, *, limit: int, window: timedelta) -> bool:
-    """Count one event under ``key``; False once ``limit`` events fell in the window."""
+async def count_event(redis: Redis, key: str, *, window: timedelta) -> int:
+    """Count one event under ``key``; how many fell in the current window, this one too."""
     name = f"rate:{key}"
     async with redis.pipeline(transaction=True) as pipe:
         pipe.set(name, 0, ex=int(window.total_seconds()), nx=True)  # opens the window
         pipe.incr(name)
         _, count = await pipe.execute()
-    return int(count) <= limit
+    return int(count)
+
+
+async def allow(redis: Redis, key: str, *, limit: int, window: timedelta) -> bool:
+    """Count one event under ``key``; False once ``limit`` events fell in the window."""
+    return await count_event(redis, key, window=window) <= limit

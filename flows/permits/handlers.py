@@ -4,7 +4,6 @@ their own linked IIN (citizen bot)."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
@@ -12,15 +11,13 @@ from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message
-from redis.asyncio import Redis
 
-from flows.context import Limits
 from flows.filters import MenuButton, StartPayload
 from flows.formatting import local_time
 from flows.i18n import text
 from services.citizens import CitizenService
 from services.permits import PermitCheck, PermitError, PermitResult, PermitService
-from services.ratelimit import allow
+from services.quotas import LookupQuotas
 from services.validation import InvalidInput
 
 REGISTER_OF_ROLE = {"police": "city", "checkpoint": "roadblock"}
@@ -76,8 +73,7 @@ async def check(
     message: Message,
     lang: str,
     permits: PermitService,
-    redis: Redis,
-    limits: Limits,
+    quotas: LookupQuotas,
     city_tz: ZoneInfo,
 ) -> None:
     """One check by an officer; the state stays, so the next car can follow at once. A
@@ -89,12 +85,7 @@ async def check(
         return
     register = REGISTER_OF_ROLE[role]
     raw = (message.text or "").strip()
-    if not await allow(
-        redis,
-        f"permit-check:{message.from_user.id}",
-        limit=limits.staff_lookups_per_hour,
-        window=timedelta(hours=1),
-    ):
+    if not await quotas.allow("permit-check", f"officer:{message.from_user.id}"):
         await message.answer(text(lang, "permit.rate_limited"))
         return
     actor = f"officer:{message.from_user.id}"

@@ -3,7 +3,7 @@ statistics, closing time, and checking in a visitor without a smartphone by IIN.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot, Router
@@ -20,14 +20,13 @@ from aiogram.types import (
     Message,
     ReplyKeyboardMarkup,
 )
-from redis.asyncio import Redis
 
 from flows.common.keyboards import main_menu
-from flows.context import BotLinks, BotProfile, Limits
+from flows.context import BotLinks, BotProfile
 from flows.filters import MenuButton, StartPayload
 from flows.i18n import text
 from flows.rendering import hourly_chart, poster_pdf, qr_png, qr_svg
-from services.ratelimit import allow
+from services.quotas import LookupQuotas
 from services.validation import InvalidInput, parse_bin, parse_coordinates, parse_iin
 from services.venues import CATEGORIES, NewVenue, Venue, VenueCode, VenueError, VenueService
 from services.visits import CheckIn, VisitService
@@ -501,8 +500,7 @@ async def staff_checkin_iin(
     lang: str,
     venues: VenueService,
     visits: VisitService,
-    redis: Redis,
-    limits: Limits,
+    quotas: LookupQuotas,
 ) -> None:
     """The staff member sees the colour and the decision, never a name."""
     assert message.from_user is not None
@@ -517,12 +515,7 @@ async def staff_checkin_iin(
         await state.clear()
         await message.answer(text(lang, "staff_checkin.not_staff"))
         return
-    if not await allow(
-        redis,
-        f"staff-lookup:{staff}",
-        limit=limits.staff_lookups_per_hour,
-        window=timedelta(hours=1),
-    ):
+    if not await quotas.allow("staff-lookup", f"staff:{staff}"):
         await message.answer(text(lang, "staff_checkin.rate_limited"))
         return
     venue = await venues.venue(venue_id)

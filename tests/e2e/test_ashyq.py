@@ -291,7 +291,7 @@ async def test_staff_lookups_are_rate_limited(sandbox: SandboxClient, platform: 
     await worker.reply()
     limit = platform.settings.staff_lookups_per_hour
     assert platform.redis is not None
-    await platform.redis.set(f"rate:staff-lookup:{worker.user_id}", limit, ex=3600)
+    await platform.redis.set(f"rate:staff-lookup:staff:{worker.user_id}", limit, ex=3600)
     await worker.send(make_iin())
     assert (await worker.reply())["text"] == text("en", "staff_checkin.rate_limited")
 
