@@ -54,6 +54,8 @@ from citybots.embedded import EmbeddedPostgres, EmbeddedRedis
 from citybots.settings import BOT_NAMES, Settings
 from citybots.wiring import Services, build_services
 from flows.context import BotContext, BotLinks, Limits
+from flows.hotline.call_scripts import ScriptError
+from flows.hotline.call_scripts import scripts as call_scripts
 from flows.i18n import LANGUAGES, text
 from flows.quarantine.live import LiveIngest
 from nlu.service import Nlu, load_or_train
@@ -264,6 +266,10 @@ class Platform:
 
         self.services = build_services(self.pool, self.redis, settings)
         self.live_ingest = LiveIngest(self.services.quarantine, self.metrics)
+        try:
+            call_scripts()  # the agent bot's decision trees, checked before anything starts
+        except ScriptError as error:
+            raise StartupError(f"hotline call script {error}") from None
         model, _ = await asyncio.to_thread(load_or_train, settings.data_dir / "nlu")
         self.nlu = Nlu(
             model,

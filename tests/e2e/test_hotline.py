@@ -10,6 +10,7 @@ from bots.sandbox.client import SandboxClient, buttons
 from citybots.platform import Platform
 from citybots.wiring import Services
 from flows.faq import answers
+from flows.hotline.call_scripts import scripts
 from flows.i18n import text
 
 
@@ -108,7 +109,8 @@ async def test_an_agent_walks_a_script_and_the_call_is_logged(
     await agent.send("где можно сдать пцр тест")
     suggested = await agent.reply()
     title = answers("ru")["faq_pcr_testing"]["title"]
-    assert buttons(suggested)[0] == title
+    assert buttons(suggested)[0] == "📋 " + scripts()["test_results"].title["ru"]
+    assert title in buttons(suggested)
     await agent.press(title)
     script = await agent.reply()
     assert answers("ru")["faq_pcr_testing"]["answer"] in script["text"]
@@ -124,3 +126,45 @@ async def test_an_agent_walks_a_script_and_the_call_is_logged(
         "referred",
         "Medeu",
     )
+
+
+async def test_an_agent_walks_a_decision_tree_to_its_outcome(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    agent = await sandbox.chat("agent", language_code="en")
+    token = await services.permits.create_officer_invite("agent", created_by="test")
+    await agent.send(f"/start {token}")
+    await agent.reply()
+    await agent.send(text("en", "agent_menu.script"))
+    await agent.reply()
+    await agent.send("my father has a high temperature and coughs, what should we do")
+    symptoms = scripts()["symptoms"]
+    suggested = await agent.reply()
+    assert buttons(suggested)[0] == "📋 " + symptoms.title["en"]
+    await agent.press("📋 " + symptoms.title["en"])
+    assert (await agent.reply())["text"] == "📋 " + symptoms.title["en"]
+    question = await agent.reply()
+    assert symptoms.nodes["danger_signs"].ask["en"] in question["text"]  # type: ignore[index]
+    await agent.press("No")
+    assert "fever" in (await agent.reply())["text"]
+    await agent.press("Yes")
+    assert "60 or older" in (await agent.reply())["text"]
+    await agent.press("Yes")
+    end = await agent.reply()
+    assert symptoms.nodes["doctor_call"].say["en"] in end["text"]  # type: ignore[index]
+    assert text("en", "agent.outcome.callback") in end["text"]
+    await agent.reply()  # the districts
+    await agent.press("Turksib")
+    assert (await agent.reply())["text"] == text("en", "agent.logged")
+    row = await services.tickets.pool.fetchrow(
+        "SELECT topic, outcome, district FROM hotline_calls ORDER BY id DESC LIMIT 1"
+    )
+    assert (row["topic"], row["outcome"], row["district"]) == (
+        "script_symptoms",
+        "callback",
+        "Turksib",
+    )
+    # A button of a script that is no longer being walked says so instead of guessing.
+    await agent.press("No")
+    assert (await agent.reply())["text"] == text("en", "agent.script_expired")

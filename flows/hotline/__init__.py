@@ -1,6 +1,8 @@
-"""The agent bot: hotline 1308 agents take citizens' hand-off tickets and walk a script on
-a call (the caller's words or a topic -> the FAQ answer to read -> the outcome -> the
-district), which is logged for the situation centre's calls by district and hour."""
+"""The agent bot: hotline 1308 agents take citizens' hand-off tickets and, on a call, walk
+a script: the caller's words (or a pick from the list) -> the NLU's suggestions -> a
+decision tree from flows/hotline/scripts/ walked with buttons to its outcome, or an FAQ
+answer to read and the outcome -> the district. The call is logged (topic, outcome,
+district, time; never the caller) for the situation centre's calls by district and hour."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from flows.faq import answers, topics
 from flows.faq.handlers import Parser, PlainText
 from flows.filters import MenuButton, StartPayload
+from flows.hotline.call_scripts import Script, scripts, suggested
 from flows.i18n import text
 from services.hotline import OUTCOMES, HotlineError, Tickets
 from services.permits import PermitError, PermitService
@@ -40,7 +43,7 @@ class TicketAction(CallbackData, prefix="tk"):
 
 
 class ScriptStep(CallbackData, prefix="sc"):
-    step: str  # topic, outcome, district
+    step: str  # script, go (a node of the script), topic (an FAQ answer), outcome, district
     value: str
 
 
@@ -66,13 +69,53 @@ def _buttons(rows: list[list[tuple[str, ScriptStep]]]) -> InlineKeyboardMarkup:
     )
 
 
-def _topic_buttons(lang: str, intents: list[str]) -> InlineKeyboardMarkup:
+def _choices(lang: str, found: list[Script], intents: list[str]) -> InlineKeyboardMarkup:
+    """Decision-tree scripts first (📋), then FAQ answers to read."""
     return _buttons(
-        [
+        [[("📋 " + s.title[lang], ScriptStep(step="script", value=s.id))] for s in found]
+        + [
             [(answers(lang)[i]["title"], ScriptStep(step="topic", value=i.removeprefix("faq_")))]
             for i in intents
         ]
     )
+
+
+def _district_buttons() -> InlineKeyboardMarkup:
+    return _buttons(
+        [
+            [(d, ScriptStep(step="district", value=d)) for d in DISTRICTS[i : i + 2]]
+            for i in range(0, len(DISTRICTS), 2)
+        ]
+    )
+
+
+async def _show_node(
+    message: Message, state: FSMContext, lang: str, script: Script, at: str
+) -> None:
+    """The script from node ``at``: what to say, up to the next question or the end."""
+    lines: list[str] = []
+    node = script.nodes[at]
+    while node.say is not None and node.next is not None:
+        lines.append(node.say[lang])
+        node = script.nodes[node.next]
+    if node.ask is not None:
+        lines.append("❓ " + node.ask[lang])
+        await message.answer(
+            "\n\n".join(lines),
+            reply_markup=_buttons(
+                [[(o.label[lang], ScriptStep(step="go", value=o.next))] for o in node.options]
+            ),
+        )
+        return
+    assert node.say is not None
+    assert node.end is not None
+    lines.append(node.say[lang])
+    lines.append(
+        text(lang, "agent.script_outcome", outcome=text(lang, f"agent.outcome.{node.end}"))
+    )
+    await state.update_data(topic=script.topic, outcome=node.end)
+    await message.answer("\n\n".join(lines))
+    await message.answer(text(lang, "agent.script_district"), reply_markup=_district_buttons())
 
 
 async def join(message: Message, payload: str, lang: str, permits: PermitService) -> None:
@@ -144,7 +187,8 @@ async def start_script(message: Message, state: FSMContext, lang: str, tickets: 
         return
     await state.set_state(CallScript.words)
     await message.answer(
-        text(lang, "agent.script_ask"), reply_markup=_topic_buttons(lang, topics(lang))
+        text(lang, "agent.script_ask"),
+        reply_markup=_choices(lang, list(scripts().values()), topics(lang)),
     )
 
 
@@ -154,9 +198,10 @@ async def caller_words(
     """The caller's words, typed by the agent: the NLU suggests the script."""
     parsed = await nlu.parse_async(message.text or "")
     known = set(topics(lang))
-    suggested = [r["name"] for r in parsed["intent_ranking"] if r["name"] in known][:3]
+    ranked = [r["name"] for r in parsed["intent_ranking"]][:3]
     await message.answer(
-        text(lang, "agent.script_suggested"), reply_markup=_topic_buttons(lang, suggested)
+        text(lang, "agent.script_suggested"),
+        reply_markup=_choices(lang, suggested(ranked)[:2], [i for i in ranked if i in known]),
     )
 
 
@@ -187,7 +232,18 @@ async def script_pressed(
     if not await tickets.is_agent(query.from_user.id):
         return
     step, value = callback_data.step, callback_data.value
-    if step == "topic":
+    if step == "script" and value in scripts():
+        script = scripts()[value]
+        await state.update_data(script=script.id, topic=None, outcome=None)
+        await query.message.answer("📋 " + script.title[lang])
+        await _show_node(query.message, state, lang, script, script.start)
+    elif step == "go":
+        walking = scripts().get((await state.get_data()).get("script") or "")
+        if walking is None or value not in walking.nodes:
+            await query.message.answer(text(lang, "agent.script_expired"))
+            return
+        await _show_node(query.message, state, lang, walking, value)
+    elif step == "topic":
         intent = f"faq_{value}"
         if intent not in answers(lang):
             return
@@ -204,17 +260,11 @@ async def script_pressed(
     elif step == "outcome" and value in OUTCOMES:
         await state.update_data(outcome=value)
         await query.message.answer(
-            text(lang, "agent.script_district"),
-            reply_markup=_buttons(
-                [
-                    [(d, ScriptStep(step="district", value=d)) for d in DISTRICTS[i : i + 2]]
-                    for i in range(0, len(DISTRICTS), 2)
-                ]
-            ),
+            text(lang, "agent.script_district"), reply_markup=_district_buttons()
         )
     elif step == "district" and value in DISTRICTS:
         data = await state.get_data()
-        if "topic" not in data or "outcome" not in data:
+        if not data.get("topic") or not data.get("outcome"):
             await query.message.answer(text(lang, "agent.script_expired"))
             return
         await tickets.log_call(
