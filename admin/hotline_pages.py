@@ -11,7 +11,8 @@ from aiohttp import web
 from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render
 from admin.templating import csv_download
 from flows.faq import answers
-from services.hotline import HotlineService, Tickets, call_counts
+from flows.hotline.call_scripts import scripts, topic_titles
+from services.hotline import HotlineService, Tickets, call_counts, recent_calls
 from services.rollups import Rollups
 
 HOTLINE: web.AppKey[HotlineService] = web.AppKey("hotline", HotlineService)
@@ -27,6 +28,7 @@ async def hotline_page(request: web.Request) -> web.Response:
     counts = await call_counts(request.app[ROLLUPS], since=now - timedelta(days=DAYS), until=now)
     peak = max((max(row) for row in counts.by_district_hour.values()), default=0)
     titles = {intent: entry["title"] for intent, entry in answers("en").items()}
+    titles.update(topic_titles("en"))
     await panel_audit(request, "hotline.view", {})
     return render(
         request,
@@ -37,6 +39,8 @@ async def hotline_page(request: web.Request) -> web.Response:
         titles=titles,
         waiting=await request.app[TICKETS].waiting(),
         unanswered=await request.app[HOTLINE].unanswered(limit=100),
+        calls=await recent_calls(request.app[HOTLINE].pool),
+        scripts=list(scripts().values()),
         tz=tz,
     )
 

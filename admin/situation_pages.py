@@ -12,6 +12,7 @@ from markupsafe import Markup
 from admin.charts import Series, bar_chart, sparkline
 from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render
 from flows.faq import answers
+from flows.hotline.call_scripts import topic_titles
 from services.situation import Situation, SituationCentre
 
 SITUATION: web.AppKey[SituationCentre] = web.AppKey("situation", SituationCentre)
@@ -28,6 +29,7 @@ def _moving_average(values: list[int], days: int = 7) -> list[float | None]:
 def _charts(s: Situation, tz: ZoneInfo) -> dict[str, Markup]:
     days = [d.strftime("%d %b") for d in s.days]
     topics = {intent: entry["title"] for intent, entry in answers("en").items()}
+    topics.update(topic_titles("en"))
     return {
         "new_cases": bar_chart(
             days,

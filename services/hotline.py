@@ -252,6 +252,22 @@ class Tickets:
 
 
 @dataclass(frozen=True)
+class Call:
+    at: datetime
+    topic: str
+    outcome: str
+    district: str
+
+
+async def recent_calls(pool: asyncpg.Pool, *, limit: int = 50) -> list[Call]:
+    """The call log's latest entries (topic, outcome, district, time; never the caller)."""
+    rows = await pool.fetch(
+        "SELECT at, topic, outcome, district FROM hotline_calls ORDER BY at DESC LIMIT $1", limit
+    )
+    return [Call(r["at"], r["topic"], r["outcome"], r["district"]) for r in rows]
+
+
+@dataclass(frozen=True)
 class CallCounts:
     """Calls in a period: by topic, and by district x hour of day (city time)."""
 

@@ -575,6 +575,9 @@ async def test_the_hotline_page_maps_calls_and_exports_unanswered_questions(
     await expect(page.locator("#heatmap")).to_contain_text("Medeu")
     await expect(page.locator("#topics")).to_contain_text("Vaccination")
     await expect(page.locator("#unanswered")).to_contain_text(f"=cmd {marker}")
+    await expect(page.locator("#call-log")).to_contain_text("Vaccination")
+    await page.locator("#script-symptoms summary").click()
+    await expect(page.locator("#script-symptoms-emergency")).to_contain_text("outcome: ambulance")
     await _screenshot(page, "hotline")
     assert page.console_errors == []  # type: ignore[attr-defined]
     await page.close()
