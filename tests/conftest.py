@@ -3,6 +3,7 @@ otherwise private embedded servers started for the session (never a skip)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -46,20 +47,28 @@ def server_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         embedded_pg.stop()
 
 
+@contextlib.asynccontextmanager
+async def new_database(server: str, prefix: str = "citybots_test") -> AsyncIterator[str]:
+    """A new database on the server, migrated, dropped afterwards."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(_with_database(server, "postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = _with_database(server, name)
+        conn = await asyncpg.connect(url)
+        await migrate(conn)
+        await conn.close()
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
 @pytest.fixture(scope="session")
 async def database_url(server_urls: tuple[str, str]) -> AsyncIterator[str]:
-    """A fresh database for this test session, migrated, dropped afterwards."""
-    server = server_urls[0]
-    name = f"citybots_test_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(_with_database(server, "postgres"))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(server, name)
-    conn = await asyncpg.connect(url)
-    await migrate(conn)
-    await conn.close()
-    yield url
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
+    """A fresh database for this test session."""
+    async with new_database(server_urls[0]) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from playwright.async_api import Browser, Page, expect
 from admin.panel import ROUTE_ROLES, is_public
 from citybots.platform import Platform
 from services.audit import record
+from services.checkpoints import Checkpoint
 from services.panel import ROLES
 
 PASSWORD = "correct horse battery"
@@ -436,29 +437,40 @@ async def test_an_admin_limits_the_activities_that_may_receive_permits(
     assert datetime.now(UTC)
 
 
-async def test_the_checkpoints_page_charts_passings_and_marks_the_flagged(
-    browser: Browser, platform: Platform
-) -> None:
+async def _zone_and_checkpoint(platform: Platform, post_name: str) -> tuple[str, Checkpoint]:
+    """A quarantine zone in force since an hour ago and a checkpoint guarding it."""
     from datetime import UTC, datetime, timedelta
 
     from geofence.zones import parse_zones
-    from tests.factories import make_iin
     from tests.integration.test_zones import zone
 
     assert platform.services is not None
     services = platform.services
     name = f"Panel zone {secrets.token_hex(3)}"
-    now = datetime.now(UTC)
     await services.zones.import_shapes(
         parse_zones(zone(name, 76.90, 0.02)),
-        valid_from=now - timedelta(hours=2),
+        valid_from=datetime.now(UTC) - timedelta(hours=1),
         actor="t",
         source="t",
     )
     post = await services.checkpoints.add(
-        f"Panel post {secrets.token_hex(2)}", latitude=43.26, longitude=76.95,
-        zone_kind="quarantine", zone_name=name, register="roadblock", actor="t",
+        post_name, latitude=43.26, longitude=76.95, zone_kind="quarantine", zone_name=name,
+        register="roadblock", actor="t",
     )  # fmt: skip
+    return name, post
+
+
+async def test_the_checkpoints_page_charts_passings_and_marks_the_flagged(
+    browser: Browser, platform: Platform
+) -> None:
+    from datetime import UTC, datetime
+
+    from tests.factories import make_iin
+
+    assert platform.services is not None
+    services = platform.services
+    now = datetime.now(UTC)
+    _, post = await _zone_and_checkpoint(platform, f"Panel post {secrets.token_hex(2)}")
     for direction in ("in", "in", "out"):
         await services.checkpoints.log_passing(
             post, officer=5, direction=direction, value=make_iin(), at=now,
@@ -802,24 +814,12 @@ async def test_the_situation_centre_shows_todays_figures_charts_and_the_calls_he
 async def test_the_map_draws_zones_checkpoints_venues_and_violations_without_tiles(
     browser: Browser, platform: Platform, http: ClientSession
 ) -> None:
-    from datetime import UTC, datetime, timedelta
 
-    from geofence.zones import parse_zones
     from tests.factories import make_iin, make_venue
-    from tests.integration.test_zones import zone
 
     assert platform.services is not None
     services = platform.services
-    name = f"Map zone {secrets.token_hex(3)}"
-    now = datetime.now(UTC)
-    await services.zones.import_shapes(
-        parse_zones(zone(name, 76.90, 0.02)), valid_from=now - timedelta(hours=1), actor="t",
-        source="t",
-    )  # fmt: skip
-    post = await services.checkpoints.add(
-        f"Map post <b>{secrets.token_hex(2)}</b>", latitude=43.25, longitude=76.92,
-        zone_kind="quarantine", zone_name=name, register="roadblock", actor="t",
-    )  # fmt: skip
+    name, post = await _zone_and_checkpoint(platform, f"Map post <b>{secrets.token_hex(2)}</b>")
     venue = await make_venue(services)
     await services.venues.pool.execute(
         "INSERT INTO visits (venue_id, iin, via, status, admitted) VALUES ($1, $2, 'qr',"

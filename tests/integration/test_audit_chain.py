@@ -11,8 +11,7 @@ import pytest
 
 from services.audit import chain, record, verify
 from services.db import create_pool
-from services.migrations import migrate
-from tests.conftest import _with_database
+from tests.conftest import new_database
 
 
 async def test_rows_cannot_be_changed_or_removed(pool: asyncpg.Pool) -> None:
@@ -35,16 +34,8 @@ async def test_rows_cannot_be_changed_or_removed(pool: asyncpg.Pool) -> None:
 @pytest.fixture
 async def own_database(server_urls: tuple[str, str]) -> AsyncIterator[str]:
     """A database of this test's own: tampering must not break the session's chain."""
-    name = f"citybots_audit_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(_with_database(server_urls[0], "postgres"))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(server_urls[0], name)
-    conn = await asyncpg.connect(url)
-    await migrate(conn)
-    await conn.close()
-    yield url
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
+    async with new_database(server_urls[0], "citybots_audit") as url:
+        yield url
 
 
 async def test_verify_finds_an_edited_and_a_removed_row(own_database: str) -> None:
