@@ -86,16 +86,28 @@ def _charts(s: Situation, tz: ZoneInfo) -> dict[str, Markup]:
     }
 
 
+_drawn: dict[int, tuple[Situation, dict[str, Markup]]] = {}
+
+
+def _charts_of(situation: Situation, tz: ZoneInfo) -> dict[str, Markup]:
+    """The charts of these figures, drawn once however many people look at them."""
+    drawn = _drawn.get(id(situation))
+    if drawn is None or drawn[0] is not situation:
+        _drawn.clear()
+        drawn = _drawn[id(situation)] = (situation, _charts(situation, tz))
+    return drawn[1]
+
+
 async def situation_page(request: web.Request) -> web.Response:
     tz = request.app[CITY_TIMEZONE]
-    situation = await request.app[SITUATION].load(datetime.now(tz))
+    situation = await request.app[SITUATION].current(datetime.now(tz))
     peak = max((max(row) for row in situation.calls.by_district_hour.values()), default=0)
     await panel_audit(request, "situation.view", {})
     return render(
         request,
         "panel/situation.html",
         s=situation,
-        charts=_charts(situation, tz),
+        charts=_charts_of(situation, tz),
         sparkline=sparkline,
         counts=situation.calls,
         peak=max(peak, 1),

@@ -101,7 +101,14 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
         checkpoints=CheckpointService(pool, permits),
         hotline=HotlineService(pool),
         indicators=IndicatorService(pool),
-        rollups=Rollups(pool, settings.city_timezone),
+        rollups=Rollups(
+            pool,
+            settings.city_timezone,
+            retention={
+                "checkins": timedelta(days=settings.visit_retention_days),
+                "passings": timedelta(days=settings.visit_retention_days),
+            },
+        ),
         quotas=LookupQuotas(pool, redis, per_hour=settings.staff_lookups_per_hour),
         tickets=Tickets(pool),
         panel=PanelService(pool, session_hours=settings.panel_session_hours),

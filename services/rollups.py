@@ -110,10 +110,15 @@ def _runs(hours: list[datetime]) -> Iterable[list[datetime]]:
 
 
 class Rollups:
-    def __init__(self, pool: asyncpg.Pool, timezone: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, timezone: str, *, retention: dict[str, timedelta] | None = None
+    ) -> None:
+        """``retention``: how long the raw rows of a metric are kept (visits, passings):
+        a rebuild leaves alone the hours retention may already have emptied in part."""
         self.pool = pool
         self.timezone = timezone
         self.tz = ZoneInfo(timezone)
+        self.retention = retention or {}
 
     async def refresh(self, *, rebuild: bool = False) -> RefreshReport | None:
         """Roll up what changed since the last run; None when another run holds the lock.
@@ -145,22 +150,38 @@ class Rollups:
         state = await conn.fetchval("SELECT timezone FROM rollup_state")
         if state is None or rebuild:
             for metric, source in METRICS.items():
+                kept = self.retention.get(metric)
                 await conn.execute(
                     "INSERT INTO rollup_dirty (metric, hour)"  # noqa: S608 - constants
                     f" SELECT DISTINCT $1, date_trunc('hour', {source.time}, 'UTC')"
-                    f" FROM {source.table} WHERE {source.marks_where or source.where}",
+                    f" FROM {source.table} WHERE {source.marks_where or source.where}"
+                    f" AND {source.time} >= $2",
                     metric,
+                    datetime.min.replace(tzinfo=UTC)
+                    if kept is None
+                    else (datetime.now(UTC) - kept + HOUR).replace(minute=0, second=0),
                 )
-        marks = await conn.fetch("DELETE FROM rollup_dirty RETURNING metric, hour")
+        marks = await conn.fetch(
+            "WITH taken AS (DELETE FROM rollup_dirty RETURNING metric, hour, iin)"
+            " SELECT DISTINCT metric, hour FROM taken"
+            " UNION SELECT 'new_cases', date_trunc('hour', p.result_at, 'UTC')"
+            " FROM pcr_results p WHERE p.result = 'positive'"
+            " AND p.iin IN (SELECT iin FROM taken WHERE iin IS NOT NULL)"
+        )
         hours_by_metric: dict[str, set[datetime]] = defaultdict(set)
         for mark in marks:
             if mark["metric"] in METRICS:
                 hours_by_metric[mark["metric"]].add(mark["hour"])
-        days_by_metric: dict[str, set[date]] = defaultdict(set)
+        days_by_metric: dict[str, list[date]] = {}
         for metric, hours in hours_by_metric.items():
             for run in _runs(list(hours)):
                 await self._recompute_hours(conn, metric, run)
-            days_by_metric[metric] = {self._day_of(h) for h in hours}
+            days_by_metric[metric] = await conn.fetchval(
+                "SELECT array_agg(DISTINCT day ORDER BY day) FROM"
+                " (SELECT (h AT TIME ZONE $2)::date AS day FROM unnest($1::timestamptz[]) h) d",
+                list(hours),
+                self.timezone,
+            )
         retimed = state is not None and state != self.timezone
         if retimed or rebuild:
             await conn.execute("DELETE FROM rollup_daily")
@@ -173,7 +194,7 @@ class Rollups:
             days = await conn.fetchval("SELECT count(DISTINCT day) FROM rollup_daily")
         else:
             for metric, metric_days in days_by_metric.items():
-                await self._recompute_days(conn, metric, sorted(metric_days))
+                await self._recompute_days(conn, metric, metric_days)
             days = sum(len(d) for d in days_by_metric.values())
         await conn.execute(
             "INSERT INTO rollup_state (timezone, refreshed_at) VALUES ($1, now())"
@@ -231,9 +252,6 @@ class Rollups:
             first,
             last,
         )
-
-    def _day_of(self, hour: datetime) -> date:
-        return hour.astimezone(self.tz).date()
 
     def _start_of(self, day: date) -> datetime:
         return datetime(day.year, day.month, day.day, tzinfo=self.tz).astimezone(UTC)

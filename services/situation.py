@@ -107,6 +107,24 @@ class SituationCentre:
     def __init__(self, rollups: Rollups, indicators: IndicatorService) -> None:
         self.rollups = rollups
         self.indicators = indicators
+        self._last: tuple[tuple[object, ...], Situation] | None = None
+
+    async def current(self, now: datetime) -> Situation:
+        """The figures, recomputed only when they can have changed: after a roll-up run, a
+        change of the daily indicators, or a new hour (the windows move by whole hours).
+        A wall screen reloading every few seconds costs one small query a time."""
+        row = await self.rollups.pool.fetchrow(
+            "SELECT (SELECT refreshed_at FROM rollup_state) AS rolled,"
+            " (SELECT max(entered_at) FROM daily_indicators) AS entered"
+        )
+        assert row is not None
+        hour = now.astimezone(self.rollups.tz).replace(minute=0, second=0, microsecond=0)
+        key = (row["rolled"], row["entered"], hour)
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        situation = await self.load(now)
+        self._last = (key, situation)
+        return situation
 
     async def load(self, now: datetime) -> Situation:
         rollups = self.rollups

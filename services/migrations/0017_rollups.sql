@@ -32,7 +32,8 @@ CREATE TABLE rollup_daily (
 CREATE TABLE rollup_dirty (
     id      bigserial PRIMARY KEY,
     metric  text NOT NULL,
-    hour    timestamptz NOT NULL
+    hour    timestamptz NOT NULL,
+    iin     text  -- new cases only: whose positives to look at again
 );
 
 CREATE TABLE rollup_state (
@@ -61,18 +62,17 @@ CREATE TRIGGER rollup_visits AFTER INSERT ON visits
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION rollup_mark_visits();
 
 -- A positive result is a new case unless the person had one in the 90 days before; so a
--- new positive can also take the "new" away from that person's later positives.
+-- new positive can also take the "new" away from that person's later positives. The mark
+-- carries the IIN: the refresh, which runs after the transactions committed, recomputes
+-- the hours of all that person's positives (two positives of one person arriving in two
+-- concurrent transactions cannot see each other here). Marks live until the next run.
 CREATE FUNCTION rollup_mark_pcr() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO rollup_dirty (metric, hour)
-    SELECT DISTINCT 'pcr_tests', date_trunc('hour', result_at, 'UTC') FROM new_rows
+    INSERT INTO rollup_dirty (metric, hour, iin)
+    SELECT DISTINCT 'pcr_tests', date_trunc('hour', result_at, 'UTC'), NULL::text FROM new_rows
     UNION
-    SELECT DISTINCT 'new_cases', date_trunc('hour', later.result_at, 'UTC')
-      FROM new_rows n
-      JOIN pcr_results later ON later.iin = n.iin AND later.result = 'positive'
-                            AND later.result_at >= n.result_at
-                            AND later.result_at < n.result_at + interval '90 days'
-     WHERE n.result = 'positive';
+    SELECT DISTINCT 'new_cases', date_trunc('hour', result_at, 'UTC'), iin
+      FROM new_rows WHERE result = 'positive';
     RETURN NULL;
 END $$;
 CREATE TRIGGER rollup_pcr AFTER INSERT ON pcr_results

@@ -195,3 +195,30 @@ async def _recut(services: Services, pool: asyncpg.Pool) -> None:
     in_utc = await utc.daily(["checkins"], at.date(), at.date() + timedelta(days=1))
     assert in_utc["checkins"].by_key["admitted"] == [1, 0]
     await refreshed(services.rollups)  # back to the city's zone for the other tests
+
+
+async def test_an_earlier_positive_committed_late_takes_the_new_case_from_a_later_one(
+    services: Services, pool: asyncpg.Pool, database_url: str
+) -> None:
+    lab = f"Race lab {secrets.token_hex(3)}"
+    person = make_iin()
+    later = BASE + timedelta(days=40, hours=6)
+    earlier = later - timedelta(days=90)  # exactly 90 days before: still the same case
+    insert = (
+        "INSERT INTO pcr_results (iin, sampled_at, result_at, result, laboratory)"
+        " VALUES ($1, $2::timestamptz - interval '6 hours', $2, 'positive', $3)"
+    )
+    conn = await asyncpg.connect(database_url)
+    try:
+        transaction = conn.transaction()
+        await transaction.start()
+        await conn.execute(insert, person, earlier, lab)  # cannot see the later one
+        await pool.execute(insert, person, later, lab)
+        await refreshed(services.rollups)  # the later one counts as new for now
+        await transaction.commit()
+    finally:
+        await conn.close()
+    await refreshed(services.rollups)
+    series = await services.rollups.daily(["new_cases"], earlier.date(), later.date())
+    cases = series["new_cases"].total()
+    assert (cases[0], cases[-1]) == (1, 0)
