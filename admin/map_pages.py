@@ -38,8 +38,10 @@ async def map_layers(request: web.Request) -> web.Response:
     layers = await request.app[MAP_LAYERS].layers(
         datetime.now(UTC), violations=violations, tz=request.app[CITY_TIMEZONE]
     )
-    shown = len(layers["violations"]["features"]) if violations else 0
-    await panel_audit(request, "map.view", {"violations": str(shown)})
+    cases = (
+        [f["properties"]["case"] for f in layers["violations"]["features"]] if violations else []
+    )
+    await panel_audit(request, "map.view", {"violations": ", ".join(cases)})
     return web.json_response(layers, headers={"Cache-Control": "no-store"})
 
 

@@ -1,10 +1,13 @@
 """What the panel's Map shows, as GeoJSON: zones and sectors in force, checkpoints,
-venues with how many people are inside now, and open quarantine violations by case code
-(at the patient's last believed position, or home before any fix). Never a name or an
-IIN of a person; the violations layer is only for roles that may see it."""
+venues with how many people are inside now, and open quarantine violations by case code.
+A violation is placed at the centre of the grid cell (about 300 m) holding the patient's
+last believed position, or home before any fix: enough to see where violations gather,
+never a household's door. Never a name or an IIN; the violations layer is only for roles
+that may see it."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -13,6 +16,12 @@ import asyncpg
 from services.zones import ZoneService
 
 Feature = dict[str, Any]
+CELL_DEGREES = 0.003  # about 330 m north-south, 240 m east-west in Almaty
+
+
+def coarse(degrees: float) -> float:
+    """The centre of the grid cell holding a coordinate."""
+    return round((math.floor(degrees / CELL_DEGREES) + 0.5) * CELL_DEGREES, 5)
 
 
 def _point(longitude: float, latitude: float, properties: dict[str, Any]) -> Feature:
@@ -87,8 +96,8 @@ class MapLayers:
             result["violations"] = _collection(
                 [
                     _point(
-                        r["longitude"],
-                        r["latitude"],
+                        coarse(r["longitude"]),
+                        coarse(r["latitude"]),
                         {
                             "alert": r["id"],
                             "case": r["code"],

@@ -57,7 +57,7 @@
     const zones = L.geoJSON(data.zones, {
       style: function (f) { return zoneStyles[f.properties.kind] || zoneStyles.district; },
       onEachFeature: function (f, layer) {
-        layer.bindTooltip(f.properties.kind + ": " + f.properties.name, { sticky: true });
+        layer.bindTooltip(lines(f.properties.name, f.properties.kind), { sticky: true });
       },
     });
     overlays["Zones and sectors"] = zones.addTo(map);
@@ -105,8 +105,8 @@
         onEachFeature: function (f, layer) {
           const p = f.properties;
           markers[p.alert] = layer;
-          layer.bindTooltip(p.case + ": " + p.kind, { direction: "top" });
-          layer.bindPopup(lines("Case " + p.case, p.kind + " since " + p.since, "district " + p.district, p.acknowledged ? "acknowledged" : "not acknowledged yet"));
+          layer.bindTooltip(lines(p.case, p.kind), { direction: "top" });
+          layer.bindPopup(lines("Case " + p.case, p.kind + " since " + p.since, "district " + p.district, "position to within about 300 m", p.acknowledged ? "acknowledged" : "not acknowledged yet"));
         },
       });
       overlays["Open violations"] = violations.addTo(map);

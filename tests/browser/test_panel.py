@@ -845,6 +845,11 @@ async def test_the_map_draws_zones_checkpoints_venues_and_violations_without_til
     await page.locator("#violations-list li", has_text=code).click()
     await expect(page.locator(".leaflet-popup-content")).to_contain_text(f"Case {code}")
     await _screenshot(page, "map")
+    seen = await services.venues.pool.fetchval(
+        "SELECT details->>'violations' FROM audit_log WHERE action = 'map.view'"
+        " ORDER BY id DESC LIMIT 1"
+    )
+    assert code in seen
     assert page.console_errors == []  # type: ignore[attr-defined]
     await page.close()
 
