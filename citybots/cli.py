@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -467,13 +468,21 @@ async def _rollups(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _audit(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.platform import command_services
+    from citybots.platform import audit_chain_key, command_services
     from services.audit import chain, verify
 
+    head = None
+    if args.head:
+        seq, _, prefix = args.head.partition(":")
+        if not seq.isdigit() or not re.fullmatch(r"[0-9a-fA-F]{8,64}", prefix):
+            print("citybots: --head must be SEQ:HASH as the chain job logs it", file=sys.stderr)
+            return 2
+        head = (int(seq), prefix)
+    key = audit_chain_key(settings)
     async with command_services(settings) as services:
         pool = services.panel.pool
-        added = await chain(pool)
-        report = await verify(pool)
+        added = await chain(pool, key)
+        report = await verify(pool, key, head=head)
     print(f"audit log: {report.checked:,} rows checked ({added:,} chained just now)")
     for problem in report.broken:
         print(f"BROKEN: {problem}")
@@ -571,8 +580,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--at", help="the moment (default: now; city time unless an offset)")
     audit = commands.add_parser("audit", help="the audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    audit_commands.add_parser(
+    verify = audit_commands.add_parser(
         "verify", help="check the audit log's hash chain: exit 1 if a row was changed or removed"
+    )
+    verify.add_argument(
+        "--head",
+        metavar="SEQ:HASH",
+        help="a head the chain job logged earlier ('audit chain: head #SEQ HASH'): it must"
+        " still be in the chain, so rows cut off the end are found too",
     )
     rollups = commands.add_parser(
         "rollups", help="the situation centre's hourly and daily counts (a job keeps them current)"

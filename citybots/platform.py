@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -108,6 +109,21 @@ class Infrastructure:
             self.embedded_redis.stop()
         if self.embedded_postgres is not None:
             self.embedded_postgres.stop()
+
+
+def audit_chain_key(settings: Settings) -> bytes:
+    """The audit chain's HMAC key: AUDIT_CHAIN_KEY, else a random key made once in
+    DATA_DIR (readable by this user only). Every worker must use the same key."""
+    if settings.audit_chain_key is not None:
+        return settings.audit_chain_key.get_secret_value().encode()
+    path = settings.data_dir / "audit-chain.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as out:
+                out.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
 
 
 async def start_infrastructure(settings: Settings) -> Infrastructure:
@@ -520,8 +536,10 @@ class Platform:
         assert self.redis is not None
         pool = self.pool
 
+        key = audit_chain_key(self.settings)
+
         async def job() -> None:
-            await audit_chain(pool)
+            await audit_chain(pool, key)
 
         await run_exclusively(self.redis, "audit-chain", job, hold=timedelta(seconds=25))
 

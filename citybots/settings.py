@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     rasa_url: str | None = None
     nlu_rasa_timeout: float = Field(default=2.0, gt=0, le=30)
     model_scenarios: Path | None = None
+    audit_chain_key: SecretStr | None = None
     map_tile_url: str = ""
     map_tile_attribution: str = ""
     map_center: str = "43.2380,76.9450"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -11,6 +13,8 @@ from typing import Any
 import asyncpg
 
 from services.db import Connection
+
+log = logging.getLogger(__name__)
 
 
 async def record(
@@ -54,12 +58,15 @@ def canonical(row: asyncpg.Record) -> bytes:
     ).encode()
 
 
-def link(prev_hash: bytes, row: asyncpg.Record) -> bytes:
-    return hashlib.sha256(prev_hash + canonical(row)).digest()
+def link(key: bytes, prev_hash: bytes, row: asyncpg.Record) -> bytes:
+    """HMAC-SHA256 under a key kept outside the database: someone who can change rows in
+    PostgreSQL cannot compute the hashes that would hide the change."""
+    return hmac.new(key, prev_hash + canonical(row), hashlib.sha256).digest()
 
 
-async def chain(pool: asyncpg.Pool) -> int:
-    """Chain the rows written since the last run, in id order; returns how many."""
+async def chain(pool: asyncpg.Pool, key: bytes) -> int:
+    """Chain the rows written since the last run, in id order; returns how many. The new
+    head is logged, so a copy of it lives outside the database (`verify --head`)."""
     chained = 0
     while True:
         async with pool.acquire() as conn, conn.transaction():
@@ -76,7 +83,7 @@ async def chain(pool: asyncpg.Pool) -> int:
             ids, seqs, prevs, hashes = [], [], [], []
             for row in rows:
                 seq += 1
-                digest = link(prev, row)
+                digest = link(key, prev, row)
                 ids.append(row["id"])
                 seqs.append(seq)
                 prevs.append(prev)
@@ -93,6 +100,7 @@ async def chain(pool: asyncpg.Pool) -> int:
             )
             await conn.execute("UPDATE audit_chain_head SET chain_seq = $1, hash = $2", seq, prev)
             chained += len(rows)
+            log.info("audit chain: head #%d %s (%d rows chained)", seq, prev.hex()[:16], len(rows))
 
 
 @dataclass(frozen=True)
@@ -106,13 +114,23 @@ class ChainReport:
         return not self.broken
 
 
-async def verify(pool: asyncpg.Pool, *, limit_problems: int = 20) -> ChainReport:
+async def verify(
+    pool: asyncpg.Pool,
+    key: bytes,
+    *,
+    head: tuple[int, str] | None = None,
+    limit_problems: int = 20,
+) -> ChainReport:
     """Walk the chain from its start: every row's hash must follow from the row and the
-    hash before it, chain_seq must have no gaps, and the head must be the last row."""
+    hash before it, chain_seq must have no gaps, and the head must be the last row. With
+    ``head`` (a chain_seq and the start of its hash in hex, as the chain job logged it),
+    the chain must still hold that row unchanged: rows cut off the end are found too."""
     broken: list[str] = []
     prev, expected_seq, checked = GENESIS, 1, 0
+    recorded_seq, recorded_prefix = head if head is not None else (None, "")
+    seen_recorded = False
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-        head = await conn.fetchrow("SELECT chain_seq, hash FROM audit_chain_head")
+        stored = await conn.fetchrow("SELECT chain_seq, hash FROM audit_chain_head")
         cursor = conn.cursor(
             "SELECT id, at, actor, action, subject, details, chain_seq, prev_hash, hash"
             " FROM audit_log WHERE chain_seq IS NOT NULL ORDER BY chain_seq",
@@ -129,18 +147,27 @@ async def verify(pool: asyncpg.Pool, *, limit_problems: int = 20) -> ChainReport
                 broken.append(
                     f"row id {row['id']} (#{row['chain_seq']}) does not follow the row before it"
                 )
-            if link(bytes(row["prev_hash"]), row) != bytes(row["hash"]):
+            if row["chain_seq"] == recorded_seq:
+                seen_recorded = bytes(row["hash"]).hex().startswith(recorded_prefix.lower())
+            if link(key, bytes(row["prev_hash"]), row) != bytes(row["hash"]):
                 broken.append(
                     f"row id {row['id']} (#{row['chain_seq']}) was changed after it was written"
                 )
             prev, expected_seq = bytes(row["hash"]), row["chain_seq"] + 1
             if len(broken) >= limit_problems:
                 break
-        head_seq, head_hash = (head["chain_seq"], bytes(head["hash"])) if head else (0, GENESIS)
+        head_seq, head_hash = (
+            (stored["chain_seq"], bytes(stored["hash"])) if stored else (0, GENESIS)
+        )
         if (head_seq, head_hash) != (expected_seq - 1, prev) and len(broken) < limit_problems:
             broken.append(
                 f"the chain ends at #{expected_seq - 1} but its head says #{head_seq}:"
                 " rows at the end were removed or replaced"
+            )
+        if head is not None and not seen_recorded:
+            broken.append(
+                f"the head recorded earlier (#{head[0]} {head[1]}) is not in the chain"
+                " as it was: rows were removed from the end or the chain was rewritten"
             )
         stale = await conn.fetchval(
             "SELECT count(*) FROM audit_log WHERE chain_seq IS NULL"

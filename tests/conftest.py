@@ -90,11 +90,15 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+AUDIT_CHAIN_KEY = "test audit chain key"  # every platform and command of a test session
+
+
 def make_settings(tmp: Path, **overrides: object) -> Settings:
     """Settings for a test platform: no tokens (sandbox), a free port, no .env file."""
     values: dict[str, object] = {
         "data_dir": tmp,
         "admin_port": free_port(),
+        "audit_chain_key": AUDIT_CHAIN_KEY,
         "_env_file": None,
     }
     values.update(overrides)

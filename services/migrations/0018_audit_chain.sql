@@ -2,14 +2,17 @@
 --
 -- Append-only: triggers refuse every DELETE and TRUNCATE, and every UPDATE except the one
 -- that chains a row (sets chain_seq, prev_hash and hash of a row that has none, leaving
--- the rest as it was); the privileges to change rows are revoked as well. Triggers bind
--- the table's owner and superusers too, short of disabling them, which the chain reveals.
+-- the rest as it was); a new row cannot come pre-chained. Triggers bind the table's owner
+-- too; an owner or superuser can switch them off, which the chain then reveals. (Where
+-- the application connects as a role that does not own the table, it cannot switch them
+-- off at all.)
 --
 -- Hash-chained: a job (services/audit.py, every 30 seconds) takes the rows not yet
 -- chained in id order, and gives each the next chain_seq and
--- hash = sha256(prev_hash || the row's canonical form), remembering the last in
--- audit_chain_head. `citybots audit verify` walks the chain: an edited row no longer
--- matches its hash, a deleted one leaves a gap in chain_seq.
+-- hash = HMAC-SHA256(key, prev_hash || the row's canonical form) with a key kept outside
+-- the database, remembering the last in audit_chain_head and logging it. `citybots audit
+-- verify` walks the chain: an edited row no longer matches its hash, a deleted one leaves
+-- a gap, rows cut off the end no longer hold a head logged earlier (--head).
 
 ALTER TABLE audit_log
     ADD COLUMN chain_seq  bigint UNIQUE,
@@ -39,7 +42,16 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
     FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
-REVOKE DELETE, TRUNCATE ON audit_log FROM PUBLIC;
+
+CREATE FUNCTION audit_log_unchained() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.chain_seq := NULL;
+    NEW.prev_hash := NULL;
+    NEW.hash := NULL;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER audit_log_unchained BEFORE INSERT ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION audit_log_unchained();
 -- The chain starts from 32 zero bytes; the head row always exists, so chaining runs
 -- one at a time behind its row lock.
 INSERT INTO audit_chain_head (chain_seq, hash) VALUES (0, decode(repeat('00', 32), 'hex'));

@@ -15,6 +15,7 @@ from bots.sandbox.client import SandboxClient
 from citybots.embedded import free_port
 from citybots.settings import BOT_NAMES
 from flows.i18n import text
+from tests.conftest import AUDIT_CHAIN_KEY
 from tests.sandbox_server import serve_sandbox
 
 
@@ -36,6 +37,7 @@ async def test_two_workers_share_the_port_and_handle_each_update_once(
             **os.environ,
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
+            "AUDIT_CHAIN_KEY": AUDIT_CHAIN_KEY,
             "TELEGRAM_API_BASE": base,
             "ADMIN_PORT": str(port),
             "WORKERS": "2",

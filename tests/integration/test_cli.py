@@ -9,6 +9,8 @@ from pathlib import Path
 
 import asyncpg
 
+from tests.conftest import AUDIT_CHAIN_KEY
+
 
 def _citybots(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -253,7 +255,11 @@ def test_admin_create_user_adds_a_panel_user_once(
 def test_audit_verify_and_rollups_refresh_report_what_they_did(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "AUDIT_CHAIN_KEY": AUDIT_CHAIN_KEY,  # the platform's, which chains the same log
+    }
     verified = _citybots("audit", "verify", env=env, cwd=tmp_path)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "the chain is intact" in verified.stdout
