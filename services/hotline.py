@@ -239,16 +239,24 @@ class Tickets:
                 dedupe_key=f"ticket:{ticket_id}:closed",
             )
 
-    async def log_call(self, agent: int, *, topic: str, outcome: str, district: str) -> None:
+    async def log_call(
+        self, agent: int, *, topic: str, outcome: str, district: str, key: str | None = None
+    ) -> bool:
+        """Log a call; with ``key``, a second press of the same button logs nothing.
+        True when this call was logged now."""
         if outcome not in OUTCOMES:
             raise HotlineError("agent.bad_outcome")
-        await self.pool.execute(
-            "INSERT INTO hotline_calls (agent, topic, outcome, district) VALUES ($1, $2, $3, $4)",
+        result = await self.pool.execute(
+            "INSERT INTO hotline_calls (agent, topic, outcome, district, call_key)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (call_key) WHERE call_key IS NOT NULL"
+            " DO NOTHING",
             agent,
             topic,
             outcome,
             district[:80],
+            key,
         )
+        return result.endswith(" 1")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ class Retention:
     location_fixes: timedelta = timedelta(days=14)
     passings: timedelta = timedelta(days=28)  # checkpoint logs: who passed, or a phone
     # Hand-off tickets (the citizen's question; the relayed messages live in the outbox)
-    # once closed, and the questions the FAQ could not answer.
+    # once closed, or left open that long, and the questions the FAQ could not answer.
     hotline: timedelta = timedelta(days=90)
 
 
@@ -55,8 +55,9 @@ async def purge(pool: asyncpg.Pool, retention: Retention) -> dict[str, int]:
         )
         removed["passings"] = int(result.split()[-1])
         result = await conn.execute(
-            "DELETE FROM hotline_tickets WHERE state = 'closed'"
-            " AND closed_at < now() - $1::interval",
+            "DELETE FROM hotline_tickets"
+            " WHERE (state = 'closed' AND closed_at < now() - $1::interval)"
+            " OR (state <> 'closed' AND created_at < now() - $1::interval)",
             retention.hotline,
         )
         removed["hotline_tickets"] = int(result.split()[-1])

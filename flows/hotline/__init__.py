@@ -267,11 +267,16 @@ async def script_pressed(
         if not data.get("topic") or not data.get("outcome"):
             await query.message.answer(text(lang, "agent.script_expired"))
             return
-        await tickets.log_call(
-            query.from_user.id, topic=data["topic"], outcome=data["outcome"], district=value
+        logged = await tickets.log_call(
+            query.from_user.id,
+            topic=data["topic"],
+            outcome=data["outcome"],
+            district=value,
+            key=f"{query.message.chat.id}:{query.message.message_id}",
         )
         await state.clear()
-        await query.message.answer(text(lang, "agent.logged"))
+        if logged:
+            await query.message.answer(text(lang, "agent.logged"))
 
 
 def build_router() -> Router:

@@ -17,6 +17,7 @@ end are each an error naming the file and the node.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -29,6 +30,7 @@ from services.hotline import OUTCOMES
 LANGUAGES = ("ru", "kk", "en")
 SCRIPTS_DIR = Path(__file__).with_name("scripts")
 TOPIC_PREFIX = "script_"  # hotline_calls.topic of a call walked through a script
+NAME = re.compile(r"[a-z0-9_]{1,40}")  # script and node ids travel in button data
 
 
 class ScriptError(ValueError):
@@ -157,6 +159,11 @@ def load_script(path: Path) -> Script:
     nodes_raw = raw["nodes"]
     if not isinstance(nodes_raw, dict):
         raise ScriptError(f"{name}: nodes must be a mapping of node names to nodes")
+    for node_id in [raw["id"], *nodes_raw]:
+        if not NAME.fullmatch(str(node_id)):
+            raise ScriptError(
+                f"{name}: {str(node_id)!r}: ids and node names are 1-40 of a-z, 0-9 and _"
+            )
     nodes = {str(k): _node(str(k), v, f"{name}: node {k!r}") for k, v in nodes_raw.items()}
     intents = raw.get("intents") or []
     if not isinstance(intents, list):
