@@ -321,3 +321,17 @@ class Rollups:
             metric,
         )
         return [(row["day"], int(row["value"])) for row in rows]
+
+    async def totals_between(
+        self, metrics: list[str], start: datetime, end: datetime
+    ) -> dict[str, int]:
+        """Each metric's count over the whole hours from ``start`` up to ``end``."""
+        rows = await self.pool.fetch(
+            "SELECT metric, sum(value) AS value FROM rollup_hourly"
+            " WHERE metric = ANY($1::text[]) AND hour >= $2 AND hour < $3 GROUP BY metric",
+            metrics,
+            start,
+            end,
+        )
+        found = {r["metric"]: int(r["value"]) for r in rows}
+        return {m: found.get(m, 0) for m in metrics}

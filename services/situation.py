@@ -5,7 +5,7 @@ ten)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from services.hotline import CallCounts, call_counts
@@ -16,6 +16,15 @@ WINDOW_DAYS = 60
 SPARK_DAYS = 14
 CHECKIN_HOURS = 48
 HEATMAP_DAYS = 7
+# Counts that grow through the day: (metric, (tile key, title, whether a rise is bad)).
+COUNTED: list[tuple[str, tuple[str, str, bool]]] = [
+    ("new_cases", ("new-cases", "New cases", True)),
+    ("pcr_tests", ("pcr-tests", "PCR tests", False)),
+    ("contacts", ("contacts", "Contacts registered", True)),
+    ("checkins", ("checkins", "Check-ins", False)),
+    ("violations", ("violations", "Quarantine violations", True)),
+    ("calls_topic", ("calls", "Hotline calls", True)),
+]
 DAILY_METRICS = [
     "new_cases",
     "pcr_tests",
@@ -31,7 +40,8 @@ DAILY_METRICS = [
 
 @dataclass(frozen=True)
 class Tile:
-    """A figure at a glance: today's value, yesterday's, the week before's average."""
+    """A figure at a glance: today's value, yesterday's (by the same hour for counts that
+    grow through the day), the week before's average."""
 
     key: str
     title: str
@@ -41,6 +51,7 @@ class Tile:
     trend: list[float]
     note: str = ""
     rising_is_bad: bool = True
+    by_this_hour: bool = False  # yesterday is counted up to this hour, not the whole day
 
     @property
     def change(self) -> float | None:
@@ -74,18 +85,26 @@ def _number(value: Decimal | None) -> float | None:
 
 
 def _tile(
-    key: str, title: str, values: list[float], *, note: str = "", rising_is_bad: bool = True
+    key: str,
+    title: str,
+    values: list[float],
+    *,
+    yesterday: float | None = None,
+    note: str = "",
+    rising_is_bad: bool = True,
 ) -> Tile:
+    """``yesterday``: yesterday's count by this hour (else its whole day, for levels)."""
     week = values[-8:-1]
     return Tile(
         key,
         title,
         values[-1],
-        values[-2],
+        values[-2] if yesterday is None else yesterday,
         sum(week) / len(week) if week else None,
         values[-SPARK_DAYS:],
         note,
         rising_is_bad,
+        yesterday is not None,
     )
 
 
@@ -153,16 +172,42 @@ class SituationCentre:
         capacity_today = _last_known(capacity)
         beds_total = _last_known([_number(v) for v in entered["beds_total"]])
         hospital_now = _last_known(in_hospital)
-        tiles = [
-            _tile("new-cases", "New cases", [float(v) for v in new_cases]),
-            _tile(
-                "pcr-tests",
-                "PCR tests",
-                [float(v) for v in tests],
-                note=f"{tests[-1] / capacity_today:.0%} of capacity" if capacity_today else "",
-                rising_is_bad=False,
-            ),
-            _tile("at-home", "In home quarantine", [float(v) for v in at_home]),
+        hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        day_start = datetime(today.year, today.month, today.day, tzinfo=rollups.tz)
+        so_far = await rollups.totals_between(
+            [m for m, _ in COUNTED],
+            day_start - timedelta(days=1),
+            hour - timedelta(days=1) + timedelta(hours=1),
+        )
+        days = daily["new_cases"].days
+        entered_on = next(
+            (d for d, v in zip(days[::-1], in_hospital[::-1], strict=True) if v is not None), None
+        )
+        tiles = []
+        for metric, (key, title, rising_is_bad) in COUNTED:
+            values = [float(v) for v in daily[metric].total()]
+            note = ""
+            if metric == "pcr_tests" and capacity_today:
+                note = f"{tests[-1] / capacity_today:.0%} of capacity"
+            tiles.append(
+                _tile(
+                    key,
+                    title,
+                    values,
+                    yesterday=float(so_far[metric]),
+                    note=note,
+                    rising_is_bad=rising_is_bad,
+                )
+            )
+        tiles.insert(2, _tile("at-home", "In home quarantine", [float(v) for v in at_home]))
+        hospital_note = "entered by hand on Daily indicators"
+        if hospital_now is not None:
+            notes = [f"of {beds_total:,.0f} beds"] if beds_total else []
+            if entered_on != today and entered_on is not None:
+                notes.append(f"as entered for {entered_on.strftime('%d %b')}")
+            hospital_note = "; ".join(notes)
+        tiles.insert(
+            3,
             Tile(
                 "in-hospital",
                 "In hospital",
@@ -170,27 +215,9 @@ class SituationCentre:
                 in_hospital[-2],
                 None,
                 [v or 0.0 for v in in_hospital[-SPARK_DAYS:]],
-                note=(
-                    f"of {beds_total:,.0f} beds" if beds_total and hospital_now is not None else ""
-                )
-                or ("entered by hand on Daily indicators" if hospital_now is None else ""),
+                note=hospital_note,
             ),
-            _tile(
-                "contacts", "Contacts registered", [float(v) for v in daily["contacts"].total()]
-            ),
-            _tile(
-                "checkins",
-                "Check-ins",
-                [float(v) for v in daily["checkins"].total()],
-                rising_is_bad=False,
-            ),
-            _tile(
-                "violations",
-                "Quarantine violations",
-                [float(v) for v in daily["violations"].total()],
-            ),
-            _tile("calls", "Hotline calls", [float(v) for v in daily["calls_topic"].total()]),
-        ]
+        )
         return Situation(
             today=today,
             days=daily["new_cases"].days,
