@@ -3,6 +3,7 @@ with personal numbers scrubbed, for the FAQ's next edition."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -288,9 +289,11 @@ class CallCounts:
 async def call_counts(rollups: Rollups, *, since: datetime, until: datetime) -> CallCounts:
     """Calls from the hourly roll-ups (never the raw call log): by topic, by outcome, and
     by district and hour of day in the city's time."""
-    _, topics = await rollups.hourly("calls_topic", since, until)
-    _, outcomes = await rollups.hourly("calls_outcome", since, until)
-    hours, districts = await rollups.hourly("calls_district", since, until)
+    (_, topics), (_, outcomes), (hours, districts) = await asyncio.gather(
+        rollups.hourly("calls_topic", since, until),
+        rollups.hourly("calls_outcome", since, until),
+        rollups.hourly("calls_district", since, until),
+    )
     grid: dict[str, list[int]] = {}
     for district, counts in districts.items():
         row = grid.setdefault(district, [0] * 24)

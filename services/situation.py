@@ -4,6 +4,7 @@ ten)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -146,25 +147,43 @@ class SituationCentre:
         return situation
 
     async def load(self, now: datetime) -> Situation:
+        """Every figure of the page; the queries run side by side on the pool."""
         rollups = self.rollups
         today = now.astimezone(rollups.tz).date()
         first = today - timedelta(days=WINDOW_DAYS - 1)
-        daily = await rollups.daily(DAILY_METRICS, first, today)
-        entered = await self.indicators.series(
-            ["beds_occupied", "beds_total", "lab_capacity"], first, today
+        hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        day_start = datetime(today.year, today.month, today.day, tzinfo=rollups.tz)
+        (
+            (daily, entered, came_before, left_before),
+            (checked_in, so_far, refreshed_at, calls),
+        ) = await asyncio.gather(
+            asyncio.gather(
+                rollups.daily(DAILY_METRICS, first, today),
+                self.indicators.series(
+                    ["beds_occupied", "beds_total", "lab_capacity"], first, today
+                ),
+                rollups.total_before("quarantine_opened", first),
+                rollups.total_before("quarantine_closed", first),
+            ),
+            asyncio.gather(
+                rollups.hourly("checkins", now - timedelta(hours=CHECKIN_HOURS - 1), now),
+                rollups.totals_between(  # yesterday up to the end of this hour
+                    [m for m, _ in COUNTED],
+                    day_start - timedelta(days=1),
+                    hour - timedelta(hours=23),
+                ),
+                rollups.refreshed_at(),
+                call_counts(rollups, since=now - timedelta(days=HEATMAP_DAYS), until=now),
+            ),
         )
+        hours, checkins = checked_in
         opened = daily["quarantine_opened"].total()
         closed = daily["quarantine_closed"].total()
-        level = await rollups.total_before(
-            "quarantine_opened", first
-        ) - await rollups.total_before("quarantine_closed", first)
+        level = came_before - left_before
         at_home: list[int] = []
         for came, left in zip(opened, closed, strict=True):
             level += came - left
             at_home.append(level)
-        hours, checkins = await rollups.hourly(
-            "checkins", now - timedelta(hours=CHECKIN_HOURS - 1), now
-        )
         in_hospital = [_number(v) for v in entered["beds_occupied"]]
         capacity = [_number(v) for v in entered["lab_capacity"]]
         new_cases = daily["new_cases"].total()
@@ -172,13 +191,6 @@ class SituationCentre:
         capacity_today = _last_known(capacity)
         beds_total = _last_known([_number(v) for v in entered["beds_total"]])
         hospital_now = _last_known(in_hospital)
-        hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        day_start = datetime(today.year, today.month, today.day, tzinfo=rollups.tz)
-        so_far = await rollups.totals_between(
-            [m for m, _ in COUNTED],
-            day_start - timedelta(days=1),
-            hour - timedelta(days=1) + timedelta(hours=1),
-        )
         days = daily["new_cases"].days
         entered_on = next(
             (d for d, v in zip(days[::-1], in_hospital[::-1], strict=True) if v is not None), None
@@ -221,7 +233,7 @@ class SituationCentre:
         return Situation(
             today=today,
             days=daily["new_cases"].days,
-            refreshed_at=await rollups.refreshed_at(),
+            refreshed_at=refreshed_at,
             tiles=tiles,
             new_cases=new_cases,
             tests_by_lab=_biggest(daily["pcr_tests"].by_key, 6),
@@ -234,5 +246,5 @@ class SituationCentre:
             violations_by_kind=_biggest(daily["violations"].by_key, 6),
             calls_by_topic=_biggest(daily["calls_topic"].by_key, 6),
             passings=daily["passings"].total(),
-            calls=await call_counts(rollups, since=now - timedelta(days=HEATMAP_DAYS), until=now),
+            calls=calls,
         )
