@@ -232,7 +232,7 @@ def parse_coordinates(latitude: float, longitude: float) -> Coordinates:
     """Reject coordinates no phone could have reported: not finite, out of range, (0, 0)."""
     try:
         lat, lon = float(latitude), float(longitude)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond a float
         raise InvalidInput("location.format") from None
     if not (math.isfinite(lat) and math.isfinite(lon)):
         raise InvalidInput("location.format")
