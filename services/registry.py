@@ -51,6 +51,7 @@ REASONS = {
     "time.format": "time is not a date and time (YYYY-MM-DD HH:MM[:SS][+HH:MM])",
     "time.future": "time is in the future",
     "time.order": "times are in the wrong order",
+    "time.range": "time is not between the years 1900 and 2200",
     "result.value": "result is not positive or negative",
     "laboratory.missing": "laboratory is empty or longer than 200 characters",
     "bin.not_digits": "BIN has characters other than digits",
@@ -128,14 +129,29 @@ class RowError(Exception):
         self.code = code
 
 
-def parse_time(raw: str, tz: ZoneInfo, latest: datetime) -> datetime:
-    """An ISO 8601 time no later than ``latest``; without an offset, the city's time."""
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+_LAST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _moment(raw: str, tz: ZoneInfo) -> datetime:
+    """An ISO 8601 time (without an offset, the city's time) that PostgreSQL can store:
+    years 1 and 9999 with an offset fall outside what a timestamptz converts."""
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
         raise RowError("time.format") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
+    if not (
+        _EARLIEST.year <= value.year < _LAST.year and _EARLIEST <= value.astimezone(UTC) < _LAST
+    ):
+        raise RowError("time.range")
+    return value
+
+
+def parse_time(raw: str, tz: ZoneInfo, latest: datetime) -> datetime:
+    """An ISO 8601 time no later than ``latest``; without an offset, the city's time."""
+    value = _moment(raw, tz)
     if value > latest:
         raise RowError("time.future")
     return value
@@ -170,11 +186,7 @@ def _pcr_row(fields: list[str], tz: ZoneInfo, latest: datetime) -> tuple[Any, ..
 def _contact_row(fields: list[str], tz: ZoneInfo, latest: datetime) -> tuple[Any, ...]:
     iin, registered_raw, end_raw = (f.strip() for f in fields)
     registered = parse_time(registered_raw, tz, latest)
-    try:
-        end = datetime.fromisoformat(end_raw)
-    except ValueError:
-        raise RowError("time.format") from None
-    end = end if end.tzinfo else end.replace(tzinfo=tz)
+    end = _moment(end_raw, tz)
     if end <= registered:
         raise RowError("time.order")
     return (_iin(iin), registered, end)
