@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 from aiohttp import web
 
-from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render, session_of
+from admin.panel import CITY_TIMEZONE, add_route, panel_audit, path_id, render, session_of
 from flows.i18n import text
 from services.citizens import mask_iin
 from services.permit_applications import (
@@ -76,10 +76,7 @@ async def permits_page(request: web.Request) -> web.Response:
 
 async def decide(request: web.Request) -> web.Response:
     form = await request.post()
-    try:
-        permit_id = int(request.match_info["permit_id"])
-    except ValueError:
-        raise web.HTTPNotFound(text="no such permit") from None
+    permit_id = path_id(request, "permit_id", "permit")
     decision = str(form.get("decision", ""))
     try:
         await request.app[APPLICATIONS].decide(
