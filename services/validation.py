@@ -222,6 +222,16 @@ def parse_phone(raw: str) -> str:
     return "+" + text
 
 
+_DEEP_LINK_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_deep_link_payload(raw: str) -> bool:
+    """What Telegram carries in ``?start=``: 1-64 of ``A-Z a-z 0-9 _ -``. Every token we
+    issue (venue QR codes, invites, checkpoints) has this shape, so anything else typed
+    after ``/start`` is no token of ours and never reaches a query."""
+    return _DEEP_LINK_PAYLOAD.fullmatch(raw) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Coordinates:
     latitude: float
