@@ -25,12 +25,12 @@ def tick(entry_point: str) -> None:
     _current.add(entry_point)
 
 
-def examples(ci: int, fuzz: int = 10_000) -> hypothesis.settings:
+def examples(ci: int, fuzz: int = 10_000, *, scaled: bool = True) -> hypothesis.settings:
     """Settings for one test: ``ci`` examples in the ci profile, ``fuzz`` in the fuzz run
     (``FUZZ_EXAMPLES_SCALE`` scales the fuzz figure down when time is short)."""
     if not FUZZ:
         return hypothesis.settings(max_examples=ci)
-    scale = float(os.environ.get("FUZZ_EXAMPLES_SCALE", "1"))
+    scale = float(os.environ.get("FUZZ_EXAMPLES_SCALE", "1")) if scaled else 1.0
     return hypothesis.settings(max_examples=max(ci, int(fuzz * scale)))
 
 

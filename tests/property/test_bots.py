@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -87,7 +88,11 @@ async def _send(sandbox: SandboxClient, bot: str, user_id: int, body: dict[str, 
 
 
 @pytest.mark.parametrize("bot", BOT_NAMES)
-@cases.examples(ci=40, fuzz=10_000)
+@cases.examples(
+    ci=40,
+    fuzz=int(os.environ.get("FUZZ_BOT_EXAMPLES", "10000")),
+    scaled="FUZZ_BOT_EXAMPLES" not in os.environ,
+)
 @given(update=UPDATES, lang=st.sampled_from([*LANGUAGES, "de"]))
 @example(update={"text": "/start in_\x00"}, lang="ru")
 @example(update={"text": "\x00"}, lang="en")
