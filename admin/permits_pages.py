@@ -29,6 +29,15 @@ ADMINS_ONLY: frozenset[str] = frozenset()
 MAX_UPLOAD_BYTES = 1_000_000
 
 
+def _label(key: str, stored: str) -> str:
+    """The catalogue's name for a stored value; the value itself when the catalogue has none
+    (a permit written by another system), rather than failing the whole page."""
+    try:
+        return text("en", key)
+    except KeyError:
+        return stored
+
+
 async def _page(
     request: web.Request,
     *,
@@ -49,9 +58,9 @@ async def _page(
         query=request.query.get("q", ""),
         activities=await applications.allowed_activities(),
         tz=request.app[CITY_TIMEZONE],
-        rule=lambda r: text("en", f"apply.rule.{r}"),
-        state=lambda s: text("en", f"apply.state.{s}"),
-        purpose=lambda p: text("en", f"apply.purpose.{p}"),
+        rule=lambda r: _label(f"apply.rule.{r}", r),
+        state=lambda s: _label(f"apply.state.{s}", s),
+        purpose=lambda p: _label(f"apply.purpose.{p}", p),
         mask=mask_iin,
         error=error,
         notice=notice,
