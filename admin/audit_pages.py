@@ -25,14 +25,17 @@ def _when(raw: str, tz: ZoneInfo) -> datetime | None:
         moment = datetime.fromisoformat(raw)
     except ValueError:
         raise ValueError(f"{raw!r} is not a date and time like 2026-11-22T09:00") from None
+    if not 1900 <= moment.year < 2200:  # beyond what PostgreSQL converts with an offset
+        raise ValueError(f"{raw!r} is not between the years 1900 and 2200")
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
 async def _entries(
     request: web.Request, limit: int
 ) -> tuple[list[AuditEntry], dict[str, str], str]:
-    filters = {
-        k: request.query.get(k, "").strip()[:100] for k in ("actor", "action", "since", "until")
+    filters = {  # NUL cannot be in PostgreSQL text, so no stored value has it
+        k: request.query.get(k, "").replace("\x00", "").strip()[:100]
+        for k in ("actor", "action", "since", "until")
     }
     tz = request.app[CITY_TIMEZONE]
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from admin.panel import add_route, render, session_of
+from admin.panel import add_route, path_id, render, session_of
 from flows.rendering import curves_chart
 from services.model.runs import ModelRunError, ModelRuns
 
@@ -76,11 +76,7 @@ async def start_run(request: web.Request) -> web.StreamResponse:
 
 
 def _run_or_404(request: web.Request) -> tuple[ModelRuns, int]:
-    try:
-        run_id = int(request.match_info["run_id"])
-    except ValueError:
-        raise web.HTTPNotFound(text="no such run") from None
-    return request.app[MODEL_RUNS], run_id
+    return request.app[MODEL_RUNS], path_id(request, "run_id", "run")
 
 
 async def run_page(request: web.Request) -> web.Response:

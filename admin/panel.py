@@ -82,6 +82,15 @@ def add_page(app: web.Application, path: str, title: str) -> None:
     app[PAGES].append(Page(path, title, EVERY_ROLE))
 
 
+def path_id(request: web.Request, name: str, what: str) -> int:
+    """A row id from the path: up to 18 ASCII digits (PostgreSQL's bigint holds them all),
+    anything else is 404 "no such <what>" rather than a query that cannot run."""
+    raw = request.match_info[name]
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise web.HTTPNotFound(text=f"no such {what}")
+    return int(raw)
+
+
 def session_of(request: web.Request) -> Session:
     return request[SESSION_KEY]
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 from aiohttp import web
 
-from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render, session_of
+from admin.panel import CITY_TIMEZONE, add_route, panel_audit, path_id, render, session_of
 from flows.i18n import text
 from services.citizens import mask_iin
 from services.permit_applications import (
@@ -27,6 +27,15 @@ APPLICATIONS: web.AppKey[PermitApplications] = web.AppKey("permit_applications")
 ROLES = frozenset({"permits_officer"})
 ADMINS_ONLY: frozenset[str] = frozenset()
 MAX_UPLOAD_BYTES = 1_000_000
+
+
+def _label(key: str, stored: str) -> str:
+    """The catalogue's name for a stored value; the value itself when the catalogue has none
+    (a permit written by another system), rather than failing the whole page."""
+    try:
+        return text("en", key)
+    except KeyError:
+        return stored
 
 
 async def _page(
@@ -49,9 +58,9 @@ async def _page(
         query=request.query.get("q", ""),
         activities=await applications.allowed_activities(),
         tz=request.app[CITY_TIMEZONE],
-        rule=lambda r: text("en", f"apply.rule.{r}"),
-        state=lambda s: text("en", f"apply.state.{s}"),
-        purpose=lambda p: text("en", f"apply.purpose.{p}"),
+        rule=lambda r: _label(f"apply.rule.{r}", r),
+        state=lambda s: _label(f"apply.state.{s}", s),
+        purpose=lambda p: _label(f"apply.purpose.{p}", p),
         mask=mask_iin,
         error=error,
         notice=notice,
@@ -76,10 +85,7 @@ async def permits_page(request: web.Request) -> web.Response:
 
 async def decide(request: web.Request) -> web.Response:
     form = await request.post()
-    try:
-        permit_id = int(request.match_info["permit_id"])
-    except ValueError:
-        raise web.HTTPNotFound(text="no such permit") from None
+    permit_id = path_id(request, "permit_id", "permit")
     decision = str(form.get("decision", ""))
     try:
         await request.app[APPLICATIONS].decide(

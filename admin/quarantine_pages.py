@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render, session_of
+from admin.panel import CITY_TIMEZONE, add_route, panel_audit, path_id, render, session_of
 from flows.i18n import text
 from services.quarantine import QuarantineError, QuarantineService
 
@@ -35,11 +35,11 @@ async def quarantine_page(request: web.Request) -> web.Response:
 
 async def acknowledge(request: web.Request) -> web.Response:
     try:
-        episode = int(request.match_info["episode_id"])
+        episode = path_id(request, "episode_id", "alert")
         await request.app[QUARANTINE].acknowledge_from_panel(
             episode, actor=session_of(request).user.username
         )
-    except (ValueError, QuarantineError):
+    except (web.HTTPNotFound, ValueError, QuarantineError):
         return await _page(request, error="No such alert.")
     return await _page(request, notice=f"Alert #{episode} acknowledged.")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 
-from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render, session_of
+from admin.panel import CITY_TIMEZONE, add_route, panel_audit, path_id, render, session_of
 from services.disputes import DisputeError, DisputeService
 from services.registry import KINDS, CsvSource, RegistryImporter
 
@@ -126,14 +126,14 @@ async def decide(request: web.Request) -> web.Response:
     form = await request.post()
     try:
         dispute = await request.app[DISPUTES].resolve(
-            int(request.match_info["dispute_id"]),
+            path_id(request, "dispute_id", "dispute"),
             officer=session_of(request).user.username,
             upheld=form.get("decision") == "uphold",
             note=str(form.get("note", ""))[:500],
         )
     except DisputeError as error:
         return await _page(request, error=DISPUTE_ERRORS.get(error.code, error.code))
-    except ValueError:
+    except (web.HTTPNotFound, ValueError):
         return await _page(request, error="No such dispute.")
     return await _page(
         request, notice=f"Dispute #{dispute.id} {dispute.state}; the citizen is told."

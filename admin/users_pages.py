@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from admin.panel import PANEL, add_route, render, session_of
+from admin.panel import PANEL, add_route, path_id, render, session_of
 from services.panel import ROLE_NAMES, ROLES, PanelError
 
 ADMINS_ONLY: frozenset[str] = frozenset()
@@ -53,10 +53,7 @@ async def create_user(request: web.Request) -> web.Response:
 
 
 def _user_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["user_id"])
-    except ValueError:
-        raise web.HTTPNotFound(text="no such user") from None
+    return path_id(request, "user_id", "user")
 
 
 async def change_user(request: web.Request) -> web.Response:

@@ -43,6 +43,19 @@ def _sender(update: Update) -> tuple[int | None, User | None]:
     return None, None
 
 
+def without_nul(value: Any) -> Any:
+    """An update with every NUL character replaced by U+FFFD: PostgreSQL text cannot hold
+    NUL (a message of one stopped the handler that stored it), nobody types one on purpose,
+    and the replacement keeps the UTF-16 offsets of the message's entities."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {key: without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    return value
+
+
 class FastPath(Protocol):
     """Updates of one kind taken raw, before aiogram parses and routes them (live-location
     moves): they need no answer, are idempotent by their content, and arrive by the
@@ -120,7 +133,7 @@ class CityDispatcher(Dispatcher):
                     "%s bot failed on update %s", self["profile"].name, raw.get("update_id")
                 )
                 return UNHANDLED
-        update = Update.model_validate(raw, context={"bot": bot})
+        update = Update.model_validate(without_nul(raw), context={"bot": bot})
         return await self.feed_update(bot, update)
 
     def take_raw(self, bot: Bot, raw: dict[str, Any]) -> asyncio.Task[Any] | None:

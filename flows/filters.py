@@ -6,6 +6,7 @@ from aiogram.filters import Filter
 from aiogram.types import Message
 
 from flows.i18n import LANGUAGES, text
+from services.validation import is_deep_link_payload
 
 
 class MenuButton(Filter):
@@ -31,7 +32,7 @@ class StartPayload(Filter):
         if not text_.startswith("/start "):
             return False
         payload = text_[len("/start ") :].strip()
-        if payload.startswith(self.prefixes):
+        if payload.startswith(self.prefixes) and is_deep_link_payload(payload):
             return {"payload": payload}
         return False
 

@@ -15,7 +15,7 @@ import asyncpg
 
 from services.audit import record
 from services.permits import PermitCheck, PermitError, PermitResult, PermitService
-from services.validation import InvalidInput, parse_coordinates, parse_plate
+from services.validation import InvalidInput, is_deep_link_payload, parse_coordinates, parse_plate
 
 DIRECTIONS = ("in", "out")
 ZONE_KINDS = ("district", "sector", "quarantine")
@@ -126,6 +126,8 @@ class CheckpointService:
         return _checkpoint(row) if row else None
 
     async def by_token(self, token: str) -> Checkpoint | None:
+        if not is_deep_link_payload(token):
+            return None
         row = await self.pool.fetchrow("SELECT * FROM checkpoints WHERE qr_token = $1", token)
         return _checkpoint(row) if row else None
 

@@ -23,6 +23,9 @@ INDICATORS = {
 }
 
 
+MAX_DECIMALS = 4
+
+
 class IndicatorError(ValueError):
     pass
 
@@ -44,6 +47,9 @@ def parse_value(name: str, raw: str) -> Decimal | None:
         raise IndicatorError(f"{INDICATORS[name]}: {raw!r} is not a number") from None
     if not value.is_finite() or value < 0 or value > 10**9:
         raise IndicatorError(f"{INDICATORS[name]}: must be between 0 and 1,000,000,000")
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -MAX_DECIMALS:
+        raise IndicatorError(f"{INDICATORS[name]}: at most {MAX_DECIMALS} decimal places")
     return value
 
 

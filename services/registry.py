@@ -51,6 +51,7 @@ REASONS = {
     "time.format": "time is not a date and time (YYYY-MM-DD HH:MM[:SS][+HH:MM])",
     "time.future": "time is in the future",
     "time.order": "times are in the wrong order",
+    "time.range": "time is not between the years 1900 and 2200",
     "result.value": "result is not positive or negative",
     "laboratory.missing": "laboratory is empty or longer than 200 characters",
     "bin.not_digits": "BIN has characters other than digits",
@@ -64,7 +65,8 @@ REASONS = {
     "org.allowed": "allowed is not yes or no",
     "poi.kind": "kind is not one of " + ", ".join(POI_KINDS),
     "poi.name": "name is empty or longer than 300 characters",
-    "poi.residents": "residents is not a whole number (needed for kind residents)",
+    "poi.residents": "residents is not a whole number up to 999,999,999 (needed for kind "
+    "residents)",
     "location.format": "latitude or longitude is not a number",
     "location.range": "latitude or longitude is out of range (is it projected, or swapped?)",
     "location.null_island": "the point (0, 0) is not a real place",
@@ -128,14 +130,31 @@ class RowError(Exception):
         self.code = code
 
 
-def parse_time(raw: str, tz: ZoneInfo, latest: datetime) -> datetime:
-    """An ISO 8601 time no later than ``latest``; without an offset, the city's time."""
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+_LAST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _moment(raw: str, tz: ZoneInfo, *, too_late: str = "time.range") -> datetime:
+    """An ISO 8601 time (without an offset, the city's time) that PostgreSQL can store:
+    years 1 and 9999 with an offset fall outside what a timestamptz converts."""
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
         raise RowError("time.format") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
+    if value.year >= _LAST.year or (
+        value.year > _EARLIEST.year and value.astimezone(UTC) >= _LAST
+    ):
+        raise RowError(too_late)
+    if value.year < _EARLIEST.year or value.astimezone(UTC) < _EARLIEST:
+        raise RowError("time.range")
+    return value
+
+
+def parse_time(raw: str, tz: ZoneInfo, latest: datetime) -> datetime:
+    """An ISO 8601 time no later than ``latest``; without an offset, the city's time."""
+    value = _moment(raw, tz, too_late="time.future")
     if value > latest:
         raise RowError("time.future")
     return value
@@ -170,11 +189,7 @@ def _pcr_row(fields: list[str], tz: ZoneInfo, latest: datetime) -> tuple[Any, ..
 def _contact_row(fields: list[str], tz: ZoneInfo, latest: datetime) -> tuple[Any, ...]:
     iin, registered_raw, end_raw = (f.strip() for f in fields)
     registered = parse_time(registered_raw, tz, latest)
-    try:
-        end = datetime.fromisoformat(end_raw)
-    except ValueError:
-        raise RowError("time.format") from None
-    end = end if end.tzinfo else end.replace(tzinfo=tz)
+    end = _moment(end_raw, tz)
     if end <= registered:
         raise RowError("time.order")
     return (_iin(iin), registered, end)
@@ -221,7 +236,8 @@ def _poi_row(fields: list[str], tz: ZoneInfo, latest: datetime) -> tuple[Any, ..
         raise RowError(getattr(error, "code", "location.format")) from None
     count = None
     if residents or kind.lower() == "residents":
-        if not residents.isdigit():
+        # ASCII digits only ("²" is a digit to str.isdigit), and within PostgreSQL's integer
+        if not (residents.isascii() and residents.isdigit() and len(residents) <= 9):
             raise RowError("poi.residents")
         count = int(residents)
     return (kind.lower(), name, point.latitude, point.longitude, count)

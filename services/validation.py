@@ -222,6 +222,16 @@ def parse_phone(raw: str) -> str:
     return "+" + text
 
 
+_DEEP_LINK_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_deep_link_payload(raw: str) -> bool:
+    """What Telegram carries in ``?start=``: 1-64 of ``A-Z a-z 0-9 _ -``. Every token we
+    issue (venue QR codes, invites, checkpoints) has this shape, so anything else typed
+    after ``/start`` is no token of ours and never reaches a query."""
+    return _DEEP_LINK_PAYLOAD.fullmatch(raw) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Coordinates:
     latitude: float
@@ -232,7 +242,7 @@ def parse_coordinates(latitude: float, longitude: float) -> Coordinates:
     """Reject coordinates no phone could have reported: not finite, out of range, (0, 0)."""
     try:
         lat, lon = float(latitude), float(longitude)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond a float
         raise InvalidInput("location.format") from None
     if not (math.isfinite(lat) and math.isfinite(lon)):
         raise InvalidInput("location.format")

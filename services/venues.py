@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.db import Connection
-from services.validation import parse_bin, parse_coordinates
+from services.validation import is_deep_link_payload, parse_bin, parse_coordinates
 
 CATEGORIES = ("shop", "food", "mall", "culture", "sport", "beauty", "office", "other")
 TOKEN_PREFIX = {"entry": "in_", "exit": "out_"}
@@ -212,7 +212,7 @@ class VenueService:
 
     async def resolve(self, token: str) -> CodeTarget:
         """What a scanned token is: a current code, a revoked one, or nothing we issued."""
-        if len(token) > 64 or not token.startswith(tuple(TOKEN_PREFIX.values())):
+        if not is_deep_link_payload(token) or not token.startswith(tuple(TOKEN_PREFIX.values())):
             return CodeTarget(CodeState.UNKNOWN)
         row = await self.pool.fetchrow(
             f"""

@@ -1,0 +1,496 @@
+"""The web app's entry points over HTTP, on hostile input: the laboratories' push API,
+``POST /model/parse``, the panel's forms and the public permit check. None may answer
+500; every refusal says what is wrong; CSV downloads hold no cell a spreadsheet would run
+as a formula."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession, CookieJar, FormData
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from citybots.platform import Platform
+from services.audit import record
+from tests.property import cases
+from tests.property.strategies import FORMULA_STARTS, hostile_text
+
+PASSWORD = "correct horse battery"
+ROLES = ("admin", "analyst", "registry_officer", "permits_officer")
+
+JSON_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False),
+    hostile_text(max_size=30),
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5), st.dictionaries(hostile_text(max_size=12), inner, max_size=5)
+    ),
+    max_leaves=20,
+)
+
+
+@dataclass
+class Panel:
+    base: str
+    http: dict[str, ClientSession]
+    csrf: dict[str, str]
+    lab_key: str
+
+    async def send(self, role: str, method: str, path: str, **kwargs: Any) -> tuple[int, str, str]:
+        headers = {"X-CSRF-Token": self.csrf[role], **kwargs.pop("headers", {})}
+        async with self.http[role].request(
+            method, self.base + path, headers=headers, allow_redirects=False, **kwargs
+        ) as answer:
+            body = await answer.read()
+            return answer.status, answer.content_type, body.decode("utf-8", "replace")
+
+
+async def _log_in(http: ClientSession, base: str, username: str) -> str:
+    async with http.get(f"{base}/login") as page:
+        token = re.search(r'name="csrf" value="([^"]+)"', await page.text())
+    assert token is not None
+    form = {"username": username, "password": PASSWORD, "csrf": token.group(1)}
+    async with http.post(f"{base}/login", data=form, allow_redirects=False) as answer:
+        assert answer.status == 303
+    async with http.get(f"{base}/") as home:
+        found = re.search(r'name="csrf" value="([^"]+)"', await home.text())
+    assert found is not None
+    return found.group(1)
+
+
+@pytest.fixture(scope="module")
+async def panel(platform: Platform) -> AsyncIterator[Panel]:
+    assert platform.services is not None
+    sessions: dict[str, ClientSession] = {}
+    csrf: dict[str, str] = {}
+    for role in ROLES:
+        name = f"fuzz-{role.replace('_', '-')}-{secrets.token_hex(3)}"
+        await platform.services.panel.create_user(name, role, PASSWORD, actor="test")
+        sessions[role] = ClientSession(cookie_jar=CookieJar(unsafe=True))
+        csrf[role] = await _log_in(sessions[role], platform.base_url, name)
+    key = await platform.services.labs.add(f"Fuzz lab {secrets.token_hex(4)}")
+    yield Panel(platform.base_url, sessions, csrf, key)
+    for session in sessions.values():
+        await session.close()
+
+
+def _header(value: str) -> str:
+    """What a header can carry at all: Latin-1 without control characters."""
+    raw = value.encode("utf-8").decode("latin-1")
+    return "".join(c for c in raw if c >= " " and c != "\x7f")
+
+
+def _no_server_error(status: int, body: str) -> None:
+    assert status < 500, body[:500]
+
+
+def _clear_json_error(status: int, content_type: str, body: str) -> None:
+    _no_server_error(status, body)
+    if status >= 400:
+        assert content_type == "application/json", (status, body[:200])
+        message = json.loads(body)["error"]
+        assert isinstance(message, str)
+        assert len(message) > 10
+
+
+def _csv_cells_safe(body: str) -> None:
+    for row in list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))[1:]:
+        for cell in row:
+            assert not cell.startswith(FORMULA_STARTS), row
+
+
+# --- the laboratories' push API ------------------------------------------------------
+
+RESULT_ITEMS = st.one_of(
+    JSON_VALUES,
+    st.fixed_dictionaries(
+        {
+            "iin": st.one_of(hostile_text(max_size=14), st.just("791028302728")),
+            "sampled_at": st.one_of(
+                hostile_text(max_size=30),
+                st.sampled_from(["2026-11-20T09:00:00+05:00", "0001-01-01", "9999-12-31"]),
+            ),
+            "result_at": st.one_of(
+                hostile_text(max_size=30), st.just("2026-11-21T10:00:00+05:00")
+            ),
+            "result": st.sampled_from(["positive", "negative", "", "☣", "\x00"]),
+        }
+    ),
+)
+BODIES = st.one_of(
+    st.lists(RESULT_ITEMS, max_size=8).map(lambda items: json.dumps(items).encode()),
+    st.dictionaries(st.just("results"), st.lists(RESULT_ITEMS, max_size=8), min_size=1).map(
+        lambda body: json.dumps(body).encode()
+    ),
+    JSON_VALUES.map(lambda v: json.dumps(v).encode()),
+    st.binary(max_size=200),
+    hostile_text(max_size=100).map(lambda t: t.encode("utf-8", "surrogatepass")),
+)
+
+
+@cases.examples(ci=150)
+@given(
+    body=BODIES,
+    auth=st.one_of(
+        st.just("valid"),
+        st.none(),
+        hostile_text(max_size=60),
+        st.sampled_from(["Bearer", "Bearer ", "Basic abc", "bearer lab_x", "Bearer lab_\x7f"]),
+    ),
+    content_type=st.sampled_from(
+        ["application/json", "text/plain", "application/x-www-form-urlencoded", ""]
+    ),
+)
+@example(body=b"[1, 2, 3]", auth="valid", content_type="application/json")
+@example(body=b'{"results": "x"}', auth="valid", content_type="application/json")
+@example(
+    body=b'[{"iin": "791028302728", "sampled_at": "\\u0000", "result_at": "x", '
+    b'"result": "positive"}]',
+    auth="valid",
+    content_type="application/json",
+)
+async def test_the_lab_push_api_answers_every_request_with_json_never_a_500(
+    panel: Panel, body: bytes, auth: str | None, content_type: str
+) -> None:
+    cases.tick("lab push API (HTTP)")
+    headers = {"Content-Type": content_type} if content_type else {}
+    if auth == "valid":
+        headers["Authorization"] = f"Bearer {panel.lab_key}"
+    elif auth is not None:
+        headers["Authorization"] = _header(auth)
+    async with (
+        ClientSession() as http,
+        http.post(f"{panel.base}/api/v1/pcr-results", data=body, headers=headers) as answer,
+    ):
+        status, kind, text = answer.status, answer.content_type, await answer.text()
+    _clear_json_error(status, kind, text)
+    if status == 200:
+        report = json.loads(text)
+        assert (
+            report["accepted"] + report["duplicates"] + len(report["rejected"]) == report["rows"]
+        )
+        assert all(r["line"] >= 1 and r["reason"] for r in report["rejected"])
+
+
+# --- the NLU's parse endpoint ---------------------------------------------------------
+
+
+@cases.examples(ci=150)
+@given(
+    st.one_of(
+        st.builds(lambda t: {"text": t}, hostile_text(max_size=1100)),
+        JSON_VALUES,
+        st.binary(max_size=100),
+    )
+)
+@example({"text": "\x00"})
+@example({"text": "Қалай тексерем?"})
+async def test_model_parse_over_http_answers_rasa_json_or_a_clear_error(
+    panel: Panel, body: object
+) -> None:
+    cases.tick("NLU parse endpoint (HTTP)")
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    status, kind, text = await panel.send(
+        "analyst", "POST", "/model/parse", data=data, headers={"Content-Type": "application/json"}
+    )
+    _clear_json_error(status, kind, text)
+    if status == 200:
+        answer = json.loads(text)
+        assert set(answer) == {"text", "intent", "intent_ranking", "entities"}
+        assert isinstance(answer["intent"]["name"], str)
+
+
+# --- the panel's forms ----------------------------------------------------------------
+
+FIELD = st.one_of(hostile_text(max_size=60), st.integers(-(10**30), 10**30).map(str))
+NUMBERISH = st.one_of(
+    FIELD,
+    st.decimals(allow_nan=True, allow_infinity=True).map(str),
+    st.sampled_from(["1e-100000", "1E+999999999", "0.0000000000000000000000001", "١٢", "1 000"]),
+)
+DAYS = st.one_of(
+    st.dates().map(lambda d: d.isoformat()), FIELD, st.sampled_from(["0001-01-01", "9999-12-31"])
+)
+PATH_IDS = st.one_of(
+    st.integers(-(2**70), 2**70).map(str),
+    st.text("0123456789", min_size=19, max_size=40),
+    st.sampled_from(["1", "0", "-1", "9223372036854775808", "x", "%00", "1.5"]),
+)
+
+
+def _form(fields: dict[str, str]) -> FormData:
+    form = FormData()
+    for name, value in fields.items():
+        form.add_field(name, value)
+    return form
+
+
+@cases.examples(ci=60, fuzz=1_500)
+@given(
+    day=DAYS,
+    figures=st.dictionaries(
+        st.sampled_from(
+            ["beds_total", "beds_occupied", "lab_capacity", "ambulance_calls", "other"]
+        ),
+        NUMBERISH,
+        max_size=4,
+    ),
+)
+@example(day="2026-01-01", figures={"beds_total": "1e-100000"})
+async def test_the_daily_indicators_form_refuses_bad_figures_with_a_reason(
+    panel: Panel, day: str, figures: dict[str, str]
+) -> None:
+    cases.tick("admin form: daily indicators")
+    status, _kind, text = await panel.send(
+        "analyst", "POST", "/indicators", data=_form({"day": day, **figures})
+    )
+    _no_server_error(status, text)
+    assert status in (200, 400)
+    if status == 400:
+        assert 'class="error"' in text or "error" in text
+
+
+@cases.examples(ci=60, fuzz=1_500)
+@given(
+    permit=PATH_IDS,
+    decision=st.one_of(FIELD, st.sampled_from(["approve", "reject"])),
+    reason=FIELD,
+)
+@example(permit="9223372036854775808", decision="approve", reason="")
+async def test_a_permit_decision_on_any_id_never_fails_the_server(
+    panel: Panel, permit: str, decision: str, reason: str
+) -> None:
+    cases.tick("admin form: permit decision")
+    status, _, text = await panel.send(
+        "permits_officer",
+        "POST",
+        f"/permits/{permit}/decision",
+        data=_form({"decision": decision, "reason": reason}),
+    )
+    _no_server_error(status, text)
+
+
+@cases.examples(ci=40, fuzz=1_000)
+@given(
+    bin_=st.one_of(FIELD, st.just("971240001315")),
+    first=DAYS,
+    last=DAYS,
+    register=st.one_of(FIELD, st.sampled_from(["city", "roadblock"])),
+    purpose=st.one_of(FIELD, st.just("work")),
+    content=st.one_of(st.binary(max_size=300), hostile_text(max_size=300).map(str.encode)),
+)
+async def test_a_permit_csv_upload_answers_with_the_page_never_a_500(
+    panel: Panel, bin_: str, first: str, last: str, register: str, purpose: str, content: bytes
+) -> None:
+    cases.tick("admin form: permit CSV upload")
+    form = _form(
+        {
+            "bin": bin_,
+            "first": first,
+            "last": last,
+            "register": register,
+            "purpose": purpose,
+            "csrf": panel.csrf["permits_officer"],
+        }
+    )
+    form.add_field("file", content, filename="staff.csv", content_type="text/csv")
+    status, _, text = await panel.send("permits_officer", "POST", "/permits/upload", data=form)
+    _no_server_error(status, text)
+
+
+@cases.examples(ci=60, fuzz=1_500)
+@given(query=FIELD)
+@example(query="\x00")
+async def test_the_permit_search_takes_any_query(panel: Panel, query: str) -> None:
+    cases.tick("admin form: permit search")
+    status, _, text = await panel.send("permits_officer", "GET", "/permits", params={"q": query})
+    _no_server_error(status, text)
+
+
+@cases.examples(ci=40, fuzz=1_000)
+@given(
+    kind=st.one_of(FIELD, st.sampled_from(["pcr", "phones", "orgs", "pois", "contacts"])),
+    content=st.one_of(
+        st.binary(max_size=400),
+        hostile_text(max_size=400).map(lambda t: t.encode("utf-8")),
+        st.just(b"iin,phone\n791028302728,+77012345678\n\x00,\xff\n"),
+    ),
+)
+async def test_a_registry_upload_answers_its_report_or_a_clear_error(
+    panel: Panel, kind: str, content: bytes
+) -> None:
+    cases.tick("admin form: registry upload")
+    form = FormData()
+    form.add_field("kind", kind)
+    form.add_field("file", content, filename="register.csv", content_type="text/csv")
+    status, content_type, text = await panel.send(
+        "registry_officer", "POST", "/registry/import", data=form
+    )
+    _clear_json_error(status, content_type, text)
+    if status == 200:
+        report = json.loads(text)
+        assert report["accepted"] + report["duplicates"] + report["rejected"] == report["rows"]
+
+
+@cases.examples(ci=60, fuzz=1_500)
+@given(dispute=PATH_IDS, decision=FIELD, note=FIELD)
+async def test_a_dispute_decision_on_any_id_never_fails_the_server(
+    panel: Panel, dispute: str, decision: str, note: str
+) -> None:
+    cases.tick("admin form: dispute decision")
+    status, _, text = await panel.send(
+        "registry_officer",
+        "POST",
+        f"/registry/disputes/{dispute}",
+        data=_form({"decision": decision, "note": note}),
+    )
+    _no_server_error(status, text)
+
+
+@cases.examples(ci=40, fuzz=1_000)
+@given(
+    username=FIELD,
+    role=st.one_of(FIELD, st.sampled_from(["analyst", "admin"])),
+    password=st.one_of(FIELD, st.just("")),
+    target=PATH_IDS,
+    change=st.dictionaries(st.sampled_from(["role", "disabled"]), FIELD, max_size=2),
+)
+async def test_the_users_forms_refuse_bad_input_with_a_reason(
+    panel: Panel, username: str, role: str, password: str, target: str, change: dict[str, str]
+) -> None:
+    cases.tick("admin form: users")
+    status, _, text = await panel.send(
+        "admin",
+        "POST",
+        "/users",
+        data=_form({"username": username, "role": role, "password": password}),
+    )
+    _no_server_error(status, text)
+    assert status in (200, 400)
+    status, _, text = await panel.send("admin", "POST", f"/users/{target}", data=_form(change))
+    _no_server_error(status, text)
+
+
+@cases.examples(ci=40, fuzz=1_000)
+@given(
+    scenarios=st.lists(st.one_of(FIELD, st.just("lift-13-april")), max_size=3),
+    population=NUMBERISH,
+    days=NUMBERISH,
+    replicates=NUMBERISH,
+    run=PATH_IDS,
+)
+async def test_the_model_run_form_refuses_bad_input_with_a_reason(
+    panel: Panel, scenarios: list[str], population: str, days: str, replicates: str, run: str
+) -> None:
+    cases.tick("admin form: model run")
+    form = FormData()
+    for key in scenarios:
+        form.add_field("scenario", key)
+    # Only refusals here: a run the form accepts is real work for the machine's two cores.
+    form.add_field("population", population if not population.strip().isdigit() else "-1")
+    form.add_field("days", days)
+    form.add_field("replicates", replicates)
+    status, _, text = await panel.send("analyst", "POST", "/model/runs", data=form)
+    _no_server_error(status, text)
+    assert status in (303, 400)
+    for suffix in ("", "/progress", "/chart.png"):
+        status, _, text = await panel.send("analyst", "GET", f"/model/runs/{run}{suffix}")
+        _no_server_error(status, text)
+
+
+@cases.examples(ci=60, fuzz=1_500)
+@given(
+    filters=st.dictionaries(
+        st.sampled_from(["actor", "action", "since", "until"]),
+        st.one_of(FIELD, DAYS, st.sampled_from(["0001-01-01T00:00", "9999-12-31T23:59+14:00"])),
+        max_size=4,
+    ),
+    actor=hostile_text(min_size=1, max_size=40),
+    subject=st.one_of(
+        st.none(),
+        st.tuples(st.sampled_from(FORMULA_STARTS), hostile_text(max_size=20)).map("".join),
+    ),
+)
+@example(filters={"since": "9999-12-31T23:59"}, actor="=cmd|' /C calc'!A0", subject="@SUM(1)")
+async def test_the_audit_log_filters_take_any_value_and_its_csv_runs_no_formula(
+    platform: Platform, panel: Panel, filters: dict[str, str], actor: str, subject: str | None
+) -> None:
+    cases.tick("admin: audit log page and CSV")
+    assert platform.pool is not None
+    await record(
+        platform.pool,
+        actor=actor.replace("\x00", ""),
+        action="fuzz.entry",
+        subject=subject.replace("\x00", "") if subject else None,
+        details={"x": actor.replace("\x00", "")},
+    )
+    for path in ("/audit", "/audit.csv"):
+        status, _, text = await panel.send("admin", "GET", path, params=filters)
+        _no_server_error(status, text)
+    status, _, text = await panel.send(
+        "admin", "GET", "/audit.csv", params={"action": "fuzz.entry"}
+    )
+    assert status == 200
+    _csv_cells_safe(text)
+
+
+@cases.examples(ci=30, fuzz=500)
+@given(question=hostile_text(min_size=1, max_size=100))
+@example(question='=HYPERLINK("http://evil")')
+@example(question="\t-1")
+async def test_the_hotline_and_indicators_csv_exports_run_no_formula(
+    platform: Platform, panel: Panel, question: str
+) -> None:
+    cases.tick("admin: hotline and indicators CSV")
+    assert platform.services is not None
+    await platform.services.hotline.record_unanswered(
+        question.replace("\x00", ""), "en", "faq_symptoms", 0.2
+    )
+    for role, path in (("analyst", "/hotline/unanswered.csv"), ("analyst", "/indicators.csv")):
+        status, _, text = await panel.send(role, "GET", path)
+        assert status == 200
+        _csv_cells_safe(text)
+
+
+@cases.examples(ci=60, fuzz=1_500)
+@given(
+    value=st.one_of(FIELD, st.just("791028302728"), st.just("123 ABC 02")),
+    lang=st.one_of(st.none(), FIELD, st.sampled_from(["ru", "kk", "en"])),
+    accept=st.one_of(st.none(), hostile_text(max_size=30)),
+)
+@example(value="\x00", lang="kk", accept=None)
+async def test_the_public_check_answers_a_page_for_any_value(
+    platform: Platform, panel: Panel, value: str, lang: str | None, accept: str | None
+) -> None:
+    cases.tick("public /check page")
+    assert platform.redis is not None
+    async for key in platform.redis.scan_iter(match="rate:public-check:*"):
+        await platform.redis.delete(key)  # the hourly limit would answer 429 to everything
+    headers = {}
+    if accept is not None:
+        headers["Accept-Language"] = _header(accept)
+    params = {"lang": lang} if lang is not None else {}
+    async with (
+        ClientSession() as http,
+        http.post(
+            f"{panel.base}/check", data={"value": value}, params=params, headers=headers
+        ) as answer,
+    ):
+        status, text = answer.status, await answer.text()
+    _no_server_error(status, text)
+    assert status in (200, 400)
+    assert 'class="answer' in text or "answer" in text
