@@ -8,7 +8,7 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, User
 
-from flows.i18n import pick_language
+from flows.i18n import language_of
 from services.users import LanguagePreferences
 
 
@@ -30,9 +30,8 @@ class LanguageMiddleware(BaseMiddleware):
         lang = self.default
         if user is not None:
             choice = await self.preferences.get(user.id)
-            app_language = pick_language(user.language_code, default="")
-            if app_language and app_language != choice.telegram:
+            lang, app_language = language_of(choice, user.language_code, self.default)
+            if app_language is not None:
                 await self.preferences.note_telegram_language(user.id, app_language)
-            lang = choice.chosen or app_language or self.default
         data["lang"] = lang
         return await handler(event, data)

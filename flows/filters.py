@@ -19,6 +19,14 @@ class MenuButton(Filter):
         return message.text in self.labels
 
 
+def start_payload(text_: str, prefixes: tuple[str, ...]) -> str | None:
+    """The payload of ``/start <payload>`` when it starts with one of ``prefixes``."""
+    if not text_.startswith("/start "):
+        return None
+    payload = text_[len("/start ") :].strip()
+    return payload if payload.startswith(prefixes) else None
+
+
 class StartPayload(Filter):
     """``/start <payload>`` whose payload starts with one of ``prefixes``; the handler
     gets it as ``payload``."""
@@ -27,13 +35,8 @@ class StartPayload(Filter):
         self.prefixes = prefixes
 
     async def __call__(self, message: Message) -> bool | dict[str, str]:
-        text_ = message.text or ""
-        if not text_.startswith("/start "):
-            return False
-        payload = text_[len("/start ") :].strip()
-        if payload.startswith(self.prefixes):
-            return {"payload": payload}
-        return False
+        payload = start_payload(message.text or "", self.prefixes)
+        return False if payload is None else {"payload": payload}
 
 
 class PlainStart(Filter):
