@@ -135,6 +135,7 @@ class ScanFastPath:
         self._worker: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self._menus: dict[str, str] = {}
+        self.handled = 0  # scans this path stored and answered (tests and metrics)
 
     def takes(self, raw: dict[str, Any]) -> bool:
         return scan_of(raw) is not None
@@ -241,6 +242,7 @@ class ScanFastPath:
                 self._finish(scan, None)
         metrics, bot_name = self.context["metrics"], self.context["profile"].name
         if handled:
+            self.handled += handled
             metrics.updates.labels(bot_name, "handled").inc(handled)
         if len(fast) > handled:
             metrics.updates.labels(bot_name, "duplicate").inc(len(fast) - handled)
