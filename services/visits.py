@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from asyncio import gather
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -115,8 +114,7 @@ class VisitService:
         caller's transaction, when given), each by the same rules, in the given order."""
         if not requests:
             return []
-        unique = list(dict.fromkeys(r.iin for r in requests))
-        known = dict(zip(unique, await gather(*map(self.statuses.status, unique)), strict=True))
+        known = await self.statuses.statuses(r.iin for r in requests)
         statuses = [known[r.iin] for r in requests]
         rows = await (conn or self.pool).fetch(
             _CHECK_IN,

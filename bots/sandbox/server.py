@@ -15,6 +15,7 @@ All state is in memory: the sandbox is for trying and testing, not for keeping.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import itertools
 import json
@@ -115,6 +116,7 @@ class Chat:
     started: bool = False
     blocked: bool = False
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    bot_changes: list[int] = field(default_factory=list)  # sequence numbers, ascending
 
 
 @dataclass
@@ -343,6 +345,8 @@ class Sandbox:
             chat.seq += 1
             message["_seq"] = chat.seq
             chat.messages[message["message_id"]] = message
+            if message["from"].get("is_bot"):
+                chat.bot_changes.append(chat.seq)
             chat.changed.notify_all()
 
     def _chat_json(self, user_id: int) -> dict[str, Any]:
@@ -796,8 +800,12 @@ class Sandbox:
                 m for m in chat.messages.values() if m["_seq"] > since and m["from"].get("is_bot")
             ]
 
+        def enough() -> bool:  # counted without a pass over the chat
+            new = len(chat.bot_changes) - bisect.bisect_right(chat.bot_changes, since)
+            return new >= count or self.closing
+
         async with chat.changed:
-            await chat.changed.wait_for(lambda: len(replies()) >= count or self.closing)
+            await chat.changed.wait_for(enough)
             return replies()
 
     async def _api_send(self, request: web.Request) -> web.Response:
