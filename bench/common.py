@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -56,8 +57,8 @@ def descendants(pid: int) -> list[int]:
 
 @dataclass
 class CpuMeter:
-    """CPU seconds used by the bench's own process, the platform worker(s) and everything
-    else the bench started (PostgreSQL, Redis), between ``start`` and ``stop``; less
+    """CPU seconds used by the bench's own process, the platform worker(s) and the
+    embedded PostgreSQL (every backend) and Redis, between ``start`` and ``stop``; less
     sensitive than wall time to others' load on a shared machine."""
 
     workers: list[int]
@@ -65,9 +66,7 @@ class CpuMeter:
     used: dict[str, float] | None = None
 
     def _sample(self) -> dict[str, float]:
-        mine = os.getpid()
-        servers = [p for p in descendants(mine) if p not in self.workers]
-        servers = [p for p in servers if not any(p in descendants(w) for w in self.workers)]
+        servers = [p for server in SERVER_PIDS for p in (server, *descendants(server))]
         times = os.times()
         return {
             "bench (sandbox and users)": times.user + times.system,
@@ -96,6 +95,21 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+SERVER_PIDS: list[int] = []
+"""The embedded PostgreSQL's postmaster and Redis, when the bench started them (pg_ctl
+detaches the postmaster, so it is no child of the bench)."""
+
+
+def _server_pids(pg: EmbeddedPostgres | None, rd: EmbeddedRedis | None) -> list[int]:
+    pids = []
+    if pg is not None:
+        with contextlib.suppress(OSError, ValueError):
+            pids.append(int((pg.pgdata / "postmaster.pid").read_text().split()[0]))
+    if rd is not None and rd.process is not None:
+        pids.append(rd.process.pid)
+    return pids
+
+
 @asynccontextmanager
 async def servers() -> AsyncIterator[tuple[str, str]]:
     """DATABASE_URL / REDIS_URL when set (a fresh database ``citybots_bench`` is made on
@@ -117,6 +131,7 @@ async def servers() -> AsyncIterator[tuple[str, str]]:
         conn = await asyncpg.connect(url)
         await migrate(conn)
         await conn.close()
+        SERVER_PIDS[:] = _server_pids(pg, rd)
         try:
             yield url, redis_url
         finally:

@@ -79,6 +79,8 @@ class SendReply(TelegramMethod[dict[str, Any]]):
 
 _PINNED_RESPONSE_MODEL = Response[dict[str, Any]]  # as bots/session.py explains
 _JSON = {"Content-Type": "application/json"}
+_NO_TIMERS = ClientTimeout()  # the batch's replies share one deadline: SEND_TIMEOUT
+SEND_TIMEOUT = 900.0  # a hung connection ends here; 429 waits (up to 5 x 120 s) fit
 
 
 def scan_of(raw: dict[str, Any]) -> tuple[int, str] | None:
@@ -371,13 +373,29 @@ class ScanFastPath:
 
     def _send(self, scans: list[_Scan]) -> None:
         """Long polling: send the replies, each person's in the order of their scans."""
+        if not scans:
+            return
         by_chat: dict[int, list[_Scan]] = {}
         for scan in scans:
             by_chat.setdefault(scan.user_id, []).append(scan)
-        for chat in by_chat.values():
-            task = asyncio.create_task(self._send_chat(chat))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+        task = asyncio.create_task(self._send_all(list(by_chat.values())))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send_all(self, chats: list[list[_Scan]]) -> None:
+        """One deadline for the whole batch rather than a timer per request (a tenth of
+        the worker's CPU went to aiohttp's per-request timers)."""
+        tasks = [asyncio.create_task(self._send_chat(chat)) for chat in chats]
+        try:
+            _, late = await asyncio.wait(tasks, timeout=SEND_TIMEOUT)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            raise
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning("check-ins: %d replies not sent in %.0f s", len(late), SEND_TIMEOUT)
 
     async def _send_chat(self, scans: list[_Scan]) -> None:
         for scan in scans:
@@ -407,8 +425,7 @@ async def _post(bot: Bot, reply: SendReply) -> bool:
         f'{{"chat_id":{reply.chat_id},"text":{json.dumps(reply.text)},'
         f'"reply_markup":{reply.reply_markup}}}'
     )
-    timeout = ClientTimeout(total=float(bot.session.timeout))
-    async with session.post(url, data=body.encode(), headers=_JSON, timeout=timeout) as answer:
+    async with session.post(url, data=body.encode(), headers=_JSON, timeout=_NO_TIMERS) as answer:
         await answer.read()
         return 200 <= answer.status < 300
 
