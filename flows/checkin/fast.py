@@ -77,6 +77,18 @@ class SendReply(TelegramMethod[dict[str, Any]]):
     reply_markup: str
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A reply as plain values; a typed :class:`SendReply` only where aiogram sends it."""
+
+    chat_id: int
+    text: str
+    reply_markup: str
+
+    def method(self) -> SendReply:
+        return SendReply(chat_id=self.chat_id, text=self.text, reply_markup=self.reply_markup)
+
+
 _PINNED_RESPONSE_MODEL = Response[dict[str, Any]]  # as bots/session.py explains
 _JSON = {"Content-Type": "application/json"}
 _NO_TIMERS = ClientTimeout()  # the batch's replies share one deadline: SEND_TIMEOUT
@@ -118,7 +130,7 @@ class _Scan:
     venue: Venue = _NO_VENUE
     entrance_id: int | None = None
     direction: str | None = None
-    reply: SendReply | None = None
+    reply: Reply | None = None
     claim: Claim | None = None
 
 
@@ -241,7 +253,7 @@ class ScanFastPath:
                 self._finish_slow(scan)
             elif scan.claim is Claim.OWNED:
                 handled += 1
-                self._finish(scan, scan.reply)
+                self._finish(scan, scan.reply.method() if scan.reply else None)
             elif scan.claim is Claim.IN_FLIGHT:
                 self._finish(scan, Outcome.BUSY)
             else:
@@ -348,13 +360,13 @@ class ScanFastPath:
                 scan.reply = None
         return fast
 
-    def _reply(self, scan: _Scan, text_: str) -> SendReply:
+    def _reply(self, scan: _Scan, text_: str) -> Reply:
         menu = self._menus.get(scan.lang)
         if menu is None:
             keyboard = main_menu(scan.lang, self.context["profile"].menu)
             menu = str(scan.bot.session.prepare_value(keyboard, bot=scan.bot, files={}))
             self._menus[scan.lang] = menu
-        return SendReply(chat_id=scan.user_id, text=text_, reply_markup=menu)
+        return Reply(scan.user_id, text_, menu)
 
     def _finish(self, scan: _Scan, result: Any) -> None:
         if scan.future is not None and not scan.future.done():
@@ -405,14 +417,14 @@ class ScanFastPath:
                 if not await _post(scan.bot, scan.reply):
                     # Refused (a 429, say): aiogram's full client waits and retries, or
                     # raises the Bot API's error, as for every other message.
-                    await scan.bot(scan.reply)
+                    await scan.bot(scan.reply.method())
             except (TelegramAPIError, ClientError, TimeoutError) as error:
                 log.warning("check-in reply not sent: %s", type(error).__name__)
             except Exception:
                 log.exception("check-in reply not sent")
 
 
-async def _post(bot: Bot, reply: SendReply) -> bool:
+async def _post(bot: Bot, reply: Reply) -> bool:
     """sendMessage on aiogram's own aiohttp session, as a JSON body built from the reply
     (its keyboard is JSON already): the same Bot API call without aiogram's form encoding
     and typed response, about a fifth of the worker's CPU per scan. True when Telegram
