@@ -5,17 +5,18 @@ traffic, and through aiogram each cost about 5 ms of CPU (routing, middlewares, 
 in Redis, six round trips to PostgreSQL, a fully typed reply). The citizen bot's
 dispatcher hands every ``/start <venue token>`` message here as the Bot API's JSON.
 Scans from linked citizens with nothing in progress are handled together: one Redis
-round trip for the FSM and the cached language, codes and linked IINs from in-process
-caches kept true by invalidations, statuses from the status service, and every scan of
-the batch, with the update ledger's claims, in one transaction that calls the same
-check-in and check-out code as the normal path (services/visits.py). The replies are
-the normal path's texts and keyboard (flows/checkin/scan.py).
+round trip for the FSM and the cached languages (a person not cached yet gets the
+middleware's own :func:`flows.i18n.language_for`), codes and linked IINs from in-process
+caches kept true by invalidations (services/localcache.py), statuses from the status
+service, and every scan of the batch with the update ledger's claims in one transaction
+that calls the same check-in and check-out code as the normal path (services/visits.py).
+The replies are the normal path's texts and keyboard (flows/checkin/scan.py).
 
 Anything else goes the normal way, through aiogram, one update at a time: an account
-with no IIN linked, a conversation in progress, a language not yet known, an unknown,
-forged or revoked code, and every scan of a batch that failed (after retrying while the
-database was briefly unreachable); so the normal path's messages, rate limits and
-error notices apply to them unchanged, and a failed batch leaves nothing written.
+with no IIN linked, a conversation in progress, an unknown, forged or revoked code, and
+every scan of a batch that failed (after retrying while the database was briefly
+unreachable); so the normal path's messages, rate limits and error notices apply to them
+unchanged, and a failed batch leaves nothing written: its claims roll back with it.
 """
 
 from __future__ import annotations
