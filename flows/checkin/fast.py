@@ -213,7 +213,12 @@ class ScanFastPath:
             while self._pending:
                 batch = self._pending[:MAX_BATCH]
                 del self._pending[:MAX_BATCH]
-                await self._process(batch)
+                try:
+                    await self._process(batch)
+                except Exception:  # a bug: whoever waits must not wait for ever
+                    log.exception("check-ins: a batch of %d was not finished", len(batch))
+                    for scan in batch:
+                        self._finish(scan, Outcome.SLOW)
 
     async def _process(self, batch: list[_Scan]) -> None:
         deadline = time.monotonic() + RETRY_FOR
