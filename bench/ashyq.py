@@ -15,7 +15,10 @@ import asyncio
 import os
 import random
 import secrets
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -23,6 +26,7 @@ from pathlib import Path
 
 import asyncpg
 from common import (  # bench/ is the script's folder
+    CpuMeter,
     SandboxSide,
     percentile,
     platform_process,
@@ -216,13 +220,14 @@ async def bench_checkins(
     concurrency: int,
     with_exits: bool,
     workers: int,
+    profile: str | None = None,
 ) -> None:
     """The whole path: a user's scan enters the sandbox (Telegram's stand-in), the platform
     (a separate `citybots run` process, so the two use both cores as Telegram and the
     bots would) long-polls it, checks in in PostgreSQL, and the reply is visible."""
     async with sandbox_server() as side:
         await _checkins(
-            side, database_url, redis_url, pool, total, concurrency, with_exits, workers
+            side, database_url, redis_url, pool, total, concurrency, with_exits, workers, profile
         )
 
 
@@ -235,6 +240,7 @@ async def _checkins(
     concurrency: int,
     with_exits: bool,
     workers: int,
+    profile: str | None,
 ) -> None:
     sandbox, bots = side.sandbox, side.bots
     users = [sandbox.create_user(language_code="en") for _ in range(concurrency * 4)]
@@ -305,9 +311,34 @@ async def _checkins(
                     )
                     await sandbox.wait_for_replies(citizen, user, since)
 
+        meter = CpuMeter([platform.process.pid])
+        spy = None
+        if profile:  # py-spy (from PyPI) samples the platform process during the timing
+            spy = subprocess.Popen(  # noqa: ASYNC220 - started once, before the timing
+                [
+                    str(Path(sys.executable).with_name("py-spy")),
+                    "record",
+                    "--pid",
+                    str(platform.process.pid),
+                    "--subprocesses",
+                    "--format",
+                    "raw",
+                    "--output",
+                    profile,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            await asyncio.sleep(1)
+        load_before = os.getloadavg()[0]
+        meter.start()
         started = time.perf_counter()
         await asyncio.gather(*(visitor(i) for i in range(concurrency)))
         elapsed = time.perf_counter() - started
+        meter.stop()
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            await asyncio.to_thread(spy.wait, 60)
         stored = await pool.fetchval("SELECT count(*) FROM visits WHERE via = 'qr'")
         scans = done * (2 if with_exits else 1)
         kind = (
@@ -319,6 +350,10 @@ async def _checkins(
             f"{scans / elapsed:,.0f} scans/s; reply latency median "
             f"{statistics.median(latencies):.0f} ms, p99 {percentile(latencies, 0.99):.0f} ms;"
             f" {concurrency} visitors at once; {stored:,} visits stored"
+        )
+        print(
+            f"  {meter.report(done, 'check-in')}; nproc {os.cpu_count()}, load average "
+            f"{load_before:.2f} before and {os.getloadavg()[0]:.2f} after the run"
         )
 
 
@@ -376,7 +411,10 @@ async def load_citizens_and_venues(pool: asyncpg.Pool, active_users: list[int]) 
             ],
             columns=["token", "entrance_id", "direction"],
         )
-        await conn.execute("ANALYZE")
+        # Settle the load before the timing: autovacuum and the checkpoint after it would
+        # otherwise land in the measured window and in PostgreSQL's CPU.
+        await conn.execute("VACUUM ANALYZE")
+        await conn.execute("CHECKPOINT")
 
 
 async def main() -> None:
@@ -392,6 +430,7 @@ async def main() -> None:
         default=1,
         help="worker processes (above 1: webhook mode, sharing the port)",
     )
+    parser.add_argument("--profile", help="py-spy's raw stacks of the platform to this file")
     args = parser.parse_args()
     setup_logging("WARNING")
     print(f"cores: {os.cpu_count()}")
@@ -413,6 +452,7 @@ async def main() -> None:
                     args.concurrency,
                     args.with_exits,
                     args.workers,
+                    args.profile,
                 )
             if "exposure" in args.parts:
                 await bench_exposure(services, pool, database_url, args.visits)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -24,9 +25,89 @@ from citybots.settings import BOT_NAMES
 from services.migrations import migrate
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a live process has used so far (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process started (directly or not) by ``pid``."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds used by the bench's own process, the platform worker(s) and the
+    embedded PostgreSQL (every backend) and Redis, between ``start`` and ``stop``; less
+    sensitive than wall time to others' load on a shared machine."""
+
+    workers: list[int]
+    before: dict[str, float] | None = None
+    used: dict[str, float] | None = None
+
+    def _sample(self) -> dict[str, float]:
+        servers = [p for server in SERVER_PIDS for p in (server, *descendants(server))]
+        times = os.times()
+        return {
+            "bench (sandbox and users)": times.user + times.system,
+            "platform worker": sum(cpu_seconds(p) for p in self.workers)
+            + sum(cpu_seconds(c) for w in self.workers for c in descendants(w)),
+            "PostgreSQL and Redis": sum(cpu_seconds(p) for p in servers),
+        }
+
+    def start(self) -> None:
+        self.before = self._sample()
+
+    def stop(self) -> None:
+        assert self.before is not None
+        after = self._sample()
+        self.used = {k: after[k] - self.before[k] for k in after}
+
+    def report(self, per: int, unit: str) -> str:
+        assert self.used is not None
+        parts = [f"{k} {v * 1000 / per:.2f}" for k, v in self.used.items()]
+        total = sum(self.used.values()) * 1000 / per
+        return f"CPU ms per {unit}: " + ", ".join(parts) + f"; total {total:.2f}"
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+SERVER_PIDS: list[int] = []
+"""The embedded PostgreSQL's postmaster and Redis, when the bench started them (pg_ctl
+detaches the postmaster, so it is no child of the bench)."""
+
+
+def _server_pids(pg: EmbeddedPostgres | None, rd: EmbeddedRedis | None) -> list[int]:
+    pids = []
+    if pg is not None:
+        with contextlib.suppress(OSError, ValueError):
+            pids.append(int((pg.pgdata / "postmaster.pid").read_text().split()[0]))
+    if rd is not None and rd.process is not None:
+        pids.append(rd.process.pid)
+    return pids
 
 
 @asynccontextmanager
@@ -50,6 +131,7 @@ async def servers() -> AsyncIterator[tuple[str, str]]:
         conn = await asyncpg.connect(url)
         await migrate(conn)
         await conn.close()
+        SERVER_PIDS[:] = _server_pids(pg, rd)
         try:
             yield url, redis_url
         finally:

@@ -15,6 +15,7 @@ from aiogram.methods import TelegramMethod
 from aiogram.types import Update, User
 from pydantic import ValidationError
 
+from flows.checkin.fast import Outcome
 from flows.i18n import pick_language, text
 from services.db import is_unavailable, recover
 from services.metrics import Metrics
@@ -57,15 +58,19 @@ def without_nul(value: Any) -> Any:
 
 
 class FastPath(Protocol):
-    """Updates of one kind taken raw, before aiogram parses and routes them (live-location
-    moves): they need no answer, are idempotent by their content, and arrive by the
-    thousand. ``push`` is for long polling (nobody waits), ``handle`` for webhooks."""
+    """Updates of one kind taken raw, before aiogram parses and routes them, because they
+    arrive by the thousand (live-location moves, venue code scans). ``push`` is for long
+    polling (nobody waits), ``handle`` for webhooks; ``handle`` may answer
+    :attr:`Outcome.SLOW` (parse it and go the normal way) or :attr:`Outcome.BUSY`
+    (another worker has it now)."""
 
     def takes(self, raw: dict[str, Any]) -> bool: ...
 
-    def push(self, raw: dict[str, Any]) -> None: ...
+    def push(self, bot: Bot, raw: dict[str, Any]) -> None: ...
 
-    async def handle(self, raw: dict[str, Any]) -> Any: ...
+    async def handle(self, bot: Bot, raw: dict[str, Any]) -> Any: ...
+
+    async def close(self) -> None: ...
 
 
 class CityDispatcher(Dispatcher):
@@ -79,6 +84,7 @@ class CityDispatcher(Dispatcher):
         super().__init__(**kwargs)
         self._last_notice: dict[int, float] = {}
         self.fast_path: FastPath | None = None
+        self._slow_tasks: set[asyncio.Task[Any]] = set()
 
     async def feed_update(self, bot: Bot, update: Update, **kwargs: Any) -> Any:
         ledger: UpdateLedger = self["ledger"]
@@ -124,7 +130,7 @@ class CityDispatcher(Dispatcher):
         update raises pydantic's ValidationError."""
         if self.fast_path is not None and self.fast_path.takes(raw):
             try:
-                return await self.fast_path.handle(raw)
+                result = await self.fast_path.handle(bot, raw)
             except Exception as error:
                 if is_unavailable(error):
                     await recover(self["ledger"].pool, error)
@@ -133,6 +139,14 @@ class CityDispatcher(Dispatcher):
                     "%s bot failed on update %s", self["profile"].name, raw.get("update_id")
                 )
                 return UNHANDLED
+            if result is Outcome.BUSY:
+                return IN_FLIGHT
+            if result is not Outcome.SLOW:
+                return result
+        return await self.feed_parsed(bot, raw)
+
+    async def feed_parsed(self, bot: Bot, raw: dict[str, Any]) -> Any:
+        """The normal way: parse the update and feed it through aiogram."""
         update = Update.model_validate(without_nul(raw), context={"bot": bot})
         return await self.feed_update(bot, update)
 
@@ -140,14 +154,20 @@ class CityDispatcher(Dispatcher):
         """An update from long polling: the fast path's kind is queued at once, anything
         else handled in its own task (returned, so that the caller can keep it)."""
         if self.fast_path is not None and self.fast_path.takes(raw):
-            self.fast_path.push(raw)
+            self.fast_path.push(bot, raw)
             return None
         return asyncio.create_task(self._answer(bot, raw))
 
-    async def _answer(self, bot: Bot, raw: dict[str, Any]) -> None:
+    def take_slow(self, bot: Bot, raw: dict[str, Any]) -> None:
+        """An update the fast path gives back (long polling): handled the normal way."""
+        task = asyncio.create_task(self._answer(bot, raw, slow=True))
+        self._slow_tasks.add(task)
+        task.add_done_callback(self._slow_tasks.discard)
+
+    async def _answer(self, bot: Bot, raw: dict[str, Any], *, slow: bool = False) -> None:
         """The polling side of :meth:`feed_raw`: nobody waits, so failures are logged."""
         try:
-            result = await self.feed_raw(bot, raw)
+            result = await (self.feed_parsed(bot, raw) if slow else self.feed_raw(bot, raw))
             if isinstance(result, TelegramMethod):
                 await bot(result)
         except ValidationError as error:

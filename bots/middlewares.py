@@ -8,7 +8,7 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, User
 
-from flows.i18n import pick_language
+from flows.i18n import language_for
 from services.users import LanguagePreferences
 
 
@@ -29,10 +29,6 @@ class LanguageMiddleware(BaseMiddleware):
         user: User | None = data.get("event_from_user")
         lang = self.default
         if user is not None:
-            choice = await self.preferences.get(user.id)
-            app_language = pick_language(user.language_code, default="")
-            if app_language and app_language != choice.telegram:
-                await self.preferences.note_telegram_language(user.id, app_language)
-            lang = choice.chosen or app_language or self.default
+            lang = await language_for(self.preferences, user.id, user.language_code, self.default)
         data["lang"] = lang
         return await handler(event, data)

@@ -31,7 +31,7 @@ def build_dispatcher(name: str, context: BotContext, storage: BaseStorage) -> Ci
     for factory in factories:
         dispatcher.include_router(factory())
     dispatcher.include_router(common.build_fallback_router())
-    fast_path = getattr(module, "FAST_PATH", None)
+    fast_path = getattr(module, "fast_path", None)
     if fast_path is not None:
-        dispatcher.fast_path = fast_path(context["live_ingest"])
+        dispatcher.fast_path = fast_path(context, storage, dispatcher.take_slow)
     return dispatcher

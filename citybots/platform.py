@@ -381,7 +381,14 @@ class Platform:
             tz=ZoneInfo(settings.city_timezone),
         )
         self._notifier_task = asyncio.create_task(self.notifier.run(), name="notifier")
-        self._invalidations = InvalidationListener(self.redis, [self.services.statuses.local])
+        self._invalidations = InvalidationListener(
+            self.redis,
+            [
+                self.services.statuses.local,
+                self.services.citizens.local,
+                self.services.venues.local,
+            ],
+        )
         await self._invalidations.start()
         self._scheduler = AsyncIOScheduler()
         self._scheduler.add_job(self._purge_ledger, "interval", hours=1, id="purge-ledger")
@@ -679,6 +686,8 @@ class Platform:
             running.polling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await running.polling
+        if running.dispatcher is not None and running.dispatcher.fast_path is not None:
+            await running.dispatcher.fast_path.close()
         await running.bot.session.close()
 
     def summary(self) -> str:

@@ -76,7 +76,7 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
         ledger=UpdateLedger(pool),
         statuses=statuses,
         citizens=CitizenService(pool, redis),
-        venues=VenueService(pool),
+        venues=VenueService(pool, redis),
         visits=VisitService(pool, statuses),
         exposure=exposure,
         disputes=DisputeService(pool, statuses),

@@ -20,6 +20,15 @@ class MenuButton(Filter):
         return message.text in self.labels
 
 
+def start_payload(text_: str, prefixes: tuple[str, ...]) -> str | None:
+    """The payload of ``/start <payload>`` when it starts with one of ``prefixes`` and has
+    the shape of a Telegram deep-link parameter (anything else never reaches a query)."""
+    if not text_.startswith("/start "):
+        return None
+    payload = text_[len("/start ") :].strip()
+    return payload if payload.startswith(prefixes) and is_deep_link_payload(payload) else None
+
+
 class StartPayload(Filter):
     """``/start <payload>`` whose payload starts with one of ``prefixes``; the handler
     gets it as ``payload``."""
@@ -28,13 +37,8 @@ class StartPayload(Filter):
         self.prefixes = prefixes
 
     async def __call__(self, message: Message) -> bool | dict[str, str]:
-        text_ = message.text or ""
-        if not text_.startswith("/start "):
-            return False
-        payload = text_[len("/start ") :].strip()
-        if payload.startswith(self.prefixes) and is_deep_link_payload(payload):
-            return {"payload": payload}
-        return False
+        payload = start_payload(message.text or "", self.prefixes)
+        return False if payload is None else {"payload": payload}
 
 
 class PlainStart(Filter):

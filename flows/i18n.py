@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from services.users import LanguageChoice, LanguagePreferences
+
 LANGUAGES: tuple[str, ...] = ("ru", "kk", "en")
 _LOCALES = Path(__file__).with_name("locales")
 
@@ -42,6 +44,29 @@ def pick_language(*candidates: str | None, default: str = "ru") -> str:
             if code in LANGUAGES:
                 return code
     return default
+
+
+def language_of(
+    choice: LanguageChoice, language_code: str | None, default: str
+) -> tuple[str, str | None]:
+    """The language to answer in: the person's /language choice, else their Telegram
+    app's language, else ``default``; and the app's language when it is one to remember
+    (it changed since last noted), else None."""
+    app_language = pick_language(language_code, default="")
+    to_note = app_language if app_language and app_language != choice.telegram else None
+    return choice.chosen or app_language or default, to_note
+
+
+async def language_for(
+    preferences: LanguagePreferences, tg_user_id: int, language_code: str | None, default: str
+) -> str:
+    """The language to answer a person in (:func:`language_of`), remembering their app's
+    language when it changed."""
+    choice = await preferences.get(tg_user_id)
+    lang, to_note = language_of(choice, language_code, default)
+    if to_note is not None:
+        await preferences.note_telegram_language(tg_user_id, to_note)
+    return lang
 
 
 def text(lang: str, key: str, **params: object) -> str:

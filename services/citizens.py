@@ -5,12 +5,14 @@ digit 11, so a second identifier has to match)."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
 from redis.asyncio import Redis
 
+from services.localcache import LocalCache, publish
 from services.outbox import enqueue
 from services.ratelimit import allow
 
@@ -41,12 +43,40 @@ class CitizenService:
     def __init__(self, pool: asyncpg.Pool, redis: Redis) -> None:
         self.pool = pool
         self.redis = redis
+        # Accounts' linked IINs, kept true by the invalidations link and unlink publish
+        # (services/localcache.py); only linked accounts are kept.
+        self.local: LocalCache[str] = LocalCache("citizen", ttl=300.0)
 
     async def iin_of(self, tg_user_id: int) -> str | None:
-        value = await self.pool.fetchval(
-            "SELECT iin FROM citizens WHERE tg_user_id = $1", tg_user_id
-        )
-        return str(value) if value is not None else None
+        return (await self.linked_iins([tg_user_id])).get(tg_user_id)
+
+    async def linked_iins(self, tg_user_ids: Iterable[int]) -> dict[int, str]:
+        """The IINs linked to these accounts (accounts with none are left out), from the
+        in-process cache when it is listening, the rest in one query."""
+        found: dict[int, str] = {}
+        missing: dict[int, int] = {}
+        for tg_user_id in tg_user_ids:
+            key = str(tg_user_id)
+            iin = self.local.get(key)
+            if iin is not None:
+                found[tg_user_id] = iin
+            else:
+                missing[tg_user_id] = self.local.generation(key)
+        if missing:
+            rows = await self.pool.fetch(
+                "SELECT tg_user_id, iin FROM citizens WHERE tg_user_id = ANY($1::bigint[])",
+                list(missing),
+            )
+            for row in rows:
+                tg_user_id, iin = row["tg_user_id"], str(row["iin"])
+                found[tg_user_id] = iin
+                self.local.put(str(tg_user_id), iin, missing[tg_user_id])
+        return found
+
+    async def _forget(self, *tg_user_ids: int) -> None:
+        keys = [str(i) for i in tg_user_ids]
+        self.local.invalidate_local(keys)
+        await publish(self.redis, self.local.namespace, keys)
 
     async def link(
         self, tg_user_id: int, iin: str, phone: str, *, move: bool = False
@@ -74,6 +104,7 @@ class CitizenService:
                 window=timedelta(hours=1),
             )
             return LinkResult(LinkOutcome.RATE_LIMITED if limited else LinkOutcome.NO_MATCH)
+        moved_from: int | None = None
         async with self.pool.acquire() as conn, conn.transaction():
             holder = await conn.fetchval(
                 "SELECT tg_user_id FROM citizens WHERE iin = $1 FOR UPDATE", iin
@@ -81,6 +112,7 @@ class CitizenService:
             if holder is not None and holder != tg_user_id:
                 if not move:
                     return LinkResult(LinkOutcome.TAKEN, iin)
+                moved_from = holder
                 await conn.execute("DELETE FROM citizens WHERE tg_user_id = $1", holder)
                 await enqueue(
                     conn,
@@ -96,8 +128,10 @@ class CitizenService:
                 iin,
                 phone,
             )
+        await self._forget(tg_user_id, *([moved_from] if moved_from is not None else []))
         return LinkResult(LinkOutcome.LINKED, iin)
 
     async def unlink(self, tg_user_id: int) -> bool:
         result = await self.pool.execute("DELETE FROM citizens WHERE tg_user_id = $1", tg_user_id)
+        await self._forget(tg_user_id)
         return bool(result.endswith(" 1"))

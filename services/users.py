@@ -37,22 +37,27 @@ class LanguagePreferences:
         self.redis = redis
 
     @staticmethod
-    def _key(tg_user_id: int) -> str:
+    def cache_key(tg_user_id: int) -> str:
+        """The Redis key of the person's cached choice (the fast path reads it in bulk)."""
         return f"lang:{tg_user_id}"
+
+    @staticmethod
+    def from_cache(cached: bytes | str) -> LanguageChoice:
+        raw = cached.decode() if isinstance(cached, bytes) else str(cached)
+        chosen, _, telegram = raw.partition("|")
+        return LanguageChoice(
+            None if chosen == _NONE else chosen,
+            None if telegram in (_NONE, "") else telegram,
+        )
 
     async def _cache(self, tg_user_id: int, choice: LanguageChoice) -> None:
         value = f"{choice.chosen or _NONE}|{choice.telegram or _NONE}"
-        await self.redis.set(self._key(tg_user_id), value, ex=_CACHE_TTL)
+        await self.redis.set(self.cache_key(tg_user_id), value, ex=_CACHE_TTL)
 
     async def get(self, tg_user_id: int) -> LanguageChoice:
-        cached = await self.redis.get(self._key(tg_user_id))
+        cached = await self.redis.get(self.cache_key(tg_user_id))
         if cached is not None:
-            raw = cached.decode() if isinstance(cached, bytes) else str(cached)
-            chosen, _, telegram = raw.partition("|")
-            return LanguageChoice(
-                None if chosen == _NONE else chosen,
-                None if telegram in (_NONE, "") else telegram,
-            )
+            return self.from_cache(cached)
         row = await self.pool.fetchrow(
             "SELECT language, telegram_language FROM tg_users WHERE tg_user_id = $1", tg_user_id
         )
@@ -74,7 +79,7 @@ class LanguagePreferences:
         await self._store(tg_user_id, _SET_TELEGRAM, language)
 
     async def _store(self, tg_user_id: int, statement: str, language: str) -> None:
-        await self.redis.delete(self._key(tg_user_id))
+        await self.redis.delete(self.cache_key(tg_user_id))
         row = await self.pool.fetchrow(statement, tg_user_id, language)
         assert row is not None
         await self._cache(tg_user_id, LanguageChoice(row["language"], row["telegram_language"]))

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import enum
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
+from redis.asyncio import Redis
 
 from services.db import Connection
+from services.localcache import LocalCache, publish
 from services.validation import is_deep_link_payload, parse_bin, parse_coordinates
 
 CATEGORIES = ("shop", "food", "mall", "culture", "sport", "beauty", "office", "other")
@@ -107,9 +109,29 @@ async def _issue_codes(conn: Connection, entrance_id: int) -> None:
         )
 
 
+CODE_PREFIXES = tuple(TOKEN_PREFIX.values())
+
+
 class VenueService:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, redis: Redis | None = None) -> None:
         self.pool = pool
+        self.redis = redis
+        # What scanned tokens are, kept true by the invalidations that rotating codes and
+        # changing a venue publish (services/localcache.py).
+        self.local: LocalCache[CodeTarget] = LocalCache("venue-code", ttl=300.0)
+
+    async def _forget_codes(self, tokens: list[str]) -> None:
+        self.local.invalidate_local(tokens)
+        if self.redis is not None:
+            await publish(self.redis, self.local.namespace, tokens)
+
+    async def _forget_venue(self, venue_id: int) -> None:
+        tokens = await self.pool.fetch(
+            "SELECT c.token FROM venue_codes c JOIN entrances e ON e.id = c.entrance_id "
+            "WHERE e.venue_id = $1",
+            venue_id,
+        )
+        await self._forget_codes([r["token"] for r in tokens])
 
     async def register(self, new: NewVenue) -> Venue:
         """Create the venue, its entrances and their codes, and make the caller its owner."""
@@ -201,34 +223,60 @@ class VenueService:
             entrances = await conn.fetch(
                 "SELECT id FROM entrances WHERE venue_id = $1 FOR UPDATE", venue_id
             )
-            await conn.execute(
+            revoked = await conn.fetch(
                 "UPDATE venue_codes SET revoked_at = now() WHERE revoked_at IS NULL "
-                "AND entrance_id = ANY($1::bigint[])",
+                "AND entrance_id = ANY($1::bigint[]) RETURNING token",
                 [e["id"] for e in entrances],
             )
             for entrance in entrances:
                 await _issue_codes(conn, entrance["id"])
+        await self._forget_codes([r["token"] for r in revoked])
         return await self.codes(venue_id)
 
     async def resolve(self, token: str) -> CodeTarget:
         """What a scanned token is: a current code, a revoked one, or nothing we issued."""
-        if not is_deep_link_payload(token) or not token.startswith(tuple(TOKEN_PREFIX.values())):
-            return CodeTarget(CodeState.UNKNOWN)
-        row = await self.pool.fetchrow(
+        return (await self.resolve_many([token]))[token]
+
+    async def resolve_many(self, tokens: Iterable[str]) -> dict[str, CodeTarget]:
+        """:meth:`resolve` for many tokens: from the in-process cache when it is
+        listening, the rest in one query."""
+        found: dict[str, CodeTarget] = {}
+        missing: dict[str, int] = {}
+        for token in tokens:
+            if not is_deep_link_payload(token) or not token.startswith(
+                tuple(TOKEN_PREFIX.values())
+            ):
+                found[token] = CodeTarget(CodeState.UNKNOWN)
+                continue
+            target = self.local.get(token)
+            if target is not None:
+                found[token] = target
+            else:
+                missing[token] = self.local.generation(token)
+        if not missing:
+            return found
+        rows = await self.pool.fetch(
             f"""
-            SELECT c.entrance_id, c.direction, c.revoked_at,
+            SELECT c.token, c.entrance_id, c.direction, c.revoked_at,
                    {", ".join("v." + c.strip() for c in _VENUE_COLUMNS.split(","))}
               FROM venue_codes c JOIN entrances e ON e.id = c.entrance_id
               JOIN venues v ON v.id = e.venue_id
-             WHERE c.token = $1
+             WHERE c.token = ANY($1::text[])
             """,  # noqa: S608
-            token,
+            list(missing),
         )
-        if row is None:
-            return CodeTarget(CodeState.UNKNOWN)
-        if row["revoked_at"] is not None:
-            return CodeTarget(CodeState.REVOKED, _venue(row))
-        return CodeTarget(CodeState.VALID, _venue(row), row["entrance_id"], row["direction"])
+        for row in rows:
+            if row["revoked_at"] is not None:
+                target = CodeTarget(CodeState.REVOKED, _venue(row))
+            else:
+                target = CodeTarget(
+                    CodeState.VALID, _venue(row), row["entrance_id"], row["direction"]
+                )
+            found[row["token"]] = target
+            self.local.put(row["token"], target, missing[row["token"]])
+        for token in missing:
+            found.setdefault(token, CodeTarget(CodeState.UNKNOWN))
+        return found
 
     async def create_invite(self, venue_id: int, owner_tg_user_id: int) -> str:
         if await self.role(venue_id, owner_tg_user_id) != "owner":
@@ -288,3 +336,4 @@ class VenueService:
             capacity,
             policy,
         )
+        await self._forget_venue(venue_id)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
 
+from services.db import Connection
 from services.status import Status, StatusService
 from services.venues import Venue
 
@@ -46,6 +48,39 @@ class HourCount:
     check_ins: int
 
 
+@dataclass(frozen=True)
+class CheckInRequest:
+    """One check-in attempt: by QR (``tg_user_id``) or by staff (``staff_tg_user_id``)."""
+
+    iin: str
+    venue: Venue
+    entrance_id: int | None
+    via: str
+    tg_user_id: int | None = None
+    staff_tg_user_id: int | None = None
+
+
+# The rules are in citybots_check_in (migration 0006); this calls it once per request, in
+# order, so that each call sees what the ones before it wrote.
+_CHECK_IN = """
+SELECT r.* FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[],
+                       $6::bigint[], $7::text[], $8::boolean[], $9::integer[], $10::boolean[])
+       WITH ORDINALITY AS a(venue_id, entrance_id, iin, tg_user_id, via, staff_tg_user_id,
+                            status, may_enter, capacity, refuse_when_full, i)
+ CROSS JOIN LATERAL citybots_check_in(a.venue_id, a.entrance_id, a.iin, a.tg_user_id, a.via,
+                                      a.staff_tg_user_id, a.status, a.may_enter, a.capacity,
+                                      a.refuse_when_full) r
+ ORDER BY a.i
+"""
+_CHECK_OUT = """
+UPDATE visits s SET checked_out_at = now(), checkout_kind = 'scan'
+  FROM venues v, unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS a(iin, venue_id, i)
+ WHERE v.id = s.venue_id AND s.iin = a.iin AND s.admitted AND s.checked_out_at IS NULL
+   AND (a.venue_id IS NULL OR s.venue_id = a.venue_id)
+RETURNING a.i, v.name
+"""
+
+
 class VisitService:
     def __init__(self, pool: asyncpg.Pool, statuses: StatusService) -> None:
         self.pool = pool
@@ -69,45 +104,63 @@ class VisitService:
         another venue closes the open stay there first. A staff check-in is written to
         the audit log in the same transaction.
         """
-        status = await self.statuses.status(iin)
-        row = await self.pool.fetchrow(
-            "SELECT * FROM citybots_check_in($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            venue.id,
-            entrance_id,
-            iin,
-            tg_user_id,
-            via,
-            staff_tg_user_id,
-            status.colour.value,
-            status.colour.may_enter,
-            venue.capacity,
-            venue.capacity_policy == "refuse",
+        request = CheckInRequest(iin, venue, entrance_id, via, tg_user_id, staff_tg_user_id)
+        return (await self.check_in_many([request]))[0]
+
+    async def check_in_many(
+        self, requests: Sequence[CheckInRequest], conn: Connection | None = None
+    ) -> list[CheckInResult]:
+        """:meth:`check_in` for many scans in one statement (on ``conn``, inside the
+        caller's transaction, when given), each by the same rules, in the given order."""
+        if not requests:
+            return []
+        known = await self.statuses.statuses(r.iin for r in requests)
+        statuses = [known[r.iin] for r in requests]
+        rows = await (conn or self.pool).fetch(
+            _CHECK_IN,
+            [r.venue.id for r in requests],
+            [r.entrance_id for r in requests],
+            [r.iin for r in requests],
+            [r.tg_user_id for r in requests],
+            [r.via for r in requests],
+            [r.staff_tg_user_id for r in requests],
+            [s.colour.value for s in statuses],
+            [s.colour.may_enter for s in statuses],
+            [r.venue.capacity for r in requests],
+            [r.venue.capacity_policy == "refuse" for r in requests],
         )
-        assert row is not None
-        return CheckInResult(
-            CheckIn(row["outcome"]),
-            status,
-            venue,
-            row["occupancy"],
-            over_capacity=row["over_capacity"],
-            moved_from=row["moved_from"],
-            visit_id=row["visit_id"],
-        )
+        assert len(rows) == len(requests)
+        return [
+            CheckInResult(
+                CheckIn(row["outcome"]),
+                status,
+                request.venue,
+                row["occupancy"],
+                over_capacity=row["over_capacity"],
+                moved_from=row["moved_from"],
+                visit_id=row["visit_id"],
+            )
+            for request, status, row in zip(requests, statuses, rows, strict=True)
+        ]
 
     async def check_out(self, iin: str, venue_id: int | None = None) -> str | None:
         """Close the person's open stay (at this venue, if given); the venue's name or None."""
-        name = await self.pool.fetchval(
-            """
-            UPDATE visits s SET checked_out_at = now(), checkout_kind = 'scan'
-              FROM venues v
-             WHERE v.id = s.venue_id AND s.iin = $1 AND s.admitted
-               AND s.checked_out_at IS NULL AND ($2::bigint IS NULL OR s.venue_id = $2)
-            RETURNING v.name
-            """,
-            iin,
-            venue_id,
+        return (await self.check_out_many([(iin, venue_id)]))[0]
+
+    async def check_out_many(
+        self, stays: Sequence[tuple[str, int | None]], conn: Connection | None = None
+    ) -> list[str | None]:
+        """:meth:`check_out` for many (IIN, venue) pairs in one statement, each person at
+        most once (on ``conn``, inside the caller's transaction, when given)."""
+        if not stays:
+            return []
+        rows = await (conn or self.pool).fetch(
+            _CHECK_OUT, [iin for iin, _ in stays], [venue for _, venue in stays]
         )
-        return str(name) if name is not None else None
+        names: list[str | None] = [None] * len(stays)
+        for row in rows:
+            names[row["i"] - 1] = str(row["name"])
+        return names
 
     async def occupancy(self, venue_id: int) -> int:
         return int(

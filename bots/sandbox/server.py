@@ -15,6 +15,7 @@ All state is in memory: the sandbox is for trying and testing, not for keeping.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import itertools
 import json
@@ -115,6 +116,8 @@ class Chat:
     started: bool = False
     blocked: bool = False
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    bot_changes: list[int] = field(default_factory=list)  # sequence numbers, ascending
+    bot_changed: list[int] = field(default_factory=list)  # the message id of each
 
 
 @dataclass
@@ -343,6 +346,9 @@ class Sandbox:
             chat.seq += 1
             message["_seq"] = chat.seq
             chat.messages[message["message_id"]] = message
+            if message["from"].get("is_bot"):
+                chat.bot_changes.append(chat.seq)
+                chat.bot_changed.append(message["message_id"])
             chat.changed.notify_all()
 
     def _chat_json(self, user_id: int) -> dict[str, Any]:
@@ -686,7 +692,10 @@ class Sandbox:
         return user
 
     def _user_chat(self, bot: SandboxBot, user: SandboxUser) -> Chat:
-        return self.chats.setdefault((bot.id, user.id), Chat())
+        chat = self.chats.get((bot.id, user.id))
+        if chat is None:  # not setdefault: a Chat (with its Condition) is costly to make
+            chat = self.chats[bot.id, user.id] = Chat()
+        return chat
 
     async def _ui(self, request: web.Request) -> web.FileResponse:
         """The page where a person plays the user's side."""
@@ -791,14 +800,14 @@ class Sandbox:
     ) -> list[dict[str, Any]]:
         chat = self._user_chat(bot, user)
 
-        def replies() -> list[dict[str, Any]]:
-            return [
-                m for m in chat.messages.values() if m["_seq"] > since and m["from"].get("is_bot")
-            ]
+        def enough() -> bool:  # counted without a pass over the chat
+            new = len(chat.bot_changes) - bisect.bisect_right(chat.bot_changes, since)
+            return new >= count or self.closing
 
         async with chat.changed:
-            await chat.changed.wait_for(lambda: len(replies()) >= count or self.closing)
-            return replies()
+            await chat.changed.wait_for(enough)
+            changed = chat.bot_changed[bisect.bisect_right(chat.bot_changes, since) :]
+            return [chat.messages[i] for i in sorted(set(changed))]
 
     async def _api_send(self, request: web.Request) -> web.Response:
         bot, user = self._bot_from(request), self._user_from(request)

@@ -1,5 +1,6 @@
 """What happens when a linked citizen scans a venue's QR code (shared by the check-in
-flow and by sign-up, which resumes a scan that had to wait for the IIN)."""
+flow, by sign-up, which resumes a scan that had to wait for the IIN, and by the batched
+fast path in flows/checkin/fast.py, which answers with the same texts)."""
 
 from __future__ import annotations
 
@@ -11,41 +12,27 @@ from flows.common.keyboards import main_menu
 from flows.context import BotProfile
 from flows.i18n import text
 from flows.status.describe import reason_text
-from services.venues import CodeState, VenueService
-from services.visits import CheckIn, VisitService
+from services.venues import CodeState, CodeTarget, Venue, VenueService
+from services.visits import CheckIn, CheckInResult, VisitService
 
 
-async def process_scan(
-    message: Message,
-    token: str,
-    iin: str,
-    *,
-    user_id: int,
-    lang: str,
-    venues: VenueService,
-    visits: VisitService,
-    profile: BotProfile,
-    city_tz: ZoneInfo,
-) -> None:
-    target = await venues.resolve(token)
-    menu = main_menu(lang, profile.menu)
+def code_problem(lang: str, target: CodeTarget) -> str | None:
+    """The answer to a token that is not a current code, or None when it is one."""
     if target.state is CodeState.UNKNOWN or target.venue is None:
-        await message.answer(text(lang, "checkin.unknown_code"), reply_markup=menu)
-        return
-    venue = target.venue
+        return text(lang, "checkin.unknown_code")
     if target.state is CodeState.REVOKED:
-        await message.answer(
-            text(lang, "checkin.revoked_code", venue=venue.name), reply_markup=menu
-        )
-        return
-    if target.direction == "exit":
-        left = await visits.check_out(iin, venue.id)
-        key = "checkin.checked_out" if left else "checkin.not_inside"
-        await message.answer(text(lang, key, venue=venue.name), reply_markup=menu)
-        return
-    result = await visits.check_in(
-        iin, venue, entrance_id=target.entrance_id, via="qr", tg_user_id=user_id
-    )
+        return text(lang, "checkin.revoked_code", venue=target.venue.name)
+    return None
+
+
+def checked_out_text(lang: str, venue: Venue, left: str | None) -> str:
+    """The answer to an exit scan (``left``: the venue whose stay it closed, if any)."""
+    key = "checkin.checked_out" if left else "checkin.not_inside"
+    return text(lang, key, venue=venue.name)
+
+
+def checked_in_text(lang: str, venue: Venue, result: CheckInResult) -> str:
+    """The answer to an entry scan."""
     colour = text(lang, f"colour.{result.status.colour.value}")
     lines = []
     if result.moved_from:
@@ -72,4 +59,33 @@ async def process_scan(
         lines.append(
             text(lang, "checkin.refused", colour=colour, reason=reason_text(lang, result.status))
         )
-    await message.answer("\n".join(lines), reply_markup=menu)
+    return "\n".join(lines)
+
+
+async def process_scan(
+    message: Message,
+    token: str,
+    iin: str,
+    *,
+    user_id: int,
+    lang: str,
+    venues: VenueService,
+    visits: VisitService,
+    profile: BotProfile,
+    city_tz: ZoneInfo,
+) -> None:
+    target = await venues.resolve(token)
+    menu = main_menu(lang, profile.menu)
+    problem = code_problem(lang, target)
+    if problem is not None or target.venue is None:
+        await message.answer(problem or "", reply_markup=menu)
+        return
+    venue = target.venue
+    if target.direction == "exit":
+        left = await visits.check_out(iin, venue.id)
+        await message.answer(checked_out_text(lang, venue, left), reply_markup=menu)
+        return
+    result = await visits.check_in(
+        iin, venue, entrance_id=target.entrance_id, via="qr", tg_user_id=user_id
+    )
+    await message.answer(checked_in_text(lang, venue, result), reply_markup=menu)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from aiogram import Bot
 from aiogram.types import Message
 
 from services.db import is_unavailable
@@ -212,11 +213,14 @@ class LiveFastPath:
             log.info("update %s: a location edit this bot does not believe", raw.get("update_id"))
         return fix
 
-    def push(self, raw: dict[str, Any]) -> None:
+    def push(self, bot: Bot, raw: dict[str, Any]) -> None:
         fix = self._fix(raw)
         if fix is not None:
             self.ingest.push(fix)
 
-    async def handle(self, raw: dict[str, Any]) -> Any:
+    async def handle(self, bot: Bot, raw: dict[str, Any]) -> Any:
         fix = self._fix(raw)
         return None if fix is None else await self.ingest.submit(fix)
+
+    async def close(self) -> None:
+        """Nothing of its own: the platform closes the ingest it shares."""

@@ -1,0 +1,403 @@
+"""Venue code scans on the batched fast path (flows/checkin/fast.py): the same replies and
+rows as through aiogram, duplicates and simultaneous scans, what goes the normal way,
+and PostgreSQL failing in the middle of a batch."""
+
+import asyncio
+import re
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import ClientSession
+
+from bots.sandbox.client import SandboxChat, SandboxClient
+from citybots.embedded import free_port
+from citybots.platform import Platform
+from citybots.wiring import Services
+from flows.checkin import fast
+from flows.checkin.fast import ScanFastPath
+from flows.i18n import text
+from services.venues import Venue
+from services.visits import CheckInRequest
+from tests.conftest import make_settings
+from tests.e2e.test_ashyq import _codes, _services, _signed_up
+from tests.factories import add_pcr, make_venue
+
+
+def _fast_path(platform: Platform) -> ScanFastPath:
+    dispatcher = platform.bots["citizen"].dispatcher
+    assert dispatcher is not None
+    assert isinstance(dispatcher.fast_path, ScanFastPath)
+    return dispatcher.fast_path
+
+
+@contextmanager
+def _normal_path_only(platform: Platform) -> Iterator[None]:
+    dispatcher = platform.bots["citizen"].dispatcher
+    assert dispatcher is not None
+    kept, dispatcher.fast_path = dispatcher.fast_path, None
+    try:
+        yield
+    finally:
+        dispatcher.fast_path = kept
+
+
+def _update(chat: SandboxChat, text_: str, update_id: int | None = None) -> dict[str, Any]:
+    user = {"id": chat.user_id, "is_bot": False, "first_name": "Test user", "language_code": "en"}
+    return {
+        "update_id": update_id or secrets.randbelow(10**9) + 2 * 10**9,
+        "message": {
+            "message_id": 10_000 + secrets.randbelow(10**6),
+            "date": 1_700_000_000,
+            "from": user,
+            "chat": {"id": chat.user_id, "type": "private", "first_name": "Test user"},
+            "text": text_,
+        },
+    }
+
+
+def _deliver_together(platform: Platform, *updates: dict[str, Any]) -> None:
+    """Hand updates to the citizen bot as one getUpdates answer would: one batch."""
+    running = platform.bots["citizen"]
+    assert running.dispatcher is not None
+    for update in updates:
+        running.dispatcher.take_raw(running.bot, update)
+
+
+async def _visits(services: Services, iin: str) -> list[asyncpg.Record]:
+    return list(
+        await services.visits.pool.fetch(
+            "SELECT venue_id, status, admitted, checkout_kind, via, checked_out_at IS NULL AS open"
+            " FROM visits WHERE iin = $1 ORDER BY id",
+            iin,
+        )
+    )
+
+
+async def _scenario(
+    sandbox: SandboxClient, platform: Platform
+) -> tuple[list[tuple[str, Any]], list[list[tuple[Any, ...]]]]:
+    """Every kind of answer a scan gets, with names replaced by roles; the rows stored."""
+    services = _services(platform)
+    warn = await make_venue(services, capacity=1)
+    refuse = await make_venue(services, capacity=1)
+    await services.venues.set_capacity(refuse.id, 1, "refuse")
+    codes = {warn.id: await _codes(services, warn), refuse.id: await _codes(services, refuse)}
+    green, green_iin = await _signed_up(sandbox, platform)
+    await add_pcr(services, green_iin, "negative")
+    blue, blue_iin = await _signed_up(sandbox, platform)
+    red, red_iin = await _signed_up(sandbox, platform)
+    await add_pcr(services, red_iin, "positive")
+    names = {warn.name: "WARN", refuse.name: "REFUSE"}
+    steps: list[tuple[SandboxChat, Venue, str]] = [
+        (green, warn, "entry"),
+        (green, warn, "entry"),
+        (blue, warn, "entry"),
+        (green, refuse, "entry"),
+        (blue, refuse, "entry"),
+        (red, warn, "entry"),
+        (green, refuse, "exit"),
+        (green, refuse, "exit"),
+        (blue, warn, "exit"),
+    ]
+    answers = []
+    for chat, venue, direction in steps:
+        await chat.send(f"/start {codes[venue.id][direction]}")
+        reply = await chat.reply()
+        shown = reply["text"]
+        for name, role in names.items():
+            shown = shown.replace(name, role)
+        answers.append((shown, reply.get("reply_markup")))
+    roles = {warn.id: "WARN", refuse.id: "REFUSE"}
+    rows = [
+        [(roles[r["venue_id"]], *tuple(r)[1:]) for r in await _visits(services, iin)]
+        for iin in (green_iin, blue_iin, red_iin)
+    ]
+    return answers, rows
+
+
+async def test_the_fast_path_answers_and_stores_exactly_what_the_normal_path_does(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    path = _fast_path(platform)
+    before = path.handled
+    fast_answers, fast_rows = await _scenario(sandbox, platform)
+    assert path.handled - before == 9
+    with _normal_path_only(platform):
+        normal_answers, normal_rows = await _scenario(sandbox, platform)
+    assert path.handled - before == 9
+    assert fast_answers == normal_answers
+    assert fast_rows == normal_rows
+    texts = [a for a, _ in fast_answers]
+    green, blue = text("en", "colour.green"), text("en", "colour.blue")
+    assert texts[0] == text(
+        "en", "checkin.admitted", venue="WARN", colour=green, occupancy=1, capacity=1
+    )
+    assert texts[1] == text("en", "checkin.already_inside", venue="WARN")
+    assert texts[2] == text(
+        "en", "checkin.admitted_crowded", venue="WARN", colour=blue, occupancy=2, capacity=1
+    )
+    assert texts[3].startswith(text("en", "checkin.moved", venue="WARN"))
+    assert texts[4] == text("en", "checkin.full", occupancy=1, capacity=1)
+    assert texts[5].startswith("⛔")
+    assert texts[6] == text("en", "checkin.checked_out", venue="REFUSE")
+    assert texts[7] == text("en", "checkin.not_inside", venue="REFUSE")
+    assert fast_answers[0][1]["keyboard"][0][0]["text"] == text("en", "citizen_menu.status")
+
+
+async def test_a_delivery_repeated_in_one_batch_and_later_makes_one_visit_and_one_reply(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    venue = await make_venue(services)
+    codes = await _codes(services, venue)
+    chat, iin = await _signed_up(sandbox, platform)
+    scan = _update(chat, f"/start {codes['entry']}")
+    _deliver_together(platform, scan, scan, scan)
+    assert [m["text"][:1] for m in await chat.replies(1)] == ["✅"]
+    _deliver_together(platform, scan)
+    await chat.send(f"/start {codes['exit']}")  # a marker: answered after the repeat
+    assert [m["text"] for m in await chat.replies(1)] == [
+        text("en", "checkin.checked_out", venue=venue.name)
+    ]
+    rows = await _visits(services, iin)
+    assert len(rows) == 1
+    assert rows[0]["admitted"]
+
+
+async def test_two_scans_in_the_same_moment_make_one_visit_and_capacity_holds(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    venue = await make_venue(services, capacity=1)
+    await services.venues.set_capacity(venue.id, 1, "refuse")
+    codes = await _codes(services, venue)
+    chat, iin = await _signed_up(sandbox, platform)
+    path = _fast_path(platform)
+    before = path.handled
+    _deliver_together(
+        platform,
+        _update(chat, f"/start {codes['entry']}"),
+        _update(chat, f"/start {codes['entry']}"),
+    )
+    first, second = await chat.replies(2)
+    assert first["text"].startswith("✅")
+    assert second["text"] == text("en", "checkin.already_inside", venue=venue.name)
+    assert len(await _visits(services, iin)) == 1
+    assert path.handled - before == 2
+
+    other, other_iin = await _signed_up(sandbox, platform)
+    third, third_iin = await _signed_up(sandbox, platform)
+    await chat.send(f"/start {codes['exit']}")
+    await chat.reply()
+    _deliver_together(
+        platform,
+        _update(other, f"/start {codes['entry']}"),
+        _update(third, f"/start {codes['entry']}"),
+    )
+    answers = [(await other.reply())["text"], (await third.reply())["text"]]
+    full = text("en", "checkin.full", occupancy=1, capacity=1)
+    assert sorted(a.startswith("✅") for a in answers) == [False, True]
+    assert full in answers
+    assert await services.visits.occupancy(venue.id) == 1
+    stored = await _visits(services, other_iin) + await _visits(services, third_iin)
+    assert sorted(r["admitted"] for r in stored) == [False, True]
+
+
+async def test_unusual_scans_go_the_normal_way_with_its_messages(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    venue = await make_venue(services)
+    codes = await _codes(services, venue)
+    old = dict(codes)
+    await services.venues.rotate_codes(venue.id)
+    codes = await _codes(services, venue)
+    path = _fast_path(platform)
+    before = path.handled
+
+    stranger = await sandbox.chat("citizen", language_code="en")  # no IIN linked
+    await stranger.send(f"/start {codes['entry']}")
+    assert text("en", "checkin.link_first") in (await stranger.reply())["text"]
+
+    chat, iin = await _signed_up(sandbox, platform)
+    await chat.send(f"/start in_{secrets.token_urlsafe(16)}")  # forged
+    assert (await chat.reply())["text"] == text("en", "checkin.unknown_code")
+    await chat.send(f"/start {old['entry']}")  # revoked by the rotation
+    assert (await chat.reply())["text"] == text("en", "checkin.revoked_code", venue=venue.name)
+    await chat.send(text("en", "citizen_menu.dispute"))  # a conversation in progress
+    await chat.reply()
+    await chat.send(f"/start {codes['entry']}")
+    assert (await chat.reply())["text"].startswith("✅")
+    assert path.handled == before
+    assert len(await _visits(services, iin)) == 1
+
+    await chat.send(f"/start {codes['exit']}")  # nothing in progress any more: fast
+    assert (await chat.reply())["text"] == text("en", "checkin.checked_out", venue=venue.name)
+    assert path.handled == before + 1
+
+
+async def test_a_connection_lost_mid_batch_is_retried_and_nothing_is_written_twice(
+    sandbox: SandboxClient, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = _services(platform)
+    venue = await make_venue(services)
+    codes = await _codes(services, venue)
+    first, first_iin = await _signed_up(sandbox, platform)
+    second, second_iin = await _signed_up(sandbox, platform)
+    real = services.visits.check_in_many
+    failures = []
+
+    async def once_lost(requests: list[CheckInRequest], conn: Any = None) -> Any:
+        if not failures:  # after the ledger's claims were written in this transaction
+            failures.append(len(requests))
+            raise asyncpg.exceptions.ConnectionDoesNotExistError("connection lost")
+        return await real(requests, conn)
+
+    monkeypatch.setattr(services.visits, "check_in_many", once_lost)
+    path = _fast_path(platform)
+    before = path.handled
+    first_scan = _update(first, f"/start {codes['entry']}")
+    _deliver_together(platform, first_scan, _update(second, f"/start {codes['entry']}"))
+    assert (await first.reply())["text"].startswith("✅")
+    assert (await second.reply())["text"].startswith("✅")
+    assert failures == [2]
+    assert path.handled - before == 2
+    assert len(await _visits(services, first_iin)) == 1
+    assert len(await _visits(services, second_iin)) == 1
+    bot_id = platform.bots["citizen"].bot.id
+    done = await services.ledger.pool.fetchval(
+        "SELECT done_at IS NOT NULL FROM processed_updates WHERE bot_id = $1 AND update_id = $2",
+        bot_id,
+        first_scan["update_id"],
+    )
+    assert done is True
+
+
+async def test_postgres_down_for_a_batch_leaves_nothing_half_written_and_says_so(
+    sandbox: SandboxClient, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = _services(platform)
+    venue = await make_venue(services)
+    codes = await _codes(services, venue)
+    first, first_iin = await _signed_up(sandbox, platform)
+    second, second_iin = await _signed_up(sandbox, platform)
+
+    async def down(requests: list[CheckInRequest], conn: Any = None) -> Any:
+        raise asyncpg.exceptions.ConnectionDoesNotExistError("connection lost")
+
+    monkeypatch.setattr(services.visits, "check_in_many", down)
+    monkeypatch.setattr(fast, "RETRY_FOR", 0.3)
+    scans = [_update(c, f"/start {codes['entry']}") for c in (first, second)]
+    _deliver_together(platform, *scans)
+    assert (await first.reply())["text"] == text("en", "errors.unavailable")
+    assert (await second.reply())["text"] == text("en", "errors.unavailable")
+    assert await _visits(services, first_iin) == []
+    assert await _visits(services, second_iin) == []
+    bot_id = platform.bots["citizen"].bot.id
+    done = await services.ledger.pool.fetch(
+        "SELECT done_at FROM processed_updates WHERE bot_id = $1 AND update_id = ANY($2)",
+        bot_id,
+        [s["update_id"] for s in scans],
+    )
+    assert all(r["done_at"] is None for r in done)  # a redelivery will be handled
+
+    monkeypatch.undo()
+    _deliver_together(platform, scans[0])  # Telegram delivers it again: now it works
+    assert (await first.reply())["text"].startswith("✅")
+    assert len(await _visits(services, first_iin)) == 1
+
+
+async def test_one_scan_failing_in_a_batch_does_not_lose_the_others(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    venue = await make_venue(services)
+    codes = await _codes(services, venue)
+    faulty, faulty_iin = await _signed_up(sandbox, platform)
+    fine, fine_iin = await _signed_up(sandbox, platform)
+    assert re.fullmatch(r"[0-9]{12}", faulty_iin)
+    pool = services.visits.pool
+    trigger = f"test_fault_{faulty_iin}"
+    await pool.execute(
+        f"""
+        CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.iin = '{faulty_iin}' THEN RAISE EXCEPTION 'a fault for this test'; END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER {trigger} BEFORE INSERT ON visits
+            FOR EACH ROW EXECUTE FUNCTION {trigger}();
+        """
+    )
+    try:
+        _deliver_together(
+            platform,
+            _update(faulty, f"/start {codes['entry']}"),
+            _update(fine, f"/start {codes['entry']}"),
+        )
+        assert (await fine.reply())["text"].startswith("✅")
+        assert (await faulty.reply())["text"] == text("en", "errors.internal")
+    finally:
+        await pool.execute(f"DROP TRIGGER {trigger} ON visits; DROP FUNCTION {trigger}()")
+    assert len(await _visits(services, fine_iin)) == 1
+    assert await _visits(services, faulty_iin) == []
+
+
+SECRET = "webhook-secret-for-fast-path-tests"
+
+
+@pytest.fixture(scope="module")
+async def webhook_platform(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Platform]:
+    port = free_port()
+    settings = make_settings(
+        tmp_path_factory.mktemp("webhook-fast"),
+        database_url=database_url,
+        redis_url=redis_url,
+        admin_port=port,
+        webhook_base_url=f"http://127.0.0.1:{port}",
+        webhook_secret=SECRET,
+    )
+    async with Platform(settings) as running:
+        yield running
+
+
+async def test_a_scan_posted_five_times_at_once_to_the_webhook_makes_one_visit_and_one_reply(
+    webhook_platform: Platform,
+) -> None:
+    services = _services(webhook_platform)
+    venue = await make_venue(services)
+    codes = await _codes(services, venue)
+    async with SandboxClient(f"{webhook_platform.base_url}/sandbox") as sandbox:
+        chat, iin = await _signed_up(sandbox, webhook_platform)
+        await chat.send(f"/start {codes['entry']}")  # through the sandbox's own delivery
+        assert (await chat.reply())["text"].startswith("✅")
+        scan = _update(chat, f"/start {codes['exit']}")
+        url = f"{webhook_platform.base_url}/webhook/citizen"
+        headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+
+        async def deliver(http: ClientSession) -> int:
+            for _ in range(20):  # like Telegram: a delivery not answered 2xx is tried again
+                async with http.post(url, json=scan, headers=headers) as response:
+                    if response.status == 200:
+                        return 200
+                    assert response.status == 503
+                await asyncio.sleep(0.1)
+            return 503
+
+        async with ClientSession() as http:
+            statuses = await asyncio.gather(*(deliver(http) for _ in range(5)))
+        assert statuses == [200] * 5
+        replies = await chat.updates(count=0, wait=0)
+        assert [m["text"] for m in replies] == [
+            text("en", "checkin.checked_out", venue=venue.name)
+        ]
+    rows = await _visits(services, iin)
+    assert len(rows) == 1
+    assert rows[0]["checkout_kind"] == "scan"
+    assert _fast_path(webhook_platform).handled >= 2
