@@ -75,6 +75,10 @@ async def _log_in(http: ClientSession, base: str, username: str) -> str:
 @pytest.fixture(scope="module")
 async def panel(platform: Platform) -> AsyncIterator[Panel]:
     assert platform.services is not None
+    assert platform.redis is not None
+    # Earlier tests of the session logged in from this address too: start a fresh window.
+    async for limit in platform.redis.scan_iter("rate:panel-login:*"):
+        await platform.redis.delete(limit)
     sessions: dict[str, ClientSession] = {}
     csrf: dict[str, str] = {}
     for role in ROLES:
