@@ -5,7 +5,7 @@ and PostgreSQL failing in the middle of a batch."""
 import asyncio
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,7 +14,6 @@ import pytest
 from aiohttp import ClientSession
 
 from bots.sandbox.client import SandboxChat, SandboxClient
-from citybots.embedded import free_port
 from citybots.platform import Platform
 from citybots.wiring import Services
 from flows.checkin import fast
@@ -22,8 +21,9 @@ from flows.checkin.fast import ScanFastPath
 from flows.i18n import text
 from services.venues import Venue
 from services.visits import CheckInRequest
-from tests.conftest import make_settings
+from tests.e2e.conftest import WEBHOOK_SECRET as SECRET
 from tests.e2e.test_ashyq import _codes, _services, _signed_up
+from tests.e2e.test_webhook_mode import _update
 from tests.factories import add_pcr, make_venue
 
 
@@ -43,20 +43,6 @@ def _normal_path_only(platform: Platform) -> Iterator[None]:
         yield
     finally:
         dispatcher.fast_path = kept
-
-
-def _update(chat: SandboxChat, text_: str, update_id: int | None = None) -> dict[str, Any]:
-    user = {"id": chat.user_id, "is_bot": False, "first_name": "Test user", "language_code": "en"}
-    return {
-        "update_id": update_id or secrets.randbelow(10**9) + 2 * 10**9,
-        "message": {
-            "message_id": 10_000 + secrets.randbelow(10**6),
-            "date": 1_700_000_000,
-            "from": user,
-            "chat": {"id": chat.user_id, "type": "private", "first_name": "Test user"},
-            "text": text_,
-        },
-    }
 
 
 def _deliver_together(platform: Platform, *updates: dict[str, Any]) -> None:
@@ -345,26 +331,6 @@ async def test_one_scan_failing_in_a_batch_does_not_lose_the_others(
         await pool.execute(f"DROP TRIGGER {trigger} ON visits; DROP FUNCTION {trigger}()")
     assert len(await _visits(services, fine_iin)) == 1
     assert await _visits(services, faulty_iin) == []
-
-
-SECRET = "webhook-secret-for-fast-path-tests"
-
-
-@pytest.fixture(scope="module")
-async def webhook_platform(
-    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Platform]:
-    port = free_port()
-    settings = make_settings(
-        tmp_path_factory.mktemp("webhook-fast"),
-        database_url=database_url,
-        redis_url=redis_url,
-        admin_port=port,
-        webhook_base_url=f"http://127.0.0.1:{port}",
-        webhook_secret=SECRET,
-    )
-    async with Platform(settings) as running:
-        yield running
 
 
 async def test_a_scan_posted_five_times_at_once_to_the_webhook_makes_one_visit_and_one_reply(

@@ -10,31 +10,13 @@ import pytest
 from aiohttp import ClientSession
 
 from bots.sandbox.client import SandboxChat, SandboxClient
-from citybots.embedded import free_port
 from citybots.platform import Platform
 from citybots.settings import SettingsError, load_settings
 from flows.i18n import text
 from services.validation import Coordinates
-from tests.conftest import make_settings
+from tests.e2e.conftest import WEBHOOK_SECRET
 
-SECRET = "webhook-secret-for-tests-0123"
-
-
-@pytest.fixture(scope="module")
-async def webhook_platform(
-    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Platform]:
-    port = free_port()
-    settings = make_settings(
-        tmp_path_factory.mktemp("webhook"),
-        database_url=database_url,
-        redis_url=redis_url,
-        admin_port=port,
-        webhook_base_url=f"http://127.0.0.1:{port}",
-        webhook_secret=SECRET,
-    )
-    async with Platform(settings) as running:
-        yield running
+SECRET = WEBHOOK_SECRET
 
 
 @pytest.fixture
@@ -50,10 +32,11 @@ async def _started_chat(client: SandboxClient) -> SandboxChat:
     return chat
 
 
-def _update(chat: SandboxChat, text_: str) -> dict[str, Any]:
+def _update(chat: SandboxChat, text_: str, update_id: int | None = None) -> dict[str, Any]:
+    """A message update as the Bot API's JSON, as Telegram would post it to a webhook."""
     user = {"id": chat.user_id, "is_bot": False, "first_name": "Test user", "language_code": "en"}
     return {
-        "update_id": secrets.randbelow(10**9) + 10**9,
+        "update_id": update_id or secrets.randbelow(10**9) + 10**9,
         "message": {
             "message_id": 10_000 + secrets.randbelow(10**6),
             "date": 1_700_000_000,
