@@ -7,8 +7,11 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from citybots.wiring import Services
+from geofence.zones import parse_zones
+from services.checkpoints import Checkpoint
 from services.validation import _check_digit, parse_plate
 from services.venues import NewVenue, Venue
+from tests.integration.test_zones import zone
 
 _serial = itertools.count(secrets.randbelow(5000) * 10)
 
@@ -141,3 +144,22 @@ async def add_permit(
         state,
         register,
     )
+
+
+async def add_zone_with_checkpoint(
+    services: Services, post_name: str, *, latitude: float = 43.26, longitude: float = 76.95
+) -> tuple[str, Checkpoint]:
+    """A quarantine zone in force since an hour ago and a roadblock checkpoint guarding it;
+    returns the zone's name and the checkpoint."""
+    name = f"Quarantine {secrets.token_hex(3)}"
+    await services.zones.import_shapes(
+        parse_zones(zone(name, 76.90, 0.02)),
+        valid_from=datetime.now(UTC) - timedelta(hours=1),
+        actor="t",
+        source="t",
+    )
+    post = await services.checkpoints.add(
+        post_name, latitude=latitude, longitude=longitude, zone_kind="quarantine",
+        zone_name=name, register="roadblock", actor="test",
+    )  # fmt: skip
+    return name, post

@@ -438,26 +438,10 @@ async def test_an_admin_limits_the_activities_that_may_receive_permits(
 
 
 async def _zone_and_checkpoint(platform: Platform, post_name: str) -> tuple[str, Checkpoint]:
-    """A quarantine zone in force since an hour ago and a checkpoint guarding it."""
-    from datetime import UTC, datetime, timedelta
-
-    from geofence.zones import parse_zones
-    from tests.integration.test_zones import zone
+    from tests.factories import add_zone_with_checkpoint
 
     assert platform.services is not None
-    services = platform.services
-    name = f"Panel zone {secrets.token_hex(3)}"
-    await services.zones.import_shapes(
-        parse_zones(zone(name, 76.90, 0.02)),
-        valid_from=datetime.now(UTC) - timedelta(hours=1),
-        actor="t",
-        source="t",
-    )
-    post = await services.checkpoints.add(
-        post_name, latitude=43.26, longitude=76.95, zone_kind="quarantine", zone_name=name,
-        register="roadblock", actor="t",
-    )  # fmt: skip
-    return name, post
+    return await add_zone_with_checkpoint(platform.services, post_name)
 
 
 async def test_the_checkpoints_page_charts_passings_and_marks_the_flagged(

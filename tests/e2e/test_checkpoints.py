@@ -5,15 +5,12 @@ quarantine zone, flagged), and a traveller registers by the QR code and a phone 
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
 
 from bots.sandbox.client import SandboxClient, buttons
 from citybots.platform import Platform
 from citybots.wiring import Services
 from flows.i18n import text
-from geofence.zones import parse_zones
-from tests.factories import add_org, add_permit, make_iin, make_phone
-from tests.integration.test_zones import zone
+from tests.factories import add_org, add_permit, add_zone_with_checkpoint, make_iin, make_phone
 
 
 def _services(platform: Platform) -> Services:
@@ -25,21 +22,8 @@ async def test_an_officer_logs_passings_both_ways_and_a_traveller_registers(
     sandbox: SandboxClient, platform: Platform
 ) -> None:
     services = _services(platform)
-    name = f"Quarantine {secrets.token_hex(3)}"
-    await services.zones.import_shapes(
-        parse_zones(zone(name, 76.90, 0.02)),
-        valid_from=datetime.now(UTC) - timedelta(hours=1),
-        actor="t",
-        source="t",
-    )
-    post = await services.checkpoints.add(
-        f"North gate {secrets.token_hex(2)}",
-        latitude=43.27,
-        longitude=76.91,
-        zone_kind="quarantine",
-        zone_name=name,
-        register="roadblock",
-        actor="test",
+    name, post = await add_zone_with_checkpoint(
+        services, f"North gate {secrets.token_hex(2)}", latitude=43.27, longitude=76.91
     )
     digits = f"{secrets.randbelow(900) + 100}"
     await add_permit(
