@@ -2,6 +2,7 @@ import asyncio
 import secrets
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from citybots.wiring import Services
@@ -9,6 +10,7 @@ from services.citizens import LinkOutcome
 from services.status import Colour
 from services.venues import CodeState
 from services.visits import CheckIn
+from tests.conftest import new_database
 from tests.factories import (
     add_contact,
     add_pcr,
@@ -45,6 +47,44 @@ async def test_green_and_blue_are_admitted_red_and_yellow_refused_and_stored(
         "SELECT count(*) FROM visits WHERE venue_id = $1 AND NOT admitted", venue.id
     )
     assert refused == 2
+
+
+async def test_check_ins_find_stays_by_index_even_when_visits_looked_empty_at_planning(
+    server_urls: tuple[str, str],
+) -> None:
+    """A new deployment's first check-ins plan the function's queries while `visits` is
+    empty; those plans are kept for the connection, so they must not be sequential scans
+    (which read the whole table on every scan once it has grown)."""
+    async with new_database(server_urls[0], "citybots_plans") as url:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("VACUUM ANALYZE visits")  # known empty: the worst case
+            venues = [
+                await conn.fetchval(
+                    "INSERT INTO venues (bin, name, category) VALUES ('971240001315', $1, 'food') "
+                    "RETURNING id",
+                    name,
+                )
+                for name in ("Plan test one", "Plan test two")
+            ]
+            people = [make_iin() for _ in range(4)]
+            async with conn.transaction():
+                for round_ in range(6):  # past the five custom plans: the generic one too
+                    for person in people:
+                        await conn.fetch(
+                            "SELECT * FROM citybots_check_in($1, NULL, $2, NULL, 'qr', NULL, "
+                            "'green', true, NULL, false)",
+                            venues[round_ % 2],
+                            person,
+                        )
+                scans = await conn.fetchval(
+                    "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'visits'"
+                )
+                stays = await conn.fetchval("SELECT count(*) FROM visits WHERE admitted")
+            assert stays == 24
+            assert scans == 0
+        finally:
+            await conn.close()
 
 
 async def test_a_rescan_and_simultaneous_scans_make_one_visit(services: Services) -> None:
