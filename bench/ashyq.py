@@ -41,6 +41,7 @@ from citybots.wiring import Services, build_services
 from services.db import create_pool
 from services.localcache import InvalidationListener
 from services.registry import CsvSource
+from services.rollups import Rollups
 from services.validation import _check_digit
 
 CITIZENS = 100_000
@@ -221,13 +222,23 @@ async def bench_checkins(
     with_exits: bool,
     workers: int,
     profile: str | None = None,
+    history: int = 0,
 ) -> None:
     """The whole path: a user's scan enters the sandbox (Telegram's stand-in), the platform
     (a separate `citybots run` process, so the two use both cores as Telegram and the
     bots would) long-polls it, checks in in PostgreSQL, and the reply is visible."""
     async with sandbox_server() as side:
         await _checkins(
-            side, database_url, redis_url, pool, total, concurrency, with_exits, workers, profile
+            side,
+            database_url,
+            redis_url,
+            pool,
+            total,
+            concurrency,
+            with_exits,
+            workers,
+            profile,
+            history,
         )
 
 
@@ -241,12 +252,13 @@ async def _checkins(
     with_exits: bool,
     workers: int,
     profile: str | None,
+    history: int,
 ) -> None:
     sandbox, bots = side.sandbox, side.bots
     users = [sandbox.create_user(language_code="en") for _ in range(concurrency * 4)]
     probe = sandbox.create_user(language_code="en")
 
-    await load_citizens_and_venues(pool, [u.id for u in users])
+    await load_citizens_and_venues(pool, [u.id for u in users], history)
     tokens = [
         r["token"]
         for r in await pool.fetch(
@@ -357,9 +369,14 @@ async def _checkins(
         )
 
 
-async def load_citizens_and_venues(pool: asyncpg.Pool, active_users: list[int]) -> None:
+async def load_citizens_and_venues(
+    pool: asyncpg.Pool, active_users: list[int], history: int = 0
+) -> None:
     """100,000 linked citizens (the first ones on the sandbox users the bench drives),
-    10,000 venues with an entrance and entry/exit codes, statuses for most people."""
+    10,000 venues with an entrance and entry/exit codes, statuses for most people, and
+    ``history`` past visits of those people at those venues over the last 14 days (a
+    city that has been checking people in, with its statistics gathered, rather than an
+    empty table whose query plans assume it is empty)."""
     people = iins(CITIZENS, seed=5)
     async with pool.acquire() as conn:
         base_id = 5_000_000_000
@@ -411,8 +428,34 @@ async def load_citizens_and_venues(pool: asyncpg.Pool, active_users: list[int]) 
             ],
             columns=["token", "entrance_id", "direction"],
         )
-        # Settle the load before the timing: autovacuum and the checkpoint after it would
-        # otherwise land in the measured window and in PostgreSQL's CPU.
+    if history:
+        started = time.perf_counter()
+        await pool.execute(
+            """
+            INSERT INTO visits (venue_id, entrance_id, iin, via, status, admitted,
+                                checked_in_at, checked_out_at, checkout_kind)
+            SELECT e.venue[1 + g % cardinality(e.venue)], e.id[1 + g % cardinality(e.id)],
+                   c.iin[1 + (g * 7919) % cardinality(c.iin)], 'qr', 'green', true, t.at,
+                   t.at + make_interval(mins => (20 + (g * 7) % 160)::int), 'scan'
+              FROM generate_series(1::bigint, $1::bigint) g
+             CROSS JOIN (SELECT array_agg(n.venue_id ORDER BY n.id) AS venue,
+                                array_agg(n.id ORDER BY n.id) AS id
+                           FROM entrances n JOIN venues v ON v.id = n.venue_id
+                          WHERE v.name LIKE 'Checkin venue %') e
+             CROSS JOIN (SELECT array_agg(iin ORDER BY iin) AS iin FROM citizens) c
+             CROSS JOIN LATERAL (
+                 SELECT now() - interval '1 day'
+                        - make_interval(secs => (g * 104729) % 1123200) AS at) t
+            """,
+            history,
+            timeout=3600,
+        )
+        print(f"loaded {history:,} past visits in {time.perf_counter() - started:.0f} s")
+    # Settle the load before the timing: the platform's first roll-up of the loaded
+    # results, autovacuum and the checkpoint after it would otherwise land in the
+    # measured window and in PostgreSQL's CPU.
+    await Rollups(pool, load_settings(_env_file=None).city_timezone).refresh()
+    async with pool.acquire() as conn:
         await conn.execute("VACUUM ANALYZE")
         await conn.execute("CHECKPOINT")
 
@@ -431,6 +474,12 @@ async def main() -> None:
         help="worker processes (above 1: webhook mode, sharing the port)",
     )
     parser.add_argument("--profile", help="py-spy's raw stacks of the platform to this file")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=1_000_000,
+        help="past visits stored before the check-ins are timed",
+    )
     args = parser.parse_args()
     setup_logging("WARNING")
     print(f"cores: {os.cpu_count()}")
@@ -453,6 +502,7 @@ async def main() -> None:
                     args.with_exits,
                     args.workers,
                     args.profile,
+                    args.history,
                 )
             if "exposure" in args.parts:
                 await bench_exposure(services, pool, database_url, args.visits)

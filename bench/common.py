@@ -66,13 +66,15 @@ class CpuMeter:
     used: dict[str, float] | None = None
 
     def _sample(self) -> dict[str, float]:
-        servers = [p for server in SERVER_PIDS for p in (server, *descendants(server))]
         times = os.times()
         return {
             "bench (sandbox and users)": times.user + times.system,
             "platform worker": sum(cpu_seconds(p) for p in self.workers)
             + sum(cpu_seconds(c) for w in self.workers for c in descendants(w)),
-            "PostgreSQL and Redis": sum(cpu_seconds(p) for p in servers),
+            **{
+                name: sum(cpu_seconds(p) for p in (pid, *descendants(pid)))
+                for name, pid in SERVER_PIDS.items()
+            },
         }
 
     def start(self) -> None:
@@ -95,18 +97,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-SERVER_PIDS: list[int] = []
+SERVER_PIDS: dict[str, int] = {}
 """The embedded PostgreSQL's postmaster and Redis, when the bench started them (pg_ctl
 detaches the postmaster, so it is no child of the bench)."""
 
 
-def _server_pids(pg: EmbeddedPostgres | None, rd: EmbeddedRedis | None) -> list[int]:
-    pids = []
+def _server_pids(pg: EmbeddedPostgres | None, rd: EmbeddedRedis | None) -> dict[str, int]:
+    pids = {}
     if pg is not None:
         with contextlib.suppress(OSError, ValueError):
-            pids.append(int((pg.pgdata / "postmaster.pid").read_text().split()[0]))
+            pids["PostgreSQL"] = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
     if rd is not None and rd.process is not None:
-        pids.append(rd.process.pid)
+        pids["Redis"] = rd.process.pid
     return pids
 
 
@@ -131,7 +133,8 @@ async def servers() -> AsyncIterator[tuple[str, str]]:
         conn = await asyncpg.connect(url)
         await migrate(conn)
         await conn.close()
-        SERVER_PIDS[:] = _server_pids(pg, rd)
+        SERVER_PIDS.clear()
+        SERVER_PIDS.update(_server_pids(pg, rd))
         try:
             yield url, redis_url
         finally:
