@@ -193,6 +193,38 @@ async def test_two_scans_in_the_same_moment_make_one_visit_and_capacity_holds(
     assert sorted(r["admitted"] for r in stored) == [False, True]
 
 
+async def test_a_batch_waiting_on_postgresql_holds_back_only_its_own_people(
+    sandbox: SandboxClient, platform: Platform, database_url: str
+) -> None:
+    """Batches are stored side by side; a person's later scan waits for the batch that
+    holds their earlier one, so their scans take effect and are answered in order."""
+    services = _services(platform)
+    venue = await make_venue(services)
+    codes = await _codes(services, venue)
+    slow, slow_iin = await _signed_up(sandbox, platform)
+    quick, quick_iin = await _signed_up(sandbox, platform)
+    blocker = await asyncpg.connect(database_url)
+    try:  # the check-in function takes this lock per person: the first batch waits on it
+        await blocker.execute("SELECT pg_advisory_lock(hashtextextended($1, 7))", slow_iin)
+        _deliver_together(platform, _update(slow, f"/start {codes['entry']}"))
+        await asyncio.sleep(0.3)
+        _deliver_together(
+            platform,
+            _update(slow, f"/start {codes['exit']}"),
+            _update(quick, f"/start {codes['entry']}"),
+        )
+        assert (await quick.reply())["text"].startswith("✅")
+        assert await slow.updates(count=0, wait=0.5) == []
+    finally:
+        await blocker.close()  # the lock goes with the session
+    entered, left = await slow.replies(2)
+    assert entered["text"].startswith("✅")
+    assert left["text"] == text("en", "checkin.checked_out", venue=venue.name)
+    rows = await _visits(services, slow_iin)
+    assert [(r["admitted"], r["checkout_kind"]) for r in rows] == [(True, "scan")]
+    assert len(await _visits(services, quick_iin)) == 1
+
+
 async def test_unusual_scans_go_the_normal_way_with_its_messages(
     sandbox: SandboxClient, platform: Platform
 ) -> None:

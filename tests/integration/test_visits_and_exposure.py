@@ -9,7 +9,7 @@ from citybots.wiring import Services
 from services.citizens import LinkOutcome
 from services.status import Colour
 from services.venues import CodeState
-from services.visits import CheckIn
+from services.visits import CheckIn, CheckInRequest
 from tests.conftest import new_database
 from tests.factories import (
     add_contact,
@@ -94,6 +94,35 @@ async def test_a_rescan_and_simultaneous_scans_make_one_visit(services: Services
         *(services.visits.check_in(iin, venue, entrance_id=None, via="qr") for _ in range(5))
     )
     assert sorted(r.outcome.value for r in results) == ["admitted"] + ["already_inside"] * 4
+    assert await services.visits.occupancy(venue.id) == 1
+
+
+async def test_the_last_place_is_taken_once_by_concurrent_transactions(
+    services: Services,
+) -> None:
+    """Batches of check-ins are stored side by side: at a venue that refuses when full,
+    the second transaction waits for the first and then finds the venue full."""
+    venue = await make_venue(services, capacity=1)
+    await services.venues.set_capacity(venue.id, 1, "refuse")
+    venue = await services.venues.venue(venue.id)
+    pool = services.visits.pool
+    async with pool.acquire() as one, pool.acquire() as two:
+        first = one.transaction()
+        await first.start()
+        [taken] = await services.visits.check_in_many(
+            [CheckInRequest(make_iin(), venue, None, "qr")], one
+        )
+        second = two.transaction()
+        await second.start()
+        waiting = asyncio.create_task(
+            services.visits.check_in_many([CheckInRequest(make_iin(), venue, None, "qr")], two)
+        )
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        await first.commit()
+        [refused] = await waiting
+        await second.commit()
+    assert (taken.outcome, refused.outcome) == (CheckIn.ADMITTED, CheckIn.FULL)
     assert await services.visits.occupancy(venue.id) == 1
 
 
