@@ -477,8 +477,8 @@ async def main() -> None:
     parser.add_argument(
         "--history",
         type=int,
-        default=1_000_000,
-        help="past visits stored before the check-ins are timed",
+        default=300_000,
+        help="past visits stored before the check-ins are timed (default 300,000)",
     )
     args = parser.parse_args()
     setup_logging("WARNING")
