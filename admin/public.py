@@ -1,5 +1,6 @@
-"""The public permit check for the city portal: yes or no only, rate-limited per
-address, every check audited (under a hash of the address, never the address)."""
+"""The public permit check for the city portal: yes or no only, a look-up quota per
+address (the same quotas as staff and officers have, with their 80% warning), every
+check audited (under a hash of the address, never the address)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -15,11 +16,12 @@ from redis.asyncio import Redis
 from admin.templating import html
 from flows.i18n import LANGUAGES, pick_language, text
 from services.permits import PermitResult, PermitService
-from services.ratelimit import allow
+from services.quotas import LookupQuotas
 from services.validation import InvalidInput
 
 PUBLIC_PERMITS: web.AppKey[PermitService] = web.AppKey("public_permits")
 PUBLIC_REDIS: web.AppKey[Redis] = web.AppKey("public_redis")
+PUBLIC_QUOTAS: web.AppKey[LookupQuotas] = web.AppKey("public_quotas")
 TRUSTED_PROXIES: web.AppKey[frozenset[str]] = web.AppKey("trusted_proxies")
 CLIENT_KEY: web.AppKey[dict[str, bytes]] = web.AppKey("client_key")
 CHECKS_PER_HOUR = 30
@@ -86,12 +88,7 @@ async def check(request: web.Request) -> web.Response:
     form = await request.post()
     value = str(form.get("value", "")).strip()[:40]
     client = await client_id(request)
-    if not await allow(
-        request.app[PUBLIC_REDIS],
-        f"public-check:{client}",
-        limit=CHECKS_PER_HOUR,
-        window=timedelta(hours=1),
-    ):
+    if not await request.app[PUBLIC_QUOTAS].allow("public-check", client):
         return _page(
             lang,
             value=value,
@@ -129,6 +126,7 @@ def setup_public(
 ) -> None:
     app[PUBLIC_PERMITS] = permits
     app[PUBLIC_REDIS] = redis
+    app[PUBLIC_QUOTAS] = LookupQuotas(permits.pool, redis, per_hour=CHECKS_PER_HOUR)
     app[TRUSTED_PROXIES] = trusted_proxies
     app[CLIENT_KEY] = {}
     app.router.add_get("/check", check_form)

@@ -46,6 +46,13 @@ async def test_the_public_check_is_rate_limited(platform: Platform) -> None:
                 assert r.headers["Cache-Control"] == "no-store"
     assert statuses[:30] == [200] * 30
     assert statuses[30] == 429
+    assert platform.services is not None
+    warnings = await platform.services.permits.pool.fetch(
+        "SELECT actor, details FROM audit_log WHERE action = 'quota.warning' "
+        "AND subject = 'public-check' AND at > now() - interval '1 minute'"
+    )
+    assert len(warnings) == 1  # at 80% of the quota, once
+    assert warnings[0]["actor"].isalnum()  # a keyed hash of the address, not the address
 
 
 async def test_a_loosely_typed_plate_is_not_a_yes_on_the_public_page(platform: Platform) -> None:
