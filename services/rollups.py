@@ -65,7 +65,12 @@ METRICS: dict[str, Source] = {
     "quarantine_closed": Source(
         "quarantine_cases", "closed_at", "district", where="closed_at IS NOT NULL"
     ),
-    "violations": Source("quarantine_episodes", "opened_at", "kind"),
+    "violations": Source(
+        "quarantine_episodes",
+        "opened_at",
+        "kind",
+        where="close_kind IS DISTINCT FROM 'superseded'",  # replaced: one violation, not two
+    ),
     "calls_topic": Source("hotline_calls", "at", "topic"),
     "calls_district": Source("hotline_calls", "at", "district"),
     "calls_outcome": Source("hotline_calls", "at", "outcome"),

@@ -15,6 +15,7 @@ from services.hotline import call_counts
 from services.retention import Retention, purge
 from services.rollups import RefreshReport, Rollups
 from tests.factories import add_pcr, make_iin, make_venue
+from tests.integration.test_quarantine import joined_case
 
 # A quiet stretch of the past that no other test writes to.
 BASE = datetime(2025, 3, 3, 0, 0, tzinfo=UTC)  # Almaty: UTC+5 since March 2024
@@ -222,3 +223,37 @@ async def test_an_earlier_positive_committed_late_takes_the_new_case_from_a_late
     series = await services.rollups.daily(["new_cases"], earlier.date(), later.date())
     cases = series["new_cases"].total()
     assert (cases[0], cases[-1]) == (1, 0)
+
+
+async def test_a_superseded_alert_is_one_violation_not_two(
+    services: Services, pool: asyncpg.Pool
+) -> None:
+    case, _, _ = await joined_case(services.quarantine)
+    hour = BASE + timedelta(days=3, hours=7)
+    first = await pool.fetchval(
+        "INSERT INTO quarantine_episodes (case_id, family, kind, opened_at) "
+        "VALUES ($1, 'signal', 'inaccurate', $2) RETURNING id",
+        case.id,
+        hour + timedelta(minutes=5),
+    )
+    await refreshed(services.rollups)
+    assert await hourly_value(pool, "violations", hour, "inaccurate") == 1
+    async with pool.acquire() as conn, conn.transaction():  # as the sweep replaces it
+        await conn.execute(
+            "UPDATE quarantine_episodes SET closed_at = $2, close_kind = 'superseded' "
+            "WHERE id = $1",
+            first,
+            hour + timedelta(minutes=40),
+        )
+        await conn.execute(
+            "INSERT INTO quarantine_episodes (case_id, family, kind, opened_at) "
+            "VALUES ($1, 'signal', 'signal_lost', $2)",
+            case.id,
+            hour + timedelta(minutes=40),
+        )
+    await refreshed(services.rollups)
+    assert await hourly_value(pool, "violations", hour, "inaccurate") in (None, 0)
+    assert await hourly_value(pool, "violations", hour, "signal_lost") == 1
+    await refreshed(services.rollups, rebuild=True)
+    assert await hourly_value(pool, "violations", hour, "inaccurate") in (None, 0)
+    assert await hourly_value(pool, "violations", hour, "signal_lost") == 1
