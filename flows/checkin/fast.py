@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 from aiogram import Bot
@@ -38,9 +39,10 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.methods import Response, TelegramMethod
-from aiohttp import ClientError, ClientTimeout
+from aiohttp import ClientError
 
 from flows.checkin.scan import checked_in_text, checked_out_text
+from flows.common.http import BadResponse, KeptAliveSender, NotSent
 from flows.common.keyboards import main_menu
 from flows.context import BotContext
 from flows.filters import start_payload
@@ -95,8 +97,6 @@ class Reply:
 
 
 _PINNED_RESPONSE_MODEL = Response[dict[str, Any]]  # as bots/session.py explains
-_JSON = {"Content-Type": "application/json"}
-_NO_TIMERS = ClientTimeout()  # the batch's replies share one deadline: SEND_TIMEOUT
 SEND_TIMEOUT = 900.0  # a hung connection ends here; 429 waits (up to 5 x 120 s) fit
 
 
@@ -159,6 +159,7 @@ class ScanFastPath:
         self._batches: set[asyncio.Task[None]] = set()
         self._storing: set[int] = set()  # people with a scan in a batch being stored
         self._sending: set[asyncio.Task[None]] = set()
+        self._senders: dict[str, KeptAliveSender] = {}  # per Bot API origin
         self._menus: dict[str, str] = {}
         self.handled = 0  # scans this path stored and answered (tests and metrics)
 
@@ -212,6 +213,9 @@ class ScanFastPath:
         self._pending.clear()
         for task in list(self._sending):
             task.cancel()
+        for sender in self._senders.values():
+            await sender.close()
+        self._senders.clear()
 
     async def _run(self) -> None:
         while True:
@@ -448,37 +452,42 @@ class ScanFastPath:
         if late:
             log.warning("check-ins: %d replies not sent in %.0f s", len(late), SEND_TIMEOUT)
 
+    async def _post(self, bot: Bot, reply: Reply) -> bool:
+        """sendMessage as a JSON body built from the reply (its keyboard is JSON already)
+        on a kept-alive connection (flows/common/http.py): the same Bot API call without
+        aiohttp's and aiogram's per-request work. True when Telegram took it; False for
+        any other answer, or a session this cannot stand in for (a proxy, a test's)."""
+        session = bot.session
+        if not isinstance(session, AiohttpSession) or session.proxy is not None:
+            return False
+        url = urlsplit(session.api.api_url(token=bot.token, method="sendMessage"))
+        origin = f"{url.scheme}://{url.netloc}"
+        sender = self._senders.get(origin)
+        if sender is None:
+            sender = self._senders[origin] = KeptAliveSender(origin)
+        body = (
+            f'{{"chat_id":{reply.chat_id},"text":{json.dumps(reply.text)},'
+            f'"reply_markup":{reply.reply_markup}}}'
+        )
+        try:
+            status, _ = await sender.post(url.path, body.encode())
+        except NotSent:
+            return False  # nothing left: aiogram's client tries (and reports) in turn
+        return 200 <= status < 300
+
     async def _send_chat(self, scans: list[_Scan]) -> None:
         for scan in scans:
             if scan.reply is None:
                 continue
             try:
-                if not await _post(scan.bot, scan.reply):
+                if not await self._post(scan.bot, scan.reply):
                     # Refused (a 429, say): aiogram's full client waits and retries, or
                     # raises the Bot API's error, as for every other message.
                     await scan.bot(scan.reply.method())
-            except (TelegramAPIError, ClientError, TimeoutError) as error:
+            except (TelegramAPIError, ClientError, TimeoutError, OSError, BadResponse) as error:
                 log.warning("check-in reply not sent: %s", type(error).__name__)
             except Exception:
                 log.exception("check-in reply not sent")
-
-
-async def _post(bot: Bot, reply: Reply) -> bool:
-    """sendMessage on aiogram's own aiohttp session, as a JSON body built from the reply
-    (its keyboard is JSON already): the same Bot API call without aiogram's form encoding
-    and typed response, about a fifth of the worker's CPU per scan. True when Telegram
-    took it."""
-    if not isinstance(bot.session, AiohttpSession):
-        return False
-    session = await bot.session.create_session()
-    url = bot.session.api.api_url(token=bot.token, method="sendMessage")
-    body = (
-        f'{{"chat_id":{reply.chat_id},"text":{json.dumps(reply.text)},'
-        f'"reply_markup":{reply.reply_markup}}}'
-    )
-    async with session.post(url, data=body.encode(), headers=_JSON, timeout=_NO_TIMERS) as answer:
-        await answer.read()
-        return 200 <= answer.status < 300
 
 
 def _retryable(error: BaseException) -> bool:

@@ -225,6 +225,22 @@ async def test_a_batch_waiting_on_postgresql_holds_back_only_its_own_people(
     assert len(await _visits(services, quick_iin)) == 1
 
 
+async def test_a_reply_telegram_refuses_for_a_while_arrives_once(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    """A 429 on the kept-alive connection: aiogram's client waits it out and sends the
+    reply again; the visit is stored once."""
+    services = _services(platform)
+    venue = await make_venue(services)
+    codes = await _codes(services, venue)
+    chat, iin = await _signed_up(sandbox, platform)
+    await sandbox.inject_faults(count=1, status=429, retry_after=1, methods=["sendMessage"])
+    _deliver_together(platform, _update(chat, f"/start {codes['entry']}"))
+    assert (await chat.reply(wait=15))["text"].startswith("✅")
+    assert await chat.updates(count=0, wait=1.5) == []
+    assert len(await _visits(services, iin)) == 1
+
+
 async def test_unusual_scans_go_the_normal_way_with_its_messages(
     sandbox: SandboxClient, platform: Platform
 ) -> None:
