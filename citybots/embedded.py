@@ -23,6 +23,13 @@ log = logging.getLogger(__name__)
 
 _PG_SYSTEM_USER = "embedded_postgres"
 
+# What the server log may hold: PostgreSQL writes a failed statement's DETAIL (``Key
+# (iin)=(...) already exists``, ``Failing row contains (...)``), its CONTEXT and the
+# statement itself next to each error, and those carry the values. Terse errors and no
+# statements keep the log to the error's one line (the application logs its own errors,
+# through the scrubber). The README says what a production server needs the same way.
+PG_LOG_OPTIONS = "-c log_error_verbosity=terse -c log_min_error_statement=panic"
+
 
 class EmbeddedServerError(RuntimeError):
     """An embedded server could not be started; the message says where its log is."""
@@ -178,7 +185,7 @@ class EmbeddedPostgres:
         return self.url
 
     def _pg_ctl_start(self) -> None:
-        options = f"-h 127.0.0.1 -p {self.port} -k ''"
+        options = f"-h 127.0.0.1 -p {self.port} -k '' {PG_LOG_OPTIONS}"
         if self.fast:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         try:

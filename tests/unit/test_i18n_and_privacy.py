@@ -62,6 +62,32 @@ def test_personal_data_is_scrubbed_from_log_lines() -> None:
     assert "update 12345" in line
 
 
+def test_every_form_the_code_accepts_is_scrubbed() -> None:
+    from services.validation import parse_iin, parse_phone
+
+    iins = ("791028302728", "791028 302728", "7910 2830 2728", "7910-2830-2728")
+    phones = (
+        "+77019998877",
+        "77019998877",
+        "87019998877",
+        "7019998877",
+        "8 701 999 88 77",
+        "+7 (701) 999-88-77",
+        "8(701)9998877",
+        "701 999 88 77",
+    )
+    for iin in iins:
+        assert parse_iin(iin).value == "791028302728"
+        assert scrub(f"typed {iin}.") == "typed <iin>."
+    for phone in phones:
+        assert parse_phone(phone) == "+77019998877"
+        assert scrub(f"phone={phone};") == "phone=<phone>;"
+    assert scrub("at lat:43.2568 lon=76.91235") == "at lat:<coord> lon=<coord>"
+    # What must stay readable: clock times, durations, ids, dates.
+    kept = "2026-11-23 03:27:19.933123 took 12.5 ms, update 123456789, 2026-11-23T09:00"
+    assert scrub(kept) == kept
+
+
 def test_the_log_formatter_scrubs_arguments_and_tracebacks() -> None:
     formatter = ScrubbingFormatter("%(message)s")
     try:
@@ -76,3 +102,33 @@ def test_the_log_formatter_scrubs_arguments_and_tracebacks() -> None:
     assert "791028302728" not in out
     assert "061211600012" not in out
     assert "<iin>" in out
+
+
+def test_warnings_and_uncaught_exceptions_are_scrubbed_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import sys
+    import threading
+    import warnings
+
+    from citybots.logs import setup_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, sys.excepthook, threading.excepthook)
+    try:
+        setup_logging("INFO")
+        warnings.warn("odd value 791028302728", UserWarning, stacklevel=1)
+        try:
+            raise RuntimeError("DETAIL:  Key (phone)=(+77019998877) already exists.")
+        except RuntimeError as error:
+            sys.excepthook(RuntimeError, error, error.__traceback__)
+    finally:
+        root.handlers[:], level, sys.excepthook, threading.excepthook = saved
+        root.setLevel(level)
+        logging.captureWarnings(False)
+    err = capsys.readouterr().err
+    assert "uncaught exception" in err
+    assert "Key (phone)=(<phone>)" in err
+    assert "odd value <iin>" in err
+    assert "791028302728" not in err
+    assert "77019998877" not in err
