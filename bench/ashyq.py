@@ -357,18 +357,24 @@ async def _checkins(
         )
 
 
-async def load_citizens_and_venues(pool: asyncpg.Pool, active_users: list[int]) -> None:
+async def load_citizens_and_venues(
+    pool: asyncpg.Pool,
+    active_users: list[int],
+    *,
+    citizens: int = CITIZENS,
+    venues: int = VENUES,
+) -> None:
     """100,000 linked citizens (the first ones on the sandbox users the bench drives),
     10,000 venues with an entrance and entry/exit codes, statuses for most people."""
-    people = iins(CITIZENS, seed=5)
+    people = iins(citizens, seed=5)
     async with pool.acquire() as conn:
         base_id = 5_000_000_000
         accounts = [
-            active_users[i] if i < len(active_users) else base_id + i for i in range(CITIZENS)
+            active_users[i] if i < len(active_users) else base_id + i for i in range(citizens)
         ]
         await conn.copy_records_to_table(
             "citizens",
-            records=[(accounts[i], people[i], f"+7701{i:07d}") for i in range(CITIZENS)],
+            records=[(accounts[i], people[i], f"+7701{i:07d}") for i in range(citizens)],
             columns=["tg_user_id", "iin", "phone"],
         )
         now = datetime.now(UTC)
@@ -382,7 +388,7 @@ async def load_citizens_and_venues(pool: asyncpg.Pool, active_users: list[int]) 
                     "negative",
                     "Bench lab",
                 )
-                for i in range(0, CITIZENS, 2)
+                for i in range(0, citizens, 2)
             ],
             columns=["iin", "sampled_at", "result_at", "result", "laboratory"],
         )
@@ -390,7 +396,7 @@ async def load_citizens_and_venues(pool: asyncpg.Pool, active_users: list[int]) 
             f"""
             INSERT INTO venues (bin, name, category)
             SELECT '971240001315', 'Checkin venue ' || g, 'food'
-              FROM generate_series(1, {VENUES}) g RETURNING id
+              FROM generate_series(1, {venues}) g RETURNING id
             """  # noqa: S608
         )
         del first
