@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import bisect
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -177,7 +178,7 @@ class Cluster:
     def log_path(self, index: int) -> Path:
         return self.tmp / f"worker-{index}.log"
 
-    async def start_worker(self, index: int, *, timeout: float = 120) -> float:
+    async def start_worker(self, index: int, *, within: float = 120) -> float:
         """Start worker ``index`` and wait until its /healthz is green; seconds taken."""
         started = time.monotonic()
         with self.log_path(index).open("ab") as log:
@@ -190,7 +191,7 @@ class Cluster:
             )
         self.workers[index] = process
         while not await asyncio.to_thread(_healthy, self.ports[index]):
-            if process.poll() is not None or time.monotonic() - started > timeout:
+            if process.poll() is not None or time.monotonic() - started > within:
                 raise RuntimeError(f"worker {index} did not start; see {self.log_path(index)}")
             await asyncio.sleep(0.2)
         return time.monotonic() - started
@@ -391,7 +392,7 @@ async def make_world(run: Cluster, people: int, patients: int, venues: int) -> W
             deliver=False,
         )
     since = await sandbox.user_sends(bots["doctor"], doctor, "/start")
-    await _bot_messages(run, bots["doctor"], doctor, since, timeout=60)
+    await _bot_messages(run, bots["doctor"], doctor, since, within=60)
     return World(
         citizens,
         patient_users,
@@ -421,9 +422,9 @@ class _OneConnection:
 
 
 async def _bot_messages(
-    run: Cluster, bot: SandboxBot, user: SandboxUser, since: int, timeout: float
+    run: Cluster, bot: SandboxBot, user: SandboxUser, since: int, within: float
 ) -> list[str]:
-    """The texts of bot messages in the chat after ``since``, waiting up to ``timeout``
+    """The texts of bot messages in the chat after ``since``, waiting up to ``within``
     for at least one."""
     sandbox = run.side.sandbox
     chat = sandbox._user_chat(bot, user)
@@ -432,7 +433,7 @@ async def _bot_messages(
         return chat.bot_changed[bisect.bisect_right(chat.bot_changes, since) :]
 
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout), chat.changed:
+        async with asyncio.timeout(within), chat.changed:
             await chat.changed.wait_for(lambda: bool(new()) or sandbox.closing)
     messages = [chat.messages[m] for m in new()]
     return [m.get("text") or m.get("caption") or "" for m in messages]
@@ -460,7 +461,7 @@ async def _ask(
         seen = since
         answer_by = time.monotonic() + 15
         while time.monotonic() < answer_by:
-            texts = await _bot_messages(run, bot, user, seen, timeout=answer_by - time.monotonic())
+            texts = await _bot_messages(run, bot, user, seen, within=answer_by - time.monotonic())
             seen = sandbox._user_chat(bot, user).seq
             replies = [t for t in texts if not _is_notice(t)]
             if any(is_ack(t) for t in replies):
@@ -717,9 +718,9 @@ class Result:
         return "\n".join(lines)
 
 
-async def _drain(run: Cluster, timeout: float) -> None:
-    """Wait until the outbox has nothing left to send (or ``timeout``)."""
-    deadline = time.monotonic() + timeout
+async def _drain(run: Cluster, within: float) -> None:
+    """Wait until the outbox has nothing left to send (or ``within`` seconds)."""
+    deadline = time.monotonic() + within
     conn = await run.connect()
     try:
         while time.monotonic() < deadline:
@@ -754,9 +755,7 @@ async def count(
         )
         doubled_checkins = sum(1 for n in rows.values() if n > 1)
         stored_not_acked = sum(
-            1
-            for a in checkins
-            if a.acked_at is None and rows[(world.iin_of[a.user], a.venue)] > 0
+            1 for a in checkins if a.acked_at is None and rows[(world.iin_of[a.user], a.venue)] > 0
         )
         case_of = {
             r["patient_tg_user_id"]: r["id"]
@@ -779,8 +778,7 @@ async def count(
         lost_alerts = sum(1 for u in load.walkers_out if episodes[u] == 0)
         doubled_alerts = sum(n - 1 for n in episodes.values() if n > 1)
         pcr = await conn.fetchval(
-            "SELECT count(*) FROM pcr_results WHERE iin = ANY($1::text[]) AND result = "
-            "'positive'",
+            "SELECT count(*) FROM pcr_results WHERE iin = ANY($1::text[]) AND result = 'positive'",
             world.sick,
         )
         outbox = await conn.fetch(
@@ -864,7 +862,7 @@ def _recovery(load: Load, fault: FaultReport) -> str:
         if a.acked_at is not None and a.started >= restored
     )
     around = [t for t in acks if t >= fault.started - 5]
-    gaps = [b - a for a, b in zip(around, around[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(around)]
     back = f"{sent_after[0]:.1f} s" if sent_after else "never"
     return (
         f"first action sent after the fault's end acknowledged {back} after it; "
@@ -913,7 +911,7 @@ async def run_fault(
         length = seconds * 0.6 if fault == "telegram" else outage
         tasks.append(strike(run, fault, started + seconds * 0.3, report, length))
     await asyncio.gather(*tasks)
-    await _drain(run, timeout=90)
+    await _drain(run, within=90)
     await asyncio.sleep(2)  # the last sends land in the chats
     return await count(run, world, load, report, seconds)
 

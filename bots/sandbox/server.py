@@ -351,12 +351,14 @@ class Sandbox:
         status: int = 429,
         retry_after: int = 1,
         methods: list[str] | None = None,
-        count: int | None = 1,
+        count: int | None = None,
         rate: float = 1.0,
         seconds: float | None = None,
     ) -> Fault:
-        """Make sends fail like Telegram under load: the next ``count`` sends (None: no
-        limit), each with probability ``rate``, for ``seconds`` (None: until cleared)."""
+        """Make sends fail like Telegram under load: the next ``count`` sends, each with
+        probability ``rate``, for ``seconds`` (None: until cleared). Without a count, a
+        fault with a rate or a duration has no limit of sends; one with neither fails
+        the next send only."""
         if not 400 <= status <= 599:
             raise ValueError("status must be 4xx or 5xx")
         if not 0.0 < rate <= 1.0:
@@ -364,7 +366,7 @@ class Sandbox:
         if count is not None and count < 1:
             raise ValueError("count must be at least 1")
         if count is None and seconds is None and rate >= 1.0:
-            raise ValueError("a fault on every send needs a count or seconds")
+            count = 1
         fault = Fault(
             status=status,
             retry_after=retry_after,
@@ -818,7 +820,7 @@ class Sandbox:
         try:
             rate = float(body.get("rate", 1.0))
             seconds = body.get("seconds")
-            count = body.get("count", None if (rate < 1.0 or seconds is not None) else 1)
+            count = body.get("count")
             self.add_fault(
                 status=int(body.get("status", 429)),
                 retry_after=int(body.get("retry_after", 1)),

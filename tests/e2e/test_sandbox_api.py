@@ -228,6 +228,13 @@ async def test_a_fault_rate_fails_that_share_of_sends_for_a_while_and_counts_the
     await harness.bot.send_message(chat.user_id, "after")
 
 
+async def test_a_fault_rate_set_in_process_has_no_limit_of_sends(harness: Harness) -> None:
+    harness.sandbox.add_fault(status=429, rate=0.5, seconds=30, methods=["sendMessage"])
+    hits = sum(harness.sandbox._take_fault("sendmessage") is not None for _ in range(200))
+    assert 60 <= hits <= 140
+    assert harness.sandbox._take_fault("getme") is None
+
+
 async def test_a_fault_rate_ends_by_itself_when_its_time_is_up(harness: Harness) -> None:
     chat = await _chat(harness)
     await harness.client.inject_faults(rate=1.0, status=500, seconds=0.5)
@@ -240,7 +247,7 @@ async def test_a_fault_rate_ends_by_itself_when_its_time_is_up(harness: Harness)
 
 async def test_a_fault_without_an_end_or_a_sensible_rate_is_refused(harness: Harness) -> None:
     url = f"{harness.base}/api/faults"
-    for body in ({"rate": 1.0, "count": None}, {"rate": 0}, {"rate": 2}, {"status": 200}):
+    for body in ({"count": 0}, {"rate": 0}, {"rate": 2}, {"status": 200}, {"seconds": "x"}):
         async with ClientSession() as http, http.post(url, json=body) as r:
             assert r.status == 400, body
     assert (await harness.client.faults())["faults"] == []
