@@ -781,6 +781,24 @@ async def count(
             "SELECT count(*) FROM pcr_results WHERE iin = ANY($1::text[]) AND result = 'positive'",
             world.sick,
         )
+        # Every overlap of a positive person's stay with another's must have its notice.
+        exposures = await conn.fetchrow(
+            """
+            SELECT count(*) FILTER (WHERE n.id IS NULL) AS missing,
+                   count(*) AS expected
+              FROM pcr_results r
+              JOIN visits mine ON mine.iin = r.iin AND mine.admitted
+              JOIN visits other ON other.venue_id = mine.venue_id AND other.stay && mine.stay
+                               AND other.admitted AND other.iin <> r.iin
+              LEFT JOIN exposure_notices n ON n.positive_result_id = r.id
+                                          AND n.visit_id = other.id
+             WHERE r.result = 'positive'
+            """
+        )
+        doubled_exposures = await conn.fetchval(
+            "SELECT count(*) - count(DISTINCT (positive_result_id, visit_id)) "
+            "FROM exposure_notices"
+        )
         outbox = await conn.fetch(
             "SELECT bot, chat_id, kind, params, failed_at, last_error FROM outbox"
         )
@@ -825,6 +843,7 @@ async def count(
             "fixes": lost_fixes,
             "alerts": lost_alerts,
             "notices": lost_notices,
+            "exposures": exposures["missing"],
             "pcr": max(0, load.pcr_acked - pcr),
         },
         doubled={
@@ -832,6 +851,7 @@ async def count(
             "fixes": doubled_fixes,
             "alerts": doubled_alerts,
             "notices": doubled_notices,
+            "exposures": doubled_exposures,
             "pcr": max(0, pcr - len(world.sick)),
         },
         stored_not_acked=stored_not_acked,
