@@ -313,6 +313,7 @@ class Load:
     fixes_sent: set[tuple[int, int, int]] = field(default_factory=set)  # user, message, at
     walkers_out: set[int] = field(default_factory=set)
     pcr_acked: int = 0
+    began: datetime = field(default_factory=lambda: datetime.now(UTC))
     pcr_attempts: int = 0
     ack_times: list[float] = field(default_factory=list)
 
@@ -331,6 +332,9 @@ class World:
     sick: list[str]
     lab_key: str
     hot_venue: int
+    venues_left: dict[int, list[int]] = field(default_factory=dict)  # never a venue twice
+    # Each sick person's one test: posted again in a later run, it is a duplicate.
+    sampled_at: datetime = field(default_factory=lambda: datetime.now(UTC) - timedelta(hours=20))
 
 
 async def make_world(run: Cluster, people: int, patients: int, venues: int) -> World:
@@ -484,8 +488,10 @@ async def citizen(
     run: Cluster, world: World, load: Load, user: SandboxUser, until: float, rng: random.Random
 ) -> None:
     bot = run.side.bots["citizen"]
-    venues = list(world.entry_tokens)
-    rng.shuffle(venues)
+    venues = world.venues_left.get(user.id)
+    if venues is None:
+        venues = world.venues_left[user.id] = list(world.entry_tokens)
+        rng.shuffle(venues)
     status_words = tuple(text("en", f"colour.{c}") for c in ("red", "yellow", "green", "blue"))
     while time.monotonic() < until:
         roll = rng.random()
@@ -581,12 +587,11 @@ async def laboratory(
     async with ClientSession(timeout=ClientTimeout(total=30)) as http:
         for iin, when in zip(world.sick, at, strict=False):
             await asyncio.sleep(max(0.0, when - time.monotonic()))
-            now = datetime.now(UTC)
             body = [
                 {
                     "iin": iin,
-                    "sampled_at": (now - timedelta(hours=20)).isoformat(),
-                    "result_at": (now - timedelta(minutes=5)).isoformat(),
+                    "sampled_at": world.sampled_at.isoformat(),
+                    "result_at": (world.sampled_at + timedelta(hours=19)).isoformat(),
                     "result": "positive",
                 }
             ]
@@ -719,14 +724,17 @@ class Result:
 
 
 async def _drain(run: Cluster, within: float) -> None:
-    """Wait until the outbox has nothing left to send (or ``within`` seconds)."""
+    """Wait until the outbox has nothing left to send and every positive result has been
+    searched for exposures (or ``within`` seconds)."""
     deadline = time.monotonic() + within
     conn = await run.connect()
     try:
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError, asyncpg.PostgresError):
                 left = await conn.fetchval(
-                    "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL"
+                    "SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL "
+                    "AND failed_at IS NULL) + (SELECT count(*) FROM pcr_results WHERE "
+                    "result = 'positive' AND exposure_done_at IS NULL)"
                 )
                 if left == 0:
                     return
@@ -768,11 +776,14 @@ async def count(
         sent = {(case_of[u], m, at) for u, m, at in load.fixes_sent}
         lost_fixes = sum(1 for key in sent if fixes[key] == 0)
         doubled_fixes = sum(n - 1 for n in fixes.values() if n > 1)
+        # A walker goes out once a run (and is back home at the start of the next).
         episodes = Counter(
             r["patient_tg_user_id"]
             for r in await conn.fetch(
                 "SELECT c.patient_tg_user_id FROM quarantine_episodes e "
-                "JOIN quarantine_cases c ON c.id = e.case_id WHERE e.kind = 'left_home'"
+                "JOIN quarantine_cases c ON c.id = e.case_id WHERE e.kind = 'left_home' "
+                "AND e.opened_at >= $1",
+                load.began,
             )
         )
         lost_alerts = sum(1 for u in load.walkers_out if episodes[u] == 0)
