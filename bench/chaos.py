@@ -52,7 +52,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from aiohttp import ClientError, ClientSession, ClientTimeout
 from ashyq import iins, load_citizens_and_venues  # bench/ is the script's folder
-from common import SandboxSide, percentile, sandbox_server
+from common import SERVER_PIDS, CpuMeter, SandboxSide, percentile, sandbox_server
 from quarantine import load_cases
 
 from bots.sandbox.server import SandboxBot, SandboxUser
@@ -689,6 +689,7 @@ class Result:
     recovery: str
     fault_detail: str
     injected: dict[str, int]
+    cpu: str = ""
 
     @property
     def ok(self) -> bool:
@@ -720,6 +721,8 @@ class Result:
         ]
         if self.injected:
             lines.append(f"  faults injected by the sandbox: {self.injected}")
+        if self.cpu:
+            lines.append(f"  {self.cpu}")
         return "\n".join(lines)
 
 
@@ -941,10 +944,37 @@ async def run_fault(
     if fault != "none":
         length = seconds * 0.6 if fault == "telegram" else outage
         tasks.append(strike(run, fault, started + seconds * 0.3, report, length))
+    # CPU by part, where no process is replaced mid-run (a restart would reset its count).
+    meter = None
+    if fault in ("none", "telegram"):
+        SERVER_PIDS[:] = _server_pids(run)
+        assert run.nginx is not None
+        meter = CpuMeter([p.pid for p in run.workers if p is not None] + [run.nginx.pid])
+        meter.start()
     await asyncio.gather(*tasks)
+    if meter is not None:
+        meter.stop()
     await _drain(run, within=90)
     await asyncio.sleep(2)  # the last sends land in the chats
-    return await count(run, world, load, report, seconds)
+    result = await count(run, world, load, report, seconds)
+    if meter is not None:
+        actions = sum(result.acked.values()) + result.fixes_sent
+        result.cpu = (
+            meter.report(max(1, actions), "action or fix").replace(
+                "platform worker", "workers and nginx"
+            )
+            + f"; load average {os.getloadavg()[0]:.2f}"
+        )
+    return result
+
+
+def _server_pids(run: Cluster) -> list[int]:
+    pids = []
+    with contextlib.suppress(OSError, ValueError):
+        pids.append(int((run.pg.pgdata / "postmaster.pid").read_text().split()[0]))
+    if run.rd.process is not None:
+        pids.append(run.rd.process.pid)
+    return pids
 
 
 async def main() -> None:
