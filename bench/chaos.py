@@ -979,7 +979,9 @@ def _server_pids(run: Cluster) -> list[int]:
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("faults", nargs="*", default=list(FAULTS[:-1]), choices=FAULTS)
+    parser.add_argument(
+        "faults", nargs="*", help=f"any of {', '.join(FAULTS)} (default: all but none)"
+    )
     parser.add_argument("--seconds", type=float, default=120, help="load per fault")
     parser.add_argument("--minutes", type=float, help="one run of this length (no fault)")
     parser.add_argument("--workers", type=int, default=2)
@@ -989,8 +991,10 @@ async def main() -> None:
     parser.add_argument("--outage", type=float, default=5.0, help="seconds a server is down")
     parser.add_argument("--lease", type=int, default=60, help="UPDATE_LEASE_SECONDS")
     args = parser.parse_args()
+    if unknown := set(args.faults) - set(FAULTS):
+        parser.error(f"unknown faults: {', '.join(sorted(unknown))}; choose from {FAULTS}")
     setup_logging("WARNING")
-    faults = ["none"] if args.minutes else args.faults
+    faults = ["none"] if args.minutes else args.faults or list(FAULTS[:-1])
     seconds = args.minutes * 60 if args.minutes else args.seconds
     print(f"cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.2f}", flush=True)
     failed = False

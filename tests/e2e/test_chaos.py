@@ -15,6 +15,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import ClientSession, TCPConnector
+
+from bots.sandbox.server import _public
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
@@ -80,6 +83,57 @@ async def test_postgres_restarted_mid_load_loses_and_doubles_nothing_and_people_
 ) -> None:
     result = await _survives(run, world, "postgres")
     assert result.told_unavailable > 0
+
+
+@pytest.mark.timeout(300)
+async def test_a_scan_posted_five_times_at_once_through_nginx_takes_effect_once(
+    run: chaos.Cluster, world: chaos.World
+) -> None:
+    """Five deliveries of one update at once, spread by nginx over both workers: one
+    visit, one reply; the deliveries that met the claim of another are answered 503 and
+    tried again, as Telegram does."""
+    bot, user = run.side.bots["citizen"], world.citizens[-2]
+    venue = world.venues_left.setdefault(user.id, list(world.entry_tokens)).pop()
+    chat = run.side.sandbox._user_chat(bot, user)
+    since = chat.seq
+    command = f"/start {world.entry_tokens[venue]}"
+    message = await run.side.sandbox._user_message(
+        bot,
+        user,
+        {"text": command, "entities": [{"type": "bot_command", "offset": 0, "length": 6}]},
+    )
+    update = {"update_id": bot.next_update_id, "message": _public(message)}
+    bot.next_update_id += 1
+    headers = {"X-Telegram-Bot-Api-Secret-Token": chaos.WEBHOOK_SECRET}
+
+    async def deliver(http: ClientSession) -> int:
+        for _ in range(100):
+            async with http.post(
+                f"{run.base_url}/webhook/citizen", json=update, headers=headers
+            ) as response:
+                if response.status == 200:
+                    return 200
+                assert response.status in (502, 503)
+            await asyncio.sleep(0.2)
+        return 503
+
+    async with ClientSession(connector=TCPConnector(force_close=True)) as http:
+        assert await asyncio.gather(*(deliver(http) for _ in range(5))) == [200] * 5
+    texts = await chaos._bot_messages(run, bot, user, since, within=10)
+    await asyncio.sleep(1)
+    texts = await chaos._bot_messages(run, bot, user, since, within=0)
+    assert [t for t in texts if not chaos._is_notice(t)] == [t for t in texts if "✅ Welcome" in t]
+    assert len([t for t in texts if "✅ Welcome" in t]) == 1
+    conn = await run.connect()
+    try:
+        visits = await conn.fetchval(
+            "SELECT count(*) FROM visits WHERE iin = $1 AND venue_id = $2",
+            world.iin_of[user.id],
+            venue,
+        )
+    finally:
+        await conn.close()
+    assert visits == 1
 
 
 @pytest.mark.timeout(300)
