@@ -29,7 +29,8 @@ lint: install
 	$(BIN)/mypy
 
 test: lint
-	@bash scripts/ensure-chromium.sh
+	@bash scripts/ensure-debian-package.sh /usr/bin/chromium chromium "The browser tests"
+	@bash scripts/ensure-debian-package.sh /usr/sbin/nginx nginx-light "The chaos tests (nginx as the load balancer)"
 	@mkdir -p var/screenshots
 	CITYBOTS_SCREENSHOTS=$(CURDIR)/var/screenshots $(BIN)/python -m pytest -q
 

@@ -258,7 +258,7 @@ async def _checkins(
     users = [sandbox.create_user(language_code="en") for _ in range(concurrency * 4)]
     probe = sandbox.create_user(language_code="en")
 
-    await load_citizens_and_venues(pool, [u.id for u in users], history)
+    await load_citizens_and_venues(pool, [u.id for u in users], history=history)
     tokens = [
         r["token"]
         for r in await pool.fetch(
@@ -370,22 +370,27 @@ async def _checkins(
 
 
 async def load_citizens_and_venues(
-    pool: asyncpg.Pool, active_users: list[int], history: int = 0
+    pool: asyncpg.Pool,
+    active_users: list[int],
+    *,
+    citizens: int = CITIZENS,
+    venues: int = VENUES,
+    history: int = 0,
 ) -> None:
     """100,000 linked citizens (the first ones on the sandbox users the bench drives),
     10,000 venues with an entrance and entry/exit codes, statuses for most people, and
     ``history`` past visits of those people at those venues over the last 14 days (a
     city that has been checking people in, with its statistics gathered, rather than an
     empty table whose query plans assume it is empty)."""
-    people = iins(CITIZENS, seed=5)
+    people = iins(citizens, seed=5)
     async with pool.acquire() as conn:
         base_id = 5_000_000_000
         accounts = [
-            active_users[i] if i < len(active_users) else base_id + i for i in range(CITIZENS)
+            active_users[i] if i < len(active_users) else base_id + i for i in range(citizens)
         ]
         await conn.copy_records_to_table(
             "citizens",
-            records=[(accounts[i], people[i], f"+7701{i:07d}") for i in range(CITIZENS)],
+            records=[(accounts[i], people[i], f"+7701{i:07d}") for i in range(citizens)],
             columns=["tg_user_id", "iin", "phone"],
         )
         now = datetime.now(UTC)
@@ -399,7 +404,7 @@ async def load_citizens_and_venues(
                     "negative",
                     "Bench lab",
                 )
-                for i in range(0, CITIZENS, 2)
+                for i in range(0, citizens, 2)
             ],
             columns=["iin", "sampled_at", "result_at", "result", "laboratory"],
         )
@@ -407,7 +412,7 @@ async def load_citizens_and_venues(
             f"""
             INSERT INTO venues (bin, name, category)
             SELECT '971240001315', 'Checkin venue ' || g, 'food'
-              FROM generate_series(1, {VENUES}) g RETURNING id
+              FROM generate_series(1, {venues}) g RETURNING id
             """  # noqa: S608
         )
         del first

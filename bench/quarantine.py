@@ -83,14 +83,21 @@ def bench_distance(pairs: int) -> None:
 
 
 async def load_cases(
-    pool: asyncpg.Pool, count: int, *, patients: list[int] | None = None, seen_at: datetime
+    pool: asyncpg.Pool,
+    count: int,
+    *,
+    patients: list[int] | None = None,
+    seen_at: datetime,
+    doctor_tg_user_id: int = 900000001,
 ) -> None:
-    """``count`` consented cases with homes around Almaty, their last fix at ``seen_at``."""
+    """``count`` consented cases with homes around Almaty, their last fix at ``seen_at``,
+    under one doctor (``doctor_tg_user_id``: the doctor's Telegram account)."""
     rng = random.Random(3)
     async with pool.acquire() as conn:
         doctor = await conn.fetchval(
             "INSERT INTO doctors (full_name, district, tg_user_id, joined_at) "
-            "VALUES ('Bench doctor', 'Almaly', 900000001, now()) RETURNING id"
+            "VALUES ('Bench doctor', 'Almaly', $1, now()) RETURNING id",
+            doctor_tg_user_id,
         )
         lat0, lon0 = ALMATY_CENTRE
         records = []

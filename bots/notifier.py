@@ -1,9 +1,11 @@
 """Sends the outbox: each bot's messages at Telegram's rates (about 30 a second per bot,
 one a second per chat), retrying later on 429 and outages, giving up on blocked chats.
 
-A message is marked sent right after Telegram accepted it. A worker that dies between
-the two leaves its claim to lapse, and the message is sent again: at least once, and in
-practice once; there is no way to make a Bot API send idempotent.
+A message is marked sent right after Telegram accepted it; while PostgreSQL is briefly
+unreachable then, the mark is retried for as long as the claim holds the message (a
+message never marked is sent again when its claim lapses). Only a worker that dies
+between the two, or an outage longer than the claim, sends it twice: at least once, and
+in practice once; there is no way to make a Bot API send idempotent.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 PER_BOT_PER_SECOND = 25
 PER_CHAT_INTERVAL = 1.0
 MAX_ATTEMPTS = 12
+MARK_RETRY_INTERVAL = 0.5
 
 
 class Notifier:
@@ -117,5 +120,20 @@ class Notifier:
                 await self.outbox.retry_later(message.id, delay, type(error).__name__)
             return 0
         self._last_to_chat[key] = time.monotonic()
-        await self.outbox.sent(message.id)
+        await self._mark_sent(message.id)
         return 1
+
+    async def _mark_sent(self, message_id: int) -> None:
+        """Telegram took the message: mark it sent, waiting out an outage of PostgreSQL for
+        up to most of the claim's lease (meanwhile nobody else takes the message)."""
+        patience = time.monotonic() + self.outbox.lease.total_seconds() * 0.8
+        while True:
+            try:
+                await self.outbox.sent(message_id)
+                return
+            except Exception as error:
+                if not is_unavailable(error) or time.monotonic() >= patience:
+                    raise
+                await recover(self.outbox.pool, error)
+                log.warning("outbox: marking a sent message waits for the database")
+                await asyncio.sleep(MARK_RETRY_INTERVAL)

@@ -399,6 +399,9 @@ class Platform:
         )
         self._scheduler.add_job(self._audit_chain, "interval", seconds=30, id="audit-chain")
         self._scheduler.add_job(
+            self._exposure_catch_up, "interval", seconds=30, id="exposure-catch-up"
+        )
+        self._scheduler.add_job(
             self._quarantine_sweep, "interval", seconds=SWEEP_INTERVAL, id="quarantine-sweep"
         )
         self._scheduler.add_job(
@@ -549,6 +552,18 @@ class Platform:
             await audit_chain(pool, key)
 
         await run_exclusively(self.redis, "audit-chain", job, hold=timedelta(seconds=25))
+
+    async def _exposure_catch_up(self) -> None:
+        assert self.services is not None
+        assert self.redis is not None
+        exposure = self.services.exposure
+
+        async def job() -> None:
+            found = await exposure.catch_up()
+            if found:
+                log.warning("exposure: %d notices from results whose search was missed", found)
+
+        await run_exclusively(self.redis, "exposure-catch-up", job, hold=timedelta(seconds=25))
 
     async def _rollups(self) -> None:
         assert self.services is not None

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     hotline_retention_days: int = Field(default=90, ge=1, le=3650)
     quarantine_escalate_minutes: int = Field(default=10, ge=1, le=1440)
     workers: int = Field(default=1, ge=1, le=64)
+    update_lease_seconds: int = Field(default=60, ge=5, le=3600)
     panel_session_hours: float = Field(default=12.0, gt=0, le=168)
     nlu_backend: Literal["embedded", "rasa"] = "embedded"
     rasa_url: str | None = None

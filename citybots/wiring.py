@@ -73,7 +73,7 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
     permits = PermitService(pool)
     return Services(
         languages=LanguagePreferences(pool, redis),
-        ledger=UpdateLedger(pool),
+        ledger=UpdateLedger(pool, lease=timedelta(seconds=settings.update_lease_seconds)),
         statuses=statuses,
         citizens=CitizenService(pool, redis),
         venues=VenueService(pool, redis),

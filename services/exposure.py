@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -18,7 +18,10 @@ LOOKBACK_DAYS = 14
 # are written by the same statement (the outbox row has the shape outbox.enqueue writes;
 # doing it here saves a round trip per exposed visitor).
 _FIND_AND_QUEUE = """
-WITH found AS (
+WITH searched AS (
+    UPDATE pcr_results SET exposure_done_at = now()
+     WHERE id = $1 AND exposure_done_at IS NULL
+), found AS (
     INSERT INTO exposure_notices
         (positive_result_id, visit_id, exposed_iin, venue_id, window_start, window_end)
     SELECT r.id, other.id, other.iin, other.venue_id,
@@ -71,6 +74,21 @@ class ExposureService:
             assert row is not None
             total += row["found"]
         return total
+
+    async def catch_up(
+        self, *, settled: timedelta = timedelta(seconds=10), limit: int = 1000
+    ) -> int:
+        """Search the positive results stored but never searched (a worker that died, or
+        an outage, between an import's commit and its search), stored at least
+        ``settled`` ago so as not to race the import; returns the notices recorded.
+        Safe at any time: a notice is recorded and queued once per result and visit."""
+        rows = await self.pool.fetch(
+            "SELECT id FROM pcr_results WHERE result = 'positive' AND exposure_done_at IS NULL"
+            " AND created_at < now() - $1::interval ORDER BY id LIMIT $2",
+            settled,
+            limit,
+        )
+        return await self.on_positive_results([r["id"] for r in rows])
 
     async def notices(self, *, since: datetime | None = None) -> list[ExposureNotice]:
         """Notices for epidemiologists: who was exposed where and when."""

@@ -433,13 +433,15 @@ class RegistryImporter:
         assert summary is not None
         report.accepted += summary["added"]
         report.duplicates += len(chunk) - summary["added"]
-        if summary["iins"]:
-            await self.statuses.invalidate(summary["iins"])
+        # The exposure search first: it needs only PostgreSQL, and a result it missed is
+        # searched later by the catch-up job (ExposureService.catch_up).
         positives = list(summary["positives"] or [])
         if positives:
             report.positives.extend(positives)
             if self.on_positives is not None:
                 await self.on_positives(positives)
+        if summary["iins"]:
+            await self.statuses.invalidate(summary["iins"])
 
 
 class CsvSource:

@@ -83,16 +83,31 @@ class SandboxClient:
     async def inject_faults(
         self,
         *,
-        count: int = 1,
+        count: int | None = None,
         status: int = 429,
         retry_after: int = 1,
         methods: list[str] | None = None,
-    ) -> None:
-        """Make the next ``count`` bot calls of ``methods`` fail like Telegram under load."""
-        body: dict[str, Any] = {"count": count, "status": status, "retry_after": retry_after}
+        rate: float | None = None,
+        seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """Make bot calls of ``methods`` fail like Telegram under load: the next ``count``
+        (1 unless a rate or a duration is given), or a ``rate`` of them for ``seconds``."""
+        body: dict[str, Any] = {"status": status, "retry_after": retry_after}
+        for key, value in (("count", count), ("rate", rate), ("seconds", seconds)):
+            if value is not None:
+                body[key] = value
         if methods:
             body["methods"] = methods
-        await self.request("POST", "/faults", json=body)
+        result: dict[str, Any] = await self.request("POST", "/faults", json=body)
+        return result
+
+    async def faults(self) -> dict[str, Any]:
+        """The faults in force and how many sends were failed, by status."""
+        result: dict[str, Any] = await self.request("GET", "/faults")
+        return result
+
+    async def clear_faults(self) -> None:
+        await self.request("POST", "/faults", json={"clear": True})
 
     async def file(self, file_id: str) -> bytes:
         data: bytes = await self.request("GET", f"/files/{file_id}")

@@ -7,7 +7,8 @@ form or multipart parameters, answering ``{"ok": true, "result": ...}`` or
 User side (JSON, under ``<base>/api``): create users, send text, commands,
 ``/start`` payloads, contacts, locations and live-location moves, press inline
 buttons, and read a chat's transcript (long-polling for what is new). Faults
-(429 with ``retry_after``, 5xx) can be switched on for the next sends.
+(429 with ``retry_after``, 5xx) can be switched on for the next N sends, or for a
+fraction of sends for a while; the faults injected are counted.
 
 All state is in memory: the sandbox is for trying and testing, not for keeping.
 """
@@ -20,6 +21,7 @@ import contextlib
 import itertools
 import json
 import logging
+import random
 import secrets
 import struct
 import time
@@ -40,6 +42,9 @@ from aiohttp import (
 from bots.sandbox.markup import MAX_CAPTION, BadRequest, check_markup, check_text
 
 log = logging.getLogger(__name__)
+
+# The sends a fault hits unless it names its methods.
+_FAULT_METHODS = ("sendMessage", "sendPhoto", "sendDocument")
 
 # Parameters that Telegram takes as strings even when they look like numbers or JSON.
 _STRING_PARAMS = frozenset(
@@ -122,10 +127,35 @@ class Chat:
 
 @dataclass
 class Fault:
-    remaining: int
+    """Sends of ``methods`` fail with ``status``: each with probability ``rate``, until
+    ``remaining`` have failed (None: no limit) or ``until`` (monotonic time) has passed."""
+
     status: int
     retry_after: int
     methods: frozenset[str]
+    remaining: int | None = 1
+    rate: float = 1.0
+    until: float | None = None
+    injected: int = 0
+
+    @property
+    def spent(self) -> bool:
+        return (self.remaining is not None and self.remaining <= 0) or (
+            self.until is not None and time.monotonic() >= self.until
+        )
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "retry_after": self.retry_after,
+            "methods": sorted(self.methods),
+            "remaining": self.remaining,
+            "rate": self.rate,
+            "seconds_left": None
+            if self.until is None
+            else max(0.0, round(self.until - time.monotonic(), 1)),
+            "injected": self.injected,
+        }
 
 
 @dataclass
@@ -155,6 +185,8 @@ class Sandbox:
         self.files: dict[str, StoredFile] = {}
         self.callbacks: dict[str, dict[str, Any]] = {}
         self.faults: list[Fault] = []
+        self.faults_injected: dict[int, int] = {}  # by status, since the start
+        self._fault_dice = random.Random()  # noqa: S311 - which sends fail, not a secret
         self.requests_served = 0
         self.closing = False
         # Random bases: a new sandbox must not reuse ids that a database or Redis kept
@@ -194,6 +226,7 @@ class Sandbox:
         app.router.add_get(p + "/api/bots", self._api_bots)
         app.router.add_post(p + "/api/users", self._api_create_user)
         app.router.add_post(p + "/api/faults", self._api_faults)
+        app.router.add_get(p + "/api/faults", self._api_faults)
         app.router.add_get(p + "/api/files/{file_id}", self._api_file)
         chat = p + "/api/bots/{bot}/users/{user_id}"
         app.router.add_post(chat + "/send", self._api_send)
@@ -296,13 +329,63 @@ class Sandbox:
         return web.json_response({"ok": True, "result": result})
 
     def _take_fault(self, method: str) -> Fault | None:
+        """The fault this send of ``method`` meets, if any (counted as injected)."""
+        if not self.faults:
+            return None
+        self.faults = [f for f in self.faults if not f.spent]
         for fault in self.faults:
-            if fault.remaining > 0 and method in fault.methods:
+            if method not in fault.methods:
+                continue
+            if fault.rate < 1.0 and self._fault_dice.random() >= fault.rate:
+                continue
+            if fault.remaining is not None:
                 fault.remaining -= 1
-                if fault.remaining == 0:
-                    self.faults.remove(fault)
-                return fault
+            fault.injected += 1
+            self.faults_injected[fault.status] = self.faults_injected.get(fault.status, 0) + 1
+            return fault
         return None
+
+    def add_fault(
+        self,
+        *,
+        status: int = 429,
+        retry_after: int = 1,
+        methods: list[str] | None = None,
+        count: int | None = None,
+        rate: float = 1.0,
+        seconds: float | None = None,
+    ) -> Fault:
+        """Make sends fail like Telegram under load: the next ``count`` sends, each with
+        probability ``rate``, for ``seconds`` (None: until cleared). Without a count, a
+        fault with a rate or a duration has no limit of sends; one with neither fails
+        the next send only."""
+        if not 400 <= status <= 599:
+            raise ValueError("status must be 4xx or 5xx")
+        if not 0.0 < rate <= 1.0:
+            raise ValueError("rate must be above 0 and at most 1")
+        if count is not None and count < 1:
+            raise ValueError("count must be at least 1")
+        if count is None and seconds is None and rate >= 1.0:
+            count = 1
+        fault = Fault(
+            status=status,
+            retry_after=retry_after,
+            methods=frozenset(m.lower() for m in methods or _FAULT_METHODS),
+            remaining=count,
+            rate=rate,
+            until=None if seconds is None else time.monotonic() + seconds,
+        )
+        self.faults.append(fault)
+        return fault
+
+    def faults_report(self) -> dict[str, Any]:
+        """The faults in force and how many sends each status failed, since the start."""
+        self.faults = [f for f in self.faults if not f.spent]
+        return {
+            "faults": [f.public() for f in self.faults],
+            "injected": {str(k): v for k, v in sorted(self.faults_injected.items())},
+            "injected_total": sum(self.faults_injected.values()),
+        }
 
     def _chat_for(self, bot: SandboxBot, params: dict[str, Any]) -> tuple[int, Chat]:
         chat_id = params.get("chat_id")
@@ -724,19 +807,31 @@ class Sandbox:
         return web.json_response(user.public())
 
     async def _api_faults(self, request: web.Request) -> web.Response:
+        """``{"count"}``: the next N sends fail; ``{"rate", "seconds"}``: that fraction of
+        sends fails for that long (without ``seconds``, until cleared); ``{"clear": true}``
+        alone ends every fault. ``GET`` reads the faults and the counts injected."""
+        if request.method == "GET":
+            return web.json_response(self.faults_report())
         body = await _json_body(request)
-        methods = body.get("methods") or ["sendMessage", "sendPhoto", "sendDocument"]
-        fault = Fault(
-            remaining=int(body.get("count", 1)),
-            status=int(body.get("status", 429)),
-            retry_after=int(body.get("retry_after", 1)),
-            methods=frozenset(m.lower() for m in methods),
-        )
         if body.get("clear"):
             self.faults.clear()
-        if fault.remaining > 0:
-            self.faults.append(fault)
-        return web.json_response({"faults": len(self.faults)})
+            if not body.keys() - {"clear"}:
+                return web.json_response(self.faults_report())
+        try:
+            rate = float(body.get("rate", 1.0))
+            seconds = body.get("seconds")
+            count = body.get("count")
+            self.add_fault(
+                status=int(body.get("status", 429)),
+                retry_after=int(body.get("retry_after", 1)),
+                methods=body.get("methods") or None,
+                count=None if count is None else int(count),
+                rate=rate,
+                seconds=None if seconds is None else float(seconds),
+            )
+        except (TypeError, ValueError) as error:
+            return web.json_response({"ok": False, "description": str(error)}, status=400)
+        return web.json_response(self.faults_report())
 
     async def _m_getfile(self, bot: SandboxBot, params: dict[str, Any]) -> dict[str, Any]:
         file_id = str(params.get("file_id", ""))

@@ -15,6 +15,7 @@ from aiogram.exceptions import (
     TelegramConflictError,
     TelegramForbiddenError,
     TelegramRetryAfter,
+    TelegramServerError,
     TelegramUnauthorizedError,
 )
 from aiogram.types import (
@@ -195,6 +196,61 @@ async def test_flood_limits_answer_429_with_retry_after(harness: Harness) -> Non
         await harness.bot.send_message(chat.user_id, "hi")
     assert error.value.retry_after == 7
     await harness.bot.send_message(chat.user_id, "hi")
+
+
+async def test_a_fault_rate_fails_that_share_of_sends_for_a_while_and_counts_them(
+    harness: Harness,
+) -> None:
+    chat = await _chat(harness)
+    harness.sandbox._fault_dice.seed(9)
+    await harness.client.inject_faults(rate=0.25, status=429, retry_after=2, seconds=30)
+    await harness.client.inject_faults(rate=0.05, status=502, seconds=30)
+    outcomes = {"sent": 0, "429": 0, "502": 0}
+    waits = set()
+    for _ in range(400):
+        try:
+            await harness.bot.send_message(chat.user_id, "hi")
+            outcomes["sent"] += 1
+        except TelegramRetryAfter as error:
+            waits.add(error.retry_after)
+            outcomes["429"] += 1
+        except TelegramServerError:
+            outcomes["502"] += 1
+    assert waits == {2}
+    assert 60 <= outcomes["429"] <= 140  # about 100 of 400
+    assert 5 <= outcomes["502"] <= 40  # about 15 of the 300 the first fault let through
+    report = await harness.client.faults()
+    assert report["injected"] == {"429": outcomes["429"], "502": outcomes["502"]}
+    assert report["injected_total"] == outcomes["429"] + outcomes["502"]
+    assert len(await chat.updates(count=outcomes["sent"], wait=5)) == outcomes["sent"]
+    await harness.client.clear_faults()
+    assert (await harness.client.faults())["faults"] == []
+    await harness.bot.send_message(chat.user_id, "after")
+
+
+async def test_a_fault_rate_set_in_process_has_no_limit_of_sends(harness: Harness) -> None:
+    harness.sandbox.add_fault(status=429, rate=0.5, seconds=30, methods=["sendMessage"])
+    hits = sum(harness.sandbox._take_fault("sendmessage") is not None for _ in range(200))
+    assert 60 <= hits <= 140
+    assert harness.sandbox._take_fault("getme") is None
+
+
+async def test_a_fault_rate_ends_by_itself_when_its_time_is_up(harness: Harness) -> None:
+    chat = await _chat(harness)
+    await harness.client.inject_faults(rate=1.0, status=500, seconds=0.5)
+    with pytest.raises(TelegramServerError):
+        await harness.bot.send_message(chat.user_id, "hi")
+    await asyncio.sleep(0.6)
+    await harness.bot.send_message(chat.user_id, "hi")
+    assert (await harness.client.faults())["injected"] == {"500": 1}
+
+
+async def test_a_fault_without_an_end_or_a_sensible_rate_is_refused(harness: Harness) -> None:
+    url = f"{harness.base}/api/faults"
+    for body in ({"count": 0}, {"rate": 0}, {"rate": 2}, {"status": 200}, {"seconds": "x"}):
+        async with ClientSession() as http, http.post(url, json=body) as r:
+            assert r.status == 400, body
+    assert (await harness.client.faults())["faults"] == []
 
 
 async def test_get_updates_conflicts_with_a_webhook(harness: Harness) -> None:

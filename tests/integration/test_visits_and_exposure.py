@@ -240,6 +240,31 @@ async def test_a_positive_result_notifies_the_visitors_who_overlapped(services: 
     assert again == 0
 
 
+async def test_a_positive_result_whose_search_was_missed_is_searched_by_the_catch_up(
+    services: Services,
+) -> None:
+    venue = await make_venue(services)
+    sick_user, exposed_user = _user(), _user()
+    sick = await make_citizen(services, sick_user)
+    exposed = await make_citizen(services, exposed_user)
+    await services.visits.check_in(sick, venue, entrance_id=None, via="qr")
+    await services.visits.check_in(exposed, venue, entrance_id=None, via="qr")
+    # Stored, and then the worker died (or Redis failed) before the search ran; the
+    # laboratory's retry is a duplicate, so nothing else would ever search it.
+    await services.outbox.pool.execute(
+        "INSERT INTO pcr_results (iin, sampled_at, result_at, result, laboratory) "
+        "VALUES ($1, now() - interval '1 day', now(), 'positive', 'Lab')",
+        sick,
+    )
+    assert await services.exposure.catch_up(settled=timedelta(0)) >= 1
+    notices = [n for n in await services.exposure.notices() if n.venue_id == venue.id]
+    assert [n.exposed_iin for n in notices] == [exposed]
+    assert await services.exposure.catch_up(settled=timedelta(0)) == 0
+    assert [
+        n.exposed_iin for n in await services.exposure.notices() if n.venue_id == venue.id
+    ] == [exposed]
+
+
 async def test_a_dispute_is_decided_with_who_and_why_and_the_citizen_is_told(
     services: Services,
 ) -> None:
