@@ -52,7 +52,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 from aiohttp import ClientError, ClientSession, ClientTimeout
 from ashyq import iins, load_citizens_and_venues  # bench/ is the script's folder
-from common import SERVER_PIDS, CpuMeter, SandboxSide, percentile, sandbox_server
+from common import SERVER_PIDS, CpuMeter, SandboxSide, percentile, sandbox_server, server_pids
 from quarantine import load_cases
 
 from bots.sandbox.server import SandboxBot, SandboxUser
@@ -947,7 +947,8 @@ async def run_fault(
     # CPU by part, where no process is replaced mid-run (a restart would reset its count).
     meter = None
     if fault in ("none", "telegram"):
-        SERVER_PIDS[:] = _server_pids(run)
+        SERVER_PIDS.clear()
+        SERVER_PIDS.update(server_pids(run.pg, run.rd))
         assert run.nginx is not None
         meter = CpuMeter([p.pid for p in run.workers if p is not None] + [run.nginx.pid])
         meter.start()
@@ -966,15 +967,6 @@ async def run_fault(
             + f"; load average {os.getloadavg()[0]:.2f}"
         )
     return result
-
-
-def _server_pids(run: Cluster) -> list[int]:
-    pids = []
-    with contextlib.suppress(OSError, ValueError):
-        pids.append(int((run.pg.pgdata / "postmaster.pid").read_text().split()[0]))
-    if run.rd.process is not None:
-        pids.append(run.rd.process.pid)
-    return pids
 
 
 async def main() -> None:

@@ -102,7 +102,7 @@ SERVER_PIDS: dict[str, int] = {}
 detaches the postmaster, so it is no child of the bench)."""
 
 
-def _server_pids(pg: EmbeddedPostgres | None, rd: EmbeddedRedis | None) -> dict[str, int]:
+def server_pids(pg: EmbeddedPostgres | None, rd: EmbeddedRedis | None) -> dict[str, int]:
     pids = {}
     if pg is not None:
         with contextlib.suppress(OSError, ValueError):
@@ -134,7 +134,7 @@ async def servers() -> AsyncIterator[tuple[str, str]]:
         await migrate(conn)
         await conn.close()
         SERVER_PIDS.clear()
-        SERVER_PIDS.update(_server_pids(pg, rd))
+        SERVER_PIDS.update(server_pids(pg, rd))
         try:
             yield url, redis_url
         finally:
