@@ -401,6 +401,7 @@ class Platform:
         self._scheduler.add_job(
             self._exposure_catch_up, "interval", seconds=30, id="exposure-catch-up"
         )
+        self._scheduler.add_job(self._status_catch_up, "interval", seconds=5, id="status-catch-up")
         self._scheduler.add_job(
             self._quarantine_sweep, "interval", seconds=SWEEP_INTERVAL, id="quarantine-sweep"
         )
@@ -564,6 +565,18 @@ class Platform:
                 log.warning("exposure: %d notices from results whose search was missed", found)
 
         await run_exclusively(self.redis, "exposure-catch-up", job, hold=timedelta(seconds=25))
+
+    async def _status_catch_up(self) -> None:
+        assert self.services is not None
+        assert self.redis is not None
+        statuses = self.services.statuses
+
+        async def job() -> None:
+            made_stale = await statuses.catch_up()
+            if made_stale:
+                log.warning("status: %d cached statuses made stale late", made_stale)
+
+        await run_exclusively(self.redis, "status-catch-up", job, hold=timedelta(seconds=4))
 
     async def _rollups(self) -> None:
         assert self.services is not None

@@ -159,6 +159,7 @@ class DisputeService:
                 params={"id": dispute_id, "upheld": upheld, "note": note},
                 dedupe_key=f"dispute:{dispute_id}",
             )
-        await self.statuses.invalidate([iin])
+            change = await self.statuses.note_change(conn, [iin])
+        await self.statuses.changed(change, [iin])
         assert updated is not None
         return Dispute(**dict(updated))

@@ -430,7 +430,9 @@ class RegistryImporter:
                 summary = await conn.fetchrow(merge, source)
             else:
                 summary = await conn.fetchrow(merge)
-        assert summary is not None
+            assert summary is not None
+            touched = list(summary["iins"] or [])
+            note = await self.statuses.note_change(conn, touched) if touched else None
         report.accepted += summary["added"]
         report.duplicates += len(chunk) - summary["added"]
         # The exposure search first: it needs only PostgreSQL, and a result it missed is
@@ -440,8 +442,8 @@ class RegistryImporter:
             report.positives.extend(positives)
             if self.on_positives is not None:
                 await self.on_positives(positives)
-        if summary["iins"]:
-            await self.statuses.invalidate(summary["iins"])
+        if note is not None:
+            await self.statuses.changed(note, touched)
 
 
 class CsvSource:

@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
+from services.db import Connection
 from services.localcache import LocalCache, publish
 
 GREEN_VALIDITY = timedelta(hours=72)
@@ -290,6 +291,33 @@ class StatusService:
             if ttl <= 0:
                 return
         self.local.put(iin, status, generation, ttl)
+
+    async def note_change(self, conn: Connection, iins: Sequence[str]) -> int:
+        """In a registry writer's transaction: these IINs' records change. Pass the note
+        to :meth:`changed` after the commit; if that never happens, :meth:`catch_up`
+        invalidates them later."""
+        note: int = await conn.fetchval(
+            "INSERT INTO status_changes (iins) VALUES ($1::text[]) RETURNING id", list(iins)
+        )
+        return note
+
+    async def changed(self, note: int, iins: Iterable[str]) -> None:
+        """After the writer's commit: make the cached statuses stale, then drop the note."""
+        await self.invalidate(iins)
+        await self.pool.execute("DELETE FROM status_changes WHERE id = $1", note)
+
+    async def catch_up(self, *, settled: timedelta = timedelta(seconds=5)) -> int:
+        """Invalidate what writers noted but did not invalidate (noted at least
+        ``settled`` ago, so as not to race them); how many IINs. Safe at any time: a
+        second invalidation only makes a cache entry recomputed once more."""
+        rows = await self.pool.fetch(
+            "SELECT id, iins FROM status_changes WHERE created_at < now() - $1::interval "
+            "ORDER BY id LIMIT 100",
+            settled,
+        )
+        for row in rows:
+            await self.changed(row["id"], row["iins"])
+        return sum(len(row["iins"]) for row in rows)
 
     async def invalidate(self, iins: Iterable[str]) -> None:
         """Make cached statuses of these IINs stale; call after every registry write.

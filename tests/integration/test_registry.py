@@ -2,6 +2,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from citybots.wiring import Services
 from services.registry import CsvSource
 from services.status import Colour
@@ -107,3 +109,28 @@ async def test_a_status_computed_before_a_write_is_not_believed_after_it(
     entry = {**stale.to_dict(), "generation": 0}
     await services.statuses.redis.set(f"status:{iin}", json.dumps(entry))
     assert (await services.statuses.status(iin)).colour is Colour.RED
+
+
+async def test_an_invalidation_redis_missed_is_made_by_the_catch_up_job(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis fails between a positive result's commit and the invalidation: the note
+    written in the import's transaction lets the catch-up make the cached green stale."""
+    iin = make_iin()
+    await add_pcr(services, iin, "negative")
+    assert (await services.statuses.status(iin)).colour is Colour.GREEN  # cached now
+
+    async def redis_fails(iins: object) -> None:
+        raise ConnectionError("Redis went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(services.statuses, "invalidate", redis_fails)
+        with pytest.raises(ConnectionError):
+            await add_pcr(services, iin, "positive")
+    assert (await services.statuses.status(iin)).colour is Colour.GREEN  # stale until...
+    assert await services.statuses.catch_up(settled=timedelta(0)) >= 1
+    assert (await services.statuses.status(iin)).colour is Colour.RED
+    left = await services.statuses.pool.fetchval(
+        "SELECT count(*) FROM status_changes WHERE $1 = ANY(iins)", iin
+    )
+    assert left == 0
