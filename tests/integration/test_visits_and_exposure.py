@@ -97,6 +97,53 @@ async def test_a_rescan_and_simultaneous_scans_make_one_visit(services: Services
     assert await services.visits.occupancy(venue.id) == 1
 
 
+async def test_a_check_in_reads_the_persons_own_stay_whatever_the_statistics_say(
+    server_urls: tuple[str, str],
+) -> None:
+    """Statistics gathered while no stay was open (a morning's ANALYZE), then a city
+    full of people inside: a check-in still looks up the person's own open stay and the
+    venue's, not every open stay in the city."""
+    async with new_database(server_urls[0], "citybots_plans") as url:
+        conn = await asyncpg.connect(url)
+        try:
+            venue, other = [
+                await conn.fetchval(
+                    "INSERT INTO venues (bin, name, category) VALUES ('971240001315', $1, 'food') "
+                    "RETURNING id",
+                    name,
+                )
+                for name in ("Plan test busy", "Plan test quiet")
+            ]
+            await conn.execute(
+                "INSERT INTO visits (venue_id, iin, via, status, admitted, checked_in_at, "
+                "checked_out_at, checkout_kind) SELECT $1, lpad(g::text, 12, '0'), 'qr', "
+                "'green', true, now() - interval '1 day', now() - interval '23 hours', 'scan' "
+                "FROM generate_series(1, 3000) g",
+                venue,
+            )
+            await conn.execute("ANALYZE visits")  # no stay open
+            await conn.execute(
+                "INSERT INTO visits (venue_id, iin, via, status, admitted) SELECT $1, "
+                "lpad((10000 + g)::text, 12, '0'), 'qr', 'green', true "
+                "FROM generate_series(1, 500) g",
+                venue,
+            )
+            async with conn.transaction():
+                for person in (make_iin() for _ in range(10)):
+                    await conn.fetch(
+                        "SELECT * FROM citybots_check_in($1, NULL, $2, NULL, 'qr', NULL, "
+                        "'green', true, NULL, false)",
+                        other,
+                        person,
+                    )
+                fetched = await conn.fetchval(
+                    "SELECT idx_tup_fetch FROM pg_stat_xact_user_tables WHERE relname = 'visits'"
+                )
+            assert fetched < 50  # 500 a check-in when every open stay is read
+        finally:
+            await conn.close()
+
+
 async def test_the_last_place_is_taken_once_by_concurrent_transactions(
     services: Services,
 ) -> None:
