@@ -174,3 +174,22 @@ async def test_every_row_of_a_hostile_file_is_stored_or_rejected_with_a_line_and
     if stored is not None:
         assert stored == report.accepted
     cases.tick("registry CSV import", report.rows)
+
+
+async def test_a_row_with_a_nul_is_rejected_with_its_reason_not_a_failed_import(
+    services: Services,
+) -> None:
+    """A NUL in a name reached COPY and failed the whole chunk (found by the fuzz run)."""
+    rows = {
+        "pois": [
+            ["pharmacy", "Apteka\x00", "43.2", "76.9", ""],
+            ["shop", "Ok", "43.2", "76.9", ""],
+        ],
+        "orgs": [["971240001315", "Org\x00", "47.11", "+77012345678", "yes"]],
+    }
+    for kind, fields in rows.items():
+        report = await services.importer.import_rows(
+            kind, list(enumerate(fields, start=2)), source=f"fuzz:{secrets.token_hex(6)}"
+        )
+        assert [r.code for r in report.rejected] == ["row.nul"]
+        assert report.accepted + report.duplicates == len(fields) - 1
