@@ -87,12 +87,9 @@ def write_report() -> None:
         Path(path).write_text(json.dumps(report, indent=2, ensure_ascii=False))
 
 
-async def feed(
-    entry_point: str, inputs: Sequence[T], check: Callable[[T], Awaitable[object]]
-) -> None:
-    """Feed every input of a batch at once, each checked by ``check``; counted when all
-    passed. A failure is raised with its input (and how many others failed) attached."""
-    enter(entry_point)
+async def check_all(inputs: Sequence[T], check: Callable[[T], Awaitable[object]]) -> None:
+    """Check every input of a batch at once; a failure is raised (after all are done)
+    with its input and how many others failed attached."""
     results = await asyncio.gather(*(check(i) for i in inputs), return_exceptions=True)
     failed = [(i, r) for i, r in zip(inputs, results, strict=True) if isinstance(r, BaseException)]
     if failed:
@@ -100,4 +97,13 @@ async def feed(
         error.add_note(f"input: {first_input!r}")
         error.add_note(f"{len(failed)} of the batch's {len(inputs)} inputs failed")
         raise error
+
+
+async def feed(
+    entry_point: str, inputs: Sequence[T], check: Callable[[T], Awaitable[object]]
+) -> None:
+    """Feed every input of a batch to the entry point at once, each checked by ``check``;
+    counted when all passed."""
+    enter(entry_point)
+    await check_all(inputs, check)
     tick(entry_point, len(inputs))
