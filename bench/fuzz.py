@@ -4,9 +4,14 @@ the failures per entry point.
 
     .venv/bin/python bench/fuzz.py [--scale 1.0] [--bots-scale 0.1] [-k EXPR] [--json]
 
-``--scale`` multiplies every fuzz figure (0.1 for a quick run); ``--bots-scale`` does so
-for the bots' end-to-end test alone, which costs tens of milliseconds a case through the
-sandbox (``FUZZ_BOT_EXAMPLES`` in the environment sets its count directly).
+``--scale`` multiplies every fuzz figure (0.1 for a quick run; a test never runs fewer
+examples than in the ci profile); ``--bots-scale`` does so for the bots' end-to-end test
+alone (``FUZZ_BOT_EXAMPLES`` in the environment sets its count directly).
+
+A case is one input fed to an entry point and checked. The expensive entry points (the
+bots end to end, the HTTP API and panel forms, CSV imports) take a batch of inputs per
+hypothesis example, sent at once and each checked (tests/property/cases.py), so a case
+costs a few milliseconds of the server's work instead of a round trip's wait.
 """
 
 from __future__ import annotations

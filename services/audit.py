@@ -17,6 +17,18 @@ from services.db import Connection
 log = logging.getLogger(__name__)
 
 
+def _without_nul(value: Any) -> Any:
+    """PostgreSQL text and jsonb cannot hold NUL; a value typed by someone (a plate on the
+    public check page) may: it is kept with U+FFFD in its place, as the bots do."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(v) for v in value]
+    return value
+
+
 async def record(
     conn: Connection | asyncpg.Pool,
     *,
@@ -25,12 +37,13 @@ async def record(
     subject: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
+    """Append one row to the audit log (text with NUL is stored with U+FFFD instead)."""
     await conn.execute(
         "INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, $2, $3, $4)",
-        actor,
-        action,
-        subject,
-        details or {},
+        _without_nul(actor),
+        _without_nul(action),
+        _without_nul(subject),
+        _without_nul(details or {}),
     )
 
 

@@ -40,6 +40,7 @@ from services.validation import InvalidInput, check_iin, parse_bin, parse_plate
 PURPOSES = ("work", "delivery", "medical", "utilities", "security", "volunteer")
 REGISTERS = ("city", "roadblock")
 MAX_WINDOW_DAYS = 30
+MAX_DAYS_AHEAD = 366
 MAX_ITEMS = 5_000
 HEAD_ATTEMPTS_PER_HOUR = 5
 
@@ -172,13 +173,16 @@ def parse_csv(data: bytes) -> tuple[list[Item], list[BadLine]]:
 
 def window_of(first: date, last: date, *, today: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """From the start of ``first`` to the end of ``last``, in the city's time zone; a
-    window in the past, backwards or longer than MAX_WINDOW_DAYS is refused."""
+    window in the past, backwards, longer than MAX_WINDOW_DAYS or starting more than
+    MAX_DAYS_AHEAD days ahead is refused."""
     if first < today:
         raise InvalidInput("apply.window_past")
     if last < first:
         raise InvalidInput("apply.window_backwards")
     if (last - first).days + 1 > MAX_WINDOW_DAYS:
         raise InvalidInput("apply.window_too_long")
+    if (first - today).days > MAX_DAYS_AHEAD:  # 31.12.9999 would overflow below
+        raise InvalidInput("apply.window_far")
     start = datetime.combine(first, time(0), tzinfo=tz)
     return start, datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz)
 

@@ -71,6 +71,7 @@ REASONS = {
     "location.range": "latitude or longitude is out of range (is it projected, or swapped?)",
     "location.null_island": "the point (0, 0) is not a real place",
     "row.columns": "row does not have the expected columns",
+    "row.nul": "row has a NUL character (no stored text can hold one)",
     "row.malformed": "row cannot be read as CSV (quoting, size or encoding)",
 }
 _POSITIVE = {"positive", "pos", "+", "1", "положительный", "оң"}
@@ -395,6 +396,9 @@ class RegistryImporter:
                 continue
             if len(fields) != width:
                 report.rejected.append(Rejected(line, "row.columns", fields))
+                continue
+            if any("\x00" in field for field in fields):
+                report.rejected.append(Rejected(line, "row.nul", fields))
                 continue
             try:
                 chunk.append(parse(fields, self.tz, latest))

@@ -758,14 +758,20 @@ class Sandbox:
 
     # -------------------------------------------------------------- user side
 
-    def _bot_from(self, request: web.Request) -> SandboxBot:
-        name = request.match_info["bot"].lower().lstrip("@")
+    def bot_named(self, name: str) -> SandboxBot | None:
+        """A bot by its name or @username."""
+        name = name.lower().lstrip("@")
         bot = self.bots_by_username.get(name)
         if bot is None:
             for candidate in self.bots_by_token.values():
                 if candidate.name == name:
                     return candidate
-            raise web.HTTPNotFound(text=f"no sandbox bot {name!r}")
+        return bot
+
+    def _bot_from(self, request: web.Request) -> SandboxBot:
+        bot = self.bot_named(request.match_info["bot"])
+        if bot is None:
+            raise web.HTTPNotFound(text=f"no sandbox bot {request.match_info['bot']!r}")
         return bot
 
     def _user_from(self, request: web.Request) -> SandboxUser:
@@ -880,33 +886,22 @@ class Sandbox:
     async def user_sends(self, bot: SandboxBot, user: SandboxUser, text: str) -> int:
         """In-process user side (benchmarks): a text message; returns the chat's sequence
         number before it, for :meth:`wait_for_replies`."""
+        return await self.user_sends_update(bot, user, {"text": text})
+
+    async def user_sends_update(
+        self, bot: SandboxBot, user: SandboxUser, body: dict[str, Any]
+    ) -> int:
+        """In-process user side (benchmarks, fuzzing): what ``POST .../send`` takes (text,
+        contact, location or document; ValueError otherwise); returns the chat's sequence
+        number before it, for :meth:`wait_for_replies`."""
         chat = self._user_chat(bot, user)
         before = chat.seq
-        content: dict[str, Any] = {"text": text}
-        if text.startswith("/"):
-            command = text.split()[0]
-            content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
-        message = await self._user_message(bot, user, content)
+        message = await self._user_message(bot, user, self._content(user, body))
         await self._push_update(bot, {"message": _public(message)})
         return before
 
-    async def wait_for_replies(
-        self, bot: SandboxBot, user: SandboxUser, since: int, count: int = 1
-    ) -> list[dict[str, Any]]:
-        chat = self._user_chat(bot, user)
-
-        def enough() -> bool:  # counted without a pass over the chat
-            new = len(chat.bot_changes) - bisect.bisect_right(chat.bot_changes, since)
-            return new >= count or self.closing
-
-        async with chat.changed:
-            await chat.changed.wait_for(enough)
-            changed = chat.bot_changed[bisect.bisect_right(chat.bot_changes, since) :]
-            return [chat.messages[i] for i in sorted(set(changed))]
-
-    async def _api_send(self, request: web.Request) -> web.Response:
-        bot, user = self._bot_from(request), self._user_from(request)
-        body = await _json_body(request)
+    def _content(self, user: SandboxUser, body: dict[str, Any]) -> dict[str, Any]:
+        """A user's message content from the body ``POST .../send`` takes."""
         content: dict[str, Any]
         if "text" in body:
             text = str(body["text"])
@@ -950,7 +945,30 @@ class Sandbox:
                 }
             }
         else:
-            raise web.HTTPBadRequest(text="send needs text, contact, location or document")
+            raise ValueError("send needs text, contact, location or document")
+        return content
+
+    async def wait_for_replies(
+        self, bot: SandboxBot, user: SandboxUser, since: int, count: int = 1
+    ) -> list[dict[str, Any]]:
+        chat = self._user_chat(bot, user)
+
+        def enough() -> bool:  # counted without a pass over the chat
+            new = len(chat.bot_changes) - bisect.bisect_right(chat.bot_changes, since)
+            return new >= count or self.closing
+
+        async with chat.changed:
+            await chat.changed.wait_for(enough)
+            changed = chat.bot_changed[bisect.bisect_right(chat.bot_changes, since) :]
+            return [chat.messages[i] for i in sorted(set(changed))]
+
+    async def _api_send(self, request: web.Request) -> web.Response:
+        bot, user = self._bot_from(request), self._user_from(request)
+        body = await _json_body(request)
+        try:
+            content = self._content(user, body)
+        except ValueError as error:
+            raise web.HTTPBadRequest(text=str(error)) from None
         message = await self._user_message(bot, user, content)
         update = await self._push_update(bot, {"message": _public(message)})
         return web.json_response(

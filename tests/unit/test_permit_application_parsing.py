@@ -64,6 +64,8 @@ def test_a_window_is_whole_days_in_the_city_and_sane() -> None:
         (date(2026, 11, 30), date(2026, 12, 2), "apply.window_past"),
         (date(2026, 12, 5), date(2026, 12, 2), "apply.window_backwards"),
         (date(2026, 12, 1), date(2027, 1, 1), "apply.window_too_long"),
+        (date(2028, 1, 1), date(2028, 1, 2), "apply.window_far"),
+        (date(9999, 12, 31), date(9999, 12, 31), "apply.window_far"),  # was OverflowError
     ):
         with pytest.raises(InvalidInput) as raised:
             window_of(first, last, today=date(2026, 12, 1), tz=TZ)
