@@ -455,8 +455,10 @@ class ScanFastPath:
     async def _post(self, bot: Bot, reply: Reply) -> bool:
         """sendMessage as a JSON body built from the reply (its keyboard is JSON already)
         on a kept-alive connection (flows/common/http.py): the same Bot API call without
-        aiohttp's and aiogram's per-request work. True when Telegram took it; False for
-        any other answer, or a session this cannot stand in for (a proxy, a test's)."""
+        aiohttp's and aiogram's per-request work. True when nothing more is to be done:
+        Telegram took it, or answered a 5xx (it may have delivered it, so it is not sent
+        again, as for every other message); False for any other answer (a 429, say), or a
+        session this cannot stand in for (a proxy, a test's)."""
         session = bot.session
         if not isinstance(session, AiohttpSession) or session.proxy is not None:
             return False
@@ -473,6 +475,9 @@ class ScanFastPath:
             status, _ = await sender.post(url.path, body.encode())
         except NotSent:
             return False  # nothing left: aiogram's client tries (and reports) in turn
+        if status >= 500:
+            log.warning("check-in reply met a %d; not sent again", status)
+            return True
         return 200 <= status < 300
 
     async def _send_chat(self, scans: list[_Scan]) -> None:

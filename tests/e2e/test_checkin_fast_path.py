@@ -229,7 +229,7 @@ async def test_a_reply_telegram_refuses_for_a_while_arrives_once(
     sandbox: SandboxClient, platform: Platform
 ) -> None:
     """A 429 on the kept-alive connection: aiogram's client waits it out and sends the
-    reply again; the visit is stored once."""
+    reply again; the visit is stored once. A 5xx is not sent again."""
     services = _services(platform)
     venue = await make_venue(services)
     codes = await _codes(services, venue)
@@ -239,6 +239,15 @@ async def test_a_reply_telegram_refuses_for_a_while_arrives_once(
     assert (await chat.reply(wait=15))["text"].startswith("✅")
     assert await chat.updates(count=0, wait=1.5) == []
     assert len(await _visits(services, iin)) == 1
+
+    # A 5xx: Telegram may have delivered it, so it is not sent again; a re-scan answers.
+    await sandbox.inject_faults(count=1, status=502, methods=["sendMessage"])
+    _deliver_together(platform, _update(chat, f"/start {codes['exit']}"))
+    assert await chat.updates(count=0, wait=1.5) == []
+    await chat.send(f"/start {codes['exit']}")
+    assert (await chat.reply())["text"] == text("en", "checkin.not_inside", venue=venue.name)
+    rows = await _visits(services, iin)
+    assert [(r["admitted"], r["checkout_kind"]) for r in rows] == [(True, "scan")]
 
 
 async def test_unusual_scans_go_the_normal_way_with_its_messages(
