@@ -1,9 +1,12 @@
-"""The laboratories' push API: ``POST /api/v1/pcr-results`` with a JSON batch.
+"""The laboratories' push API: ``POST /api/v1/pcr-results`` with a JSON batch, or with
+an HL7 FHIR R4 Bundle of Observations (``Content-Type: application/fhir+json``).
 
 Authenticated by ``Authorization: Bearer <lab key>``; the laboratory named in the
 stored rows is always the authenticated one. The answer has the import report's shape:
-``{"rows", "accepted", "duplicates", "rejected": [{"line", "code", "reason"}]}``, where
-``line`` is the item's 1-based position in the batch.
+``{"rows", "accepted", "corrected", "withdrawn", "duplicates", "rejected": [{"line",
+"code", "reason"}]}``, where ``line`` is the item's (or the Bundle entry's) 1-based
+position in the batch. A result whose ``result`` is ``withdrawn`` (FHIR: status
+entered-in-error) withdraws the sample's stored result.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ from typing import Any
 from aiohttp import web
 
 from citybots.wiring import Services
+from services.fhir_results import FhirError, bundle_rows
+from services.registry import Rejected
 
 SERVICES: web.AppKey[Services] = web.AppKey("services")
 MAX_BATCH = 10_000
 _FIELDS = ("iin", "sampled_at", "result_at", "result")
+FHIR_TYPES = ("application/fhir+json", "application/json+fhir")
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -36,25 +42,46 @@ async def push_pcr_results(request: web.Request) -> web.Response:
     lab = await services.labs.authenticate(key.strip()) if scheme == "Bearer" and key else None
     if lab is None:
         return _error(401, "a valid laboratory key is required: Authorization: Bearer <key>")
+    fhir = request.content_type in FHIR_TYPES
     try:
-        body = await request.json()
+        body = await request.json(loads=json.loads)
     except (ValueError, UnicodeDecodeError):
+        if fhir:
+            return _error(400, "the body must be JSON: a FHIR Bundle of Observations")
         return _error(400, 'the body must be JSON: a list of results, or {"results": [...]}')
-    items = body.get("results") if isinstance(body, dict) else body
-    if not isinstance(items, list):
-        return _error(400, 'the body must be a list of results, or {"results": [...]}')
-    if len(items) > MAX_BATCH:
-        return _error(413, f"at most {MAX_BATCH} results per request")
-    rows = []
-    for position, item in enumerate(items, start=1):
-        fields = _row(item, lab.name)
-        rows.append((position, fields if fields is not None else ["?"]))
-    report = await services.importer.import_rows("pcr", rows, source=f"lab:{lab.name}")
+    refused: list[Rejected] = []
+    if fhir:
+        entries = body.get("entry") if isinstance(body, dict) else None
+        if isinstance(entries, list) and len(entries) > MAX_BATCH:
+            return _error(413, f"at most {MAX_BATCH} entries per Bundle")
+        try:
+            rows, refused = bundle_rows(body, lab.name)
+        except FhirError as error:
+            return _error(400, str(error))
+    else:
+        items = body.get("results") if isinstance(body, dict) else body
+        if not isinstance(items, list):
+            return _error(400, 'the body must be a list of results, or {"results": [...]}')
+        if len(items) > MAX_BATCH:
+            return _error(413, f"at most {MAX_BATCH} results per request")
+        rows = []
+        for position, item in enumerate(items, start=1):
+            fields = _row(item, lab.name)
+            rows.append((position, fields if fields is not None else ["?"]))
+    report = await services.importer.import_rows(
+        "pcr", rows, source=f"lab:{lab.name}", refused=refused
+    )
     await services.audit(
         actor=f"lab:{lab.id}",
         action="pcr.push",
         subject=None,
-        details={"rows": report.rows, "accepted": report.accepted},
+        details={
+            "rows": report.rows,
+            "accepted": report.accepted,
+            "corrected": report.corrected,
+            "withdrawn": report.withdrawn,
+            "format": "fhir" if fhir else "json",
+        },
     )
     return web.Response(text=json.dumps(report.as_dict()), content_type="application/json")
 

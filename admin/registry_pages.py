@@ -24,6 +24,9 @@ DISPUTE_ERRORS = {
     "dispute.officer_and_note_required": "Write a note: the citizen sees it.",
     "dispute.not_found": "No such dispute.",
     "dispute.already_resolved": "This dispute is already decided.",
+    "dispute.error_needs_uphold": "Only an upheld dispute can mark a record as entered in error.",
+    "dispute.nothing_behind_colour": "No record stands behind this person's colour now: "
+    "nothing to mark as entered in error.",
 }
 
 
@@ -98,6 +101,8 @@ async def upload(request: web.Request) -> web.Response:
             "kind": kind,
             "rows": report.rows,
             "accepted": report.accepted,
+            "corrected": report.corrected,
+            "withdrawn": report.withdrawn,
             "duplicates": report.duplicates,
             "rejected": len(report.rejected),
             "rejected_report": rejected_url,
@@ -130,6 +135,7 @@ async def decide(request: web.Request) -> web.Response:
             officer=session_of(request).user.username,
             upheld=form.get("decision") == "uphold",
             note=str(form.get("note", ""))[:500],
+            entered_in_error=form.get("entered_in_error") == "yes",
         )
     except DisputeError as error:
         return await _page(request, error=DISPUTE_ERRORS.get(error.code, error.code))

@@ -202,10 +202,13 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
         )
     progress(report.rows, final=True)
     report_path = Path(args.report) if args.report else path.with_suffix(".rejected.csv")
+    corrections = ""
+    if report.corrected or report.withdrawn:
+        corrections = f"{report.corrected:,} corrected, {report.withdrawn:,} withdrawn, "
     print(
-        f"{report.rows:,} rows: {report.accepted:,} added, {report.duplicates:,} already "
-        f"known, {len(report.rejected):,} rejected ({report.seconds:.1f} s, "
-        f"{report.rows / max(report.seconds, 1e-9):,.0f} rows/s)"
+        f"{report.rows:,} rows: {report.accepted:,} added, {corrections}"
+        f"{report.duplicates:,} already known, {len(report.rejected):,} rejected "
+        f"({report.seconds:.1f} s, {report.rows / max(report.seconds, 1e-9):,.0f} rows/s)"
     )
     if report.positives:
         print(f"{len(report.positives):,} new positive results: exposure search done")
@@ -419,6 +422,7 @@ async def _disputes(settings: Settings, args: argparse.Namespace) -> int:
                 upheld=args.decision == "uphold",
                 note=args.note,
                 isolation_end=end,
+                entered_in_error=args.entered_in_error,
             )
         except DisputeError as error:
             print(f"citybots: {error.code}", file=sys.stderr)
@@ -564,6 +568,13 @@ def build_parser() -> argparse.ArgumentParser:
     resolving.add_argument("--officer", required=True, help="your name, for the record")
     resolving.add_argument("--note", required=True, help="why; the citizen sees this")
     resolving.add_argument("--isolation-end", help="corrected isolation end (upheld only)")
+    resolving.add_argument(
+        "--entered-in-error",
+        action="store_true",
+        help="the records behind the colour (the positive results of a red, the contact "
+        "registrations of a yellow, the negative of a green) were entered in error: they stop "
+        "counting (upheld only)",
+    )
     exposures = commands.add_parser("exposures", help="exposure notices for epidemiologists")
     exposures.add_argument("--since", help="only notices created since this time")
     zones = commands.add_parser("zones", help="which zones contain a point; points per zone")

@@ -402,6 +402,7 @@ class Platform:
             self._exposure_catch_up, "interval", seconds=30, id="exposure-catch-up"
         )
         self._scheduler.add_job(self._status_catch_up, "interval", seconds=5, id="status-catch-up")
+        self._scheduler.add_job(self._status_notices, "interval", seconds=2, id="status-notices")
         self._scheduler.add_job(
             self._quarantine_sweep, "interval", seconds=SWEEP_INTERVAL, id="quarantine-sweep"
         )
@@ -577,6 +578,16 @@ class Platform:
                 log.warning("status: %d cached statuses made stale late", made_stale)
 
         await run_exclusively(self.redis, "status-catch-up", job, hold=timedelta(seconds=4))
+
+    async def _status_notices(self) -> None:
+        assert self.services is not None
+        assert self.redis is not None
+        notices = self.services.status_notices
+
+        async def job() -> None:
+            await notices.tell_due()
+
+        await run_exclusively(self.redis, "status-notices", job, hold=timedelta(seconds=30))
 
     async def _rollups(self) -> None:
         assert self.services is not None

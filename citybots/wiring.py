@@ -30,6 +30,7 @@ from services.quotas import LookupQuotas
 from services.registry import RegistryImporter
 from services.rollups import Rollups
 from services.status import StatusService
+from services.status_notices import StatusNotices
 from services.updates import UpdateLedger
 from services.users import LanguagePreferences
 from services.venues import VenueService
@@ -44,6 +45,7 @@ class Services:
     languages: LanguagePreferences
     ledger: UpdateLedger
     statuses: StatusService
+    status_notices: StatusNotices
     citizens: CitizenService
     venues: VenueService
     visits: VisitService
@@ -69,17 +71,22 @@ class Services:
 
 def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Services:
     statuses = StatusService(pool, redis, positive_isolation_days=settings.positive_isolation_days)
-    exposure = ExposureService(pool)
+    exposure = ExposureService(
+        pool,
+        min_overlap=timedelta(minutes=settings.exposure_min_overlap_minutes),
+        after_leaving=timedelta(minutes=settings.exposure_after_minutes),
+    )
     permits = PermitService(pool)
     return Services(
         languages=LanguagePreferences(pool, redis),
         ledger=UpdateLedger(pool, lease=timedelta(seconds=settings.update_lease_seconds)),
         statuses=statuses,
+        status_notices=StatusNotices(pool, statuses),
         citizens=CitizenService(pool, redis),
         venues=VenueService(pool, redis),
         visits=VisitService(pool, statuses),
         exposure=exposure,
-        disputes=DisputeService(pool, statuses),
+        disputes=DisputeService(pool, statuses, on_positives_withdrawn=exposure.retract),
         outbox=Outbox(pool),
         importer=RegistryImporter(
             pool,
@@ -87,6 +94,7 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
             timezone=settings.city_timezone,
             positive_isolation_days=settings.positive_isolation_days,
             on_positives=exposure.on_positive_results,
+            on_positives_withdrawn=exposure.retract,
         ),
         labs=LabService(pool),
         audit=partial(record, pool),

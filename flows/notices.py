@@ -26,6 +26,35 @@ class Notice:
     keyboard: InlineKeyboardMarkup | None = None
 
 
+def _status_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) -> str:
+    """A result of the person's own, or a change of their colour: the colour now, why and
+    until when, as the status card says it."""
+    colour = params["colour"]
+    lines = []
+    if kind == "own_result":
+        lines.append(
+            text(
+                lang,
+                "notices.own_result",
+                result=text(lang, f"notices.result_{params['result']}"),
+                sampled=local_time(datetime.fromisoformat(params["sampled_at"]), tz),
+            )
+        )
+    else:
+        lines.append(text(lang, "notices.status_changed"))
+    now_line = text(lang, "notices.colour_now", colour=text(lang, f"colour.{colour}"))
+    if params.get("until"):
+        key = "status.valid_until" if colour == "green" else "status.isolation_until"
+        until = local_time(datetime.fromisoformat(params["until"]), tz)
+        now_line += "\n" + text(lang, key, time=until)
+    lines.append(now_line)
+    lines.append(
+        text(lang, f"status.reason.{params['reason']}", laboratory=params["laboratory"] or "—")
+    )
+    lines.append(text(lang, f"status.next.{colour}"))
+    return "\n\n".join(lines)
+
+
 def render_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) -> Notice:
     if kind == "exposure":
         return Notice(
@@ -37,6 +66,18 @@ def render_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) ->
                 end=local_time(datetime.fromisoformat(params["end"]), tz),
             )
         )
+    if kind == "exposure_retracted":
+        return Notice(
+            text(
+                lang,
+                "notices.exposure_retracted",
+                venue=params["venue"],
+                start=local_time(datetime.fromisoformat(params["start"]), tz),
+                end=local_time(datetime.fromisoformat(params["end"]), tz),
+            )
+        )
+    if kind in ("own_result", "status_changed"):
+        return Notice(_status_notice(kind, params, lang, tz))
     if kind == "account_moved":
         return Notice(text(lang, "notices.account_moved", iin=params["iin"]))
     if kind == "dispute_resolved":

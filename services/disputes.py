@@ -1,17 +1,48 @@
 """Disputes: a citizen says their colour is wrong; a health-registry officer decides.
 
-Every decision and every correction is written with who, when and why
-(registry_corrections), and the citizen is told the outcome through the outbox."""
+An upheld dispute may move the isolation end, or mark the records behind the colour as
+entered in error (the positive results behind a red, the contact registrations behind a
+yellow, the negative result behind a green): they stop counting and the status is
+recomputed at once. Every decision and every correction is written with who, when and
+why (registry_corrections), and the citizen is told the outcome through the outbox (and
+their new colour, services/status_notices.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
 
+from services.db import Connection
 from services.outbox import enqueue
-from services.status import StatusService
+from services.status import Colour, Status, StatusService
+
+OnPositivesWithdrawn = Callable[[Connection, list[int]], Awaitable[object]]
+
+# The records behind a colour: those of its kind whose isolation (or, for green, whose
+# result) began at the status's ``since`` or later, up to now.
+_WITHDRAW_POSITIVES = """
+UPDATE pcr_results r SET withdrawn_at = now(), withdrawn_by = $3, withdrawn_reason = $4
+  FROM (SELECT p.id FROM pcr_results p LEFT JOIN case_isolations i ON i.pcr_result_id = p.id
+         WHERE p.iin = $1 AND p.result = 'positive' AND p.superseded_at IS NULL
+           AND p.withdrawn_at IS NULL AND COALESCE(i.starts_at, p.result_at) >= $2
+           AND COALESCE(i.starts_at, p.result_at) <= now()) behind
+ WHERE r.id = behind.id
+RETURNING r.id
+"""
+_WITHDRAW_NEGATIVE = """
+UPDATE pcr_results SET withdrawn_at = now(), withdrawn_by = $3, withdrawn_reason = $4
+ WHERE iin = $1 AND result = 'negative' AND superseded_at IS NULL AND withdrawn_at IS NULL
+   AND result_at = $2
+RETURNING id
+"""
+_WITHDRAW_CONTACTS = """
+UPDATE registered_contacts SET withdrawn_at = now(), withdrawn_by = $3, withdrawn_reason = $4
+ WHERE iin = $1 AND withdrawn_at IS NULL AND registered_at >= $2 AND registered_at <= now()
+RETURNING id
+"""
 
 
 class DisputeError(Exception):
@@ -36,9 +67,18 @@ class Dispute:
 
 
 class DisputeService:
-    def __init__(self, pool: asyncpg.Pool, statuses: StatusService) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        statuses: StatusService,
+        *,
+        on_positives_withdrawn: OnPositivesWithdrawn | None = None,
+    ) -> None:
+        """``on_positives_withdrawn``: in the decision's transaction, with the positive
+        results it marked as entered in error (their exposure notices are retracted)."""
         self.pool = pool
         self.statuses = statuses
+        self.on_positives_withdrawn = on_positives_withdrawn
 
     async def open(
         self, tg_user_id: int, iin: str, status_shown: str, claim: str, test_reference: str | None
@@ -83,11 +123,23 @@ class DisputeService:
         upheld: bool,
         note: str,
         isolation_end: datetime | None = None,
+        entered_in_error: bool = False,
     ) -> Dispute:
         """Decide a dispute. An upheld dispute may correct the person's current isolation
-        end (positive case or contact); the correction is recorded with who and why."""
+        end (positive case or contact), or mark the records behind the colour as entered in
+        error; each correction is recorded with who and why."""
         if not officer.strip() or not note.strip():
             raise DisputeError("dispute.officer_and_note_required")
+        if entered_in_error and not upheld:
+            raise DisputeError("dispute.error_needs_uphold")
+        status: Status | None = None
+        if entered_in_error:
+            disputed = await self.pool.fetchval(
+                "SELECT iin FROM status_disputes WHERE id = $1", dispute_id
+            )
+            if disputed is None:
+                raise DisputeError("dispute.not_found")
+            status = await self.statuses.status(disputed)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 "SELECT * FROM status_disputes WHERE id = $1 FOR UPDATE", dispute_id
@@ -133,6 +185,8 @@ class DisputeService:
                         "contacts": [r["id"] for r in contacts],
                     },
                 )
+            if status is not None:
+                await self._mark_entered_in_error(conn, iin, status, officer, note, dispute_id)
             await conn.execute(
                 "INSERT INTO registry_corrections (officer, iin, action, reason, dispute_id) "
                 "VALUES ($1, $2, $3, $4, $5)",
@@ -163,3 +217,41 @@ class DisputeService:
         await self.statuses.changed(change, [iin])
         assert updated is not None
         return Dispute(**dict(updated))
+
+    async def _mark_entered_in_error(
+        self,
+        conn: Connection,
+        iin: str,
+        status: Status,
+        officer: str,
+        note: str,
+        dispute_id: int,
+    ) -> None:
+        """The records behind ``status`` stop counting; refused when there are none."""
+        if status.since is None or status.colour is Colour.BLUE:
+            raise DisputeError("dispute.nothing_behind_colour")
+        reason = f"entered in error (dispute #{dispute_id}): {note}"
+        results: list[int] = []
+        contacts: list[int] = []
+        if status.colour is Colour.RED:
+            rows = await conn.fetch(_WITHDRAW_POSITIVES, iin, status.since, officer, reason)
+            results = [r["id"] for r in rows]
+            if results and self.on_positives_withdrawn is not None:
+                await self.on_positives_withdrawn(conn, results)
+        elif status.colour is Colour.YELLOW:
+            rows = await conn.fetch(_WITHDRAW_CONTACTS, iin, status.since, officer, reason)
+            contacts = [r["id"] for r in rows]
+        else:
+            rows = await conn.fetch(_WITHDRAW_NEGATIVE, iin, status.since, officer, reason)
+            results = [r["id"] for r in rows]
+        if not results and not contacts:
+            raise DisputeError("dispute.nothing_behind_colour")
+        await conn.execute(
+            "INSERT INTO registry_corrections (officer, iin, action, reason, dispute_id, "
+            "details) VALUES ($1, $2, 'entered_in_error', $3, $4, $5)",
+            officer,
+            iin,
+            note,
+            dispute_id,
+            {"colour": status.colour.value, "results": results, "contacts": contacts},
+        )

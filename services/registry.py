@@ -5,6 +5,15 @@ written in chunks (one transaction each) with ``ON CONFLICT DO NOTHING`` on thei
 natural keys, so importing the same file twice adds nothing. After each chunk the
 statuses of the IINs it touched are invalidated and new positive results are handed to
 the exposure search.
+
+Laboratory results are corrected in real life. A result for a sample (IIN, sample time,
+laboratory) already stored with another outcome is a **correction** when it is not older
+than the stored one: it supersedes it (both kept, the old one marked with when and by
+which result). A result that repeats the stored outcome, or one the sample's history
+already holds, is a duplicate (replaying a laboratory's old file after a correction
+changes nothing); an older result with another outcome is refused (``result.outdated``).
+A row whose result is ``withdrawn`` (FHIR's entered-in-error) withdraws the sample's
+current result: it stops counting, with who did it, in the audit log.
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from services.audit import record
+from services.db import Connection
 from services.exports import spreadsheet_safe
 from services.status import StatusService
 from services.validation import (
@@ -52,7 +63,10 @@ REASONS = {
     "time.future": "time is in the future",
     "time.order": "times are in the wrong order",
     "time.range": "time is not between the years 1900 and 2200",
-    "result.value": "result is not positive or negative",
+    "result.value": "result is not positive, negative or withdrawn",
+    "result.outdated": "a later result for this sample with another outcome is stored already",
+    "result.nothing_to_withdraw": "no result for this sample (IIN, sample time, laboratory) "
+    "is stored to withdraw",
     "laboratory.missing": "laboratory is empty or longer than 200 characters",
     "bin.not_digits": "BIN has characters other than digits",
     "bin.length": "BIN is not 12 digits",
@@ -73,9 +87,21 @@ REASONS = {
     "row.columns": "row does not have the expected columns",
     "row.nul": "row has a NUL character (no stored text can hold one)",
     "row.malformed": "row cannot be read as CSV (quoting, size or encoding)",
+    "fhir.resource_type": "entry is not an Observation (or a Patient it references)",
+    "fhir.invalid": "Observation is not valid FHIR R4",
+    "fhir.code": "Observation.code is not LOINC 94500-6 (SARS-CoV-2 RNA PCR)",
+    "fhir.subject": "no IIN for the patient (an identifier of type NNKAZ, on the subject "
+    "or on the Patient it references)",
+    "fhir.effective": "no effectiveDateTime (the sample time)",
+    "fhir.issued": "no issued (the result time)",
+    "fhir.status": "status is not final, amended, corrected or entered-in-error",
+    "fhir.value": "no outcome: valueCodeableConcept or interpretation is not positive/detected "
+    "or negative/not detected",
 }
 _POSITIVE = {"positive", "pos", "+", "1", "положительный", "оң"}
 _NEGATIVE = {"negative", "neg", "-", "0", "отрицательный", "теріс"}
+_WITHDRAWN = {"withdrawn", "entered-in-error", "entered in error", "отозван", "қате"}
+WITHDRAWN = "withdrawn"
 _CLOCK_SKEW = timedelta(minutes=5)
 CHUNK = 10_000
 # Chunks being written while the next is parsed: PostgreSQL works on the other core.
@@ -99,6 +125,8 @@ class ImportReport:
     rows: int = 0
     accepted: int = 0
     duplicates: int = 0
+    corrected: int = 0
+    withdrawn: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     seconds: float = 0.0
     positives: list[int] = field(default_factory=list)
@@ -109,6 +137,8 @@ class ImportReport:
             "rows": self.rows,
             "accepted": self.accepted,
             "duplicates": self.duplicates,
+            "corrected": self.corrected,
+            "withdrawn": self.withdrawn,
             "rejected": [
                 {"line": r.line, "code": r.code, "reason": r.reason} for r in self.rejected
             ],
@@ -180,6 +210,8 @@ def _pcr_row(fields: list[str], tz: ZoneInfo, latest: datetime) -> tuple[Any, ..
         result = "positive"
     elif verdict in _NEGATIVE:
         result = "negative"
+    elif verdict in _WITHDRAWN:
+        result = WITHDRAWN
     else:
         raise RowError("result.value")
     if not laboratory or len(laboratory) > 200:
@@ -270,7 +302,8 @@ _MERGE = {
         WITH added AS (
             INSERT INTO pcr_results (iin, sampled_at, result_at, result, laboratory, source)
             SELECT iin, sampled_at, result_at, result, laboratory, $1 FROM stage_pcr
-            ON CONFLICT DO NOTHING
+             WHERE result <> 'withdrawn'
+            ON CONFLICT (iin, sampled_at, laboratory) WHERE superseded_at IS NULL DO NOTHING
             RETURNING id, iin, result, result_at
         ), isolations AS (
             INSERT INTO case_isolations (pcr_result_id, iin, starts_at, ends_at)
@@ -332,6 +365,7 @@ _MERGE = {
 
 Progress = Callable[[int], None]
 OnPositives = Callable[[list[int]], Awaitable[object]]
+OnPositivesWithdrawn = Callable[[Connection, list[int]], Awaitable[object]]
 
 
 class RegistryImporter:
@@ -343,12 +377,17 @@ class RegistryImporter:
         timezone: str = "Asia/Almaty",
         positive_isolation_days: int = 14,
         on_positives: OnPositives | None = None,
+        on_positives_withdrawn: OnPositivesWithdrawn | None = None,
     ) -> None:
+        """``on_positives``: after the commit, with new positive results (the exposure
+        search); ``on_positives_withdrawn``: in the transaction, with positive results that
+        stopped counting (superseded by a negative, or withdrawn)."""
         self.pool = pool
         self.statuses = statuses
         self.tz = ZoneInfo(timezone)
         self.positive_isolation_days = positive_isolation_days
         self.on_positives = on_positives
+        self.on_positives_withdrawn = on_positives_withdrawn
 
     async def import_rows(
         self,
@@ -357,10 +396,16 @@ class RegistryImporter:
         *,
         source: str = "import",
         progress: Progress | None = None,
+        refused: Iterable[Rejected] = (),
     ) -> ImportReport:
-        """Validate and store ``(line, fields)`` rows; ``fields`` None is an unreadable row."""
+        """Validate and store ``(line, fields)`` rows; ``fields`` None is an unreadable row.
+        ``refused``: items of the same batch refused before they became rows (a FHIR
+        entry that is no result), reported with the rest."""
         started = time.perf_counter()
         report = ImportReport(kind)
+        for item in refused:
+            report.rows += 1
+            report.rejected.append(item)
         storing: list[asyncio.Task[None]] = []
         try:
             await self._parse_and_store(kind, rows, source, progress, report, storing)
@@ -369,6 +414,7 @@ class RegistryImporter:
                 task.cancel()
             await asyncio.gather(*storing, return_exceptions=True)
             raise
+        report.rejected.sort(key=lambda rejected: rejected.line)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -387,6 +433,7 @@ class RegistryImporter:
         width = len(COLUMNS[kind])
         latest = datetime.now(UTC) + _CLOCK_SKEW
         chunk: list[tuple[Any, ...]] = []
+        lines: list[tuple[int, list[str]]] = []  # where each row of the chunk came from
         for line, fields in rows:
             report.rows += 1
             if report.rows % 2000 == 0:
@@ -405,49 +452,267 @@ class RegistryImporter:
             except RowError as error:
                 report.rejected.append(Rejected(line, error.code, fields))
                 continue
+            lines.append((line, fields))
             if len(chunk) >= CHUNK:
                 if len(storing) >= STORES_IN_FLIGHT:
                     await storing.pop(0)
-                storing.append(asyncio.create_task(self._store(kind, chunk, source, report)))
-                chunk = []
+                storing.append(
+                    asyncio.create_task(self._store(kind, chunk, source, report, lines))
+                )
+                chunk, lines = [], []
                 if progress is not None:
                     progress(report.rows)
         while storing:
             await storing.pop(0)
         if chunk:
-            await self._store(kind, chunk, source, report)
+            await self._store(kind, chunk, source, report, lines)
         if progress is not None:
             progress(report.rows)
 
     async def _store(
-        self, kind: str, chunk: list[tuple[Any, ...]], source: str, report: ImportReport
+        self,
+        kind: str,
+        chunk: list[tuple[Any, ...]],
+        source: str,
+        report: ImportReport,
+        lines: list[tuple[int, list[str]]],
     ) -> None:
+        if kind == "pcr":
+            for wave, wave_lines in _waves(chunk, lines):
+                await self._store_pcr(wave, wave_lines, source, report)
+            return
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(_STAGE[kind])
-            await conn.copy_records_to_table(
-                f"stage_{kind}", records=chunk, columns=list(COLUMNS[kind])
-            )
-            merge = _MERGE[kind]
-            if kind == "pcr":
-                summary = await conn.fetchrow(merge, source, self.positive_isolation_days)
-            elif kind in ("orgs", "pois"):
-                summary = await conn.fetchrow(merge, source)
-            else:
-                summary = await conn.fetchrow(merge)
-            assert summary is not None
+            summary = await self._merge(conn, kind, chunk, source)
             touched = list(summary["iins"] or [])
             note = await self.statuses.note_change(conn, touched) if touched else None
         report.accepted += summary["added"]
         report.duplicates += len(chunk) - summary["added"]
+        if note is not None:
+            await self.statuses.changed(note, touched)
+
+    async def _merge(
+        self, conn: Connection, kind: str, chunk: list[tuple[Any, ...]], source: str
+    ) -> asyncpg.Record:
+        await conn.execute(_STAGE[kind])
+        await conn.copy_records_to_table(
+            f"stage_{kind}", records=chunk, columns=list(COLUMNS[kind])
+        )
+        merge = _MERGE[kind]
+        if kind == "pcr":
+            summary = await conn.fetchrow(merge, source, self.positive_isolation_days)
+        elif kind in ("orgs", "pois"):
+            summary = await conn.fetchrow(merge, source)
+        else:
+            summary = await conn.fetchrow(merge)
+        assert summary is not None
+        return summary
+
+    async def _store_pcr(
+        self,
+        chunk: list[tuple[Any, ...]],
+        lines: list[tuple[int, list[str]]],
+        source: str,
+        report: ImportReport,
+    ) -> None:
+        """One transaction: new results inserted at once; where a sample's current result
+        is there already, a correction, a withdrawal, a duplicate or a refusal (rare, and
+        looked at only when the insert left rows out)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            summary = await self._merge(conn, "pcr", chunk, source)
+            touched = set(summary["iins"] or [])
+            positives = list(summary["positives"] or [])
+            outcome = _Outcome()
+            if summary["added"] < len(chunk):
+                outcome = await self._settle_known_samples(conn, chunk, source)
+                touched.update(outcome.iins)
+                positives.extend(outcome.positives)
+                if outcome.stopped_positives and self.on_positives_withdrawn is not None:
+                    await self.on_positives_withdrawn(conn, outcome.stopped_positives)
+            note = await self.statuses.note_change(conn, sorted(touched)) if touched else None
+        report.accepted += summary["added"]
+        report.corrected += outcome.corrected
+        report.withdrawn += outcome.withdrawn
+        for index, code in outcome.refused:
+            report.rejected.append(Rejected(lines[index][0], code, lines[index][1]))
+        report.duplicates += (
+            len(chunk)
+            - summary["added"]
+            - outcome.corrected
+            - outcome.withdrawn
+            - len(outcome.refused)
+        )
         # The exposure search first: it needs only PostgreSQL, and a result it missed is
         # searched later by the catch-up job (ExposureService.catch_up).
-        positives = list(summary["positives"] or [])
         if positives:
             report.positives.extend(positives)
             if self.on_positives is not None:
                 await self.on_positives(positives)
         if note is not None:
             await self.statuses.changed(note, touched)
+
+    async def _settle_known_samples(
+        self, conn: Connection, chunk: list[tuple[Any, ...]], source: str
+    ) -> _Outcome:
+        """The staged rows the insert left out because their sample has a current result:
+        each is a duplicate, a correction, a withdrawal or refused (see the module's
+        docstring). Rows whose sample has the same outcome stored are duplicates and are
+        not even read back."""
+        index = {(row[0], row[1], row[4]): i for i, row in enumerate(chunk)}
+        outcome = _Outcome()
+        # Locked, so that two writers of one sample settle one after the other.
+        rows = await conn.fetch(_KNOWN_SAMPLES)
+        corrections: list[tuple[int, int]] = []  # (chunk index, superseded result id)
+        withdrawals: list[tuple[int, int]] = []
+        for row in rows:
+            i = index[(row["iin"], row["sampled_at"], row["laboratory"])]
+            staged = chunk[i]
+            if staged[3] == WITHDRAWN:
+                if not row["current_withdrawn"]:
+                    withdrawals.append((i, row["current_id"]))
+                continue
+            replay = row["in_history"] or (
+                row["current_result"] == staged[3] and row["current_result_at"] == staged[2]
+            )
+            if replay:
+                continue
+            if row["current_withdrawn"] or staged[2] >= row["current_result_at"]:
+                corrections.append((i, row["current_id"]))
+            else:
+                outcome.refused.append((i, "result.outdated"))
+        for orphan in await conn.fetch(_NOTHING_TO_WITHDRAW):
+            i = index[(orphan["iin"], orphan["sampled_at"], orphan["laboratory"])]
+            outcome.refused.append((i, "result.nothing_to_withdraw"))
+        if withdrawals:
+            withdrawn = await conn.fetch(
+                "UPDATE pcr_results SET withdrawn_at = now(), withdrawn_by = $2, "
+                "withdrawn_reason = 'entered in error' WHERE id = ANY($1::bigint[]) "
+                "RETURNING id, iin, result",
+                [result_id for _, result_id in withdrawals],
+                source,
+            )
+            outcome.withdrawn = len(withdrawn)
+            for row in withdrawn:
+                outcome.iins.add(row["iin"])
+                if row["result"] == "positive":
+                    outcome.stopped_positives.append(row["id"])
+                await record(
+                    conn,
+                    actor=source,
+                    action="pcr.withdraw",
+                    subject=row["iin"],
+                    details={"result": row["id"], "reason": "entered in error"},
+                )
+        if corrections:
+            await self._correct(conn, chunk, corrections, source, outcome)
+        return outcome
+
+    async def _correct(
+        self,
+        conn: Connection,
+        chunk: list[tuple[Any, ...]],
+        corrections: list[tuple[int, int]],
+        source: str,
+        outcome: _Outcome,
+    ) -> None:
+        """Supersede each sample's current result by the staged one: the old row is kept,
+        marked with when and by which result; a positive gets its isolation period."""
+        old_ids = [old for _, old in corrections]
+        stopped = await conn.fetch(
+            "UPDATE pcr_results SET superseded_at = now() WHERE id = ANY($1::bigint[]) "
+            "RETURNING id, result, withdrawn_at IS NOT NULL AS withdrawn",
+            old_ids,
+        )
+        outcome.stopped_positives.extend(
+            r["id"] for r in stopped if r["result"] == "positive" and not r["withdrawn"]
+        )
+        staged = [chunk[i] for i, _ in corrections]
+        added = await conn.fetch(
+            """
+            INSERT INTO pcr_results (iin, sampled_at, result_at, result, laboratory, source)
+            SELECT iin, sampled_at, result_at, result, laboratory, $6
+              FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[],
+                          $5::text[]) AS c(iin, sampled_at, result_at, result, laboratory)
+            RETURNING id, iin, sampled_at, laboratory, result, result_at
+            """,
+            *([row[column] for row in staged] for column in range(5)),
+            source,
+        )
+        new_id = {(r["iin"], r["sampled_at"], r["laboratory"]): r["id"] for r in added}
+        await conn.execute(
+            "UPDATE pcr_results o SET superseded_by = n.new_id "
+            "FROM unnest($1::bigint[], $2::bigint[]) AS n(old_id, new_id) WHERE o.id = n.old_id",
+            old_ids,
+            [new_id[(row[0], row[1], row[4])] for row in staged],
+        )
+        positives = [r for r in added if r["result"] == "positive"]
+        if positives:
+            await conn.execute(
+                "INSERT INTO case_isolations (pcr_result_id, iin, starts_at, ends_at) "
+                "SELECT id, iin, result_at, result_at + make_interval(days => $4) "
+                "FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) "
+                "AS p(id, iin, result_at)",
+                [r["id"] for r in positives],
+                [r["iin"] for r in positives],
+                [r["result_at"] for r in positives],
+                self.positive_isolation_days,
+            )
+            outcome.positives.extend(r["id"] for r in positives)
+        outcome.corrected = len(added)
+        outcome.iins.update(r["iin"] for r in added)
+
+
+# The staged rows whose sample has a current result that differs from them in outcome or
+# is withdrawn, and the staged withdrawals: what _settle_known_samples decides on.
+_KNOWN_SAMPLES = """
+SELECT s.iin, s.sampled_at, s.laboratory, c.id AS current_id, c.result AS current_result,
+       c.result_at AS current_result_at, c.withdrawn_at IS NOT NULL AS current_withdrawn,
+       EXISTS (SELECT 1 FROM pcr_results h
+                WHERE h.iin = s.iin AND h.sampled_at = s.sampled_at
+                  AND h.laboratory = s.laboratory AND h.superseded_at IS NOT NULL
+                  AND h.result = s.result AND h.result_at = s.result_at) AS in_history
+  FROM stage_pcr s
+  JOIN pcr_results c ON c.iin = s.iin AND c.sampled_at = s.sampled_at
+                    AND c.laboratory = s.laboratory AND c.superseded_at IS NULL
+ WHERE s.result = 'withdrawn' OR c.result <> s.result OR c.withdrawn_at IS NOT NULL
+   FOR UPDATE OF c
+"""
+_NOTHING_TO_WITHDRAW = """
+SELECT s.iin, s.sampled_at, s.laboratory FROM stage_pcr s
+ WHERE s.result = 'withdrawn' AND NOT EXISTS (
+       SELECT 1 FROM pcr_results c WHERE c.iin = s.iin AND c.sampled_at = s.sampled_at
+          AND c.laboratory = s.laboratory AND c.superseded_at IS NULL)
+"""
+
+
+@dataclass
+class _Outcome:
+    """What settling a chunk's known samples did."""
+
+    corrected: int = 0
+    withdrawn: int = 0
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (chunk index, code)
+    iins: set[str] = field(default_factory=set)
+    positives: list[int] = field(default_factory=list)  # new positive results
+    stopped_positives: list[int] = field(default_factory=list)  # positives that stopped counting
+
+
+def _waves(
+    chunk: list[tuple[Any, ...]], lines: list[tuple[int, list[str]]]
+) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[int, list[str]]]]]:
+    """The chunk cut so that no sample appears twice in one part, in order: a sample's
+    negative then its correction in one file are stored one after the other."""
+    seen: dict[tuple[Any, ...], int] = {}
+    depth: list[int] = []
+    for row in chunk:
+        key = (row[0], row[1], row[4])
+        seen[key] = seen.get(key, -1) + 1
+        depth.append(seen[key])
+    if len(seen) == len(chunk):
+        yield chunk, lines
+        return
+    for level in range(max(depth) + 1):
+        picked = [i for i, d in enumerate(depth) if d == level]
+        yield [chunk[i] for i in picked], [lines[i] for i in picked]
 
 
 class CsvSource:

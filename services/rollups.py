@@ -48,13 +48,22 @@ METRICS: dict[str, Source] = {
     "checkins": Source(
         "visits", "checked_in_at", "CASE WHEN admitted THEN 'admitted' ELSE 'refused' END"
     ),
-    "pcr_tests": Source("pcr_results", "result_at", "laboratory"),
+    # Results that count: a superseded or withdrawn one is not a test or a case.
+    "pcr_tests": Source(
+        "pcr_results",
+        "result_at",
+        "laboratory",
+        where="superseded_at IS NULL AND withdrawn_at IS NULL",
+        marks_where="true",
+    ),
     "new_cases": Source(
         "pcr_results p",
         "p.result_at",
         where=(
-            "p.result = 'positive' AND NOT EXISTS (SELECT 1 FROM pcr_results q"
+            "p.result = 'positive' AND p.superseded_at IS NULL AND p.withdrawn_at IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM pcr_results q"
             " WHERE q.iin = p.iin AND q.result = 'positive' AND q.result_at < p.result_at"
+            " AND q.superseded_at IS NULL AND q.withdrawn_at IS NULL"
             " AND q.result_at >= p.result_at - interval '90 days')"
         ),
         count="count(DISTINCT p.iin)",

@@ -31,6 +31,7 @@ from services.localcache import LocalCache, publish
 GREEN_VALIDITY = timedelta(hours=72)
 LIFTING_TEST_WINDOW = timedelta(hours=24)
 _CACHE_TTL = timedelta(hours=1)
+NOTICE_SETTLE = timedelta(seconds=3)
 
 
 class Colour(enum.StrEnum):
@@ -166,18 +167,22 @@ def compute_status(records: Records, at: datetime) -> Status:
     return Status(Colour.BLUE, "unknown", at)
 
 
+# Only results that count: not superseded by a correction, not withdrawn as entered in
+# error (the partial unique index on current samples serves the look-up by IIN).
 _RECORDS = """
 SELECT 'positive' AS kind, r.sampled_at, r.result_at, r.laboratory,
        COALESCE(i.starts_at, r.result_at) AS starts_at,
        COALESCE(i.ends_at, r.result_at + make_interval(days => $2)) AS ends_at
   FROM pcr_results r LEFT JOIN case_isolations i ON i.pcr_result_id = r.id
- WHERE r.iin = $1 AND r.result = 'positive'
+ WHERE r.iin = $1 AND r.result = 'positive' AND r.superseded_at IS NULL
+   AND r.withdrawn_at IS NULL
 UNION ALL
 SELECT 'negative', r.sampled_at, r.result_at, r.laboratory, NULL, NULL
-  FROM pcr_results r WHERE r.iin = $1 AND r.result = 'negative'
+  FROM pcr_results r WHERE r.iin = $1 AND r.result = 'negative' AND r.superseded_at IS NULL
+   AND r.withdrawn_at IS NULL
 UNION ALL
 SELECT 'contact', NULL, NULL, NULL, c.registered_at, c.isolation_end
-  FROM registered_contacts c WHERE c.iin = $1
+  FROM registered_contacts c WHERE c.iin = $1 AND c.withdrawn_at IS NULL
 """
 
 
@@ -298,6 +303,13 @@ class StatusService:
         invalidates them later."""
         note: int = await conn.fetchval(
             "INSERT INTO status_changes (iins) VALUES ($1::text[]) RETURNING id", list(iins)
+        )
+        # Linked accounts among them are told what changed (services/status_notices.py),
+        # once the writes of this import or action have settled.
+        await conn.execute(
+            "UPDATE citizens SET status_due_at = now() + $2::interval WHERE iin = ANY($1::text[])",
+            list(iins),
+            NOTICE_SETTLE,
         )
         return note
 

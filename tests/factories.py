@@ -83,6 +83,34 @@ async def add_pcr(
     assert report.accepted == 1, report.as_dict()
 
 
+async def add_stay(
+    services: Services, iin: str, venue: Venue, began: datetime, ended: datetime | None
+) -> int:
+    """A stay at ``venue`` from ``began`` to ``ended`` (None: still inside), as a QR
+    check-in would have stored it then."""
+    visit_id: int = await services.visits.pool.fetchval(
+        "INSERT INTO visits (venue_id, iin, via, status, admitted, checked_in_at, "
+        "checked_out_at, checkout_kind) VALUES ($1, $2, 'qr', 'green', true, $3, $4, $5) "
+        "RETURNING id",
+        venue.id,
+        iin,
+        began,
+        ended,
+        None if ended is None else "scan",
+    )
+    return visit_id
+
+
+async def backdate_stays(services: Services, venue: Venue, *, by: timedelta) -> None:
+    """The stays at ``venue`` began ``by`` earlier: people who scanned in together just now
+    have shared the room long enough to be exposed (EXPOSURE_MIN_OVERLAP_MINUTES)."""
+    await services.visits.pool.execute(
+        "UPDATE visits SET checked_in_at = checked_in_at - $2::interval WHERE venue_id = $1",
+        venue.id,
+        by,
+    )
+
+
 async def add_contact(services: Services, iin: str, *, days: int = 14) -> None:
     now = datetime.now(UTC) - timedelta(minutes=1)
     report = await services.importer.import_rows(

@@ -13,7 +13,15 @@ from citybots.wiring import Services
 from flows.i18n import text
 from services.citizens import mask_iin
 from services.venues import Venue
-from tests.factories import add_contact, add_pcr, make_iin, make_phone, make_venue, register_phone
+from tests.factories import (
+    add_contact,
+    add_pcr,
+    backdate_stays,
+    make_iin,
+    make_phone,
+    make_venue,
+    register_phone,
+)
 
 
 def _services(platform: Platform) -> Services:
@@ -324,6 +332,7 @@ async def test_an_exposure_notice_reaches_the_other_visitor_once(
     for chat in (sick_chat, other_chat):
         await chat.send(f"/start {codes['entry']}")
         await chat.reply()
+    await backdate_stays(services, venue, by=timedelta(hours=1))
     await add_pcr(services, sick, "positive")
     notice = await other_chat.reply(wait=15)
     assert notice["text"].startswith("⚠️")
@@ -376,6 +385,7 @@ async def test_a_notice_that_cannot_be_sent_now_is_sent_later_exactly_once(
     for chat in (sick_chat, other_chat):
         await chat.send(f"/start {codes['entry']}")
         await chat.reply()
+    await backdate_stays(services, venue, by=timedelta(hours=1))
     await sandbox.inject_faults(count=2, status=500, methods=["sendMessage"])
     await add_pcr(services, sick, "positive")
     notice = await other_chat.reply(wait=20)

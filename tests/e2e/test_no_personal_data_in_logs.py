@@ -41,7 +41,7 @@ from services.db import create_pool
 from tests.conftest import AUDIT_CHAIN_KEY
 from tests.e2e.test_ashyq import _codes, _signed_up
 from tests.e2e.test_permit_applications import _become_head, _fill_form
-from tests.factories import add_zone_with_checkpoint, make_venue
+from tests.factories import add_zone_with_checkpoint, backdate_stays, make_venue
 
 CANARY_IIN = "791028302728"
 WRONG_IIN = "791028302729"  # the canary with its check digit off by one
@@ -259,6 +259,7 @@ async def _venue_visits(
     for typed in (WRONG_IIN, "7910 2830 2728"):
         await owner.send(typed)
         await owner.reply()
+    await backdate_stays(services, venue, by=timedelta(hours=1))
     return owner, other
 
 

@@ -14,6 +14,7 @@ from tests.conftest import new_database
 from tests.factories import (
     add_contact,
     add_pcr,
+    add_stay,
     make_citizen,
     make_iin,
     make_phone,
@@ -261,11 +262,14 @@ async def test_a_positive_result_notifies_the_visitors_who_overlapped(services: 
     exposed = await make_citizen(services, exposed_user)
     later = await make_citizen(services, later_user)
     other = await make_citizen(services, other_user)
-    await services.visits.check_in(sick, venue, entrance_id=None, via="qr")
-    await services.visits.check_in(exposed, venue, entrance_id=None, via="qr")
-    await services.visits.check_in(other, elsewhere, entrance_id=None, via="qr")
-    await services.visits.check_out(sick, venue.id)
-    await services.visits.check_in(later, venue, entrance_id=None, via="qr")  # after: no overlap
+    hour = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=5)
+    await add_stay(services, sick, venue, hour, hour + timedelta(hours=1))
+    await add_stay(
+        services, exposed, venue, hour + timedelta(minutes=10), hour + timedelta(hours=2)
+    )
+    await add_stay(services, other, elsewhere, hour, hour + timedelta(hours=1))
+    # came in an hour after the case left: the room's air had long been replaced
+    await add_stay(services, later, venue, hour + timedelta(hours=2), hour + timedelta(hours=3))
     await add_pcr(services, sick, "positive")
     notices = [n for n in await services.exposure.notices() if n.venue_id == venue.id]
     assert [n.exposed_iin for n in notices] == [exposed]
@@ -294,8 +298,9 @@ async def test_a_positive_result_whose_search_was_missed_is_searched_by_the_catc
     sick_user, exposed_user = _user(), _user()
     sick = await make_citizen(services, sick_user)
     exposed = await make_citizen(services, exposed_user)
-    await services.visits.check_in(sick, venue, entrance_id=None, via="qr")
-    await services.visits.check_in(exposed, venue, entrance_id=None, via="qr")
+    began = datetime.now(UTC) - timedelta(hours=3)
+    await add_stay(services, sick, venue, began, began + timedelta(hours=1))
+    await add_stay(services, exposed, venue, began, began + timedelta(hours=1))
     # Stored, and then the worker died (or Redis failed) before the search ran; the
     # laboratory's retry is a duplicate, so nothing else would ever search it.
     await services.outbox.pool.execute(
