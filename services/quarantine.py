@@ -31,7 +31,8 @@ from redis.asyncio import Redis
 from geofence.distance import distance_m, distances_m
 from geofence.home import (
     MAX_USABLE_ACCURACY_M,
-    OUTSIDE_FIXES_TO_CONFIRM,
+    Change,
+    HomeWatch,
     Verdict,
     judge,
     plausible_move,
@@ -234,8 +235,8 @@ _CASE_COLUMNS = """
     c.home_lon, c.home_confirmed_at, c.home_rejected_at, c.patient_tg_user_id, c.phone,
     c.consented_at, c.live_message_id, c.live_until, c.live_reminded_for,
     c.sharing_stopped_at, c.last_fix_at, c.last_judged_at, c.last_lat, c.last_lon,
-    c.last_accuracy, c.outside_streak, c.zone_state, c.zone_episode_id, c.signal_episode_id,
-    c.closed_at, d.tg_user_id AS doctor_tg_user_id,
+    c.last_accuracy, c.outside_streak, c.inside_streak, c.zone_state, c.zone_episode_id,
+    c.signal_episode_id, c.closed_at, d.tg_user_id AS doctor_tg_user_id,
     ze.kind AS zone_kind, se.kind AS signal_kind
 """
 _CASE_FROM = """
@@ -293,6 +294,7 @@ class _State:
     last_lon: float | None
     last_accuracy: float | None
     outside_streak: int
+    inside_streak: int
     zone_state: str
     zone_episode_id: int | None
     signal_episode_id: int | None
@@ -324,6 +326,7 @@ class _State:
             last_lon=row["last_lon"],
             last_accuracy=row["last_accuracy"],
             outside_streak=row["outside_streak"],
+            inside_streak=row["inside_streak"],
             zone_state=row["zone_state"],
             zone_episode_id=row["zone_episode_id"],
             signal_episode_id=row["signal_episode_id"],
@@ -399,17 +402,18 @@ UPDATE quarantine_cases c SET
     sharing_stopped_at = s.sharing_stopped_at, last_fix_at = s.last_fix_at,
     last_judged_at = s.last_judged_at, last_lat = s.last_lat, last_lon = s.last_lon,
     last_accuracy = s.last_accuracy, outside_streak = s.outside_streak,
-    zone_state = s.zone_state, zone_episode_id = s.zone_episode_id,
-    signal_episode_id = s.signal_episode_id, home_lat = s.home_lat, home_lon = s.home_lon,
+    inside_streak = s.inside_streak, zone_state = s.zone_state,
+    zone_episode_id = s.zone_episode_id, signal_episode_id = s.signal_episode_id,
+    home_lat = s.home_lat, home_lon = s.home_lon,
     home_source = CASE WHEN s.home_lat IS NOT NULL AND c.home_source IS NULL
                        THEN 'patient' ELSE c.home_source END
 FROM unnest($1::bigint[], $2::integer[], $3::timestamptz[], $4::timestamptz[],
             $5::timestamptz[], $6::timestamptz[], $7::float8[], $8::float8[], $9::real[],
-            $10::smallint[], $11::text[], $12::bigint[], $13::bigint[], $14::float8[],
-            $15::float8[])
+            $10::smallint[], $11::smallint[], $12::text[], $13::bigint[], $14::bigint[],
+            $15::float8[], $16::float8[])
   AS s(id, live_message_id, live_until, sharing_stopped_at, last_fix_at, last_judged_at,
-       last_lat, last_lon, last_accuracy, outside_streak, zone_state, zone_episode_id,
-       signal_episode_id, home_lat, home_lon)
+       last_lat, last_lon, last_accuracy, outside_streak, inside_streak, zone_state,
+       zone_episode_id, signal_episode_id, home_lat, home_lon)
 WHERE c.id = s.id
 """
 
@@ -632,7 +636,8 @@ class QuarantineService:
         """The patient confirms the proposed home point; the 30 m rule applies from now."""
         row = await self.pool.fetchrow(
             "UPDATE quarantine_cases SET home_confirmed_at = now(), zone_state = 'home', "
-            "outside_streak = 0 WHERE patient_tg_user_id = $1 AND closed_at IS NULL "
+            "outside_streak = 0, inside_streak = 0 "
+            "WHERE patient_tg_user_id = $1 AND closed_at IS NULL "
             "AND home_lat IS NOT NULL AND home_confirmed_at IS NULL RETURNING id",
             tg_user_id,
         )
@@ -656,7 +661,8 @@ class QuarantineService:
         row = await self.pool.fetchrow(
             "UPDATE quarantine_cases SET home_lat = last_lat, home_lon = last_lon, "
             "home_source = 'patient', home_confirmed_at = now(), zone_state = 'home', "
-            "outside_streak = 0 WHERE patient_tg_user_id = $1 AND closed_at IS NULL "
+            "outside_streak = 0, inside_streak = 0 "
+            "WHERE patient_tg_user_id = $1 AND closed_at IS NULL "
             "AND home_confirmed_at IS NULL AND last_lat IS NOT NULL "
             "AND last_judged_at > $2::timestamptz - interval '5 minutes' RETURNING id",
             tg_user_id,
@@ -814,17 +820,18 @@ class QuarantineService:
             return
         if not state.home_confirmed:
             return
-        if verdict == Verdict.OUTSIDE:
-            state.outside_streak = min(state.outside_streak + 1, 1000)
-            if state.outside_streak >= OUTSIDE_FIXES_TO_CONFIRM and state.zone_state != "outside":
-                state.zone_state = "outside"
-                events.append(_Event(state, "open", AlertKind.LEFT_HOME, fix.at, distance))
-        elif verdict == Verdict.HOME:
-            state.outside_streak = 0
-            if state.zone_state == "outside":
-                events.append(_Event(state, "close", CloseKind.BACK_HOME, fix.at, distance))
-                state.zone_episode_id = None
-            state.zone_state = "home"
+        if distance is None:
+            return
+        watch, change = HomeWatch(
+            state.zone_state == "outside", state.outside_streak, state.inside_streak
+        ).after(distance, fix.accuracy)
+        state.zone_state = "outside" if watch.away else "home"
+        state.outside_streak, state.inside_streak = watch.outside_run, watch.inside_run
+        if change is Change.LEFT:
+            events.append(_Event(state, "open", AlertKind.LEFT_HOME, fix.at, distance))
+        elif change is Change.BACK:
+            events.append(_Event(state, "close", CloseKind.BACK_HOME, fix.at, distance))
+            state.zone_episode_id = None
 
     async def _emit(self, conn: Connection, events: list[_Event], report: IngestReport) -> None:
         """Write what the state changes mean: episodes and the messages about them, a few
@@ -1006,6 +1013,7 @@ class QuarantineService:
             [s.last_lon for s in states],
             [s.last_accuracy for s in states],
             [s.outside_streak for s in states],
+            [s.inside_streak for s in states],
             [s.zone_state for s in states],
             [s.zone_episode_id for s in states],
             [s.signal_episode_id for s in states],

@@ -243,3 +243,51 @@ async def test_a_patient_who_blocks_the_bot_is_reported(
     await patient.block()
     alert = (await doctor_messages(doctor))[-1]
     assert alert["text"].startswith(f"🚫 Case {code}")
+
+
+async def stored_fixes(services: Services, code: str, count: int) -> None:
+    """Wait until ``count`` fixes of the case are stored (and judged: the same transaction)."""
+    for _ in range(300):
+        stored = await services.outbox.pool.fetchval(
+            "SELECT count(*) FROM location_fixes f JOIN quarantine_cases c ON c.id = f.case_id "
+            "WHERE c.code = $1",
+            code,
+        )
+        if stored >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{count} fixes never arrived for case {code}")
+
+
+async def test_a_fix_whose_disc_only_touches_home_does_not_end_a_left_home_alert(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    doctor = await doctor_chat(sandbox, services.quarantine)
+    code, token = await enrol(doctor, home=HOME)
+    patient = await join_patient(sandbox, token)
+    t0 = int(time.time())
+    live = await patient.send_location(
+        *point(2), live_period=EIGHT_HOURS, horizontal_accuracy=10, at=t0
+    )
+    await patient.reply()
+    for step, north in enumerate((70, 72), start=1):
+        await patient.move_location(live, *point(north), horizontal_accuracy=8, at=t0 + step * 30)
+    alert = (await doctor_messages(doctor))[-1]
+    assert alert["text"].startswith(f"🚨 Case {code}: LEFT HOME")
+    assert (await patient.replies(1, wait=15))[-1]["text"].startswith("⚠️")
+
+    # 75 m away at ±46 m: the disc reaches home, yet the patient may well be 75 m away.
+    await patient.move_location(live, *point(75), horizontal_accuracy=46, at=t0 + 90)
+    await stored_fixes(services, code, 4)
+    await doctor.send("/cases")
+    listing = (await doctor.replies(1))[-1]["text"]
+    outside = text("en", "doctor.state.outside")
+    assert f"{code} — {outside} — {text('en', 'doctor.kind.left_home')}" in listing
+
+    # 5 m away at ±10 m: surely inside.
+    await patient.move_location(live, *point(5), horizontal_accuracy=10, at=t0 + 120)
+    over = (await doctor_messages(doctor))[-1]
+    assert over["text"].startswith(f"✅ Case {code}: back home")
+    back = await patient.replies(1, wait=15)
+    assert [m["text"] for m in back] == [text("en", "quarantine.patient.back_home")]

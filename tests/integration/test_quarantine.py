@@ -362,6 +362,54 @@ async def test_leaving_returning_and_leaving_again_within_one_batch(services: Se
     assert open_episodes == 1
 
 
+async def test_coming_back_takes_a_fix_surely_inside_or_two_within_30_m_in_a_row(
+    services: Services,
+) -> None:
+    q = services.quarantine
+    case, patient, doctor = await joined_case(q)
+    track = Track(patient, now())
+    report = await q.ingest([track.fix(0, 0), track.fix(10, 70, 0, 5), track.fix(20, 72, 0, 5)])
+    assert report.opened == ["left_home"]
+
+    async def state() -> str:
+        return {c.code: c for c in await q.open_cases(doctor)}[case.code].state
+
+    # Each fix in a batch of its own: the run within 30 m is kept with the case between them.
+    for second, north, accuracy in [
+        (30, 75, 46),  # its disc reaches home, but it may well be 75 m away
+        (40, 20, 25),  # within 30 m: one is not enough
+        (50, 75, 46),  # ambiguous: the run within 30 m starts again
+        (60, 20, 25),
+        (70, 40, 20),  # neither outside nor within 30 m
+        (80, 20, 25),
+    ]:
+        report = await q.ingest([track.fix(second, north, 0, accuracy)])
+        assert (report.stored, report.opened, report.closed) == (1, [], [])
+        assert await state() == "outside"
+    assert await outbox_kinds(services, doctor) == ["quarantine_alert:left_home"]
+    assert "quarantine_patient:back_home" not in await outbox_kinds(services, patient)
+
+    report = await q.ingest([track.fix(90, 25, 0, 30)])  # the second within 30 m in a row
+    assert report.closed == ["back_home"]
+    assert await state() == "home"
+    assert await outbox_kinds(services, doctor) == [
+        "quarantine_alert:left_home",
+        "quarantine_closed:back_home",
+    ]
+    assert "quarantine_patient:back_home" in await outbox_kinds(services, patient)
+    closed_at = await services.outbox.pool.fetchval(
+        "SELECT closed_at FROM quarantine_episodes WHERE case_id = $1", case.id
+    )
+    assert closed_at == track.start + timedelta(seconds=90)
+
+    # Away again; a single fix whose whole disc is within 30 m brings the patient back.
+    report = await q.ingest([track.fix(100, 80, 0, 5), track.fix(110, 80, 0, 5)])
+    assert report.opened == ["left_home"]
+    report = await q.ingest([track.fix(120, 75, 0, 46), track.fix(130, 10, 0, 18)])
+    assert report.closed == ["back_home"]
+    assert await state() == "home"
+
+
 async def test_the_index_comes_back_after_redis_loses_it(services: Services) -> None:
     q = services.quarantine
     case, patient, _ = await joined_case(q)
