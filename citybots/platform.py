@@ -402,7 +402,10 @@ class Platform:
             self._exposure_catch_up, "interval", seconds=30, id="exposure-catch-up"
         )
         self._scheduler.add_job(self._status_catch_up, "interval", seconds=5, id="status-catch-up")
-        self._scheduler.add_job(self._status_notices, "interval", seconds=2, id="status-notices")
+        if settings.citizen_status_notices:
+            self._scheduler.add_job(
+                self._status_notices, "interval", seconds=2, id="status-notices"
+            )
         self._scheduler.add_job(
             self._quarantine_sweep, "interval", seconds=SWEEP_INTERVAL, id="quarantine-sweep"
         )

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     redis_pool_size: int = Field(default=50, ge=1, le=10_000)
     city_timezone: str = "Asia/Almaty"
     positive_isolation_days: int = Field(default=14, ge=1, le=60)
+    citizen_status_notices: bool = True
     exposure_min_overlap_minutes: int = Field(default=15, ge=1, le=24 * 60)
     exposure_after_minutes: int = Field(default=30, ge=0, le=24 * 60)
     staff_lookups_per_hour: int = Field(default=120, ge=1, le=10_000)
