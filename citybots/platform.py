@@ -590,7 +590,7 @@ class Platform:
         async def job() -> None:
             await notices.tell_due()
 
-        await run_exclusively(self.redis, "status-notices", job, hold=timedelta(seconds=30))
+        await run_exclusively(self.redis, "status-notices", job, hold=timedelta(seconds=1.5))
 
     async def _rollups(self) -> None:
         assert self.services is not None

@@ -135,7 +135,7 @@ class StatusNotices:
         if fresh is not None:
             params = _status_params(status)
             params.update(result=fresh.result, sampled_at=fresh.sampled_at.isoformat())
-            return Queued("citizen", row["tg_user_id"], "own_result", params)
+            return Queued("citizen", row["tg_user_id"], "own_result", params, _key(row))
         if status.colour.value == told:
             return None
         ran_out = (
@@ -146,4 +146,11 @@ class StatusNotices:
         )
         if ran_out:
             return None
-        return Queued("citizen", row["tg_user_id"], "status_changed", _status_params(status))
+        return Queued(
+            "citizen", row["tg_user_id"], "status_changed", _status_params(status), _key(row)
+        )
+
+
+def _key(row: asyncpg.Record) -> str:
+    """One message per evaluation of an account, even if two workers' ticks overlap."""
+    return f"status:{row['tg_user_id']}:{row['status_due_at'].timestamp()}"
