@@ -4,12 +4,14 @@ staff-assisted check-in, auto-checkout, exposure notices, forged codes, duplicat
 import asyncio
 import secrets
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from aiohttp import ClientSession
 
 from bots.sandbox.client import SandboxChat, SandboxClient
 from citybots.platform import Platform
 from citybots.wiring import Services
+from flows.formatting import local_clock
 from flows.i18n import text
 from services.citizens import mask_iin
 from services.venues import Venue
@@ -73,6 +75,56 @@ async def test_sign_up_refuses_mistyped_and_unproven_iins_then_links(
     assert linked["text"] == text("ru", "signup.linked")
     assert card["photo"][0]["width"] == 900
     assert card["caption"].startswith(text("ru", "colour.blue"))
+    assert await services.citizens.iin_of(chat.user_id) == iin
+
+
+async def test_after_five_failed_links_even_the_right_iin_waits_until_the_hour_is_over(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    iin, phone = make_iin(), make_phone()
+    await register_phone(services, iin, phone)
+    chat = await sandbox.chat("citizen", language_code="ru")
+
+    async def attempt(typed: str) -> str:
+        await chat.send(text("ru", "citizen_menu.status"))
+        await chat.reply()
+        await chat.send_contact(phone)
+        await chat.reply()
+        await chat.send(typed)
+        return str((await chat.reply())["text"])
+
+    await chat.send(text("ru", "citizen_menu.status"))
+    await chat.reply()
+    await chat.send_contact(phone)
+    await chat.reply()
+    for _ in range(5):
+        await chat.send(make_iin())
+        assert (await chat.reply())["text"] == text("ru", "signup.no_match")
+    # The hour of these failures is made to end at a known moment, mid-minute.
+    ends = (datetime.now(UTC) + timedelta(minutes=40)).replace(second=30, microsecond=0)
+    assert platform.redis is not None
+    await platform.redis.pexpireat(f"rate:link-fail:{chat.user_id}", ends)
+    city_tz = ZoneInfo(platform.settings.city_timezone)
+    next_minute = ends.replace(second=0) + timedelta(minutes=1)
+    blocked = text("ru", "signup.rate_limited", time=local_clock(next_minute, city_tz))
+
+    await chat.send(iin)
+    assert (await chat.reply())["text"] == blocked
+    assert await services.citizens.iin_of(chat.user_id) is None
+    # The same answer for an IIN that is not this phone's: nothing said about the IIN.
+    assert await attempt(make_iin()) == blocked
+    assert await attempt(iin) == blocked
+    assert await services.citizens.iin_of(chat.user_id) is None
+
+    await platform.redis.delete(f"rate:link-fail:{chat.user_id}")  # the hour is over
+    await chat.send(text("ru", "citizen_menu.status"))
+    await chat.reply()
+    await chat.send_contact(phone)
+    await chat.reply()
+    await chat.send(iin)
+    linked, _card = await chat.replies(2)
+    assert linked["text"] == text("ru", "signup.linked")
     assert await services.citizens.iin_of(chat.user_id) == iin
 
 

@@ -254,6 +254,28 @@ async def test_failed_links_are_rate_limited(services: Services) -> None:
     assert outcomes[5] is LinkOutcome.RATE_LIMITED
 
 
+async def test_after_five_failed_links_the_right_pair_is_refused_too_until_the_hour_ends(
+    services: Services,
+) -> None:
+    iin, phone = make_iin(), make_phone()
+    await register_phone(services, iin, phone)
+    user = _user()
+    for _ in range(5):
+        failed = await services.citizens.link(user, make_iin(), phone)
+        assert failed.outcome is LinkOutcome.NO_MATCH
+    blocked = await services.citizens.link(user, iin, phone)
+    assert blocked.outcome is LinkOutcome.RATE_LIMITED
+    assert await services.citizens.iin_of(user) is None
+    assert blocked.retry_at is not None
+    assert blocked.retry_at.second == 0  # a whole minute, never before the hour is over
+    assert datetime.now(UTC) + timedelta(minutes=58) < blocked.retry_at
+    assert blocked.retry_at <= datetime.now(UTC) + timedelta(hours=1, minutes=1)
+    wrong = await services.citizens.link(user, make_iin(), phone)
+    assert (wrong.outcome, wrong.retry_at) == (blocked.outcome, blocked.retry_at)
+    await services.citizens.redis.delete(f"rate:link-fail:{user}")  # the hour is over
+    assert (await services.citizens.link(user, iin, phone)).outcome is LinkOutcome.LINKED
+
+
 async def test_a_positive_result_notifies_the_visitors_who_overlapped(services: Services) -> None:
     venue, elsewhere = await make_venue(services), await make_venue(services)
     sick_user, exposed_user, later_user, other_user = _user(), _user(), _user(), _user()
