@@ -1,5 +1,6 @@
 """Staff bot: registering a venue, its QR codes and posters, staff invites, occupancy,
-statistics, closing time, and checking in a visitor without a smartphone by IIN."""
+statistics, closing time, checking in a visitor without a smartphone by IIN and checking
+one visitor out by IIN."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from flows.rendering import hourly_chart, poster_pdf, qr_png, qr_svg
 from services.quotas import LookupQuotas
 from services.validation import InvalidInput, parse_bin, parse_coordinates, parse_iin
 from services.venues import CATEGORIES, NewVenue, Venue, VenueCode, VenueError, VenueService
-from services.visits import CheckIn, VisitService
+from services.visits import CheckIn, StaffCheckOut, VisitService
 
 
 class VenueForm(StatesGroup):
@@ -43,6 +44,10 @@ class VenueForm(StatesGroup):
 
 
 class StaffCheckIn(StatesGroup):
+    iin = State()
+
+
+class CheckOutForm(StatesGroup):
     iin = State()
 
 
@@ -301,7 +306,9 @@ async def my_venues(
 
 
 def _venue_actions(lang: str, venue_id: int, owner: bool) -> InlineKeyboardMarkup:
-    actions = ["codes", "stats", "close_all"] + (["invite", "rotate", "capacity"] if owner else [])
+    actions = ["codes", "stats", "checkout_one", "close_all"] + (
+        ["invite", "rotate", "capacity"] if owner else []
+    )
     buttons = [
         InlineKeyboardButton(
             text=text(lang, f"venue.{a}"), callback_data=Pick(action=a, venue_id=venue_id).pack()
@@ -368,6 +375,10 @@ async def venue_action(
     elif action == "invite":
         code = await venues.create_invite(venue.id, query.from_user.id)
         await message.answer(text(lang, "venue.invite_link", link=links.deep_link("staff", code)))
+    elif action == "checkout_one":
+        await state.set_state(CheckOutForm.iin)
+        await state.update_data(venue_id=venue.id)
+        await message.answer(text(lang, "staff_checkout.ask_iin", venue=venue.name))
     elif action == "close_all":
         count = await visits.check_everyone_out(venue.id)
         await message.answer(text(lang, "venue.closed_all", count=count, venue=venue.name))
@@ -533,6 +544,43 @@ async def staff_checkin_iin(
     await message.answer(f"{marker} {text(lang, key, colour=colour)}")
 
 
+async def staff_checkout_iin(
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    venues: VenueService,
+    visits: VisitService,
+    quotas: LookupQuotas,
+) -> None:
+    """Close one visitor's stay at the chosen venue. Whether a person is inside is a
+    look-up of them: limited and audited as a check-in by IIN is."""
+    assert message.from_user is not None
+    try:
+        iin = parse_iin(message.text or "")
+    except InvalidInput as error:
+        await message.answer(text(lang, f"errors.{error.code}"))
+        return
+    staff = message.from_user.id
+    venue_id = (await state.get_data())["venue_id"]
+    if await venues.role(venue_id, staff) is None:
+        await state.clear()
+        await message.answer(text(lang, "staff_checkout.not_staff"))
+        return
+    if not await quotas.allow("staff-lookup", f"staff:{staff}"):
+        await message.answer(text(lang, "staff_checkin.rate_limited"))
+        return
+    venue = await venues.venue(venue_id)
+    outcome = await visits.staff_check_out(venue_id, iin.value, staff_tg_user_id=staff)
+    if outcome is StaffCheckOut.NOT_STAFF:
+        await state.clear()
+    key = {
+        StaffCheckOut.CHECKED_OUT: "staff_checkout.done",
+        StaffCheckOut.NOT_INSIDE: "staff_checkout.not_inside",
+        StaffCheckOut.NOT_STAFF: "staff_checkout.not_staff",
+    }[outcome]
+    await message.answer(text(lang, key, venue=venue.name))
+
+
 def build_router() -> Router:
     router = Router(name=__name__)
     router.message.register(join_by_invite, StartPayload("staff_"))
@@ -553,6 +601,7 @@ def build_router() -> Router:
     router.callback_query.register(staff_checkin_venue, Pick.filter(), _Action("checkin"))
     router.callback_query.register(venue_action, Pick.filter())
     router.message.register(staff_checkin_iin, StateFilter(StaffCheckIn.iin))
+    router.message.register(staff_checkout_iin, StateFilter(CheckOutForm.iin))
     router.message.register(got_capacity_number, StateFilter(CapacityForm.number))
     return router
 

@@ -348,6 +348,92 @@ async def test_staff_lookups_are_rate_limited(sandbox: SandboxClient, platform: 
     assert (await worker.reply())["text"] == text("en", "staff_checkin.rate_limited")
 
 
+async def test_staff_check_one_visitor_out_by_iin_and_the_visitor_is_told(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    owner = await sandbox.chat("staff", language_code="en")
+    venue = await make_venue(services, owner=owner.user_id)
+    other_owner = await sandbox.chat("staff", language_code="en")
+    elsewhere = await make_venue(services, owner=other_owner.user_id)
+    worker = await sandbox.chat("staff", language_code="ru")
+    await worker.send(f"/start {await services.venues.create_invite(venue.id, owner.user_id)}")
+    await worker.reply()
+    visitor_chat, visitor = await _signed_up(sandbox, platform)
+    await visitor_chat.send(f"/start {(await _codes(services, venue))['entry']}")
+    await visitor_chat.reply()
+    without_phone, at_the_other_venue = make_iin(), make_iin()
+    await services.visits.check_in(without_phone, venue, entrance_id=None, via="qr")
+    await services.visits.check_in(at_the_other_venue, elsewhere, entrance_id=None, via="qr")
+
+    await worker.send(text("ru", "staff_menu.venues"))
+    await worker.reply()
+    await worker.press(venue.name)
+    await worker.reply()
+    await worker.press(text("ru", "venue.checkout_one"))
+    asked = (await worker.reply())["text"]
+    assert asked == text("ru", "staff_checkout.ask_iin", venue=venue.name)
+    await worker.send("900101300016")
+    assert (await worker.reply())["text"] == text("ru", "errors.iin.check_digit")
+    await worker.send(at_the_other_venue)
+    not_here = text("ru", "staff_checkout.not_inside", venue=venue.name)
+    assert (await worker.reply())["text"] == not_here
+    assert await services.visits.occupancy(elsewhere.id) == 1
+    await worker.send(visitor)
+    done = text("ru", "staff_checkout.done", venue=venue.name)
+    assert (await worker.reply())["text"] == done
+    assert await services.visits.occupancy(venue.id) == 1
+    kind = await services.visits.pool.fetchval(
+        "SELECT checkout_kind FROM visits WHERE iin = $1 AND venue_id = $2 "
+        "AND checked_out_at IS NOT NULL",
+        visitor,
+        venue.id,
+    )
+    assert kind == "staff"
+    told = await visitor_chat.reply(wait=15)
+    assert told["text"] == text("en", "notices.staff_checkout", venue=venue.name)
+    await visitor_chat.send(text("en", "citizen_menu.visits"))
+    assert text("en", "visits.staff") in (await visitor_chat.reply())["text"]
+    await worker.send(visitor)
+    assert (await worker.reply())["text"] == not_here  # already out
+    audited = await services.venues.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE actor = $1 AND action = 'visit.staff_checkout'",
+        f"staff:{worker.user_id}",
+    )
+    assert audited == 3
+
+    # The other venue's owner checks out of their own venue only.
+    await other_owner.send(text("en", "staff_menu.venues"))
+    await other_owner.reply()
+    await other_owner.press(elsewhere.name)
+    await other_owner.reply()
+    await other_owner.press(text("en", "venue.checkout_one"))
+    await other_owner.reply()
+    await other_owner.send(without_phone)
+    assert (await other_owner.reply())["text"] == text(
+        "en", "staff_checkout.not_inside", venue=elsewhere.name
+    )
+    assert await services.visits.occupancy(venue.id) == 1
+
+    # The same hourly quota as check-ins by IIN.
+    assert platform.redis is not None
+    limit = platform.settings.staff_lookups_per_hour
+    await platform.redis.set(f"rate:staff-lookup:staff:{worker.user_id}", limit, ex=3600)
+    await worker.send(without_phone)
+    assert (await worker.reply())["text"] == text("ru", "staff_checkin.rate_limited")
+    assert await services.visits.occupancy(venue.id) == 1
+    await owner.send(text("en", "staff_menu.venues"))
+    await owner.reply()
+    await owner.press(venue.name)
+    await owner.reply()
+    await owner.press(text("en", "venue.checkout_one"))
+    await owner.reply()
+    await owner.send(without_phone)
+    done_en = text("en", "staff_checkout.done", venue=venue.name)
+    assert (await owner.reply())["text"] == done_en
+    assert await services.visits.occupancy(venue.id) == 0
+
+
 async def test_auto_checkout_closes_a_forgotten_stay(
     sandbox: SandboxClient, platform: Platform
 ) -> None:

@@ -9,7 +9,7 @@ from citybots.wiring import Services
 from services.citizens import LinkOutcome
 from services.status import Colour
 from services.venues import CodeState
-from services.visits import CheckIn, CheckInRequest
+from services.visits import CheckIn, CheckInRequest, StaffCheckOut
 from tests.conftest import new_database
 from tests.factories import (
     add_contact,
@@ -209,6 +209,24 @@ async def test_auto_checkout_closes_forgotten_stays_at_the_venue_time(services: 
     assert history[0].checked_out_at is not None
     stay = history[0].checked_out_at - history[0].checked_in_at
     assert stay == timedelta(minutes=venue.auto_checkout_minutes)
+
+
+async def test_staff_close_one_stay_at_their_own_venue_only(services: Services) -> None:
+    here_staff, there_staff = _user(), _user()
+    here = await make_venue(services, owner=here_staff)
+    there = await make_venue(services, owner=there_staff)
+    iin = make_iin()
+    await services.visits.check_in(iin, here, entrance_id=None, via="qr")
+    refused = await services.visits.staff_check_out(here.id, iin, staff_tg_user_id=there_staff)
+    assert refused is StaffCheckOut.NOT_STAFF
+    assert await services.visits.occupancy(here.id) == 1
+    elsewhere = await services.visits.staff_check_out(there.id, iin, staff_tg_user_id=there_staff)
+    assert elsewhere is StaffCheckOut.NOT_INSIDE
+    assert await services.visits.occupancy(here.id) == 1
+    done = await services.visits.staff_check_out(here.id, iin, staff_tg_user_id=here_staff)
+    assert done is StaffCheckOut.CHECKED_OUT
+    assert (await services.visits.history(iin))[0].checkout_kind == "staff"
+    assert await services.visits.occupancy(here.id) == 0
 
 
 async def test_codes_resolve_and_rotating_revokes_the_old_ones(services: Services) -> None:
