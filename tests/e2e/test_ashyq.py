@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import ClientSession
 
-from bots.sandbox.client import SandboxChat, SandboxClient
+from bots.sandbox.client import SandboxChat, SandboxClient, buttons
 from citybots.platform import Platform
 from citybots.wiring import Services
 from flows.formatting import local_clock
@@ -259,6 +259,8 @@ async def test_staff_register_a_venue_get_posters_and_check_in_by_iin(
     await owner.reply()
     await owner.send("50")
     await owner.reply()
+    await owner.press(text("en", "venue.auto_checkout_default", duration="4 h"))
+    await owner.reply()
     await owner.send("Main, Parking")
     replies = await owner.replies(1 + 2 * 2 * 3, wait=20)
     assert replies[0]["text"] == text("en", "venue.registered", venue="Cafe Test")
@@ -333,6 +335,78 @@ async def test_staff_register_a_venue_get_posters_and_check_in_by_iin(
     assert (await worker.reply())["text"] == "🔵 " + text(
         "ru", "staff_checkin.full", colour=text("ru", "colour.blue")
     )
+
+
+async def test_a_venue_sets_its_own_auto_checkout_time_at_registration_and_later(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    owner = await sandbox.chat("staff", language_code="ru")
+    name = f"Bar {secrets.token_hex(3)}"
+    await owner.send(text("ru", "staff_menu.register"))
+    await owner.reply()
+    for answer in ("971240001315", name):
+        await owner.send(answer)
+        await owner.reply()
+    await owner.press(text("ru", "venue.category.food"))
+    await owner.reply()
+    await owner.send("Abay Ave 12")
+    await owner.reply()
+    await owner.send_location(43.2389, 76.8897)
+    await owner.reply()
+    await owner.press(text("ru", "dispute.skip"))  # no capacity
+    asked = await owner.reply()
+    assert asked["text"] == text("ru", "venue.ask_auto_checkout")
+    default = text("ru", "venue.auto_checkout_default", duration="4 ч")
+    assert buttons(asked) == [default]
+    for wrong in ("0:10", "25", "полтора часа"):
+        await owner.send(wrong)
+        assert (await owner.reply())["text"] == text("ru", "errors_venue.auto_checkout")
+    await owner.send("1,5")
+    assert (await owner.reply())["text"] == text("ru", "venue.ask_entrances")
+    await owner.press(text("ru", "dispute.skip"))  # one entrance
+    registered = await owner.replies(1 + 2 * 3, wait=20)
+    assert registered[0]["text"] == text("ru", "venue.registered", venue=name)
+    venue_id = await services.venues.pool.fetchval(
+        "SELECT venue_id FROM venue_staff WHERE tg_user_id = $1", owner.user_id
+    )
+    assert (await services.venues.venue(venue_id)).auto_checkout_minutes == 90
+
+    await owner.send(text("ru", "staff_menu.venues"))
+    await owner.reply()
+    await owner.press(name)
+    card = await owner.reply()
+    assert card["text"] == text(
+        "ru", "venue.card", venue=name, occupancy=0, capacity_text="", duration="1 ч 30 мин"
+    )
+    await owner.press(text("ru", "venue.auto_checkout"))
+    assert (await owner.reply())["text"] == text(
+        "ru", "venue.ask_new_auto_checkout", venue=name, duration="1 ч 30 мин"
+    )
+    await owner.send("24:30")
+    assert (await owner.reply())["text"] == text("ru", "errors_venue.auto_checkout")
+    await owner.send("0:45")
+    assert (await owner.reply())["text"] == text(
+        "ru", "venue.auto_checkout_set", venue=name, duration="45 мин"
+    )
+    assert (await services.venues.venue(venue_id)).auto_checkout_minutes == 45
+    await owner.press(text("ru", "venue.auto_checkout"))
+    await owner.reply()
+    await owner.press(default)
+    assert (await owner.reply())["text"] == text(
+        "ru", "venue.auto_checkout_set", venue=name, duration="4 ч"
+    )
+    assert (await services.venues.venue(venue_id)).auto_checkout_minutes == 240
+
+    worker = await sandbox.chat("staff", language_code="ru")
+    await worker.send(f"/start {await services.venues.create_invite(venue_id, owner.user_id)}")
+    await worker.reply()
+    await worker.send(text("ru", "staff_menu.venues"))
+    await worker.reply()
+    await worker.press(name)
+    staff_card = await worker.reply()
+    assert text("ru", "venue.checkout_one") in buttons(staff_card)
+    assert text("ru", "venue.auto_checkout") not in buttons(staff_card)  # the owner's choice
 
 
 async def test_staff_lookups_are_rate_limited(sandbox: SandboxClient, platform: Platform) -> None:

@@ -8,7 +8,7 @@ import pytest
 from citybots.wiring import Services
 from services.citizens import LinkOutcome
 from services.status import Colour
-from services.venues import CodeState
+from services.venues import CodeState, VenueError
 from services.visits import CheckIn, CheckInRequest, StaffCheckOut
 from tests.conftest import new_database
 from tests.factories import (
@@ -227,6 +227,43 @@ async def test_staff_close_one_stay_at_their_own_venue_only(services: Services) 
     assert done is StaffCheckOut.CHECKED_OUT
     assert (await services.visits.history(iin))[0].checkout_kind == "staff"
     assert await services.visits.occupancy(here.id) == 0
+
+
+async def test_auto_checkout_closes_each_stay_after_its_own_venues_time(
+    services: Services,
+) -> None:
+    quick = await make_venue(services, auto_checkout_minutes=30)
+    usual = await make_venue(services)
+    changed = await make_venue(services)
+    await services.venues.set_auto_checkout(changed.id, 90)
+    at_quick, at_usual, at_changed = make_iin(), make_iin(), make_iin()
+    for iin, venue in ((at_quick, quick), (at_usual, usual), (at_changed, changed)):
+        await services.visits.check_in(iin, venue, entrance_id=None, via="qr")
+    now = datetime.now(UTC)
+    await services.visits.auto_checkout(now + timedelta(minutes=29))
+    assert await services.visits.occupancy(quick.id) == 1
+    await services.visits.auto_checkout(now + timedelta(minutes=31))
+    closed = (await services.visits.history(at_quick))[0]
+    assert closed.checkout_kind == "auto"
+    assert closed.checked_out_at is not None
+    assert closed.checked_out_at - closed.checked_in_at == timedelta(minutes=30)
+    assert await services.visits.occupancy(usual.id) == 1
+    assert await services.visits.occupancy(changed.id) == 1
+    await services.visits.auto_checkout(now + timedelta(minutes=91))
+    assert await services.visits.occupancy(changed.id) == 0
+    assert await services.visits.occupancy(usual.id) == 1
+
+
+async def test_an_auto_checkout_time_outside_15_minutes_to_24_hours_is_refused(
+    services: Services,
+) -> None:
+    for minutes in (0, 14, 24 * 60 + 1):
+        with pytest.raises(VenueError):
+            await make_venue(services, auto_checkout_minutes=minutes)
+    venue = await make_venue(services)
+    with pytest.raises(VenueError):
+        await services.venues.set_auto_checkout(venue.id, 10)
+    assert (await services.venues.venue(venue.id)).auto_checkout_minutes == 240
 
 
 async def test_codes_resolve_and_rotating_revokes_the_old_ones(services: Services) -> None:
