@@ -78,6 +78,8 @@ def render_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) ->
         )
     if kind in ("own_result", "status_changed"):
         return Notice(_status_notice(kind, params, lang, tz))
+    if kind == "staff_checkout":
+        return Notice(text(lang, "notices.staff_checkout", venue=params["venue"]))
     if kind == "account_moved":
         return Notice(text(lang, "notices.account_moved", iin=params["iin"]))
     if kind == "dispute_resolved":

@@ -7,16 +7,17 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from redis.asyncio import Redis
 
 from services.localcache import LocalCache, publish
 from services.outbox import enqueue
-from services.ratelimit import allow
+from services.ratelimit import count_event, window_of
 
 FAILED_LINKS_PER_HOUR = 5
+FAILED_LINKS_WINDOW = timedelta(hours=1)
 
 
 class LinkOutcome(enum.Enum):
@@ -25,13 +26,14 @@ class LinkOutcome(enum.Enum):
     NO_MATCH = "no_match"  # says nothing about whether the IIN exists
     TAKEN = "taken"  # linked to another account: moving it needs a confirmation
     OTHER_IIN = "other_iin"  # this account already has a different IIN
-    RATE_LIMITED = "rate_limited"
+    RATE_LIMITED = "rate_limited"  # every attempt, right or wrong, until retry_at
 
 
 @dataclass(frozen=True)
 class LinkResult:
     outcome: LinkOutcome
     iin: str | None = None
+    retry_at: datetime | None = None  # RATE_LIMITED: the minute attempts are taken again
 
 
 def mask_iin(iin: str) -> str:
@@ -78,14 +80,32 @@ class CitizenService:
         self.local.invalidate_local(keys)
         await publish(self.redis, self.local.namespace, keys)
 
+    async def _blocked_until(self, tg_user_id: int) -> datetime | None:
+        """After FAILED_LINKS_PER_HOUR failed attempts, the time (rounded up to the minute)
+        the window of those failures ends; None while attempts are allowed."""
+        failed, left = await window_of(
+            self.redis, f"link-fail:{tg_user_id}", window=FAILED_LINKS_WINDOW
+        )
+        if failed < FAILED_LINKS_PER_HOUR or left <= timedelta(0):
+            return None
+        ends = datetime.now(UTC) + left
+        whole = ends.replace(second=0, microsecond=0)
+        return whole if whole == ends else whole + timedelta(minutes=1)
+
     async def link(
         self, tg_user_id: int, iin: str, phone: str, *, move: bool = False
     ) -> LinkResult:
         """Link ``iin`` to the account if ``phone`` is registered for it.
 
-        An IIN linked to another account moves only with ``move=True`` (the person
-        confirmed), and the other account is told: an IIN is never taken silently.
+        After FAILED_LINKS_PER_HOUR failures in the hour every attempt is refused, the
+        right pair too, until that hour is over (``retry_at``): the answer is the same
+        whatever the IIN, so it never tells whether the IIN exists. An IIN linked to
+        another account moves only with ``move=True`` (the person confirmed), and the
+        other account is told: an IIN is never taken silently.
         """
+        blocked_until = await self._blocked_until(tg_user_id)
+        if blocked_until is not None:
+            return LinkResult(LinkOutcome.RATE_LIMITED, retry_at=blocked_until)
         current = await self.iin_of(tg_user_id)
         if current is not None:
             return LinkResult(
@@ -97,13 +117,8 @@ class CitizenService:
             phone,
         )
         if not matches:
-            limited = not await allow(
-                self.redis,
-                f"link-fail:{tg_user_id}",
-                limit=FAILED_LINKS_PER_HOUR,
-                window=timedelta(hours=1),
-            )
-            return LinkResult(LinkOutcome.RATE_LIMITED if limited else LinkOutcome.NO_MATCH)
+            await count_event(self.redis, f"link-fail:{tg_user_id}", window=FAILED_LINKS_WINDOW)
+            return LinkResult(LinkOutcome.NO_MATCH)
         moved_from: int | None = None
         async with self.pool.acquire() as conn, conn.transaction():
             holder = await conn.fetchval(

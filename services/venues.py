@@ -8,6 +8,7 @@ entrance, each an unguessable token (128 random bits) in the deep link
 from __future__ import annotations
 
 import enum
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,12 @@ from services.validation import is_deep_link_payload, parse_bin, parse_coordinat
 CATEGORIES = ("shop", "food", "mall", "culture", "sport", "beauty", "office", "other")
 TOKEN_PREFIX = {"entry": "in_", "exit": "out_"}
 MAX_ENTRANCES = 10
+# How long after check-in a stay nobody closed is closed by the auto-checkout job.
+AUTO_CHECKOUT_DEFAULT_MINUTES = 240
+AUTO_CHECKOUT_MIN_MINUTES = 15
+AUTO_CHECKOUT_MAX_MINUTES = 24 * 60
+_HOURS_MINUTES = re.compile(r"([0-9]{1,2}):([0-5][0-9])")
+_HOURS = re.compile(r"([0-9]{1,2})(?:[.,]([0-9]{1,2}))?")
 
 
 class VenueError(Exception):
@@ -75,6 +82,27 @@ class NewVenue:
     longitude: float
     capacity: int | None
     entrances: Sequence[str]
+    auto_checkout_minutes: int = AUTO_CHECKOUT_DEFAULT_MINUTES
+
+
+def parse_auto_checkout(raw: str) -> int:
+    """Minutes from what a person typed: hours ("3", "1.5", "1,5") or hours:minutes
+    ("2:30"), within the bounds; VenueError("venue.auto_checkout") otherwise."""
+    typed = raw.strip()
+    if match := _HOURS_MINUTES.fullmatch(typed):
+        minutes = int(match[1]) * 60 + int(match[2])
+    elif match := _HOURS.fullmatch(typed):
+        fraction = match[2] or "0"
+        minutes = int(match[1]) * 60 + round(int(fraction) * 60 / 10 ** len(fraction))
+    else:
+        raise VenueError("venue.auto_checkout")
+    check_auto_checkout(minutes)
+    return minutes
+
+
+def check_auto_checkout(minutes: int) -> None:
+    if not AUTO_CHECKOUT_MIN_MINUTES <= minutes <= AUTO_CHECKOUT_MAX_MINUTES:
+        raise VenueError("venue.auto_checkout")
 
 
 def new_token(direction: str) -> str:
@@ -147,11 +175,13 @@ class VenueService:
         entrances = [e.strip() for e in new.entrances if e.strip()] or ["Main"]
         if len(entrances) > MAX_ENTRANCES or len(set(entrances)) != len(entrances):
             raise VenueError("venue.entrances")
+        check_auto_checkout(new.auto_checkout_minutes)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 f"""
-                INSERT INTO venues (bin, name, category, address, latitude, longitude, capacity)
-                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_VENUE_COLUMNS}
+                INSERT INTO venues (bin, name, category, address, latitude, longitude, capacity,
+                                    auto_checkout_minutes)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_VENUE_COLUMNS}
                 """,  # noqa: S608 - a fixed column list
                 new.bin,
                 name,
@@ -160,6 +190,7 @@ class VenueService:
                 new.latitude,
                 new.longitude,
                 new.capacity,
+                new.auto_checkout_minutes,
             )
             assert row is not None
             await conn.execute(
@@ -335,5 +366,13 @@ class VenueService:
             venue_id,
             capacity,
             policy,
+        )
+        await self._forget_venue(venue_id)
+
+    async def set_auto_checkout(self, venue_id: int, minutes: int) -> None:
+        """The venue's auto-checkout time; the job measures stays open now by it too."""
+        check_auto_checkout(minutes)
+        await self.pool.execute(
+            "UPDATE venues SET auto_checkout_minutes = $2 WHERE id = $1", venue_id, minutes
         )
         await self._forget_venue(venue_id)

@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from services.audit import record
 from services.db import Connection
+from services.outbox import enqueue
 from services.status import Status, StatusService
 from services.venues import Venue
 
@@ -21,6 +23,12 @@ class CheckIn(enum.Enum):
     ALREADY_INSIDE = "already_inside"
     REFUSED = "refused"  # red or yellow
     FULL = "full"  # at capacity, and the venue refuses entry then
+
+
+class StaffCheckOut(enum.Enum):
+    CHECKED_OUT = "checked_out"
+    NOT_INSIDE = "not_inside"  # no open stay of this person at this venue
+    NOT_STAFF = "not_staff"  # the actor is not on this venue's staff
 
 
 @dataclass(frozen=True)
@@ -161,6 +169,57 @@ class VisitService:
         for row in rows:
             names[row["i"] - 1] = str(row["name"])
         return names
+
+    async def staff_check_out(
+        self, venue_id: int, iin: str, *, staff_tg_user_id: int
+    ) -> StaffCheckOut:
+        """A member of the venue's staff closes one visitor's open stay there, at now,
+        marked 'staff'; a stay at another venue is never touched.
+
+        One transaction: the attempt is written to the audit log whether or not the person
+        was inside (the answer tells that), and the visitor's linked account, if any, is
+        told through the outbox.
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            on_staff = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM venue_staff"
+                " WHERE venue_id = $1 AND tg_user_id = $2)",
+                venue_id,
+                staff_tg_user_id,
+            )
+            if not on_staff:
+                return StaffCheckOut.NOT_STAFF
+            closed = await conn.fetchrow(
+                """
+                UPDATE visits s SET checked_out_at = now(), checkout_kind = 'staff'
+                  FROM venues v
+                 WHERE v.id = s.venue_id AND s.venue_id = $1 AND s.iin = $2 AND s.admitted
+                   AND s.checked_out_at IS NULL
+                RETURNING s.id, v.name
+                """,
+                venue_id,
+                iin,
+            )
+            await record(
+                conn,
+                actor=f"staff:{staff_tg_user_id}",
+                action="visit.staff_checkout",
+                subject=iin,
+                details={"venue_id": venue_id, "inside": closed is not None},
+            )
+            if closed is None:
+                return StaffCheckOut.NOT_INSIDE
+            visitor = await conn.fetchval("SELECT tg_user_id FROM citizens WHERE iin = $1", iin)
+            if visitor is not None:
+                await enqueue(
+                    conn,
+                    bot="citizen",
+                    chat_id=visitor,
+                    kind="staff_checkout",
+                    params={"venue": closed["name"]},
+                    dedupe_key=f"staff_checkout:{closed['id']}",
+                )
+        return StaffCheckOut.CHECKED_OUT
 
     async def occupancy(self, venue_id: int) -> int:
         return int(

@@ -10,7 +10,7 @@ from citybots.wiring import Services
 from geofence.zones import parse_zones
 from services.checkpoints import Checkpoint
 from services.validation import _check_digit, parse_plate
-from services.venues import NewVenue, Venue
+from services.venues import AUTO_CHECKOUT_DEFAULT_MINUTES, NewVenue, Venue
 from tests.integration.test_zones import zone
 
 _serial = itertools.count(secrets.randbelow(5000) * 10)
@@ -51,6 +51,7 @@ async def make_venue(
     *,
     capacity: int | None = None,
     entrances: tuple[str, ...] = ("Main",),
+    auto_checkout_minutes: int = AUTO_CHECKOUT_DEFAULT_MINUTES,
 ) -> Venue:
     return await services.venues.register(
         NewVenue(
@@ -63,6 +64,7 @@ async def make_venue(
             longitude=76.93,
             capacity=capacity,
             entrances=entrances,
+            auto_checkout_minutes=auto_checkout_minutes,
         )
     )
 

@@ -53,6 +53,10 @@ async def howto(message: Message, lang: str, profile: BotProfile) -> None:
     await message.answer(text(lang, "checkin.howto"), reply_markup=main_menu(lang, profile.menu))
 
 
+# Stays the visitor did not close themselves say who did.
+_CHECKOUT_MARKS = {"auto": "visits.auto", "staff": "visits.staff"}
+
+
 async def my_visits(
     message: Message,
     state: FSMContext,
@@ -77,8 +81,9 @@ async def my_visits(
             if visit.checked_out_at
             else text(lang, "visits.open")
         )
-        auto = f" {text(lang, 'visits.auto')}" if visit.checkout_kind == "auto" else ""
-        lines.append(f"• {local_time(visit.checked_in_at, city_tz)}–{left} {visit.venue}{auto}")
+        mark = _CHECKOUT_MARKS.get(visit.checkout_kind or "")
+        how = f" {text(lang, mark)}" if mark else ""
+        lines.append(f"• {local_time(visit.checked_in_at, city_tz)}–{left} {visit.venue}{how}")
     await message.answer("\n".join(lines), reply_markup=menu)
 
 

@@ -22,6 +22,7 @@ from flows.common.keyboards import main_menu, share_phone_keyboard
 from flows.contacts import own_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, MenuButton
+from flows.formatting import local_clock
 from flows.i18n import text
 from flows.status.describe import send_status
 from services.citizens import CitizenService, LinkOutcome, mask_iin
@@ -226,7 +227,9 @@ async def _link(
         return
     if result.outcome is LinkOutcome.RATE_LIMITED:
         await state.clear()
-        await message.answer(text(lang, "signup.rate_limited"), reply_markup=menu)
+        assert result.retry_at is not None
+        until = local_clock(result.retry_at, deps.city_tz)
+        await message.answer(text(lang, "signup.rate_limited", time=until), reply_markup=menu)
         return
     if result.outcome is LinkOutcome.OTHER_IIN:
         await state.clear()

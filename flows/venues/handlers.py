@@ -1,5 +1,6 @@
 """Staff bot: registering a venue, its QR codes and posters, staff invites, occupancy,
-statistics, closing time, and checking in a visitor without a smartphone by IIN."""
+statistics, closing time, checking in a visitor without a smartphone by IIN and checking
+one visitor out by IIN."""
 
 from __future__ import annotations
 
@@ -28,8 +29,17 @@ from flows.i18n import text
 from flows.rendering import hourly_chart, poster_pdf, qr_png, qr_svg
 from services.quotas import LookupQuotas
 from services.validation import InvalidInput, parse_bin, parse_coordinates, parse_iin
-from services.venues import CATEGORIES, NewVenue, Venue, VenueCode, VenueError, VenueService
-from services.visits import CheckIn, VisitService
+from services.venues import (
+    AUTO_CHECKOUT_DEFAULT_MINUTES,
+    CATEGORIES,
+    NewVenue,
+    Venue,
+    VenueCode,
+    VenueError,
+    VenueService,
+    parse_auto_checkout,
+)
+from services.visits import CheckIn, StaffCheckOut, VisitService
 
 
 class VenueForm(StatesGroup):
@@ -39,6 +49,7 @@ class VenueForm(StatesGroup):
     address = State()
     location = State()
     capacity = State()
+    auto_checkout = State()
     entrances = State()
 
 
@@ -46,8 +57,16 @@ class StaffCheckIn(StatesGroup):
     iin = State()
 
 
+class CheckOutForm(StatesGroup):
+    iin = State()
+
+
 class CapacityForm(StatesGroup):
     number = State()
+
+
+class AutoCheckoutForm(StatesGroup):
+    time = State()
 
 
 class Pick(CallbackData, prefix="vn"):
@@ -63,6 +82,33 @@ def _skip(lang: str, step: str) -> InlineKeyboardMarkup:
                 InlineKeyboardButton(
                     text=text(lang, "dispute.skip"),
                     callback_data=Pick(action="skip", value=step).pack(),
+                )
+            ]
+        ]
+    )
+
+
+def _duration(lang: str, minutes: int) -> str:
+    """A length of time as people read it: "4 h", "1 h 30 min", "45 min"."""
+    hours, rest = divmod(minutes, 60)
+    if not rest:
+        return text(lang, "venue.duration_h", h=hours)
+    if not hours:
+        return text(lang, "venue.duration_m", m=rest)
+    return text(lang, "venue.duration_hm", h=hours, m=rest)
+
+
+def _default_auto_checkout(lang: str) -> InlineKeyboardMarkup:
+    label = text(
+        lang,
+        "venue.auto_checkout_default",
+        duration=_duration(lang, AUTO_CHECKOUT_DEFAULT_MINUTES),
+    )
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=label, callback_data=Pick(action="skip", value="auto_checkout").pack()
                 )
             ]
         ]
@@ -162,6 +208,29 @@ async def got_capacity(message: Message, state: FSMContext, lang: str) -> None:
         await message.answer(text(lang, "venue.capacity_expected"))
         return
     await state.update_data(capacity=int(raw))
+    await _ask_auto_checkout(message, state, lang)
+
+
+async def _ask_auto_checkout(message: Message, state: FSMContext, lang: str) -> None:
+    await state.set_state(VenueForm.auto_checkout)
+    await message.answer(
+        text(lang, "venue.ask_auto_checkout"), reply_markup=_default_auto_checkout(lang)
+    )
+
+
+async def got_auto_checkout(message: Message, state: FSMContext, lang: str) -> None:
+    try:
+        minutes = parse_auto_checkout(message.text or "")
+    except VenueError as error:
+        await message.answer(
+            text(lang, f"errors_{error.code}"), reply_markup=_default_auto_checkout(lang)
+        )
+        return
+    await state.update_data(auto_checkout=minutes)
+    await _ask_entrances(message, state, lang)
+
+
+async def _ask_entrances(message: Message, state: FSMContext, lang: str) -> None:
     await state.set_state(VenueForm.entrances)
     await message.answer(text(lang, "venue.ask_entrances"), reply_markup=_skip(lang, "entrances"))
 
@@ -181,9 +250,20 @@ async def skip_step(
     current = await state.get_state()
     if callback_data.value == "capacity" and current == VenueForm.capacity.state:
         await state.update_data(capacity=None)
-        await state.set_state(VenueForm.entrances)
-        await query.message.answer(
-            text(lang, "venue.ask_entrances"), reply_markup=_skip(lang, "entrances")
+        await _ask_auto_checkout(query.message, state, lang)
+    elif callback_data.value == "auto_checkout" and current == VenueForm.auto_checkout.state:
+        await state.update_data(auto_checkout=AUTO_CHECKOUT_DEFAULT_MINUTES)
+        await _ask_entrances(query.message, state, lang)
+    elif callback_data.value == "auto_checkout" and current == AutoCheckoutForm.time.state:
+        venue_id = (await state.get_data())["venue_id"]
+        await _set_auto_checkout(
+            query.message,
+            query.from_user.id,
+            venue_id,
+            AUTO_CHECKOUT_DEFAULT_MINUTES,
+            state,
+            lang,
+            venues,
         )
     elif callback_data.value == "entrances" and current == VenueForm.entrances.state:
         await _register(
@@ -237,6 +317,7 @@ async def _register(
                 longitude=data["longitude"],
                 capacity=data.get("capacity"),
                 entrances=entrances,
+                auto_checkout_minutes=data.get("auto_checkout", AUTO_CHECKOUT_DEFAULT_MINUTES),
             )
         )
     except VenueError as error:
@@ -301,7 +382,9 @@ async def my_venues(
 
 
 def _venue_actions(lang: str, venue_id: int, owner: bool) -> InlineKeyboardMarkup:
-    actions = ["codes", "stats", "close_all"] + (["invite", "rotate", "capacity"] if owner else [])
+    actions = ["codes", "stats", "checkout_one", "close_all"] + (
+        ["invite", "rotate", "capacity", "auto_checkout"] if owner else []
+    )
     buttons = [
         InlineKeyboardButton(
             text=text(lang, f"venue.{a}"), callback_data=Pick(action=a, venue_id=venue_id).pack()
@@ -333,7 +416,7 @@ async def venue_action(
     venue = await venues.venue(callback_data.venue_id)
     owner = role == "owner"
     action = callback_data.action
-    if action in ("invite", "rotate", "capacity", "policy") and not owner:
+    if action in ("invite", "rotate", "capacity", "policy", "auto_checkout") and not owner:
         await message.answer(text(lang, "venue.not_owner"))
         return
     if action == "open":
@@ -355,7 +438,7 @@ async def venue_action(
                 venue=venue.name,
                 occupancy=occupancy,
                 capacity_text=capacity_text,
-                hours=round(venue.auto_checkout_minutes / 60, 1),
+                duration=_duration(lang, venue.auto_checkout_minutes),
             ),
             reply_markup=_venue_actions(lang, venue.id, owner),
         )
@@ -368,6 +451,10 @@ async def venue_action(
     elif action == "invite":
         code = await venues.create_invite(venue.id, query.from_user.id)
         await message.answer(text(lang, "venue.invite_link", link=links.deep_link("staff", code)))
+    elif action == "checkout_one":
+        await state.set_state(CheckOutForm.iin)
+        await state.update_data(venue_id=venue.id)
+        await message.answer(text(lang, "staff_checkout.ask_iin", venue=venue.name))
     elif action == "close_all":
         count = await visits.check_everyone_out(venue.id)
         await message.answer(text(lang, "venue.closed_all", count=count, venue=venue.name))
@@ -378,6 +465,18 @@ async def venue_action(
         await state.set_state(CapacityForm.number)
         await state.update_data(venue_id=venue.id)
         await message.answer(text(lang, "venue.ask_new_capacity"))
+    elif action == "auto_checkout":
+        await state.set_state(AutoCheckoutForm.time)
+        await state.update_data(venue_id=venue.id)
+        await message.answer(
+            text(
+                lang,
+                "venue.ask_new_auto_checkout",
+                venue=venue.name,
+                duration=_duration(lang, venue.auto_checkout_minutes),
+            ),
+            reply_markup=_default_auto_checkout(lang),
+        )
     elif action == "policy":
         await venues.set_capacity(venue.id, venue.capacity, callback_data.value)
         await message.answer(
@@ -447,6 +546,46 @@ async def got_capacity_number(
             policy=text(lang, f"venue.policy_{venue.capacity_policy}"),
         ),
         reply_markup=choices,
+    )
+
+
+async def got_new_auto_checkout(
+    message: Message, state: FSMContext, lang: str, venues: VenueService
+) -> None:
+    try:
+        minutes = parse_auto_checkout(message.text or "")
+    except VenueError as error:
+        await message.answer(
+            text(lang, f"errors_{error.code}"), reply_markup=_default_auto_checkout(lang)
+        )
+        return
+    assert message.from_user is not None
+    venue_id = (await state.get_data())["venue_id"]
+    await _set_auto_checkout(message, message.from_user.id, venue_id, minutes, state, lang, venues)
+
+
+async def _set_auto_checkout(
+    message: Message,
+    user_id: int,
+    venue_id: int,
+    minutes: int,
+    state: FSMContext,
+    lang: str,
+    venues: VenueService,
+) -> None:
+    await state.clear()
+    if await venues.role(venue_id, user_id) != "owner":
+        await message.answer(text(lang, "venue.not_owner"))
+        return
+    await venues.set_auto_checkout(venue_id, minutes)
+    venue = await venues.venue(venue_id)
+    await message.answer(
+        text(
+            lang,
+            "venue.auto_checkout_set",
+            venue=venue.name,
+            duration=_duration(lang, minutes),
+        )
     )
 
 
@@ -533,6 +672,43 @@ async def staff_checkin_iin(
     await message.answer(f"{marker} {text(lang, key, colour=colour)}")
 
 
+async def staff_checkout_iin(
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    venues: VenueService,
+    visits: VisitService,
+    quotas: LookupQuotas,
+) -> None:
+    """Close one visitor's stay at the chosen venue. Whether a person is inside is a
+    look-up of them: limited and audited as a check-in by IIN is."""
+    assert message.from_user is not None
+    try:
+        iin = parse_iin(message.text or "")
+    except InvalidInput as error:
+        await message.answer(text(lang, f"errors.{error.code}"))
+        return
+    staff = message.from_user.id
+    venue_id = (await state.get_data())["venue_id"]
+    if await venues.role(venue_id, staff) is None:
+        await state.clear()
+        await message.answer(text(lang, "staff_checkout.not_staff"))
+        return
+    if not await quotas.allow("staff-lookup", f"staff:{staff}"):
+        await message.answer(text(lang, "staff_checkin.rate_limited"))
+        return
+    venue = await venues.venue(venue_id)
+    outcome = await visits.staff_check_out(venue_id, iin.value, staff_tg_user_id=staff)
+    if outcome is StaffCheckOut.NOT_STAFF:
+        await state.clear()
+    key = {
+        StaffCheckOut.CHECKED_OUT: "staff_checkout.done",
+        StaffCheckOut.NOT_INSIDE: "staff_checkout.not_inside",
+        StaffCheckOut.NOT_STAFF: "staff_checkout.not_staff",
+    }[outcome]
+    await message.answer(text(lang, key, venue=venue.name))
+
+
 def build_router() -> Router:
     router = Router(name=__name__)
     router.message.register(join_by_invite, StartPayload("staff_"))
@@ -548,12 +724,15 @@ def build_router() -> Router:
     router.message.register(got_address, StateFilter(VenueForm.address))
     router.message.register(got_location, StateFilter(VenueForm.location))
     router.message.register(got_capacity, StateFilter(VenueForm.capacity))
+    router.message.register(got_auto_checkout, StateFilter(VenueForm.auto_checkout))
     router.message.register(got_entrances, StateFilter(VenueForm.entrances))
     router.callback_query.register(skip_step, Pick.filter(), _Action("skip"))
     router.callback_query.register(staff_checkin_venue, Pick.filter(), _Action("checkin"))
     router.callback_query.register(venue_action, Pick.filter())
     router.message.register(staff_checkin_iin, StateFilter(StaffCheckIn.iin))
+    router.message.register(staff_checkout_iin, StateFilter(CheckOutForm.iin))
     router.message.register(got_capacity_number, StateFilter(CapacityForm.number))
+    router.message.register(got_new_auto_checkout, StateFilter(AutoCheckoutForm.time))
     return router
 
 

@@ -4,12 +4,14 @@ staff-assisted check-in, auto-checkout, exposure notices, forged codes, duplicat
 import asyncio
 import secrets
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from aiohttp import ClientSession
 
-from bots.sandbox.client import SandboxChat, SandboxClient
+from bots.sandbox.client import SandboxChat, SandboxClient, buttons
 from citybots.platform import Platform
 from citybots.wiring import Services
+from flows.formatting import local_clock
 from flows.i18n import text
 from services.citizens import mask_iin
 from services.venues import Venue
@@ -81,6 +83,56 @@ async def test_sign_up_refuses_mistyped_and_unproven_iins_then_links(
     assert linked["text"] == text("ru", "signup.linked")
     assert card["photo"][0]["width"] == 900
     assert card["caption"].startswith(text("ru", "colour.blue"))
+    assert await services.citizens.iin_of(chat.user_id) == iin
+
+
+async def test_after_five_failed_links_even_the_right_iin_waits_until_the_hour_is_over(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    iin, phone = make_iin(), make_phone()
+    await register_phone(services, iin, phone)
+    chat = await sandbox.chat("citizen", language_code="ru")
+
+    async def attempt(typed: str) -> str:
+        await chat.send(text("ru", "citizen_menu.status"))
+        await chat.reply()
+        await chat.send_contact(phone)
+        await chat.reply()
+        await chat.send(typed)
+        return str((await chat.reply())["text"])
+
+    await chat.send(text("ru", "citizen_menu.status"))
+    await chat.reply()
+    await chat.send_contact(phone)
+    await chat.reply()
+    for _ in range(5):
+        await chat.send(make_iin())
+        assert (await chat.reply())["text"] == text("ru", "signup.no_match")
+    # The hour of these failures is made to end at a known moment, mid-minute.
+    ends = (datetime.now(UTC) + timedelta(minutes=40)).replace(second=30, microsecond=0)
+    assert platform.redis is not None
+    await platform.redis.pexpireat(f"rate:link-fail:{chat.user_id}", ends)
+    city_tz = ZoneInfo(platform.settings.city_timezone)
+    next_minute = ends.replace(second=0) + timedelta(minutes=1)
+    blocked = text("ru", "signup.rate_limited", time=local_clock(next_minute, city_tz))
+
+    await chat.send(iin)
+    assert (await chat.reply())["text"] == blocked
+    assert await services.citizens.iin_of(chat.user_id) is None
+    # The same answer for an IIN that is not this phone's: nothing said about the IIN.
+    assert await attempt(make_iin()) == blocked
+    assert await attempt(iin) == blocked
+    assert await services.citizens.iin_of(chat.user_id) is None
+
+    await platform.redis.delete(f"rate:link-fail:{chat.user_id}")  # the hour is over
+    await chat.send(text("ru", "citizen_menu.status"))
+    await chat.reply()
+    await chat.send_contact(phone)
+    await chat.reply()
+    await chat.send(iin)
+    linked, _card = await chat.replies(2)
+    assert linked["text"] == text("ru", "signup.linked")
     assert await services.citizens.iin_of(chat.user_id) == iin
 
 
@@ -215,6 +267,8 @@ async def test_staff_register_a_venue_get_posters_and_check_in_by_iin(
     await owner.reply()
     await owner.send("50")
     await owner.reply()
+    await owner.press(text("en", "venue.auto_checkout_default", duration="4 h"))
+    await owner.reply()
     await owner.send("Main, Parking")
     replies = await owner.replies(1 + 2 * 2 * 3, wait=20)
     assert replies[0]["text"] == text("en", "venue.registered", venue="Cafe Test")
@@ -291,6 +345,78 @@ async def test_staff_register_a_venue_get_posters_and_check_in_by_iin(
     )
 
 
+async def test_a_venue_sets_its_own_auto_checkout_time_at_registration_and_later(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    owner = await sandbox.chat("staff", language_code="ru")
+    name = f"Bar {secrets.token_hex(3)}"
+    await owner.send(text("ru", "staff_menu.register"))
+    await owner.reply()
+    for answer in ("971240001315", name):
+        await owner.send(answer)
+        await owner.reply()
+    await owner.press(text("ru", "venue.category.food"))
+    await owner.reply()
+    await owner.send("Abay Ave 12")
+    await owner.reply()
+    await owner.send_location(43.2389, 76.8897)
+    await owner.reply()
+    await owner.press(text("ru", "dispute.skip"))  # no capacity
+    asked = await owner.reply()
+    assert asked["text"] == text("ru", "venue.ask_auto_checkout")
+    default = text("ru", "venue.auto_checkout_default", duration="4 ч")
+    assert buttons(asked) == [default]
+    for wrong in ("0:10", "25", "полтора часа"):
+        await owner.send(wrong)
+        assert (await owner.reply())["text"] == text("ru", "errors_venue.auto_checkout")
+    await owner.send("1,5")
+    assert (await owner.reply())["text"] == text("ru", "venue.ask_entrances")
+    await owner.press(text("ru", "dispute.skip"))  # one entrance
+    registered = await owner.replies(1 + 2 * 3, wait=20)
+    assert registered[0]["text"] == text("ru", "venue.registered", venue=name)
+    venue_id = await services.venues.pool.fetchval(
+        "SELECT venue_id FROM venue_staff WHERE tg_user_id = $1", owner.user_id
+    )
+    assert (await services.venues.venue(venue_id)).auto_checkout_minutes == 90
+
+    await owner.send(text("ru", "staff_menu.venues"))
+    await owner.reply()
+    await owner.press(name)
+    card = await owner.reply()
+    assert card["text"] == text(
+        "ru", "venue.card", venue=name, occupancy=0, capacity_text="", duration="1 ч 30 мин"
+    )
+    await owner.press(text("ru", "venue.auto_checkout"))
+    assert (await owner.reply())["text"] == text(
+        "ru", "venue.ask_new_auto_checkout", venue=name, duration="1 ч 30 мин"
+    )
+    await owner.send("24:30")
+    assert (await owner.reply())["text"] == text("ru", "errors_venue.auto_checkout")
+    await owner.send("0:45")
+    assert (await owner.reply())["text"] == text(
+        "ru", "venue.auto_checkout_set", venue=name, duration="45 мин"
+    )
+    assert (await services.venues.venue(venue_id)).auto_checkout_minutes == 45
+    await owner.press(text("ru", "venue.auto_checkout"))
+    await owner.reply()
+    await owner.press(default)
+    assert (await owner.reply())["text"] == text(
+        "ru", "venue.auto_checkout_set", venue=name, duration="4 ч"
+    )
+    assert (await services.venues.venue(venue_id)).auto_checkout_minutes == 240
+
+    worker = await sandbox.chat("staff", language_code="ru")
+    await worker.send(f"/start {await services.venues.create_invite(venue_id, owner.user_id)}")
+    await worker.reply()
+    await worker.send(text("ru", "staff_menu.venues"))
+    await worker.reply()
+    await worker.press(name)
+    staff_card = await worker.reply()
+    assert text("ru", "venue.checkout_one") in buttons(staff_card)
+    assert text("ru", "venue.auto_checkout") not in buttons(staff_card)  # the owner's choice
+
+
 async def test_staff_lookups_are_rate_limited(sandbox: SandboxClient, platform: Platform) -> None:
     services = _services(platform)
     worker = await sandbox.chat("staff")
@@ -302,6 +428,92 @@ async def test_staff_lookups_are_rate_limited(sandbox: SandboxClient, platform: 
     await platform.redis.set(f"rate:staff-lookup:staff:{worker.user_id}", limit, ex=3600)
     await worker.send(make_iin())
     assert (await worker.reply())["text"] == text("en", "staff_checkin.rate_limited")
+
+
+async def test_staff_check_one_visitor_out_by_iin_and_the_visitor_is_told(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    owner = await sandbox.chat("staff", language_code="en")
+    venue = await make_venue(services, owner=owner.user_id)
+    other_owner = await sandbox.chat("staff", language_code="en")
+    elsewhere = await make_venue(services, owner=other_owner.user_id)
+    worker = await sandbox.chat("staff", language_code="ru")
+    await worker.send(f"/start {await services.venues.create_invite(venue.id, owner.user_id)}")
+    await worker.reply()
+    visitor_chat, visitor = await _signed_up(sandbox, platform)
+    await visitor_chat.send(f"/start {(await _codes(services, venue))['entry']}")
+    await visitor_chat.reply()
+    without_phone, at_the_other_venue = make_iin(), make_iin()
+    await services.visits.check_in(without_phone, venue, entrance_id=None, via="qr")
+    await services.visits.check_in(at_the_other_venue, elsewhere, entrance_id=None, via="qr")
+
+    await worker.send(text("ru", "staff_menu.venues"))
+    await worker.reply()
+    await worker.press(venue.name)
+    await worker.reply()
+    await worker.press(text("ru", "venue.checkout_one"))
+    asked = (await worker.reply())["text"]
+    assert asked == text("ru", "staff_checkout.ask_iin", venue=venue.name)
+    await worker.send("900101300016")
+    assert (await worker.reply())["text"] == text("ru", "errors.iin.check_digit")
+    await worker.send(at_the_other_venue)
+    not_here = text("ru", "staff_checkout.not_inside", venue=venue.name)
+    assert (await worker.reply())["text"] == not_here
+    assert await services.visits.occupancy(elsewhere.id) == 1
+    await worker.send(visitor)
+    done = text("ru", "staff_checkout.done", venue=venue.name)
+    assert (await worker.reply())["text"] == done
+    assert await services.visits.occupancy(venue.id) == 1
+    kind = await services.visits.pool.fetchval(
+        "SELECT checkout_kind FROM visits WHERE iin = $1 AND venue_id = $2 "
+        "AND checked_out_at IS NOT NULL",
+        visitor,
+        venue.id,
+    )
+    assert kind == "staff"
+    told = await visitor_chat.reply(wait=15)
+    assert told["text"] == text("en", "notices.staff_checkout", venue=venue.name)
+    await visitor_chat.send(text("en", "citizen_menu.visits"))
+    assert text("en", "visits.staff") in (await visitor_chat.reply())["text"]
+    await worker.send(visitor)
+    assert (await worker.reply())["text"] == not_here  # already out
+    audited = await services.venues.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE actor = $1 AND action = 'visit.staff_checkout'",
+        f"staff:{worker.user_id}",
+    )
+    assert audited == 3
+
+    # The other venue's owner checks out of their own venue only.
+    await other_owner.send(text("en", "staff_menu.venues"))
+    await other_owner.reply()
+    await other_owner.press(elsewhere.name)
+    await other_owner.reply()
+    await other_owner.press(text("en", "venue.checkout_one"))
+    await other_owner.reply()
+    await other_owner.send(without_phone)
+    assert (await other_owner.reply())["text"] == text(
+        "en", "staff_checkout.not_inside", venue=elsewhere.name
+    )
+    assert await services.visits.occupancy(venue.id) == 1
+
+    # The same hourly quota as check-ins by IIN.
+    assert platform.redis is not None
+    limit = platform.settings.staff_lookups_per_hour
+    await platform.redis.set(f"rate:staff-lookup:staff:{worker.user_id}", limit, ex=3600)
+    await worker.send(without_phone)
+    assert (await worker.reply())["text"] == text("ru", "staff_checkin.rate_limited")
+    assert await services.visits.occupancy(venue.id) == 1
+    await owner.send(text("en", "staff_menu.venues"))
+    await owner.reply()
+    await owner.press(venue.name)
+    await owner.reply()
+    await owner.press(text("en", "venue.checkout_one"))
+    await owner.reply()
+    await owner.send(without_phone)
+    done_en = text("en", "staff_checkout.done", venue=venue.name)
+    assert (await owner.reply())["text"] == done_en
+    assert await services.visits.occupancy(venue.id) == 0
 
 
 async def test_auto_checkout_closes_a_forgotten_stay(

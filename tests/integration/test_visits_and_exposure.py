@@ -8,8 +8,8 @@ import pytest
 from citybots.wiring import Services
 from services.citizens import LinkOutcome
 from services.status import Colour
-from services.venues import CodeState
-from services.visits import CheckIn, CheckInRequest
+from services.venues import CodeState, VenueError
+from services.visits import CheckIn, CheckInRequest, StaffCheckOut
 from tests.conftest import new_database
 from tests.factories import (
     add_contact,
@@ -212,6 +212,61 @@ async def test_auto_checkout_closes_forgotten_stays_at_the_venue_time(services: 
     assert stay == timedelta(minutes=venue.auto_checkout_minutes)
 
 
+async def test_staff_close_one_stay_at_their_own_venue_only(services: Services) -> None:
+    here_staff, there_staff = _user(), _user()
+    here = await make_venue(services, owner=here_staff)
+    there = await make_venue(services, owner=there_staff)
+    iin = make_iin()
+    await services.visits.check_in(iin, here, entrance_id=None, via="qr")
+    refused = await services.visits.staff_check_out(here.id, iin, staff_tg_user_id=there_staff)
+    assert refused is StaffCheckOut.NOT_STAFF
+    assert await services.visits.occupancy(here.id) == 1
+    elsewhere = await services.visits.staff_check_out(there.id, iin, staff_tg_user_id=there_staff)
+    assert elsewhere is StaffCheckOut.NOT_INSIDE
+    assert await services.visits.occupancy(here.id) == 1
+    done = await services.visits.staff_check_out(here.id, iin, staff_tg_user_id=here_staff)
+    assert done is StaffCheckOut.CHECKED_OUT
+    assert (await services.visits.history(iin))[0].checkout_kind == "staff"
+    assert await services.visits.occupancy(here.id) == 0
+
+
+async def test_auto_checkout_closes_each_stay_after_its_own_venues_time(
+    services: Services,
+) -> None:
+    quick = await make_venue(services, auto_checkout_minutes=30)
+    usual = await make_venue(services)
+    changed = await make_venue(services)
+    await services.venues.set_auto_checkout(changed.id, 90)
+    at_quick, at_usual, at_changed = make_iin(), make_iin(), make_iin()
+    for iin, venue in ((at_quick, quick), (at_usual, usual), (at_changed, changed)):
+        await services.visits.check_in(iin, venue, entrance_id=None, via="qr")
+    now = datetime.now(UTC)
+    await services.visits.auto_checkout(now + timedelta(minutes=29))
+    assert await services.visits.occupancy(quick.id) == 1
+    await services.visits.auto_checkout(now + timedelta(minutes=31))
+    closed = (await services.visits.history(at_quick))[0]
+    assert closed.checkout_kind == "auto"
+    assert closed.checked_out_at is not None
+    assert closed.checked_out_at - closed.checked_in_at == timedelta(minutes=30)
+    assert await services.visits.occupancy(usual.id) == 1
+    assert await services.visits.occupancy(changed.id) == 1
+    await services.visits.auto_checkout(now + timedelta(minutes=91))
+    assert await services.visits.occupancy(changed.id) == 0
+    assert await services.visits.occupancy(usual.id) == 1
+
+
+async def test_an_auto_checkout_time_outside_15_minutes_to_24_hours_is_refused(
+    services: Services,
+) -> None:
+    for minutes in (0, 14, 24 * 60 + 1):
+        with pytest.raises(VenueError):
+            await make_venue(services, auto_checkout_minutes=minutes)
+    venue = await make_venue(services)
+    with pytest.raises(VenueError):
+        await services.venues.set_auto_checkout(venue.id, 10)
+    assert (await services.venues.venue(venue.id)).auto_checkout_minutes == 240
+
+
 async def test_codes_resolve_and_rotating_revokes_the_old_ones(services: Services) -> None:
     venue = await make_venue(services, entrances=("North", "South"))
     codes = await services.venues.codes(venue.id)
@@ -253,6 +308,28 @@ async def test_failed_links_are_rate_limited(services: Services) -> None:
     ]
     assert outcomes[:5] == [LinkOutcome.NO_MATCH] * 5
     assert outcomes[5] is LinkOutcome.RATE_LIMITED
+
+
+async def test_after_five_failed_links_the_right_pair_is_refused_too_until_the_hour_ends(
+    services: Services,
+) -> None:
+    iin, phone = make_iin(), make_phone()
+    await register_phone(services, iin, phone)
+    user = _user()
+    for _ in range(5):
+        failed = await services.citizens.link(user, make_iin(), phone)
+        assert failed.outcome is LinkOutcome.NO_MATCH
+    blocked = await services.citizens.link(user, iin, phone)
+    assert blocked.outcome is LinkOutcome.RATE_LIMITED
+    assert await services.citizens.iin_of(user) is None
+    assert blocked.retry_at is not None
+    assert blocked.retry_at.second == 0  # a whole minute, never before the hour is over
+    assert datetime.now(UTC) + timedelta(minutes=58) < blocked.retry_at
+    assert blocked.retry_at <= datetime.now(UTC) + timedelta(hours=1, minutes=1)
+    wrong = await services.citizens.link(user, make_iin(), phone)
+    assert (wrong.outcome, wrong.retry_at) == (blocked.outcome, blocked.retry_at)
+    await services.citizens.redis.delete(f"rate:link-fail:{user}")  # the hour is over
+    assert (await services.citizens.link(user, iin, phone)).outcome is LinkOutcome.LINKED
 
 
 async def test_a_positive_result_notifies_the_visitors_who_overlapped(services: Services) -> None:

@@ -10,6 +10,7 @@ from services.validation import (
     parse_phone,
     parse_plate,
 )
+from services.venues import VenueError, parse_auto_checkout
 
 
 @pytest.mark.parametrize("iin", ["791028302728", "061211600012", "7910 2830 2728"])
@@ -171,3 +172,19 @@ def test_plate_corrections_fix_typos_by_position_and_never_invent_letters() -> N
     assert plate_corrections("123 AB 2") == ["123AB02"]
     assert plate_corrections("123 ЗАК 02") == []  # З is a digit's look-alike, not a letter's
     assert plate_corrections("hello") == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "minutes"),
+    [("4", 240), ("1.5", 90), ("1,5", 90), (" 2:30 ", 150), ("0:15", 15), ("24", 1440)],
+)
+def test_an_auto_checkout_time_is_read_as_hours_or_hours_and_minutes(
+    typed: str, minutes: int
+) -> None:
+    assert parse_auto_checkout(typed) == minutes
+
+
+@pytest.mark.parametrize("typed", ["0:14", "0.2", "24:01", "25", "90 min", "", "2:75", "٣"])
+def test_an_auto_checkout_time_out_of_bounds_or_unreadable_is_refused(typed: str) -> None:
+    with pytest.raises(VenueError):
+        parse_auto_checkout(typed)
