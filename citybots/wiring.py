@@ -82,7 +82,7 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
         ledger=UpdateLedger(pool, lease=timedelta(seconds=settings.update_lease_seconds)),
         statuses=statuses,
         status_notices=StatusNotices(pool, statuses),
-        citizens=CitizenService(pool, redis),
+        citizens=CitizenService(pool, redis, statuses),
         venues=VenueService(pool, redis),
         visits=VisitService(pool, statuses),
         exposure=exposure,

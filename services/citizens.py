@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from services.localcache import LocalCache, publish
 from services.outbox import enqueue
 from services.ratelimit import count_event, window_of
+from services.status import StatusService
 
 FAILED_LINKS_PER_HOUR = 5
 FAILED_LINKS_WINDOW = timedelta(hours=1)
@@ -42,9 +43,14 @@ def mask_iin(iin: str) -> str:
 
 
 class CitizenService:
-    def __init__(self, pool: asyncpg.Pool, redis: Redis) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, redis: Redis, statuses: StatusService | None = None
+    ) -> None:
+        """``statuses``: the colour a newly linked account starts from, so that a change
+        right after linking is told (services/status_notices.py)."""
         self.pool = pool
         self.redis = redis
+        self.statuses = statuses
         # Accounts' linked IINs, kept true by the invalidations link and unlink publish
         # (services/localcache.py); only linked accounts are kept.
         self.local: LocalCache[str] = LocalCache("citizen", ttl=300.0)
@@ -120,6 +126,7 @@ class CitizenService:
             await count_event(self.redis, f"link-fail:{tg_user_id}", window=FAILED_LINKS_WINDOW)
             return LinkResult(LinkOutcome.NO_MATCH)
         moved_from: int | None = None
+        shown = await self.statuses.status(iin) if self.statuses is not None else None
         async with self.pool.acquire() as conn, conn.transaction():
             holder = await conn.fetchval(
                 "SELECT tg_user_id FROM citizens WHERE iin = $1 FOR UPDATE", iin
@@ -137,11 +144,15 @@ class CitizenService:
                     params={"iin": mask_iin(iin)},
                 )
             await conn.execute(
-                "INSERT INTO citizens (tg_user_id, iin, phone) VALUES ($1, $2, $3) "
+                "INSERT INTO citizens (tg_user_id, iin, phone, told_colour, told_until, "
+                "told_result_id) VALUES ($1, $2, $3, $4, $5, (SELECT max(id) FROM pcr_results "
+                "WHERE iin = $2 AND superseded_at IS NULL AND withdrawn_at IS NULL)) "
                 "ON CONFLICT (tg_user_id) DO NOTHING",
                 tg_user_id,
                 iin,
                 phone,
+                shown.colour.value if shown is not None else None,
+                shown.until if shown is not None else None,
             )
         await self._forget(tg_user_id, *([moved_from] if moved_from is not None else []))
         return LinkResult(LinkOutcome.LINKED, iin)

@@ -16,8 +16,9 @@ last told with what is true now:
 
 Because a mark waits a few seconds and only the state at the end counts, a change and its
 undoing within one import (a result corrected back within the file) are told as nothing.
-A newly linked account is not told anything it could already see: its first evaluation
-records the present silently.
+A newly linked account starts from the colour and the results it was shown on linking
+(``CitizenService.link``); an account linked before these notices existed is evaluated
+silently once, to learn its present.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class StatusNotices:
     ) -> Queued | None:
         """What to tell: ``fresh`` is a result newer than the one last told, if any."""
         told = row["told_colour"]
-        if told is None:  # linked since the last look: nothing they could not see
+        if told is None:  # linked before these notices: learn the present silently
             return None
         if fresh is not None:
             params = _status_params(status)

@@ -190,7 +190,8 @@ async def test_a_visitor_is_told_once_and_then_that_the_result_was_corrected(
         await chat.send(f"/start {codes['entry']}")
         await chat.reply()
     await backdate_stays(services, venue, by=timedelta(hours=1))
-    first, second = (await services.labs.add(f"Lab {make_iin()}") for _ in range(2))
+    first = await services.labs.add(f"Lab {make_iin()}")
+    second = await services.labs.add(f"Lab {make_iin()}")
     sampled, issued = _times()
     positive = observation(
         sick, status="final", outcome="positive", sampled=sampled, issued=issued
