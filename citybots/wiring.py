@@ -70,7 +70,7 @@ class Services:
 def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Services:
     statuses = StatusService(pool, redis, positive_isolation_days=settings.positive_isolation_days)
     exposure = ExposureService(pool)
-    permits = PermitService(pool)
+    permits = PermitService(pool, statuses)
     return Services(
         languages=LanguagePreferences(pool, redis),
         ledger=UpdateLedger(pool, lease=timedelta(seconds=settings.update_lease_seconds)),
