@@ -63,28 +63,62 @@ def iins(count: int, seed: int = 1) -> list[str]:
     return result
 
 
-async def bench_import(services: Services, tmp: Path, rows: int = 500_000) -> None:
+async def bench_import(
+    services: Services, tmp: Path, rows: int = 500_000, linked: int = 100_000
+) -> None:
+    """A laboratory's file of ``rows`` results for ``rows / 2`` people, ``linked`` of whom
+    have linked their IIN in the bot (every write marks them to be told), then the same
+    file again, then a file of corrections (another outcome, a later result time)."""
     people = iins(rows // 2, seed=7)
     now = datetime.now(UTC).replace(microsecond=0)
+    await services.importer.pool.executemany(
+        "INSERT INTO citizens (tg_user_id, iin, phone) VALUES ($1, $2, $3)",
+        [(10**9 + i, iin, f"+7700{i:07d}") for i, iin in enumerate(people[:linked])],
+    )
+
+    def sample(i: int) -> tuple[str, datetime, datetime, str, str]:
+        sampled = now - timedelta(minutes=600 + i % 5000)
+        verdict = "positive" if i % 97 == 0 else "negative"
+        return (
+            people[i % len(people)],
+            sampled,
+            sampled + timedelta(hours=5),
+            verdict,
+            f"Lab {i % 7}",
+        )
+
     path = tmp / "pcr.csv"
     with path.open("w") as out:
         out.write("iin,sampled_at,result_at,result,laboratory\n")
         for i in range(rows):
-            sampled = now - timedelta(minutes=600 + i % 5000)
-            result = sampled + timedelta(hours=5)
-            verdict = "positive" if i % 97 == 0 else "negative"
-            out.write(
-                f"{people[i % len(people)]},{sampled.isoformat()},{result.isoformat()},"
-                f"{verdict},Lab {i % 7}\n"
-            )
+            iin, sampled, result, verdict, lab = sample(i)
+            out.write(f"{iin},{sampled.isoformat()},{result.isoformat()},{verdict},{lab}\n")
     services.importer.on_positives = None  # the import alone; exposure has its own figure
     report = await services.importer.import_rows("pcr", CsvSource(path).rows())
     again = await services.importer.import_rows("pcr", CsvSource(path).rows())
     print(
         f"PCR import: {report.rows:,} rows in {report.seconds:.2f} s = "
-        f"{report.rows / report.seconds:,.0f} rows/s (added {report.accepted:,}); "
+        f"{report.rows / report.seconds:,.0f} rows/s (added {report.accepted:,}; "
+        f"{linked:,} of the {len(people):,} people linked in the bot); "
         f"re-import of the same file {again.rows / again.seconds:,.0f} rows/s, "
         f"added {again.accepted}"
+    )
+    if not hasattr(report, "corrected"):
+        return
+    corrections = tmp / "corrections.csv"
+    count = rows // 100
+    with corrections.open("w") as out:
+        out.write("iin,sampled_at,result_at,result,laboratory\n")
+        for i in range(0, rows, rows // count):
+            iin, sampled, result, verdict, lab = sample(i)
+            flipped = "negative" if verdict == "positive" else "positive"
+            later = result + timedelta(hours=1)
+            out.write(f"{iin},{sampled.isoformat()},{later.isoformat()},{flipped},{lab}\n")
+    fixed = await services.importer.import_rows("pcr", CsvSource(corrections).rows())
+    print(
+        f"PCR corrections: {fixed.rows:,} rows in {fixed.seconds:.2f} s = "
+        f"{fixed.rows / fixed.seconds:,.0f} rows/s (corrected {fixed.corrected:,}, each "
+        f"superseding a stored result)"
     )
 
 

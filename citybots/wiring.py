@@ -76,7 +76,7 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
         min_overlap=timedelta(minutes=settings.exposure_min_overlap_minutes),
         after_leaving=timedelta(minutes=settings.exposure_after_minutes),
     )
-    permits = PermitService(pool)
+    permits = PermitService(pool, statuses)
     return Services(
         languages=LanguagePreferences(pool, redis),
         ledger=UpdateLedger(pool, lease=timedelta(seconds=settings.update_lease_seconds)),

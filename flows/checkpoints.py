@@ -26,7 +26,7 @@ from flows.formatting import local_time
 from flows.i18n import text
 from flows.permits.handlers import permit_text
 from services.checkpoints import DIRECTIONS, CheckpointService, Passing
-from services.permits import PermitError, PermitService
+from services.permits import PermitError, PermitResult, PermitService
 from services.validation import InvalidInput
 
 
@@ -69,7 +69,9 @@ def passing_text(passing: Passing, lang: str, tz: ZoneInfo) -> str:
     ]
     if passing.permit is not None:
         lines.append(permit_text(passing.permit, lang, tz))
-    if passing.flagged:
+    if passing.flagged and passing.permit and passing.permit.result is PermitResult.SUSPENDED:
+        lines.append(text(lang, "checkpoint.flagged_suspended"))
+    elif passing.flagged:
         lines.append(text(lang, "checkpoint.flagged", zone=passing.checkpoint.zone_name))
     return "\n".join(lines)
 

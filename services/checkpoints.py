@@ -2,7 +2,8 @@
 the zone the checkpoint guards, and sees the permit result at once; a traveller may
 register a passing with a phone number only. A passing into a zone that was restricted
 (a quarantine zone, in the version in force at the passing's time) without a valid permit
-is flagged."""
+is flagged, and so is any passing, either way, on a permit suspended by the health
+registry (its holder should be in isolation)."""
 
 from __future__ import annotations
 
@@ -253,11 +254,9 @@ class CheckpointService:
         async with self.pool.acquire() as conn, conn.transaction():
             zone = await self._zone_in_force(conn, checkpoint, at)
             restricted = zone is not None and zone["kind"] in RESTRICTED_KINDS
-            flagged = (
-                permit is not None
-                and direction == "in"
-                and restricted
-                and permit.result is not PermitResult.VALID
+            flagged = permit is not None and (
+                permit.result is PermitResult.SUSPENDED
+                or (direction == "in" and restricted and permit.result is not PermitResult.VALID)
             )
             row = await conn.fetchrow(
                 "INSERT INTO passings (checkpoint_id, direction, at, iin, plate, officer, phone,"

@@ -15,7 +15,9 @@ checked at once:
 - beyond the organisation's quota of permits in force - waits for an officer.
 
 An item that passes every rule is approved automatically; one that waits carries the
-rules it failed, for the officer.
+rules it failed, for the officer. A person who turns red or yellow later keeps the
+permit, suspended while the status lasts (see services/permits.py); the head's list shows
+it as suspended, never the colour.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from services.audit import record
-from services.permits import PermitError, PermitResult, judge
+from services.permits import PermitError, PermitResult, judge, suspended_holders
 from services.ratelimit import allow
 from services.status import Colour, StatusService
 from services.validation import InvalidInput, check_iin, parse_bin, parse_plate
@@ -187,7 +189,7 @@ def window_of(first: date, last: date, *, today: date, tz: ZoneInfo) -> tuple[da
     return start, datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz)
 
 
-def _permit_row(row: asyncpg.Record, at: datetime) -> PermitRow:
+def _permit_row(row: asyncpg.Record, at: datetime, suspended: set[str]) -> PermitRow:
     return PermitRow(
         id=row["id"],
         register=row["register"],
@@ -196,7 +198,7 @@ def _permit_row(row: asyncpg.Record, at: datetime) -> PermitRow:
         purpose=row["purpose"],
         valid_from=row["valid_from"],
         valid_until=row["valid_until"],
-        state=judge(row, at),
+        state=judge(row, at, suspended),
         reason=row["reason"],
         failed_rules=list(row["failed_rules"]),
         organisation=row["organisation"],
@@ -217,6 +219,11 @@ class PermitApplications:
         self.pool = pool
         self.redis = redis
         self.statuses = statuses
+
+    async def _permit_rows(self, rows: list[asyncpg.Record], at: datetime) -> list[PermitRow]:
+        """The rows as shown, those of red or yellow holders suspended."""
+        suspended = await suspended_holders(self.statuses, rows, at)
+        return [_permit_row(r, at, suspended) for r in rows]
 
     async def organisation(self, bin_: str) -> Organisation | None:
         row = await self.pool.fetchrow(
@@ -409,6 +416,7 @@ class PermitApplications:
         return bool(found)
 
     async def permits_of(self, bin_: str, *, now: datetime, limit: int = 30) -> list[PermitRow]:
+        """The organisation's latest permits, as its head sees them ("Our permits")."""
         rows = await self.pool.fetch(
             f"SELECT {_PERMIT_COLUMNS} FROM permits p"  # noqa: S608 - fixed columns
             " JOIN permit_organisations o ON o.bin = p.bin"
@@ -416,7 +424,7 @@ class PermitApplications:
             bin_,
             limit,
         )
-        return [_permit_row(r, now) for r in rows]
+        return await self._permit_rows(list(rows), now)
 
     async def waiting(self, *, now: datetime, limit: int = 100) -> list[PermitRow]:
         rows = await self.pool.fetch(
@@ -427,7 +435,7 @@ class PermitApplications:
             now,
             limit,
         )
-        return [_permit_row(r, now) for r in rows]
+        return await self._permit_rows(list(rows), now)
 
     async def search(self, query: str, *, now: datetime, limit: int = 100) -> list[PermitRow]:
         """By BIN, IIN or plate (as typed; a plate is read as a plate)."""
@@ -448,7 +456,7 @@ class PermitApplications:
             value,
             limit,
         )
-        return [_permit_row(r, now) for r in rows]
+        return await self._permit_rows(list(rows), now)
 
     async def decide(self, permit_id: int, *, approve: bool, officer: str, reason: str) -> None:
         """An officer approves or rejects a waiting permit (a reason is needed to

@@ -1,10 +1,15 @@
 """Movement permits: what a police or checkpoint officer (or the holder) learns when
-checking a person by IIN or a vehicle by plate. Every check by an officer is audited."""
+checking a person by IIN or a vehicle by plate. Every check by an officer is audited.
+
+A permit in force whose named person (its IIN; for a driver with a car, the driver) is
+red or yellow now is suspended: not valid while the status lasts, valid again by itself
+when it lifts. It is judged at each check from the status service, never stored, and the
+answer says "suspended", never the colour."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -12,11 +17,13 @@ from enum import StrEnum
 import asyncpg
 
 from services.audit import record
+from services.status import Colour, StatusService
 from services.validation import InvalidInput, check_iin, parse_plate, plate_corrections
 
 
 class PermitResult(StrEnum):
     VALID = "valid"
+    SUSPENDED = "suspended"  # in force, but its holder is red or yellow now
     NOT_YET = "not_yet"
     PENDING = "pending"
     EXPIRED = "expired"
@@ -39,17 +46,18 @@ class PermitCheck:
 
 
 _COLUMNS = (
-    "p.register, p.state, p.purpose, p.valid_from, p.valid_until, p.plate, "
+    "p.register, p.iin, p.state, p.purpose, p.valid_from, p.valid_until, p.plate, "
     "o.name AS organisation, o.permitted AS organisation_allowed"
 )
-# The permit in force now, if any (found directly: weeks of permits issued ahead must not
-# hide it), then the latest others, to say why there is none.
+# The permits in force now, if any (found directly: weeks of permits issued ahead must not
+# hide them; more than one, as a suspended one must not hide another), then the latest
+# others, to say why there is none.
 _IN_FORCE = f"""
 SELECT {_COLUMNS} FROM permits p JOIN permit_organisations o ON o.bin = p.bin
  WHERE p.{{column}} = ANY($1::text[]) AND p.state = 'approved' AND o.permitted
    AND p.valid_from <= $2 AND p.valid_until > $2
    AND ($3::text IS NULL OR p.register = $3)
- ORDER BY p.valid_until DESC LIMIT 1
+ ORDER BY p.valid_until DESC LIMIT 20
 """  # noqa: S608 - fixed column list
 _LATEST = f"""
 SELECT {_COLUMNS} FROM permits p JOIN permit_organisations o ON o.bin = p.bin
@@ -64,16 +72,27 @@ _QUERIES = {
 # When there is no permit in force, the one that explains most about now is shown.
 _RANK = {
     PermitResult.VALID: 0,
-    PermitResult.NOT_YET: 1,
-    PermitResult.PENDING: 2,
-    PermitResult.REVOKED: 3,
-    PermitResult.EXPIRED: 4,
-    PermitResult.REJECTED: 5,
+    PermitResult.SUSPENDED: 1,
+    PermitResult.NOT_YET: 2,
+    PermitResult.PENDING: 3,
+    PermitResult.REVOKED: 4,
+    PermitResult.EXPIRED: 5,
+    PermitResult.REJECTED: 6,
 }
 
+HOLDS_PERMITS_BACK = frozenset({Colour.RED, Colour.YELLOW})
 
-def judge(row: asyncpg.Record, at: datetime) -> PermitResult:
-    """What a permit row amounts to at ``at`` (its organisation's standing included)."""
+
+def judge(row: asyncpg.Record, at: datetime, suspended: Collection[str] = ()) -> PermitResult:
+    """What a permit row amounts to at ``at`` (its organisation's standing included);
+    a permit in force whose holder is among ``suspended`` is suspended."""
+    result = _judge_state(row, at)
+    if result is PermitResult.VALID and row["iin"] in suspended:
+        return PermitResult.SUSPENDED
+    return result
+
+
+def _judge_state(row: asyncpg.Record, at: datetime) -> PermitResult:
     state = row["state"]
     if state == "rejected":
         return PermitResult.REJECTED
@@ -86,12 +105,28 @@ def judge(row: asyncpg.Record, at: datetime) -> PermitResult:
     return PermitResult.VALID if row["valid_from"] <= at else PermitResult.NOT_YET
 
 
+async def suspended_holders(
+    statuses: StatusService, rows: Iterable[asyncpg.Record], at: datetime
+) -> set[str]:
+    """The holders of these permits whose permits in force are suspended: those red or
+    yellow now (only the holders of permits otherwise valid at ``at`` are looked up)."""
+    holders = {r["iin"] for r in rows if r["iin"] and _judge_state(r, at) is PermitResult.VALID}
+    if not holders:
+        return set()
+    found = await statuses.statuses(holders)
+    return {iin for iin, status in found.items() if status.colour in HOLDS_PERMITS_BACK}
+
+
 def best_permit(
-    rows: Sequence[asyncpg.Record], at: datetime, *, loose: bool = False
+    rows: Sequence[asyncpg.Record],
+    at: datetime,
+    *,
+    loose: bool = False,
+    suspended: Collection[str] = (),
 ) -> PermitCheck:
     if not rows:
         return PermitCheck(PermitResult.NONE)
-    judged = sorted(((judge(r, at), r) for r in rows), key=lambda pair: _RANK[pair[0]])
+    judged = sorted(((judge(r, at, suspended), r) for r in rows), key=lambda pair: _RANK[pair[0]])
     result, row = judged[0]
     return PermitCheck(
         result,
@@ -118,8 +153,9 @@ class PermitError(Exception):
 
 
 class PermitService:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, statuses: StatusService) -> None:
         self.pool = pool
+        self.statuses = statuses
 
     async def create_officer_invite(
         self, role: str, *, created_by: str, checkpoint_id: int | None = None
@@ -184,34 +220,32 @@ class PermitService:
         return role
 
     async def _lookup(
-        self,
-        conn: asyncpg.pool.PoolConnectionProxy,
-        column: str,
-        values: list[str],
-        at: datetime,
-        register: str | None,
-    ) -> list[asyncpg.Record]:
+        self, column: str, values: list[str], at: datetime, register: str | None, *, loose: bool
+    ) -> PermitCheck:
+        """The best permit for these values; the holders' statuses are looked up with no
+        connection held (the status service takes its own)."""
         in_force, latest = _QUERIES[column]
-        row = await conn.fetchrow(in_force, values, at, register)
-        if row is not None:
-            return [row]
-        return list(await conn.fetch(latest, values, register))
+        async with self.pool.acquire() as conn:
+            rows = list(await conn.fetch(in_force, values, at, register))
+            if not rows:
+                rows = list(await conn.fetch(latest, values, register))
+        suspended = await suspended_holders(self.statuses, rows, at)
+        return best_permit(rows, at, loose=loose and bool(rows), suspended=suspended)
 
     async def check_iin(
         self, raw: str, *, at: datetime, actor: str, register: str | None = None
     ) -> PermitCheck:
-        """The permit situation of a person (in one register, or any); InvalidInput for
-        a malformed IIN."""
+        """The permit situation of a person (in one register, or any), suspended while
+        they are red or yellow; InvalidInput for a malformed IIN."""
         iin = check_iin(raw)
-        async with self.pool.acquire() as conn:
-            check = best_permit(await self._lookup(conn, "iin", [iin], at, register), at)
-            await record(
-                conn,
-                actor=actor,
-                action="permits.check",
-                subject=f"iin:{iin}",
-                details={"result": check.result.value, "register": register},
-            )
+        check = await self._lookup("iin", [iin], at, register, loose=False)
+        await record(
+            self.pool,
+            actor=actor,
+            action="permits.check",
+            subject=f"iin:{iin}",
+            details={"result": check.result.value, "register": register},
+        )
         return check
 
     async def check_plate(
@@ -219,21 +253,21 @@ class PermitService:
     ) -> PermitCheck:
         """The permit situation of a vehicle. A plate that reads as one is looked up as it
         is; one that does not (a typo: O for 0, I for 1, a one-digit region) is looked up
-        as the plates it is probably a typo of, and the answer says the match was loose."""
+        as the plates it is probably a typo of, and the answer says the match was loose.
+        A permit naming a driver with the car is suspended while the driver is red or
+        yellow; one for the vehicle alone names nobody, so nobody's status touches it."""
         try:
             plates, loose = [parse_plate(raw).value], False
         except InvalidInput as error:
             plates, loose = plate_corrections(raw), True
             if not plates:
                 raise error from None
-        async with self.pool.acquire() as conn:
-            rows = await self._lookup(conn, "plate", plates, at, register)
-            check = best_permit(rows, at, loose=loose and bool(rows))
-            await record(
-                conn,
-                actor=actor,
-                action="permits.check",
-                subject=f"plate:{plates[0] if len(plates) == 1 else raw[:20]}",
-                details={"result": check.result.value, "loose": check.loose, "register": register},
-            )
+        check = await self._lookup("plate", plates, at, register, loose=loose)
+        await record(
+            self.pool,
+            actor=actor,
+            action="permits.check",
+            subject=f"plate:{plates[0] if len(plates) == 1 else raw[:20]}",
+            details={"result": check.result.value, "loose": check.loose, "register": register},
+        )
         return check

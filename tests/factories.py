@@ -113,10 +113,13 @@ async def backdate_stays(services: Services, venue: Venue, *, by: timedelta) -> 
     )
 
 
-async def add_contact(services: Services, iin: str, *, days: int = 14) -> None:
-    now = datetime.now(UTC) - timedelta(minutes=1)
+async def add_contact(
+    services: Services, iin: str, *, days: int = 14, ago: timedelta = timedelta(minutes=1)
+) -> None:
+    """A registered contact, registered ``ago``, isolated for ``days`` from then."""
+    since = datetime.now(UTC) - ago
     report = await services.importer.import_rows(
-        "contacts", [(2, [iin, now.isoformat(), (now + timedelta(days=days)).isoformat()])]
+        "contacts", [(2, [iin, since.isoformat(), (since + timedelta(days=days)).isoformat()])]
     )
     assert report.accepted == 1, report.as_dict()
 

@@ -1,13 +1,14 @@
 """The public permit check page in a real browser, and its rate limit over HTTP."""
 
 import secrets
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import ClientSession
 from playwright.async_api import Browser, expect
 
 from citybots.platform import Platform
 from flows.i18n import text
-from tests.factories import add_org, add_permit, make_iin
+from tests.factories import add_org, add_pcr, add_permit, make_iin
 
 
 async def _fresh_quota(platform: Platform) -> None:
@@ -67,3 +68,24 @@ async def test_a_loosely_typed_plate_is_not_a_yes_on_the_public_page(platform: P
                 answers.append(await r.text())
     assert text("en", "public_check.yes") in answers[0]
     assert text("en", "public_check.no") in answers[1]
+
+
+async def test_a_suspended_permit_is_a_plain_no_on_the_public_page(platform: Platform) -> None:
+    assert platform.services is not None
+    await _fresh_quota(platform)
+    holder, nobody = make_iin(), make_iin()
+    await add_permit(platform.services, await add_org(platform.services), iin=holder)
+    past = datetime.now(UTC) - timedelta(days=15)  # isolation over, not yet lifted
+    await add_pcr(platform.services, holder, "positive", result_at=past)
+    async with ClientSession() as http:
+
+        async def answer(value: str) -> str:
+            async with http.post(f"{platform.base_url}/check?lang=en", data={"value": value}) as r:
+                return (await r.text()).replace(value, "")
+
+        suspended, unknown = await answer(holder), await answer(nobody)
+        await add_pcr(platform.services, holder, "negative")  # after the isolation: lifted
+        lifted = await answer(holder)
+    assert text("en", "public_check.no") in suspended
+    assert suspended == unknown  # nothing beyond the no an unknown person gets
+    assert text("en", "public_check.yes") in lifted

@@ -10,7 +10,15 @@ from bots.sandbox.client import SandboxClient, buttons
 from citybots.platform import Platform
 from citybots.wiring import Services
 from flows.i18n import text
-from tests.factories import add_org, add_permit, add_zone_with_checkpoint, make_iin, make_phone
+from tests.e2e.test_permits import colour_words
+from tests.factories import (
+    add_org,
+    add_pcr,
+    add_permit,
+    add_zone_with_checkpoint,
+    make_iin,
+    make_phone,
+)
 
 
 def _services(platform: Platform) -> Services:
@@ -87,3 +95,54 @@ async def test_an_officer_logs_passings_both_ways_and_a_traveller_registers(
     ]
     assert rows[0]["plate"] == f"{digits}ABC02"
     assert (rows[3]["iin"], rows[3]["plate"], rows[3]["phone"]) == (None, None, phone)
+
+
+async def test_a_passing_on_a_red_drivers_permit_is_flagged_as_suspended_either_way(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    _, post = await add_zone_with_checkpoint(
+        services, f"East gate {secrets.token_hex(2)}", latitude=43.25, longitude=76.99
+    )
+    driver, digits = make_iin(), f"{secrets.randbelow(900) + 100}"
+    await add_permit(
+        services,
+        await add_org(services),
+        iin=driver,
+        plate=f"{digits} KME 02",
+        register="roadblock",
+    )
+    await add_pcr(services, driver, "positive")
+
+    officer = await sandbox.chat("staff")
+    token = await services.permits.create_officer_invite(
+        "checkpoint", created_by="test", checkpoint_id=post.id
+    )
+    await officer.send(f"/start {token}")
+    await officer.reply()
+    await officer.send(text("en", "staff_menu.passing"))
+    await officer.reply()
+    suspended = text(
+        "en",
+        "permit.suspended",
+        register=text("en", "permit.register.roadblock"),
+        organisation="Test LLP",
+    )
+    answers = []
+    for direction, value in (("in", f"{digits} КМЕ 02"), ("out", driver)):
+        await officer.press(text("en", f"checkpoint.direction.{direction}"))
+        await officer.reply()
+        await officer.send(value)
+        answers.append((await officer.reply())["text"])
+    for answer in answers:
+        assert suspended in answer
+        assert text("en", "checkpoint.flagged_suspended") in answer
+        assert "✅" not in answer
+        assert not any(word in answer.lower() for word in colour_words())
+
+    rows = await services.checkpoints.pool.fetch(
+        "SELECT direction, permit_result, flagged FROM passings"
+        " WHERE checkpoint_id = $1 ORDER BY id",
+        post.id,
+    )
+    assert [tuple(r) for r in rows] == [("in", "suspended", True), ("out", "suspended", True)]

@@ -16,7 +16,8 @@ from citybots.wiring import Services
 from flows.i18n import text
 from services.permit_applications import Item
 from services.permits import PermitError, PermitResult
-from tests.factories import add_org, add_pcr, make_iin, make_phone
+from tests.e2e.test_permits import colour_words
+from tests.factories import add_contact, add_org, add_pcr, make_iin, make_phone
 
 
 def _services(platform: Platform) -> Services:
@@ -92,6 +93,36 @@ async def test_a_head_proves_who_they_are_and_gets_permits_at_once(
     assert listing.count(text("en", "apply.state.valid")) == 3
     assert driver not in listing  # the IINs are masked in the chat
     assert driver[-4:] in listing
+
+
+async def test_the_head_sees_in_our_permits_which_are_suspended_by_the_health_registry(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    phone = make_phone()
+    bin_ = await add_org(services, head_phone=phone)
+    head = await sandbox.chat("citizen", language_code="kk")
+    await _become_head(head, bin_, phone, "kk")
+    await _fill_form(head, "kk")
+    red, yellow, well = make_iin(), make_iin(), make_iin()
+    await head.send(f"{red}, {_plate()}\n{yellow}\n{well}")
+    await head.reply()
+    await head.press(text("kk", "apply.submit"))
+    assert text("kk", "apply.outcome_approved", count=3) in (await head.reply())["text"]
+    await add_pcr(services, red, "positive")
+    await add_contact(services, yellow)
+
+    await head.press(text("kk", "apply.list"))
+    listing = (await head.reply())["text"]
+    line_of = {
+        iin: next(line for line in listing.splitlines() if iin[-4:] in line)
+        for iin in (red, yellow, well)
+    }
+    suspended = text("kk", "apply.state.suspended")
+    assert suspended in line_of[red]
+    assert suspended in line_of[yellow]
+    assert line_of[well].startswith(text("kk", "apply.state.valid"))
+    assert not any(word in listing.lower() for word in colour_words())
 
 
 async def test_a_refused_organisation_cannot_apply(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from bots.sandbox.client import SandboxClient
 from citybots.platform import Platform
 from citybots.wiring import Services
-from flows.i18n import text
+from flows.i18n import LANGUAGES, text
 from tests.e2e.test_ashyq import _signed_up
-from tests.factories import add_org, add_permit, make_iin
+from tests.factories import add_contact, add_org, add_pcr, add_permit, make_iin
 
 
 def _services(platform: Platform) -> Services:
@@ -54,6 +54,51 @@ async def test_an_officer_checks_plates_and_iins_and_others_cannot(
     assert (await officer.reply())["text"] == text("ru", "permit.none")
     await officer.send("hello")
     assert (await officer.reply())["text"] == text("ru", "errors.plate.format")
+
+
+def colour_words() -> list[str]:
+    """How red and yellow are named in every language, to make sure none is shown."""
+    return [text(lang, f"colour.{c}").lower() for lang in LANGUAGES for c in ("red", "yellow")]
+
+
+async def test_an_officer_hears_a_red_or_yellow_holders_permit_is_suspended_never_the_colour(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    bin_ = await add_org(services)
+    red, yellow, driver = make_iin(), make_iin(), make_iin()
+    plate = f"{secrets.randbelow(900) + 100} KZD 02"
+    for iin in (red, yellow):
+        await add_permit(services, bin_, iin=iin)
+    await add_permit(services, bin_, iin=driver, plate=plate)  # a driver with the car
+    # Red since a positive result 15 days ago (isolation over, not yet lifted by a
+    # negative result); yellow as a registered contact; the driver red since today.
+    await add_pcr(services, red, "positive", result_at=datetime.now(UTC) - timedelta(days=15))
+    await add_contact(services, yellow)
+    await add_pcr(services, driver, "positive")
+
+    officer = await sandbox.chat("staff", language_code="ru")
+    token = await services.permits.create_officer_invite("police", created_by="test")
+    await officer.send(f"/start {token}")
+    await officer.reply()
+    await officer.send(text("ru", "staff_menu.permit"))
+    await officer.reply()
+    suspended = text(
+        "ru",
+        "permit.suspended",
+        register=text("ru", "permit.register.city"),
+        organisation="Test LLP",
+    )
+    answers = []
+    for value in (red, yellow, plate):
+        await officer.send(value)
+        answers.append((await officer.reply())["text"])
+    assert answers == [suspended] * 3  # the same words for red and yellow, by IIN or plate
+    assert not any(word in suspended.lower() for word in colour_words())
+
+    await add_pcr(services, red, "negative")  # the status lifts: valid again by itself
+    await officer.send(red)
+    assert (await officer.reply())["text"].startswith("✅")
 
 
 async def test_a_citizen_sees_their_own_permit(sandbox: SandboxClient, platform: Platform) -> None:

@@ -12,7 +12,7 @@ from citybots.wiring import Services
 from geofence.zones import parse_zones
 from services.permits import PermitError, PermitResult
 from services.validation import InvalidInput
-from tests.factories import add_org, add_permit, make_iin
+from tests.factories import add_org, add_pcr, add_permit, make_iin
 from tests.integration.test_zones import zone
 
 
@@ -108,6 +108,46 @@ async def test_a_permit_holder_is_not_flagged_and_a_retry_logs_once(services: Se
     )
     mine = [c for c in counts if c.checkpoint == post.name]
     assert [(c.direction, c.passings, c.flagged) for c in mine] == [("in", 1, 0)]
+
+
+async def test_a_passing_on_a_suspended_permit_is_flagged_either_way_and_logged_so(
+    services: Services,
+) -> None:
+    name = f"Ring {secrets.token_hex(3)}"
+    now = datetime.now(UTC)
+    await services.zones.import_shapes(
+        parse_zones(zone(name, 76.90, 0.02)),
+        valid_from=now - timedelta(hours=1),
+        actor="t",
+        source="t",
+    )
+    post = await _checkpoint(services, name)
+    driver, plate = make_iin(), f"{secrets.randbelow(900) + 100} KZC 02"
+    await add_permit(
+        services, await add_org(services), iin=driver, plate=plate, register="roadblock"
+    )
+    await add_pcr(services, driver, "positive")
+    passings = [
+        await services.checkpoints.log_passing(
+            post,
+            officer=7,
+            direction=direction,
+            value=value,
+            at=datetime.now(UTC),
+            update_key=secrets.token_hex(8),
+        )
+        for direction, value in (("in", plate), ("out", driver))
+    ]
+    for passing in passings:
+        assert passing.permit is not None
+        assert passing.permit.result is PermitResult.SUSPENDED
+        assert passing.flagged
+    stored = await services.checkpoints.recent(limit=500, flagged_only=True)
+    mine = [r for r in stored if r["checkpoint"] == post.name]
+    assert [(r["direction"], r["permit_result"]) for r in mine] == [
+        ("out", "suspended"),
+        ("in", "suspended"),
+    ]
 
 
 async def test_checkpoints_refuse_bad_definitions(services: Services) -> None:

@@ -11,7 +11,7 @@ from citybots.wiring import Services
 from services.permits import PermitResult
 from services.registry import read_csv_lines
 from services.validation import InvalidInput
-from tests.factories import add_org, add_permit, make_bin, make_iin
+from tests.factories import add_contact, add_org, add_pcr, add_permit, make_bin, make_iin
 
 
 async def test_the_organisations_register_imports_checks_and_updates(
@@ -121,3 +121,94 @@ async def test_the_permit_in_force_is_found_whatever_else_exists(services: Servi
     )
     refused = await services.permits.check_iin(iin, at=now, actor="test")
     assert refused.result is PermitResult.REVOKED
+
+
+def _plate() -> str:
+    return f"{secrets.randbelow(900) + 100} KZB 02"
+
+
+async def test_a_permit_is_suspended_while_its_holder_is_red_and_valid_again_when_it_lifts(
+    services: Services,
+) -> None:
+    bin_ = await add_org(services)
+    walker, driver, plate, vehicle = make_iin(), make_iin(), _plate(), _plate()
+    await add_permit(services, bin_, iin=walker)
+    await add_permit(services, bin_, iin=driver, plate=plate)  # a driver with the car
+    await add_permit(services, bin_, plate=vehicle)  # the vehicle alone names nobody
+    now = datetime.now(UTC)
+    assert (await services.permits.check_iin(walker, at=now, actor="t")).result is (
+        PermitResult.VALID
+    )
+    # Positive results: the walker's isolation is over (15 days ago) but no negative
+    # result lifted it yet; the driver's has just begun.
+    await add_pcr(services, walker, "positive", result_at=now - timedelta(days=15))
+    await add_pcr(services, driver, "positive", result_at=now - timedelta(hours=2))
+    now = datetime.now(UTC)
+    suspended = await services.permits.check_iin(walker, at=now, actor="test:suspended")
+    assert suspended.result is PermitResult.SUSPENDED
+    assert suspended.organisation == "Test LLP"
+    by_plate = await services.permits.check_plate(plate, at=now, actor="test:suspended")
+    assert by_plate.result is PermitResult.SUSPENDED
+    by_vehicle = await services.permits.check_plate(vehicle, at=now, actor="t")
+    assert by_vehicle.result is PermitResult.VALID
+    audited = await services.permits.pool.fetch(
+        "SELECT details::text FROM audit_log WHERE actor = 'test:suspended'"
+        " AND action = 'permits.check'"
+    )
+    assert len(audited) == 2
+    assert all("suspended" in d[0] and "red" not in d[0] for d in audited)
+
+    # A negative result after the isolation's end lifts the status, and the permit is
+    # valid again by itself; before the end, a negative result changes nothing.
+    await add_pcr(services, walker, "negative")
+    await add_pcr(services, driver, "negative")
+    now = datetime.now(UTC)
+    assert (await services.permits.check_iin(walker, at=now, actor="t")).result is (
+        PermitResult.VALID
+    )
+    assert (await services.permits.check_plate(plate, at=now, actor="t")).result is (
+        PermitResult.SUSPENDED
+    )
+    assert (await services.permits.check_iin(driver, at=now, actor="t")).result is (
+        PermitResult.SUSPENDED
+    )
+
+
+async def test_a_registered_contacts_permit_is_suspended_the_same_way_until_lifted(
+    services: Services,
+) -> None:
+    bin_ = await add_org(services)
+    contact, recent = make_iin(), make_iin()
+    await add_permit(services, bin_, iin=contact, register="roadblock")
+    await add_permit(services, bin_, iin=recent)
+    await add_contact(services, contact, days=14, ago=timedelta(days=15))  # isolation over
+    await add_contact(services, recent)
+    now = datetime.now(UTC)
+    yellow = await services.permits.check_iin(contact, at=now, actor="t", register="roadblock")
+    assert yellow.result is PermitResult.SUSPENDED
+    assert (await services.permits.check_iin(recent, at=now, actor="t")).result is (
+        PermitResult.SUSPENDED
+    )
+    await add_pcr(services, contact, "negative")
+    await add_pcr(services, recent, "negative")
+    now = datetime.now(UTC)
+    lifted = await services.permits.check_iin(contact, at=now, actor="t", register="roadblock")
+    assert lifted.result is PermitResult.VALID
+    assert (await services.permits.check_iin(recent, at=now, actor="t")).result is (
+        PermitResult.SUSPENDED
+    )
+
+
+async def test_a_suspended_permit_does_not_hide_another_valid_one_for_the_same_vehicle(
+    services: Services,
+) -> None:
+    plate, driver = _plate(), make_iin()
+    await add_permit(services, await add_org(services), iin=driver, plate=plate)
+    await add_permit(services, await add_org(services), plate=plate, register="roadblock")
+    await add_pcr(services, driver, "positive")
+    now = datetime.now(UTC)
+    assert (await services.permits.check_plate(plate, at=now, actor="t")).result is (
+        PermitResult.VALID
+    )
+    city = await services.permits.check_plate(plate, at=now, actor="t", register="city")
+    assert city.result is PermitResult.SUSPENDED
