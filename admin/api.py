@@ -11,6 +11,7 @@ entered-in-error) withdraws the sample's stored result.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -54,8 +55,8 @@ async def push_pcr_results(request: web.Request) -> web.Response:
         entries = body.get("entry") if isinstance(body, dict) else None
         if isinstance(entries, list) and len(entries) > MAX_BATCH:
             return _error(413, f"at most {MAX_BATCH} entries per Bundle")
-        try:
-            rows, refused = bundle_rows(body, lab.name)
+        try:  # about 0.3 ms an Observation: off the event loop, which serves the bots
+            rows, refused = await asyncio.to_thread(bundle_rows, body, lab.name)
         except FhirError as error:
             return _error(400, str(error))
     else:

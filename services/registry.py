@@ -671,10 +671,14 @@ SELECT s.iin, s.sampled_at, s.laboratory, c.id AS current_id, c.result AS curren
                   AND h.laboratory = s.laboratory AND h.superseded_at IS NOT NULL
                   AND h.result = s.result AND h.result_at = s.result_at) AS in_history
   FROM stage_pcr s
-  JOIN pcr_results c ON c.iin = s.iin AND c.sampled_at = s.sampled_at
-                    AND c.laboratory = s.laboratory AND c.superseded_at IS NULL
- WHERE s.result = 'withdrawn' OR c.result <> s.result OR c.withdrawn_at IS NOT NULL
-   FOR UPDATE OF c
+ CROSS JOIN LATERAL (
+       -- one look-up of the sample's current result per staged row, never a scan
+       SELECT c.id, c.result, c.result_at, c.withdrawn_at FROM pcr_results c
+        WHERE c.iin = s.iin AND c.sampled_at = s.sampled_at
+          AND c.laboratory = s.laboratory AND c.superseded_at IS NULL
+          AND (s.result = 'withdrawn' OR c.result <> s.result OR c.withdrawn_at IS NOT NULL)
+          FOR UPDATE
+ ) c
 """
 _NOTHING_TO_WITHDRAW = """
 SELECT s.iin, s.sampled_at, s.laboratory FROM stage_pcr s

@@ -31,7 +31,6 @@ from services.localcache import LocalCache, publish
 GREEN_VALIDITY = timedelta(hours=72)
 LIFTING_TEST_WINDOW = timedelta(hours=24)
 _CACHE_TTL = timedelta(hours=1)
-NOTICE_SETTLE = timedelta(seconds=3)
 
 
 class Colour(enum.StrEnum):
@@ -304,12 +303,9 @@ class StatusService:
         note: int = await conn.fetchval(
             "INSERT INTO status_changes (iins) VALUES ($1::text[]) RETURNING id", list(iins)
         )
-        # Linked accounts among them are told what changed (services/status_notices.py),
-        # once the writes of this import or action have settled.
+        # Linked accounts among them are told what changed (services/status_notices.py).
         await conn.execute(
-            "UPDATE citizens SET status_due_at = now() + $2::interval WHERE iin = ANY($1::text[])",
-            list(iins),
-            NOTICE_SETTLE,
+            "INSERT INTO status_notice_queue (iins) VALUES ($1::text[])", list(iins)
         )
         return note
 

@@ -24,12 +24,27 @@ silently once, to learn its present.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
 from services.outbox import Queued, enqueue_many
 from services.status import Colour, Status, StatusService
+
+SETTLE = timedelta(seconds=3)
+
+# Queued writes, settled, made into due accounts (the unlinked IINs among them match
+# nothing); a crash before the commit leaves them queued.
+_SETTLED = """
+WITH taken AS (
+    DELETE FROM status_notice_queue
+     WHERE id IN (SELECT id FROM status_notice_queue WHERE created_at < now() - $1::interval
+                   ORDER BY id LIMIT $2)
+    RETURNING iins
+)
+UPDATE citizens SET status_due_at = now()
+ WHERE iin IN (SELECT DISTINCT unnest(iins) FROM taken)
+"""
 
 _DUE = """
 SELECT tg_user_id, iin, told_colour, told_until, told_result_id, status_due_at
@@ -72,12 +87,16 @@ def _status_params(status: Status) -> dict[str, object]:
 
 
 class StatusNotices:
-    def __init__(self, pool: asyncpg.Pool, statuses: StatusService) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, statuses: StatusService, *, settle: timedelta = SETTLE
+    ) -> None:
         self.pool = pool
         self.statuses = statuses
+        self.settle = settle
 
     async def tell_due(self, *, limit: int = 1000) -> int:
         """Evaluate the accounts that are due; returns how many messages were queued."""
+        await self.pool.execute(_SETTLED, self.settle, 50)
         due = await self.pool.fetch(_DUE, limit)
         if not due:
             return 0

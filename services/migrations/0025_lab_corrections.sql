@@ -35,10 +35,10 @@ ALTER TABLE registered_contacts
 ALTER TABLE exposure_notices ADD COLUMN retracted_at timestamptz;
 CREATE INDEX exposure_notices_visit ON exposure_notices (visit_id);
 
--- What a linked citizen was last told of their own status: the colour, and the newest
--- result of theirs they were told about. status_due_at is when to look again: set by every
--- registry write that touches the IIN (a few seconds ahead, so that a change and its
--- undoing in one import are told as nothing), and to the time the colour changes by itself.
+-- What a linked citizen was last told of their own status: the colour (and until when),
+-- and the newest result of theirs they were told about. status_due_at is when to look
+-- again: now, for an account whose IIN a registry write touched, and the time the colour
+-- changes by itself.
 ALTER TABLE citizens
     ADD COLUMN told_colour     text,
     ADD COLUMN told_until      timestamptz,
@@ -46,6 +46,16 @@ ALTER TABLE citizens
     ADD COLUMN status_due_at   timestamptz DEFAULT now();
 UPDATE citizens SET status_due_at = now();
 CREATE INDEX citizens_status_due ON citizens (status_due_at) WHERE status_due_at IS NOT NULL;
+
+-- The IINs each registry write touched, written in the writer's transaction (one row per
+-- chunk or action: cheap for an import). The status-notice job turns them into due
+-- accounts a few seconds later, so that a change and its undoing in one import are told
+-- as nothing.
+CREATE TABLE status_notice_queue (
+    id          bigserial PRIMARY KEY,
+    iins        text[] NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
 
 -- Roll-ups count current results only: a correction or a withdrawal recomputes its hours.
 CREATE FUNCTION rollup_mark_pcr_changed() RETURNS trigger LANGUAGE plpgsql AS $$

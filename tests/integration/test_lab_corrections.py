@@ -10,6 +10,7 @@ import pytest
 from citybots.wiring import Services
 from services.registry import ImportReport
 from services.status import Colour
+from services.status_notices import StatusNotices
 from tests.factories import add_contact, add_stay, make_citizen, make_iin, make_venue
 
 
@@ -233,10 +234,11 @@ async def test_a_linked_person_is_told_each_result_and_colour_change_once(
     iin = await make_citizen(services, user)
     pool = services.outbox.pool
 
+    notices = StatusNotices(pool, services.statuses, settle=timedelta(0))
+
     async def tell() -> list[tuple[str, dict[str, object]]]:
-        await pool.execute("UPDATE citizens SET status_due_at = now() WHERE status_due_at > now()")
         before = await pool.fetchval("SELECT coalesce(max(id), 0) FROM outbox")
-        await services.status_notices.tell_due()
+        await notices.tell_due()
         rows = await pool.fetch(
             "SELECT kind, params FROM outbox WHERE chat_id = $1 AND id > $2 ORDER BY id",
             user,
