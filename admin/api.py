@@ -46,7 +46,7 @@ async def push_pcr_results(request: web.Request) -> web.Response:
     fhir = request.content_type in FHIR_TYPES
     try:
         body = await request.json(loads=json.loads)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested past the parser's depth
         if fhir:
             return _error(400, "the body must be JSON: a FHIR Bundle of Observations")
         return _error(400, 'the body must be JSON: a list of results, or {"results": [...]}')

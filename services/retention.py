@@ -20,6 +20,9 @@ class Retention:
     # Hand-off tickets (the citizen's question; the relayed messages live in the outbox)
     # once closed, or left open that long, and the questions the FAQ could not answer.
     hotline: timedelta = timedelta(days=90)
+    # IINs registry writes queued for the status-notice job, which takes them within
+    # seconds; left behind only while that job is off (CITIZEN_STATUS_NOTICES=false).
+    status_notice_queue: timedelta = timedelta(days=1)
 
 
 async def purge(pool: asyncpg.Pool, retention: Retention) -> dict[str, int]:
@@ -66,6 +69,11 @@ async def purge(pool: asyncpg.Pool, retention: Retention) -> dict[str, int]:
             retention.hotline,
         )
         removed["hotline_unanswered"] = int(result.split()[-1])
+        result = await conn.execute(
+            "DELETE FROM status_notice_queue WHERE created_at < now() - $1::interval",
+            retention.status_notice_queue,
+        )
+        removed["status_notice_queue"] = int(result.split()[-1])
         result = await conn.execute("DELETE FROM panel_sessions WHERE expires_at <= now()")
         removed["panel_sessions"] = int(result.split()[-1])
     return removed

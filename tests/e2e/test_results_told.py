@@ -281,3 +281,13 @@ async def test_a_bundle_gets_a_report_per_entry_and_entered_in_error_withdraws(
     ):
         assert response.status == 400
         assert "Bundle" in (await response.json())["error"]
+    for content_type in ("application/fhir+json", "application/json"):
+        async with (
+            ClientSession() as http,
+            http.post(
+                f"{told_platform.base_url}/api/v1/pcr-results",
+                data=b"[" * 100_000,  # deeper than the JSON parser goes
+                headers={"Authorization": f"Bearer {key}", "Content-Type": content_type},
+            ) as response,
+        ):
+            assert response.status == 400

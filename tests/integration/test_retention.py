@@ -74,3 +74,21 @@ async def test_closed_tickets_and_unanswered_questions_expire_and_a_second_run_r
     again = await purge(pool, Retention(hotline=timedelta(days=90)))
     assert again["hotline_tickets"] == 0
     assert again["hotline_unanswered"] == 0
+
+
+async def test_queued_status_notices_left_by_a_job_that_is_off_are_purged_after_a_day(
+    services: Services,
+) -> None:
+    pool = services.visits.pool
+    old = await pool.fetchval(
+        "INSERT INTO status_notice_queue (iins, created_at)"
+        " VALUES (ARRAY['791028302728'], now() - interval '2 days') RETURNING id"
+    )
+    new = await pool.fetchval(
+        "INSERT INTO status_notice_queue (iins) VALUES (ARRAY['791028302728']) RETURNING id"
+    )
+    removed = await purge(pool, Retention())
+    assert removed["status_notice_queue"] >= 1
+    left = {r["id"] for r in await pool.fetch("SELECT id FROM status_notice_queue")}
+    assert old not in left
+    assert new in left
