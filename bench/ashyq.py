@@ -94,7 +94,10 @@ async def bench_import(
             iin, sampled, result, verdict, lab = sample(i)
             out.write(f"{iin},{sampled.isoformat()},{result.isoformat()},{verdict},{lab}\n")
     services.importer.on_positives = None  # the import alone; exposure has its own figure
+    meter = CpuMeter(workers=[])
+    meter.start()
     report = await services.importer.import_rows("pcr", CsvSource(path).rows())
+    meter.stop()
     again = await services.importer.import_rows("pcr", CsvSource(path).rows())
     print(
         f"PCR import: {report.rows:,} rows in {report.seconds:.2f} s = "
@@ -103,6 +106,7 @@ async def bench_import(
         f"re-import of the same file {again.rows / again.seconds:,.0f} rows/s, "
         f"added {again.accepted}"
     )
+    print(f"PCR import, {meter.report(report.rows // 1000, '1,000 rows')}")
     if not hasattr(report, "corrected"):
         return
     corrections = tmp / "corrections.csv"
