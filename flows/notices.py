@@ -56,21 +56,11 @@ def _status_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) -
 
 
 def render_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) -> Notice:
-    if kind == "exposure":
+    if kind in ("exposure", "exposure_retracted"):
         return Notice(
             text(
                 lang,
-                "notices.exposure",
-                venue=params["venue"],
-                start=local_time(datetime.fromisoformat(params["start"]), tz),
-                end=local_time(datetime.fromisoformat(params["end"]), tz),
-            )
-        )
-    if kind == "exposure_retracted":
-        return Notice(
-            text(
-                lang,
-                "notices.exposure_retracted",
+                f"notices.{kind}",
                 venue=params["venue"],
                 start=local_time(datetime.fromisoformat(params["start"]), tz),
                 end=local_time(datetime.fromisoformat(params["end"]), tz),
