@@ -10,8 +10,11 @@ program=$1 package=$2 purpose=$3
 [ -x "$program" ] && exit 0
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     echo "installing Debian's $package for $purpose ..."
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
+    # Another install (unattended upgrades, a second checkout's tests) may hold dpkg's
+    # lock for a while: wait for it rather than fail.
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+        "$package" >/dev/null
     exit 0
 fi
 echo "$purpose need Debian's $package at $program: sudo apt-get install $package" >&2
