@@ -97,6 +97,86 @@ async def _db_status(settings: Settings) -> int:
     return 1 if any(s.edited for s in states) else 0
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / 1024**2:,.1f} MB" if size >= 100 * 1024 else f"{size / 1024:,.1f} kB"
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (systemd, `docker stop`) stops the command as Ctrl-C does, through its
+    clean-up: a half-written backup removed, a restore's transaction rolled back."""
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+
+async def _db_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from citybots.backup import BackupError, backup
+    from citybots.platform import database_url
+
+    _stop_on_sigterm()
+    try:
+        async with database_url(settings) as url:
+            report = await backup(url, Path(args.file))
+    except BackupError as error:
+        print(f"citybots: {error}; no backup was written", file=sys.stderr)
+        return 1
+    except asyncio.CancelledError:
+        print("citybots: stopped; no backup was written", file=sys.stderr)
+        return 143
+    print(
+        f"backup written: {report.path} ({_megabytes(report.bytes)}, {report.tables} tables, "
+        f"migrations up to {report.schema or 'none'}, PostgreSQL {report.server_version}, "
+        f"{report.seconds:.1f} s); readable by its owner only"
+    )
+    print(f"restore it with: citybots db restore {report.path}")
+    return 0
+
+
+async def _db_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from citybots.backup import BackupError, restore
+    from citybots.platform import command_infrastructure, make_redis
+
+    _stop_on_sigterm()
+    async with command_infrastructure(settings) as infra:
+        try:
+            report = await restore(infra.database_url, Path(args.file), force=args.force)
+        except BackupError as error:
+            print(f"citybots: {error}", file=sys.stderr)
+            return 1
+        except asyncio.CancelledError:
+            print("citybots: stopped; the database was not changed", file=sys.stderr)
+            return 143
+        # Redis holds only what may be lost: caches of the data as it was before the
+        # restore (a person's colour, say) must not outlive it.
+        redis = make_redis(infra.redis_url, 2)
+        try:
+            await redis.flushdb()
+            emptied = "Redis emptied (its caches were of the data before the restore)"
+        except Exception as error:
+            emptied = (
+                f"Redis could not be emptied ({type(error).__name__}): empty it (FLUSHDB) "
+                "before starting, or its caches will show the data as it was before"
+            )
+        finally:
+            await redis.aclose()
+    archive = report.archive
+    print(
+        f"restored {Path(args.file).name} (made {archive.created} from PostgreSQL "
+        f"{archive.server_version}, migrations up to {archive.schema}) "
+        f"in {report.seconds:.1f} s"
+    )
+    if report.replaced is not None:
+        print(f"replaced what the database held: {report.replaced.describe()}")
+    print(
+        "migrations applied after it: " + ", ".join(report.applied)
+        if report.applied
+        else "its schema is this version's: no migration to apply"
+    )
+    print(emptied)
+    print("check the audit log with this deployment's AUDIT_CHAIN_KEY: citybots audit verify")
+    return 0
+
+
 async def _demo_data(settings: Settings) -> int:
     from citybots.platform import command_services
 
@@ -502,10 +582,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="citybots", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start the bots, the web app and the scheduler")
-    db = commands.add_parser("db", help="database migrations")
+    db = commands.add_parser("db", help="database migrations, backups and restores")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("migrate", help="apply pending migrations")
     db_commands.add_parser("status", help="list migrations and whether they are applied")
+    db_backup = db_commands.add_parser(
+        "backup",
+        help="write a consistent backup of the database to FILE (a pg_dump custom archive, "
+        "readable by its owner only; FILE is replaced only once the new backup is whole)",
+    )
+    db_backup.add_argument("file", help="where to write it, e.g. citybots-2026-05-01.dump")
+    db_restore = db_commands.add_parser(
+        "restore",
+        help="restore a backup into an empty database in one transaction, then apply the "
+        "migrations it lacks",
+    )
+    db_restore.add_argument("file", help="a file `citybots db backup` wrote")
+    db_restore.add_argument(
+        "--force",
+        action="store_true",
+        help="restore into a database that is not empty, replacing everything it holds",
+    )
     commands.add_parser("demo-data", help="load the demo city (idempotent, clearly labelled)")
     commands.add_parser("check", help="report what is reachable and configured")
     importing = commands.add_parser("import", help="import a register (CSV) or zones (GeoJSON)")
@@ -656,6 +753,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "zones": _zones,
         "rollups": _rollups,
         "audit": _audit,
+        "backup": _db_backup,
+        "restore": _db_restore,
     }
     command = args.db_command if args.command == "db" else args.command
     if command == "nlu":  # no servers and no event loop needed

@@ -60,6 +60,12 @@ def _pg_bin(name: str) -> str:
     return str(_pg_install() / name)
 
 
+def pg_bin_dir() -> Path:
+    """The wheel's PostgreSQL programs: the server's, and the clients (pg_dump, psql, ...)
+    of the same version, which backups use."""
+    return _pg_install()
+
+
 class EmbeddedPostgres:
     """A PostgreSQL cluster in ``<data_dir>``, started with ``pg_ctl``.
 

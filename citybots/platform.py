@@ -143,46 +143,62 @@ async def start_infrastructure(settings: Settings) -> Infrastructure:
 
 
 @contextlib.asynccontextmanager
-async def command_services(settings: Settings) -> AsyncIterator[Services]:
-    """The services for a one-off command (`citybots import ...`): the configured servers,
-    or the embedded ones (a running `citybots run`'s, else started for the command and
-    stopped after it)."""
+async def command_infrastructure(settings: Settings) -> AsyncIterator[Infrastructure]:
+    """The servers for a one-off command: the configured ones, or the embedded ones (a
+    running `citybots run`'s, else started for the command and stopped after it)."""
     infra = await start_infrastructure(settings)
-    pool = redis = None
     try:
-        pool = await create_pool(infra.database_url, size=4)
-        async with pool.acquire() as conn:
-            await migrate(conn)
-        redis = make_redis(infra.redis_url, settings.redis_pool_size)
-        yield build_services(pool, redis, settings)
+        yield infra
     finally:
-        if redis is not None:
-            await redis.aclose()
-        if pool is not None:
-            await pool.close()
         for server in (infra.embedded_redis, infra.embedded_postgres):
             if server is not None and not server.reused:
                 await asyncio.to_thread(server.stop)
 
 
 @contextlib.asynccontextmanager
-async def database(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    """A connection for one-off commands (`citybots db ...`), starting the embedded
-    server when needed and stopping it afterwards."""
+async def command_services(settings: Settings) -> AsyncIterator[Services]:
+    """The services for a one-off command (`citybots import ...`), on the servers of
+    :func:`command_infrastructure`."""
+    async with command_infrastructure(settings) as infra:
+        pool = redis = None
+        try:
+            pool = await create_pool(infra.database_url, size=4)
+            async with pool.acquire() as conn:
+                await migrate(conn)
+            redis = make_redis(infra.redis_url, settings.redis_pool_size)
+            yield build_services(pool, redis, settings)
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            if pool is not None:
+                await pool.close()
+
+
+@contextlib.asynccontextmanager
+async def database_url(settings: Settings) -> AsyncIterator[str]:
+    """DATABASE_URL, or the embedded server's (started when needed and stopped afterwards,
+    unless a running `citybots run` owns it)."""
     embedded: EmbeddedPostgres | None = None
     url = settings.database_url
     if not url:
         embedded = EmbeddedPostgres(settings.data_dir / "postgres")
         url = await asyncio.to_thread(embedded.start)
     try:
+        yield url
+    finally:
+        if embedded is not None and not embedded.reused:
+            await asyncio.to_thread(embedded.stop)
+
+
+@contextlib.asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """A connection for one-off commands (`citybots db ...`) on :func:`database_url`."""
+    async with database_url(settings) as url:
         conn = await connect(url)
         try:
             yield conn
         finally:
             await conn.close()
-    finally:
-        if embedded is not None and not embedded.reused:
-            await asyncio.to_thread(embedded.stop)
 
 
 async def bot_username(settings: Settings, name: str) -> str:

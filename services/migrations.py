@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-
-import asyncpg
+from typing import Any
 
 from services.db import Connection
 
@@ -69,12 +69,14 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
-async def _applied(conn: Connection) -> dict[int, asyncpg.Record]:
+async def _applied(conn: Connection) -> dict[int, dict[str, Any]]:
     rows = await conn.fetch("SELECT version, name, checksum, applied_at FROM schema_migrations")
-    return {row["version"]: row for row in rows}
+    return {row["version"]: dict(row) for row in rows}
 
 
-def _check_unchanged(migrations: list[Migration], applied: dict[int, asyncpg.Record]) -> None:
+def _check_unchanged(
+    migrations: list[Migration], applied: Mapping[int, Mapping[str, Any]]
+) -> None:
     known = {m.version: m for m in migrations}
     for version, row in sorted(applied.items()):
         migration = known.get(version)
@@ -88,6 +90,13 @@ def _check_unchanged(migrations: list[Migration], applied: dict[int, asyncpg.Rec
                 f"migration {migration.name} was edited after it was applied on "
                 f"{row['applied_at']:%Y-%m-%d}; put the change in a new migration file instead"
             )
+
+
+def check_history(applied: Mapping[int, Mapping[str, Any]]) -> None:
+    """Raise MigrationError unless every applied migration (version -> name, checksum,
+    applied_at) is one of this code's files, unedited: what a backup made by a newer
+    version, or by edited files, would fail."""
+    _check_unchanged(load_migrations(), applied)
 
 
 async def migrate(conn: Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
