@@ -117,7 +117,12 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
                 "passings": timedelta(days=settings.visit_retention_days),
             },
         ),
-        quotas=LookupQuotas(pool, redis, per_hour=settings.staff_lookups_per_hour),
+        quotas=LookupQuotas(
+            pool,
+            redis,
+            per_hour=settings.staff_lookups_per_hour,
+            per_venue_day=settings.venue_lookups_per_day,
+        ),
         tickets=Tickets(pool),
         panel=PanelService(pool, session_hours=settings.panel_session_hours),
         model_runs=ModelRuns(pool, load_spec(settings.model_scenarios)),
