@@ -390,7 +390,6 @@ async def my_venues(
 
 
 def _venue_actions(lang: str, venue: Venue, owner: bool) -> InlineKeyboardMarkup:
-    venue_id = venue.id
     actions = (
         (["verify"] if owner and not venue.verified else [])
         + ["codes", "stats", "checkout_one", "close_all"]
@@ -398,7 +397,7 @@ def _venue_actions(lang: str, venue: Venue, owner: bool) -> InlineKeyboardMarkup
     )
     buttons = [
         InlineKeyboardButton(
-            text=text(lang, f"venue.{a}"), callback_data=Pick(action=a, venue_id=venue_id).pack()
+            text=text(lang, f"venue.{a}"), callback_data=Pick(action=a, venue_id=venue.id).pack()
         )
         for a in actions
     ]
@@ -634,7 +633,9 @@ async def got_head_phone(
     try:
         phone = own_phone(message)
     except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}"))
+        await message.answer(
+            text(lang, f"errors.{error.code}"), reply_markup=share_phone_keyboard(lang)
+        )
         return
     await state.clear()
     menu = main_menu(lang, profile.menu)
