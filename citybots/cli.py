@@ -23,7 +23,14 @@ from citybots.model_command import model_command
 from citybots.nlu_command import add_parser as add_nlu_parser
 from citybots.nlu_command import nlu_command
 from citybots.settings import Settings, SettingsError, load_settings
-from services.demo import DEMO_PEOPLE, DEMO_VENUE_KEYS, demo_token, load_demo_data
+from services.demo import (
+    DEMO_BIN,
+    DEMO_HEAD_PHONE,
+    DEMO_PEOPLE,
+    DEMO_VENUE_KEYS,
+    demo_token,
+    load_demo_data,
+)
 from services.migrations import MigrationError, migrate, status
 from services.panel import ROLES as PANEL_ROLES
 
@@ -197,6 +204,9 @@ async def _demo_data(settings: Settings) -> int:
     print("demo venue QR codes: send these to the citizen bot (the sandbox page's text box):")
     for key in DEMO_VENUE_KEYS:
         print(f"  /start {demo_token(key, 'entry')}    /start {demo_token(key, 'exit')}")
+    print("staff check-in by IIN: in the staff bot register a venue with the BIN")
+    print(f"  {DEMO_BIN}, then My venues -> the venue -> Verify, and share the phone")
+    print(f"  {DEMO_HEAD_PHONE} (the demo organisation's head on the register)")
     print("a doctor's invite (one use, 7 days): send this to the doctor bot, then enrol a")
     print("patient and open the patient's invite in the quarantine bot as another user:")
     print(f"  /start {doctor_invite}")

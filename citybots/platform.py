@@ -331,7 +331,7 @@ class Platform:
             center=settings.map_center,
         )
         setup_model_pages(app, self.services.model_runs)
-        setup_audit_pages(app)
+        setup_audit_pages(app, self.services.staff_lookups)
         setup_permits_pages(app, self.services.applications)
         setup_checkpoints_pages(app, self.services.checkpoints)
         setup_users_pages(app)
@@ -414,6 +414,7 @@ class Platform:
             self._rollups, "interval", minutes=1, id="rollups", next_run_time=datetime.now(UTC)
         )
         self._scheduler.add_job(self._audit_chain, "interval", seconds=30, id="audit-chain")
+        self._scheduler.add_job(self._lookup_watch, "interval", hours=1, id="lookup-watch")
         self._scheduler.add_job(
             self._exposure_catch_up, "interval", seconds=30, id="exposure-catch-up"
         )
@@ -573,6 +574,16 @@ class Platform:
             await audit_chain(pool, key)
 
         await run_exclusively(self.redis, "audit-chain", job, hold=timedelta(seconds=25))
+
+    async def _lookup_watch(self) -> None:
+        assert self.services is not None
+        assert self.redis is not None
+        await run_exclusively(
+            self.redis,
+            "lookup-watch",
+            self.services.staff_lookups.flag_unusual,
+            hold=timedelta(minutes=50),
+        )
 
     async def _exposure_catch_up(self) -> None:
         assert self.services is not None

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     exposure_min_overlap_minutes: int = Field(default=15, ge=1, le=24 * 60)
     exposure_after_minutes: int = Field(default=30, ge=0, le=24 * 60)
     staff_lookups_per_hour: int = Field(default=120, ge=1, le=10_000)
+    venue_lookups_per_day: int = Field(default=300, ge=1, le=100_000)
     visit_retention_days: int = Field(default=28, ge=15, le=365)
     trusted_proxies: str = ""
     quarantine_fix_retention_days: int = Field(default=14, ge=1, le=365)

@@ -29,6 +29,7 @@ from services.quarantine import QuarantineService
 from services.quotas import LookupQuotas
 from services.registry import RegistryImporter
 from services.rollups import Rollups
+from services.staff_lookups import StaffLookups
 from services.status import StatusService
 from services.status_notices import StatusNotices
 from services.updates import UpdateLedger
@@ -64,6 +65,7 @@ class Services:
     indicators: IndicatorService
     rollups: Rollups
     quotas: LookupQuotas
+    staff_lookups: StaffLookups
     tickets: Tickets
     panel: PanelService
     model_runs: ModelRuns
@@ -117,7 +119,13 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
                 "passings": timedelta(days=settings.visit_retention_days),
             },
         ),
-        quotas=LookupQuotas(pool, redis, per_hour=settings.staff_lookups_per_hour),
+        quotas=LookupQuotas(
+            pool,
+            redis,
+            per_hour=settings.staff_lookups_per_hour,
+            per_venue_day=settings.venue_lookups_per_day,
+        ),
+        staff_lookups=StaffLookups(pool),
         tickets=Tickets(pool),
         panel=PanelService(pool, session_hours=settings.panel_session_hours),
         model_runs=ModelRuns(pool, load_spec(settings.model_scenarios)),

@@ -70,6 +70,15 @@ def render_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) ->
         return Notice(_status_notice(kind, params, lang, tz))
     if kind == "staff_checkout":
         return Notice(text(lang, "notices.staff_checkout", venue=params["venue"]))
+    if kind == "staff_checkin":
+        key = "notices.staff_checkin" if params["admitted"] else "notices.staff_lookup"
+        return Notice(text(lang, key, venue=params["venue"]))
+    if kind == "venue_verified":
+        return Notice(text(lang, "notices.venue_verified", venue=params["venue"]))
+    if kind == "venue_unverified":
+        return Notice(
+            text(lang, "notices.venue_unverified", venue=params["venue"], reason=params["reason"])
+        )
     if kind == "account_moved":
         return Notice(text(lang, "notices.account_moved", iin=params["iin"]))
     if kind == "dispute_resolved":

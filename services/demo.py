@@ -50,6 +50,11 @@ def demo_token(venue_key: str, direction: str) -> str:
 
 
 _DEMO_BIN = parse_bin("971240001315").value
+DEMO_BIN = _DEMO_BIN
+# The demo organisation's head on the organisations' register: a venue registered in the
+# staff bot under DEMO_BIN is verified by sharing this phone, and its staff may then
+# check people in by IIN (services/venues.py).
+DEMO_HEAD_PHONE = "+77010000010"
 DEMO_VENUE_KEYS = ("central-market", "abay-cinema", "arbat-cafe")
 _VENUES = (
     ("central-market", "Central Market", "Zhibek Zholy 53", 43.2630, 76.9450, 400),
@@ -105,6 +110,16 @@ async def load_demo_data(conn: Connection, now: datetime | None = None) -> dict[
                     entrance_id,
                     direction,
                 )
+        await conn.execute(
+            """
+            INSERT INTO organisations (bin, name, activity_code, head_phone, allowed, source)
+            VALUES ($1, $2, '47.11', $3, false, 'demo')
+            ON CONFLICT (bin) DO NOTHING
+            """,
+            _DEMO_BIN,
+            DEMO_PREFIX + "City Trade LLP",
+            DEMO_HEAD_PHONE,
+        )
         people = {p.key: p for p in DEMO_PEOPLE}
         for person in DEMO_PEOPLE:
             await conn.execute(

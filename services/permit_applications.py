@@ -1,8 +1,9 @@
 """Applying for movement permits, and their review by permits officers.
 
 An organisation's head proves who they are by the organisation's BIN and the head's
-phone number on the tax register, shared from their own Telegram account (this stands in
-for the digital signature of the original portal). Then they apply for people (IIN) and
+phone number on the tax register, shared from their own Telegram account
+(services/organisations.py; it stands in for the digital signature of the original
+portal). Then they apply for people (IIN) and
 vehicles (plate), one purpose, one register and one validity window. Each item is
 checked at once:
 
@@ -34,8 +35,8 @@ import asyncpg
 from redis.asyncio import Redis
 
 from services.audit import record
+from services.organisations import NotHead, prove_head
 from services.permits import PermitError, PermitResult, judge, suspended_holders
-from services.ratelimit import allow
 from services.status import Colour, StatusService
 from services.validation import InvalidInput, check_iin, parse_bin, parse_plate
 
@@ -44,7 +45,6 @@ REGISTERS = ("city", "roadblock")
 MAX_WINDOW_DAYS = 30
 MAX_DAYS_AHEAD = 366
 MAX_ITEMS = 5_000
-HEAD_ATTEMPTS_PER_HOUR = 5
 
 
 @dataclass(frozen=True)
@@ -244,28 +244,22 @@ class PermitApplications:
         return await self.organisation(bin_) if bin_ else None
 
     async def verify_head(self, tg_user_id: int, raw_bin: str, phone: str) -> Organisation:
-        """Link the account to the organisation whose head's phone it shared. The same
-        refusal for an unknown BIN and a wrong phone; five tries an hour."""
+        """Link the account to the organisation whose head's phone it shared
+        (services/organisations.py: the same refusal for an unknown BIN and a wrong phone;
+        five tries an hour)."""
         bin_ = parse_bin(raw_bin).value
-        if not await allow(
-            self.redis,
-            f"org-head:{tg_user_id}",
-            limit=HEAD_ATTEMPTS_PER_HOUR,
-            window=timedelta(hours=1),
-        ):
-            raise PermitError("apply.too_many_attempts")
-        async with self.pool.acquire() as conn, conn.transaction():
-            head_phone = await conn.fetchval(
-                "SELECT head_phone FROM organisations WHERE bin = $1", bin_
+        try:
+            await prove_head(
+                self.pool,
+                self.redis,
+                tg_user_id=tg_user_id,
+                bin_=bin_,
+                phone=phone,
+                purpose="permits",
             )
-            if head_phone is None or head_phone != phone:
-                await record(
-                    conn,
-                    actor=f"tg:{tg_user_id}",
-                    action="permits.head_refused",
-                    subject=f"bin:{bin_}",
-                )
-                raise PermitError("apply.not_head")
+        except NotHead as error:
+            raise PermitError(f"apply.{error.code}") from None
+        async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO org_heads (tg_user_id, bin) VALUES ($1, $2)"
                 " ON CONFLICT (tg_user_id) DO UPDATE SET bin = $2, verified_at = now()",

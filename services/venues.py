@@ -1,8 +1,15 @@
-"""Venues, their entrances and QR codes, staff and invites.
+"""Venues, their entrances and QR codes, staff and invites, and their verification.
 
 A QR code belongs to a business, never to a visitor: one entry and one exit code per
 entrance, each an unguessable token (128 random bits) in the deep link
 ``https://t.me/<citizen bot>?start=<token>``. Rotating revokes the old codes.
+
+Anyone may register a venue under any well-formed BIN, and its QR codes work at once. Its
+staff may look people up by IIN (check-in and check-out by IIN) only once it is
+**verified**: its owner proved to be the head of the organisation with that BIN (the
+head's phone on the organisations' register, services/organisations.py), or a registry
+officer approved it on the panel. Then only the owner verified with it and the staff that
+owner invited may look people up there.
 """
 
 from __future__ import annotations
@@ -12,12 +19,16 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 from redis.asyncio import Redis
 
+from services.audit import record
 from services.db import Connection
 from services.localcache import LocalCache, publish
+from services.organisations import NotHead, prove_head
+from services.outbox import enqueue
 from services.validation import is_deep_link_payload, parse_bin, parse_coordinates
 
 CATEGORIES = ("shop", "food", "mall", "culture", "sport", "beauty", "office", "other")
@@ -37,6 +48,23 @@ class VenueError(Exception):
         self.code = code
 
 
+class LookupAccess(enum.Enum):
+    """Whether a person may look people up by IIN at a venue, and if not, why."""
+
+    ALLOWED = "allowed"
+    NOT_STAFF = "not_staff"  # not on the venue's staff
+    UNVERIFIED = "unverified"  # the venue is not verified
+    NOT_INVITED = "not_invited"  # on the staff, but not the verified owner or their invitee
+
+
+class LookupRefused(Exception):
+    """A look-up by IIN the person may not make at that venue (``access`` says why)."""
+
+    def __init__(self, access: LookupAccess) -> None:
+        super().__init__(access.value)
+        self.access = access
+
+
 class CodeState(enum.Enum):
     VALID = "valid"
     REVOKED = "revoked"
@@ -53,6 +81,11 @@ class Venue:
     capacity: int | None
     capacity_policy: str
     auto_checkout_minutes: int
+    verified_at: datetime | None = None
+
+    @property
+    def verified(self) -> bool:
+        return self.verified_at is not None
 
 
 @dataclass(frozen=True)
@@ -119,12 +152,41 @@ def _venue(row: asyncpg.Record) -> Venue:
         row["capacity"],
         row["capacity_policy"],
         row["auto_checkout_minutes"],
+        row["verified_at"],
     )
 
 
 _VENUE_COLUMNS = (
-    "id, name, bin, category, address, capacity, capacity_policy, auto_checkout_minutes"
+    "id, name, bin, category, address, capacity, capacity_policy, auto_checkout_minutes,"
+    " verified_at"
 )
+
+# Who may look people up by IIN at a venue: the owner it was verified with, and staff who
+# joined by an invite that owner made.
+_LOOKUP_ACCESS = """
+SELECT v.verified_at IS NOT NULL AS verified, s.role IS NOT NULL AS on_staff,
+       s.tg_user_id = v.verified_owner
+       OR EXISTS (SELECT 1 FROM staff_invites i
+                   WHERE i.venue_id = v.id AND i.used_by = s.tg_user_id
+                     AND i.created_by = v.verified_owner) AS invited
+  FROM venues v LEFT JOIN venue_staff s ON s.venue_id = v.id AND s.tg_user_id = $2
+ WHERE v.id = $1
+"""
+
+
+async def access_of(
+    conn: Connection | asyncpg.Pool, venue_id: int, tg_user_id: int
+) -> LookupAccess:
+    """Whether ``tg_user_id`` may look people up by IIN at the venue (on ``conn``, inside
+    the caller's transaction when it has one)."""
+    row = await conn.fetchrow(_LOOKUP_ACCESS, venue_id, tg_user_id)
+    if row is None or not row["on_staff"]:
+        return LookupAccess.NOT_STAFF
+    if not row["verified"]:
+        return LookupAccess.UNVERIFIED
+    if not row["invited"]:
+        return LookupAccess.NOT_INVITED
+    return LookupAccess.ALLOWED
 
 
 async def _issue_codes(conn: Connection, entrance_id: int) -> None:
@@ -340,16 +402,132 @@ class VenueService:
             )
         return await self.venue(venue_id)
 
+    async def lookup_access(self, venue_id: int, tg_user_id: int) -> LookupAccess:
+        """Whether the person may look people up by IIN at the venue (see the module)."""
+        return await access_of(self.pool, venue_id, tg_user_id)
+
+    async def verify_by_head(self, venue_id: int, tg_user_id: int, phone: str) -> Venue:
+        """The owner shared ``phone``, their own: when it is the head's phone of the
+        organisation the venue was registered under (services/organisations.py), the
+        venue is verified with this owner. VenueError ``venue.not_owner``,
+        ``venue.too_many_attempts`` or ``venue.not_head`` otherwise."""
+        if await self.role(venue_id, tg_user_id) != "owner":
+            raise VenueError("venue.not_owner")
+        venue = await self.venue(venue_id)
+        if venue.verified:
+            return venue
+        assert self.redis is not None, "attempts are counted in Redis"
+        try:
+            await prove_head(
+                self.pool,
+                self.redis,
+                tg_user_id=tg_user_id,
+                bin_=venue.bin,
+                phone=phone,
+                purpose="venue",
+            )
+        except NotHead as error:
+            raise VenueError(f"venue.{error.code}") from None
+        await self._set_verified(venue_id, how="head", actor=f"tg:{tg_user_id}")
+        return await self.venue(venue_id)
+
+    async def approve(self, venue_id: int, *, officer: str) -> Venue:
+        """A registry officer verifies the venue with its owner (whose organisation need
+        not be on the register); the owner is told in the staff bot. VenueError
+        ``venue.already_verified`` or ``venue.no_owner`` (a venue nobody registered in
+        the bot, such as the demo's)."""
+        await self._set_verified(venue_id, how="officer", actor=officer)
+        return await self.venue(venue_id)
+
+    async def _set_verified(self, venue_id: int, *, how: str, actor: str) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            venue = await conn.fetchrow(
+                "SELECT v.name, v.bin, v.verified_at, s.tg_user_id AS owner FROM venues v"
+                " LEFT JOIN venue_staff s ON s.venue_id = v.id AND s.role = 'owner'"
+                " WHERE v.id = $1 FOR UPDATE OF v",
+                venue_id,
+            )
+            if venue is None:
+                raise VenueError("venue.not_found")
+            if venue["verified_at"] is not None:
+                raise VenueError("venue.already_verified")
+            if venue["owner"] is None:
+                raise VenueError("venue.no_owner")
+            await conn.execute(
+                "UPDATE venues SET verified_at = now(), verified_how = $2, verified_by = $3,"
+                " verified_owner = $4 WHERE id = $1",
+                venue_id,
+                how,
+                actor,
+                venue["owner"],
+            )
+            await record(
+                conn,
+                actor=actor,
+                action="venue.verified",
+                subject=f"venue:{venue_id}",
+                details={"how": how, "bin": venue["bin"], "owner": venue["owner"]},
+            )
+            if how == "officer":
+                await enqueue(
+                    conn,
+                    bot="staff",
+                    chat_id=venue["owner"],
+                    kind="venue_verified",
+                    params={"venue": venue["name"]},
+                )
+        await self._forget_venue(venue_id)
+
+    async def withdraw_verification(self, venue_id: int, *, officer: str, reason: str) -> None:
+        """A registry officer takes a venue's verification back (a misused account, say):
+        its staff can no longer look anyone up by IIN until it is verified again; the
+        owner is told. VenueError ``venue.not_verified`` or ``venue.reason_needed``."""
+        reason = reason.strip()[:300]
+        if not reason:
+            raise VenueError("venue.reason_needed")
+        async with self.pool.acquire() as conn, conn.transaction():
+            venue = await conn.fetchrow(
+                "UPDATE venues v SET verified_at = NULL, verified_how = NULL,"
+                " verified_by = NULL, verified_owner = NULL"
+                " FROM venues old WHERE v.id = $1 AND old.id = v.id"
+                " AND old.verified_at IS NOT NULL"
+                " RETURNING v.name, old.verified_owner AS owner",
+                venue_id,
+            )
+            if venue is None:
+                raise VenueError("venue.not_verified")
+            await record(
+                conn,
+                actor=officer,
+                action="venue.unverified",
+                subject=f"venue:{venue_id}",
+                details={"reason": reason},
+            )
+            await enqueue(
+                conn,
+                bot="staff",
+                chat_id=venue["owner"],
+                kind="venue_unverified",
+                params={"venue": venue["name"], "reason": reason},
+            )
+        await self._forget_venue(venue_id)
+
     async def overview(self, search: str = "", limit: int = 100) -> list[asyncpg.Record]:
-        """Venues with how many are inside now (open stays), fullest first."""
+        """Venues by name, address or BIN, with how many are inside now (open stays),
+        fullest first, and whether each is verified (how, by whom) and its BIN is on the
+        organisations' register."""
         return list(
             await self.pool.fetch(
-                "SELECT v.id, v.name, v.address, v.capacity, coalesce(o.inside, 0) AS inside"
+                "SELECT v.id, v.name, v.address, v.capacity, coalesce(o.inside, 0) AS inside,"
+                " v.bin, v.verified_at, v.verified_how, v.verified_by,"
+                " EXISTS (SELECT 1 FROM organisations r WHERE r.bin = v.bin) AS in_register,"
+                " EXISTS (SELECT 1 FROM venue_staff s WHERE s.venue_id = v.id"
+                " AND s.role = 'owner') AS has_owner"
                 " FROM venues v LEFT JOIN (SELECT venue_id, count(*) AS inside FROM visits"
                 " WHERE admitted AND checked_out_at IS NULL GROUP BY venue_id) o"
                 " ON o.venue_id = v.id"
                 " WHERE $1 = '' OR v.name ILIKE '%' || $1 || '%'"
-                " OR v.address ILIKE '%' || $1 || '%'"
+                " OR v.address ILIKE '%' || $1 || '%' OR v.bin = $1"
                 " ORDER BY inside DESC, v.name LIMIT $2",
                 search.replace("%", "").replace("_", ""),
                 limit,

@@ -13,7 +13,7 @@ from services.audit import record
 from services.db import Connection
 from services.outbox import enqueue
 from services.status import Status, StatusService
-from services.venues import Venue
+from services.venues import LookupAccess, LookupRefused, Venue, access_of
 
 HISTORY_DAYS = 14
 
@@ -23,12 +23,12 @@ class CheckIn(enum.Enum):
     ALREADY_INSIDE = "already_inside"
     REFUSED = "refused"  # red or yellow
     FULL = "full"  # at capacity, and the venue refuses entry then
+    ELSEWHERE = "elsewhere"  # staff only: checked in at another venue, left open there
 
 
 class StaffCheckOut(enum.Enum):
     CHECKED_OUT = "checked_out"
     NOT_INSIDE = "not_inside"  # no open stay of this person at this venue
-    NOT_STAFF = "not_staff"  # the actor is not on this venue's staff
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,8 @@ class VisitService:
         One statement (citybots_check_in, migration 0006), serialised per person by an
         advisory lock: a re-scan while inside, a duplicate delivery or two scans in the
         same second find the open stay instead of making a second one; an entry at
-        another venue closes the open stay there first. A staff check-in is written to
-        the audit log in the same transaction.
+        another venue closes the open stay there first. Staff check in by IIN with
+        :meth:`staff_check_in`, which checks who may.
         """
         request = CheckInRequest(iin, venue, entrance_id, via, tg_user_id, staff_tg_user_id)
         return (await self.check_in_many([request]))[0]
@@ -170,25 +170,58 @@ class VisitService:
             names[row["i"] - 1] = str(row["name"])
         return names
 
+    async def staff_check_in(
+        self, iin: str, venue: Venue, *, staff_tg_user_id: int
+    ) -> CheckInResult:
+        """A member of a verified venue's staff checks a visitor in by IIN (a look-up of
+        that person): LookupRefused unless they may (services/venues.py).
+
+        By the rules of :meth:`check_in`, except that an open stay at another venue is
+        never closed: the answer is ELSEWHERE, nothing is stored but the audit row, and
+        the staff member is not told where. One transaction: the check-in, its audit row
+        (written by citybots_check_in), and a message to the visitor's linked account,
+        if any, through the outbox ("you were checked in at VENUE by its staff", or that
+        its staff looked them up), so that misuse is seen by the person it concerns.
+        """
+        request = CheckInRequest(iin, venue, None, "staff", None, staff_tg_user_id)
+        async with self.pool.acquire() as conn, conn.transaction():
+            access = await access_of(conn, venue.id, staff_tg_user_id)
+            if access is not LookupAccess.ALLOWED:
+                raise LookupRefused(access)
+            [result] = await self.check_in_many([request], conn)
+            visitor = await conn.fetchval("SELECT tg_user_id FROM citizens WHERE iin = $1", iin)
+            if visitor is not None:
+                admitted = result.outcome is CheckIn.ADMITTED
+                hour = datetime.now(UTC).strftime("%Y%m%d%H")
+                await enqueue(
+                    conn,
+                    bot="citizen",
+                    chat_id=visitor,
+                    kind="staff_checkin",
+                    params={"venue": venue.name, "admitted": admitted},
+                    # one message per stay; a look-up that admitted nobody, once an hour
+                    # per venue (the staff member's quota bounds them anyway)
+                    dedupe_key=f"staff_checkin:{result.visit_id}"
+                    if admitted
+                    else f"staff_lookup:{venue.id}:{visitor}:{hour}",
+                )
+        return result
+
     async def staff_check_out(
         self, venue_id: int, iin: str, *, staff_tg_user_id: int
     ) -> StaffCheckOut:
-        """A member of the venue's staff closes one visitor's open stay there, at now,
-        marked 'staff'; a stay at another venue is never touched.
+        """A member of a verified venue's staff closes one visitor's open stay there, at
+        now, marked 'staff'; a stay at another venue is never touched. LookupRefused
+        unless they may look people up there (services/venues.py).
 
         One transaction: the attempt is written to the audit log whether or not the person
         was inside (the answer tells that), and the visitor's linked account, if any, is
         told through the outbox.
         """
         async with self.pool.acquire() as conn, conn.transaction():
-            on_staff = await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM venue_staff"
-                " WHERE venue_id = $1 AND tg_user_id = $2)",
-                venue_id,
-                staff_tg_user_id,
-            )
-            if not on_staff:
-                return StaffCheckOut.NOT_STAFF
+            access = await access_of(conn, venue_id, staff_tg_user_id)
+            if access is not LookupAccess.ALLOWED:
+                raise LookupRefused(access)
             closed = await conn.fetchrow(
                 """
                 UPDATE visits s SET checked_out_at = now(), checkout_kind = 'staff'

@@ -52,11 +52,15 @@ async def make_venue(
     capacity: int | None = None,
     entrances: tuple[str, ...] = ("Main",),
     auto_checkout_minutes: int = AUTO_CHECKOUT_DEFAULT_MINUTES,
+    verified: bool = False,
+    bin_: str = "971240001315",
 ) -> Venue:
-    return await services.venues.register(
+    """A venue registered as in the staff bot; ``verified``: as if its owner had then
+    proved to be the organisation's head (see :func:`verify_venue`)."""
+    venue = await services.venues.register(
         NewVenue(
             owner_tg_user_id=owner or secrets.randbelow(10**9),
-            bin="971240001315",
+            bin=bin_,
             name=f"Test venue {secrets.token_hex(3)}",
             category="food",
             address="Abay Ave 1",
@@ -66,6 +70,21 @@ async def make_venue(
             entrances=entrances,
             auto_checkout_minutes=auto_checkout_minutes,
         )
+    )
+    if verified:
+        await verify_venue(services, venue.id)
+        venue = await services.venues.venue(venue.id)
+    return venue
+
+
+async def verify_venue(services: Services, venue_id: int) -> None:
+    """The venue verified with its owner, as the head's phone would have done (stored
+    directly: no audit row, no message to the owner among a test's replies)."""
+    await services.venues.pool.execute(
+        "UPDATE venues v SET verified_at = now(), verified_how = 'head', verified_by = 'test',"
+        " verified_owner = s.tg_user_id FROM venue_staff s"
+        " WHERE v.id = $1 AND s.venue_id = v.id AND s.role = 'owner'",
+        venue_id,
     )
 
 

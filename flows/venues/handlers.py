@@ -1,6 +1,7 @@
-"""Staff bot: registering a venue, its QR codes and posters, staff invites, occupancy,
-statistics, closing time, checking in a visitor without a smartphone by IIN and checking
-one visitor out by IIN."""
+"""Staff bot: registering a venue, its QR codes and posters, verifying it (the head's
+phone on the organisations' register), staff invites, occupancy, statistics, closing
+time, checking in a visitor without a smartphone by IIN and checking one visitor out by
+IIN (both only at a verified venue, by its verified owner and the staff they invited)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from flows.common.keyboards import main_menu
+from flows.common.keyboards import main_menu, share_phone_keyboard
+from flows.contacts import own_phone
 from flows.context import BotLinks, BotProfile
-from flows.filters import MenuButton, StartPayload
+from flows.filters import HasContact, MenuButton, StartPayload
 from flows.i18n import text
 from flows.rendering import hourly_chart, poster_pdf, qr_png, qr_svg
 from services.quotas import LookupQuotas
@@ -32,6 +34,8 @@ from services.validation import InvalidInput, parse_bin, parse_coordinates, pars
 from services.venues import (
     AUTO_CHECKOUT_DEFAULT_MINUTES,
     CATEGORIES,
+    LookupAccess,
+    LookupRefused,
     NewVenue,
     Venue,
     VenueCode,
@@ -59,6 +63,10 @@ class StaffCheckIn(StatesGroup):
 
 class CheckOutForm(StatesGroup):
     iin = State()
+
+
+class VerifyForm(StatesGroup):
+    phone = State()
 
 
 class CapacityForm(StatesGroup):
@@ -381,13 +389,15 @@ async def my_venues(
     await message.answer(text(lang, "venue.choose"), reply_markup=_venue_chooser(mine, "open"))
 
 
-def _venue_actions(lang: str, venue_id: int, owner: bool) -> InlineKeyboardMarkup:
-    actions = ["codes", "stats", "checkout_one", "close_all"] + (
-        ["invite", "rotate", "capacity", "auto_checkout"] if owner else []
+def _venue_actions(lang: str, venue: Venue, owner: bool) -> InlineKeyboardMarkup:
+    actions = (
+        (["verify"] if owner and not venue.verified else [])
+        + ["codes", "stats", "checkout_one", "close_all"]
+        + (["invite", "rotate", "capacity", "auto_checkout"] if owner else [])
     )
     buttons = [
         InlineKeyboardButton(
-            text=text(lang, f"venue.{a}"), callback_data=Pick(action=a, venue_id=venue_id).pack()
+            text=text(lang, f"venue.{a}"), callback_data=Pick(action=a, venue_id=venue.id).pack()
         )
         for a in actions
     ]
@@ -416,7 +426,8 @@ async def venue_action(
     venue = await venues.venue(callback_data.venue_id)
     owner = role == "owner"
     action = callback_data.action
-    if action in ("invite", "rotate", "capacity", "policy", "auto_checkout") and not owner:
+    owner_only = ("invite", "rotate", "capacity", "policy", "auto_checkout", "verify")
+    if action in owner_only and not owner:
         await message.answer(text(lang, "venue.not_owner"))
         return
     if action == "open":
@@ -431,16 +442,26 @@ async def venue_action(
             if venue.capacity
             else ""
         )
+        card = text(
+            lang,
+            "venue.card",
+            venue=venue.name,
+            occupancy=occupancy,
+            capacity_text=capacity_text,
+            duration=_duration(lang, venue.auto_checkout_minutes),
+        )
+        if not venue.verified:
+            card += "\n\n" + text(lang, "venue.unverified_note")
+        await message.answer(card, reply_markup=_venue_actions(lang, venue, owner))
+    elif action == "verify":
+        if venue.verified:
+            await message.answer(text(lang, "venue.already_verified", venue=venue.name))
+            return
+        await state.set_state(VerifyForm.phone)
+        await state.update_data(venue_id=venue.id)
         await message.answer(
-            text(
-                lang,
-                "venue.card",
-                venue=venue.name,
-                occupancy=occupancy,
-                capacity_text=capacity_text,
-                duration=_duration(lang, venue.auto_checkout_minutes),
-            ),
-            reply_markup=_venue_actions(lang, venue.id, owner),
+            text(lang, "venue.ask_head_phone", venue=venue.name, bin=venue.bin),
+            reply_markup=share_phone_keyboard(lang),
         )
     elif action == "codes":
         await _send_codes(message, venue, await venues.codes(venue.id), lang, links)
@@ -452,6 +473,10 @@ async def venue_action(
         code = await venues.create_invite(venue.id, query.from_user.id)
         await message.answer(text(lang, "venue.invite_link", link=links.deep_link("staff", code)))
     elif action == "checkout_one":
+        access = await venues.lookup_access(venue.id, query.from_user.id)
+        if access is not LookupAccess.ALLOWED:
+            await message.answer(_refused(lang, access, venue, "staff_checkout.not_staff"))
+            return
         await state.set_state(CheckOutForm.iin)
         await state.update_data(venue_id=venue.id)
         await message.answer(text(lang, "staff_checkout.ask_iin", venue=venue.name))
@@ -589,6 +614,45 @@ async def _set_auto_checkout(
     )
 
 
+def _refused(lang: str, access: LookupAccess, venue: Venue, not_staff_key: str) -> str:
+    """Why the person may not look anyone up by IIN at the venue, and what to do."""
+    if access is LookupAccess.UNVERIFIED:
+        return text(lang, "staff_lookup.unverified", venue=venue.name)
+    if access is LookupAccess.NOT_INVITED:
+        return text(lang, "staff_lookup.not_invited", venue=venue.name)
+    return text(lang, not_staff_key, venue=venue.name)
+
+
+async def got_head_phone(
+    message: Message, state: FSMContext, lang: str, venues: VenueService, profile: BotProfile
+) -> None:
+    """The owner shared the head's phone: the venue is verified when it is the head's
+    phone on the register for the venue's BIN (as for permit applications)."""
+    assert message.from_user is not None
+    venue_id = (await state.get_data())["venue_id"]
+    try:
+        phone = own_phone(message)
+    except InvalidInput as error:
+        await message.answer(
+            text(lang, f"errors.{error.code}"), reply_markup=share_phone_keyboard(lang)
+        )
+        return
+    await state.clear()
+    menu = main_menu(lang, profile.menu)
+    try:
+        venue = await venues.verify_by_head(venue_id, message.from_user.id, phone)
+    except VenueError as error:
+        await message.answer(text(lang, f"errors_{error.code}"), reply_markup=menu)
+        return
+    await message.answer(text(lang, "venue.verified", venue=venue.name), reply_markup=menu)
+
+
+async def head_phone_expected(message: Message, lang: str) -> None:
+    await message.answer(
+        text(lang, "venue.head_phone_expected"), reply_markup=share_phone_keyboard(lang)
+    )
+
+
 async def join_by_invite(
     message: Message, payload: str, lang: str, venues: VenueService, profile: BotProfile
 ) -> None:
@@ -613,11 +677,26 @@ async def start_staff_checkin(
         )
         return
     if len(mine) == 1:
-        await state.set_state(StaffCheckIn.iin)
-        await state.update_data(venue_id=mine[0][0].id)
-        await message.answer(text(lang, "staff_checkin.ask_iin"), reply_markup=None)
+        await _ask_checkin_iin(message, message.from_user.id, mine[0][0], state, lang, venues)
         return
     await message.answer(text(lang, "venue.choose"), reply_markup=_venue_chooser(mine, "checkin"))
+
+
+async def _ask_checkin_iin(
+    message: Message,
+    staff: int,
+    venue: Venue,
+    state: FSMContext,
+    lang: str,
+    venues: VenueService,
+) -> None:
+    access = await venues.lookup_access(venue.id, staff)
+    if access is not LookupAccess.ALLOWED:
+        await message.answer(_refused(lang, access, venue, "staff_checkin.not_staff"))
+        return
+    await state.set_state(StaffCheckIn.iin)
+    await state.update_data(venue_id=venue.id)
+    await message.answer(text(lang, "staff_checkin.ask_iin"), reply_markup=None)
 
 
 async def staff_checkin_venue(
@@ -628,9 +707,43 @@ async def staff_checkin_venue(
     if await venues.role(callback_data.venue_id, query.from_user.id) is None:
         await query.message.answer(text(lang, "staff_checkin.not_staff"))
         return
-    await state.set_state(StaffCheckIn.iin)
-    await state.update_data(venue_id=callback_data.venue_id)
-    await query.message.answer(text(lang, "staff_checkin.ask_iin"))
+    venue = await venues.venue(callback_data.venue_id)
+    await _ask_checkin_iin(query.message, query.from_user.id, venue, state, lang, venues)
+
+
+async def _may_look_up(
+    message: Message,
+    staff: int,
+    venue_id: int,
+    state: FSMContext,
+    lang: str,
+    venues: VenueService,
+    quotas: LookupQuotas,
+    not_staff_key: str,
+) -> Venue | None:
+    """The venue when the staff member may look one more person up there now: allowed
+    there (a verified venue, its verified owner or their invitee), within their hourly
+    quota and the venue's daily one; else None, having said why."""
+    venue = await venues.venue(venue_id)
+    access = await venues.lookup_access(venue_id, staff)
+    if access is not LookupAccess.ALLOWED:
+        await state.clear()
+        await message.answer(_refused(lang, access, venue, not_staff_key))
+        return None
+    if not await quotas.allow("staff-lookup", f"staff:{staff}"):
+        await message.answer(text(lang, "staff_checkin.rate_limited"))
+        return None
+    if not await quotas.allow_venue(venue_id):
+        await message.answer(
+            text(
+                lang,
+                "staff_checkin.venue_rate_limited",
+                venue=venue.name,
+                limit=quotas.per_venue_day,
+            )
+        )
+        return None
+    return venue
 
 
 async def staff_checkin_iin(
@@ -641,7 +754,8 @@ async def staff_checkin_iin(
     visits: VisitService,
     quotas: LookupQuotas,
 ) -> None:
-    """The staff member sees the colour and the decision, never a name."""
+    """The staff member sees the colour and the decision, never a name; for a person
+    checked in at another venue, only that (not where, nor the colour)."""
     assert message.from_user is not None
     try:
         iin = parse_iin(message.text or "")
@@ -650,26 +764,28 @@ async def staff_checkin_iin(
         return
     staff = message.from_user.id
     venue_id = (await state.get_data())["venue_id"]
-    if await venues.role(venue_id, staff) is None:
+    key = "staff_checkin.not_staff"
+    venue = await _may_look_up(message, staff, venue_id, state, lang, venues, quotas, key)
+    if venue is None:
+        return
+    try:
+        result = await visits.staff_check_in(iin.value, venue, staff_tg_user_id=staff)
+    except LookupRefused as refused:  # changed since the look above
         await state.clear()
-        await message.answer(text(lang, "staff_checkin.not_staff"))
+        await message.answer(_refused(lang, refused.access, venue, key))
         return
-    if not await quotas.allow("staff-lookup", f"staff:{staff}"):
-        await message.answer(text(lang, "staff_checkin.rate_limited"))
+    if result.outcome is CheckIn.ELSEWHERE:
+        await message.answer(text(lang, "staff_checkin.elsewhere"))
         return
-    venue = await venues.venue(venue_id)
-    result = await visits.check_in(
-        iin.value, venue, entrance_id=None, via="staff", staff_tg_user_id=staff
-    )
     colour = text(lang, f"colour.{result.status.colour.value}")
-    key = {
+    outcome_key = {
         CheckIn.ADMITTED: "staff_checkin.admit",
         CheckIn.REFUSED: "staff_checkin.refuse",
         CheckIn.ALREADY_INSIDE: "staff_checkin.already",
         CheckIn.FULL: "staff_checkin.full",
     }[result.outcome]
     marker = {"red": "🔴", "yellow": "🟡", "green": "🟢", "blue": "🔵"}[result.status.colour.value]
-    await message.answer(f"{marker} {text(lang, key, colour=colour)}")
+    await message.answer(f"{marker} {text(lang, outcome_key, colour=colour)}")
 
 
 async def staff_checkout_iin(
@@ -681,7 +797,7 @@ async def staff_checkout_iin(
     quotas: LookupQuotas,
 ) -> None:
     """Close one visitor's stay at the chosen venue. Whether a person is inside is a
-    look-up of them: limited and audited as a check-in by IIN is."""
+    look-up of them: allowed, limited and audited as a check-in by IIN is."""
     assert message.from_user is not None
     try:
         iin = parse_iin(message.text or "")
@@ -690,23 +806,22 @@ async def staff_checkout_iin(
         return
     staff = message.from_user.id
     venue_id = (await state.get_data())["venue_id"]
-    if await venues.role(venue_id, staff) is None:
-        await state.clear()
-        await message.answer(text(lang, "staff_checkout.not_staff"))
+    key = "staff_checkout.not_staff"
+    venue = await _may_look_up(message, staff, venue_id, state, lang, venues, quotas, key)
+    if venue is None:
         return
-    if not await quotas.allow("staff-lookup", f"staff:{staff}"):
-        await message.answer(text(lang, "staff_checkin.rate_limited"))
-        return
-    venue = await venues.venue(venue_id)
-    outcome = await visits.staff_check_out(venue_id, iin.value, staff_tg_user_id=staff)
-    if outcome is StaffCheckOut.NOT_STAFF:
+    try:
+        outcome = await visits.staff_check_out(venue_id, iin.value, staff_tg_user_id=staff)
+    except LookupRefused as refused:
         await state.clear()
-    key = {
-        StaffCheckOut.CHECKED_OUT: "staff_checkout.done",
-        StaffCheckOut.NOT_INSIDE: "staff_checkout.not_inside",
-        StaffCheckOut.NOT_STAFF: "staff_checkout.not_staff",
-    }[outcome]
-    await message.answer(text(lang, key, venue=venue.name))
+        await message.answer(_refused(lang, refused.access, venue, key))
+        return
+    done = outcome is StaffCheckOut.CHECKED_OUT
+    await message.answer(
+        text(
+            lang, "staff_checkout.done" if done else "staff_checkout.not_inside", venue=venue.name
+        )
+    )
 
 
 def build_router() -> Router:
@@ -731,6 +846,8 @@ def build_router() -> Router:
     router.callback_query.register(venue_action, Pick.filter())
     router.message.register(staff_checkin_iin, StateFilter(StaffCheckIn.iin))
     router.message.register(staff_checkout_iin, StateFilter(CheckOutForm.iin))
+    router.message.register(got_head_phone, StateFilter(VerifyForm.phone), HasContact())
+    router.message.register(head_phone_expected, StateFilter(VerifyForm.phone))
     router.message.register(got_capacity_number, StateFilter(CapacityForm.number))
     router.message.register(got_new_auto_checkout, StateFilter(AutoCheckoutForm.time))
     return router

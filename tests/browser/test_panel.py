@@ -12,6 +12,7 @@ from aiohttp import ClientSession, CookieJar
 from playwright.async_api import Browser, Page, expect
 
 from admin.panel import ROUTE_ROLES, is_public
+from bots.sandbox.client import SandboxClient
 from citybots.platform import Platform
 from services.audit import record
 from services.checkpoints import Checkpoint
@@ -660,6 +661,125 @@ async def test_the_venues_page_shows_occupancy_against_capacity(
     await expect(page.locator("#no-venues")).to_be_visible()
     assert page.console_errors == []  # type: ignore[attr-defined]
     await page.close()
+
+
+async def _new_login_window(platform: Platform) -> None:
+    """This file logs in from one address more often than the panel allows in a window
+    (30 in 15 minutes); a test that adds logins starts a new window."""
+    assert platform.redis is not None
+    async for key in platform.redis.scan_iter("rate:panel-login:*"):
+        await platform.redis.delete(key)
+
+
+async def test_a_registry_officer_approves_a_venue_and_withdraws_the_approval_the_owner_told(
+    platform: Platform, sandbox: SandboxClient
+) -> None:
+    from flows.i18n import text
+    from services.venues import LookupAccess
+    from tests.factories import make_venue
+
+    assert platform.services is not None
+    await _new_login_window(platform)
+    venues = platform.services.venues
+    owner = await sandbox.chat("staff", language_code="en")
+    await owner.send("/start")  # the owner registered it in the staff bot
+    await owner.reply()
+    venue = await make_venue(platform.services, owner=owner.user_id)
+    form = f"/venues/{venue.id}/verification"
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+        analyst = HttpUser(http, platform.base_url)
+        assert await analyst.log_in(await _user(platform, "analyst")) == 303
+        async with http.get(f"{platform.base_url}/venues", params={"q": venue.name}) as page:
+            listed = await page.text()
+        assert venue.name in listed
+        assert form not in listed  # no approval button for an analyst
+        async with http.post(
+            f"{platform.base_url}{form}", data={"decision": "approve", "csrf": analyst.csrf}
+        ) as refused:
+            assert refused.status == 403
+    assert not (await venues.venue(venue.id)).verified
+
+    officer_name = await _user(platform, "registry_officer")
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+        officer = HttpUser(http, platform.base_url)
+        assert await officer.log_in(officer_name) == 303
+        async with http.get(f"{platform.base_url}/venues", params={"q": venue.bin}) as page:
+            assert form in await page.text()  # found by BIN, with its Approve button
+
+        async def post(**data: str) -> tuple[int, str]:
+            async with http.post(
+                f"{platform.base_url}{form}", data={**data, "csrf": officer.csrf}
+            ) as answer:
+                return answer.status, await answer.text()
+
+        status, page_text = await post(decision="approve")
+        assert status == 200
+        assert f"{venue.name} is verified; its owner is told" in page_text
+        row = await venues.pool.fetchrow(
+            "SELECT verified_how, verified_by, verified_owner FROM venues WHERE id = $1",
+            venue.id,
+        )
+        assert tuple(row) == ("officer", officer_name, owner.user_id)
+        assert await venues.lookup_access(venue.id, owner.user_id) is LookupAccess.ALLOWED
+        audited = await venues.pool.fetchval(
+            "SELECT actor FROM audit_log WHERE action = 'venue.verified' AND subject = $1",
+            f"venue:{venue.id}",
+        )
+        assert audited == officer_name
+        told = await owner.reply(wait=15)
+        assert told["text"] == text("en", "notices.venue_verified", venue=venue.name)
+        status, page_text = await post(decision="approve")
+        assert (status, "already verified" in page_text) == (400, True)
+
+        status, page_text = await post(decision="withdraw", reason="  ")
+        assert (status, "Say why" in page_text) == (400, True)
+        assert (await venues.venue(venue.id)).verified
+        status, page_text = await post(decision="withdraw", reason="looked up strangers")
+        assert status == 200
+        assert f"{venue.name} is no longer verified" in page_text
+    assert not (await venues.venue(venue.id)).verified
+    told = await owner.reply(wait=15)
+    assert told["text"] == text(
+        "en", "notices.venue_unverified", venue=venue.name, reason="looked up strangers"
+    )
+
+
+async def test_the_audit_page_counts_look_ups_per_staff_account_and_venue_and_shows_flags(
+    platform: Platform, http: ClientSession
+) -> None:
+    from services.staff_lookups import FLAG_MIN_LOOKUPS
+    from tests.factories import make_iin, make_venue
+
+    assert platform.services is not None
+    await _new_login_window(platform)
+    services = platform.services
+    staff = secrets.randbelow(10**9) + 10**9
+    venue = await make_venue(services, owner=staff, verified=True)
+    for _ in range(FLAG_MIN_LOOKUPS):
+        await services.visits.staff_check_in(make_iin(), venue, staff_tg_user_id=staff)
+    await services.visits.staff_check_out(venue.id, make_iin(), staff_tg_user_id=staff)
+    await services.staff_lookups.flag_unusual()
+
+    admin = HttpUser(http, platform.base_url)
+    assert await admin.log_in(await _user(platform, "admin")) == 303
+    async with http.get(f"{platform.base_url}/audit", params={"actor": f"staff:{staff}"}) as page:
+        assert page.status == 200
+        body = await page.text()
+    lookups = body.split('id="lookups"')[1].split("</table>")[0]
+    cells = [
+        re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", lookups)
+    ]
+    assert cells == [
+        f"staff:{staff}",
+        f"{venue.name} (#{venue.id})",
+        str(FLAG_MIN_LOOKUPS),
+        "1",
+        "0",
+        "unusual",
+    ]
+    flagged = body.split('id="flagged"')[1].split("</table>")[0]
+    assert f"staff:{staff}" in flagged
+    assert f"{venue.name} (#{venue.id})" in flagged
 
 
 async def test_an_analyst_enters_daily_indicators_with_history_and_export(

@@ -23,6 +23,7 @@ from tests.factories import (
     make_phone,
     make_venue,
     register_phone,
+    verify_venue,
 )
 
 
@@ -287,6 +288,7 @@ async def test_staff_register_a_venue_get_posters_and_check_in_by_iin(
         "WHERE s.tg_user_id = $1",
         owner.user_id,
     )
+    await verify_venue(services, venue_id)
     await owner.send(text("en", "staff_menu.venues"))
     await owner.reply()
     await owner.press("Cafe Test")
@@ -386,7 +388,7 @@ async def test_a_venue_sets_its_own_auto_checkout_time_at_registration_and_later
     card = await owner.reply()
     assert card["text"] == text(
         "ru", "venue.card", venue=name, occupancy=0, capacity_text="", duration="1 ч 30 мин"
-    )
+    ) + "\n\n" + text("ru", "venue.unverified_note")
     await owner.press(text("ru", "venue.auto_checkout"))
     assert (await owner.reply())["text"] == text(
         "ru", "venue.ask_new_auto_checkout", venue=name, duration="1 ч 30 мин"
@@ -420,7 +422,7 @@ async def test_a_venue_sets_its_own_auto_checkout_time_at_registration_and_later
 async def test_staff_lookups_are_rate_limited(sandbox: SandboxClient, platform: Platform) -> None:
     services = _services(platform)
     worker = await sandbox.chat("staff")
-    await make_venue(services, owner=worker.user_id)
+    await make_venue(services, owner=worker.user_id, verified=True)
     await worker.send(text("en", "staff_menu.checkin"))
     await worker.reply()
     limit = platform.settings.staff_lookups_per_hour
@@ -435,9 +437,9 @@ async def test_staff_check_one_visitor_out_by_iin_and_the_visitor_is_told(
 ) -> None:
     services = _services(platform)
     owner = await sandbox.chat("staff", language_code="en")
-    venue = await make_venue(services, owner=owner.user_id)
+    venue = await make_venue(services, owner=owner.user_id, verified=True)
     other_owner = await sandbox.chat("staff", language_code="en")
-    elsewhere = await make_venue(services, owner=other_owner.user_id)
+    elsewhere = await make_venue(services, owner=other_owner.user_id, verified=True)
     worker = await sandbox.chat("staff", language_code="ru")
     await worker.send(f"/start {await services.venues.create_invite(venue.id, owner.user_id)}")
     await worker.reply()

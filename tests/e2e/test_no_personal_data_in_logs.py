@@ -244,7 +244,7 @@ async def _venue_visits(
     """The canary checks in and out by QR code, then again by staff typing the IIN; another
     visitor is inside at the same time (for the exposure notice)."""
     owner = await sandbox.chat("staff")
-    venue = await make_venue(services, owner=owner.user_id)
+    venue = await make_venue(services, owner=owner.user_id, verified=True)
     codes = await _codes(services, venue)
     other, _ = await _signed_up(sandbox, _as_platform(services))
     for chat in (canary, other):
@@ -259,6 +259,7 @@ async def _venue_visits(
     for typed in (WRONG_IIN, "7910 2830 2728"):
         await owner.send(typed)
         await owner.reply()
+    await canary.reply(wait=15)  # "you were checked in at ... by its staff"
     await backdate_stays(services, venue, by=timedelta(hours=1))
     return owner, other
 

@@ -8,7 +8,7 @@ import pytest
 from citybots.wiring import Services
 from services.citizens import LinkOutcome
 from services.status import Colour
-from services.venues import CodeState, VenueError
+from services.venues import CodeState, LookupAccess, LookupRefused, VenueError
 from services.visits import CheckIn, CheckInRequest, StaffCheckOut
 from tests.conftest import new_database
 from tests.factories import (
@@ -214,12 +214,13 @@ async def test_auto_checkout_closes_forgotten_stays_at_the_venue_time(services: 
 
 async def test_staff_close_one_stay_at_their_own_venue_only(services: Services) -> None:
     here_staff, there_staff = _user(), _user()
-    here = await make_venue(services, owner=here_staff)
-    there = await make_venue(services, owner=there_staff)
+    here = await make_venue(services, owner=here_staff, verified=True)
+    there = await make_venue(services, owner=there_staff, verified=True)
     iin = make_iin()
     await services.visits.check_in(iin, here, entrance_id=None, via="qr")
-    refused = await services.visits.staff_check_out(here.id, iin, staff_tg_user_id=there_staff)
-    assert refused is StaffCheckOut.NOT_STAFF
+    with pytest.raises(LookupRefused) as refused:
+        await services.visits.staff_check_out(here.id, iin, staff_tg_user_id=there_staff)
+    assert refused.value.access is LookupAccess.NOT_STAFF
     assert await services.visits.occupancy(here.id) == 1
     elsewhere = await services.visits.staff_check_out(there.id, iin, staff_tg_user_id=there_staff)
     assert elsewhere is StaffCheckOut.NOT_INSIDE
