@@ -160,7 +160,7 @@ async def deployment(root: Path, nlu_cache: Path) -> AsyncIterator[Deployment]:
             await redis.aclose()
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-        output, _ = await asyncio.to_thread(process.communicate, timeout=60)
+        output, _ = await asyncio.to_thread(process.communicate, timeout=180)
         await asyncio.to_thread(redis_server.stop)
         await asyncio.to_thread(postgres.stop)
         (root / "citybots-run.log").write_text(output)

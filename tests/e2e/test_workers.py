@@ -55,7 +55,7 @@ async def test_two_workers_share_the_port_and_handle_each_update_once(
         )
         try:
             pids: set[object] = set()
-            for _ in range(600):
+            for _ in range(2400):  # bounded, generous: a loaded machine trains the NLU slowly
                 with contextlib.suppress(OSError):
                     pids.add((await asyncio.to_thread(_health, port))["worker_pid"])
                 if len(pids) == 2:
@@ -74,6 +74,6 @@ async def test_two_workers_share_the_port_and_handle_each_update_once(
                     assert [r["text"] for r in replies] == [text("en", "help.body")] * 3
         finally:
             process.send_signal(signal.SIGTERM)
-            output, _ = await asyncio.to_thread(process.communicate, timeout=60)
+            output, _ = await asyncio.to_thread(process.communicate, timeout=180)
         assert process.returncode == 0, output
         assert "2 worker processes share port" in output
