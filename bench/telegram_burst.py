@@ -57,6 +57,7 @@ async def run(people: int, seconds: float, workers: int, patience: float) -> Non
                     platform.check_alive()
             await asyncio.sleep(1.5)  # the probe's chat burst and the bot's second settle
             refused_before = sandbox.limits.refused_total
+            by_limit_before = dict(sandbox.limits.refused_by_limit)
             told_after: list[float] = []
             began = time.perf_counter()
 
@@ -78,6 +79,10 @@ async def run(people: int, seconds: float, workers: int, patience: float) -> Non
             elapsed = time.perf_counter() - began
             stored = await pool.fetchval("SELECT count(*) FROM visits WHERE via = 'qr'")
             refused = sandbox.limits.refused_total - refused_before
+            by_limit = {
+                limit: count - by_limit_before.get(limit, 0)
+                for limit, count in sandbox.limits.refused_by_limit.items()
+            }
         await pool.close()
     print(f"cores: {os.cpu_count()}; platform workers: {workers}")
     print(
@@ -92,7 +97,7 @@ async def run(people: int, seconds: float, workers: int, patience: float) -> Non
             f"time to be told: median {percentile(told_after, 0.5):.1f} s, "
             f"p99 {percentile(told_after, 0.99):.1f} s, longest {max(told_after):.1f} s"
         )
-    print(f"429s Telegram's limits gave the platform: {refused}")
+    print(f"429s Telegram's limits gave the platform: {refused} {by_limit or ''}")
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ class FloodLimits:
     _chats: dict[tuple[int, int], _Bucket] = field(default_factory=dict)
     _groups: dict[tuple[int, Any], deque[float]] = field(default_factory=dict)
     refused: Counter[tuple[str, int]] = field(default_factory=Counter)
+    refused_by_limit: Counter[str] = field(default_factory=Counter)  # per_bot, chat, group
 
     def wait(self, bot_id: int, bot_name: str, chat_id: int, *, paid: bool) -> int | None:
         """None when a send may go now, else the seconds to retry after (a refusal,
@@ -47,18 +48,19 @@ class FloodLimits:
         sends = self._window(self._bot_sends, (bot_id, paid), now, 1.0)
         wait: float | None = None
         if len(sends) >= (PAID_PER_BOT_PER_SECOND if paid else PER_BOT_PER_SECOND):
-            wait = sends[0] + 1.0 - now
+            wait, limit = sends[0] + 1.0 - now, "per_bot"
         elif chat_id < 0:
             group = self._window(self._groups, (bot_id, chat_id), now, 60.0)
             if len(group) >= GROUP_PER_MINUTE:
-                wait = group[0] + 60.0 - now
+                wait, limit = group[0] + 60.0 - now, "group"
         else:
             bucket = self._bucket(bot_id, chat_id, now)
             if bucket.tokens < 1.0:
-                wait = (1.0 - bucket.tokens) / CHAT_PER_SECOND
+                wait, limit = (1.0 - bucket.tokens) / CHAT_PER_SECOND, "chat"
         if wait is None:
             return None
         self.refused[(bot_name, chat_id)] += 1
+        self.refused_by_limit[limit] += 1
         return max(1, math.ceil(wait))
 
     def record(self, bot_id: int, chat_id: int, *, paid: bool) -> None:
@@ -97,6 +99,7 @@ class FloodLimits:
                 "group_per_minute": GROUP_PER_MINUTE,
             },
             "refused_total": self.refused_total,
+            "refused_by_limit": dict(self.refused_by_limit),
             "refused": [
                 {"bot": bot, "chat_id": chat, "count": count}
                 for (bot, chat), count in sorted(self.refused.items())
