@@ -2,9 +2,11 @@
 with ``NLU_BACKEND=rasa``, from a Rasa server (with a timeout, and the embedded
 classifier whenever Rasa does not answer in time).
 
-The embedded model is trained from nlu/data when no artefact for the data's fingerprint
-is cached under ``DATA_DIR/nlu`` (so a changed file retrains by itself) and by
-``citybots nlu train``.
+The embedded model comes from the artefact bundled into the installed package for the
+data's fingerprint (``citybots nlu train --bundle``, run by ``make install`` and the image
+build), else from one cached under ``DATA_DIR/nlu``, else it is trained from nlu/data and
+cached there (so a changed file retrains by itself, and a start never trains when the
+bundle matches the data).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +31,24 @@ def artefact_path(cache_dir: Path, digest: str | None = None) -> Path:
     return cache_dir / f"intents-{digest or fingerprint()}.npz"
 
 
-def load_or_train(cache_dir: Path, *, force: bool = False) -> tuple[IntentModel, float]:
-    """The model for the current data, and how long training took (0 when cached)."""
+def bundle_dir() -> Path:
+    """Where ``citybots nlu train --bundle`` puts the artefact: inside the installed package."""
+    return Path(str(resources.files("nlu").joinpath("bundled")))
+
+
+def load_or_train(
+    cache_dir: Path, *, force: bool = False, bundled: Path | None = None
+) -> tuple[IntentModel, float]:
+    """The model for the current data, and how long training took (0 when bundled or
+    cached). A bundle for another fingerprint (stale) is ignored, never trusted."""
     digest = fingerprint()
+    if not force:
+        shipped = artefact_path(bundled or bundle_dir(), digest)
+        if shipped.exists():
+            try:
+                return IntentModel.load(shipped), 0.0
+            except (OSError, ValueError, KeyError):
+                log.warning("bundled NLU artefact %s unreadable: using DATA_DIR", shipped.name)
     path = artefact_path(cache_dir, digest)
     if path.exists() and not force:
         try:
