@@ -24,6 +24,12 @@ from aiogram.fsm.storage.base import DefaultKeyBuilder
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommand
 from aiohttp import web
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+)
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import BlockingConnectionPool, Redis
 
@@ -296,7 +302,7 @@ class Platform:
         except Exception as error:
             raise StartupError(f"cannot connect to Redis: {type(error).__name__}") from error
 
-        self.services = build_services(self.pool, self.redis, settings)
+        self.services = build_services(self.pool, self.redis, settings, self.metrics)
         self.live_ingest = LiveIngest(self.services.quarantine, self.metrics)
         try:
             call_scripts()  # the agent bot's decision trees, checked before anything starts
@@ -432,7 +438,33 @@ class Platform:
         self._scheduler.add_job(
             self._quarantine_close, "interval", minutes=10, id="quarantine-close"
         )
+        if settings.metrics_enabled:
+            self._scheduler.add_listener(
+                self._count_job_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
+            )
+            self._scheduler.add_job(
+                self._outbox_backlog,
+                "interval",
+                seconds=15,
+                id="outbox-backlog",
+                next_run_time=datetime.now(UTC),
+            )
         self._scheduler.start()
+
+    def _count_job_run(self, event: JobExecutionEvent) -> None:
+        outcome = {EVENT_JOB_EXECUTED: "ok", EVENT_JOB_ERROR: "error"}.get(event.code, "missed")
+        self.metrics.job_runs.labels(event.job_id, outcome).inc()
+
+    async def _outbox_backlog(self) -> None:
+        """Each process exports the backlog (a gauge: dashboards take the max over workers)."""
+        assert self.services is not None
+        try:
+            backlog = await self.services.outbox.backlog()
+        except (OSError, asyncpg.PostgresError) as error:
+            log.debug("outbox backlog not counted: %s", type(error).__name__)
+            return
+        for bot in self.bots:
+            self.metrics.outbox_backlog.labels(bot).set(backlog.get(bot, 0))
 
     def _context(self, name: str, links: BotLinks) -> BotContext:
         assert self.services is not None

@@ -19,6 +19,7 @@ from services.exposure import ExposureService
 from services.hotline import HotlineService, Tickets
 from services.indicators import IndicatorService
 from services.labs import LabService
+from services.metrics import Metrics
 from services.model.runs import ModelRuns
 from services.model.scenarios import load_spec
 from services.outbox import Outbox
@@ -71,7 +72,9 @@ class Services:
     model_runs: ModelRuns
 
 
-def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Services:
+def build_services(
+    pool: asyncpg.Pool, redis: Redis, settings: Settings, metrics: Metrics | None = None
+) -> Services:
     statuses = StatusService(pool, redis, positive_isolation_days=settings.positive_isolation_days)
     exposure = ExposureService(
         pool,
@@ -86,7 +89,7 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
         status_notices=StatusNotices(pool, statuses),
         citizens=CitizenService(pool, redis, statuses),
         venues=VenueService(pool, redis),
-        visits=VisitService(pool, statuses),
+        visits=VisitService(pool, statuses, metrics),
         exposure=exposure,
         disputes=DisputeService(pool, statuses, on_positives_withdrawn=exposure.retract),
         outbox=Outbox(pool),

@@ -107,6 +107,14 @@ class Outbox:
             for r in rows
         ]
 
+    async def backlog(self) -> dict[str, int]:
+        """Messages not yet sent or given up, by bot (the outbox_due index counts them)."""
+        rows = await self.pool.fetch(
+            "SELECT bot, count(*) AS n FROM outbox "
+            "WHERE sent_at IS NULL AND failed_at IS NULL GROUP BY bot"
+        )
+        return {str(r["bot"]): int(r["n"]) for r in rows}
+
     async def sent(self, message_id: int) -> None:
         await self.pool.execute("UPDATE outbox SET sent_at = now() WHERE id = $1", message_id)
 
