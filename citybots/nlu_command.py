@@ -21,8 +21,8 @@ def add_parser(commands: Any) -> None:
     training.add_argument(
         "--bundle",
         action="store_true",
-        help="write the model into the installed package (image builds, make install), "
-        "so that no start trains while the data is unchanged",
+        help="put the model for the current data into the installed package (image builds, "
+        "make install) unless it is there, so that no start trains while the data is unchanged",
     )
     parse = nlu_commands.add_parser(
         "parse", help="parse TEXT, or one text per line of standard input, as JSON lines"
@@ -40,11 +40,10 @@ def nlu_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.nlu_command == "train":
             target = bundle_dir() if args.bundle else cache
-            model, seconds = load_or_train(target, force=True)
-            print(
-                f"trained on {len(load())} examples, {len(model.intents)} intents, "
-                f"in {seconds:.1f} s -> {target}"
-            )
+            # The bundle is rebuilt only when the data changed (make install runs it often).
+            model, seconds = load_or_train(target, force=not args.bundle, bundled=target)
+            done = f"trained in {seconds:.1f} s" if seconds else "already there, for this data"
+            print(f"{len(load())} examples, {len(model.intents)} intents: {done} -> {target}")
             return 0
         if args.nlu_command == "parse":
             nlu = Nlu(load_or_train(cache)[0])
