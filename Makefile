@@ -38,6 +38,7 @@ lint: install
 test: lint
 	@bash scripts/ensure-debian-package.sh /usr/bin/chromium chromium "The browser tests"
 	@bash scripts/ensure-debian-package.sh /usr/sbin/nginx nginx-light "The chaos tests (nginx as the load balancer)"
+	@bash scripts/ensure-debian-package.sh /usr/bin/docker-compose docker-compose "The compose-file tests (docker-compose config)"
 	@mkdir -p var/screenshots
 	CITYBOTS_SCREENSHOTS=$(CURDIR)/var/screenshots $(BIN)/python -m pytest -q
 
