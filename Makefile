@@ -39,6 +39,7 @@ test: lint
 	@bash scripts/ensure-debian-package.sh /usr/bin/chromium chromium "The browser tests"
 	@bash scripts/ensure-debian-package.sh /usr/sbin/nginx nginx-light "The chaos tests (nginx as the load balancer)"
 	@bash scripts/ensure-debian-package.sh /usr/bin/docker-compose docker-compose "The compose-file tests (docker-compose config)"
+	@bash scripts/ensure-debian-package.sh /usr/bin/caddy caddy "The Caddyfile test (caddy adapt)"
 	@mkdir -p var/screenshots
 	CITYBOTS_SCREENSHOTS=$(CURDIR)/var/screenshots $(BIN)/python -m pytest -q
 

@@ -265,6 +265,29 @@ def test_the_compose_file_refuses_to_start_without_each_required_value(
     assert f"set {missing} in .env" in done.stderr
 
 
+def test_the_caddyfile_serves_https_for_the_domain_proxies_the_app_and_hides_metrics(
+    tmp_path: Path,
+) -> None:
+    caddy = shutil.which("caddy") or "/usr/bin/caddy"
+    assert Path(caddy).exists(), "make test installs Debian's caddy"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CITYBOTS_DOMAIN": "bots.city.example"}
+    argv = [caddy, "adapt", "--config", ROOT / "Caddyfile", "--adapter", "caddyfile"]
+    done = _run(*argv, "--validate", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    config = json.loads(done.stdout)
+    [server] = config["apps"]["http"]["servers"].values()
+    assert server["listen"] == [":443"]  # HTTPS, with automatic certificates and redirects
+    [site] = server["routes"]
+    assert site["match"] == [{"host": ["bots.city.example"]}]
+    handlers = json.dumps(site["handle"])
+    assert '"path": ["/metrics", "/metrics/*"]' in handlers
+    assert '"status_code": 404' in handlers
+    assert '"handler": "reverse_proxy"' in handlers
+    assert '"name": "app", "port": "8080"' in handlers
+    without = _run(*argv, env={k: v for k, v in env.items() if k != "CITYBOTS_DOMAIN"})
+    assert without.returncode != 0  # no site without the domain
+
+
 def test_every_variable_the_compose_file_and_caddyfile_use_is_in_env_example() -> None:
     used = set(re.findall(r"\$\{([A-Z0-9_]+)", (ROOT / "docker-compose.yml").read_text()))
     used |= set(re.findall(r"\{\$([A-Z0-9_]+)", (ROOT / "Caddyfile").read_text()))
