@@ -265,7 +265,7 @@ def test_the_compose_file_refuses_to_start_without_each_required_value(
     assert f"set {missing} in .env" in done.stderr
 
 
-def test_the_caddyfile_serves_https_for_the_domain_proxies_the_app_and_hides_metrics(
+def test_the_caddyfile_serves_https_for_the_domain_proxies_the_app_and_hides_internals(
     tmp_path: Path,
 ) -> None:
     caddy = shutil.which("caddy") or "/usr/bin/caddy"
@@ -280,12 +280,26 @@ def test_the_caddyfile_serves_https_for_the_domain_proxies_the_app_and_hides_met
     [site] = server["routes"]
     assert site["match"] == [{"host": ["bots.city.example"]}]
     handlers = json.dumps(site["handle"])
-    assert '"path": ["/metrics", "/metrics/*"]' in handlers
+    assert '"path": ["/metrics", "/metrics/*", "/sandbox", "/sandbox/*"]' in handlers
     assert '"status_code": 404' in handlers
     assert '"handler": "reverse_proxy"' in handlers
     assert '"name": "app", "port": "8080"' in handlers
     without = _run(*argv, env={k: v for k, v in env.items() if k != "CITYBOTS_DOMAIN"})
     assert without.returncode != 0  # no site without the domain
+
+
+def test_the_readmes_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("# /etc/systemd/system/citybots.service")
+    unit = readme[start : readme.index("```", start)]
+    assert "ExecStart=/opt/citybots/bin/citybots run" in unit
+    # The programs are not installed here: a program that is stands in for them.
+    (tmp_path / "citybots.service").write_text(
+        unit.replace("/opt/citybots/bin/citybots", shutil.which("true") or "/usr/bin/true")
+    )
+    done = _run("systemd-analyze", "verify", tmp_path / "citybots.service")
+    assert done.returncode == 0, done.stderr
+    assert "citybots.service" not in done.stderr  # no complaint about the unit itself
 
 
 def test_every_variable_the_compose_file_and_caddyfile_use_is_in_env_example() -> None:
