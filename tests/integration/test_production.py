@@ -4,6 +4,8 @@ Debian's ``docker-compose config``."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import re
@@ -16,13 +18,15 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from aiohttp import ClientSession, web
 
 from citybots.embedded import free_port
+from citybots.platform import Platform
 from services.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -305,6 +309,87 @@ def test_the_caddyfile_serves_https_for_the_domain_proxies_the_app_and_hides_int
     assert '"name": "app", "port": "8080"' in handlers
     without = _run(*argv, env={k: v for k, v in env.items() if k != "CITYBOTS_DOMAIN"})
     assert without.returncode != 0  # no site without the domain
+
+
+@contextlib.asynccontextmanager
+async def _caddy(upstream_port: int, folder: Path) -> AsyncIterator[str]:
+    """Caddy with the shipped site block, over plain HTTP on a free port (no certificate
+    can be had here), in front of the app found as the compose file finds it (by name)."""
+    caddy = shutil.which("caddy") or "/usr/bin/caddy"
+    front = free_port()
+    site = (ROOT / "Caddyfile").read_text()
+    for shipped in ("{$CITYBOTS_DOMAIN} {", "name app", "port 8080"):
+        assert shipped in site
+    site = (
+        site.replace("{$CITYBOTS_DOMAIN} {", f"http://127.0.0.1:{front} {{")
+        .replace("name app", "name localhost")
+        .replace("port 8080", f"port {upstream_port}")
+    )
+    config = folder / "Caddyfile"
+    config.write_text(f"{{\n\tadmin off\n}}\n{site}")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(folder), "XDG_DATA_HOME": str(folder)}
+    process = await asyncio.create_subprocess_exec(
+        caddy, "run", "--config", str(config), "--adapter", "caddyfile",
+        env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(600):  # until Caddy listens (a bound, not a timing)
+            assert process.returncode is None, "caddy exited"
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", front)
+                writer.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        yield f"http://127.0.0.1:{front}"
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def test_caddy_with_the_shipped_caddyfile_proxies_the_app_and_hides_internals(
+    platform: Platform, tmp_path: Path
+) -> None:
+    assert platform.port is not None
+    async with _caddy(platform.port, tmp_path) as outside, ClientSession() as http:
+        async with http.get(f"{outside}/healthz") as response:
+            assert (await response.json())["status"] == "ok"  # the app, through Caddy
+        for path in ("/metrics", "/sandbox/", "/sandbox/api/bots"):
+            async with http.get(f"{platform.base_url}{path}") as direct:
+                assert direct.status == 200, path  # there on the app itself ...
+            async with http.get(f"{outside}{path}") as hidden:
+                assert hidden.status == 404, path  # ... not from outside
+                assert "citybots_" not in await hidden.text()
+        async with http.get(f"{outside}/login") as login:
+            assert login.status == 200  # the panel, through Caddy
+            assert "Server" not in login.headers
+
+
+async def test_caddy_replaces_a_forged_x_forwarded_for_with_the_clients_address(
+    tmp_path: Path,
+) -> None:
+    # The app believes X-Forwarded-For from Caddy (TRUSTED_PROXIES): a stranger's own
+    # header must not reach it, or the public check's per-address limit is theirs to pick.
+    seen: list[str] = []
+
+    async def echo(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("X-Forwarded-For", ""))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/check", echo)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with _caddy(port, tmp_path) as outside, ClientSession() as http:
+            forged = {"X-Forwarded-For": "203.0.113.7"}
+            async with http.get(f"{outside}/check", headers=forged) as response:
+                assert response.status == 200
+    finally:
+        await runner.cleanup()
+    assert seen == ["127.0.0.1"]
 
 
 def test_the_readmes_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
