@@ -324,7 +324,12 @@ class Platform:
             self.redis,
             frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip()),
         )
-        init_admin(app, self.health, self.metrics if settings.metrics_enabled else None)
+        init_admin(
+            app,
+            self.health,
+            self.metrics if settings.metrics_enabled else None,
+            before_scrape=self._outbox_backlog,
+        )
         setup_panel(app, self.services.panel, self.redis, timezone=settings.city_timezone)
         setup_situation_pages(
             app, SituationCentre(self.services.rollups, self.services.indicators)
@@ -442,13 +447,6 @@ class Platform:
             self._scheduler.add_listener(
                 self._count_job_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
             )
-            self._scheduler.add_job(
-                self._outbox_backlog,
-                "interval",
-                seconds=15,
-                id="outbox-backlog",
-                next_run_time=datetime.now(UTC),
-            )
         self._scheduler.start()
 
     def _count_job_run(self, event: JobExecutionEvent) -> None:
@@ -456,11 +454,13 @@ class Platform:
         self.metrics.job_runs.labels(event.job_id, outcome).inc()
 
     async def _outbox_backlog(self) -> None:
-        """Each process exports the backlog (a gauge: dashboards take the max over workers)."""
+        """The backlog, counted at each scrape of /metrics (each worker reports it: a
+        dashboard takes the max); a scrape with PostgreSQL away keeps the last count."""
         assert self.services is not None
         try:
-            backlog = await self.services.outbox.backlog()
-        except (OSError, asyncpg.PostgresError) as error:
+            async with asyncio.timeout(2):
+                backlog = await self.services.outbox.backlog()
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             log.debug("outbox backlog not counted: %s", type(error).__name__)
             return
         for bot in self.bots:

@@ -65,7 +65,7 @@ class Metrics:
         )
         self.outbox_backlog = Gauge(
             "citybots_outbox_backlog",
-            "Messages in the outbox not yet sent or given up, by bot",
+            "Messages in the outbox not yet sent or given up, by bot (counted at each scrape)",
             ["bot"],
             registry=self.registry,
         )

@@ -131,7 +131,7 @@ async def test_metrics_count_check_ins_job_runs_and_the_outbox_and_the_process(
     await add_pcr(platform.services, red, "positive")
     await platform.services.visits.check_in(make_iin(), venue, entrance_id=None, via="qr")
     await platform.services.visits.check_in(red, venue, entrance_id=None, via="qr")
-    for _ in range(200):  # the rollups and backlog jobs run once at start, then on a timer
+    for _ in range(200):  # the rollups job runs once at start, then every minute
         body = await _metrics(platform)
         if "citybots_job_runs_total{" in body and "citybots_outbox_backlog{" in body:
             break
