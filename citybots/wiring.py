@@ -23,6 +23,7 @@ from services.metrics import Metrics
 from services.model.runs import ModelRuns
 from services.model.scenarios import load_spec
 from services.outbox import Outbox
+from services.pacing import Limits, Pacer
 from services.panel import PanelService
 from services.permit_applications import PermitApplications
 from services.permits import PermitService
@@ -70,6 +71,7 @@ class Services:
     tickets: Tickets
     panel: PanelService
     model_runs: ModelRuns
+    pacer: Pacer
 
 
 def build_services(
@@ -132,4 +134,5 @@ def build_services(
         tickets=Tickets(pool),
         panel=PanelService(pool, session_hours=settings.panel_session_hours),
         model_runs=ModelRuns(pool, load_spec(settings.model_scenarios)),
+        pacer=Pacer(redis, Limits(per_bot=settings.telegram_sends_per_second)),
     )

@@ -33,6 +33,13 @@ class Metrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.send_wait_seconds = Histogram(
+            "citybots_send_wait_seconds",
+            "How long a message waited for its turn in the shared pacer",
+            ["bot", "priority"],
+            buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=self.registry,
+        )
         self.api_retries = Counter(
             "citybots_bot_api_retries_total",
             "Bot API calls retried after 429 Too Many Requests",
@@ -65,7 +72,7 @@ class Metrics:
         )
         self.outbox_backlog = Gauge(
             "citybots_outbox_backlog",
-            "Messages in the outbox not yet sent or given up, by bot (counted at each scrape)",
+            "Messages in the outbox due and not sent yet, by bot (counted at each scrape)",
             ["bot"],
             registry=self.registry,
         )

@@ -107,13 +107,14 @@ class Outbox:
             for r in rows
         ]
 
-    async def backlog(self) -> dict[str, int]:
-        """Messages not yet sent or given up, by bot (the outbox_due index counts them)."""
+    async def waiting(self) -> dict[str, int]:
+        """Messages due and not sent yet, per bot (the partial index holds only these)."""
         rows = await self.pool.fetch(
-            "SELECT bot, count(*) AS n FROM outbox "
-            "WHERE sent_at IS NULL AND failed_at IS NULL GROUP BY bot"
+            "SELECT bot, count(*) AS waiting FROM outbox "
+            "WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now() "
+            "GROUP BY bot"
         )
-        return {str(r["bot"]): int(r["n"]) for r in rows}
+        return {r["bot"]: r["waiting"] for r in rows}
 
     async def sent(self, message_id: int) -> None:
         await self.pool.execute("UPDATE outbox SET sent_at = now() WHERE id = $1", message_id)
