@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
@@ -14,6 +12,7 @@ from citybots.settings import Settings
 from services.audit import record
 from services.checkpoints import CheckpointService
 from services.citizens import CitizenService
+from services.container import Services
 from services.disputes import DisputeService
 from services.exposure import ExposureService
 from services.hotline import HotlineService, Tickets
@@ -39,39 +38,6 @@ from services.users import LanguagePreferences
 from services.venues import VenueService
 from services.visits import VisitService
 from services.zones import ZoneService
-
-AuditWriter = Callable[..., Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Services:
-    languages: LanguagePreferences
-    ledger: UpdateLedger
-    statuses: StatusService
-    status_notices: StatusNotices
-    citizens: CitizenService
-    venues: VenueService
-    visits: VisitService
-    exposure: ExposureService
-    disputes: DisputeService
-    outbox: Outbox
-    importer: RegistryImporter
-    labs: LabService
-    audit: AuditWriter
-    quarantine: QuarantineService
-    zones: ZoneService
-    permits: PermitService
-    applications: PermitApplications
-    checkpoints: CheckpointService
-    hotline: HotlineService
-    indicators: IndicatorService
-    rollups: Rollups
-    quotas: LookupQuotas
-    staff_lookups: StaffLookups
-    tickets: Tickets
-    panel: PanelService
-    model_runs: ModelRuns
-    pacer: Pacer
 
 
 def build_services(
