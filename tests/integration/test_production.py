@@ -1,6 +1,7 @@
-"""What docker-compose.yml and the Dockerfile ship, proved without Docker (no image can be
-pulled here): the image's layout started for real, and the compose file checked by
-Debian's ``docker-compose config``."""
+"""What docker-compose.yml, the Dockerfile, the Caddyfile and the README's systemd unit
+ship, proved without Docker (no image can be pulled here): the image's layout started for
+real, the compose file checked by Debian's ``docker-compose config``, the Caddyfile run by
+Debian's ``caddy``, the unit checked by ``systemd-analyze verify``."""
 
 from __future__ import annotations
 
@@ -168,6 +169,9 @@ def test_the_image_layout_starts_as_a_non_root_user_writing_only_to_data_dir(
         cwd=image,
     )
     assert where.stdout.startswith(str(app)), where.stdout + where.stderr  # not the checkout
+    [site] = app.glob("lib/python3*/site-packages")
+    assert (site / "admin/static/vendor/leaflet/leaflet.js").exists()  # the panel's map
+    assert list((site / "nlu/bundled").glob("intents-*.npz"))  # the hotline's model
     before = _tree(app)
     port = free_port()
     env = {
