@@ -24,6 +24,12 @@ from aiogram.fsm.storage.base import DefaultKeyBuilder
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommand
 from aiohttp import web
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+)
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import BlockingConnectionPool, Redis
 
@@ -297,7 +303,7 @@ class Platform:
         except Exception as error:
             raise StartupError(f"cannot connect to Redis: {type(error).__name__}") from error
 
-        self.services = build_services(self.pool, self.redis, settings)
+        self.services = build_services(self.pool, self.redis, settings, self.metrics)
         self.live_ingest = LiveIngest(self.services.quarantine, self.metrics)
         try:
             call_scripts()  # the agent bot's decision trees, checked before anything starts
@@ -319,7 +325,12 @@ class Platform:
             self.redis,
             frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip()),
         )
-        init_admin(app, self.health, self.metrics if settings.metrics_enabled else None)
+        init_admin(
+            app,
+            self.health,
+            self.metrics if settings.metrics_enabled else None,
+            before_scrape=self._outbox_backlog,
+        )
         setup_panel(app, self.services.panel, self.redis, timezone=settings.city_timezone)
         app[SEND_QUEUES] = self.send_queues
         setup_situation_pages(
@@ -436,7 +447,28 @@ class Platform:
         self._scheduler.add_job(
             self._quarantine_close, "interval", minutes=10, id="quarantine-close"
         )
+        if settings.metrics_enabled:
+            self._scheduler.add_listener(
+                self._count_job_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
+            )
         self._scheduler.start()
+
+    def _count_job_run(self, event: JobExecutionEvent) -> None:
+        outcome = {EVENT_JOB_EXECUTED: "ok", EVENT_JOB_ERROR: "error"}.get(event.code, "missed")
+        self.metrics.job_runs.labels(event.job_id, outcome).inc()
+
+    async def _outbox_backlog(self) -> None:
+        """The messages due and not sent, counted at each scrape of /metrics (each worker
+        reports it: a dashboard takes the max); with PostgreSQL away the last count stays."""
+        assert self.services is not None
+        try:
+            waiting = await asyncio.wait_for(self.services.outbox.waiting(), 2)
+        except Exception as error:
+            if not is_unavailable(error) and not isinstance(error, TimeoutError):
+                raise
+            return
+        for bot in self.bots:
+            self.metrics.outbox_backlog.labels(bot).set(waiting.get(bot, 0))
 
     def _context(self, name: str, links: BotLinks) -> BotContext:
         assert self.services is not None

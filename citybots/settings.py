@@ -127,6 +127,7 @@ class Settings(BaseSettings):
         "agent_bot_token",
         "webhook_secret",
         "rasa_url",
+        "audit_chain_key",
         mode="before",
     )
     @classmethod

@@ -18,6 +18,7 @@ from services.exposure import ExposureService
 from services.hotline import HotlineService, Tickets
 from services.indicators import IndicatorService
 from services.labs import LabService
+from services.metrics import Metrics
 from services.model.runs import ModelRuns
 from services.model.scenarios import load_spec
 from services.outbox import Outbox
@@ -39,7 +40,9 @@ from services.visits import VisitService
 from services.zones import ZoneService
 
 
-def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Services:
+def build_services(
+    pool: asyncpg.Pool, redis: Redis, settings: Settings, metrics: Metrics | None = None
+) -> Services:
     statuses = StatusService(pool, redis, positive_isolation_days=settings.positive_isolation_days)
     exposure = ExposureService(
         pool,
@@ -54,7 +57,7 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
         status_notices=StatusNotices(pool, statuses),
         citizens=CitizenService(pool, redis, statuses),
         venues=VenueService(pool, redis),
-        visits=VisitService(pool, statuses),
+        visits=VisitService(pool, statuses, metrics),
         exposure=exposure,
         disputes=DisputeService(pool, statuses, on_positives_withdrawn=exposure.retract),
         outbox=Outbox(pool),
