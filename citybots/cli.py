@@ -404,6 +404,7 @@ async def _create_panel_user(settings: Settings, args: argparse.Namespace) -> in
 
 async def _admin(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.platform import bot_username, command_services
+    from services.permits import OFFICER_BOT
     from services.quarantine import QuarantineError
 
     if args.admin_command == "create-user":
@@ -421,10 +422,11 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> int:
                 created_by="cli",
                 checkpoint_id=checkpoint.id if checkpoint else None,
             )
-        username = await bot_username(settings, "staff")
+        bot = OFFICER_BOT[args.role]
+        username = await bot_username(settings, bot)
         print(f"{args.role} officer invite, valid for 7 days, for one account:")
         print(f"https://t.me/{username}?start={token}")
-        print(f"(in the sandbox: send '/start {token}' to the staff bot)")
+        print(f"(in the sandbox: send '/start {token}' to the {bot} bot)")
         return 0
 
     async with command_services(settings) as services:
@@ -653,7 +655,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--duty", action="store_true", help="put the doctor on the district's duty list"
     )
     officer = admin_commands.add_parser(
-        "invite-officer", help="print a one-use invite link to the staff bot for an officer"
+        "invite-officer",
+        help="print a one-use invite link for an officer: police and checkpoint officers"
+        " join the staff bot, hotline agents the agent bot",
     )
     officer.add_argument("--role", required=True, choices=["police", "checkpoint", "agent"])
     officer.add_argument("--checkpoint", help="assign the officer to this checkpoint on joining")

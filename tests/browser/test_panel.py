@@ -256,7 +256,13 @@ async def test_an_analyst_runs_two_scenarios_and_compares_them_side_by_side(
     header = page.locator("#results tr").first
     await expect(header).to_contain_text("Quarantine lifted on 13 April")
     await expect(header).to_contain_text("Two-step exit with masks")
-    chart_width = await page.eval_on_selector("#chart", "img => img.complete && img.naturalWidth")
+    # waits for the image to load rather than reading it at once (a loaded machine is slow)
+    await page.wait_for_function(
+        "() => { const img = document.querySelector('#chart');"
+        " return img !== null && img.complete && img.naturalWidth > 0; }",
+        timeout=60_000,
+    )
+    chart_width = await page.eval_on_selector("#chart", "img => img.naturalWidth")
     assert chart_width == 1400
     await _screenshot(page, "model-run")
     assert page.console_errors == []  # type: ignore[attr-defined]
@@ -463,7 +469,7 @@ async def test_the_checkpoints_page_charts_passings_and_marks_the_flagged(
         )  # fmt: skip
     officer_id = secrets.randbelow(10**9) + 10**9
     token = await services.permits.create_officer_invite("checkpoint", created_by="t")
-    await services.permits.join_as_officer(token, officer_id, "Officer Panel")
+    await services.permits.join_as_officer(token, officer_id, "Officer Panel", bot="staff")
 
     page = await _browser_login(browser, platform, await _user(platform, "analyst"))
     await page.click("header nav >> text=Checkpoints")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from tests.conftest import AUDIT_CHAIN_KEY
 
@@ -128,6 +129,19 @@ def test_admin_invites_a_doctor(database_url: str, redis_url: str, tmp_path: Pat
     blank = _citybots("admin", "invite-doctor", "--district", " ", env=env, cwd=tmp_path)
     assert blank.returncode == 1
     assert "district" in blank.stderr
+
+
+@pytest.mark.parametrize(
+    ("role", "bot"), [("agent", "agent"), ("police", "staff"), ("checkpoint", "staff")]
+)
+def test_an_officers_invite_links_to_the_bot_of_their_role(
+    role: str, bot: str, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    result = _citybots("admin", "invite-officer", "--role", role, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"https://t.me/citybots_{bot}_bot?start=off_" in result.stdout
+    assert f"to the {bot} bot" in result.stdout
 
 
 def test_model_run_prints_json_and_draws_a_chart_of_every_scenario(tmp_path: Path) -> None:
