@@ -1,4 +1,5 @@
-"""The `citybots` command."""
+"""citybots: the city's epidemic-response platform — five Telegram bots, the admin panel
+and the situation centre over PostgreSQL and Redis."""
 
 from __future__ import annotations
 
@@ -590,8 +591,43 @@ async def _audit(settings: Settings, args: argparse.Namespace) -> int:
     return 1
 
 
+CLI_EPILOG = """\
+the bots (each runs on the built-in Telegram sandbox until it has a token):
+  citizen     residents: status colour, venue check-in, visits, disputes, movement
+              permits, questions to the 1308 hotline
+  staff       venue owners and staff (venues, QR posters, check-in by IIN); police
+              and checkpoint officers (permit checks, passings)
+  quarantine  home-quarantine patients: consent, phone, live location
+  doctor      district doctors: enrol patients, violation alerts, cases
+  agent       hotline 1308 agents: citizens' hand-offs, scripts for calls
+
+first steps:
+  citybots run                              everything; embedded PostgreSQL and Redis
+                                            when DATABASE_URL / REDIS_URL are unset
+  citybots demo-data                        a demo city to try every page and bot
+  citybots admin create-user NAME --role admin    the first panel account
+
+`citybots COMMAND --help` says more about each command."""
+
+
+def _describe_subcommands(parser: argparse.ArgumentParser) -> None:
+    """Each subcommand's --help opens with the line the list above it shows."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                sub = action.choices[choice.dest]
+                if sub.description is None and choice.help:
+                    sub.description = choice.help
+                _describe_subcommands(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="citybots", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="citybots",
+        description=__doc__,
+        epilog=CLI_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start the bots, the web app and the scheduler")
     db = commands.add_parser("db", help="database migrations, backups and restores")
@@ -735,6 +771,7 @@ def build_parser() -> argparse.ArgumentParser:
     adding.add_argument("--register", default="roadblock", choices=["city", "roadblock"])
     add_model_parser(commands)
     add_nlu_parser(commands)
+    _describe_subcommands(parser)
     return parser
 
 

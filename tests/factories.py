@@ -217,3 +217,11 @@ async def add_zone_with_checkpoint(
         zone_name=name, register="roadblock", actor="test",
     )  # fmt: skip
     return name, post
+
+
+def help_reply(lang: str, bot: str) -> str:
+    """What /help answers in this bot."""
+    from bots.registry import BOT_MODULES
+    from flows.common.handlers import help_text
+
+    return help_text(lang, BOT_MODULES[bot].PROFILE)
