@@ -14,6 +14,7 @@ from playwright.async_api import Browser, Page, expect
 from admin.panel import ROUTE_ROLES, is_public
 from bots.sandbox.client import SandboxClient
 from citybots.platform import Platform
+from flows.i18n import text
 from services.audit import record
 from services.checkpoints import Checkpoint
 from services.panel import ROLES
@@ -570,6 +571,7 @@ async def test_the_hotline_page_maps_calls_and_exports_unanswered_questions(
         await services.tickets.log_call(7, topic=topic, outcome="answered", district=district)
     marker = secrets.token_hex(3)
     await services.hotline.record_unanswered(f"=cmd {marker}", "ru", "faq_origin", 0.2)
+    await services.hotline.record_unanswered(f"jazz {marker}", "en", "out_of_scope", 0.33)
     await services.rollups.refresh()
     analyst = await _user(platform, "analyst")
     page = await _browser_login(browser, platform, analyst)
@@ -580,7 +582,14 @@ async def test_the_hotline_page_maps_calls_and_exports_unanswered_questions(
     await expect(page.locator("#unanswered")).to_contain_text(f"=cmd {marker}")
     await expect(page.locator("#call-log")).to_contain_text("Vaccination")
     await page.locator("#script-symptoms summary").click()
-    await expect(page.locator("#script-symptoms-emergency")).to_contain_text("outcome: ambulance")
+    await expect(page.locator("#script-symptoms-emergency")).to_contain_text(
+        "outcome: " + text("en", "agent.outcome.ambulance")
+    )
+    # intents and outcomes by their names, never the codes
+    await expect(page.locator("#unanswered")).to_contain_text(text("en", "intent.out_of_scope"))
+    shown = await page.locator("main").inner_text()
+    for code in ("out_of_scope", "faq_", "permit_howto", "suggested for", "⇒ outcome: answered"):
+        assert code not in shown, code
     await _screenshot(page, "hotline")
     assert page.console_errors == []  # type: ignore[attr-defined]
     await page.close()
