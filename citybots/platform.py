@@ -795,5 +795,11 @@ class Platform:
                 f"  or over HTTP: POST {self.base_url}/sandbox/api/users, then "
                 f"POST {self.base_url}/sandbox/api/bots/<bot>/users/<id>/send",
             ]
-        lines += ["", "  Stop with Ctrl-C."]
+        lines += [
+            "",
+            "  A demo city to try every bot and page (venues, people, permits, a checkpoint,",
+            "  the hotline, 60 days of history): citybots demo-data",
+            "",
+            "  Stop with Ctrl-C.",
+        ]
         return "\n".join(lines)
