@@ -1021,3 +1021,45 @@ async def test_every_page_opens_for_every_role_it_is_open_to_without_console_err
 ) -> None:
     """After the other tests of this file have put data on every page."""
     await _open_every_page_as_every_role(browser, platform, "page-")
+
+
+async def test_the_navigation_fits_a_wide_screen_in_one_line_and_folds_into_a_menu_on_a_phone(
+    browser: Browser, platform: Platform
+) -> None:
+    admin = await _user(platform, "admin")  # an admin sees every page's link
+    page = await _browser_login(browser, platform, admin)
+    await page.set_viewport_size({"width": 1400, "height": 900})
+    links = page.locator("header nav a")
+    assert await links.count() >= 12
+    tops = {round((await link.bounding_box() or {"y": -1})["y"]) for link in await links.all()}
+    assert len(tops) == 1  # one line: nothing wrapped
+    overflow = await page.eval_on_selector(
+        "header nav", "nav => nav.scrollWidth - nav.clientWidth"
+    )
+    assert overflow <= 0  # and nothing hidden off to the side at 1,400 px
+    await expect(page.locator("#menu-button")).to_be_hidden()
+
+    await page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    log_out = page.locator("header .who button")
+    await expect(log_out).to_be_visible()
+    box = await log_out.bounding_box()
+    assert box is not None
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= 390
+    wider = await page.evaluate("document.documentElement.scrollWidth")
+    assert wider <= 390  # the page does not run off the screen
+    await expect(links.first).to_be_hidden()
+    await page.click("#menu-button")
+    await expect(page.locator("header nav a", has_text="Hotline")).to_be_visible()
+    await _screenshot(page, "panel-phone-menu")
+    await page.click("header nav >> text=Hotline")
+    await expect(page).to_have_title(re.compile("Hotline"))
+    await expect(links.first).to_be_hidden()  # the menu folds again on the next page
+
+    await page.set_viewport_size({"width": 1400, "height": 900})
+    await page.click("header nav >> text=Sandbox chat")
+    await expect(page).to_have_title("citybots sandbox")
+    await page.click("#back")  # and back to the panel
+    await expect(page.locator("header .who")).to_contain_text(admin)
+    assert page.console_errors == []  # type: ignore[attr-defined]
+    await page.close()
