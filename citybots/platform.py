@@ -60,7 +60,7 @@ from bots.webhook import WebhookEndpoint, WebhookTarget
 from citybots.embedded import EmbeddedPostgres, EmbeddedRedis
 from citybots.settings import BOT_NAMES, Settings
 from citybots.wiring import Services, build_services
-from flows.context import BotContext, BotLinks, Limits
+from flows.context import BotContext, BotLinks, BotProfile, Limits
 from flows.hotline.call_scripts import ScriptError
 from flows.hotline.call_scripts import scripts as call_scripts
 from flows.i18n import LANGUAGES, text
@@ -545,7 +545,7 @@ class Platform:
         settings = self.settings
         running = self.bots[name]
         bot = running.bot
-        await self._set_commands(bot)
+        await self._set_commands(bot, BOT_MODULES[name].PROFILE)
         dispatcher = build_dispatcher(name, context, storage)
         running.dispatcher = dispatcher
         allowed = dispatcher.resolve_used_update_types()
@@ -565,12 +565,11 @@ class Platform:
                 name=f"polling-{name}",
             )
 
-    async def _set_commands(self, bot: Bot) -> None:
-        names = ("start", "help", "language", "cancel")
+    async def _set_commands(self, bot: Bot, profile: BotProfile) -> None:
         for lang in (*LANGUAGES, None):
             commands = [
                 BotCommand(command=n, description=text(lang or "en", f"commands.{n}"))
-                for n in names
+                for n in profile.all_commands
             ]
             await bot.set_my_commands(commands, language_code=lang)
 
@@ -856,5 +855,11 @@ class Platform:
                 f"  or over HTTP: POST {self.base_url}/sandbox/api/users, then "
                 f"POST {self.base_url}/sandbox/api/bots/<bot>/users/<id>/send",
             ]
-        lines += ["", "  Stop with Ctrl-C."]
+        lines += [
+            "",
+            "  A demo city to try every bot and page (venues, people, permits, a checkpoint,",
+            "  the hotline, 60 days of history): citybots demo-data",
+            "",
+            "  Stop with Ctrl-C.",
+        ]
         return "\n".join(lines)

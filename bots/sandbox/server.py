@@ -16,12 +16,16 @@ All state is in memory: the sandbox is for trying and testing, not for keeping.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import bisect
 import contextlib
 import itertools
 import json
 import logging
+import mimetypes
 import random
+import re
 import secrets
 import struct
 import time
@@ -166,6 +170,20 @@ class StoredFile:
     kind: str
     file_name: str | None
     mime_type: str | None
+
+
+_OPENED_INLINE = frozenset({"image/png", "image/jpeg", "image/svg+xml", "application/pdf"})
+
+
+def _file_type(stored: StoredFile) -> str:
+    """The file's type as sent, else guessed from its name (aiogram uploads say
+    application/octet-stream)."""
+    if stored.mime_type and stored.mime_type != "application/octet-stream":
+        return stored.mime_type
+    if stored.kind == "photo":
+        return "image/png"
+    guessed, _ = mimetypes.guess_type(stored.file_name or "")
+    return guessed or "application/octet-stream"
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -903,10 +921,26 @@ class Sandbox:
         return web.Response(body=stored.data, content_type="application/octet-stream")
 
     async def _api_file(self, request: web.Request) -> web.Response:
+        """A file of the chat for the sandbox page: pictures and PDFs open in the browser,
+        anything else downloads under its name. The page shares the panel's origin, so a
+        file never runs there: a sandboxing CSP (an SVG's script stays dead) and no
+        sniffing."""
         stored = self.files.get(request.match_info["file_id"])
         if stored is None:
             raise web.HTTPNotFound(text="no such file")
-        return web.Response(body=stored.data, content_type=stored.mime_type or "image/png")
+        mime_type = _file_type(stored)
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", stored.file_name or "file")[:100]
+        disposition = "inline" if mime_type in _OPENED_INLINE else "attachment"
+        return web.Response(
+            body=stored.data,
+            content_type=mime_type,
+            headers={
+                "Content-Disposition": f'{disposition}; filename="{name}"',
+                "Content-Security-Policy": "sandbox; default-src 'none'; img-src data:;"
+                " style-src 'unsafe-inline'",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
 
     async def _user_message(
         self, bot: SandboxBot, user: SandboxUser, content: dict[str, Any]
@@ -972,7 +1006,15 @@ class Sandbox:
                 }
         elif "document" in body:
             document = dict(body["document"])
-            data = str(document.get("content", "")).encode()
+            if "content_base64" in document:  # a file picked on the sandbox page
+                try:
+                    data = base64.b64decode(str(document["content_base64"]), validate=True)
+                except binascii.Error:
+                    raise ValueError("content_base64 is not base64") from None
+            else:
+                data = str(document.get("content", "")).encode()
+            if not data:
+                raise ValueError("the document is empty")
             file_id = "SBX" + secrets.token_urlsafe(12)
             self.files[file_id] = StoredFile(
                 data, "document", document.get("file_name"), document.get("mime_type", "text/csv")

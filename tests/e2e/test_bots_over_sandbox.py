@@ -10,7 +10,7 @@ from bots.sandbox.client import SandboxClient, buttons
 from citybots.platform import Platform
 from citybots.settings import BOT_NAMES
 from flows.i18n import LANGUAGES, text
-from tests.factories import add_pcr, make_iin, make_venue
+from tests.factories import add_pcr, help_reply, make_iin, make_venue
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -33,7 +33,9 @@ async def test_a_language_telegram_does_not_know_falls_back_to_the_default(
 ) -> None:
     chat = await sandbox.chat("citizen", language_code="de")
     await chat.send("/help")
-    assert (await chat.reply())["text"] == text(platform.settings.default_language, "help.body")
+    assert (await chat.reply())["text"] == help_reply(
+        platform.settings.default_language, "citizen"
+    )
 
 
 async def test_language_choice_is_stored_and_used_from_then_on(
@@ -48,7 +50,7 @@ async def test_language_choice_is_stored_and_used_from_then_on(
     assert changed["text"] == text("kk", "language.changed")
     assert buttons(changed)[0] == text("kk", "staff_menu.venues")
     await chat.send("/help")
-    assert (await chat.reply())["text"] == text("kk", "help.body")
+    assert (await chat.reply())["text"] == help_reply("kk", "staff")
     assert platform.pool is not None
     stored = await platform.pool.fetchval(
         "SELECT language FROM tg_users WHERE tg_user_id = $1", chat.user_id
@@ -80,7 +82,7 @@ async def test_a_429_from_the_api_is_waited_out_and_the_message_arrives_once(
     replies = await chat.replies(1, wait=15)
     await asyncio.sleep(0.5)
     replies += await chat.updates(count=0, wait=0)
-    assert [r["text"] for r in replies] == [text("en", "help.body")]
+    assert [r["text"] for r in replies] == [help_reply("en", "agent")]
     assert platform.metrics.api_retries.labels("agent")._value.get() == retries + 1
 
 

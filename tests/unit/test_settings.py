@@ -1,6 +1,17 @@
 import pytest
 
-from citybots.settings import SettingsError, load_settings
+from citybots.settings import Settings, SettingsError, load_settings
+
+
+def _forget_exported_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+@pytest.fixture(autouse=True)
+def no_settings_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caller's exported settings (ADMIN_PORT, DATABASE_URL, ...) must not count."""
+    _forget_exported_settings(monkeypatch)
 
 
 def test_defaults_are_what_the_readme_says() -> None:
@@ -10,6 +21,14 @@ def test_defaults_are_what_the_readme_says() -> None:
     assert settings.admin_port == 8080
     assert settings.default_language == "ru"
     assert not settings.webhook_mode
+
+
+def test_the_defaults_test_ignores_what_the_caller_exported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ADMIN_PORT", "9191")
+    _forget_exported_settings(monkeypatch)
+    test_defaults_are_what_the_readme_says()
 
 
 @pytest.mark.parametrize(
