@@ -198,7 +198,7 @@ async def test_wrong_passwords_are_refused_alike_and_then_rate_limited(
     platform: Platform, http: ClientSession
 ) -> None:
     assert platform.redis is not None
-    async for key in platform.redis.scan_iter("rate:panel-login:*"):
+    async for key in platform.redis.scan_iter("panel-login:*"):
         await platform.redis.delete(key)
     name = await _user(platform, "analyst")
     user = HttpUser(http, platform.base_url)
@@ -207,7 +207,7 @@ async def test_wrong_passwords_are_refused_alike_and_then_rate_limited(
     statuses = [await user.log_in(name, "wrong again!!") for _ in range(10)]
     assert statuses[-1] == 429
     assert await user.log_in(name) == 429  # even the right password waits out the window
-    async for key in platform.redis.scan_iter("rate:panel-login:*"):
+    async for key in platform.redis.scan_iter("panel-login:*"):
         await platform.redis.delete(key)
 
 
@@ -667,7 +667,7 @@ async def _new_login_window(platform: Platform) -> None:
     """This file logs in from one address more often than the panel allows in a window
     (30 in 15 minutes); a test that adds logins starts a new window."""
     assert platform.redis is not None
-    async for key in platform.redis.scan_iter("rate:panel-login:*"):
+    async for key in platform.redis.scan_iter("panel-login:*"):
         await platform.redis.delete(key)
 
 
