@@ -55,8 +55,9 @@ async def input_guard(request: web.Request, handler: Handler) -> web.StreamRespo
         return refuse(request, 400, "Refused: the input nests too deeply.")
 
 
-class BodyTooSlow(Exception):
-    """The request body stopped arriving at a usable pace."""
+class BodyTooSlow(TimeoutError):
+    """The request body stopped arriving at a usable pace (a TimeoutError, which aiohttp's
+    lingering read after the answer takes as the end of the connection)."""
 
 
 BODY_TIMEOUT: web.AppKey[float] = web.AppKey("body_timeout", float)

@@ -5,9 +5,9 @@ A few failures are free; after them each attempt must wait twice as long as the 
 (1 s, 2 s, 4 s ... up to a cap), counted in Redis (lost counters only forgive). The
 rightful user keeps a way in while a stranger hammers their account: a device that once
 logged in to the account carries a signed device token, and that device is throttled on
-its own count instead of the account's. A good login clears the account's (and the
-device's) count. Only one attempt per counter is checked at a time, so parallel guesses do not slip
-through between the check and the count."""
+its own count instead of the account's and the address's. A good login clears the
+account's (and the device's) count. Only one attempt per counter is checked at a time,
+so parallel guesses do not slip through between the check and the count."""
 
 from __future__ import annotations
 
@@ -80,19 +80,26 @@ class LoginThrottle:
         return hmac.new(await self._secret(), message, hashlib.sha256).hexdigest()[:32]
 
     @staticmethod
-    def counters(address: str, username: str, device: str | None) -> tuple[str, str]:
-        """The address's counter and the account's (or, from a known device, the
-        device's)."""
-        account = f"device:{device}" if device else f"user:{username}"
-        return f"panel-login:net:{address}", f"panel-login:{account}"
+    def counters(address: str, username: str, device: str | None) -> tuple[tuple[str, int], ...]:
+        """The counters an attempt is judged by, each with its free failures: the client
+        address's and the account's; from a device that logged in to this account before,
+        the device's alone (a stranger's guesses elsewhere, or at the same address, do
+        not slow it down)."""
+        if device:
+            return ((f"panel-login:device:{device}", ACCOUNT_FREE),)
+        return (
+            (f"panel-login:net:{address}", ADDRESS_FREE),
+            (f"panel-login:user:{username}", ACCOUNT_FREE),
+        )
 
     async def begin(self, address: str, username: str, device: str | None) -> Attempt:
         """Judge an attempt before the password is checked."""
-        keys = self.counters(address, username, device)
-        account = self.counters(address, username, None)[1]
+        counters = self.counters(address, username, device)
+        keys = tuple(key for key, _ in counters)
+        account = f"panel-login:user:{username}"
         now = time.time()
         wait = timedelta(0)
-        for key, free in zip(keys, (ADDRESS_FREE, ACCOUNT_FREE), strict=True):
+        for key, free in counters:
             failures, last = await self.redis.hmget(key, ["n", "at"])
             if failures is None:
                 continue
@@ -123,7 +130,7 @@ class LoginThrottle:
     async def succeeded(self, attempt: Attempt) -> None:
         """A good login clears the account's count (and the device's); the address's
         stays, so that one valid account does not wash an address guessing at others."""
-        await self.redis.delete(attempt.keys[1], attempt.account)
+        await self.redis.delete(*(k for k in attempt.keys if ":net:" not in k), attempt.account)
         await self._release(list(attempt.keys))
 
     async def _release(self, keys: list[str]) -> None:
