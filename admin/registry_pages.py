@@ -37,6 +37,7 @@ async def _page(request: web.Request, *, error: str = "", notice: str = "") -> w
         "panel/registry.html",
         status=400 if error else 200,
         kinds=KINDS,
+        max_mb=request.app[MAX_UPLOAD] // 1024**2,
         disputes=await request.app[DISPUTES].list("open"),
         tz=request.app[CITY_TIMEZONE],
         error=error,

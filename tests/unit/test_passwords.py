@@ -2,10 +2,6 @@
 replaced; weak passwords are refused by zxcvbn's estimate, not by length alone; one
 maximum length for creation and login."""
 
-import base64
-import hashlib
-import secrets
-
 import pytest
 
 from services.panel import PanelError, check_new_user
@@ -17,14 +13,7 @@ from services.passwords import (
     needs_rehash,
     verify_password,
 )
-
-
-def _scrypt_hash(password: str) -> str:
-    """A hash as the panel stored them before Argon2."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
-    encoded = [base64.b64encode(raw).decode() for raw in (salt, digest)]
-    return "scrypt$16384$8$1$" + "$".join(encoded)
+from tests.factories import scrypt_hash
 
 
 def test_a_password_is_hashed_with_argon2id_and_a_wrong_one_does_not_verify() -> None:
@@ -37,7 +26,7 @@ def test_a_password_is_hashed_with_argon2id_and_a_wrong_one_does_not_verify() ->
 
 
 def test_an_old_scrypt_hash_still_verifies_and_asks_to_be_replaced() -> None:
-    stored = _scrypt_hash("correct horse battery")
+    stored = scrypt_hash("correct horse battery")
     assert verify_password("correct horse battery", stored)
     assert not verify_password("correct horse batterz", stored)
     assert needs_rehash(stored)
