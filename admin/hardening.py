@@ -1,8 +1,11 @@
-"""The web application's outermost middleware: input no handler can use is refused with a
-clear 400 before any handler runs (a NUL character in the query or a form field, a form
-body that is not UTF-8), and what slipped past the handlers' own checks into PostgreSQL
-as a data error (a number beyond bigint, a NUL in a multipart field) is a 400 too,
-never a 500."""
+"""The web application's outermost middlewares.
+
+``body_deadline``: a request body that stops arriving is cut off with 408 (idle
+connections and slow heads are closed by the server's keep-alive timeout).
+``input_guard``: input no handler can use is refused with a clear 400 before any handler
+runs (a NUL character in the query or a form field, a form body that is not UTF-8), and
+what slipped past the handlers' own checks into PostgreSQL as a data error (a number
+beyond bigint, a NUL in a multipart field) is a 400 too, never a 500."""
 
 from __future__ import annotations
 
@@ -18,6 +21,10 @@ from admin.panel import Handler, refuse
 log = logging.getLogger(__name__)
 
 FORM = "application/x-www-form-urlencoded"
+# Forms read ahead of the handler: the panel's are a few hundred bytes. A bigger or
+# chunked one is left to its handler (the catch below still answers 400, not 500), so
+# that a stranger cannot make the server parse megabytes before the login check.
+EARLY_FORM_MAX = 64 * 1024
 
 
 def _has_nul(pairs: Mapping[str, object]) -> bool:
@@ -36,7 +43,11 @@ def _bad_data(error: BaseException) -> bool:
 async def input_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if "\x00" in request.query_string or _has_nul(request.query):
         return refuse(request, 400, "Refused: a query parameter holds a NUL character.")
-    if request.method == "POST" and request.content_type == FORM:
+    if (
+        request.method == "POST"
+        and request.content_type == FORM
+        and 0 < (request.content_length or 0) <= EARLY_FORM_MAX
+    ):
         try:
             form = await request.post()
         except UnicodeDecodeError:
@@ -50,6 +61,9 @@ async def input_guard(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         log.warning("refused %s %s: %s", request.method, request.path, type(error).__name__)
         return refuse(request, 400, "Refused: a value is out of range or not valid text.")
+    except UnicodeDecodeError:
+        log.warning("refused %s %s: not UTF-8", request.method, request.path)
+        return refuse(request, 400, "Refused: the request is not UTF-8 text.")
     except RecursionError:
         log.warning("refused %s %s: nested too deep", request.method, request.path)
         return refuse(request, 400, "Refused: the input nests too deeply.")
