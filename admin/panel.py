@@ -259,7 +259,9 @@ async def login_form(request: web.Request) -> web.Response:
 
 def _retry_after(wait: timedelta) -> str:
     seconds = max(1, round(wait.total_seconds()))
-    return f"{seconds} seconds" if seconds < 120 else f"{round(seconds / 60)} minutes"
+    if seconds < 120:
+        return "1 second" if seconds == 1 else f"{seconds} seconds"
+    return f"{round(seconds / 60)} minutes"
 
 
 async def login(request: web.Request) -> web.StreamResponse:
