@@ -25,6 +25,19 @@ FORM = "application/x-www-form-urlencoded"
 # chunked one is left to its handler (the catch below still answers 400, not 500), so
 # that a stranger cannot make the server parse megabytes before the login check.
 EARLY_FORM_MAX = 64 * 1024
+# Machine clients: refused in JSON whatever they sent.
+API_PREFIXES = ("/api/", "/webhook/", "/model/parse")
+# Left to their own checks: the sandbox speaks the Bot API's error shapes (it stands in
+# for Telegram, in tests); the public permit check answers any value on its own page, in
+# the citizen's language.
+OWN_RULES_PREFIXES = ("/sandbox/",)
+OWN_RULES_PATHS = frozenset({"/check"})
+
+
+def _refuse(request: web.Request, message: str) -> web.StreamResponse:
+    if request.path.startswith(API_PREFIXES):
+        return web.json_response({"error": message}, status=400)
+    return refuse(request, 400, message)
 
 
 def _has_nul(pairs: Mapping[str, object]) -> bool:
@@ -41,8 +54,10 @@ def _bad_data(error: BaseException) -> bool:
 
 @web.middleware
 async def input_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in OWN_RULES_PATHS or request.path.startswith(OWN_RULES_PREFIXES):
+        return await handler(request)
     if "\x00" in request.query_string or _has_nul(request.query):
-        return refuse(request, 400, "Refused: a query parameter holds a NUL character.")
+        return _refuse(request, "Refused: a query parameter holds a NUL character.")
     if (
         request.method == "POST"
         and request.content_type == FORM
@@ -51,22 +66,22 @@ async def input_guard(request: web.Request, handler: Handler) -> web.StreamRespo
         try:
             form = await request.post()
         except UnicodeDecodeError:
-            return refuse(request, 400, "Refused: the form is not UTF-8 text.")
+            return _refuse(request, "Refused: the form is not UTF-8 text.")
         if _has_nul(form):
-            return refuse(request, 400, "Refused: a form field holds a NUL character.")
+            return _refuse(request, "Refused: a form field holds a NUL character.")
     try:
         return await handler(request)
     except (asyncpg.PostgresError, asyncpg.InterfaceError) as error:
         if not _bad_data(error):
             raise
         log.warning("refused %s %s: %s", request.method, request.path, type(error).__name__)
-        return refuse(request, 400, "Refused: a value is out of range or not valid text.")
+        return _refuse(request, "Refused: a value is out of range or not valid text.")
     except UnicodeDecodeError:
         log.warning("refused %s %s: not UTF-8", request.method, request.path)
-        return refuse(request, 400, "Refused: the request is not UTF-8 text.")
+        return _refuse(request, "Refused: the request is not UTF-8 text.")
     except RecursionError:
         log.warning("refused %s %s: nested too deep", request.method, request.path)
-        return refuse(request, 400, "Refused: the input nests too deeply.")
+        return _refuse(request, "Refused: the input nests too deeply.")
 
 
 class BodyTooSlow(TimeoutError):
