@@ -3,6 +3,7 @@ replaced; weak passwords are refused by zxcvbn's estimate, not by length alone; 
 maximum length for creation and login."""
 
 import pytest
+from argon2 import PasswordHasher
 
 from services.panel import PanelError, check_new_user
 from services.passwords import (
@@ -23,6 +24,14 @@ def test_a_password_is_hashed_with_argon2id_and_a_wrong_one_does_not_verify() ->
     assert not verify_password("correct horse batterz", stored)
     assert hash_password("correct horse battery") != stored  # salted
     assert not needs_rehash(stored)
+
+
+def test_an_argon2_hash_of_other_parameters_verifies_and_asks_to_be_replaced() -> None:
+    older = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4)
+    stored = older.hash("correct horse battery")
+    assert verify_password("correct horse battery", stored)
+    assert needs_rehash(stored)
+    assert "m=19456,t=2,p=1" in hash_password("correct horse battery")
 
 
 def test_an_old_scrypt_hash_still_verifies_and_asks_to_be_replaced() -> None:
@@ -57,6 +66,12 @@ def test_guessable_passwords_are_refused_with_a_hint(weak: str) -> None:
 def test_a_phrase_of_unrelated_words_is_accepted() -> None:
     check_strength("correct horse battery")
     check_strength("violet tractor sings")
+
+
+def test_passwords_up_to_the_maximum_are_judged_and_a_long_weak_one_refused() -> None:
+    check_strength(("Zebra quartz mango " * 7)[:MAX_LENGTH])  # 128 characters
+    with pytest.raises(WeakPassword):
+        check_strength("x" * MAX_LENGTH)
 
 
 @pytest.mark.parametrize(
