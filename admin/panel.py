@@ -22,6 +22,7 @@ from admin.public import TRUSTED_PROXIES, client_id, client_network
 from admin.templating import html
 from services.audit import record
 from services.login_throttle import LoginThrottle
+from services.pacing import SendQueue
 from services.panel import ROLE_NAMES, ROLES, PanelError, PanelService, Session
 from services.passwords import MAX_LENGTH
 from services.validation import parse_row_id
@@ -46,6 +47,8 @@ PANEL_REDIS: web.AppKey[Redis] = web.AppKey("panel_redis")
 THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("login_throttle", LoginThrottle)
 PAGES: web.AppKey[list[Page]] = web.AppKey("panel_pages")
 ROUTE_ROLES: web.AppKey[dict[str, frozenset[str]]] = web.AppKey("panel_route_roles")
+# Each bot's messages waiting to go out (set by whoever runs the bots).
+SEND_QUEUES: web.AppKey[Callable[[], Awaitable[list[SendQueue]]]] = web.AppKey("send_queues")
 SESSION_KEY: web.RequestKey[Session] = web.RequestKey("panel_session", Session)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -334,11 +337,13 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 
 async def home(request: web.Request) -> web.Response:
+    queues = request.app.get(SEND_QUEUES)
     return render(
         request,
         "panel/home.html",
         metrics=any(r.canonical == "/metrics" for r in request.app.router.resources()),
         sandbox=request.app.router.get("sandbox-ui") is not None,
+        queues=await queues() if queues is not None else [],
     )
 
 

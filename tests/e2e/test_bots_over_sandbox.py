@@ -10,6 +10,7 @@ from bots.sandbox.client import SandboxClient, buttons
 from citybots.platform import Platform
 from citybots.settings import BOT_NAMES
 from flows.i18n import LANGUAGES, text
+from tests.factories import add_pcr, make_iin, make_venue
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -111,6 +112,49 @@ async def test_metrics_are_served_in_prometheus_format(
     async with ClientSession() as http, http.get(f"{platform.base_url}/metrics") as response:
         assert response.status == 200
         assert response.content_type == "text/plain"
-        body = await response.text()
-    assert 'citybots_updates_total{bot="citizen",outcome="handled"}' in body
+    handled = 'citybots_updates_total{bot="citizen",outcome="handled"}'
+    for _ in range(200):  # the update is counted once its handler has returned, after the reply
+        body = await _metrics(platform)
+        if handled in body:
+            break
+        await asyncio.sleep(0.05)
+    assert handled in body
     assert "# TYPE citybots_update_seconds histogram" in body
+
+
+async def test_metrics_count_check_ins_job_runs_and_the_outbox_and_the_process(
+    platform: Platform,
+) -> None:
+    assert platform.services is not None
+    venue = await make_venue(platform.services)
+    red = make_iin()
+    await add_pcr(platform.services, red, "positive")
+    await platform.services.visits.check_in(make_iin(), venue, entrance_id=None, via="qr")
+    await platform.services.visits.check_in(red, venue, entrance_id=None, via="qr")
+    for _ in range(200):  # the rollups job runs once at start, then every minute
+        body = await _metrics(platform)
+        if "citybots_job_runs_total{" in body and "citybots_outbox_backlog{" in body:
+            break
+        await asyncio.sleep(0.1)
+    values = _samples(body)
+    assert values['citybots_check_ins_total{outcome="admitted"}'] >= 1
+    assert values['citybots_check_ins_total{outcome="refused"}'] >= 1
+    assert values['citybots_job_runs_total{job="rollups",outcome="ok"}'] >= 1
+    assert 'citybots_outbox_backlog{bot="citizen"}' in values
+    assert values["process_resident_memory_bytes"] > 0  # the standard process_* metrics
+    assert "process_cpu_seconds_total" in values
+    assert "python_gc_objects_collected_total" in body
+
+
+async def _metrics(platform: Platform) -> str:
+    async with ClientSession() as http, http.get(f"{platform.base_url}/metrics") as response:
+        assert response.status == 200
+        return await response.text()
+
+
+def _samples(body: str) -> dict[str, float]:
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in body.splitlines()
+        if line and not line.startswith("#")
+    }

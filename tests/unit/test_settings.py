@@ -36,6 +36,12 @@ def test_a_bad_setting_fails_with_one_line_naming_it(
     assert "\n" not in message
 
 
+def test_an_empty_audit_chain_key_is_unset_not_an_empty_key() -> None:
+    # `cp .env.example .env` leaves AUDIT_CHAIN_KEY= empty: the key file is used then.
+    assert load_settings(_env_file=None, audit_chain_key=" ").audit_chain_key is None
+    assert load_settings(_env_file=None, audit_chain_key="k" * 64).audit_chain_key is not None
+
+
 def test_bots_without_tokens_run_on_the_sandbox() -> None:
     settings = load_settings(_env_file=None, citizen_bot_token="123456:ABCdef-ghi")
     assert settings.sandbox_bots == ["staff", "quarantine", "doctor", "agent"]
