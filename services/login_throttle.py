@@ -6,8 +6,10 @@ A few failures are free; after them each attempt must wait twice as long as the 
 rightful user keeps a way in while a stranger hammers their account: a device that once
 logged in to the account carries a signed device token, and that device is throttled on
 its own count instead of the account's and the address's. A good login clears the
-account's (and the device's) count. Only one attempt per counter is checked at a time,
-so parallel guesses do not slip through between the check and the count."""
+account's (and the device's) count. Attempts in flight count as failures until they end:
+while they stay within a counter's free failures they run side by side (colleagues behind
+one address logging in at once), beyond them one at a time, so parallel guesses do not
+slip through between the check and the count."""
 
 from __future__ import annotations
 
@@ -99,8 +101,10 @@ class LoginThrottle:
         account = f"panel-login:user:{username}"
         now = time.time()
         wait = timedelta(0)
+        known: dict[str, int] = {}
         for key, free in counters:
             failures, last = await self.redis.hmget(key, ["n", "at"])
+            known[key] = int(failures or 0)
             if failures is None:
                 continue
             due = float(last or 0) + delay_after(int(failures), free).total_seconds()
@@ -108,10 +112,12 @@ class LoginThrottle:
         if wait > timedelta(0):
             return Attempt(keys, wait, account)
         held: list[str] = []
-        for key in keys:
-            if await self.redis.set(f"{key}:busy", "1", nx=True, ex=_BUSY):
-                held.append(key)
-            else:  # another attempt on this counter is running: one at a time
+        for key, free in counters:
+            in_flight = await self.redis.incr(f"{key}:busy")
+            await self.redis.expire(f"{key}:busy", _BUSY)
+            held.append(key)
+            if in_flight > 1 and known[key] + in_flight > free:
+                # Beyond the free failures if these all failed: one at a time.
                 await self._release(held)
                 return Attempt(keys, timedelta(seconds=1), account)
         return Attempt(keys, timedelta(0), account)
@@ -134,5 +140,6 @@ class LoginThrottle:
         await self._release(list(attempt.keys))
 
     async def _release(self, keys: list[str]) -> None:
-        if keys:
-            await self.redis.delete(*(f"{key}:busy" for key in keys))
+        for key in keys:
+            if await self.redis.decr(f"{key}:busy") <= 0:
+                await self.redis.delete(f"{key}:busy")
