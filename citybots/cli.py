@@ -141,12 +141,17 @@ async def _db_backup(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _db_restore(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.backup import BackupError, restore
-    from citybots.platform import command_infrastructure, make_redis
+    from citybots.platform import audit_chain_key, command_infrastructure, make_redis
 
     _stop_on_sigterm()
     async with command_infrastructure(settings) as infra:
         try:
-            report = await restore(infra.database_url, Path(args.file), force=args.force)
+            report = await restore(
+                infra.database_url,
+                Path(args.file),
+                force=args.force,
+                audit_key=audit_chain_key(settings),
+            )
         except BackupError as error:
             print(f"citybots: {error}", file=sys.stderr)
             return 1
@@ -563,7 +568,8 @@ async def _rollups(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _audit(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.platform import audit_chain_key, command_services
-    from services.audit import chain, verify
+    from services.audit import head as chain_head
+    from services.audit import verify
 
     head = None
     if args.head:
@@ -575,14 +581,18 @@ async def _audit(settings: Settings, args: argparse.Namespace) -> int:
     key = audit_chain_key(settings)
     async with command_services(settings) as services:
         pool = services.panel.pool
-        added = await chain(pool, key)
         report = await verify(pool, key, head=head)
-    print(f"audit log: {report.checked:,} rows checked ({added:,} chained just now)")
+        seq, digest = await chain_head(pool)
+    print(f"audit log: {report.checked:,} rows checked")
     for problem in report.broken:
         print(f"BROKEN: {problem}")
-    if report.unchained_stale:
-        print(f"BROKEN: {report.unchained_stale:,} rows older than 5 minutes were never chained")
-    if report.intact and not report.unchained_stale:
+    if report.unchained:
+        print(
+            f"BROKEN: {report.unchained:,} rows were never chained: written before migration"
+            " 0032, which ran without the audit key, they cannot be vouched for"
+        )
+    print(f"head: {seq}:{digest[:16]} (keep it elsewhere; later: audit verify --head {seq}:...)")
+    if report.intact and not report.unchained:
         print("the chain is intact: no row was changed or removed")
         return 0
     return 1
@@ -704,7 +714,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--head",
         metavar="SEQ:HASH",
-        help="a head the chain job logged earlier ('audit chain: head #SEQ HASH'): it must"
+        help="a head logged ('audit chain: head #SEQ HASH') or printed by verify earlier: it must"
         " still be in the chain, so rows cut off the end are found too",
     )
     rollups = commands.add_parser(

@@ -60,7 +60,7 @@ from flows.hotline.call_scripts import scripts as call_scripts
 from flows.i18n import LANGUAGES, text
 from flows.quarantine.live import LiveIngest
 from nlu.service import Nlu, load_or_train
-from services.audit import chain as audit_chain
+from services.audit import head as audit_head
 from services.db import connect, create_pool
 from services.localcache import InvalidationListener
 from services.map import MapLayers
@@ -162,7 +162,9 @@ async def command_services(settings: Settings) -> AsyncIterator[Services]:
     async with command_infrastructure(settings) as infra:
         pool = redis = None
         try:
-            pool = await create_pool(infra.database_url, size=4)
+            pool = await create_pool(
+                infra.database_url, size=4, audit_key=audit_chain_key(settings)
+            )
             async with pool.acquire() as conn:
                 await migrate(conn)
             redis = make_redis(infra.redis_url, settings.redis_pool_size)
@@ -194,7 +196,7 @@ async def database_url(settings: Settings) -> AsyncIterator[str]:
 async def database(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     """A connection for one-off commands (`citybots db ...`) on :func:`database_url`."""
     async with database_url(settings) as url:
-        conn = await connect(url)
+        conn = await connect(url, audit_key=audit_chain_key(settings))
         try:
             yield conn
         finally:
@@ -251,6 +253,7 @@ class Platform:
     _notifier_task: asyncio.Task[None] | None = None
     _invalidations: InvalidationListener | None = None
     live_ingest: LiveIngest | None = None
+    _audit_head_logged: int = -1
 
     async def __aenter__(self) -> Platform:
         await self.start()
@@ -283,7 +286,11 @@ class Platform:
         settings = self.settings
         self.infra = await start_infrastructure(settings)
         try:
-            self.pool = await create_pool(self.infra.database_url, size=settings.db_pool_size)
+            self.pool = await create_pool(
+                self.infra.database_url,
+                size=settings.db_pool_size,
+                audit_key=audit_chain_key(settings),
+            )
         except (OSError, asyncpg.PostgresError) as error:
             raise StartupError(f"cannot connect to PostgreSQL: {error}") from error
         async with self.pool.acquire() as conn:
@@ -413,7 +420,7 @@ class Platform:
         self._scheduler.add_job(
             self._rollups, "interval", minutes=1, id="rollups", next_run_time=datetime.now(UTC)
         )
-        self._scheduler.add_job(self._audit_chain, "interval", seconds=30, id="audit-chain")
+        self._scheduler.add_job(self._log_audit_head, "interval", minutes=1, id="audit-head")
         self._scheduler.add_job(self._lookup_watch, "interval", hours=1, id="lookup-watch")
         self._scheduler.add_job(
             self._exposure_catch_up, "interval", seconds=30, id="exposure-catch-up"
@@ -563,17 +570,14 @@ class Platform:
 
         await run_exclusively(self.redis, "retention", job, hold=timedelta(minutes=50))
 
-    async def _audit_chain(self) -> None:
+    async def _log_audit_head(self) -> None:
+        """Rows are chained as they are written (migration 0032); the head, when it moved,
+        goes to the log so a copy lives outside the database (`audit verify --head`)."""
         assert self.pool is not None
-        assert self.redis is not None
-        pool = self.pool
-
-        key = audit_chain_key(self.settings)
-
-        async def job() -> None:
-            await audit_chain(pool, key)
-
-        await run_exclusively(self.redis, "audit-chain", job, hold=timedelta(seconds=25))
+        seq, digest = await audit_head(self.pool)
+        if seq != self._audit_head_logged:
+            self._audit_head_logged = seq
+            log.info("audit chain: head #%d %s", seq, digest[:16])
 
     async def _lookup_watch(self) -> None:
         assert self.services is not None

@@ -76,9 +76,12 @@ def redis_url(server_urls: tuple[str, str]) -> str:
     return server_urls[1]
 
 
+AUDIT_CHAIN_KEY = "test audit chain key"  # every platform and command of a test session
+
+
 @pytest.fixture(scope="session")
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(database_url, size=5)
+    pool = await create_pool(database_url, size=5, audit_key=AUDIT_CHAIN_KEY.encode())
     yield pool
     await pool.close()
 
@@ -88,9 +91,6 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url)
     yield client
     await client.aclose()
-
-
-AUDIT_CHAIN_KEY = "test audit chain key"  # every platform and command of a test session
 
 
 def make_settings(tmp: Path, **overrides: object) -> Settings:
