@@ -239,6 +239,18 @@ async def _check(settings: Settings) -> int:
     return 0 if report["status"] == "ok" else 1
 
 
+def _cli_actor(named: str | None) -> str:
+    """Who runs a command, for the audit log: the operating-system user (from the process's
+    user id, not from $USER, which the caller sets) and the name given with --actor."""
+    import pwd
+
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        user = f"uid {os.geteuid()}"
+    return f"cli:{user}" + (f" as {named[:100]}" if named else "")
+
+
 async def _import_zones(settings: Settings, args: argparse.Namespace, path: Path) -> int:
     from citybots.platform import command_services
     from geofence.zones import ZoneError, parse_zones
@@ -261,7 +273,10 @@ async def _import_zones(settings: Settings, args: argparse.Namespace, path: Path
     async with command_services(settings) as services:
         try:
             result = await services.zones.import_shapes(
-                shapes, valid_from=valid_from, actor="cli", source=f"file:{path.name}"
+                shapes,
+                valid_from=valid_from,
+                actor=_cli_actor(args.actor),
+                source=f"file:{path.name}",
             )
         except ZoneImportError as error:
             print(f"citybots: {error}; nothing imported", file=sys.stderr)
@@ -291,9 +306,16 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
         from geofence.points import point_rows
 
         rows = iter(point_rows(await asyncio.to_thread(path.read_bytes)))
+    size = (await asyncio.to_thread(path.stat)).st_size
+    _stop_on_sigterm()  # a stopped import still writes its end to the audit log
     async with command_services(settings) as services:
         report = await services.importer.import_rows(
-            args.kind, rows, source=f"file:{path.name}", progress=progress
+            args.kind,
+            rows,
+            source=f"file:{path.name}",
+            actor=_cli_actor(args.actor),
+            about={"file": path.name, "bytes": size, "actor": args.actor},
+            progress=progress,
         )
     progress(report.rows, final=True)
     report_path = Path(args.report) if args.report else path.with_suffix(".rejected.csv")
@@ -646,6 +668,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     importing.add_argument(
         "--report", help="where to write rejected rows (default FILE.rejected.csv)"
+    )
+    importing.add_argument(
+        "--actor",
+        metavar="NAME",
+        help="who runs this import (a person, a ticket): written to the audit log with the"
+        " operating-system user",
     )
     labs = commands.add_parser("labs", help="laboratories that push results over the API")
     labs_commands = labs.add_subparsers(dest="labs_command", required=True)
