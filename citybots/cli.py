@@ -233,6 +233,7 @@ async def _check(settings: Settings) -> int:
         "redis": "REDIS_URL" if settings.redis_url else "embedded",
         "mode": "webhook" if settings.webhook_mode else "polling",
         "sandbox_bots": settings.sandbox_bots,
+        "sandbox": settings.sandbox_decision(),
         "default_language": settings.default_language,
     }
     print(json.dumps(report, indent=2))

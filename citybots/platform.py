@@ -52,7 +52,7 @@ from bots.sandbox import Sandbox, default_username
 from bots.session import ApiHealth, RetryAfterMiddleware
 from bots.webhook import WebhookEndpoint, WebhookTarget
 from citybots.embedded import EmbeddedPostgres, EmbeddedRedis
-from citybots.settings import BOT_NAMES, Settings
+from citybots.settings import Settings
 from citybots.wiring import Services, build_services
 from flows.context import BotContext, BotLinks, Limits
 from flows.hotline.call_scripts import ScriptError
@@ -352,7 +352,9 @@ class Platform:
         setup_registry_pages(
             app, self.services.importer, self.services.disputes, settings.data_dir
         )
-        if settings.sandbox_bots:
+        decision = settings.sandbox_decision()
+        (log.warning if "not started" in decision else log.info)("%s", decision)
+        if settings.sandbox_mounted:
             self.sandbox = Sandbox()
             self.sandbox.setup(app)
             add_page(app, "/sandbox/", "Sandbox chat")
@@ -387,11 +389,11 @@ class Platform:
         # the others stop starting too.
         try:
             async with asyncio.TaskGroup() as group:
-                for name in BOT_NAMES:
+                for name in settings.bots_to_run:
                     group.create_task(self._connect_bot(name))
             links.usernames.update({n: b.username for n, b in self.bots.items()})
             async with asyncio.TaskGroup() as group:
-                for name in BOT_NAMES:
+                for name in settings.bots_to_run:
                     context = self._context(name, links)
                     group.create_task(self._start_bot(name, context, storage, webhooks))
         except ExceptionGroup as errors:
@@ -716,7 +718,7 @@ class Platform:
             report["postgres"]["ok"]
             and report["redis"]["ok"]
             and all(b["ok"] for b in report["bots"].values())
-            and len(self.bots) == len(BOT_NAMES)
+            and len(self.bots) == len(self.settings.bots_to_run)
         )
         report["status"] = "ok" if healthy else "degraded"
         return report
@@ -790,6 +792,7 @@ class Platform:
             else "long polling"
         )
         lines.append(f"  Bots        {mode}")
+        lines.append(f"              {self.settings.sandbox_decision()}")
         for name, running in self.bots.items():
             where = "sandbox" if running.on_sandbox else running.api_base
             lines.append(f"    {name:<11} @{running.username:<26} on {where}")

@@ -32,6 +32,7 @@ async def test_a_bot_with_a_token_runs_on_the_configured_api_server(
         redis_url=redis_url,
         citizen_bot_token=token,
         telegram_api_base=base,
+        sandbox="on",  # the others on the platform's own sandbox, as asked
     )
     async with Platform(settings) as platform, SandboxClient(base) as client:
         health = await platform.health()
