@@ -44,6 +44,8 @@ from services.registry import CsvSource
 from services.rollups import Rollups
 from services.validation import _check_digit
 
+BENCH_AUDIT_KEY = b"bench audit chain key"  # the insert trigger chains with it
+
 CITIZENS = 100_000
 VENUES = 10_000
 
@@ -527,7 +529,7 @@ async def main() -> None:
     setup_logging("WARNING")
     print(f"cores: {os.cpu_count()}")
     async with servers() as (database_url, redis_url):
-        pool = await create_pool(database_url, size=20)
+        pool = await create_pool(database_url, size=20, audit_key=BENCH_AUDIT_KEY)
         redis = Redis.from_url(redis_url)
         services = build_services(pool, redis, load_settings(_env_file=None))
         with tempfile.TemporaryDirectory() as tmp:

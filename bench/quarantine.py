@@ -38,6 +38,8 @@ from services.db import create_pool
 from services.quarantine import SEEN, SILENCE, QuarantineService
 from services.scheduler import run_exclusively
 
+BENCH_AUDIT_KEY = b"bench audit chain key"  # the insert trigger chains with it
+
 ALMATY_CENTRE = (43.2389, 76.8897)
 
 
@@ -383,7 +385,7 @@ async def main() -> None:
     if not {"silence", "ingest"} & set(args.parts):
         return
     async with servers() as (database_url, redis_url):
-        pool = await create_pool(database_url, size=10)
+        pool = await create_pool(database_url, size=10, audit_key=BENCH_AUDIT_KEY)
         redis = Redis.from_url(redis_url)
         await redis.flushdb()
         if "silence" in args.parts:

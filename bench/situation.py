@@ -44,6 +44,8 @@ from services.panel import PanelError, PanelService
 from services.rollups import Rollups
 from services.situation import SituationCentre
 
+BENCH_AUDIT_KEY = b"bench audit chain key"  # the insert trigger chains with it
+
 TIMEZONE = "Asia/Almaty"
 DAYS = 60
 DISTRICTS = ["Alatau", "Almaly", "Auezov", "Bostandyk", "Zhetysu", "Medeu", "Nauryzbay", "Turksib"]
@@ -187,7 +189,7 @@ async def main() -> None:
     print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}", flush=True)
     async with _servers(args.keep) as (database_url, redis_url):
         await load(database_url, args.visits, args.calls, args.cases)
-        pool = await create_pool(database_url, size=8)
+        pool = await create_pool(database_url, size=8, audit_key=BENCH_AUDIT_KEY)
         redis = Redis.from_url(redis_url)
         rollups = Rollups(pool, TIMEZONE)
         started = time.perf_counter()
