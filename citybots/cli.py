@@ -240,6 +240,16 @@ async def _check(settings: Settings) -> int:
     return 0 if report["status"] == "ok" else 1
 
 
+def _is_audit_key_refusal(error: BaseException) -> bool:
+    """The database refused an audit row: this command has no key or another key than
+    the deployment's (AUDIT_CHAIN_KEY); its transaction was rolled back."""
+    import asyncpg
+
+    return isinstance(error, asyncpg.InsufficientPrivilegeError) and str(error).startswith(
+        "audit_log: "
+    )
+
+
 def _cli_actor(named: str | None) -> str:
     """Who runs a command, for the audit log: the operating-system user (from the process's
     user id, not from $USER, which the caller sets) and the name given with --actor."""
@@ -814,6 +824,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(handlers[command](settings))
     except (StartupError, MigrationError, EmbeddedServerError) as error:
         print(f"citybots: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        if not _is_audit_key_refusal(error):
+            raise
+        print(f"citybots: {error}; the command stopped there", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

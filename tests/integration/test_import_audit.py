@@ -141,3 +141,31 @@ async def test_a_killed_cli_import_leaves_its_start_row_naming_the_user_and_acto
     assert rows[0]["details"]["file"] == "big.csv"
     assert rows[0]["details"]["bytes"] == path.stat().st_size
     assert rows[0]["details"]["actor"] == "ticket-4711"
+
+
+def test_a_command_without_the_deployments_audit_key_is_refused_in_one_line(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """`citybots import` run with a key of its own (no AUDIT_CHAIN_KEY: a random one in
+    its DATA_DIR) would chain rows verify then flags: it is refused before the first row."""
+    path = _pcr_csv(tmp_path / "pcr.csv", 3)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "AUDIT_CHAIN_KEY": "not this deployment's key",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "citybots.cli", "import", "pcr", str(path)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "citybots: audit_log: this session's audit key is not the one the chain is written"
+        " with (AUDIT_CHAIN_KEY): the row is not written; the command stopped there"
+    )
