@@ -26,6 +26,7 @@ from pathlib import Path
 
 import asyncpg
 from common import (  # bench/ is the script's folder
+    BENCH_AUDIT_KEY,
     CpuMeter,
     SandboxSide,
     percentile,
@@ -43,8 +44,6 @@ from services.localcache import InvalidationListener
 from services.registry import CsvSource
 from services.rollups import Rollups
 from services.validation import _check_digit
-
-BENCH_AUDIT_KEY = b"bench audit chain key"  # the insert trigger chains with it
 
 CITIZENS = 100_000
 VENUES = 10_000

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import numpy as np
 from common import (  # bench/ is the script's folder
+    BENCH_AUDIT_KEY,
     SandboxSide,
     platform_process,
     sandbox_server,
@@ -37,8 +38,6 @@ from geofence.distance import distance_m, distances_m
 from services.db import create_pool
 from services.quarantine import SEEN, SILENCE, QuarantineService
 from services.scheduler import run_exclusively
-
-BENCH_AUDIT_KEY = b"bench audit chain key"  # the insert trigger chains with it
 
 ALMATY_CENTRE = (43.2389, 76.8897)
 

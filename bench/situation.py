@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from aiohttp import ClientSession, web
-from common import percentile, servers  # bench/ is the script's folder
+from common import BENCH_AUDIT_KEY, percentile, servers  # bench/ is the script's folder
 from redis.asyncio import Redis
 
 from admin.hotline_pages import setup_hotline_pages
@@ -43,8 +43,6 @@ from services.migrations import migrate
 from services.panel import PanelError, PanelService
 from services.rollups import Rollups
 from services.situation import SituationCentre
-
-BENCH_AUDIT_KEY = b"bench audit chain key"  # the insert trigger chains with it
 
 TIMEZONE = "Asia/Almaty"
 DAYS = 60

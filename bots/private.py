@@ -84,7 +84,7 @@ class PrivateChatsOnly(BaseMiddleware):
             with contextlib.suppress(TelegramAPIError):
                 await bot.leave_chat(chat.id)
             name = data["profile"].name
-            log.info("%s bot left a %s (chat %d): private chats only", name, chat.type, chat.id)
+            log.info("%s bot left a %s: private chats only", name, chat.type)
 
     @staticmethod
     async def _first_notice(bot: Bot, chat: Chat, data: dict[str, Any]) -> bool:
