@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     agent_bot_token: SecretStr | None = None
     admin_host: str = "127.0.0.1"
     admin_port: int = Field(default=8080, ge=0, le=65535)
+    web_keepalive_timeout: float = Field(default=20.0, gt=0, le=3600)
+    web_body_timeout: float = Field(default=30.0, gt=0, le=3600)
+    registry_upload_max_mb: int = Field(default=100, ge=1, le=10_000)
     webhook_base_url: str | None = None
     webhook_secret: SecretStr | None = None
     sandbox: Literal["auto", "on", "off"] = "auto"
@@ -55,6 +58,8 @@ class Settings(BaseSettings):
     quarantine_escalate_minutes: int = Field(default=10, ge=1, le=1440)
     workers: int = Field(default=1, ge=1, le=64)
     update_lease_seconds: int = Field(default=60, ge=5, le=3600)
+    telegram_sends_per_second: float = Field(default=25.0, gt=0, le=30)
+    telegram_paid_broadcast: bool = False
     panel_session_hours: float = Field(default=12.0, gt=0, le=168)
     nlu_backend: Literal["embedded", "rasa"] = "embedded"
     rasa_url: str | None = None
@@ -126,6 +131,7 @@ class Settings(BaseSettings):
         "agent_bot_token",
         "webhook_secret",
         "rasa_url",
+        "audit_chain_key",
         mode="before",
     )
     @classmethod

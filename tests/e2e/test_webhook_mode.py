@@ -1,6 +1,7 @@
 """Webhook mode: a sandbox served apart posts updates to the platform as Telegram would."""
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
@@ -15,6 +16,7 @@ from citybots.settings import SettingsError, load_settings
 from flows.i18n import text
 from services.validation import Coordinates
 from tests.e2e.conftest import WEBHOOK_SECRET
+from tests.factories import help_reply
 
 SECRET = WEBHOOK_SECRET
 
@@ -94,6 +96,50 @@ async def test_a_malformed_update_is_refused_with_a_clear_status(
         assert response.status == 400
 
 
+_MESSAGE = {
+    "message_id": 1,
+    "date": 1700000000,
+    "chat": {"id": 42, "type": "private"},
+    "from": {"id": 42, "is_bot": False, "first_name": "X"},
+    "text": "/start",
+}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # past the JSON parser's recursion
+        b'{"update_id": 1, "message": ' + b'{"a": ' * 100 + b"1" + b"}" * 100 + b"}",
+        b'{"update_id": 1000000000000000000000000000000, "message": %s}'
+        % json.dumps(_MESSAGE).encode(),
+        b'{"update_id": -1, "message": %s}' % json.dumps(_MESSAGE).encode(),
+        b'{"message": %s}' % json.dumps(_MESSAGE).encode(),
+        b'{"update_id": 7, "message": {"text": "\xff"}}',
+    ],
+    ids=[
+        "nested-100000",
+        "nested-100",
+        "update-id-10e30",
+        "update-id-negative",
+        "no-update-id",
+        "bad",
+    ],
+)
+async def test_a_hostile_update_gets_400_never_500(
+    webhook_platform: Platform, body: bytes
+) -> None:
+    async with (
+        ClientSession() as http,
+        http.post(
+            f"{webhook_platform.base_url}/webhook/citizen",
+            data=body,
+            headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+        ) as response,
+    ):
+        assert response.status == 400
+        assert (await response.json())["ok"] is False
+
+
 async def test_the_200_comes_after_the_update_was_handled(
     webhook_platform: Platform, client: SandboxClient
 ) -> None:
@@ -107,7 +153,9 @@ async def test_the_200_comes_after_the_update_was_handled(
         ) as response,
     ):
         assert response.status == 200
-    assert [m["text"] for m in await chat.updates(count=0, wait=0)] == [text("en", "help.body")]
+    assert [m["text"] for m in await chat.updates(count=0, wait=0)] == [
+        help_reply("en", "citizen")
+    ]
 
 
 async def test_an_update_posted_five_times_at_once_takes_effect_once(
@@ -133,7 +181,7 @@ async def test_an_update_posted_five_times_at_once_takes_effect_once(
     assert statuses == [200] * 5
     await asyncio.sleep(0.3)
     replies = await chat.updates(count=0, wait=0)
-    assert [m["text"] for m in replies] == [text("en", "help.body")]
+    assert [m["text"] for m in replies] == [help_reply("en", "citizen")]
 
 
 async def test_a_live_location_move_posted_five_times_is_stored_once_before_the_200(
