@@ -71,19 +71,12 @@ async def push_pcr_results(request: web.Request) -> web.Response:
             fields = _row(item, lab.name)
             rows.append((position, fields if fields is not None else ["?"]))
     report = await services.importer.import_rows(
-        "pcr", rows, source=f"lab:{lab.name}", refused=refused
-    )
-    await services.audit(
+        "pcr",
+        rows,
+        source=f"lab:{lab.name}",
         actor=f"lab:{lab.id}",
-        action="pcr.push",
-        subject=None,
-        details={
-            "rows": report.rows,
-            "accepted": report.accepted,
-            "corrected": report.corrected,
-            "withdrawn": report.withdrawn,
-            "format": "fhir" if fhir else "json",
-        },
+        about={"format": "fhir" if fhir else "json", "bytes": request.content_length},
+        refused=refused,
     )
     return web.Response(text=json.dumps(report.as_dict()), content_type="application/json")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 
-from admin.panel import CITY_TIMEZONE, add_route, panel_audit, path_id, render, session_of
+from admin.panel import CITY_TIMEZONE, add_route, path_id, render, session_of
 from services.disputes import DisputeError, DisputeService
 from services.registry import KINDS, CsvSource, RegistryImporter
 
@@ -123,8 +123,13 @@ async def upload(request: web.Request) -> web.Response:
         if await asyncio.to_thread(_size, path) == 0:
             return web.json_response({"error": "the file is empty"}, status=400)
         name = request.headers.get("X-File-Name", "upload.csv")[:100]
+        username = session_of(request).user.username
         report = await request.app[IMPORTER].import_rows(
-            kind, CsvSource(path).rows(), source=f"panel:{session_of(request).user.username}"
+            kind,
+            CsvSource(path).rows(),
+            source=f"panel:{username}",
+            actor=username,
+            about={"file": name, "bytes": await asyncio.to_thread(_size, path)},
         )
     finally:
         await asyncio.to_thread(path.unlink, True)
@@ -133,11 +138,6 @@ async def upload(request: web.Request) -> web.Response:
         report_id = secrets.token_hex(8)
         await asyncio.to_thread(report.write_rejected, report_dir / f"{report_id}.rejected.csv")
         rejected_url = f"/registry/rejected/{report_id}"
-    await panel_audit(
-        request,
-        "registry.import",
-        {"kind": kind, "file": name, "rows": str(report.rows), "added": str(report.accepted)},
-    )
     return web.json_response(
         {
             "kind": kind,

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import asyncpg
 from common import (  # bench/ is the script's folder
+    BENCH_AUDIT_KEY,
     CpuMeter,
     SandboxSide,
     percentile,
@@ -527,7 +528,7 @@ async def main() -> None:
     setup_logging("WARNING")
     print(f"cores: {os.cpu_count()}")
     async with servers() as (database_url, redis_url):
-        pool = await create_pool(database_url, size=20)
+        pool = await create_pool(database_url, size=20, audit_key=BENCH_AUDIT_KEY)
         redis = Redis.from_url(redis_url)
         services = build_services(pool, redis, load_settings(_env_file=None))
         with tempfile.TemporaryDirectory() as tmp:

@@ -22,6 +22,7 @@ from bots.sandbox import Sandbox
 from bots.sandbox.server import SandboxBot
 from citybots.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from citybots.settings import BOT_NAMES
+from services.db import connect
 from services.migrations import migrate
 
 
@@ -97,6 +98,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+BENCH_AUDIT_KEY = b"bench audit chain key"
+"""The audit chain's key for every pool, migration and platform a bench starts: the insert
+trigger refuses a row from a session with no key or another one."""
+
 SERVER_PIDS: dict[str, int] = {}
 """The embedded PostgreSQL's postmaster and Redis, when the bench started them (pg_ctl
 detaches the postmaster, so it is no child of the bench)."""
@@ -130,7 +135,7 @@ async def servers() -> AsyncIterator[tuple[str, str]]:
         await admin.execute("CREATE DATABASE citybots_bench")
         await admin.close()
         url = urlunsplit(urlsplit(pg_url)._replace(path="/citybots_bench"))
-        conn = await asyncpg.connect(url)
+        conn = await connect(url, audit_key=BENCH_AUDIT_KEY)
         await migrate(conn)
         await conn.close()
         SERVER_PIDS.clear()
@@ -199,6 +204,7 @@ async def platform_process(
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             "LOG_LEVEL": "WARNING",
+            "AUDIT_CHAIN_KEY": BENCH_AUDIT_KEY.decode(),
             "TELEGRAM_API_BASE": side.api_base,
             "ADMIN_PORT": str(port),
             **{f"{name.upper()}_BOT_TOKEN": bot.token for name, bot in side.bots.items()},

@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from common import percentile, servers  # bench/ is the script's folder
+from common import BENCH_AUDIT_KEY, percentile, servers  # bench/ is the script's folder
 from redis.asyncio import Redis
 
 from services.db import create_pool
@@ -101,7 +101,7 @@ async def main() -> None:
     print(f"cores: {os.cpu_count()}")
     os.environ.pop("REDIS_URL", None)
     async with servers() as (database_url, redis_url):
-        pool = await create_pool(database_url, size=4)
+        pool = await create_pool(database_url, size=4, audit_key=BENCH_AUDIT_KEY)
         started = time.perf_counter()
         iins, plates = await load(pool, args.permits)
         print(f"{args.permits:,} permits loaded in {time.perf_counter() - started:.0f} s")

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import numpy as np
 from common import (  # bench/ is the script's folder
+    BENCH_AUDIT_KEY,
     SandboxSide,
     platform_process,
     sandbox_server,
@@ -383,7 +384,7 @@ async def main() -> None:
     if not {"silence", "ingest"} & set(args.parts):
         return
     async with servers() as (database_url, redis_url):
-        pool = await create_pool(database_url, size=10)
+        pool = await create_pool(database_url, size=10, audit_key=BENCH_AUDIT_KEY)
         redis = Redis.from_url(redis_url)
         await redis.flushdb()
         if "silence" in args.parts:

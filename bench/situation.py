@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from aiohttp import ClientSession, web
-from common import percentile, servers  # bench/ is the script's folder
+from common import BENCH_AUDIT_KEY, percentile, servers  # bench/ is the script's folder
 from redis.asyncio import Redis
 
 from admin.hotline_pages import setup_hotline_pages
@@ -187,7 +187,7 @@ async def main() -> None:
     print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}", flush=True)
     async with _servers(args.keep) as (database_url, redis_url):
         await load(database_url, args.visits, args.calls, args.cases)
-        pool = await create_pool(database_url, size=8)
+        pool = await create_pool(database_url, size=8, audit_key=BENCH_AUDIT_KEY)
         redis = Redis.from_url(redis_url)
         rollups = Rollups(pool, TIMEZONE)
         started = time.perf_counter()

@@ -17,7 +17,7 @@ import random
 import time
 
 from ashyq import load_citizens_and_venues  # bench/ is the script's folder
-from common import percentile, platform_process, sandbox_server, servers
+from common import BENCH_AUDIT_KEY, percentile, platform_process, sandbox_server, servers
 
 from citybots.logs import setup_logging
 from services.db import create_pool
@@ -25,7 +25,7 @@ from services.db import create_pool
 
 async def run(people: int, seconds: float, workers: int, patience: float) -> None:
     async with servers() as (database_url, redis_url), sandbox_server() as side:
-        pool = await create_pool(database_url, size=10)
+        pool = await create_pool(database_url, size=10, audit_key=BENCH_AUDIT_KEY)
         sandbox, citizen = side.sandbox, side.bots["citizen"]
         users = [sandbox.create_user(language_code="en") for _ in range(people)]
         probe = sandbox.create_user(language_code="en")

@@ -15,6 +15,7 @@ from aiogram.methods import TelegramMethod
 from aiogram.types import Update, User
 from pydantic import ValidationError
 
+from bots.private import ALWAYS_RECEIVED
 from flows.checkin.fast import Outcome
 from flows.i18n import pick_language, text
 from services.db import is_unavailable, recover
@@ -35,10 +36,11 @@ IN_FLIGHT = InFlight()
 
 
 def _sender(update: Update) -> tuple[int | None, User | None]:
-    """The chat to answer in and the person who sent the update."""
+    """The chat to answer in (private chats only: never a group's) and the person who
+    sent the update."""
     for event in (update.message, update.edited_message):
         if event is not None:
-            return event.chat.id, event.from_user
+            return (event.chat.id if event.chat.type == "private" else None), event.from_user
     if update.callback_query is not None:
         return update.callback_query.from_user.id, update.callback_query.from_user
     return None, None
@@ -85,6 +87,12 @@ class CityDispatcher(Dispatcher):
         self._last_notice: dict[int, float] = {}
         self.fast_path: FastPath | None = None
         self._slow_tasks: set[asyncio.Task[Any]] = set()
+
+    def resolve_used_update_types(self, skip_events: set[str] | None = None) -> list[str]:
+        """What the bot asks Telegram for: what its flows handle, and always its own
+        membership changes (bots/private.py leaves groups as soon as it is added)."""
+        used = set(super().resolve_used_update_types(skip_events))
+        return sorted(used | set(ALWAYS_RECEIVED) - (skip_events or set()))
 
     async def feed_update(self, bot: Bot, update: Update, **kwargs: Any) -> Any:
         ledger: UpdateLedger = self["ledger"]

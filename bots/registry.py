@@ -11,6 +11,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from bots import agent, citizen, doctor, quarantine, staff
 from bots.dispatcher import CityDispatcher
 from bots.middlewares import LanguageMiddleware
+from bots.private import PrivateChatsOnly
 from flows.common import handlers as common
 from flows.context import BotContext
 
@@ -27,6 +28,7 @@ def build_dispatcher(name: str, context: BotContext, storage: BaseStorage) -> Ci
     dispatcher.update.outer_middleware(
         LanguageMiddleware(context["languages"], context["default_language"])
     )
+    dispatcher.update.outer_middleware(PrivateChatsOnly())  # before any flow sees a thing
     factories: tuple[Callable[[], Router], ...] = (common.build_router, *module.FLOWS)
     for factory in factories:
         dispatcher.include_router(factory())

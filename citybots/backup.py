@@ -132,9 +132,11 @@ def find_tools(server_major: int, folders: Iterable[Path] | None = None) -> Tool
     )
 
 
-async def _connect(url: str, where: Target) -> asyncpg.Connection:
+async def _connect(
+    url: str, where: Target, *, audit_key: bytes | None = None
+) -> asyncpg.Connection:
     try:
-        return await connect(url)
+        return await connect(url, audit_key=audit_key)
     except asyncpg.InvalidCatalogNameError:
         raise BackupError(f"the {where.label} does not exist: create it first") from None
     except (OSError, asyncpg.PostgresError) as error:
@@ -591,10 +593,13 @@ def _archive_file(path: Path) -> Path:
     return path
 
 
-async def restore(url: str, path: Path, *, force: bool = False) -> RestoreReport:
+async def restore(
+    url: str, path: Path, *, force: bool = False, audit_key: bytes | None = None
+) -> RestoreReport:
     """Restore the backup at ``path`` into the database at ``url`` in one transaction; a
     database that is not empty is refused unless ``force`` (then its contents are replaced
-    in the same transaction). Then the migrations the backup lacks are applied."""
+    in the same transaction). Then the migrations the backup lacks are applied (with
+    ``audit_key``, so that one chaining the audit log can)."""
     began = time.perf_counter()
     path = await asyncio.to_thread(_archive_file, path)
     where = target(url)
@@ -625,7 +630,7 @@ async def restore(url: str, path: Path, *, force: bool = False) -> RestoreReport
         await conn.close()
     drop = ["public", *archive.schemas] if not found.empty else []
     await _restore(tools, where, path, archive, drop=drop, server_major=version.major)
-    conn = await _connect(url, where)
+    conn = await _connect(url, where, audit_key=audit_key)
     try:
         applied = await migrate(conn)
     finally:

@@ -142,12 +142,17 @@ async def _db_backup(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _db_restore(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.backup import BackupError, restore
-    from citybots.platform import command_infrastructure, make_redis
+    from citybots.platform import audit_chain_key, command_infrastructure, make_redis
 
     _stop_on_sigterm()
     async with command_infrastructure(settings) as infra:
         try:
-            report = await restore(infra.database_url, Path(args.file), force=args.force)
+            report = await restore(
+                infra.database_url,
+                Path(args.file),
+                force=args.force,
+                audit_key=audit_chain_key(settings),
+            )
         except BackupError as error:
             print(f"citybots: {error}", file=sys.stderr)
             return 1
@@ -286,10 +291,33 @@ async def _check(settings: Settings) -> int:
         "redis": "REDIS_URL" if settings.redis_url else "embedded",
         "mode": "webhook" if settings.webhook_mode else "polling",
         "sandbox_bots": settings.sandbox_bots,
+        "sandbox": settings.sandbox_decision(),
         "default_language": settings.default_language,
     }
     print(json.dumps(report, indent=2))
     return 0 if report["status"] == "ok" else 1
+
+
+def _is_audit_key_refusal(error: BaseException) -> bool:
+    """The database refused an audit row: this command has no key or another key than
+    the deployment's (AUDIT_CHAIN_KEY); its transaction was rolled back."""
+    import asyncpg
+
+    return isinstance(error, asyncpg.InsufficientPrivilegeError) and str(error).startswith(
+        "audit_log: "
+    )
+
+
+def _cli_actor(named: str | None) -> str:
+    """Who runs a command, for the audit log: the operating-system user (from the process's
+    user id, not from $USER, which the caller sets) and the name given with --actor."""
+    import pwd
+
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        user = f"uid {os.geteuid()}"
+    return f"cli:{user}" + (f" as {named[:100]}" if named else "")
 
 
 async def _import_zones(settings: Settings, args: argparse.Namespace, path: Path) -> int:
@@ -314,7 +342,10 @@ async def _import_zones(settings: Settings, args: argparse.Namespace, path: Path
     async with command_services(settings) as services:
         try:
             result = await services.zones.import_shapes(
-                shapes, valid_from=valid_from, actor="cli", source=f"file:{path.name}"
+                shapes,
+                valid_from=valid_from,
+                actor=_cli_actor(args.actor),
+                source=f"file:{path.name}",
             )
         except ZoneImportError as error:
             print(f"citybots: {error}; nothing imported", file=sys.stderr)
@@ -344,9 +375,16 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
         from geofence.points import point_rows
 
         rows = iter(point_rows(await asyncio.to_thread(path.read_bytes)))
+    size = (await asyncio.to_thread(path.stat)).st_size
+    _stop_on_sigterm()  # a stopped import still writes its end to the audit log
     async with command_services(settings) as services:
         report = await services.importer.import_rows(
-            args.kind, rows, source=f"file:{path.name}", progress=progress
+            args.kind,
+            rows,
+            source=f"file:{path.name}",
+            actor=_cli_actor(args.actor),
+            about={"file": path.name, "bytes": size, "actor": args.actor},
+            progress=progress,
         )
     progress(report.rows, final=True)
     report_path = Path(args.report) if args.report else path.with_suffix(".rejected.csv")
@@ -623,7 +661,8 @@ async def _rollups(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _audit(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.platform import audit_chain_key, command_services
-    from services.audit import chain, verify
+    from services.audit import head as chain_head
+    from services.audit import verify
 
     head = None
     if args.head:
@@ -635,14 +674,18 @@ async def _audit(settings: Settings, args: argparse.Namespace) -> int:
     key = audit_chain_key(settings)
     async with command_services(settings) as services:
         pool = services.panel.pool
-        added = await chain(pool, key)
         report = await verify(pool, key, head=head)
-    print(f"audit log: {report.checked:,} rows checked ({added:,} chained just now)")
+        seq, digest = await chain_head(pool)
+    print(f"audit log: {report.checked:,} rows checked")
     for problem in report.broken:
         print(f"BROKEN: {problem}")
-    if report.unchained_stale:
-        print(f"BROKEN: {report.unchained_stale:,} rows older than 5 minutes were never chained")
-    if report.intact and not report.unchained_stale:
+    if report.unchained:
+        print(
+            f"BROKEN: {report.unchained:,} rows were never chained: written before migration"
+            " 0032, which ran without the audit key, they cannot be vouched for"
+        )
+    print(f"head: {seq}:{digest[:16]} (keep it elsewhere; later: audit verify --head {seq}:...)")
+    if report.intact and not report.unchained:
         print("the chain is intact: no row was changed or removed")
         return 0
     return 1
@@ -737,6 +780,12 @@ def build_parser() -> argparse.ArgumentParser:
     importing.add_argument(
         "--report", help="where to write rejected rows (default FILE.rejected.csv)"
     )
+    importing.add_argument(
+        "--actor",
+        metavar="NAME",
+        help="who runs this import (a person, a ticket): written to the audit log with the"
+        " operating-system user",
+    )
     labs = commands.add_parser("labs", help="laboratories that push results over the API")
     labs_commands = labs.add_subparsers(dest="labs_command", required=True)
     labs_add = labs_commands.add_parser("add", help="add a laboratory and print its API key")
@@ -806,7 +855,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--head",
         metavar="SEQ:HASH",
-        help="a head the chain job logged earlier ('audit chain: head #SEQ HASH'): it must"
+        help="a head logged ('audit chain: head #SEQ HASH') or printed by verify earlier: it must"
         " still be in the chain, so rows cut off the end are found too",
     )
     rollups = commands.add_parser(
@@ -878,6 +927,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(handlers[command](settings))
     except (StartupError, MigrationError, EmbeddedServerError) as error:
         print(f"citybots: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        if not _is_audit_key_refusal(error):
+            raise
+        print(f"citybots: {error}; the command stopped there", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -59,7 +59,7 @@ from bots.sandbox import Sandbox, default_username
 from bots.session import ApiHealth, PacingMiddleware, RetryAfterMiddleware
 from bots.webhook import WebhookEndpoint, WebhookTarget
 from citybots.embedded import EmbeddedPostgres, EmbeddedRedis
-from citybots.settings import BOT_NAMES, Settings
+from citybots.settings import Settings
 from citybots.wiring import Services, build_services
 from flows.context import BotContext, BotLinks, BotProfile, Limits
 from flows.hotline.call_scripts import ScriptError
@@ -67,7 +67,7 @@ from flows.hotline.call_scripts import scripts as call_scripts
 from flows.i18n import LANGUAGES, text
 from flows.quarantine.live import LiveIngest
 from nlu.service import Nlu, load_or_train
-from services.audit import chain as audit_chain
+from services.audit import head as audit_head
 from services.db import connect, create_pool, is_unavailable
 from services.localcache import InvalidationListener
 from services.map import MapLayers
@@ -170,7 +170,9 @@ async def command_services(settings: Settings) -> AsyncIterator[Services]:
     async with command_infrastructure(settings) as infra:
         pool = redis = None
         try:
-            pool = await create_pool(infra.database_url, size=4)
+            pool = await create_pool(
+                infra.database_url, size=4, audit_key=audit_chain_key(settings)
+            )
             async with pool.acquire() as conn:
                 await migrate(conn)
             redis = make_redis(infra.redis_url, settings.redis_pool_size)
@@ -202,7 +204,7 @@ async def database_url(settings: Settings) -> AsyncIterator[str]:
 async def database(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     """A connection for one-off commands (`citybots db ...`) on :func:`database_url`."""
     async with database_url(settings) as url:
-        conn = await connect(url)
+        conn = await connect(url, audit_key=audit_chain_key(settings))
         try:
             yield conn
         finally:
@@ -259,6 +261,7 @@ class Platform:
     _notifier_task: asyncio.Task[None] | None = None
     _invalidations: InvalidationListener | None = None
     live_ingest: LiveIngest | None = None
+    _audit_head_logged: int = -1
 
     async def __aenter__(self) -> Platform:
         await self.start()
@@ -291,7 +294,11 @@ class Platform:
         settings = self.settings
         self.infra = await start_infrastructure(settings)
         try:
-            self.pool = await create_pool(self.infra.database_url, size=settings.db_pool_size)
+            self.pool = await create_pool(
+                self.infra.database_url,
+                size=settings.db_pool_size,
+                audit_key=audit_chain_key(settings),
+            )
         except (OSError, asyncpg.PostgresError) as error:
             raise StartupError(f"cannot connect to PostgreSQL: {error}") from error
         async with self.pool.acquire() as conn:
@@ -366,7 +373,9 @@ class Platform:
             settings.data_dir,
             max_upload=settings.registry_upload_max_mb * 1024**2,
         )
-        if settings.sandbox_bots:
+        decision = settings.sandbox_decision()
+        (log.warning if "not started" in decision else log.info)("%s", decision)
+        if settings.sandbox_mounted:
             self.sandbox = Sandbox()
             self.sandbox.setup(app)
             add_page(app, "/sandbox/", "Sandbox chat")
@@ -405,11 +414,11 @@ class Platform:
         # the others stop starting too.
         try:
             async with asyncio.TaskGroup() as group:
-                for name in BOT_NAMES:
+                for name in settings.bots_to_run:
                     group.create_task(self._connect_bot(name))
             links.usernames.update({n: b.username for n, b in self.bots.items()})
             async with asyncio.TaskGroup() as group:
-                for name in BOT_NAMES:
+                for name in settings.bots_to_run:
                     context = self._context(name, links)
                     group.create_task(self._start_bot(name, context, storage, webhooks))
         except ExceptionGroup as errors:
@@ -440,7 +449,7 @@ class Platform:
         self._scheduler.add_job(
             self._rollups, "interval", minutes=1, id="rollups", next_run_time=datetime.now(UTC)
         )
-        self._scheduler.add_job(self._audit_chain, "interval", seconds=30, id="audit-chain")
+        self._scheduler.add_job(self._log_audit_head, "interval", minutes=1, id="audit-head")
         self._scheduler.add_job(self._lookup_watch, "interval", hours=1, id="lookup-watch")
         self._scheduler.add_job(
             self._exposure_catch_up, "interval", seconds=30, id="exposure-catch-up"
@@ -612,17 +621,14 @@ class Platform:
 
         await run_exclusively(self.redis, "retention", job, hold=timedelta(minutes=50))
 
-    async def _audit_chain(self) -> None:
+    async def _log_audit_head(self) -> None:
+        """Rows are chained as they are written (migration 0032); the head, when it moved,
+        goes to the log so a copy lives outside the database (`audit verify --head`)."""
         assert self.pool is not None
-        assert self.redis is not None
-        pool = self.pool
-
-        key = audit_chain_key(self.settings)
-
-        async def job() -> None:
-            await audit_chain(pool, key)
-
-        await run_exclusively(self.redis, "audit-chain", job, hold=timedelta(seconds=25))
+        seq, digest = await audit_head(self.pool)
+        if seq != self._audit_head_logged:
+            self._audit_head_logged = seq
+            log.info("audit chain: head #%d %s", seq, digest[:16])
 
     async def _lookup_watch(self) -> None:
         assert self.services is not None
@@ -783,7 +789,7 @@ class Platform:
             report["postgres"]["ok"]
             and report["redis"]["ok"]
             and all(b["ok"] for b in report["bots"].values())
-            and len(self.bots) == len(BOT_NAMES)
+            and len(self.bots) == len(self.settings.bots_to_run)
         )
         report["status"] = "ok" if healthy else "degraded"
         return report
@@ -857,6 +863,7 @@ class Platform:
             else "long polling"
         )
         lines.append(f"  Bots        {mode}")
+        lines.append(f"              {self.settings.sandbox_decision()}")
         for name, running in self.bots.items():
             where = "sandbox" if running.on_sandbox else running.api_base
             lines.append(f"    {name:<11} @{running.username:<26} on {where}")

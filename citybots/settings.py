@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     registry_upload_max_mb: int = Field(default=100, ge=1, le=10_000)
     webhook_base_url: str | None = None
     webhook_secret: SecretStr | None = None
+    sandbox: Literal["auto", "on", "off"] = "auto"
     default_language: Language = "ru"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_enabled: bool = True
@@ -201,6 +202,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _no_sandbox_for_webhooks(self) -> Settings:
+        if self.webhook_base_url and self.sandbox == "on":
+            raise ValueError(
+                "SANDBOX=on cannot be used in webhook mode (WEBHOOK_BASE_URL): a deployment "
+                "facing Telegram never serves the sandbox; give every bot its token"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _webhook_needs_secret(self) -> Settings:
         if self.webhook_base_url and self.webhook_secret is None:
             raise ValueError(
@@ -219,7 +229,43 @@ class Settings(BaseSettings):
 
     @property
     def sandbox_bots(self) -> list[str]:
+        """The bots without a token."""
         return [name for name in BOT_NAMES if self.bot_token(name) is None]
+
+    @property
+    def sandbox_mounted(self) -> bool:
+        """Whether the sandbox (its user side and faults API) is served: with SANDBOX=on,
+        or SANDBOX=auto when no bot has a token; never in webhook mode."""
+        if self.webhook_mode or self.sandbox == "off":
+            return False
+        return self.sandbox == "on" or len(self.sandbox_bots) == len(BOT_NAMES)
+
+    @property
+    def bots_to_run(self) -> list[str]:
+        """The bots that start: those with a token, and the others on a mounted sandbox."""
+        mounted = self.sandbox_mounted
+        return [n for n in BOT_NAMES if mounted or self.bot_token(n) is not None]
+
+    def sandbox_decision(self) -> str:
+        """One line saying whether the sandbox is served, and why; and which bots do not
+        start for want of a token."""
+        missing = [n for n in self.sandbox_bots if n not in self.bots_to_run]
+        if self.sandbox_mounted:
+            why = "SANDBOX=on" if self.sandbox == "on" else "SANDBOX=auto and no bot has a token"
+            line = f"sandbox: on ({why}): bots without a token run on it, at /sandbox/"
+        elif self.webhook_mode:
+            line = "sandbox: off (webhook mode never serves it)"
+        elif self.sandbox == "off":
+            line = "sandbox: off (SANDBOX=off)"
+        elif missing:
+            line = "sandbox: off (SANDBOX=auto and some bots have a token)"
+        else:
+            line = "sandbox: off (every bot has a token)"
+        if missing:
+            env = ", ".join(f"{n.upper()}_BOT_TOKEN" for n in missing)
+            line += f"; not started, no token: {', '.join(missing)} (set {env}"
+            line += ")" if self.webhook_mode else ", or SANDBOX=on to run them on the sandbox)"
+        return line
 
     @property
     def admin_url(self) -> str:

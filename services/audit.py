@@ -48,11 +48,12 @@ async def record(
 
 
 GENESIS = b"\0" * 32
-CHAIN_BATCH = 5_000
+BATCH = 5_000
 
 
-def canonical(row: asyncpg.Record) -> bytes:
-    """The bytes a row's hash covers: every column it was written with, in one fixed form."""
+def _json_canonical(row: asyncpg.Record) -> bytes:
+    """The canonical form of rows chained by the job that chained rows until migration
+    0032 (up to audit_chain_head.json_form_upto): their hashes stay as they were."""
     details = row["details"]
     if isinstance(details, str):
         details = json.loads(details)
@@ -71,56 +72,41 @@ def canonical(row: asyncpg.Record) -> bytes:
     ).encode()
 
 
-def link(key: bytes, prev_hash: bytes, row: asyncpg.Record) -> bytes:
+def _field(value: str | None) -> bytes:
+    if value is None:
+        return b"-,"
+    data = value.encode()
+    return b"%d:%s," % (len(data), data)
+
+
+def canonical(row: asyncpg.Record) -> bytes:
+    """The bytes a row's hash covers, as the insert trigger (migration 0032) builds them:
+    each of id, time (UTC), actor, action, subject and details (PostgreSQL's jsonb text,
+    selected as ``details_text``) as '<bytes>:<text>,' or '-,' for NULL."""
+    at = row["at"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    fields = (str(row["id"]), at, row["actor"], row["action"], row["subject"])
+    return b"".join(_field(v) for v in (*fields, row["details_text"]))
+
+
+def link(key: bytes, prev_hash: bytes, row: asyncpg.Record, *, json_form: bool = False) -> bytes:
     """HMAC-SHA256 under a key kept outside the database: someone who can change rows in
     PostgreSQL cannot compute the hashes that would hide the change."""
-    return hmac.new(key, prev_hash + canonical(row), hashlib.sha256).digest()
+    form = _json_canonical(row) if json_form else canonical(row)
+    return hmac.new(key, prev_hash + form, hashlib.sha256).digest()
 
 
-async def chain(pool: asyncpg.Pool, key: bytes) -> int:
-    """Chain the rows written since the last run, in id order; returns how many. The new
-    head is logged, so a copy of it lives outside the database (`verify --head`)."""
-    chained = 0
-    while True:
-        async with pool.acquire() as conn, conn.transaction():
-            head = await conn.fetchrow("SELECT chain_seq, hash FROM audit_chain_head FOR UPDATE")
-            assert head is not None, "migration 0018 creates the chain's head"
-            seq, prev = head["chain_seq"], bytes(head["hash"])
-            rows = await conn.fetch(
-                "SELECT id, at, actor, action, subject, details FROM audit_log"
-                " WHERE chain_seq IS NULL ORDER BY id LIMIT $1",
-                CHAIN_BATCH,
-            )
-            if not rows:
-                return chained
-            ids, seqs, prevs, hashes = [], [], [], []
-            for row in rows:
-                seq += 1
-                digest = link(key, prev, row)
-                ids.append(row["id"])
-                seqs.append(seq)
-                prevs.append(prev)
-                hashes.append(digest)
-                prev = digest
-            await conn.execute(
-                "UPDATE audit_log a SET chain_seq = c.seq, prev_hash = c.prev, hash = c.hash"
-                " FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])"
-                " AS c (id, seq, prev, hash) WHERE a.id = c.id",
-                ids,
-                seqs,
-                prevs,
-                hashes,
-            )
-            await conn.execute("UPDATE audit_chain_head SET chain_seq = $1, hash = $2", seq, prev)
-            chained += len(rows)
-            log.info("audit chain: head #%d %s (%d rows chained)", seq, prev.hex()[:16], len(rows))
+async def head(pool: asyncpg.Pool) -> tuple[int, str]:
+    """The chain's last row: its chain_seq and hash in hex (keep a copy outside the
+    database for ``verify --head``)."""
+    row = await pool.fetchrow("SELECT chain_seq, hash FROM audit_chain_head")
+    return (row["chain_seq"], bytes(row["hash"]).hex()) if row else (0, GENESIS.hex())
 
 
 @dataclass(frozen=True)
 class ChainReport:
     checked: int
     broken: list[str]  # what is wrong, one line each, first problems first
-    unchained_stale: int  # rows older than the chain job's period still not chained
+    unchained: int  # rows written before migration 0032 by a session without the key
 
     @property
     def intact(self) -> bool:
@@ -136,18 +122,22 @@ async def verify(
 ) -> ChainReport:
     """Walk the chain from its start: every row's hash must follow from the row and the
     hash before it, chain_seq must have no gaps, and the head must be the last row. With
-    ``head`` (a chain_seq and the start of its hash in hex, as the chain job logged it),
+    ``head`` (a chain_seq and the start of its hash in hex, as logged or printed earlier),
     the chain must still hold that row unchanged: rows cut off the end are found too."""
     broken: list[str] = []
     prev, expected_seq, checked = GENESIS, 1, 0
     recorded_seq, recorded_prefix = head if head is not None else (None, "")
     seen_recorded = False
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-        stored = await conn.fetchrow("SELECT chain_seq, hash FROM audit_chain_head")
+        stored = await conn.fetchrow(
+            "SELECT chain_seq, hash, json_form_upto FROM audit_chain_head"
+        )
+        json_form_upto = stored["json_form_upto"] if stored else 0
         cursor = conn.cursor(
-            "SELECT id, at, actor, action, subject, details, chain_seq, prev_hash, hash"
+            "SELECT id, at, actor, action, subject, details, details::text AS details_text,"
+            " chain_seq, prev_hash, hash"
             " FROM audit_log WHERE chain_seq IS NOT NULL ORDER BY chain_seq",
-            prefetch=CHAIN_BATCH,
+            prefetch=BATCH,
         )
         async for row in cursor:
             checked += 1
@@ -162,7 +152,8 @@ async def verify(
                 )
             if row["chain_seq"] == recorded_seq:
                 seen_recorded = bytes(row["hash"]).hex().startswith(recorded_prefix.lower())
-            if link(key, bytes(row["prev_hash"]), row) != bytes(row["hash"]):
+            json_form = row["chain_seq"] <= json_form_upto
+            if link(key, bytes(row["prev_hash"]), row, json_form=json_form) != bytes(row["hash"]):
                 broken.append(
                     f"row id {row['id']} (#{row['chain_seq']}) was changed after it was written"
                 )
@@ -182,8 +173,5 @@ async def verify(
                 f"the head recorded earlier (#{head[0]} {head[1]}) is not in the chain"
                 " as it was: rows were removed from the end or the chain was rewritten"
             )
-        stale = await conn.fetchval(
-            "SELECT count(*) FROM audit_log WHERE chain_seq IS NULL"
-            " AND at < now() - interval '5 minutes'"
-        )
-    return ChainReport(checked, broken, int(stale))
+        unchained = await conn.fetchval("SELECT count(*) FROM audit_log WHERE chain_seq IS NULL")
+    return ChainReport(checked, broken, int(unchained))

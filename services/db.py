@@ -16,15 +16,23 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def connect(url: str) -> asyncpg.Connection:
+def _server_settings(audit_key: bytes | None) -> dict[str, str] | None:
+    """The audit chain's key goes to each session at start-up, never into a table or a
+    statement's text: the insert trigger on audit_log chains rows with it (and refuses
+    a row from a session without it)."""
+    return {"citybots.audit_key": audit_key.hex()} if audit_key else None
+
+
+async def connect(url: str, *, audit_key: bytes | None = None) -> asyncpg.Connection:
     """One connection, set up like the pool's, for one-off commands."""
-    conn = await asyncpg.connect(url, timeout=10)
+    conn = await asyncpg.connect(url, timeout=10, server_settings=_server_settings(audit_key))
     await _init_connection(conn)
     return conn
 
 
-async def create_pool(url: str, *, size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections decode JSON; commands time out rather than hang."""
+async def create_pool(url: str, *, size: int = 10, audit_key: bytes | None = None) -> asyncpg.Pool:
+    """A pool whose connections decode JSON and may write the audit log (given
+    ``audit_key``); commands time out rather than hang."""
     pool = await asyncpg.create_pool(
         url,
         min_size=1,
@@ -33,6 +41,7 @@ async def create_pool(url: str, *, size: int = 10) -> asyncpg.Pool:
         command_timeout=30,
         timeout=10,
         max_inactive_connection_lifetime=300,
+        server_settings=_server_settings(audit_key),
     )
     assert pool is not None
     return pool

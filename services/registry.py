@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import logging
 import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -43,6 +45,8 @@ from services.validation import (
     parse_coordinates,
     parse_phone,
 )
+
+log = logging.getLogger(__name__)
 
 KINDS = ("pcr", "contacts", "phones", "orgs", "pois")
 POI_KINDS = ("pharmacy", "shop", "hotel", "hostel", "residents")
@@ -152,6 +156,16 @@ class ImportReport:
             "rejected": [
                 {"line": r.line, "code": r.code, "reason": r.reason} for r in self.rejected
             ],
+        }
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "rows": self.rows,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "corrected": self.corrected,
+            "withdrawn": self.withdrawn,
+            "rejected": self.rejected_total,
         }
 
     def write_rejected(self, path: Path) -> None:
@@ -410,17 +424,66 @@ class RegistryImporter:
         rows: Iterable[tuple[int, list[str] | None]],
         *,
         source: str = "import",
+        actor: str | None = None,
+        about: dict[str, Any] | None = None,
         progress: Progress | None = None,
         refused: Iterable[Rejected] = (),
     ) -> ImportReport:
         """Validate and store ``(line, fields)`` rows; ``fields`` None is an unreadable row.
         ``refused``: items of the same batch refused before they became rows (a FHIR
-        entry that is no result), reported with the rest."""
+        entry that is no result), reported with the rest.
+
+        Audited at both ends: ``import.start`` (``actor``, else ``source``; ``about``: the
+        file's name and size, ...) is written before the first row, ``import.end`` with
+        the counts when the import ends, also when it fails or is cancelled; an import
+        killed outright leaves its start row alone, the two sharing ``details.import``."""
         started = time.perf_counter()
         report = ImportReport(kind)
-        for item in refused:
-            report.rows += 1
-            report.reject(item)
+        who = actor or source
+        import_id = secrets.token_hex(6)
+        await record(
+            self.pool,
+            actor=who,
+            action="import.start",
+            subject=kind,
+            details={"import": import_id, "source": source, **(about or {})},
+        )
+        outcome: dict[str, Any] = {"status": "done"}
+        try:
+            for item in refused:
+                report.rows += 1
+                report.reject(item)
+            await self._import(kind, rows, source, progress, report)
+        except asyncio.CancelledError:
+            outcome = {"status": "cancelled"}
+            raise
+        except BaseException as error:
+            outcome = {"status": "failed", "error": type(error).__name__}
+            raise
+        finally:
+            report.seconds = time.perf_counter() - started
+            end = {"import": import_id, **outcome, **report.counts()}
+            end["seconds"] = round(report.seconds, 2)
+            # Written even as the task is being cancelled (a stopped command, a dropped
+            # upload): shielded, so the end row is not cut off half-way.
+            try:
+                await asyncio.shield(
+                    record(self.pool, actor=who, action="import.end", subject=kind, details=end)
+                )
+            except Exception:
+                if outcome["status"] == "done":
+                    raise
+                log.warning("import %s (%s): its end could not be audited", import_id, kind)
+        return report
+
+    async def _import(
+        self,
+        kind: str,
+        rows: Iterable[tuple[int, list[str] | None]],
+        source: str,
+        progress: Progress | None,
+        report: ImportReport,
+    ) -> None:
         storing: list[asyncio.Task[None]] = []
         try:
             await self._parse_and_store(kind, rows, source, progress, report, storing)
@@ -430,8 +493,6 @@ class RegistryImporter:
             await asyncio.gather(*storing, return_exceptions=True)
             raise
         report.rejected.sort(key=lambda rejected: rejected.line)
-        report.seconds = time.perf_counter() - started
-        return report
 
     async def _parse_and_store(
         self,

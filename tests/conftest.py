@@ -20,8 +20,10 @@ from citybots.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from citybots.platform import Platform
 from citybots.settings import Settings, load_settings
 from citybots.wiring import Services
-from services.db import create_pool
+from services.db import connect, create_pool
 from services.migrations import migrate
+
+AUDIT_CHAIN_KEY = "test audit chain key"  # every platform and command of a test session
 
 
 def _with_database(url: str, name: str) -> str:
@@ -56,8 +58,8 @@ async def new_database(server: str, prefix: str = "citybots_test") -> AsyncItera
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         url = _with_database(server, name)
-        conn = await asyncpg.connect(url)
-        await migrate(conn)
+        conn = await connect(url, audit_key=AUDIT_CHAIN_KEY.encode())
+        await migrate(conn)  # with the key: the chain is this key's from the start
         await conn.close()
         yield url
     finally:
@@ -79,7 +81,7 @@ def redis_url(server_urls: tuple[str, str]) -> str:
 
 @pytest.fixture(scope="session")
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(database_url, size=5)
+    pool = await create_pool(database_url, size=5, audit_key=AUDIT_CHAIN_KEY.encode())
     yield pool
     await pool.close()
 
@@ -89,9 +91,6 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url)
     yield client
     await client.aclose()
-
-
-AUDIT_CHAIN_KEY = "test audit chain key"  # every platform and command of a test session
 
 
 def make_settings(tmp: Path, **overrides: object) -> Settings:

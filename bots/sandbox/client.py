@@ -109,6 +109,38 @@ class SandboxClient:
     async def clear_faults(self) -> None:
         await self.request("POST", "/faults", json={"clear": True})
 
+    async def create_group(self, kind: str = "group", title: str = "Test group") -> int:
+        """A group, supergroup or channel (``kind``); returns its chat id."""
+        body = {"type": kind, "title": title}
+        return int((await self.request("POST", "/groups", json=body))["id"])
+
+    async def add_to_group(
+        self, group_id: int, bot: str, user_id: int, *, quietly: bool = False
+    ) -> None:
+        """The user adds the bot to the group (the bot gets ``my_chat_member``, unless
+        ``quietly``)."""
+        body = {"bot": bot, "user_id": user_id, "quietly": quietly}
+        await self.request("POST", f"/groups/{group_id}/add", json=body)
+
+    async def send_in_group(
+        self, group_id: int, bot: str, text: str, *, user_id: int | None = None
+    ) -> None:
+        """A message in the group, as ``bot`` gets it: without ``user_id``, one with no
+        sender; in a channel, a channel post."""
+        body: dict[str, Any] = {"bot": bot, "text": text}
+        if user_id is not None:
+            body["user_id"] = user_id
+        await self.request("POST", f"/groups/{group_id}/send", json=body)
+
+    async def group(
+        self, group_id: int, *, since: int = 0, count: int = 0, wait: float = 0
+    ) -> dict[str, Any]:
+        """The group: ``bots`` still in it, ``events`` (bots' messages and leaves) after
+        ``since``, waiting up to ``wait`` seconds until there are ``count`` of them."""
+        query = {"since": since, "count": count, "wait": wait}
+        result: dict[str, Any] = await self.request("GET", f"/groups/{group_id}", params=query)
+        return result
+
     async def file(self, file_id: str) -> bytes:
         data: bytes = await self.request("GET", f"/files/{file_id}")
         return data

@@ -132,6 +132,41 @@ class Chat:
 
 
 @dataclass
+class Group:
+    """A group, supergroup or channel that bots can be added to: what the bots said in
+    it and whether each is still there (to show that bots stay out of them)."""
+
+    id: int
+    type: str
+    title: str
+    members: set[int] = field(default_factory=set)  # the bots in it, by id
+    events: list[dict[str, Any]] = field(default_factory=list)  # bots' sends and leaves
+    next_message_id: int = 1
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "title": self.title}
+
+
+GROUP_TYPES = ("group", "supergroup", "channel")
+_ADMIN_RIGHTS = (
+    "can_be_edited",
+    "is_anonymous",
+    "can_manage_chat",
+    "can_delete_messages",
+    "can_manage_video_chats",
+    "can_restrict_members",
+    "can_promote_members",
+    "can_change_info",
+    "can_invite_users",
+    "can_post_stories",
+    "can_edit_stories",
+    "can_delete_stories",
+    "can_send_welcome_messages",
+)
+
+
+@dataclass
 class Fault:
     """Sends of ``methods`` fail with ``status``: each with probability ``rate``, until
     ``remaining`` have failed (None: no limit) or ``until`` (monotonic time) has passed."""
@@ -206,6 +241,8 @@ class Sandbox:
         self.bots_by_username: dict[str, SandboxBot] = {}
         self.users: dict[int, SandboxUser] = {}
         self.chats: dict[tuple[int, int], Chat] = {}
+        self.groups: dict[int, Group] = {}
+        self._group_ids = itertools.count(1_000_000_000_000 + secrets.randbelow(10**9))
         self.files: dict[str, StoredFile] = {}
         self.callbacks: dict[str, dict[str, Any]] = {}
         self.faults: list[Fault] = []
@@ -262,6 +299,11 @@ class Sandbox:
         app.router.add_post(chat + "/press", self._api_press)
         app.router.add_post(chat + "/block", self._api_block)
         app.router.add_get(chat + "/messages", self._api_messages)
+        app.router.add_post(p + "/api/groups", self._api_create_group)
+        group = p + "/api/groups/{group_id}"
+        app.router.add_get(group, self._api_group)
+        app.router.add_post(group + "/add", self._api_group_add)
+        app.router.add_post(group + "/send", self._api_group_send)
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
 
@@ -574,6 +616,10 @@ class Sandbox:
         return True
 
     async def _m_sendmessage(self, bot: SandboxBot, params: dict[str, Any]) -> dict[str, Any]:
+        group = self._group_for(bot, params)
+        if group is not None:
+            check_text(params.get("text"), params.get("parse_mode"))
+            return await self._group_event(group, {"from": bot.public(), "text": params["text"]})
         chat_id, chat = self._chat_for(bot, params)
         check_text(params.get("text"), params.get("parse_mode"))
         content: dict[str, Any] = {"text": params["text"], "parse_mode": params.get("parse_mode")}
@@ -581,6 +627,93 @@ class Sandbox:
         if markup is not None:
             content["reply_markup"] = markup
         return _public(await self._post_bot_message(bot, chat_id, chat, content))
+
+    async def _m_leavechat(self, bot: SandboxBot, params: dict[str, Any]) -> bool:
+        group = self._group_for(bot, params)
+        if group is None:
+            raise BadRequest("chat not found")
+        group.members.discard(bot.id)
+        await self._group_event(group, {"from": bot.public(), "left_chat_member": bot.public()})
+        return True
+
+    def _group_for(self, bot: SandboxBot, params: dict[str, Any]) -> Group | None:
+        """The group ``chat_id`` names (None for a private chat); 403 if the bot is not in
+        it, as Telegram answers."""
+        group = self.groups.get(_int(params.get("chat_id"), 0))
+        if group is not None and bot.id not in group.members:
+            raise _Forbidden(f"bot is not a member of the {group.type} chat")
+        return group
+
+    async def _group_event(self, group: Group, content: dict[str, Any]) -> dict[str, Any]:
+        message = {
+            "message_id": group.next_message_id,
+            "chat": group.public(),
+            "date": int(time.time()),
+            **content,
+        }
+        group.next_message_id += 1
+        async with group.changed:
+            group.events.append(message)
+            group.changed.notify_all()
+        return message
+
+    def create_group(self, kind: str = "group", title: str = "Sandbox group") -> Group:
+        if kind not in GROUP_TYPES:
+            raise ValueError(f"a group's type is one of {', '.join(GROUP_TYPES)}")
+        group = Group(-next(self._group_ids), kind, title)
+        self.groups[group.id] = group
+        return group
+
+    async def add_to_group(
+        self, bot: SandboxBot, group: Group, by: SandboxUser, *, quietly: bool = False
+    ) -> int:
+        """``by`` adds ``bot`` to the group (an administrator of a channel); the bot gets
+        a ``my_chat_member`` update (not ``quietly``: as a bot whose allowed updates left
+        it out, or one added before it asked). Returns its update id (0 if quietly)."""
+        group.members.add(bot.id)
+        if quietly:
+            return 0
+        member: dict[str, Any] = {"user": bot.public()}
+        status = "member"
+        if group.type == "channel":  # bots join channels as administrators
+            status = "administrator"
+            member |= {right: False for right in _ADMIN_RIGHTS}
+            member["can_post_messages"] = True
+        update = await self._push_update(
+            bot,
+            {
+                "my_chat_member": {
+                    "chat": group.public(),
+                    "from": by.public(),
+                    "date": int(time.time()),
+                    "old_chat_member": {"status": "left", **member},
+                    "new_chat_member": {"status": status, **member},
+                }
+            },
+        )
+        return int(update["update_id"])
+
+    async def post_in_group(
+        self, bot: SandboxBot, group: Group, user: SandboxUser | None, text: str
+    ) -> int:
+        """A message in the group as ``bot`` sees it: from ``user``, or with no sender (an
+        anonymous administrator: ``sender_chat`` only); in a channel, a channel post."""
+        if bot.id not in group.members:
+            raise ValueError("the bot is not in that group")
+        message: dict[str, Any] = {
+            "message_id": group.next_message_id,
+            "chat": group.public(),
+            "date": int(time.time()),
+            "text": text,
+        }
+        group.next_message_id += 1
+        if user is not None and group.type != "channel":
+            message["from"] = user.public()
+        else:
+            message["sender_chat"] = group.public()
+        kind = "channel_post" if group.type == "channel" else "message"
+        update = await self._push_update(bot, {kind: message})
+        return int(update["update_id"])
 
     async def _send_file(
         self, bot: SandboxBot, params: dict[str, Any], kind: str
@@ -1189,6 +1322,76 @@ class Sandbox:
             },
         )
         return web.json_response({"update_id": update["update_id"], "callback_query_id": query_id})
+
+    def _group_from(self, request: web.Request) -> Group:
+        group = self.groups.get(_int(request.match_info["group_id"], 0))
+        if group is None:
+            raise web.HTTPNotFound(text="no such sandbox group")
+        return group
+
+    def _bot_in_body(self, body: dict[str, Any]) -> SandboxBot:
+        bot = self.bot_named(str(body.get("bot", "")))
+        if bot is None:
+            raise web.HTTPNotFound(text=f"no sandbox bot {body.get('bot')!r}")
+        return bot
+
+    async def _api_create_group(self, request: web.Request) -> web.Response:
+        """``{"type": "group"|"supergroup"|"channel", "title"}``: a new group."""
+        body = await _json_body(request)
+        try:
+            group = self.create_group(str(body.get("type", "group")), str(body.get("title", "")))
+        except ValueError as error:
+            raise web.HTTPBadRequest(text=str(error)) from None
+        return web.json_response(group.public())
+
+    async def _api_group(self, request: web.Request) -> web.Response:
+        """The group, the bots still in it, and what bots did there (after ``since``, a
+        count of events, waiting up to ``wait`` seconds until there are ``count``)."""
+        group = self._group_from(request)
+        since = _int(request.query.get("since"), 0)
+        count = _int(request.query.get("count"), 0)
+        wait = min(float(request.query.get("wait", 0) or 0), 60.0)
+        async with group.changed:
+            if wait:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        group.changed.wait_for(
+                            lambda: self.closing or len(group.events) - since >= count
+                        ),
+                        wait,
+                    )
+            events = group.events[since:]
+        members = [b.username for b in self.bots_by_token.values() if b.id in group.members]
+        return web.json_response({**group.public(), "bots": members, "events": events})
+
+    async def _api_group_add(self, request: web.Request) -> web.Response:
+        """``{"bot", "user_id", "quietly"}``: the user adds the bot to the group (quietly:
+        without telling the bot)."""
+        group = self._group_from(request)
+        body = await _json_body(request)
+        bot = self._bot_in_body(body)
+        user = self.users.get(_int(body.get("user_id")))
+        if user is None:
+            raise web.HTTPNotFound(text="no such sandbox user")
+        quietly = bool(body.get("quietly"))
+        return web.json_response(
+            {"update_id": await self.add_to_group(bot, group, user, quietly=quietly)}
+        )
+
+    async def _api_group_send(self, request: web.Request) -> web.Response:
+        """``{"bot", "user_id", "text"}``: a message in the group, as that bot gets it
+        (without ``user_id``: a message with no sender; in a channel: a channel post)."""
+        group = self._group_from(request)
+        body = await _json_body(request)
+        bot = self._bot_in_body(body)
+        user = self.users.get(_int(body.get("user_id")))
+        if body.get("user_id") is not None and user is None:
+            raise web.HTTPNotFound(text="no such sandbox user")
+        try:
+            update_id = await self.post_in_group(bot, group, user, str(body.get("text", "")))
+        except ValueError as error:
+            raise web.HTTPBadRequest(text=str(error)) from None
+        return web.json_response({"update_id": update_id})
 
     async def _api_messages(self, request: web.Request) -> web.Response:
         """Messages changed after ``since`` (a sequence number), waiting up to ``wait``

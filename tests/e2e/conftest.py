@@ -1,4 +1,6 @@
-"""The platform in webhook mode, for the tests of webhooks (one per test module)."""
+"""The platform in webhook mode, for the tests of webhooks (one per test module): every bot
+has a token on a sandbox served apart, standing in for Telegram (webhook mode never serves
+the sandbox itself), which posts updates to the platform's webhooks."""
 
 from collections.abc import AsyncIterator
 
@@ -6,16 +8,29 @@ import pytest
 
 from citybots.embedded import free_port
 from citybots.platform import Platform
+from citybots.settings import BOT_NAMES
 from tests.conftest import make_settings
+from tests.sandbox_server import serve_sandbox
 
 WEBHOOK_SECRET = "webhook-secret-for-tests-0123"
 
 
 @pytest.fixture(scope="module")
+async def webhook_api() -> AsyncIterator[tuple[str, dict[str, str]]]:
+    """The stand-in Bot API's base URL, and a token for each bot on it."""
+    async with serve_sandbox() as (remote, base):
+        yield base, {name: remote.register_bot(name).token for name in BOT_NAMES}
+
+
+@pytest.fixture(scope="module")
 async def webhook_platform(
-    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    database_url: str,
+    redis_url: str,
+    webhook_api: tuple[str, dict[str, str]],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Platform]:
     port = free_port()
+    base, tokens = webhook_api
     settings = make_settings(
         tmp_path_factory.mktemp("webhook"),
         database_url=database_url,
@@ -23,6 +38,8 @@ async def webhook_platform(
         admin_port=port,
         webhook_base_url=f"http://127.0.0.1:{port}",
         webhook_secret=WEBHOOK_SECRET,
+        telegram_api_base=base,
+        **{f"{name}_bot_token": token for name, token in tokens.items()},
     )
     async with Platform(settings) as running:
         yield running

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import ClientSession
 
 from bots.sandbox import Sandbox
 from bots.sandbox.client import SandboxClient
@@ -32,6 +33,7 @@ async def test_a_bot_with_a_token_runs_on_the_configured_api_server(
         redis_url=redis_url,
         citizen_bot_token=token,
         telegram_api_base=base,
+        sandbox="on",  # the others on the platform's own sandbox, as asked
     )
     async with Platform(settings) as platform, SandboxClient(base) as client:
         health = await platform.health()
@@ -71,3 +73,34 @@ async def test_an_unreachable_api_server_stops_the_start_naming_the_setting(
     )
     with pytest.raises(StartupError, match="TELEGRAM_API_BASE"):
         await Platform(settings).start()
+
+
+async def test_a_partial_token_set_serves_no_sandbox_and_says_which_bots_did_not_start(
+    remote_api: tuple[Sandbox, str],
+    database_url: str,
+    redis_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 17 §7: one bot given a token used to put the sandbox, faults API and all, on
+    the public web app for the other four."""
+    remote, base = remote_api
+    token = remote.register_bot("citizen").token
+    settings = make_settings(
+        tmp_path,
+        database_url=database_url,
+        redis_url=redis_url,
+        citizen_bot_token=token,
+        telegram_api_base=base,
+    )
+    with caplog.at_level("INFO", logger="citybots.platform"):
+        async with Platform(settings) as platform, ClientSession() as http:
+            assert platform.sandbox is None
+            assert list(platform.bots) == ["citizen"]
+            for path in ("/sandbox/api/faults", "/sandbox/api/users", "/sandbox/"):
+                async with http.post(platform.base_url + path, json={"count": 5}) as response:
+                    assert response.status in (404, 405), path
+            health = await platform.health()
+            assert health["status"] == "ok"
+            assert "not started, no token: staff, quarantine" in platform.summary()
+    assert "sandbox: off (SANDBOX=auto and some bots have a token)" in caplog.text

@@ -391,12 +391,12 @@ async def test_one_scan_failing_in_a_batch_does_not_lose_the_others(
 
 
 async def test_a_scan_posted_five_times_at_once_to_the_webhook_makes_one_visit_and_one_reply(
-    webhook_platform: Platform,
+    webhook_platform: Platform, webhook_api: tuple[str, dict[str, str]]
 ) -> None:
     services = _services(webhook_platform)
     venue = await make_venue(services)
     codes = await _codes(services, venue)
-    async with SandboxClient(f"{webhook_platform.base_url}/sandbox") as sandbox:
+    async with SandboxClient(webhook_api[0]) as sandbox:
         chat, iin = await _signed_up(sandbox, webhook_platform)
         await chat.send(f"/start {codes['entry']}")  # through the sandbox's own delivery
         assert (await chat.reply())["text"].startswith("✅")

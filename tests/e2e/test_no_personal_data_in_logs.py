@@ -146,7 +146,7 @@ async def deployment(root: Path, nlu_cache: Path) -> AsyncIterator[Deployment]:
             assert process.poll() is None, "citybots run stopped"
             assert time.monotonic() < deadline, "citybots run did not get healthy"
             await asyncio.sleep(0.2)
-        pool = await create_pool(pg_url, size=3)
+        pool = await create_pool(pg_url, size=3, audit_key=AUDIT_CHAIN_KEY.encode())
         redis = Redis.from_url(redis_url)
         settings = load_settings(_env_file=None, data_dir=data, audit_chain_key=AUDIT_CHAIN_KEY)
         yield Deployment(

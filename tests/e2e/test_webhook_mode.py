@@ -1,4 +1,4 @@
-"""Webhook mode: the sandbox posts updates to the platform as Telegram would."""
+"""Webhook mode: a sandbox served apart posts updates to the platform as Telegram would."""
 
 import asyncio
 import json
@@ -22,8 +22,10 @@ SECRET = WEBHOOK_SECRET
 
 
 @pytest.fixture
-async def client(webhook_platform: Platform) -> AsyncIterator[SandboxClient]:
-    async with SandboxClient(f"{webhook_platform.base_url}/sandbox") as sandbox:
+async def client(
+    webhook_platform: Platform, webhook_api: tuple[str, dict[str, str]]
+) -> AsyncIterator[SandboxClient]:
+    async with SandboxClient(webhook_api[0]) as sandbox:
         yield sandbox
 
 

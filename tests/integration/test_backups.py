@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from citybots.backup import BackupError, backup, restore
 from citybots.settings import load_settings
 from citybots.wiring import build_services
-from services.audit import chain, record, verify
+from services.audit import record, verify
 from services.db import create_pool
 from services.demo import load_demo_data
 from services.migrations import MIGRATIONS_DIR, load_migrations, migrate
@@ -104,7 +104,7 @@ async def backed_up(
     """A city with citizens, PCR results, visits and a chained audit log, backed up once
     by `citybots db backup`."""
     async with _database(server_urls[0], migrated=True) as source:
-        pool = await create_pool(source, size=3)
+        pool = await create_pool(source, size=3, audit_key=KEY)
         try:
             services = build_services(pool, redis, load_settings(_env_file=None))
             async with pool.acquire() as conn:
@@ -116,7 +116,7 @@ async def backed_up(
                 await add_stay(services, iin, venue, datetime(2026, 5, 1, 9, tzinfo=UTC), None)
             for n in range(5):
                 await record(pool, actor="backup-test", action="test.write", details={"n": n})
-            chained = await chain(pool, KEY)
+            chained = await pool.fetchval("SELECT count(chain_seq) FROM audit_log")
         finally:
             await pool.close()
         folder = tmp_path_factory.mktemp("backups")
@@ -165,7 +165,7 @@ async def test_a_restore_into_an_empty_database_brings_back_every_row_and_the_au
         for table in ("citizens", "pcr_results", "visits", "audit_log", "venues"):
             assert counts[table] > 0, table
 
-        pool = await create_pool(target, size=2)
+        pool = await create_pool(target, size=2, audit_key=KEY)
         try:
             report = await verify(pool, KEY)
             assert report.intact, report.broken

@@ -16,12 +16,13 @@ from tests.conftest import AUDIT_CHAIN_KEY
 
 
 def _citybots(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A command as the deployment runs it: with its audit chain key, unless ``env`` says."""
     return subprocess.run(
         [sys.executable, "-m", "citybots.cli", *args],
         capture_output=True,
         text=True,
         timeout=180,
-        env={**os.environ, **env},
+        env={**os.environ, "AUDIT_CHAIN_KEY": AUDIT_CHAIN_KEY, **env},
         cwd=cwd,
         check=False,
     )
@@ -288,7 +289,11 @@ async def test_model_calibrate_reads_the_registrys_daily_new_cases(
 def test_admin_create_user_adds_a_panel_user_once(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "AUDIT_CHAIN_KEY": AUDIT_CHAIN_KEY,
+    }
     name = f"cli-{os.getpid()}"
 
     def create(*args: str, password: str) -> subprocess.CompletedProcess[str]:

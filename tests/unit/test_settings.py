@@ -73,3 +73,61 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     settings = load_settings(_env_file=None)
     assert settings.admin_port == 9090
     assert settings.default_language == "kk"
+
+
+@pytest.fixture
+def no_bot_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read no token, mode or sandbox setting from the caller's environment."""
+    for name in ("SANDBOX", "WEBHOOK_BASE_URL", "WEBHOOK_SECRET", "WORKERS"):
+        monkeypatch.delenv(name, raising=False)
+    for bot in ("CITIZEN", "STAFF", "QUARANTINE", "DOCTOR", "AGENT"):
+        monkeypatch.delenv(f"{bot}_BOT_TOKEN", raising=False)
+
+
+TOKEN = "123456:ABCdef-ghi"
+WEBHOOKS = {"webhook_base_url": "https://bots.example.kz", "webhook_secret": "s" * 20}
+EVERY_BOT = ["citizen", "staff", "quarantine", "doctor", "agent"]
+
+
+@pytest.mark.usefixtures("no_bot_environment")
+@pytest.mark.parametrize(
+    ("overrides", "mounted", "running", "said"),
+    [
+        ({}, True, EVERY_BOT, "sandbox: on (SANDBOX=auto and no bot has a token)"),
+        (
+            {"citizen_bot_token": TOKEN},
+            False,
+            ["citizen"],
+            "sandbox: off (SANDBOX=auto and some bots have a token); not started, no token: "
+            "staff, quarantine, doctor, agent (set STAFF_BOT_TOKEN, QUARANTINE_BOT_TOKEN, "
+            "DOCTOR_BOT_TOKEN, AGENT_BOT_TOKEN, or SANDBOX=on to run them on the sandbox)",
+        ),
+        (
+            {"citizen_bot_token": TOKEN, "sandbox": "on"},
+            True,
+            EVERY_BOT,
+            "sandbox: on (SANDBOX=on)",
+        ),
+        ({"sandbox": "off"}, False, [], "sandbox: off (SANDBOX=off); not started"),
+        (WEBHOOKS, False, [], "sandbox: off (webhook mode never serves it); not started"),
+        (
+            {f"{b}_bot_token": TOKEN for b in EVERY_BOT},
+            False,
+            EVERY_BOT,
+            "sandbox: off (every bot has a token)",
+        ),
+    ],
+)
+def test_the_sandbox_is_served_only_when_every_bot_is_on_it_or_it_is_asked_for(
+    overrides: dict[str, object], mounted: bool, running: list[str], said: str
+) -> None:
+    settings = load_settings(_env_file=None, **overrides)
+    assert settings.sandbox_mounted is mounted
+    assert settings.bots_to_run == running
+    assert settings.sandbox_decision().startswith(said)
+
+
+@pytest.mark.usefixtures("no_bot_environment")
+def test_the_sandbox_cannot_be_asked_for_in_webhook_mode() -> None:
+    with pytest.raises(SettingsError, match="SANDBOX=on cannot be used in webhook mode"):
+        load_settings(_env_file=None, sandbox="on", **WEBHOOKS)
