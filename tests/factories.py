@@ -8,6 +8,7 @@ import itertools
 import secrets
 from datetime import UTC, datetime, timedelta
 
+from bots.sandbox.client import SandboxChat, SandboxClient
 from citybots.wiring import Services
 from geofence.zones import parse_zones
 from services.checkpoints import Checkpoint
@@ -235,3 +236,22 @@ def scrypt_hash(password: str) -> str:
     digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
     encoded = [base64.b64encode(raw).decode() for raw in (salt, digest)]
     return "scrypt$16384$8$1$" + "$".join(encoded)
+
+
+async def signed_up(
+    sandbox: SandboxClient, services: Services, lang: str = "en"
+) -> tuple[SandboxChat, str]:
+    """A new citizen-bot user who signed up as people do: "My status", their phone shared
+    with the contact button, then their IIN (a fresh one, its phone registered)."""
+    from flows.i18n import text
+
+    iin, phone = make_iin(), make_phone()
+    await register_phone(services, iin, phone)
+    chat = await sandbox.chat("citizen", language_code=lang)
+    await chat.send(text(lang, "citizen_menu.status"))
+    await chat.reply()
+    await chat.send_contact(phone)
+    await chat.reply()
+    await chat.send(iin)
+    await chat.replies(2)
+    return chat, iin

@@ -749,6 +749,31 @@ async def _may_look_up(
     return venue
 
 
+async def _staff_look_up(
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    venues: VenueService,
+    quotas: LookupQuotas,
+    not_staff_key: str,
+) -> tuple[str, Venue, int] | None:
+    """What a staff check-in or check-out by IIN starts with: a well-formed IIN, and a
+    look-up this staff member may make at the chosen venue now. (IIN, venue, staff) or
+    None, the person told why."""
+    assert message.from_user is not None
+    try:
+        iin = parse_iin(message.text or "")
+    except InvalidInput as error:
+        await message.answer(text(lang, f"errors.{error.code}"))
+        return None
+    staff = message.from_user.id
+    venue_id = (await state.get_data())["venue_id"]
+    venue = await _may_look_up(
+        message, staff, venue_id, state, lang, venues, quotas, not_staff_key
+    )
+    return None if venue is None else (iin.value, venue, staff)
+
+
 async def staff_checkin_iin(
     message: Message,
     state: FSMContext,
@@ -759,20 +784,13 @@ async def staff_checkin_iin(
 ) -> None:
     """The staff member sees the colour and the decision, never a name; for a person
     checked in at another venue, only that (not where, nor the colour)."""
-    assert message.from_user is not None
-    try:
-        iin = parse_iin(message.text or "")
-    except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}"))
-        return
-    staff = message.from_user.id
-    venue_id = (await state.get_data())["venue_id"]
     key = "staff_checkin.not_staff"
-    venue = await _may_look_up(message, staff, venue_id, state, lang, venues, quotas, key)
-    if venue is None:
+    asked = await _staff_look_up(message, state, lang, venues, quotas, key)
+    if asked is None:
         return
+    iin, venue, staff = asked
     try:
-        result = await visits.staff_check_in(iin.value, venue, staff_tg_user_id=staff)
+        result = await visits.staff_check_in(iin, venue, staff_tg_user_id=staff)
     except LookupRefused as refused:  # changed since the look above
         await state.clear()
         await message.answer(_refused(lang, refused.access, venue, key))
@@ -801,20 +819,13 @@ async def staff_checkout_iin(
 ) -> None:
     """Close one visitor's stay at the chosen venue. Whether a person is inside is a
     look-up of them: allowed, limited and audited as a check-in by IIN is."""
-    assert message.from_user is not None
-    try:
-        iin = parse_iin(message.text or "")
-    except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}"))
-        return
-    staff = message.from_user.id
-    venue_id = (await state.get_data())["venue_id"]
     key = "staff_checkout.not_staff"
-    venue = await _may_look_up(message, staff, venue_id, state, lang, venues, quotas, key)
-    if venue is None:
+    asked = await _staff_look_up(message, state, lang, venues, quotas, key)
+    if asked is None:
         return
+    iin, venue, staff = asked
     try:
-        outcome = await visits.staff_check_out(venue_id, iin.value, staff_tg_user_id=staff)
+        outcome = await visits.staff_check_out(venue.id, iin, staff_tg_user_id=staff)
     except LookupRefused as refused:
         await state.clear()
         await message.answer(_refused(lang, refused.access, venue, key))

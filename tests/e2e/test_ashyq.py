@@ -23,6 +23,7 @@ from tests.factories import (
     make_phone,
     make_venue,
     register_phone,
+    signed_up,
     verify_venue,
 )
 
@@ -35,17 +36,7 @@ def _services(platform: Platform) -> Services:
 async def _signed_up(
     sandbox: SandboxClient, platform: Platform, lang: str = "en"
 ) -> tuple[SandboxChat, str]:
-    services = _services(platform)
-    iin, phone = make_iin(), make_phone()
-    await register_phone(services, iin, phone)
-    chat = await sandbox.chat("citizen", language_code=lang)
-    await chat.send(text(lang, "citizen_menu.status"))
-    await chat.reply()
-    await chat.send_contact(phone)
-    await chat.reply()
-    await chat.send(iin)
-    await chat.replies(2)
-    return chat, iin
+    return await signed_up(sandbox, _services(platform), lang)
 
 
 async def _codes(services: Services, venue: Venue) -> dict[str, str]:

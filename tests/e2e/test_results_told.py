@@ -14,7 +14,12 @@ from citybots.platform import Platform
 from citybots.wiring import Services
 from flows.i18n import text
 from tests.conftest import make_settings, new_database
-from tests.factories import backdate_stays, make_iin, make_phone, make_venue, register_phone
+from tests.factories import (
+    backdate_stays,
+    make_iin,
+    make_venue,
+    signed_up,
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,19 +47,6 @@ async def told_sandbox(told_platform: Platform) -> AsyncIterator[SandboxClient]:
 def _services(platform: Platform) -> Services:
     assert platform.services is not None
     return platform.services
-
-
-async def _signed_up(sandbox: SandboxClient, services: Services) -> tuple[SandboxChat, str]:
-    iin, phone = make_iin(), make_phone()
-    await register_phone(services, iin, phone)
-    chat = await sandbox.chat("citizen", language_code="en")
-    await chat.send(text("en", "citizen_menu.status"))
-    await chat.reply()
-    await chat.send_contact(phone)
-    await chat.reply()
-    await chat.send(iin)
-    await chat.replies(2)
-    return chat, iin
 
 
 def observation(
@@ -142,7 +134,7 @@ async def test_a_person_hears_their_result_and_its_correction_in_the_bot(
     told_sandbox: SandboxClient, told_platform: Platform
 ) -> None:
     services = _services(told_platform)
-    chat, iin = await _signed_up(told_sandbox, services)
+    chat, iin = await signed_up(told_sandbox, services)
     key = await services.labs.add(f"Told lab {make_iin()}")
     sampled, issued = _times()
     report = await _push_fhir(
@@ -184,8 +176,8 @@ async def test_a_visitor_is_told_once_and_then_that_the_result_was_corrected(
     services = _services(told_platform)
     venue = await make_venue(services)
     codes = {c.direction: c.token for c in await services.venues.codes(venue.id)}
-    sick_chat, sick = await _signed_up(told_sandbox, services)
-    other_chat, _ = await _signed_up(told_sandbox, services)
+    sick_chat, sick = await signed_up(told_sandbox, services)
+    other_chat, _ = await signed_up(told_sandbox, services)
     for chat in (sick_chat, other_chat):
         await chat.send(f"/start {codes['entry']}")
         await chat.reply()

@@ -21,27 +21,13 @@ from tests.factories import (
     make_iin,
     make_phone,
     make_venue,
-    register_phone,
+    signed_up,
 )
 
 
 def _services(platform: Platform) -> Services:
     assert platform.services is not None
     return platform.services
-
-
-async def _signed_up(sandbox: SandboxClient, platform: Platform) -> tuple[SandboxChat, str]:
-    services = _services(platform)
-    iin, phone = make_iin(), make_phone()
-    await register_phone(services, iin, phone)
-    chat = await sandbox.chat("citizen", language_code="en")
-    await chat.send(text("en", "citizen_menu.status"))
-    await chat.reply()
-    await chat.send_contact(phone)
-    await chat.reply()
-    await chat.send(iin)
-    await chat.replies(2)
-    return chat, iin
 
 
 async def _entry_code(services: Services, venue_id: int) -> str:
@@ -108,7 +94,7 @@ async def test_a_strangers_venue_under_a_random_bin_looks_nobody_up_and_says_how
     assert not venue.verified
 
     # The venue's QR codes work as before.
-    visitor, _ = await _signed_up(sandbox, platform)
+    visitor, _ = await signed_up(sandbox, _services(platform))
     await visitor.send(f"/start {await _entry_code(services, venue.id)}")
     assert (await visitor.reply())["text"].startswith("✅")
     assert await services.visits.occupancy(venue.id) == 1
@@ -177,7 +163,7 @@ async def test_the_head_verifies_the_venue_then_invited_staff_check_in_by_iin_an
     assert (await worker.reply())["text"] == text("ru", "venue.joined", venue=venue.name)
 
     # A linked citizen checked in by IIN is told, so a look-up of them is never unseen.
-    citizen, citizen_iin = await _signed_up(sandbox, platform)
+    citizen, citizen_iin = await signed_up(sandbox, _services(platform))
     await worker.send(text("ru", "staff_menu.checkin"))
     assert (await worker.reply())["text"] == text("ru", "staff_checkin.ask_iin")
     await worker.send(citizen_iin)
@@ -191,7 +177,7 @@ async def test_the_head_verifies_the_venue_then_invited_staff_check_in_by_iin_an
     # Someone checked in at another venue: "elsewhere" (not where), the stay there stays
     # open, nothing is stored here, and they are told of the look-up.
     other = await make_venue(services)
-    away, away_iin = await _signed_up(sandbox, platform)
+    away, away_iin = await signed_up(sandbox, _services(platform))
     await away.send(f"/start {await _entry_code(services, other.id)}")
     assert (await away.reply())["text"].startswith("✅")
     await worker.send(away_iin)
