@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import tempfile
 from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 
 from admin.panel import CITY_TIMEZONE, add_route, panel_audit, path_id, render, session_of
 from services.disputes import DisputeError, DisputeService
+from services.private_files import temporary_file
 from services.registry import KINDS, CsvSource, RegistryImporter
 
 IMPORTER: web.AppKey[RegistryImporter] = web.AppKey("importer", RegistryImporter)
@@ -47,23 +47,18 @@ async def registry_page(request: web.Request) -> web.Response:
     return await _page(request)
 
 
-def _new_upload_file(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".csv", delete=False) as tmp:
-        return Path(tmp.name)
-
-
 def _size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
 
 
 async def upload(request: web.Request) -> web.Response:
-    """Stream the upload to a temporary file, import it, answer the report as JSON."""
+    """Stream the upload to a private temporary file, import it, answer the report as
+    JSON (the file is removed however the import ends)."""
     reader = await request.multipart()
     kind = ""
     report_dir = request.app[REPORTS]
-    path = await asyncio.to_thread(_new_upload_file, report_dir)
-    try:
+    # Creating an empty file takes microseconds: not worth a thread.
+    with temporary_file(report_dir, ".csv") as path:
         async for part in reader:
             if not isinstance(part, BodyPartReader):
                 continue
@@ -84,8 +79,6 @@ async def upload(request: web.Request) -> web.Response:
         report = await request.app[IMPORTER].import_rows(
             kind, CsvSource(path).rows(), source=f"panel:{session_of(request).user.username}"
         )
-    finally:
-        await asyncio.to_thread(path.unlink, True)
     rejected_url = None
     if report.rejected:
         report_id = secrets.token_hex(8)
@@ -147,11 +140,14 @@ async def decide(request: web.Request) -> web.Response:
 
 
 def setup_registry_pages(
-    app: web.Application, importer: RegistryImporter, disputes: DisputeService, data_dir: Path
+    app: web.Application,
+    importer: RegistryImporter,
+    disputes: DisputeService,
+    reports_dir: Path,
 ) -> None:
     app[IMPORTER] = importer
     app[DISPUTES] = disputes
-    app[REPORTS] = data_dir / "reports"
+    app[REPORTS] = reports_dir
     add_route(app, "GET", "/registry", registry_page, roles=ROLES, title="Health registry")
     add_route(app, "POST", "/registry/import", upload, roles=ROLES)
     add_route(app, "GET", "/registry/rejected/{report_id}", rejected, roles=ROLES)

@@ -66,6 +66,7 @@ from services.localcache import InvalidationListener
 from services.map import MapLayers
 from services.metrics import Metrics
 from services.migrations import migrate
+from services.private_files import private_folder, remove_leftovers, remove_older_than
 from services.retention import Retention, purge
 from services.scheduler import run_exclusively
 from services.situation import SituationCentre
@@ -302,6 +303,9 @@ class Platform:
             call_scripts()  # the agent bot's decision trees, checked before anything starts
         except ScriptError as error:
             raise StartupError(f"hotline call script {error}") from None
+        left = await asyncio.to_thread(remove_leftovers, private_folder(settings.reports_dir))
+        if left:
+            log.info("removed %d temporary files a stopped process left behind", left)
         model, _ = await asyncio.to_thread(load_or_train, settings.data_dir / "nlu")
         self.nlu = Nlu(
             model,
@@ -343,7 +347,7 @@ class Platform:
         setup_venues_pages(app, self.services.venues)
         setup_indicators_pages(app, self.services.indicators)
         setup_registry_pages(
-            app, self.services.importer, self.services.disputes, settings.data_dir
+            app, self.services.importer, self.services.disputes, settings.reports_dir
         )
         if settings.sandbox_bots:
             self.sandbox = Sandbox()
@@ -555,10 +559,14 @@ class Platform:
             passings=timedelta(days=self.settings.visit_retention_days),
             location_fixes=timedelta(days=self.settings.quarantine_fix_retention_days),
             hotline=timedelta(days=self.settings.hotline_retention_days),
+            reports=timedelta(days=self.settings.report_retention_days),
         )
+
+        reports, report_age = self.settings.reports_dir, policy.reports
 
         async def job() -> None:
             removed = await purge(pool, policy)
+            removed["reports"] = await asyncio.to_thread(remove_older_than, reports, report_age)
             log.info("retention: removed %s", removed)
 
         await run_exclusively(self.redis, "retention", job, hold=timedelta(minutes=50))
