@@ -9,7 +9,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,7 +51,7 @@ from bots.registry import BOT_MODULES, build_dispatcher
 from bots.sandbox import Sandbox, default_username
 from bots.session import ApiHealth, RetryAfterMiddleware
 from bots.webhook import WebhookEndpoint, WebhookTarget
-from citybots.embedded import EmbeddedPostgres, EmbeddedRedis
+from citybots.embedded import DataDirLock, EmbeddedPostgres, EmbeddedRedis
 from citybots.settings import BOT_NAMES, Settings
 from citybots.wiring import Services, build_services
 from flows.context import BotContext, BotLinks, Limits
@@ -106,6 +106,7 @@ class Infrastructure:
     embedded_redis: EmbeddedRedis | None = None
 
     def stop(self) -> None:
+        """Stop the embedded servers this process started (never a running one it found)."""
         if self.embedded_redis is not None:
             self.embedded_redis.stop()
         if self.embedded_postgres is not None:
@@ -143,17 +144,30 @@ async def start_infrastructure(settings: Settings) -> Infrastructure:
     return infra
 
 
+@contextlib.contextmanager
+def _command_lock(settings: Settings) -> Iterator[None]:
+    """A one-off command that starts embedded servers holds the data folder's lock while
+    it runs, so that no `citybots run` starts on servers the command will stop. When a
+    run holds it, the command uses that run's servers (and stops none: see ``reused``)."""
+    lock = DataDirLock(settings.data_dir)
+    if not (settings.database_url and settings.redis_url):
+        lock.try_acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 @contextlib.asynccontextmanager
 async def command_infrastructure(settings: Settings) -> AsyncIterator[Infrastructure]:
     """The servers for a one-off command: the configured ones, or the embedded ones (a
     running `citybots run`'s, else started for the command and stopped after it)."""
-    infra = await start_infrastructure(settings)
-    try:
-        yield infra
-    finally:
-        for server in (infra.embedded_redis, infra.embedded_postgres):
-            if server is not None and not server.reused:
-                await asyncio.to_thread(server.stop)
+    with _command_lock(settings):
+        infra = await start_infrastructure(settings)
+        try:
+            yield infra
+        finally:
+            await asyncio.to_thread(infra.stop)
 
 
 @contextlib.asynccontextmanager
@@ -181,14 +195,15 @@ async def database_url(settings: Settings) -> AsyncIterator[str]:
     unless a running `citybots run` owns it)."""
     embedded: EmbeddedPostgres | None = None
     url = settings.database_url
-    if not url:
-        embedded = EmbeddedPostgres(settings.data_dir / "postgres")
-        url = await asyncio.to_thread(embedded.start)
-    try:
-        yield url
-    finally:
-        if embedded is not None and not embedded.reused:
-            await asyncio.to_thread(embedded.stop)
+    with _command_lock(settings):
+        if not url:
+            embedded = EmbeddedPostgres(settings.data_dir / "postgres")
+            url = await asyncio.to_thread(embedded.start)
+        try:
+            yield url
+        finally:
+            if embedded is not None:
+                await asyncio.to_thread(embedded.stop)
 
 
 @contextlib.asynccontextmanager
