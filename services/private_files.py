@@ -53,12 +53,14 @@ def temporary_file(folder: Path, suffix: str = "") -> Iterator[Path]:
 
 @contextlib.contextmanager
 def private_file(path: Path, mode: str = "w", **options: Any) -> Iterator[IO[Any]]:
-    """``path`` opened for writing (``open``'s ``mode`` and options): written under a
-    temporary name in the same private folder and renamed to ``path`` only when the block
-    ends without an error; on an error nothing is left."""
+    """``path`` opened for writing (``open``'s ``mode`` and options), 0600: written under
+    a temporary name in the same folder and renamed to ``path`` only when the block ends
+    without an error; on an error nothing is left. A missing folder is made 0700; an
+    existing one is left as it is (an operator's `--report` folder is theirs)."""
     if not mode.startswith("w"):
         raise ValueError("private_file only writes")
-    temp = _temporary_name(private_folder(path.parent), path.suffix)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temp = _temporary_name(path.parent, path.suffix)
     try:
         with os.fdopen(_create(temp), mode, **options) as out:
             yield out

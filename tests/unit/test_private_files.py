@@ -80,6 +80,14 @@ def test_a_private_file_appears_whole_and_0600_or_not_at_all(tmp_path: Path) -> 
     assert [p.name for p in report.parent.iterdir()] == ["a.rejected.csv"]
 
 
+def test_a_private_file_leaves_an_existing_folder_as_it_is(tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)
+    with private_file(tmp_path / "results.rejected.csv") as out:
+        out.write("x")
+    assert _mode(tmp_path) == 0o755
+    assert _mode(tmp_path / "results.rejected.csv") == 0o600
+
+
 def test_a_secret_is_made_once_0600_and_read_back(tmp_path: Path) -> None:
     first = read_or_create_secret(tmp_path / "s" / "pw")
     assert len(first) >= 32
