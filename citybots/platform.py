@@ -577,11 +577,15 @@ class Platform:
             reports=timedelta(days=self.settings.report_retention_days),
         )
 
-        reports, report_age = self.settings.reports_dir, policy.reports
+        # Outside the lock: each host has its own DATA_DIR, and removing files is idempotent.
+        reports = await asyncio.to_thread(
+            remove_older_than, self.settings.reports_dir, policy.reports
+        )
+        if reports:
+            log.info("retention: removed %d rejected-row reports", reports)
 
         async def job() -> None:
             removed = await purge(pool, policy)
-            removed["reports"] = await asyncio.to_thread(remove_older_than, reports, report_age)
             log.info("retention: removed %s", removed)
 
         await run_exclusively(self.redis, "retention", job, hold=timedelta(minutes=50))

@@ -3,7 +3,6 @@ gone when the import ends, its rejected rows are a 0600 file in a 0700 folder, a
 retention job removes reports older than REPORT_RETENTION_DAYS."""
 
 import os
-import re
 import secrets
 import stat
 import time
@@ -16,8 +15,7 @@ from aiohttp import ClientSession, CookieJar, FormData
 from citybots.platform import Platform
 from services.private_files import TEMP_PREFIX
 from tests.factories import make_iin
-
-PASSWORD = "correct horse battery"
+from tests.property.test_web import PASSWORD, _log_in
 
 
 def _mode(path: Path) -> int:
@@ -32,18 +30,8 @@ async def officer(platform: Platform) -> AsyncIterator[tuple[ClientSession, str]
         await platform.redis.delete(limit)
     name = f"atrest-{secrets.token_hex(3)}"
     await platform.services.panel.create_user(name, "registry_officer", PASSWORD, actor="t")
-    base = platform.base_url
     async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
-        async with http.get(f"{base}/login") as page:
-            token = re.search(r'name="csrf" value="([^"]+)"', await page.text())
-        assert token is not None
-        form = {"username": name, "password": PASSWORD, "csrf": token.group(1)}
-        async with http.post(f"{base}/login", data=form, allow_redirects=False) as answer:
-            assert answer.status == 303
-        async with http.get(f"{base}/registry") as home:
-            found = re.search(r'name="csrf" value="([^"]+)"', await home.text())
-        assert found is not None
-        yield http, found.group(1)
+        yield http, await _log_in(http, platform.base_url, name)
 
 
 async def test_rejected_rows_are_a_private_file_and_no_upload_is_left_behind(
