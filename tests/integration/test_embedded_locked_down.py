@@ -57,7 +57,7 @@ def _mode(path: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def servers(
+def locked_servers(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[EmbeddedPostgres, EmbeddedRedis]]:
     base = tmp_path_factory.mktemp("locked")
@@ -73,9 +73,9 @@ def servers(
 
 
 def test_another_local_user_is_refused_by_both_servers_and_cannot_read_the_passwords(
-    servers: tuple[EmbeddedPostgres, EmbeddedRedis],
+    locked_servers: tuple[EmbeddedPostgres, EmbeddedRedis],
 ) -> None:
-    pg, rd = servers
+    pg, rd = locked_servers
     secrets = [pg.superuser_password_file, pg.app_password_file, rd.password_file]
     probe = subprocess.run(
         [*_as_another_user(), "/usr/bin/python3", "-c", PROBE, str(pg.port), str(rd.port)]
@@ -99,9 +99,9 @@ def test_another_local_user_is_refused_by_both_servers_and_cannot_read_the_passw
 
 
 async def test_the_application_role_is_no_superuser_and_cannot_run_programs(
-    servers: tuple[EmbeddedPostgres, EmbeddedRedis],
+    locked_servers: tuple[EmbeddedPostgres, EmbeddedRedis],
 ) -> None:
-    pg, _ = servers
+    pg, _ = locked_servers
     conn = await asyncpg.connect(pg.url)
     try:
         await migrate(conn)  # every migration runs as the application's role
@@ -121,9 +121,9 @@ async def test_the_application_role_is_no_superuser_and_cannot_run_programs(
 
 
 def test_redis_wants_its_password_and_has_no_config_command(
-    servers: tuple[EmbeddedPostgres, EmbeddedRedis],
+    locked_servers: tuple[EmbeddedPostgres, EmbeddedRedis],
 ) -> None:
-    _, rd = servers
+    _, rd = locked_servers
     with redis.Redis(port=rd.port) as stranger, pytest.raises(redis.AuthenticationError):
         stranger.ping()
     with redis.Redis.from_url(rd.url) as client:
