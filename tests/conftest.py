@@ -46,7 +46,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     base = tmp_path_factory.mktemp("servers")
     if not pg_url:
         # The application's role (not a superuser), allowed to create the tests' databases.
-        embedded_pg = EmbeddedPostgres(base / "postgres", fast=True, app_creates_databases=True)
+        embedded_pg = EmbeddedPostgres(base / "postgres", fast=True, for_tests=True)
         pg_url = embedded_pg.start()
         superuser_url = embedded_pg.superuser_url
     if not redis_url:
