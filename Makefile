@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LEAFLET := admin/static/vendor/leaflet/VERSION
+NLU_BUNDLE := nlu/bundled/.trained
 
 .PHONY: run test install lint bench clean
 
@@ -18,7 +19,13 @@ $(STAMP): pyproject.toml
 $(LEAFLET): scripts/fetch_leaflet.py
 	$(PYTHON) scripts/fetch_leaflet.py
 
-install: $(STAMP) $(LEAFLET)
+# The hotline's classifier, trained once into the package (nlu/bundled) so that no start
+# (make run, the tests' subprocesses) trains it while nlu/data is unchanged.
+$(NLU_BUNDLE): $(STAMP) $(wildcard nlu/data/*.yml) nlu/data.py nlu/features.py nlu/model.py
+	$(BIN)/citybots nlu train --bundle
+	@touch $@
+
+install: $(STAMP) $(LEAFLET) $(NLU_BUNDLE)
 
 run: install
 	$(BIN)/citybots run
@@ -27,10 +34,13 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: lint
 	@bash scripts/ensure-debian-package.sh /usr/bin/chromium chromium "The browser tests"
 	@bash scripts/ensure-debian-package.sh /usr/sbin/nginx nginx-light "The chaos tests (nginx as the load balancer)"
+	@bash scripts/ensure-debian-package.sh /usr/bin/docker-compose docker-compose "The compose-file tests (docker-compose config)"
+	@bash scripts/ensure-debian-package.sh /usr/bin/caddy caddy "The Caddyfile test (caddy adapt)"
 	@mkdir -p var/screenshots
 	CITYBOTS_SCREENSHOTS=$(CURDIR)/var/screenshots $(BIN)/python -m pytest -q
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from citybots.wiring import Services
+from services.container import Services
 from services.fhir_results import FhirError, bundle_rows
 from services.registry import Rejected
 

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from admin.public import TRUSTED_PROXIES, client_id, client_network
 from admin.templating import html
 from services.audit import record
+from services.pacing import SendQueue
 from services.panel import ROLE_NAMES, ROLES, PanelError, PanelService, Session
 from services.ratelimit import allow
 
@@ -43,6 +44,8 @@ CITY_TIMEZONE: web.AppKey[ZoneInfo] = web.AppKey("city_timezone")
 PANEL_REDIS: web.AppKey[Redis] = web.AppKey("panel_redis")
 PAGES: web.AppKey[list[Page]] = web.AppKey("panel_pages")
 ROUTE_ROLES: web.AppKey[dict[str, frozenset[str]]] = web.AppKey("panel_route_roles")
+# Each bot's messages waiting to go out (set by whoever runs the bots).
+SEND_QUEUES: web.AppKey[Callable[[], Awaitable[list[SendQueue]]]] = web.AppKey("send_queues")
 SESSION_KEY: web.RequestKey[Session] = web.RequestKey("panel_session", Session)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -299,11 +302,13 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 
 async def home(request: web.Request) -> web.Response:
+    queues = request.app.get(SEND_QUEUES)
     return render(
         request,
         "panel/home.html",
         metrics=any(r.canonical == "/metrics" for r in request.app.router.resources()),
         sandbox=request.app.router.get("sandbox-ui") is not None,
+        queues=await queues() if queues is not None else [],
     )
 
 

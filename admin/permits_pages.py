@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from aiohttp import web
 
 from admin.panel import CITY_TIMEZONE, add_route, panel_audit, path_id, render, session_of
-from flows.i18n import text
+from flows.i18n import label, text
 from services.citizens import mask_iin
 from services.permit_applications import (
     MAX_WINDOW_DAYS,
@@ -30,12 +30,7 @@ MAX_UPLOAD_BYTES = 1_000_000
 
 
 def _label(key: str, stored: str) -> str:
-    """The catalogue's name for a stored value; the value itself when the catalogue has none
-    (a permit written by another system), rather than failing the whole page."""
-    try:
-        return text("en", key)
-    except KeyError:
-        return stored
+    return label("en", key, stored)
 
 
 async def _page(

@@ -13,5 +13,6 @@ PROFILE = BotProfile(
         "menu.help",
         "menu.language",
     ),
+    commands=("call",),
 )
 FLOWS = (hotline.build_router,)

@@ -30,6 +30,7 @@ PROFILE = BotProfile(
         "menu.help",
         "menu.language",
     ),
+    commands=("status", "permit", "apply", "dispute", "unlink"),
 )
 FLOWS = (
     checkpoints.build_traveller_router,

@@ -6,5 +6,6 @@ from flows.quarantine import doctor
 PROFILE = BotProfile(
     name="doctor",
     menu=("doctor_menu.enrol", "doctor_menu.cases", "menu.help", "menu.language"),
+    commands=("enrol", "cases"),
 )
 FLOWS = (doctor.build_router,)

@@ -1,5 +1,6 @@
-"""Sends the outbox: each bot's messages at Telegram's rates (about 30 a second per bot,
-one a second per chat), retrying later on 429 and outages, giving up on blocked chats.
+"""Sends the outbox: each bot's messages in their turn in the shared pacer (Telegram's
+rates across every worker: services/pacing.py), doctors' and agents' alerts before bulk
+notices, retrying later on 429 and outages, giving up on blocked chats.
 
 A message is marked sent right after Telegram accepted it; while PostgreSQL is briefly
 unreachable then, the mark is retried for as long as the claim holds the message (a
@@ -26,15 +27,15 @@ from aiogram.exceptions import (
 )
 
 from flows.i18n import pick_language
-from flows.notices import UnknownNotice, render_notice
+from flows.notices import BROADCAST_KINDS, URGENT_KINDS, UnknownNotice, render_notice
 from services.db import is_unavailable, recover
 from services.outbox import Outbox, OutboxMessage
+from services.pacing import ALERT_MAX_BACKLOG, Pacer, Priority, sending_as
 from services.users import LanguagePreferences
 
 log = logging.getLogger(__name__)
 
-PER_BOT_PER_SECOND = 25
-PER_CHAT_INTERVAL = 1.0
+CLAIM_BATCH = 25
 MAX_ATTEMPTS = 12
 MARK_RETRY_INTERVAL = 0.5
 
@@ -48,6 +49,8 @@ class Notifier:
         *,
         default_language: str,
         tz: ZoneInfo,
+        pacer: Pacer,
+        paid_broadcast: bool = False,
         idle: float = 0.3,
     ) -> None:
         self.outbox = outbox
@@ -55,8 +58,9 @@ class Notifier:
         self.languages = languages
         self.default_language = default_language
         self.tz = tz
+        self.pacer = pacer
+        self.paid_broadcast = paid_broadcast
         self.idle = idle
-        self._last_to_chat: dict[tuple[str, int], float] = {}
 
     async def run(self) -> None:
         """Drain every bot's queue until cancelled."""
@@ -77,22 +81,36 @@ class Notifier:
                 await asyncio.sleep(self.idle)
 
     async def drain_once(self, bot_name: str) -> int:
-        """Send up to one second's worth of due messages for one bot."""
-        batch = await self.outbox.claim(bot_name, PER_BOT_PER_SECOND)
-        started = time.monotonic()
-        sent = 0
-        for index, message in enumerate(batch):
-            pace = started + index / PER_BOT_PER_SECOND - time.monotonic()
-            if pace > 0:
-                await asyncio.sleep(pace)
-            sent += await self._send(bot_name, message)
-        return sent
+        """Send a batch of due messages for one bot: each chat's in order, the chats side
+        by side, each message when the pacer gives it a turn. Nothing is claimed while
+        the bot's queue of replies is longer than an alert would wait."""
+        bot = self.bots[bot_name]
+        if await self.pacer.backlog(bot.id) > ALERT_MAX_BACKLOG:
+            return 0
+        batch = await self.outbox.claim(bot_name, CLAIM_BATCH)
+        by_chat: dict[int, list[OutboxMessage]] = {}
+        for message in batch:
+            by_chat.setdefault(message.chat_id, []).append(message)
+        sent = await asyncio.gather(
+            *(self._send_chat(bot_name, chat) for chat in by_chat.values())
+        )
+        return sum(sent)
+
+    async def _send_chat(self, bot_name: str, messages: list[OutboxMessage]) -> int:
+        return sum([await self._send(bot_name, message) for message in messages])
 
     async def _send(self, bot_name: str, message: OutboxMessage) -> int:
-        key = (bot_name, message.chat_id)
-        wait = self._last_to_chat.get(key, 0.0) + PER_CHAT_INTERVAL - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        bot = self.bots[bot_name]
+        priority = Priority.ALERT if message.kind in URGENT_KINDS else Priority.BULK
+        paid = self.paid_broadcast and message.kind in BROADCAST_KINDS
+        try:
+            # Waiting for the turn ends well before the claim lapses; the message goes
+            # back to the queue rather than out twice.
+            async with asyncio.timeout(self.outbox.lease.total_seconds() / 2):
+                await self.pacer.turn(bot.id, message.chat_id, priority, paid=paid)
+        except TimeoutError:
+            await self.outbox.retry_later(message.id, timedelta(seconds=1), "waited for a turn")
+            return 0
         choice = await self.languages.get(message.chat_id)
         lang = pick_language(choice.chosen, choice.telegram, default=self.default_language)
         try:
@@ -101,9 +119,13 @@ class Notifier:
             await self.outbox.failed(message.id, f"cannot render: {type(error).__name__}")
             return 0
         try:
-            await self.bots[bot_name].send_message(
-                message.chat_id, notice.text, reply_markup=notice.keyboard
-            )
+            with sending_as(priority, paced=True):
+                await bot.send_message(
+                    message.chat_id,
+                    notice.text,
+                    reply_markup=notice.keyboard,
+                    allow_paid_broadcast=True if paid else None,
+                )
         except TelegramRetryAfter as error:
             await self.outbox.retry_later(
                 message.id, timedelta(seconds=error.retry_after), "429 Too Many Requests"
@@ -119,7 +141,6 @@ class Notifier:
                 delay = timedelta(seconds=min(2**message.attempts, 600))
                 await self.outbox.retry_later(message.id, delay, type(error).__name__)
             return 0
-        self._last_to_chat[key] = time.monotonic()
         await self._mark_sent(message.id)
         return 1
 

@@ -1,4 +1,5 @@
-"""The Bot API client side: waiting out 429s, and knowing whether the API answers."""
+"""The Bot API client side: pacing every send, waiting out 429s, and knowing whether the
+API answers."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from aiogram import Bot
 from aiogram import methods as aiogram_methods
@@ -18,6 +20,7 @@ from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
 from services.metrics import Metrics
+from services.pacing import Pacer, current_sending
 
 log = logging.getLogger(__name__)
 
@@ -108,3 +111,39 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
                 raise
             self.health.last_ok = time.monotonic()
             return response
+
+
+class PacingMiddleware(BaseRequestMiddleware):
+    """Every message a bot sends waits for its turn in the shared pacer (services/pacing.py):
+    replies, notices, alerts and news alike, from every worker. Registered after
+    :class:`RetryAfterMiddleware`, so a send retried after a 429 waits its turn again."""
+
+    def __init__(self, bot_name: str, pacer: Pacer, metrics: Metrics) -> None:
+        self.bot_name = bot_name
+        self.pacer = pacer
+        self.metrics = metrics
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        chat_id = getattr(method, "chat_id", None)
+        priority, paced = current_sending()
+        if not paced and isinstance(chat_id, int) and _sends_a_message(method):
+            paid = bool(getattr(method, "allow_paid_broadcast", False))
+            waited = await self.pacer.turn(bot.id, chat_id, priority, paid=paid)
+            self.metrics.send_wait_seconds.labels(self.bot_name, priority.name.lower()).observe(
+                waited
+            )
+        return await make_request(bot, method)
+
+
+def _sends_a_message(method: TelegramMethod[Any]) -> bool:
+    """The calls Telegram counts against its message limits: sendX (not chat actions),
+    copies and forwards."""
+    name = method.__api_method__
+    if name == "sendChatAction":
+        return False
+    return name.startswith(("send", "copyMessage", "forwardMessage"))

@@ -17,6 +17,7 @@ PROFILE = BotProfile(
         "menu.help",
         "menu.language",
     ),
+    commands=("check", "passing"),
 )
 FLOWS = (
     permits.build_officer_router,

@@ -1,4 +1,5 @@
-"""The `citybots` command."""
+"""citybots: the city's epidemic-response platform — five Telegram bots, the admin panel
+and the situation centre over PostgreSQL and Redis."""
 
 from __future__ import annotations
 
@@ -187,17 +188,62 @@ async def _db_restore(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _demo_data(settings: Settings) -> int:
-    from citybots.platform import command_services
+async def _demo_data(settings: Settings, args: argparse.Namespace) -> int:
+    import secrets
+
+    from citybots.platform import bot_username, command_services
+    from flows.hotline import DISTRICTS
+    from flows.hotline.call_scripts import scripts
+    from services.demo import (
+        DEMO_CHECKPOINT,
+        DEMO_PERMITS_BIN,
+        DEMO_PERMITS_HEAD_PHONE,
+        DEMO_PERMITS_OFFICER,
+        remove_demo_data,
+    )
+    from services.panel import PanelError
 
     async with command_services(settings) as services:
+        if args.remove:
+            async with services.statuses.pool.acquire() as conn:
+                removed = await remove_demo_data(conn)
+            await services.statuses.invalidate(person.iin for person in DEMO_PEOPLE)
+            await services.rollups.refresh(rebuild=True)
+            print("demo rows removed (the situation centre's counts rebuilt):")
+            for table, count in removed.items():
+                print(f"  {table:<20} {count}")
+            return 0
+        topics = [script.topic for script in scripts().values()] + ["faq_vaccine"]
         async with services.statuses.pool.acquire() as conn:
-            counts = await load_demo_data(conn)
+            counts = await load_demo_data(conn, topics=topics, districts=DISTRICTS)
         await services.statuses.invalidate(person.iin for person in DEMO_PEOPLE)
+        await services.rollups.refresh()
         doctor_invite = await services.quarantine.create_doctor_invite(
             "Almaly", on_duty=True, created_by="demo-data"
         )
-    print("demo city loaded (every name starts with [DEMO]; loading again changes nothing):")
+        checkpoint = await services.checkpoints.by_name(DEMO_CHECKPOINT)
+        assert checkpoint is not None
+        officer_invite = await services.permits.create_officer_invite(
+            "checkpoint", created_by="demo-data", checkpoint_id=checkpoint.id
+        )
+        agent_invite = await services.permits.create_officer_invite(
+            "agent", created_by="demo-data"
+        )
+        password = secrets.token_urlsafe(12)
+        try:
+            await services.panel.create_user(
+                DEMO_PERMITS_OFFICER, "permits_officer", password, actor="demo-data"
+            )
+            await services.panel.pool.execute(
+                "UPDATE panel_users SET demo_key = 'panel:permits' WHERE username = $1",
+                DEMO_PERMITS_OFFICER,
+            )
+            officer_login = f"password {password} (shown once)"
+        except PanelError:
+            officer_login = "created by an earlier demo-data; its password was shown then"
+        usernames = {bot: await bot_username(settings, bot) for bot in ("staff", "agent")}
+    print("demo city loaded (every name starts with [DEMO]; loading again changes nothing;")
+    print("citybots demo-data --remove takes it all away):")
     for table, count in counts.items():
         print(f"  {table:<20} {count}")
     print("demo people (IINs encode births in the 1800s, so never a living resident's);")
@@ -207,12 +253,24 @@ async def _demo_data(settings: Settings) -> int:
     print("demo venue QR codes: send these to the citizen bot (the sandbox page's text box):")
     for key in DEMO_VENUE_KEYS:
         print(f"  /start {demo_token(key, 'entry')}    /start {demo_token(key, 'exit')}")
-    print("staff check-in by IIN: in the staff bot register a venue with the BIN")
-    print(f"  {DEMO_BIN}, then My venues -> the venue -> Verify, and share the phone")
-    print(f"  {DEMO_HEAD_PHONE} (the demo organisation's head on the register)")
+    print("register a venue: in the staff bot «Register a venue» with the BIN")
+    print(f"  {DEMO_BIN} (on the organisations register); then My venues -> the venue ->")
+    print(f"  Verify, and share the phone {DEMO_HEAD_PHONE} (the head on the register),")
+    print("  for check-in by IIN")
+    print("permits: in the citizen bot «Permits for my organisation» with the BIN")
+    print(f"  {DEMO_PERMITS_BIN} and the head's phone {DEMO_PERMITS_HEAD_PHONE}; the panel's")
+    print(f"  permits officer: user {DEMO_PERMITS_OFFICER}, {officer_login}")
+    print(f"checkpoint {DEMO_CHECKPOINT}: join as its officer (one use, 7 days):")
+    print(f"  https://t.me/{usernames['staff']}?start={officer_invite}")
+    print(f"  (in the sandbox: send '/start {officer_invite}' to the staff bot)")
+    print("a hotline agent (one use, 7 days):")
+    print(f"  https://t.me/{usernames['agent']}?start={agent_invite}")
+    print(f"  (in the sandbox: send '/start {agent_invite}' to the agent bot)")
     print("a doctor's invite (one use, 7 days): send this to the doctor bot, then enrol a")
     print("patient and open the patient's invite in the quarantine bot as another user:")
     print(f"  /start {doctor_invite}")
+    print("the situation centre, Hotline, Checkpoints, Permits and Daily indicators pages")
+    print("show 60 days of demo history up to yesterday")
     return 0
 
 
@@ -407,6 +465,7 @@ async def _create_panel_user(settings: Settings, args: argparse.Namespace) -> in
 
 async def _admin(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.platform import bot_username, command_services
+    from services.permits import OFFICER_BOT
     from services.quarantine import QuarantineError
 
     if args.admin_command == "create-user":
@@ -424,10 +483,11 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> int:
                 created_by="cli",
                 checkpoint_id=checkpoint.id if checkpoint else None,
             )
-        username = await bot_username(settings, "staff")
+        bot = OFFICER_BOT[args.role]
+        username = await bot_username(settings, bot)
         print(f"{args.role} officer invite, valid for 7 days, for one account:")
         print(f"https://t.me/{username}?start={token}")
-        print(f"(in the sandbox: send '/start {token}' to the staff bot)")
+        print(f"(in the sandbox: send '/start {token}' to the {bot} bot)")
         return 0
 
     async with command_services(settings) as services:
@@ -591,8 +651,43 @@ async def _audit(settings: Settings, args: argparse.Namespace) -> int:
     return 1
 
 
+CLI_EPILOG = """\
+the bots (each runs on the built-in Telegram sandbox until it has a token):
+  citizen     residents: status colour, venue check-in, visits, disputes, movement
+              permits, questions to the 1308 hotline
+  staff       venue owners and staff (venues, QR posters, check-in by IIN); police
+              and checkpoint officers (permit checks, passings)
+  quarantine  home-quarantine patients: consent, phone, live location
+  doctor      district doctors: enrol patients, violation alerts, cases
+  agent       hotline 1308 agents: citizens' hand-offs, scripts for calls
+
+first steps:
+  citybots run                              everything; embedded PostgreSQL and Redis
+                                            when DATABASE_URL / REDIS_URL are unset
+  citybots demo-data                        a demo city to try every page and bot
+  citybots admin create-user NAME --role admin    the first panel account
+
+`citybots COMMAND --help` says more about each command."""
+
+
+def _describe_subcommands(parser: argparse.ArgumentParser) -> None:
+    """Each subcommand's --help opens with the line the list above it shows."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                sub = action.choices[choice.dest]
+                if sub.description is None and choice.help:
+                    sub.description = choice.help
+                _describe_subcommands(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="citybots", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="citybots",
+        description=__doc__,
+        epilog=CLI_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start the bots, the web app and the scheduler")
     db = commands.add_parser("db", help="database migrations, backups and restores")
@@ -616,7 +711,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="restore into a database that is not empty, replacing everything it holds",
     )
-    commands.add_parser("demo-data", help="load the demo city (idempotent, clearly labelled)")
+    demo = commands.add_parser(
+        "demo-data",
+        help="load the demo city: venues, people, organisations, a checkpoint, officers'"
+        " invites, 60 days of history (idempotent, clearly labelled)",
+    )
+    demo.add_argument("--remove", action="store_true", help="remove every demo row instead")
     commands.add_parser("check", help="report what is reachable and configured")
     importing = commands.add_parser("import", help="import a register (CSV) or zones (GeoJSON)")
     importing.add_argument("kind", choices=["pcr", "contacts", "phones", "orgs", "pois", "zones"])
@@ -656,7 +756,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--duty", action="store_true", help="put the doctor on the district's duty list"
     )
     officer = admin_commands.add_parser(
-        "invite-officer", help="print a one-use invite link to the staff bot for an officer"
+        "invite-officer",
+        help="print a one-use invite link for an officer: police and checkpoint officers"
+        " join the staff bot, hotline agents the agent bot",
     )
     officer.add_argument("--role", required=True, choices=["police", "checkpoint", "agent"])
     officer.add_argument("--checkpoint", help="assign the officer to this checkpoint on joining")
@@ -734,6 +836,7 @@ def build_parser() -> argparse.ArgumentParser:
     adding.add_argument("--register", default="roadblock", choices=["city", "roadblock"])
     add_model_parser(commands)
     add_nlu_parser(commands)
+    _describe_subcommands(parser)
     return parser
 
 
@@ -751,11 +854,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "run": _run,
         "check": _check,
-        "demo-data": _demo_data,
         "migrate": _db_migrate,
         "status": _db_status,
     }
     with_args = {
+        "demo-data": _demo_data,
         "import": _import,
         "labs": _labs_add,
         "admin": _admin,

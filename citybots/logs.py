@@ -22,6 +22,21 @@ class ScrubbingFormatter(logging.Formatter):
         return scrub(super().format(record))
 
 
+class DemoteToDebug(logging.Filter):
+    """Lowers a chatty library's INFO lines to DEBUG: APScheduler says "Running job ..."
+    and "executed successfully" for every tick, most of the console otherwise."""
+
+    def __init__(self, *names: str) -> None:
+        super().__init__()
+        self.prefixes = tuple(names)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO and record.name.startswith(self.prefixes):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
 def _log_uncaught(
     kind: type[BaseException], error: BaseException, traceback: TracebackType | None
 ) -> None:
@@ -43,6 +58,7 @@ def setup_logging(level: str = "INFO") -> None:
     tracebacks of exceptions nobody caught (which Python would print around it)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(ScrubbingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(DemoteToDebug("apscheduler"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

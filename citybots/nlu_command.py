@@ -11,13 +11,19 @@ from citybots.progress import counted
 from citybots.settings import Settings
 from nlu.data import NluDataError, load
 from nlu.evaluate import evaluate
-from nlu.service import Nlu, load_or_train
+from nlu.service import Nlu, bundle_dir, load_or_train
 
 
 def add_parser(commands: Any) -> None:
     nlu = commands.add_parser("nlu", help="the hotline's language understanding")
     nlu_commands = nlu.add_subparsers(dest="nlu_command", required=True)
-    nlu_commands.add_parser("train", help="train the embedded classifier from nlu/data")
+    training = nlu_commands.add_parser("train", help="train the embedded classifier from nlu/data")
+    training.add_argument(
+        "--bundle",
+        action="store_true",
+        help="put the model for the current data into the installed package (image builds, "
+        "make install) unless it is there, so that no start trains while the data is unchanged",
+    )
     parse = nlu_commands.add_parser(
         "parse", help="parse TEXT, or one text per line of standard input, as JSON lines"
     )
@@ -33,11 +39,11 @@ def nlu_command(settings: Settings, args: argparse.Namespace) -> int:
     cache = settings.data_dir / "nlu"
     try:
         if args.nlu_command == "train":
-            model, seconds = load_or_train(cache, force=True)
-            print(
-                f"trained on {len(load())} examples, {len(model.intents)} intents, "
-                f"in {seconds:.1f} s -> {cache}"
-            )
+            target = bundle_dir() if args.bundle else cache
+            # The bundle is rebuilt only when the data changed (make install runs it often).
+            model, seconds = load_or_train(target, force=not args.bundle, bundled=target)
+            done = f"trained in {seconds:.1f} s" if seconds else "already there, for this data"
+            print(f"{len(load())} examples, {len(model.intents)} intents: {done} -> {target}")
             return 0
         if args.nlu_command == "parse":
             nlu = Nlu(load_or_train(cache)[0])

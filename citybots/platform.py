@@ -24,6 +24,12 @@ from aiogram.fsm.storage.base import DefaultKeyBuilder
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommand
 from aiohttp import web
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+)
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import BlockingConnectionPool, Redis
 
@@ -36,7 +42,7 @@ from admin.indicators_pages import setup_indicators_pages
 from admin.map_pages import setup_map_pages
 from admin.model_pages import setup_model_pages
 from admin.nlu_api import setup_nlu_api
-from admin.panel import add_page, setup_panel
+from admin.panel import SEND_QUEUES, add_page, setup_panel
 from admin.permits_pages import setup_permits_pages
 from admin.public import setup_public
 from admin.quarantine_pages import setup_quarantine_pages
@@ -49,23 +55,24 @@ from bots.notifier import Notifier
 from bots.polling import poll
 from bots.registry import BOT_MODULES, build_dispatcher
 from bots.sandbox import Sandbox, default_username
-from bots.session import ApiHealth, RetryAfterMiddleware
+from bots.session import ApiHealth, PacingMiddleware, RetryAfterMiddleware
 from bots.webhook import WebhookEndpoint, WebhookTarget
 from citybots.embedded import DataDirLock, EmbeddedPostgres, EmbeddedRedis
 from citybots.settings import BOT_NAMES, Settings
 from citybots.wiring import Services, build_services
-from flows.context import BotContext, BotLinks, Limits
+from flows.context import BotContext, BotLinks, BotProfile, Limits
 from flows.hotline.call_scripts import ScriptError
 from flows.hotline.call_scripts import scripts as call_scripts
 from flows.i18n import LANGUAGES, text
 from flows.quarantine.live import LiveIngest
 from nlu.service import Nlu, load_or_train
 from services.audit import chain as audit_chain
-from services.db import connect, create_pool
+from services.db import connect, create_pool, is_unavailable
 from services.localcache import InvalidationListener
 from services.map import MapLayers
 from services.metrics import Metrics
 from services.migrations import migrate
+from services.pacing import SendQueue, send_queues
 from services.private_files import private_folder, remove_leftovers, remove_older_than
 from services.retention import Retention, purge
 from services.scheduler import run_exclusively
@@ -312,7 +319,7 @@ class Platform:
         except Exception as error:
             raise StartupError(f"cannot connect to Redis: {type(error).__name__}") from error
 
-        self.services = build_services(self.pool, self.redis, settings)
+        self.services = build_services(self.pool, self.redis, settings, self.metrics)
         self.live_ingest = LiveIngest(self.services.quarantine, self.metrics)
         try:
             call_scripts()  # the agent bot's decision trees, checked before anything starts
@@ -337,8 +344,14 @@ class Platform:
             self.redis,
             frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip()),
         )
-        init_admin(app, self.health, self.metrics if settings.metrics_enabled else None)
+        init_admin(
+            app,
+            self.health,
+            self.metrics if settings.metrics_enabled else None,
+            before_scrape=self._outbox_backlog,
+        )
         setup_panel(app, self.services.panel, self.redis, timezone=settings.city_timezone)
+        app[SEND_QUEUES] = self.send_queues
         setup_situation_pages(
             app, SituationCentre(self.services.rollups, self.services.indicators)
         )
@@ -414,6 +427,8 @@ class Platform:
             self.services.languages,
             default_language=settings.default_language,
             tz=ZoneInfo(settings.city_timezone),
+            pacer=self.services.pacer,
+            paid_broadcast=settings.telegram_paid_broadcast,
         )
         self._notifier_task = asyncio.create_task(self.notifier.run(), name="notifier")
         self._invalidations = InvalidationListener(
@@ -451,7 +466,28 @@ class Platform:
         self._scheduler.add_job(
             self._quarantine_close, "interval", minutes=10, id="quarantine-close"
         )
+        if settings.metrics_enabled:
+            self._scheduler.add_listener(
+                self._count_job_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
+            )
         self._scheduler.start()
+
+    def _count_job_run(self, event: JobExecutionEvent) -> None:
+        outcome = {EVENT_JOB_EXECUTED: "ok", EVENT_JOB_ERROR: "error"}.get(event.code, "missed")
+        self.metrics.job_runs.labels(event.job_id, outcome).inc()
+
+    async def _outbox_backlog(self) -> None:
+        """The messages due and not sent, counted at each scrape of /metrics (each worker
+        reports it: a dashboard takes the max); with PostgreSQL away the last count stays."""
+        assert self.services is not None
+        try:
+            waiting = await asyncio.wait_for(self.services.outbox.waiting(), 2)
+        except Exception as error:
+            if not is_unavailable(error) and not isinstance(error, TimeoutError):
+                raise
+            return
+        for bot in self.bots:
+            self.metrics.outbox_backlog.labels(bot).set(waiting.get(bot, 0))
 
     def _context(self, name: str, links: BotLinks) -> BotContext:
         assert self.services is not None
@@ -498,6 +534,8 @@ class Platform:
         health = ApiHealth()
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
         session.middleware(RetryAfterMiddleware(name, self.metrics, health))
+        assert self.services is not None
+        session.middleware(PacingMiddleware(name, self.services.pacer, self.metrics))
         bot = Bot(token=token, session=session)
         try:
             me = await bot.get_me()
@@ -526,7 +564,7 @@ class Platform:
         settings = self.settings
         running = self.bots[name]
         bot = running.bot
-        await self._set_commands(bot)
+        await self._set_commands(bot, BOT_MODULES[name].PROFILE)
         dispatcher = build_dispatcher(name, context, storage)
         running.dispatcher = dispatcher
         allowed = dispatcher.resolve_used_update_types()
@@ -546,12 +584,11 @@ class Platform:
                 name=f"polling-{name}",
             )
 
-    async def _set_commands(self, bot: Bot) -> None:
-        names = ("start", "help", "language", "cancel")
+    async def _set_commands(self, bot: Bot, profile: BotProfile) -> None:
         for lang in (*LANGUAGES, None):
             commands = [
                 BotCommand(command=n, description=text(lang or "en", f"commands.{n}"))
-                for n in names
+                for n in profile.all_commands
             ]
             await bot.set_my_commands(commands, language_code=lang)
 
@@ -705,6 +742,19 @@ class Platform:
         ledger = UpdateLedger(self.pool)
         await run_exclusively(self.redis, "purge-ledger", ledger.purge, hold=timedelta(minutes=50))
 
+    async def send_queues(self) -> list[SendQueue]:
+        """Each bot's messages waiting to go out ([] while PostgreSQL or Redis is away)."""
+        if self.services is None:
+            return []
+        try:
+            waiting = await asyncio.wait_for(self.services.outbox.waiting(), 3)
+            ids = {name: running.bot.id for name, running in self.bots.items()}
+            return await asyncio.wait_for(send_queues(self.services.pacer, waiting, ids), 3)
+        except Exception as error:
+            if not is_unavailable(error) and not isinstance(error, TimeoutError):
+                raise
+            return []
+
     async def health(self) -> dict[str, Any]:
         """The state of PostgreSQL, Redis and each bot, for /healthz and `citybots check`."""
         report: dict[str, Any] = {"status": "ok", "worker_pid": os.getpid()}
@@ -725,6 +775,7 @@ class Platform:
             await self.redis.ping()
 
         await asyncio.gather(probe("postgres", pg), probe("redis", rd))
+        queues = {q.bot: q for q in await self.send_queues()}
         report["bots"] = {
             name: {
                 "ok": running.health.ok,
@@ -732,6 +783,14 @@ class Platform:
                 "mode": "webhook" if self.settings.webhook_mode else "polling",
                 "api": "sandbox" if running.on_sandbox else "telegram",
                 **({"error": running.health.last_error} if not running.health.ok else {}),
+                **(
+                    {
+                        "notices_waiting": queues[name].notices_waiting,
+                        "expected_wait_seconds": round(queues[name].expected_wait, 1),
+                    }
+                    if name in queues
+                    else {}
+                ),
             }
             for name, running in self.bots.items()
         }
@@ -823,5 +882,11 @@ class Platform:
                 f"  or over HTTP: POST {self.base_url}/sandbox/api/users, then "
                 f"POST {self.base_url}/sandbox/api/bots/<bot>/users/<id>/send",
             ]
-        lines += ["", "  Stop with Ctrl-C."]
+        lines += [
+            "",
+            "  A demo city to try every bot and page (venues, people, permits, a checkpoint,",
+            "  the hotline, 60 days of history): citybots demo-data",
+            "",
+            "  Stop with Ctrl-C.",
+        ]
         return "\n".join(lines)

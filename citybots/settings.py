@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     quarantine_escalate_minutes: int = Field(default=10, ge=1, le=1440)
     workers: int = Field(default=1, ge=1, le=64)
     update_lease_seconds: int = Field(default=60, ge=5, le=3600)
+    telegram_sends_per_second: float = Field(default=25.0, gt=0, le=30)
+    telegram_paid_broadcast: bool = False
     panel_session_hours: float = Field(default=12.0, gt=0, le=168)
     nlu_backend: Literal["embedded", "rasa"] = "embedded"
     rasa_url: str | None = None
@@ -126,6 +128,7 @@ class Settings(BaseSettings):
         "agent_bot_token",
         "webhook_secret",
         "rasa_url",
+        "audit_chain_key",
         mode="before",
     )
     @classmethod

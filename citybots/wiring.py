@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
@@ -14,14 +12,17 @@ from citybots.settings import Settings
 from services.audit import record
 from services.checkpoints import CheckpointService
 from services.citizens import CitizenService
+from services.container import Services
 from services.disputes import DisputeService
 from services.exposure import ExposureService
 from services.hotline import HotlineService, Tickets
 from services.indicators import IndicatorService
 from services.labs import LabService
+from services.metrics import Metrics
 from services.model.runs import ModelRuns
 from services.model.scenarios import load_spec
 from services.outbox import Outbox
+from services.pacing import Limits, Pacer
 from services.panel import PanelService
 from services.permit_applications import PermitApplications
 from services.permits import PermitService
@@ -38,40 +39,10 @@ from services.venues import VenueService
 from services.visits import VisitService
 from services.zones import ZoneService
 
-AuditWriter = Callable[..., Awaitable[None]]
 
-
-@dataclass(frozen=True)
-class Services:
-    languages: LanguagePreferences
-    ledger: UpdateLedger
-    statuses: StatusService
-    status_notices: StatusNotices
-    citizens: CitizenService
-    venues: VenueService
-    visits: VisitService
-    exposure: ExposureService
-    disputes: DisputeService
-    outbox: Outbox
-    importer: RegistryImporter
-    labs: LabService
-    audit: AuditWriter
-    quarantine: QuarantineService
-    zones: ZoneService
-    permits: PermitService
-    applications: PermitApplications
-    checkpoints: CheckpointService
-    hotline: HotlineService
-    indicators: IndicatorService
-    rollups: Rollups
-    quotas: LookupQuotas
-    staff_lookups: StaffLookups
-    tickets: Tickets
-    panel: PanelService
-    model_runs: ModelRuns
-
-
-def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Services:
+def build_services(
+    pool: asyncpg.Pool, redis: Redis, settings: Settings, metrics: Metrics | None = None
+) -> Services:
     statuses = StatusService(pool, redis, positive_isolation_days=settings.positive_isolation_days)
     exposure = ExposureService(
         pool,
@@ -86,7 +57,7 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
         status_notices=StatusNotices(pool, statuses),
         citizens=CitizenService(pool, redis, statuses),
         venues=VenueService(pool, redis),
-        visits=VisitService(pool, statuses),
+        visits=VisitService(pool, statuses, metrics),
         exposure=exposure,
         disputes=DisputeService(pool, statuses, on_positives_withdrawn=exposure.retract),
         outbox=Outbox(pool),
@@ -129,4 +100,5 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
         tickets=Tickets(pool),
         panel=PanelService(pool, session_hours=settings.panel_session_hours),
         model_runs=ModelRuns(pool, load_spec(settings.model_scenarios)),
+        pacer=Pacer(redis, Limits(per_bot=settings.telegram_sends_per_second)),
     )

@@ -192,9 +192,10 @@ async def traveller_phone(
         return
     data = await state.get_data()
     await state.clear()
+    menu = main_menu(lang, profile.menu)
     checkpoint = await checkpoints.by_id(int(data.get("checkpoint", 0)))
     if checkpoint is None:
-        await message.answer(text(lang, "checkpoint.unknown_code"))
+        await message.answer(text(lang, "checkpoint.unknown_code"), reply_markup=menu)
         return
     try:
         passing = await checkpoints.self_register(
@@ -205,11 +206,9 @@ async def traveller_phone(
             update_key=f"{message.chat.id}:{message.message_id}",
         )
     except PermitError as error:
-        await message.answer(text(lang, error.key))
+        await message.answer(text(lang, error.key), reply_markup=menu)
         return
-    await message.answer(
-        passing_text(passing, lang, city_tz), reply_markup=main_menu(lang, profile.menu)
-    )
+    await message.answer(passing_text(passing, lang, city_tz), reply_markup=menu)
 
 
 def build_officer_router() -> Router:

@@ -28,10 +28,16 @@ from services.visits import VisitService
 
 @dataclass(frozen=True)
 class BotProfile:
-    """A bot: its name and the text keys of its main-menu buttons, in order."""
+    """A bot: its name, the text keys of its main-menu buttons, in order, and its own
+    commands (besides those every bot has), as listed by /help and in Telegram's menu."""
 
     name: str
     menu: tuple[str, ...] = field(default=("menu.help", "menu.language"))
+    commands: tuple[str, ...] = ()
+
+    @property
+    def all_commands(self) -> tuple[str, ...]:
+        return ("start", *self.commands, "help", "language", "cancel")
 
 
 @dataclass

@@ -76,3 +76,12 @@ def text(lang: str, key: str, **params: object) -> str:
     if template is None:
         raise KeyError(f"no text {key!r} in the catalogues")
     return template.format(**params) if params else template
+
+
+def label(lang: str, key: str, stored: str) -> str:
+    """The catalogue's name for a stored code (a purpose, an intent, a state); the code
+    itself when the catalogue has none (a value written by another system)."""
+    try:
+        return text(lang, key)
+    except KeyError:
+        return stored

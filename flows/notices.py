@@ -20,6 +20,21 @@ class UnknownNotice(KeyError):
     pass
 
 
+# Sent before other notices when a bot's queue is long: a doctor's alert, a hotline
+# ticket or message someone is waiting on.
+URGENT_KINDS = frozenset(
+    {
+        "quarantine_alert",
+        "quarantine_escalation",
+        "hotline_ticket",
+        "hotline_from_citizen",
+        "hotline_reply",
+    }
+)
+# What may go out as a paid broadcast (TELEGRAM_PAID_BROADCAST): notices to many people.
+BROADCAST_KINDS = frozenset({"exposure", "exposure_retracted", "own_result", "status_changed"})
+
+
 @dataclass(frozen=True)
 class Notice:
     text: str

@@ -2,16 +2,20 @@
 with ``NLU_BACKEND=rasa``, from a Rasa server (with a timeout, and the embedded
 classifier whenever Rasa does not answer in time).
 
-The embedded model is trained from nlu/data when no artefact for the data's fingerprint
-is cached under ``DATA_DIR/nlu`` (so a changed file retrains by itself) and by
-``citybots nlu train``.
+The embedded model comes from the artefact bundled into the installed package for the
+data's fingerprint and the classifier's code (``citybots nlu train --bundle``, run by
+``make install`` and the image build), else from one cached under ``DATA_DIR/nlu``,
+else it is trained from nlu/data and cached there (so a changed file retrains by itself,
+and a start never trains while the bundle matches the data and the code).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +28,37 @@ log = logging.getLogger(__name__)
 RANKING = 10
 
 
+def artefact_digest() -> str:
+    """The training data's fingerprint and the classifier's code: a model made by other
+    code (a changed feature hashing, say) is stale too, even from the same data."""
+    digest = hashlib.sha256(fingerprint().encode())
+    for module in ("features.py", "model.py"):
+        digest.update(resources.files("nlu").joinpath(module).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def artefact_path(cache_dir: Path, digest: str | None = None) -> Path:
-    return cache_dir / f"intents-{digest or fingerprint()}.npz"
+    return cache_dir / f"intents-{digest or artefact_digest()}.npz"
 
 
-def load_or_train(cache_dir: Path, *, force: bool = False) -> tuple[IntentModel, float]:
-    """The model for the current data, and how long training took (0 when cached)."""
-    digest = fingerprint()
+def bundle_dir() -> Path:
+    """Where ``citybots nlu train --bundle`` puts the artefact: inside the installed package."""
+    return Path(str(resources.files("nlu").joinpath("bundled")))
+
+
+def load_or_train(
+    cache_dir: Path, *, force: bool = False, bundled: Path | None = None
+) -> tuple[IntentModel, float]:
+    """The model for the current data, and how long training took (0 when bundled or
+    cached). A bundle for other data or code (stale) is ignored, never trusted."""
+    digest = artefact_digest()
+    if not force:
+        shipped = artefact_path(bundled or bundle_dir(), digest)
+        if shipped.exists():
+            try:
+                return IntentModel.load(shipped), 0.0
+            except (OSError, ValueError, KeyError):
+                log.warning("bundled NLU artefact %s unreadable: using DATA_DIR", shipped.name)
     path = artefact_path(cache_dir, digest)
     if path.exists() and not force:
         try:

@@ -221,6 +221,18 @@ class Tickets:
                 dedupe_key=f"relay:{key}",
             )
 
+    async def withdraw(self, ticket_id: int, citizen_chat: int) -> bool:
+        """The citizen no longer waits for an operator: their waiting ticket is closed (an
+        agent pressing it later hears it is gone). False when it was not waiting (taken,
+        closed, or another person's)."""
+        closed = await self.pool.fetchval(
+            "UPDATE hotline_tickets SET state = 'closed', closed_at = now()"
+            " WHERE id = $1 AND citizen_chat = $2 AND state = 'waiting' RETURNING id",
+            ticket_id,
+            citizen_chat,
+        )
+        return closed is not None
+
     async def close(self, ticket_id: int, agent_chat: int) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(

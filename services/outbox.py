@@ -107,6 +107,15 @@ class Outbox:
             for r in rows
         ]
 
+    async def waiting(self) -> dict[str, int]:
+        """Messages due and not sent yet, per bot (the partial index holds only these)."""
+        rows = await self.pool.fetch(
+            "SELECT bot, count(*) AS waiting FROM outbox "
+            "WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now() "
+            "GROUP BY bot"
+        )
+        return {r["bot"]: r["waiting"] for r in rows}
+
     async def sent(self, message_id: int) -> None:
         await self.pool.execute("UPDATE outbox SET sent_at = now() WHERE id = $1", message_id)
 

@@ -141,6 +141,8 @@ def best_permit(
 
 
 OFFICER_ROLES = ("police", "checkpoint", "agent")  # agents: the hotline's staff
+# The bot each officer role works in: an invite is opened there and nowhere else.
+OFFICER_BOT = {"police": "staff", "checkpoint": "staff", "agent": "agent"}
 OFFICER_INVITE_TTL = timedelta(days=7)
 
 
@@ -182,16 +184,28 @@ class PermitService:
             )
         return token
 
-    async def join_as_officer(self, token: str, tg_user_id: int, name: str) -> str:
-        """Become an officer by an admin's invite (each works once); returns the role."""
+    async def join_as_officer(self, token: str, tg_user_id: int, name: str, *, bot: str) -> str:
+        """Become an officer by an admin's invite (each works once), opened in ``bot``;
+        returns the role. An invite for a role of another bot is refused and kept, the
+        refusal naming the right bot."""
         async with self.pool.acquire() as conn, conn.transaction():
+            roles = [role for role, its_bot in OFFICER_BOT.items() if its_bot == bot]
             invite = await conn.fetchrow(
                 "UPDATE officer_invites SET used_by = $2, used_at = now() WHERE token = $1"
-                " AND used_by IS NULL AND expires_at > now() RETURNING role, checkpoint_id",
+                " AND used_by IS NULL AND expires_at > now() AND role = ANY($3::text[])"
+                " RETURNING role, checkpoint_id",
                 token,
                 tg_user_id,
+                roles,
             )
             if invite is None:
+                other: str | None = await conn.fetchval(
+                    "SELECT role FROM officer_invites WHERE token = $1"
+                    " AND used_by IS NULL AND expires_at > now()",
+                    token,
+                )
+                if other is not None:
+                    raise PermitError(f"permit.invite_other_bot.{OFFICER_BOT[other]}")
                 raise PermitError("permit.invite_invalid")
             role: str = invite["role"]
             await conn.execute(

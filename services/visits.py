@@ -11,6 +11,7 @@ import asyncpg
 
 from services.audit import record
 from services.db import Connection
+from services.metrics import Metrics
 from services.outbox import enqueue
 from services.status import Status, StatusService
 from services.venues import LookupAccess, LookupRefused, Venue, access_of
@@ -90,9 +91,12 @@ RETURNING a.i, v.name
 
 
 class VisitService:
-    def __init__(self, pool: asyncpg.Pool, statuses: StatusService) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, statuses: StatusService, metrics: Metrics | None = None
+    ) -> None:
         self.pool = pool
         self.statuses = statuses
+        self.metrics = metrics
 
     async def check_in(
         self,
@@ -138,6 +142,9 @@ class VisitService:
             [r.venue.capacity_policy == "refuse" for r in requests],
         )
         assert len(rows) == len(requests)
+        if self.metrics is not None:
+            for row in rows:
+                self.metrics.check_ins.labels(row["outcome"]).inc()
         return [
             CheckInResult(
                 CheckIn(row["outcome"]),

@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from bots.sandbox import Sandbox
 from bots.sandbox.client import SandboxClient
 from citybots.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from citybots.platform import Platform
@@ -150,3 +151,19 @@ def services(pool: asyncpg.Pool, redis: Redis) -> Services:
     from citybots.wiring import build_services
 
     return build_services(pool, redis, load_settings(_env_file=None))
+
+
+@pytest.fixture(autouse=True)
+def _no_429_a_test_did_not_ask_for(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every sandbox of this process keeps Telegram's flood limits: a test that made a bot
+    send faster than Telegram allows, without asking to (``@pytest.mark.telegram_limits``),
+    fails, because on Telegram those messages would have been late or lost."""
+    before = {id(sandbox): sandbox.limits.refused_total for sandbox in Sandbox.instances}
+    yield
+    if request.node.get_closest_marker("telegram_limits"):
+        return
+    refused: dict[tuple[str, int], int] = {}
+    for sandbox in Sandbox.instances:
+        if sandbox.limits.refused_total != before.get(id(sandbox), 0):
+            refused.update(sandbox.limits.refused)
+    assert not refused, f"Telegram's limits refused sends this test did not ask for: {refused}"

@@ -183,11 +183,12 @@ async def add_permit(
     register: str = "city",
     start: timedelta = timedelta(days=-1),
     end: timedelta = timedelta(days=5),
+    purpose: str = "food delivery",
 ) -> None:
     now = datetime.now(UTC)
     await services.permits.pool.execute(
         "INSERT INTO permits (register, bin, iin, plate, purpose, valid_from, valid_until, "
-        "state) VALUES ($7, $1, $2, $3, 'food delivery', $4, $5, $6)",
+        "state) VALUES ($7, $1, $2, $3, $8, $4, $5, $6)",
         bin_,
         iin,
         parse_plate(plate).value if plate else None,
@@ -195,6 +196,7 @@ async def add_permit(
         now + end,
         state,
         register,
+        purpose,
     )
 
 
@@ -215,3 +217,11 @@ async def add_zone_with_checkpoint(
         zone_name=name, register="roadblock", actor="test",
     )  # fmt: skip
     return name, post
+
+
+def help_reply(lang: str, bot: str) -> str:
+    """What /help answers in this bot."""
+    from bots.registry import BOT_MODULES
+    from flows.common.handlers import help_text
+
+    return help_text(lang, BOT_MODULES[bot].PROFILE)

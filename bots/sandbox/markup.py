@@ -8,6 +8,7 @@ from typing import Any
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
+MAX_INLINE_BUTTONS = 100
 _HTML_TAGS = {
     "b",
     "strong",
@@ -83,8 +84,10 @@ def check_text(text: Any, parse_mode: str | None, *, limit: int = MAX_TEXT) -> s
     shown = visible_text(text, parse_mode)
     if not shown.strip():
         raise BadRequest("message text is empty")
-    if len(shown) > limit:
-        raise BadRequest("message is too long")
+    if len(shown.encode("utf-16-le")) // 2 > limit:  # Telegram counts UTF-16 code units
+        raise BadRequest(
+            "message caption is too long" if limit == MAX_CAPTION else "message is too long"
+        )
     return shown
 
 
@@ -136,6 +139,8 @@ def check_markup(markup: Any) -> dict[str, Any] | None:
         rows = markup["inline_keyboard"]
         if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
             raise BadRequest("can't parse inline keyboard markup JSON object")
+        if sum(len(row) for row in rows) > MAX_INLINE_BUTTONS:
+            raise BadRequest("REPLY_MARKUP_TOO_LONG")
         for row in rows:
             for button in row:
                 _check_inline_button(button)

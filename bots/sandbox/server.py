@@ -16,19 +16,24 @@ All state is in memory: the sandbox is for trying and testing, not for keeping.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import bisect
 import contextlib
 import itertools
 import json
 import logging
+import mimetypes
 import random
+import re
 import secrets
 import struct
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import (
     BodyPartReader,
@@ -39,6 +44,7 @@ from aiohttp import (
     web,
 )
 
+from bots.sandbox.limits import FloodLimits
 from bots.sandbox.markup import MAX_CAPTION, BadRequest, check_markup, check_text
 
 log = logging.getLogger(__name__)
@@ -166,6 +172,20 @@ class StoredFile:
     mime_type: str | None
 
 
+_OPENED_INLINE = frozenset({"image/png", "image/jpeg", "image/svg+xml", "application/pdf"})
+
+
+def _file_type(stored: StoredFile) -> str:
+    """The file's type as sent, else guessed from its name (aiogram uploads say
+    application/octet-stream)."""
+    if stored.mime_type and stored.mime_type != "application/octet-stream":
+        return stored.mime_type
+    if stored.kind == "photo":
+        return "image/png"
+    guessed, _ = mimetypes.guess_type(stored.file_name or "")
+    return guessed or "application/octet-stream"
+
+
 def _png_size(data: bytes) -> tuple[int, int]:
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
         width, height = struct.unpack(">II", data[16:24])
@@ -175,6 +195,10 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 class Sandbox:
     """Holds the sandbox's state and serves both sides under one URL prefix."""
+
+    # Every sandbox of this process, so that the test suite can check none refused a
+    # send for Telegram's limits that a test did not ask for.
+    instances: ClassVar[weakref.WeakSet[Sandbox]] = weakref.WeakSet()
 
     def __init__(self, prefix: str = "/sandbox") -> None:
         self.prefix = prefix.rstrip("/")
@@ -186,6 +210,8 @@ class Sandbox:
         self.callbacks: dict[str, dict[str, Any]] = {}
         self.faults: list[Fault] = []
         self.faults_injected: dict[int, int] = {}  # by status, since the start
+        self.limits = FloodLimits()
+        Sandbox.instances.add(self)
         self._fault_dice = random.Random()  # noqa: S311 - which sends fail, not a secret
         self.requests_served = 0
         self.closing = False
@@ -227,6 +253,8 @@ class Sandbox:
         app.router.add_post(p + "/api/users", self._api_create_user)
         app.router.add_post(p + "/api/faults", self._api_faults)
         app.router.add_get(p + "/api/faults", self._api_faults)
+        app.router.add_get(p + "/api/limits", self._api_limits)
+        app.router.add_post(p + "/api/limits", self._api_limits)
         app.router.add_get(p + "/api/files/{file_id}", self._api_file)
         chat = p + "/api/bots/{bot}/users/{user_id}"
         app.router.add_post(chat + "/send", self._api_send)
@@ -311,15 +339,19 @@ class Sandbox:
         fault = self._take_fault(method)
         if fault is not None:
             if fault.status == 429:
-                return _error(
-                    429,
-                    f"Too Many Requests: retry after {fault.retry_after}",
-                    {"retry_after": fault.retry_after},
-                )
+                return _too_many(fault.retry_after)
             return _error(fault.status, "Internal Server Error")
         try:
             params = await self._params(request)
+            limited = self._limited(bot, method, params)
+            if limited is not None:
+                chat_id, paid = limited
+                retry_after = self.limits.wait(bot.id, bot.name, chat_id, paid=paid)
+                if retry_after is not None:
+                    return _too_many(retry_after)
             result = await handler(bot, params)
+            if limited is not None:
+                self.limits.record(bot.id, limited[0], paid=limited[1])
         except BadRequest as error:
             return _error(400, f"Bad Request: {error}")
         except _Forbidden as error:
@@ -327,6 +359,20 @@ class Sandbox:
         except _Conflict as error:
             return _error(409, f"Conflict: {error}")
         return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    def _limited(bot: SandboxBot, method: str, params: dict[str, Any]) -> tuple[int, bool] | None:
+        """(chat, paid broadcast) of a send Telegram counts against its flood limits."""
+        if method == "sendchataction" or not (
+            method.startswith("send") or method in ("copymessage", "forwardmessage")
+        ):
+            return None
+        chat_id = params.get("chat_id")
+        if isinstance(chat_id, str) and chat_id.lstrip("-").isdigit():
+            chat_id = int(chat_id)
+        if not isinstance(chat_id, int):
+            return None  # the method itself answers "chat not found"
+        return chat_id, params.get("allow_paid_broadcast") is True
 
     def _take_fault(self, method: str) -> Fault | None:
         """The fault this send of ``method`` meets, if any (counted as injected)."""
@@ -839,6 +885,20 @@ class Sandbox:
             return web.json_response({"ok": False, "description": str(error)}, status=400)
         return web.json_response(self.faults_report())
 
+    async def _api_limits(self, request: web.Request) -> web.Response:
+        """Telegram's limits: ``GET`` reads them and the sends refused per bot and chat;
+        ``POST {"enabled": false}`` switches them off (for a test about something else),
+        ``{"enabled": true}`` on again."""
+        if request.method == "POST":
+            body = await _json_body(request)
+            enabled = body.get("enabled")
+            if not isinstance(enabled, bool):
+                return web.json_response(
+                    {"ok": False, "description": "enabled must be true or false"}, status=400
+                )
+            self.limits.enabled = enabled
+        return web.json_response(self.limits.report())
+
     async def _m_getfile(self, bot: SandboxBot, params: dict[str, Any]) -> dict[str, Any]:
         file_id = str(params.get("file_id", ""))
         stored = self.files.get(file_id)
@@ -861,10 +921,26 @@ class Sandbox:
         return web.Response(body=stored.data, content_type="application/octet-stream")
 
     async def _api_file(self, request: web.Request) -> web.Response:
+        """A file of the chat for the sandbox page: pictures and PDFs open in the browser,
+        anything else downloads under its name. The page shares the panel's origin, so a
+        file never runs there: a sandboxing CSP (an SVG's script stays dead) and no
+        sniffing."""
         stored = self.files.get(request.match_info["file_id"])
         if stored is None:
             raise web.HTTPNotFound(text="no such file")
-        return web.Response(body=stored.data, content_type=stored.mime_type or "image/png")
+        mime_type = _file_type(stored)
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", stored.file_name or "file")[:100]
+        disposition = "inline" if mime_type in _OPENED_INLINE else "attachment"
+        return web.Response(
+            body=stored.data,
+            content_type=mime_type,
+            headers={
+                "Content-Disposition": f'{disposition}; filename="{name}"',
+                "Content-Security-Policy": "sandbox; default-src 'none'; img-src data:;"
+                " style-src 'unsafe-inline'",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
 
     async def _user_message(
         self, bot: SandboxBot, user: SandboxUser, content: dict[str, Any]
@@ -930,7 +1006,15 @@ class Sandbox:
                 }
         elif "document" in body:
             document = dict(body["document"])
-            data = str(document.get("content", "")).encode()
+            if "content_base64" in document:  # a file picked on the sandbox page
+                try:
+                    data = base64.b64decode(str(document["content_base64"]), validate=True)
+                except binascii.Error:
+                    raise ValueError("content_base64 is not base64") from None
+            else:
+                data = str(document.get("content", "")).encode()
+            if not data:
+                raise ValueError("the document is empty")
             file_id = "SBX" + secrets.token_urlsafe(12)
             self.files[file_id] = StoredFile(
                 data, "document", document.get("file_name"), document.get("mime_type", "text/csv")
@@ -1195,6 +1279,12 @@ def _int(value: Any, default: int = -1) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+def _too_many(retry_after: int) -> web.Response:
+    return _error(
+        429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after}
+    )
 
 
 def _error(code: int, description: str, parameters: dict[str, Any] | None = None) -> web.Response:

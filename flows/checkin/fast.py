@@ -24,17 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
@@ -42,7 +39,6 @@ from aiogram.methods import Response, TelegramMethod
 from aiohttp import ClientError
 
 from flows.checkin.scan import checked_in_text, checked_out_text
-from flows.common.http import BadResponse, KeptAliveSender, NotSent
 from flows.common.keyboards import main_menu
 from flows.context import BotContext
 from flows.filters import start_payload
@@ -159,7 +155,6 @@ class ScanFastPath:
         self._batches: set[asyncio.Task[None]] = set()
         self._storing: set[int] = set()  # people with a scan in a batch being stored
         self._sending: set[asyncio.Task[None]] = set()
-        self._senders: dict[str, KeptAliveSender] = {}  # per Bot API origin
         self._menus: dict[str, str] = {}
         self.handled = 0  # scans this path stored and answered (tests and metrics)
 
@@ -213,9 +208,6 @@ class ScanFastPath:
         self._pending.clear()
         for task in list(self._sending):
             task.cancel()
-        for sender in self._senders.values():
-            await sender.close()
-        self._senders.clear()
 
     async def _run(self) -> None:
         while True:
@@ -452,44 +444,15 @@ class ScanFastPath:
         if late:
             log.warning("check-ins: %d replies not sent in %.0f s", len(late), SEND_TIMEOUT)
 
-    async def _post(self, bot: Bot, reply: Reply) -> bool:
-        """sendMessage as a JSON body built from the reply (its keyboard is JSON already)
-        on a kept-alive connection (flows/common/http.py): the same Bot API call without
-        aiohttp's and aiogram's per-request work. True when nothing more is to be done:
-        Telegram took it, or answered a 5xx (it may have delivered it, so it is not sent
-        again, as for every other message); False for any other answer (a 429, say), or a
-        session this cannot stand in for (a proxy, a test's)."""
-        session = bot.session
-        if not isinstance(session, AiohttpSession) or session.proxy is not None:
-            return False
-        url = urlsplit(session.api.api_url(token=bot.token, method="sendMessage"))
-        origin = f"{url.scheme}://{url.netloc}"
-        sender = self._senders.get(origin)
-        if sender is None:
-            sender = self._senders[origin] = KeptAliveSender(origin)
-        body = (
-            f'{{"chat_id":{reply.chat_id},"text":{json.dumps(reply.text)},'
-            f'"reply_markup":{reply.reply_markup}}}'
-        )
-        try:
-            status, _ = await sender.post(url.path, body.encode())
-        except NotSent:
-            return False  # nothing left: aiogram's client tries (and reports) in turn
-        if status >= 500:
-            log.warning("check-in reply met a %d; not sent again", status)
-            return True
-        return 200 <= status < 300
-
     async def _send_chat(self, scans: list[_Scan]) -> None:
         for scan in scans:
             if scan.reply is None:
                 continue
             try:
-                if not await self._post(scan.bot, scan.reply):
-                    # Refused (a 429, say): aiogram's full client waits and retries, or
-                    # raises the Bot API's error, as for every other message.
-                    await scan.bot(scan.reply.method())
-            except (TelegramAPIError, ClientError, TimeoutError, OSError, BadResponse) as error:
+                # Through aiogram's client like every other message: the shared pacer
+                # gives it its turn, a 429 is waited out.
+                await scan.bot(scan.reply.method())
+            except (TelegramAPIError, ClientError, TimeoutError, OSError) as error:
                 log.warning("check-in reply not sent: %s", type(error).__name__)
             except Exception:
                 log.exception("check-in reply not sent")

@@ -22,8 +22,20 @@ async def start(message: Message, state: FSMContext, lang: str, profile: BotProf
     )
 
 
-async def show_help(message: Message, lang: str) -> None:
-    await message.answer(text(lang, "help.body"))
+def help_text(lang: str, profile: BotProfile) -> str:
+    """What the bot is for, its buttons, then each of its commands and what it does."""
+    commands = "\n".join(f"/{c} — {text(lang, f'commands.{c}')}" for c in profile.all_commands)
+    return "\n\n".join(
+        (
+            text(lang, f"help.intro.{profile.name}"),
+            f"{text(lang, 'help.title')}\n{commands}",
+            text(lang, "help.footer"),
+        )
+    )
+
+
+async def show_help(message: Message, lang: str, profile: BotProfile) -> None:
+    await message.answer(help_text(lang, profile))
 
 
 async def ask_language(message: Message, lang: str) -> None:

@@ -7,7 +7,7 @@ from importlib import resources
 
 import yaml
 
-from flows.i18n import LANGUAGES
+from flows.i18n import LANGUAGES, label
 
 SMALL_TALK = ("greet", "goodbye", "thanks")
 
@@ -24,3 +24,14 @@ def answers(lang: str) -> dict[str, dict[str, str]]:
 def topics(lang: str) -> list[str]:
     """The FAQ intents (not small talk), in the file's order."""
     return [intent for intent in answers(lang) if intent.startswith("faq_")]
+
+
+def intent_title(lang: str, intent: str | None) -> str:
+    """The human name of an NLU intent: the FAQ's topic title, else the catalogue's
+    (``intent.*``: the hand-off, out of scope), else the raw name."""
+    if not intent:
+        return ""
+    entry = answers(lang).get(intent)
+    if entry is not None:
+        return entry["title"]
+    return label(lang, f"intent.{intent}", intent)

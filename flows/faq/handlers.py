@@ -30,6 +30,23 @@ class FaqTopic(CallbackData, prefix="faq"):
     intent: str
 
 
+class WithdrawTicket(CallbackData, prefix="faqw"):
+    ticket: int
+
+
+def _withdraw_button(lang: str, ticket_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=text(lang, "faq.operator_cancel"),
+                    callback_data=WithdrawTicket(ticket=ticket_id).pack(),
+                )
+            ]
+        ]
+    )
+
+
 class PlainText(Filter):
     """A text message that is not a command."""
 
@@ -64,10 +81,21 @@ async def hand_off(message: Message, lang: str, question: str, tickets: Tickets)
     ticket, on_shift = await tickets.open(message.chat.id, lang, question)
     if ticket.state == "taken":
         await message.answer(text(lang, "faq.operator_with_you"))
-    elif on_shift:
-        await message.answer(text(lang, "faq.operator_soon", number=ticket.id))
-    else:
-        await message.answer(text(lang, "faq.operator_waiting", number=ticket.id))
+        return
+    key = "faq.operator_soon" if on_shift else "faq.operator_waiting"
+    await message.answer(
+        text(lang, key, number=ticket.id), reply_markup=_withdraw_button(lang, ticket.id)
+    )
+
+
+def _faq_answer(lang: str, parsed: dict[str, Any]) -> str | None:
+    """The FAQ's answer when the question was understood well enough, else None."""
+    intent = parsed["intent"]["name"]
+    if float(parsed["intent"]["confidence"]) < ANSWER_CONFIDENCE:
+        return None
+    if intent in answers(lang) and (intent.startswith("faq_") or intent in SMALL_TALK):
+        return str(answers(lang)[intent]["answer"])
+    return None
 
 
 async def ask(
@@ -79,27 +107,31 @@ async def ask(
 ) -> None:
     question = (message.text or "").strip()
     ticket = await tickets.current(citizen_chat=message.chat.id)
-    if ticket is not None:  # a conversation with an operator: relay, do not parse
-        if ticket.state == "taken":
-            await tickets.relay(
-                ticket,
-                from_agent=False,
-                text=question,
-                key=f"c{message.chat.id}:{message.message_id}",
-            )
-        else:
-            await message.answer(text(lang, "faq.operator_waiting", number=ticket.id))
+    if ticket is not None and ticket.state == "taken":  # talking with an operator: relay
+        await tickets.relay(
+            ticket,
+            from_agent=False,
+            text=question,
+            key=f"c{message.chat.id}:{message.message_id}",
+        )
         return
     parsed = await nlu.parse_async(question)
+    answer = _faq_answer(lang, parsed)
+    if ticket is not None:  # waiting for an operator: the FAQ still answers meanwhile
+        waiting = text(lang, "faq.operator_still_waiting", number=ticket.id)
+        await message.answer(
+            f"{answer}\n\n{waiting}" if answer else waiting,
+            reply_markup=_withdraw_button(lang, ticket.id),
+        )
+        return
     intent = parsed["intent"]["name"]
     confidence = float(parsed["intent"]["confidence"])
-    if confidence >= ANSWER_CONFIDENCE:
-        if intent == "human_handoff":
-            await hand_off(message, lang, question, tickets)
-            return
-        if intent in answers(lang) and (intent.startswith("faq_") or intent in SMALL_TALK):
-            await message.answer(answers(lang)[intent]["answer"])
-            return
+    if answer is not None:
+        await message.answer(answer)
+        return
+    if confidence >= ANSWER_CONFIDENCE and intent == "human_handoff":
+        await hand_off(message, lang, question, tickets)
+        return
     await hotline.record_unanswered(question, lang, intent, confidence)
     await message.answer(text(lang, "faq.not_sure"), reply_markup=_closest(lang, parsed))
 
@@ -117,9 +149,23 @@ async def topic_pressed(
         await query.message.answer(entry["answer"])
 
 
+async def withdraw_pressed(
+    query: CallbackQuery, callback_data: WithdrawTicket, lang: str, tickets: Tickets
+) -> None:
+    assert isinstance(query.message, Message)
+    await query.answer()
+    # the chat, not the button's number, says whose ticket: a forged number closes nothing
+    if await tickets.withdraw(callback_data.ticket, query.message.chat.id):
+        key = "faq.operator_withdrawn"
+    else:
+        key = "faq.operator_not_waiting"
+    await query.message.answer(text(lang, key, number=callback_data.ticket))
+
+
 def build_router() -> Router:
     """Last in the citizen bot: only text no other flow took reaches it."""
     router = Router(name=__name__)
+    router.callback_query.register(withdraw_pressed, WithdrawTicket.filter())
     router.callback_query.register(topic_pressed, FaqTopic.filter())
     router.message.register(ask, PlainText())
     return router

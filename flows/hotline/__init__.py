@@ -121,14 +121,13 @@ async def _show_node(
 async def join(message: Message, payload: str, lang: str, permits: PermitService) -> None:
     assert message.from_user is not None
     try:
-        role = await permits.join_as_officer(
-            payload, message.from_user.id, message.from_user.full_name
+        await permits.join_as_officer(
+            payload, message.from_user.id, message.from_user.full_name, bot="agent"
         )
     except PermitError as error:
         await message.answer(text(lang, error.key))
         return
-    key = "agent.joined" if role == "agent" else "agent.not_agent"
-    await message.answer(text(lang, key))
+    await message.answer(text(lang, "agent.joined"))
 
 
 async def _agent(message: Message, lang: str, tickets: Tickets) -> bool:

@@ -21,8 +21,9 @@ from aiogram.types import (
     Message,
 )
 
-from flows.common.keyboards import share_phone_keyboard
+from flows.common.keyboards import main_menu, share_phone_keyboard
 from flows.contacts import own_phone
+from flows.context import BotProfile
 from flows.filters import HasContact, HasDocument, MenuButton
 from flows.formatting import local_time
 from flows.i18n import text
@@ -124,7 +125,11 @@ async def got_bin(message: Message, state: FSMContext, lang: str) -> None:
 
 
 async def got_phone(
-    message: Message, state: FSMContext, lang: str, applications: PermitApplications
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    applications: PermitApplications,
+    profile: BotProfile,
 ) -> None:
     assert message.from_user is not None
     try:
@@ -136,9 +141,13 @@ async def got_phone(
         return
     except PermitError as error:
         await state.clear()
-        await message.answer(text(lang, error.key))
+        await message.answer(text(lang, error.key), reply_markup=main_menu(lang, profile.menu))
         return
     await state.clear()
+    # the phone button gives way to the main menu; the head's choices are inline buttons
+    await message.answer(
+        text(lang, "apply.phone_confirmed"), reply_markup=main_menu(lang, profile.menu)
+    )
     await _show_head(message, lang, organisation)
 
 

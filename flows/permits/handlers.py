@@ -14,7 +14,7 @@ from aiogram.types import Message
 
 from flows.filters import MenuButton, StartPayload
 from flows.formatting import local_time
-from flows.i18n import text
+from flows.i18n import label, text
 from services.citizens import CitizenService
 from services.permits import PermitCheck, PermitError, PermitResult, PermitService
 from services.quotas import LookupQuotas
@@ -35,7 +35,7 @@ def permit_text(check: PermitCheck, lang: str, tz: ZoneInfo) -> str:
         f"permit.{check.result.value}",
         register=text(lang, f"permit.register.{check.register}"),
         organisation=check.organisation,
-        purpose=check.purpose,
+        purpose=label(lang, f"apply.purpose.{check.purpose}", check.purpose or ""),
         start=local_time(check.valid_from, tz) if check.valid_from else "",
         until=local_time(check.valid_until, tz) if check.valid_until else "",
     )
@@ -50,7 +50,7 @@ async def join_as_officer(
     assert message.from_user is not None
     try:
         role = await permits.join_as_officer(
-            payload, message.from_user.id, message.from_user.full_name
+            payload, message.from_user.id, message.from_user.full_name, bot="staff"
         )
     except PermitError as error:
         await message.answer(text(lang, error.key))

@@ -15,6 +15,7 @@ from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    ReplyKeyboardRemove,
 )
 
 from flows.checkin.scan import process_scan
@@ -122,7 +123,7 @@ async def got_contact(message: Message, state: FSMContext, lang: str) -> None:
         return
     await state.update_data(phone=phone)
     await state.set_state(SignUp.iin)
-    await message.answer(text(lang, "signup.ask_iin"), reply_markup=None)
+    await message.answer(text(lang, "signup.ask_iin"), reply_markup=ReplyKeyboardRemove())
 
 
 async def phone_expected(message: Message, lang: str) -> None:

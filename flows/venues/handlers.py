@@ -21,6 +21,7 @@ from aiogram.types import (
     KeyboardButton,
     Message,
     ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
 )
 
 from flows.common.keyboards import main_menu, share_phone_keyboard
@@ -207,6 +208,8 @@ async def got_location(message: Message, state: FSMContext, lang: str) -> None:
         return
     await state.update_data(latitude=point.latitude, longitude=point.longitude)
     await state.set_state(VenueForm.capacity)
+    # the location button goes away; the next question carries its own (inline) button
+    await message.answer(text(lang, "venue.location_saved"), reply_markup=ReplyKeyboardRemove())
     await message.answer(text(lang, "venue.ask_capacity"), reply_markup=_skip(lang, "capacity"))
 
 

@@ -14,6 +14,7 @@ from playwright.async_api import Browser, Page, expect
 from admin.panel import ROUTE_ROLES, is_public
 from bots.sandbox.client import SandboxClient
 from citybots.platform import Platform
+from flows.i18n import text
 from services.audit import record
 from services.checkpoints import Checkpoint
 from services.panel import ROLES
@@ -256,7 +257,13 @@ async def test_an_analyst_runs_two_scenarios_and_compares_them_side_by_side(
     header = page.locator("#results tr").first
     await expect(header).to_contain_text("Quarantine lifted on 13 April")
     await expect(header).to_contain_text("Two-step exit with masks")
-    chart_width = await page.eval_on_selector("#chart", "img => img.complete && img.naturalWidth")
+    # waits for the image to load rather than reading it at once (a loaded machine is slow)
+    await page.wait_for_function(
+        "() => { const img = document.querySelector('#chart');"
+        " return img !== null && img.complete && img.naturalWidth > 0; }",
+        timeout=60_000,
+    )
+    chart_width = await page.eval_on_selector("#chart", "img => img.naturalWidth")
     assert chart_width == 1400
     await _screenshot(page, "model-run")
     assert page.console_errors == []  # type: ignore[attr-defined]
@@ -463,7 +470,7 @@ async def test_the_checkpoints_page_charts_passings_and_marks_the_flagged(
         )  # fmt: skip
     officer_id = secrets.randbelow(10**9) + 10**9
     token = await services.permits.create_officer_invite("checkpoint", created_by="t")
-    await services.permits.join_as_officer(token, officer_id, "Officer Panel")
+    await services.permits.join_as_officer(token, officer_id, "Officer Panel", bot="staff")
 
     page = await _browser_login(browser, platform, await _user(platform, "analyst"))
     await page.click("header nav >> text=Checkpoints")
@@ -564,6 +571,7 @@ async def test_the_hotline_page_maps_calls_and_exports_unanswered_questions(
         await services.tickets.log_call(7, topic=topic, outcome="answered", district=district)
     marker = secrets.token_hex(3)
     await services.hotline.record_unanswered(f"=cmd {marker}", "ru", "faq_origin", 0.2)
+    await services.hotline.record_unanswered(f"jazz {marker}", "en", "out_of_scope", 0.33)
     await services.rollups.refresh()
     analyst = await _user(platform, "analyst")
     page = await _browser_login(browser, platform, analyst)
@@ -574,7 +582,14 @@ async def test_the_hotline_page_maps_calls_and_exports_unanswered_questions(
     await expect(page.locator("#unanswered")).to_contain_text(f"=cmd {marker}")
     await expect(page.locator("#call-log")).to_contain_text("Vaccination")
     await page.locator("#script-symptoms summary").click()
-    await expect(page.locator("#script-symptoms-emergency")).to_contain_text("outcome: ambulance")
+    await expect(page.locator("#script-symptoms-emergency")).to_contain_text(
+        "outcome: " + text("en", "agent.outcome.ambulance")
+    )
+    # intents and outcomes by their names, never the codes
+    await expect(page.locator("#unanswered")).to_contain_text(text("en", "intent.out_of_scope"))
+    shown = await page.locator("main").inner_text()
+    for code in ("out_of_scope", "faq_", "permit_howto", "suggested for", "⇒ outcome: answered"):
+        assert code not in shown, code
     await _screenshot(page, "hotline")
     assert page.console_errors == []  # type: ignore[attr-defined]
     await page.close()
@@ -1006,3 +1021,45 @@ async def test_every_page_opens_for_every_role_it_is_open_to_without_console_err
 ) -> None:
     """After the other tests of this file have put data on every page."""
     await _open_every_page_as_every_role(browser, platform, "page-")
+
+
+async def test_the_navigation_fits_a_wide_screen_in_one_line_and_folds_into_a_menu_on_a_phone(
+    browser: Browser, platform: Platform
+) -> None:
+    admin = await _user(platform, "admin")  # an admin sees every page's link
+    page = await _browser_login(browser, platform, admin)
+    await page.set_viewport_size({"width": 1400, "height": 900})
+    links = page.locator("header nav a")
+    assert await links.count() >= 12
+    tops = {round((await link.bounding_box() or {"y": -1})["y"]) for link in await links.all()}
+    assert len(tops) == 1  # one line: nothing wrapped
+    overflow = await page.eval_on_selector(
+        "header nav", "nav => nav.scrollWidth - nav.clientWidth"
+    )
+    assert overflow <= 0  # and nothing hidden off to the side at 1,400 px
+    await expect(page.locator("#menu-button")).to_be_hidden()
+
+    await page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    log_out = page.locator("header .who button")
+    await expect(log_out).to_be_visible()
+    box = await log_out.bounding_box()
+    assert box is not None
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= 390
+    wider = await page.evaluate("document.documentElement.scrollWidth")
+    assert wider <= 390  # the page does not run off the screen
+    await expect(links.first).to_be_hidden()
+    await page.click("#menu-button")
+    await expect(page.locator("header nav a", has_text="Hotline")).to_be_visible()
+    await _screenshot(page, "panel-phone-menu")
+    await page.click("header nav >> text=Hotline")
+    await expect(page).to_have_title(re.compile("Hotline"))
+    await expect(links.first).to_be_hidden()  # the menu folds again on the next page
+
+    await page.set_viewport_size({"width": 1400, "height": 900})
+    await page.click("header nav >> text=Sandbox chat")
+    await expect(page).to_have_title("citybots sandbox")
+    await page.click("#back")  # and back to the panel
+    await expect(page.locator("header .who")).to_contain_text(admin)
+    assert page.console_errors == []  # type: ignore[attr-defined]
+    await page.close()

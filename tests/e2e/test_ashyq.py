@@ -69,7 +69,9 @@ async def test_sign_up_refuses_mistyped_and_unproven_iins_then_links(
     await chat.send_contact(phone, own=False)
     assert (await chat.reply())["text"] == text("ru", "signup.not_own_contact")
     await chat.send_contact(phone)
-    assert (await chat.reply())["text"] == text("ru", "signup.ask_iin")
+    ask_iin = await chat.reply()
+    assert ask_iin["text"] == text("ru", "signup.ask_iin")
+    assert ask_iin["reply_markup"] == {"remove_keyboard": True}  # no phone button any more
     for wrong, key in (
         ("12345", "errors.iin.length"),
         ("9001013OOO16", "errors.iin.not_digits"),
@@ -265,7 +267,9 @@ async def test_staff_register_a_venue_get_posters_and_check_in_by_iin(
     await owner.send("not a location")
     assert (await owner.reply())["text"] == text("en", "venue.location_expected")
     await owner.send_location(43.2389, 76.8897)
-    await owner.reply()
+    saved, asked = await owner.replies(2)
+    assert saved["reply_markup"] == {"remove_keyboard": True}  # the location button goes
+    assert asked["text"] == text("en", "venue.ask_capacity")
     await owner.send("50")
     await owner.reply()
     await owner.press(text("en", "venue.auto_checkout_default", duration="4 h"))
@@ -363,7 +367,7 @@ async def test_a_venue_sets_its_own_auto_checkout_time_at_registration_and_later
     await owner.send("Abay Ave 12")
     await owner.reply()
     await owner.send_location(43.2389, 76.8897)
-    await owner.reply()
+    await owner.replies(2)
     await owner.press(text("ru", "dispute.skip"))  # no capacity
     asked = await owner.reply()
     assert asked["text"] == text("ru", "venue.ask_auto_checkout")

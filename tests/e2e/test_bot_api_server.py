@@ -10,8 +10,8 @@ from bots.sandbox import Sandbox
 from bots.sandbox.client import SandboxClient
 from citybots.embedded import free_port
 from citybots.platform import Platform, StartupError
-from flows.i18n import text
 from tests.conftest import make_settings
+from tests.factories import help_reply
 from tests.sandbox_server import serve_sandbox
 
 
@@ -41,7 +41,7 @@ async def test_a_bot_with_a_token_runs_on_the_configured_api_server(
         assert "almaty_citizen_bot" in platform.summary()
         chat = await client.chat("almaty_citizen_bot", language_code="en")
         await chat.send("/help")
-        assert (await chat.reply())["text"] == text("en", "help.body")
+        assert (await chat.reply())["text"] == help_reply("en", "citizen")
 
 
 async def test_a_refused_token_stops_the_start_naming_the_setting(

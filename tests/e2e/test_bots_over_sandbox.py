@@ -10,6 +10,7 @@ from bots.sandbox.client import SandboxClient, buttons
 from citybots.platform import Platform
 from citybots.settings import BOT_NAMES
 from flows.i18n import LANGUAGES, text
+from tests.factories import add_pcr, help_reply, make_iin, make_venue
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -32,7 +33,9 @@ async def test_a_language_telegram_does_not_know_falls_back_to_the_default(
 ) -> None:
     chat = await sandbox.chat("citizen", language_code="de")
     await chat.send("/help")
-    assert (await chat.reply())["text"] == text(platform.settings.default_language, "help.body")
+    assert (await chat.reply())["text"] == help_reply(
+        platform.settings.default_language, "citizen"
+    )
 
 
 async def test_language_choice_is_stored_and_used_from_then_on(
@@ -47,7 +50,7 @@ async def test_language_choice_is_stored_and_used_from_then_on(
     assert changed["text"] == text("kk", "language.changed")
     assert buttons(changed)[0] == text("kk", "staff_menu.venues")
     await chat.send("/help")
-    assert (await chat.reply())["text"] == text("kk", "help.body")
+    assert (await chat.reply())["text"] == help_reply("kk", "staff")
     assert platform.pool is not None
     stored = await platform.pool.fetchval(
         "SELECT language FROM tg_users WHERE tg_user_id = $1", chat.user_id
@@ -79,7 +82,7 @@ async def test_a_429_from_the_api_is_waited_out_and_the_message_arrives_once(
     replies = await chat.replies(1, wait=15)
     await asyncio.sleep(0.5)
     replies += await chat.updates(count=0, wait=0)
-    assert [r["text"] for r in replies] == [text("en", "help.body")]
+    assert [r["text"] for r in replies] == [help_reply("en", "agent")]
     assert platform.metrics.api_retries.labels("agent")._value.get() == retries + 1
 
 
@@ -111,6 +114,49 @@ async def test_metrics_are_served_in_prometheus_format(
     async with ClientSession() as http, http.get(f"{platform.base_url}/metrics") as response:
         assert response.status == 200
         assert response.content_type == "text/plain"
-        body = await response.text()
-    assert 'citybots_updates_total{bot="citizen",outcome="handled"}' in body
+    handled = 'citybots_updates_total{bot="citizen",outcome="handled"}'
+    for _ in range(200):  # the update is counted once its handler has returned, after the reply
+        body = await _metrics(platform)
+        if handled in body:
+            break
+        await asyncio.sleep(0.05)
+    assert handled in body
     assert "# TYPE citybots_update_seconds histogram" in body
+
+
+async def test_metrics_count_check_ins_job_runs_and_the_outbox_and_the_process(
+    platform: Platform,
+) -> None:
+    assert platform.services is not None
+    venue = await make_venue(platform.services)
+    red = make_iin()
+    await add_pcr(platform.services, red, "positive")
+    await platform.services.visits.check_in(make_iin(), venue, entrance_id=None, via="qr")
+    await platform.services.visits.check_in(red, venue, entrance_id=None, via="qr")
+    for _ in range(200):  # the rollups job runs once at start, then every minute
+        body = await _metrics(platform)
+        if "citybots_job_runs_total{" in body and "citybots_outbox_backlog{" in body:
+            break
+        await asyncio.sleep(0.1)
+    values = _samples(body)
+    assert values['citybots_check_ins_total{outcome="admitted"}'] >= 1
+    assert values['citybots_check_ins_total{outcome="refused"}'] >= 1
+    assert values['citybots_job_runs_total{job="rollups",outcome="ok"}'] >= 1
+    assert 'citybots_outbox_backlog{bot="citizen"}' in values
+    assert values["process_resident_memory_bytes"] > 0  # the standard process_* metrics
+    assert "process_cpu_seconds_total" in values
+    assert "python_gc_objects_collected_total" in body
+
+
+async def _metrics(platform: Platform) -> str:
+    async with ClientSession() as http, http.get(f"{platform.base_url}/metrics") as response:
+        assert response.status == 200
+        return await response.text()
+
+
+def _samples(body: str) -> dict[str, float]:
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in body.splitlines()
+        if line and not line.startswith("#")
+    }

@@ -228,8 +228,8 @@ async def test_a_batch_waiting_on_postgresql_holds_back_only_its_own_people(
 async def test_a_reply_telegram_refuses_for_a_while_arrives_once(
     sandbox: SandboxClient, platform: Platform
 ) -> None:
-    """A 429 on the kept-alive connection: aiogram's client waits it out and sends the
-    reply again; the visit is stored once. A 5xx is not sent again."""
+    """A 429: aiogram's client waits it out and sends the reply again; the visit is
+    stored once. A 5xx is not sent again."""
     services = _services(platform)
     venue = await make_venue(services)
     codes = await _codes(services, venue)

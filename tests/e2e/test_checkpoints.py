@@ -35,7 +35,11 @@ async def test_an_officer_logs_passings_both_ways_and_a_traveller_registers(
     )
     digits = f"{secrets.randbelow(900) + 100}"
     await add_permit(
-        services, await add_org(services), plate=f"{digits} ABC 02", register="roadblock"
+        services,
+        await add_org(services),
+        plate=f"{digits} ABC 02",
+        register="roadblock",
+        purpose="delivery",
     )
 
     officer = await sandbox.chat("staff")
@@ -54,6 +58,7 @@ async def test_an_officer_logs_passings_both_ways_and_a_traveller_registers(
     await officer.send(f"{digits} АВС 02")  # Cyrillic letters
     allowed = (await officer.reply())["text"]
     assert "✅" in allowed
+    assert f"purpose: {text('en', 'apply.purpose.delivery')};" in allowed  # a name, not a code
     assert "🚩" not in allowed
     stranger = make_iin()
     await officer.send(stranger)

@@ -168,3 +168,35 @@ async def test_an_agent_walks_a_decision_tree_to_its_outcome(
     # A button of a script that is no longer being walked says so instead of guessing.
     await agent.press("No")
     assert (await agent.reply())["text"] == text("en", "agent.script_expired")
+
+
+async def test_a_waiting_citizen_can_cancel_and_is_still_answered_meanwhile(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    await services.tickets.pool.execute("UPDATE officers SET on_shift = false")
+    citizen = await sandbox.chat("citizen", language_code="ru")
+    await citizen.send("соедините с оператором")
+    waiting = await citizen.reply()
+    number = waiting["text"].split("№")[1].split(":")[0]
+    assert buttons(waiting) == [text("ru", "faq.operator_cancel")]
+
+    await citizen.send("что такое коронавирус?")  # the FAQ still answers
+    answered = await citizen.reply()
+    assert answered["text"].startswith(answers("ru")["faq_what_is_covid"]["answer"])
+    assert text("ru", "faq.operator_still_waiting", number=number) in answered["text"]
+    assert buttons(answered) == [text("ru", "faq.operator_cancel")]
+    await citizen.send(f"кот {secrets.token_hex(3)} любит джаз")
+    assert (await citizen.reply())["text"] == text(
+        "ru", "faq.operator_still_waiting", number=number
+    )
+
+    stranger = await sandbox.chat("citizen", language_code="ru")
+    assert not await services.tickets.withdraw(int(number), stranger.user_id)  # not theirs
+    await citizen.press(text("ru", "faq.operator_cancel"))
+    assert (await citizen.reply())["text"] == text("ru", "faq.operator_withdrawn", number=number)
+    assert await services.tickets.current(citizen_chat=citizen.user_id) is None
+    await citizen.press(text("ru", "faq.operator_cancel"))  # an old button, pressed again
+    assert (await citizen.reply())["text"] == text("ru", "faq.operator_not_waiting", number=number)
+    await citizen.send("что такое коронавирус?")
+    assert (await citizen.reply())["text"] == answers("ru")["faq_what_is_covid"]["answer"]

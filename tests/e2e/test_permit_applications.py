@@ -35,7 +35,8 @@ async def _become_head(head: SandboxChat, bin_: str, phone: str, lang: str = "en
     await head.send(bin_)
     assert (await head.reply())["text"] == text(lang, "apply.ask_phone")
     await head.send_contact(phone)
-    answer = await head.reply()
+    confirmed, answer = await head.replies(2)
+    assert "keyboard" in confirmed["reply_markup"]  # the main menu, not the phone button
     assert text(lang, "apply.new") in buttons(answer)
     return str(answer["text"])
 

@@ -112,3 +112,49 @@ async def test_a_citizen_sees_their_own_permit(sandbox: SandboxClient, platform:
     fresh = await sandbox.chat("citizen")
     await fresh.send("/permit")
     assert (await fresh.reply())["text"] == text("en", "permit.mine_unlinked")
+
+
+async def test_a_permits_purpose_is_shown_by_its_name_in_the_readers_language(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    chat, iin = await _signed_up(sandbox, platform)
+    await add_permit(services, await add_org(services), iin=iin, purpose="medical")
+    await chat.send("/permit")
+    answer = (await chat.reply())["text"]
+    assert f"purpose: {text('en', 'apply.purpose.medical')};" in answer
+    assert "medical;" not in answer
+
+    officer = await sandbox.chat("staff", language_code="ru")
+    token = await services.permits.create_officer_invite("police", created_by="test")
+    await officer.send(f"/start {token}")
+    await officer.reply()
+    await officer.send(text("ru", "staff_menu.permit"))
+    await officer.reply()
+    await officer.send(iin)
+    answer = (await officer.reply())["text"]
+    assert f"цель: {text('ru', 'apply.purpose.medical')};" in answer
+
+
+async def test_an_invite_opened_in_the_wrong_bot_says_which_bot_and_stays_usable(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    agent_invite = await services.permits.create_officer_invite("agent", created_by="test")
+    police_invite = await services.permits.create_officer_invite("police", created_by="test")
+    person = await sandbox.chat("staff", language_code="kk")
+    await person.send(f"/start {agent_invite}")
+    assert (await person.reply())["text"] == text("kk", "permit.invite_other_bot.agent")
+    await person.send(text("kk", "staff_menu.permit"))
+    assert (await person.reply())["text"] == text("kk", "permit.not_officer")
+
+    in_agent_bot = await sandbox.chat("agent", user_id=person.user_id, language_code="kk")
+    await in_agent_bot.send(f"/start {police_invite}")
+    assert (await in_agent_bot.reply())["text"] == text("kk", "permit.invite_other_bot.staff")
+    await in_agent_bot.send(f"/start {agent_invite}")  # kept: it still works in its own bot
+    assert (await in_agent_bot.reply())["text"] == text("kk", "agent.joined")
+    await in_agent_bot.send(f"/start {agent_invite}")  # and then it is used up
+    assert (await in_agent_bot.reply())["text"] == text("kk", "permit.invite_invalid")
+
+    await person.send(f"/start {police_invite}")  # the police invite was kept too
+    assert (await person.reply())["text"].startswith(text("kk", "permit.joined", role="")[:10])

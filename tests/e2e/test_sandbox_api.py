@@ -41,6 +41,9 @@ class Harness:
 @pytest.fixture
 async def harness() -> AsyncIterator[Harness]:
     async with serve_sandbox() as (sandbox, base):
+        # These tests are about the Bot API's surface, sent by a bare bot with no pacer;
+        # Telegram's flood limits have tests of their own (tests/e2e/test_telegram_limits.py).
+        sandbox.limits.enabled = False
         identity = sandbox.register_bot("citizen")
         bot = Bot(identity.token, session=AiohttpSession(api=TelegramAPIServer.from_base(base)))
         async with SandboxClient(base) as client:

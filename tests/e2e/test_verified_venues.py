@@ -62,7 +62,7 @@ async def _register(owner: SandboxChat, services: Services, bin_: str, lang: str
     await owner.send("Abay Ave 20")
     await owner.reply()
     await owner.send_location(43.2389, 76.8897)
-    await owner.reply()
+    await owner.replies(2)
     await owner.press(text(lang, "dispute.skip"))  # no capacity
     await owner.reply()
     await owner.press(

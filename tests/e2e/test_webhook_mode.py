@@ -15,6 +15,7 @@ from citybots.settings import SettingsError, load_settings
 from flows.i18n import text
 from services.validation import Coordinates
 from tests.e2e.conftest import WEBHOOK_SECRET
+from tests.factories import help_reply
 
 SECRET = WEBHOOK_SECRET
 
@@ -105,7 +106,9 @@ async def test_the_200_comes_after_the_update_was_handled(
         ) as response,
     ):
         assert response.status == 200
-    assert [m["text"] for m in await chat.updates(count=0, wait=0)] == [text("en", "help.body")]
+    assert [m["text"] for m in await chat.updates(count=0, wait=0)] == [
+        help_reply("en", "citizen")
+    ]
 
 
 async def test_an_update_posted_five_times_at_once_takes_effect_once(
@@ -131,7 +134,7 @@ async def test_an_update_posted_five_times_at_once_takes_effect_once(
     assert statuses == [200] * 5
     await asyncio.sleep(0.3)
     replies = await chat.updates(count=0, wait=0)
-    assert [m["text"] for m in replies] == [text("en", "help.body")]
+    assert [m["text"] for m in replies] == [help_reply("en", "citizen")]
 
 
 async def test_a_live_location_move_posted_five_times_is_stored_once_before_the_200(

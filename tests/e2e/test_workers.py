@@ -14,8 +14,8 @@ from pathlib import Path
 from bots.sandbox.client import SandboxClient
 from citybots.embedded import free_port
 from citybots.settings import BOT_NAMES
-from flows.i18n import text
 from tests.conftest import AUDIT_CHAIN_KEY
+from tests.factories import help_reply
 from tests.sandbox_server import serve_sandbox
 
 
@@ -71,7 +71,7 @@ async def test_two_workers_share_the_port_and_handle_each_update_once(
                     replies = await chat.replies(3, wait=20)
                     await asyncio.sleep(0.2)
                     replies += await chat.updates(count=0, wait=0)
-                    assert [r["text"] for r in replies] == [text("en", "help.body")] * 3
+                    assert [r["text"] for r in replies] == [help_reply("en", "citizen")] * 3
         finally:
             process.send_signal(signal.SIGTERM)
             output, _ = await asyncio.to_thread(process.communicate, timeout=180)

@@ -2,13 +2,16 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+import pytest
 
+from services.validation import parse_bin
 from tests.conftest import AUDIT_CHAIN_KEY
 
 
@@ -52,17 +55,24 @@ async def test_demo_data_loads_an_obviously_labelled_city_once(
     assert first.returncode == 0, first.stderr
     conn = await asyncpg.connect(database_url)
     try:
+        tables = (
+            "venues", "pcr_results", "zones", "doctors", "organisations", "checkpoints",
+            "passings", "permits", "officers", "hotline_calls", "hotline_unanswered",
+            "daily_indicators", "panel_users", "registered_contacts",
+        )  # fmt: skip
         counts = [
             await conn.fetchval(f"SELECT count(*) FROM {t}")  # noqa: S608
-            for t in ("venues", "pcr_results", "zones", "doctors")
+            for t in tables
         ]
         second = _citybots("demo-data", env=env, cwd=tmp_path)
         assert second.returncode == 0
         again = [
             await conn.fetchval(f"SELECT count(*) FROM {t}")  # noqa: S608
-            for t in ("venues", "pcr_results", "zones", "doctors")
+            for t in tables
         ]
         assert counts == again
+        assert "shown once" in first.stdout
+        assert "shown once" not in second.stdout
         assert all(c > 0 for c in counts)
         names = await conn.fetch(
             "SELECT name FROM venues WHERE demo_key IS NOT NULL "
@@ -77,6 +87,45 @@ async def test_demo_data_loads_an_obviously_labelled_city_once(
             "WHERE token LIKE 'in_demo%' OR token LIKE 'out_demo%'"
         )
         assert demo_codes == 6
+
+        # a BIN to register a venue with, on the register; an organisation for permits;
+        # a checkpoint with an officer's invite (staff bot), an agent's (agent bot)
+        bins = re.findall(r"BIN\s+(\d{12})", first.stdout)
+        assert len(bins) == 2
+        for bin_ in bins:
+            assert parse_bin(bin_).value == bin_
+            assert await conn.fetchval("SELECT true FROM organisations WHERE bin = $1", bin_)
+        assert await conn.fetchval(
+            "SELECT permitted FROM permit_organisations WHERE bin = $1", bins[1]
+        )
+        assert "https://t.me/citybots_staff_bot?start=off_" in first.stdout
+        assert "https://t.me/citybots_agent_bot?start=off_" in first.stdout
+        assert (
+            await conn.fetchval("SELECT role FROM panel_users WHERE demo_key IS NOT NULL")
+            == "permits_officer"
+        )
+        assert await conn.fetchval("SELECT count(*) FROM permits WHERE demo_key IS NOT NULL")
+        # the situation centre has a history: most of the last 60 days have cases and calls
+        for metric in ("new_cases", "pcr_tests", "calls_topic", "passings"):
+            days = await conn.fetchval(
+                "SELECT count(DISTINCT day) FROM rollup_daily WHERE metric = $1"
+                " AND day >= current_date - 60 AND value > 0",
+                metric,
+            )
+            assert days >= (50 if metric != "passings" else 10), metric
+
+        removed = _citybots("demo-data", "--remove", env=env, cwd=tmp_path)
+        assert removed.returncode == 0, removed.stderr
+        for table in tables:
+            if table in ("organisations", "daily_indicators"):
+                continue
+            left = await conn.fetchval(
+                f"SELECT count(*) FROM {table} WHERE demo_key IS NOT NULL"  # noqa: S608
+            )
+            assert left == 0, table
+        assert not await conn.fetchval(
+            "SELECT count(*) FROM daily_indicators WHERE entered_by = 'demo-data'"
+        )
     finally:
         await conn.close()
 
@@ -128,6 +177,19 @@ def test_admin_invites_a_doctor(database_url: str, redis_url: str, tmp_path: Pat
     blank = _citybots("admin", "invite-doctor", "--district", " ", env=env, cwd=tmp_path)
     assert blank.returncode == 1
     assert "district" in blank.stderr
+
+
+@pytest.mark.parametrize(
+    ("role", "bot"), [("agent", "agent"), ("police", "staff"), ("checkpoint", "staff")]
+)
+def test_an_officers_invite_links_to_the_bot_of_their_role(
+    role: str, bot: str, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    result = _citybots("admin", "invite-officer", "--role", role, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"https://t.me/citybots_{bot}_bot?start=off_" in result.stdout
+    assert f"to the {bot} bot" in result.stdout
 
 
 def test_model_run_prints_json_and_draws_a_chart_of_every_scenario(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from citybots.embedded import EmbeddedPostgres, EmbeddedRedis
 from citybots.platform import Platform
 from flows.i18n import text
 from tests.conftest import make_settings
+from tests.factories import help_reply
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +95,7 @@ async def test_postgres_restart_gets_a_clear_message_and_service_resumes_by_itse
         assert not health["postgres"]["ok"]
     finally:
         await asyncio.to_thread(pg.resume)
-    tries = await _eventually_answers(chat, "/help", text("ru", "help.body"))
+    tries = await _eventually_answers(chat, "/help", help_reply("ru", "citizen"))
     assert tries <= 2
 
 
@@ -111,7 +112,7 @@ async def test_a_language_chosen_during_an_outage_is_not_half_stored(
         assert (await chat.reply(wait=20))["text"] == text("en", "errors.unavailable")
     finally:
         await asyncio.to_thread(pg.resume)
-    await _eventually_answers(chat, "/help", text("en", "help.body"))
+    await _eventually_answers(chat, "/help", help_reply("en", "staff"))
     assert embedded_platform.pool is not None
     stored = await embedded_platform.pool.fetchval(
         "SELECT language FROM tg_users WHERE tg_user_id = $1", chat.user_id
@@ -137,7 +138,7 @@ async def test_redis_restart_gets_a_clear_message_and_stored_data_survives(
     assert embedded_platform.redis is not None
     await _eventually_flushed(embedded_platform)
     # The language lives in PostgreSQL: it is still Russian after Redis lost everything.
-    await _eventually_answers(chat, "/help", text("ru", "help.body"))
+    await _eventually_answers(chat, "/help", help_reply("ru", "doctor"))
 
 
 async def test_embedded_postgres_keeps_data_between_runs(tmp_path: Path) -> None:

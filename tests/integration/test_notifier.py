@@ -6,9 +6,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+from redis.asyncio import Redis
 
 from bots.notifier import Notifier
 from services.outbox import Outbox, enqueue
+from services.pacing import Pacer
 from services.users import LanguageChoice
 
 
@@ -27,6 +29,8 @@ class _Blinking(Outbox):
 
 
 class _Bot:
+    id = 4_000_000_001
+
     def __init__(self) -> None:
         self.sent: list[tuple[int, str]] = []
 
@@ -40,7 +44,7 @@ class _Languages:
 
 
 async def test_a_notice_sent_while_postgres_blinks_is_marked_sent_and_not_sent_again(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool, redis: Redis
 ) -> None:
     bot_name = f"test-{secrets.token_hex(4)}"
     outbox = _Blinking(pool, failures=2)
@@ -51,6 +55,7 @@ async def test_a_notice_sent_while_postgres_blinks_is_marked_sent_and_not_sent_a
         _Languages(),  # type: ignore[arg-type]
         default_language="en",
         tz=ZoneInfo("Asia/Almaty"),
+        pacer=Pacer(redis, prefix=f"pace-{secrets.token_hex(4)}"),
     )
     async with pool.acquire() as conn:
         await enqueue(

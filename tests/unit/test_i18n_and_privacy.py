@@ -144,3 +144,32 @@ def test_warnings_and_uncaught_exceptions_are_scrubbed_too(
     assert "odd value <iin>" in err
     assert "791028302728" not in err
     assert "77019998877" not in err
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_scheduler_lines_are_logged_at_debug(
+    level: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+    import threading
+
+    from citybots.logs import setup_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, sys.excepthook, threading.excepthook)
+    try:
+        setup_logging(level)
+        logging.getLogger("apscheduler.executors.default").info('Job "tick" executed successfully')
+        logging.getLogger("apscheduler.scheduler").warning("a job was missed")
+        logging.getLogger("citybots").info("started")
+    finally:
+        root.handlers[:], saved_level, sys.excepthook, threading.excepthook = saved
+        root.setLevel(saved_level)
+        logging.captureWarnings(False)
+    err = capsys.readouterr().err
+    assert "a job was missed" in err
+    assert "started" in err
+    if level == "INFO":
+        assert "executed successfully" not in err
+    else:
+        assert "DEBUG   apscheduler.executors.default: Job" in err

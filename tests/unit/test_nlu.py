@@ -83,16 +83,37 @@ def test_held_out_paraphrases_are_mostly_understood(nlu: Nlu) -> None:
 
 
 def test_the_artefact_is_cached_by_the_datas_fingerprint(tmp_path: Path) -> None:
-    model, seconds = load_or_train(tmp_path)
+    no_bundle = tmp_path / "no-bundle"
+    model, seconds = load_or_train(tmp_path, bundled=no_bundle)
     assert seconds > 0
-    again, cached = load_or_train(tmp_path)
+    again, cached = load_or_train(tmp_path, bundled=no_bundle)
     assert cached == 0.0
     assert again.fingerprint == model.fingerprint
     [artefact] = tmp_path.glob("intents-*.npz")
     assert IntentModel.load(artefact).intents == model.intents
     artefact.write_bytes(b"broken")
-    _, retrained = load_or_train(tmp_path)
+    _, retrained = load_or_train(tmp_path, bundled=no_bundle)
     assert retrained > 0  # an unreadable artefact is replaced, not trusted
+
+
+def test_a_bundled_model_for_the_data_is_used_and_a_stale_one_is_not(tmp_path: Path) -> None:
+    bundle, cache = tmp_path / "bundle", tmp_path / "data-dir"
+    model, _ = load_or_train(bundle, force=True)  # what `citybots nlu train --bundle` does
+    loaded, seconds = load_or_train(cache, bundled=bundle)
+    assert seconds == 0.0
+    assert loaded.intents == model.intents
+    assert not cache.exists()  # nothing trained or written into DATA_DIR
+
+    [artefact] = bundle.glob("intents-*.npz")
+    artefact.rename(bundle / "intents-0000000000000000.npz")  # the data changed since
+    _, retrained = load_or_train(cache, bundled=bundle)
+    assert retrained > 0
+    assert list(cache.glob("intents-*.npz"))  # the fallback: trained into DATA_DIR
+
+    (bundle / "intents-0000000000000000.npz").rename(artefact)
+    artefact.write_bytes(b"broken")
+    _, cached = load_or_train(cache, bundled=bundle)
+    assert cached == 0.0  # an unreadable bundle is passed over for DATA_DIR's artefact
 
 
 def test_every_answerable_intent_has_an_answer_in_every_language() -> None:

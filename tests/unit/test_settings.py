@@ -1,6 +1,17 @@
 import pytest
 
-from citybots.settings import SettingsError, load_settings
+from citybots.settings import Settings, SettingsError, load_settings
+
+
+def _forget_exported_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+@pytest.fixture(autouse=True)
+def no_settings_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caller's exported settings (ADMIN_PORT, DATABASE_URL, ...) must not count."""
+    _forget_exported_settings(monkeypatch)
 
 
 def test_defaults_are_what_the_readme_says() -> None:
@@ -10,6 +21,14 @@ def test_defaults_are_what_the_readme_says() -> None:
     assert settings.admin_port == 8080
     assert settings.default_language == "ru"
     assert not settings.webhook_mode
+
+
+def test_the_defaults_test_ignores_what_the_caller_exported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ADMIN_PORT", "9191")
+    _forget_exported_settings(monkeypatch)
+    test_defaults_are_what_the_readme_says()
 
 
 @pytest.mark.parametrize(
@@ -34,6 +53,12 @@ def test_a_bad_setting_fails_with_one_line_naming_it(
     message = str(error.value)
     assert named in message
     assert "\n" not in message
+
+
+def test_an_empty_audit_chain_key_is_unset_not_an_empty_key() -> None:
+    # `cp .env.example .env` leaves AUDIT_CHAIN_KEY= empty: the key file is used then.
+    assert load_settings(_env_file=None, audit_chain_key=" ").audit_chain_key is None
+    assert load_settings(_env_file=None, audit_chain_key="k" * 64).audit_chain_key is not None
 
 
 def test_bots_without_tokens_run_on_the_sandbox() -> None:

@@ -1,0 +1,111 @@
+"""Telegram's flood limits, as the sandbox keeps them (on unless switched off); its size
+rules are checked with the rest of a message's form (bots/sandbox/markup.py).
+
+A bot sends at most 30 messages in any second across all its chats (1,000
+with ``allow_paid_broadcast``), a private chat takes about one a second after a short
+burst (5 here), a group 20 a minute; beyond that the answer is ``429 Too Many Requests``
+with ``retry_after``, as Telegram's. Refusals are counted per bot and chat, so that a test can tell
+that nothing was refused that it did not ask for.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+PER_BOT_PER_SECOND = 30
+PAID_PER_BOT_PER_SECOND = 1000
+CHAT_BURST = 5
+CHAT_PER_SECOND = 1.0
+GROUP_PER_MINUTE = 20
+
+
+@dataclass
+class _Bucket:
+    tokens: float = CHAT_BURST
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class FloodLimits:
+    enabled: bool = True
+    _bot_sends: dict[tuple[int, Any], deque[float]] = field(default_factory=dict)
+    _chats: dict[tuple[int, int], _Bucket] = field(default_factory=dict)
+    _groups: dict[tuple[int, Any], deque[float]] = field(default_factory=dict)
+    refused: Counter[tuple[str, int]] = field(default_factory=Counter)
+    refused_by_limit: Counter[str] = field(default_factory=Counter)  # per_bot, chat, group
+
+    def wait(self, bot_id: int, bot_name: str, chat_id: int, *, paid: bool) -> int | None:
+        """None when a send may go now, else the seconds to retry after (a refusal,
+        counted). A send that goes is then :meth:`record`-ed: a refused or malformed one
+        does not count against the limits."""
+        if not self.enabled:
+            return None
+        now = time.monotonic()
+        sends = self._window(self._bot_sends, (bot_id, paid), now, 1.0)
+        wait: float | None = None
+        if len(sends) >= (PAID_PER_BOT_PER_SECOND if paid else PER_BOT_PER_SECOND):
+            wait, limit = sends[0] + 1.0 - now, "per_bot"
+        elif chat_id < 0:
+            group = self._window(self._groups, (bot_id, chat_id), now, 60.0)
+            if len(group) >= GROUP_PER_MINUTE:
+                wait, limit = group[0] + 60.0 - now, "group"
+        else:
+            bucket = self._bucket(bot_id, chat_id, now)
+            if bucket.tokens < 1.0:
+                wait, limit = (1.0 - bucket.tokens) / CHAT_PER_SECOND, "chat"
+        if wait is None:
+            return None
+        self.refused[(bot_name, chat_id)] += 1
+        self.refused_by_limit[limit] += 1
+        return max(1, math.ceil(wait))
+
+    def record(self, bot_id: int, chat_id: int, *, paid: bool) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        self._bot_sends.setdefault((bot_id, paid), deque()).append(now)
+        if chat_id < 0:
+            self._groups.setdefault((bot_id, chat_id), deque()).append(now)
+        else:
+            self._bucket(bot_id, chat_id, now).tokens -= 1.0
+
+    @staticmethod
+    def _window(
+        windows: dict[tuple[int, Any], deque[float]], key: tuple[int, Any], now: float, span: float
+    ) -> deque[float]:
+        times = windows.setdefault(key, deque())
+        while times and times[0] <= now - span:
+            times.popleft()
+        return times
+
+    def _bucket(self, bot_id: int, chat_id: int, now: float) -> _Bucket:
+        bucket = self._chats.setdefault((bot_id, chat_id), _Bucket())
+        bucket.tokens = min(CHAT_BURST, bucket.tokens + (now - bucket.at) * CHAT_PER_SECOND)
+        bucket.at = now
+        return bucket
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "enabled": self.enabled,
+            "limits": {
+                "per_bot_per_second": PER_BOT_PER_SECOND,
+                "paid_per_bot_per_second": PAID_PER_BOT_PER_SECOND,
+                "private_chat_burst": CHAT_BURST,
+                "private_chat_per_second": CHAT_PER_SECOND,
+                "group_per_minute": GROUP_PER_MINUTE,
+            },
+            "refused_total": self.refused_total,
+            "refused_by_limit": dict(self.refused_by_limit),
+            "refused": [
+                {"bot": bot, "chat_id": chat, "count": count}
+                for (bot, chat), count in sorted(self.refused.items())
+            ],
+        }
+
+    @property
+    def refused_total(self) -> int:
+        return sum(self.refused.values())
