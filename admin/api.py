@@ -20,6 +20,7 @@ from aiohttp import web
 from services.container import Services
 from services.fhir_results import FhirError, bundle_rows
 from services.registry import Rejected
+from services.validation import loads_json
 
 SERVICES: web.AppKey[Services] = web.AppKey("services")
 MAX_BATCH = 10_000
@@ -45,8 +46,8 @@ async def push_pcr_results(request: web.Request) -> web.Response:
         return _error(401, "a valid laboratory key is required: Authorization: Bearer <key>")
     fhir = request.content_type in FHIR_TYPES
     try:
-        body = await request.json(loads=json.loads)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # nested past the parser's depth
+        body = loads_json(await request.read())
+    except ValueError:  # not JSON, not UTF-8, or nested past JSON_MAX_DEPTH
         if fhir:
             return _error(400, "the body must be JSON: a FHIR Bundle of Observations")
         return _error(400, 'the body must be JSON: a list of results, or {"results": [...]}')

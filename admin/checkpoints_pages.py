@@ -13,6 +13,7 @@ from flows.i18n import text
 from services.checkpoints import CheckpointService, HourCount
 from services.citizens import mask_iin
 from services.permits import PermitError
+from services.validation import parse_row_id
 
 CHECKPOINTS: web.AppKey[CheckpointService] = web.AppKey("checkpoints")
 ROLES = frozenset({"analyst", "permits_officer"})
@@ -71,10 +72,9 @@ async def show(request: web.Request) -> web.Response:
 async def assign(request: web.Request) -> web.Response:
     form = await request.post()
     service = request.app[CHECKPOINTS]
-    try:
-        officer = int(str(form.get("officer", "")))
-        checkpoint = int(str(form.get("checkpoint", "")))
-    except ValueError:
+    officer = parse_row_id(str(form.get("officer", "")))
+    checkpoint = parse_row_id(str(form.get("checkpoint", "")))
+    if officer is None or checkpoint is None:
         return await checkpoints_page(request, error="Choose an officer and a checkpoint.")
     try:
         await service.assign(officer, checkpoint, actor=session_of(request).user.username)

@@ -21,16 +21,18 @@ from redis.asyncio import Redis
 from admin.public import TRUSTED_PROXIES, client_id, client_network
 from admin.templating import html
 from services.audit import record
+from services.login_throttle import LoginThrottle
 from services.pacing import SendQueue
 from services.panel import ROLE_NAMES, ROLES, PanelError, PanelService, Session
-from services.ratelimit import allow
+from services.passwords import MAX_LENGTH
+from services.validation import parse_row_id
 
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "citybots_session"
 LOGIN_CSRF_COOKIE = "citybots_login_csrf"
-LOGIN_ATTEMPTS = 10  # per username, and 3x that per client network, per window
-LOGIN_WINDOW = timedelta(minutes=15)
+DEVICE_COOKIE = "citybots_device"  # a device that logged in: its own login throttle
+DEVICE_LIFE = timedelta(days=90)
 
 # Paths that answer without a panel login: each has its own access rule (none for the
 # health and metrics probes and the public check page; a per-lab key for the push API;
@@ -42,6 +44,7 @@ PUBLIC_PREFIXES = ("/static/", "/webhook/", "/sandbox/")
 PANEL: web.AppKey[PanelService] = web.AppKey("panel")
 CITY_TIMEZONE: web.AppKey[ZoneInfo] = web.AppKey("city_timezone")
 PANEL_REDIS: web.AppKey[Redis] = web.AppKey("panel_redis")
+THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("login_throttle", LoginThrottle)
 PAGES: web.AppKey[list[Page]] = web.AppKey("panel_pages")
 ROUTE_ROLES: web.AppKey[dict[str, frozenset[str]]] = web.AppKey("panel_route_roles")
 # Each bot's messages waiting to go out (set by whoever runs the bots).
@@ -88,10 +91,10 @@ def add_page(app: web.Application, path: str, title: str) -> None:
 def path_id(request: web.Request, name: str, what: str) -> int:
     """A row id from the path: up to 18 ASCII digits (PostgreSQL's bigint holds them all),
     anything else is 404 "no such <what>" rather than a query that cannot run."""
-    raw = request.match_info[name]
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+    found = parse_row_id(request.match_info[name])
+    if found is None:
         raise web.HTTPNotFound(text=f"no such {what}")
-    return int(raw)
+    return found
 
 
 def session_of(request: web.Request) -> Session:
@@ -154,7 +157,7 @@ def render(
     )
 
 
-def _refuse(request: web.Request, status: int, message: str) -> web.StreamResponse:
+def refuse(request: web.Request, status: int, message: str) -> web.StreamResponse:
     if _wants_html(request) or request.content_type in (
         "application/x-www-form-urlencoded",
         "multipart/form-data",
@@ -180,7 +183,7 @@ async def panel_guard(request: web.Request, handler: Handler) -> web.StreamRespo
     route = request.match_info.route.resource
     roles = request.app[ROUTE_ROLES].get(route.canonical if route else "", frozenset({"admin"}))
     if session.user.role not in roles:
-        return _refuse(
+        return refuse(
             request,
             403,
             f"This page is not open to the role {ROLE_NAMES.get(session.user.role)}.",
@@ -190,7 +193,7 @@ async def panel_guard(request: web.Request, handler: Handler) -> web.StreamRespo
             log.warning(
                 "refused a cross-site %s to %s", request.method, route.canonical if route else ""
             )
-            return _refuse(request, 403, "Refused: the request did not come from this panel.")
+            return refuse(request, 403, "Refused: the request did not come from this panel.")
         sent = request.headers.get("X-CSRF-Token", "")
         if not sent and request.content_type in (
             "application/x-www-form-urlencoded",
@@ -198,7 +201,7 @@ async def panel_guard(request: web.Request, handler: Handler) -> web.StreamRespo
         ):
             sent = str((await request.post()).get("csrf", ""))
         if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
-            return _refuse(
+            return refuse(
                 request, 403, "The form has expired or was not sent from this panel; reload it."
             )
     response = await handler(request)
@@ -206,11 +209,23 @@ async def panel_guard(request: web.Request, handler: Handler) -> web.StreamRespo
     return response
 
 
-def _local(next_path: str) -> str:
-    """Only a path on this site: never an open redirect."""
-    if next_path.startswith("/") and not next_path.startswith(("//", "/\\")):
-        return next_path
-    return "/"
+def local_path(target: str) -> str:
+    """``target`` when it is a path on this site, else ``/``: every redirect to a place the
+    request named goes through here. One leading slash, then no slash or backslash next,
+    no control character or space anywhere (a browser drops a tab or newline and reads
+    ``/\t/evil.example`` as ``//evil.example``), no scheme or host."""
+    if (
+        not target.startswith("/")
+        or target.startswith(("//", "/\\"))
+        or "\\" in target
+        or any(c <= " " or c == "\x7f" or "\x80" <= c <= "\x9f" for c in target)
+        or len(target) > 2000
+    ):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return target
 
 
 def _login_page(
@@ -224,7 +239,7 @@ def _login_page(
         error=error,
         username=username,
         login_csrf=token,
-        next=_local(request.query.get("next", "/")),
+        next=local_path(request.query.get("next", "/")),
     )
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
@@ -245,10 +260,19 @@ async def login_form(request: web.Request) -> web.Response:
     return _login_page(request)
 
 
+def _retry_after(wait: timedelta) -> str:
+    seconds = max(1, round(wait.total_seconds()))
+    if seconds < 120:
+        return "1 second" if seconds == 1 else f"{seconds} seconds"
+    return f"{round(seconds / 60)} minutes"
+
+
 async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     username = str(form.get("username", ""))[:80]
-    password = str(form.get("password", ""))[:200]
+    password = str(form.get("password", ""))
+    if len(password) > MAX_LENGTH:  # never stored (refused at creation): never compared
+        password = ""
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(
         str(form.get("csrf", "")).encode(), expected.encode()
@@ -256,17 +280,14 @@ async def login(request: web.Request) -> web.StreamResponse:
         return _login_page(request, error="The form expired; please try again.", status=403)
     if not _same_origin(request):
         return _login_page(request, error="Refused: not sent from this page.", status=403)
-    redis = request.app[PANEL_REDIS]
-    client = client_network(request)
+    throttle = request.app[THROTTLE]
     name = username.strip().lower()
-    if not await allow(
-        redis, f"panel-login:net:{client}", limit=3 * LOGIN_ATTEMPTS, window=LOGIN_WINDOW
-    ) or not await allow(
-        redis, f"panel-login:user:{name}", limit=LOGIN_ATTEMPTS, window=LOGIN_WINDOW
-    ):
+    device = await throttle.device_of(request.cookies.get(DEVICE_COOKIE, ""), name)
+    attempt = await throttle.begin(client_network(request), name, device)
+    if not attempt.allowed:
         return _login_page(
             request,
-            error="Too many attempts. Try again in 15 minutes.",
+            error=f"Too many failed attempts. Try again in {_retry_after(attempt.wait)}.",
             username=username,
             status=429,
         )
@@ -274,13 +295,18 @@ async def login(request: web.Request) -> web.StreamResponse:
     try:
         token, _ = await panel.log_in(username, password, client=await client_id(request))
     except PanelError as error:
+        await throttle.failed(attempt)
         return _login_page(
             request, error=str(error).capitalize() + ".", username=username, status=401
         )
+    except BaseException:
+        await throttle.failed(attempt)
+        raise
+    await throttle.succeeded(attempt)
     old = request.cookies.get(SESSION_COOKIE)
     if old:  # a new session id at every login; the old one ends
         await panel.log_out(old)
-    response = _see_other(_local(str(form.get("next", "/"))))
+    response = _see_other(local_path(str(form.get("next", "/"))))
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -289,6 +315,15 @@ async def login(request: web.Request) -> web.StreamResponse:
         secure=_is_https(request),
         max_age=int(panel.session_life.total_seconds()),
         path="/",
+    )
+    response.set_cookie(
+        DEVICE_COOKIE,
+        request.cookies[DEVICE_COOKIE] if device else await throttle.device_token(name),
+        httponly=True,
+        samesite="Strict",
+        secure=_is_https(request),
+        max_age=int(DEVICE_LIFE.total_seconds()),
+        path="/login",
     )
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
@@ -316,6 +351,7 @@ def setup_panel(app: web.Application, panel: PanelService, redis: Redis, *, time
     app[PANEL] = panel
     app[CITY_TIMEZONE] = ZoneInfo(timezone)
     app[PANEL_REDIS] = redis
+    app[THROTTLE] = LoginThrottle(redis)
     app[PAGES] = []
     app[ROUTE_ROLES] = {}
     app.middlewares.append(panel_guard)

@@ -18,6 +18,7 @@ from services.registry import KINDS, CsvSource, RegistryImporter
 IMPORTER: web.AppKey[RegistryImporter] = web.AppKey("importer", RegistryImporter)
 DISPUTES: web.AppKey[DisputeService] = web.AppKey("disputes", DisputeService)
 REPORTS: web.AppKey[Path] = web.AppKey("reports_dir", Path)
+MAX_UPLOAD: web.AppKey[int] = web.AppKey("registry_upload_max", int)
 ROLES = frozenset({"registry_officer"})
 CHUNK = 1 << 20
 DISPUTE_ERRORS = {
@@ -36,6 +37,7 @@ async def _page(request: web.Request, *, error: str = "", notice: str = "") -> w
         "panel/registry.html",
         status=400 if error else 200,
         kinds=KINDS,
+        max_mb=request.app[MAX_UPLOAD] // 1024**2,
         disputes=await request.app[DISPUTES].list("open"),
         tz=request.app[CITY_TIMEZONE],
         error=error,
@@ -47,13 +49,53 @@ async def registry_page(request: web.Request) -> web.Response:
     return await _page(request)
 
 
+class TooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> web.Response:
+    megabytes = limit // 1024**2
+    response = web.json_response(
+        {"error": f"the file is larger than {megabytes} MB (REGISTRY_UPLOAD_MAX_MB): split it"},
+        status=413,
+    )
+    response.force_close()  # the rest of the body is not read
+    return response
+
+
+async def _spool(part: BodyPartReader, path: Path, limit: int) -> None:
+    """Stream a file part to ``path``; TooLarge past ``limit`` bytes."""
+    out = await asyncio.to_thread(path.open, "wb")
+    written = 0
+    try:
+        while chunk := await part.read_chunk(CHUNK):
+            written += len(chunk)
+            if written > limit:
+                raise TooLarge
+            await asyncio.to_thread(out.write, chunk)
+    finally:
+        await asyncio.to_thread(out.close)
+
+
+async def _small_text(part: BodyPartReader, limit: int = 64) -> str:
+    raw = b""
+    while chunk := await part.read_chunk(limit + 1):
+        raw += chunk
+        if len(raw) > limit:
+            return ""
+    return raw.decode("utf-8", "replace").strip()
+
+
 def _size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
 
 
 async def upload(request: web.Request) -> web.Response:
-    """Stream the upload to a private temporary file, import it, answer the report as
-    JSON (the file is removed however the import ends)."""
+    """Stream the upload to a private temporary file (services/private_files.py), import
+    it, answer the report as JSON (the file is removed however the import ends)."""
+    limit = request.app[MAX_UPLOAD]
+    if (request.content_length or 0) > limit + CHUNK:  # the form's other fields are small
+        return _too_large(limit)
     reader = await request.multipart()
     kind = ""
     report_dir = request.app[REPORTS]
@@ -63,14 +105,12 @@ async def upload(request: web.Request) -> web.Response:
             if not isinstance(part, BodyPartReader):
                 continue
             if part.name == "kind":
-                kind = (await part.text()).strip()
+                kind = await _small_text(part)
             elif part.name == "file":
-                out = await asyncio.to_thread(path.open, "wb")
                 try:
-                    while chunk := await part.read_chunk(CHUNK):
-                        await asyncio.to_thread(out.write, chunk)
-                finally:
-                    await asyncio.to_thread(out.close)
+                    await _spool(part, path, limit)
+                except TooLarge:
+                    return _too_large(limit)
         if kind not in KINDS:
             return web.json_response({"error": "choose what the file holds"}, status=400)
         if await asyncio.to_thread(_size, path) == 0:
@@ -97,7 +137,8 @@ async def upload(request: web.Request) -> web.Response:
             "corrected": report.corrected,
             "withdrawn": report.withdrawn,
             "duplicates": report.duplicates,
-            "rejected": len(report.rejected),
+            "rejected": report.rejected_total,
+            "rejected_listed": len(report.rejected),
             "rejected_report": rejected_url,
             "seconds": round(report.seconds, 2),
         }
@@ -144,8 +185,11 @@ def setup_registry_pages(
     importer: RegistryImporter,
     disputes: DisputeService,
     reports_dir: Path,
+    *,
+    max_upload: int = 100 * 1024**2,
 ) -> None:
     app[IMPORTER] = importer
+    app[MAX_UPLOAD] = max_upload
     app[DISPUTES] = disputes
     app[REPORTS] = reports_dir
     add_route(app, "GET", "/registry", registry_page, roles=ROLES, title="Health registry")

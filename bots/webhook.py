@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bots.dispatcher import IN_FLIGHT, CityDispatcher
+from services.validation import is_bigint, loads_json
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,9 @@ class WebhookEndpoint:
         if target is None:
             raise web.HTTPNotFound()
         try:
-            payload = await request.json()
-            if not isinstance(payload, dict):
-                raise ValueError("an update is a JSON object")
+            payload = loads_json(await request.read())
+            if not isinstance(payload, dict) or not is_bigint(payload.get("update_id")):
+                raise ValueError("an update is a JSON object with an update_id")
             result = await target.dispatcher.feed_raw(target.bot, payload)
         except (ValueError, ValidationError) as error:
             log.warning(

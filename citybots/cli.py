@@ -358,7 +358,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
         corrections = f"{report.corrected:,} corrected, {report.withdrawn:,} withdrawn, "
     print(
         f"{report.rows:,} rows: {report.accepted:,} added, {corrections}"
-        f"{report.duplicates:,} already known, {len(report.rejected):,} rejected "
+        f"{report.duplicates:,} already known, {report.rejected_total:,} rejected "
         f"({report.seconds:.1f} s, {report.rows / max(report.seconds, 1e-9):,.0f} rows/s)"
     )
     if report.positives:
@@ -435,7 +435,7 @@ async def _labs_add(settings: Settings, args: argparse.Namespace) -> int:
 def _read_new_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("password (10 characters or more): ")
+    first = getpass.getpass("password (10 to 128 characters, hard to guess): ")
     if getpass.getpass("the same again: ") != first:
         raise ValueError("the two passwords differ")
     return first

@@ -37,6 +37,7 @@ from admin.api import setup_api
 from admin.app import init_app as init_admin
 from admin.audit_pages import setup_audit_pages
 from admin.checkpoints_pages import setup_checkpoints_pages
+from admin.hardening import BODY_TIMEOUT, body_deadline, input_guard
 from admin.hotline_pages import setup_hotline_pages
 from admin.indicators_pages import setup_indicators_pages
 from admin.map_pages import setup_map_pages
@@ -336,7 +337,10 @@ class Platform:
             timeout=settings.nlu_rasa_timeout,
         )
         await self._quarantine_index()
-        app = web.Application(client_max_size=32 * 1024**2)
+        app = web.Application(
+            client_max_size=32 * 1024**2, middlewares=[body_deadline, input_guard]
+        )
+        app[BODY_TIMEOUT] = settings.web_body_timeout
         setup_api(app, self.services)
         setup_public(
             app,
@@ -375,7 +379,11 @@ class Platform:
         setup_venues_pages(app, self.services.venues)
         setup_indicators_pages(app, self.services.indicators)
         setup_registry_pages(
-            app, self.services.importer, self.services.disputes, settings.reports_dir
+            app,
+            self.services.importer,
+            self.services.disputes,
+            settings.reports_dir,
+            max_upload=settings.registry_upload_max_mb * 1024**2,
         )
         if settings.sandbox_bots:
             self.sandbox = Sandbox()
@@ -386,7 +394,11 @@ class Platform:
             assert settings.webhook_secret is not None
             webhooks = WebhookEndpoint(settings.webhook_secret.get_secret_value())
             webhooks.setup(app)
-        self._runner = web.AppRunner(app, access_log=None)
+        # An idle keep-alive connection, and one whose request head is still arriving,
+        # is closed after the keep-alive timeout (aiohttp's own default is an hour).
+        self._runner = web.AppRunner(
+            app, access_log=None, keepalive_timeout=settings.web_keepalive_timeout
+        )
         await self._runner.setup()
         site = web.TCPSite(
             self._runner,

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     agent_bot_token: SecretStr | None = None
     admin_host: str = "127.0.0.1"
     admin_port: int = Field(default=8080, ge=0, le=65535)
+    web_keepalive_timeout: float = Field(default=20.0, gt=0, le=3600)
+    web_body_timeout: float = Field(default=30.0, gt=0, le=3600)
+    registry_upload_max_mb: int = Field(default=100, ge=1, le=10_000)
     webhook_base_url: str | None = None
     webhook_secret: SecretStr | None = None
     default_language: Language = "ru"

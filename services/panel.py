@@ -14,7 +14,14 @@ from typing import Any
 import asyncpg
 
 from services.audit import record
-from services.passwords import DUMMY_HASH, MIN_LENGTH, hash_password, verify_password
+from services.passwords import (
+    DUMMY_HASH,
+    WeakPassword,
+    check_strength,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 
 ROLES = ("admin", "analyst", "epidemiologist", "permits_officer", "registry_officer")
 ROLE_NAMES = {
@@ -87,8 +94,10 @@ def check_new_user(username: str, role: str, password: str) -> str:
         )
     if role not in ROLES:
         raise PanelError("role", "the role must be one of: " + ", ".join(ROLES))
-    if len(password) < MIN_LENGTH:
-        raise PanelError("password", f"a password needs at least {MIN_LENGTH} characters")
+    try:
+        check_strength(password, user_inputs=(name, username))
+    except WeakPassword as error:
+        raise PanelError("password", str(error)) from None
     return name
 
 
@@ -100,7 +109,7 @@ class PanelService:
     async def create_user(
         self, username: str, role: str, password: str, *, actor: str
     ) -> PanelUser:
-        name = check_new_user(username, role, password)
+        name = await asyncio.to_thread(check_new_user, username, role, password)
         hashed = await asyncio.to_thread(hash_password, password)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
@@ -162,7 +171,9 @@ class PanelService:
 
     async def log_in(self, username: str, password: str, *, client: str) -> tuple[str, Session]:
         """A new session (token, session) for good credentials; PanelError otherwise,
-        the same for an unknown name and a wrong password, and as slow."""
+        the same for an unknown name and a wrong password, and as slow. A good password
+        stored under an older hash (scrypt, or Argon2 of older parameters) is hashed
+        again with today's."""
         name = username.strip().lower()
         row = await self.pool.fetchrow("SELECT * FROM panel_users WHERE username = $1", name)
         stored = row["password_hash"] if row is not None else DUMMY_HASH
@@ -179,7 +190,18 @@ class PanelService:
         token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(24)
         expires = datetime.now(UTC) + self.session_life
+        rehashed = (
+            await asyncio.to_thread(hash_password, password) if needs_rehash(stored) else None
+        )
         async with self.pool.acquire() as conn, conn.transaction():
+            if rehashed is not None:
+                await conn.execute(
+                    "UPDATE panel_users SET password_hash = $2"
+                    " WHERE id = $1 AND password_hash = $3",
+                    row["id"],
+                    rehashed,
+                    stored,
+                )
             await conn.execute(
                 "INSERT INTO panel_sessions (token_hash, user_id, csrf_token, expires_at)"
                 " VALUES ($1, $2, $3, $4)",

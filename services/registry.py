@@ -105,6 +105,8 @@ _WITHDRAWN = {"withdrawn", "entered-in-error", "entered in error", "отозва
 WITHDRAWN = "withdrawn"
 _CLOCK_SKEW = timedelta(minutes=5)
 CHUNK = 10_000
+YIELD_EVERY = 0.002  # seconds of parsing between turns of the event loop
+REJECTED_KEPT = 100_000  # rejected rows an import report lists; the rest are only counted
 # Chunks being written while the next is parsed: PostgreSQL works on the other core.
 STORES_IN_FLIGHT = 2
 
@@ -128,9 +130,17 @@ class ImportReport:
     duplicates: int = 0
     corrected: int = 0
     withdrawn: int = 0
-    rejected: list[Rejected] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)  # the first REJECTED_KEPT
+    rejected_total: int = 0
     seconds: float = 0.0
     positives: list[int] = field(default_factory=list)
+
+    def reject(self, item: Rejected) -> None:
+        """Count a rejected row; list it while fewer than REJECTED_KEPT are listed (a file
+        of bad rows must not grow a report as large as itself in memory and on disk)."""
+        self.rejected_total += 1
+        if len(self.rejected) < REJECTED_KEPT:
+            self.rejected.append(item)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -154,6 +164,11 @@ class ImportReport:
             for row in self.rejected:
                 writer.writerow(
                     [row.line, row.code, row.reason, *(spreadsheet_safe(c) for c in row.raw)]
+                )
+            if self.rejected_total > len(self.rejected):
+                more = self.rejected_total - len(self.rejected)
+                writer.writerow(
+                    ["", "report.truncated", f"{more:,} more rejected rows not listed"]
                 )
 
 
@@ -407,7 +422,7 @@ class RegistryImporter:
         report = ImportReport(kind)
         for item in refused:
             report.rows += 1
-            report.rejected.append(item)
+            report.reject(item)
         storing: list[asyncio.Task[None]] = []
         try:
             await self._parse_and_store(kind, rows, source, progress, report, storing)
@@ -438,23 +453,27 @@ class RegistryImporter:
         # Each row's line number, for a refusal found when storing. Numbers only: keeping
         # every row's fields alive cost the import a third of its speed in the collector.
         lines: list[int] = []
+        yielded = time.perf_counter()
         for line, fields in rows:
             report.rows += 1
-            if report.rows % 2000 == 0:
-                await asyncio.sleep(0)  # let the previous chunk's store progress meanwhile
+            # Parsing runs on the event loop: every few milliseconds it lets the rest run
+            # (the previous chunk's store, the bots, /healthz), whatever the rows cost.
+            if report.rows % 64 == 0 and time.perf_counter() - yielded > YIELD_EVERY:
+                await asyncio.sleep(0)
+                yielded = time.perf_counter()
             if fields is None:
-                report.rejected.append(Rejected(line, "row.malformed", []))
+                report.reject(Rejected(line, "row.malformed", []))
                 continue
             if len(fields) != width:
-                report.rejected.append(Rejected(line, "row.columns", fields))
+                report.reject(Rejected(line, "row.columns", fields))
                 continue
             if any("\x00" in field for field in fields):
-                report.rejected.append(Rejected(line, "row.nul", fields))
+                report.reject(Rejected(line, "row.nul", fields))
                 continue
             try:
                 chunk.append(parse(fields, self.tz, latest))
             except RowError as error:
-                report.rejected.append(Rejected(line, error.code, fields))
+                report.reject(Rejected(line, error.code, fields))
                 continue
             lines.append(line)
             if len(chunk) >= CHUNK:
@@ -537,7 +556,7 @@ class RegistryImporter:
         report.corrected += outcome.corrected
         report.withdrawn += outcome.withdrawn
         for index, code in outcome.refused:
-            report.rejected.append(Rejected(lines[index], code, _as_fields(chunk[index])))
+            report.reject(Rejected(lines[index], code, _as_fields(chunk[index])))
         report.duplicates += (
             len(chunk)
             - summary["added"]

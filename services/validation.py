@@ -7,11 +7,14 @@ language through the catalogue key ``errors.<code>``.
 
 from __future__ import annotations
 
+import json
 import math
 import operator
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 _TWELVE_DIGITS = re.compile(r"[0-9]{12}")
 _FIRST_WEIGHTS = tuple(range(1, 12))
@@ -251,3 +254,53 @@ def parse_coordinates(latitude: float, longitude: float) -> Coordinates:
     if lat == 0.0 and lon == 0.0:
         raise InvalidInput("location.null_island")
     return Coordinates(lat, lon)
+
+
+BIGINT_MAX = 2**63 - 1  # PostgreSQL's bigint, the type of every row id and Telegram id
+JSON_MAX_DEPTH = 64
+
+
+def parse_row_id(raw: str) -> int | None:
+    """A row id typed or sent as text: 1 to 18 ASCII digits (every such number fits a
+    bigint); None for anything else."""
+    raw = raw.strip()
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        return None
+    return int(raw)
+
+
+def is_bigint(value: object) -> bool:
+    """An integer PostgreSQL's bigint can hold (a JSON bool is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= BIGINT_MAX
+
+
+def json_depth_ok(value: object, max_depth: int = JSON_MAX_DEPTH) -> bool:
+    """False when arrays and objects nest deeper than ``max_depth`` (walked without
+    recursion, so that a hostile document cannot exhaust the stack here either)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > max_depth:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
+
+
+def loads_json(raw: bytes | str, max_depth: int = JSON_MAX_DEPTH) -> Any:
+    """Parse JSON from outside: ValueError (with a reason) for what is not JSON, is not
+    UTF-8, or nests deeper than ``max_depth``."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {max_depth} levels") from None
+    except UnicodeDecodeError:
+        raise ValueError("the body is not UTF-8") from None
+    if not json_depth_ok(value, max_depth):
+        raise ValueError(f"JSON nested deeper than {max_depth} levels")
+    return value

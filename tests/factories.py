@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -225,3 +227,11 @@ def help_reply(lang: str, bot: str) -> str:
     from flows.common.handlers import help_text
 
     return help_text(lang, BOT_MODULES[bot].PROFILE)
+
+
+def scrypt_hash(password: str) -> str:
+    """A panel password hash as stored before Argon2 (scrypt, n=2^14, r=8, p=1)."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    encoded = [base64.b64encode(raw).decode() for raw in (salt, digest)]
+    return "scrypt$16384$8$1$" + "$".join(encoded)

@@ -289,7 +289,8 @@ class Sandbox:
     async def _params(self, request: web.Request) -> dict[str, Any]:
         raw: dict[str, Any] = dict(request.query)
         files: dict[str, tuple[bytes, str | None, str | None]] = {}
-        if request.method == "POST" and request.can_read_body:
+        # body_exists, not can_read_body: the web app's input guard may have read the form.
+        if request.method == "POST" and request.body_exists:
             ctype = request.content_type
             if ctype == "application/json":
                 body = await request.json()

@@ -446,6 +446,10 @@ async def _hotline(sandbox: SandboxClient, services: Services, canary: SandboxCh
     """A question carrying the canaries, then a hand-off to an agent and a relayed
     conversation; an agent's scripted call typed with the canaries."""
     question = f"I am {CANARY_IIN}, phone 8 701 999 88 77, at {CANARY_LAT}, {CANARY_LON}"
+    # The canary is told its own results (bulk notices, sent in their turn after replies):
+    # the last one, the laboratory's negative, is read before the conversation starts.
+    while "negative" not in (await canary.reply(wait=30)).get("text", ""):
+        pass
     await canary.send(question)
     await canary.reply()
     await services.tickets.pool.execute("UPDATE officers SET on_shift = false")

@@ -1,6 +1,7 @@
 """Webhook mode: the sandbox posts updates to the platform as Telegram would."""
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
@@ -91,6 +92,50 @@ async def test_a_malformed_update_is_refused_with_a_clear_status(
         ) as response,
     ):
         assert response.status == 400
+
+
+_MESSAGE = {
+    "message_id": 1,
+    "date": 1700000000,
+    "chat": {"id": 42, "type": "private"},
+    "from": {"id": 42, "is_bot": False, "first_name": "X"},
+    "text": "/start",
+}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # past the JSON parser's recursion
+        b'{"update_id": 1, "message": ' + b'{"a": ' * 100 + b"1" + b"}" * 100 + b"}",
+        b'{"update_id": 1000000000000000000000000000000, "message": %s}'
+        % json.dumps(_MESSAGE).encode(),
+        b'{"update_id": -1, "message": %s}' % json.dumps(_MESSAGE).encode(),
+        b'{"message": %s}' % json.dumps(_MESSAGE).encode(),
+        b'{"update_id": 7, "message": {"text": "\xff"}}',
+    ],
+    ids=[
+        "nested-100000",
+        "nested-100",
+        "update-id-10e30",
+        "update-id-negative",
+        "no-update-id",
+        "bad",
+    ],
+)
+async def test_a_hostile_update_gets_400_never_500(
+    webhook_platform: Platform, body: bytes
+) -> None:
+    async with (
+        ClientSession() as http,
+        http.post(
+            f"{webhook_platform.base_url}/webhook/citizen",
+            data=body,
+            headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+        ) as response,
+    ):
+        assert response.status == 400
+        assert (await response.json())["ok"] is False
 
 
 async def test_the_200_comes_after_the_update_was_handled(

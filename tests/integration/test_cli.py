@@ -312,6 +312,9 @@ def test_admin_create_user_adds_a_panel_user_once(
     short = create("someone-else", "--role", "admin", "--password-stdin", password="short")
     assert short.returncode == 2
     assert "at least 10 characters" in short.stderr
+    weak = create("someone-else", "--role", "admin", "--password-stdin", password="1234567890")
+    assert weak.returncode == 2
+    assert "too easy to guess" in weak.stderr
 
 
 def test_audit_verify_and_rollups_refresh_report_what_they_did(

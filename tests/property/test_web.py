@@ -87,7 +87,7 @@ async def panel(platform: Platform) -> AsyncIterator[Panel]:
     assert platform.services is not None
     assert platform.redis is not None
     # Earlier tests of the session logged in from this address too: start a fresh window.
-    async for limit in platform.redis.scan_iter("rate:panel-login:*"):
+    async for limit in platform.redis.scan_iter("panel-login:*"):
         await platform.redis.delete(limit)
     sessions: dict[str, ClientSession] = {}
     csrf: dict[str, str] = {}
