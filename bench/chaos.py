@@ -244,7 +244,7 @@ async def cluster(workers: int = 2, *, lease: int = 60) -> AsyncIterator[Cluster
         raise RuntimeError(f"nginx is not installed ({NGINX}): apt-get install nginx-light")
     with tempfile.TemporaryDirectory(prefix="citybots-chaos-") as name:
         tmp = Path(name)
-        pg = EmbeddedPostgres(tmp / "pg", fast=True)
+        pg = EmbeddedPostgres(tmp / "pg", fast=True, for_tests=True)
         rd = EmbeddedRedis(tmp / "redis", persist=False)
         database_url = await asyncio.to_thread(pg.start)
         try:

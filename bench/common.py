@@ -125,7 +125,7 @@ async def servers() -> AsyncIterator[tuple[str, str]]:
     with tempfile.TemporaryDirectory(prefix="citybots-bench-") as tmp:
         pg = rd = None
         if not pg_url:
-            pg = EmbeddedPostgres(Path(tmp) / "pg", fast=True)
+            pg = EmbeddedPostgres(Path(tmp) / "pg", fast=True, for_tests=True)
             pg_url = await asyncio.to_thread(pg.start)
         if not redis_url:
             rd = EmbeddedRedis(Path(tmp) / "redis", persist=False)

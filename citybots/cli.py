@@ -17,7 +17,7 @@ from pathlib import Path
 from subprocess import Popen
 from zoneinfo import ZoneInfo
 
-from citybots.embedded import EmbeddedServerError
+from citybots.embedded import DataDirLock, EmbeddedServerError
 from citybots.logs import setup_logging
 from citybots.model_command import add_parser as add_model_parser
 from citybots.model_command import model_command
@@ -57,11 +57,13 @@ async def _run(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     platform = Platform(settings)
     child = os.environ.get(_WORKER_ENV) == "1"
-    if not child:
+    lock = DataDirLock(settings.data_dir)
+    if not child:  # the workers it starts share its data folder and servers
+        lock.acquire()
         print("citybots: starting (the first start initialises the database) ...", flush=True)
-    await platform.start()
     workers: list[Popen[bytes]] = []
     try:
+        await platform.start()
         if not child:
             assert platform.infra is not None
             workers = _start_workers(
@@ -80,6 +82,7 @@ async def _run(settings: Settings) -> int:
         for worker in workers:
             await asyncio.to_thread(worker.wait, 30)
         await platform.stop()
+        lock.release()
     if not child:
         print("citybots: stopped", flush=True)
     return 0

@@ -9,7 +9,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,7 +58,7 @@ from bots.registry import BOT_MODULES, build_dispatcher
 from bots.sandbox import Sandbox, default_username
 from bots.session import ApiHealth, PacingMiddleware, RetryAfterMiddleware
 from bots.webhook import WebhookEndpoint, WebhookTarget
-from citybots.embedded import EmbeddedPostgres, EmbeddedRedis
+from citybots.embedded import DataDirLock, EmbeddedPostgres, EmbeddedRedis
 from citybots.settings import Settings
 from citybots.wiring import Services, build_services
 from flows.context import BotContext, BotLinks, BotProfile, Limits
@@ -74,6 +74,7 @@ from services.map import MapLayers
 from services.metrics import Metrics
 from services.migrations import migrate
 from services.pacing import SendQueue, send_queues
+from services.private_files import private_folder, remove_leftovers, remove_older_than
 from services.retention import Retention, purge
 from services.scheduler import run_exclusively
 from services.situation import SituationCentre
@@ -113,6 +114,7 @@ class Infrastructure:
     embedded_redis: EmbeddedRedis | None = None
 
     def stop(self) -> None:
+        """Stop the embedded servers this process started (never a running one it found)."""
         if self.embedded_redis is not None:
             self.embedded_redis.stop()
         if self.embedded_postgres is not None:
@@ -150,17 +152,30 @@ async def start_infrastructure(settings: Settings) -> Infrastructure:
     return infra
 
 
+@contextlib.contextmanager
+def _command_lock(settings: Settings) -> Iterator[None]:
+    """A one-off command that starts embedded servers holds the data folder's lock while
+    it runs, so that no `citybots run` starts on servers the command will stop. When a
+    run holds it, the command uses that run's servers (and stops none: see ``reused``)."""
+    lock = DataDirLock(settings.data_dir)
+    if not (settings.database_url and settings.redis_url):
+        lock.try_acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 @contextlib.asynccontextmanager
 async def command_infrastructure(settings: Settings) -> AsyncIterator[Infrastructure]:
     """The servers for a one-off command: the configured ones, or the embedded ones (a
     running `citybots run`'s, else started for the command and stopped after it)."""
-    infra = await start_infrastructure(settings)
-    try:
-        yield infra
-    finally:
-        for server in (infra.embedded_redis, infra.embedded_postgres):
-            if server is not None and not server.reused:
-                await asyncio.to_thread(server.stop)
+    with _command_lock(settings):
+        infra = await start_infrastructure(settings)
+        try:
+            yield infra
+        finally:
+            await asyncio.to_thread(infra.stop)
 
 
 @contextlib.asynccontextmanager
@@ -190,14 +205,15 @@ async def database_url(settings: Settings) -> AsyncIterator[str]:
     unless a running `citybots run` owns it)."""
     embedded: EmbeddedPostgres | None = None
     url = settings.database_url
-    if not url:
-        embedded = EmbeddedPostgres(settings.data_dir / "postgres")
-        url = await asyncio.to_thread(embedded.start)
-    try:
-        yield url
-    finally:
-        if embedded is not None and not embedded.reused:
-            await asyncio.to_thread(embedded.stop)
+    with _command_lock(settings):
+        if not url:
+            embedded = EmbeddedPostgres(settings.data_dir / "postgres")
+            url = await asyncio.to_thread(embedded.start)
+        try:
+            yield url
+        finally:
+            if embedded is not None:
+                await asyncio.to_thread(embedded.stop)
 
 
 @contextlib.asynccontextmanager
@@ -317,6 +333,9 @@ class Platform:
             call_scripts()  # the agent bot's decision trees, checked before anything starts
         except ScriptError as error:
             raise StartupError(f"hotline call script {error}") from None
+        left = await asyncio.to_thread(remove_leftovers, private_folder(settings.reports_dir))
+        if left:
+            log.info("removed %d temporary files a stopped process left behind", left)
         model, _ = await asyncio.to_thread(load_or_train, settings.data_dir / "nlu")
         self.nlu = Nlu(
             model,
@@ -370,7 +389,7 @@ class Platform:
             app,
             self.services.importer,
             self.services.disputes,
-            settings.data_dir,
+            settings.reports_dir,
             max_upload=settings.registry_upload_max_mb * 1024**2,
         )
         decision = settings.sandbox_decision()
@@ -613,7 +632,15 @@ class Platform:
             passings=timedelta(days=self.settings.visit_retention_days),
             location_fixes=timedelta(days=self.settings.quarantine_fix_retention_days),
             hotline=timedelta(days=self.settings.hotline_retention_days),
+            reports=timedelta(days=self.settings.report_retention_days),
         )
+
+        # Outside the lock: each host has its own DATA_DIR, and removing files is idempotent.
+        reports = await asyncio.to_thread(
+            remove_older_than, self.settings.reports_dir, policy.reports
+        )
+        if reports:
+            log.info("retention: removed %d rejected-row reports", reports)
 
         async def job() -> None:
             removed = await purge(pool, policy)

@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     quarantine_fix_retention_days: int = Field(default=14, ge=1, le=365)
     hotline_retention_days: int = Field(default=90, ge=1, le=3650)
+    report_retention_days: int = Field(default=7, ge=1, le=365)
     quarantine_escalate_minutes: int = Field(default=10, ge=1, le=1440)
     workers: int = Field(default=1, ge=1, le=64)
     update_lease_seconds: int = Field(default=60, ge=5, le=3600)
@@ -222,6 +223,11 @@ class Settings(BaseSettings):
         """The configured token of a bot, or None when it runs on the sandbox."""
         secret: SecretStr | None = getattr(self, f"{bot_name}_bot_token")
         return secret.get_secret_value() if secret is not None else None
+
+    @property
+    def reports_dir(self) -> Path:
+        """The private folder (0700) of uploads being imported and rejected-row reports."""
+        return self.data_dir / "reports"
 
     @property
     def webhook_mode(self) -> bool:

@@ -6,6 +6,9 @@ import re
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{20,}"), "<token>"),
+    # A longer run of digits may hold a twelve-digit IIN anywhere inside it (glued to an
+    # id, a file name's counter, a CSV line without separators): the whole run goes.
+    (re.compile(r"[0-9]{13,}"), "<iin>"),
     # A Kazakhstan mobile number in every form parse_phone accepts: +7, 7, 8 or nothing in
     # front (so ten digits starting with 7 too), spaces, dashes and brackets between groups.
     (

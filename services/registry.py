@@ -37,6 +37,7 @@ import asyncpg
 from services.audit import record
 from services.db import Connection
 from services.exports import spreadsheet_safe
+from services.private_files import private_file
 from services.status import StatusService
 from services.validation import (
     InvalidInput,
@@ -169,8 +170,9 @@ class ImportReport:
         }
 
     def write_rejected(self, path: Path) -> None:
-        """The rejected rows as CSV (line, reason, the row), safe to open in a spreadsheet."""
-        with path.open("w", newline="", encoding="utf-8") as out:
+        """The rejected rows as CSV (line, reason, the row), safe to open in a spreadsheet;
+        a private file (0600, in a 0700 folder, whole or not at all)."""
+        with private_file(path, newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
             writer.writerow(["line", "code", "reason", *COLUMNS[self.kind]])
             for row in self.rejected:

@@ -23,6 +23,9 @@ class Retention:
     # IINs registry writes queued for the status-notice job, which takes them within
     # seconds; left behind only while that job is off (CITIZEN_STATUS_NOTICES=false).
     status_notice_queue: timedelta = timedelta(days=1)
+    # Files under DATA_DIR/reports (rejected rows of registry imports: raw IINs and
+    # phones), removed by the same job through services.private_files.
+    reports: timedelta = timedelta(days=7)
 
 
 async def purge(pool: asyncpg.Pool, retention: Retention) -> dict[str, int]:

@@ -7,6 +7,7 @@ import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,23 +32,40 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
+@dataclass(frozen=True)
+class Servers:
+    """The tests' PostgreSQL (as the application's role, and as a superuser) and Redis."""
+
+    database_url: str
+    superuser_url: str
+    redis_url: str
+
+
 @pytest.fixture(scope="session")
-def server_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    pg_url = os.environ.get("DATABASE_URL")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    pg_url = superuser_url = os.environ.get("DATABASE_URL")
     redis_url = os.environ.get("REDIS_URL")
     embedded_pg = embedded_redis = None
     base = tmp_path_factory.mktemp("servers")
     if not pg_url:
-        embedded_pg = EmbeddedPostgres(base / "postgres", fast=True)
+        # The application's role (not a superuser), allowed to create the tests' databases.
+        embedded_pg = EmbeddedPostgres(base / "postgres", fast=True, for_tests=True)
         pg_url = embedded_pg.start()
+        superuser_url = embedded_pg.superuser_url
     if not redis_url:
         embedded_redis = EmbeddedRedis(base / "redis", persist=False)
         redis_url = embedded_redis.start()
-    yield pg_url, redis_url
+    assert superuser_url is not None
+    yield Servers(pg_url, superuser_url, redis_url)
     if embedded_redis is not None:
         embedded_redis.stop()
     if embedded_pg is not None:
         embedded_pg.stop()
+
+
+@pytest.fixture(scope="session")
+def server_urls(servers: Servers) -> tuple[str, str]:
+    return servers.database_url, servers.redis_url
 
 
 @contextlib.asynccontextmanager

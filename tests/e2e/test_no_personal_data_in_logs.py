@@ -585,3 +585,13 @@ async def test_canaries_pushed_through_every_flow_appear_in_no_log_line(
     assert any(name.startswith("redis") for name in logs)
     assert any(name.startswith("citybots import pcr") for name in logs)
     assert _leaks(logs) == []
+    # Nor the servers' generated passwords (they travel in DATABASE_URL / REDIS_URL).
+    secrets = [
+        path.read_text().strip()
+        for path in (
+            deployed.postgres.app_password_file,
+            deployed.postgres.superuser_password_file,
+            deployed.redis.password_file,
+        )
+    ]
+    assert [name for name, text in logs.items() if any(s in text for s in secrets)] == []

@@ -26,7 +26,7 @@ from services.audit import record, verify
 from services.db import create_pool
 from services.demo import load_demo_data
 from services.migrations import MIGRATIONS_DIR, load_migrations, migrate
-from tests.conftest import AUDIT_CHAIN_KEY, _with_database
+from tests.conftest import AUDIT_CHAIN_KEY, Servers, _with_database
 from tests.factories import add_pcr, add_stay, make_citizen, make_venue
 
 KEY = AUDIT_CHAIN_KEY.encode()
@@ -243,10 +243,10 @@ async def test_a_backup_made_by_an_older_version_is_restored_and_migrated(
 
 
 async def test_a_failed_backup_leaves_no_file_and_keeps_the_previous_one(
-    server_urls: tuple[str, str], tmp_path: Path
+    server_urls: tuple[str, str], servers: Servers, tmp_path: Path
 ) -> None:
     role = f"backup_reader_{secrets.token_hex(3)}"
-    admin = await asyncpg.connect(server_urls[0])
+    admin = await asyncpg.connect(servers.superuser_url)
     await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'not on any command line'")
     try:
         async with _database(server_urls[0], migrated=True) as source:

@@ -64,3 +64,38 @@ def test_run_starts_everything_prints_a_summary_and_stops_cleanly(
     assert not (tmp_path / "postgres" / "pgdata" / "postmaster.pid").exists()
     assert not (tmp_path / "redis" / "redis.pid").exists()
     assert (tmp_path / "postgres" / "pgdata" / "PG_VERSION").exists()
+
+
+def _healthy(port: int) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+        health = json.load(r)
+    return bool(health["status"] == "ok" and health["postgres"]["ok"] and health["redis"]["ok"])
+
+
+def test_a_second_run_on_the_same_data_dir_is_refused_and_stops_nothing(tmp_path: Path) -> None:
+    port = free_port()
+    first = _start(tmp_path, port)
+    try:
+        _read_until(first, "Stop with Ctrl-C", seconds=180)
+        second = _start(tmp_path, free_port())
+        output, _ = second.communicate(timeout=120)
+        assert second.returncode == 1, output
+        assert f"already running (pid {first.pid})" in output
+        # A one-off command uses the running servers and stops neither.
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+        status = subprocess.run(
+            [sys.executable, "-m", "citybots.cli", "db", "status"],
+            env={**env, "DATA_DIR": str(tmp_path)},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert _healthy(port)
+        assert (tmp_path / "postgres" / "pgdata" / "postmaster.pid").exists()
+        assert (tmp_path / "redis" / "redis.pid").exists()
+    finally:
+        first.send_signal(signal.SIGINT)
+        output, _ = first.communicate(timeout=60)
+    assert first.returncode == 0, output

@@ -88,6 +88,18 @@ def test_every_form_the_code_accepts_is_scrubbed() -> None:
     assert scrub(kept) == kept
 
 
+def test_an_iin_inside_a_longer_run_of_digits_is_masked_too() -> None:
+    for line in (
+        "row 0791028302728",
+        "ids 791028302728123456 and x1791028302728y",
+        "file report-20261206791028302728.csv",
+    ):
+        scrubbed = scrub(line)
+        assert "791028302728" not in scrubbed
+        assert "<iin>" in scrubbed
+    assert scrub("update 123456789012") == "update <iin>"
+
+
 def test_the_log_formatter_scrubs_arguments_and_tracebacks() -> None:
     formatter = ScrubbingFormatter("%(message)s")
     try:
