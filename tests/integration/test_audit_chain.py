@@ -15,7 +15,7 @@ import pytest
 from services.audit import GENESIS, head, link, record, verify
 from services.db import connect, create_pool
 from services.migrations import MIGRATIONS_DIR, migrate
-from tests.conftest import AUDIT_CHAIN_KEY, new_database
+from tests.conftest import AUDIT_CHAIN_KEY, Servers, new_database
 
 KEY = AUDIT_CHAIN_KEY.encode()  # the key new_database migrates with
 
@@ -290,18 +290,19 @@ async def test_rows_the_old_chain_job_left_are_chained_by_the_migration_given_th
 
 
 async def test_the_migrations_run_as_a_database_owner_that_is_not_a_superuser(
-    server_urls: tuple[str, str],
+    servers: Servers,
 ) -> None:
-    base = server_urls[0].rsplit("/", 1)[0]
+    base = servers.superuser_url.rsplit("/", 1)[0]
     suffix = secrets.token_hex(4)
     role, name = f"citybots_owner_{suffix}", f"citybots_owned_{suffix}"
+    password = secrets.token_hex(12)
     admin = await asyncpg.connect(base + "/postgres")
     try:
-        await admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        await admin.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'")
         await admin.execute(f'CREATE DATABASE "{name}" OWNER "{role}"')
         scheme, rest = base.split("://", 1)
         host = rest.split("@", 1)[-1]
-        owned = f"{scheme}://{role}@{host}/{name}"
+        owned = f"{scheme}://{role}:{password}@{host}/{name}"
         conn = await connect(owned, audit_key=KEY)
         try:
             assert not await conn.fetchval(
