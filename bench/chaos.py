@@ -681,7 +681,8 @@ class Result:
     internal_messages: int
     timeouts: int
     fixes_sent: int
-    fixes_stored: int
+    fixes_stored: int  # as rows (at home one per QUARANTINE_FIX_SAMPLE_MINUTES)
+    fixes_taken: int  # stored, or reached by the case's last-seen state
     alerts: int
     notices_expected: int
     notices_delivered: int
@@ -709,7 +710,8 @@ class Result:
             f"{statistics.median(lat):.0f} ms, p99 {percentile(lat, 0.99):.0f} ms",
             f"  lost {self.lost}; doubled {self.doubled}",
             f"  stored but never acknowledged (person gave up): {self.stored_not_acked}; "
-            f"fixes stored as rows {self.fixes_stored:,} of {self.fixes_sent:,} taken in (at "
+            f"fixes taken in {self.fixes_taken:,} of {self.fixes_sent:,}, stored as rows "
+            f"{self.fixes_stored:,} (at "
             "home one per QUARANTINE_FIX_SAMPLE_MINUTES); left-home alerts "
             f"{self.alerts}; notices delivered {self.notices_delivered} of "
             f"{self.notices_expected} queued; given up: {dict(self.outbox_failed) or 'none'} "
@@ -782,9 +784,8 @@ async def count(
         # Not every fix is a row (at home one per QUARANTINE_FIX_SAMPLE_MINUTES is): a fix
         # was taken in if it is stored or the case's last-seen state reached it; the last
         # fix sent for each case must be the case's last seen (nothing lost at the end).
-        lost_fixes = sum(
-            1 for key in sent if fixes[key] == 0 and last_seen.get(key[0], -1) < key[2]
-        )
+        taken = {key for key in sent if fixes[key] or last_seen.get(key[0], -1) >= key[2]}
+        lost_fixes = len(sent) - len(taken)
         last_sent: dict[int, int] = {}
         for case_id, _, at in sent:
             last_sent[case_id] = max(at, last_sent.get(case_id, at))
@@ -886,6 +887,7 @@ async def count(
         timeouts=load.timeouts,
         fixes_sent=len(load.fixes_sent),
         fixes_stored=sum(1 for key in sent if fixes[key]),
+        fixes_taken=len(taken),
         alerts=sum(episodes.values()),
         notices_expected=sum(expected.values()),
         notices_delivered=sum(delivered.values()),
