@@ -101,9 +101,16 @@ async def purge_location_fixes(pool: asyncpg.Pool, keep: timedelta) -> dict[str,
     removed = {"location_fixes": 0, "location_fix_days": 0, "location_fix_days_made": 0}
     async with pool.acquire() as conn:
         today: date = await conn.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
-        removed["location_fix_days_made"] = await conn.fetchval(
-            "SELECT location_fixes_add_days($1, $2)", today, today + timedelta(days=FIX_DAYS_AHEAD)
-        )
+        try:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL lock_timeout = '5s'")
+                removed["location_fix_days_made"] = await conn.fetchval(
+                    "SELECT location_fixes_add_days($1, $2)",
+                    today,
+                    today + timedelta(days=FIX_DAYS_AHEAD),
+                )
+        except asyncpg.LockNotAvailableError:
+            log.warning("retention: location_fixes busy, the coming days made on a later run")
         cutoff: datetime = await conn.fetchval("SELECT now() - $1::interval", keep)
         for name in sorted(r["relname"] for r in await conn.fetch(_DAY_PARTITIONS)):
             day = _FIX_DAY.fullmatch(name)
