@@ -681,7 +681,8 @@ class Result:
     internal_messages: int
     timeouts: int
     fixes_sent: int
-    fixes_stored: int
+    fixes_stored: int  # as rows (at home one per QUARANTINE_FIX_SAMPLE_MINUTES)
+    fixes_taken: int  # stored, or reached by the case's last-seen state
     alerts: int
     notices_expected: int
     notices_delivered: int
@@ -709,7 +710,9 @@ class Result:
             f"{statistics.median(lat):.0f} ms, p99 {percentile(lat, 0.99):.0f} ms",
             f"  lost {self.lost}; doubled {self.doubled}",
             f"  stored but never acknowledged (person gave up): {self.stored_not_acked}; "
-            f"fixes stored {self.fixes_stored:,} of {self.fixes_sent:,}; left-home alerts "
+            f"fixes taken in {self.fixes_taken:,} of {self.fixes_sent:,}, stored as rows "
+            f"{self.fixes_stored:,} (at "
+            "home one per QUARANTINE_FIX_SAMPLE_MINUTES); left-home alerts "
             f"{self.alerts}; notices delivered {self.notices_delivered} of "
             f"{self.notices_expected} queued; given up: {dict(self.outbox_failed) or 'none'} "
             "(the sick people never opened the bot: their notices about each other find "
@@ -768,16 +771,25 @@ async def count(
         stored_not_acked = sum(
             1 for a in checkins if a.acked_at is None and rows[(world.iin_of[a.user], a.venue)] > 0
         )
-        case_of = {
-            r["patient_tg_user_id"]: r["id"]
-            for r in await conn.fetch("SELECT id, patient_tg_user_id FROM quarantine_cases")
-        }
+        cases = await conn.fetch(
+            "SELECT id, patient_tg_user_id, last_fix_at FROM quarantine_cases"
+        )
+        case_of = {r["patient_tg_user_id"]: r["id"] for r in cases}
+        last_seen = {r["id"]: int(r["last_fix_at"].timestamp()) for r in cases if r["last_fix_at"]}
         fixes = Counter(
             (r["case_id"], r["message_id"], int(r["fixed_at"].timestamp()))
             for r in await conn.fetch("SELECT case_id, message_id, fixed_at FROM location_fixes")
         )
         sent = {(case_of[u], m, at) for u, m, at in load.fixes_sent}
-        lost_fixes = sum(1 for key in sent if fixes[key] == 0)
+        # Not every fix is a row (at home one per QUARANTINE_FIX_SAMPLE_MINUTES is): a fix
+        # was taken in if it is stored or the case's last-seen state reached it; the last
+        # fix sent for each case must be the case's last seen (nothing lost at the end).
+        taken = {key for key in sent if fixes[key] or last_seen.get(key[0], -1) >= key[2]}
+        lost_fixes = len(sent) - len(taken)
+        last_sent: dict[int, int] = {}
+        for case_id, _, at in sent:
+            last_sent[case_id] = max(at, last_sent.get(case_id, at))
+        lost_fixes += sum(1 for c, at in last_sent.items() if last_seen.get(c) != at)
         doubled_fixes = sum(n - 1 for n in fixes.values() if n > 1)
         # A walker goes out once a run (and is back home at the start of the next).
         episodes = Counter(
@@ -875,6 +887,7 @@ async def count(
         timeouts=load.timeouts,
         fixes_sent=len(load.fixes_sent),
         fixes_stored=sum(1 for key in sent if fixes[key]),
+        fixes_taken=len(taken),
         alerts=sum(episodes.values()),
         notices_expected=sum(expected.values()),
         notices_delivered=sum(delivered.values()),

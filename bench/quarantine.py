@@ -359,13 +359,18 @@ async def _ingest(
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started
         stored = await pool.fetchval("SELECT count(*) FROM location_fixes")
+        sampled = await asyncio.to_thread(
+            metric, platform.port, 'citybots_live_fixes_total{outcome="sampled"}'
+        )
         alerts = await pool.fetchval(
             "SELECT count(*) FROM quarantine_episodes WHERE kind = 'left_home'"
         )
         print(
             f"ingest end to end, {active:,} active cases: {sent:,} live-location edits in "
             f"{elapsed:.1f} s = {sent / elapsed:,.0f} fixes/s ingested and evaluated; "
-            f"{stored:,} stored; {alerts} left-home alerts for {len(walkers)} walkers"
+            f"all taken in (the case's state moved), {stored:,} stored as rows and "
+            f"{sampled:,.0f} at home not (QUARANTINE_FIX_SAMPLE_MINUTES); {alerts} left-home "
+            f"alerts for {len(walkers)} walkers"
         )
 
 

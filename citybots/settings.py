@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     hotline_retention_days: int = Field(default=90, ge=1, le=3650)
     report_retention_days: int = Field(default=7, ge=1, le=365)
     quarantine_escalate_minutes: int = Field(default=10, ge=1, le=1440)
+    # While a patient is at home, one live-location fix per this many minutes is stored (the
+    # others only move the last-seen state); 0 stores every fix.
+    quarantine_fix_sample_minutes: int = Field(default=5, ge=0, le=60)
     workers: int = Field(default=1, ge=1, le=64)
     update_lease_seconds: int = Field(default=60, ge=5, le=3600)
     telegram_sends_per_second: float = Field(default=25.0, gt=0, le=30)

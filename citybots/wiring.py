@@ -75,6 +75,7 @@ def build_services(
             pool,
             redis,
             escalate_after=timedelta(minutes=settings.quarantine_escalate_minutes),
+            sample_every=timedelta(minutes=settings.quarantine_fix_sample_minutes),
         ),
         zones=ZoneService(pool),
         permits=permits,

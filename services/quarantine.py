@@ -136,6 +136,10 @@ class Fix:
 @dataclass
 class IngestReport:
     stored: int = 0
+    """New fixes taken in (each moved its case's state or was a late one), stored or not."""
+    sampled: int = 0
+    """Of those, fixes at home not stored as rows (the sample rule): they moved only the
+    case's last-seen state."""
     duplicate: int = 0
     invalid: int = 0
     stranger: int = 0
@@ -146,7 +150,15 @@ class IngestReport:
     home_proposed: list[int] = field(default_factory=list)
 
     def add(self, other: IngestReport) -> None:
-        for name in ("stored", "duplicate", "invalid", "stranger", "stale", "implausible"):
+        for name in (
+            "stored",
+            "sampled",
+            "duplicate",
+            "invalid",
+            "stranger",
+            "stale",
+            "implausible",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.opened += other.opened
         self.closed += other.closed
@@ -236,7 +248,7 @@ _CASE_COLUMNS = """
     c.consented_at, c.live_message_id, c.live_until, c.live_reminded_for,
     c.sharing_stopped_at, c.last_fix_at, c.last_judged_at, c.last_lat, c.last_lon,
     c.last_accuracy, c.outside_streak, c.inside_streak, c.zone_state, c.zone_episode_id,
-    c.signal_episode_id, c.closed_at, d.tg_user_id AS doctor_tg_user_id,
+    c.signal_episode_id, c.closed_at, c.last_kept_fix_at, d.tg_user_id AS doctor_tg_user_id,
     ze.kind AS zone_kind, se.kind AS signal_kind
 """
 _CASE_FROM = """
@@ -299,6 +311,7 @@ class _State:
     zone_episode_id: int | None
     signal_episode_id: int | None
     signal_kind: str | None
+    last_kept_fix_at: datetime | None = None
     seen_changed: bool = False
     judged_changed: bool = False
     live_changed: bool = False
@@ -331,6 +344,28 @@ class _State:
             zone_episode_id=row["zone_episode_id"],
             signal_episode_id=row["signal_episode_id"],
             signal_kind=row["signal_kind"],
+            last_kept_fix_at=row["last_kept_fix_at"],
+        )
+
+
+@dataclass(frozen=True)
+class _Before:
+    """What a case's state was before one fix, for deciding whether to store the fix."""
+
+    events: int
+    implausible: int
+    live_message_id: int | None
+    last_fix_at: datetime | None
+    away: bool
+
+    @classmethod
+    def of(cls, state: _State, events: int, implausible: int) -> _Before:
+        return cls(
+            events,
+            implausible,
+            state.live_message_id,
+            state.last_fix_at,
+            state.zone_state != "home" or state.outside_streak > 0 or state.inside_streak > 0,
         )
 
 
@@ -404,16 +439,16 @@ UPDATE quarantine_cases c SET
     last_accuracy = s.last_accuracy, outside_streak = s.outside_streak,
     inside_streak = s.inside_streak, zone_state = s.zone_state,
     zone_episode_id = s.zone_episode_id, signal_episode_id = s.signal_episode_id,
-    home_lat = s.home_lat, home_lon = s.home_lon,
+    home_lat = s.home_lat, home_lon = s.home_lon, last_kept_fix_at = s.last_kept_fix_at,
     home_source = CASE WHEN s.home_lat IS NOT NULL AND c.home_source IS NULL
                        THEN 'patient' ELSE c.home_source END
 FROM unnest($1::bigint[], $2::integer[], $3::timestamptz[], $4::timestamptz[],
             $5::timestamptz[], $6::timestamptz[], $7::float8[], $8::float8[], $9::real[],
             $10::smallint[], $11::smallint[], $12::text[], $13::bigint[], $14::bigint[],
-            $15::float8[], $16::float8[])
+            $15::float8[], $16::float8[], $17::timestamptz[])
   AS s(id, live_message_id, live_until, sharing_stopped_at, last_fix_at, last_judged_at,
        last_lat, last_lon, last_accuracy, outside_streak, inside_streak, zone_state,
-       zone_episode_id, signal_episode_id, home_lat, home_lon)
+       zone_episode_id, signal_episode_id, home_lat, home_lon, last_kept_fix_at)
 WHERE c.id = s.id
 """
 
@@ -425,10 +460,13 @@ class QuarantineService:
         redis: Redis,
         *,
         escalate_after: timedelta = timedelta(minutes=10),
+        sample_every: timedelta = timedelta(minutes=5),
     ) -> None:
         self.pool = pool
         self.redis = redis
         self.escalate_after = escalate_after
+        self.sample_every = sample_every
+        """At home, one fix per this period is stored; zero stores every fix."""
 
     # ------------------------------------------------------------------ doctors
 
@@ -673,9 +711,13 @@ class QuarantineService:
     # ----------------------------------------------------------------- fixes
 
     async def ingest(self, fixes: Sequence[Fix]) -> IngestReport:
-        """Store a batch of fixes and apply the new ones to their cases, in one transaction:
+        """Take in a batch of fixes and apply the new ones to their cases, in one transaction:
         a duplicate adds nothing, an older fix than the case has seen is kept but does not
-        move the state, alerts and patients' notices go to the outbox with the change."""
+        move the state, alerts and patients' notices go to the outbox with the change.
+
+        Every new fix moves the case's state; only those that change or could change a
+        decision are stored as rows (see :meth:`_worth_keeping`): at home, one per
+        ``sample_every``."""
         report = IngestReport()
         good: dict[tuple[int, int, datetime, float, float], Fix] = {}
         for fix in fixes:
@@ -697,38 +739,119 @@ class QuarantineService:
             if not batch:
                 return report
             verdicts, distances = self._judge_all(batch, states)
-            inserted = await conn.fetch(
-                _INSERT_FIXES,
-                [states[f.tg_user_id].id for f in batch],
-                [f.message_id for f in batch],
-                [f.at for f in batch],
-                [f.latitude for f in batch],
-                [f.longitude for f in batch],
-                [f.accuracy for f in batch],
-                verdicts,
-                distances,
+            # A fix newer than anything the case has seen is new by construction. An older
+            # one is new only if it is not stored yet, or, within the stretch whose fixes
+            # at home were sampled out, not a fix the case has already seen.
+            fresh: set[int] = set()
+            older: list[int] = []
+            for i, fix in enumerate(batch):
+                state = states[fix.tg_user_id]
+                if state.last_fix_at is None or fix.at > state.last_fix_at:
+                    fresh.add(i)
+                elif self._seen_unkept(state, fix, verdicts[i]):
+                    report.duplicate += 1
+                else:
+                    older.append(i)
+            new = await self._store(
+                conn, [(batch[i], states, verdicts[i], distances[i]) for i in older]
             )
-            new = {
-                (r["case_id"], r["message_id"], r["fixed_at"], r["latitude"], r["longitude"])
-                for r in inserted
-            }
-            report.stored += len(new)
-            report.duplicate += len(batch) - len(new)
+            report.duplicate += len(older) - len(new)
             events: list[_Event] = []
             touched: dict[int, _State] = {}
+            keep: list[int] = []
             order = sorted(range(len(batch)), key=lambda i: (batch[i].tg_user_id, batch[i].at))
             for i in order:
                 fix = batch[i]
                 state = states[fix.tg_user_id]
-                if (state.id, fix.message_id, fix.at, fix.latitude, fix.longitude) not in new:
+                if i in fresh:
+                    before = _Before.of(state, len(events), report.implausible)
+                    self._apply(state, fix, verdicts[i], distances[i], events, report)
+                    if self._worth_keeping(before, state, fix, verdicts[i], events, report):
+                        keep.append(i)
+                        state.last_kept_fix_at = fix.at
+                    else:
+                        report.sampled += 1
+                elif (state.id, fix.message_id, fix.at, fix.latitude, fix.longitude) in new:
+                    self._apply(state, fix, verdicts[i], distances[i], events, report)
+                else:
                     continue
+                report.stored += 1
                 touched[state.id] = state
-                self._apply(state, fix, verdicts[i], distances[i], events, report)
+            await self._store(conn, [(batch[i], states, verdicts[i], distances[i]) for i in keep])
             await self._emit(conn, events, report)
             if touched:
                 await self._save(conn, touched.values())
         await self._index(touched.values())
         return report
+
+    @staticmethod
+    def _seen_unkept(state: _State, fix: Fix, verdict: str) -> bool:
+        """Is this fix, not newer than the case's last, one it took in without storing?
+        Only fixes at home of the running live message after the last stored fix are
+        left unstored, and that message's edits reach the bot in order, so such a fix is
+        a repeated delivery."""
+        return (
+            verdict == Verdict.HOME
+            and fix.message_id == state.live_message_id
+            and state.last_kept_fix_at is not None
+            and fix.at > state.last_kept_fix_at
+        )
+
+    def _worth_keeping(
+        self,
+        before: _Before,
+        state: _State,
+        fix: Fix,
+        verdict: str,
+        events: list[_Event],
+        report: IngestReport,
+    ) -> bool:
+        """Store a fix that changes or could change a decision (outside, poor, unjudged,
+        a glitch, the first of a live message or after a gap, any alert or notice it
+        caused, any fix while away or in a run of fixes outside) and, at home, one per
+        sample period; the others only moved the last-seen state."""
+        period = self.sample_every
+        return (
+            period <= timedelta(0)
+            or verdict != Verdict.HOME
+            or fix.stopped
+            or not state.home_confirmed
+            or report.implausible != before.implausible
+            or len(events) != before.events
+            or fix.message_id != before.live_message_id
+            or before.away
+            or state.zone_state != "home"
+            or state.outside_streak > 0
+            or state.inside_streak > 0
+            or before.last_fix_at is None
+            or fix.at - before.last_fix_at >= period
+            or state.last_kept_fix_at is None
+            or fix.at - state.last_kept_fix_at >= period
+        )
+
+    @staticmethod
+    async def _store(
+        conn: Connection,
+        rows: list[tuple[Fix, dict[int, _State], str, float | None]],
+    ) -> set[tuple[int, int, datetime, float, float]]:
+        """Insert fixes; returns the keys of those not stored before."""
+        if not rows:
+            return set()
+        inserted = await conn.fetch(
+            _INSERT_FIXES,
+            [states[f.tg_user_id].id for f, states, _, _ in rows],
+            [f.message_id for f, _, _, _ in rows],
+            [f.at for f, _, _, _ in rows],
+            [f.latitude for f, _, _, _ in rows],
+            [f.longitude for f, _, _, _ in rows],
+            [f.accuracy for f, _, _, _ in rows],
+            [verdict for _, _, verdict, _ in rows],
+            [distance for _, _, _, distance in rows],
+        )
+        return {
+            (r["case_id"], r["message_id"], r["fixed_at"], r["latitude"], r["longitude"])
+            for r in inserted
+        }
 
     @staticmethod
     def _judge_all(
@@ -1019,6 +1142,7 @@ class QuarantineService:
             [s.signal_episode_id for s in states],
             [s.home_lat for s in states],
             [s.home_lon for s in states],
+            [s.last_kept_fix_at for s in states],
         )
 
     async def _index(self, states: Iterable[_State]) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,11 +48,6 @@ async def purge(pool: asyncpg.Pool, retention: Retention) -> dict[str, int]:
             retention.outbox,
         )
         removed["outbox"] = int(result.split()[-1])
-        result = await conn.execute(
-            "DELETE FROM location_fixes WHERE received_at < now() - $1::interval",
-            retention.location_fixes,
-        )
-        removed["location_fixes"] = int(result.split()[-1])
         # A closed case keeps its code and episodes (the record of care), not its places.
         result = await conn.execute(
             "UPDATE quarantine_cases SET home_lat = NULL, home_lon = NULL, last_lat = NULL, "
@@ -79,4 +78,65 @@ async def purge(pool: asyncpg.Pool, retention: Retention) -> dict[str, int]:
         removed["status_notice_queue"] = int(result.split()[-1])
         result = await conn.execute("DELETE FROM panel_sessions WHERE expires_at <= now()")
         removed["panel_sessions"] = int(result.split()[-1])
+    removed.update(await purge_location_fixes(pool, retention.location_fixes))
+    return removed
+
+
+# Location fixes are partitioned by day of ``fixed_at`` (migration 0045): each run makes the
+# next days' partitions, drops whole days past the retention period, and deletes rows only
+# from the DEFAULT partition (fixes at times no day's partition covered).
+FIX_DAYS_AHEAD = 3
+_FIX_DAY = re.compile(r"location_fixes_([0-9]{8})")
+_DAY_PARTITIONS = """
+SELECT c.relname FROM pg_inherits i
+  JOIN pg_class c ON c.oid = i.inhrelid
+ WHERE i.inhparent = 'location_fixes'::regclass
+"""
+
+
+async def purge_location_fixes(pool: asyncpg.Pool, keep: timedelta) -> dict[str, int]:
+    """Make the coming days' partitions of ``location_fixes``, drop (detach, then DROP
+    TABLE) each day's partition that ended more than ``keep`` ago, and delete older rows
+    from the DEFAULT partition. A day goes whole, so a fix is kept up to a day beyond
+    ``keep``. Each step is its own short transaction: detaching locks the table against
+    the live-location ingest, so it waits at most a few seconds and else waits for the
+    next run."""
+    removed = {"location_fixes": 0, "location_fix_days": 0, "location_fix_days_made": 0}
+    async with pool.acquire() as conn:
+        today: date = await conn.fetchval("SELECT (now() AT TIME ZONE 'UTC')::date")
+        try:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL lock_timeout = '5s'")
+                removed["location_fix_days_made"] = await conn.fetchval(
+                    "SELECT location_fixes_add_days($1, $2)",
+                    today,
+                    today + timedelta(days=FIX_DAYS_AHEAD),
+                )
+        except asyncpg.LockNotAvailableError:
+            log.warning("retention: location_fixes busy, the coming days made on a later run")
+        cutoff: datetime = await conn.fetchval("SELECT now() - $1::interval", keep)
+        for name in sorted(r["relname"] for r in await conn.fetch(_DAY_PARTITIONS)):
+            day = _FIX_DAY.fullmatch(name)
+            if day is None:
+                continue  # the DEFAULT partition
+            ends = datetime.strptime(day[1], "%Y%m%d").replace(tzinfo=UTC) + timedelta(days=1)
+            if ends > cutoff:
+                continue
+            # The name is a catalog name that matched location_fixes_[0-9]{8} above.
+            count = f'SELECT count(*) FROM "{name}"'  # noqa: S608
+            try:
+                async with conn.transaction():
+                    await conn.execute("SET LOCAL lock_timeout = '5s'")
+                    rows = await conn.fetchval(count)
+                    await conn.execute(f'ALTER TABLE location_fixes DETACH PARTITION "{name}"')
+                    await conn.execute(f'DROP TABLE "{name}"')
+            except asyncpg.LockNotAvailableError:
+                log.warning("retention: %s busy, dropped on a later run", name)
+                continue
+            removed["location_fixes"] += rows
+            removed["location_fix_days"] += 1
+        result = await conn.execute(
+            "DELETE FROM location_fixes_default WHERE fixed_at < $1", cutoff
+        )
+        removed["location_fixes"] += int(result.split()[-1])
     return removed

@@ -177,7 +177,7 @@ class LiveIngest:
         self.totals.add(report)
         if self.metrics is not None:
             self.metrics.live_fixes.labels("stored").inc(report.stored)
-            for outcome in ("duplicate", "invalid", "stranger", "stale", "implausible"):
+            for outcome in ("sampled", "duplicate", "invalid", "stranger", "stale", "implausible"):
                 count = getattr(report, outcome)
                 if count:
                     self.metrics.live_fixes.labels(outcome).inc(count)

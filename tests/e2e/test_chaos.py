@@ -50,7 +50,7 @@ async def _survives(run: chaos.Cluster, world: chaos.World, fault: str) -> chaos
     assert result.doubled == dict.fromkeys(result.doubled, 0), result.summary()
     assert sum(result.acked.values()) > 0
     assert "never" not in result.recovery, result.summary()
-    assert result.fixes_stored == result.fixes_sent
+    assert result.fixes_taken == result.fixes_sent  # stored, or reached by the case's state
     return result
 
 

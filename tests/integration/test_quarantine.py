@@ -323,7 +323,8 @@ async def test_cases_close_at_isolation_end_and_fixes_are_purged(services: Servi
     assert await services.quarantine.redis.zscore(JUDGED, str(case.id)) is None
     assert await services.quarantine.redis.zscore(LIVE, str(case.id)) is None
     await pool.execute(
-        "UPDATE location_fixes SET received_at = now() - interval '15 days' WHERE case_id = $1",
+        "UPDATE location_fixes SET fixed_at = fixed_at - interval '15 days', "
+        "received_at = received_at - interval '15 days' WHERE case_id = $1",
         case.id,
     )
     await pool.execute(
