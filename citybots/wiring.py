@@ -19,6 +19,7 @@ from services.exposure import ExposureService
 from services.hotline import HotlineService, Tickets
 from services.indicators import IndicatorService
 from services.labs import LabService
+from services.miniapp import OpeningLedger
 from services.model.runs import ModelRuns
 from services.model.scenarios import load_spec
 from services.outbox import Outbox
@@ -71,6 +72,7 @@ class Services:
     panel: PanelService
     model_runs: ModelRuns
     pacer: Pacer
+    openings: OpeningLedger
 
 
 def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Services:
@@ -132,4 +134,5 @@ def build_services(pool: asyncpg.Pool, redis: Redis, settings: Settings) -> Serv
         panel=PanelService(pool, session_hours=settings.panel_session_hours),
         model_runs=ModelRuns(pool, load_spec(settings.model_scenarios)),
         pacer=Pacer(redis, Limits(per_bot=settings.telegram_sends_per_second)),
+        openings=OpeningLedger(pool),
     )
