@@ -153,6 +153,9 @@ class MiniApp:
     ) -> dict[str, Any]:
         venue = target.venue
         assert venue is not None
+        # Looked up before the transaction takes its connection: one request never holds
+        # a pooled connection while waiting for another (a busy gate would stall on that).
+        status = await self.statuses.status(iin)
         async with self.openings.pool.acquire() as conn, conn.transaction():
             stored = await self.openings.claim(conn, opening.init_hash, opening.user_id)
             if stored is not None:
@@ -160,7 +163,6 @@ class MiniApp:
             now = datetime.now(UTC)
             if target.direction == "exit":
                 [left] = await self.visits.check_out_many([(iin, venue.id)], conn)
-                status = await self.statuses.status(iin)
                 answer = {
                     "screen": "exit",
                     "colour": status.colour.value,
@@ -171,7 +173,7 @@ class MiniApp:
                 request = CheckInRequest(
                     iin, venue, target.entrance_id, "qr", tg_user_id=opening.user_id
                 )
-                [result] = await self.visits.check_in_many([request], conn)
+                [result] = await self.visits.check_in_many([request], conn, known={iin: status})
                 inside = result.outcome in (CheckIn.ADMITTED, CheckIn.ALREADY_INSIDE)
                 answer = {
                     "screen": "pass" if inside else "refused",

@@ -1,6 +1,7 @@
 """The citizen bot's Mini App over HTTP: Telegram's signed initData checked (forged and
 stale refused), a venue code's check-in stored once by the bot's own rules, the pass."""
 
+import asyncio
 import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -14,7 +15,7 @@ from citybots.wiring import Services
 from flows.i18n import text
 from services.citizens import mask_iin
 from tests.e2e.test_ashyq import _codes, _services, _signed_up
-from tests.factories import add_pcr, make_venue
+from tests.factories import add_pcr, make_citizen, make_venue
 
 _ROW = "venue_id, entrance_id, via, status, admitted, checkout_kind, staff_tg_user_id"
 
@@ -196,3 +197,26 @@ async def test_my_status_opens_the_same_pass_and_an_unlinked_person_is_sent_to_t
         "problem",
         text("en", "checkin.unknown_code"),
     )
+
+
+async def test_a_crowd_at_the_gate_is_checked_in_without_exhausting_the_pool(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    """Four times the pool's connections at once: no request holds a connection while it
+    waits for another (that would stall every request once the pool ran out)."""
+    services = _services(platform)
+    venue = await make_venue(services)
+    token = (await _codes(services, venue))["entry"]
+    crowd = 4 * platform.settings.db_pool_size
+    chats = [await sandbox.chat("citizen") for _ in range(crowd)]
+    iins = [await make_citizen(services, chat.user_id) for chat in chats]
+    openings = [await chat.open_web_app(start_param=token) for chat in chats]
+    answers = await asyncio.wait_for(
+        asyncio.gather(*(_open(platform, o["init_data"]) for o in openings)), timeout=120
+    )
+    assert [status for status, _ in answers] == [200] * crowd
+    assert {answer["screen"] for _, answer in answers} == {"pass"}
+    stored = await services.visits.pool.fetchval(
+        "SELECT count(*) FROM visits WHERE iin = ANY($1::text[]) AND admitted", iins
+    )
+    assert stored == crowd
