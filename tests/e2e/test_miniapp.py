@@ -15,7 +15,7 @@ from citybots.wiring import Services
 from flows.i18n import text
 from services.citizens import mask_iin
 from tests.e2e.test_ashyq import _codes, _services, _signed_up
-from tests.factories import add_pcr, make_citizen, make_venue
+from tests.factories import add_pcr, make_iin, make_phone, make_venue
 
 _ROW = "venue_id, entrance_id, via, status, admitted, checkout_kind, staff_tg_user_id"
 
@@ -209,7 +209,12 @@ async def test_a_crowd_at_the_gate_is_checked_in_without_exhausting_the_pool(
     token = (await _codes(services, venue))["entry"]
     crowd = 4 * platform.settings.db_pool_size
     chats = [await sandbox.chat("citizen") for _ in range(crowd)]
-    iins = [await make_citizen(services, chat.user_id) for chat in chats]
+    # linked as a registry import would leave them: no status looked up or cached yet
+    iins = [make_iin() for _ in chats]
+    await services.citizens.pool.executemany(
+        "INSERT INTO citizens (tg_user_id, iin, phone) VALUES ($1, $2, $3)",
+        [(chat.user_id, iin, make_phone()) for chat, iin in zip(chats, iins, strict=True)],
+    )
     openings = [await chat.open_web_app(start_param=token) for chat in chats]
     answers = await asyncio.wait_for(
         asyncio.gather(*(_open(platform, o["init_data"]) for o in openings)), timeout=120
