@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -41,6 +42,8 @@ from admin.hardening import BODY_TIMEOUT, body_deadline, input_guard
 from admin.hotline_pages import setup_hotline_pages
 from admin.indicators_pages import setup_indicators_pages
 from admin.map_pages import setup_map_pages
+from admin.miniapp import PATH as MINIAPP_PATH
+from admin.miniapp import setup_miniapp
 from admin.model_pages import setup_model_pages
 from admin.nlu_api import setup_nlu_api
 from admin.panel import SEND_QUEUES, add_page, setup_panel
@@ -65,6 +68,7 @@ from flows.context import BotContext, BotLinks, BotProfile, Limits
 from flows.hotline.call_scripts import ScriptError
 from flows.hotline.call_scripts import scripts as call_scripts
 from flows.i18n import LANGUAGES, text
+from flows.miniapp import MiniApp
 from flows.quarantine.live import LiveIngest
 from nlu.service import Nlu, load_or_train
 from services.audit import head as audit_head
@@ -73,6 +77,7 @@ from services.localcache import InvalidationListener
 from services.map import MapLayers
 from services.metrics import Metrics
 from services.migrations import migrate
+from services.miniapp import OpeningLedger
 from services.pacing import SendQueue, send_queues
 from services.private_files import private_folder, remove_leftovers, remove_older_than
 from services.retention import Retention, purge
@@ -278,6 +283,7 @@ class Platform:
     _invalidations: InvalidationListener | None = None
     live_ingest: LiveIngest | None = None
     _audit_head_logged: int = -1
+    miniapp: MiniApp | None = None
 
     async def __aenter__(self) -> Platform:
         await self.start()
@@ -392,6 +398,20 @@ class Platform:
             settings.reports_dir,
             max_upload=settings.registry_upload_max_mb * 1024**2,
         )
+        links = BotLinks(miniapp_short_name=settings.miniapp_short_name)
+        self.miniapp = MiniApp(
+            citizens=self.services.citizens,
+            statuses=self.services.statuses,
+            venues=self.services.venues,
+            visits=self.services.visits,
+            languages=self.services.languages,
+            openings=self.services.openings,
+            links=links,
+            default_language=settings.default_language,
+            city_tz=ZoneInfo(settings.city_timezone),
+            max_age=timedelta(seconds=settings.miniapp_init_data_max_age_seconds),
+        )
+        setup_miniapp(app, self.miniapp)
         decision = settings.sandbox_decision()
         (log.warning if "not started" in decision else log.info)("%s", decision)
         if settings.sandbox_mounted:
@@ -427,7 +447,6 @@ class Platform:
         self.port = sockets[0].getsockname()[1] if sockets else settings.admin_port
 
         storage = RedisStorage(self.redis, key_builder=DefaultKeyBuilder(with_bot_id=True))
-        links = BotLinks()
         # Two phases: every bot first learns who it is (deep links need the usernames),
         # then starts taking updates. A task group, so that when one bot cannot start,
         # the others stop starting too.
@@ -436,6 +455,15 @@ class Platform:
                 for name in settings.bots_to_run:
                     group.create_task(self._connect_bot(name))
             links.usernames.update({n: b.username for n, b in self.bots.items()})
+            citizen = self.bots["citizen"]
+            self.miniapp.token = citizen.bot.token
+            public = settings.webhook_base_url or (self.base_url if citizen.on_sandbox else "")
+            if public.startswith("https://") or citizen.on_sandbox:
+                links.pass_url = f"{public}{MINIAPP_PATH}"
+            if citizen.on_sandbox and self.sandbox is not None:
+                sandbox_bot = self.sandbox.bot_named(citizen.username)
+                if sandbox_bot is not None:  # its main Mini App, as @BotFather would set
+                    sandbox_bot.web_app_url = links.pass_url
             async with asyncio.TaskGroup() as group:
                 for name in settings.bots_to_run:
                     context = self._context(name, links)
@@ -759,6 +787,14 @@ class Platform:
         assert self.redis is not None
         ledger = UpdateLedger(self.pool)
         await run_exclusively(self.redis, "purge-ledger", ledger.purge, hold=timedelta(minutes=50))
+        # an opening is refused once older than the setting; kept a day longer than that
+        kept = timedelta(seconds=self.settings.miniapp_init_data_max_age_seconds, days=1)
+        await run_exclusively(
+            self.redis,
+            "purge-miniapp-openings",
+            partial(OpeningLedger(self.pool).purge, kept),
+            hold=timedelta(minutes=50),
+        )
 
     async def send_queues(self) -> list[SendQueue]:
         """Each bot's messages waiting to go out ([] while PostgreSQL or Redis is away)."""

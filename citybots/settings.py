@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     map_tile_url: str = ""
     map_tile_attribution: str = ""
     map_center: str = "43.2380,76.9450"
+    miniapp_short_name: str = Field(default="", pattern=r"^([A-Za-z0-9_]{3,30})?$")
+    miniapp_init_data_max_age_seconds: int = Field(default=300, ge=10, le=86_400)
 
     @field_validator("map_tile_url")
     @classmethod

@@ -19,6 +19,7 @@ from services.hotline import HotlineService, Tickets
 from services.indicators import IndicatorService
 from services.labs import LabService
 from services.metrics import Metrics
+from services.miniapp import OpeningLedger
 from services.model.runs import ModelRuns
 from services.model.scenarios import load_spec
 from services.outbox import Outbox
@@ -101,5 +102,6 @@ def build_services(
         tickets=Tickets(pool),
         panel=PanelService(pool, session_hours=settings.panel_session_hours),
         model_runs=ModelRuns(pool, load_spec(settings.model_scenarios)),
+        openings=OpeningLedger(pool),
         pacer=Pacer(redis, Limits(per_bot=settings.telegram_sends_per_second)),
     )

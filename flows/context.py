@@ -46,9 +46,24 @@ class BotLinks:
     deep links (QR codes, invites) point at them."""
 
     usernames: dict[str, str] = field(default_factory=dict)
+    miniapp_short_name: str = ""
+    """The citizen bot's Mini App as registered with @BotFather (MINIAPP_SHORT_NAME):
+    venue codes open it directly; empty, they open the chat."""
+    pass_url: str | None = None
+    """The Mini App page's https address (the sandbox's may be http), for "My status"
+    to open the live pass from a button; None where no such address is known."""
 
     def deep_link(self, bot: str, payload: str) -> str:
         return f"https://t.me/{self.usernames.get(bot, bot)}?start={payload}"
+
+    def venue_link(self, token: str) -> str:
+        """What a venue's QR code holds: the Mini App's direct link when the Mini App is
+        named (``startapp``: a check-in without a chat message), else the chat's deep
+        link; the bot answers ``/start <token>`` either way."""
+        if not self.miniapp_short_name:
+            return self.deep_link("citizen", token)
+        username = self.usernames.get("citizen", "citizen")
+        return f"https://t.me/{username}/{self.miniapp_short_name}?startapp={token}"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from services.exposure import ExposureService
 from services.hotline import HotlineService, Tickets
 from services.indicators import IndicatorService
 from services.labs import LabService
+from services.miniapp import OpeningLedger
 from services.model.runs import ModelRuns
 from services.outbox import Outbox
 from services.pacing import Pacer
@@ -65,3 +66,4 @@ class Services:
     panel: PanelService
     model_runs: ModelRuns
     pacer: Pacer
+    openings: OpeningLedger

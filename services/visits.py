@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -120,13 +120,22 @@ class VisitService:
         return (await self.check_in_many([request]))[0]
 
     async def check_in_many(
-        self, requests: Sequence[CheckInRequest], conn: Connection | None = None
+        self,
+        requests: Sequence[CheckInRequest],
+        conn: Connection | None = None,
+        *,
+        known: Mapping[str, Status] | None = None,
     ) -> list[CheckInResult]:
         """:meth:`check_in` for many scans in one statement (on ``conn``, inside the
-        caller's transaction, when given), each by the same rules, in the given order."""
+        caller's transaction, when given), each by the same rules, in the given order.
+
+        ``known``: the people's statuses, looked up by the caller before it took ``conn``
+        (a caller holding one pooled connection per request must not wait for a second
+        one to look them up: under load every connection would wait for another)."""
         if not requests:
             return []
-        known = await self.statuses.statuses(r.iin for r in requests)
+        if known is None or any(r.iin not in known for r in requests):
+            known = await self.statuses.statuses(r.iin for r in requests)
         statuses = [known[r.iin] for r in requests]
         rows = await (conn or self.pool).fetch(
             _CHECK_IN,

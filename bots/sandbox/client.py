@@ -169,6 +169,18 @@ class SandboxChat:
     async def send(self, text: str) -> int:
         return int((await self._post("send", {"text": text}))["message_id"])
 
+    async def open_web_app(
+        self,
+        *,
+        start_param: str | None = None,
+        url: str | None = None,
+        auth_date: int | None = None,
+    ) -> dict[str, Any]:
+        """Open the bot's Mini App (or a web_app button's ``url``) as this user:
+        ``{"init_data", "url"}``, signed as Telegram signs it."""
+        body: dict[str, Any] = {"start_param": start_param, "url": url, "auth_date": auth_date}
+        return await self._post("webapp", {k: v for k, v in body.items() if v is not None})
+
     async def send_contact(self, phone_number: str, *, own: bool = True) -> int:
         body = {"contact": {"phone_number": phone_number, "own": own}}
         return int((await self._post("send", body))["message_id"])

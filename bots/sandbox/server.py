@@ -46,6 +46,8 @@ from aiohttp import (
 
 from bots.sandbox.limits import FloodLimits
 from bots.sandbox.markup import MAX_CAPTION, BadRequest, check_markup, check_text
+from bots.sandbox.webapp import launch_url, sign_init_data
+from services.validation import is_deep_link_payload
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,7 @@ class SandboxBot:
     max_connections: int = 40
     commands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+    web_app_url: str | None = None  # the bot's main Mini App, as set with @BotFather
 
     def public(self) -> dict[str, Any]:
         return {
@@ -304,6 +307,7 @@ class Sandbox:
         app.router.add_get(group, self._api_group)
         app.router.add_post(group + "/add", self._api_group_add)
         app.router.add_post(group + "/send", self._api_group_send)
+        app.router.add_post(chat + "/webapp", self._api_webapp)
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
 
@@ -1192,6 +1196,28 @@ class Sandbox:
         return web.json_response(
             {"update_id": update["update_id"], "message_id": message["message_id"]}
         )
+
+    async def _api_webapp(self, request: web.Request) -> web.Response:
+        """The user opens a Mini App of the bot: ``{"url"}`` (a web_app button's page;
+        without it, the bot's main Mini App) and ``{"start_param"}`` (from a direct link
+        ``t.me/<bot>/<app>?startapp=``); ``{"auth_date"}`` back-dates the opening. The
+        initData signed with the bot's token, and the page's address with it."""
+        bot, user = self._bot_from(request), self._user_from(request)
+        body = await _json_body(request)
+        page = body.get("url") or bot.web_app_url
+        start_param, auth_date = body.get("start_param"), body.get("auth_date")
+        if not isinstance(page, str) or not page.startswith(("http://", "https://")):
+            raise web.HTTPNotFound(text="this bot has no Mini App")
+        if start_param is not None and not (
+            isinstance(start_param, str) and is_deep_link_payload(start_param)
+        ):
+            raise web.HTTPBadRequest(text="start_param: 1-64 of A-Z a-z 0-9 _ -")
+        if auth_date is not None and not isinstance(auth_date, int):
+            raise web.HTTPBadRequest(text="auth_date: Unix time")
+        init_data = sign_init_data(
+            bot.token, user.public(), start_param=start_param, auth_date=auth_date
+        )
+        return web.json_response({"init_data": init_data, "url": launch_url(page, init_data)})
 
     async def _api_edit(self, request: web.Request) -> web.Response:
         """A live-location move (or its end) arrives as an edited message."""

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from aiogram.types import BufferedInputFile, Message, ReplyKeyboardMarkup
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardMarkup,
+    WebAppInfo,
+)
 
 from flows.formatting import local_time
 from flows.i18n import text
@@ -23,6 +30,28 @@ def _until(status: Status) -> str | None:
     return "status.valid_until" if status.colour is Colour.GREEN else "status.isolation_until"
 
 
+def status_lines(lang: str, status: Status, city_tz: ZoneInfo) -> list[str]:
+    """Why the colour, until when, and what to do next (the card's caption, the pass's
+    words)."""
+    lines = [reason_text(lang, status)]
+    until_key = _until(status)
+    if status.until is not None and until_key is not None:
+        lines.append(text(lang, until_key, time=local_time(status.until, city_tz)))
+    lines.append(text(lang, f"status.next.{status.colour.value}"))
+    return lines
+
+
+def pass_button(lang: str, pass_url: str | None) -> InlineKeyboardMarkup | None:
+    """The button under "My status" that opens the live pass (the Mini App), where the
+    Mini App has an address."""
+    if not pass_url:
+        return None
+    button = InlineKeyboardButton(
+        text=text(lang, "miniapp.open_pass"), web_app=WebAppInfo(url=pass_url)
+    )
+    return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+
 async def send_status(
     message: Message,
     status: Status,
@@ -30,7 +59,7 @@ async def send_status(
     *,
     lang: str,
     city_tz: ZoneInfo,
-    menu: ReplyKeyboardMarkup,
+    menu: ReplyKeyboardMarkup | InlineKeyboardMarkup,
 ) -> None:
     """The colour card (a PNG a doorman reads at a glance) with why and what to do next."""
     colour = status.colour.value
@@ -43,10 +72,7 @@ async def send_status(
         until_key,
         mask_iin(iin),
     )
-    lines = [text(lang, f"colour.{colour}"), reason_text(lang, status)]
-    if status.until is not None and until_key is not None:
-        lines.append(text(lang, until_key, time=local_time(status.until, city_tz)))
-    lines.append(text(lang, f"status.next.{colour}"))
+    lines = [text(lang, f"colour.{colour}"), *status_lines(lang, status, city_tz)]
     await message.answer_photo(
         BufferedInputFile(card, filename="status.png"),
         caption="\n\n".join(lines),

@@ -21,11 +21,11 @@ from aiogram.types import (
 from flows.checkin.scan import process_scan
 from flows.common.keyboards import main_menu, share_phone_keyboard
 from flows.contacts import own_phone
-from flows.context import BotProfile
+from flows.context import BotLinks, BotProfile
 from flows.filters import HasContact, MenuButton
 from flows.formatting import local_clock
 from flows.i18n import text
-from flows.status.describe import send_status
+from flows.status.describe import pass_button, send_status
 from services.citizens import CitizenService, LinkOutcome, mask_iin
 from services.disputes import DisputeError, DisputeService
 from services.status import StatusService
@@ -102,14 +102,15 @@ async def my_status(
     statuses: StatusService,
     profile: BotProfile,
     city_tz: ZoneInfo,
+    links: BotLinks,
 ) -> None:
     iin = await linked_iin(message, state, lang, citizens)
     if iin is None:
         return
     status = await statuses.status(iin)
-    await send_status(
-        message, status, iin, lang=lang, city_tz=city_tz, menu=main_menu(lang, profile.menu)
-    )
+    # the reply keyboard stays shown under a message with an inline button
+    menu = pass_button(lang, links.pass_url) or main_menu(lang, profile.menu)
+    await send_status(message, status, iin, lang=lang, city_tz=city_tz, menu=menu)
 
 
 async def got_contact(message: Message, state: FSMContext, lang: str) -> None:

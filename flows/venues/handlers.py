@@ -347,7 +347,7 @@ async def _send_codes(
 ) -> None:
     """Per code: the PNG to look at, an A4 poster (PDF) to print, an SVG for designers."""
     for code in codes:
-        link = links.deep_link("citizen", code.token)
+        link = links.venue_link(code.token)
         caption = text(
             lang,
             "venue.code_caption",
