@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from flows.scales import nice_scale, tick_label
+
 PALETTE = (
     "#1565c0",
     "#ef6c00",
@@ -40,27 +42,6 @@ def _coloured(series: Sequence[Series], offset: int = 0) -> list[Series]:
 def _at(values: Sequence[float | None], i: int) -> float | None:
     """A series' value at a position; a series shorter than the labels counts as empty there."""
     return values[i] if i < len(values) else None
-
-
-def nice_scale(peak: float) -> tuple[float, float]:
-    """A top for the axis at or above ``peak`` and a round step (1, 2 or 5 x 10^k, at
-    least 1: everything charted is counted) giving up to five gridlines."""
-    if peak <= 0:
-        return 1.0, 1.0
-    raw = max(peak / 4, 1)
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
-    return step * math.ceil(peak / step), step
-
-
-def _number(value: float) -> str:
-    if value >= 1_000_000:
-        return f"{value / 1_000_000:.1f}M".replace(".0M", "M")
-    if value >= 10_000:
-        return f"{value / 1000:.0f}k"
-    if value == int(value):
-        return f"{int(value):,}"
-    return f"{value:,.1f}"
 
 
 def bar_chart(
@@ -102,7 +83,7 @@ def bar_chart(
             f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"'
             ' stroke="#e3e8ef"/>'
             f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11"'
-            f' fill="#5d6b7a">{_number(tick)}</text>'
+            f' fill="#5d6b7a">{tick_label(tick)}</text>'
         )
         tick += step
     every = max(1, math.ceil(count / 10))
@@ -116,7 +97,7 @@ def bar_chart(
                 parts.append(
                     f'<rect x="{x + band * 0.1:.1f}" y="{y1:.1f}" width="{band * 0.8:.1f}"'
                     f' height="{max(y0 - y1, 0.5):.1f}" fill="{s.colour}">'
-                    f"<title>{texts[i]} · {name}: {_number(value)}</title></rect>"
+                    f"<title>{texts[i]} · {name}: {tick_label(value)}</title></rect>"
                 )
             base += value
         if i % every == 0:
@@ -133,7 +114,7 @@ def bar_chart(
             path.append(f"{'L' if path else 'M'}{x:.1f},{y:.1f}")
             parts.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{s.colour}">'
-                f"<title>{texts[i]} · {name}: {_number(point)}</title></circle>"
+                f"<title>{texts[i]} · {name}: {tick_label(point)}</title></circle>"
             )
         if path:
             parts.append(

@@ -19,6 +19,7 @@ import qrcode.image.svg
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from flows.i18n import LANGUAGES, text
+from flows.scales import nice_scale, tick_label
 
 COLOURS = {
     "red": ("#C62828", "#FFFFFF"),
@@ -242,20 +243,6 @@ def hourly_chart(title: str, bars: list[tuple[str, int]]) -> bytes:
 _PALETTE = ("#C62828", "#EF6C00", "#F9A825", "#2E7D32", "#1565C0", "#6A1B9A", "#455A64")
 
 
-def _nice_step(peak: float, ticks: int = 5) -> float:
-    raw = max(peak, 1.0) / ticks
-    magnitude = 10 ** math.floor(math.log10(raw))
-    return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-
-
-def _short(value: float) -> str:
-    if value >= 1_000_000:
-        return f"{value / 1_000_000:g}M"
-    if value >= 1_000:
-        return f"{value / 1_000:g}k"
-    return f"{value:g}"
-
-
 def curves_chart(
     title: str,
     start: date,
@@ -287,14 +274,13 @@ def curves_chart(
         y0 = top + p * panel_height + 40
         y1 = y0 + panel_height - 90
         peak = max((max(series[name][2]) for _, series in scenarios), default=1.0)
-        step = _nice_step(float(peak))
-        ceiling = step * math.ceil(max(float(peak), 1.0) / step)
+        ceiling, step = nice_scale(float(peak))
         draw.text((left, y0 - 36), panel_title, font=font(24, True), fill="black")
         tick = 0.0
         while tick <= ceiling + 1e-9:
             ty = y1 - (y1 - y0) * tick / ceiling
             draw.line((left, ty, width - right, ty), fill="#E0E0E0", width=1)
-            draw.text((10, ty - 11), _short(tick), font=font(18), fill="#555555")
+            draw.text((10, ty - 11), tick_label(tick), font=font(18), fill="#555555")
             tick += step
         for day in range(days):
             when = start + timedelta(days=day)
