@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from bots.sandbox import Sandbox
@@ -41,10 +42,47 @@ class Servers:
     redis_url: str
 
 
+@contextlib.contextmanager
+def _own_redis_database(url: str) -> Iterator[str]:
+    """A logical database of this session's own on a shared Redis (REDIS_URL), claimed
+    in database 0 so that two sessions never share one, and emptied before and after:
+    counters keyed by ids that each session's new PostgreSQL database hands out again
+    (a venue's look-ups today, say) would otherwise carry over from earlier runs."""
+    parts = urlsplit(url)
+    claims = SyncRedis.from_url(urlunsplit(parts._replace(path="/0")))
+    for index in range(1, 16):
+        claim = f"citybots-tests:database:{index}"
+        if claims.set(claim, os.getpid(), nx=True, ex=6 * 3600):
+            break
+    else:
+        claims.close()
+        yield url  # every database taken by other sessions: share the one given
+        return
+    own = urlunsplit(parts._replace(path=f"/{index}"))
+    with SyncRedis.from_url(own) as database:
+        database.flushdb()
+    try:
+        yield own
+    finally:
+        with SyncRedis.from_url(own) as database:
+            database.flushdb()
+        claims.delete(claim)
+        claims.close()
+
+
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    with contextlib.ExitStack() as stack:
+        yield from _servers(tmp_path_factory, stack)
+
+
+def _servers(
+    tmp_path_factory: pytest.TempPathFactory, stack: contextlib.ExitStack
+) -> Iterator[Servers]:
     pg_url = superuser_url = os.environ.get("DATABASE_URL")
     redis_url = os.environ.get("REDIS_URL")
+    if redis_url:
+        redis_url = stack.enter_context(_own_redis_database(redis_url))
     embedded_pg = embedded_redis = None
     base = tmp_path_factory.mktemp("servers")
     if not pg_url:
