@@ -8,9 +8,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.languages import LANGUAGES
+
 BOT_NAMES: tuple[str, ...] = ("citizen", "staff", "quarantine", "doctor", "agent")
-LANGUAGES: tuple[str, ...] = ("ru", "kk", "en")
-Language = Literal["ru", "kk", "en"]
 
 
 class SettingsError(Exception):
@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     webhook_base_url: str | None = None
     webhook_secret: SecretStr | None = None
     sandbox: Literal["auto", "on", "off"] = "auto"
-    default_language: Language = "ru"
+    default_language: str = "ru"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_enabled: bool = True
     db_pool_size: int = Field(default=10, ge=1, le=500)
@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     map_center: str = "43.2380,76.9450"
     miniapp_short_name: str = Field(default="", pattern=r"^([A-Za-z0-9_]{3,30})?$")
     miniapp_init_data_max_age_seconds: int = Field(default=300, ge=10, le=86_400)
+
+    @field_validator("default_language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if value not in LANGUAGES:
+            raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
+        return value
 
     @field_validator("map_tile_url")
     @classmethod

@@ -8,9 +8,9 @@ from typing import Any
 
 import yaml
 
+from services.languages import LANGUAGES
 from services.users import LanguageChoice, LanguagePreferences
 
-LANGUAGES: tuple[str, ...] = ("ru", "kk", "en")
 _LOCALES = Path(__file__).with_name("locales")
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import yaml
 
-LANGUAGES = ("ru", "kk", "en")
+from services.languages import LANGUAGES
+
 INTENTS = (
     "greet",
     "goodbye",

@@ -26,8 +26,8 @@ from pathlib import Path
 import yaml
 
 from services.hotline import OUTCOMES
+from services.languages import LANGUAGES
 
-LANGUAGES = ("ru", "kk", "en")
 SCRIPTS_DIR = Path(__file__).with_name("scripts")
 TOPIC_PREFIX = "script_"  # hotline_calls.topic of a call walked through a script
 NAME = re.compile(r"[a-z0-9_]{1,40}")  # script and node ids travel in button data
