@@ -385,9 +385,18 @@ async def _dump(
 async def _table_of_contents(tools: Tools, archive: Path) -> list[str]:
     """The archive's entries (pg_restore --list); a file that is not a whole custom
     archive is refused."""
+    out = await _pg_restore_output(
+        tools, archive, "--list", failure=" is not a readable pg_dump custom archive"
+    )
+    return out.splitlines()
+
+
+async def _pg_restore_output(tools: Tools, archive: Path, *options: str, failure: str) -> str:
+    """What ``pg_restore OPTIONS ARCHIVE`` prints; when it fails, BackupError
+    "ARCHIVE<failure>: pg_restore's message"."""
     process = await asyncio.create_subprocess_exec(
         tools("pg_restore"),
-        "--list",
+        *options,
         str(archive),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -396,8 +405,8 @@ async def _table_of_contents(tools: Tools, archive: Path) -> list[str]:
     out, err = await process.communicate()
     if process.returncode != 0:
         message = scrub(err.decode("utf-8", "replace").strip()) or "(no message)"
-        raise BackupError(f"{archive} is not a readable pg_dump custom archive: {message}")
-    return out.decode("utf-8", "replace").splitlines()
+        raise BackupError(f"{archive}{failure}: {message}")
+    return out.decode("utf-8", "replace")
 
 
 # --- restore --------------------------------------------------------------------------
@@ -457,21 +466,15 @@ class RestoreReport:
 
 async def _archive_migrations(tools: Tools, archive: Path) -> dict[int, dict[str, Any]]:
     """The archive's schema_migrations rows, read from its data without restoring it."""
-    process = await asyncio.create_subprocess_exec(
-        tools("pg_restore"),
+    out = await _pg_restore_output(
+        tools,
+        archive,
         "--data-only",
         "--table=schema_migrations",
         "--file=-",
-        str(archive),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        failure=": cannot read its schema_migrations",
     )
-    out, err = await process.communicate()
-    if process.returncode != 0:
-        message = scrub(err.decode("utf-8", "replace").strip()) or "(no message)"
-        raise BackupError(f"{archive}: cannot read its schema_migrations: {message}")
-    lines = iter(out.decode("utf-8").splitlines())
+    lines = iter(out.splitlines())
     for line in lines:
         header = re.match(r"COPY \S*schema_migrations \((.+)\) FROM stdin;$", line)
         if header:
