@@ -33,6 +33,7 @@ from common import (  # bench/ is the script's folder
     platform_process,
     sandbox_server,
     servers,
+    worker_settings,
 )
 from redis.asyncio import Redis
 
@@ -295,15 +296,9 @@ async def _checkins(
 ) -> None:
     sandbox, bots = side.sandbox, side.bots
     users = [sandbox.create_user(language_code="en") for _ in range(concurrency * 4)]
-    probe = sandbox.create_user(language_code="en")
 
     await load_citizens_and_venues(pool, [u.id for u in users], history=history)
-    tokens = [
-        r["token"]
-        for r in await pool.fetch(
-            "SELECT token FROM venue_codes WHERE direction = 'entry' AND revoked_at IS NULL"
-        )
-    ]
+    tokens = await entry_tokens(pool)
     exits = {
         r["venue"]: r["token"]
         for r in await pool.fetch(
@@ -319,26 +314,12 @@ async def _checkins(
         )
     }
 
-    settings = {"DB_POOL_SIZE": "40"}
-    if workers > 1:
-        settings.update(
-            {
-                "WORKERS": str(workers),
-                "WEBHOOK_BASE_URL": "http://127.0.0.1:{port}",
-                "WEBHOOK_SECRET": "bench-webhook-secret-0123",
-            }
-        )
+    settings = worker_settings(workers)
     citizen = bots["citizen"]
     async with platform_process(
         side, database_url, redis_url, log_name="ashyq", settings=settings
     ) as platform:
-        for _ in range(600):  # until the citizen bot answers
-            since = await sandbox.user_sends(citizen, probe, "/help")
-            try:
-                await asyncio.wait_for(sandbox.wait_for_replies(citizen, probe, since), 0.5)
-                break
-            except TimeoutError:
-                platform.check_alive()
+        await platform.until_answering(side)
         latencies: list[float] = []
         done = 0
         queue = list(range(total))
@@ -406,6 +387,14 @@ async def _checkins(
             f"  {meter.report(done, 'check-in')}; nproc {os.cpu_count()}, load average "
             f"{load_before:.2f} before and {os.getloadavg()[0]:.2f} after the run"
         )
+
+
+async def entry_tokens(pool: asyncpg.Pool) -> list[str]:
+    """The venues' entry codes in force, as visitors scan them."""
+    rows = await pool.fetch(
+        "SELECT token FROM venue_codes WHERE direction = 'entry' AND revoked_at IS NULL"
+    )
+    return [r["token"] for r in rows]
 
 
 async def load_citizens_and_venues(

@@ -187,6 +187,34 @@ class PlatformProcess:
         if self.process.poll() is not None:
             raise SystemExit(f"citybots run stopped; see {self.log_path}")
 
+    async def until_answering(self, side: SandboxSide, bot: str = "citizen") -> None:
+        """Wait until the bot answers a probe user's /help (the platform is up)."""
+        probe = side.sandbox.create_user(language_code="en")
+        for _ in range(600):
+            since = await side.sandbox.user_sends(side.bots[bot], probe, "/help")
+            try:
+                await asyncio.wait_for(
+                    side.sandbox.wait_for_replies(side.bots[bot], probe, since), 0.5
+                )
+                return
+            except TimeoutError:
+                self.check_alive()
+
+
+def worker_settings(workers: int) -> dict[str, str]:
+    """The platform's settings for a benchmark: a pool for a crowd, and above one worker,
+    webhook mode (the workers share the port)."""
+    settings = {"DB_POOL_SIZE": "40"}
+    if workers > 1:
+        settings.update(
+            {
+                "WORKERS": str(workers),
+                "WEBHOOK_BASE_URL": "http://127.0.0.1:{port}",
+                "WEBHOOK_SECRET": "bench-webhook-secret-0123",
+            }
+        )
+    return settings
+
 
 @asynccontextmanager
 async def platform_process(

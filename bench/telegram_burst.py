@@ -16,8 +16,15 @@ import os
 import random
 import time
 
-from ashyq import load_citizens_and_venues  # bench/ is the script's folder
-from common import BENCH_AUDIT_KEY, percentile, platform_process, sandbox_server, servers
+from ashyq import entry_tokens, load_citizens_and_venues  # bench/ is the script's folder
+from common import (  # bench/ is the script's folder
+    BENCH_AUDIT_KEY,
+    percentile,
+    platform_process,
+    sandbox_server,
+    servers,
+    worker_settings,
+)
 
 from citybots.logs import setup_logging
 from services.db import create_pool
@@ -28,33 +35,13 @@ async def run(people: int, seconds: float, workers: int, patience: float) -> Non
         pool = await create_pool(database_url, size=10, audit_key=BENCH_AUDIT_KEY)
         sandbox, citizen = side.sandbox, side.bots["citizen"]
         users = [sandbox.create_user(language_code="en") for _ in range(people)]
-        probe = sandbox.create_user(language_code="en")
         await load_citizens_and_venues(pool, [u.id for u in users])
-        tokens = [
-            r["token"]
-            for r in await pool.fetch(
-                "SELECT token FROM venue_codes WHERE direction = 'entry' AND revoked_at IS NULL"
-            )
-        ]
-        settings = {"DB_POOL_SIZE": "40"}
-        if workers > 1:
-            settings.update(
-                {
-                    "WORKERS": str(workers),
-                    "WEBHOOK_BASE_URL": "http://127.0.0.1:{port}",
-                    "WEBHOOK_SECRET": "bench-webhook-secret-0123",
-                }
-            )
+        tokens = await entry_tokens(pool)
+        settings = worker_settings(workers)
         async with platform_process(
             side, database_url, redis_url, log_name="burst", settings=settings
         ) as platform:
-            for _ in range(600):  # until the citizen bot answers
-                since = await sandbox.user_sends(citizen, probe, "/help")
-                try:
-                    await asyncio.wait_for(sandbox.wait_for_replies(citizen, probe, since), 0.5)
-                    break
-                except TimeoutError:
-                    platform.check_alive()
+            await platform.until_answering(side)
             await asyncio.sleep(1.5)  # the probe's chat burst and the bot's second settle
             refused_before = sandbox.limits.refused_total
             by_limit_before = dict(sandbox.limits.refused_by_limit)
