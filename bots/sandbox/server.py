@@ -414,9 +414,7 @@ class Sandbox:
             method.startswith("send") or method in ("copymessage", "forwardmessage")
         ):
             return None
-        chat_id = params.get("chat_id")
-        if isinstance(chat_id, str) and chat_id.lstrip("-").isdigit():
-            chat_id = int(chat_id)
+        chat_id = _chat_id(params)
         if not isinstance(chat_id, int):
             return None  # the method itself answers "chat not found"
         return chat_id, params.get("allow_paid_broadcast") is True
@@ -481,11 +479,9 @@ class Sandbox:
         }
 
     def _chat_for(self, bot: SandboxBot, params: dict[str, Any]) -> tuple[int, Chat]:
-        chat_id = params.get("chat_id")
+        chat_id = _chat_id(params)
         if chat_id is None:
             raise BadRequest("chat_id is empty")
-        if isinstance(chat_id, str) and chat_id.lstrip("-").isdigit():
-            chat_id = int(chat_id)
         if not isinstance(chat_id, int) or chat_id not in self.users:
             raise BadRequest("chat not found")
         chat = self.chats.get((bot.id, chat_id))
@@ -1509,6 +1505,14 @@ def _int(value: Any, default: int = -1) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+def _chat_id(params: dict[str, Any]) -> Any:
+    """A send's ``chat_id``, a numeric string read as the number (as Telegram does)."""
+    chat_id = params.get("chat_id")
+    if isinstance(chat_id, str) and chat_id.lstrip("-").isdigit():
+        return int(chat_id)
+    return chat_id
 
 
 def _too_many(retry_after: int) -> web.Response:
