@@ -32,8 +32,8 @@ from common import (  # bench/ is the script's folder
 from geopy.distance import geodesic
 from redis.asyncio import Redis
 
+from citybots.jobs import SWEEP_INTERVAL
 from citybots.logs import setup_logging
-from citybots.platform import SWEEP_INTERVAL
 from geofence.distance import distance_m, distances_m
 from services.db import create_pool
 from services.quarantine import SEEN, SILENCE, QuarantineService

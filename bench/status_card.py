@@ -71,7 +71,6 @@ async def cpu_per_reply(
 async def signed_up(platform: Platform, sandbox: SandboxClient) -> SandboxChat:
     """A citizen linked to an IIN, as the bot's own sign-up makes one."""
     iin, phone = _iin(), f"+7701{secrets.randbelow(10**7):07d}"
-    assert platform.services is not None
     pool = platform.services.citizens.pool
     await pool.execute("INSERT INTO citizen_phones (iin, phone) VALUES ($1, $2)", iin, phone)
     chat = await sandbox.chat("citizen", language_code="en")

@@ -89,7 +89,7 @@ async def _run(settings: Settings) -> int:
 
 
 async def _db_migrate(settings: Settings) -> int:
-    from citybots.platform import database
+    from citybots.infrastructure import database
 
     async with database(settings) as conn:
         applied = await migrate(conn)
@@ -98,7 +98,7 @@ async def _db_migrate(settings: Settings) -> int:
 
 
 async def _db_status(settings: Settings) -> int:
-    from citybots.platform import database
+    from citybots.infrastructure import database
 
     async with database(settings) as conn:
         states = await status(conn)
@@ -122,7 +122,7 @@ def _stop_on_sigterm() -> None:
 
 async def _db_backup(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.backup import BackupError, backup
-    from citybots.platform import database_url
+    from citybots.infrastructure import database_url
 
     _stop_on_sigterm()
     try:
@@ -145,7 +145,7 @@ async def _db_backup(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _db_restore(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.backup import BackupError, restore
-    from citybots.platform import audit_chain_key, command_infrastructure, make_redis
+    from citybots.infrastructure import audit_chain_key, command_infrastructure, make_redis
 
     _stop_on_sigterm()
     async with command_infrastructure(settings) as infra:
@@ -196,7 +196,7 @@ async def _db_restore(settings: Settings, args: argparse.Namespace) -> int:
 async def _demo_data(settings: Settings, args: argparse.Namespace) -> int:
     import secrets
 
-    from citybots.platform import bot_username, command_services
+    from citybots.infrastructure import bot_username, command_services
     from flows.hotline import DISTRICTS
     from flows.hotline.call_scripts import scripts
     from services.demo import (
@@ -324,7 +324,7 @@ def _cli_actor(named: str | None) -> str:
 
 
 async def _import_zones(settings: Settings, args: argparse.Namespace, path: Path) -> int:
-    from citybots.platform import command_services
+    from citybots.infrastructure import command_services
     from geofence.zones import ZoneError, parse_zones
     from services.zones import ZoneImportError
 
@@ -361,7 +361,7 @@ async def _import_zones(settings: Settings, args: argparse.Namespace, path: Path
 
 
 async def _import(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.platform import command_services
+    from citybots.infrastructure import command_services
     from citybots.progress import ProgressLine
     from services.registry import CsvSource
 
@@ -413,7 +413,7 @@ def _when(raw: str | None, settings: Settings) -> datetime:
 
 
 async def _zones(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.platform import command_services
+    from citybots.infrastructure import command_services
     from services.validation import InvalidInput, parse_coordinates
 
     try:
@@ -456,7 +456,7 @@ async def _zones(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _labs_add(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.platform import command_services
+    from citybots.infrastructure import command_services
     from services.labs import LabError
 
     async with command_services(settings) as services:
@@ -480,7 +480,7 @@ def _read_new_password(from_stdin: bool) -> str:
 
 
 async def _create_panel_user(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.platform import command_services
+    from citybots.infrastructure import command_services
     from services.panel import PanelError, check_new_user
 
     try:
@@ -502,7 +502,7 @@ async def _create_panel_user(settings: Settings, args: argparse.Namespace) -> in
 
 
 async def _admin(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.platform import bot_username, command_services
+    from citybots.infrastructure import bot_username, command_services
     from services.permits import OFFICER_BOT
     from services.quarantine import QuarantineError
 
@@ -545,7 +545,7 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _checkpoints(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.platform import bot_username, command_services
+    from citybots.infrastructure import bot_username, command_services
     from flows.i18n import text
     from flows.rendering import qr_png
     from services.permits import PermitError
@@ -586,7 +586,7 @@ async def _checkpoints(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _disputes(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.platform import command_services
+    from citybots.infrastructure import command_services
     from services.disputes import DisputeError
 
     async with command_services(settings) as services:
@@ -623,7 +623,7 @@ async def _disputes(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _exposures(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.platform import command_services
+    from citybots.infrastructure import command_services
 
     since = datetime.fromisoformat(args.since) if args.since else None
     if since is not None and since.tzinfo is None:
@@ -648,7 +648,7 @@ async def _exposures(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _rollups(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.platform import command_services
+    from citybots.infrastructure import command_services
 
     async with command_services(settings) as services:
         report = await services.rollups.refresh(rebuild=args.rollups_command == "rebuild")
@@ -663,7 +663,7 @@ async def _rollups(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _audit(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.platform import audit_chain_key, command_services
+    from citybots.infrastructure import audit_chain_key, command_services
     from services.audit import head as chain_head
     from services.audit import verify
 
@@ -898,7 +898,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     setup_logging(settings.log_level)
     # aiogram takes seconds to import (pydantic models): only after the settings are good.
-    from citybots.platform import StartupError
+    from citybots.infrastructure import StartupError
 
     handlers = {
         "run": _run,

@@ -202,7 +202,7 @@ def read_case_series(path: Path) -> list[tuple[date, int]]:
 async def _registry_series(settings: Settings) -> list[tuple[date, int]]:
     """New cases per day (a person counted again only after 90 days without a positive
     result), from the roll-ups, brought up to date first."""
-    from citybots.platform import command_services
+    from citybots.infrastructure import command_services
 
     async with command_services(settings) as services:
         await services.rollups.refresh()

@@ -1,5 +1,9 @@
 """The composition root: builds pools, bots, the web app and the scheduler into one
-running platform, and takes them down again in order."""
+running platform, and takes them down again in order.
+
+Each part is started next to the registration of its stop on one ``AsyncExitStack``, so a
+part that started is stopped exactly once, in the reverse order, whether the platform stops
+or a later part fails to start."""
 
 from __future__ import annotations
 
@@ -7,62 +11,42 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
+from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramServerError
 from aiogram.fsm.storage.base import DefaultKeyBuilder
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import BotCommand
 from aiohttp import web
-from apscheduler.events import (
-    EVENT_JOB_ERROR,
-    EVENT_JOB_EXECUTED,
-    EVENT_JOB_MISSED,
-    JobExecutionEvent,
-)
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
-from admin.api import setup_api
-from admin.app import init_app as init_admin
-from admin.audit_pages import setup_audit_pages
-from admin.checkpoints_pages import setup_checkpoints_pages
-from admin.hardening import BODY_TIMEOUT, body_deadline, input_guard
-from admin.hotline_pages import setup_hotline_pages
-from admin.indicators_pages import setup_indicators_pages
-from admin.map_pages import setup_map_pages
 from admin.miniapp import PATH as MINIAPP_PATH
-from admin.miniapp import setup_miniapp
-from admin.model_pages import setup_model_pages
-from admin.nlu_api import setup_nlu_api
-from admin.panel import SEND_QUEUES, add_page, setup_panel
-from admin.permits_pages import setup_permits_pages
-from admin.public import setup_public
-from admin.quarantine_pages import setup_quarantine_pages
-from admin.registry_pages import setup_registry_pages
-from admin.situation_pages import setup_situation_pages
-from admin.users_pages import setup_users_pages
-from admin.venues_pages import setup_venues_pages
 from bots.dispatcher import CityDispatcher
 from bots.notifier import Notifier
 from bots.polling import poll
 from bots.registry import BOT_MODULES, build_dispatcher
-from bots.sandbox import Sandbox, default_username
+from bots.sandbox import Sandbox
 from bots.session import ApiHealth, PacingMiddleware, RetryAfterMiddleware
 from bots.webhook import WebhookEndpoint, WebhookTarget
-from citybots.embedded import DataDirLock, EmbeddedPostgres, EmbeddedRedis
+from citybots.infrastructure import (
+    Infrastructure,
+    StartupError,
+    api_base,
+    infrastructure,
+    postgres,
+    redis_client,
+)
+from citybots.jobs import Jobs, watch_quarantine_again
 from citybots.settings import Settings
+from citybots.webapp import WebApp, build_web_app
 from citybots.wiring import Services, build_services
 from flows.context import BotContext, BotLinks, BotProfile, Limits
 from flows.hotline.call_scripts import ScriptError
@@ -71,182 +55,22 @@ from flows.i18n import LANGUAGES, text
 from flows.miniapp import MiniApp
 from flows.quarantine.live import LiveIngest
 from nlu.service import Nlu, load_or_train
-from services.audit import head as audit_head
-from services.db import connect, create_pool, is_unavailable
+from services.db import is_unavailable
 from services.localcache import InvalidationListener
-from services.map import MapLayers
 from services.metrics import Metrics
-from services.migrations import migrate
-from services.miniapp import OpeningLedger
 from services.pacing import SendQueue, send_queues
-from services.private_files import private_folder, remove_leftovers, remove_older_than
-from services.retention import Retention, purge
-from services.scheduler import run_exclusively
-from services.situation import SituationCentre
-from services.updates import UpdateLedger
+from services.private_files import private_folder, remove_leftovers
+
+__all__ = ["Platform", "RunningBot", "StartupError"]
 
 log = logging.getLogger(__name__)
 
 
-SWEEP_INTERVAL = 10  # seconds: a silent case is alerted at most this long after 15 minutes
-
-
-class StartupError(RuntimeError):
-    """The platform cannot start; the message is one line saying what and why."""
-
-
-def make_redis(url: str, pool_size: int) -> Redis:
-    """A client whose pool makes a burst of updates wait for a free connection (up to a
-    few seconds) instead of failing with MaxConnectionsError."""
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=pool_size,
-        timeout=5,
-        socket_timeout=5,
-        socket_connect_timeout=5,
-        health_check_interval=30,
-    )
-    return Redis(connection_pool=pool)
-
-
-@dataclass
-class Infrastructure:
-    """PostgreSQL and Redis URLs, and the embedded servers started to serve them."""
-
-    database_url: str
-    redis_url: str
-    embedded_postgres: EmbeddedPostgres | None = None
-    embedded_redis: EmbeddedRedis | None = None
-
-    def stop(self) -> None:
-        """Stop the embedded servers this process started (never a running one it found)."""
-        if self.embedded_redis is not None:
-            self.embedded_redis.stop()
-        if self.embedded_postgres is not None:
-            self.embedded_postgres.stop()
-
-
-def audit_chain_key(settings: Settings) -> bytes:
-    """The audit chain's HMAC key: AUDIT_CHAIN_KEY, else a random key made once in
-    DATA_DIR (readable by this user only). Every worker must use the same key."""
-    if settings.audit_chain_key is not None:
-        return settings.audit_chain_key.get_secret_value().encode()
-    path = settings.data_dir / "audit-chain.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "w") as out:
-                out.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
-
-
-async def start_infrastructure(settings: Settings) -> Infrastructure:
-    """Use DATABASE_URL / REDIS_URL, or start the private servers under DATA_DIR."""
-    infra = Infrastructure(settings.database_url or "", settings.redis_url or "")
-    try:
-        if not settings.database_url:
-            infra.embedded_postgres = EmbeddedPostgres(settings.data_dir / "postgres")
-            infra.database_url = await asyncio.to_thread(infra.embedded_postgres.start)
-        if not settings.redis_url:
-            infra.embedded_redis = EmbeddedRedis(settings.data_dir / "redis")
-            infra.redis_url = await asyncio.to_thread(infra.embedded_redis.start)
-    except BaseException:
-        await asyncio.to_thread(infra.stop)
-        raise
-    return infra
-
-
-@contextlib.contextmanager
-def _command_lock(settings: Settings) -> Iterator[None]:
-    """A one-off command that starts embedded servers holds the data folder's lock while
-    it runs, so that no `citybots run` starts on servers the command will stop. When a
-    run holds it, the command uses that run's servers (and stops none: see ``reused``)."""
-    lock = DataDirLock(settings.data_dir)
-    if not (settings.database_url and settings.redis_url):
-        lock.try_acquire()
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-@contextlib.asynccontextmanager
-async def command_infrastructure(settings: Settings) -> AsyncIterator[Infrastructure]:
-    """The servers for a one-off command: the configured ones, or the embedded ones (a
-    running `citybots run`'s, else started for the command and stopped after it)."""
-    with _command_lock(settings):
-        infra = await start_infrastructure(settings)
-        try:
-            yield infra
-        finally:
-            await asyncio.to_thread(infra.stop)
-
-
-@contextlib.asynccontextmanager
-async def command_services(settings: Settings) -> AsyncIterator[Services]:
-    """The services for a one-off command (`citybots import ...`), on the servers of
-    :func:`command_infrastructure`."""
-    async with command_infrastructure(settings) as infra:
-        pool = redis = None
-        try:
-            pool = await create_pool(
-                infra.database_url, size=4, audit_key=audit_chain_key(settings)
-            )
-            async with pool.acquire() as conn:
-                await migrate(conn)
-            redis = make_redis(infra.redis_url, settings.redis_pool_size)
-            yield build_services(pool, redis, settings)
-        finally:
-            if redis is not None:
-                await redis.aclose()
-            if pool is not None:
-                await pool.close()
-
-
-@contextlib.asynccontextmanager
-async def database_url(settings: Settings) -> AsyncIterator[str]:
-    """DATABASE_URL, or the embedded server's (started when needed and stopped afterwards,
-    unless a running `citybots run` owns it)."""
-    embedded: EmbeddedPostgres | None = None
-    url = settings.database_url
-    with _command_lock(settings):
-        if not url:
-            embedded = EmbeddedPostgres(settings.data_dir / "postgres")
-            url = await asyncio.to_thread(embedded.start)
-        try:
-            yield url
-        finally:
-            if embedded is not None:
-                await asyncio.to_thread(embedded.stop)
-
-
-@contextlib.asynccontextmanager
-async def database(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    """A connection for one-off commands (`citybots db ...`) on :func:`database_url`."""
-    async with database_url(settings) as url:
-        conn = await connect(url, audit_key=audit_chain_key(settings))
-        try:
-            yield conn
-        finally:
-            await conn.close()
-
-
-async def bot_username(settings: Settings, name: str) -> str:
-    """A bot's @username for deep links printed by commands: asked of the Bot API when
-    the bot has a token, the sandbox's name for it otherwise."""
-    token = settings.bot_token(name)
-    if token is None:
-        return default_username(name)
-    api_base = settings.telegram_api_base or PRODUCTION.base.split("/bot{token}")[0]
-    bot = Bot(token=token, session=AiohttpSession(api=TelegramAPIServer.from_base(api_base)))
-    try:
-        me = await bot.get_me()
-    except (TelegramAPIError, OSError) as error:
-        raise StartupError(f"{name} bot: cannot ask the Bot API who it is: {error}") from error
-    finally:
-        await bot.session.close()
-    return me.username or name
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    """Cancel a background task and wait until it has stopped."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 @dataclass
@@ -260,30 +84,36 @@ class RunningBot:
     dispatcher: CityDispatcher | None = None
     polling: asyncio.Task[None] | None = None
 
+    async def stop(self) -> None:
+        if self.polling is not None:
+            await _cancelled(self.polling)
+        if self.dispatcher is not None and self.dispatcher.fast_path is not None:
+            await self.dispatcher.fast_path.close()
+        await self.bot.session.close()
+
 
 @dataclass
 class Platform:
     """Everything `citybots run` starts. ``start()`` then ``stop()``; or ``async with``."""
 
     settings: Settings
-    infra: Infrastructure | None = None
-    pool: asyncpg.Pool | None = None
-    redis: Redis | None = None
     metrics: Metrics = field(default_factory=Metrics)
-    sandbox: Sandbox | None = None
     bots: dict[str, RunningBot] = field(default_factory=dict)
-    port: int | None = None
+    port: int = 0
     started_in: float = 0.0
-    services: Services | None = None
-    notifier: Notifier | None = None
-    nlu: Nlu | None = None
-    _runner: web.AppRunner | None = None
-    _scheduler: AsyncIOScheduler | None = None
-    _notifier_task: asyncio.Task[None] | None = None
-    _invalidations: InvalidationListener | None = None
-    live_ingest: LiveIngest | None = None
-    _audit_head_logged: int = -1
-    miniapp: MiniApp | None = None
+    sandbox: Sandbox | None = None  # mounted only when a bot has no token (SANDBOX)
+    # The parts set by start(): reading one earlier raises AttributeError.
+    infra: Infrastructure = field(init=False, repr=False)
+    pool: asyncpg.Pool = field(init=False, repr=False)
+    redis: Redis = field(init=False, repr=False)
+    services: Services = field(init=False, repr=False)
+    nlu: Nlu = field(init=False, repr=False)
+    live_ingest: LiveIngest = field(init=False, repr=False)
+    miniapp: MiniApp = field(init=False, repr=False)
+    notifier: Notifier = field(init=False, repr=False)
+    jobs: Jobs = field(init=False, repr=False)
+    _runner: web.AppRunner = field(init=False, repr=False)
+    _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
 
     async def __aenter__(self) -> Platform:
         await self.start()
@@ -295,7 +125,6 @@ class Platform:
     @property
     def web_app(self) -> web.Application:
         """The running web application (its route table is what access tests crawl)."""
-        assert self._runner is not None
         return self._runner.app
 
     @property
@@ -304,37 +133,27 @@ class Platform:
         return f"{host}:{self.port}"
 
     async def start(self) -> None:
+        """Start every part; when one cannot start, those already started are stopped."""
         began = time.perf_counter()
-        try:
-            await self._start()
-        except BaseException:
-            await self.stop()
-            raise
+        async with AsyncExitStack() as stack:
+            await self._start(stack)
+            self._stack = stack.pop_all()
         self.started_in = time.perf_counter() - began
 
-    async def _start(self) -> None:
-        settings = self.settings
-        self.infra = await start_infrastructure(settings)
-        try:
-            self.pool = await create_pool(
-                self.infra.database_url,
-                size=settings.db_pool_size,
-                audit_key=audit_chain_key(settings),
-            )
-        except (OSError, asyncpg.PostgresError) as error:
-            raise StartupError(f"cannot connect to PostgreSQL: {error}") from error
-        async with self.pool.acquire() as conn:
-            applied = await migrate(conn)
-        if applied:
-            log.info("applied migrations: %s", ", ".join(applied))
-        self.redis = make_redis(self.infra.redis_url, settings.redis_pool_size)
-        try:
-            await self.redis.ping()
-        except Exception as error:
-            raise StartupError(f"cannot connect to Redis: {type(error).__name__}") from error
+    async def stop(self) -> None:
+        """Stop what ``start()`` started, the last started first."""
+        await self._stack.aclose()
 
+    async def _start(self, stack: AsyncExitStack) -> None:
+        settings = self.settings
+        self.infra = await stack.enter_async_context(infrastructure(settings))
+        self.pool = await stack.enter_async_context(
+            postgres(self.infra.database_url, settings, size=settings.db_pool_size)
+        )
+        self.redis = await stack.enter_async_context(redis_client(self.infra.redis_url, settings))
         self.services = build_services(self.pool, self.redis, settings, self.metrics)
         self.live_ingest = LiveIngest(self.services.quarantine, self.metrics)
+        stack.push_async_callback(self.live_ingest.close)
         try:
             call_scripts()  # the agent bot's decision trees, checked before anything starts
         except ScriptError as error:
@@ -349,86 +168,61 @@ class Platform:
             rasa_url=settings.rasa_url,
             timeout=settings.nlu_rasa_timeout,
         )
-        await self._quarantine_index()
-        app = web.Application(
-            client_max_size=32 * 1024**2, middlewares=[body_deadline, input_guard]
-        )
-        app[BODY_TIMEOUT] = settings.web_body_timeout
-        setup_api(app, self.services)
-        setup_public(
-            app,
-            self.services.permits,
+        stack.push_async_callback(self.nlu.close)
+        await watch_quarantine_again(self.services)
+        web_app = build_web_app(
+            settings,
+            self.services,
+            self.pool,
             self.redis,
-            frozenset(p.strip() for p in settings.trusted_proxies.split(",") if p.strip()),
-        )
-        init_admin(
-            app,
-            self.health,
-            self.metrics if settings.metrics_enabled else None,
+            self.nlu,
+            self.metrics,
+            health=self.health,
             before_scrape=self._outbox_backlog,
+            send_queues=self.send_queues,
         )
-        setup_panel(app, self.services.panel, self.redis, timezone=settings.city_timezone)
-        app[SEND_QUEUES] = self.send_queues
-        setup_situation_pages(
-            app, SituationCentre(self.services.rollups, self.services.indicators)
-        )
-        setup_map_pages(
-            app,
-            MapLayers(self.pool, self.services.zones),
-            tile_url=settings.map_tile_url,
-            attribution=settings.map_tile_attribution,
-            center=settings.map_center,
-        )
-        setup_model_pages(app, self.services.model_runs)
-        setup_audit_pages(app, self.services.staff_lookups)
-        setup_permits_pages(app, self.services.applications)
-        setup_checkpoints_pages(app, self.services.checkpoints)
-        setup_users_pages(app)
-        setup_nlu_api(app, self.nlu)
-        setup_hotline_pages(
-            app, self.services.hotline, self.services.tickets, self.services.rollups
-        )
-        setup_quarantine_pages(app, self.services.quarantine)
-        setup_venues_pages(app, self.services.venues)
-        setup_indicators_pages(app, self.services.indicators)
-        setup_registry_pages(
-            app,
-            self.services.importer,
-            self.services.disputes,
-            settings.reports_dir,
-            max_upload=settings.registry_upload_max_mb * 1024**2,
-        )
-        links = BotLinks(miniapp_short_name=settings.miniapp_short_name)
-        self.miniapp = MiniApp(
-            citizens=self.services.citizens,
-            statuses=self.services.statuses,
-            venues=self.services.venues,
-            visits=self.services.visits,
-            languages=self.services.languages,
-            openings=self.services.openings,
-            links=links,
-            default_language=settings.default_language,
-            city_tz=ZoneInfo(settings.city_timezone),
-            max_age=timedelta(seconds=settings.miniapp_init_data_max_age_seconds),
-        )
-        setup_miniapp(app, self.miniapp)
+        self.miniapp, self.sandbox = web_app.miniapp, web_app.sandbox
         decision = settings.sandbox_decision()
         (log.warning if "not started" in decision else log.info)("%s", decision)
-        if settings.sandbox_mounted:
-            self.sandbox = Sandbox()
-            self.sandbox.setup(app)
-            add_page(app, "/sandbox/", "Sandbox chat")
-        webhooks: WebhookEndpoint | None = None
-        if settings.webhook_mode:
-            assert settings.webhook_secret is not None
-            webhooks = WebhookEndpoint(settings.webhook_secret.get_secret_value())
-            webhooks.setup(app)
+        await self._serve(stack, web_app.app)
+        stack.push_async_callback(self._stop_bots)
+        await self._start_bots(web_app)
+        self.notifier = Notifier(
+            self.services.outbox,
+            {n: b.bot for n, b in self.bots.items()},
+            self.services.languages,
+            default_language=settings.default_language,
+            tz=ZoneInfo(settings.city_timezone),
+            pacer=self.services.pacer,
+            paid_broadcast=settings.telegram_paid_broadcast,
+        )
+        notifier = asyncio.create_task(self.notifier.run(), name="notifier")
+        stack.push_async_callback(_cancelled, notifier)
+        invalidations = InvalidationListener(
+            self.redis,
+            [
+                self.services.statuses.local,
+                self.services.citizens.local,
+                self.services.venues.local,
+            ],
+        )
+        await invalidations.start()
+        stack.push_async_callback(invalidations.stop)
+        self.jobs = Jobs(settings, self.services, self.pool, self.redis, self.metrics)
+        scheduler = self.jobs.scheduler()
+        scheduler.start()
+        stack.callback(scheduler.shutdown, wait=False)
+
+    async def _serve(self, stack: AsyncExitStack, app: web.Application) -> None:
+        """Listen on ADMIN_HOST:ADMIN_PORT (``port`` is the one bound, for port 0)."""
+        settings = self.settings
         # An idle keep-alive connection, and one whose request head is still arriving,
         # is closed after the keep-alive timeout (aiohttp's own default is an hour).
         self._runner = web.AppRunner(
             app, access_log=None, keepalive_timeout=settings.web_keepalive_timeout
         )
         await self._runner.setup()
+        stack.push_async_callback(self._runner.cleanup)
         site = web.TCPSite(
             self._runner,
             settings.admin_host,
@@ -446,10 +240,13 @@ class Platform:
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else settings.admin_port
 
+    async def _start_bots(self, web_app: WebApp) -> None:
+        """Two phases: every bot first learns who it is (deep links need the usernames),
+        then starts taking updates. Task groups, so that when one bot cannot start, the
+        others stop starting too."""
+        settings = self.settings
+        links = web_app.links
         storage = RedisStorage(self.redis, key_builder=DefaultKeyBuilder(with_bot_id=True))
-        # Two phases: every bot first learns who it is (deep links need the usernames),
-        # then starts taking updates. A task group, so that when one bot cannot start,
-        # the others stop starting too.
         try:
             async with asyncio.TaskGroup() as group:
                 for name in settings.bots_to_run:
@@ -467,68 +264,17 @@ class Platform:
             async with asyncio.TaskGroup() as group:
                 for name in settings.bots_to_run:
                     context = self._context(name, links)
-                    group.create_task(self._start_bot(name, context, storage, webhooks))
+                    group.create_task(self._start_bot(name, context, storage, web_app.webhooks))
         except ExceptionGroup as errors:
             raise errors.exceptions[0] from None
-        self.notifier = Notifier(
-            self.services.outbox,
-            {n: b.bot for n, b in self.bots.items()},
-            self.services.languages,
-            default_language=settings.default_language,
-            tz=ZoneInfo(settings.city_timezone),
-            pacer=self.services.pacer,
-            paid_broadcast=settings.telegram_paid_broadcast,
-        )
-        self._notifier_task = asyncio.create_task(self.notifier.run(), name="notifier")
-        self._invalidations = InvalidationListener(
-            self.redis,
-            [
-                self.services.statuses.local,
-                self.services.citizens.local,
-                self.services.venues.local,
-            ],
-        )
-        await self._invalidations.start()
-        self._scheduler = AsyncIOScheduler()
-        self._scheduler.add_job(self._purge_ledger, "interval", hours=1, id="purge-ledger")
-        self._scheduler.add_job(self._auto_checkout, "interval", minutes=1, id="auto-checkout")
-        self._scheduler.add_job(self._retention, "interval", hours=1, id="retention")
-        self._scheduler.add_job(
-            self._rollups, "interval", minutes=1, id="rollups", next_run_time=datetime.now(UTC)
-        )
-        self._scheduler.add_job(self._log_audit_head, "interval", minutes=1, id="audit-head")
-        self._scheduler.add_job(self._lookup_watch, "interval", hours=1, id="lookup-watch")
-        self._scheduler.add_job(
-            self._exposure_catch_up, "interval", seconds=30, id="exposure-catch-up"
-        )
-        self._scheduler.add_job(self._status_catch_up, "interval", seconds=5, id="status-catch-up")
-        if settings.citizen_status_notices:
-            self._scheduler.add_job(
-                self._status_notices, "interval", seconds=2, id="status-notices"
-            )
-        self._scheduler.add_job(
-            self._quarantine_sweep, "interval", seconds=SWEEP_INTERVAL, id="quarantine-sweep"
-        )
-        self._scheduler.add_job(
-            self._quarantine_escalate, "interval", seconds=30, id="quarantine-escalate"
-        )
-        self._scheduler.add_job(
-            self._quarantine_close, "interval", minutes=10, id="quarantine-close"
-        )
-        if settings.metrics_enabled:
-            self._scheduler.add_listener(
-                self._count_job_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
-            )
-        self._scheduler.start()
 
-    def _count_job_run(self, event: JobExecutionEvent) -> None:
-        outcome = {EVENT_JOB_EXECUTED: "ok", EVENT_JOB_ERROR: "error"}.get(event.code, "missed")
-        self.metrics.job_runs.labels(event.job_id, outcome).inc()
+    async def _stop_bots(self) -> None:
+        await asyncio.gather(*(running.stop() for running in self.bots.values()))
+        self.bots.clear()
 
     async def _outbox_backlog(self) -> None:
         """The messages due and not sent, counted at each scrape of /metrics (each worker
         reports it: a dashboard takes the max); with PostgreSQL away the last count stays."""
-        assert self.services is not None
         try:
             waiting = await asyncio.wait_for(self.services.outbox.waiting(), 2)
         except Exception as error:
@@ -539,10 +285,6 @@ class Platform:
             self.metrics.outbox_backlog.labels(bot).set(waiting.get(bot, 0))
 
     def _context(self, name: str, links: BotLinks) -> BotContext:
-        assert self.services is not None
-        assert self.redis is not None
-        assert self.live_ingest is not None
-        assert self.nlu is not None
         services = self.services
         return BotContext(
             profile=BOT_MODULES[name].PROFILE,
@@ -575,15 +317,14 @@ class Platform:
         settings = self.settings
         token = settings.bot_token(name)
         if token is None:
-            assert self.sandbox is not None
+            assert self.sandbox is not None  # a bot without a token mounts the sandbox
             token = self.sandbox.register_bot(name).token
-            api_base = f"{self.base_url}/sandbox"
+            server = f"{self.base_url}/sandbox"
         else:
-            api_base = settings.telegram_api_base or PRODUCTION.base.split("/bot{token}")[0]
+            server = api_base(settings)
         health = ApiHealth()
-        session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
+        session = AiohttpSession(api=TelegramAPIServer.from_base(server))
         session.middleware(RetryAfterMiddleware(name, self.metrics, health))
-        assert self.services is not None
         session.middleware(PacingMiddleware(name, self.services.pacer, self.metrics))
         bot = Bot(token=token, session=session)
         try:
@@ -591,17 +332,17 @@ class Platform:
         except (TelegramNetworkError, TelegramServerError, OSError) as error:
             await session.close()
             raise StartupError(
-                f"{name} bot: cannot reach the Bot API at {api_base} (TELEGRAM_API_BASE): "
+                f"{name} bot: cannot reach the Bot API at {server} (TELEGRAM_API_BASE): "
                 f"{type(error).__name__}"
             ) from error
         except TelegramAPIError as error:
             await session.close()
             raise StartupError(
-                f"{name} bot: the Bot API at {api_base} refused the token "
+                f"{name} bot: the Bot API at {server} refused the token "
                 f"({name.upper()}_BOT_TOKEN): {error.message}"
             ) from error
         on_sandbox = settings.bot_token(name) is None
-        self.bots[name] = RunningBot(name, bot, me.username or name, on_sandbox, api_base, health)
+        self.bots[name] = RunningBot(name, bot, me.username or name, on_sandbox, server, health)
 
     async def _start_bot(
         self,
@@ -641,165 +382,8 @@ class Platform:
             ]
             await bot.set_my_commands(commands, language_code=lang)
 
-    async def _auto_checkout(self) -> None:
-        assert self.services is not None
-        assert self.redis is not None
-        await run_exclusively(
-            self.redis,
-            "auto-checkout",
-            self.services.visits.auto_checkout,
-            hold=timedelta(seconds=50),
-        )
-
-    async def _retention(self) -> None:
-        assert self.pool is not None
-        assert self.redis is not None
-        pool = self.pool
-        policy = Retention(
-            visits=timedelta(days=self.settings.visit_retention_days),
-            passings=timedelta(days=self.settings.visit_retention_days),
-            location_fixes=timedelta(days=self.settings.quarantine_fix_retention_days),
-            hotline=timedelta(days=self.settings.hotline_retention_days),
-            reports=timedelta(days=self.settings.report_retention_days),
-        )
-
-        # Outside the lock: each host has its own DATA_DIR, and removing files is idempotent.
-        reports = await asyncio.to_thread(
-            remove_older_than, self.settings.reports_dir, policy.reports
-        )
-        if reports:
-            log.info("retention: removed %d rejected-row reports", reports)
-
-        async def job() -> None:
-            removed = await purge(pool, policy)
-            log.info("retention: removed %s", removed)
-
-        await run_exclusively(self.redis, "retention", job, hold=timedelta(minutes=50))
-
-    async def _log_audit_head(self) -> None:
-        """Rows are chained as they are written (migration 0032); the head, when it moved,
-        goes to the log so a copy lives outside the database (`audit verify --head`)."""
-        assert self.pool is not None
-        seq, digest = await audit_head(self.pool)
-        if seq != self._audit_head_logged:
-            self._audit_head_logged = seq
-            log.info("audit chain: head #%d %s", seq, digest[:16])
-
-    async def _lookup_watch(self) -> None:
-        assert self.services is not None
-        assert self.redis is not None
-        await run_exclusively(
-            self.redis,
-            "lookup-watch",
-            self.services.staff_lookups.flag_unusual,
-            hold=timedelta(minutes=50),
-        )
-
-    async def _exposure_catch_up(self) -> None:
-        assert self.services is not None
-        assert self.redis is not None
-        exposure = self.services.exposure
-
-        async def job() -> None:
-            found = await exposure.catch_up()
-            if found:
-                log.warning("exposure: %d notices from results whose search was missed", found)
-
-        await run_exclusively(self.redis, "exposure-catch-up", job, hold=timedelta(seconds=25))
-
-    async def _status_catch_up(self) -> None:
-        assert self.services is not None
-        assert self.redis is not None
-        statuses = self.services.statuses
-
-        async def job() -> None:
-            made_stale = await statuses.catch_up()
-            if made_stale:
-                log.warning("status: %d cached statuses made stale late", made_stale)
-
-        await run_exclusively(self.redis, "status-catch-up", job, hold=timedelta(seconds=4))
-
-    async def _status_notices(self) -> None:
-        assert self.services is not None
-        assert self.redis is not None
-        notices = self.services.status_notices
-
-        async def job() -> None:
-            await notices.tell_due()
-
-        await run_exclusively(self.redis, "status-notices", job, hold=timedelta(seconds=1.5))
-
-    async def _rollups(self) -> None:
-        assert self.services is not None
-        assert self.redis is not None
-        await run_exclusively(
-            self.redis, "rollups", self.services.rollups.refresh, hold=timedelta(seconds=55)
-        )
-
-    async def _quarantine_sweep(self) -> None:
-        assert self.services is not None
-        assert self.redis is not None
-        quarantine = self.services.quarantine
-        metrics = self.metrics
-
-        async def job() -> None:
-            await self._quarantine_index()
-            report = await quarantine.sweep(datetime.now(UTC))
-            if report.opened:
-                log.info("quarantine sweep: %d alerts", report.opened)
-                metrics.quarantine_alerts.labels("silence").inc(report.opened)
-
-        await run_exclusively(
-            self.redis, "quarantine-sweep", job, hold=timedelta(seconds=SWEEP_INTERVAL - 1)
-        )
-
-    async def _quarantine_index(self) -> None:
-        assert self.services is not None
-        watched = await self.services.quarantine.ensure_index()
-        if watched:
-            log.info("quarantine: watching %d cases again (Redis had lost the index)", watched)
-
-    async def _quarantine_escalate(self) -> None:
-        assert self.services is not None
-        assert self.redis is not None
-        quarantine = self.services.quarantine
-
-        async def job() -> None:
-            await quarantine.escalate(datetime.now(UTC))
-
-        await run_exclusively(self.redis, "quarantine-escalate", job, hold=timedelta(seconds=25))
-
-    async def _quarantine_close(self) -> None:
-        assert self.services is not None
-        assert self.redis is not None
-        quarantine = self.services.quarantine
-        tz = ZoneInfo(self.settings.city_timezone)
-
-        async def job() -> None:
-            closed = await quarantine.close_finished(datetime.now(tz).date())
-            if closed:
-                log.info("quarantine: %d cases closed at the end of isolation", closed)
-
-        await run_exclusively(self.redis, "quarantine-close", job, hold=timedelta(minutes=9))
-
-    async def _purge_ledger(self) -> None:
-        assert self.pool is not None
-        assert self.redis is not None
-        ledger = UpdateLedger(self.pool)
-        await run_exclusively(self.redis, "purge-ledger", ledger.purge, hold=timedelta(minutes=50))
-        # an opening is refused once older than the setting; kept a day longer than that
-        kept = timedelta(seconds=self.settings.miniapp_init_data_max_age_seconds, days=1)
-        await run_exclusively(
-            self.redis,
-            "purge-miniapp-openings",
-            partial(OpeningLedger(self.pool).purge, kept),
-            hold=timedelta(minutes=50),
-        )
-
     async def send_queues(self) -> list[SendQueue]:
         """Each bot's messages waiting to go out ([] while PostgreSQL or Redis is away)."""
-        if self.services is None:
-            return []
         try:
             waiting = await asyncio.wait_for(self.services.outbox.waiting(), 3)
             ids = {name: running.bot.id for name, running in self.bots.items()}
@@ -821,11 +405,9 @@ class Platform:
                 report[name] = {"ok": False, "error": type(error).__name__}
 
         async def pg() -> None:
-            assert self.pool is not None
             await self.pool.fetchval("SELECT 1")
 
         async def rd() -> None:
-            assert self.redis is not None
             await self.redis.ping()
 
         await asyncio.gather(probe("postgres", pg), probe("redis", rd))
@@ -857,51 +439,8 @@ class Platform:
         report["status"] = "ok" if healthy else "degraded"
         return report
 
-    async def stop(self) -> None:
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
-        if self._invalidations is not None:
-            await self._invalidations.stop()
-            self._invalidations = None
-        if self._notifier_task is not None:
-            self._notifier_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._notifier_task
-            self._notifier_task = None
-        await asyncio.gather(*(self._stop_bot(running) for running in self.bots.values()))
-        if self.live_ingest is not None:
-            await self.live_ingest.close()
-            self.live_ingest = None
-        if self.nlu is not None:
-            await self.nlu.close()
-            self.nlu = None
-        self.bots.clear()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        if self.redis is not None:
-            await self.redis.aclose()
-            self.redis = None
-        if self.pool is not None:
-            await self.pool.close()
-            self.pool = None
-        if self.infra is not None:
-            await asyncio.to_thread(self.infra.stop)
-            self.infra = None
-
-    async def _stop_bot(self, running: RunningBot) -> None:
-        if running.polling is not None:
-            running.polling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await running.polling
-        if running.dispatcher is not None and running.dispatcher.fast_path is not None:
-            await running.dispatcher.fast_path.close()
-        await running.bot.session.close()
-
     def summary(self) -> str:
         """What started where, which bots are on the sandbox, how to talk to them."""
-        assert self.infra is not None
         lines = ["citybots is running", ""]
         pg = self.infra.embedded_postgres
         rd = self.infra.embedded_redis

@@ -44,7 +44,6 @@ async def _sandbox_page(browser: Browser, platform: Platform) -> Page:
 async def test_a_venue_code_opens_a_live_pass_beside_the_chat(
     browser: Browser, platform: Platform
 ) -> None:
-    assert platform.services is not None
     venue = await make_venue(platform.services)
     codes = {c.direction: c.token for c in await platform.services.venues.codes(venue.id)}
     page = await _sandbox_page(browser, platform)
@@ -78,7 +77,6 @@ async def test_a_venue_code_opens_a_live_pass_beside_the_chat(
 async def test_a_red_person_sees_the_refusal_screen_and_my_status_opens_the_pass(
     browser: Browser, platform: Platform
 ) -> None:
-    assert platform.services is not None
     venue = await make_venue(platform.services)
     codes = {c.direction: c.token for c in await platform.services.venues.codes(venue.id)}
     page = await _sandbox_page(browser, platform)

@@ -23,7 +23,6 @@ PASSWORD = "correct horse battery"
 
 
 async def _user(platform: Platform, role: str) -> str:
-    assert platform.services is not None
     name = f"{role.replace('_', '-')}-{secrets.token_hex(3)}"
     await platform.services.panel.create_user(name, role, PASSWORD, actor="test")
     return name
@@ -198,7 +197,6 @@ async def test_login_rotates_the_session_and_sets_strict_cookies(
 async def test_wrong_passwords_are_refused_alike_and_then_slowed_down(
     platform: Platform, http: ClientSession
 ) -> None:
-    assert platform.redis is not None
     async for key in platform.redis.scan_iter("panel-login:*"):
         await platform.redis.delete(key)
     name = await _user(platform, "analyst")
@@ -232,7 +230,6 @@ async def test_a_forged_csrf_token_and_a_cross_site_post_are_refused(
         allow_redirects=False,
     ) as cross:
         assert cross.status == 403
-    assert platform.services is not None
     assert not [
         r for r in await platform.services.model_runs.recent() if r.request["population"] == 10000
     ]
@@ -241,7 +238,6 @@ async def test_a_forged_csrf_token_and_a_cross_site_post_are_refused(
 async def test_an_analyst_runs_two_scenarios_and_compares_them_side_by_side(
     browser: Browser, platform: Platform
 ) -> None:
-    assert platform.services is not None
     page = await _browser_login(browser, platform, await _user(platform, "analyst"))
     await page.click("header nav >> text=Model")
     await expect(page).to_have_title(re.compile("Model"))
@@ -294,7 +290,6 @@ async def test_a_bad_model_request_gets_a_clear_message(
 async def test_the_audit_log_filters_and_exports_without_formulas(
     browser: Browser, platform: Platform, http: ClientSession
 ) -> None:
-    assert platform.services is not None
     marker = secrets.token_hex(4)
     await record(
         platform.services.panel.pool,
@@ -328,7 +323,6 @@ async def test_the_audit_log_filters_and_exports_without_formulas(
 async def test_an_admin_adds_a_user_changes_a_role_and_disables_an_account(
     browser: Browser, platform: Platform
 ) -> None:
-    assert platform.services is not None
     page = await _browser_login(browser, platform, await _user(platform, "admin"))
     await page.click("header nav >> text=Users")
     newcomer = f"officer-{secrets.token_hex(3)}"
@@ -371,7 +365,6 @@ async def test_a_permits_officer_works_the_queue_searches_and_revokes(
     from services.permit_applications import Item
     from tests.factories import add_org, make_iin
 
-    assert platform.services is not None
     applications = platform.services.applications
     bin_ = await add_org(platform.services, quota=0, name="Queue LLP")
     first, second = make_iin(), make_iin()
@@ -426,7 +419,6 @@ async def test_an_admin_limits_the_activities_that_may_receive_permits(
 
     from tests.factories import add_org
 
-    assert platform.services is not None
     applications = platform.services.applications
     bin_ = await add_org(platform.services)  # activity 10.71
     page = await _browser_login(browser, platform, await _user(platform, "admin"))
@@ -453,7 +445,6 @@ async def test_an_admin_limits_the_activities_that_may_receive_permits(
 async def _zone_and_checkpoint(platform: Platform, post_name: str) -> tuple[str, Checkpoint]:
     from tests.factories import add_zone_with_checkpoint
 
-    assert platform.services is not None
     return await add_zone_with_checkpoint(platform.services, post_name)
 
 
@@ -464,7 +455,6 @@ async def test_the_checkpoints_page_charts_passings_and_marks_the_flagged(
 
     from tests.factories import make_iin
 
-    assert platform.services is not None
     services = platform.services
     now = datetime.now(UTC)
     _, post = await _zone_and_checkpoint(platform, f"Panel post {secrets.token_hex(2)}")
@@ -510,7 +500,6 @@ async def test_a_permits_officer_uploads_an_organisations_csv(
 
     from tests.factories import add_org, make_iin
 
-    assert platform.services is not None
     bin_ = await add_org(platform.services, name="Upload LLP")
     good = [make_iin(), make_iin()]
     csv_file = tmp_path / "staff.csv"
@@ -566,7 +555,6 @@ async def test_model_parse_answers_a_logged_in_user_in_rasas_shape(
 async def test_the_hotline_page_maps_calls_and_exports_unanswered_questions(
     browser: Browser, platform: Platform, http: ClientSession
 ) -> None:
-    assert platform.services is not None
     services = platform.services
     for district, topic in (
         ("Medeu", "faq_vaccine"),
@@ -612,7 +600,6 @@ async def _open_violation(platform: Platform) -> tuple[str, int]:
     from services.quarantine import Fix
     from services.validation import Coordinates
 
-    assert platform.services is not None
     q = platform.services.quarantine
     doctor = secrets.randbelow(10**9) + 10**9
     await q.join_as_doctor(await q.create_doctor_invite("Medeu", created_by="t"), doctor, "D")
@@ -654,7 +641,6 @@ async def test_an_epidemiologist_acknowledges_a_violation_by_case_code(
 async def test_the_venues_page_shows_occupancy_against_capacity(
     browser: Browser, platform: Platform
 ) -> None:
-    assert platform.services is not None
     name = f"Panel Cafe {secrets.token_hex(3)}"
     venue_id = await platform.services.venues.pool.fetchval(
         "INSERT INTO venues (bin, name, address, capacity) VALUES ('200440012345', $1,"
@@ -686,7 +672,6 @@ async def test_the_venues_page_shows_occupancy_against_capacity(
 async def _new_login_window(platform: Platform) -> None:
     """This file logs in from one address more often than the panel allows in a window
     (30 in 15 minutes); a test that adds logins starts a new window."""
-    assert platform.redis is not None
     async for key in platform.redis.scan_iter("panel-login:*"):
         await platform.redis.delete(key)
 
@@ -698,7 +683,6 @@ async def test_a_registry_officer_approves_a_venue_and_withdraws_the_approval_th
     from services.venues import LookupAccess
     from tests.factories import make_venue
 
-    assert platform.services is not None
     await _new_login_window(platform)
     venues = platform.services.venues
     owner = await sandbox.chat("staff", language_code="en")
@@ -770,7 +754,6 @@ async def test_the_audit_page_counts_look_ups_per_staff_account_and_venue_and_sh
     from services.staff_lookups import FLAG_MIN_LOOKUPS
     from tests.factories import make_iin, make_venue
 
-    assert platform.services is not None
     await _new_login_window(platform)
     services = platform.services
     staff = secrets.randbelow(10**9) + 10**9
@@ -840,7 +823,6 @@ async def test_a_registry_officer_uploads_a_csv_and_decides_a_dispute(
 ) -> None:
     from tests.factories import make_iin
 
-    assert platform.services is not None
     good = make_iin()
     csv_file = tmp_path / "contacts.csv"
     csv_file.write_text(
@@ -892,7 +874,6 @@ async def test_the_situation_centre_shows_todays_figures_charts_and_the_calls_he
 
     from tests.factories import add_pcr, make_iin, make_venue
 
-    assert platform.services is not None
     services = platform.services
     lab = f"Situation lab {secrets.token_hex(2)}"
     for _ in range(3):
@@ -941,7 +922,6 @@ async def test_the_map_draws_zones_checkpoints_venues_and_violations_without_til
 
     from tests.factories import make_iin, make_venue
 
-    assert platform.services is not None
     services = platform.services
     name, post = await _zone_and_checkpoint(platform, f"Map post <b>{secrets.token_hex(2)}</b>")
     venue = await make_venue(services)

@@ -12,13 +12,11 @@ from tests.factories import add_org, add_pcr, add_permit, make_iin
 
 
 async def _fresh_quota(platform: Platform) -> None:
-    assert platform.redis is not None
     async for key in platform.redis.scan_iter("rate:public-check:*"):
         await platform.redis.delete(key)
 
 
 async def test_the_public_check_says_only_yes_or_no(browser: Browser, platform: Platform) -> None:
-    assert platform.services is not None
     await _fresh_quota(platform)
     holder = make_iin()
     await add_permit(platform.services, await add_org(platform.services), iin=holder)
@@ -47,7 +45,6 @@ async def test_the_public_check_is_rate_limited(platform: Platform) -> None:
                 assert r.headers["Cache-Control"] == "no-store"
     assert statuses[:30] == [200] * 30
     assert statuses[30] == 429
-    assert platform.services is not None
     warnings = await platform.services.permits.pool.fetch(
         "SELECT actor, details FROM audit_log WHERE action = 'quota.warning' "
         "AND subject = 'public-check' AND at > now() - interval '1 minute'"
@@ -57,7 +54,6 @@ async def test_the_public_check_is_rate_limited(platform: Platform) -> None:
 
 
 async def test_a_loosely_typed_plate_is_not_a_yes_on_the_public_page(platform: Platform) -> None:
-    assert platform.services is not None
     await _fresh_quota(platform)
     digits = f"{secrets.randbelow(800) + 200}"
     await add_permit(platform.services, await add_org(platform.services), plate=f"{digits} ABC 02")
@@ -71,7 +67,6 @@ async def test_a_loosely_typed_plate_is_not_a_yes_on_the_public_page(platform: P
 
 
 async def test_a_suspended_permit_is_a_plain_no_on_the_public_page(platform: Platform) -> None:
-    assert platform.services is not None
     await _fresh_quota(platform)
     holder, nobody = make_iin(), make_iin()
     await add_permit(platform.services, await add_org(platform.services), iin=holder)

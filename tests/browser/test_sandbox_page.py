@@ -39,7 +39,6 @@ async def test_a_person_can_talk_to_a_bot_in_the_sandbox_page(
 async def test_the_front_page_links_to_health_and_the_sandbox(
     browser: Browser, platform: Platform
 ) -> None:
-    assert platform.services is not None
     name = f"trainer-{secrets.token_hex(3)}"
     await platform.services.panel.create_user(name, "analyst", "a long enough password", actor="t")
     page = await browser.new_page()
@@ -55,7 +54,6 @@ async def test_the_front_page_links_to_health_and_the_sandbox(
 async def test_a_patient_shares_and_moves_a_live_location_in_the_sandbox_page(
     browser: Browser, platform: Platform
 ) -> None:
-    assert platform.services is not None
     q = platform.services.quarantine
     doctor = secrets.randbelow(10**9) + 10**9
     await q.join_as_doctor(await q.create_doctor_invite("Almaly", created_by="test"), doctor, "D")
@@ -146,7 +144,6 @@ async def test_documents_open_or_download_from_the_sandbox_page_and_never_run_th
 async def test_a_head_sends_a_csv_of_permits_from_the_sandbox_page(
     browser: Browser, platform: Platform
 ) -> None:
-    assert platform.services is not None
     phone = f"+7701{secrets.randbelow(10**7):07d}"
     bin_ = await add_org(platform.services, head_phone=phone, name="Page Bakery LLP")
     page = await browser.new_page()

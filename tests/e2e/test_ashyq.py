@@ -29,7 +29,6 @@ from tests.factories import (
 
 
 def _services(platform: Platform) -> Services:
-    assert platform.services is not None
     return platform.services
 
 
@@ -105,7 +104,6 @@ async def test_after_five_failed_links_even_the_right_iin_waits_until_the_hour_i
         assert (await chat.reply())["text"] == text("ru", "signup.no_match")
     # The hour of these failures is made to end at a known moment, mid-minute.
     ends = (datetime.now(UTC) + timedelta(minutes=40)).replace(second=30, microsecond=0)
-    assert platform.redis is not None
     await platform.redis.pexpireat(f"rate:link-fail:{chat.user_id}", ends)
     city_tz = ZoneInfo(platform.settings.city_timezone)
     next_minute = ends.replace(second=0) + timedelta(minutes=1)
@@ -421,7 +419,6 @@ async def test_staff_lookups_are_rate_limited(sandbox: SandboxClient, platform: 
     await worker.send(text("en", "staff_menu.checkin"))
     await worker.reply()
     limit = platform.settings.staff_lookups_per_hour
-    assert platform.redis is not None
     await platform.redis.set(f"rate:staff-lookup:staff:{worker.user_id}", limit, ex=3600)
     await worker.send(make_iin())
     assert (await worker.reply())["text"] == text("en", "staff_checkin.rate_limited")
@@ -495,7 +492,6 @@ async def test_staff_check_one_visitor_out_by_iin_and_the_visitor_is_told(
     assert await services.visits.occupancy(venue.id) == 1
 
     # The same hourly quota as check-ins by IIN.
-    assert platform.redis is not None
     limit = platform.settings.staff_lookups_per_hour
     await platform.redis.set(f"rate:staff-lookup:staff:{worker.user_id}", limit, ex=3600)
     await worker.send(without_phone)

@@ -51,7 +51,6 @@ async def test_language_choice_is_stored_and_used_from_then_on(
     assert buttons(changed)[0] == text("kk", "staff_menu.venues")
     await chat.send("/help")
     assert (await chat.reply())["text"] == help_reply("kk", "staff")
-    assert platform.pool is not None
     stored = await platform.pool.fetchval(
         "SELECT language FROM tg_users WHERE tg_user_id = $1", chat.user_id
     )
@@ -127,7 +126,6 @@ async def test_metrics_are_served_in_prometheus_format(
 async def test_metrics_count_check_ins_job_runs_and_the_outbox_and_the_process(
     platform: Platform,
 ) -> None:
-    assert platform.services is not None
     venue = await make_venue(platform.services)
     red = make_iin()
     await add_pcr(platform.services, red, "positive")

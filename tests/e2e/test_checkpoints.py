@@ -22,7 +22,6 @@ from tests.factories import (
 
 
 def _services(platform: Platform) -> Services:
-    assert platform.services is not None
     return platform.services
 
 

@@ -15,7 +15,6 @@ from flows.i18n import text
 
 
 def _services(platform: Platform) -> Services:
-    assert platform.services is not None
     return platform.services
 
 

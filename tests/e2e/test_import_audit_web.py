@@ -23,8 +23,6 @@ async def _import_rows(pool: asyncpg.Pool, actor: str) -> list[Any]:
 
 
 async def test_a_panel_upload_is_audited_with_the_user_file_and_counts(platform: Platform) -> None:
-    assert platform.services is not None
-    assert platform.pool is not None
     name = f"officer-{secrets.token_hex(3)}"
     await platform.services.panel.create_user(name, "registry_officer", PASSWORD, actor="test")
     async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
@@ -55,8 +53,6 @@ async def test_a_panel_upload_is_audited_with_the_user_file_and_counts(platform:
 
 
 async def test_a_laboratory_push_is_audited_under_the_laboratory(platform: Platform) -> None:
-    assert platform.services is not None
-    assert platform.pool is not None
     lab_name = f"Audit lab {secrets.token_hex(3)}"
     key = await platform.services.labs.add(lab_name)
     lab_id = await platform.pool.fetchval("SELECT id FROM labs WHERE name = $1", lab_name)

@@ -10,7 +10,6 @@ from tests.factories import make_iin
 
 
 async def test_a_lab_pushes_a_batch_and_gets_the_import_report(platform: Platform) -> None:
-    assert platform.services is not None
     key = await platform.services.labs.add(f"Lab {make_iin()}")
     good, positive = make_iin(), make_iin()
     now = datetime.now(UTC)

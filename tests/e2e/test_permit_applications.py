@@ -21,7 +21,6 @@ from tests.factories import add_contact, add_org, add_pcr, make_iin, make_phone
 
 
 def _services(platform: Platform) -> Services:
-    assert platform.services is not None
     return platform.services
 
 

@@ -14,7 +14,6 @@ from tests.factories import add_contact, add_org, add_pcr, add_permit, make_iin
 
 
 def _services(platform: Platform) -> Services:
-    assert platform.services is not None
     return platform.services
 
 

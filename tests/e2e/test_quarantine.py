@@ -22,7 +22,6 @@ EIGHT_HOURS = 8 * 3600
 
 
 def _services(platform: Platform) -> Services:
-    assert platform.services is not None
     return platform.services
 
 

@@ -45,7 +45,6 @@ async def told_sandbox(told_platform: Platform) -> AsyncIterator[SandboxClient]:
 
 
 def _services(platform: Platform) -> Services:
-    assert platform.services is not None
     return platform.services
 
 

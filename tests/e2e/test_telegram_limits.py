@@ -148,7 +148,6 @@ async def test_the_platforms_sends_are_paced_and_a_reply_goes_before_bulk_notice
     """80 notices for 80 people and a person's question at the same time: nothing is
     refused (the suite's guard fails a test on any 429 it did not ask for), the reply
     comes while most notices still wait, every notice arrives once."""
-    assert platform.services is not None
     people = [await sandbox.chat("citizen") for _ in range(80)]
     for person in people:
         await person.send("/start")
@@ -174,7 +173,6 @@ async def test_the_platforms_sends_are_paced_and_a_reply_goes_before_bulk_notice
 
 
 async def test_healthz_and_the_panel_show_each_bots_queue(platform: Platform) -> None:
-    assert platform.services is not None
     name = f"admin-{secrets.token_hex(3)}"
     await platform.services.panel.create_user(name, "admin", PASSWORD, actor="test")
     async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:

@@ -26,7 +26,6 @@ from tests.factories import (
 
 
 def _services(platform: Platform) -> Services:
-    assert platform.services is not None
     return platform.services
 
 
@@ -211,7 +210,6 @@ async def test_a_venues_staff_together_have_a_daily_cap_of_look_ups_by_iin(
     await worker.send(f"/start {await services.venues.create_invite(venue.id, owner.user_id)}")
     await worker.reply()
     limit = platform.settings.venue_lookups_per_day
-    assert platform.redis is not None
     await platform.redis.set(f"rate:staff-lookup:venue:{venue.id}", limit - 1, ex=86_400)
 
     await owner.send(text("en", "staff_menu.checkin"))

@@ -21,7 +21,6 @@ PASSWORD = "correct horse battery"
 
 
 async def _user(platform: Platform, role: str) -> str:
-    assert platform.services is not None
     name = f"hard-{role.replace('_', '-')}-{secrets.token_hex(3)}"
     await platform.services.panel.create_user(name, role, PASSWORD, actor="test")
     return name
@@ -55,7 +54,6 @@ async def _csrf(http: ClientSession, base: str) -> str:
 async def fresh_window(platform: Platform) -> AsyncIterator[None]:
     """Tests of the session log in from one address: each of these starts with no
     failures counted, and leaves none behind."""
-    assert platform.redis is not None
     async for key in platform.redis.scan_iter("panel-login:*"):
         await platform.redis.delete(key)
     yield
@@ -115,7 +113,6 @@ async def test_hostile_input_that_used_to_answer_500_gets_a_clear_400(
         ) as latin:
             assert latin.status == 400
             assert "not UTF-8" in await latin.text()
-    assert platform.services is not None
     lab_key = await platform.services.labs.add(f"Deep lab {secrets.token_hex(3)}")
     async with ClientSession() as http:
         for depth, content_type in ((100, "application/json"), (100_000, "application/fhir+json")):
@@ -155,7 +152,6 @@ async def test_a_stranger_cannot_lock_the_rightful_user_out_and_guesses_slow_dow
         ):
             pass
         assert (await _log_in(rightful, base, name))[0] == 303
-    assert platform.redis is not None
     assert not await platform.redis.exists(f"panel-login:user:{name}")
 
 
@@ -168,7 +164,6 @@ async def test_a_forged_device_cookie_exempts_nobody(
     async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
         assert (await _log_in(http, base, other))[0] == 303  # a device cookie for `other`
         device = next(c.value for c in http.cookie_jar if c.key == "citybots_device")
-        assert platform.redis is not None
         for key in ("panel-login:user:", "panel-login:net:"):
             async for found in platform.redis.scan_iter(key + "*"):
                 await platform.redis.delete(found)

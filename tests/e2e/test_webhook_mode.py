@@ -187,7 +187,6 @@ async def test_an_update_posted_five_times_at_once_takes_effect_once(
 async def test_a_live_location_move_posted_five_times_is_stored_once_before_the_200(
     webhook_platform: Platform,
 ) -> None:
-    assert webhook_platform.services is not None
     q = webhook_platform.services.quarantine
     doctor = secrets.randbelow(10**9) + 10**9
     await q.join_as_doctor(

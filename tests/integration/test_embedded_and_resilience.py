@@ -38,7 +38,6 @@ async def client(embedded_platform: Platform) -> AsyncIterator[SandboxClient]:
 
 
 def _servers(platform: Platform) -> tuple[EmbeddedPostgres, EmbeddedRedis]:
-    assert platform.infra is not None
     pg, rd = platform.infra.embedded_postgres, platform.infra.embedded_redis
     assert pg is not None
     assert rd is not None
@@ -57,7 +56,6 @@ async def _eventually_answers(chat: SandboxChat, command: str, expected: str) ->
 
 
 async def _eventually_flushed(platform: Platform) -> None:
-    assert platform.redis is not None
     for _ in range(20):
         try:
             await platform.redis.flushdb()
@@ -113,7 +111,6 @@ async def test_a_language_chosen_during_an_outage_is_not_half_stored(
     finally:
         await asyncio.to_thread(pg.resume)
     await _eventually_answers(chat, "/help", help_reply("en", "staff"))
-    assert embedded_platform.pool is not None
     stored = await embedded_platform.pool.fetchval(
         "SELECT language FROM tg_users WHERE tg_user_id = $1", chat.user_id
     )
@@ -135,7 +132,6 @@ async def test_redis_restart_gets_a_clear_message_and_stored_data_survives(
         assert (await chat.reply(wait=20))["text"] == text("en", "errors.unavailable")
     finally:
         await asyncio.to_thread(rd.resume)
-    assert embedded_platform.redis is not None
     await _eventually_flushed(embedded_platform)
     # The language lives in PostgreSQL: it is still Russian after Redis lost everything.
     await _eventually_answers(chat, "/help", help_reply("ru", "doctor"))

@@ -24,8 +24,6 @@ def _mode(path: Path) -> int:
 
 @pytest.fixture
 async def officer(platform: Platform) -> AsyncIterator[tuple[ClientSession, str]]:
-    assert platform.services is not None
-    assert platform.redis is not None
     async for limit in platform.redis.scan_iter("rate:panel-login:*"):
         await platform.redis.delete(limit)
     name = f"atrest-{secrets.token_hex(3)}"
@@ -87,6 +85,6 @@ async def test_the_retention_job_removes_reports_past_report_retention_days(
     days = platform.settings.report_retention_days
     aged = time.time() - (days + 1) * 86400
     os.utime(old, (aged, aged))
-    await platform._retention()
+    await platform.jobs.retention()
     assert not old.exists()
     assert new.exists()

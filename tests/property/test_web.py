@@ -84,8 +84,6 @@ async def _log_in(http: ClientSession, base: str, username: str) -> str:
 
 @pytest.fixture(scope="module")
 async def panel(platform: Platform) -> AsyncIterator[Panel]:
-    assert platform.services is not None
-    assert platform.redis is not None
     # Earlier tests of the session logged in from this address too: start a fresh window.
     async for limit in platform.redis.scan_iter("panel-login:*"):
         await platform.redis.delete(limit)
@@ -506,7 +504,6 @@ async def test_the_audit_log_filters_take_any_value_and_its_csv_runs_no_formula(
     """Each entry is an audit row written with hostile text and a visit of the log's page
     and CSV with hostile filters; the batch's rows are then exported together and every
     one must be there with no cell a spreadsheet would run."""
-    assert platform.pool is not None
     pool = platform.pool
     action = f"fuzz.entry.{secrets.token_hex(4)}"
     # An export whose filters set no lower bound starts at this batch: the log grows by
@@ -547,7 +544,6 @@ async def test_the_hotline_and_indicators_csv_exports_run_no_formula(
 ) -> None:
     """The batch's questions are recorded as unanswered, then both exports downloaded
     once and every cell checked."""
-    assert platform.services is not None
     hotline = platform.services.hotline
     cases.enter("admin: hotline and indicators CSV")
     await cases.check_all(
