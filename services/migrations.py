@@ -4,6 +4,12 @@ The files are ``services/migrations/NNNN_name.sql``. Each applied file is record
 with a checksum; applying again is a no-op, and a file edited after it was applied
 is refused (add a new migration instead). An advisory lock lets several workers
 start at once.
+
+A function that later migrations redefined has its live definition in one file,
+``services/migrations/functions/<name>.sql`` (``CREATE OR REPLACE``), so that a reader
+finds it without knowing which migration was the last to change it. After the
+migrations, each such file is applied again whenever its text has changed since it was
+last applied (its checksum is recorded in ``schema_functions``).
 """
 
 from __future__ import annotations
@@ -19,12 +25,17 @@ from typing import Any
 from services.db import Connection
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+FUNCTIONS = "functions"  # the folder, inside the migrations folder, of live definitions
 _NAME = re.compile(r"(?P<version>\d{4})_(?P<slug>[a-z0-9_]+)\.sql")
 _LOCK_KEY = 0x63_69_74_79  # "city"
 
 
 class MigrationError(RuntimeError):
     pass
+
+
+def _checksum(sql: str) -> str:
+    return hashlib.sha256(sql.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -35,7 +46,7 @@ class Migration:
 
     @property
     def checksum(self) -> str:
-        return hashlib.sha256(self.sql.encode()).hexdigest()
+        return _checksum(self.sql)
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,42 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
+_CREATE_FUNCTIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_functions (
+    name       text PRIMARY KEY,
+    checksum   text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+def load_functions(directory: Path) -> dict[str, str]:
+    """The live function definitions in ``directory``: file name -> SQL."""
+    return {path.name: path.read_text("utf-8") for path in sorted(directory.glob("*.sql"))}
+
+
+async def _apply_functions(conn: Connection, functions: Mapping[str, str]) -> list[str]:
+    """Apply the files of live function definitions whose text changed since last time."""
+    await conn.execute(_CREATE_FUNCTIONS_TABLE)
+    rows = await conn.fetch("SELECT name, checksum FROM schema_functions")
+    recorded = {row["name"]: row["checksum"] for row in rows}
+    done: list[str] = []
+    for name, sql in functions.items():
+        if recorded.get(name) == _checksum(sql):
+            continue
+        async with conn.transaction():
+            await conn.execute(sql)
+            await conn.execute(
+                "INSERT INTO schema_functions (name, checksum) VALUES ($1, $2)"
+                " ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum,"
+                " applied_at = now()",
+                name,
+                _checksum(sql),
+            )
+        done.append(f"{FUNCTIONS}/{name}")
+    return done
+
+
 async def _applied(conn: Connection) -> dict[int, dict[str, Any]]:
     rows = await conn.fetch("SELECT version, name, checksum, applied_at FROM schema_migrations")
     return {row["version"]: dict(row) for row in rows}
@@ -100,8 +147,10 @@ def check_history(applied: Mapping[int, Mapping[str, Any]]) -> None:
 
 
 async def migrate(conn: Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply every pending migration; returns the names applied now."""
+    """Apply every pending migration, then every function definition whose file changed
+    (``functions/<name>.sql``); returns the names applied now."""
     migrations = load_migrations(directory)
+    functions = load_functions(directory / FUNCTIONS)
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
         await conn.execute(_CREATE_TABLE)
@@ -120,7 +169,7 @@ async def migrate(conn: Connection, directory: Path = MIGRATIONS_DIR) -> list[st
                     migration.checksum,
                 )
             done.append(migration.name)
-        return done
+        return done + await _apply_functions(conn, functions)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
 

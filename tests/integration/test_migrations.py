@@ -31,7 +31,8 @@ async def test_all_migrations_apply_to_an_empty_database_and_twice_is_a_no_op(
     empty_db: asyncpg.Connection,
 ) -> None:
     first = await migrate(empty_db)
-    assert first == sorted(p.name for p in MIGRATIONS_DIR.glob("*.sql"))
+    functions = sorted(f"functions/{p.name}" for p in (MIGRATIONS_DIR / "functions").glob("*.sql"))
+    assert first == sorted(p.name for p in MIGRATIONS_DIR.glob("*.sql")) + functions
     assert await migrate(empty_db) == []
     states = await status(empty_db)
     assert all(s.applied_at is not None and not s.edited for s in states)
@@ -62,3 +63,28 @@ async def test_a_failing_migration_leaves_nothing_half_applied(
     assert not await empty_db.fetchval("SELECT to_regclass('half_done') IS NOT NULL")
     pending = [s.name for s in await status(empty_db, folder) if s.applied_at is None]
     assert pending == ["9999_broken.sql"]
+
+
+async def test_a_changed_function_file_is_applied_again_and_an_unchanged_one_is_not(
+    empty_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    folder = _copy_migrations(tmp_path)
+    (folder / "functions").mkdir()
+    live = folder / "functions" / "answer.sql"
+    live.write_text("CREATE OR REPLACE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 41'")
+    assert "functions/answer.sql" in await migrate(empty_db, folder)
+    assert await migrate(empty_db, folder) == []
+    live.write_text("CREATE OR REPLACE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 42'")
+    assert await migrate(empty_db, folder) == ["functions/answer.sql"]
+    assert await empty_db.fetchval("SELECT answer()") == 42
+
+
+async def test_the_live_check_in_function_is_the_one_in_its_functions_file(
+    empty_db: asyncpg.Connection,
+) -> None:
+    await migrate(empty_db)
+    source = await empty_db.fetchval(
+        "SELECT prosrc FROM pg_proc WHERE proname = 'citybots_check_in'"
+    )
+    live = (MIGRATIONS_DIR / "functions" / "citybots_check_in.sql").read_text()
+    assert source.strip() in live
