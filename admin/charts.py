@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-from flows.scales import nice_scale, tick_label
+from presentation.scales import nice_scale, tick_label
 
 PALETTE = (
     "#1565c0",

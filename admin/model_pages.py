@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from admin.panel import add_route, path_id, render, session_of
-from flows.rendering import curves_chart
+from presentation.rendering import curves_chart
 from services.model.runs import ModelRunError, ModelRuns
 
 MODEL_RUNS: web.AppKey[ModelRuns] = web.AppKey("model_runs")

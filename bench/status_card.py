@@ -32,7 +32,7 @@ from citybots.logs import setup_logging
 from citybots.platform import Platform
 from citybots.settings import load_settings
 from flows.i18n import text
-from flows.rendering import status_card
+from presentation.rendering import status_card
 from services.validation import _check_digit
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from citybots.progress import counted
 from citybots.settings import Settings
-from flows.rendering import curves_chart
+from presentation.rendering import curves_chart
 from services.model.calibrate import calibrate, fit_case_series
 from services.model.ensemble import ScenarioResult, run_spec, with_overrides
 from services.model.scenarios import ModelSpec, ScenarioError, load_spec

@@ -22,9 +22,9 @@ from flows.common.keyboards import main_menu, share_phone_keyboard
 from flows.contacts import own_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, MenuButton, StartPayload
-from flows.formatting import local_time
 from flows.i18n import text
 from flows.permits.handlers import permit_text
+from presentation.formatting import local_time
 from services.checkpoints import DIRECTIONS, CheckpointService, Passing
 from services.permits import PermitError, PermitResult, PermitService
 from services.validation import InvalidInput

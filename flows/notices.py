@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from flows.formatting import local_clock, local_time
 from flows.hotline import ticket_keyboard
 from flows.i18n import text
 from flows.quarantine.alerts import alert_keyboard, alert_text, closed_text, patient_text
 from flows.quarantine.keyboards import HomeChoice
+from presentation.formatting import local_clock, local_time
 
 
 class UnknownNotice(KeyError):

@@ -19,7 +19,7 @@ import qrcode.image.svg
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from flows.i18n import LANGUAGES, text
-from flows.scales import nice_scale, tick_label
+from presentation.scales import nice_scale, tick_label
 
 COLOURS = {
     "red": ("#C62828", "#FFFFFF"),

@@ -1,5 +1,5 @@
 """Axis scales and tick labels, one rule for both chart renderers: the panel's SVG charts
-(admin/charts.py) and the bots' and CLI's PNG charts (flows/rendering.py)."""
+(admin/charts.py) and the bots' and CLI's PNG charts (presentation/rendering.py)."""
 
 from __future__ import annotations
 

@@ -25,8 +25,8 @@ from flows.common.keyboards import main_menu, share_phone_keyboard
 from flows.contacts import own_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, HasDocument, MenuButton
-from flows.formatting import local_time
 from flows.i18n import text
+from presentation.formatting import local_time
 from services.citizens import mask_iin
 from services.permit_applications import (
     MAX_WINDOW_DAYS,

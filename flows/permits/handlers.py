@@ -13,8 +13,8 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message
 
 from flows.filters import MenuButton, StartPayload
-from flows.formatting import local_time
 from flows.i18n import label, text
+from presentation.formatting import local_time
 from services.citizens import CitizenService
 from services.permits import PermitCheck, PermitError, PermitResult, PermitService
 from services.quotas import LookupQuotas

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from flows.formatting import local_clock, local_time
 from flows.i18n import text
+from presentation.formatting import local_clock, local_time
 from services.quarantine import Action, EpisodeView
 
 

@@ -16,11 +16,11 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from flows.common.keyboards import main_menu
 from flows.context import BotLinks, BotProfile
 from flows.filters import MenuButton, StartPayload
-from flows.formatting import local_time
 from flows.i18n import text
 from flows.quarantine.alerts import AlertAction, alert_keyboard, alert_text
 from flows.quarantine.keyboards import EnrolSkip, skip_keyboard
-from flows.rendering import qr_png
+from presentation.formatting import local_time
+from presentation.rendering import qr_png
 from services.quarantine import Action, QuarantineError, QuarantineService
 from services.validation import Coordinates, InvalidInput, parse_coordinates, parse_iin
 

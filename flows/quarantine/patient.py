@@ -17,7 +17,6 @@ from flows.common.keyboards import main_menu
 from flows.contacts import own_phone
 from flows.context import BotProfile, Limits
 from flows.filters import HasContact, HasLocation, MenuButton, StartPayload
-from flows.formatting import local_time
 from flows.i18n import text
 from flows.quarantine.keyboards import (
     Consent,
@@ -27,6 +26,7 @@ from flows.quarantine.keyboards import (
     phone_keyboard,
 )
 from flows.quarantine.live import LiveIngest, fix_from
+from presentation.formatting import local_time
 from services.quarantine import Case, QuarantineError, QuarantineService, validate_fix
 from services.validation import InvalidInput
 

@@ -13,9 +13,9 @@ from aiogram.types import (
     WebAppInfo,
 )
 
-from flows.formatting import local_time
 from flows.i18n import text
-from flows.rendering import status_card
+from presentation.formatting import local_time
+from presentation.rendering import status_card
 from services.citizens import mask_iin
 from services.status import Colour, Status
 

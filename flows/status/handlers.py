@@ -23,9 +23,9 @@ from flows.common.keyboards import main_menu, share_phone_keyboard
 from flows.contacts import own_phone
 from flows.context import BotLinks, BotProfile
 from flows.filters import HasContact, MenuButton
-from flows.formatting import local_clock
 from flows.i18n import text
 from flows.status.describe import pass_button, send_status
+from presentation.formatting import local_clock
 from services.citizens import CitizenService, LinkOutcome, mask_iin
 from services.disputes import DisputeError, DisputeService
 from services.status import StatusService

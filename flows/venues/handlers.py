@@ -29,7 +29,7 @@ from flows.contacts import own_phone
 from flows.context import BotLinks, BotProfile
 from flows.filters import HasContact, MenuButton, StartPayload
 from flows.i18n import text
-from flows.rendering import hourly_chart, poster_pdf, qr_png, qr_svg
+from presentation.rendering import hourly_chart, poster_pdf, qr_png, qr_svg
 from services.quotas import LookupQuotas
 from services.validation import InvalidInput, parse_bin, parse_coordinates, parse_iin
 from services.venues import (

@@ -11,8 +11,8 @@ from aiohttp import ClientSession
 from bots.sandbox.client import SandboxChat, SandboxClient, buttons
 from citybots.platform import Platform
 from citybots.wiring import Services
-from flows.formatting import local_clock
 from flows.i18n import text
+from presentation.formatting import local_clock
 from services.citizens import mask_iin
 from services.venues import Venue
 from tests.factories import (

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageChops
 
 from flows.i18n import LANGUAGES
-from flows.rendering import COLOURS, status_card
+from presentation.rendering import COLOURS, status_card
 
 CHECKED = datetime(2026, 12, 6, 14, 55, tzinfo=UTC)
 

@@ -1,0 +1,1 @@
+"""What the bots, the panel and the CLI show alike: texts, charts, scales, times."""
