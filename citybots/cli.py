@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import json
 import os
-import re
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from pathlib import Path
 from subprocess import Popen
-from zoneinfo import ZoneInfo
 
+from citybots import admin_commands, db_commands, register_commands
+from citybots.demo_command import demo_data
 from citybots.embedded import DataDirLock, EmbeddedServerError
 from citybots.logs import setup_logging
 from citybots.model_command import add_parser as add_model_parser
@@ -24,15 +21,7 @@ from citybots.model_command import model_command
 from citybots.nlu_command import add_parser as add_nlu_parser
 from citybots.nlu_command import nlu_command
 from citybots.settings import Settings, SettingsError, load_settings
-from services.demo import (
-    DEMO_BIN,
-    DEMO_HEAD_PHONE,
-    DEMO_PEOPLE,
-    DEMO_VENUE_KEYS,
-    demo_token,
-    load_demo_data,
-)
-from services.migrations import MigrationError, migrate, status
+from services.migrations import MigrationError
 from services.panel import ROLES as PANEL_ROLES
 
 _WORKER_ENV = "CITYBOTS_WORKER"
@@ -65,7 +54,6 @@ async def _run(settings: Settings) -> int:
     try:
         await platform.start()
         if not child:
-            assert platform.infra is not None
             workers = _start_workers(
                 settings, platform.infra.database_url, platform.infra.redis_url
             )
@@ -85,197 +73,6 @@ async def _run(settings: Settings) -> int:
         lock.release()
     if not child:
         print("citybots: stopped", flush=True)
-    return 0
-
-
-async def _db_migrate(settings: Settings) -> int:
-    from citybots.infrastructure import database
-
-    async with database(settings) as conn:
-        applied = await migrate(conn)
-    print("applied: " + ", ".join(applied) if applied else "database is up to date")
-    return 0
-
-
-async def _db_status(settings: Settings) -> int:
-    from citybots.infrastructure import database
-
-    async with database(settings) as conn:
-        states = await status(conn)
-    for state in states:
-        when = f"applied {state.applied_at:%Y-%m-%d %H:%M}" if state.applied_at else "pending"
-        print(f"{state.name:<40} {when}{'  EDITED AFTER APPLYING' if state.edited else ''}")
-    return 1 if any(s.edited for s in states) else 0
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / 1024**2:,.1f} MB" if size >= 100 * 1024 else f"{size / 1024:,.1f} kB"
-
-
-def _stop_on_sigterm() -> None:
-    """SIGTERM (systemd, `docker stop`) stops the command as Ctrl-C does, through its
-    clean-up: a half-written backup removed, a restore's transaction rolled back."""
-    task = asyncio.current_task()
-    if task is not None:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-
-
-async def _db_backup(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.backup import BackupError, backup
-    from citybots.infrastructure import database_url
-
-    _stop_on_sigterm()
-    try:
-        async with database_url(settings) as url:
-            report = await backup(url, Path(args.file))
-    except BackupError as error:
-        print(f"citybots: {error}; no backup was written", file=sys.stderr)
-        return 1
-    except asyncio.CancelledError:
-        print("citybots: stopped; no backup was written", file=sys.stderr)
-        return 143
-    print(
-        f"backup written: {report.path} ({_megabytes(report.bytes)}, {report.tables} tables, "
-        f"migrations up to {report.schema or 'none'}, PostgreSQL {report.server_version}, "
-        f"{report.seconds:.1f} s); readable by its owner only"
-    )
-    print(f"restore it with: citybots db restore {report.path}")
-    return 0
-
-
-async def _db_restore(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.backup import BackupError, restore
-    from citybots.infrastructure import audit_chain_key, command_infrastructure, make_redis
-
-    _stop_on_sigterm()
-    async with command_infrastructure(settings) as infra:
-        try:
-            report = await restore(
-                infra.database_url,
-                Path(args.file),
-                force=args.force,
-                audit_key=audit_chain_key(settings),
-            )
-        except BackupError as error:
-            print(f"citybots: {error}", file=sys.stderr)
-            return 1
-        except asyncio.CancelledError:
-            print("citybots: stopped; the database was not changed", file=sys.stderr)
-            return 143
-        # Redis holds only what may be lost: caches of the data as it was before the
-        # restore (a person's colour, say) must not outlive it.
-        redis = make_redis(infra.redis_url, 2)
-        try:
-            await redis.flushdb()
-            emptied = "Redis emptied (its caches were of the data before the restore)"
-        except Exception as error:
-            emptied = (
-                f"Redis could not be emptied ({type(error).__name__}): empty it (FLUSHDB) "
-                "before starting, or its caches will show the data as it was before"
-            )
-        finally:
-            await redis.aclose()
-    archive = report.archive
-    print(
-        f"restored {Path(args.file).name} (made {archive.created} from PostgreSQL "
-        f"{archive.server_version}, migrations up to {archive.schema}) "
-        f"in {report.seconds:.1f} s"
-    )
-    if report.replaced is not None:
-        print(f"replaced what the database held: {report.replaced.describe()}")
-    print(
-        "migrations applied after it: " + ", ".join(report.applied)
-        if report.applied
-        else "its schema is this version's: no migration to apply"
-    )
-    print(emptied)
-    print("check the audit log with this deployment's AUDIT_CHAIN_KEY: citybots audit verify")
-    return 0
-
-
-async def _demo_data(settings: Settings, args: argparse.Namespace) -> int:
-    import secrets
-
-    from citybots.infrastructure import bot_username, command_services
-    from flows.hotline import DISTRICTS
-    from flows.hotline.call_scripts import scripts
-    from services.demo import (
-        DEMO_CHECKPOINT,
-        DEMO_PERMITS_BIN,
-        DEMO_PERMITS_HEAD_PHONE,
-        DEMO_PERMITS_OFFICER,
-        remove_demo_data,
-    )
-    from services.panel import PanelError
-
-    async with command_services(settings) as services:
-        if args.remove:
-            async with services.statuses.pool.acquire() as conn:
-                removed = await remove_demo_data(conn)
-            await services.statuses.invalidate(person.iin for person in DEMO_PEOPLE)
-            await services.rollups.refresh(rebuild=True)
-            print("demo rows removed (the situation centre's counts rebuilt):")
-            for table, count in removed.items():
-                print(f"  {table:<20} {count}")
-            return 0
-        topics = [script.topic for script in scripts().values()] + ["faq_vaccine"]
-        async with services.statuses.pool.acquire() as conn:
-            counts = await load_demo_data(conn, topics=topics, districts=DISTRICTS)
-        await services.statuses.invalidate(person.iin for person in DEMO_PEOPLE)
-        await services.rollups.refresh()
-        doctor_invite = await services.quarantine.create_doctor_invite(
-            "Almaly", on_duty=True, created_by="demo-data"
-        )
-        checkpoint = await services.checkpoints.by_name(DEMO_CHECKPOINT)
-        assert checkpoint is not None
-        officer_invite = await services.permits.create_officer_invite(
-            "checkpoint", created_by="demo-data", checkpoint_id=checkpoint.id
-        )
-        agent_invite = await services.permits.create_officer_invite(
-            "agent", created_by="demo-data"
-        )
-        password = secrets.token_urlsafe(12)
-        try:
-            await services.panel.create_user(
-                DEMO_PERMITS_OFFICER, "permits_officer", password, actor="demo-data"
-            )
-            await services.panel.pool.execute(
-                "UPDATE panel_users SET demo_key = 'panel:permits' WHERE username = $1",
-                DEMO_PERMITS_OFFICER,
-            )
-            officer_login = f"password {password} (shown once)"
-        except PanelError:
-            officer_login = "created by an earlier demo-data; its password was shown then"
-        usernames = {bot: await bot_username(settings, bot) for bot in ("staff", "agent")}
-    print("demo city loaded (every name starts with [DEMO]; loading again changes nothing;")
-    print("citybots demo-data --remove takes it all away):")
-    for table, count in counts.items():
-        print(f"  {table:<20} {count}")
-    print("demo people (IINs encode births in the 1800s, so never a living resident's);")
-    print("in the citizen bot share the phone, then type the IIN:")
-    for person in DEMO_PEOPLE:
-        print(f"  IIN {person.iin}  phone {person.phone}  {person.key:<7} {person.story}")
-    print("demo venue QR codes: send these to the citizen bot (the sandbox page's text box):")
-    for key in DEMO_VENUE_KEYS:
-        print(f"  /start {demo_token(key, 'entry')}    /start {demo_token(key, 'exit')}")
-    print("register a venue: in the staff bot «Register a venue» with the BIN")
-    print(f"  {DEMO_BIN} (on the organisations register); then My venues -> the venue ->")
-    print(f"  Verify, and share the phone {DEMO_HEAD_PHONE} (the head on the register),")
-    print("  for check-in by IIN")
-    print("permits: in the citizen bot «Permits for my organisation» with the BIN")
-    print(f"  {DEMO_PERMITS_BIN} and the head's phone {DEMO_PERMITS_HEAD_PHONE}; the panel's")
-    print(f"  permits officer: user {DEMO_PERMITS_OFFICER}, {officer_login}")
-    print(f"checkpoint {DEMO_CHECKPOINT}: join as its officer (one use, 7 days):")
-    print(f"  https://t.me/{usernames['staff']}?start={officer_invite}")
-    print(f"  (in the sandbox: send '/start {officer_invite}' to the staff bot)")
-    print("a hotline agent (one use, 7 days):")
-    print(f"  https://t.me/{usernames['agent']}?start={agent_invite}")
-    print(f"  (in the sandbox: send '/start {agent_invite}' to the agent bot)")
-    print("a doctor's invite (one use, 7 days): send this to the doctor bot, then enrol a")
-    print("patient and open the patient's invite in the quarantine bot as another user:")
-    print(f"  /start {doctor_invite}")
-    print("the situation centre, Hotline, Checkpoints, Permits and Daily indicators pages")
-    print("show 60 days of demo history up to yesterday")
     return 0
 
 
@@ -309,389 +106,6 @@ def _is_audit_key_refusal(error: BaseException) -> bool:
     return isinstance(error, asyncpg.InsufficientPrivilegeError) and str(error).startswith(
         "audit_log: "
     )
-
-
-def _cli_actor(named: str | None) -> str:
-    """Who runs a command, for the audit log: the operating-system user (from the process's
-    user id, not from $USER, which the caller sets) and the name given with --actor."""
-    import pwd
-
-    try:
-        user = pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        user = f"uid {os.geteuid()}"
-    return f"cli:{user}" + (f" as {named[:100]}" if named else "")
-
-
-async def _import_zones(settings: Settings, args: argparse.Namespace, path: Path) -> int:
-    from citybots.infrastructure import command_services
-    from geofence.zones import ZoneError, parse_zones
-    from services.zones import ZoneImportError
-
-    try:
-        valid_from = (
-            datetime.fromisoformat(args.valid_from) if args.valid_from else datetime.now(UTC)
-        )
-    except ValueError:
-        print(f"citybots: --valid-from: not a time: {args.valid_from!r}", file=sys.stderr)
-        return 2
-    if valid_from.tzinfo is None:
-        valid_from = valid_from.replace(tzinfo=ZoneInfo(settings.city_timezone))
-    try:
-        shapes = parse_zones(await asyncio.to_thread(path.read_bytes), kind=args.zone_kind)
-    except ZoneError as error:
-        print(f"citybots: {path.name}: {error}; nothing imported", file=sys.stderr)
-        return 1
-    async with command_services(settings) as services:
-        try:
-            result = await services.zones.import_shapes(
-                shapes,
-                valid_from=valid_from,
-                actor=_cli_actor(args.actor),
-                source=f"file:{path.name}",
-            )
-        except ZoneImportError as error:
-            print(f"citybots: {error}; nothing imported", file=sys.stderr)
-            return 1
-    print(
-        f"{len(shapes)} zones: {result.added} new, {result.replaced} new versions, "
-        f"{result.unchanged} unchanged; in force from {valid_from:%Y-%m-%d %H:%M %Z}"
-    )
-    return 0
-
-
-async def _import(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.infrastructure import command_services
-    from citybots.progress import ProgressLine
-    from services.registry import CsvSource
-
-    path = Path(args.file)
-    if not await asyncio.to_thread(path.is_file):
-        print(f"citybots: no such file: {path}", file=sys.stderr)
-        return 2
-    if args.kind == "zones":
-        return await _import_zones(settings, args, path)
-    source = CsvSource(path)
-    progress = ProgressLine(f"importing {path.name}", source.fraction_read)
-    rows = source.rows()
-    if args.kind == "pois" and path.suffix.lower() in (".geojson", ".json"):
-        from geofence.points import point_rows
-
-        rows = iter(point_rows(await asyncio.to_thread(path.read_bytes)))
-    size = (await asyncio.to_thread(path.stat)).st_size
-    _stop_on_sigterm()  # a stopped import still writes its end to the audit log
-    async with command_services(settings) as services:
-        report = await services.importer.import_rows(
-            args.kind,
-            rows,
-            source=f"file:{path.name}",
-            actor=_cli_actor(args.actor),
-            about={"file": path.name, "bytes": size, "actor": args.actor},
-            progress=progress,
-        )
-    progress(report.rows, final=True)
-    report_path = Path(args.report) if args.report else path.with_suffix(".rejected.csv")
-    corrections = ""
-    if report.corrected or report.withdrawn:
-        corrections = f"{report.corrected:,} corrected, {report.withdrawn:,} withdrawn, "
-    print(
-        f"{report.rows:,} rows: {report.accepted:,} added, {corrections}"
-        f"{report.duplicates:,} already known, {report.rejected_total:,} rejected "
-        f"({report.seconds:.1f} s, {report.rows / max(report.seconds, 1e-9):,.0f} rows/s)"
-    )
-    if report.positives:
-        print(f"{len(report.positives):,} new positive results: exposure search done")
-    if report.rejected:
-        report.write_rejected(report_path)
-        print(f"rejected rows, with line numbers and reasons: {report_path}")
-    return 0
-
-
-def _when(raw: str | None, settings: Settings) -> datetime:
-    moment = datetime.fromisoformat(raw) if raw else datetime.now(UTC)
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(settings.city_timezone))
-
-
-async def _zones(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.infrastructure import command_services
-    from services.validation import InvalidInput, parse_coordinates
-
-    try:
-        at = _when(args.at, settings)
-    except ValueError:
-        print(f"citybots: --at: not a time: {args.at!r}", file=sys.stderr)
-        return 2
-    async with command_services(settings) as services:
-        if args.zones_command == "at":
-            try:
-                point = parse_coordinates(args.lat, args.lon)
-            except InvalidInput as error:
-                print(f"citybots: not a place: {error.code}", file=sys.stderr)
-                return 2
-            hits = await services.zones.zones_at(point.longitude, point.latitude, at)
-            for hit in hits:
-                print(f"{hit.kind:<10} {hit.name}  (version {hit.version})")
-            if not hits:
-                print("in no zone")
-            return 0
-        if args.zones_command == "lift":
-            lifted = await services.zones.lift(args.kind, args.name, at=at, actor="cli")
-            if not lifted:
-                print(
-                    f"citybots: no {args.kind} zone {args.name!r} in force then", file=sys.stderr
-                )
-                return 1
-            print(f"{args.kind} zone {args.name!r} lifted from {at:%Y-%m-%d %H:%M %Z}")
-            return 0
-        summaries = await services.zones.points_per_zone(args.kind, at)
-    for summary in summaries:
-        points = ", ".join(f"{kind} {count}" for kind, count in sorted(summary.points.items()))
-        print(
-            f"{summary.name} (v{summary.version}): {points or 'no points'}; "
-            f"{summary.residents:,} residents"
-        )
-    if not summaries:
-        print(f"no {args.kind} zones in force")
-    return 0
-
-
-async def _labs_add(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.infrastructure import command_services
-    from services.labs import LabError
-
-    async with command_services(settings) as services:
-        try:
-            key = await services.labs.add(args.name)
-        except LabError as error:
-            print(f"citybots: {error}", file=sys.stderr)
-            return 1
-    print(f"laboratory {args.name!r} added. Its API key (shown once, stored hashed):\n{key}")
-    print("Push results with: POST /api/v1/pcr-results, header 'Authorization: Bearer <key>'")
-    return 0
-
-
-def _read_new_password(from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("password (10 to 128 characters, hard to guess): ")
-    if getpass.getpass("the same again: ") != first:
-        raise ValueError("the two passwords differ")
-    return first
-
-
-async def _create_panel_user(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.infrastructure import command_services
-    from services.panel import PanelError, check_new_user
-
-    try:
-        password = _read_new_password(args.password_stdin)
-        check_new_user(args.username, args.role, password)
-    except (PanelError, ValueError) as error:
-        print(f"citybots: {error}", file=sys.stderr)
-        return 2
-    async with command_services(settings) as services:
-        try:
-            user = await services.panel.create_user(
-                args.username, args.role, password, actor=f"cli:{getpass.getuser()}"
-            )
-        except PanelError as error:
-            print(f"citybots: {error}", file=sys.stderr)
-            return 1
-    print(f"{user.username} ({user.role}) can log in at {settings.admin_url}/login")
-    return 0
-
-
-async def _admin(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.infrastructure import bot_username, command_services
-    from services.permits import OFFICER_BOT
-    from services.quarantine import QuarantineError
-
-    if args.admin_command == "create-user":
-        return await _create_panel_user(settings, args)
-    if args.admin_command == "invite-officer":
-        async with command_services(settings) as services:
-            checkpoint = None
-            if args.checkpoint:
-                checkpoint = await services.checkpoints.by_name(args.checkpoint)
-                if checkpoint is None:
-                    print(f"citybots: no checkpoint called {args.checkpoint!r}", file=sys.stderr)
-                    return 1
-            token = await services.permits.create_officer_invite(
-                args.role,
-                created_by="cli",
-                checkpoint_id=checkpoint.id if checkpoint else None,
-            )
-        bot = OFFICER_BOT[args.role]
-        username = await bot_username(settings, bot)
-        print(f"{args.role} officer invite, valid for 7 days, for one account:")
-        print(f"https://t.me/{username}?start={token}")
-        print(f"(in the sandbox: send '/start {token}' to the {bot} bot)")
-        return 0
-
-    async with command_services(settings) as services:
-        try:
-            token = await services.quarantine.create_doctor_invite(
-                args.district, on_duty=args.duty, created_by="cli"
-            )
-        except QuarantineError as error:
-            print(f"citybots: {error.key}: give --district a name", file=sys.stderr)
-            return 1
-    username = await bot_username(settings, "doctor")
-    duty = " (on the duty list)" if args.duty else ""
-    print(f"doctor invite for {args.district}{duty}, valid for 7 days, for one account:")
-    print(f"https://t.me/{username}?start={token}")
-    print(f"(in the sandbox: send '/start {token}' to the doctor bot)")
-    return 0
-
-
-async def _checkpoints(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.infrastructure import bot_username, command_services
-    from flows.i18n import text
-    from flows.rendering import qr_png
-    from services.permits import PermitError
-    from services.validation import InvalidInput
-
-    async with command_services(settings) as services:
-        if args.checkpoints_command == "add":
-            try:
-                await services.checkpoints.add(
-                    args.name,
-                    latitude=args.lat,
-                    longitude=args.lon,
-                    zone_kind=args.zone_kind,
-                    zone_name=args.zone,
-                    register=args.register,
-                    actor=f"cli:{getpass.getuser()}",
-                )
-            except (PermitError, InvalidInput) as error:
-                key = error.key if isinstance(error, PermitError) else f"errors.{error.code}"
-                print(f"citybots: {text('en', key)}", file=sys.stderr)
-                return 1
-        checkpoints = await services.checkpoints.all()
-    username = await bot_username(settings, "citizen")
-    folder = settings.data_dir / "checkpoints"
-    folder.mkdir(parents=True, exist_ok=True)
-    for checkpoint in checkpoints:
-        link = f"https://t.me/{username}?start={checkpoint.qr_token}"
-        poster = folder / f"checkpoint-{checkpoint.id}.png"
-        poster.write_bytes(qr_png(link))
-        print(
-            f"{checkpoint.name}  ({checkpoint.latitude:.5f}, {checkpoint.longitude:.5f})  guards "
-            f"{checkpoint.zone_kind} {checkpoint.zone_name!r}, {checkpoint.register} register\n"
-            f"    travellers: {link}  (QR: {poster})"
-        )
-    if not checkpoints:
-        print("no checkpoints yet: citybots checkpoints add NAME --lat .. --lon .. --zone ..")
-    return 0
-
-
-async def _disputes(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.infrastructure import command_services
-    from services.disputes import DisputeError
-
-    async with command_services(settings) as services:
-        if args.disputes_command == "list":
-            disputes = await services.disputes.list(None if args.all else "open")
-            if not disputes:
-                print("no open disputes" if not args.all else "no disputes")
-            for d in disputes:
-                print(
-                    f"#{d.id}  {d.created_at:%Y-%m-%d %H:%M}  {d.state:<8}  IIN {d.iin}  "
-                    f"shown {d.status_shown}  ref {d.test_reference or '-'}\n    {d.claim}"
-                )
-            await services.audit(
-                actor=f"cli:{getpass.getuser()}", action="disputes.list", subject=None
-            )
-            return 0
-        end = datetime.fromisoformat(args.isolation_end) if args.isolation_end else None
-        if end is not None and end.tzinfo is None:
-            end = end.replace(tzinfo=ZoneInfo(settings.city_timezone))
-        try:
-            dispute = await services.disputes.resolve(
-                args.id,
-                officer=args.officer,
-                upheld=args.decision == "uphold",
-                note=args.note,
-                isolation_end=end,
-                entered_in_error=args.entered_in_error,
-            )
-        except DisputeError as error:
-            print(f"citybots: {error.code}", file=sys.stderr)
-            return 1
-    print(f"dispute #{dispute.id} {dispute.state}; the citizen will be told in the bot")
-    return 0
-
-
-async def _exposures(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.infrastructure import command_services
-
-    since = datetime.fromisoformat(args.since) if args.since else None
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=ZoneInfo(settings.city_timezone))
-    async with command_services(settings) as services:
-        notices = await services.exposure.notices(since=since)
-        await services.audit(
-            actor=f"cli:{getpass.getuser()}",
-            action="exposures.list",
-            subject=None,
-            details={"since": args.since, "count": len(notices)},
-        )
-    tz = ZoneInfo(settings.city_timezone)
-    for n in notices:
-        print(
-            f"{n.exposed_iin}  {n.venue_name}  {n.window_start.astimezone(tz):%Y-%m-%d %H:%M}"
-            f" - {n.window_end.astimezone(tz):%H:%M}  {'notified' if n.notified else 'pending'}"
-        )
-    if not notices:
-        print("no exposure notices")
-    return 0
-
-
-async def _rollups(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.infrastructure import command_services
-
-    async with command_services(settings) as services:
-        report = await services.rollups.refresh(rebuild=args.rollups_command == "rebuild")
-    if report is None:
-        print("citybots: another roll-up is running; try again in a minute", file=sys.stderr)
-        return 1
-    print(
-        f"roll-ups: {report.hours:,} hours and {report.days:,} days recomputed"
-        f"{' (everything rebuilt)' if report.rebuilt else ''} in {report.seconds:.2f} s"
-    )
-    return 0
-
-
-async def _audit(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.infrastructure import audit_chain_key, command_services
-    from services.audit import head as chain_head
-    from services.audit import verify
-
-    head = None
-    if args.head:
-        seq, _, prefix = args.head.partition(":")
-        if not seq.isdigit() or not re.fullmatch(r"[0-9a-fA-F]{8,64}", prefix):
-            print("citybots: --head must be SEQ:HASH as the chain job logs it", file=sys.stderr)
-            return 2
-        head = (int(seq), prefix)
-    key = audit_chain_key(settings)
-    async with command_services(settings) as services:
-        pool = services.panel.pool
-        report = await verify(pool, key, head=head)
-        seq, digest = await chain_head(pool)
-    print(f"audit log: {report.checked:,} rows checked")
-    for problem in report.broken:
-        print(f"BROKEN: {problem}")
-    if report.unchained:
-        print(
-            f"BROKEN: {report.unchained:,} rows were never chained: written before migration"
-            " 0032, which ran without the audit key, they cannot be vouched for"
-        )
-    print(f"head: {seq}:{digest[:16]} (keep it elsewhere; later: audit verify --head {seq}:...)")
-    if report.intact and not report.unchained:
-        print("the chain is intact: no row was changed or removed")
-        return 0
-    return 1
 
 
 CLI_EPILOG = """\
@@ -903,23 +317,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "run": _run,
         "check": _check,
-        "migrate": _db_migrate,
-        "status": _db_status,
+        "migrate": db_commands.db_migrate,
+        "status": db_commands.db_status,
     }
     with_args = {
-        "demo-data": _demo_data,
-        "import": _import,
-        "labs": _labs_add,
-        "admin": _admin,
-        "disputes": _disputes,
-        "exposures": _exposures,
+        "demo-data": demo_data,
+        "import": register_commands.import_file,
+        "labs": register_commands.labs_add,
+        "admin": admin_commands.admin,
+        "disputes": admin_commands.disputes,
+        "exposures": admin_commands.exposures,
         "model": model_command,
-        "checkpoints": _checkpoints,
-        "zones": _zones,
-        "rollups": _rollups,
-        "audit": _audit,
-        "backup": _db_backup,
-        "restore": _db_restore,
+        "checkpoints": register_commands.checkpoints,
+        "zones": register_commands.zones,
+        "rollups": register_commands.rollups,
+        "audit": admin_commands.audit,
+        "backup": db_commands.db_backup,
+        "restore": db_commands.db_restore,
     }
     command = args.db_command if args.command == "db" else args.command
     if command == "nlu":  # no servers and no event loop needed
