@@ -19,7 +19,9 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from citybots.backup import BackupError, backup, restore
+from citybots.backup import backup
+from citybots.pg_tools import BackupError
+from citybots.restore import restore
 from citybots.settings import load_settings
 from citybots.wiring import build_services
 from services.audit import record, verify

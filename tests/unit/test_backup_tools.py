@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from citybots.backup import BackupError, find_tools, target
+from citybots.pg_tools import BackupError, find_tools, target
 
 
 def _programs(folder: Path, version: str) -> Path:
