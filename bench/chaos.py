@@ -55,7 +55,7 @@ from ashyq import iins, load_citizens_and_venues  # bench/ is the script's folde
 from common import SERVER_PIDS, CpuMeter, SandboxSide, percentile, sandbox_server, server_pids
 from quarantine import load_cases
 
-from bots.sandbox.server import SandboxBot, SandboxUser
+from bots.sandbox.model import SandboxBot, SandboxUser
 from citybots.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from citybots.logs import setup_logging
 from flows.i18n import text

@@ -19,7 +19,7 @@ import asyncpg
 from aiohttp import web
 
 from bots.sandbox import Sandbox
-from bots.sandbox.server import SandboxBot
+from bots.sandbox.model import SandboxBot
 from citybots.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from citybots.settings import BOT_NAMES
 from services.db import connect

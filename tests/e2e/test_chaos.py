@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from aiohttp import ClientSession, TCPConnector
 
-from bots.sandbox.server import _public
+from bots.sandbox.model import _public
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 

@@ -18,7 +18,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bots.sandbox import Sandbox
-from bots.sandbox.server import SandboxBot
+from bots.sandbox.model import SandboxBot
 from citybots.platform import Platform
 from citybots.settings import BOT_NAMES
 from flows.i18n import LANGUAGES, text
