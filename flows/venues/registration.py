@@ -1,0 +1,268 @@
+"""Staff bot: registering a venue step by step (BIN, name, category, address, place,
+capacity, closing time, entrances), then its QR codes and posters."""
+
+from __future__ import annotations
+
+from aiogram import Bot
+from aiogram.fsm.context import FSMContext
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+
+from flows.common.keyboards import main_menu
+from flows.context import BotLinks, BotProfile
+from flows.i18n import text
+from flows.venues.shared import (
+    AutoCheckoutForm,
+    Pick,
+    VenueForm,
+    default_auto_checkout_keyboard,
+    send_codes,
+    set_auto_checkout,
+)
+from services.validation import InvalidInput, parse_bin, parse_coordinates
+from services.venues import (
+    AUTO_CHECKOUT_DEFAULT_MINUTES,
+    CATEGORIES,
+    NewVenue,
+    VenueError,
+    VenueService,
+    parse_auto_checkout,
+)
+
+
+def _skip(lang: str, step: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=text(lang, "dispute.skip"),
+                    callback_data=Pick(action="skip", value=step).pack(),
+                )
+            ]
+        ]
+    )
+
+
+async def start_registration(message: Message, state: FSMContext, lang: str) -> None:
+    await state.clear()
+    await state.set_state(VenueForm.bin)
+    await message.answer(text(lang, "venue.ask_bin"), reply_markup=None)
+
+
+async def got_bin(message: Message, state: FSMContext, lang: str) -> None:
+    try:
+        bin_ = parse_bin(message.text or "")
+    except InvalidInput as error:
+        await message.answer(text(lang, f"errors.{error.code}"))
+        return
+    await state.update_data(bin=bin_.value)
+    await state.set_state(VenueForm.name)
+    await message.answer(text(lang, "venue.ask_name"))
+
+
+async def got_name(message: Message, state: FSMContext, lang: str) -> None:
+    name = (message.text or "").strip()
+    if not 1 <= len(name) <= 200:
+        await message.answer(text(lang, "errors_venue.name"))
+        return
+    await state.update_data(name=name)
+    await state.set_state(VenueForm.category)
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=text(lang, f"venue.category.{c}"),
+                callback_data=Pick(action="category", value=c).pack(),
+            )
+            for c in CATEGORIES[i : i + 2]
+        ]
+        for i in range(0, len(CATEGORIES), 2)
+    ]
+    await message.answer(
+        text(lang, "venue.ask_category"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
+    )
+
+
+async def got_category(
+    query: CallbackQuery, callback_data: Pick, state: FSMContext, lang: str
+) -> None:
+    await query.answer()
+    assert isinstance(query.message, Message)
+    if callback_data.value not in CATEGORIES:
+        await query.message.answer(text(lang, "errors_venue.category"))
+        return
+    await state.update_data(category=callback_data.value)
+    await state.set_state(VenueForm.address)
+    await query.message.answer(text(lang, "venue.ask_address"))
+
+
+async def category_expected(message: Message, lang: str) -> None:
+    await message.answer(text(lang, "errors_venue.category"))
+
+
+def _location_keyboard(lang: str) -> ReplyKeyboardMarkup:
+    button = KeyboardButton(text=text(lang, "venue.location_button"), request_location=True)
+    return ReplyKeyboardMarkup(keyboard=[[button]], resize_keyboard=True, one_time_keyboard=True)
+
+
+async def got_address(message: Message, state: FSMContext, lang: str) -> None:
+    address = (message.text or "").strip()
+    if not 1 <= len(address) <= 300:
+        await message.answer(text(lang, "venue.ask_address"))
+        return
+    await state.update_data(address=address)
+    await state.set_state(VenueForm.location)
+    await message.answer(text(lang, "venue.ask_location"), reply_markup=_location_keyboard(lang))
+
+
+async def got_location(message: Message, state: FSMContext, lang: str) -> None:
+    if message.location is None:
+        await message.answer(
+            text(lang, "venue.location_expected"), reply_markup=_location_keyboard(lang)
+        )
+        return
+    try:
+        point = parse_coordinates(message.location.latitude, message.location.longitude)
+    except InvalidInput as error:
+        await message.answer(text(lang, f"errors.{error.code}"))
+        return
+    await state.update_data(latitude=point.latitude, longitude=point.longitude)
+    await state.set_state(VenueForm.capacity)
+    # the location button goes away; the next question carries its own (inline) button
+    await message.answer(text(lang, "venue.location_saved"), reply_markup=ReplyKeyboardRemove())
+    await message.answer(text(lang, "venue.ask_capacity"), reply_markup=_skip(lang, "capacity"))
+
+
+async def got_capacity(message: Message, state: FSMContext, lang: str) -> None:
+    raw = (message.text or "").strip()
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 100_000:
+        await message.answer(text(lang, "venue.capacity_expected"))
+        return
+    await state.update_data(capacity=int(raw))
+    await _ask_auto_checkout(message, state, lang)
+
+
+async def _ask_auto_checkout(message: Message, state: FSMContext, lang: str) -> None:
+    await state.set_state(VenueForm.auto_checkout)
+    await message.answer(
+        text(lang, "venue.ask_auto_checkout"), reply_markup=default_auto_checkout_keyboard(lang)
+    )
+
+
+async def got_auto_checkout(message: Message, state: FSMContext, lang: str) -> None:
+    try:
+        minutes = parse_auto_checkout(message.text or "")
+    except VenueError as error:
+        await message.answer(
+            text(lang, f"errors_{error.code}"), reply_markup=default_auto_checkout_keyboard(lang)
+        )
+        return
+    await state.update_data(auto_checkout=minutes)
+    await _ask_entrances(message, state, lang)
+
+
+async def _ask_entrances(message: Message, state: FSMContext, lang: str) -> None:
+    await state.set_state(VenueForm.entrances)
+    await message.answer(text(lang, "venue.ask_entrances"), reply_markup=_skip(lang, "entrances"))
+
+
+async def skip_step(
+    query: CallbackQuery,
+    callback_data: Pick,
+    state: FSMContext,
+    lang: str,
+    bot: Bot,
+    venues: VenueService,
+    links: BotLinks,
+    profile: BotProfile,
+) -> None:
+    await query.answer()
+    assert isinstance(query.message, Message)
+    current = await state.get_state()
+    if callback_data.value == "capacity" and current == VenueForm.capacity.state:
+        await state.update_data(capacity=None)
+        await _ask_auto_checkout(query.message, state, lang)
+    elif callback_data.value == "auto_checkout" and current == VenueForm.auto_checkout.state:
+        await state.update_data(auto_checkout=AUTO_CHECKOUT_DEFAULT_MINUTES)
+        await _ask_entrances(query.message, state, lang)
+    elif callback_data.value == "auto_checkout" and current == AutoCheckoutForm.time.state:
+        venue_id = (await state.get_data())["venue_id"]
+        await set_auto_checkout(
+            query.message,
+            query.from_user.id,
+            venue_id,
+            AUTO_CHECKOUT_DEFAULT_MINUTES,
+            state,
+            lang,
+            venues,
+        )
+    elif callback_data.value == "entrances" and current == VenueForm.entrances.state:
+        await _register(
+            query.message, query.from_user.id, [], state, lang, bot, venues, links, profile
+        )
+
+
+async def got_entrances(
+    message: Message,
+    state: FSMContext,
+    lang: str,
+    bot: Bot,
+    venues: VenueService,
+    links: BotLinks,
+    profile: BotProfile,
+) -> None:
+    names = [n.strip() for n in (message.text or "").split(",") if n.strip()]
+    if (
+        not names
+        or len(names) > 10
+        or len(set(names)) != len(names)
+        or any(len(n) > 60 for n in names)
+    ):
+        await message.answer(text(lang, "venue.entrances_invalid"))
+        return
+    assert message.from_user is not None
+    await _register(message, message.from_user.id, names, state, lang, bot, venues, links, profile)
+
+
+async def _register(
+    message: Message,
+    owner: int,
+    entrances: list[str],
+    state: FSMContext,
+    lang: str,
+    bot: Bot,
+    venues: VenueService,
+    links: BotLinks,
+    profile: BotProfile,
+) -> None:
+    data = await state.get_data()
+    try:
+        venue = await venues.register(
+            NewVenue(
+                owner_tg_user_id=owner,
+                bin=data["bin"],
+                name=data["name"],
+                category=data["category"],
+                address=data["address"],
+                latitude=data["latitude"],
+                longitude=data["longitude"],
+                capacity=data.get("capacity"),
+                entrances=entrances,
+                auto_checkout_minutes=data.get("auto_checkout", AUTO_CHECKOUT_DEFAULT_MINUTES),
+            )
+        )
+    except VenueError as error:
+        await message.answer(text(lang, f"errors_{error.code}"))
+        return
+    await state.clear()
+    await message.answer(
+        text(lang, "venue.registered", venue=venue.name),
+        reply_markup=main_menu(lang, profile.menu),
+    )
+    await send_codes(message, venue, await venues.codes(venue.id), lang, links)
