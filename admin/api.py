@@ -19,7 +19,7 @@ from aiohttp import web
 
 from services.container import Services
 from services.fhir_results import FhirError, bundle_rows
-from services.registry import Rejected
+from services.registry_rows import Rejected
 from services.validation import loads_json
 
 SERVICES: web.AppKey[Services] = web.AppKey("services")

@@ -13,7 +13,8 @@ from aiohttp import BodyPartReader, web
 from admin.panel import CITY_TIMEZONE, add_route, path_id, render, session_of
 from services.disputes import DisputeError, DisputeService
 from services.private_files import temporary_file
-from services.registry import KINDS, CsvSource, RegistryImporter
+from services.registry import RegistryImporter
+from services.registry_rows import KINDS, CsvSource
 
 IMPORTER: web.AppKey[RegistryImporter] = web.AppKey("importer", RegistryImporter)
 DISPUTES: web.AppKey[DisputeService] = web.AppKey("disputes", DisputeService)

@@ -42,7 +42,7 @@ from citybots.settings import load_settings
 from citybots.wiring import Services, build_services
 from services.db import create_pool
 from services.localcache import InvalidationListener
-from services.registry import CsvSource
+from services.registry_rows import CsvSource
 from services.rollups import Rollups
 from services.validation import _check_digit
 

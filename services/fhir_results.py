@@ -28,7 +28,7 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError
 
-from services.registry import WITHDRAWN, Rejected
+from services.registry_rows import WITHDRAWN, Rejected
 
 LOINC = "http://loinc.org"
 SARS_COV_2_PCR = "94500-6"

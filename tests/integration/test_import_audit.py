@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from citybots.wiring import Services
-from services.registry import CsvSource
+from services.registry_rows import CsvSource
 from tests.conftest import AUDIT_CHAIN_KEY
 from tests.factories import make_iin
 

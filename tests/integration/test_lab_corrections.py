@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from citybots.wiring import Services
-from services.registry import ImportReport
+from services.registry_rows import ImportReport
 from services.status import Colour
 from services.status_notices import StatusNotices
 from tests.factories import add_contact, add_stay, make_citizen, make_iin, make_venue

@@ -9,7 +9,7 @@ import pytest
 
 from citybots.wiring import Services
 from services.permits import PermitResult
-from services.registry import read_csv_lines
+from services.registry_rows import read_csv_lines
 from services.validation import InvalidInput
 from tests.factories import add_contact, add_org, add_pcr, add_permit, make_bin, make_iin
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from citybots.wiring import Services
-from services.registry import CsvSource
+from services.registry_rows import CsvSource
 from services.status import Colour
 from tests.factories import add_contact, add_pcr, make_iin
 

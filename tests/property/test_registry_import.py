@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from citybots.wiring import Services
-from services.registry import COLUMNS, KINDS, POI_KINDS, REASONS, CsvSource
+from services.registry_rows import COLUMNS, KINDS, POI_KINDS, REASONS, CsvSource
 from services.validation import _check_digit
 from tests.property import cases
 from tests.property.strategies import FORMULA_STARTS, hostile_text

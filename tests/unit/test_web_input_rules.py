@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from admin.panel import local_path
-from services import registry
+from services import registry_rows
 from services.login_throttle import ACCOUNT_FREE, MAX_DELAY, delay_after
-from services.registry import ImportReport, Rejected
+from services.registry_rows import ImportReport, Rejected
 from services.validation import is_bigint, loads_json, parse_row_id
 
 
@@ -73,7 +73,7 @@ def test_login_delays_grow_after_the_free_failures_up_to_a_cap() -> None:
 def test_an_import_report_lists_the_first_rejected_rows_and_counts_them_all(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(registry, "REJECTED_KEPT", 100)
+    monkeypatch.setattr(registry_rows, "REJECTED_KEPT", 100)
     report = ImportReport("pcr")
     for line in range(2, 252):
         report.reject(Rejected(line, "iin.check_digit", ["1"] * 5))
