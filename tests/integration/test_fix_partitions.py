@@ -4,31 +4,15 @@ only from the DEFAULT partition."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from citybots.wiring import Services
 from services.migrations import MIGRATIONS_DIR, migrate
 from services.retention import FIX_DAYS_AHEAD, purge_location_fixes
-from tests.conftest import _with_database
 from tests.integration.test_quarantine import Track, joined_case, now
-
-
-@pytest.fixture
-async def empty_db(server_urls: tuple[str, str]) -> AsyncIterator[asyncpg.Connection]:
-    name = f"citybots_part_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(_with_database(server_urls[0], "postgres"))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    conn = await asyncpg.connect(_with_database(server_urls[0], name))
-    yield conn
-    await conn.close()
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 async def partitions(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:

@@ -1,24 +1,9 @@
-import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from services.migrations import MIGRATIONS_DIR, MigrationError, migrate, status
-from tests.conftest import _with_database
-
-
-@pytest.fixture
-async def empty_db(server_urls: tuple[str, str]) -> AsyncIterator[asyncpg.Connection]:
-    name = f"citybots_mig_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(_with_database(server_urls[0], "postgres"))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    conn = await asyncpg.connect(_with_database(server_urls[0], name))
-    yield conn
-    await conn.close()
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 def _copy_migrations(tmp_path: Path) -> Path:
