@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import os
 import re
-import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
@@ -29,13 +28,13 @@ import asyncpg
 from citybots.pg_tools import (
     MB,
     BackupError,
-    Child,
     Target,
     Tools,
     connect_to,
     find_tools,
     fsync,
     schema_version,
+    start_client,
     table_of_contents,
     target,
     ticking,
@@ -162,8 +161,9 @@ async def _dump(
     tools: Tools, where: Target, temp: Path, conn: asyncpg.Connection, progress: _DumpProgress
 ) -> None:
     application = f"citybots-backup-{os.getpid()}"
-    process = await asyncio.create_subprocess_exec(
-        tools("pg_dump"),
+    child = await start_client(
+        tools,
+        "pg_dump",
         "--format=custom",
         f"--file={temp}",
         "--verbose",
@@ -172,12 +172,8 @@ async def _dump(
         # queries queue behind pg_dump's request meanwhile).
         "--lock-wait-timeout=2min",
         f"--dbname={where.url}",
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
         env=where.env(application),
     )
-    child = Child(process, "pg_dump")
     copying = re.compile(r'pg_dump: dumping contents of table "(.+)"$')
 
     def on_line(line: str) -> None:
@@ -199,7 +195,7 @@ async def _dump(
 
     try:
         await ticking(child.read(on_line), tick)
-        code = await process.wait()
+        code = await child.process.wait()
     finally:
         child.stop()
     if code != 0:

@@ -175,6 +175,21 @@ class Child:
                 self.process.kill()
 
 
+async def start_client(
+    tools: Tools,
+    program: str,
+    *args: str,
+    stdin: int = subprocess.DEVNULL,
+    stdout: int = subprocess.DEVNULL,
+    env: dict[str, str] | None = None,
+) -> Child:
+    """Start one of the client programs with its standard error read by a :class:`Child`."""
+    process = await asyncio.create_subprocess_exec(
+        tools(program), *args, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=env
+    )
+    return Child(process, program)
+
+
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 

@@ -21,7 +21,6 @@ import asyncpg
 from citybots.pg_tools import (
     MB,
     BackupError,
-    Child,
     Target,
     Tools,
     connect_to,
@@ -29,6 +28,7 @@ from citybots.pg_tools import (
     pg_restore_output,
     quote_ident,
     schema_version,
+    start_client,
     table_of_contents,
     target,
     ticking,
@@ -287,31 +287,29 @@ async def _restore(
     with tempfile.TemporaryDirectory(prefix="citybots-restore-") as folder:
         listing = Path(folder) / "toc.list"
         listing.write_text("\n".join(archive.entries) + "\n")
-        producer = await asyncio.create_subprocess_exec(
-            tools("pg_restore"),
+        restoring = await start_client(
+            tools,
+            "pg_restore",
             "--verbose",
             "--no-owner",
             "--no-privileges",
             f"--use-list={listing}",
             "--file=-",
             str(archive_path),
-            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
         )
-        consumer = await asyncio.create_subprocess_exec(
-            tools("psql"),
+        loading = await start_client(
+            tools,
+            "psql",
             "--no-psqlrc",
             "--quiet",
             "--no-password",
             "--set=ON_ERROR_STOP=1",
             f"--dbname={where.url}",
             stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
             env=where.env(f"citybots-restore-{os.getpid()}"),
         )
-        restoring, loading = Child(producer, "pg_restore"), Child(consumer, "psql")
+        producer, consumer = restoring.process, loading.process
         # Notices off first: the drops' "drop cascades to ..." lists are not news.
         preamble = "SET client_min_messages = warning;\nBEGIN;\n" + "".join(
             f"DROP SCHEMA IF EXISTS {quote_ident(s)} CASCADE;\n" for s in drop
