@@ -26,6 +26,7 @@ from flows.venues.shared import (
     CheckOutForm,
     Pick,
     VerifyForm,
+    auto_checkout_minutes,
     default_auto_checkout_keyboard,
     duration_text,
     refused_text,
@@ -40,7 +41,6 @@ from services.venues import (
     Venue,
     VenueError,
     VenueService,
-    parse_auto_checkout,
 )
 from services.visits import VisitService
 
@@ -244,12 +244,8 @@ async def got_capacity_number(
 async def got_new_auto_checkout(
     message: Message, state: FSMContext, lang: str, venues: VenueService
 ) -> None:
-    try:
-        minutes = parse_auto_checkout(message.text or "")
-    except VenueError as error:
-        await message.answer(
-            text(lang, f"errors_{error.code}"), reply_markup=default_auto_checkout_keyboard(lang)
-        )
+    minutes = await auto_checkout_minutes(message, lang)
+    if minutes is None:
         return
     assert message.from_user is not None
     venue_id = (await state.get_data())["venue_id"]

@@ -22,6 +22,7 @@ from flows.venues.shared import (
     AutoCheckoutForm,
     Pick,
     VenueForm,
+    auto_checkout_minutes,
     default_auto_checkout_keyboard,
     send_codes,
     set_auto_checkout,
@@ -33,7 +34,6 @@ from services.venues import (
     NewVenue,
     VenueError,
     VenueService,
-    parse_auto_checkout,
 )
 
 
@@ -156,12 +156,8 @@ async def _ask_auto_checkout(message: Message, state: FSMContext, lang: str) -> 
 
 
 async def got_auto_checkout(message: Message, state: FSMContext, lang: str) -> None:
-    try:
-        minutes = parse_auto_checkout(message.text or "")
-    except VenueError as error:
-        await message.answer(
-            text(lang, f"errors_{error.code}"), reply_markup=default_auto_checkout_keyboard(lang)
-        )
+    minutes = await auto_checkout_minutes(message, lang)
+    if minutes is None:
         return
     await state.update_data(auto_checkout=minutes)
     await _ask_entrances(message, state, lang)

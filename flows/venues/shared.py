@@ -23,7 +23,9 @@ from services.venues import (
     LookupAccess,
     Venue,
     VenueCode,
+    VenueError,
     VenueService,
+    parse_auto_checkout,
 )
 
 
@@ -173,3 +175,14 @@ def refused_text(lang: str, access: LookupAccess, venue: Venue, not_staff_key: s
     if access is LookupAccess.NOT_INVITED:
         return text(lang, "staff_lookup.not_invited", venue=venue.name)
     return text(lang, not_staff_key, venue=venue.name)
+
+
+async def auto_checkout_minutes(message: Message, lang: str) -> int | None:
+    """The closing time typed (e.g. 3h, 90m), or None once the person is told what is wrong."""
+    try:
+        return parse_auto_checkout(message.text or "")
+    except VenueError as error:
+        await message.answer(
+            text(lang, f"errors_{error.code}"), reply_markup=default_auto_checkout_keyboard(lang)
+        )
+        return None
