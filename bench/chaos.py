@@ -493,49 +493,35 @@ async def citizen(
         venues = world.venues_left[user.id] = list(world.entry_tokens)
         rng.shuffle(venues)
     status_words = tuple(text("en", f"colour.{c}") for c in ("red", "yellow", "green", "blue"))
+
+    def checked_in(reply: str) -> bool:
+        return "✅ Welcome" in reply or reply.startswith("You are already checked")
+
+    def told_status(reply: str) -> bool:
+        return any(word in reply for word in status_words)
+
+    def answered(reply: str) -> bool:
+        return reply not in (UNAVAILABLE, INTERNAL)
+
     while time.monotonic() < until:
         roll = rng.random()
         grace = until + 30
+        is_ack: Callable[[str], bool]
         if roll < 0.55 and venues:
             venue = venues.pop()
             action = Action("checkin", user.id, time.monotonic(), venue=venue)
-            load.actions.append(action)
-            await _ask(
-                run,
-                load,
-                bot,
-                user,
-                action,
-                f"/start {world.entry_tokens[venue]}",
-                lambda t: "✅ Welcome" in t or t.startswith("You are already checked"),
-                grace,
-            )
+            message = f"/start {world.entry_tokens[venue]}"
+            is_ack = checked_in
         elif roll < 0.85:
             action = Action("status", user.id, time.monotonic())
-            load.actions.append(action)
-            await _ask(
-                run,
-                load,
-                bot,
-                user,
-                action,
-                text("en", "citizen_menu.status"),
-                lambda t: any(w in t for w in status_words),
-                grace,
-            )
+            message = text("en", "citizen_menu.status")
+            is_ack = told_status
         else:
             action = Action("faq", user.id, time.monotonic())
-            load.actions.append(action)
-            await _ask(
-                run,
-                load,
-                bot,
-                user,
-                action,
-                rng.choice(FAQ_QUESTIONS),
-                lambda t: t not in (UNAVAILABLE, INTERNAL),
-                grace,
-            )
+            message = rng.choice(FAQ_QUESTIONS)
+            is_ack = answered
+        load.actions.append(action)
+        await _ask(run, load, bot, user, action, message, is_ack, grace)
         await asyncio.sleep(rng.uniform(0.0, 0.3))
 
 
