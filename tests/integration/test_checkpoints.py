@@ -12,7 +12,7 @@ from citybots.wiring import Services
 from geofence.zones import parse_zones
 from services.permits import PermitError, PermitResult
 from services.validation import InvalidInput
-from tests.factories import add_org, add_pcr, add_permit, make_iin
+from tests.factories import add_org, add_pcr, add_permit, add_zone_with_checkpoint, make_iin
 from tests.integration.test_zones import zone
 
 
@@ -78,15 +78,8 @@ async def test_a_passing_is_flagged_only_while_its_zone_was_restricted(
 
 
 async def test_a_permit_holder_is_not_flagged_and_a_retry_logs_once(services: Services) -> None:
-    name = f"Ring {secrets.token_hex(3)}"
+    name, post = await add_zone_with_checkpoint(services, f"Post {secrets.token_hex(3)}")
     now = datetime.now(UTC)
-    await services.zones.import_shapes(
-        parse_zones(zone(name, 76.90, 0.02)),
-        valid_from=now - timedelta(hours=1),
-        actor="t",
-        source="t",
-    )
-    post = await _checkpoint(services, name)
     plate = f"{secrets.randbelow(900) + 100} KZA 02"
     await add_permit(services, await add_org(services), plate=plate, register="roadblock")
     kwargs = {"officer": 7, "direction": "in", "value": plate.lower(), "at": now}
@@ -113,15 +106,7 @@ async def test_a_permit_holder_is_not_flagged_and_a_retry_logs_once(services: Se
 async def test_a_passing_on_a_suspended_permit_is_flagged_either_way_and_logged_so(
     services: Services,
 ) -> None:
-    name = f"Ring {secrets.token_hex(3)}"
-    now = datetime.now(UTC)
-    await services.zones.import_shapes(
-        parse_zones(zone(name, 76.90, 0.02)),
-        valid_from=now - timedelta(hours=1),
-        actor="t",
-        source="t",
-    )
-    post = await _checkpoint(services, name)
+    _, post = await add_zone_with_checkpoint(services, f"Post {secrets.token_hex(3)}")
     driver, plate = make_iin(), f"{secrets.randbelow(900) + 100} KZC 02"
     await add_permit(
         services, await add_org(services), iin=driver, plate=plate, register="roadblock"

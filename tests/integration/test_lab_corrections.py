@@ -11,6 +11,7 @@ from citybots.wiring import Services
 from services.registry_rows import ImportReport
 from services.status import Colour
 from services.status_notices import StatusNotices
+from services.venues import Venue
 from tests.factories import add_contact, add_stay, make_citizen, make_iin, make_venue
 
 
@@ -33,6 +34,18 @@ async def _import(services: Services, *rows: list[str]) -> ImportReport:
 def _times() -> tuple[datetime, datetime]:
     now = datetime.now(UTC).replace(microsecond=0)
     return now - timedelta(hours=20), now - timedelta(hours=10)
+
+
+async def _stayed_together(services: Services) -> tuple[Venue, str, str, int]:
+    """A venue where a person and a citizen of the bot stayed the same hour, six hours
+    ago: the venue, the person's IIN, the citizen's IIN and Telegram id."""
+    venue = await make_venue(services)
+    sick, exposed_user = make_iin(), _user()
+    exposed = await make_citizen(services, exposed_user)
+    began = datetime.now(UTC) - timedelta(hours=6)
+    await add_stay(services, sick, venue, began, began + timedelta(hours=1))
+    await add_stay(services, exposed, venue, began, began + timedelta(hours=1))
+    return venue, sick, exposed, exposed_user
 
 
 async def test_a_sample_corrected_to_positive_turns_the_person_red_and_keeps_the_history(
@@ -114,12 +127,7 @@ async def test_a_laboratory_withdraws_a_result_entered_in_error_and_it_stops_cou
 
 
 async def test_a_correction_to_positive_starts_the_exposure_search(services: Services) -> None:
-    venue = await make_venue(services)
-    sick, exposed_user = make_iin(), _user()
-    exposed = await make_citizen(services, exposed_user)
-    began = datetime.now(UTC) - timedelta(hours=6)
-    await add_stay(services, sick, venue, began, began + timedelta(hours=1))
-    await add_stay(services, exposed, venue, began, began + timedelta(hours=1))
+    venue, sick, exposed, _exposed_user = await _stayed_together(services)
     sampled, first = _times()
     await _import(services, _row(sick, "negative", sampled=sampled, result_at=first))
     assert [n for n in await services.exposure.notices() if n.venue_id == venue.id] == []
@@ -177,12 +185,7 @@ async def test_a_positive_corrected_to_negative_retracts_the_notices_it_caused(
 async def test_two_positive_results_notify_a_visitor_once_for_one_stay(
     services: Services,
 ) -> None:
-    venue = await make_venue(services)
-    sick, exposed_user = make_iin(), _user()
-    exposed = await make_citizen(services, exposed_user)
-    began = datetime.now(UTC) - timedelta(hours=6)
-    await add_stay(services, sick, venue, began, began + timedelta(hours=1))
-    await add_stay(services, exposed, venue, began, began + timedelta(hours=1))
+    _venue, sick, _exposed, exposed_user = await _stayed_together(services)
     sampled, first = _times()
     await _import(services, _row(sick, "positive", sampled=sampled, result_at=first))
     await _import(
