@@ -255,3 +255,29 @@ async def signed_up(
     await chat.send(iin)
     await chat.replies(2)
     return chat, iin
+
+
+async def joined_officer(
+    sandbox: SandboxClient,
+    services: Services,
+    role: str,
+    *,
+    lang: str = "en",
+    checkpoint: Checkpoint | None = None,
+    menu: str | None = None,
+) -> SandboxChat:
+    """An officer (police, checkpoint or hotline agent) who joined their bot with a fresh
+    invite; with ``menu``, who then pressed that menu button (its answer read)."""
+    from flows.i18n import text
+    from services.permits import OFFICER_BOT
+
+    officer = await sandbox.chat(OFFICER_BOT[role], language_code=lang)
+    token = await services.permits.create_officer_invite(
+        role, created_by="test", checkpoint_id=checkpoint.id if checkpoint else None
+    )
+    await officer.send(f"/start {token}")
+    await officer.reply()
+    if menu is not None:
+        await officer.send(text(lang, menu))
+        await officer.reply()
+    return officer

@@ -16,6 +16,7 @@ from tests.factories import (
     add_pcr,
     add_permit,
     add_zone_with_checkpoint,
+    joined_officer,
     make_iin,
     make_phone,
 )
@@ -118,14 +119,9 @@ async def test_a_passing_on_a_red_drivers_permit_is_flagged_as_suspended_either_
     )
     await add_pcr(services, driver, "positive")
 
-    officer = await sandbox.chat("staff")
-    token = await services.permits.create_officer_invite(
-        "checkpoint", created_by="test", checkpoint_id=post.id
+    officer = await joined_officer(
+        sandbox, services, "checkpoint", checkpoint=post, menu="staff_menu.passing"
     )
-    await officer.send(f"/start {token}")
-    await officer.reply()
-    await officer.send(text("en", "staff_menu.passing"))
-    await officer.reply()
     suspended = text(
         "en",
         "permit.suspended",

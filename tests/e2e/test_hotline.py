@@ -12,6 +12,7 @@ from citybots.wiring import Services
 from flows.faq import answers
 from flows.hotline.call_scripts import scripts
 from flows.i18n import text
+from tests.factories import joined_officer
 
 
 def _services(platform: Platform) -> Services:
@@ -99,12 +100,7 @@ async def test_an_agent_walks_a_script_and_the_call_is_logged(
     stranger = await sandbox.chat("agent")
     await stranger.send(text("en", "agent_menu.script"))
     assert (await stranger.reply())["text"] == text("en", "agent.not_agent")
-    agent = await sandbox.chat("agent", language_code="ru")
-    token = await services.permits.create_officer_invite("agent", created_by="test")
-    await agent.send(f"/start {token}")
-    await agent.reply()
-    await agent.send(text("ru", "agent_menu.script"))
-    await agent.reply()
+    agent = await joined_officer(sandbox, services, "agent", lang="ru", menu="agent_menu.script")
     await agent.send("где можно сдать пцр тест")
     suggested = await agent.reply()
     title = answers("ru")["faq_pcr_testing"]["title"]
@@ -131,12 +127,7 @@ async def test_an_agent_walks_a_decision_tree_to_its_outcome(
     sandbox: SandboxClient, platform: Platform
 ) -> None:
     services = _services(platform)
-    agent = await sandbox.chat("agent", language_code="en")
-    token = await services.permits.create_officer_invite("agent", created_by="test")
-    await agent.send(f"/start {token}")
-    await agent.reply()
-    await agent.send(text("en", "agent_menu.script"))
-    await agent.reply()
+    agent = await joined_officer(sandbox, services, "agent", menu="agent_menu.script")
     await agent.send("my father has a high temperature and coughs, what should we do")
     symptoms = scripts()["symptoms"]
     suggested = await agent.reply()

@@ -41,7 +41,7 @@ from services.db import create_pool
 from tests.conftest import AUDIT_CHAIN_KEY
 from tests.e2e.test_ashyq import _codes, _signed_up
 from tests.e2e.test_permit_applications import _become_head, _fill_form
-from tests.factories import add_zone_with_checkpoint, backdate_stays, make_venue
+from tests.factories import add_zone_with_checkpoint, backdate_stays, joined_officer, make_venue
 
 CANARY_IIN = "791028302728"
 WRONG_IIN = "791028302729"  # the canary with its check digit off by one
@@ -295,14 +295,9 @@ async def _permits_and_checkpoints(sandbox: SandboxClient, services: Services) -
         await police.reply()
 
     _zone, post = await add_zone_with_checkpoint(services, f"Gate {secrets.token_hex(2)}")
-    officer = await sandbox.chat("staff")
-    token = await services.permits.create_officer_invite(
-        "checkpoint", created_by="t", checkpoint_id=post.id
+    officer = await joined_officer(
+        sandbox, services, "checkpoint", checkpoint=post, menu="staff_menu.passing"
     )
-    await officer.send(f"/start {token}")
-    await officer.reply()
-    await officer.send(text("en", "staff_menu.passing"))
-    await officer.reply()
     await officer.press(text("en", "checkpoint.direction.in"))
     await officer.reply()
     for typed in (CANARY_IIN, WRONG_IIN):

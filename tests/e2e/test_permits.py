@@ -10,7 +10,7 @@ from citybots.platform import Platform
 from citybots.wiring import Services
 from flows.i18n import LANGUAGES, text
 from tests.e2e.test_ashyq import _signed_up
-from tests.factories import add_contact, add_org, add_pcr, add_permit, make_iin
+from tests.factories import add_contact, add_org, add_pcr, add_permit, joined_officer, make_iin
 
 
 def _services(platform: Platform) -> Services:
@@ -76,12 +76,9 @@ async def test_an_officer_hears_a_red_or_yellow_holders_permit_is_suspended_neve
     await add_contact(services, yellow)
     await add_pcr(services, driver, "positive")
 
-    officer = await sandbox.chat("staff", language_code="ru")
-    token = await services.permits.create_officer_invite("police", created_by="test")
-    await officer.send(f"/start {token}")
-    await officer.reply()
-    await officer.send(text("ru", "staff_menu.permit"))
-    await officer.reply()
+    officer = await joined_officer(
+        sandbox, services, "police", lang="ru", menu="staff_menu.permit"
+    )
     suspended = text(
         "ru",
         "permit.suspended",
@@ -124,12 +121,9 @@ async def test_a_permits_purpose_is_shown_by_its_name_in_the_readers_language(
     assert f"purpose: {text('en', 'apply.purpose.medical')};" in answer
     assert "medical;" not in answer
 
-    officer = await sandbox.chat("staff", language_code="ru")
-    token = await services.permits.create_officer_invite("police", created_by="test")
-    await officer.send(f"/start {token}")
-    await officer.reply()
-    await officer.send(text("ru", "staff_menu.permit"))
-    await officer.reply()
+    officer = await joined_officer(
+        sandbox, services, "police", lang="ru", menu="staff_menu.permit"
+    )
     await officer.send(iin)
     answer = (await officer.reply())["text"]
     assert f"цель: {text('ru', 'apply.purpose.medical')};" in answer
