@@ -50,6 +50,19 @@ def _skip(lang: str, step: str) -> InlineKeyboardMarkup:
     )
 
 
+async def _took_line(
+    message: Message, state: FSMContext, lang: str, field: str, longest: int, again: str
+) -> bool:
+    """Keep the line typed as the form's ``field`` when it is 1 to ``longest`` characters
+    long; otherwise answer the text ``again`` and keep nothing."""
+    line = (message.text or "").strip()
+    if not 1 <= len(line) <= longest:
+        await message.answer(text(lang, again))
+        return False
+    await state.update_data({field: line})
+    return True
+
+
 async def start_registration(message: Message, state: FSMContext, lang: str) -> None:
     await state.clear()
     await state.set_state(VenueForm.bin)
@@ -68,11 +81,8 @@ async def got_bin(message: Message, state: FSMContext, lang: str) -> None:
 
 
 async def got_name(message: Message, state: FSMContext, lang: str) -> None:
-    name = (message.text or "").strip()
-    if not 1 <= len(name) <= 200:
-        await message.answer(text(lang, "errors_venue.name"))
+    if not await _took_line(message, state, lang, "name", 200, "errors_venue.name"):
         return
-    await state.update_data(name=name)
     await state.set_state(VenueForm.category)
     rows = [
         [
@@ -112,11 +122,8 @@ def _location_keyboard(lang: str) -> ReplyKeyboardMarkup:
 
 
 async def got_address(message: Message, state: FSMContext, lang: str) -> None:
-    address = (message.text or "").strip()
-    if not 1 <= len(address) <= 300:
-        await message.answer(text(lang, "venue.ask_address"))
+    if not await _took_line(message, state, lang, "address", 300, "venue.ask_address"):
         return
-    await state.update_data(address=address)
     await state.set_state(VenueForm.location)
     await message.answer(text(lang, "venue.ask_location"), reply_markup=_location_keyboard(lang))
 
