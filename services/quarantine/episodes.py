@@ -118,18 +118,8 @@ async def open_episodes(conn: Connection, opens: list[Opening]) -> list[Opening]
         else:
             state.signal_episode_id = episode_id
             state.signal_kind = opening.kind.value
-        view = EpisodeView(
-            episode_id,
-            state.code,
-            opening.kind.value,
-            opening.at,
-            opening.distance,
-            state.phone,
-            None,
-            False,
-            False,
-            False,
-            False,
+        view = EpisodeView.unanswered(
+            episode_id, state.code, opening.kind.value, opening.at, opening.distance, state.phone
         )
         params = view.params()
         messages.append(

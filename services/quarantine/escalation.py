@@ -68,18 +68,14 @@ class EscalationService:
                         row["district"],
                     )
                     duty = [row["doctor_chat"]]
-                view = EpisodeView(
+                view = EpisodeView.unanswered(
                     row["id"],
                     row["code"],
                     row["kind"],
                     row["opened_at"],
                     row["distance_m"],
                     row["phone"],
-                    None,
-                    False,
-                    False,
-                    False,
-                    True,
+                    escalated=True,
                 )
                 messages += [
                     Queued(

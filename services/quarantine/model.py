@@ -157,6 +157,33 @@ class EpisodeView:
     resolved: bool
     escalated: bool
 
+    @classmethod
+    def unanswered(
+        cls,
+        episode_id: int,
+        case_code: str,
+        kind: str,
+        opened_at: datetime,
+        distance_m: float | None,
+        phone: str | None,
+        *,
+        escalated: bool = False,
+    ) -> EpisodeView:
+        """An open alert nobody has acknowledged yet (as it goes out, or is escalated)."""
+        return cls(
+            episode_id,
+            case_code,
+            kind,
+            opened_at,
+            distance_m,
+            phone,
+            closed_kind=None,
+            acknowledged=False,
+            called=False,
+            resolved=False,
+            escalated=escalated,
+        )
+
     def params(self) -> dict[str, Any]:
         return {
             "episode": self.id,
