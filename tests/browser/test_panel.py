@@ -272,6 +272,45 @@ async def test_an_analyst_runs_two_scenarios_and_compares_them_side_by_side(
     await page.close()
 
 
+async def test_an_analyst_compares_schools_closed_and_open_on_the_structured_city(
+    browser: Browser, platform: Platform
+) -> None:
+    page = await _browser_login(browser, platform, await _user(platform, "analyst"))
+    await page.goto(f"{platform.base_url}/model")
+    await page.fill("#population", "100000")
+    await page.fill("#days", "200")
+    await page.fill("#replicates", "2")
+    await page.click("#compare-schools")
+    await expect(page).to_have_title(re.compile(r"Model run #\d+"))
+    await expect(page.locator("#schools-compare")).to_be_visible(timeout=120_000)
+    header = page.locator("#schools-compare tr").first
+    await expect(header).to_contain_text("Schools open")
+    await expect(header).to_contain_text("Schools closed")
+    await expect(page.locator("#schools-compare")).to_contain_text("Infected, total")
+    for key in ("schools-open", "schools-closed"):
+        tiles = page.locator(f".district-map[data-scenario={key}] g.district")
+        await expect(tiles).to_have_count(8)
+    await expect(page.locator(".district-map").first).to_contain_text("Bostandyk")
+    await expect(page.locator(".district-map").first).to_contain_text("/100k")
+    await _screenshot(page, "model-schools-districts")
+    assert page.console_errors == []  # type: ignore[attr-defined]
+    await page.close()
+
+
+async def test_a_structured_only_scenario_on_the_homogeneous_model_is_refused(
+    browser: Browser, platform: Platform
+) -> None:
+    page = await _browser_login(browser, platform, await _user(platform, "epidemiologist"))
+    await page.goto(f"{platform.base_url}/model")
+    for box in await page.locator("input[name=scenario]").all():
+        await box.uncheck()
+    await page.check("#s-schools-closed")
+    await page.select_option("#population_kind", "homogeneous")
+    await page.click("#run")
+    await expect(page.locator("#error")).to_contain_text("need the structured city")
+    await page.close()
+
+
 async def test_a_bad_model_request_gets_a_clear_message(
     browser: Browser, platform: Platform
 ) -> None:
