@@ -86,7 +86,9 @@ def parse_structure(raw: object, number: Number, pyramid: tuple[int, ...]) -> St
         districts.append(
             District(
                 name=name.strip(),
-                population=int(number(d.get("population"), f"{at}.population", low=1, integer=True)),
+                population=int(
+                    number(d.get("population"), f"{at}.population", low=1, integer=True)
+                ),
                 jobs=number(d.get("jobs", 1.0), f"{at}.jobs", low=0),
             )
         )
@@ -164,7 +166,13 @@ def parse_structure(raw: object, number: Number, pyramid: tuple[int, ...]) -> St
         setting_weight=weights,  # type: ignore[arg-type]
         r0=number(top.get("r0", 3.11), "structured.r0", low=0.01, high=50),
         steps_per_day=int(
-            number(top.get("steps_per_day", 1), "structured.steps_per_day", low=1, high=24, integer=True)
+            number(
+                top.get("steps_per_day", 1),
+                "structured.steps_per_day",
+                low=1,
+                high=24,
+                integer=True,
+            )
         ),
         sources={str(k): str(v) for k, v in sources.items()},
     )
@@ -205,9 +213,7 @@ def parse_interventions(
             raw_factors = _mapping(item.get("factors"), f"{at}.factors")
             for setting, value in raw_factors.items():
                 if setting not in SETTINGS:
-                    raise CityError(
-                        f"{at}.factors.{setting}: settings are {', '.join(SETTINGS)}"
-                    )
+                    raise CityError(f"{at}.factors.{setting}: settings are {', '.join(SETTINGS)}")
                 factors[setting] = number(value, f"{at}.factors.{setting}", low=0, high=10)
         district = -1
         if kind == "quarantine_zone":

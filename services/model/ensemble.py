@@ -165,7 +165,8 @@ def city_for(structure: Structure, pyramid: tuple[int, ...], size: int, seed: in
 
 
 def _structured_run(task: Task) -> StructuredRun:
-    assert task.structure is not None and task.policy is not None
+    assert task.structure is not None
+    assert task.policy is not None
     city = city_for(task.structure, task.disease.age_pyramid, task.population, task.seed)
     transmission = Transmission(
         per_contact=per_contact_for_r0(

@@ -56,7 +56,11 @@ class PopulationConfig:
     work_ages: tuple[int, int] = (20, 65)
     employment: float = 0.65
     # Workplace sizes: (smallest, largest, share of workers) per size class.
-    workplace_sizes: tuple[tuple[int, int, float], ...] = ((1, 9, 0.3), (10, 49, 0.3), (50, 250, 0.4))
+    workplace_sizes: tuple[tuple[int, int, float], ...] = (
+        (1, 9, 0.3),
+        (10, 49, 0.3),
+        (50, 250, 0.4),
+    )
     commuting: float = 0.3  # share of workers (and of community contacts) across districts
     # Contacts per day by five-year band of the person (school, work, community), and
     # the community mixing matrix's rows (who those contacts are, by five-year band).
@@ -68,6 +72,9 @@ class PopulationConfig:
     # layers), instead of the contacts per day above capped at the group's size.
     whole_group: bool = False
     grades_by_age: bool = True  # classes of one school year (False: any school age)
+    # Households as families (a head aged 20+, members matched by age); False: people
+    # placed at random (Covasim's hybrid population does so).
+    family_households: bool = True
 
     def scaled_districts(self, population: int) -> npt.NDArray[np.float64]:
         sizes = np.array([d.population for d in self.districts], dtype=np.float64)
@@ -104,9 +111,7 @@ class Population:
         return np.diff(self.group_start)
 
 
-def _ages(
-    rng: np.random.Generator, pyramid: npt.NDArray[np.float64], count: int
-) -> tuple[I8, I8]:
+def _ages(rng: np.random.Generator, pyramid: npt.NDArray[np.float64], count: int) -> tuple[I8, I8]:
     band = rng.choice(len(pyramid), size=count, p=pyramid / pyramid.sum()).astype(np.int8)
     age = (band.astype(np.int64) * 10 + rng.integers(0, 10, count)).astype(np.int8)
     return band, age
@@ -211,9 +216,7 @@ def _workplace_sizes(rng: np.random.Generator, config: PopulationConfig, workers
 
 def _csr(groups: IntArray, count: int) -> tuple[IntArray, I32]:
     order = np.argsort(groups, kind="stable").astype(np.int32)
-    start = np.concatenate(([0], np.cumsum(np.bincount(groups, minlength=count)))).astype(
-        np.int64
-    )
+    start = np.concatenate(([0], np.cumsum(np.bincount(groups, minlength=count)))).astype(np.int64)
     return start, order
 
 
@@ -226,7 +229,10 @@ def build_population(
     rng = np.random.default_rng([seed, 0x5EED])
     band, age = _ages(rng, np.asarray(pyramid, dtype=np.float64), size)
     sizes = _household_sizes(rng, config, size)
-    order = _fill_households(rng, sizes, band, age)
+    if config.family_households:
+        order = _fill_households(rng, sizes, band, age)
+    else:
+        order = rng.permutation(size)
     band, age = band[order], age[order]
     household_start = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
     household = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)

@@ -98,7 +98,7 @@ def result_document(
                 },
             }
             for r in results
-        ]
+        ],
     }
 
 
@@ -126,13 +126,9 @@ class ModelRuns:
             raise ModelRunError("the population must be homogeneous or structured")
         if population_kind == "structured" and self.spec.structure is None:
             raise ModelRunError("the scenario file has no structured city")
-        needing = [
-            s.name for s in self.spec.scenarios if s.key in scenarios and s.structured_only
-        ]
+        needing = [s.name for s in self.spec.scenarios if s.key in scenarios and s.structured_only]
         if population_kind == "homogeneous" and needing:
-            raise ModelRunError(
-                "these scenarios need the structured city: " + ", ".join(needing)
-            )
+            raise ModelRunError("these scenarios need the structured city: " + ", ".join(needing))
         if not 1_000 <= population <= MAX_POPULATION:
             raise ModelRunError(f"the population must be between 1,000 and {MAX_POPULATION:,}")
         if not 30 <= days <= MAX_DAYS:

@@ -174,7 +174,7 @@ def _scenario(raw: object, where: str, start: date, districts: tuple[str, ...] |
     for n in range(1, len(phases)):
         if phases[n].start <= phases[n - 1].start:
             raise ScenarioError(f"{where}.schedule[{n}].from: phases must be in date order")
-    interventions = ()
+    interventions: tuple[Intervention, ...] = ()
     if item.get("interventions") is not None:
         if districts is None:
             raise ScenarioError(f"{where}.interventions: need the file's structured block")

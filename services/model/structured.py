@@ -75,8 +75,12 @@ class Transmission:
     per_contact: float
     setting_weight: tuple[float, float, float, float] = (3.0, 0.6, 0.6, 0.3)
     susceptibility: tuple[float, ...] = (1.0,) * 9  # by the disease's ten-year band
-    early_fraction: float = 0.0  # first share of the infectious time ...
+    early_fraction: float = 0.0  # first share of the infectious time (at most
+    early_cap_days: float = 1e9  # this many days) is ...
     early_ratio: float = 1.0  # ... this many times as infectious (Covasim's viral load)
+    # People in hospital still infect others until discharge (Covasim's default; the
+    # city's model takes them out of the community at admission).
+    infectious_in_hospital: bool = False
 
 
 @dataclass(frozen=True)
@@ -220,9 +224,10 @@ def simulate_structured(
     ledger = _DistrictLedger(districts, steps)
     contacts = _contacts(population, config)
     mixing = _mixing(config, population)
+    # Attempts are made at the highest susceptibility and thinned by the target's.
     sus = np.asarray(transmission.susceptibility, dtype=np.float64)
+    weight = np.asarray(transmission.setting_weight) * transmission.per_contact * sus.max()
     sus = sus / sus.max()
-    weight = np.asarray(transmission.setting_weight) * transmission.per_contact
     resident_share = np.bincount(population.district, minlength=districts) / n
     district_cumulative = np.cumsum(resident_share)
     district_cumulative[-1] = 1.0
@@ -266,6 +271,8 @@ def simulate_structured(
         ledger.add("recovered", where[recovered], recovered_at[recovered])
         infectious_at[people] = course.infectious_at
         infectious_end[people] = course.infectious_end
+        if transmission.infectious_in_hospital:
+            infectious_end[people[course.admitted_people]] = course.discharged
         onset[people] = course.onset
         fate[people] = course.fate
         for at in np.unique(course.infectious_at):
@@ -317,7 +324,7 @@ def simulate_structured(
                 break
             continue
         w = _infectiousness(
-            active, step, onset, infectious_at, infectious_end, disease, transmission
+            active, step, onset, infectious_at, infectious_end, disease, transmission, per_day
         )
         factor = policy.setting_factor[:, day] * weight * dt
         away = away_factor(active, step)
@@ -412,6 +419,7 @@ def _infectiousness(
     infectious_end: npt.NDArray[np.int32],
     disease: Disease,
     transmission: Transmission,
+    per_day: int,
 ) -> npt.NDArray[np.float64]:
     their_onset = onset[people]
     w = np.where(
@@ -421,7 +429,11 @@ def _infectiousness(
     )
     if transmission.early_fraction > 0 and transmission.early_ratio != 1.0:
         begin = infectious_at[people]
-        early_end = begin + transmission.early_fraction * (infectious_end[people] - begin)
+        early = np.minimum(
+            np.floor(transmission.early_fraction * (infectious_end[people] - begin)),
+            transmission.early_cap_days * per_day,
+        )
+        early_end = begin + early
         w = np.where(step < early_end, w * transmission.early_ratio, w)
     return w
 
@@ -449,7 +461,11 @@ def _community_targets(
     start = population.bucket_start[bucket]
     size = population.bucket_start[bucket + 1] - start
     slot = start + np.floor(rng.random(count) * size).astype(np.int64)
-    targets = np.where(size > 0, population.bucket_members[np.minimum(slot, len(population.bucket_members) - 1)], -1)
+    targets = np.where(
+        size > 0,
+        population.bucket_members[np.minimum(slot, len(population.bucket_members) - 1)],
+        -1,
+    )
     return targets.astype(np.int64)
 
 
@@ -493,4 +509,3 @@ def _result(
         },
         by_setting=tuple(int(v) for v in by_setting),
     )
-

@@ -182,7 +182,8 @@ def test_the_structured_scenarios_run_and_report_each_district(spec) -> None:  #
     assert list(districts) == [d.name for d in spec.structure.population.districts]
     for bands in districts.values():
         assert bands["infected"].low <= bands["infected"].median <= bands["infected"].high
-    assert results[0].by_setting is not None and set(results[0].by_setting) == {
+    assert results[0].by_setting is not None
+    assert set(results[0].by_setting) == {
         "home",
         "school",
         "work",
@@ -208,7 +209,8 @@ def test_homogeneous_runs_keep_the_six_and_structured_runs_add_the_new_ones() ->
         scenario.interventions, scenario.multipliers(shipped.start), shipped.start, 200
     )
     june_10 = 89
-    assert policy.zone[june_10] == 0 and policy.zone_cut[june_10] == 0.9
+    assert policy.zone[june_10] == 0
+    assert policy.zone_cut[june_10] == 0.9
     assert policy.setting_factor[1, june_10] == 0.0  # schools closed then
     assert policy.work_from_home.max() == 0.0
 
