@@ -101,11 +101,15 @@ def per_contact_for_r0(
     """The probability per contact at which the mean person infects ``r0`` others in a
     susceptible city. Contacts that repeat (one's household, class, workplace) are
     counted once each, with the chance of infecting them over the infectious time;
-    community contacts are new people every day."""
-    contacts = _contacts(population, config)
-    group = np.zeros(population.size)
-    in_group = population.group >= 0
-    group[in_group] = population.group_sizes()[population.group[in_group]] - 1
+    community contacts are new people every day. Evaluated on every k-th person (at
+    most ~100,000; people are listed household by household, district by district, so
+    the sample spreads over the city)."""
+    sample = slice(None, None, max(1, population.size // 100_000))
+    contacts = tuple(c[sample] for c in _contacts(population, config))
+    group = np.zeros(len(contacts[HOME]))
+    groups = population.group[sample]
+    in_group = groups >= 0
+    group[in_group] = population.group_sizes()[groups[in_group]] - 1
     home_size = contacts[HOME]
 
     def r(p: float) -> float:
@@ -120,7 +124,7 @@ def per_contact_for_r0(
     low, high = 0.0, 1.0
     if r(high) < r0:
         return high
-    for _ in range(50):
+    for _ in range(32):
         middle = (low + high) / 2
         low, high = (middle, high) if r(middle) < r0 else (low, middle)
     return (low + high) / 2
@@ -303,7 +307,11 @@ def simulate_structured(
         are dropped later, so callers scale the rate by size / (size - 1)."""
         return start + np.floor(rng.random(len(start)) * size).astype(np.int64)
 
-    def away_factor(people: IntArray, step: int) -> npt.NDArray[np.float64]:
+    isolating = bool(policy.testing.max(initial=0) > 0)
+
+    def away_factor(people: IntArray, step: int) -> npt.NDArray[np.float64] | float:
+        if not isolating:
+            return 1.0
         factor = np.ones(len(people))
         factor[isolate_at[people] <= step] *= 1 - policy.isolation_efficacy
         quarantined = (quarantine_from[people] <= step) & (step < quarantine_until[people])
@@ -455,8 +463,14 @@ def _community_targets(
         where = np.where(rng.random(count) < config.commuting, other, own)
     else:
         where = own
-    rows = mixing[population.band5[sources]]
-    band = (rng.random(count)[:, None] > rows).sum(axis=1)
+    # Each row's cumulative shares shifted by its index make one increasing sequence:
+    # one search finds the band in the source's own row.
+    own_band = population.band5[sources].astype(np.int64)
+    flat = (mixing + np.arange(FIVE_YEAR_BANDS)[:, None]).ravel()
+    band = (
+        np.searchsorted(flat, own_band + rng.random(count), side="right")
+        - own_band * FIVE_YEAR_BANDS
+    )
     bucket = where * FIVE_YEAR_BANDS + np.minimum(band, FIVE_YEAR_BANDS - 1)
     start = population.bucket_start[bucket]
     size = population.bucket_start[bucket + 1] - start
