@@ -71,15 +71,19 @@ def _numbers(value: object, where: str, count: int, number: Number) -> tuple[flo
     return tuple(number(v, f"{where}[{i}]", low=0) for i, v in enumerate(value))
 
 
+def _entries(raw: object, where: str, what: str) -> list[tuple[str, dict[str, Any]]]:
+    """A non-empty list of mappings, each with where it is."""
+    if not isinstance(raw, list) or not raw:
+        raise CityError(f"{where}: {what}")
+    return [(f"{where}[{n}]", _mapping(item, f"{where}[{n}]")) for n, item in enumerate(raw)]
+
+
 def parse_structure(raw: object, number: Number, pyramid: tuple[int, ...]) -> Structure:
     top = _mapping(raw, "structured")
-    districts_raw = top.get("districts")
-    if not isinstance(districts_raw, list) or not districts_raw:
-        raise CityError("structured.districts: a list of at least one district is needed")
     districts = []
-    for n, item in enumerate(districts_raw):
-        at = f"structured.districts[{n}]"
-        d = _mapping(item, at)
+    for at, d in _entries(
+        top.get("districts"), "structured.districts", "a list of at least one district is needed"
+    ):
         name = d.get("name")
         if not isinstance(name, str) or not name.strip():
             raise CityError(f"{at}.name: every district needs a name")
@@ -135,13 +139,12 @@ def parse_structure(raw: object, number: Number, pyramid: tuple[int, ...]) -> St
     )
     school = _ages(top.get("school_ages", [6, 18]), "structured.school_ages", number)
     work = _ages(top.get("work_ages", [20, 65]), "structured.work_ages", number)
-    workplaces_raw = top.get("workplace_sizes")
-    if not isinstance(workplaces_raw, list) or not workplaces_raw:
-        raise CityError("structured.workplace_sizes: a list of {smallest, largest, share}")
     workplaces = []
-    for n, item in enumerate(workplaces_raw):
-        at = f"structured.workplace_sizes[{n}]"
-        w = _mapping(item, at)
+    for at, w in _entries(
+        top.get("workplace_sizes"),
+        "structured.workplace_sizes",
+        "a list of {smallest, largest, share}",
+    ):
         low = int(number(w.get("smallest"), f"{at}.smallest", low=1, integer=True))
         high = int(number(w.get("largest"), f"{at}.largest", low=low, integer=True))
         workplaces.append((low, high, number(w.get("share"), f"{at}.share", low=0)))

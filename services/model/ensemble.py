@@ -112,29 +112,17 @@ def tasks_for(spec: ModelSpec) -> list[Task]:
     on the same random draws (and, structured, on the same synthetic city), and the
     same file gives the same numbers."""
     structure = spec.structure if spec.population_kind == "structured" else None
-    if structure is not None:
-        policies = {
-            s.key: build_policy(s.interventions, s.multipliers(spec.start), spec.start, spec.days)
-            for s in spec.scenarios
-        }
-        # Replicate by replicate, so a worker builds each city once for its scenarios.
-        return [
-            Task(
-                scenario=scenario.key,
-                replicate=r,
-                disease=spec.disease,
-                phases=scenario.phases(spec.start),
-                population=spec.population,
-                days=spec.days,
-                seed=spec.seed + r,
-                seed_infections=spec.seed_infections,
-                steps_per_day=structure.steps_per_day,
-                structure=structure,
-                policy=policies[scenario.key],
-            )
-            for r in range(spec.replicates)
-            for scenario in spec.scenarios
-        ]
+    policies = {
+        s.key: build_policy(s.interventions, s.multipliers(spec.start), spec.start, spec.days)
+        for s in (spec.scenarios if structure is not None else ())
+    }
+    replicates = range(spec.replicates)
+    # Structured: replicate by replicate, so a worker builds each city once.
+    order = (
+        [(r, s) for r in replicates for s in spec.scenarios]
+        if structure is not None
+        else [(r, s) for s in spec.scenarios for r in replicates]
+    )
     return [
         Task(
             scenario=scenario.key,
@@ -145,10 +133,11 @@ def tasks_for(spec: ModelSpec) -> list[Task]:
             days=spec.days,
             seed=spec.seed + r,
             seed_infections=spec.seed_infections,
-            steps_per_day=spec.steps_per_day,
+            steps_per_day=structure.steps_per_day if structure else spec.steps_per_day,
+            structure=structure,
+            policy=policies.get(scenario.key),
         )
-        for scenario in spec.scenarios
-        for r in range(spec.replicates)
+        for r, scenario in order
     ]
 
 
