@@ -180,19 +180,35 @@ def ours_matched(size: int, days: int, seeds: list[int], schools_closed: bool) -
 
 
 def covasim(size: int, days: int, seeds: list[int]) -> list[dict]:
+    """Covasim's runs, each printed as it ends (a long comparison shows its progress)."""
     python = COVASIM_VENV / "bin" / "python"
     if not python.exists():
         print(f"installing {COVASIM} into {COVASIM_VENV} (once) ...", flush=True)
         venv.create(COVASIM_VENV, with_pip=True)
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", COVASIM], check=True)
-    out = subprocess.run(
+    runs = []
+    with subprocess.Popen(
         [str(python), "-c", COVASIM_RUN, json.dumps([size, days, seeds, [False, True]])],
-        check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
         env={**os.environ, "STARSIM_INSTALL_FONTS": "0"},
-    )
-    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("{"):
+                run = json.loads(line)
+                runs.append(run)
+                print(
+                    f"  Covasim seed {run['seed']}, schools "
+                    f"{'closed' if run['schools_closed'] else 'open'}: attack rate "
+                    f"{run['attack_rate']:.1%}, peak day {run['peak_day']}, "
+                    f"{run['initialise'] + run['run']:.0f} s",
+                    flush=True,
+                )
+    if process.returncode:
+        raise SystemExit(f"Covasim stopped with exit status {process.returncode}")
+    return runs
 
 
 def _within(ours: float, theirs: float, share: float) -> str:
@@ -206,11 +222,19 @@ def compare(size: int, days: int, replicates: int) -> float:
     seeds = list(range(1, replicates + 1))
     print(
         f"Covasim 4.0.1 hybrid against this model (matched), {size:,} people x {days} days, "
-        f"{replicates} seeds, schools open and closed: running Covasim ...",
+        f"{replicates} seeds, schools open and closed ...",
         flush=True,
     )
-    theirs = covasim(size, days, seeds)
     ours = {closed: ours_matched(size, days, seeds, closed) for closed in (False, True)}
+    for closed, runs in ours.items():
+        print(
+            f"  this model, schools {'closed' if closed else 'open'}: attack rates "
+            + ", ".join(f"{r['attack_rate']:.1%}" for r in runs)
+            + "; peak days "
+            + ", ".join(str(r["peak_day"]) for r in runs),
+            flush=True,
+        )
+    theirs = covasim(size, days, seeds)
     spent = sum(r["initialise"] + r["run"] for r in theirs)
     covasim_rate = len(theirs) * size * days / spent
     our_spent = sum(r["seconds"] for runs in ours.values() for r in runs)
