@@ -14,7 +14,8 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from admin.templating import html
-from flows.i18n import LANGUAGES, pick_language, text
+from presentation.i18n import LANGUAGES, pick_language, text
+from presentation.keys import input_error
 from services.permits import PermitResult, PermitService
 from services.quotas import LookupQuotas
 from services.validation import InvalidInput
@@ -109,7 +110,7 @@ async def check(request: web.Request) -> web.Response:
         return _page(
             lang,
             value=value,
-            answer=text(lang, f"errors.{error.code}"),
+            answer=input_error(lang, error.code),
             answer_class="error",
             status=400,
         )

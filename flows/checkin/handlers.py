@@ -13,8 +13,8 @@ from flows.common.keyboards import main_menu
 from flows.context import BotProfile
 from flows.filters import MenuButton, StartPayload
 from flows.formatting import local_clock, local_time
-from flows.i18n import text
 from flows.status.handlers import linked_iin
+from presentation.i18n import text
 from services.citizens import CitizenService
 from services.venues import TOKEN_PREFIX, VenueService
 from services.visits import VisitService

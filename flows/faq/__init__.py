@@ -7,7 +7,8 @@ from importlib import resources
 
 import yaml
 
-from flows.i18n import LANGUAGES, label
+from presentation.i18n import LANGUAGES, label
+from presentation.keys import INTENTS
 
 SMALL_TALK = ("greet", "goodbye", "thanks")
 
@@ -34,4 +35,4 @@ def intent_title(lang: str, intent: str | None) -> str:
     entry = answers(lang).get(intent)
     if entry is not None:
         return entry["title"]
-    return label(lang, f"intent.{intent}", intent)
+    return label(lang, INTENTS.get(intent), intent)

@@ -13,7 +13,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from flows.faq import SMALL_TALK, answers, topics
-from flows.i18n import text
+from presentation.i18n import text
 from services.hotline import HotlineService, Tickets
 
 ANSWER_CONFIDENCE = 0.5  # below this, the closest topics are offered instead

@@ -11,7 +11,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from flows.formatting import local_clock, local_time
-from flows.i18n import text
+from presentation.i18n import text
 from services.quarantine import Action, EpisodeView
 
 

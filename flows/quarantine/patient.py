@@ -18,7 +18,6 @@ from flows.contacts import own_phone
 from flows.context import BotProfile, Limits
 from flows.filters import HasContact, HasLocation, MenuButton, StartPayload
 from flows.formatting import local_time
-from flows.i18n import text
 from flows.quarantine.keyboards import (
     Consent,
     HomeChoice,
@@ -27,6 +26,8 @@ from flows.quarantine.keyboards import (
     phone_keyboard,
 )
 from flows.quarantine.live import LiveIngest, fix_from
+from presentation.i18n import plural, text
+from presentation.keys import input_error
 from services.quarantine import Case, QuarantineError, QuarantineService, validate_fix
 from services.validation import InvalidInput
 
@@ -66,7 +67,7 @@ async def open_invite(
             "quarantine.consent",
             code=case.code,
             end=f"{case.isolation_end:%d.%m.%Y}",
-            days=limits.fix_retention_days,
+            days=plural(lang, "quarantine.days", limits.fix_retention_days),
         ),
         reply_markup=consent_keyboard(lang),
     )
@@ -123,12 +124,12 @@ async def got_phone(
     try:
         phone = own_phone(message)
     except InvalidInput as error:
-        key = (
-            "quarantine.not_own_contact"
+        answer = (
+            text(lang, "quarantine.not_own_contact")
             if error.code == "not_own_contact"
-            else f"errors.{error.code}"
+            else input_error(lang, error.code)
         )
-        await message.answer(text(lang, key), reply_markup=phone_keyboard(lang))
+        await message.answer(answer, reply_markup=phone_keyboard(lang))
         return
     await quarantine.set_phone(message.from_user.id, phone)
     case = await quarantine.case_of_patient(message.from_user.id)

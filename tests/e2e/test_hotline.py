@@ -11,7 +11,7 @@ from citybots.platform import Platform
 from citybots.wiring import Services
 from flows.faq import answers
 from flows.hotline.call_scripts import scripts
-from flows.i18n import text
+from presentation.i18n import text
 
 
 def _services(platform: Platform) -> Services:

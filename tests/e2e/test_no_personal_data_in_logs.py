@@ -36,7 +36,7 @@ from citybots.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from citybots.platform import Platform
 from citybots.settings import load_settings
 from citybots.wiring import Services, build_services
-from flows.i18n import text
+from presentation.i18n import text
 from services.db import create_pool
 from tests.conftest import AUDIT_CHAIN_KEY
 from tests.e2e.test_ashyq import _codes, _signed_up

@@ -13,7 +13,7 @@ from typing import Any
 from bots.sandbox.client import SandboxChat, SandboxClient, buttons
 from citybots.platform import Platform
 from citybots.wiring import Services
-from flows.i18n import text
+from presentation.i18n import text
 from services.quarantine import QuarantineService
 from tests.factories import make_phone
 

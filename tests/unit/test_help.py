@@ -11,7 +11,7 @@ from aiogram.filters import Command
 from bots.registry import BOT_MODULES
 from flows.common import handlers as common
 from flows.common.handlers import help_text
-from flows.i18n import LANGUAGES, text
+from presentation.i18n import LANGUAGES, text
 
 
 def _commands(router: Router) -> set[str]:

@@ -1,0 +1,100 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+from presentation.catalogue_check import check, check_catalogues, check_code
+from presentation.i18n import LANGUAGES, LOCALES, catalogue_path, catalogues, plural, text
+
+
+def test_the_catalogues_and_the_code_agree() -> None:
+    assert check() == []
+
+
+@pytest.fixture
+def broken(tmp_path: Path) -> Path:
+    root = tmp_path / "locales"
+    shutil.copytree(LOCALES, root)
+    return root
+
+
+def _edit(root: Path, lang: str, old: str, new: str) -> None:
+    path = catalogue_path(lang, root)
+    source = path.read_text(encoding="utf-8")
+    assert old in source
+    path.write_text(source.replace(old, new, 1), encoding="utf-8")
+
+
+def test_a_key_missing_in_one_language_fails_the_lint(broken: Path) -> None:
+    _edit(broken, "kk", 'msgid "fallback"', 'msgid "fallback_elsewhere"')
+    problems, _ = check_catalogues(broken)
+    assert "kk: no text for fallback" in problems
+
+
+def test_a_placeholder_that_differs_between_languages_fails_the_lint(broken: Path) -> None:
+    _edit(broken, "ru", "{bot}", "{robot}")
+    problems, _ = check_catalogues(broken)
+    assert any(p.startswith("private_only: the placeholders differ") for p in problems)
+
+
+def test_a_plural_form_missing_fails_the_lint(broken: Path) -> None:
+    _edit(broken, "ru", 'msgstr[2] "{count} строк"\n', "")
+    problems, _ = check_catalogues(broken)
+    assert "ru: no text for apply.lines" in problems
+
+
+def test_a_language_folder_not_in_the_list_fails_the_lint(broken: Path) -> None:
+    shutil.copytree(broken / "en", broken / "de")
+    problems, _ = check_catalogues(broken)
+    assert any("'de', not in services/languages.py" in p for p in problems)
+
+
+def test_keys_built_at_run_time_or_unknown_fail_the_lint() -> None:
+    books = catalogues()
+    source = (
+        "text(lang, f'colour.{colour}')\n"
+        "text(lang, 'colour.' + colour)\n"
+        "text(lang, 'no.such.key')\n"
+        "text(lang, 'venue.closed_all')\n"
+        "KINDS = {'a': 'colour.red', 'b': 'colour.mauve'}\n"
+        "text(lang, KINDS[kind])\n"
+    )
+    problems = check_code(source, "m.py", books)
+    assert problems == [
+        "m.py:1: a catalogue key built at run time: use a mapping",
+        "m.py:2: a catalogue key built at run time: use a mapping",
+        "m.py:3: no text 'no.such.key' in the catalogues",
+        "m.py:4: 'venue.closed_all' is read with plural()",
+        "m.py:5: 'colour.mauve' (in a mapping of catalogue keys) is not in the catalogues",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lang", "count", "expected"),
+    [
+        ("en", 1, "1 line"),
+        ("en", 2, "2 lines"),
+        ("ru", 1, "1 строка"),
+        ("ru", 3, "3 строки"),
+        ("ru", 5, "5 строк"),
+        ("ru", 11, "11 строк"),
+        ("ru", 21, "21 строка"),
+        ("ru", 22, "22 строки"),
+        ("kk", 1, "1 жол"),
+        ("kk", 7, "7 жол"),
+    ],
+)
+def test_plural_forms_follow_each_language(lang: str, count: int, expected: str) -> None:
+    assert plural(lang, "apply.lines", count) == expected
+
+
+def test_a_sentence_with_two_counts_takes_each_form() -> None:
+    told = text(
+        "ru",
+        "apply.confirm",
+        lines=plural("ru", "apply.lines", 5),
+        people=plural("ru", "apply.people", 2),
+        vehicles=plural("ru", "apply.vehicles", 1),
+    )
+    assert told.startswith("Готово к отправке: 5 строк (2 человека, 1 машина).")
+    assert set(catalogues()) == set(LANGUAGES)
