@@ -72,11 +72,12 @@ def _page(
         "permit_check.html",
         status=status,
         lang=lang,
-        t=lambda key: text(lang, key),
+        t=lambda key, **params: text(lang, key, **params),
         languages=[(code, text(code, "language_name")) for code in LANGUAGES],
         value=value,
         answer=answer,
         answer_class=answer_class,
+        checks_per_hour=CHECKS_PER_HOUR,
     )
 
 

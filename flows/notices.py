@@ -15,6 +15,7 @@ from flows.quarantine.alerts import alert_keyboard, alert_text, closed_text, pat
 from flows.quarantine.keyboards import HomeChoice
 from presentation.i18n import text
 from presentation.keys import COLOUR_NAMES, COLOUR_NEXT, RESULTS, STATUS_REASONS
+from presentation.rules import HOME_RADIUS, green_validity
 
 
 class UnknownNotice(KeyError):
@@ -67,7 +68,7 @@ def _status_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) -
     lines.append(
         text(lang, STATUS_REASONS[params["reason"]], laboratory=params["laboratory"] or "—")
     )
-    lines.append(text(lang, COLOUR_NEXT[colour]))
+    lines.append(text(lang, COLOUR_NEXT[colour], hours=green_validity(lang)))
     return "\n\n".join(lines)
 
 
@@ -139,7 +140,7 @@ def render_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) ->
         return Notice(text(lang, "quarantine.live_ending", until=until))
     if kind == "quarantine_confirm_home":
         accuracy = params.get("accuracy")
-        body = text(lang, "quarantine.confirm_home")
+        body = text(lang, "quarantine.confirm_home", radius=HOME_RADIUS)
         if accuracy is not None:
             body += "\n" + text(lang, "quarantine.accuracy", accuracy=accuracy)
         keyboard = InlineKeyboardMarkup(

@@ -30,8 +30,6 @@ sys.path.insert(0, str(ROOT))
 from presentation.i18n import DOMAIN, catalogue_path, read_catalogue  # noqa: E402
 from services.languages import LANGUAGES  # noqa: E402
 
-BRACE = "python-brace-format"
-
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str | list[str]]:
     flat: dict[str, str | list[str]] = {}
@@ -49,11 +47,9 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str | list[str]
 
 
 def message(key: str, value: str | list[str]) -> Message:
-    forms = [value] if isinstance(value, str) else value
-    flags = [BRACE] if any("{" in form for form in forms) else []
     if isinstance(value, str):
-        return Message(key, value, flags=flags)
-    return Message((key, key), tuple(value), flags=flags)
+        return Message(key, value)
+    return Message((key, key), tuple(value))
 
 
 def new_catalogue(lang: str) -> Catalog:

@@ -10,6 +10,7 @@ from flows.context import BotProfile
 from flows.filters import MenuButton, PlainStart
 from presentation.i18n import LANGUAGES, text
 from presentation.keys import COMMANDS, GREETINGS, HELP_INTROS
+from presentation.rules import visit_history
 from services.users import LanguagePreferences
 
 
@@ -28,7 +29,7 @@ def help_text(lang: str, profile: BotProfile) -> str:
     commands = "\n".join(f"/{c} — {text(lang, COMMANDS[c])}" for c in profile.all_commands)
     return "\n\n".join(
         (
-            text(lang, HELP_INTROS[profile.name]),
+            text(lang, HELP_INTROS[profile.name], days=visit_history(lang)),
             f"{text(lang, 'help.title')}\n{commands}",
             text(lang, "help.footer"),
         )

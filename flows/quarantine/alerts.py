@@ -12,6 +12,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from flows.formatting import local_clock, local_time
 from presentation.i18n import text
+from presentation.rules import silence
 from services.quarantine import Action, EpisodeView
 
 
@@ -36,6 +37,7 @@ def alert_text(
             code=params["code"],
             time=local_time(at, tz),
             distance=params.get("distance") if params.get("distance") is not None else "?",
+            silence=silence(lang),
         )
     ]
     if params.get("phone"):
@@ -89,5 +91,8 @@ def closed_text(params: dict[str, Any], lang: str, tz: ZoneInfo) -> str:
 def patient_text(params: dict[str, Any], lang: str) -> str:
     distance = params.get("distance")
     return text(
-        lang, f"quarantine.patient.{params['kind']}", distance=distance if distance else "?"
+        lang,
+        f"quarantine.patient.{params['kind']}",
+        distance=distance if distance else "?",
+        silence=silence(lang),
     )

@@ -26,8 +26,9 @@ from flows.quarantine.keyboards import (
     phone_keyboard,
 )
 from flows.quarantine.live import LiveIngest, fix_from
-from presentation.i18n import plural, text
+from presentation.i18n import text
 from presentation.keys import input_error
+from presentation.rules import HOME_RADIUS, days, silence
 from services.quarantine import Case, QuarantineError, QuarantineService, validate_fix
 from services.validation import InvalidInput
 
@@ -67,7 +68,9 @@ async def open_invite(
             "quarantine.consent",
             code=case.code,
             end=f"{case.isolation_end:%d.%m.%Y}",
-            days=plural(lang, "quarantine.days", limits.fix_retention_days),
+            days=days(lang, limits.fix_retention_days),
+            radius=HOME_RADIUS,
+            silence=silence(lang),
         ),
         reply_markup=consent_keyboard(lang),
     )
@@ -196,7 +199,7 @@ async def home_choice(
         if callback_data.answer == "yes":
             await quarantine.confirm_home(user)
             await message.edit_reply_markup(reply_markup=None)
-            await message.answer(text(lang, "quarantine.home_confirmed"))
+            await message.answer(text(lang, "quarantine.home_confirmed", radius=HOME_RADIUS))
         elif callback_data.answer == "no":
             await quarantine.reject_home(user)
             await message.edit_reply_markup(reply_markup=None)
@@ -206,7 +209,7 @@ async def home_choice(
         else:
             await quarantine.home_here(user, now=datetime.now(UTC))
             await message.edit_reply_markup(reply_markup=None)
-            await message.answer(text(lang, "quarantine.home_confirmed"))
+            await message.answer(text(lang, "quarantine.home_confirmed", radius=HOME_RADIUS))
     except QuarantineError as error:
         await message.answer(text(lang, error.key))
 

@@ -17,6 +17,7 @@ from flows.formatting import local_time
 from flows.rendering import status_card
 from presentation.i18n import text
 from presentation.keys import COLOUR_NAMES, COLOUR_NEXT, STATUS_REASONS
+from presentation.rules import green_validity
 from services.citizens import mask_iin
 from services.status import Colour, Status
 
@@ -38,7 +39,7 @@ def status_lines(lang: str, status: Status, city_tz: ZoneInfo) -> list[str]:
     until_key = _until(status)
     if status.until is not None and until_key is not None:
         lines.append(text(lang, until_key, time=local_time(status.until, city_tz)))
-    lines.append(text(lang, COLOUR_NEXT[status.colour]))
+    lines.append(text(lang, COLOUR_NEXT[status.colour], hours=green_validity(lang)))
     return lines
 
 

@@ -98,3 +98,23 @@ def test_a_sentence_with_two_counts_takes_each_form() -> None:
     )
     assert told.startswith("Готово к отправке: 5 строк (2 человека, 1 машина).")
     assert set(catalogues()) == set(LANGUAGES)
+
+
+def test_texts_name_the_rule_values_the_code_enforces() -> None:
+    from presentation.keys import COLOUR_NEXT
+    from presentation.rules import HOME_RADIUS, days, green_validity, silence
+
+    consent = text(
+        "en",
+        "quarantine.consent",
+        code="AB12",
+        end="01.01.2027",
+        days=days("en", 14),
+        radius=HOME_RADIUS,
+        silence=silence("en"),
+    )
+    assert "more than 30 m from home or when no location arrives for 15 minutes" in consent
+    assert "deleted 14 days after they arrive" in consent
+    assert "на 72 часа" in text("ru", COLOUR_NEXT["blue"], hours=green_validity("ru"))
+    assert plural("ru", "visits.title", 14) == "Ваши посещения за последние 14 дней:"
+    assert plural("ru", "visits.title", 21) == "Ваши посещения за последний 21 день:"
