@@ -559,7 +559,11 @@ class Platform:
             redis=self.redis,
             links=links,
             city_tz=ZoneInfo(self.settings.city_timezone),
-            limits=Limits(fix_retention_days=self.settings.quarantine_fix_retention_days),
+            limits=Limits(
+                fix_retention_days=self.settings.quarantine_fix_retention_days,
+                positive_isolation_days=self.settings.positive_isolation_days,
+                visit_retention_days=self.settings.visit_retention_days,
+            ),
             quotas=services.quotas,
             quarantine=services.quarantine,
             live_ingest=self.live_ingest,

@@ -11,6 +11,7 @@ values are catalogue keys is checked whole."""
 from __future__ import annotations
 
 import ast
+import re
 import string
 import sys
 from pathlib import Path
@@ -32,6 +33,10 @@ ALERT_KIND_PREFIXES = frozenset(
         "quarantine.patient.",
     }
 )
+# Besides its catalogue, each language has these files (the hotline's FAQ, its NLU data).
+PER_LANGUAGE = ("flows/faq/{lang}.yml", "nlu/data/{lang}.yml")
+# A key an admin template names: {{ t("public_check.title") }}.
+TEMPLATE_KEY = re.compile(r"""\bt\(\s*["']([^"']+)["']""")
 # The functions that take a catalogue key as their second argument.
 SINGULAR = frozenset({"text", "label"})
 PLURAL = frozenset({"plural"})
@@ -82,6 +87,10 @@ def check_catalogues(root: Path = LOCALES) -> tuple[list[str], dict[str, Message
         if len({frozenset(names) for names in seen.values()}) > 1:
             named = ", ".join(f"{lang} {sorted(names)}" for lang, names in seen.items())
             problems.append(f"{key}: the placeholders differ between languages: {named}")
+    for lang in LANGUAGES:
+        for pattern in PER_LANGUAGE:
+            if not (ROOT / pattern.format(lang=lang)).exists():
+                problems.append(f"{pattern.format(lang=lang)}: missing ({lang!r} is a language)")
     for waiting in sorted((ROOT / "flows" / "locales").glob("*.yml")):
         problems.append(f"{waiting}: carry its keys over with scripts/carry_keys.py")
     return problems, books
@@ -170,6 +179,12 @@ def check(root: Path = ROOT, locales: Path = LOCALES) -> list[str]:
         for path in sorted((root / package).rglob("*.py")):
             where = str(path.relative_to(root))
             problems.extend(check_code(path.read_text(encoding="utf-8"), where, books))
+    english = books.get("en", {})
+    for template in sorted((root / "admin" / "templates").rglob("*.html")):
+        source = template.read_text(encoding="utf-8")
+        for key in TEMPLATE_KEY.findall(source):
+            if key not in english:
+                problems.append(f"{template.relative_to(root)}: no text {key!r} in the catalogues")
     return problems
 
 

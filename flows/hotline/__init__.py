@@ -13,7 +13,8 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from flows.faq import answers, topics
+from flows.context import Limits
+from flows.faq import answer_text, answers, topics
 from flows.faq.handlers import Parser, PlainText
 from flows.filters import MenuButton, StartPayload
 from flows.hotline.call_scripts import Script, scripts, suggested
@@ -224,6 +225,7 @@ async def script_pressed(
     state: FSMContext,
     lang: str,
     tickets: Tickets,
+    limits: Limits,
 ) -> None:
     assert isinstance(query.message, Message)
     await query.answer()
@@ -247,7 +249,7 @@ async def script_pressed(
             return
         await state.update_data(topic=intent)
         await query.message.answer(
-            text(lang, "agent.script_read") + "\n\n" + answers(lang)[intent]["answer"],
+            text(lang, "agent.script_read") + "\n\n" + answer_text(lang, intent, limits),
             reply_markup=_buttons(
                 [
                     [(text(lang, OUTCOME_NAMES[o]), ScriptStep(step="outcome", value=o))]
