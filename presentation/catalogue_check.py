@@ -16,6 +16,8 @@ import string
 import sys
 from pathlib import Path
 
+from babel.messages.catalog import Catalog
+
 from presentation.i18n import LOCALES, book_of, catalogue_path, read_catalogue
 from services.languages import LANGUAGES
 
@@ -61,6 +63,9 @@ def check_catalogues(root: Path = LOCALES) -> tuple[list[str], dict[str, Message
             problems.append(f"{path}: missing ({lang!r} is in services/languages.py)")
             continue
         catalogue = read_catalogue(path, lang)
+        rule = Catalog(locale=lang).plural_forms
+        if catalogue.plural_forms != rule:
+            problems.append(f"{path}: Plural-Forms must be the language's: {rule}")
         books[lang] = book_of(catalogue).messages
         for key, value in books[lang].items():
             if isinstance(value, tuple) and len(value) != catalogue.num_plurals:

@@ -118,3 +118,18 @@ def test_texts_name_the_rule_values_the_code_enforces() -> None:
     assert "на 72 часа" in text("ru", COLOUR_NEXT["blue"], hours=green_validity("ru"))
     assert plural("ru", "visits.title", 14) == "Ваши посещения за последние 14 дней:"
     assert plural("ru", "visits.title", 21) == "Ваши посещения за последний 21 день:"
+
+
+def test_a_catalogue_copied_without_its_languages_plural_rule_fails_the_lint(
+    broken: Path,
+) -> None:
+    english_rule = "nplurals=2; plural=(n != 1);"
+    russian = catalogue_path("ru", broken)
+    source = russian.read_text(encoding="utf-8")
+    header_end = source.index("\n\n")
+    head = source[:header_end]
+    start = head.index('"Plural-Forms: ') + len('"Plural-Forms: ')
+    end = head.index('\\n"', start)
+    russian.write_text(head[:start] + english_rule + head[end:] + source[header_end:], "utf-8")
+    problems, _ = check_catalogues(broken)
+    assert any("Plural-Forms must be the language's" in p for p in problems)
