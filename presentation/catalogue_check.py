@@ -42,6 +42,8 @@ TEMPLATE_KEY = re.compile(r"""\bt\(\s*["']([^"']+)["']""")
 # The functions that take a catalogue key as their second argument.
 SINGULAR = frozenset({"text", "label"})
 PLURAL = frozenset({"plural"})
+# Refusals raised with the key of the text that explains them (their first argument).
+KEYED_ERRORS = frozenset({"PermitError", "QuarantineError", "HotlineError"})
 
 Messages = dict[str, str | tuple[str, ...]]
 
@@ -112,6 +114,8 @@ def _called(node: ast.Call) -> str | None:
 
 
 def _key_argument(node: ast.Call) -> ast.expr | None:
+    if _called(node) in KEYED_ERRORS:
+        return node.args[0] if len(node.args) == 1 else None
     if len(node.args) >= 2:
         return node.args[1]
     return next((k.value for k in node.keywords if k.arg == "key"), None)
@@ -143,25 +147,35 @@ def _alert_kind(node: ast.expr) -> bool:
     )
 
 
+def _written(node: ast.expr) -> list[str]:
+    """The keys a key expression writes out: a string, or either side of a conditional."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.IfExp):
+        return _written(node.body) + _written(node.orelse)
+    return []
+
+
 def check_code(source: str, where: str, books: dict[str, Messages]) -> list[str]:
     """The problems with the catalogue keys one module's source names."""
     english = books.get("en", {})
     problems: list[str] = []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Call) and _called(node) in SINGULAR | PLURAL:
+        if isinstance(node, ast.Call) and _called(node) in SINGULAR | PLURAL | KEYED_ERRORS:
             key = _key_argument(node)
             if key is None:
                 continue
             line = f"{where}:{node.lineno}"
             if _built(key) and not _alert_kind(key):
                 problems.append(f"{line}: a catalogue key built at run time: use a mapping")
-            elif isinstance(key, ast.Constant) and isinstance(key.value, str):
-                found = english.get(key.value)
-                if found is None:
-                    problems.append(f"{line}: no text {key.value!r} in the catalogues")
-                elif isinstance(found, tuple) != (_called(node) in PLURAL):
-                    reader = "text()" if isinstance(found, str) else "plural()"
-                    problems.append(f"{line}: {key.value!r} is read with {reader}")
+            else:
+                for written in _written(key):
+                    found = english.get(written)
+                    if found is None:
+                        problems.append(f"{line}: no text {written!r} in the catalogues")
+                    elif isinstance(found, tuple) != (_called(node) in PLURAL):
+                        reader = "text()" if isinstance(found, str) else "plural()"
+                        problems.append(f"{line}: {written!r} is read with {reader}")
         elif isinstance(node, ast.Dict):
             values = [v.value for v in node.values if isinstance(v, ast.Constant)]
             if not values or len(values) != len(node.values):

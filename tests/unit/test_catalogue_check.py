@@ -58,6 +58,8 @@ def test_keys_built_at_run_time_or_unknown_fail_the_lint() -> None:
         "text(lang, 'venue.closed_all')\n"
         "KINDS = {'a': 'colour.red', 'b': 'colour.mauve'}\n"
         "text(lang, KINDS[kind])\n"
+        "raise PermitError(f'apply.{code}')\n"
+        "raise QuarantineError('doctor.invite_invalid' if gone else 'doctor.vanished')\n"
     )
     problems = check_code(source, "m.py", books)
     assert problems == [
@@ -66,6 +68,8 @@ def test_keys_built_at_run_time_or_unknown_fail_the_lint() -> None:
         "m.py:3: no text 'no.such.key' in the catalogues",
         "m.py:4: 'venue.closed_all' is read with plural()",
         "m.py:5: 'colour.mauve' (in a mapping of catalogue keys) is not in the catalogues",
+        "m.py:7: a catalogue key built at run time: use a mapping",
+        "m.py:8: no text 'doctor.vanished' in the catalogues",
     ]
 
 
@@ -133,3 +137,11 @@ def test_a_catalogue_copied_without_its_languages_plural_rule_fails_the_lint(
     russian.write_text(head[:start] + english_rule + head[end:] + source[header_end:], "utf-8")
     problems, _ = check_catalogues(broken)
     assert any("Plural-Forms must be the language's" in p for p in problems)
+
+
+def test_alert_kind_keys_wait_for_their_mapping_but_nothing_else_does() -> None:
+    books = catalogues()
+    assert check_code("text(lang, f'doctor.kind.{kind}')\n", "m.py", books) == []
+    assert check_code("text(lang, f'doctor.state.{state}')\n", "m.py", books) == [
+        "m.py:1: a catalogue key built at run time: use a mapping"
+    ]
