@@ -16,6 +16,7 @@ import string
 import sys
 from pathlib import Path
 
+import yaml
 from babel.messages.catalog import Catalog
 
 from presentation.i18n import LOCALES, book_of, catalogue_path, read_catalogue
@@ -192,8 +193,31 @@ def check_code(source: str, where: str, books: dict[str, Messages]) -> list[str]
     return problems
 
 
+def check_faq(root: Path = ROOT) -> list[str]:
+    """The FAQ's answers name the same rule placeholders in every language."""
+    problems: list[str] = []
+    named: dict[str, dict[str, set[str]]] = {}
+    for lang in LANGUAGES:
+        path = root / "flows" / "faq" / f"{lang}.yml"
+        if not path.exists():
+            continue
+        for intent, entry in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
+            try:
+                found = placeholders(str(entry.get("answer", "")))
+            except ValueError as error:
+                problems.append(f"{path.relative_to(root)}: {intent}: {error}")
+                continue
+            named.setdefault(intent, {})[lang] = found
+    for intent, by_lang in named.items():
+        if len({frozenset(names) for names in by_lang.values()}) > 1:
+            told = ", ".join(f"{lang} {sorted(names)}" for lang, names in by_lang.items())
+            problems.append(f"flows/faq: {intent}: the placeholders differ: {told}")
+    return problems
+
+
 def check(root: Path = ROOT, locales: Path = LOCALES) -> list[str]:
     problems, books = check_catalogues(locales)
+    problems.extend(check_faq(root))
     for package in PACKAGES:
         for path in sorted((root / package).rglob("*.py")):
             where = str(path.relative_to(root))

@@ -145,3 +145,19 @@ def test_alert_kind_keys_wait_for_their_mapping_but_nothing_else_does() -> None:
     assert check_code("text(lang, f'doctor.state.{state}')\n", "m.py", books) == [
         "m.py:1: a catalogue key built at run time: use a mapping"
     ]
+
+
+def test_faq_answers_naming_different_rules_in_two_languages_fail_the_lint(
+    tmp_path: Path,
+) -> None:
+    from presentation.catalogue_check import check_faq
+
+    faq = tmp_path / "flows" / "faq"
+    faq.mkdir(parents=True)
+    for lang in LANGUAGES:
+        rule = "{visits_kept}" if lang == "kk" else "{visit_history}"
+        (faq / f"{lang}.yml").write_text(f'faq_x:\n  title: "x"\n  answer: "a {rule}"\n', "utf-8")
+    assert check_faq(tmp_path) == [
+        "flows/faq: faq_x: the placeholders differ: ru ['visit_history'], "
+        "kk ['visits_kept'], en ['visit_history']"
+    ]
