@@ -24,18 +24,6 @@ from services.languages import LANGUAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("citybots", "bots", "admin", "flows", "nlu", "presentation", "services")
-# The quarantine's alert kinds (AlertKind) still name their texts with f-strings: the split
-# of services/quarantine.py (issue 19 §1) gives them a mapping, which this lint then checks
-# like any other; until it lands, only keys built from these beginnings are let through.
-ALERT_KIND_PREFIXES = frozenset(
-    {
-        "doctor.alert.",
-        "doctor.alert.ended.",
-        "doctor.closed.",
-        "doctor.kind.",
-        "quarantine.patient.",
-    }
-)
 # Besides its catalogue, each language has these files (the hotline's FAQ, its NLU data).
 PER_LANGUAGE = ("flows/faq/{lang}.yml", "nlu/data/{lang}.yml")
 # A key an admin template names: {{ t("public_check.title") }}.
@@ -137,17 +125,6 @@ def _built(node: ast.expr) -> bool:
     return False
 
 
-def _alert_kind(node: ast.expr) -> bool:
-    if not isinstance(node, ast.JoinedStr) or len(node.values) != 2:
-        return False
-    start, end = node.values
-    return (
-        isinstance(start, ast.Constant)
-        and start.value in ALERT_KIND_PREFIXES
-        and isinstance(end, ast.FormattedValue)
-    )
-
-
 def _written(node: ast.expr) -> list[str]:
     """The keys a key expression writes out: a string, or either side of a conditional."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -167,7 +144,7 @@ def check_code(source: str, where: str, books: dict[str, Messages]) -> list[str]
             if key is None:
                 continue
             line = f"{where}:{node.lineno}"
-            if _built(key) and not _alert_kind(key):
+            if _built(key):
                 problems.append(f"{line}: a catalogue key built at run time: use a mapping")
             else:
                 for written in _written(key):

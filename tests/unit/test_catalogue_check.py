@@ -139,14 +139,6 @@ def test_a_catalogue_copied_without_its_languages_plural_rule_fails_the_lint(
     assert any("Plural-Forms must be the language's" in p for p in problems)
 
 
-def test_alert_kind_keys_wait_for_their_mapping_but_nothing_else_does() -> None:
-    books = catalogues()
-    assert check_code("text(lang, f'doctor.kind.{kind}')\n", "m.py", books) == []
-    assert check_code("text(lang, f'doctor.state.{state}')\n", "m.py", books) == [
-        "m.py:1: a catalogue key built at run time: use a mapping"
-    ]
-
-
 def test_faq_answers_naming_different_rules_in_two_languages_fail_the_lint(
     tmp_path: Path,
 ) -> None:
