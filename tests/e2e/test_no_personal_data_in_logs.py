@@ -370,7 +370,7 @@ async def _pcr(deployed: Deployment, services: Services, other: SandboxChat) -> 
         f"{CANARY_PHONE},{sampled.isoformat()},{result.isoformat()},positive,City lab\n"
     )
     await deployed.command("import", "pcr", str(pcr))
-    notice = await other.reply(wait=20)
+    notice = await other.reply(wait=90)  # the import runs as its own process, then the outbox
     assert notice["text"].startswith("⚠️")
 
     key = await services.labs.add("Canary lab")
