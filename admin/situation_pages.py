@@ -10,7 +10,9 @@ from aiohttp import web
 from markupsafe import Markup
 
 from admin.charts import Series, bar_chart, sparkline
+from admin.feeds_pages import feed_chart
 from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render
+from admin.templating import csv_download
 from flows.faq import answers
 from flows.hotline.call_scripts import topic_titles
 from services.situation import Situation, SituationCentre
@@ -83,6 +85,10 @@ def _charts(s: Situation, tz: ZoneInfo) -> dict[str, Markup]:
             element_id="chart-traffic",
             caption="checkpoint passings and contacts registered per day",
         ),
+        **{
+            f"feed_{name}": feed_chart(series, s.quarantine_zones, element_id=f"chart-feed-{name}")
+            for name, series in s.feeds.items()
+        },
     }
 
 
@@ -115,6 +121,16 @@ async def situation_page(request: web.Request) -> web.Response:
     )
 
 
+async def export(request: web.Request) -> web.Response:
+    """The daily figures of the page's window, the feeds' among them, a day a row."""
+    tz = request.app[CITY_TIMEZONE]
+    situation = await request.app[SITUATION].current(datetime.now(tz))
+    header, rows = situation.table()
+    await panel_audit(request, "situation.export", {})
+    return csv_download("situation.csv", header, rows)
+
+
 def setup_situation_pages(app: web.Application, situation: SituationCentre) -> None:
     app[SITUATION] = situation
     add_route(app, "GET", "/situation", situation_page, roles=ROLES, title="Situation centre")
+    add_route(app, "GET", "/situation.csv", export, roles=ROLES)

@@ -38,6 +38,7 @@ from admin.api import setup_api
 from admin.app import init_app as init_admin
 from admin.audit_pages import setup_audit_pages
 from admin.checkpoints_pages import setup_checkpoints_pages
+from admin.feeds_pages import setup_feeds_pages
 from admin.hardening import BODY_TIMEOUT, body_deadline, input_guard
 from admin.hotline_pages import setup_hotline_pages
 from admin.indicators_pages import setup_indicators_pages
@@ -398,6 +399,7 @@ class Platform:
             settings.reports_dir,
             max_upload=settings.registry_upload_max_mb * 1024**2,
         )
+        setup_feeds_pages(app, self.services.feeds, self.services.rollups)
         links = BotLinks(miniapp_short_name=settings.miniapp_short_name)
         self.miniapp = MiniApp(
             citizens=self.services.citizens,

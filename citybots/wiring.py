@@ -15,6 +15,7 @@ from services.citizens import CitizenService
 from services.container import Services
 from services.disputes import DisputeService
 from services.exposure import ExposureService
+from services.feeds.store import Feeds
 from services.hotline import HotlineService, Tickets
 from services.indicators import IndicatorService
 from services.labs import LabService
@@ -103,5 +104,6 @@ def build_services(
         panel=PanelService(pool, session_hours=settings.panel_session_hours),
         model_runs=ModelRuns(pool, load_spec(settings.model_scenarios)),
         openings=OpeningLedger(pool),
+        feeds=Feeds(pool, timezone=settings.city_timezone),
         pacer=Pacer(redis, Limits(per_bot=settings.telegram_sends_per_second)),
     )

@@ -11,6 +11,7 @@ from services.checkpoints import CheckpointService
 from services.citizens import CitizenService
 from services.disputes import DisputeService
 from services.exposure import ExposureService
+from services.feeds.store import Feeds
 from services.hotline import HotlineService, Tickets
 from services.indicators import IndicatorService
 from services.labs import LabService
@@ -67,3 +68,4 @@ class Services:
     model_runs: ModelRuns
     pacer: Pacer
     openings: OpeningLedger
+    feeds: Feeds
