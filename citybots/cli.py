@@ -765,7 +765,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--remove", action="store_true", help="remove every demo row instead")
     commands.add_parser("check", help="report what is reachable and configured")
-    importing = commands.add_parser("import", help="import a register or a feed (CSV), or zones (GeoJSON)")
+    importing = commands.add_parser(
+        "import", help="import a register or a feed (CSV), or zones (GeoJSON)"
+    )
     importing.add_argument(
         "kind", choices=["pcr", "contacts", "phones", "orgs", "pois", "zones", *FEEDS]
     )

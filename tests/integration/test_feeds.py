@@ -57,7 +57,8 @@ async def test_a_feed_file_is_stored_once_corrected_later_and_bad_rows_reported(
     with (tmp_path / "rejected.csv").open(encoding="utf-8") as report:
         rows = list(csv.reader(report))
     assert rows[0] == ["line", "code", "reason", "day", "hour", "district", "camera", "vehicles"]
-    assert rows[1][:2] == ["4", "hour.value"] and "0 to 23" in rows[1][2]
+    assert rows[1][:2] == ["4", "hour.value"]
+    assert "0 to 23" in rows[1][2]
 
 
 async def test_an_import_is_audited_at_both_ends_with_its_counts(services: Services) -> None:
@@ -69,8 +70,10 @@ async def test_an_import_is_audited_at_both_ends_with_its_counts(services: Servi
         "SELECT actor, details FROM audit_log WHERE action = 'import.end' AND subject = 'budget'"
         " ORDER BY id DESC LIMIT 1"
     )
-    assert end is not None and end["actor"] == "analyst-1"
-    assert end["details"]["accepted"] == 1 and end["details"]["status"] == "done"
+    assert end is not None
+    assert end["actor"] == "analyst-1"
+    assert end["details"]["accepted"] == 1
+    assert end["details"]["status"] == "done"
 
 
 async def test_feed_figures_roll_up_by_day_and_the_bed_figure_comes_from_the_hospitals(
@@ -90,7 +93,8 @@ async def test_feed_figures_roll_up_by_day_and_the_bed_figure_comes_from_the_hos
         _lines(f"{today},Moscow,KC-{secrets.token_hex(2)},150,150,12\n"),
         source="test",
     )
-    assert beds.accepted == 2 and flights.accepted == 1
+    assert beds.accepted == 2
+    assert flights.accepted == 1
     await refreshed(services.rollups)
     after = await feed_series(services.rollups, yesterday, today)
     assert [
@@ -114,7 +118,8 @@ async def test_feed_figures_roll_up_by_day_and_the_bed_figure_comes_from_the_hos
     assert "hospitals' feed" in in_hospital.note
     assert any(t.key == "feed-flights" for t in situation.tiles)
     header, rows = situation.table()
-    assert "beds_occupied" in header and "flights_quarantined" in header
+    assert "beds_occupied" in header
+    assert "flights_quarantined" in header
     last = dict(zip(header, rows[-1], strict=True))
     assert last["day"] == today.isoformat()
     assert last["beds_occupied"] == after["beds"].totals["occupied"][-1]

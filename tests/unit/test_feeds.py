@@ -30,7 +30,8 @@ def test_a_row_for_the_whole_day_has_no_hour_and_an_optional_name_may_be_empty()
     _, hour, keys, at, _ = parse_row(
         FEEDS["traffic"], ["2026-04-20", "", "Almaly", "", "9"], TZ, NOW
     )
-    assert hour is None and keys == ["Almaly", ""]
+    assert hour is None
+    assert keys == ["Almaly", ""]
     assert at == datetime(2026, 4, 20, tzinfo=TZ)
 
 
@@ -69,7 +70,8 @@ def test_a_bad_row_is_refused_with_a_reason(feed: str, fields: list[str], code: 
 def test_every_feed_names_its_columns_once_with_a_figure_and_a_first_name() -> None:
     for spec in FEEDS.values():
         assert len(set(spec.columns)) == len(spec.columns)
-        assert spec.figures and spec.keys[0].required
+        assert spec.figures
+        assert spec.keys[0].required
 
 
 def test_a_pushed_item_becomes_the_csv_row_and_unknown_fields_refuse_it() -> None:
