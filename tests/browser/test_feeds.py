@@ -1,0 +1,54 @@
+"""The Feeds pages in a real browser: an analyst uploads a traffic file, sees the report,
+opens the feed's chart and rows, and finds it on the situation centre."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from playwright.async_api import Browser, expect
+
+from citybots.platform import Platform
+from tests.browser.test_panel import _browser_login, _screenshot, _user
+from tests.integration.test_rollups import refreshed
+
+
+async def test_an_analyst_uploads_traffic_and_sees_it_charted(
+    browser: Browser, platform: Platform, tmp_path: Path
+) -> None:
+    assert platform.services is not None
+    tz = ZoneInfo(platform.settings.city_timezone)
+    today = datetime.now(tz).date()
+    camera = f"CAM-{secrets.token_hex(2)}"
+    lines = ["day,hour,district,camera,vehicles"]
+    for back in range(14):
+        day = today - timedelta(days=back)
+        lines += [f"{day},{hour},Medeu,{camera},{900 + 37 * back + hour}" for hour in (8, 18)]
+    lines.append(f"{today},,Medeu,{camera},-5")
+    file = tmp_path / "traffic.csv"
+    file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    page = await _browser_login(browser, platform, await _user(platform, "analyst"))
+    await page.goto(f"{platform.base_url}/feeds")
+    await expect(page.locator("#feed-traffic")).to_contain_text("Road traffic")
+    await page.select_option("#kind", "traffic")
+    await page.set_input_files("#file", str(file))
+    await page.click("#upload button[type=submit]")
+    await expect(page.locator("#result")).to_contain_text("28 added")
+    await expect(page.locator("#result")).to_contain_text("1 rejected")
+    await expect(page.locator("#rejected-link")).to_be_visible()
+    await _screenshot(page, "feeds-upload")
+
+    await refreshed(platform.services.rollups)
+    await page.goto(f"{platform.base_url}/feeds/traffic")
+    await expect(page.locator("#chart-traffic")).to_be_visible()
+    await expect(page.locator("#rows")).to_contain_text(camera)
+    await _screenshot(page, "feed-traffic")
+
+    await page.goto(f"{platform.base_url}/situation")
+    await expect(page.locator("#tile-feed-traffic")).to_be_visible()
+    await expect(page.locator("#chart-feed-traffic")).to_be_visible()
+    await _screenshot(page, "situation-feeds")
+    assert page.console_errors == []  # type: ignore[attr-defined]
