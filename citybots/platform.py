@@ -46,6 +46,7 @@ from admin.map_pages import setup_map_pages
 from admin.miniapp import PATH as MINIAPP_PATH
 from admin.miniapp import setup_miniapp
 from admin.model_pages import setup_model_pages
+from admin.news_pages import setup_news_pages
 from admin.nlu_api import setup_nlu_api
 from admin.panel import SEND_QUEUES, add_page, setup_panel
 from admin.permits_pages import setup_permits_pages
@@ -400,6 +401,7 @@ class Platform:
             max_upload=settings.registry_upload_max_mb * 1024**2,
         )
         setup_feeds_pages(app, self.services.feeds, self.services.rollups)
+        setup_news_pages(app, self.services.news)
         links = BotLinks(miniapp_short_name=settings.miniapp_short_name)
         self.miniapp = MiniApp(
             citizens=self.services.citizens,
@@ -480,6 +482,7 @@ class Platform:
             tz=ZoneInfo(settings.city_timezone),
             pacer=self.services.pacer,
             paid_broadcast=settings.telegram_paid_broadcast,
+            news=self.services.news,
         )
         self._notifier_task = asyncio.create_task(self.notifier.run(), name="notifier")
         self._invalidations = InvalidationListener(
@@ -570,6 +573,7 @@ class Platform:
             hotline=services.hotline,
             tickets=services.tickets,
             nlu=self.nlu,
+            news=services.news,
         )
 
     async def _connect_bot(self, name: str) -> None:

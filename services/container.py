@@ -17,6 +17,7 @@ from services.indicators import IndicatorService
 from services.labs import LabService
 from services.miniapp import OpeningLedger
 from services.model.runs import ModelRuns
+from services.news import NewsService
 from services.outbox import Outbox
 from services.pacing import Pacer
 from services.panel import PanelService
@@ -69,3 +70,4 @@ class Services:
     pacer: Pacer
     openings: OpeningLedger
     feeds: Feeds
+    news: NewsService
