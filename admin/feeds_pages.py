@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 from markupsafe import Markup
 
 from admin.charts import Series, bar_chart
+from admin.choropleth import choropleth
 from admin.panel import CITY_TIMEZONE, add_route, render
 from admin.registry_pages import MAX_UPLOAD, import_upload, rejected
 from admin.templating import csv_download
 from services.feeds.figures import FeedSeries, feed_series, quarantine_zones_by_day, window
+from services.feeds.operators import operator_picture
 from services.feeds.specs import FEEDS, FeedSpec
 from services.feeds.store import Feeds, item_fields
 from services.rollups import Rollups
@@ -79,6 +82,20 @@ async def feed_page(request: web.Request) -> web.Response:
     series = (await feed_series(rollups, first, last))[spec.name]
     zones = await quarantine_zones_by_day(rollups, series.days) if spec.name == "traffic" else []
     rows = await request.app[FEEDS_KEY].records.rows(spec.name, limit=ROWS_SHOWN)
+    extra: dict[str, Any] = {}
+    if spec.name == "operators":
+        picture = await operator_picture(rollups, last)
+        extra = {
+            "picture": picture,
+            "map": choropleth(
+                picture.sectors,
+                dict(picture.by_sector),
+                element_id="choropleth",
+                unit="subscribers away",
+            ),
+            "heat_rows": picture.by_day_hour,
+            "peak": max((max(r) for r in picture.by_day_hour.values()), default=0) or 1,
+        }
     return render(
         request,
         "panel/feed.html",
@@ -89,6 +106,7 @@ async def feed_page(request: web.Request) -> web.Response:
         refreshed_at=await rollups.refreshed_at(),
         tz=tz,
         max_mb=request.app[MAX_UPLOAD] // 1024**2,
+        **extra,
     )
 
 

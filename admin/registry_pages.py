@@ -127,7 +127,7 @@ async def import_upload(
         username = session_of(request).user.username
         report = await importer.import_rows(
             kind,
-            CsvSource(path).rows(),
+            CsvSource(path),
             source=f"panel:{username}",
             actor=username,
             about={"file": name, "bytes": await asyncio.to_thread(_size, path)},

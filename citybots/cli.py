@@ -11,7 +11,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from subprocess import Popen
@@ -380,7 +380,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
         return await _import_zones(settings, args, path)
     source = CsvSource(path)
     progress = ProgressLine(f"importing {path.name}", source.fraction_read)
-    rows = source.rows()
+    rows: Iterable[tuple[int, list[str] | None]] = source
     if args.kind == "pois" and path.suffix.lower() in (".geojson", ".json"):
         from geofence.points import point_rows
 

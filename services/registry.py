@@ -97,6 +97,9 @@ REASONS = {
     "figure.count": "a count is not a whole number from 0 to 1,000,000,000",
     "figure.amount": "an amount is not a number from 0 to 1,000,000,000,000 with at most 2 "
     "decimals",
+    "operator.per_subscriber": "the file has a per-subscriber row (a subscriber's identifier, "
+    "or not the aggregate's columns): operators hand over counts, never people; nothing was "
+    "imported",
     "row.columns": "row does not have the expected columns",
     "row.nul": "row has a NUL character (no stored text can hold one)",
     "row.malformed": "row cannot be read as CSV (quoting, size or encoding)",
@@ -851,6 +854,10 @@ class CsvSource:
         if self._binary.closed:
             return 1.0
         return min(1.0, self._binary.tell() / self.size)
+
+    def __iter__(self) -> Iterator[tuple[int, list[str] | None]]:
+        """Each iteration reads the file anew (an import that reads it twice may)."""
+        return self.rows()
 
     def rows(self) -> Iterator[tuple[int, list[str] | None]]:
         with self.path.open("rb") as binary:

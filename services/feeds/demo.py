@@ -20,6 +20,9 @@ _CAMERAS = 3  # per district
 _MODES = {"bus": ("12", "32", "92"), "metro": ("M1",), "trolleybus": ("T4",)}
 _ORIGINS = (("Moscow", "SU 1954"), ("Istanbul", "TK 350"), ("Nur-Sultan", "KC 852"))
 _HOSPITALS = ("City infectious diseases hospital", "Clinic No. 7", "Regional hospital")
+# The demo city's sectors (services/demo.py) as the operators count them.
+_SECTORS = ("[DEMO] Sector 1 (Almaly)", "[DEMO] Sector 2 (Medeu)")
+_OPERATORS = ("[DEMO] Operator A", "[DEMO] Operator B")
 _ITEMS = {
     "Tests and reagents": 9_000_000,
     "Protective equipment": 4_500_000,
@@ -102,6 +105,17 @@ def _rows(today: date) -> dict[str, list[tuple[date, int | None, list[str], dict
                     },
                 )
             )
+        for weight, sector in enumerate(_SECTORS, 1):
+            for operator in _OPERATORS:
+                for hour in (*range(22, 24), *range(0, 6)):  # the quarantine night
+                    night = 30 if hour in (23, 0) else 12
+                    away = round(
+                        weight
+                        * night
+                        * (1 - calm / 2 if day >= lockdown else 1)
+                        * rng.uniform(0.5, 1.5)
+                    )
+                    rows["operators"].append((day, hour, [sector, operator], {"away": away}))
         for item, month in _ITEMS.items():
             planned = month / DAYS
             spent = planned * rng.uniform(0.6, 1.3)

@@ -9,6 +9,7 @@ key is what the charts and the daily roll-ups break the figures down by.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -48,6 +49,10 @@ class FeedSpec:
     headline: str = ""  # the figure on the situation centre's tile (else the first)
     rising_is_bad: bool = False
     about: str = ""
+    # Counts of people handed over by a third party (the mobile operators): a file with
+    # any row that is not the aggregate (another shape, or a subscriber's identifier in
+    # it) is refused whole, and every row must name its hour.
+    aggregates_only: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -132,6 +137,18 @@ FEEDS: dict[str, FeedSpec] = {
             "as of the day",
         ),
         FeedSpec(
+            "operators",
+            "Mobile operators: away from home at night",
+            (Key("sector", "Sector"), Key("operator", "Operator")),
+            (Figure("away", "Subscribers away"),),
+            hourly=True,
+            rising_is_bad=True,
+            aggregates_only=True,
+            about="per sector and hour of the quarantine night, how many of an operator's "
+            "subscribers were away from their usual night location (counts only: a file with "
+            "any per-subscriber row is refused whole)",
+        ),
+        FeedSpec(
             "budget",
             "Budget",
             (Key("item", "Item"),),
@@ -190,6 +207,29 @@ def _name(raw: str, required: bool) -> str:
     return raw
 
 
+# What a subscriber's identifier looks like: a phone number (+7 / 8 and ten digits, or
+# any 10-15 digits), an IIN, an IMSI or IMEI (15 digits). No aggregate's cell is one.
+_IDENTIFIER = re.compile(r"\+?[0-9][0-9 ()-]{9,18}")
+PERSONAL_COLUMNS = frozenset(
+    {"msisdn", "phone", "imsi", "imei", "iin", "subscriber", "subscriber_id", "caller", "number"}
+)
+
+
+def per_subscriber(spec: FeedSpec, fields: list[str] | None) -> bool:
+    """Whether a row of an aggregates-only feed is not an aggregate: not the feed's shape,
+    a column named like an identifier, or a cell that reads as one."""
+    if fields is None or len(fields) != len(spec.columns):
+        return True
+    for cell in fields:
+        value = cell.strip()
+        if value.lower() in PERSONAL_COLUMNS:
+            return True
+        digits = sum(c.isdigit() for c in value)
+        if digits >= 10 and _IDENTIFIER.fullmatch(value):
+            return True
+    return False
+
+
 def parse_row(
     spec: FeedSpec, fields: list[str], tz: ZoneInfo, latest: datetime
 ) -> tuple[Any, ...]:
@@ -203,6 +243,8 @@ def parse_row(
     hour = None
     if spec.hourly:
         hour = _hour(values[1])
+        if hour is None and spec.aggregates_only:
+            raise RowError("hour.value")
         position = 2
     keys = [
         _name(raw, key.required)

@@ -11,8 +11,10 @@ follow within a minute.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
@@ -21,9 +23,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from services.feeds.specs import FEEDS, FeedSpec, parse_row
+from services.feeds.specs import FEEDS, FeedSpec, parse_row, per_subscriber
 from services.labs import key_hash
-from services.registry import ImportReport, RegistryImporter, RowParser
+from services.registry import ImportReport, RegistryImporter, Rejected, RowParser
 
 _STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS stage_feed (line int, day date, hour smallint,"
@@ -62,6 +64,23 @@ class FeedImporter(RegistryImporter):
     def _report(self, kind: str) -> ImportReport:
         return ImportReport(kind, columns=FEEDS[kind].columns)
 
+    async def import_rows(
+        self, kind: str, rows: Iterable[tuple[int, list[str] | None]], **kwargs: Any
+    ) -> ImportReport:
+        """As the registers' import; an aggregates-only feed's rows are read twice (``rows``
+        must be re-iterable: a list, a CsvSource): a file with any per-subscriber row is
+        refused whole before anything is stored, that row's line reported without its
+        content (it is personal data)."""
+        spec = FEEDS[kind]
+        if spec.aggregates_only:
+            if iter(rows) is rows:
+                raise TypeError("an aggregates-only feed is read twice: pass a re-iterable")
+            line = await asyncio.to_thread(_first_per_subscriber, spec, rows)
+            if line is not None:
+                refused = Rejected(line, "operator.per_subscriber", [])
+                return await super().import_rows(kind, (), refused=[refused], **kwargs)
+        return await super().import_rows(kind, rows, **kwargs)
+
     def _parser(self, kind: str) -> tuple[RowParser, int]:
         spec = FEEDS[kind]
         return partial(parse_row, spec), len(spec.columns)
@@ -93,6 +112,12 @@ class FeedImporter(RegistryImporter):
         report.accepted += summary["added"]
         report.corrected += summary["changed"]
         report.duplicates += len(chunk) - summary["added"] - summary["changed"]
+
+
+def _first_per_subscriber(
+    spec: FeedSpec, rows: Iterable[tuple[int, list[str] | None]]
+) -> int | None:
+    return next((line for line, fields in rows if per_subscriber(spec, fields)), None)
 
 
 def item_fields(spec: FeedSpec, item: object) -> list[str] | None:

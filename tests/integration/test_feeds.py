@@ -9,9 +9,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from admin.choropleth import choropleth
 from citybots.wiring import Services
 from services.feeds.figures import feed_series
-from services.registry import read_csv_lines
+from services.feeds.operators import operator_picture
+from services.registry import CsvSource, read_csv_lines
 from services.situation import SituationCentre
 from tests.integration.test_rollups import refreshed
 
@@ -123,3 +127,60 @@ async def test_feed_figures_roll_up_by_day_and_the_bed_figure_comes_from_the_hos
     last = dict(zip(header, rows[-1], strict=True))
     assert last["day"] == today.isoformat()
     assert last["beds_occupied"] == after["beds"].totals["occupied"][-1]
+
+
+async def test_an_operators_file_with_one_subscriber_row_is_refused_whole(
+    services: Services, tmp_path: Path
+) -> None:
+    sector = f"Sector {secrets.token_hex(3)}"
+    good = f"2025-02-03,23,{sector},Kcell,40\n2025-02-03,0,{sector},Kcell,35\n"
+    path = tmp_path / "operators.csv"
+    path.write_text(
+        "day,hour,sector,operator,away\n" + good + f"2025-02-03,1,{sector},+77011234567,1\n"
+    )
+    refused = await services.feeds.importer.import_rows(
+        "operators", CsvSource(path), source="test"
+    )
+    assert (refused.accepted, refused.rejected_total) == (0, 1)
+    assert refused.rejected[0].line == 4
+    assert refused.rejected[0].code == "operator.per_subscriber"
+    assert refused.rejected[0].raw == []  # the number is not copied into the report
+    stored = await services.feeds.records.rows("operators", first=date(2025, 2, 3))
+    assert not [r for r in stored if r.keys[0] == sector]
+    with pytest.raises(TypeError):
+        await services.feeds.importer.import_rows("operators", iter(_lines(good)), source="test")
+
+    path.write_text(good)
+    accepted = await services.feeds.importer.import_rows(
+        "operators", CsvSource(path), source="test"
+    )
+    assert accepted.accepted == 2
+
+
+async def test_the_operators_picture_has_the_peak_hours_and_the_sectors_on_a_map(
+    services: Services,
+) -> None:
+    today = datetime.now(TZ).date()
+    sector = f"Sector {secrets.token_hex(3)}"
+    await services.rollups.pool.execute(
+        "INSERT INTO zones (name, kind, geometry, valid_from) VALUES ($1, 'sector', $2, now())",
+        sector,
+        {
+            "type": "Polygon",
+            "coordinates": [[[76.9, 43.2], [76.95, 43.2], [76.95, 43.25], [76.9, 43.2]]],
+        },
+    )
+    rows = [
+        (1, [today.isoformat(), "23", sector, "Kcell", "9000"]),
+        (2, [today.isoformat(), "2", sector, "Kcell", "100"]),
+    ]
+    await services.feeds.importer.import_rows("operators", rows, source="test")
+    await refreshed(services.rollups)
+    picture = await operator_picture(services.rollups, today)
+    assert dict(picture.by_sector)[sector] == 9100
+    assert picture.peak_hours[0] == 23
+    assert picture.by_day_hour[today.strftime("%d %b")][23] >= 9000
+    shape = next(s for s in picture.sectors if s.name == sector)
+    assert shape.rings[0][0] == (76.9, 43.2)
+    drawn = choropleth(picture.sectors, dict(picture.by_sector), element_id="m", unit="away")
+    assert f"{sector}: 9,100 away" in drawn

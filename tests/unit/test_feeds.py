@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.feeds.specs import FEEDS, parse_row
+from services.feeds.specs import FEEDS, parse_row, per_subscriber
 from services.feeds.store import item_fields
 from services.registry import REASONS, RowError
 
@@ -89,3 +89,31 @@ def test_a_pushed_item_becomes_the_csv_row_and_unknown_fields_refuse_it() -> Non
     assert item_fields(beds, {**item, "beds": [300]}) is None
     assert item_fields(beds, {**item, "beds": True}) is None
     assert item_fields(beds, "not an object") is None
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        ["2026-04-20", "23", "Sector 1", "Beeline", "+7 701 123 45 67"],
+        ["2026-04-20", "23", "Sector 1", "87011234567", "1"],
+        ["2026-04-20", "23", "Sector 1", "Beeline", "791028302728"],
+        ["2026-04-20", "23", "Sector 1", "401990123456789", "1"],
+        ["2026-04-20", "23", "Sector 1", "msisdn", "1"],
+        ["2026-04-20", "23", "Sector 1", "Beeline"],
+        None,
+    ],
+)
+def test_an_operators_row_naming_a_subscriber_is_not_an_aggregate(
+    fields: list[str] | None,
+) -> None:
+    assert per_subscriber(FEEDS["operators"], fields)
+
+
+def test_an_operators_aggregate_row_passes_and_must_name_its_hour() -> None:
+    spec = FEEDS["operators"]
+    row = ["2026-04-20", "23", "Sector 1 (Almaly)", "Kcell", "1 204"]
+    assert not per_subscriber(spec, row)
+    assert parse_row(spec, row, TZ, NOW)[4] == {"away": 1204}
+    with pytest.raises(RowError) as refused:
+        parse_row(spec, ["2026-04-20", "", "Sector 1", "Kcell", "4"], TZ, NOW)
+    assert refused.value.code == "hour.value"
