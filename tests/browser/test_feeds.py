@@ -52,3 +52,49 @@ async def test_an_analyst_uploads_traffic_and_sees_it_charted(
     await expect(page.locator("#chart-feed-traffic")).to_be_visible()
     await _screenshot(page, "situation-feeds")
     assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+async def test_an_analyst_sees_the_operators_heat_map_and_choropleth(
+    browser: Browser, platform: Platform
+) -> None:
+    assert platform.services is not None
+    tz = ZoneInfo(platform.settings.city_timezone)
+    today = datetime.now(tz).date()
+    sectors = [f"Sector {n} {secrets.token_hex(2)}" for n in range(3)]
+    for n, sector in enumerate(sectors):
+        west = 76.85 + 0.05 * n
+        await platform.services.zones.pool.execute(
+            "INSERT INTO zones (name, kind, geometry, valid_from)"
+            " VALUES ($1, 'sector', $2, now())",
+            sector,
+            {
+                "type": "Polygon",
+                "coordinates": [
+                    [
+                        [west, 43.2],
+                        [west + 0.05, 43.2],
+                        [west + 0.05, 43.26],
+                        [west, 43.26],
+                        [west, 43.2],
+                    ]
+                ],
+            },
+        )
+    rows = []
+    for back in range(7):
+        day = (today - timedelta(days=back)).isoformat()
+        for n, sector in enumerate(sectors):
+            for hour in (22, 23, 0, 1, 2):
+                away = (n + 1) * (40 if hour == 23 else 10) + back
+                rows.append((len(rows) + 1, [day, str(hour), sector, "Kcell", str(away)]))
+    report = await platform.services.feeds.importer.import_rows("operators", rows, source="test")
+    assert report.accepted == len(rows)
+    await refreshed(platform.services.rollups)
+    page = await _browser_login(browser, platform, await _user(platform, "analyst"))
+    await page.goto(f"{platform.base_url}/feeds/operators")
+    await expect(page.locator("#heatmap-operators")).to_be_visible()
+    await expect(page.locator("#choropleth")).to_be_visible()
+    await expect(page.locator("#sectors")).to_contain_text(sectors[2])
+    await expect(page.locator("h2").first).to_contain_text("peak hours 23:00")
+    await _screenshot(page, "feed-operators")
+    assert page.console_errors == []  # type: ignore[attr-defined]
