@@ -12,7 +12,7 @@ from services.feeds.operators import SectorShape
 
 
 def choropleth(
-    shapes: Sequence[SectorShape],
+    shapes: Sequence[SectorShape],  # the sectors, or the districts
     values: dict[str, int],
     *,
     element_id: str,

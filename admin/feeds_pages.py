@@ -7,7 +7,7 @@ import's own format; and the push API, ``POST /api/v1/feeds/<feed>`` with a sour
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -15,13 +15,16 @@ from markupsafe import Markup
 
 from admin.charts import Series, bar_chart
 from admin.choropleth import choropleth
+from admin.hotline_pages import call_topic_titles
 from admin.panel import CITY_TIMEZONE, add_route, render
 from admin.registry_pages import MAX_UPLOAD, import_upload, rejected
 from admin.templating import csv_download
+from services.feeds.calls import call_picture
 from services.feeds.figures import FeedSeries, feed_series, quarantine_zones_by_day, window
 from services.feeds.operators import operator_picture
-from services.feeds.specs import FEEDS, FeedSpec
+from services.feeds.specs import FEEDS, LINES, FeedSpec
 from services.feeds.store import Feeds, item_fields
+from services.hotline import call_counts
 from services.rollups import Rollups
 from services.validation import loads_json
 
@@ -96,6 +99,8 @@ async def feed_page(request: web.Request) -> web.Response:
             "heat_rows": picture.by_day_hour,
             "peak": max((max(r) for r in picture.by_day_hour.values()), default=0) or 1,
         }
+    if spec.name == "calls":
+        extra = await _calls(request, rollups, last)
     return render(
         request,
         "panel/feed.html",
@@ -108,6 +113,34 @@ async def feed_page(request: web.Request) -> web.Response:
         max_mb=request.app[MAX_UPLOAD] // 1024**2,
         **extra,
     )
+
+
+async def _calls(request: web.Request, rollups: Rollups, today: date) -> dict[str, Any]:
+    """The calls' block: per line, by hour of day (``?line=``, ``?hour=`` narrow it), by
+    district on the map, and beside them the topics 1308's agents logged."""
+    line = request.query.get("line")
+    line = line if line in LINES else None
+    raw_hour = request.query.get("hour", "")
+    hour = (
+        int(raw_hour) if raw_hour.isascii() and raw_hour.isdigit() and int(raw_hour) < 24 else None
+    )
+    picture = await call_picture(rollups, today, line=line, hour=hour)
+    tz = request.app[CITY_TIMEZONE]
+    now = datetime.now(tz)
+    logged = await call_counts(rollups, since=now - timedelta(days=picture.days), until=now)
+    what = f"calls to {line}" if line else "calls"
+    return {
+        "calls": picture,
+        "lines": LINES,
+        "map": choropleth(
+            picture.districts, dict(picture.by_district), element_id="choropleth", unit=what
+        ),
+        "heat_rows": picture.by_district_hour,
+        "heat_unit": what,
+        "peak": max((max(r) for r in picture.by_district_hour.values()), default=0) or 1,
+        "topics": logged.by_topic[:10],
+        "topic_titles": call_topic_titles(),
+    }
 
 
 async def upload(request: web.Request) -> web.Response:

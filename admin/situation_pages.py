@@ -11,10 +11,9 @@ from markupsafe import Markup
 
 from admin.charts import Series, bar_chart, sparkline
 from admin.feeds_pages import feed_chart
+from admin.hotline_pages import call_topic_titles
 from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render
 from admin.templating import csv_download
-from flows.faq import answers
-from flows.hotline.call_scripts import topic_titles
 from services.situation import Situation, SituationCentre
 
 SITUATION: web.AppKey[SituationCentre] = web.AppKey("situation", SituationCentre)
@@ -30,8 +29,7 @@ def _moving_average(values: list[int], days: int = 7) -> list[float | None]:
 
 def _charts(s: Situation, tz: ZoneInfo) -> dict[str, Markup]:
     days = [d.strftime("%d %b") for d in s.days]
-    topics = {intent: entry["title"] for intent, entry in answers("en").items()}
-    topics.update(topic_titles("en"))
+    topics = call_topic_titles()
     return {
         "new_cases": bar_chart(
             days,
@@ -88,6 +86,7 @@ def _charts(s: Situation, tz: ZoneInfo) -> dict[str, Markup]:
         **{
             f"feed_{name}": feed_chart(series, s.quarantine_zones, element_id=f"chart-feed-{name}")
             for name, series in s.feeds.items()
+            if series.spec.on_situation
         },
     }
 

@@ -94,6 +94,7 @@ REASONS = {
     "hour.value": "hour is not a whole number from 0 to 23 (or empty for the whole day)",
     "key.missing": "a name (camera, route, hospital, item ...) is empty or longer than 200 "
     "characters",
+    "key.choice": "a value is not one of those allowed (a call's line: 103, 1308 or 1406)",
     "figure.count": "a count is not a whole number from 0 to 1,000,000,000",
     "figure.amount": "an amount is not a number from 0 to 1,000,000,000,000 with at most 2 "
     "decimals",

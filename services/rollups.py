@@ -100,6 +100,11 @@ METRICS.update(
         for spec in FEEDS.values()
         for figure in spec.figures
     }
+    | {
+        name: Source("feed_records", "at", key, where=f"feed = '{spec.name}'")
+        for spec in FEEDS.values()
+        for name, key in spec.counted
+    }
 )
 
 HOUR = timedelta(hours=1)

@@ -289,7 +289,11 @@ class SituationCentre:
                 note=hospital_note,
             ),
         )
-        tiles.extend(_feed_tile(series, today) for name, series in feeds.items() if name != "beds")
+        tiles.extend(
+            _feed_tile(series, today)
+            for name, series in feeds.items()
+            if name != "beds" and series.spec.on_situation
+        )
         return Situation(
             today=today,
             days=daily["new_cases"].days,

@@ -116,6 +116,15 @@ def _rows(today: date) -> dict[str, list[tuple[date, int | None, list[str], dict
                         * rng.uniform(0.5, 1.5)
                     )
                     rows["operators"].append((day, hour, [sector, operator], {"away": away}))
+        for line, per_hour in (("103", 3), ("1308", 6), ("1406", 1)):
+            for district in _DISTRICTS[:4]:
+                for hour in range(8, 22, 3):
+                    for n in range(round(per_hour * (0.5 + wave) * rng.uniform(0.5, 1.5))):
+                        call = f"[DEMO] {line}-{day:%m%d}-{district[:3]}-{hour:02d}-{n}"
+                        seconds = 30 + rng.randrange(400)
+                        rows["calls"].append(
+                            (day, hour, [line, district, call], {"seconds": seconds})
+                        )
         for item, month in _ITEMS.items():
             planned = month / DAYS
             spent = planned * rng.uniform(0.6, 1.3)

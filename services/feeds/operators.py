@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.feeds.specs import FEEDS
 from services.rollups import Rollups
@@ -44,6 +45,33 @@ def _rings(geometry: dict[str, Any]) -> list[list[tuple[float, float]]]:
     return rings
 
 
+async def zone_shapes(rollups: Rollups, kind: str) -> list[SectorShape]:
+    """The outlines of the zones of a kind in force (sectors, districts), for a map."""
+    rows = await rollups.pool.fetch(
+        "SELECT name, geometry FROM zones WHERE kind = $1 AND valid_until IS NULL ORDER BY name",
+        kind,
+    )
+    shapes = []
+    for row in rows:
+        geometry = row["geometry"]
+        if isinstance(geometry, str):
+            geometry = json.loads(geometry)
+        shapes.append(SectorShape(row["name"], _rings(geometry)))
+    return shapes
+
+
+def hour_grid(
+    tz: ZoneInfo, hours: list[datetime], by_key: dict[str, list[int]]
+) -> dict[str, list[int]]:
+    """Hourly counts by key as key -> 24 counts by hour of day in the city's time."""
+    grid: dict[str, list[int]] = {}
+    for key, values in by_key.items():
+        row = grid.setdefault(key, [0] * 24)
+        for hour, value in zip(hours, values, strict=True):
+            row[hour.astimezone(tz).hour] += value
+    return grid
+
+
 async def operator_picture(rollups: Rollups, today: date, days: int = 14) -> OperatorPicture:
     """The last ``days`` city days up to ``today``."""
     tz = rollups.tz
@@ -63,15 +91,6 @@ async def operator_picture(rollups: Rollups, today: date, days: int = 14) -> Ope
         ((sector, sum(values)) for sector, values in by_sector_hourly.items()),
         key=lambda kv: -kv[1],
     )
-    rows = await rollups.pool.fetch(
-        "SELECT name, geometry FROM zones WHERE kind = 'sector' AND valid_until IS NULL"
-        " ORDER BY name"
-    )
-    shapes = []
-    for row in rows:
-        geometry = row["geometry"]
-        if isinstance(geometry, str):
-            geometry = json.loads(geometry)
-        shapes.append(SectorShape(row["name"], _rings(geometry)))
+    shapes = await zone_shapes(rollups, "sector")
     peaks = sorted((h for h in range(24) if by_hour[h]), key=lambda h: -by_hour[h])
     return OperatorPicture(day_list, grid, [kv for kv in totals if kv[1]], shapes, peaks[:3])

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from services.registry import RowError
 
 EARLIEST_DAY = date(2000, 1, 1)
+LINES = ("103", "1308", "1406")
 MAX_COUNT = 10**9
 MAX_AMOUNT = Decimal(10**12)
 MAX_NAME = 200
@@ -29,6 +30,7 @@ class Key:
     name: str
     title: str
     required: bool = True
+    choices: tuple[str, ...] = ()  # the only values allowed, when given
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,11 @@ class FeedSpec:
     # any row that is not the aggregate (another shape, or a subscriber's identifier in
     # it) is refused whole, and every row must name its hour.
     aggregates_only: bool = False
+    on_situation: bool = True  # a tile and a chart of its own on the situation centre
+    # Roll-up metrics besides the figures' (name -> the key to break down by), each
+    # counting the feed's rows: one row is one event (a call).
+    counted: tuple[tuple[str, str], ...] = ()
+    dropped: tuple[str, ...] = ()  # fields of a pushed item dropped unread (a caller's number)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -66,6 +73,11 @@ class FeedSpec:
     def metric(self, figure: str) -> str:
         """The daily roll-ups' metric of one figure."""
         return f"feed_{self.name}_{figure}"
+
+    @property
+    def metrics(self) -> list[str]:
+        """Every roll-up metric the feed's rows count in."""
+        return [self.metric(f.name) for f in self.figures] + [name for name, _ in self.counted]
 
 
 FEEDS: dict[str, FeedSpec] = {
@@ -149,6 +161,24 @@ FEEDS: dict[str, FeedSpec] = {
             "any per-subscriber row is refused whole)",
         ),
         FeedSpec(
+            "calls",
+            "Calls to 103, 1308 and 1406",
+            (
+                Key("line", "Line", choices=LINES),
+                Key("district", "District"),
+                Key("call", "Call id"),
+            ),
+            (Figure("seconds", "Duration, seconds"),),
+            hourly=True,
+            aggregates_only=True,
+            on_situation=False,
+            counted=(("line_calls", "keys[1] || '|' || keys[2]"),),
+            dropped=("caller", "caller_number", "phone"),
+            about="each call to the ambulance (103), the city's contact centre (1308) and "
+            "1406: its line, hour, district, the telephone system's call id and duration; "
+            "never the caller's number (a file with one is refused whole)",
+        ),
+        FeedSpec(
             "budget",
             "Budget",
             (Key("item", "Item"),),
@@ -201,9 +231,11 @@ def _amount(raw: str) -> str:
     return str(value.quantize(Decimal("0.01")))
 
 
-def _name(raw: str, required: bool) -> str:
-    if len(raw) > MAX_NAME or (required and not raw):
+def _name(raw: str, key: Key) -> str:
+    if len(raw) > MAX_NAME or (key.required and not raw):
         raise RowError("key.missing")
+    if key.choices and raw not in key.choices:
+        raise RowError("key.choice")
     return raw
 
 
@@ -247,7 +279,7 @@ def parse_row(
             raise RowError("hour.value")
         position = 2
     keys = [
-        _name(raw, key.required)
+        _name(raw, key)
         for key, raw in zip(spec.keys, values[position : position + len(spec.keys)], strict=True)
     ]
     position += len(spec.keys)

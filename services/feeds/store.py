@@ -105,9 +105,7 @@ class FeedImporter(RegistryImporter):
                 ],
                 columns=["line", "day", "hour", "keys", "at", "figures"],
             )
-            summary = await conn.fetchrow(
-                _MERGE, kind, source, [spec.metric(f.name) for f in spec.figures]
-            )
+            summary = await conn.fetchrow(_MERGE, kind, source, spec.metrics)
         assert summary is not None
         report.accepted += summary["added"]
         report.corrected += summary["changed"]
@@ -123,7 +121,10 @@ def _first_per_subscriber(
 def item_fields(spec: FeedSpec, item: object) -> list[str] | None:
     """A pushed JSON item as a CSV row's fields: an object with the feed's columns, each a
     string or a number (an empty hour or optional name may be missing or null)."""
-    if not isinstance(item, dict) or set(item) - set(spec.columns):
+    if not isinstance(item, dict):
+        return None
+    item = {k: v for k, v in item.items() if k not in spec.dropped}
+    if set(item) - set(spec.columns):
         return None
     fields = []
     for column in spec.columns:

@@ -98,3 +98,33 @@ async def test_an_analyst_sees_the_operators_heat_map_and_choropleth(
     await expect(page.locator("h2").first).to_contain_text("peak hours 23:00")
     await _screenshot(page, "feed-operators")
     assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+async def test_an_analyst_filters_the_three_lines_calls_by_line_and_hour(
+    browser: Browser, platform: Platform
+) -> None:
+    assert platform.services is not None
+    tz = ZoneInfo(platform.settings.city_timezone)
+    today = datetime.now(tz).date().isoformat()
+    district = f"District {secrets.token_hex(2)}"
+    rows = []
+    for line, hours in (("103", (9, 9, 10, 22)), ("1308", (9, 11, 11, 11)), ("1406", (15,))):
+        for n, hour in enumerate(hours):
+            rows.append(
+                (len(rows) + 1, [today, str(hour), line, district, f"{line}-{n}-{district}", "90"])
+            )
+    report = await platform.services.feeds.importer.import_rows("calls", rows, source="test")
+    assert report.accepted == len(rows)
+    await refreshed(platform.services.rollups)
+    page = await _browser_login(browser, platform, await _user(platform, "analyst"))
+    await page.goto(f"{platform.base_url}/feeds/calls")
+    await expect(page.locator("#heatmap-calls")).to_contain_text(district)
+    await page.select_option("#line", "1308")
+    await page.click("#calls-filter button[type=submit]")
+    await expect(page.locator("#peak-hours")).to_contain_text("peak hours 11:00")
+    await page.select_option("#hour", "11")
+    await page.click("#calls-filter button[type=submit]")
+    await expect(page.locator("#districts")).to_contain_text(district)
+    await expect(page.locator("#topics")).to_be_visible()
+    await _screenshot(page, "feed-calls")
+    assert page.console_errors == []  # type: ignore[attr-defined]

@@ -118,7 +118,7 @@ async def test_demo_data_loads_an_obviously_labelled_city_once(
         # a month of every feed (issue 22 §1), its names marked as the demo's
         feeds = await conn.fetch(
             "SELECT feed, count(DISTINCT day) AS days, bool_and(keys[array_length(keys, 1)]"
-            " LIKE '[DEMO] %' OR feed IN ('medical', 'facilities')) AS marked"
+            " LIKE '[DEMO] %' OR feed IN ('medical', 'facilities')) AS marked"  # by district
             " FROM feed_records WHERE source = 'demo' GROUP BY feed"
         )
         assert {r["feed"]: r["days"] for r in feeds} == dict.fromkeys(FEEDS, 30)

@@ -13,6 +13,7 @@ import pytest
 
 from admin.choropleth import choropleth
 from citybots.wiring import Services
+from services.feeds.calls import call_picture
 from services.feeds.figures import feed_series
 from services.feeds.operators import operator_picture
 from services.registry import CsvSource, read_csv_lines
@@ -184,3 +185,36 @@ async def test_the_operators_picture_has_the_peak_hours_and_the_sectors_on_a_map
     assert shape.rings[0][0] == (76.9, 43.2)
     drawn = choropleth(picture.sectors, dict(picture.by_sector), element_id="m", unit="away")
     assert f"{sector}: 9,100 away" in drawn
+
+
+async def test_calls_by_line_district_and_hour_and_a_caller_number_refuses_the_file(
+    services: Services, tmp_path: Path
+) -> None:
+    today = datetime.now(TZ).date()
+    district = f"District {secrets.token_hex(3)}"
+    tag = secrets.token_hex(3)
+    lines = [
+        f"{today},9,103,{district},A-{tag}-1,120",
+        f"{today},9,103,{district},A-{tag}-2,60",
+        f"{today},21,1308,{district},B-{tag}-1,300",
+        f"{today},21,112,{district},C-{tag}-1,300",
+    ]
+    path = tmp_path / "calls.csv"
+    path.write_text("\n".join([*lines, f"{today},10,103,{district},A-{tag}-3,60,+77011234567"]))
+    refused = await services.feeds.importer.import_rows("calls", CsvSource(path), source="test")
+    assert [(r.line, r.code) for r in refused.rejected] == [(5, "operator.per_subscriber")]
+    assert refused.accepted == 0
+
+    path.write_text("\n".join(lines))
+    report = await services.feeds.importer.import_rows("calls", CsvSource(path), source="test")
+    assert report.accepted == 3
+    assert [(r.line, r.code) for r in report.rejected] == [(4, "key.choice")]
+    await refreshed(services.rollups)
+    everything = await call_picture(services.rollups, today, line=None, hour=None)
+    ambulance = await call_picture(services.rollups, today, line="103", hour=9)
+    assert dict(ambulance.by_district)[district] == 2
+    assert ambulance.by_district_hour[district][9] == 2
+    assert ambulance.by_district_hour[district][21] == 0
+    assert everything.by_district_hour[district][21] == 1
+    assert everything.per_line["103"] >= 2
+    assert 9 in ambulance.peak_hours

@@ -117,3 +117,22 @@ def test_an_operators_aggregate_row_passes_and_must_name_its_hour() -> None:
     with pytest.raises(RowError) as refused:
         parse_row(spec, ["2026-04-20", "", "Sector 1", "Kcell", "4"], TZ, NOW)
     assert refused.value.code == "hour.value"
+
+
+def test_a_call_names_one_of_the_three_lines_and_a_pushed_caller_number_is_dropped() -> None:
+    calls = FEEDS["calls"]
+    row = ["2026-04-20", "9", "103", "Almaly", "A-1", "120"]
+    assert parse_row(calls, row, TZ, NOW)[2] == ["103", "Almaly", "A-1"]
+    with pytest.raises(RowError) as refused:
+        parse_row(calls, ["2026-04-20", "9", "112", "Almaly", "A-1", "120"], TZ, NOW)
+    assert refused.value.code == "key.choice"
+    item = {
+        "day": "2026-04-20",
+        "hour": 9,
+        "line": "1308",
+        "district": "Almaly",
+        "call": "B-7",
+        "seconds": 95,
+        "caller": "+77011234567",
+    }
+    assert item_fields(calls, item) == ["2026-04-20", "9", "1308", "Almaly", "B-7", "95"]
