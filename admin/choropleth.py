@@ -12,7 +12,9 @@ from services.feeds.operators import SectorShape
 
 
 def choropleth(
-    shapes: Sequence[SectorShape],  # the sectors, or the districts
+    shapes: Sequence[
+        SectorShape
+    ],  # the sectors, or the districts  # the sectors, or the districts
     values: dict[str, int],
     *,
     element_id: str,
@@ -23,8 +25,8 @@ def choropleth(
     points = [p for shape in shapes for ring in shape.rings for p in ring]
     if not points:
         return Markup(
-            '<p class="muted" id="{}">No sectors to draw: import them as zones of kind'
-            " sector (citybots import zones).</p>"
+            '<p class="muted" id="{}">No zones of this kind to draw: import them with'
+            " citybots import zones.</p>"
         ).format(element_id)
     west, east = min(x for x, _ in points), max(x for x, _ in points)
     south, north = min(y for _, y in points), max(y for _, y in points)
