@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import secrets
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -14,26 +13,18 @@ from zoneinfo import ZoneInfo
 from aiohttp import ClientSession, CookieJar, FormData
 
 from citybots.platform import Platform
+from tests.browser.test_panel import PASSWORD, HttpUser
 from tests.integration.test_rollups import refreshed
-
-PASSWORD = "correct horse battery staple 42"
 
 
 async def _analyst(platform: Platform, http: ClientSession, role: str = "analyst") -> str:
+    """Log ``http`` in as a new panel user of ``role``; returns the session's CSRF token."""
     assert platform.services is not None
-    name = f"{role}-{secrets.token_hex(3)}"
+    name = f"{role.replace('_', '-')}-{secrets.token_hex(3)}"
     await platform.services.panel.create_user(name, role, PASSWORD, actor="test")
-    base = platform.base_url
-    async with http.get(f"{base}/login") as page:
-        token = re.search(r'name="csrf" value="([^"]+)"', await page.text())
-    assert token is not None
-    form = {"username": name, "password": PASSWORD, "csrf": token.group(1)}
-    async with http.post(f"{base}/login", data=form, allow_redirects=False) as answer:
-        assert answer.status == 303
-    async with http.get(f"{base}/") as home:
-        csrf = re.search(r'name="csrf" value="([^"]+)"', await home.text())
-    assert csrf is not None
-    return csrf.group(1)
+    user = HttpUser(http, platform.base_url)
+    assert await user.log_in(name) == 303
+    return user.csrf
 
 
 async def test_a_source_pushes_only_its_own_feeds_with_its_key(platform: Platform) -> None:
