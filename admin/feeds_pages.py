@@ -25,11 +25,13 @@ from services.feeds.operators import operator_picture
 from services.feeds.specs import FEEDS, LINES, FeedSpec
 from services.feeds.store import Feeds, item_fields
 from services.hotline import call_counts
+from services.registry import RegistryImporter
 from services.rollups import Rollups
 from services.validation import loads_json
 
 FEEDS_KEY: web.AppKey[Feeds] = web.AppKey("feeds", Feeds)
 ROLLUPS: web.AppKey[Rollups] = web.AppKey("feeds_rollups", Rollups)
+FEED_IMPORTER: web.AppKey[RegistryImporter] = web.AppKey("feed_importer", RegistryImporter)
 ROLES = frozenset({"analyst"})
 CHART_DAYS = 60
 ROWS_SHOWN = 100
@@ -144,7 +146,7 @@ async def _calls(request: web.Request, rollups: Rollups, today: date) -> dict[st
 
 
 async def upload(request: web.Request) -> web.Response:
-    return await import_upload(request, request.app[FEEDS_KEY].importer, FEEDS, "/feeds/rejected")
+    return await import_upload(request, FEED_IMPORTER, FEEDS, "/feeds/rejected")
 
 
 async def export(request: web.Request) -> web.Response:
@@ -194,6 +196,7 @@ def setup_feeds_pages(app: web.Application, feeds: Feeds, rollups: Rollups) -> N
     """The pages, for analysts. Uploads share the registers' size cap and folder for the
     rejected rows' reports (set by setup_registry_pages)."""
     app[FEEDS_KEY] = feeds
+    app[FEED_IMPORTER] = feeds.importer
     app[ROLLUPS] = rollups
     add_route(app, "GET", "/feeds", feeds_page, roles=ROLES, title="Feeds")
     add_route(app, "POST", "/feeds/import", upload, roles=ROLES)

@@ -92,15 +92,19 @@ def _size(path: Path) -> int:
 
 
 async def upload(request: web.Request) -> web.Response:
-    return await import_upload(request, request.app[IMPORTER], KINDS, "/registry/rejected")
+    return await import_upload(request, IMPORTER, KINDS, "/registry/rejected")
 
 
 async def import_upload(
-    request: web.Request, importer: RegistryImporter, kinds: Collection[str], rejected_at: str
+    request: web.Request,
+    importer: web.AppKey[RegistryImporter],
+    kinds: Collection[str],
+    rejected_at: str,
 ) -> web.Response:
     """Stream the upload to a private temporary file (services/private_files.py), import
-    it as the form's ``kind``, answer the report as JSON (the file is removed however the
-    import ends); the rejected rows are downloaded under ``rejected_at``."""
+    it as the form's ``kind`` with the app's ``importer``, answer the report as JSON (the
+    file is removed however the import ends); the rejected rows are downloaded under
+    ``rejected_at``."""
     limit = request.app[MAX_UPLOAD]
     if (request.content_length or 0) > limit + CHUNK:  # the form's other fields are small
         return _too_large(limit)
@@ -125,7 +129,7 @@ async def import_upload(
             return web.json_response({"error": "the file is empty"}, status=400)
         name = request.headers.get("X-File-Name", "upload.csv")[:100]
         username = session_of(request).user.username
-        report = await importer.import_rows(
+        report = await request.app[importer].import_rows(
             kind,
             CsvSource(path),
             source=f"panel:{username}",
