@@ -27,8 +27,8 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 
-from flows.i18n import pick_language
 from flows.notices import BROADCAST_KINDS, URGENT_KINDS, UnknownNotice, render_notice
+from presentation.i18n import pick_language
 from services.db import is_unavailable, recover
 from services.news import NEWS_KINDS, NewsService
 from services.outbox import Outbox, OutboxMessage

@@ -7,7 +7,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from flows.filters import MenuButton
-from flows.i18n import text
+from presentation.i18n import text
 from services.news import NewsError, NewsService
 
 MAX_DISTRICT_BUTTONS = 20

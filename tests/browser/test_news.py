@@ -6,7 +6,7 @@ from __future__ import annotations
 from playwright.async_api import Browser, expect
 
 from citybots.platform import Platform
-from flows.i18n import text
+from presentation.i18n import text
 from tests.browser.test_panel import _browser_login, _screenshot, _user
 
 

@@ -14,7 +14,7 @@ from playwright.async_api import Browser, Page, expect
 from admin.panel import ROUTE_ROLES, is_public
 from bots.sandbox.client import SandboxClient
 from citybots.platform import Platform
-from flows.i18n import text
+from presentation.i18n import text
 from services.audit import record
 from services.checkpoints import Checkpoint
 from services.panel import ROLES
@@ -694,7 +694,7 @@ async def _new_login_window(platform: Platform) -> None:
 async def test_a_registry_officer_approves_a_venue_and_withdraws_the_approval_the_owner_told(
     platform: Platform, sandbox: SandboxClient
 ) -> None:
-    from flows.i18n import text
+    from presentation.i18n import text
     from services.venues import LookupAccess
     from tests.factories import make_venue
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bots.sandbox.client import SandboxClient, buttons
 from citybots.platform import Platform
-from flows.i18n import text
+from presentation.i18n import text
 
 
 async def test_a_citizen_opts_in_gets_the_news_in_their_language_and_stops_with_one_tap(

@@ -3,7 +3,7 @@ notice headed with its district, the channel's post in every language."""
 
 from zoneinfo import ZoneInfo
 
-from flows.i18n import text
+from presentation.i18n import text
 from flows.notices import render_notice
 
 TEXTS = {"ru": "Новость", "kk": "Жаңалық", "en": "News item"}
