@@ -3,8 +3,8 @@ notice headed with its district, the channel's post in every language."""
 
 from zoneinfo import ZoneInfo
 
-from presentation.i18n import text
 from flows.notices import render_notice
+from presentation.i18n import text
 
 TEXTS = {"ru": "Новость", "kk": "Жаңалық", "en": "News item"}
 TZ = ZoneInfo("Asia/Almaty")
