@@ -11,13 +11,15 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from subprocess import Popen
 from zoneinfo import ZoneInfo
 
 from citybots.embedded import DataDirLock, EmbeddedServerError
+from citybots.feeds_command import add_parser as add_feeds_parser
+from citybots.feeds_command import feeds_command
 from citybots.logs import setup_logging
 from citybots.model_command import add_parser as add_model_parser
 from citybots.model_command import model_command
@@ -32,6 +34,7 @@ from services.demo import (
     demo_token,
     load_demo_data,
 )
+from services.feeds.specs import FEEDS
 from services.migrations import MigrationError, migrate, status
 from services.panel import ROLES as PANEL_ROLES
 
@@ -206,6 +209,7 @@ async def _demo_data(settings: Settings, args: argparse.Namespace) -> int:
         DEMO_PERMITS_OFFICER,
         remove_demo_data,
     )
+    from services.feeds.demo import load_demo_feeds
     from services.panel import PanelError
 
     async with command_services(settings) as services:
@@ -221,6 +225,9 @@ async def _demo_data(settings: Settings, args: argparse.Namespace) -> int:
         topics = [script.topic for script in scripts().values()] + ["faq_vaccine"]
         async with services.statuses.pool.acquire() as conn:
             counts = await load_demo_data(conn, topics=topics, districts=DISTRICTS)
+        counts["feed_records"] = await load_demo_feeds(
+            services.feeds.importer, datetime.now(ZoneInfo(settings.city_timezone)).date()
+        )
         await services.statuses.invalidate(person.iin for person in DEMO_PEOPLE)
         await services.rollups.refresh()
         doctor_invite = await services.quarantine.create_doctor_invite(
@@ -373,7 +380,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
         return await _import_zones(settings, args, path)
     source = CsvSource(path)
     progress = ProgressLine(f"importing {path.name}", source.fraction_read)
-    rows = source.rows()
+    rows: Iterable[tuple[int, list[str] | None]] = source
     if args.kind == "pois" and path.suffix.lower() in (".geojson", ".json"):
         from geofence.points import point_rows
 
@@ -381,7 +388,8 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
     size = (await asyncio.to_thread(path.stat)).st_size
     _stop_on_sigterm()  # a stopped import still writes its end to the audit log
     async with command_services(settings) as services:
-        report = await services.importer.import_rows(
+        importer = services.feeds.importer if args.kind in FEEDS else services.importer
+        report = await importer.import_rows(
             args.kind,
             rows,
             source=f"file:{path.name}",
@@ -766,8 +774,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--remove", action="store_true", help="remove every demo row instead")
     commands.add_parser("check", help="report what is reachable and configured")
-    importing = commands.add_parser("import", help="import a register (CSV) or zones (GeoJSON)")
-    importing.add_argument("kind", choices=["pcr", "contacts", "phones", "orgs", "pois", "zones"])
+    importing = commands.add_parser(
+        "import", help="import a register or a feed (CSV), or zones (GeoJSON)"
+    )
+    importing.add_argument(
+        "kind", choices=["pcr", "contacts", "phones", "orgs", "pois", "zones", *FEEDS]
+    )
     importing.add_argument(
         "file",
         help="CSV: pcr: iin,sampled_at,result_at,result,laboratory; "
@@ -775,7 +787,8 @@ def build_parser() -> argparse.ArgumentParser:
         "orgs: bin,name,activity_code,head_phone,allowed; "
         "pois: kind,name,latitude,longitude,residents (or GeoJSON points with those "
         "properties); "
-        "zones: GeoJSON polygons in longitude/latitude (properties: name, kind)",
+        "zones: GeoJSON polygons in longitude/latitude (properties: name, kind); "
+        + "; ".join(f"{name}: {','.join(spec.columns)}" for name, spec in FEEDS.items()),
     )
     importing.add_argument(
         "--zone-kind",
@@ -889,6 +902,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     adding.add_argument("--register", default="roadblock", choices=["city", "roadblock"])
     add_model_parser(commands)
+    add_feeds_parser(commands)
     add_nlu_parser(commands)
     _describe_subcommands(parser)
     return parser
@@ -919,6 +933,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "disputes": _disputes,
         "exposures": _exposures,
         "model": model_command,
+        "feeds": feeds_command,
         "checkpoints": _checkpoints,
         "zones": _zones,
         "rollups": _rollups,

@@ -38,6 +38,7 @@ from admin.api import setup_api
 from admin.app import init_app as init_admin
 from admin.audit_pages import setup_audit_pages
 from admin.checkpoints_pages import setup_checkpoints_pages
+from admin.feeds_pages import setup_feeds_pages
 from admin.hardening import BODY_TIMEOUT, body_deadline, input_guard
 from admin.hotline_pages import setup_hotline_pages
 from admin.indicators_pages import setup_indicators_pages
@@ -45,6 +46,7 @@ from admin.map_pages import setup_map_pages
 from admin.miniapp import PATH as MINIAPP_PATH
 from admin.miniapp import setup_miniapp
 from admin.model_pages import setup_model_pages
+from admin.news_pages import setup_news_pages
 from admin.nlu_api import setup_nlu_api
 from admin.panel import SEND_QUEUES, add_page, setup_panel
 from admin.permits_pages import setup_permits_pages
@@ -399,6 +401,8 @@ class Platform:
             settings.reports_dir,
             max_upload=settings.registry_upload_max_mb * 1024**2,
         )
+        setup_feeds_pages(app, self.services.feeds, self.services.rollups)
+        setup_news_pages(app, self.services.news)
         links = BotLinks(miniapp_short_name=settings.miniapp_short_name)
         self.miniapp = MiniApp(
             citizens=self.services.citizens,
@@ -479,6 +483,7 @@ class Platform:
             tz=ZoneInfo(settings.city_timezone),
             pacer=self.services.pacer,
             paid_broadcast=settings.telegram_paid_broadcast,
+            news=self.services.news,
         )
         self._notifier_task = asyncio.create_task(self.notifier.run(), name="notifier")
         self._invalidations = InvalidationListener(
@@ -573,6 +578,7 @@ class Platform:
             hotline=services.hotline,
             tickets=services.tickets,
             nlu=self.nlu,
+            news=services.news,
         )
 
     async def _connect_bot(self, name: str) -> None:

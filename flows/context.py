@@ -15,6 +15,7 @@ from services.citizens import CitizenService
 from services.disputes import DisputeService
 from services.hotline import HotlineService, Tickets
 from services.metrics import Metrics
+from services.news import NewsService
 from services.permit_applications import PermitApplications
 from services.permits import PermitService
 from services.quarantine import QuarantineService
@@ -99,3 +100,4 @@ class BotContext(TypedDict):
     hotline: HotlineService
     tickets: Tickets
     nlu: Parser
+    news: NewsService

@@ -76,6 +76,14 @@ async def purge(pool: asyncpg.Pool, retention: Retention) -> dict[str, int]:
             retention.status_notice_queue,
         )
         removed["status_notice_queue"] = int(result.split()[-1])
+        # A subscriber who blocked the bot (Telegram refused a news item: 403) gets no more
+        # news and is no longer kept; the outbox row that said so goes the next time.
+        result = await conn.execute(
+            "DELETE FROM news_subscribers s USING outbox o WHERE o.chat_id = s.chat_id"
+            " AND o.news_id IS NOT NULL AND o.failed_at IS NOT NULL"
+            " AND o.last_error LIKE 'Forbidden%' AND o.failed_at > s.subscribed_at"
+        )
+        removed["news_subscribers"] = int(result.split()[-1])
         result = await conn.execute("DELETE FROM panel_sessions WHERE expires_at <= now()")
         removed["panel_sessions"] = int(result.split()[-1])
     removed.update(await purge_location_fixes(pool, retention.location_fixes))
