@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
+from services.db import Connection
+
 log = logging.getLogger(__name__)
 
 
@@ -115,9 +117,7 @@ _VISITS = _ByDay(
 )
 
 
-async def _purge_days(
-    conn: asyncpg.Connection, table: _ByDay, keep: timedelta
-) -> tuple[int, int, int]:
+async def _purge_days(conn: Connection, table: _ByDay, keep: timedelta) -> tuple[int, int, int]:
     """Make the coming days' partitions of ``table``, drop (detach, then DROP TABLE) each
     day's partition that ended more than ``keep`` ago, and delete older rows from the
     DEFAULT partition; returns the rows removed, the days dropped and the days made. A day
