@@ -218,6 +218,32 @@ def human(n: float) -> str:
     return f"{n:,.1f} PB"
 
 
+def print_projection(table: str, rows: float, size: float) -> None:
+    """A table's rows and bytes per day, and what is kept at 14 and 28 days."""
+    kept = KEPT_DAYS[table]
+    projection = ", ".join(
+        f"{d} days {rows * min(d, kept) / 1e6:,.1f} M rows {human(size * min(d, kept))}"
+        for d in (14, 28)
+    )
+    print(f"    {table:15} {rows:>12,.0f} rows/day {human(size):>11}/day; {projection}")
+
+
+async def timed_retention(
+    conn: asyncpg.Connection, pool: asyncpg.Pool, by_rows: str
+) -> tuple[float, float, dict[str, int]]:
+    """Seconds ``by_rows`` (a DELETE, as retention ran before partitioning) takes, rolled
+    back; then seconds the retention job takes, and what it removed."""
+    rollback = conn.transaction()
+    await rollback.start()
+    started = time.perf_counter()
+    await conn.execute(by_rows)
+    deleting = time.perf_counter() - started
+    await rollback.rollback()
+    started = time.perf_counter()
+    removed = await purge(pool, Retention())
+    return deleting, time.perf_counter() - started, removed
+
+
 async def run_mode(args: argparse.Namespace, sample_minutes: int) -> None:
     print(
         f"\nQUARANTINE_FIX_SAMPLE_MINUTES={sample_minutes}"
@@ -274,17 +300,9 @@ async def run_mode(args: argparse.Namespace, sample_minutes: int) -> None:
             )
             print(f"  per day (the stretch x {scale:g}), and kept at 14 and 28 days:")
             for table in ("location_fixes", "visits"):
-                kept = KEPT_DAYS[table]
                 rows = (after[table][0] - before[table][0]) * scale
                 size = (after[table][1] - before[table][1]) * scale
-                projection = ", ".join(
-                    f"{d} days {rows * min(d, kept) / 1e6:,.1f} M rows "
-                    f"{human(size * min(d, kept))}"
-                    for d in (14, 28)
-                )
-                print(
-                    f"    {table:15} {rows:>12,.0f} rows/day {human(size):>11}/day; {projection}"
-                )
+                print_projection(table, rows, size)
             grew = after["quarantine_cases"][1] - before["quarantine_cases"][1]
             print(
                 f"    quarantine_cases: a row per case updated in place; grew {human(grew)} in "
@@ -295,17 +313,11 @@ async def run_mode(args: argparse.Namespace, sample_minutes: int) -> None:
                     f"    WAL of the {what}: {human(wal * scale)}/day "
                     f"(14 days {human(wal * scale * 14)})"
                 )
-            rollback = conn.transaction()
-            await rollback.start()
-            started = time.perf_counter()
-            await conn.execute(
-                "DELETE FROM location_fixes WHERE fixed_at < now() - interval '14 days'"
+            by_rows, took, removed = await timed_retention(
+                conn,
+                pool,
+                "DELETE FROM location_fixes WHERE fixed_at < now() - interval '14 days'",
             )
-            by_rows = time.perf_counter() - started
-            await rollback.rollback()
-            started = time.perf_counter()
-            removed = await purge(pool, Retention())
-            took = time.perf_counter() - started
             print(
                 f"  retention job (the stretch now 30 days old): {took:.2f} s; removed "
                 f"{removed['location_fixes']:,} fixes ({removed['location_fix_days']} day "
@@ -380,15 +392,7 @@ async def run_week(args: argparse.Namespace) -> None:
             print("  per day (the week's average), and kept at 14 and 28 days:")
             for table in ("location_fixes", "visits"):
                 rows, size = (v / days for v in totals[table])
-                kept = KEPT_DAYS[table]
-                projection = ", ".join(
-                    f"{d} days {rows * min(d, kept) / 1e6:,.1f} M rows "
-                    f"{human(size * min(d, kept))}"
-                    for d in (14, 28)
-                )
-                print(
-                    f"    {table:15} {rows:>12,.0f} rows/day {human(size):>11}/day; {projection}"
-                )
+                print_projection(table, rows, size)
             print(
                 f"    open_stays: a row per person inside, deleted at the exit; "
                 f"{human((await sizes(conn))['open_stays'][1])} after the week "
@@ -399,18 +403,12 @@ async def run_week(args: argparse.Namespace) -> None:
                 f"(14 days {human(wal_total / days * 14)}, 28 days {human(wal_total / days * 28)})"
             )
             await conn.execute("VACUUM ANALYZE visits")
-            rollback = conn.transaction()
-            await rollback.start()
-            started = time.perf_counter()
-            await conn.execute(
+            by_rows, took, removed = await timed_retention(
+                conn,
+                pool,
                 "DELETE FROM visits WHERE checked_in_at < now() - interval '28 days' "
-                "AND checked_out_at IS NOT NULL"
+                "AND checked_out_at IS NOT NULL",
             )
-            by_rows = time.perf_counter() - started
-            await rollback.rollback()
-            started = time.perf_counter()
-            removed = await purge(pool, Retention())
-            took = time.perf_counter() - started
             print(
                 f"  retention job (the week now 29 to {29 + days} days old): {took:.2f} s; "
                 f"dropped {removed['location_fix_days']} days of fixes "

@@ -31,13 +31,16 @@ async def empty_db(server_urls: tuple[str, str]) -> AsyncIterator[asyncpg.Connec
     await admin.close()
 
 
-async def partitions(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:
-    """Each partition of location_fixes with its rows."""
+async def partitions(
+    conn: asyncpg.Connection | asyncpg.Pool, parent: str = "location_fixes"
+) -> dict[str, int]:
+    """Each partition of ``parent`` with its rows."""
     names = [
         r["relname"]
         for r in await conn.fetch(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "WHERE i.inhparent = 'location_fixes'::regclass"
+            "WHERE i.inhparent = $1::regclass",
+            parent,
         )
     ]
     return {n: await conn.fetchval(f'SELECT count(*) FROM "{n}"') for n in names}  # noqa: S608 - catalog names

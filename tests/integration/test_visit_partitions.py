@@ -15,6 +15,7 @@ import pytest
 from services.migrations import MIGRATIONS_DIR, migrate
 from services.retention import DAYS_AHEAD, purge_visits
 from tests.conftest import _with_database
+from tests.integration.test_fix_partitions import partitions as partitions_of
 
 
 @pytest.fixture
@@ -36,14 +37,7 @@ async def empty_db(empty_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 async def partitions(conn: asyncpg.Connection) -> dict[str, int]:
     """Each partition of visits with its rows."""
-    names = [
-        r["relname"]
-        for r in await conn.fetch(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "WHERE i.inhparent = 'visits'::regclass"
-        )
-    ]
-    return {n: await conn.fetchval(f'SELECT count(*) FROM "{n}"') for n in names}  # noqa: S608 - catalog names
+    return await partitions_of(conn, "visits")
 
 
 def day_name(day: date) -> str:
