@@ -12,7 +12,8 @@ from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render
 from admin.templating import csv_download
 from flows.faq import answers, intent_title
 from flows.hotline.call_scripts import scripts, topic_titles
-from flows.i18n import label
+from presentation.i18n import label
+from presentation.keys import OUTCOME_NAMES
 from services.hotline import HotlineService, Tickets, call_counts, recent_calls
 from services.rollups import Rollups
 
@@ -23,13 +24,19 @@ ROLES = frozenset({"analyst", "epidemiologist"})
 DAYS = 7
 
 
+def call_topic_titles() -> dict[str, str]:
+    """The hotline's call topics (FAQ intents and call scripts) by their English titles."""
+    titles = {intent: entry["title"] for intent, entry in answers("en").items()}
+    titles.update(topic_titles("en"))
+    return titles
+
+
 async def hotline_page(request: web.Request) -> web.Response:
     tz = request.app[CITY_TIMEZONE]
     now = datetime.now(tz)
     counts = await call_counts(request.app[ROLLUPS], since=now - timedelta(days=DAYS), until=now)
     peak = max((max(row) for row in counts.by_district_hour.values()), default=0)
-    titles = {intent: entry["title"] for intent, entry in answers("en").items()}
-    titles.update(topic_titles("en"))
+    titles = call_topic_titles()
     await panel_audit(request, "hotline.view", {})
     return render(
         request,
@@ -39,7 +46,7 @@ async def hotline_page(request: web.Request) -> web.Response:
         peak=max(peak, 1),
         titles=titles,
         intent=lambda name: intent_title("en", name),
-        outcome=lambda name: label("en", f"agent.outcome.{name}", name),
+        outcome=lambda name: label("en", OUTCOME_NAMES.get(name), name),
         waiting=await request.app[TICKETS].waiting(),
         unanswered=await request.app[HOTLINE].unanswered(limit=100),
         calls=await recent_calls(request.app[HOTLINE].pool),

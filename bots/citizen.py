@@ -14,6 +14,7 @@ from flows.checkin import handlers as checkin
 from flows.checkin.fast import ScanFastPath
 from flows.context import BotContext, BotProfile
 from flows.faq import handlers as faq
+from flows.news import handlers as news
 from flows.permits import apply
 from flows.permits import handlers as permits
 from flows.status import handlers as status
@@ -27,6 +28,7 @@ PROFILE = BotProfile(
         "citizen_menu.dispute",
         "citizen_menu.permit",
         "citizen_menu.apply",
+        "news.menu",
         "menu.help",
         "menu.language",
     ),
@@ -39,6 +41,7 @@ FLOWS = (
     checkin.build_router,
     status.build_router,
     apply.build_form_router,
+    news.build_router,
     faq.build_router,
 )
 

@@ -28,7 +28,9 @@ def build_dispatcher(name: str, context: BotContext, storage: BaseStorage) -> Ci
     dispatcher.update.outer_middleware(
         LanguageMiddleware(context["languages"], context["default_language"])
     )
-    dispatcher.update.outer_middleware(PrivateChatsOnly())  # before any flow sees a thing
+    channel = context["news"].channel if name == "citizen" else None
+    stay_in = frozenset() if channel is None else frozenset({channel})
+    dispatcher.update.outer_middleware(PrivateChatsOnly(stay_in))  # before any flow sees a thing
     factories: tuple[Callable[[], Router], ...] = (common.build_router, *module.FLOWS)
     for factory in factories:
         dispatcher.include_router(factory())

@@ -15,12 +15,15 @@ from subprocess import Popen
 from citybots import admin_commands, db_commands, register_commands
 from citybots.demo_command import demo_data
 from citybots.embedded import DataDirLock, EmbeddedServerError
+from citybots.feeds_command import add_parser as add_feeds_parser
+from citybots.feeds_command import feeds_command
 from citybots.logs import setup_logging
 from citybots.model_command import add_parser as add_model_parser
 from citybots.model_command import model_command
 from citybots.nlu_command import add_parser as add_nlu_parser
 from citybots.nlu_command import nlu_command
 from citybots.settings import Settings, SettingsError, load_settings
+from services.feeds.specs import FEEDS
 from services.migrations import MigrationError
 from services.panel import ROLES as PANEL_ROLES
 
@@ -175,8 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--remove", action="store_true", help="remove every demo row instead")
     commands.add_parser("check", help="report what is reachable and configured")
-    importing = commands.add_parser("import", help="import a register (CSV) or zones (GeoJSON)")
-    importing.add_argument("kind", choices=["pcr", "contacts", "phones", "orgs", "pois", "zones"])
+    importing = commands.add_parser(
+        "import", help="import a register or a feed (CSV), or zones (GeoJSON)"
+    )
+    importing.add_argument(
+        "kind", choices=["pcr", "contacts", "phones", "orgs", "pois", "zones", *FEEDS]
+    )
     importing.add_argument(
         "file",
         help="CSV: pcr: iin,sampled_at,result_at,result,laboratory; "
@@ -184,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
         "orgs: bin,name,activity_code,head_phone,allowed; "
         "pois: kind,name,latitude,longitude,residents (or GeoJSON points with those "
         "properties); "
-        "zones: GeoJSON polygons in longitude/latitude (properties: name, kind)",
+        "zones: GeoJSON polygons in longitude/latitude (properties: name, kind); "
+        + "; ".join(f"{name}: {','.join(spec.columns)}" for name, spec in FEEDS.items()),
     )
     importing.add_argument(
         "--zone-kind",
@@ -298,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     adding.add_argument("--register", default="roadblock", choices=["city", "roadblock"])
     add_model_parser(commands)
+    add_feeds_parser(commands)
     add_nlu_parser(commands)
     _describe_subcommands(parser)
     return parser
@@ -328,6 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "disputes": admin_commands.disputes,
         "exposures": admin_commands.exposures,
         "model": model_command,
+        "feeds": feeds_command,
         "checkpoints": register_commands.checkpoints,
         "zones": register_commands.zones,
         "rollups": register_commands.rollups,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from citybots.settings import Settings
 from services.demo import (
@@ -28,6 +30,7 @@ async def demo_data(settings: Settings, args: argparse.Namespace) -> int:
         DEMO_PERMITS_OFFICER,
         remove_demo_data,
     )
+    from services.feeds.demo import load_demo_feeds
     from services.panel import PanelError
 
     async with command_services(settings) as services:
@@ -43,6 +46,9 @@ async def demo_data(settings: Settings, args: argparse.Namespace) -> int:
         topics = [script.topic for script in scripts().values()] + ["faq_vaccine"]
         async with services.statuses.pool.acquire() as conn:
             counts = await load_demo_data(conn, topics=topics, districts=DISTRICTS)
+        counts["feed_records"] = await load_demo_feeds(
+            services.feeds.importer, datetime.now(ZoneInfo(settings.city_timezone)).date()
+        )
         await services.statuses.invalidate(person.iin for person in DEMO_PEOPLE)
         await services.rollups.refresh()
         doctor_invite = await services.quarantine.create_doctor_invite(

@@ -51,10 +51,11 @@ from citybots.wiring import Services, build_services
 from flows.context import BotContext, BotLinks, BotProfile, Limits
 from flows.hotline.call_scripts import ScriptError
 from flows.hotline.call_scripts import scripts as call_scripts
-from flows.i18n import LANGUAGES, text
 from flows.miniapp import MiniApp
 from flows.quarantine.live import LiveIngest
 from nlu.service import Nlu, load_or_train
+from presentation.i18n import LANGUAGES, text
+from presentation.keys import COMMANDS
 from services.db import is_unavailable
 from services.localcache import InvalidationListener
 from services.metrics import Metrics
@@ -195,6 +196,7 @@ class Platform:
             tz=ZoneInfo(settings.city_timezone),
             pacer=self.services.pacer,
             paid_broadcast=settings.telegram_paid_broadcast,
+            news=self.services.news,
         )
         notifier = asyncio.create_task(self.notifier.run(), name="notifier")
         stack.push_async_callback(_cancelled, notifier)
@@ -300,7 +302,11 @@ class Platform:
             redis=self.redis,
             links=links,
             city_tz=ZoneInfo(self.settings.city_timezone),
-            limits=Limits(fix_retention_days=self.settings.quarantine_fix_retention_days),
+            limits=Limits(
+                fix_retention_days=self.settings.quarantine_fix_retention_days,
+                positive_isolation_days=self.settings.positive_isolation_days,
+                visit_retention_days=self.settings.visit_retention_days,
+            ),
             quotas=services.quotas,
             quarantine=services.quarantine,
             live_ingest=self.live_ingest,
@@ -310,6 +316,7 @@ class Platform:
             hotline=services.hotline,
             tickets=services.tickets,
             nlu=self.nlu,
+            news=services.news,
         )
 
     async def _connect_bot(self, name: str) -> None:
@@ -377,7 +384,7 @@ class Platform:
     async def _set_commands(self, bot: Bot, profile: BotProfile) -> None:
         for lang in (*LANGUAGES, None):
             commands = [
-                BotCommand(command=n, description=text(lang or "en", f"commands.{n}"))
+                BotCommand(command=n, description=text(lang or "en", COMMANDS[n]))
                 for n in profile.all_commands
             ]
             await bot.set_my_commands(commands, language_code=lang)

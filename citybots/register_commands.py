@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import getpass
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,6 +51,7 @@ async def import_zones(settings: Settings, args: argparse.Namespace, path: Path)
 async def import_file(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.infrastructure import command_services
     from citybots.progress import ProgressLine
+    from services.feeds.specs import FEEDS
     from services.registry_rows import CsvSource
 
     path = Path(args.file)
@@ -60,7 +62,7 @@ async def import_file(settings: Settings, args: argparse.Namespace) -> int:
         return await import_zones(settings, args, path)
     source = CsvSource(path)
     progress = ProgressLine(f"importing {path.name}", source.fraction_read)
-    rows = source.rows()
+    rows: Iterable[tuple[int, list[str] | None]] = source
     if args.kind == "pois" and path.suffix.lower() in (".geojson", ".json"):
         from geofence.points import point_rows
 
@@ -68,7 +70,8 @@ async def import_file(settings: Settings, args: argparse.Namespace) -> int:
     size = (await asyncio.to_thread(path.stat)).st_size
     stop_on_sigterm()  # a stopped import still writes its end to the audit log
     async with command_services(settings) as services:
-        report = await services.importer.import_rows(
+        importer = services.feeds.importer if args.kind in FEEDS else services.importer
+        report = await importer.import_rows(
             args.kind,
             rows,
             source=f"file:{path.name}",
@@ -154,7 +157,8 @@ async def labs_add(settings: Settings, args: argparse.Namespace) -> int:
 
 async def checkpoints(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.infrastructure import bot_username, command_services
-    from flows.i18n import text
+    from presentation.i18n import text
+    from presentation.keys import input_error
     from presentation.rendering import qr_png
     from services.permits import PermitError
     from services.validation import InvalidInput
@@ -172,8 +176,12 @@ async def checkpoints(settings: Settings, args: argparse.Namespace) -> int:
                     actor=f"cli:{getpass.getuser()}",
                 )
             except (PermitError, InvalidInput) as error:
-                key = error.key if isinstance(error, PermitError) else f"errors.{error.code}"
-                print(f"citybots: {text('en', key)}", file=sys.stderr)
+                told = (
+                    text("en", error.key)
+                    if isinstance(error, PermitError)
+                    else input_error("en", error.code)
+                )
+                print(f"citybots: {told}", file=sys.stderr)
                 return 1
         checkpoints = await services.checkpoints.all()
     username = await bot_username(settings, "citizen")

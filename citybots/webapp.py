@@ -17,12 +17,14 @@ from admin.api import setup_api
 from admin.app import init_app as init_admin
 from admin.audit_pages import setup_audit_pages
 from admin.checkpoints_pages import setup_checkpoints_pages
+from admin.feeds_pages import setup_feeds_pages
 from admin.hardening import BODY_TIMEOUT, body_deadline, input_guard
 from admin.hotline_pages import setup_hotline_pages
 from admin.indicators_pages import setup_indicators_pages
 from admin.map_pages import setup_map_pages
 from admin.miniapp import setup_miniapp
 from admin.model_pages import setup_model_pages
+from admin.news_pages import setup_news_pages
 from admin.nlu_api import setup_nlu_api
 from admin.panel import SEND_QUEUES, add_page, setup_panel
 from admin.permits_pages import setup_permits_pages
@@ -107,6 +109,8 @@ def build_web_app(
         settings.reports_dir,
         max_upload=settings.registry_upload_max_mb * 1024**2,
     )
+    setup_feeds_pages(app, services.feeds, services.rollups)
+    setup_news_pages(app, services.news)
     links = BotLinks(miniapp_short_name=settings.miniapp_short_name)
     miniapp = MiniApp(
         citizens=services.citizens,

@@ -15,6 +15,7 @@ from services.citizens import CitizenService
 from services.disputes import DisputeService
 from services.hotline import HotlineService, Tickets
 from services.metrics import Metrics
+from services.news import NewsService
 from services.permit_applications import PermitApplications
 from services.permits import PermitService
 from services.quarantine import QuarantineService
@@ -68,7 +69,11 @@ class BotLinks:
 
 @dataclass(frozen=True)
 class Limits:
+    """The settings' rule values that the bots' texts name."""
+
     fix_retention_days: int = 14
+    positive_isolation_days: int = 14
+    visit_retention_days: int = 28
 
 
 class BotContext(TypedDict):
@@ -95,3 +100,4 @@ class BotContext(TypedDict):
     hotline: HotlineService
     tickets: Tickets
     nlu: Parser
+    news: NewsService

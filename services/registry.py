@@ -40,6 +40,7 @@ from services.registry_rows import (
     ImportReport,
     Rejected,
     RowError,
+    RowParser,
 )
 from services.status import StatusService
 
@@ -175,7 +176,7 @@ class RegistryImporter:
         the counts when the import ends, also when it fails or is cancelled; an import
         killed outright leaves its start row alone, the two sharing ``details.import``."""
         started = time.perf_counter()
-        report = ImportReport(kind)
+        report = self._report(kind)
         who = actor or source
         import_id = secrets.token_hex(6)
         await record(
@@ -213,6 +214,13 @@ class RegistryImporter:
                 log.warning("import %s (%s): its end could not be audited", import_id, kind)
         return report
 
+    def _report(self, kind: str) -> ImportReport:
+        return ImportReport(kind)
+
+    def _parser(self, kind: str) -> tuple[RowParser, int]:
+        """How a row of ``kind`` is checked, and how many fields it has."""
+        return PARSERS[kind], len(COLUMNS[kind])
+
     async def _import(
         self,
         kind: str,
@@ -242,8 +250,7 @@ class RegistryImporter:
     ) -> None:
         """Each chunk is one transaction: all of it is stored or none; a failed import can
         be run again and adds only what is missing."""
-        parse = PARSERS[kind]
-        width = len(COLUMNS[kind])
+        parse, width = self._parser(kind)
         latest = datetime.now(UTC) + CLOCK_SKEW
         chunk: list[tuple[Any, ...]] = []
         # Each row's line number, for a refusal found when storing. Numbers only: keeping

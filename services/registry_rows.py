@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,6 +64,18 @@ REASONS = {
     "location.format": "latitude or longitude is not a number",
     "location.range": "latitude or longitude is out of range (is it projected, or swapped?)",
     "location.null_island": "the point (0, 0) is not a real place",
+    "day.format": "day is not a date (YYYY-MM-DD)",
+    "day.range": "day is in the future or before the year 2000",
+    "hour.value": "hour is not a whole number from 0 to 23 (or empty for the whole day)",
+    "key.missing": "a name (camera, route, hospital, item ...) is empty or longer than 200 "
+    "characters",
+    "key.choice": "a value is not one of those allowed (a call's line: 103, 1308 or 1406)",
+    "figure.count": "a count is not a whole number from 0 to 1,000,000,000",
+    "figure.amount": "an amount is not a number from 0 to 1,000,000,000,000 with at most 2 "
+    "decimals",
+    "operator.per_subscriber": "the file has a per-subscriber row (a subscriber's identifier, "
+    "or not the aggregate's columns): operators hand over counts, never people; nothing was "
+    "imported",
     "row.columns": "row does not have the expected columns",
     "row.nul": "row has a NUL character (no stored text can hold one)",
     "row.malformed": "row cannot be read as CSV (quoting, size or encoding)",
@@ -100,6 +112,7 @@ class Rejected:
 @dataclass
 class ImportReport:
     kind: str
+    columns: tuple[str, ...] = ()  # a feed's columns; a register's are COLUMNS[kind]
     rows: int = 0
     accepted: int = 0
     duplicates: int = 0
@@ -145,7 +158,7 @@ class ImportReport:
         a private file (0600, in a 0700 folder, whole or not at all)."""
         with private_file(path, newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
-            writer.writerow(["line", "code", "reason", *COLUMNS[self.kind]])
+            writer.writerow(["line", "code", "reason", *(self.columns or COLUMNS[self.kind])])
             for row in self.rejected:
                 writer.writerow(
                     [row.line, row.code, row.reason, *(spreadsheet_safe(c) for c in row.raw)]
@@ -278,7 +291,8 @@ def _poi_row(fields: list[str], tz: ZoneInfo, latest: datetime) -> tuple[Any, ..
     return (kind.lower(), name, point.latitude, point.longitude, count)
 
 
-PARSERS = {
+RowParser = Callable[[list[str], ZoneInfo, datetime], tuple[Any, ...]]
+PARSERS: dict[str, RowParser] = {
     "pcr": _pcr_row,
     "contacts": _contact_row,
     "phones": _phone_row,
@@ -307,6 +321,10 @@ class CsvSource:
         if self._binary.closed:
             return 1.0
         return min(1.0, self._binary.tell() / self.size)
+
+    def __iter__(self) -> Iterator[tuple[int, list[str] | None]]:
+        """Each iteration reads the file anew (an import that reads it twice may)."""
+        return self.rows()
 
     def rows(self) -> Iterator[tuple[int, list[str] | None]]:
         with self.path.open("rb") as binary:
@@ -338,7 +356,8 @@ def read_csv_lines(lines: Iterable[str]) -> Iterator[tuple[int, list[str] | None
             continue
         if not header_seen:
             header_seen = True
-            if fields and not fields[0].strip().lstrip("\ufeff").isdigit():
+            # A header names columns: its first cell has no digit (an IIN, a BIN, a day do).
+            if fields and not any(c.isdigit() for c in fields[0]):
                 continue
         if not fields or fields == [""]:
             continue

@@ -81,11 +81,14 @@ SELECT r.* FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5:
                                       a.refuse_when_full) r
  ORDER BY a.i
 """
+# Open stays are found in open_stays (migration 0048) and closed by id and check-in time,
+# so in their day's partition of visits only; a trigger removes the open_stays row.
 _CHECK_OUT = """
 UPDATE visits s SET checked_out_at = now(), checkout_kind = 'scan'
-  FROM venues v, unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS a(iin, venue_id, i)
- WHERE v.id = s.venue_id AND s.iin = a.iin AND s.admitted AND s.checked_out_at IS NULL
-   AND (a.venue_id IS NULL OR s.venue_id = a.venue_id)
+  FROM open_stays o, venues v,
+       unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS a(iin, venue_id, i)
+ WHERE o.iin = a.iin AND (a.venue_id IS NULL OR o.venue_id = a.venue_id)
+   AND s.id = o.visit_id AND s.checked_in_at = o.checked_in_at AND v.id = o.venue_id
 RETURNING a.i, v.name
 """
 
@@ -241,9 +244,9 @@ class VisitService:
             closed = await conn.fetchrow(
                 """
                 UPDATE visits s SET checked_out_at = now(), checkout_kind = 'staff'
-                  FROM venues v
-                 WHERE v.id = s.venue_id AND s.venue_id = $1 AND s.iin = $2 AND s.admitted
-                   AND s.checked_out_at IS NULL
+                  FROM open_stays o, venues v
+                 WHERE o.iin = $2 AND o.venue_id = $1 AND v.id = o.venue_id
+                   AND s.id = o.visit_id AND s.checked_in_at = o.checked_in_at
                 RETURNING s.id, v.name
                 """,
                 venue_id,
@@ -273,8 +276,7 @@ class VisitService:
     async def occupancy(self, venue_id: int) -> int:
         return int(
             await self.pool.fetchval(
-                "SELECT count(*) FROM visits WHERE venue_id = $1 AND admitted "
-                "AND checked_out_at IS NULL",
+                "SELECT count(*) FROM open_stays WHERE venue_id = $1",
                 venue_id,
             )
         )

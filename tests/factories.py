@@ -243,7 +243,7 @@ async def signed_up(
 ) -> tuple[SandboxChat, str]:
     """A new citizen-bot user who signed up as people do: "My status", their phone shared
     with the contact button, then their IIN (a fresh one, its phone registered)."""
-    from flows.i18n import text
+    from presentation.i18n import text
 
     iin, phone = make_iin(), make_phone()
     await register_phone(services, iin, phone)
@@ -268,7 +268,7 @@ async def joined_officer(
 ) -> SandboxChat:
     """An officer (police, checkpoint or hotline agent) who joined their bot with a fresh
     invite; with ``menu``, who then pressed that menu button (its answer read)."""
-    from flows.i18n import text
+    from presentation.i18n import text
     from services.permits import OFFICER_BOT
 
     officer = await sandbox.chat(OFFICER_BOT[role], language_code=lang)

@@ -19,7 +19,6 @@ from aiogram.types import (
 from flows.common.keyboards import main_menu, share_phone_keyboard
 from flows.contacts import own_phone
 from flows.context import BotLinks, BotProfile
-from flows.i18n import text
 from flows.venues.shared import (
     AutoCheckoutForm,
     CapacityForm,
@@ -34,6 +33,8 @@ from flows.venues.shared import (
     set_auto_checkout,
     venue_chooser,
 )
+from presentation.i18n import plural, text
+from presentation.keys import CAPACITY_POLICIES, VENUE_ACTIONS, input_error, venue_error
 from presentation.rendering import hourly_chart
 from services.validation import InvalidInput
 from services.venues import (
@@ -64,7 +65,8 @@ def _venue_actions(lang: str, venue: Venue, owner: bool) -> InlineKeyboardMarkup
     )
     buttons = [
         InlineKeyboardButton(
-            text=text(lang, f"venue.{a}"), callback_data=Pick(action=a, venue_id=venue.id).pack()
+            text=text(lang, VENUE_ACTIONS[a]),
+            callback_data=Pick(action=a, venue_id=venue.id).pack(),
         )
         for a in actions
     ]
@@ -104,7 +106,7 @@ async def venue_action(
                 lang,
                 "venue.capacity_text",
                 capacity=venue.capacity,
-                policy=text(lang, f"venue.policy_{venue.capacity_policy}"),
+                policy=text(lang, CAPACITY_POLICIES[venue.capacity_policy]),
             )
             if venue.capacity
             else ""
@@ -149,7 +151,7 @@ async def venue_action(
         await message.answer(text(lang, "staff_checkout.ask_iin", venue=venue.name))
     elif action == "close_all":
         count = await visits.check_everyone_out(venue.id)
-        await message.answer(text(lang, "venue.closed_all", count=count, venue=venue.name))
+        await message.answer(plural(lang, "venue.closed_all", count, venue=venue.name))
     elif action == "stats":
         caption, chart = await _stats(lang, venue, visits, city_tz)
         await message.answer_photo(BufferedInputFile(chart, "stats.png"), caption=caption)
@@ -177,7 +179,7 @@ async def venue_action(
                 "venue.capacity_set",
                 venue=venue.name,
                 capacity=venue.capacity or "—",
-                policy=text(lang, f"venue.policy_{callback_data.value}"),
+                policy=text(lang, CAPACITY_POLICIES[callback_data.value]),
             )
         )
 
@@ -193,7 +195,7 @@ async def _stats(
         lang,
         "venue.stats_title",
         venue=venue.name,
-        total=total,
+        checkins=plural(lang, "venue.checkins", total),
         refused=await visits.refused_today(venue.id, midnight),
         occupancy=await visits.occupancy(venue.id),
     )
@@ -222,7 +224,7 @@ async def got_capacity_number(
         inline_keyboard=[
             [
                 InlineKeyboardButton(
-                    text=text(lang, f"venue.policy_{policy}"),
+                    text=text(lang, CAPACITY_POLICIES[policy]),
                     callback_data=Pick(action="policy", venue_id=venue_id, value=policy).pack(),
                 )
                 for policy in ("warn", "refuse")
@@ -235,7 +237,7 @@ async def got_capacity_number(
             "venue.capacity_set",
             venue=venue.name,
             capacity=capacity or "—",
-            policy=text(lang, f"venue.policy_{venue.capacity_policy}"),
+            policy=text(lang, CAPACITY_POLICIES[venue.capacity_policy]),
         ),
         reply_markup=choices,
     )
@@ -263,7 +265,7 @@ async def got_head_phone(
         phone = own_phone(message)
     except InvalidInput as error:
         await message.answer(
-            text(lang, f"errors.{error.code}"), reply_markup=share_phone_keyboard(lang)
+            input_error(lang, error.code), reply_markup=share_phone_keyboard(lang)
         )
         return
     await state.clear()
@@ -271,7 +273,7 @@ async def got_head_phone(
     try:
         venue = await venues.verify_by_head(venue_id, message.from_user.id, phone)
     except VenueError as error:
-        await message.answer(text(lang, f"errors_{error.code}"), reply_markup=menu)
+        await message.answer(venue_error(lang, error.code), reply_markup=menu)
         return
     await message.answer(text(lang, "venue.verified", venue=venue.name), reply_markup=menu)
 

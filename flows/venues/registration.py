@@ -17,7 +17,6 @@ from aiogram.types import (
 
 from flows.common.keyboards import main_menu
 from flows.context import BotLinks, BotProfile
-from flows.i18n import text
 from flows.venues.shared import (
     AutoCheckoutForm,
     Pick,
@@ -27,6 +26,8 @@ from flows.venues.shared import (
     send_codes,
     set_auto_checkout,
 )
+from presentation.i18n import text
+from presentation.keys import CATEGORY_NAMES, input_error, venue_error
 from services.validation import InvalidInput, parse_bin, parse_coordinates
 from services.venues import (
     AUTO_CHECKOUT_DEFAULT_MINUTES,
@@ -73,7 +74,7 @@ async def got_bin(message: Message, state: FSMContext, lang: str) -> None:
     try:
         bin_ = parse_bin(message.text or "")
     except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}"))
+        await message.answer(input_error(lang, error.code))
         return
     await state.update_data(bin=bin_.value)
     await state.set_state(VenueForm.name)
@@ -87,7 +88,7 @@ async def got_name(message: Message, state: FSMContext, lang: str) -> None:
     rows = [
         [
             InlineKeyboardButton(
-                text=text(lang, f"venue.category.{c}"),
+                text=text(lang, CATEGORY_NAMES[c]),
                 callback_data=Pick(action="category", value=c).pack(),
             )
             for c in CATEGORIES[i : i + 2]
@@ -137,7 +138,7 @@ async def got_location(message: Message, state: FSMContext, lang: str) -> None:
     try:
         point = parse_coordinates(message.location.latitude, message.location.longitude)
     except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}"))
+        await message.answer(input_error(lang, error.code))
         return
     await state.update_data(latitude=point.latitude, longitude=point.longitude)
     await state.set_state(VenueForm.capacity)
@@ -261,7 +262,7 @@ async def _register(
             )
         )
     except VenueError as error:
-        await message.answer(text(lang, f"errors_{error.code}"))
+        await message.answer(venue_error(lang, error.code))
         return
     await state.clear()
     await message.answer(

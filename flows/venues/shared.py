@@ -16,7 +16,8 @@ from aiogram.types import (
 )
 
 from flows.context import BotLinks
-from flows.i18n import text
+from presentation.i18n import text
+from presentation.keys import DIRECTION_NAMES, venue_error
 from presentation.rendering import poster_pdf, qr_png, qr_svg
 from services.venues import (
     AUTO_CHECKOUT_DEFAULT_MINUTES,
@@ -115,7 +116,7 @@ async def send_codes(
             "venue.code_caption",
             venue=venue.name,
             entrance=code.entrance,
-            direction=text(lang, f"venue.direction_{code.direction}"),
+            direction=text(lang, DIRECTION_NAMES[code.direction]),
         )
         slug = f"{venue.id}-{code.entrance_id}-{code.direction}"
         await message.answer_photo(
@@ -183,6 +184,6 @@ async def auto_checkout_minutes(message: Message, lang: str) -> int | None:
         return parse_auto_checkout(message.text or "")
     except VenueError as error:
         await message.answer(
-            text(lang, f"errors_{error.code}"), reply_markup=default_auto_checkout_keyboard(lang)
+            venue_error(lang, error.code), reply_markup=default_auto_checkout_keyboard(lang)
         )
         return None

@@ -12,13 +12,14 @@ from aiogram.types import (
 
 from flows.common.keyboards import main_menu
 from flows.context import BotProfile
-from flows.i18n import text
 from flows.venues.shared import (
     Pick,
     StaffCheckIn,
     refused_text,
     venue_chooser,
 )
+from presentation.i18n import text
+from presentation.keys import COLOUR_NAMES, input_error
 from services.quotas import LookupQuotas
 from services.validation import InvalidInput, parse_iin
 from services.venues import (
@@ -125,7 +126,7 @@ async def _staff_look_up(
     try:
         iin = parse_iin(message.text or "")
     except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}"))
+        await message.answer(input_error(lang, error.code))
         return None
     staff = message.from_user.id
     venue_id = (await state.get_data())["venue_id"]
@@ -159,7 +160,7 @@ async def staff_checkin_iin(
     if result.outcome is CheckIn.ELSEWHERE:
         await message.answer(text(lang, "staff_checkin.elsewhere"))
         return
-    colour = text(lang, f"colour.{result.status.colour.value}")
+    colour = text(lang, COLOUR_NAMES[result.status.colour])
     outcome_key = {
         CheckIn.ADMITTED: "staff_checkin.admit",
         CheckIn.REFUSED: "staff_checkin.refuse",

@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from services.feeds.specs import FEEDS
 from services.validation import parse_bin
 from tests.conftest import AUDIT_CHAIN_KEY
 
@@ -114,6 +115,14 @@ async def test_demo_data_loads_an_obviously_labelled_city_once(
                 metric,
             )
             assert days >= (50 if metric != "passings" else 10), metric
+        # a month of every feed (issue 22 §1), its names marked as the demo's
+        feeds = await conn.fetch(
+            "SELECT feed, count(DISTINCT day) AS days, bool_and(keys[array_length(keys, 1)]"
+            " LIKE '[DEMO] %' OR feed IN ('medical', 'facilities')) AS marked"  # by district
+            " FROM feed_records WHERE source = 'demo' GROUP BY feed"
+        )
+        assert {r["feed"]: r["days"] for r in feeds} == dict.fromkeys(FEEDS, 30)
+        assert all(r["marked"] for r in feeds)
 
         removed = _citybots("demo-data", "--remove", env=env, cwd=tmp_path)
         assert removed.returncode == 0, removed.stderr
@@ -127,6 +136,7 @@ async def test_demo_data_loads_an_obviously_labelled_city_once(
         assert not await conn.fetchval(
             "SELECT count(*) FROM daily_indicators WHERE entered_by = 'demo-data'"
         )
+        assert not await conn.fetchval("SELECT count(*) FROM feed_records WHERE source = 'demo'")
     finally:
         await conn.close()
 
@@ -236,6 +246,35 @@ def test_model_run_prints_a_table_and_refuses_bad_input_clearly(tmp_path: Path) 
     zero = _citybots("model", "run", "--population", "0", env={}, cwd=tmp_path)
     assert zero.returncode == 2
     assert "--population must be at least 1" in zero.stderr
+
+
+def test_model_run_on_the_structured_city_reports_each_district(tmp_path: Path) -> None:
+    result = _citybots(
+        "model", "run", "--population-kind", "structured", "--population", "30000",
+        "--days", "60", "--replicates", "1", "--only", "schools-open", "--only",
+        "schools-closed", "--json", "--chart", str(tmp_path / "c.png"), env={}, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["population_kind"] == "structured"
+    assert [s["key"] for s in report["scenarios"]] == ["schools-open", "schools-closed"]
+    districts = report["scenarios"][0]["districts"]
+    assert len(districts) == 8
+    assert set(districts["Auezov"]) == {
+        "infected", "peak_hospitalised", "peak_hospitalised_day", "deaths"
+    }  # fmt: skip
+    assert report["scenarios"][1]["infections_by_setting"]["school"] == 0
+    table = _citybots(
+        "model", "run", "--population-kind", "structured", "--population", "30000",
+        "--days", "30", "--replicates", "1", "--only", "zone-alatau",
+        "--chart", str(tmp_path / "d.png"), env={}, cwd=tmp_path,
+    )  # fmt: skip
+    assert table.returncode == 0, table.stderr
+    assert "zone-alatau: by district, median (90% band)" in table.stdout
+    assert "Nauryzbay" in table.stdout
+    refused = _citybots("model", "run", "--only", "schools-closed", env={}, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "needs --population-kind structured" in refused.stderr
 
 
 def test_model_calibrate_fits_a_case_series_and_names_bad_rows(tmp_path: Path) -> None:

@@ -73,3 +73,18 @@ async def test_the_live_check_in_function_is_the_one_in_its_functions_file(
     )
     live = (MIGRATIONS_DIR / "functions" / "citybots_check_in.sql").read_text()
     assert source.strip() in live
+
+
+async def test_the_function_files_change_nothing_after_the_migrations(
+    empty_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """Each live definition is the one the last migration to change it wrote: a database
+    upgraded migration by migration (the files applied after all of them) and a fresh one
+    end with the same functions."""
+    folder = _copy_migrations(tmp_path)  # no functions folder: the migrations' own definitions
+    await migrate(empty_db, folder)
+    names = [p.stem for p in sorted((MIGRATIONS_DIR / "functions").glob("*.sql"))]
+    query = "SELECT pg_get_functiondef(p.oid) FROM pg_proc p WHERE p.proname = $1"
+    written = {n: await empty_db.fetchval(query, n) for n in names}
+    assert await migrate(empty_db) == [f"functions/{n}.sql" for n in names]
+    assert {n: await empty_db.fetchval(query, n) for n in names} == written

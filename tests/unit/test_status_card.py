@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from PIL import Image, ImageChops
 
-from flows.i18n import LANGUAGES
+from presentation.i18n import LANGUAGES
 from presentation.rendering import COLOURS, status_card
 
 CHECKED = datetime(2026, 12, 6, 14, 55, tzinfo=UTC)

@@ -2,10 +2,10 @@
 -- admission from the status colour it passes in); this function only makes the steps
 -- atomic and serialised per person, without six round trips per scan.
 --
--- The live definition (first written by 0006, changed by 0020 and 0029). The migration
--- runner applies this file after the migrations whenever its text changes; change it
--- here, not in a new migration (a change of arguments or result needs a migration that
--- drops the old function first).
+-- The live definition (first written by 0006, changed by 0020, 0029 and 0048). The
+-- migration runner applies this file after the migrations whenever its text changes;
+-- change it here, not in a new migration (a change of arguments or result needs a
+-- migration that drops the old function first).
 --
 -- Its queries are planned once per connection and the plans kept: planned while `visits`
 -- was small, they stayed sequential or bitmap scans as the table grew (0020), so each
@@ -14,7 +14,10 @@
 -- so that its last place is taken once. A check-in by staff (by IIN) never closes the
 -- person's open stay at another venue: it answers 'elsewhere' and stores no visit, the
 -- look-up still written to the audit log (0029); a QR check-in closes the other stay
--- first ('moved'), as the person is at the door themselves.
+-- first ('moved'), as the person is at the door themselves. Since visits are partitioned
+-- by day (0048) the person's open stay and the venue's count are read from open_stays,
+-- and a stay elsewhere is closed by its id and check-in time (in its day's partition only);
+-- its writes to visits keep open_stays through the triggers.
 CREATE OR REPLACE FUNCTION citybots_check_in(
     p_venue_id bigint,
     p_entrance_id bigint,
@@ -35,6 +38,7 @@ AS $$
 DECLARE
     open_id bigint;
     open_venue bigint;
+    open_at timestamptz;
     inside integer;
     full_now boolean;
     admit boolean;
@@ -45,10 +49,9 @@ BEGIN
         -- transactions cannot both take its last place (FK checks are not blocked).
         PERFORM 1 FROM venues WHERE id = p_venue_id FOR NO KEY UPDATE;
     END IF;
-    SELECT s.id, s.venue_id INTO open_id, open_venue
-      FROM visits s WHERE s.iin = p_iin AND s.admitted AND s.checked_out_at IS NULL;
-    SELECT count(*) INTO inside FROM visits s
-     WHERE s.venue_id = p_venue_id AND s.admitted AND s.checked_out_at IS NULL;
+    SELECT o.visit_id, o.venue_id, o.checked_in_at INTO open_id, open_venue, open_at
+      FROM open_stays o WHERE o.iin = p_iin;
+    SELECT count(*) INTO inside FROM open_stays o WHERE o.venue_id = p_venue_id;
     IF open_venue = p_venue_id THEN
         IF p_via = 'staff' THEN
             INSERT INTO audit_log (actor, action, subject, details)
@@ -68,7 +71,8 @@ BEGIN
     full_now := p_capacity IS NOT NULL AND inside >= p_capacity;
     admit := p_may_enter AND NOT (full_now AND p_refuse_when_full);
     IF admit AND open_id IS NOT NULL THEN
-        UPDATE visits SET checked_out_at = now(), checkout_kind = 'moved' WHERE id = open_id;
+        UPDATE visits SET checked_out_at = now(), checkout_kind = 'moved'
+         WHERE id = open_id AND checked_in_at = open_at;
         SELECT v.name INTO moved_from FROM venues v WHERE v.id = open_venue;
     END IF;
     INSERT INTO visits (venue_id, entrance_id, iin, tg_user_id, via, staff_tg_user_id, status,
