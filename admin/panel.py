@@ -39,7 +39,9 @@ DEVICE_LIFE = timedelta(days=90)
 # Telegram's secret token for webhooks; Telegram's signed initData for the citizen bot's
 # Mini App (admin/miniapp.py); the sandbox stands in for Telegram and exists
 # only while a bot has no token, never in a production deployment).
-PUBLIC_PATHS = frozenset({"/login", "/healthz", "/metrics", "/check", "/api/v1/pcr-results"})
+PUBLIC_PATHS = frozenset(
+    {"/login", "/healthz", "/metrics", "/check", "/api/v1/pcr-results", "/api/v1/ambulance-calls"}
+)
 PUBLIC_PREFIXES = ("/static/", "/webhook/", "/sandbox/", "/miniapp/")
 
 PANEL: web.AppKey[PanelService] = web.AppKey("panel")

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from markupsafe import Markup
 
+from admin.ambulance_pages import hospital_figures
 from admin.charts import Series, bar_chart, sparkline
 from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render
 from flows.faq import answers
@@ -112,6 +113,7 @@ async def situation_page(request: web.Request) -> web.Response:
         counts=situation.calls,
         peak=max(peak, 1),
         tz=tz,
+        hospitals=await hospital_figures(request),
     )
 
 

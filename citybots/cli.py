@@ -17,6 +17,8 @@ from pathlib import Path
 from subprocess import Popen
 from zoneinfo import ZoneInfo
 
+from citybots.ambulance_command import add_parser as add_ambulance_parser
+from citybots.ambulance_command import ambulance_command
 from citybots.embedded import DataDirLock, EmbeddedServerError
 from citybots.logs import setup_logging
 from citybots.model_command import add_parser as add_model_parser
@@ -389,6 +391,9 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
             about={"file": path.name, "bytes": size, "actor": args.actor},
             progress=progress,
         )
+        if args.kind == "ambulance" and report.accepted:
+            run = await services.ambulance.update_clusters()
+            print(f"{len(run.new)} new clusters of calls")
     progress(report.rows, final=True)
     report_path = Path(args.report) if args.report else path.with_suffix(".rejected.csv")
     corrections = ""
@@ -762,14 +767,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--remove", action="store_true", help="remove every demo row instead")
     commands.add_parser("check", help="report what is reachable and configured")
     importing = commands.add_parser("import", help="import a register (CSV) or zones (GeoJSON)")
-    importing.add_argument("kind", choices=["pcr", "contacts", "phones", "orgs", "pois", "zones"])
+    importing.add_argument(
+        "kind", choices=["pcr", "contacts", "phones", "orgs", "pois", "ambulance", "zones"]
+    )
     importing.add_argument(
         "file",
         help="CSV: pcr: iin,sampled_at,result_at,result,laboratory; "
         "contacts: iin,registered_at,isolation_end; phones: iin,phone; "
         "orgs: bin,name,activity_code,head_phone,allowed; "
         "pois: kind,name,latitude,longitude,residents (or GeoJSON points with those "
-        "properties); "
+        "properties); ambulance: call_id,called_at,latitude,longitude,address,code,outcome,"
+        "hospital,placed_at,system; "
         "zones: GeoJSON polygons in longitude/latitude (properties: name, kind)",
     )
     importing.add_argument(
@@ -789,6 +797,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="who runs this import (a person, a ticket): written to the audit log with the"
         " operating-system user",
     )
+    add_ambulance_parser(commands)
     labs = commands.add_parser("labs", help="laboratories that push results over the API")
     labs_commands = labs.add_subparsers(dest="labs_command", required=True)
     labs_add = labs_commands.add_parser("add", help="add a laboratory and print its API key")
@@ -910,6 +919,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo-data": _demo_data,
         "import": _import,
         "labs": _labs_add,
+        "ambulance": ambulance_command,
         "admin": _admin,
         "disputes": _disputes,
         "exposures": _exposures,

@@ -34,6 +34,7 @@ from apscheduler.events import (
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from admin.ambulance_pages import setup_ambulance_pages
 from admin.api import setup_api
 from admin.app import init_app as init_admin
 from admin.audit_pages import setup_audit_pages
@@ -398,6 +399,7 @@ class Platform:
             settings.reports_dir,
             max_upload=settings.registry_upload_max_mb * 1024**2,
         )
+        setup_ambulance_pages(app, self.services.ambulance)
         links = BotLinks(miniapp_short_name=settings.miniapp_short_name)
         self.miniapp = MiniApp(
             citizens=self.services.citizens,
@@ -515,6 +517,7 @@ class Platform:
         self._scheduler.add_job(
             self._quarantine_close, "interval", minutes=10, id="quarantine-close"
         )
+        self._scheduler.add_job(self._ambulance, "interval", seconds=30, id="ambulance")
         if settings.metrics_enabled:
             self._scheduler.add_listener(
                 self._count_job_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
@@ -781,6 +784,23 @@ class Platform:
                 log.info("quarantine: %d cases closed at the end of isolation", closed)
 
         await run_exclusively(self.redis, "quarantine-close", job, hold=timedelta(minutes=9))
+
+    async def _ambulance(self) -> None:
+        """Clusters of calls stored since the last run (an import clusters its own calls
+        at once; this catches a CSV from the Health registry page and a failed run), and
+        calls past AMBULANCE_RETENTION_DAYS."""
+        assert self.services is not None
+        assert self.redis is not None
+        ambulance = self.services.ambulance
+        kept = timedelta(days=self.settings.ambulance_retention_days)
+
+        async def job() -> None:
+            await ambulance.update_clusters()
+            removed = await ambulance.purge(kept)
+            if removed:
+                log.info("retention: removed %d ambulance calls", removed)
+
+        await run_exclusively(self.redis, "ambulance", job, hold=timedelta(minutes=5))
 
     async def _purge_ledger(self) -> None:
         assert self.pool is not None

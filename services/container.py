@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from services.ambulance import AmbulanceService
 from services.checkpoints import CheckpointService
 from services.citizens import CitizenService
 from services.disputes import DisputeService
@@ -67,3 +68,4 @@ class Services:
     model_runs: ModelRuns
     pacer: Pacer
     openings: OpeningLedger
+    ambulance: AmbulanceService

@@ -19,7 +19,8 @@ class Lab:
     name: str
 
 
-def _hash(key: str) -> str:
+def key_hash(key: str) -> str:
+    """A client key as stored: its SHA-256 (keys are 256-bit random, so no salt is needed)."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -35,7 +36,7 @@ class LabService:
         key = "lab_" + secrets.token_urlsafe(32)
         try:
             await self.pool.execute(
-                "INSERT INTO labs (name, key_hash) VALUES ($1, $2)", name, _hash(key)
+                "INSERT INTO labs (name, key_hash) VALUES ($1, $2)", name, key_hash(key)
             )
         except asyncpg.UniqueViolationError:
             raise LabError(f"a laboratory named {name!r} exists already") from None
@@ -45,6 +46,6 @@ class LabService:
         """The laboratory whose key this is (keys are 256-bit random, so a hash lookup
         is safe against guessing)."""
         row = await self.pool.fetchrow(
-            "SELECT id, name FROM labs WHERE key_hash = $1 AND revoked_at IS NULL", _hash(key)
+            "SELECT id, name FROM labs WHERE key_hash = $1 AND revoked_at IS NULL", key_hash(key)
         )
         return Lab(row["id"], row["name"]) if row else None

@@ -28,12 +28,16 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from services.ambulance_rows import COLUMNS as CALL_COLUMNS
+from services.ambulance_rows import REASONS as CALL_REASONS
+from services.ambulance_rows import CodeSet, check_call
 from services.audit import record
 from services.db import Connection
 from services.exports import spreadsheet_safe
@@ -49,7 +53,7 @@ from services.validation import (
 
 log = logging.getLogger(__name__)
 
-KINDS = ("pcr", "contacts", "phones", "orgs", "pois")
+KINDS = ("pcr", "contacts", "phones", "orgs", "pois", "ambulance")
 POI_KINDS = ("pharmacy", "shop", "hotel", "hostel", "residents")
 COLUMNS = {
     "pcr": ("iin", "sampled_at", "result_at", "result", "laboratory"),
@@ -57,6 +61,7 @@ COLUMNS = {
     "phones": ("iin", "phone"),
     "orgs": ("bin", "name", "activity_code", "head_phone", "allowed"),
     "pois": ("kind", "name", "latitude", "longitude", "residents"),
+    "ambulance": CALL_COLUMNS,
 }
 REASONS = {
     "iin.not_digits": "IIN has characters other than digits",
@@ -102,6 +107,7 @@ REASONS = {
     "fhir.status": "status is not final, amended, corrected or entered-in-error",
     "fhir.value": "no outcome: valueCodeableConcept or interpretation is not positive/detected "
     "or negative/not detected",
+    **CALL_REASONS,
 }
 _POSITIVE = {"positive", "pos", "+", "1", "положительный", "оң"}
 _NEGATIVE = {"negative", "neg", "-", "0", "отрицательный", "теріс"}
@@ -307,7 +313,39 @@ def _poi_row(fields: list[str], tz: ZoneInfo, latest: datetime) -> tuple[Any, ..
     return (kind.lower(), name, point.latitude, point.longitude, count)
 
 
-_PARSERS = {
+def _ambulance_row(
+    fields: list[str], tz: ZoneInfo, latest: datetime, *, codes: CodeSet
+) -> tuple[Any, ...]:
+    call_id, called_raw, lat, lon, address, code, outcome, hospital, placed_raw, system = (
+        f.strip() for f in fields
+    )
+    called = parse_time(called_raw, tz, latest)
+    placed = parse_time(placed_raw, tz, latest) if placed_raw else None
+    if placed is not None and placed < called:
+        raise RowError("time.order")
+    try:
+        call = check_call(
+            call_id,
+            lat,
+            lon,
+            address,
+            code,
+            outcome,
+            hospital,
+            system,
+            codes=codes,
+            placed=placed is not None,
+        )
+    except InvalidInput as error:
+        raise RowError(error.code) from None
+    return (
+        call.call_id, called, call.latitude, call.longitude, call.address, call.code,
+        call.outcome, call.hospital, placed, call.system,
+    )  # fmt: skip
+
+
+RowParser = Callable[[list[str], ZoneInfo, datetime], tuple[Any, ...]]
+_PARSERS: dict[str, RowParser] = {
     "pcr": _pcr_row,
     "contacts": _contact_row,
     "phones": _phone_row,
@@ -327,6 +365,10 @@ _STAGE = {
     "pois": "CREATE TEMP TABLE IF NOT EXISTS stage_pois (kind text, name text, "
     "latitude double precision, longitude double precision, residents integer) "
     "ON COMMIT DELETE ROWS",
+    "ambulance": "CREATE TEMP TABLE IF NOT EXISTS stage_ambulance (call_id text, "
+    "called_at timestamptz, latitude double precision, longitude double precision, "
+    "address text, code text, outcome text, hospital text, placed_at timestamptz, "
+    "system text) ON COMMIT DELETE ROWS",
 }
 _MERGE = {
     "pcr": """
@@ -391,6 +433,18 @@ _MERGE = {
         )
         SELECT count(*) AS added, NULL::text[] AS iins, NULL::bigint[] AS positives FROM added
     """,
+    # A call is known by its dispatch system's id: sent again, it adds nothing.
+    "ambulance": """
+        WITH added AS (
+            INSERT INTO ambulance_calls (call_id, called_at, latitude, longitude, address,
+                                         code, outcome, hospital, placed_at, system, source)
+            SELECT call_id, called_at, latitude, longitude, address, code, outcome,
+                   hospital, placed_at, system, $1 FROM stage_ambulance
+            ON CONFLICT (system, call_id) DO NOTHING
+            RETURNING id
+        )
+        SELECT count(*) AS added, NULL::text[] AS iins, NULL::bigint[] AS positives FROM added
+    """,
 }
 
 
@@ -409,6 +463,7 @@ class RegistryImporter:
         positive_isolation_days: int = 14,
         on_positives: OnPositives | None = None,
         on_positives_withdrawn: OnPositivesWithdrawn | None = None,
+        ambulance_codes: CodeSet | None = None,
     ) -> None:
         """``on_positives``: after the commit, with new positive results (the exposure
         search); ``on_positives_withdrawn``: in the transaction, with positive results that
@@ -419,6 +474,10 @@ class RegistryImporter:
         self.positive_isolation_days = positive_isolation_days
         self.on_positives = on_positives
         self.on_positives_withdrawn = on_positives_withdrawn
+        self._parsers: dict[str, RowParser] = {
+            **_PARSERS,
+            "ambulance": partial(_ambulance_row, codes=ambulance_codes or CodeSet()),
+        }
 
     async def import_rows(
         self,
@@ -507,7 +566,7 @@ class RegistryImporter:
     ) -> None:
         """Each chunk is one transaction: all of it is stored or none; a failed import can
         be run again and adds only what is missing."""
-        parse = _PARSERS[kind]
+        parse = self._parsers[kind]
         width = len(COLUMNS[kind])
         latest = datetime.now(UTC) + _CLOCK_SKEW
         chunk: list[tuple[Any, ...]] = []
@@ -584,7 +643,7 @@ class RegistryImporter:
         merge = _MERGE[kind]
         if kind == "pcr":
             summary = await conn.fetchrow(merge, source, self.positive_isolation_days)
-        elif kind in ("orgs", "pois"):
+        elif kind in ("orgs", "pois", "ambulance"):
             summary = await conn.fetchrow(merge, source)
         else:
             summary = await conn.fetchrow(merge)
