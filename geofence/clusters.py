@@ -63,22 +63,24 @@ def neighbour_pairs(
     span_y, span_t = int(cy.max()) + 3, int(ct.max()) + 3
     keys = ((cx + 1) * span_y + (cy + 1)) * span_t + (ct + 1)
     order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
+    cells, starts, sizes = np.unique(keys[order], return_index=True, return_counts=True)
+    # Needles in order: numpy's binary search then starts from the last answer (ten
+    # times faster on half a million keys than needles in any order).
+    among = among[np.argsort(keys[among], kind="stable")]
     firsts: list[IntArray] = []
     seconds: list[IntArray] = []
     for dx in (-1, 0, 1):
         for dy in (-1, 0, 1):
             for dt in (-1, 0, 1):
                 wanted = keys[among] + (dx * span_y + dy) * span_t + dt
-                lo = np.searchsorted(sorted_keys, wanted, side="left")
-                hi = np.searchsorted(sorted_keys, wanted, side="right")
-                counts = hi - lo
+                at = np.minimum(np.searchsorted(cells, wanted), cells.size - 1)
+                counts = np.where(cells[at] == wanted, sizes[at], 0)
                 total = int(counts.sum())
                 if total == 0:
                     continue
                 owners = np.repeat(among, counts)
-                starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
-                candidates = order[starts + np.arange(total)]
+                offsets = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+                candidates = order[np.repeat(starts[at], counts) + offsets]
                 near = (np.hypot(x[owners] - x[candidates], y[owners] - y[candidates])) <= (
                     rule.meters
                 )
@@ -134,9 +136,14 @@ def assign(
     core status nor be changed by it."""
     n = x.size
     fresh_idx = np.flatnonzero(fresh).astype(np.int64)
-    _, around = neighbour_pairs(x, y, t, fresh_idx, rule)
-    affected = np.unique(np.concatenate([fresh_idx, around]))
-    a, b = neighbour_pairs(x, y, t, affected, rule)
+    a, b = neighbour_pairs(x, y, t, fresh_idx, rule)
+    affected = fresh.copy()
+    affected[b] = True
+    # The neighbours' own neighbours, for their core status: pairs of fresh events are
+    # known already.
+    more_a, more_b = neighbour_pairs(x, y, t, np.flatnonzero(affected & ~fresh), rule)
+    a, b = np.concatenate([a, more_a]), np.concatenate([b, more_b])
+    affected = np.flatnonzero(affected)
     degree = np.bincount(a, minlength=n)
     core = np.zeros(n, dtype=bool)
     core[affected] = degree[affected] >= rule.minimum
