@@ -137,13 +137,13 @@ def assign(
     n = x.size
     fresh_idx = np.flatnonzero(fresh).astype(np.int64)
     a, b = neighbour_pairs(x, y, t, fresh_idx, rule)
-    affected = fresh.copy()
-    affected[b] = True
+    near_fresh = fresh.copy()
+    near_fresh[b] = True
     # The neighbours' own neighbours, for their core status: pairs of fresh events are
     # known already.
-    more_a, more_b = neighbour_pairs(x, y, t, np.flatnonzero(affected & ~fresh), rule)
+    more_a, more_b = neighbour_pairs(x, y, t, np.flatnonzero(near_fresh & ~fresh), rule)
     a, b = np.concatenate([a, more_a]), np.concatenate([b, more_b])
-    affected = np.flatnonzero(affected)
+    affected = np.flatnonzero(near_fresh)
     degree = np.bincount(a, minlength=n)
     core = np.zeros(n, dtype=bool)
     core[affected] = degree[affected] >= rule.minimum
