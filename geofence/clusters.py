@@ -14,18 +14,16 @@ by a binary search in the sorted cell keys.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from geofence.distance import WGS84_A, WGS84_F
+from geofence.distance import metres_per_degree
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-_E2 = WGS84_F * (2 - WGS84_F)
 
 
 @dataclass(frozen=True)
@@ -40,12 +38,9 @@ def project(latitude: FloatArray, longitude: FloatArray) -> tuple[FloatArray, Fl
     city (tens of kilometres) off by well under a metre at 100 m, as geofence.distance."""
     if latitude.size == 0:
         return latitude.copy(), longitude.copy()
-    mean = math.radians(float(np.mean(latitude)))
-    w2 = 1.0 - _E2 * math.sin(mean) ** 2
-    prime_vertical = WGS84_A / math.sqrt(w2)
-    meridian = WGS84_A * (1.0 - _E2) / (w2 * math.sqrt(w2))
-    east = np.radians(longitude) * prime_vertical * math.cos(mean)
-    north = np.radians(latitude) * meridian
+    east_scale, north_scale = metres_per_degree(float(np.mean(latitude)))
+    east = longitude * east_scale
+    north = latitude * north_scale
     return east, north
 
 
