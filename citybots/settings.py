@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     ambulance_codes: str = DEFAULT_CODES
     ambulance_alert_chat_id: int | None = None
     ambulance_retention_days: int = Field(default=365, ge=1, le=3650)
+    # Disinfection brigades and clean zones (services/brigades.py)
+    clean_zone_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    clean_zone_min_coverage: float = Field(default=0.6, gt=0, le=1)
+    brigade_spray_width_m: float = Field(default=20.0, gt=0, le=200)
+    brigade_still_minutes: int = Field(default=30, ge=5, le=24 * 60)
+    brigade_track_retention_days: int = Field(default=30, ge=1, le=3650)
 
     @field_validator("default_language")
     @classmethod

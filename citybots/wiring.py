@@ -13,6 +13,7 @@ from geofence.clusters import ClusterRule
 from services.ambulance import AmbulanceService
 from services.ambulance_rows import CodeSet
 from services.audit import record
+from services.brigades import BrigadeService
 from services.checkpoints import CheckpointService
 from services.citizens import CitizenService
 from services.container import Services
@@ -109,6 +110,13 @@ def build_services(
         model_runs=ModelRuns(pool, load_spec(settings.model_scenarios)),
         openings=OpeningLedger(pool),
         pacer=Pacer(redis, Limits(per_bot=settings.telegram_sends_per_second)),
+        brigades=BrigadeService(
+            pool,
+            clean_hours=settings.clean_zone_hours,
+            spray_width_m=settings.brigade_spray_width_m,
+            still_minutes=settings.brigade_still_minutes,
+            clean_coverage=settings.clean_zone_min_coverage,
+        ),
         ambulance=AmbulanceService(
             pool,
             importer,

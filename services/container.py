@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from services.ambulance import AmbulanceService
+from services.brigades import BrigadeService
 from services.checkpoints import CheckpointService
 from services.citizens import CitizenService
 from services.disputes import DisputeService
@@ -69,3 +70,4 @@ class Services:
     pacer: Pacer
     openings: OpeningLedger
     ambulance: AmbulanceService
+    brigades: BrigadeService

@@ -23,13 +23,21 @@ from services.passwords import (
     verify_password,
 )
 
-ROLES = ("admin", "analyst", "epidemiologist", "permits_officer", "registry_officer")
+ROLES = (
+    "admin",
+    "analyst",
+    "epidemiologist",
+    "permits_officer",
+    "registry_officer",
+    "operations",
+)
 ROLE_NAMES = {
     "admin": "Administrator",
     "analyst": "Analyst (situation centre)",
     "epidemiologist": "Epidemiologist",
     "permits_officer": "Permits officer",
     "registry_officer": "Health-registry officer",
+    "operations": "Operations (disinfection brigades)",
 }
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,39}")
 
