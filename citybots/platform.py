@@ -571,6 +571,7 @@ class Platform:
             hotline=services.hotline,
             tickets=services.tickets,
             nlu=self.nlu,
+            brigades=services.brigades,
         )
 
     async def _connect_bot(self, name: str) -> None:
