@@ -136,10 +136,12 @@ async def task_action(
     await query.answer()
     if not isinstance(query.message, Message):
         return
+    keyboard = None
     try:
         if callback_data.action == "start":
             task = await brigades.start(callback_data.task, member)
             answer = text(lang, "brigade.started", position=task.position, area=task.area_name)
+            keyboard = _keyboard([task], lang)  # ✅ Done and ⛔ Blocked under the task
         elif callback_data.action == "done":
             task = await brigades.done(callback_data.task, member)
             share = round(100 * (task.coverage or 0))
@@ -151,7 +153,7 @@ async def task_action(
             answer = text(lang, "brigade.ask_reason")
     except BrigadeError as error:
         answer = text(lang, error.code)
-    await query.message.answer(answer)
+    await query.message.answer(answer, reply_markup=keyboard)
 
 
 async def got_reason(
