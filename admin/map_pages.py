@@ -18,7 +18,7 @@ STATIC = Path(__file__).with_name("static")
 LEAFLET = STATIC / "vendor" / "leaflet" / "leaflet.js"
 MAP_LAYERS: web.AppKey[MapLayers] = web.AppKey("map_layers", MapLayers)
 MAP_CONFIG: web.AppKey[str] = web.AppKey("map_config", str)  # JSON for the page's script
-ROLES = frozenset({"analyst", "epidemiologist", "permits_officer"})
+ROLES = frozenset({"analyst", "epidemiologist", "permits_officer", "operations"})
 SEES_VIOLATIONS = frozenset({"admin", "epidemiologist"})
 
 

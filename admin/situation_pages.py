@@ -10,6 +10,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from admin.ambulance_pages import hospital_figures
+from admin.brigades_pages import brigade_figures
 from admin.charts import Series, bar_chart, sparkline
 from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render
 from flows.faq import answers
@@ -114,6 +115,7 @@ async def situation_page(request: web.Request) -> web.Response:
         peak=max(peak, 1),
         tz=tz,
         hospitals=await hospital_figures(request),
+        brigade_figures=await brigade_figures(request),
     )
 
 

@@ -38,6 +38,7 @@ from admin.ambulance_pages import setup_ambulance_pages
 from admin.api import setup_api
 from admin.app import init_app as init_admin
 from admin.audit_pages import setup_audit_pages
+from admin.brigades_pages import setup_brigades_pages
 from admin.checkpoints_pages import setup_checkpoints_pages
 from admin.hardening import BODY_TIMEOUT, body_deadline, input_guard
 from admin.hotline_pages import setup_hotline_pages
@@ -401,6 +402,9 @@ class Platform:
         )
         setup_ambulance_pages(app, self.services.ambulance)
         links = BotLinks(miniapp_short_name=settings.miniapp_short_name)
+        setup_brigades_pages(
+            app, self.services.brigades, lambda token: links.deep_link("staff", token)
+        )
         self.miniapp = MiniApp(
             citizens=self.services.citizens,
             statuses=self.services.statuses,
@@ -518,6 +522,9 @@ class Platform:
             self._quarantine_close, "interval", minutes=10, id="quarantine-close"
         )
         self._scheduler.add_job(self._ambulance, "interval", seconds=30, id="ambulance")
+        self._scheduler.add_job(
+            self._brigade_retention, "interval", hours=1, id="brigade-retention"
+        )
         if settings.metrics_enabled:
             self._scheduler.add_listener(
                 self._count_job_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
@@ -802,6 +809,20 @@ class Platform:
                 log.info("retention: removed %d ambulance calls", removed)
 
         await run_exclusively(self.redis, "ambulance", job, hold=timedelta(minutes=5))
+
+    async def _brigade_retention(self) -> None:
+        """Brigades' tracks and photos past BRIGADE_TRACK_RETENTION_DAYS."""
+        assert self.services is not None
+        assert self.redis is not None
+        brigades = self.services.brigades
+        kept = timedelta(days=self.settings.brigade_track_retention_days)
+
+        async def job() -> None:
+            removed = await brigades.purge(kept)
+            if removed:
+                log.info("retention: removed %d brigade fixes and photos", removed)
+
+        await run_exclusively(self.redis, "brigade-retention", job, hold=timedelta(minutes=50))
 
     async def _purge_ledger(self) -> None:
         assert self.pool is not None

@@ -305,6 +305,15 @@ class BrigadeService:
             )
         return [_task(r) for r in rows]
 
+    async def zones(self) -> tuple[list[str], list[tuple[int, str]]]:
+        """The districts' names and the sectors (id, name) in force, for planning."""
+        rows = await self.pool.fetch(
+            "SELECT id, name, kind FROM zones WHERE kind IN ('district', 'sector') "
+            "AND valid_until IS NULL ORDER BY name"
+        )
+        districts = sorted({r["name"] for r in rows if r["kind"] == "district"})
+        return districts, [(r["id"], r["name"]) for r in rows if r["kind"] == "sector"]
+
     async def tasks(self, day: date) -> list[Task]:
         rows = await self.pool.fetch(f"{_TASKS} WHERE t.day = $1 ORDER BY b.name, t.position", day)
         return [_task(r) for r in rows]
