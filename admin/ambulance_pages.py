@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 
+from admin.api import bearer_key, json_error, numbered_rows
 from admin.panel import CITY_TIMEZONE, add_route, panel_audit, path_id, render, session_of
 from services.ambulance import AmbulanceService, HospitalDay, Placement
 from services.validation import loads_json
@@ -31,10 +33,6 @@ MAX_BATCH = 10_000
 MAX_DAYS = 92  # the map's day range: a quarter at most
 _REQUIRED = ("call_id", "called_at", "latitude", "longitude", "code", "outcome")
 _OPTIONAL = ("address", "hospital", "placed_at")
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 def _text(value: Any) -> str | None:
@@ -61,23 +59,22 @@ def _row(item: Any, system: str) -> list[str] | None:
 
 async def push_calls(request: web.Request) -> web.Response:
     ambulance = request.app[AMBULANCE]
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    system = await ambulance.authenticate(key.strip()) if scheme == "Bearer" and key else None
+    key = bearer_key(request)
+    system = await ambulance.authenticate(key) if key else None
     if system is None:
-        return _error(401, "a valid dispatch system key is required: Authorization: Bearer <key>")
+        return json_error(
+            401, "a valid dispatch system key is required: Authorization: Bearer <key>"
+        )
     try:
         body = loads_json(await request.read())
     except ValueError:
-        return _error(400, 'the body must be JSON: a list of calls, or {"calls": [...]}')
+        return json_error(400, 'the body must be JSON: a list of calls, or {"calls": [...]}')
     items = body.get("calls") if isinstance(body, dict) else body
     if not isinstance(items, list):
-        return _error(400, 'the body must be a list of calls, or {"calls": [...]}')
+        return json_error(400, 'the body must be a list of calls, or {"calls": [...]}')
     if len(items) > MAX_BATCH:
-        return _error(413, f"at most {MAX_BATCH} calls per request")
-    rows = []
-    for position, item in enumerate(items, start=1):
-        fields = _row(item, system.name)
-        rows.append((position, fields if fields is not None else ["?"]))
+        return json_error(413, f"at most {MAX_BATCH} calls per request")
+    rows = numbered_rows(items, partial(_row, system=system.name))
     report = await ambulance.import_calls(
         rows,
         source=f"ambulance:{system.name}",
