@@ -151,7 +151,7 @@ async def hospital_figures(request: web.Request) -> HospitalFigures | None:
 def setup_ambulance_pages(app: web.Application, ambulance: AmbulanceService) -> None:
     app[AMBULANCE] = ambulance
     app.router.add_post("/api/v1/ambulance-calls", push_calls)
-    add_route(app, "GET", "/ambulance", ambulance_page, roles=ROLES, title="Ambulance 103")
+    add_route(app, "GET", "/ambulance", ambulance_page, roles=ROLES, title="Ambulance")
     add_route(
         app, "POST", "/ambulance/clusters/{cluster_id}/acknowledge", acknowledge, roles=ROLES
     )
