@@ -31,5 +31,19 @@
   });
   polygon.addEventListener("change", redraw);
   document.getElementById("draw-clear").addEventListener("click", function () { points = []; redraw(); });
-  element.dataset.ready = "true";
+  // The zones in force under the drawing, so that a street is drawn where it is even
+  // without a base map.
+  fetch("/map/layers.json", { credentials: "same-origin" })
+    .then(function (answer) { return answer.ok ? answer.json() : null; })
+    .then(function (data) {
+      if (!data) return;
+      const zones = L.geoJSON(data.zones, {
+        interactive: false,
+        style: function (f) {
+          return { color: f.properties.kind === "sector" ? "#ef6c00" : "#1565c0", weight: 1, fillOpacity: 0.03 };
+        },
+      }).addTo(map);
+      if (zones.getBounds().isValid()) map.fitBounds(zones.getBounds(), { maxZoom: 15 });
+    })
+    .finally(function () { element.dataset.ready = "true"; });
 })();
