@@ -22,7 +22,15 @@ from typing import Any
 from aiohttp import web
 
 from admin.api import bearer_key, json_error, numbered_rows
-from admin.panel import CITY_TIMEZONE, add_route, panel_audit, path_id, render, session_of
+from admin.panel import (
+    ATTENTION,
+    CITY_TIMEZONE,
+    add_route,
+    panel_audit,
+    path_id,
+    render,
+    session_of,
+)
 from services.ambulance import AmbulanceService, HospitalDay, Placement
 from services.validation import loads_json
 
@@ -150,6 +158,14 @@ async def hospital_figures(request: web.Request) -> HospitalFigures | None:
 
 def setup_ambulance_pages(app: web.Application, ambulance: AmbulanceService) -> None:
     app[AMBULANCE] = ambulance
+
+    async def new_clusters(role: str) -> list[tuple[str, str]]:
+        if role not in ROLES | {"admin"}:
+            return []
+        count = await ambulance.unacknowledged()
+        return [(f"{count} new cluster(s) of ambulance calls", "/ambulance")] if count else []
+
+    app[ATTENTION].append(new_clusters)
     app.router.add_post("/api/v1/ambulance-calls", push_calls)
     add_route(app, "GET", "/ambulance", ambulance_page, roles=ROLES, title="Ambulance")
     add_route(

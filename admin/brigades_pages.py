@@ -14,7 +14,15 @@ from datetime import UTC, date, datetime, timedelta
 from aiohttp import web
 
 from admin.map_pages import MAP_CONFIG
-from admin.panel import CITY_TIMEZONE, add_route, panel_audit, path_id, render, session_of
+from admin.panel import (
+    ATTENTION,
+    CITY_TIMEZONE,
+    add_route,
+    panel_audit,
+    path_id,
+    render,
+    session_of,
+)
 from services.brigades import METHODS, BrigadeError, BrigadeService, DistrictDay
 from services.validation import parse_row_id
 
@@ -174,11 +182,23 @@ async def brigade_figures(request: web.Request) -> BrigadeFigures | None:
     return BrigadeFigures(await service.district_days(last - timedelta(days=6), last))
 
 
+def _watch_words(kind: str) -> str:
+    return "has not moved for a while" if kind == "still" else "is outside its area"
+
+
 def setup_brigades_pages(
     app: web.Application, brigades: BrigadeService, invite_link: Callable[[str], str]
 ) -> None:
     app[BRIGADES] = brigades
     app[INVITE_LINK] = invite_link
+
+    async def brigades_to_look_at(role: str) -> list[tuple[str, str]]:
+        if role not in ROLES | {"admin"}:
+            return []
+        watch = await brigades.watch(datetime.now(UTC))
+        return [(f"{w.brigade}: " + _watch_words(w.kind), "/brigades") for w in watch]
+
+    app[ATTENTION].append(brigades_to_look_at)
     add_route(app, "GET", "/brigades", show, roles=ROLES, title="Brigades")
     add_route(app, "POST", "/brigades", create, roles=ROLES)
     add_route(app, "POST", "/brigades/{brigade_id}/invite", invite, roles=ROLES)

@@ -38,6 +38,7 @@ async def test_an_epidemiologist_sees_a_new_cluster_acknowledges_it_and_maps_the
     await _calls(platform, 6, days_ago=1)
     await _calls(platform, 2, days_ago=20)
     page = await _browser_login(browser, platform, await _user(platform, "epidemiologist"))
+    await expect(page.locator("#attention")).to_contain_text("new cluster(s) of ambulance calls")
     await page.click("header nav >> text=Ambulance")
     table = page.locator("#clusters")
     await expect(table).to_contain_text("Abay 1")
