@@ -35,6 +35,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m presentation.catalogue_check
 
 test: lint
 	@bash scripts/ensure-debian-package.sh /usr/bin/chromium chromium "The browser tests"

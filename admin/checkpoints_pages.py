@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render, session_of
-from flows.i18n import text
+from presentation.i18n import text
+from presentation.keys import PERMIT_STATES
 from services.checkpoints import CheckpointService, HourCount
 from services.citizens import mask_iin
 from services.permits import PermitError
@@ -56,9 +57,7 @@ async def checkpoints_page(
         officers=await service.officers(),
         tz=tz,
         mask=mask_iin,
-        permit_state=lambda s: (
-            text("en", f"apply.state.{'valid' if s == 'valid' else s}") if s else "self-registered"
-        ),
+        permit_state=lambda s: text("en", PERMIT_STATES[s]) if s else "self-registered",
         error=error,
         notice=notice,
         is_admin=session_of(request).user.role == "admin",

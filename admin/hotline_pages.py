@@ -12,7 +12,8 @@ from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render
 from admin.templating import csv_download
 from flows.faq import answers, intent_title
 from flows.hotline.call_scripts import scripts, topic_titles
-from flows.i18n import label
+from presentation.i18n import label
+from presentation.keys import OUTCOME_NAMES
 from services.hotline import HotlineService, Tickets, call_counts, recent_calls
 from services.rollups import Rollups
 
@@ -39,7 +40,7 @@ async def hotline_page(request: web.Request) -> web.Response:
         peak=max(peak, 1),
         titles=titles,
         intent=lambda name: intent_title("en", name),
-        outcome=lambda name: label("en", f"agent.outcome.{name}", name),
+        outcome=lambda name: label("en", OUTCOME_NAMES.get(name), name),
         waiting=await request.app[TICKETS].waiting(),
         unanswered=await request.app[HOTLINE].unanswered(limit=100),
         calls=await recent_calls(request.app[HOTLINE].pool),

@@ -11,8 +11,9 @@ import logging
 from aiohttp import web
 
 from admin.templating import html
-from flows.i18n import pick_language, text
 from flows.miniapp import InitDataRefused, MiniApp
+from presentation.i18n import pick_language, text
+from presentation.keys import MINIAPP_LABELS
 from services.db import is_unavailable
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ async def open_pass(request: web.Request) -> web.Response:
     except InitDataRefused as refused:
         reason = refused.reason.value
         return web.json_response(
-            {"error": reason, "message": text(lang, f"miniapp.{reason}")},
+            {"error": reason, "message": text(lang, MINIAPP_LABELS[reason])},
             status=401,
             headers={"Cache-Control": "no-store"},
         )

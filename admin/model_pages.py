@@ -3,6 +3,8 @@ see the charts and compare the scenarios side by side."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from admin.panel import add_route, path_id, render, session_of
@@ -12,6 +14,19 @@ from services.model.runs import ModelRunError, ModelRuns
 MODEL_RUNS: web.AppKey[ModelRuns] = web.AppKey("model_runs")
 CHARTS: web.AppKey[dict[int, bytes]] = web.AppKey("model_charts")
 ROLES = frozenset({"analyst", "epidemiologist"})
+# A schematic map: Almaty's districts as tiles in their rough places (north up).
+# Districts of another city's file are laid out in rows after them.
+DISTRICT_TILES = {
+    "Alatau": (0, 0),
+    "Zhetysu": (1, 0),
+    "Turksib": (2, 0),
+    "Auezov": (0, 1),
+    "Almaly": (1, 1),
+    "Medeu": (2, 1),
+    "Nauryzbay": (0, 2),
+    "Bostandyk": (1, 2),
+}
+TILE = 120
 PANELS = [
     ("infected_now", "Infected at once"),
     ("hospitalised", "In hospital"),
@@ -25,8 +40,82 @@ def _form_defaults(runs: ModelRuns) -> dict[str, object]:
         "population": spec.population,
         "days": spec.days,
         "replicates": min(spec.replicates, 5),
-        "chosen": [s.key for s in spec.scenarios],
+        "chosen": [s.key for s in spec.scenarios if not s.structured_only],
+        "population_kind": spec.population_kind,
     }
+
+
+def _shade(share: float) -> str:
+    """From pale (no load) to dark red (the run's highest load)."""
+    low, high = (255, 245, 230), (179, 0, 0)
+    rgb = [round(a + (b - a) * min(max(share, 0.0), 1.0)) for a, b in zip(low, high, strict=True)]
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def district_maps(result: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Per scenario: the tiles of a district map of peak load (peak in hospital per
+    100,000 residents, median), shaded on one scale for the whole run."""
+    residents = result.get("district_residents") or {}
+    loads: dict[str, dict[str, tuple[float, float]]] = {}
+    for scenario in result["scenarios"]:
+        districts = scenario.get("districts")
+        if not districts:
+            continue
+        loads[scenario["key"]] = {
+            name: (
+                bands["peak_hospitalised"]["median"],
+                bands["peak_hospitalised"]["median"] * 100_000 / max(residents.get(name, 0), 1),
+            )
+            for name, bands in districts.items()
+        }
+    top = max((per for s in loads.values() for _, per in s.values()), default=0.0) or 1.0
+    maps = {}
+    for key, by_name in loads.items():
+        spare = 0
+        tiles = []
+        for name, (peak, per) in by_name.items():
+            if name in DISTRICT_TILES:
+                col, row = DISTRICT_TILES[name]
+            else:
+                col, row = spare % 3, 3 + spare // 3
+                spare += 1
+            tiles.append(
+                {
+                    "name": name,
+                    "x": col * TILE,
+                    "y": row * TILE,
+                    "peak": peak,
+                    "per_100k": per,
+                    "fill": _shade(per / top),
+                    "dark": per / top > 0.55,
+                }
+            )
+        maps[key] = tiles
+    return maps
+
+
+def schools_comparison(result: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Schools open against schools closed, when the run has both."""
+    by_key = {s["key"]: s for s in result["scenarios"]}
+    if "schools-open" not in by_key or "schools-closed" not in by_key:
+        return None
+    opened, closed = by_key["schools-open"], by_key["schools-closed"]
+    rows = []
+    for label, key in (
+        ("Infected, total", "infected"),
+        ("In hospital, peak", "peak_hospitalised"),
+        ("Deaths", "deaths"),
+    ):
+        a, b = opened[key]["median"], closed[key]["median"]
+        rows.append(
+            {
+                "label": label,
+                "open": opened[key],
+                "closed": closed[key],
+                "change": (b - a) / a if a else None,
+            }
+        )
+    return rows
 
 
 async def model_page(request: web.Request) -> web.Response:
@@ -52,8 +141,13 @@ async def start_run(request: web.Request) -> web.StreamResponse:
     runs = request.app[MODEL_RUNS]
     form = await request.post()
     chosen = [str(v) for v in form.getall("scenario", [])]
+    if form.get("compare") == "schools":
+        chosen = ["schools-open", "schools-closed"]
     values = {"population": form.get("population"), "days": form.get("days")}
     values["replicates"] = form.get("replicates")
+    kind = str(form.get("population_kind") or "homogeneous")
+    if form.get("compare") == "schools":
+        kind = "structured"
     try:
         run_id = await runs.start(
             scenarios=chosen,
@@ -61,6 +155,7 @@ async def start_run(request: web.Request) -> web.StreamResponse:
             days=_int(values["days"], "days"),
             replicates=_int(values["replicates"], "replicates"),
             requested_by=session_of(request).user.username,
+            population_kind=kind,
         )
     except ModelRunError as error:
         return render(
@@ -68,7 +163,7 @@ async def start_run(request: web.Request) -> web.StreamResponse:
             "panel/model.html",
             status=400,
             spec=runs.spec,
-            form={**values, "chosen": chosen},
+            form={**values, "chosen": chosen, "population_kind": kind},
             recent=await runs.recent(),
             error=str(error).capitalize() + ".",
         )
@@ -84,7 +179,18 @@ async def run_page(request: web.Request) -> web.Response:
     run = await runs.get(run_id)
     if run is None:
         raise web.HTTPNotFound(text="no such run")
-    return render(request, "panel/model_run.html", run=run, spec=runs.spec)
+    maps = district_maps(run.result) if run.result else {}
+    return render(
+        request,
+        "panel/model_run.html",
+        run=run,
+        spec=runs.spec,
+        maps=maps,
+        tile=TILE,
+        map_height=max((t["y"] for m in maps.values() for t in m), default=0) + TILE,
+        schools=schools_comparison(run.result) if run.result else None,
+        beds=await runs.beds_total() if maps else None,
+    )
 
 
 async def run_progress(request: web.Request) -> web.Response:

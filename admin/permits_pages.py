@@ -9,10 +9,10 @@ from datetime import UTC, date, datetime
 from aiohttp import web
 
 from admin.panel import CITY_TIMEZONE, add_route, panel_audit, path_id, render, session_of
-from flows.i18n import label, text
+from presentation.i18n import label, text
+from presentation.keys import input_error
 from services.citizens import mask_iin
 from services.permit_applications import (
-    MAX_WINDOW_DAYS,
     PURPOSES,
     REGISTERS,
     PermitApplications,
@@ -73,7 +73,7 @@ async def permits_page(request: web.Request) -> web.Response:
     try:
         found = await request.app[APPLICATIONS].search(query, now=datetime.now(UTC))
     except InvalidInput as error:
-        return await _page(request, error=text("en", f"errors.{error.code}"), status=400)
+        return await _page(request, error=input_error("en", error.code), status=400)
     await panel_audit(request, "permits.search", {"results": str(len(found))})
     return await _page(request, found=found)
 
@@ -130,9 +130,7 @@ async def upload(request: web.Request) -> web.Response:
             now=datetime.now(UTC),
         )
     except InvalidInput as error:
-        return await _page(
-            request, error=text("en", f"errors.{error.code}", days=MAX_WINDOW_DAYS), status=400
-        )
+        return await _page(request, error=input_error("en", error.code), status=400)
     except PermitError as error:
         return await _page(request, error=text("en", error.key), status=400)
     except ValueError:
@@ -144,7 +142,7 @@ async def upload(request: web.Request) -> web.Response:
         + (f"; {len(bad)} bad rows not taken" if bad else "")
         + "."
     )
-    bad_rows = [f"line {b.line}: {text('en', f'errors.{b.code}')}" for b in bad[:50]]
+    bad_rows = [f"line {b.line}: {input_error('en', b.code)}" for b in bad[:50]]
     return await _page(request, notice=notice, bad_rows=bad_rows)
 
 

@@ -14,7 +14,8 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from admin.templating import html
-from flows.i18n import LANGUAGES, pick_language, text
+from presentation.i18n import LANGUAGES, pick_language, text
+from presentation.keys import input_error
 from services.permits import PermitResult, PermitService
 from services.quotas import LookupQuotas
 from services.validation import InvalidInput
@@ -71,11 +72,12 @@ def _page(
         "permit_check.html",
         status=status,
         lang=lang,
-        t=lambda key: text(lang, key),
+        t=lambda key, **params: text(lang, key, **params),
         languages=[(code, text(code, "language_name")) for code in LANGUAGES],
         value=value,
         answer=answer,
         answer_class=answer_class,
+        checks_per_hour=CHECKS_PER_HOUR,
     )
 
 
@@ -109,7 +111,7 @@ async def check(request: web.Request) -> web.Response:
         return _page(
             lang,
             value=value,
-            answer=text(lang, f"errors.{error.code}"),
+            answer=input_error(lang, error.code),
             answer_class="error",
             status=400,
         )

@@ -6,8 +6,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from admin.panel import CITY_TIMEZONE, add_route, panel_audit, path_id, render, session_of
-from flows.i18n import text
 from flows.quarantine.alerts import KIND_NAMES
+from presentation.i18n import text
 from services.quarantine import AlertKind, QuarantineError, QuarantineService
 
 QUARANTINE: web.AppKey[QuarantineService] = web.AppKey("quarantine", QuarantineService)

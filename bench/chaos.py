@@ -58,8 +58,8 @@ from quarantine import load_cases
 from bots.sandbox.server import SandboxBot, SandboxUser
 from citybots.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from citybots.logs import setup_logging
-from flows.i18n import text
 from flows.notices import render_notice
+from presentation.i18n import text
 from services.labs import LabService
 from services.migrations import migrate
 

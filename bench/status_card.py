@@ -31,8 +31,8 @@ from citybots.embedded import free_port
 from citybots.logs import setup_logging
 from citybots.platform import Platform
 from citybots.settings import load_settings
-from flows.i18n import text
 from flows.rendering import status_card
+from presentation.i18n import text
 from services.validation import _check_digit
 
 

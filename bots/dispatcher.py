@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from bots.private import ALWAYS_RECEIVED
 from flows.checkin.fast import Outcome
-from flows.i18n import pick_language, text
+from presentation.i18n import pick_language, text
 from services.db import is_unavailable, recover
 from services.metrics import Metrics
 from services.updates import Claim, UpdateLedger

@@ -8,7 +8,7 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, User
 
-from flows.i18n import language_for
+from presentation.i18n import language_for
 from services.users import LanguagePreferences
 
 

@@ -26,8 +26,8 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 
-from flows.i18n import pick_language
 from flows.notices import BROADCAST_KINDS, URGENT_KINDS, UnknownNotice, render_notice
+from presentation.i18n import pick_language
 from services.db import is_unavailable, recover
 from services.outbox import Outbox, OutboxMessage
 from services.pacing import ALERT_MAX_BACKLOG, Pacer, Priority, sending_as

@@ -20,7 +20,7 @@ from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Chat, TelegramObject, Update
 
-from flows.i18n import text
+from presentation.i18n import text
 
 log = logging.getLogger(__name__)
 

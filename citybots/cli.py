@@ -555,8 +555,9 @@ async def _admin(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _checkpoints(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.platform import bot_username, command_services
-    from flows.i18n import text
     from flows.rendering import qr_png
+    from presentation.i18n import text
+    from presentation.keys import input_error
     from services.permits import PermitError
     from services.validation import InvalidInput
 
@@ -573,8 +574,12 @@ async def _checkpoints(settings: Settings, args: argparse.Namespace) -> int:
                     actor=f"cli:{getpass.getuser()}",
                 )
             except (PermitError, InvalidInput) as error:
-                key = error.key if isinstance(error, PermitError) else f"errors.{error.code}"
-                print(f"citybots: {text('en', key)}", file=sys.stderr)
+                told = (
+                    text("en", error.key)
+                    if isinstance(error, PermitError)
+                    else input_error("en", error.code)
+                )
+                print(f"citybots: {told}", file=sys.stderr)
                 return 1
         checkpoints = await services.checkpoints.all()
     username = await bot_username(settings, "citizen")

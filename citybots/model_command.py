@@ -11,6 +11,7 @@ import asyncio
 import csv
 import json
 import sys
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from citybots.settings import Settings
 from flows.rendering import curves_chart
 from services.model.calibrate import calibrate, fit_case_series
 from services.model.ensemble import ScenarioResult, run_spec, with_overrides
-from services.model.scenarios import ModelSpec, ScenarioError, load_spec
+from services.model.scenarios import POPULATION_KINDS, ModelSpec, ScenarioError, load_spec
 
 CHART_PANELS = [
     ("infected_now", "Infected at once (exposed, infectious or in hospital)"),
@@ -48,6 +49,12 @@ def add_parser(commands: Any) -> None:
         "--only", action="append", metavar="KEY", help="run only this scenario (repeatable)"
     )
     run.add_argument("--chart", type=Path, help="where to write the PNG chart")
+    run.add_argument(
+        "--population-kind",
+        choices=POPULATION_KINDS,
+        help="homogeneous mixing (the file's default) or the structured city: households, "
+        "schools, workplaces, districts, and the scenarios that need it",
+    )
     source = calibrating.add_mutually_exclusive_group()
     source.add_argument(
         "--cases", type=Path, help="fit to a daily case series instead: CSV date,cases"
@@ -74,6 +81,7 @@ def _spec(args: argparse.Namespace) -> ModelSpec:
     spec = load_spec(args.scenarios)
     for name in ("population", "days", "replicates", "workers", "seed_infections"):
         _positive(getattr(args, name, None), name)
+    kind = getattr(args, "population_kind", None) or spec.population_kind
     if getattr(args, "only", None):
         spec = spec.only(args.only)
     return with_overrides(
@@ -82,6 +90,7 @@ def _spec(args: argparse.Namespace) -> ModelSpec:
         days=getattr(args, "days", None),
         replicates=getattr(args, "replicates", None),
         seed=getattr(args, "seed", None),
+        population_kind=kind,
     )
 
 
@@ -94,6 +103,8 @@ def format_table(spec: ModelSpec, results: list[ScenarioResult]) -> str:
         f"{spec.population:,} people, {spec.days} days from {spec.start}, "
         f"{spec.replicates} replicate(s) each; median (90% band)"
     )
+    if spec.population_kind == "structured":
+        head += "; structured city: households, schools, workplaces, districts"
     rows = [
         ("scenario", "infected, total", "infected at peak", "peak in hospital (date)", "deaths")
     ]
@@ -111,11 +122,34 @@ def format_table(spec: ModelSpec, results: list[ScenarioResult]) -> str:
                 _band(r.deaths.median, r.deaths.low, r.deaths.high),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [head, ""]
-    for row in rows:
-        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    lines = [head, "", *_aligned(rows)]
+    for r in results:
+        if r.districts is None:
+            continue
+        lines += ["", f"{r.scenario.key}: by district, median (90% band)"]
+        district_rows = [("district", "infected, total", "peak in hospital (day)", "deaths")]
+        for name, bands in r.districts.items():
+            peak, day = bands["peak_hospitalised"], bands["peak_hospitalised_day"]
+            district_rows.append(
+                (
+                    name,
+                    _band(bands["infected"].median, bands["infected"].low, bands["infected"].high),
+                    _band(peak.median, peak.low, peak.high) + f" (day {day.median:.0f})",
+                    _band(bands["deaths"].median, bands["deaths"].low, bands["deaths"].high),
+                )
+            )
+        lines += _aligned(district_rows)
+        if r.by_setting:
+            lines.append(
+                "infections by setting (median): "
+                + ", ".join(f"{k} {v:,.0f}" for k, v in r.by_setting.items())
+            )
     return "\n".join(lines)
+
+
+def _aligned(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
 
 
 def _chart(spec: ModelSpec, results: list[ScenarioResult], path: Path) -> Path:
@@ -156,6 +190,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
                     "start": spec.start.isoformat(),
                     "replicates": spec.replicates,
                     "seed": spec.seed,
+                    "population_kind": spec.population_kind,
                     "scenarios": [r.as_json() for r in results],
                     "chart": str(chart),
                 },

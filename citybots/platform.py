@@ -69,10 +69,11 @@ from citybots.wiring import Services, build_services
 from flows.context import BotContext, BotLinks, BotProfile, Limits
 from flows.hotline.call_scripts import ScriptError
 from flows.hotline.call_scripts import scripts as call_scripts
-from flows.i18n import LANGUAGES, text
 from flows.miniapp import MiniApp
 from flows.quarantine.live import LiveIngest
 from nlu.service import Nlu, load_or_train
+from presentation.i18n import LANGUAGES, text
+from presentation.keys import COMMANDS
 from services.audit import head as audit_head
 from services.db import connect, create_pool, is_unavailable
 from services.localcache import InvalidationListener
@@ -568,7 +569,11 @@ class Platform:
             redis=self.redis,
             links=links,
             city_tz=ZoneInfo(self.settings.city_timezone),
-            limits=Limits(fix_retention_days=self.settings.quarantine_fix_retention_days),
+            limits=Limits(
+                fix_retention_days=self.settings.quarantine_fix_retention_days,
+                positive_isolation_days=self.settings.positive_isolation_days,
+                visit_retention_days=self.settings.visit_retention_days,
+            ),
             quotas=services.quotas,
             quarantine=services.quarantine,
             live_ingest=self.live_ingest,
@@ -647,7 +652,7 @@ class Platform:
     async def _set_commands(self, bot: Bot, profile: BotProfile) -> None:
         for lang in (*LANGUAGES, None):
             commands = [
-                BotCommand(command=n, description=text(lang or "en", f"commands.{n}"))
+                BotCommand(command=n, description=text(lang or "en", COMMANDS[n]))
                 for n in profile.all_commands
             ]
             await bot.set_my_commands(commands, language_code=lang)

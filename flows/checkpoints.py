@@ -23,8 +23,9 @@ from flows.contacts import own_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, MenuButton, StartPayload
 from flows.formatting import local_time
-from flows.i18n import text
 from flows.permits.handlers import permit_text
+from presentation.i18n import text
+from presentation.keys import CHECKPOINT_DIRECTIONS, input_error
 from services.checkpoints import DIRECTIONS, CheckpointService, Passing
 from services.permits import PermitError, PermitResult, PermitService
 from services.validation import InvalidInput
@@ -48,7 +49,7 @@ def _directions(lang: str, checkpoint: int = 0) -> InlineKeyboardMarkup:
         inline_keyboard=[
             [
                 InlineKeyboardButton(
-                    text=text(lang, f"checkpoint.direction.{d}"),
+                    text=text(lang, CHECKPOINT_DIRECTIONS[d]),
                     callback_data=Direction(direction=d, checkpoint=checkpoint).pack(),
                 )
                 for d in DIRECTIONS
@@ -63,7 +64,7 @@ def passing_text(passing: Passing, lang: str, tz: ZoneInfo) -> str:
             lang,
             "checkpoint.logged",
             checkpoint=passing.checkpoint.name,
-            direction=text(lang, f"checkpoint.direction.{passing.direction}"),
+            direction=text(lang, CHECKPOINT_DIRECTIONS[passing.direction]),
             time=local_time(passing.at, tz),
         )
     ]
@@ -128,7 +129,7 @@ async def direction_pressed(
         text(
             lang,
             "checkpoint.ask_value",
-            direction=text(lang, f"checkpoint.direction.{callback_data.direction}"),
+            direction=text(lang, CHECKPOINT_DIRECTIONS[callback_data.direction]),
         )
     )
 
@@ -158,7 +159,7 @@ async def log_value(
             update_key=f"{message.chat.id}:{message.message_id}",
         )
     except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}"))
+        await message.answer(input_error(lang, error.code))
         return
     await message.answer(passing_text(passing, lang, city_tz), reply_markup=_directions(lang))
 
@@ -188,7 +189,7 @@ async def traveller_phone(
     try:
         phone = own_phone(message)
     except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}"))
+        await message.answer(input_error(lang, error.code))
         return
     data = await state.get_data()
     await state.clear()

@@ -69,7 +69,11 @@ class BotLinks:
 
 @dataclass(frozen=True)
 class Limits:
+    """The settings' rule values that the bots' texts name."""
+
     fix_retention_days: int = 14
+    positive_isolation_days: int = 14
+    visit_retention_days: int = 28
 
 
 class BotContext(TypedDict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram.filters import Filter
 from aiogram.types import Message
 
-from flows.i18n import LANGUAGES, text
+from presentation.i18n import LANGUAGES, text
 from services.validation import is_deep_link_payload
 
 

@@ -25,8 +25,9 @@ from aiogram.utils.web_app import safe_parse_webapp_init_data
 
 from flows.checkin.scan import checked_in_text, checked_out_text, code_problem
 from flows.context import BotLinks
-from flows.i18n import language_for, text
 from flows.status.describe import status_lines
+from presentation.i18n import language_for, text
+from presentation.keys import COLOUR_NAMES, MINIAPP_LABELS
 from services.citizens import CitizenService, mask_iin
 from services.miniapp import OpeningLedger
 from services.status import Status, StatusService
@@ -83,7 +84,7 @@ def verify_opening(
 
 
 def _labels(lang: str) -> dict[str, str]:
-    return {key: text(lang, f"miniapp.{key}") for key in ("title", "now", "live_hint")}
+    return {key: text(lang, MINIAPP_LABELS[key]) for key in ("title", "now", "live_hint")}
 
 
 class MiniApp:
@@ -189,7 +190,7 @@ class MiniApp:
         return {
             "screen": "status",
             "colour": status.colour.value,
-            "headline": text(lang, f"colour.{status.colour.value}"),
+            "headline": text(lang, COLOUR_NAMES[status.colour]),
             "message": "\n".join(status_lines(lang, status, self.city_tz)),
             "at": status.checked_at.isoformat(),
         }

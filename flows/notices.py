@@ -11,9 +11,11 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from flows.formatting import local_clock, local_time
 from flows.hotline import ticket_keyboard
-from flows.i18n import text
 from flows.quarantine.alerts import alert_keyboard, alert_text, closed_text, patient_text
 from flows.quarantine.keyboards import HomeChoice
+from presentation.i18n import text
+from presentation.keys import COLOUR_NAMES, COLOUR_NEXT, RESULTS, STATUS_REASONS
+from presentation.rules import HOME_RADIUS, green_validity
 
 
 class UnknownNotice(KeyError):
@@ -52,22 +54,22 @@ def _status_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) -
             text(
                 lang,
                 "notices.own_result",
-                result=text(lang, f"notices.result_{params['result']}"),
+                result=text(lang, RESULTS[params["result"]]),
                 sampled=local_time(datetime.fromisoformat(params["sampled_at"]), tz),
             )
         )
     else:
         lines.append(text(lang, "notices.status_changed"))
-    now_line = text(lang, "notices.colour_now", colour=text(lang, f"colour.{colour}"))
+    now_line = text(lang, "notices.colour_now", colour=text(lang, COLOUR_NAMES[colour]))
     if params.get("until"):
         key = "status.valid_until" if colour == "green" else "status.isolation_until"
         until = local_time(datetime.fromisoformat(params["until"]), tz)
         now_line += "\n" + text(lang, key, time=until)
     lines.append(now_line)
     lines.append(
-        text(lang, f"status.reason.{params['reason']}", laboratory=params["laboratory"] or "—")
+        text(lang, STATUS_REASONS[params["reason"]], laboratory=params["laboratory"] or "—")
     )
-    lines.append(text(lang, f"status.next.{colour}"))
+    lines.append(text(lang, COLOUR_NEXT[colour], hours=green_validity(lang)))
     return "\n\n".join(lines)
 
 
@@ -76,7 +78,7 @@ def render_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) ->
         return Notice(
             text(
                 lang,
-                f"notices.{kind}",
+                "notices.exposure" if kind == "exposure" else "notices.exposure_retracted",
                 venue=params["venue"],
                 start=local_time(datetime.fromisoformat(params["start"]), tz),
                 end=local_time(datetime.fromisoformat(params["end"]), tz),
@@ -119,7 +121,13 @@ def render_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) ->
             ticket_keyboard(lang, int(params["id"]), "close"),
         )
     if kind in ("hotline_taken", "hotline_closed"):
-        return Notice(text(lang, f"notices.{kind}", number=params["id"]))
+        return Notice(
+            text(
+                lang,
+                "notices.hotline_taken" if kind == "hotline_taken" else "notices.hotline_closed",
+                number=params["id"],
+            )
+        )
     if kind == "hotline_reply":
         return Notice(text(lang, "notices.hotline_reply", text=params["text"]))
     if kind == "quarantine_declined":
@@ -133,7 +141,7 @@ def render_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) ->
         return Notice(text(lang, "quarantine.live_ending", until=until))
     if kind == "quarantine_confirm_home":
         accuracy = params.get("accuracy")
-        body = text(lang, "quarantine.confirm_home")
+        body = text(lang, "quarantine.confirm_home", radius=HOME_RADIUS)
         if accuracy is not None:
             body += "\n" + text(lang, "quarantine.accuracy", accuracy=accuracy)
         keyboard = InlineKeyboardMarkup(

@@ -18,8 +18,9 @@ import qrcode
 import qrcode.image.svg
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
-from flows.i18n import LANGUAGES, text
 from flows.scales import nice_scale, tick_label
+from presentation.i18n import LANGUAGES, text
+from presentation.keys import COLOUR_NAMES, DIRECTION_NAMES, POSTER_TITLES
 
 COLOURS = {
     "red": ("#C62828", "#FFFFFF"),
@@ -105,7 +106,7 @@ def _card_head(lang: str, colour: str) -> _CardHead:
     draw = ImageDraw.Draw(mask)
     title = text(lang, "status.card_title").upper()
     draw.text(_at(_TITLE_AT), title, font=font(_TITLE_SIZE), fill=255)
-    word = text(lang, f"colour.{colour}")
+    word = text(lang, COLOUR_NAMES[colour])
     draw.text(_at(_WORD_AT), word, font=fitted(word, _LINE_WIDTH, _WORD_SIZE, True), fill=255)
     rows = mask.tobytes()
     compressor = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS, 9, zlib.Z_RLE)
@@ -193,16 +194,16 @@ def poster_pdf(link: str, venue: str, entrance: str, direction: str) -> bytes:
     draw = ImageDraw.Draw(page)
     accent = "#2E7D32" if direction == "entry" else "#1565C0"
     draw.rectangle((0, 0, width, 170), fill=accent)
-    title = " / ".join(text(lang, f"venue.poster_title_{direction}") for lang in ("kk", "ru"))
+    title = " / ".join(text(lang, POSTER_TITLES[direction]) for lang in ("kk", "ru"))
     draw.text((60, 45), title, font=fitted(title, width - 120, 60, True), fill="white")
-    draw.text((60, 200), text("en", f"venue.poster_title_{direction}"), font=font(48), fill=accent)
+    draw.text((60, 200), text("en", POSTER_TITLES[direction]), font=font(48), fill=accent)
     code = Image.open(io.BytesIO(qr_png(link, box_size=20))).convert("RGB")
     side = 820
     code = code.resize((side, side), Image.Resampling.NEAREST)
     page.paste(code, ((width - side) // 2, 290))
     draw.text((60, 1140), venue, font=fitted(venue, width - 120, 64, True), fill="black")
     where = f"{entrance} — " + " / ".join(
-        text(lang, f"venue.direction_{direction}") for lang in LANGUAGES
+        text(lang, DIRECTION_NAMES[direction]) for lang in LANGUAGES
     )
     draw.text((60, 1230), where, font=fitted(where, width - 120, 40), fill="black")
     y = 1330

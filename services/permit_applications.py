@@ -258,7 +258,11 @@ class PermitApplications:
                 purpose="permits",
             )
         except NotHead as error:
-            raise PermitError(f"apply.{error.code}") from None
+            raise PermitError(
+                "apply.too_many_attempts"
+                if error.code == "too_many_attempts"
+                else "apply.not_head"
+            ) from None
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO org_heads (tg_user_id, bin) VALUES ($1, $2)"

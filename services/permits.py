@@ -143,6 +143,8 @@ def best_permit(
 OFFICER_ROLES = ("police", "checkpoint", "agent")  # agents: the hotline's staff
 # The bot each officer role works in: an invite is opened there and nowhere else.
 OFFICER_BOT = {"police": "staff", "checkpoint": "staff", "agent": "agent"}
+# The bot an invite belongs in -> the text that sends its holder there.
+_OTHER_BOT = {"staff": "permit.invite_other_bot.staff", "agent": "permit.invite_other_bot.agent"}
 OFFICER_INVITE_TTL = timedelta(days=7)
 
 
@@ -205,7 +207,7 @@ class PermitService:
                     token,
                 )
                 if other is not None:
-                    raise PermitError(f"permit.invite_other_bot.{OFFICER_BOT[other]}")
+                    raise PermitError(_OTHER_BOT[OFFICER_BOT[other]])
                 raise PermitError("permit.invite_invalid")
             role: str = invite["role"]
             await conn.execute(

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import asyncpg
 from redis.asyncio import Redis
 
+from services.languages import LANGUAGES
+
 _CACHE_TTL = 24 * 3600
 _NONE = "-"
 
@@ -79,6 +81,9 @@ class LanguagePreferences:
         await self._store(tg_user_id, _SET_TELEGRAM, language)
 
     async def _store(self, tg_user_id: int, statement: str, language: str) -> None:
+        # The table checks only a language code's shape (migration 0046): the list is ours.
+        if language not in LANGUAGES:
+            raise ValueError(f"{language!r} is not a language we speak")
         await self.redis.delete(self.cache_key(tg_user_id))
         row = await self.pool.fetchrow(statement, tg_user_id, language)
         assert row is not None

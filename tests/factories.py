@@ -243,7 +243,7 @@ async def signed_up(
 ) -> tuple[SandboxChat, str]:
     """A new citizen-bot user who signed up as people do: "My status", their phone shared
     with the contact button, then their IIN (a fresh one, its phone registered)."""
-    from flows.i18n import text
+    from presentation.i18n import text
 
     iin, phone = make_iin(), make_phone()
     await register_phone(services, iin, phone)

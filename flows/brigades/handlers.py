@@ -19,10 +19,22 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from flows.filters import HasLocation, MenuButton, StartPayload
 from flows.formatting import local_clock
-from flows.i18n import text
 from flows.quarantine.live import Fix, fix_from
+from presentation.i18n import text
 from services.brigades import BrigadeError, BrigadeService, Task
 from services.validation import InvalidInput, parse_coordinates
+
+METHOD_KEYS = {
+    "surface": "brigade.method_surface",
+    "indoor": "brigade.method_indoor",
+    "vehicle": "brigade.method_vehicle",
+}
+STATE_KEYS = {
+    "planned": "brigade.state_planned",
+    "started": "brigade.state_started",
+    "done": "brigade.state_done",
+    "blocked": "brigade.state_blocked",
+}
 
 
 class BrigadeWork(StatesGroup):
@@ -74,8 +86,8 @@ def _task_line(task: Task, lang: str) -> str:
         "brigade.task_line",
         position=task.position,
         area=task.area_name,
-        method=text(lang, f"brigade.method_{task.method}"),
-        state=text(lang, f"brigade.state_{task.state}"),
+        method=text(lang, METHOD_KEYS[task.method]),
+        state=text(lang, STATE_KEYS[task.state]),
     )
 
 

@@ -6,7 +6,7 @@ in Redis, six round trips to PostgreSQL, a fully typed reply). The citizen bot's
 dispatcher hands every ``/start <venue token>`` message here as the Bot API's JSON.
 Scans from linked citizens with nothing in progress are handled together: one Redis
 round trip for the FSM and the cached languages (a person not cached yet gets the
-middleware's own :func:`flows.i18n.language_for`), codes and linked IINs from in-process
+middleware's own :func:`presentation.i18n.language_for`), codes and linked IINs from in-process
 caches kept true by invalidations (services/localcache.py), statuses from the status
 service, and every scan of the batch with the update ledger's claims in one transaction
 that calls the same check-in and check-out code as the normal path (services/visits.py).
@@ -42,7 +42,7 @@ from flows.checkin.scan import checked_in_text, checked_out_text
 from flows.common.keyboards import main_menu
 from flows.context import BotContext
 from flows.filters import start_payload
-from flows.i18n import language_for, language_of
+from presentation.i18n import language_for, language_of
 from services.db import is_unavailable, recover
 from services.updates import Claim
 from services.users import LanguagePreferences

@@ -13,11 +13,11 @@ from flows.common.keyboards import main_menu
 from flows.context import BotProfile
 from flows.filters import MenuButton, StartPayload
 from flows.formatting import local_clock, local_time
-from flows.i18n import text
 from flows.status.handlers import linked_iin
+from presentation.i18n import plural, text
 from services.citizens import CitizenService
 from services.venues import TOKEN_PREFIX, VenueService
-from services.visits import VisitService
+from services.visits import HISTORY_DAYS, VisitService
 
 
 async def scanned(
@@ -72,9 +72,9 @@ async def my_visits(
     history = await visits.history(iin)
     menu = main_menu(lang, profile.menu)
     if not history:
-        await message.answer(text(lang, "visits.none"), reply_markup=menu)
+        await message.answer(plural(lang, "visits.none", HISTORY_DAYS), reply_markup=menu)
         return
-    lines = [text(lang, "visits.title")]
+    lines = [plural(lang, "visits.title", HISTORY_DAYS)]
     for visit in history:
         left = (
             local_clock(visit.checked_out_at, city_tz)

@@ -10,8 +10,9 @@ from aiogram.types import Message
 
 from flows.common.keyboards import main_menu
 from flows.context import BotProfile
-from flows.i18n import text
 from flows.status.describe import reason_text
+from presentation.i18n import text
+from presentation.keys import COLOUR_NAMES
 from services.venues import CodeState, CodeTarget, Venue, VenueService
 from services.visits import CheckIn, CheckInResult, VisitService
 
@@ -33,7 +34,7 @@ def checked_out_text(lang: str, venue: Venue, left: str | None) -> str:
 
 def checked_in_text(lang: str, venue: Venue, result: CheckInResult) -> str:
     """The answer to an entry scan."""
-    colour = text(lang, f"colour.{result.status.colour.value}")
+    colour = text(lang, COLOUR_NAMES[result.status.colour])
     lines = []
     if result.moved_from:
         lines.append(text(lang, "checkin.moved", venue=result.moved_from))

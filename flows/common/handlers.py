@@ -8,14 +8,16 @@ from aiogram.types import CallbackQuery, Message
 from flows.common.keyboards import LanguageChoice, language_keyboard, main_menu
 from flows.context import BotProfile
 from flows.filters import MenuButton, PlainStart
-from flows.i18n import LANGUAGES, text
+from presentation.i18n import LANGUAGES, text
+from presentation.keys import COMMANDS, GREETINGS, HELP_INTROS
+from presentation.rules import visit_history
 from services.users import LanguagePreferences
 
 
 async def start(message: Message, state: FSMContext, lang: str, profile: BotProfile) -> None:
     await state.clear()
     name = message.from_user.first_name if message.from_user else ""
-    greeting = text(lang, f"start.greeting.{profile.name}", name=name)
+    greeting = text(lang, GREETINGS[profile.name], name=name)
     await message.answer(
         f"{greeting}\n\n{text(lang, 'start.menu_hint')}",
         reply_markup=main_menu(lang, profile.menu),
@@ -24,10 +26,10 @@ async def start(message: Message, state: FSMContext, lang: str, profile: BotProf
 
 def help_text(lang: str, profile: BotProfile) -> str:
     """What the bot is for, its buttons, then each of its commands and what it does."""
-    commands = "\n".join(f"/{c} — {text(lang, f'commands.{c}')}" for c in profile.all_commands)
+    commands = "\n".join(f"/{c} — {text(lang, COMMANDS[c])}" for c in profile.all_commands)
     return "\n\n".join(
         (
-            text(lang, f"help.intro.{profile.name}"),
+            text(lang, HELP_INTROS[profile.name], days=visit_history(lang)),
             f"{text(lang, 'help.title')}\n{commands}",
             text(lang, "help.footer"),
         )

@@ -10,7 +10,7 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from flows.i18n import LANGUAGES, text
+from presentation.i18n import LANGUAGES, text
 
 
 class LanguageChoice(CallbackData, prefix="lang"):

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import yaml
 
-from flows.i18n import LANGUAGES, label
+from presentation.i18n import LANGUAGES, label
+from presentation.keys import INTENTS
+from presentation.rules import days, green_validity, visit_history
+
+if TYPE_CHECKING:  # flows.context imports this module's parser
+    from flows.context import Limits
 
 SMALL_TALK = ("greet", "goodbye", "thanks")
 
@@ -19,6 +25,18 @@ def answers(lang: str) -> dict[str, dict[str, str]]:
     raw = resources.files("flows.faq").joinpath(f"{code}.yml").read_text(encoding="utf-8")
     loaded: dict[str, dict[str, str]] = yaml.safe_load(raw)
     return loaded
+
+
+def answer_text(lang: str, intent: str, limits: Limits) -> str:
+    """An FAQ intent's answer, naming the rules' values as the code and settings set them."""
+    rules = {
+        "green_validity": green_validity(lang),
+        "isolation": days(lang, limits.positive_isolation_days),
+        "visit_history": visit_history(lang),
+        "visits_kept": days(lang, limits.visit_retention_days),
+        "fixes_kept": days(lang, limits.fix_retention_days),
+    }
+    return answers(lang)[intent]["answer"].format(**rules)
 
 
 def topics(lang: str) -> list[str]:
@@ -34,4 +52,4 @@ def intent_title(lang: str, intent: str | None) -> str:
     entry = answers(lang).get(intent)
     if entry is not None:
         return entry["title"]
-    return label(lang, f"intent.{intent}", intent)
+    return label(lang, INTENTS.get(intent), intent)

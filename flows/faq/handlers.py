@@ -5,16 +5,19 @@ FAQ's next edition."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiogram import Router
 from aiogram.filters import Filter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from flows.faq import SMALL_TALK, answers, topics
-from flows.i18n import text
+from flows.faq import SMALL_TALK, answer_text, answers, topics
+from presentation.i18n import text
 from services.hotline import HotlineService, Tickets
+
+if TYPE_CHECKING:  # flows.context imports this module's parser
+    from flows.context import Limits
 
 ANSWER_CONFIDENCE = 0.5  # below this, the closest topics are offered instead
 CLOSEST = 3
@@ -88,13 +91,13 @@ async def hand_off(message: Message, lang: str, question: str, tickets: Tickets)
     )
 
 
-def _faq_answer(lang: str, parsed: dict[str, Any]) -> str | None:
+def _faq_answer(lang: str, parsed: dict[str, Any], limits: Limits) -> str | None:
     """The FAQ's answer when the question was understood well enough, else None."""
     intent = parsed["intent"]["name"]
     if float(parsed["intent"]["confidence"]) < ANSWER_CONFIDENCE:
         return None
     if intent in answers(lang) and (intent.startswith("faq_") or intent in SMALL_TALK):
-        return str(answers(lang)[intent]["answer"])
+        return answer_text(lang, intent, limits)
     return None
 
 
@@ -104,6 +107,7 @@ async def ask(
     nlu: Parser,
     hotline: HotlineService,
     tickets: Tickets,
+    limits: Limits,
 ) -> None:
     question = (message.text or "").strip()
     ticket = await tickets.current(citizen_chat=message.chat.id)
@@ -116,7 +120,7 @@ async def ask(
         )
         return
     parsed = await nlu.parse_async(question)
-    answer = _faq_answer(lang, parsed)
+    answer = _faq_answer(lang, parsed, limits)
     if ticket is not None:  # waiting for an operator: the FAQ still answers meanwhile
         waiting = text(lang, "faq.operator_still_waiting", number=ticket.id)
         await message.answer(
@@ -137,16 +141,15 @@ async def ask(
 
 
 async def topic_pressed(
-    query: CallbackQuery, callback_data: FaqTopic, lang: str, tickets: Tickets
+    query: CallbackQuery, callback_data: FaqTopic, lang: str, tickets: Tickets, limits: Limits
 ) -> None:
     assert isinstance(query.message, Message)
     await query.answer()
     if callback_data.intent == "human_handoff":
         await hand_off(query.message, lang, "", tickets)
         return
-    entry = answers(lang).get(callback_data.intent)
-    if entry is not None:
-        await query.message.answer(entry["answer"])
+    if callback_data.intent in answers(lang):
+        await query.message.answer(answer_text(lang, callback_data.intent, limits))
 
 
 async def withdraw_pressed(

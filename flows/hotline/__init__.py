@@ -13,11 +13,13 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from flows.faq import answers, topics
+from flows.context import Limits
+from flows.faq import answer_text, answers, topics
 from flows.faq.handlers import Parser, PlainText
 from flows.filters import MenuButton, StartPayload
 from flows.hotline.call_scripts import Script, scripts, suggested
-from flows.i18n import text
+from presentation.i18n import text
+from presentation.keys import OUTCOME_NAMES, TICKET_ACTIONS
 from services.hotline import OUTCOMES, HotlineError, Tickets
 from services.permits import PermitError, PermitService
 
@@ -52,7 +54,7 @@ def ticket_keyboard(lang: str, ticket_id: int, action: str) -> InlineKeyboardMar
         inline_keyboard=[
             [
                 InlineKeyboardButton(
-                    text=text(lang, f"agent.{action}"),
+                    text=text(lang, TICKET_ACTIONS[action]),
                     callback_data=TicketAction(action=action, ticket=ticket_id).pack(),
                 )
             ]
@@ -110,9 +112,7 @@ async def _show_node(
     assert node.say is not None
     assert node.end is not None
     lines.append(node.say[lang])
-    lines.append(
-        text(lang, "agent.script_outcome", outcome=text(lang, f"agent.outcome.{node.end}"))
-    )
+    lines.append(text(lang, "agent.script_outcome", outcome=text(lang, OUTCOME_NAMES[node.end])))
     await state.update_data(topic=script.topic, outcome=node.end)
     await message.answer("\n\n".join(lines))
     await message.answer(text(lang, "agent.script_district"), reply_markup=_district_buttons())
@@ -225,6 +225,7 @@ async def script_pressed(
     state: FSMContext,
     lang: str,
     tickets: Tickets,
+    limits: Limits,
 ) -> None:
     assert isinstance(query.message, Message)
     await query.answer()
@@ -248,10 +249,10 @@ async def script_pressed(
             return
         await state.update_data(topic=intent)
         await query.message.answer(
-            text(lang, "agent.script_read") + "\n\n" + answers(lang)[intent]["answer"],
+            text(lang, "agent.script_read") + "\n\n" + answer_text(lang, intent, limits),
             reply_markup=_buttons(
                 [
-                    [(text(lang, f"agent.outcome.{o}"), ScriptStep(step="outcome", value=o))]
+                    [(text(lang, OUTCOME_NAMES[o]), ScriptStep(step="outcome", value=o))]
                     for o in OUTCOMES
                 ]
             ),

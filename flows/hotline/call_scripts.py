@@ -9,7 +9,9 @@ A script has an ``id``, a ``title`` in ru/kk/en, the NLU ``intents`` that sugges
 - asks the agent to ask the caller: ``ask`` with ``options``, each a ``label`` and the
   ``next`` node (this is how a script branches).
 
-Every text is given in ru, kk and en. Scripts are checked when they are loaded (so at
+Every text is given in ru, kk and en; a rule's value is named by its placeholder
+(``{green_validity}``: how long a negative result keeps a person green, from the status
+rule), so a script says what the code does. Scripts are checked when they are loaded (so at
 start-up): a node that is named but missing, a node that neither goes on nor ends (a
 dead end), a node never reached from the start, and a loop that has no way out to an
 end are each an error naming the file and the node.
@@ -25,12 +27,15 @@ from pathlib import Path
 
 import yaml
 
+from presentation.rules import green_validity
 from services.hotline import OUTCOMES
 from services.languages import LANGUAGES
 
 SCRIPTS_DIR = Path(__file__).with_name("scripts")
 TOPIC_PREFIX = "script_"  # hotline_calls.topic of a call walked through a script
 NAME = re.compile(r"[a-z0-9_]{1,40}")  # script and node ids travel in button data
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+RULES = {"green_validity": green_validity}
 
 
 class ScriptError(ValueError):
@@ -76,7 +81,17 @@ def _texts(value: object, where: str) -> dict[str, str]:
     missing = [lang for lang in LANGUAGES if not str(value.get(lang) or "").strip()]
     if missing:
         raise ScriptError(f"{where}: the text is missing in {', '.join(missing)}")
-    return {lang: str(value[lang]).strip() for lang in LANGUAGES}
+    return {lang: _with_rules(str(value[lang]).strip(), lang, where) for lang in LANGUAGES}
+
+
+def _with_rules(said: str, lang: str, where: str) -> str:
+    def value(found: re.Match[str]) -> str:
+        rule = RULES.get(found.group(1))
+        if rule is None:
+            raise ScriptError(f"{where}: no rule named {found.group(0)} ({', '.join(RULES)})")
+        return rule(lang)
+
+    return PLACEHOLDER.sub(value, said)
 
 
 def _node(node_id: str, raw: object, where: str) -> Node:

@@ -26,7 +26,14 @@ from flows.contacts import own_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, HasDocument, MenuButton
 from flows.formatting import local_time
-from flows.i18n import text
+from presentation.i18n import plural, text
+from presentation.keys import (
+    PERMIT_RULES,
+    PERMIT_STATES,
+    PURPOSE_NAMES,
+    REGISTER_NAMES,
+    input_error,
+)
 from services.citizens import mask_iin
 from services.permit_applications import (
     MAX_WINDOW_DAYS,
@@ -85,7 +92,7 @@ def _item_text(item: Item) -> str:
 
 def _bad_lines(lang: str, bad: list[BadLine]) -> str:
     shown = [
-        text(lang, "apply.bad_line", line=b.line, reason=text(lang, f"errors.{b.code}"))
+        text(lang, "apply.bad_line", line=b.line, reason=input_error(lang, b.code))
         for b in bad[:SHOWN_BAD_LINES]
     ]
     if len(bad) > SHOWN_BAD_LINES:
@@ -117,7 +124,7 @@ async def got_bin(message: Message, state: FSMContext, lang: str) -> None:
     try:
         bin_ = parse_bin(message.text or "").value
     except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}"))
+        await message.answer(input_error(lang, error.code))
         return
     await state.update_data(bin=bin_)
     await state.set_state(ApplyForm.phone)
@@ -137,7 +144,7 @@ async def got_phone(
         data = await state.get_data()
         organisation = await applications.verify_head(message.from_user.id, data["bin"], phone)
     except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}"))
+        await message.answer(input_error(lang, error.code))
         return
     except PermitError as error:
         await state.clear()
@@ -183,7 +190,7 @@ async def pressed(
             text(lang, "apply.ask_register"),
             reply_markup=_buttons(
                 [
-                    [(text(lang, f"permit.register.{r}"), ApplyStep(step="register", value=r))]
+                    [(text(lang, REGISTER_NAMES[r]), ApplyStep(step="register", value=r))]
                     for r in REGISTERS
                 ]
             ),
@@ -194,7 +201,7 @@ async def pressed(
             text(lang, "apply.ask_purpose"),
             reply_markup=_buttons(
                 [
-                    [(text(lang, f"apply.purpose.{p}"), ApplyStep(step="purpose", value=p))]
+                    [(text(lang, PURPOSE_NAMES[p]), ApplyStep(step="purpose", value=p))]
                     for p in PURPOSES
                 ]
             ),
@@ -203,7 +210,7 @@ async def pressed(
         await state.update_data(purpose=callback_data.value)
         await state.set_state(ApplyForm.window)
         await message.answer(
-            text(lang, "apply.ask_window", days=MAX_WINDOW_DAYS),
+            plural(lang, "apply.ask_window", MAX_WINDOW_DAYS),
             reply_markup=_buttons(
                 [
                     [
@@ -243,7 +250,7 @@ async def got_window(message: Message, state: FSMContext, lang: str, city_tz: Zo
             raise InvalidInput("apply.window_format")
         first, last = _parse_day(parts[0]), _parse_day(parts[1])
     except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}"))
+        await message.answer(input_error(lang, error.code))
         return
     await _set_window(message, state, lang, first, last, city_tz)
 
@@ -254,7 +261,7 @@ async def _set_window(
     try:
         window_of(first, last, today=datetime.now(city_tz).date(), tz=city_tz)
     except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}", days=MAX_WINDOW_DAYS))
+        await message.answer(input_error(lang, error.code))
         return
     await state.update_data(first=first.isoformat(), last=last.isoformat())
     await state.set_state(ApplyForm.items)
@@ -280,7 +287,13 @@ async def _take_items(
     people = sum(1 for i in items if i.iin)
     vehicles = sum(1 for i in items if i.plate)
     await message.answer(
-        text(lang, "apply.confirm", people=people, vehicles=vehicles, lines=len(items)),
+        text(
+            lang,
+            "apply.confirm",
+            lines=plural(lang, "apply.lines", len(items)),
+            people=plural(lang, "apply.people", people),
+            vehicles=plural(lang, "apply.vehicles", vehicles),
+        ),
         reply_markup=_buttons(
             [
                 [
@@ -343,9 +356,7 @@ async def _submit(
             now=datetime.now(city_tz),
         )
     except InvalidInput as error:  # the window passed while the form was open
-        await message.answer(
-            text(lang, f"errors.{error.code}", days=MAX_WINDOW_DAYS), reply_markup=_head_menu(lang)
-        )
+        await message.answer(input_error(lang, error.code), reply_markup=_head_menu(lang))
         return
     except PermitError as error:
         await message.answer(text(lang, error.key), reply_markup=_head_menu(lang))
@@ -362,13 +373,13 @@ def outcome_text(lang: str, outcome: Outcome) -> str:
         lines.append(text(lang, "apply.outcome_waiting", count=len(outcome.waiting)))
         lines += [
             f"  • {_item_text(item)}: "
-            + ", ".join(text(lang, f"apply.rule.{rule}") for rule in rules)
+            + ", ".join(text(lang, PERMIT_RULES[rule]) for rule in rules)
             for item, rules in outcome.waiting[:SHOWN_BAD_LINES]
         ]
     if outcome.rejected:
         lines.append(text(lang, "apply.outcome_rejected", count=len(outcome.rejected)))
         lines += [
-            f"  • {_item_text(item)}: {text(lang, f'apply.rule.{reason}')}"
+            f"  • {_item_text(item)}: {text(lang, PERMIT_RULES[reason])}"
             for item, reason in outcome.rejected[:SHOWN_BAD_LINES]
         ]
     return "\n".join(lines)
@@ -391,15 +402,15 @@ async def _list(
         line = text(
             lang,
             "apply.list_row",
-            state=text(lang, f"apply.state.{row.state.value}"),
+            state=text(lang, PERMIT_STATES[row.state]),
             who=who,
-            register=text(lang, f"permit.register.{row.register}"),
+            register=text(lang, REGISTER_NAMES[row.register]),
             until=local_time(row.valid_until, city_tz),
         )
         if row.reason:
             line += f" — {row.reason}"
         elif row.failed_rules and row.state.value == "pending":
-            line += " — " + ", ".join(text(lang, f"apply.rule.{r}") for r in row.failed_rules)
+            line += " — " + ", ".join(text(lang, PERMIT_RULES[r]) for r in row.failed_rules)
         lines.append(line)
     await message.answer("\n".join(lines), reply_markup=_head_menu(lang))
 

@@ -14,7 +14,14 @@ from aiogram.types import Message
 
 from flows.filters import MenuButton, StartPayload
 from flows.formatting import local_time
-from flows.i18n import label, text
+from presentation.i18n import label, text
+from presentation.keys import (
+    OFFICER_ROLES,
+    PERMIT_RESULTS,
+    PURPOSE_NAMES,
+    REGISTER_NAMES,
+    input_error,
+)
 from services.citizens import CitizenService
 from services.permits import PermitCheck, PermitError, PermitResult, PermitService
 from services.quotas import LookupQuotas
@@ -32,10 +39,10 @@ def permit_text(check: PermitCheck, lang: str, tz: ZoneInfo) -> str:
         return text(lang, "permit.none")
     body = text(
         lang,
-        f"permit.{check.result.value}",
-        register=text(lang, f"permit.register.{check.register}"),
+        PERMIT_RESULTS[check.result],
+        register=label(lang, REGISTER_NAMES.get(check.register or ""), check.register or ""),
         organisation=check.organisation,
-        purpose=label(lang, f"apply.purpose.{check.purpose}", check.purpose or ""),
+        purpose=label(lang, PURPOSE_NAMES.get(check.purpose or ""), check.purpose or ""),
         start=local_time(check.valid_from, tz) if check.valid_from else "",
         until=local_time(check.valid_until, tz) if check.valid_until else "",
     )
@@ -55,7 +62,7 @@ async def join_as_officer(
     except PermitError as error:
         await message.answer(text(lang, error.key))
         return
-    await message.answer(text(lang, "permit.joined", role=text(lang, f"permit.role.{role}")))
+    await message.answer(text(lang, "permit.joined", role=text(lang, OFFICER_ROLES[role])))
 
 
 async def start_check(
@@ -99,7 +106,7 @@ async def check(
                 raw, at=message.date, actor=actor, register=register
             )
     except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}"))
+        await message.answer(input_error(lang, error.code))
         return
     await message.answer(permit_text(result, lang, city_tz))
 

@@ -11,7 +11,8 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from flows.formatting import local_clock, local_time
-from flows.i18n import text
+from presentation.i18n import text
+from presentation.rules import silence
 from services.quarantine import Action, AlertKind, CloseKind, EpisodeView
 
 # Each kind's text key, written out so that a missing text is found by a test
@@ -90,6 +91,7 @@ def alert_text(
             code=params["code"],
             time=local_time(at, tz),
             distance=params.get("distance") if params.get("distance") is not None else "?",
+            silence=silence(lang),
         )
     ]
     if params.get("phone"):
@@ -147,4 +149,9 @@ def patient_text(params: dict[str, Any], lang: str) -> str:
         kind = AlertKind(params["kind"])
     except ValueError:
         kind = CloseKind(params["kind"])
-    return text(lang, PATIENT_TEXTS[kind], distance=distance if distance else "?")
+    return text(
+        lang,
+        PATIENT_TEXTS[kind],
+        distance=distance if distance else "?",
+        silence=silence(lang),
+    )

@@ -17,10 +17,11 @@ from flows.common.keyboards import main_menu
 from flows.context import BotLinks, BotProfile
 from flows.filters import MenuButton, StartPayload
 from flows.formatting import local_time
-from flows.i18n import text
 from flows.quarantine.alerts import KIND_NAMES, AlertAction, alert_keyboard, alert_text
 from flows.quarantine.keyboards import EnrolSkip, skip_keyboard
 from flows.rendering import qr_png
+from presentation.i18n import text
+from presentation.keys import ALERT_DONE, CASE_STATES, ISOLATION_END_ERRORS, input_error
 from services.quarantine import Action, AlertKind, QuarantineError, QuarantineService
 from services.validation import Coordinates, InvalidInput, parse_coordinates, parse_iin
 
@@ -103,7 +104,7 @@ async def got_end(message: Message, state: FSMContext, lang: str, city_tz: ZoneI
     try:
         end = parse_isolation_end(message.text or "", datetime.now(city_tz).date())
     except InvalidInput as error:
-        await message.answer(text(lang, f"doctor.{error.code}"))
+        await message.answer(text(lang, ISOLATION_END_ERRORS[error.code]))
         return
     await state.update_data(end=end.isoformat())
     await state.set_state(Enrol.home)
@@ -128,7 +129,7 @@ async def got_home(message: Message, state: FSMContext, lang: str) -> None:
         home = _home_from(message)
     except InvalidInput as error:
         await message.answer(
-            text(lang, f"errors.{error.code}"), reply_markup=skip_keyboard(lang, "home")
+            input_error(lang, error.code), reply_markup=skip_keyboard(lang, "home")
         )
         return
     await state.update_data(home=[home.latitude, home.longitude])
@@ -147,7 +148,7 @@ async def got_iin(
         iin = parse_iin(message.text or "").value
     except InvalidInput as error:
         await message.answer(
-            text(lang, f"errors.{error.code}"), reply_markup=skip_keyboard(lang, "iin")
+            input_error(lang, error.code), reply_markup=skip_keyboard(lang, "iin")
         )
         return
     await message.delete()  # the IIN should not stay in the chat history
@@ -218,7 +219,7 @@ async def my_cases(
     never = text(lang, "quarantine.never")
     lines = [text(lang, "doctor.cases_header", count=len(cases))]
     for case in cases[:50]:
-        state = text(lang, f"doctor.state.{case.state}")
+        state = text(lang, CASE_STATES[case.state])
         if case.open_kinds:
             state += " — " + ", ".join(
                 text(lang, KIND_NAMES[AlertKind(k)]) for k in case.open_kinds
@@ -253,7 +254,7 @@ async def alert_pressed(
         key = error.key if isinstance(error, QuarantineError) else "doctor.alert_unknown"
         await query.answer(text(lang, key), show_alert=True)
         return
-    await query.answer(text(lang, f"doctor.alert.done_{action.value}"))
+    await query.answer(text(lang, ALERT_DONE[action]))
     if isinstance(query.message, Message):
         await query.message.edit_text(
             alert_text(view.params(), lang, city_tz, view=view),

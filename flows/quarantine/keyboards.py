@@ -8,7 +8,7 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from flows.i18n import text
+from presentation.i18n import text
 
 
 class Consent(CallbackData, prefix="qc"):

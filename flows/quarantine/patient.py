@@ -18,7 +18,6 @@ from flows.contacts import own_phone
 from flows.context import BotProfile, Limits
 from flows.filters import HasContact, HasLocation, MenuButton, StartPayload
 from flows.formatting import local_time
-from flows.i18n import text
 from flows.quarantine.keyboards import (
     Consent,
     HomeChoice,
@@ -27,6 +26,9 @@ from flows.quarantine.keyboards import (
     phone_keyboard,
 )
 from flows.quarantine.live import LiveIngest, fix_from
+from presentation.i18n import text
+from presentation.keys import input_error
+from presentation.rules import HOME_RADIUS, days, silence
 from services.quarantine import Case, QuarantineError, QuarantineService, validate_fix
 from services.validation import InvalidInput
 
@@ -66,7 +68,9 @@ async def open_invite(
             "quarantine.consent",
             code=case.code,
             end=f"{case.isolation_end:%d.%m.%Y}",
-            days=limits.fix_retention_days,
+            days=days(lang, limits.fix_retention_days),
+            radius=HOME_RADIUS,
+            silence=silence(lang),
         ),
         reply_markup=consent_keyboard(lang),
     )
@@ -123,12 +127,12 @@ async def got_phone(
     try:
         phone = own_phone(message)
     except InvalidInput as error:
-        key = (
-            "quarantine.not_own_contact"
+        answer = (
+            text(lang, "quarantine.not_own_contact")
             if error.code == "not_own_contact"
-            else f"errors.{error.code}"
+            else input_error(lang, error.code)
         )
-        await message.answer(text(lang, key), reply_markup=phone_keyboard(lang))
+        await message.answer(answer, reply_markup=phone_keyboard(lang))
         return
     await quarantine.set_phone(message.from_user.id, phone)
     case = await quarantine.case_of_patient(message.from_user.id)
@@ -195,7 +199,7 @@ async def home_choice(
         if callback_data.answer == "yes":
             await quarantine.confirm_home(user)
             await message.edit_reply_markup(reply_markup=None)
-            await message.answer(text(lang, "quarantine.home_confirmed"))
+            await message.answer(text(lang, "quarantine.home_confirmed", radius=HOME_RADIUS))
         elif callback_data.answer == "no":
             await quarantine.reject_home(user)
             await message.edit_reply_markup(reply_markup=None)
@@ -205,7 +209,7 @@ async def home_choice(
         else:
             await quarantine.home_here(user, now=datetime.now(UTC))
             await message.edit_reply_markup(reply_markup=None)
-            await message.answer(text(lang, "quarantine.home_confirmed"))
+            await message.answer(text(lang, "quarantine.home_confirmed", radius=HOME_RADIUS))
     except QuarantineError as error:
         await message.answer(text(lang, error.key))
 

@@ -14,14 +14,16 @@ from aiogram.types import (
 )
 
 from flows.formatting import local_time
-from flows.i18n import text
 from flows.rendering import status_card
+from presentation.i18n import text
+from presentation.keys import COLOUR_NAMES, COLOUR_NEXT, STATUS_REASONS
+from presentation.rules import green_validity
 from services.citizens import mask_iin
 from services.status import Colour, Status
 
 
 def reason_text(lang: str, status: Status) -> str:
-    return text(lang, f"status.reason.{status.reason}", laboratory=status.laboratory or "—")
+    return text(lang, STATUS_REASONS[status.reason], laboratory=status.laboratory or "—")
 
 
 def _until(status: Status) -> str | None:
@@ -37,7 +39,7 @@ def status_lines(lang: str, status: Status, city_tz: ZoneInfo) -> list[str]:
     until_key = _until(status)
     if status.until is not None and until_key is not None:
         lines.append(text(lang, until_key, time=local_time(status.until, city_tz)))
-    lines.append(text(lang, f"status.next.{status.colour.value}"))
+    lines.append(text(lang, COLOUR_NEXT[status.colour], hours=green_validity(lang)))
     return lines
 
 
@@ -72,7 +74,7 @@ async def send_status(
         until_key,
         mask_iin(iin),
     )
-    lines = [text(lang, f"colour.{colour}"), *status_lines(lang, status, city_tz)]
+    lines = [text(lang, COLOUR_NAMES[colour]), *status_lines(lang, status, city_tz)]
     await message.answer_photo(
         BufferedInputFile(card, filename="status.png"),
         caption="\n\n".join(lines),

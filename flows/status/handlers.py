@@ -24,8 +24,9 @@ from flows.contacts import own_phone
 from flows.context import BotLinks, BotProfile
 from flows.filters import HasContact, MenuButton
 from flows.formatting import local_clock
-from flows.i18n import text
 from flows.status.describe import pass_button, send_status
+from presentation.i18n import text
+from presentation.keys import input_error
 from services.citizens import CitizenService, LinkOutcome, mask_iin
 from services.disputes import DisputeError, DisputeService
 from services.status import StatusService
@@ -117,10 +118,12 @@ async def got_contact(message: Message, state: FSMContext, lang: str) -> None:
     try:
         phone = own_phone(message)
     except InvalidInput as error:
-        key = (
-            "signup.not_own_contact" if error.code == "not_own_contact" else f"errors.{error.code}"
+        answer = (
+            text(lang, "signup.not_own_contact")
+            if error.code == "not_own_contact"
+            else input_error(lang, error.code)
         )
-        await message.answer(text(lang, key), reply_markup=share_phone_keyboard(lang))
+        await message.answer(answer, reply_markup=share_phone_keyboard(lang))
         return
     await state.update_data(phone=phone)
     await state.set_state(SignUp.iin)
@@ -160,7 +163,7 @@ async def got_iin(
     try:
         iin = parse_iin(message.text or "")
     except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}"))
+        await message.answer(input_error(lang, error.code))
         return
     await state.update_data(iin=iin.value)
     if iin.needs_confirmation:

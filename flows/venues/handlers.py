@@ -28,8 +28,17 @@ from flows.common.keyboards import main_menu, share_phone_keyboard
 from flows.contacts import own_phone
 from flows.context import BotLinks, BotProfile
 from flows.filters import HasContact, MenuButton, StartPayload
-from flows.i18n import text
 from flows.rendering import hourly_chart, poster_pdf, qr_png, qr_svg
+from presentation.i18n import plural, text
+from presentation.keys import (
+    CAPACITY_POLICIES,
+    CATEGORY_NAMES,
+    COLOUR_NAMES,
+    DIRECTION_NAMES,
+    VENUE_ACTIONS,
+    input_error,
+    venue_error,
+)
 from services.quotas import LookupQuotas
 from services.validation import InvalidInput, parse_bin, parse_coordinates, parse_iin
 from services.venues import (
@@ -134,7 +143,7 @@ async def got_bin(message: Message, state: FSMContext, lang: str) -> None:
     try:
         bin_ = parse_bin(message.text or "")
     except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}"))
+        await message.answer(input_error(lang, error.code))
         return
     await state.update_data(bin=bin_.value)
     await state.set_state(VenueForm.name)
@@ -151,7 +160,7 @@ async def got_name(message: Message, state: FSMContext, lang: str) -> None:
     rows = [
         [
             InlineKeyboardButton(
-                text=text(lang, f"venue.category.{c}"),
+                text=text(lang, CATEGORY_NAMES[c]),
                 callback_data=Pick(action="category", value=c).pack(),
             )
             for c in CATEGORIES[i : i + 2]
@@ -204,7 +213,7 @@ async def got_location(message: Message, state: FSMContext, lang: str) -> None:
     try:
         point = parse_coordinates(message.location.latitude, message.location.longitude)
     except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}"))
+        await message.answer(input_error(lang, error.code))
         return
     await state.update_data(latitude=point.latitude, longitude=point.longitude)
     await state.set_state(VenueForm.capacity)
@@ -234,7 +243,7 @@ async def got_auto_checkout(message: Message, state: FSMContext, lang: str) -> N
         minutes = parse_auto_checkout(message.text or "")
     except VenueError as error:
         await message.answer(
-            text(lang, f"errors_{error.code}"), reply_markup=_default_auto_checkout(lang)
+            venue_error(lang, error.code), reply_markup=_default_auto_checkout(lang)
         )
         return
     await state.update_data(auto_checkout=minutes)
@@ -332,7 +341,7 @@ async def _register(
             )
         )
     except VenueError as error:
-        await message.answer(text(lang, f"errors_{error.code}"))
+        await message.answer(venue_error(lang, error.code))
         return
     await state.clear()
     await message.answer(
@@ -353,7 +362,7 @@ async def _send_codes(
             "venue.code_caption",
             venue=venue.name,
             entrance=code.entrance,
-            direction=text(lang, f"venue.direction_{code.direction}"),
+            direction=text(lang, DIRECTION_NAMES[code.direction]),
         )
         slug = f"{venue.id}-{code.entrance_id}-{code.direction}"
         await message.answer_photo(
@@ -400,7 +409,8 @@ def _venue_actions(lang: str, venue: Venue, owner: bool) -> InlineKeyboardMarkup
     )
     buttons = [
         InlineKeyboardButton(
-            text=text(lang, f"venue.{a}"), callback_data=Pick(action=a, venue_id=venue.id).pack()
+            text=text(lang, VENUE_ACTIONS[a]),
+            callback_data=Pick(action=a, venue_id=venue.id).pack(),
         )
         for a in actions
     ]
@@ -440,7 +450,7 @@ async def venue_action(
                 lang,
                 "venue.capacity_text",
                 capacity=venue.capacity,
-                policy=text(lang, f"venue.policy_{venue.capacity_policy}"),
+                policy=text(lang, CAPACITY_POLICIES[venue.capacity_policy]),
             )
             if venue.capacity
             else ""
@@ -485,7 +495,7 @@ async def venue_action(
         await message.answer(text(lang, "staff_checkout.ask_iin", venue=venue.name))
     elif action == "close_all":
         count = await visits.check_everyone_out(venue.id)
-        await message.answer(text(lang, "venue.closed_all", count=count, venue=venue.name))
+        await message.answer(plural(lang, "venue.closed_all", count, venue=venue.name))
     elif action == "stats":
         caption, chart = await _stats(lang, venue, visits, city_tz)
         await message.answer_photo(BufferedInputFile(chart, "stats.png"), caption=caption)
@@ -513,7 +523,7 @@ async def venue_action(
                 "venue.capacity_set",
                 venue=venue.name,
                 capacity=venue.capacity or "—",
-                policy=text(lang, f"venue.policy_{callback_data.value}"),
+                policy=text(lang, CAPACITY_POLICIES[callback_data.value]),
             )
         )
 
@@ -529,7 +539,7 @@ async def _stats(
         lang,
         "venue.stats_title",
         venue=venue.name,
-        total=total,
+        checkins=plural(lang, "venue.checkins", total),
         refused=await visits.refused_today(venue.id, midnight),
         occupancy=await visits.occupancy(venue.id),
     )
@@ -558,7 +568,7 @@ async def got_capacity_number(
         inline_keyboard=[
             [
                 InlineKeyboardButton(
-                    text=text(lang, f"venue.policy_{policy}"),
+                    text=text(lang, CAPACITY_POLICIES[policy]),
                     callback_data=Pick(action="policy", venue_id=venue_id, value=policy).pack(),
                 )
                 for policy in ("warn", "refuse")
@@ -571,7 +581,7 @@ async def got_capacity_number(
             "venue.capacity_set",
             venue=venue.name,
             capacity=capacity or "—",
-            policy=text(lang, f"venue.policy_{venue.capacity_policy}"),
+            policy=text(lang, CAPACITY_POLICIES[venue.capacity_policy]),
         ),
         reply_markup=choices,
     )
@@ -584,7 +594,7 @@ async def got_new_auto_checkout(
         minutes = parse_auto_checkout(message.text or "")
     except VenueError as error:
         await message.answer(
-            text(lang, f"errors_{error.code}"), reply_markup=_default_auto_checkout(lang)
+            venue_error(lang, error.code), reply_markup=_default_auto_checkout(lang)
         )
         return
     assert message.from_user is not None
@@ -637,7 +647,7 @@ async def got_head_phone(
         phone = own_phone(message)
     except InvalidInput as error:
         await message.answer(
-            text(lang, f"errors.{error.code}"), reply_markup=share_phone_keyboard(lang)
+            input_error(lang, error.code), reply_markup=share_phone_keyboard(lang)
         )
         return
     await state.clear()
@@ -645,7 +655,7 @@ async def got_head_phone(
     try:
         venue = await venues.verify_by_head(venue_id, message.from_user.id, phone)
     except VenueError as error:
-        await message.answer(text(lang, f"errors_{error.code}"), reply_markup=menu)
+        await message.answer(venue_error(lang, error.code), reply_markup=menu)
         return
     await message.answer(text(lang, "venue.verified", venue=venue.name), reply_markup=menu)
 
@@ -764,7 +774,7 @@ async def _staff_look_up(
     try:
         iin = parse_iin(message.text or "")
     except InvalidInput as error:
-        await message.answer(text(lang, f"errors.{error.code}"))
+        await message.answer(input_error(lang, error.code))
         return None
     staff = message.from_user.id
     venue_id = (await state.get_data())["venue_id"]
@@ -798,7 +808,7 @@ async def staff_checkin_iin(
     if result.outcome is CheckIn.ELSEWHERE:
         await message.answer(text(lang, "staff_checkin.elsewhere"))
         return
-    colour = text(lang, f"colour.{result.status.colour.value}")
+    colour = text(lang, COLOUR_NAMES[result.status.colour])
     outcome_key = {
         CheckIn.ADMITTED: "staff_checkin.admit",
         CheckIn.REFUSED: "staff_checkin.refuse",

@@ -19,7 +19,7 @@ import asyncpg
 
 from services.audit import record
 from services.model.ensemble import ScenarioResult, run_spec, with_overrides
-from services.model.scenarios import ModelSpec
+from services.model.scenarios import POPULATION_KINDS, ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +77,18 @@ def _run(row: asyncpg.Record) -> ModelRun:
     )
 
 
-def result_document(results: list[ScenarioResult]) -> dict[str, Any]:
-    """What the panel shows: the summary per scenario and the curves for the chart."""
+def result_document(
+    results: list[ScenarioResult], spec: ModelSpec | None = None
+) -> dict[str, Any]:
+    """What the panel shows: the summary per scenario (per district too, structured),
+    the curves for the chart, and the districts' residents at the run's size."""
+    residents = {}
+    if spec is not None and spec.structure is not None and spec.population_kind == "structured":
+        config = spec.structure.population
+        sizes = config.scaled_districts(spec.population)
+        residents = {d.name: round(float(n)) for d, n in zip(config.districts, sizes, strict=True)}
     return {
+        "district_residents": residents,
         "scenarios": [
             {
                 **r.as_json(),
@@ -89,7 +98,7 @@ def result_document(results: list[ScenarioResult]) -> dict[str, Any]:
                 },
             }
             for r in results
-        ]
+        ],
     }
 
 
@@ -100,7 +109,12 @@ class ModelRuns:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def validate(
-        self, scenarios: list[str], population: int, days: int, replicates: int
+        self,
+        scenarios: list[str],
+        population: int,
+        days: int,
+        replicates: int,
+        population_kind: str = "homogeneous",
     ) -> ModelSpec:
         if not scenarios:
             raise ModelRunError("choose at least one scenario")
@@ -108,6 +122,13 @@ class ModelRuns:
         unknown = [k for k in scenarios if k not in known]
         if unknown:
             raise ModelRunError("unknown scenario: " + ", ".join(unknown))
+        if population_kind not in POPULATION_KINDS:
+            raise ModelRunError("the population must be homogeneous or structured")
+        if population_kind == "structured" and self.spec.structure is None:
+            raise ModelRunError("the scenario file has no structured city")
+        needing = [s.name for s in self.spec.scenarios if s.key in scenarios and s.structured_only]
+        if population_kind == "homogeneous" and needing:
+            raise ModelRunError("these scenarios need the structured city: " + ", ".join(needing))
         if not 1_000 <= population <= MAX_POPULATION:
             raise ModelRunError(f"the population must be between 1,000 and {MAX_POPULATION:,}")
         if not 30 <= days <= MAX_DAYS:
@@ -116,7 +137,11 @@ class ModelRuns:
             raise ModelRunError(f"the replicates must be between 1 and {MAX_REPLICATES}")
         ordered = [s.key for s in self.spec.scenarios if s.key in scenarios]
         return with_overrides(
-            self.spec.only(ordered), population=population, days=days, replicates=replicates
+            self.spec.only(ordered),
+            population=population,
+            days=days,
+            replicates=replicates,
+            population_kind=population_kind,
         )
 
     async def start(
@@ -127,14 +152,16 @@ class ModelRuns:
         days: int,
         replicates: int,
         requested_by: str,
+        population_kind: str = "homogeneous",
     ) -> int:
-        spec = self.validate(scenarios, population, days, replicates)
+        spec = self.validate(scenarios, population, days, replicates, population_kind)
         request = {
             "scenarios": [s.key for s in spec.scenarios],
             "population": population,
             "days": days,
             "replicates": replicates,
             "start": spec.start.isoformat(),
+            "population_kind": population_kind,
         }
         async with self.pool.acquire() as conn, conn.transaction():
             # One run at a time across workers: the lock serialises this check-and-insert.
@@ -195,8 +222,16 @@ class ModelRuns:
             "UPDATE model_runs SET state = 'done', done = total, result = $2,"
             " finished_at = now(), updated_at = now() WHERE id = $1",
             run_id,
-            result_document(results),
+            result_document(results, spec),
         )
+
+    async def beds_total(self) -> float | None:
+        """The latest hospital beds entered in Daily indicators, if any."""
+        value = await self.pool.fetchval(
+            "SELECT value FROM daily_indicators WHERE indicator = 'beds_total'"
+            " ORDER BY day DESC LIMIT 1"
+        )
+        return float(value) if value is not None else None
 
     async def get(self, run_id: int) -> ModelRun | None:
         row = await self.pool.fetchrow(

@@ -16,9 +16,17 @@ from typing import Any
 
 import yaml
 
+from services.model.city import (
+    CityError,
+    Intervention,
+    Structure,
+    parse_interventions,
+    parse_structure,
+)
 from services.model.disease import Disease, source_consistent_defaults
 
 DEFAULT_SCENARIOS = "scenarios.yaml"
+POPULATION_KINDS = ("homogeneous", "structured")
 # What calibration fits, each by its own knob (see services.model.calibrate).
 _CALIBRATION_TARGETS = ("peak_infected", "peak_hospitalised", "deaths")
 
@@ -41,10 +49,21 @@ class Scenario:
     name: str
     schedule: tuple[Phase, ...]
     note: str = ""
+    interventions: tuple[Intervention, ...] = ()
+    structured_only: bool = False  # its interventions need the structured city
 
     def phases(self, start: date) -> list[tuple[int, float, float]]:
         """(day from the model's start, contacts, probability) for the engine."""
         return [((p.start - start).days, p.contacts, p.probability) for p in self.schedule]
+
+    def multipliers(self, start: date) -> list[tuple[int, float]]:
+        """For the structured city: each phase's contacts x probability relative to the
+        first phase's, which the structured block's R0 describes."""
+        first = self.schedule[0].contacts * self.schedule[0].probability
+        return [
+            ((p.start - start).days, p.contacts * p.probability / first if first else 0.0)
+            for p in self.schedule
+        ]
 
 
 @dataclass(frozen=True)
@@ -68,6 +87,8 @@ class ModelSpec:
     scenarios: tuple[Scenario, ...]
     calibration: Calibration | None = None
     source: str = ""
+    population_kind: str = "homogeneous"
+    structure: Structure | None = None
 
     def scenario(self, key: str) -> Scenario:
         for scenario in self.scenarios:
@@ -78,6 +99,20 @@ class ModelSpec:
 
     def only(self, keys: list[str]) -> ModelSpec:
         return replace(self, scenarios=tuple(self.scenario(k) for k in keys))
+
+    def of_kind(self, kind: str) -> ModelSpec:
+        """The spec run on a homogeneous or a structured population. Homogeneous runs
+        leave out the scenarios whose interventions need the structured city."""
+        if kind not in POPULATION_KINDS:
+            raise ScenarioError(f"population kind must be one of {', '.join(POPULATION_KINDS)}")
+        if kind == "structured":
+            if self.structure is None:
+                raise ScenarioError("structured: the file has no structured block")
+            return replace(self, population_kind=kind)
+        kept = tuple(s for s in self.scenarios if not s.structured_only)
+        if not kept:
+            raise ScenarioError("every chosen scenario needs --population-kind structured")
+        return replace(self, population_kind=kind, scenarios=kept)
 
 
 def default_scenarios_path() -> Path:
@@ -114,7 +149,7 @@ def _mapping(value: object, where: str) -> dict[str, Any]:
     return value
 
 
-def _scenario(raw: object, where: str, start: date) -> Scenario:
+def _scenario(raw: object, where: str, start: date, districts: tuple[str, ...] | None) -> Scenario:
     item = _mapping(raw, where)
     key = item.get("key")
     if not isinstance(key, str) or not key.strip():
@@ -139,15 +174,31 @@ def _scenario(raw: object, where: str, start: date) -> Scenario:
     for n in range(1, len(phases)):
         if phases[n].start <= phases[n - 1].start:
             raise ScenarioError(f"{where}.schedule[{n}].from: phases must be in date order")
+    interventions: tuple[Intervention, ...] = ()
+    if item.get("interventions") is not None:
+        if districts is None:
+            raise ScenarioError(f"{where}.interventions: need the file's structured block")
+        interventions = parse_interventions(
+            item["interventions"], f"{where}.interventions", _number, _date, districts
+        )
     return Scenario(
         key=key.strip(),
         name=str(item.get("name") or key),
         schedule=tuple(phases),
         note=str(item.get("note", "")),
+        interventions=interventions,
+        structured_only=bool(item.get("structured_only", bool(interventions))),
     )
 
 
 def parse_spec(document: object) -> ModelSpec:
+    try:
+        return _parse_spec(document)
+    except CityError as error:
+        raise ScenarioError(str(error)) from None
+
+
+def _parse_spec(document: object) -> ModelSpec:
     top = _mapping(document, "file")
     model = _mapping(top.get("model", {}), "model")
     start = _date(model.get("start"), "model.start")
@@ -163,11 +214,20 @@ def parse_spec(document: object) -> ModelSpec:
         _number(model.get("hospitalisation_odds", 1.0), "model.hospitalisation_odds", low=1e-3),
         _number(model.get("fatality_odds", 1.0), "model.fatality_odds", low=1e-3),
     )
+    structure = None
+    if top.get("structured") is not None:
+        structure = parse_structure(top["structured"], _number, disease.age_pyramid)
+    districts = tuple(d.name for d in structure.population.districts) if structure else None
+    kind = model.get("population_kind", "homogeneous")
+    if kind not in POPULATION_KINDS:
+        raise ScenarioError(
+            f"model.population_kind: must be one of {', '.join(POPULATION_KINDS)} (got {kind!r})"
+        )
     raw_scenarios = top.get("scenarios")
     if not isinstance(raw_scenarios, list) or not raw_scenarios:
         raise ScenarioError("scenarios: a list of at least one scenario is needed")
     scenarios = tuple(
-        _scenario(raw, f"scenarios[{n}]", start) for n, raw in enumerate(raw_scenarios)
+        _scenario(raw, f"scenarios[{n}]", start, districts) for n, raw in enumerate(raw_scenarios)
     )
     keys = [s.key for s in scenarios]
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
@@ -190,7 +250,10 @@ def parse_spec(document: object) -> ModelSpec:
         disease=disease,
         scenarios=scenarios,
         source=str(top.get("source", "")),
+        structure=structure,
     )
+    if kind == "structured":
+        spec = spec.of_kind(kind)
     if "calibration" in top:
         spec = replace(spec, calibration=_calibration(top["calibration"], spec))
     return spec

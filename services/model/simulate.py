@@ -83,6 +83,75 @@ def _steps(
     return np.maximum(steps, minimum)
 
 
+@dataclass(frozen=True)
+class Course:
+    """The drawn course of people infected at one step, each array in their order.
+    Steps are absolute; ``onset`` is -1 for people never ill, ``admitted``,
+    ``discharged`` and ``died_at`` list only the people admitted to hospital."""
+
+    infectious_at: IntArray
+    infectious_end: IntArray  # recovery, or admission to hospital
+    onset: IntArray
+    admitted: IntArray
+    discharged: IntArray
+    recovered_at: IntArray  # every recovery, in or out of hospital
+    died_at: IntArray
+    admitted_people: IntArray  # index into the infected people of each admission
+    fate: npt.NDArray[np.int8]
+
+
+def draw_course(
+    disease: Disease,
+    rng: np.random.Generator,
+    ages: npt.NDArray[np.int8],
+    step: int,
+    per_day: int,
+    chances: tuple[FloatArray, ...] | None = None,
+) -> Course:
+    """Draw the whole course of ``len(ages)`` people infected at ``step``: each delay and
+    each branch by age, in a fixed order of draws (the same seed, the same courses)."""
+    p_symptoms, p_hospital, p_death = chances or disease.chances()
+    count = len(ages)
+    infectious_at = step + _steps(disease.latent, rng, count, per_day)
+    symptoms = rng.random(count) < p_symptoms[ages]
+    quiet = np.flatnonzero(~symptoms)
+    quiet_end = infectious_at[quiet] + _steps(disease.asymptomatic, rng, len(quiet), per_day)
+    ill = np.flatnonzero(symptoms)
+    ill_ages = ages[ill]
+    onset_ill = infectious_at[ill] + _steps(
+        disease.presymptomatic, rng, len(ill), per_day, minimum=0
+    )
+    severe = rng.random(len(ill)) < p_hospital[ill_ages]
+    mild_end = onset_ill[~severe] + _steps(disease.mild, rng, int((~severe).sum()), per_day)
+    admitted = onset_ill[severe] + _steps(disease.to_hospital, rng, int(severe.sum()), per_day)
+    dies = rng.random(len(admitted)) < p_death[ill_ages[severe]]
+    stay = np.where(
+        dies,
+        _steps(disease.hospital_to_death, rng, len(admitted), per_day),
+        _steps(disease.hospital_to_recovery, rng, len(admitted), per_day),
+    )
+    discharged = admitted + stay
+    infectious_end = np.empty(count, np.int64)
+    infectious_end[quiet] = quiet_end
+    infectious_end[ill[~severe]] = mild_end
+    infectious_end[ill[severe]] = admitted
+    onset = np.full(count, -1, np.int64)
+    onset[ill] = onset_ill
+    fate = np.full(count, RECOVERED, np.int8)
+    fate[ill[severe][dies]] = DIED
+    return Course(
+        infectious_at=infectious_at,
+        infectious_end=infectious_end,
+        onset=onset,
+        admitted=admitted,
+        discharged=discharged,
+        recovered_at=np.concatenate((quiet_end, mild_end, discharged[~dies])),
+        died_at=discharged[dies],
+        admitted_people=ill[severe],
+        fate=fate,
+    )
+
+
 class _Ledger:
     """Per-step event arrays: counts that change at each step, and infectiousness."""
 
@@ -145,7 +214,7 @@ def simulate(
     beta = beta_per_step(phases, days, per_day)
     shares = disease.age_shares()
     age_band = rng.choice(len(shares), size=population, p=shares).astype(np.int8)
-    p_symptoms, p_hospital, p_death = disease.chances()
+    chances = disease.chances()
     infected_step = np.full(population, -1, np.int32)
     fate = np.zeros(population, np.int8)
     ledger = _Ledger(steps)
@@ -155,49 +224,26 @@ def simulate(
 
     def infect(step: int, count: int, first: int) -> None:
         people = slice(first, first + count)
-        ages = age_band[people]
         infected_step[people] = step
         ledger.exposed[step] += count
-        infectious_at = step + _steps(disease.latent, rng, count, per_day)
-        ledger.remove(ledger.exposed, infectious_at)
-        ledger.add(ledger.infectious, infectious_at)
-        symptoms = rng.random(count) < p_symptoms[ages]
-        # Never ill: infectious, then recovered.
-        quiet_at = infectious_at[~symptoms]
-        quiet_end = quiet_at + _steps(disease.asymptomatic, rng, len(quiet_at), per_day)
-        # Ill: pre-symptomatic, then symptomatic until recovery or hospital.
-        ill = np.flatnonzero(symptoms)
-        ill_ages = ages[ill]
-        onset = infectious_at[ill] + _steps(
-            disease.presymptomatic, rng, len(ill), per_day, minimum=0
-        )
-        severe = rng.random(len(ill)) < p_hospital[ill_ages]
-        mild_end = onset[~severe] + _steps(disease.mild, rng, int((~severe).sum()), per_day)
-        admitted = onset[severe] + _steps(disease.to_hospital, rng, int(severe.sum()), per_day)
-        dies = rng.random(len(admitted)) < p_death[ill_ages[severe]]
-        stay = np.where(
-            dies,
-            _steps(disease.hospital_to_death, rng, len(admitted), per_day),
-            _steps(disease.hospital_to_recovery, rng, len(admitted), per_day),
-        )
-        discharged = admitted + stay
-        ledger.remove(ledger.infectious, np.concatenate((quiet_end, mild_end, admitted)))
-        ledger.add(ledger.recovered, np.concatenate((quiet_end, mild_end, discharged[~dies])))
-        ledger.add(ledger.dead, discharged[dies])
-        ledger.add(ledger.hospitalised, admitted)
-        ledger.remove(ledger.hospitalised, discharged)
-        ledger.add(ledger.onsets, onset)
-        ledger.add(ledger.admissions, admitted)
-        ledger.weigh(quiet_at, asym_weight)
-        ledger.weigh(quiet_end, -asym_weight)
-        ledger.weigh(infectious_at[ill], 1.0)
-        ledger.weigh(onset, sym_weight - 1.0)
-        ledger.weigh(mild_end, -sym_weight)
-        ledger.weigh(admitted, -sym_weight)
-        outcome = np.full(count, RECOVERED, np.int8)
-        dead_people = ill[severe][dies]
-        outcome[dead_people] = DIED
-        fate[people] = outcome
+        course = draw_course(disease, rng, age_band[people], step, per_day, chances)
+        ledger.remove(ledger.exposed, course.infectious_at)
+        ledger.add(ledger.infectious, course.infectious_at)
+        ledger.remove(ledger.infectious, course.infectious_end)
+        ledger.add(ledger.recovered, course.recovered_at)
+        ledger.add(ledger.dead, course.died_at)
+        ledger.add(ledger.hospitalised, course.admitted)
+        ledger.remove(ledger.hospitalised, course.discharged)
+        ledger.add(ledger.onsets, course.onset[course.onset >= 0])
+        ledger.add(ledger.admissions, course.admitted)
+        quiet = course.onset < 0
+        ledger.weigh(course.infectious_at[quiet], asym_weight)
+        ledger.weigh(course.infectious_end[quiet], -asym_weight)
+        ill = ~quiet
+        ledger.weigh(course.infectious_at[ill], 1.0)
+        ledger.weigh(course.onset[ill], sym_weight - 1.0)
+        ledger.weigh(course.infectious_end[ill], -sym_weight)
+        fate[people] = course.fate
 
     infected = 0
     if seed_infections:

@@ -11,7 +11,7 @@ from playwright.async_api import Browser, Page, expect
 from bots.sandbox.client import SandboxClient
 from citybots.platform import Platform
 from citybots.wiring import Services
-from flows.i18n import text
+from presentation.i18n import text
 from services.citizens import mask_iin
 from tests.factories import add_pcr, make_iin, make_phone, make_venue, register_phone
 

@@ -14,7 +14,7 @@ from playwright.async_api import Browser, Page, expect
 from admin.panel import ROUTE_ROLES, is_public
 from bots.sandbox.client import SandboxClient
 from citybots.platform import Platform
-from flows.i18n import text
+from presentation.i18n import text
 from services.audit import record
 from services.checkpoints import Checkpoint
 from services.panel import ROLES
@@ -238,6 +238,16 @@ async def test_a_forged_csrf_token_and_a_cross_site_post_are_refused(
     ]
 
 
+async def _run_model(
+    page: Page, button: str, *, population: int, days: int, replicates: int
+) -> None:
+    await page.fill("#population", str(population))
+    await page.fill("#days", str(days))
+    await page.fill("#replicates", str(replicates))
+    await page.click(button)
+    await expect(page).to_have_title(re.compile(r"Model run #\d+"))
+
+
 async def test_an_analyst_runs_two_scenarios_and_compares_them_side_by_side(
     browser: Browser, platform: Platform
 ) -> None:
@@ -250,11 +260,7 @@ async def test_an_analyst_runs_two_scenarios_and_compares_them_side_by_side(
         await box.uncheck()
     await page.check("#s-lift-13-april")
     await page.check("#s-exit-two-steps")
-    await page.fill("#population", "20000")
-    await page.fill("#days", "150")
-    await page.fill("#replicates", "3")
-    await page.click("#run")
-    await expect(page).to_have_title(re.compile(r"Model run #\d+"))
+    await _run_model(page, "#run", population=20000, days=150, replicates=3)
     await expect(page.locator("#results")).to_be_visible(timeout=60_000)
     header = page.locator("#results tr").first
     await expect(header).to_contain_text("Quarantine lifted on 13 April")
@@ -268,6 +274,27 @@ async def test_an_analyst_runs_two_scenarios_and_compares_them_side_by_side(
     chart_width = await page.eval_on_selector("#chart", "img => img.naturalWidth")
     assert chart_width == 1400
     await _screenshot(page, "model-run")
+    assert page.console_errors == []  # type: ignore[attr-defined]
+    await page.close()
+
+
+async def test_an_analyst_compares_schools_closed_and_open_on_the_structured_city(
+    browser: Browser, platform: Platform
+) -> None:
+    page = await _browser_login(browser, platform, await _user(platform, "analyst"))
+    await page.goto(f"{platform.base_url}/model")
+    await _run_model(page, "#compare-schools", population=100000, days=200, replicates=2)
+    await expect(page.locator("#schools-compare")).to_be_visible(timeout=120_000)
+    header = page.locator("#schools-compare tr").first
+    await expect(header).to_contain_text("Schools open")
+    await expect(header).to_contain_text("Schools closed")
+    await expect(page.locator("#schools-compare")).to_contain_text("Infected, total")
+    for key in ("schools-open", "schools-closed"):
+        tiles = page.locator(f".district-map[data-scenario={key}] g.district")
+        await expect(tiles).to_have_count(8)
+    await expect(page.locator(".district-map").first).to_contain_text("Bostandyk")
+    await expect(page.locator(".district-map").first).to_contain_text("/100k")
+    await _screenshot(page, "model-schools-districts")
     assert page.console_errors == []  # type: ignore[attr-defined]
     await page.close()
 
@@ -288,6 +315,12 @@ async def test_a_bad_model_request_gets_a_clear_message(
     await page.fill("#population", "5")
     await page.click("#run")
     await expect(page.locator("#error")).to_contain_text("population must be between")
+    await page.uncheck("#s-lift-13-april")
+    await page.check("#s-schools-closed")
+    await page.fill("#population", "20000")
+    await page.select_option("#population_kind", "homogeneous")
+    await page.click("#run")
+    await expect(page.locator("#error")).to_contain_text("need the structured city")
     await page.close()
 
 
@@ -694,7 +727,7 @@ async def _new_login_window(platform: Platform) -> None:
 async def test_a_registry_officer_approves_a_venue_and_withdraws_the_approval_the_owner_told(
     platform: Platform, sandbox: SandboxClient
 ) -> None:
-    from flows.i18n import text
+    from presentation.i18n import text
     from services.venues import LookupAccess
     from tests.factories import make_venue
 

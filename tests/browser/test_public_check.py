@@ -7,7 +7,7 @@ from aiohttp import ClientSession
 from playwright.async_api import Browser, expect
 
 from citybots.platform import Platform
-from flows.i18n import text
+from presentation.i18n import text
 from tests.factories import add_org, add_pcr, add_permit, make_iin
 
 

@@ -9,7 +9,7 @@ from bots.registry import BOT_MODULES
 from bots.sandbox.client import SandboxClient, buttons
 from citybots.platform import Platform
 from citybots.settings import BOT_NAMES
-from flows.i18n import LANGUAGES, text
+from presentation.i18n import LANGUAGES, text
 from tests.factories import add_pcr, help_reply, make_iin, make_venue
 
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bots.sandbox.client import SandboxClient, buttons
 from citybots.platform import Platform
-from flows.i18n import text
+from presentation.i18n import text
 from tests.integration.test_brigades import M_LAT, M_LON, make_district
 
 PNG = bytes.fromhex("89504e470d0a1a0a") + secrets.token_bytes(64)

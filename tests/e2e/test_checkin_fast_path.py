@@ -18,7 +18,7 @@ from citybots.platform import Platform
 from citybots.wiring import Services
 from flows.checkin import fast
 from flows.checkin.fast import ScanFastPath
-from flows.i18n import text
+from presentation.i18n import text
 from services.venues import Venue
 from services.visits import CheckInRequest
 from tests.e2e.conftest import WEBHOOK_SECRET as SECRET

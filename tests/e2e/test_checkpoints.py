@@ -9,7 +9,7 @@ import secrets
 from bots.sandbox.client import SandboxClient, buttons
 from citybots.platform import Platform
 from citybots.wiring import Services
-from flows.i18n import text
+from presentation.i18n import text
 from tests.e2e.test_permits import colour_words
 from tests.factories import (
     add_org,

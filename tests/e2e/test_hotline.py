@@ -9,9 +9,10 @@ import secrets
 from bots.sandbox.client import SandboxClient, buttons
 from citybots.platform import Platform
 from citybots.wiring import Services
-from flows.faq import answers
+from flows.context import Limits
+from flows.faq import answer_text, answers
 from flows.hotline.call_scripts import scripts
-from flows.i18n import text
+from presentation.i18n import text
 
 
 def _services(platform: Platform) -> Services:
@@ -25,10 +26,10 @@ async def test_questions_are_answered_in_the_persons_language(
     services = _services(platform)
     ru = await sandbox.chat("citizen", language_code="ru")
     await ru.send("что такое коронавирус?")
-    assert (await ru.reply())["text"] == answers("ru")["faq_what_is_covid"]["answer"]
+    assert (await ru.reply())["text"] == answer_text("ru", "faq_what_is_covid", Limits())
     kk = await sandbox.chat("citizen", language_code="kk")
     await kk.send("жасыл мәртебе қанша уақыт жарамды")
-    assert (await kk.reply())["text"] == answers("kk")["faq_status_duration"]["answer"]
+    assert (await kk.reply())["text"] == answer_text("kk", "faq_status_duration", Limits())
     en = await sandbox.chat("citizen", language_code="en")
     marker = secrets.token_hex(3)
     await en.send(f"my cat {marker} likes jazz, iin 900101300011")
@@ -39,7 +40,7 @@ async def test_questions_are_answered_in_the_persons_language(
     assert offered[-1] == text("en", "faq.operator")
     await en.press(offered[0])
     topic = next(i for i, a in answers("en").items() if a["title"] == offered[0])
-    assert (await en.reply())["text"] == answers("en")[topic]["answer"]
+    assert (await en.reply())["text"] == answer_text("en", topic, Limits())
     kept = [u for u in await services.hotline.unanswered() if marker in u.text]
     assert kept[0].language == "en"
     assert "900101300011" not in kept[0].text  # personal numbers are scrubbed
@@ -90,7 +91,7 @@ async def test_a_citizen_is_handed_to_an_agent_and_back(
     assert (await agent.reply())["text"] == text("en", "agent.closed", number=number)
     assert (await citizen.reply())["text"] == text("ru", "notices.hotline_closed", number=number)
     await citizen.send("что такое ковид")
-    assert (await citizen.reply())["text"] == answers("ru")["faq_what_is_covid"]["answer"]
+    assert (await citizen.reply())["text"] == answer_text("ru", "faq_what_is_covid", Limits())
 
 
 async def test_an_agent_walks_a_script_and_the_call_is_logged(
@@ -113,7 +114,7 @@ async def test_an_agent_walks_a_script_and_the_call_is_logged(
     assert title in buttons(suggested)
     await agent.press(title)
     script = await agent.reply()
-    assert answers("ru")["faq_pcr_testing"]["answer"] in script["text"]
+    assert answer_text("ru", "faq_pcr_testing", Limits()) in script["text"]
     await agent.press(text("ru", "agent.outcome.referred"))
     await agent.reply()
     await agent.press("Medeu")
@@ -183,7 +184,7 @@ async def test_a_waiting_citizen_can_cancel_and_is_still_answered_meanwhile(
 
     await citizen.send("что такое коронавирус?")  # the FAQ still answers
     answered = await citizen.reply()
-    assert answered["text"].startswith(answers("ru")["faq_what_is_covid"]["answer"])
+    assert answered["text"].startswith(answer_text("ru", "faq_what_is_covid", Limits()))
     assert text("ru", "faq.operator_still_waiting", number=number) in answered["text"]
     assert buttons(answered) == [text("ru", "faq.operator_cancel")]
     await citizen.send(f"кот {secrets.token_hex(3)} любит джаз")
@@ -199,4 +200,4 @@ async def test_a_waiting_citizen_can_cancel_and_is_still_answered_meanwhile(
     await citizen.press(text("ru", "faq.operator_cancel"))  # an old button, pressed again
     assert (await citizen.reply())["text"] == text("ru", "faq.operator_not_waiting", number=number)
     await citizen.send("что такое коронавирус?")
-    assert (await citizen.reply())["text"] == answers("ru")["faq_what_is_covid"]["answer"]
+    assert (await citizen.reply())["text"] == answer_text("ru", "faq_what_is_covid", Limits())

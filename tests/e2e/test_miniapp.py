@@ -12,7 +12,7 @@ from aiohttp import ClientSession
 from bots.sandbox.client import SandboxChat, SandboxClient
 from citybots.platform import Platform
 from citybots.wiring import Services
-from flows.i18n import text
+from presentation.i18n import text
 from services.citizens import mask_iin
 from tests.e2e.test_ashyq import _codes, _services, _signed_up
 from tests.factories import add_pcr, make_iin, make_phone, make_venue

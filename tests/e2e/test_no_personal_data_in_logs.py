@@ -36,7 +36,7 @@ from citybots.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from citybots.platform import Platform
 from citybots.settings import load_settings
 from citybots.wiring import Services, build_services
-from flows.i18n import text
+from presentation.i18n import text
 from services.db import create_pool
 from tests.conftest import AUDIT_CHAIN_KEY
 from tests.e2e.test_ashyq import _codes, _signed_up
@@ -370,7 +370,7 @@ async def _pcr(deployed: Deployment, services: Services, other: SandboxChat) -> 
         f"{CANARY_PHONE},{sampled.isoformat()},{result.isoformat()},positive,City lab\n"
     )
     await deployed.command("import", "pcr", str(pcr))
-    notice = await other.reply(wait=20)
+    notice = await other.reply(wait=90)  # the import runs as its own process, then the outbox
     assert notice["text"].startswith("⚠️")
 
     key = await services.labs.add("Canary lab")

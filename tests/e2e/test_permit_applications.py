@@ -13,7 +13,7 @@ import pytest
 from bots.sandbox.client import SandboxChat, SandboxClient, buttons
 from citybots.platform import Platform
 from citybots.wiring import Services
-from flows.i18n import text
+from presentation.i18n import plural, text
 from services.permit_applications import Item
 from services.permits import PermitError, PermitResult
 from tests.e2e.test_permits import colour_words
@@ -76,7 +76,9 @@ async def test_a_head_proves_who_they_are_and_gets_permits_at_once(
     bad, confirm = await head.replies(2)
     assert "line 3" in bad["text"]
     assert "line 6" in bad["text"]
-    assert confirm["text"] == text("en", "apply.confirm", lines=3, people=2, vehicles=2)
+    assert (
+        confirm["text"] == "Ready to send: 3 lines (2 people, 2 vehicles). Send the application?"
+    )
     await head.press(text("en", "apply.submit"))
     outcome = (await head.reply())["text"]
     assert text("en", "apply.outcome_approved", count=3) in outcome
@@ -162,7 +164,7 @@ async def test_a_csv_upload_with_bad_rows_quarantine_duplicates_and_the_quota(
     bad, confirm = await head.replies(2)
     assert "line 5" in bad["text"]
     assert "line 6" in bad["text"]
-    assert confirm["text"] == text("en", "apply.confirm", lines=5, people=5, vehicles=1)
+    assert confirm["text"].startswith("Ready to send: 5 lines (5 people, 1 vehicle).")
     await head.press(text("en", "apply.submit"))
     outcome = (await head.reply())["text"]
     assert text("en", "apply.outcome_approved", count=2) in outcome
@@ -238,6 +240,6 @@ async def test_a_window_in_the_past_or_too_long_is_refused_clearly(
     assert (await head.reply())["text"] == text("en", "errors.apply.window_past")
     today = datetime.now(ZoneInfo(platform.settings.city_timezone)).date()
     await head.send(f"{today:%d.%m.%Y} - {today.replace(year=today.year + 1):%d.%m.%Y}")
-    assert (await head.reply())["text"] == text("en", "errors.apply.window_too_long", days=30)
+    assert (await head.reply())["text"] == plural("en", "errors.apply.window_too_long", 30)
     await head.send("next week")
     assert (await head.reply())["text"] == text("en", "errors.apply.window_format")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from bots.sandbox.client import SandboxClient
 from citybots.platform import Platform
 from citybots.wiring import Services
-from flows.i18n import LANGUAGES, text
+from presentation.i18n import LANGUAGES, text
 from tests.e2e.test_ashyq import _signed_up
 from tests.factories import add_contact, add_org, add_pcr, add_permit, make_iin
 

@@ -10,7 +10,7 @@ from aiogram.dispatcher.event.bases import UNHANDLED
 from bots.sandbox.client import SandboxClient
 from citybots.platform import Platform
 from citybots.settings import BOT_NAMES
-from flows.i18n import text
+from presentation.i18n import text
 
 
 def _said(events: list[dict[str, Any]]) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 from bots.sandbox.client import SandboxChat, SandboxClient, buttons
 from citybots.platform import Platform
 from citybots.wiring import Services
-from flows.i18n import text
+from presentation.i18n import text
 from services.quarantine import QuarantineService
 from tests.factories import make_phone
 
@@ -173,14 +173,17 @@ async def test_home_proposed_from_the_first_fix_then_stop_sharing_is_alerted_aft
     # "Live location received" from the handler, the proposal from the outbox: any order.
     arrived = await patient.replies(2, wait=15)
     proposal = next(m for m in arrived if "inline_keyboard" in (m.get("reply_markup") or {}))
-    assert proposal["text"].startswith(text("ru", "quarantine.confirm_home"))
+    assert proposal["text"].startswith(text("ru", "quarantine.confirm_home", radius="30"))
     await patient.press(text("ru", "quarantine.home_yes"))
-    assert (await patient.replies(2))[-1]["text"] == text("ru", "quarantine.home_confirmed")
+    assert (await patient.replies(2))[-1]["text"] == (
+        "Домашняя точка сохранена. Пожалуйста, оставайтесь в пределах 30 м от неё "
+        "до окончания изоляции."
+    )
 
     await patient.move_location(live, *point(2), horizontal_accuracy=10, at=t0 + 30)
     await patient.stop_location(live, at=t0 + 60)
     stopped = (await patient.replies(1, wait=15))[-1]
-    assert stopped["text"] == text("ru", "quarantine.patient.sharing_stopped")
+    assert stopped["text"] == text("ru", "quarantine.patient.sharing_stopped", silence="15 минут")
     await settle(platform)
     # The controllable clock: the sweep is asked about 15 minutes and a bit later.
     await q.sweep(datetime.fromtimestamp(t0 + 30, UTC) + timedelta(minutes=15, seconds=5))

@@ -12,7 +12,7 @@ from aiohttp import ClientSession
 from bots.sandbox.client import SandboxChat, SandboxClient
 from citybots.platform import Platform
 from citybots.wiring import Services
-from flows.i18n import text
+from presentation.i18n import text
 from tests.conftest import make_settings, new_database
 from tests.factories import (
     backdate_stays,

@@ -16,7 +16,7 @@ from aiohttp import ClientSession, CookieJar
 from bots.sandbox import Sandbox
 from bots.sandbox.client import SandboxChat, SandboxClient
 from citybots.platform import Platform
-from flows.i18n import text
+from presentation.i18n import text
 from services.outbox import enqueue
 from tests.browser.test_panel import PASSWORD, HttpUser
 from tests.sandbox_server import serve_sandbox

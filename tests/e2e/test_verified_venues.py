@@ -12,7 +12,7 @@ import pytest
 from bots.sandbox.client import SandboxChat, SandboxClient, buttons
 from citybots.platform import Platform
 from citybots.wiring import Services
-from flows.i18n import text
+from presentation.i18n import text
 from services.ratelimit import window_of
 from services.venues import LookupAccess, LookupRefused, Venue
 from tests.factories import (

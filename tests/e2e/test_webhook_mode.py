@@ -13,7 +13,7 @@ from aiohttp import ClientSession
 from bots.sandbox.client import SandboxChat, SandboxClient
 from citybots.platform import Platform
 from citybots.settings import SettingsError, load_settings
-from flows.i18n import text
+from presentation.i18n import text
 from services.validation import Coordinates
 from tests.e2e.conftest import WEBHOOK_SECRET
 from tests.factories import help_reply

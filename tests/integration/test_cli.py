@@ -261,6 +261,35 @@ def test_model_run_prints_a_table_and_refuses_bad_input_clearly(tmp_path: Path) 
     assert "--population must be at least 1" in zero.stderr
 
 
+def test_model_run_on_the_structured_city_reports_each_district(tmp_path: Path) -> None:
+    result = _citybots(
+        "model", "run", "--population-kind", "structured", "--population", "30000",
+        "--days", "60", "--replicates", "1", "--only", "schools-open", "--only",
+        "schools-closed", "--json", "--chart", str(tmp_path / "c.png"), env={}, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["population_kind"] == "structured"
+    assert [s["key"] for s in report["scenarios"]] == ["schools-open", "schools-closed"]
+    districts = report["scenarios"][0]["districts"]
+    assert len(districts) == 8
+    assert set(districts["Auezov"]) == {
+        "infected", "peak_hospitalised", "peak_hospitalised_day", "deaths"
+    }  # fmt: skip
+    assert report["scenarios"][1]["infections_by_setting"]["school"] == 0
+    table = _citybots(
+        "model", "run", "--population-kind", "structured", "--population", "30000",
+        "--days", "30", "--replicates", "1", "--only", "zone-alatau",
+        "--chart", str(tmp_path / "d.png"), env={}, cwd=tmp_path,
+    )  # fmt: skip
+    assert table.returncode == 0, table.stderr
+    assert "zone-alatau: by district, median (90% band)" in table.stdout
+    assert "Nauryzbay" in table.stdout
+    refused = _citybots("model", "run", "--only", "schools-closed", env={}, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "needs --population-kind structured" in refused.stderr
+
+
 def test_model_calibrate_fits_a_case_series_and_names_bad_rows(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("date,cases\n2020-04-01,3\n01.04.2020,4\n2020-04-03,-1\n", encoding="utf-8")

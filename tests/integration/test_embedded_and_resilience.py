@@ -12,7 +12,7 @@ from aiohttp import ClientSession
 from bots.sandbox.client import SandboxChat, SandboxClient
 from citybots.embedded import EmbeddedPostgres, EmbeddedRedis
 from citybots.platform import Platform
-from flows.i18n import text
+from presentation.i18n import text
 from tests.conftest import make_settings
 from tests.factories import help_reply
 

@@ -21,7 +21,7 @@ from bots.sandbox import Sandbox
 from bots.sandbox.server import SandboxBot
 from citybots.platform import Platform
 from citybots.settings import BOT_NAMES
-from flows.i18n import LANGUAGES, text
+from presentation.i18n import LANGUAGES, text
 from tests.property import cases
 from tests.property.strategies import hostile_text
 

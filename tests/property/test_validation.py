@@ -9,7 +9,8 @@ import math
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from flows.i18n import LANGUAGES, text
+from presentation.i18n import LANGUAGES
+from presentation.keys import input_error
 from services.validation import (
     InvalidInput,
     _check_digit,
@@ -34,7 +35,7 @@ NEAR_IDS = st.one_of(
 
 def _explained(error: InvalidInput) -> None:
     for lang in LANGUAGES:
-        message = text(lang, f"errors.{error.code}")
+        message = input_error(lang, error.code)
         assert message, (lang, error.code)
         assert not message.startswith("errors."), (lang, error.code)
 

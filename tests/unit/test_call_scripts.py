@@ -47,6 +47,10 @@ def test_the_shipped_scripts_load_and_cover_the_required_topics() -> None:
         ),
         (f"  a:\n    say: {T}\n    end: maybe\n", "s.yml: node 'a': end must be one of"),
         ("  a:\n    say: {ru: т, en: t}\n    end: answered\n", "the text is missing in kk"),
+        (
+            '  a:\n    say: {ru: "{week}", kk: т, en: t}\n    end: answered\n',
+            "no rule named {week} (green_validity)",
+        ),
     ],
 )
 def test_each_mistake_names_the_file_and_the_node(
@@ -75,3 +79,13 @@ def test_a_missing_start_and_a_duplicate_id_are_refused(tmp_path: Path) -> None:
         write(folder, f"  a:\n    say: {T}\n    end: answered\n", name=name)
     with pytest.raises(ScriptError, match=re.escape("two.yml: id 's' is also one.yml's")):
         load_scripts(folder)
+
+
+def test_a_script_names_a_rule_by_its_placeholder(tmp_path: Path) -> None:
+    said = '{ru: "Зелёный: {green_validity}.", kk: т, en: "Green: {green_validity}."}'
+    script = load_script(write(tmp_path, f"  a:\n    say: {said}\n    end: answered\n"))
+    assert script.nodes["a"].say == {
+        "ru": "Зелёный: 72 часа.",
+        "kk": "т",
+        "en": "Green: 72 hours.",
+    }

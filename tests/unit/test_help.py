@@ -11,7 +11,8 @@ from aiogram.filters import Command
 from bots.registry import BOT_MODULES
 from flows.common import handlers as common
 from flows.common.handlers import help_text
-from flows.i18n import LANGUAGES, text
+from presentation.i18n import LANGUAGES, text
+from presentation.keys import HELP_INTROS
 
 
 def _commands(router: Router) -> set[str]:
@@ -43,7 +44,7 @@ def test_help_lists_every_command_the_bot_answers(bot: str) -> None:
 def test_the_buttons_help_names_are_the_bots_buttons(bot: str, lang: str) -> None:
     profile = BOT_MODULES[bot].PROFILE
     labels = {text(lang, key).split(" ", 1)[1] for key in profile.menu}
-    named = set(re.findall(r"«([^»]+)»", text(lang, f"help.intro.{bot}")))
+    named = set(re.findall(r"«([^»]+)»", text(lang, HELP_INTROS[bot], days="")))
     assert named <= labels
     assert len(named) >= len(profile.menu) - 2  # every button but Help and Language
 

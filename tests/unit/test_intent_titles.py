@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from flows.faq import intent_title
-from flows.i18n import LANGUAGES
 from nlu.data import INTENTS
+from presentation.i18n import LANGUAGES
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

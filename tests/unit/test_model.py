@@ -119,7 +119,7 @@ def test_the_disease_course_gives_the_sources_r0_and_odds_keep_chances_below_one
 
 
 def test_the_shipped_scenarios_are_the_sources_six_and_land_on_its_first_run() -> None:
-    spec = load_spec()
+    spec = load_spec().of_kind("homogeneous")
     assert len(spec.scenarios) == 6
     assert spec.population == 2_000_000
     assert spec.calibration is not None

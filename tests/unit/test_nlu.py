@@ -123,3 +123,15 @@ def test_every_answerable_intent_has_an_answer_in_every_language() -> None:
     for language in LANGUAGES:
         assert set(answers(language)) == wanted, language
         assert all(a["title"] and a["answer"] for a in answers(language).values())
+
+
+def test_faq_answers_name_the_rules_values_from_the_settings() -> None:
+    from flows.context import Limits
+    from flows.faq import answer_text, answers
+
+    limits = Limits(positive_isolation_days=10, visit_retention_days=21, fix_retention_days=7)
+    for language in LANGUAGES:
+        for intent in answers(language):
+            assert "{" not in answer_text(language, intent, limits), (language, intent)
+    assert "(10 days from the positive result" in answer_text("en", "faq_status_duration", limits)
+    assert "удаляются через 21 день" in answer_text("ru", "faq_data_privacy", limits)

@@ -7,7 +7,6 @@ from string import Formatter
 
 import pytest
 
-from flows.i18n import catalogues
 from flows.quarantine.alerts import (
     ALERT_TEXTS,
     CLOSED_TEXTS,
@@ -15,6 +14,7 @@ from flows.quarantine.alerts import (
     KIND_NAMES,
     PATIENT_TEXTS,
 )
+from presentation.i18n import catalogues
 from services.languages import LANGUAGES
 from services.quarantine import AlertKind, CloseKind
 

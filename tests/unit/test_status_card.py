@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from PIL import Image, ImageChops
 
-from flows.i18n import LANGUAGES
 from flows.rendering import COLOURS, status_card
+from presentation.i18n import LANGUAGES
 
 CHECKED = datetime(2026, 12, 6, 14, 55, tzinfo=UTC)
 
