@@ -5,6 +5,7 @@ planned in one step, an area drawn on the map and the clean-zones layer (operati
 import random
 import secrets
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from playwright.async_api import Browser, expect
 
@@ -109,7 +110,7 @@ async def test_operations_plan_a_district_draw_an_area_and_see_clean_zones_on_th
     brigade = next(b for b in await services.brigades.brigades() if b.name == name)
     member = random.randint(10**9, 2 * 10**9)
     await services.brigades.join(await services.brigades.invite(brigade.id, by="t"), member, "M")
-    today = datetime.now(UTC).date()
+    today = datetime.now(ZoneInfo(platform.settings.city_timezone)).date()  # the page's day
     first = (await services.brigades.tasks_of(member, today))[0]
     await services.brigades.start(first.id, member)
     (west, south), *_ = first.area["coordinates"][0]
