@@ -870,6 +870,8 @@ class Platform:
                 await self._notifier_task
             self._notifier_task = None
         await asyncio.gather(*(self._stop_bot(running) for running in self.bots.values()))
+        if self.services is not None:
+            await self.services.visits.close()
         if self.live_ingest is not None:
             await self.live_ingest.close()
             self.live_ingest = None

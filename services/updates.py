@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
 from datetime import timedelta
 
 import asyncpg
-
-from services.db import Connection
 
 
 class Claim(enum.Enum):
@@ -29,20 +26,6 @@ RETURNING attempts
 """
 
 
-# A claim that is also the completion: made inside the transaction of the work the
-# updates carry, so that they take effect with it or not at all.
-_CLAIM_DONE = """
-INSERT INTO processed_updates (bot_id, update_id, claimed_until, done_at)
-SELECT $1, u, now() + $3::interval, now() FROM unnest($2::bigint[]) u
-ON CONFLICT (bot_id, update_id) DO UPDATE
-    SET claimed_until = EXCLUDED.claimed_until, done_at = EXCLUDED.done_at,
-        attempts = processed_updates.attempts + 1
-    WHERE processed_updates.done_at IS NULL
-      AND processed_updates.claimed_until < now()
-RETURNING update_id
-"""
-
-
 class UpdateLedger:
     def __init__(self, pool: asyncpg.Pool, *, lease: timedelta = timedelta(seconds=60)) -> None:
         self.pool = pool
@@ -60,26 +43,6 @@ class UpdateLedger:
             update_id,
         )
         return Claim.DONE if done else Claim.IN_FLIGHT
-
-    async def claim_done_many(
-        self, conn: Connection, bot_id: int, update_ids: Sequence[int]
-    ) -> dict[int, Claim]:
-        """Claim distinct updates and mark them done, in the caller's transaction: OWNED
-        ones are this transaction's to handle (done when it commits, never if it rolls
-        back); the others are DONE or IN_FLIGHT as :meth:`claim` says."""
-        rows = await conn.fetch(_CLAIM_DONE, bot_id, list(update_ids), self.lease)
-        claims = {row["update_id"]: Claim.OWNED for row in rows}
-        others = [u for u in update_ids if u not in claims]
-        if others:
-            rows = await conn.fetch(
-                "SELECT update_id, done_at IS NOT NULL AS done FROM processed_updates "
-                "WHERE bot_id = $1 AND update_id = ANY($2::bigint[])",
-                bot_id,
-                others,
-            )
-            for row in rows:
-                claims[row["update_id"]] = Claim.DONE if row["done"] else Claim.IN_FLIGHT
-        return claims
 
     async def complete(self, bot_id: int, update_id: int) -> None:
         await self.pool.execute(

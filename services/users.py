@@ -38,7 +38,7 @@ class LanguagePreferences:
 
     @staticmethod
     def cache_key(tg_user_id: int) -> str:
-        """The Redis key of the person's cached choice (the fast path reads it in bulk)."""
+        """The Redis key of the person's cached choice."""
         return f"lang:{tg_user_id}"
 
     @staticmethod

@@ -1,6 +1,6 @@
 """What happens when a linked citizen scans a venue's QR code (shared by the check-in
-flow, by sign-up, which resumes a scan that had to wait for the IIN, and by the batched
-fast path in flows/checkin/fast.py, which answers with the same texts)."""
+flow and by sign-up, which resumes a scan that had to wait for the IIN). The visit is
+stored in a batch with the scans made at the same time (services/visits.py)."""
 
 from __future__ import annotations
 
