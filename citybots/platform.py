@@ -60,6 +60,7 @@ from bots.polling import poll
 from bots.registry import BOT_MODULES, build_dispatcher
 from bots.sandbox import Sandbox, default_username
 from bots.session import ApiHealth, PacingMiddleware, RetryAfterMiddleware
+from bots.storage import CoalescingRedisStorage
 from bots.webhook import WebhookEndpoint, WebhookTarget
 from citybots.embedded import DataDirLock, EmbeddedPostgres, EmbeddedRedis
 from citybots.settings import Settings
@@ -446,7 +447,9 @@ class Platform:
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else settings.admin_port
 
-        storage = RedisStorage(self.redis, key_builder=DefaultKeyBuilder(with_bot_id=True))
+        storage = CoalescingRedisStorage(
+            self.redis, key_builder=DefaultKeyBuilder(with_bot_id=True)
+        )
         # Two phases: every bot first learns who it is (deep links need the usernames),
         # then starts taking updates. A task group, so that when one bot cannot start,
         # the others stop starting too.
