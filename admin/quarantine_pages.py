@@ -7,7 +7,8 @@ from aiohttp import web
 
 from admin.panel import CITY_TIMEZONE, add_route, panel_audit, path_id, render, session_of
 from flows.i18n import text
-from services.quarantine import QuarantineError, QuarantineService
+from flows.quarantine.alerts import KIND_NAMES
+from services.quarantine import AlertKind, QuarantineError, QuarantineService
 
 QUARANTINE: web.AppKey[QuarantineService] = web.AppKey("quarantine", QuarantineService)
 ROLES = frozenset({"epidemiologist"})
@@ -22,7 +23,7 @@ async def _page(request: web.Request, *, notice: str = "", error: str = "") -> w
         status=400 if error else 200,
         counts=await service.case_counts(),
         alerts=await service.open_alerts(),
-        kind=lambda k: text("en", f"doctor.kind.{k}"),
+        kind=lambda k: text("en", KIND_NAMES[AlertKind(k)]),
         tz=request.app[CITY_TIMEZONE],
         notice=notice,
         error=error,

@@ -12,7 +12,61 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from flows.formatting import local_clock, local_time
 from flows.i18n import text
-from services.quarantine import Action, EpisodeView
+from services.quarantine import Action, AlertKind, CloseKind, EpisodeView
+
+# Each kind's text key, written out so that a missing text is found by a test
+# (tests/unit/test_quarantine_texts.py), not by a doctor waiting for an alert.
+ALERT_TEXTS: dict[AlertKind, str] = {
+    AlertKind.LEFT_HOME: "doctor.alert.left_home",
+    AlertKind.SIGNAL_LOST: "doctor.alert.signal_lost",
+    AlertKind.LIVE_ENDED: "doctor.alert.live_ended",
+    AlertKind.SHARING_STOPPED: "doctor.alert.sharing_stopped",
+    AlertKind.NO_FIX: "doctor.alert.no_fix",
+    AlertKind.INACCURATE: "doctor.alert.inaccurate",
+    AlertKind.LEFT_CHAT: "doctor.alert.left_chat",
+}
+"""The doctor's alert (and its escalation) when an episode opens."""
+
+KIND_NAMES: dict[AlertKind, str] = {
+    AlertKind.LEFT_HOME: "doctor.kind.left_home",
+    AlertKind.SIGNAL_LOST: "doctor.kind.signal_lost",
+    AlertKind.LIVE_ENDED: "doctor.kind.live_ended",
+    AlertKind.SHARING_STOPPED: "doctor.kind.sharing_stopped",
+    AlertKind.NO_FIX: "doctor.kind.no_fix",
+    AlertKind.INACCURATE: "doctor.kind.inaccurate",
+    AlertKind.LEFT_CHAT: "doctor.kind.left_chat",
+}
+"""A kind's short name, in lists of cases and in "alert … is over"."""
+
+PATIENT_TEXTS: dict[AlertKind | CloseKind, str] = {
+    AlertKind.LEFT_HOME: "quarantine.patient.left_home",
+    AlertKind.SIGNAL_LOST: "quarantine.patient.signal_lost",
+    AlertKind.LIVE_ENDED: "quarantine.patient.live_ended",
+    AlertKind.SHARING_STOPPED: "quarantine.patient.sharing_stopped",
+    AlertKind.NO_FIX: "quarantine.patient.no_fix",
+    AlertKind.INACCURATE: "quarantine.patient.inaccurate",
+    AlertKind.LEFT_CHAT: "quarantine.patient.left_chat",
+    CloseKind.BACK_HOME: "quarantine.patient.back_home",
+    CloseKind.SIGNAL_BACK: "quarantine.patient.signal_back",
+    CloseKind.CASE_CLOSED: "quarantine.patient.case_closed",
+}
+"""The patient's notice when an episode opens, when it closes by itself, and when the
+case closes (``sharing_stopped`` also goes out as soon as the share stops)."""
+
+CLOSED_TEXTS: dict[CloseKind, str] = {
+    CloseKind.BACK_HOME: "doctor.closed.back_home",
+    CloseKind.SIGNAL_BACK: "doctor.closed.signal_back",
+}
+"""The doctor's message when an episode closes by itself."""
+
+ENDED_TEXTS: dict[CloseKind, str] = {
+    CloseKind.BACK_HOME: "doctor.alert.ended.back_home",
+    CloseKind.SIGNAL_BACK: "doctor.alert.ended.signal_back",
+    CloseKind.RESOLVED: "doctor.alert.ended.resolved",
+    CloseKind.CASE_CLOSED: "doctor.alert.ended.case_closed",
+    CloseKind.SUPERSEDED: "doctor.alert.ended.superseded",
+}
+"""The line an alert's message gets once its episode is over, however it ended."""
 
 
 class AlertAction(CallbackData, prefix="qa"):
@@ -32,7 +86,7 @@ def alert_text(
     lines = [
         text(
             lang,
-            f"doctor.alert.{params['kind']}",
+            ALERT_TEXTS[AlertKind(params["kind"])],
             code=params["code"],
             time=local_time(at, tz),
             distance=params.get("distance") if params.get("distance") is not None else "?",
@@ -50,7 +104,7 @@ def alert_text(
         if view.resolved:
             lines.append(text(lang, "doctor.alert.resolved"))
         elif view.closed_kind:
-            lines.append(text(lang, f"doctor.alert.ended.{view.closed_kind}"))
+            lines.append(text(lang, ENDED_TEXTS[CloseKind(view.closed_kind)]))
     return "\n".join(lines)
 
 
@@ -79,15 +133,18 @@ def alert_keyboard(
 def closed_text(params: dict[str, Any], lang: str, tz: ZoneInfo) -> str:
     return text(
         lang,
-        f"doctor.closed.{params['kind']}",
+        CLOSED_TEXTS[CloseKind(params["kind"])],
         code=params["code"],
         time=local_clock(datetime.fromisoformat(params["at"]), tz),
-        opened=text(lang, f"doctor.kind.{params['opened_kind']}"),
+        opened=text(lang, KIND_NAMES[AlertKind(params["opened_kind"])]),
     )
 
 
 def patient_text(params: dict[str, Any], lang: str) -> str:
     distance = params.get("distance")
-    return text(
-        lang, f"quarantine.patient.{params['kind']}", distance=distance if distance else "?"
-    )
+    kind: AlertKind | CloseKind
+    try:
+        kind = AlertKind(params["kind"])
+    except ValueError:
+        kind = CloseKind(params["kind"])
+    return text(lang, PATIENT_TEXTS[kind], distance=distance if distance else "?")

@@ -18,10 +18,10 @@ from flows.context import BotLinks, BotProfile
 from flows.filters import MenuButton, StartPayload
 from flows.formatting import local_time
 from flows.i18n import text
-from flows.quarantine.alerts import AlertAction, alert_keyboard, alert_text
+from flows.quarantine.alerts import KIND_NAMES, AlertAction, alert_keyboard, alert_text
 from flows.quarantine.keyboards import EnrolSkip, skip_keyboard
 from flows.rendering import qr_png
-from services.quarantine import Action, QuarantineError, QuarantineService
+from services.quarantine import Action, AlertKind, QuarantineError, QuarantineService
 from services.validation import Coordinates, InvalidInput, parse_coordinates, parse_iin
 
 MAX_ISOLATION_DAYS = 60
@@ -220,7 +220,9 @@ async def my_cases(
     for case in cases[:50]:
         state = text(lang, f"doctor.state.{case.state}")
         if case.open_kinds:
-            state += " — " + ", ".join(text(lang, f"doctor.kind.{k}") for k in case.open_kinds)
+            state += " — " + ", ".join(
+                text(lang, KIND_NAMES[AlertKind(k)]) for k in case.open_kinds
+            )
         lines.append(
             text(
                 lang,
