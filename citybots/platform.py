@@ -62,6 +62,7 @@ from bots.polling import poll
 from bots.registry import BOT_MODULES, build_dispatcher
 from bots.sandbox import Sandbox, default_username
 from bots.session import ApiHealth, PacingMiddleware, RetryAfterMiddleware
+from bots.storage import CoalescingRedisStorage
 from bots.webhook import WebhookEndpoint, WebhookTarget
 from citybots.embedded import DataDirLock, EmbeddedPostgres, EmbeddedRedis
 from citybots.settings import Settings
@@ -451,7 +452,9 @@ class Platform:
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else settings.admin_port
 
-        storage = RedisStorage(self.redis, key_builder=DefaultKeyBuilder(with_bot_id=True))
+        storage = CoalescingRedisStorage(
+            self.redis, key_builder=DefaultKeyBuilder(with_bot_id=True)
+        )
         # Two phases: every bot first learns who it is (deep links need the usernames),
         # then starts taking updates. A task group, so that when one bot cannot start,
         # the others stop starting too.
@@ -881,6 +884,8 @@ class Platform:
                 await self._notifier_task
             self._notifier_task = None
         await asyncio.gather(*(self._stop_bot(running) for running in self.bots.values()))
+        if self.services is not None:
+            await self.services.visits.close()
         if self.live_ingest is not None:
             await self.live_ingest.close()
             self.live_ingest = None
