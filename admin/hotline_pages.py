@@ -24,13 +24,19 @@ ROLES = frozenset({"analyst", "epidemiologist"})
 DAYS = 7
 
 
+def call_topic_titles() -> dict[str, str]:
+    """The hotline's call topics (FAQ intents and call scripts) by their English titles."""
+    titles = {intent: entry["title"] for intent, entry in answers("en").items()}
+    titles.update(topic_titles("en"))
+    return titles
+
+
 async def hotline_page(request: web.Request) -> web.Response:
     tz = request.app[CITY_TIMEZONE]
     now = datetime.now(tz)
     counts = await call_counts(request.app[ROLLUPS], since=now - timedelta(days=DAYS), until=now)
     peak = max((max(row) for row in counts.by_district_hour.values()), default=0)
-    titles = {intent: entry["title"] for intent, entry in answers("en").items()}
-    titles.update(topic_titles("en"))
+    titles = call_topic_titles()
     await panel_audit(request, "hotline.view", {})
     return render(
         request,

@@ -35,14 +35,14 @@ DEVICE_COOKIE = "citybots_device"  # a device that logged in: its own login thro
 DEVICE_LIFE = timedelta(days=90)
 
 # Paths that answer without a panel login: each has its own access rule (none for the
-# health and metrics probes and the public check page; a per-lab key for the push API;
-# Telegram's secret token for webhooks; Telegram's signed initData for the citizen bot's
-# Mini App (admin/miniapp.py); the sandbox stands in for Telegram and exists
-# only while a bot has no token, never in a production deployment).
+# health and metrics probes and the public check page; a key per laboratory or per feed
+# source for the push APIs; Telegram's secret token for webhooks; Telegram's signed
+# initData for the citizen bot's Mini App (admin/miniapp.py); the sandbox stands in for
+# Telegram and exists only while a bot has no token, never in a production deployment).
 PUBLIC_PATHS = frozenset(
     {"/login", "/healthz", "/metrics", "/check", "/api/v1/pcr-results", "/api/v1/ambulance-calls"}
 )
-PUBLIC_PREFIXES = ("/static/", "/webhook/", "/sandbox/", "/miniapp/")
+PUBLIC_PREFIXES = ("/static/", "/webhook/", "/sandbox/", "/miniapp/", "/api/v1/feeds/")
 
 PANEL: web.AppKey[PanelService] = web.AppKey("panel")
 CITY_TIMEZONE: web.AppKey[ZoneInfo] = web.AppKey("city_timezone")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Collection
 from pathlib import Path
 
 from aiohttp import BodyPartReader, web
@@ -91,8 +92,19 @@ def _size(path: Path) -> int:
 
 
 async def upload(request: web.Request) -> web.Response:
+    return await import_upload(request, IMPORTER, KINDS, "/registry/rejected")
+
+
+async def import_upload(
+    request: web.Request,
+    importer: web.AppKey[RegistryImporter],
+    kinds: Collection[str],
+    rejected_at: str,
+) -> web.Response:
     """Stream the upload to a private temporary file (services/private_files.py), import
-    it, answer the report as JSON (the file is removed however the import ends)."""
+    it as the form's ``kind`` with the app's ``importer``, answer the report as JSON (the
+    file is removed however the import ends); the rejected rows are downloaded under
+    ``rejected_at``."""
     limit = request.app[MAX_UPLOAD]
     if (request.content_length or 0) > limit + CHUNK:  # the form's other fields are small
         return _too_large(limit)
@@ -111,15 +123,15 @@ async def upload(request: web.Request) -> web.Response:
                     await _spool(part, path, limit)
                 except TooLarge:
                     return _too_large(limit)
-        if kind not in KINDS:
+        if kind not in kinds:
             return web.json_response({"error": "choose what the file holds"}, status=400)
         if await asyncio.to_thread(_size, path) == 0:
             return web.json_response({"error": "the file is empty"}, status=400)
         name = request.headers.get("X-File-Name", "upload.csv")[:100]
         username = session_of(request).user.username
-        report = await request.app[IMPORTER].import_rows(
+        report = await request.app[importer].import_rows(
             kind,
-            CsvSource(path).rows(),
+            CsvSource(path),
             source=f"panel:{username}",
             actor=username,
             about={"file": name, "bytes": await asyncio.to_thread(_size, path)},
@@ -128,7 +140,7 @@ async def upload(request: web.Request) -> web.Response:
     if report.rejected:
         report_id = secrets.token_hex(8)
         await asyncio.to_thread(report.write_rejected, report_dir / f"{report_id}.rejected.csv")
-        rejected_url = f"/registry/rejected/{report_id}"
+        rejected_url = f"{rejected_at}/{report_id}"
     return web.json_response(
         {
             "kind": kind,

@@ -12,9 +12,10 @@ from markupsafe import Markup
 from admin.ambulance_pages import hospital_figures
 from admin.brigades_pages import brigade_figures
 from admin.charts import Series, bar_chart, sparkline
+from admin.feeds_pages import feed_chart
+from admin.hotline_pages import call_topic_titles
 from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render
-from flows.faq import answers
-from flows.hotline.call_scripts import topic_titles
+from admin.templating import csv_download
 from services.situation import Situation, SituationCentre
 
 SITUATION: web.AppKey[SituationCentre] = web.AppKey("situation", SituationCentre)
@@ -30,8 +31,7 @@ def _moving_average(values: list[int], days: int = 7) -> list[float | None]:
 
 def _charts(s: Situation, tz: ZoneInfo) -> dict[str, Markup]:
     days = [d.strftime("%d %b") for d in s.days]
-    topics = {intent: entry["title"] for intent, entry in answers("en").items()}
-    topics.update(topic_titles("en"))
+    topics = call_topic_titles()
     return {
         "new_cases": bar_chart(
             days,
@@ -85,6 +85,11 @@ def _charts(s: Situation, tz: ZoneInfo) -> dict[str, Markup]:
             element_id="chart-traffic",
             caption="checkpoint passings and contacts registered per day",
         ),
+        **{
+            f"feed_{name}": feed_chart(series, s.quarantine_zones, element_id=f"chart-feed-{name}")
+            for name, series in s.feeds.items()
+            if series.spec.on_situation
+        },
     }
 
 
@@ -119,6 +124,16 @@ async def situation_page(request: web.Request) -> web.Response:
     )
 
 
+async def export(request: web.Request) -> web.Response:
+    """The daily figures of the page's window, the feeds' among them, a day a row."""
+    tz = request.app[CITY_TIMEZONE]
+    situation = await request.app[SITUATION].current(datetime.now(tz))
+    header, rows = situation.table()
+    await panel_audit(request, "situation.export", {})
+    return csv_download("situation.csv", header, rows)
+
+
 def setup_situation_pages(app: web.Application, situation: SituationCentre) -> None:
     app[SITUATION] = situation
     add_route(app, "GET", "/situation", situation_page, roles=ROLES, title="Situation centre")
+    add_route(app, "GET", "/situation.csv", export, roles=ROLES)

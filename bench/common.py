@@ -118,15 +118,22 @@ def server_pids(pg: EmbeddedPostgres | None, rd: EmbeddedRedis | None) -> dict[s
 
 
 @asynccontextmanager
-async def servers() -> AsyncIterator[tuple[str, str]]:
+async def servers(*, full_page_writes: bool = False) -> AsyncIterator[tuple[str, str]]:
     """DATABASE_URL / REDIS_URL when set (a fresh database ``citybots_bench`` is made on
-    that server), otherwise embedded servers (fsync off) in a temporary folder."""
+    that server), otherwise embedded servers (fsync off) in a temporary folder;
+    ``full_page_writes`` turns that back on in the embedded one (its superuser does), as on
+    a production server, for a bench that reads the WAL."""
     pg_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
     with tempfile.TemporaryDirectory(prefix="citybots-bench-") as tmp:
         pg = rd = None
         if not pg_url:
             pg = EmbeddedPostgres(Path(tmp) / "pg", fast=True, for_tests=True)
             pg_url = await asyncio.to_thread(pg.start)
+            if full_page_writes:
+                superuser = await asyncpg.connect(pg.superuser_url)
+                await superuser.execute("ALTER SYSTEM SET full_page_writes = on")
+                await superuser.execute("SELECT pg_reload_conf()")
+                await superuser.close()
         if not redis_url:
             rd = EmbeddedRedis(Path(tmp) / "redis", persist=False)
             redis_url = await asyncio.to_thread(rd.start)

@@ -1,7 +1,7 @@
 """Data growth at Almaty's 2020 scale: rows, bytes and WAL per day, and the retention job.
 
     .venv/bin/python bench/data_growth.py [--hours 1] [--modes 0,5] [--patients 12000]
-        [--citizens 2000000] [--checkins-per-day 500000]
+        [--citizens 2000000] [--checkins-per-day 500000] [--week-days 7]
 
 A private embedded PostgreSQL and Redis (DATABASE_URL / REDIS_URL are ignored: the bench
 turns full_page_writes back on, as on a production server, so that the WAL it reads is
@@ -15,6 +15,16 @@ path does; the notices they cause are not simulated). The stretch is stamped 30 
 back so that the retention job then removes all of it and its time is measured. Figures
 per day are the stretch's scaled up (a day here is uniform; a real day has peaks but the
 same total).
+
+Then a simulated week (``--week-days``; 0 skips it) on another fresh database of the same
+city: day by day, the fix rows the ingest keeps at the default sampling (every patient's
+one fix per 5 minutes at home, written in bulk: the ingest itself is measured above) and
+500,000 check-ins (in 5-minute slices, each an INSERT at the door and an UPDATE at the
+exit, through the open_stays triggers as the check-in path). It prints each day's rows,
+bytes and WAL per table, and the week's average projected to 14 and 28 days (a day's
+partition goes whole: fixes are kept 15 days, visits 29). The week is stamped to end 29
+days ago, so the retention job then drops all of it; its time is printed, and the time
+deleting the same visits row by row took before partitioning (rolled back).
 """
 
 from __future__ import annotations
@@ -39,7 +49,9 @@ from services.db import create_pool
 from services.quarantine import Fix, IngestReport, QuarantineService
 from services.retention import Retention, purge
 
-TABLES = ("location_fixes", "visits", "quarantine_cases")
+TABLES = ("location_fixes", "visits", "open_stays", "quarantine_cases")
+WEEK_TABLES = ("location_fixes", "visits", "open_stays")
+KEPT_DAYS = {"location_fixes": 15, "visits": 29}  # a day goes whole
 VENUES = 10_000
 FIX_EVERY_S = 30
 WORKERS = 4  # concurrent ingest batches, as several bot workers would run them
@@ -52,12 +64,8 @@ async def scratch() -> AsyncIterator[tuple[str, str]]:
     it off, which would hide most of the WAL)."""
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("REDIS_URL", None)
-    async with servers() as (database_url, redis_url):
-        conn = await asyncpg.connect(database_url)
-        await conn.execute("ALTER SYSTEM SET full_page_writes = on")
-        await conn.execute("SELECT pg_reload_conf()")
-        await conn.close()
-        yield database_url, redis_url
+    async with servers(full_page_writes=True) as urls:
+        yield urls
 
 
 async def sizes(conn: asyncpg.Connection) -> dict[str, tuple[int, int]]:
@@ -210,6 +218,32 @@ def human(n: float) -> str:
     return f"{n:,.1f} PB"
 
 
+def print_projection(table: str, rows: float, size: float) -> None:
+    """A table's rows and bytes per day, and what is kept at 14 and 28 days."""
+    kept = KEPT_DAYS[table]
+    projection = ", ".join(
+        f"{d} days {rows * min(d, kept) / 1e6:,.1f} M rows {human(size * min(d, kept))}"
+        for d in (14, 28)
+    )
+    print(f"    {table:15} {rows:>12,.0f} rows/day {human(size):>11}/day; {projection}")
+
+
+async def timed_retention(
+    conn: asyncpg.Connection, pool: asyncpg.Pool, by_rows: str
+) -> tuple[float, float, dict[str, int]]:
+    """Seconds ``by_rows`` (a DELETE, as retention ran before partitioning) takes, rolled
+    back; then seconds the retention job takes, and what it removed."""
+    rollback = conn.transaction()
+    await rollback.start()
+    started = time.perf_counter()
+    await conn.execute(by_rows)
+    deleting = time.perf_counter() - started
+    await rollback.rollback()
+    started = time.perf_counter()
+    removed = await purge(pool, Retention())
+    return deleting, time.perf_counter() - started, removed
+
+
 async def run_mode(args: argparse.Namespace, sample_minutes: int) -> None:
     print(
         f"\nQUARANTINE_FIX_SAMPLE_MINUTES={sample_minutes}"
@@ -265,18 +299,10 @@ async def run_mode(args: argparse.Namespace, sample_minutes: int) -> None:
                 f"{len(ingest.opened)} alerts opened; {visits:,} check-ins"
             )
             print(f"  per day (the stretch x {scale:g}), and kept at 14 and 28 days:")
-            keep_days = {"location_fixes": 15, "visits": 28}  # a day partition goes whole
-            for table, kept in keep_days.items():
+            for table in ("location_fixes", "visits"):
                 rows = (after[table][0] - before[table][0]) * scale
                 size = (after[table][1] - before[table][1]) * scale
-                projection = ", ".join(
-                    f"{d} days {rows * min(d, kept) / 1e6:,.1f} M rows "
-                    f"{human(size * min(d, kept))}"
-                    for d in (14, 28)
-                )
-                print(
-                    f"    {table:15} {rows:>12,.0f} rows/day {human(size):>11}/day; {projection}"
-                )
+                print_projection(table, rows, size)
             grew = after["quarantine_cases"][1] - before["quarantine_cases"][1]
             print(
                 f"    quarantine_cases: a row per case updated in place; grew {human(grew)} in "
@@ -287,17 +313,11 @@ async def run_mode(args: argparse.Namespace, sample_minutes: int) -> None:
                     f"    WAL of the {what}: {human(wal * scale)}/day "
                     f"(14 days {human(wal * scale * 14)})"
                 )
-            rollback = conn.transaction()
-            await rollback.start()
-            started = time.perf_counter()
-            await conn.execute(
-                "DELETE FROM location_fixes WHERE fixed_at < now() - interval '14 days'"
+            by_rows, took, removed = await timed_retention(
+                conn,
+                pool,
+                "DELETE FROM location_fixes WHERE fixed_at < now() - interval '14 days'",
             )
-            by_rows = time.perf_counter() - started
-            await rollback.rollback()
-            started = time.perf_counter()
-            removed = await purge(pool, Retention())
-            took = time.perf_counter() - started
             print(
                 f"  retention job (the stretch now 30 days old): {took:.2f} s; removed "
                 f"{removed['location_fixes']:,} fixes ({removed['location_fix_days']} day "
@@ -310,6 +330,97 @@ async def run_mode(args: argparse.Namespace, sample_minutes: int) -> None:
             await redis.aclose()
 
 
+async def run_week(args: argparse.Namespace) -> None:
+    days = args.week_days
+    print(
+        f"\nA simulated week: {days} days of fixes kept at QUARANTINE_FIX_SAMPLE_MINUTES=5 "
+        f"and {args.checkins_per_day:,} check-ins a day"
+    )
+    async with scratch() as (database_url, _):
+        pool = await create_pool(database_url, size=2)
+        conn = await asyncpg.connect(database_url)
+        try:
+            await load_city(conn, args.citizens)
+            first = (datetime.now(UTC) - timedelta(days=29 + days)).replace(
+                hour=0, minute=0, second=0, microsecond=0
+            )
+            await load_cases(pool, args.patients, seen_at=first)
+            last_day = (first + timedelta(days=days - 1)).date()
+            await conn.execute("SELECT location_fixes_add_days($1, $2)", first.date(), last_day)
+            await conn.execute(
+                "SELECT day_partitions_add('visits', 'checked_in_at', $1, $2)",
+                first.date(),
+                last_day,
+            )
+            await conn.execute("VACUUM ANALYZE")
+            await conn.execute("CHECKPOINT")
+            totals = {t: [0.0, 0.0] for t in WEEK_TABLES}
+            wal_total = 0.0
+            print(
+                f"  {'day':>4} {'load s':>7} "
+                + " ".join(f"{t:>26}" for t in WEEK_TABLES)
+                + "        WAL"
+            )
+            for day in range(days):
+                start = first + timedelta(days=day)
+                before = await sizes(conn)
+                lsn0 = await conn.fetchval("SELECT pg_current_wal_lsn()")
+                started = time.perf_counter()
+                await conn.execute(
+                    "INSERT INTO location_fixes (case_id, message_id, fixed_at, latitude, "
+                    "longitude, accuracy, verdict, distance_m) "
+                    "SELECT c.id, 1, $1::timestamptz"
+                    " + make_interval(secs => g * 300 + c.id % 300),"
+                    " c.home_lat, c.home_lon, 12, 'home', 4 "
+                    "FROM quarantine_cases c, generate_series(0, 287) g",
+                    start,
+                )
+                await check_ins(conn, start, 86_400, args.checkins_per_day)
+                took = time.perf_counter() - started
+                lsn1 = await conn.fetchval("SELECT pg_current_wal_lsn()")
+                wal = float(await conn.fetchval("SELECT $1::pg_lsn - $2::pg_lsn", lsn1, lsn0))
+                after = await sizes(conn)
+                cells = []
+                for table in WEEK_TABLES:
+                    rows = after[table][0] - before[table][0]
+                    size = after[table][1] - before[table][1]
+                    totals[table][0] += rows
+                    totals[table][1] += size
+                    cells.append(f"{rows:>12,} rows {human(size):>9}")
+                wal_total += wal
+                print(f"  {day + 1:>4} {took:>7.0f} " + " ".join(cells) + f" {human(wal):>10}")
+            print("  per day (the week's average), and kept at 14 and 28 days:")
+            for table in ("location_fixes", "visits"):
+                rows, size = (v / days for v in totals[table])
+                print_projection(table, rows, size)
+            print(
+                f"    open_stays: a row per person inside, deleted at the exit; "
+                f"{human((await sizes(conn))['open_stays'][1])} after the week "
+                f"(dead rows, reused after vacuum)"
+            )
+            print(
+                f"    WAL of the fix rows and check-ins: {human(wal_total / days)}/day "
+                f"(14 days {human(wal_total / days * 14)}, 28 days {human(wal_total / days * 28)})"
+            )
+            await conn.execute("VACUUM ANALYZE visits")
+            by_rows, took, removed = await timed_retention(
+                conn,
+                pool,
+                "DELETE FROM visits WHERE checked_in_at < now() - interval '28 days' "
+                "AND checked_out_at IS NOT NULL",
+            )
+            print(
+                f"  retention job (the week now 29 to {29 + days} days old): {took:.2f} s; "
+                f"dropped {removed['location_fix_days']} days of fixes "
+                f"({removed['location_fixes']:,} rows) and {removed['visit_days']} days of "
+                f"visits ({removed['visits']:,} rows); deleting the same visits row by row, "
+                f"as before partitioning, took {by_rows:.2f} s (rolled back)"
+            )
+        finally:
+            await conn.close()
+            await pool.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hours", type=float, default=1.0)
@@ -317,6 +428,7 @@ async def main() -> None:
     parser.add_argument("--patients", type=int, default=12_000)
     parser.add_argument("--citizens", type=int, default=2_000_000)
     parser.add_argument("--checkins-per-day", type=int, default=500_000)
+    parser.add_argument("--week-days", type=int, default=7)
     args = parser.parse_args()
     setup_logging("WARNING")
     print(
@@ -324,8 +436,10 @@ async def main() -> None:
         f"{args.citizens:,} citizens, {args.checkins_per_day:,} check-ins a day; "
         f"{args.hours:g} simulated hours per mode, scaled to a day"
     )
-    for mode in (int(m) for m in args.modes.split(",")):
+    for mode in (int(m) for m in args.modes.split(",") if m):
         await run_mode(args, mode)
+    if args.week_days > 0:
+        await run_week(args)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
@@ -29,6 +30,7 @@ from aiogram.exceptions import (
 from flows.notices import BROADCAST_KINDS, URGENT_KINDS, UnknownNotice, render_notice
 from presentation.i18n import pick_language
 from services.db import is_unavailable, recover
+from services.news import NEWS_KINDS, NewsService
 from services.outbox import Outbox, OutboxMessage
 from services.pacing import ALERT_MAX_BACKLOG, Pacer, Priority, sending_as
 from services.users import LanguagePreferences
@@ -52,6 +54,7 @@ class Notifier:
         pacer: Pacer,
         paid_broadcast: bool = False,
         idle: float = 0.3,
+        news: NewsService | None = None,
     ) -> None:
         self.outbox = outbox
         self.bots = bots
@@ -61,6 +64,7 @@ class Notifier:
         self.pacer = pacer
         self.paid_broadcast = paid_broadcast
         self.idle = idle
+        self.news = news
 
     async def run(self) -> None:
         """Drain every bot's queue until cancelled."""
@@ -114,7 +118,8 @@ class Notifier:
         choice = await self.languages.get(message.chat_id)
         lang = pick_language(choice.chosen, choice.telegram, default=self.default_language)
         try:
-            notice = render_notice(message.kind, message.params, lang, self.tz)
+            params = await self._params(message)
+            notice = render_notice(message.kind, params, lang, self.tz)
         except (UnknownNotice, KeyError, ValueError) as error:
             await self.outbox.failed(message.id, f"cannot render: {type(error).__name__}")
             return 0
@@ -143,6 +148,16 @@ class Notifier:
             return 0
         await self._mark_sent(message.id)
         return 1
+
+    async def _params(self, message: OutboxMessage) -> dict[str, Any]:
+        """A news message carries only its item's id: the texts are read here (once per
+        item, services/news.py), not copied into a million outbox rows."""
+        if message.kind not in NEWS_KINDS:
+            return message.params
+        if self.news is None:
+            raise UnknownNotice(message.kind)
+        item = await self.news.for_sending(int(message.params["news"]))
+        return {**message.params, "texts": item.texts, "district": item.district}
 
     async def _mark_sent(self, message_id: int) -> None:
         """Telegram took the message: mark it sent, waiting out an outage of PostgreSQL for

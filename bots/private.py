@@ -44,7 +44,11 @@ def chat_of(update: Update) -> Chat | None:
 
 class PrivateChatsOnly(BaseMiddleware):
     """Outer middleware on ``dispatcher.update``: only updates from private chats, with a
-    sender, reach the flows."""
+    sender, reach the flows. ``stay_in``: channels the bot posts to and stays in (the
+    city's news channel for the citizen bot); their updates are dropped all the same."""
+
+    def __init__(self, stay_in: frozenset[int] = frozenset()) -> None:
+        self.stay_in = stay_in
 
     async def __call__(
         self,
@@ -56,6 +60,8 @@ class PrivateChatsOnly(BaseMiddleware):
         if event.channel_post is not None or event.edited_channel_post is not None:
             return UNHANDLED
         chat = chat_of(event)
+        if chat is not None and chat.id in self.stay_in:
+            return UNHANDLED
         if chat is not None and chat.type != "private":
             bot: Bot = data["bot"]
             member = event.my_chat_member

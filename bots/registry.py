@@ -28,12 +28,14 @@ def build_dispatcher(name: str, context: BotContext, storage: BaseStorage) -> Ci
     dispatcher.update.outer_middleware(
         LanguageMiddleware(context["languages"], context["default_language"])
     )
-    dispatcher.update.outer_middleware(PrivateChatsOnly())  # before any flow sees a thing
+    channel = context["news"].channel if name == "citizen" else None
+    stay_in = frozenset() if channel is None else frozenset({channel})
+    dispatcher.update.outer_middleware(PrivateChatsOnly(stay_in))  # before any flow sees a thing
     factories: tuple[Callable[[], Router], ...] = (common.build_router, *module.FLOWS)
     for factory in factories:
         dispatcher.include_router(factory())
     dispatcher.include_router(common.build_fallback_router())
     fast_path = getattr(module, "fast_path", None)
     if fast_path is not None:
-        dispatcher.fast_path = fast_path(context, storage, dispatcher.take_slow)
+        dispatcher.fast_path = fast_path(context)
     return dispatcher

@@ -11,7 +11,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from subprocess import Popen
@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 from citybots.ambulance_command import add_parser as add_ambulance_parser
 from citybots.ambulance_command import ambulance_command
 from citybots.embedded import DataDirLock, EmbeddedServerError
+from citybots.feeds_command import add_parser as add_feeds_parser
+from citybots.feeds_command import feeds_command
 from citybots.logs import setup_logging
 from citybots.model_command import add_parser as add_model_parser
 from citybots.model_command import model_command
@@ -34,6 +36,7 @@ from services.demo import (
     demo_token,
     load_demo_data,
 )
+from services.feeds.specs import FEEDS
 from services.migrations import MigrationError, migrate, status
 from services.panel import ROLES as PANEL_ROLES
 
@@ -208,6 +211,7 @@ async def _demo_data(settings: Settings, args: argparse.Namespace) -> int:
         DEMO_PERMITS_OFFICER,
         remove_demo_data,
     )
+    from services.feeds.demo import load_demo_feeds
     from services.panel import PanelError
 
     async with command_services(settings) as services:
@@ -226,6 +230,9 @@ async def _demo_data(settings: Settings, args: argparse.Namespace) -> int:
             counts = await load_demo_data(
                 conn, topics=topics, districts=DISTRICTS, timezone=settings.city_timezone
             )
+        counts["feed_records"] = await load_demo_feeds(
+            services.feeds.importer, datetime.now(ZoneInfo(settings.city_timezone)).date()
+        )
         await services.statuses.invalidate(person.iin for person in DEMO_PEOPLE)
         await services.rollups.refresh()
         await services.ambulance.update_clusters()
@@ -379,7 +386,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
         return await _import_zones(settings, args, path)
     source = CsvSource(path)
     progress = ProgressLine(f"importing {path.name}", source.fraction_read)
-    rows = source.rows()
+    rows: Iterable[tuple[int, list[str] | None]] = source
     if args.kind == "pois" and path.suffix.lower() in (".geojson", ".json"):
         from geofence.points import point_rows
 
@@ -387,7 +394,8 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
     size = (await asyncio.to_thread(path.stat)).st_size
     _stop_on_sigterm()  # a stopped import still writes its end to the audit log
     async with command_services(settings) as services:
-        report = await services.importer.import_rows(
+        importer = services.feeds.importer if args.kind in FEEDS else services.importer
+        report = await importer.import_rows(
             args.kind,
             rows,
             source=f"file:{path.name}",
@@ -775,9 +783,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--remove", action="store_true", help="remove every demo row instead")
     commands.add_parser("check", help="report what is reachable and configured")
-    importing = commands.add_parser("import", help="import a register (CSV) or zones (GeoJSON)")
+    importing = commands.add_parser(
+        "import", help="import a register or a feed (CSV), or zones (GeoJSON)"
+    )
     importing.add_argument(
-        "kind", choices=["pcr", "contacts", "phones", "orgs", "pois", "ambulance", "zones"]
+        "kind", choices=["pcr", "contacts", "phones", "orgs", "pois", "ambulance", "zones", *FEEDS]
     )
     importing.add_argument(
         "file",
@@ -787,7 +797,8 @@ def build_parser() -> argparse.ArgumentParser:
         "pois: kind,name,latitude,longitude,residents (or GeoJSON points with those "
         "properties); ambulance: call_id,called_at,latitude,longitude,address,code,outcome,"
         "hospital,placed_at,system; "
-        "zones: GeoJSON polygons in longitude/latitude (properties: name, kind)",
+        "zones: GeoJSON polygons in longitude/latitude (properties: name, kind); "
+        + "; ".join(f"{name}: {','.join(spec.columns)}" for name, spec in FEEDS.items()),
     )
     importing.add_argument(
         "--zone-kind",
@@ -902,6 +913,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     adding.add_argument("--register", default="roadblock", choices=["city", "roadblock"])
     add_model_parser(commands)
+    add_feeds_parser(commands)
     add_nlu_parser(commands)
     _describe_subcommands(parser)
     return parser
@@ -933,6 +945,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "disputes": _disputes,
         "exposures": _exposures,
         "model": model_command,
+        "feeds": feeds_command,
         "checkpoints": _checkpoints,
         "zones": _zones,
         "rollups": _rollups,

@@ -40,6 +40,7 @@ from admin.app import init_app as init_admin
 from admin.audit_pages import setup_audit_pages
 from admin.brigades_pages import setup_brigades_pages
 from admin.checkpoints_pages import setup_checkpoints_pages
+from admin.feeds_pages import setup_feeds_pages
 from admin.hardening import BODY_TIMEOUT, body_deadline, input_guard
 from admin.hotline_pages import setup_hotline_pages
 from admin.indicators_pages import setup_indicators_pages
@@ -47,6 +48,7 @@ from admin.map_pages import setup_map_pages
 from admin.miniapp import PATH as MINIAPP_PATH
 from admin.miniapp import setup_miniapp
 from admin.model_pages import setup_model_pages
+from admin.news_pages import setup_news_pages
 from admin.nlu_api import setup_nlu_api
 from admin.panel import SEND_QUEUES, add_page, setup_panel
 from admin.permits_pages import setup_permits_pages
@@ -62,6 +64,7 @@ from bots.polling import poll
 from bots.registry import BOT_MODULES, build_dispatcher
 from bots.sandbox import Sandbox, default_username
 from bots.session import ApiHealth, PacingMiddleware, RetryAfterMiddleware
+from bots.storage import CoalescingRedisStorage
 from bots.webhook import WebhookEndpoint, WebhookTarget
 from citybots.embedded import DataDirLock, EmbeddedPostgres, EmbeddedRedis
 from citybots.settings import Settings
@@ -402,6 +405,8 @@ class Platform:
             max_upload=settings.registry_upload_max_mb * 1024**2,
         )
         setup_ambulance_pages(app, self.services.ambulance)
+        setup_feeds_pages(app, self.services.feeds, self.services.rollups)
+        setup_news_pages(app, self.services.news)
         links = BotLinks(miniapp_short_name=settings.miniapp_short_name)
         setup_brigades_pages(
             app, self.services.brigades, lambda token: links.deep_link("staff", token)
@@ -453,7 +458,9 @@ class Platform:
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else settings.admin_port
 
-        storage = RedisStorage(self.redis, key_builder=DefaultKeyBuilder(with_bot_id=True))
+        storage = CoalescingRedisStorage(
+            self.redis, key_builder=DefaultKeyBuilder(with_bot_id=True)
+        )
         # Two phases: every bot first learns who it is (deep links need the usernames),
         # then starts taking updates. A task group, so that when one bot cannot start,
         # the others stop starting too.
@@ -485,6 +492,7 @@ class Platform:
             tz=ZoneInfo(settings.city_timezone),
             pacer=self.services.pacer,
             paid_broadcast=settings.telegram_paid_broadcast,
+            news=self.services.news,
         )
         self._notifier_task = asyncio.create_task(self.notifier.run(), name="notifier")
         self._invalidations = InvalidationListener(
@@ -584,6 +592,7 @@ class Platform:
             tickets=services.tickets,
             nlu=self.nlu,
             brigades=services.brigades,
+            news=services.news,
         )
 
     async def _connect_bot(self, name: str) -> None:
@@ -917,6 +926,8 @@ class Platform:
                 await self._notifier_task
             self._notifier_task = None
         await asyncio.gather(*(self._stop_bot(running) for running in self.bots.values()))
+        if self.services is not None:
+            await self.services.visits.close()
         if self.live_ingest is not None:
             await self.live_ingest.close()
             self.live_ingest = None

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     update_lease_seconds: int = Field(default=60, ge=5, le=3600)
     telegram_sends_per_second: float = Field(default=25.0, gt=0, le=30)
     telegram_paid_broadcast: bool = False
+    # The city's Telegram channel (its chat id, -100...) the citizen bot posts news to as
+    # an administrator; unset, news goes to the bot's subscribers only.
+    city_news_channel: int | None = Field(
+        default=None, lt=0
+    )  # Telegram's channel ids are negative
     panel_session_hours: float = Field(default=12.0, gt=0, le=168)
     nlu_backend: Literal["embedded", "rasa"] = "embedded"
     rasa_url: str | None = None
@@ -96,6 +101,12 @@ class Settings(BaseSettings):
         if value not in LANGUAGES:
             raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
         return value
+
+    @field_validator("city_news_channel", mode="before")
+    @classmethod
+    def _channel(cls, value: object) -> object:
+        """Empty (``CITY_NEWS_CHANNEL=`` in a .env) is unset; a channel's id is -100..."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("map_tile_url")
     @classmethod

@@ -19,6 +19,7 @@ from services.citizens import CitizenService
 from services.container import Services
 from services.disputes import DisputeService
 from services.exposure import ExposureService
+from services.feeds.store import Feeds
 from services.hotline import HotlineService, Tickets
 from services.indicators import IndicatorService
 from services.labs import LabService
@@ -26,6 +27,7 @@ from services.metrics import Metrics
 from services.miniapp import OpeningLedger
 from services.model.runs import ModelRuns
 from services.model.scenarios import load_spec
+from services.news import NewsService
 from services.outbox import Outbox
 from services.pacing import Limits, Pacer
 from services.panel import PanelService
@@ -109,6 +111,12 @@ def build_services(
         panel=PanelService(pool, session_hours=settings.panel_session_hours),
         model_runs=ModelRuns(pool, load_spec(settings.model_scenarios)),
         openings=OpeningLedger(pool),
+        feeds=Feeds(pool, timezone=settings.city_timezone),
+        news=NewsService(
+            pool,
+            channel=settings.city_news_channel,
+            per_second=settings.telegram_sends_per_second,
+        ),
         pacer=Pacer(redis, Limits(per_bot=settings.telegram_sends_per_second)),
         brigades=BrigadeService(
             pool,

@@ -16,6 +16,7 @@ from services.citizens import CitizenService
 from services.disputes import DisputeService
 from services.hotline import HotlineService, Tickets
 from services.metrics import Metrics
+from services.news import NewsService
 from services.permit_applications import PermitApplications
 from services.permits import PermitService
 from services.quarantine import QuarantineService
@@ -101,3 +102,4 @@ class BotContext(TypedDict):
     tickets: Tickets
     nlu: Parser
     brigades: BrigadeService
+    news: NewsService

@@ -11,9 +11,10 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from flows.formatting import local_clock, local_time
 from flows.hotline import ticket_keyboard
+from flows.news.handlers import stop_keyboard
 from flows.quarantine.alerts import alert_keyboard, alert_text, closed_text, patient_text
 from flows.quarantine.keyboards import HomeChoice
-from presentation.i18n import text
+from presentation.i18n import LANGUAGES, text
 from presentation.keys import COLOUR_NAMES, COLOUR_NEXT, RESULTS, STATUS_REASONS
 from presentation.rules import HOME_RADIUS, green_validity
 
@@ -35,7 +36,9 @@ URGENT_KINDS = frozenset(
     }
 )
 # What may go out as a paid broadcast (TELEGRAM_PAID_BROADCAST): notices to many people.
-BROADCAST_KINDS = frozenset({"exposure", "exposure_retracted", "own_result", "status_changed"})
+BROADCAST_KINDS = frozenset(
+    {"exposure", "exposure_retracted", "own_result", "status_changed", "news", "news_urgent"}
+)
 
 
 @dataclass(frozen=True)
@@ -173,4 +176,19 @@ def render_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) ->
                 place=f"{params['latitude']:.3f}, {params['longitude']:.3f}",
             )
         )
+    if kind in ("news", "news_urgent", "news_channel"):
+        return news_notice(kind, params, lang)
     raise UnknownNotice(kind)
+
+
+def news_notice(kind: str, params: dict[str, Any], lang: str) -> Notice:
+    """A news item as Telegram shows it: to a subscriber in their language with the
+    button that stops the news (an urgent one headed with its district); to the channel
+    in every language, one after the other. ``params["texts"]``: the item's texts."""
+    texts = params["texts"]
+    if kind == "news_channel":
+        return Notice("\n\n— — —\n\n".join(texts[code] for code in LANGUAGES))
+    body = texts[lang]
+    if kind == "news_urgent":
+        body = text(lang, "news.urgent", district=params["district"]) + "\n\n" + body
+    return Notice(body, stop_keyboard(lang))

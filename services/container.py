@@ -13,11 +13,13 @@ from services.checkpoints import CheckpointService
 from services.citizens import CitizenService
 from services.disputes import DisputeService
 from services.exposure import ExposureService
+from services.feeds.store import Feeds
 from services.hotline import HotlineService, Tickets
 from services.indicators import IndicatorService
 from services.labs import LabService
 from services.miniapp import OpeningLedger
 from services.model.runs import ModelRuns
+from services.news import NewsService
 from services.outbox import Outbox
 from services.pacing import Pacer
 from services.panel import PanelService
@@ -71,3 +73,5 @@ class Services:
     openings: OpeningLedger
     ambulance: AmbulanceService
     brigades: BrigadeService
+    feeds: Feeds
+    news: NewsService

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from services.db import Connection
 from services.demo_field import load_field_demo
+from services.feeds.demo import remove_demo_feeds
 from services.validation import InvalidInput, parse_bin, parse_iin
 
 DEMO_PREFIX = "[DEMO] "
@@ -490,6 +491,7 @@ async def remove_demo_data(conn: Connection) -> dict[str, int]:
             "DELETE FROM daily_indicators WHERE entered_by = $1", DEMO_ACTOR
         )
         removed["daily_indicators"] = int(status.split()[-1])
+        removed["feed_records"] = await remove_demo_feeds(conn)
         status = await conn.execute(
             "DELETE FROM organisations o WHERE source = 'demo' AND NOT EXISTS"
             " (SELECT 1 FROM permits p WHERE p.bin = o.bin)"

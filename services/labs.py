@@ -20,7 +20,7 @@ class Lab:
 
 
 def key_hash(key: str) -> str:
-    """A client key as stored: its SHA-256 (keys are 256-bit random, so no salt is needed)."""
+    """The stored form of an API key (keys are 256-bit random: a plain hash is enough)."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 

@@ -44,8 +44,7 @@ class MapLayers:
     async def layers(self, at: datetime, *, violations: bool, tz: tzinfo) -> dict[str, Any]:
         venues = await self.pool.fetch(
             "SELECT v.id, v.name, v.address, v.latitude, v.longitude, v.capacity,"
-            " (SELECT count(*) FROM visits o WHERE o.venue_id = v.id AND o.admitted"
-            "  AND o.checked_out_at IS NULL) AS inside"
+            " (SELECT count(*) FROM open_stays o WHERE o.venue_id = v.id) AS inside"
             " FROM venues v WHERE v.latitude IS NOT NULL AND v.longitude IS NOT NULL"
         )
         checkpoints = await self.pool.fetch(

@@ -30,6 +30,7 @@ ROLES = (
     "permits_officer",
     "registry_officer",
     "operations",
+    "communications",
 )
 ROLE_NAMES = {
     "admin": "Administrator",
@@ -38,6 +39,7 @@ ROLE_NAMES = {
     "permits_officer": "Permits officer",
     "registry_officer": "Health-registry officer",
     "operations": "Operations (disinfection brigades)",
+    "communications": "Communications (city news)",
 }
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,39}")
 

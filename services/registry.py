@@ -94,6 +94,18 @@ REASONS = {
     "location.format": "latitude or longitude is not a number",
     "location.range": "latitude or longitude is out of range (is it projected, or swapped?)",
     "location.null_island": "the point (0, 0) is not a real place",
+    "day.format": "day is not a date (YYYY-MM-DD)",
+    "day.range": "day is in the future or before the year 2000",
+    "hour.value": "hour is not a whole number from 0 to 23 (or empty for the whole day)",
+    "key.missing": "a name (camera, route, hospital, item ...) is empty or longer than 200 "
+    "characters",
+    "key.choice": "a value is not one of those allowed (a call's line: 103, 1308 or 1406)",
+    "figure.count": "a count is not a whole number from 0 to 1,000,000,000",
+    "figure.amount": "an amount is not a number from 0 to 1,000,000,000,000 with at most 2 "
+    "decimals",
+    "operator.per_subscriber": "the file has a per-subscriber row (a subscriber's identifier, "
+    "or not the aggregate's columns): operators hand over counts, never people; nothing was "
+    "imported",
     "row.columns": "row does not have the expected columns",
     "row.nul": "row has a NUL character (no stored text can hold one)",
     "row.malformed": "row cannot be read as CSV (quoting, size or encoding)",
@@ -135,6 +147,7 @@ class Rejected:
 @dataclass
 class ImportReport:
     kind: str
+    columns: tuple[str, ...] = ()  # a feed's columns; a register's are COLUMNS[kind]
     rows: int = 0
     accepted: int = 0
     duplicates: int = 0
@@ -180,7 +193,7 @@ class ImportReport:
         a private file (0600, in a 0700 folder, whole or not at all)."""
         with private_file(path, newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
-            writer.writerow(["line", "code", "reason", *COLUMNS[self.kind]])
+            writer.writerow(["line", "code", "reason", *(self.columns or COLUMNS[self.kind])])
             for row in self.rejected:
                 writer.writerow(
                     [row.line, row.code, row.reason, *(spreadsheet_safe(c) for c in row.raw)]
@@ -499,7 +512,7 @@ class RegistryImporter:
         the counts when the import ends, also when it fails or is cancelled; an import
         killed outright leaves its start row alone, the two sharing ``details.import``."""
         started = time.perf_counter()
-        report = ImportReport(kind)
+        report = self._report(kind)
         who = actor or source
         import_id = secrets.token_hex(6)
         await record(
@@ -537,6 +550,13 @@ class RegistryImporter:
                 log.warning("import %s (%s): its end could not be audited", import_id, kind)
         return report
 
+    def _report(self, kind: str) -> ImportReport:
+        return ImportReport(kind)
+
+    def _parser(self, kind: str) -> tuple[RowParser, int]:
+        """How a row of ``kind`` is checked, and how many fields it has."""
+        return self._parsers[kind], len(COLUMNS[kind])
+
     async def _import(
         self,
         kind: str,
@@ -566,8 +586,7 @@ class RegistryImporter:
     ) -> None:
         """Each chunk is one transaction: all of it is stored or none; a failed import can
         be run again and adds only what is missing."""
-        parse = self._parsers[kind]
-        width = len(COLUMNS[kind])
+        parse, width = self._parser(kind)
         latest = datetime.now(UTC) + _CLOCK_SKEW
         chunk: list[tuple[Any, ...]] = []
         # Each row's line number, for a refusal found when storing. Numbers only: keeping
@@ -895,6 +914,10 @@ class CsvSource:
             return 1.0
         return min(1.0, self._binary.tell() / self.size)
 
+    def __iter__(self) -> Iterator[tuple[int, list[str] | None]]:
+        """Each iteration reads the file anew (an import that reads it twice may)."""
+        return self.rows()
+
     def rows(self) -> Iterator[tuple[int, list[str] | None]]:
         with self.path.open("rb") as binary:
             head = binary.read(1 << 20)
@@ -925,7 +948,8 @@ def read_csv_lines(lines: Iterable[str]) -> Iterator[tuple[int, list[str] | None
             continue
         if not header_seen:
             header_seen = True
-            if fields and not fields[0].strip().lstrip("\ufeff").isdigit():
+            # A header names columns: its first cell has no digit (an IIN, a BIN, a day do).
+            if fields and not any(c.isdigit() for c in fields[0]):
                 continue
         if not fields or fields == [""]:
             continue

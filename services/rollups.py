@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from services.db import Connection
+from services.feeds.specs import FEEDS
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,26 @@ METRICS: dict[str, Source] = {
     "calls_outcome": Source("hotline_calls", "at", "outcome"),
     "passings": Source("passings", "at", "direction"),
 }
+# The feeds' figures (services/feeds), each broken down by the feed's first name (a
+# district, a transport mode, a hospital ...); the feeds' import marks the hours.
+METRICS.update(
+    {
+        spec.metric(figure.name): Source(
+            "feed_records",
+            "at",
+            "keys[1]",
+            where=f"feed = '{spec.name}'",
+            count=f"round(sum((figures->>'{figure.name}')::numeric))::bigint",
+        )
+        for spec in FEEDS.values()
+        for figure in spec.figures
+    }
+    | {
+        name: Source("feed_records", "at", key, where=f"feed = '{spec.name}'")
+        for spec in FEEDS.values()
+        for name, key in spec.counted
+    }
+)
 
 HOUR = timedelta(hours=1)
 _RUN_GAP = timedelta(hours=24)  # marked hours further apart are recomputed separately

@@ -5,13 +5,14 @@ ten)."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from services.feeds.figures import FeedSeries, biggest, feed_series, quarantine_zones_by_day
 from services.hotline import CallCounts, call_counts
 from services.indicators import IndicatorService
-from services.rollups import Rollups
+from services.rollups import DailySeries, Rollups
 
 WINDOW_DAYS = 60
 SPARK_DAYS = 14
@@ -79,6 +80,29 @@ class Situation:
     calls_by_topic: dict[str, list[int]]
     passings: list[int]
     calls: CallCounts
+    feeds: dict[str, FeedSeries]
+    quarantine_zones: list[int]
+
+    def table(self) -> tuple[list[str], list[list[object]]]:
+        """The daily figures as the CSV export's header and rows, a day a row."""
+        columns: list[tuple[str, list[int] | list[float | None]]] = [
+            ("new_cases", self.new_cases),
+            ("pcr_tests", DailySeries(self.days, self.tests_by_lab).total()),
+            ("lab_capacity", self.lab_capacity),
+            ("at_home", self.at_home),
+            ("in_hospital", self.in_hospital),
+            ("contacts", self.contacts),
+            ("passings", self.passings),
+            ("quarantine_zones", self.quarantine_zones),
+        ]
+        for series in self.feeds.values():
+            for figure in series.spec.figures:
+                columns.append((f"{series.spec.name}_{figure.name}", series.totals[figure.name]))
+        rows: list[list[object]] = [
+            [day.isoformat(), *("" if v[i] is None else v[i] for _, v in columns)]
+            for i, day in enumerate(self.days)
+        ]
+        return ["day", *(name for name, _ in columns)], rows
 
 
 def _number(value: Decimal | None) -> float | None:
@@ -113,14 +137,37 @@ def _last_known(values: list[float | None]) -> float | None:
     return next((v for v in reversed(values) if v is not None), None)
 
 
-def _biggest(by_key: dict[str, list[int]], keep: int) -> dict[str, list[int]]:
-    """The ``keep`` biggest keys over the period; the rest summed as "other"."""
-    ranked = sorted(by_key.items(), key=lambda kv: -sum(kv[1]))
-    kept = dict(ranked[:keep])
-    rest = [values for _, values in ranked[keep:]]
-    if rest:
-        kept["other"] = [sum(day) for day in zip(*rest, strict=True)]
-    return kept
+def _feed_tile(series: FeedSeries, today: date) -> Tile:
+    """A feed's headline figure; a state of the day (pharmacies open) as of the last day
+    it was given, with that day named when it is not today."""
+    spec = series.spec
+    figure = spec.tile_figure
+    values = [float(v) for v in series.headline]
+    notes = []
+    if spec.name == "budget":
+        spent, planned = sum(series.totals["spent"]), sum(series.totals["planned"])
+        if planned:
+            notes.append(f"{spent / planned:.0%} of plan over {len(series.days)} days")
+    elif len(spec.figures) > 1:
+        other = spec.figures[1]
+        shown = series.on(other.name, series.last_day if spec.level else today)
+        if shown is not None:
+            notes.append(f"{other.title.lower()}: {shown:,}")
+    if series.last_day is None:
+        notes = ["no rows imported yet"]
+    elif spec.level and series.last_day != today:
+        notes.append(f"as of {series.last_day.strftime('%d %b')}")
+    tile = _tile(
+        f"feed-{spec.name}",
+        f"{spec.title}: {figure.title.lower()}",
+        values,
+        note="; ".join(notes),
+        rising_is_bad=spec.rising_is_bad,
+    )
+    if spec.level and series.last_day is not None:
+        latest = series.on(figure.name, series.last_day)
+        return replace(tile, today=None if latest is None else float(latest))
+    return tile
 
 
 class SituationCentre:
@@ -176,6 +223,8 @@ class SituationCentre:
                 call_counts(rollups, since=now - timedelta(days=HEATMAP_DAYS), until=now),
             ),
         )
+        feeds = await feed_series(rollups, first, today)
+        zones = await quarantine_zones_by_day(rollups, daily["new_cases"].days)
         hours, checkins = checked_in
         opened = daily["quarantine_opened"].total()
         closed = daily["quarantine_closed"].total()
@@ -185,11 +234,19 @@ class SituationCentre:
             level += came - left
             at_home.append(level)
         in_hospital = [_number(v) for v in entered["beds_occupied"]]
+        beds = feeds["beds"]
+        if beds.last_day is not None:  # the hospitals' feed, not the figure typed by hand
+            in_hospital = [
+                float(v) if d <= beds.last_day else None
+                for d, v in zip(beds.days, beds.totals["occupied"], strict=True)
+            ]
         capacity = [_number(v) for v in entered["lab_capacity"]]
         new_cases = daily["new_cases"].total()
         tests = daily["pcr_tests"].total()
         capacity_today = _last_known(capacity)
         beds_total = _last_known([_number(v) for v in entered["beds_total"]])
+        if beds.last_day is not None:
+            beds_total = beds.on("beds", beds.last_day) or beds_total
         hospital_now = _last_known(in_hospital)
         days = daily["new_cases"].days
         entered_on = next(
@@ -215,6 +272,8 @@ class SituationCentre:
         hospital_note = "entered by hand on Daily indicators"
         if hospital_now is not None:
             notes = [f"of {beds_total:,.0f} beds"] if beds_total else []
+            if beds.last_day is not None:
+                notes.append("from the hospitals' feed")
             if entered_on != today and entered_on is not None:
                 notes.append(f"as entered for {entered_on.strftime('%d %b')}")
             hospital_note = "; ".join(notes)
@@ -230,21 +289,28 @@ class SituationCentre:
                 note=hospital_note,
             ),
         )
+        tiles.extend(
+            _feed_tile(series, today)
+            for name, series in feeds.items()
+            if name != "beds" and series.spec.on_situation
+        )
         return Situation(
             today=today,
             days=daily["new_cases"].days,
             refreshed_at=refreshed_at,
             tiles=tiles,
             new_cases=new_cases,
-            tests_by_lab=_biggest(daily["pcr_tests"].by_key, 6),
+            tests_by_lab=biggest(daily["pcr_tests"].by_key, 6),
             lab_capacity=capacity,
             at_home=at_home,
             in_hospital=in_hospital,
             contacts=daily["contacts"].total(),
             checkin_hours=hours,
             checkins_by_hour=checkins,
-            violations_by_kind=_biggest(daily["violations"].by_key, 6),
-            calls_by_topic=_biggest(daily["calls_topic"].by_key, 6),
+            violations_by_kind=biggest(daily["violations"].by_key, 6),
+            calls_by_topic=biggest(daily["calls_topic"].by_key, 6),
             passings=daily["passings"].total(),
             calls=calls,
+            feeds=feeds,
+            quarantine_zones=zones,
         )

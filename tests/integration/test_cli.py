@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from services.feeds.specs import FEEDS
 from services.validation import parse_bin
 from tests.conftest import AUDIT_CHAIN_KEY
 
@@ -115,6 +116,14 @@ async def test_demo_data_loads_an_obviously_labelled_city_once(
                 metric,
             )
             assert days >= (50 if metric != "passings" else 10), metric
+        # a month of every feed (issue 22 §1), its names marked as the demo's
+        feeds = await conn.fetch(
+            "SELECT feed, count(DISTINCT day) AS days, bool_and(keys[array_length(keys, 1)]"
+            " LIKE '[DEMO] %' OR feed IN ('medical', 'facilities')) AS marked"  # by district
+            " FROM feed_records WHERE source = 'demo' GROUP BY feed"
+        )
+        assert {r["feed"]: r["days"] for r in feeds} == dict.fromkeys(FEEDS, 30)
+        assert all(r["marked"] for r in feeds)
 
         # the field systems: a day's tasks of two brigades, a week of calls, two clusters
         clusters = await conn.fetchval(
@@ -150,6 +159,7 @@ async def test_demo_data_loads_an_obviously_labelled_city_once(
         assert not await conn.fetchval(
             "SELECT count(*) FROM daily_indicators WHERE entered_by = 'demo-data'"
         )
+        assert not await conn.fetchval("SELECT count(*) FROM feed_records WHERE source = 'demo'")
     finally:
         await conn.close()
 

@@ -14,7 +14,7 @@ import pytest
 
 from citybots.wiring import Services
 from services.migrations import MIGRATIONS_DIR, migrate
-from services.retention import FIX_DAYS_AHEAD, purge_location_fixes
+from services.retention import DAYS_AHEAD, purge_location_fixes
 from tests.conftest import _with_database
 from tests.integration.test_quarantine import Track, joined_case, now
 
@@ -31,13 +31,16 @@ async def empty_db(server_urls: tuple[str, str]) -> AsyncIterator[asyncpg.Connec
     await admin.close()
 
 
-async def partitions(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:
-    """Each partition of location_fixes with its rows."""
+async def partitions(
+    conn: asyncpg.Connection | asyncpg.Pool, parent: str = "location_fixes"
+) -> dict[str, int]:
+    """Each partition of ``parent`` with its rows."""
     names = [
         r["relname"]
         for r in await conn.fetch(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "WHERE i.inhparent = 'location_fixes'::regclass"
+            "WHERE i.inhparent = $1::regclass",
+            parent,
         )
     ]
     return {n: await conn.fetchval(f'SELECT count(*) FROM "{n}"') for n in names}  # noqa: S608 - catalog names
@@ -76,7 +79,7 @@ async def test_the_migration_moves_existing_fixes_into_day_partitions(
     assert found[day_name(today.date() - timedelta(days=1))] == 1
     assert found[day_name(today.date() - timedelta(days=5))] == 1
     assert found["location_fixes_default"] == 1  # more than a month back
-    for ahead in range(1, FIX_DAYS_AHEAD + 1):
+    for ahead in range(1, DAYS_AHEAD + 1):
         assert found[day_name(today.date() + timedelta(days=ahead))] == 0
     assert await empty_db.fetchval("SELECT count(*) FROM location_fixes") == 5
     assert await empty_db.fetchval("SELECT to_regclass('location_fixes_unpartitioned')") is None
@@ -116,7 +119,7 @@ async def test_retention_drops_whole_days_and_deletes_only_from_the_default_part
     after = await partitions(pool)
     assert day_name(old_day) not in after
     today = datetime.now(UTC).date()
-    for ahead in range(FIX_DAYS_AHEAD + 1):
+    for ahead in range(DAYS_AHEAD + 1):
         assert day_name(today + timedelta(days=ahead)) in after
     kept = await pool.fetch(
         "SELECT fixed_at FROM location_fixes WHERE case_id = $1 ORDER BY fixed_at", case.id

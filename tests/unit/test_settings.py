@@ -131,3 +131,12 @@ def test_the_sandbox_is_served_only_when_every_bot_is_on_it_or_it_is_asked_for(
 def test_the_sandbox_cannot_be_asked_for_in_webhook_mode() -> None:
     with pytest.raises(SettingsError, match="SANDBOX=on cannot be used in webhook mode"):
         load_settings(_env_file=None, sandbox="on", **WEBHOOKS)
+
+
+def test_the_news_channel_is_unset_when_empty_and_must_be_a_channel_id() -> None:
+    assert load_settings(_env_file=None, city_news_channel="").city_news_channel is None
+    assert (
+        load_settings(_env_file=None, city_news_channel="-1001234").city_news_channel == -1001234
+    )
+    with pytest.raises(SettingsError, match="CITY_NEWS_CHANNEL"):
+        load_settings(_env_file=None, city_news_channel="@city_news")

@@ -1,0 +1,67 @@
+"""City news end to end over the sandbox: a citizen opts in with «📰 News» (off by
+default), an editor publishes, the item arrives in the person's language with «Stop
+news», one tap stops it, and the city's channel gets the item in every language."""
+
+from __future__ import annotations
+
+from bots.sandbox.client import SandboxClient, buttons
+from citybots.platform import Platform
+from presentation.i18n import text
+
+
+async def test_a_citizen_opts_in_gets_the_news_in_their_language_and_stops_with_one_tap(
+    platform: Platform, sandbox: SandboxClient
+) -> None:
+    assert platform.services is not None
+    news = platform.services.news
+    reader = await sandbox.chat("citizen", language_code="kk")
+    bystander = await sandbox.chat("citizen", language_code="en")
+    await reader.send("/start")
+    await reader.replies(1, wait=30)
+    await bystander.send("/start")
+    await bystander.replies(1, wait=30)
+    assert not await news.subscribed(reader.user_id)  # off by default
+
+    await reader.send(text("kk", "news.menu"))
+    answer = await reader.reply(wait=30)
+    assert answer["text"].startswith(text("kk", "news.subscribed"))
+    assert text("kk", "news.stop_button") in buttons(answer)
+    assert await news.subscribed(reader.user_id)
+    assert not await news.subscribed(bystander.user_id)
+
+    channel = await sandbox.create_group("channel", "City news")
+    owner = await sandbox.create_user("Editor-in-chief", "en")
+    await sandbox.add_to_group(channel, "citizen", owner["id"], quietly=True)
+    news.channel = channel  # the setting CITY_NEWS_CHANNEL, for this test's channel
+    try:
+        item = await news.write(
+            {"ru": "Парки открыты.", "kk": "Саябақтар ашық.", "en": "Parks are open."},
+            actor="editor",
+            urgent=False,
+        )
+        queued = await news.publish(item, actor="editor", to_channel=True, to_subscribers=True)
+    finally:
+        news.channel = None
+    assert queued >= 1
+    delivered = await reader.reply(wait=30)
+    assert delivered["text"] == "Саябақтар ашық."
+    assert buttons(delivered) == [text("kk", "news.stop_button")]
+    posted = await sandbox.group(channel, count=1, wait=30)
+    assert (
+        posted["events"][0]["text"]
+        == "Парки открыты.\n\n— — —\n\nСаябақтар ашық.\n\n— — —\n\nParks are open."
+    )
+    assert await bystander.updates(wait=1) == []
+
+    await reader.press(text("kk", "news.stop_button"))
+    assert (await reader.reply(wait=30))["text"] == text("kk", "news.stopped")
+    assert not await news.subscribed(reader.user_id)
+    later = await news.write(
+        {"ru": "Ещё.", "kk": "Тағы.", "en": "More."}, actor="editor", urgent=False
+    )
+    await news.publish(later, actor="editor", to_channel=False, to_subscribers=True)
+    rows = await news.pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE news_id = $1 AND chat_id = $2", later, reader.user_id
+    )
+    assert rows == 0
+    assert (await news.progress(item)).queued == queued + 1  # and the channel

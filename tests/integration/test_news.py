@@ -1,0 +1,106 @@
+"""City news: written in three languages, published once to the subscribers (all, or one
+district's) and the channel through the outbox, with the send's time said beforehand."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+import asyncpg
+import pytest
+
+from services.news import Estimate, NewsError, NewsService
+
+TEXTS = {"ru": "Новость", "kk": "Жаңалық", "en": "News"}
+
+
+def _chat() -> int:
+    return 10**12 + secrets.randbelow(10**11)
+
+
+async def _district(pool: asyncpg.Pool) -> str:
+    name = f"District {secrets.token_hex(3)}"
+    await pool.execute(
+        "INSERT INTO zones (name, kind, geometry, valid_from) VALUES ($1, 'district',"
+        ' \'{"type": "Polygon", "coordinates": []}\', now())',
+        name,
+    )
+    return name
+
+
+def test_two_million_subscribers_at_thirty_a_second_take_about_18_hours() -> None:
+    estimate = Estimate(2_000_000, 30)
+    assert estimate.words() == "about 18.5 hours"
+    assert estimate.channel_recommended
+    assert Estimate(2_000_000, 30).duration == timedelta(seconds=2_000_000 / 30)
+    assert Estimate(2_000, 25).words() == "about 1 minute"
+    assert Estimate(90_000, 25).words() == "about 1 hour"
+    assert Estimate(10, 25).words() == "under a minute"
+    assert not Estimate(10_000, 25).channel_recommended
+
+
+async def test_an_item_needs_every_language_and_an_urgent_one_a_district(
+    pool: asyncpg.Pool,
+) -> None:
+    news = NewsService(pool, channel=None, per_second=25)
+    with pytest.raises(NewsError) as missing:
+        await news.write({**TEXTS, "kk": "  "}, actor="editor", urgent=False)
+    assert missing.value.code == "news.text_missing"
+    with pytest.raises(NewsError) as long:
+        await news.write({**TEXTS, "en": "x" * 1201}, actor="editor", urgent=False)
+    assert long.value.code == "news.text_long"
+    with pytest.raises(NewsError) as urgent:
+        await news.write(TEXTS, actor="editor", urgent=True)
+    assert urgent.value.code == "news.urgent_district"
+    with pytest.raises(NewsError) as unknown:
+        await news.write(TEXTS, actor="editor", district="Atlantis", urgent=True)
+    assert unknown.value.code == "news.district"
+
+
+async def test_publishing_queues_each_subscriber_once_and_only_once(pool: asyncpg.Pool) -> None:
+    news = NewsService(pool, channel=-1001234567890, per_second=25)
+    district = await _district(pool)
+    here, elsewhere, gone = _chat(), _chat(), _chat()
+    for chat in (here, elsewhere, gone):
+        assert await news.subscribe(chat)
+    assert not await news.subscribe(here)  # already
+    assert await news.choose_district(here, district)
+    assert await news.unsubscribe(gone)
+    assert not await news.subscribed(gone)
+
+    urgent_id = await news.write(TEXTS, actor="editor", district=district, urgent=True)
+    assert await news.audience(district) == 1
+    assert (
+        await news.publish(urgent_id, actor="editor", to_channel=False, to_subscribers=True) == 1
+    )
+    rows = await pool.fetch("SELECT chat_id, kind FROM outbox WHERE news_id = $1", urgent_id)
+    assert [(r["chat_id"], r["kind"]) for r in rows] == [(here, "news_urgent")]
+
+    general = await news.write(TEXTS, actor="editor", urgent=False)
+    queued = await news.publish(general, actor="editor", to_channel=True, to_subscribers=True)
+    chats = {
+        r["chat_id"]
+        for r in await pool.fetch("SELECT chat_id FROM outbox WHERE news_id = $1", general)
+    }
+    assert {here, elsewhere, -1001234567890} <= chats
+    assert gone not in chats
+    assert queued == len(chats) - 1
+    with pytest.raises(NewsError) as twice:
+        await news.publish(general, actor="editor", to_channel=True, to_subscribers=True)
+    assert twice.value.code == "news.published"
+    progress = await news.progress(general)
+    assert (progress.queued, progress.sent, progress.waiting) == (len(chats), 0, len(chats))
+    audited = await pool.fetchval(
+        "SELECT details FROM audit_log WHERE action = 'news.publish' AND subject = $1",
+        str(general),
+    )
+    assert audited == {"channel": True, "subscribers": queued}
+
+
+async def test_the_channel_needs_a_setting(pool: asyncpg.Pool) -> None:
+    news = NewsService(pool, channel=None, per_second=25)
+    item = await news.write(TEXTS, actor="editor", urgent=False)
+    with pytest.raises(NewsError) as refused:
+        await news.publish(item, actor="editor", to_channel=True, to_subscribers=False)
+    assert refused.value.code == "news.no_channel"
+    assert (await news.get(item)).published_at is None

@@ -1,0 +1,277 @@
+"""Visits partitioned by day with open_stays holding "one open stay per person": the
+migration keeps every visit and open stay it finds, the rule still holds whoever writes,
+and the retention job drops whole days past the retention period."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from services.migrations import MIGRATIONS_DIR, migrate
+from services.retention import DAYS_AHEAD, purge_visits
+from tests.conftest import _with_database
+from tests.integration.test_fix_partitions import partitions as partitions_of
+
+
+@pytest.fixture
+async def empty_url(server_urls: tuple[str, str]) -> AsyncIterator[str]:
+    name = f"citybots_visits_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(_with_database(server_urls[0], "postgres"))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    yield _with_database(server_urls[0], name)
+    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture
+async def empty_db(empty_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(empty_url)
+    yield conn
+    await conn.close()
+
+
+async def partitions(conn: asyncpg.Connection) -> dict[str, int]:
+    """Each partition of visits with its rows."""
+    return await partitions_of(conn, "visits")
+
+
+def day_name(day: date) -> str:
+    return f"visits_{day:%Y%m%d}"
+
+
+async def open_stays(conn: asyncpg.Connection) -> set[tuple[str, int, int]]:
+    rows = await conn.fetch("SELECT iin, visit_id, venue_id FROM open_stays")
+    return {(r["iin"], r["visit_id"], r["venue_id"]) for r in rows}
+
+
+async def visit(
+    conn: asyncpg.Connection,
+    venue: int,
+    iin: str,
+    at: datetime,
+    *,
+    out: datetime | None = None,
+    admitted: bool = True,
+) -> int:
+    return int(
+        await conn.fetchval(
+            "INSERT INTO visits (venue_id, iin, via, status, admitted, checked_in_at, "
+            "checked_out_at, checkout_kind) VALUES ($1, $2, 'qr', $3, $4, $5, $6, $7) "
+            "RETURNING id",
+            venue,
+            iin,
+            "green" if admitted else "red",
+            admitted,
+            at,
+            out,
+            None if out is None else ("scan" if admitted else "refused"),
+        )
+    )
+
+
+async def test_the_migration_keeps_visits_and_open_stays_and_the_one_open_stay_rule(
+    empty_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    conn = empty_db
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        if path.name < "0048":
+            (tmp_path / path.name).write_text(path.read_text())
+    await migrate(conn, tmp_path)
+    cafe, shop = [
+        r["id"]
+        for r in await conn.fetch(
+            "INSERT INTO venues (bin, name) VALUES ('971240001315', 'Cafe'), "
+            "('971240001315', 'Shop') RETURNING id"
+        )
+    ]
+    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    today = noon.date()
+    ids = {
+        "old": await visit(
+            conn,
+            cafe,
+            "900000000001",
+            noon - timedelta(days=40),
+            out=noon - timedelta(days=40, minutes=-30),
+        ),
+        "week": await visit(
+            conn,
+            cafe,
+            "900000000001",
+            noon - timedelta(days=5),
+            out=noon - timedelta(days=5, minutes=-45),
+        ),
+        "refused": await visit(
+            conn,
+            shop,
+            "900000000003",
+            noon - timedelta(days=1),
+            out=noon - timedelta(days=1),
+            admitted=False,
+        ),
+        "open_yesterday": await visit(conn, shop, "900000000002", noon - timedelta(days=1)),
+        "open_today": await visit(conn, cafe, "900000000001", noon - timedelta(hours=1)),
+    }
+    case = await conn.fetchval(
+        "INSERT INTO pcr_results (iin, result, sampled_at, result_at, laboratory) "
+        "VALUES ('900000000009', 'positive', $1, $1, 'Lab') RETURNING id",
+        noon - timedelta(days=2),
+    )
+    await conn.execute(
+        "INSERT INTO exposure_notices (positive_result_id, visit_id, exposed_iin, venue_id, "
+        "window_start, window_end) VALUES ($1, $2, '900000000001', $3, $4, $4)",
+        case,
+        ids["week"],
+        cafe,
+        noon - timedelta(days=5),
+    )
+
+    await migrate(conn)
+
+    found = await partitions(conn)
+    assert found[day_name(today)] == 1
+    assert found[day_name(today - timedelta(days=1))] == 2
+    assert found[day_name(today - timedelta(days=5))] == 1
+    assert found["visits_default"] == 1  # more than a month back
+    for ahead in range(1, 4):
+        assert found[day_name(today + timedelta(days=ahead))] == 0
+    assert sorted(r["id"] for r in await conn.fetch("SELECT id FROM visits")) == sorted(
+        ids.values()
+    )
+    assert await open_stays(conn) == {
+        ("900000000002", ids["open_yesterday"], shop),
+        ("900000000001", ids["open_today"], cafe),
+    }
+    assert await conn.fetchval("SELECT count(*) FROM exposure_notices") == 1
+    assert await conn.fetchval("SELECT to_regclass('visits_unpartitioned')") is None
+
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await visit(conn, shop, "900000000001", noon)
+    # The check-in function moves the person: the stay at the cafe closes, one at the shop
+    # opens, with a new id after the old ones.
+    moved = await conn.fetchrow(
+        "SELECT * FROM citybots_check_in($1, NULL, '900000000001', 1, 'qr', NULL, 'green', "
+        "true, NULL, false)",
+        shop,
+    )
+    assert (moved["outcome"], moved["moved_from"]) == ("admitted", "Cafe")
+    assert moved["visit_id"] > max(ids.values())
+    assert (
+        await conn.fetchval("SELECT checkout_kind FROM visits WHERE id = $1", ids["open_today"])
+        == "moved"
+    )
+    assert await open_stays(conn) == {
+        ("900000000002", ids["open_yesterday"], shop),
+        ("900000000001", moved["visit_id"], shop),
+    }
+    again = await conn.fetchrow(
+        "SELECT * FROM citybots_check_in($1, NULL, '900000000001', 1, 'qr', NULL, 'green', "
+        "true, NULL, false)",
+        shop,
+    )
+    assert (again["outcome"], again["visit_id"], again["occupancy"]) == (
+        "already_inside",
+        moved["visit_id"],
+        2,
+    )
+    await conn.execute(
+        "UPDATE visits SET checked_out_at = now(), checkout_kind = 'scan' WHERE iin = $1 "
+        "AND checked_out_at IS NULL",
+        "900000000002",
+    )
+    await conn.execute("DELETE FROM visits WHERE id = $1", moved["visit_id"])
+    assert await open_stays(conn) == set()
+
+
+async def test_a_day_moves_out_of_the_default_partition_with_its_open_stays(
+    empty_db: asyncpg.Connection,
+) -> None:
+    conn = empty_db
+    await migrate(conn)
+    venue = await conn.fetchval(
+        "INSERT INTO venues (bin, name) VALUES ('971240001315', 'Cafe') RETURNING id"
+    )
+    far = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
+    stay = await visit(conn, venue, "900000000001", far)
+    await visit(conn, venue, "900000000002", far, out=far + timedelta(hours=1))
+    assert (await partitions(conn))["visits_default"] == 2
+    made = await conn.fetchval(
+        "SELECT day_partitions_add('visits', 'checked_in_at', $1, $1)", far.date()
+    )
+    assert made == 1
+    found = await partitions(conn)
+    assert (found["visits_default"], found[day_name(far.date())]) == (0, 2)
+    assert await open_stays(conn) == {("900000000001", stay, venue)}
+
+
+async def test_retention_drops_whole_days_of_visits_and_keeps_days_with_open_stays(
+    empty_db: asyncpg.Connection, empty_url: str
+) -> None:
+    conn = empty_db
+    await migrate(conn)
+    venue = await conn.fetchval(
+        "INSERT INTO venues (bin, name) VALUES ('971240001315', 'Cafe') RETURNING id"
+    )
+    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    old_day = (noon - timedelta(days=29)).date()
+    stuck_day = (noon - timedelta(days=30)).date()
+    recent_day = (noon - timedelta(days=27)).date()
+    await conn.execute(
+        "SELECT day_partitions_add('visits', 'checked_in_at', $1, $2)", stuck_day, recent_day
+    )
+    closed_old = await visit(
+        conn,
+        venue,
+        "900000000001",
+        noon - timedelta(days=29),
+        out=noon - timedelta(days=29, minutes=-20),
+    )
+    await visit(conn, venue, "900000000002", noon - timedelta(days=30))  # never closed
+    await visit(
+        conn,
+        venue,
+        "900000000003",
+        noon - timedelta(days=27),
+        out=noon - timedelta(days=27, minutes=-20),
+    )
+    await visit(
+        conn,
+        venue,
+        "900000000004",
+        noon - timedelta(days=90),
+        out=noon - timedelta(days=90, minutes=-20),
+    )  # in the DEFAULT partition
+    case = await conn.fetchval(
+        "INSERT INTO pcr_results (iin, result, sampled_at, result_at, laboratory) "
+        "VALUES ('900000000009', 'positive', $1, $1, 'Lab') RETURNING id",
+        noon - timedelta(days=30),
+    )
+    await conn.execute(
+        "INSERT INTO exposure_notices (positive_result_id, visit_id, exposed_iin, venue_id, "
+        "window_start, window_end) VALUES ($1, $2, '900000000001', $3, $4, $4)",
+        case,
+        closed_old,
+        venue,
+        noon - timedelta(days=29),
+    )
+
+    async with asyncpg.create_pool(empty_url, min_size=1, max_size=1) as pool:
+        removed = await purge_visits(pool, timedelta(days=28))
+
+    after = await partitions(conn)
+    assert day_name(old_day) not in after
+    assert after[day_name(stuck_day)] == 1  # an open stay holds its day
+    assert after[day_name(recent_day)] == 1
+    assert after["visits_default"] == 0
+    today = datetime.now(UTC).date()
+    for ahead in range(DAYS_AHEAD + 1):
+        assert day_name(today + timedelta(days=ahead)) in after
+    assert removed["visits"] == 2
+    assert removed["visit_days"] >= 1
+    assert removed["exposure_notices"] == 1
+    assert await conn.fetchval("SELECT count(*) FROM open_stays") == 1

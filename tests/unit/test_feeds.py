@@ -1,0 +1,138 @@
+"""The feeds' typed rows: what a CSV row of each feed must hold."""
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.feeds.specs import FEEDS, parse_row, per_subscriber
+from services.feeds.store import item_fields
+from services.registry import REASONS, RowError
+
+TZ = ZoneInfo("Asia/Almaty")
+NOW = datetime(2026, 4, 24, 12, 0, tzinfo=UTC)
+
+
+def test_a_traffic_row_by_hour_starts_at_that_hour_in_the_city() -> None:
+    day, hour, keys, at, figures = parse_row(
+        FEEDS["traffic"], ["2026-04-20", "8", "Almaly", "CAM-17", "1 204"], TZ, NOW
+    )
+    assert (day, hour, keys, figures) == (
+        date(2026, 4, 20),
+        8,
+        ["Almaly", "CAM-17"],
+        {"vehicles": 1204},
+    )
+    assert at == datetime(2026, 4, 20, 8, tzinfo=TZ)
+
+
+def test_a_row_for_the_whole_day_has_no_hour_and_an_optional_name_may_be_empty() -> None:
+    _, hour, keys, at, _ = parse_row(
+        FEEDS["traffic"], ["2026-04-20", "", "Almaly", "", "9"], TZ, NOW
+    )
+    assert hour is None
+    assert keys == ["Almaly", ""]
+    assert at == datetime(2026, 4, 20, tzinfo=TZ)
+
+
+def test_budget_amounts_keep_two_decimals_exactly() -> None:
+    *_, figures = parse_row(FEEDS["budget"], ["2026-04-20", "Tests", "1250000,5", "2e6"], TZ, NOW)
+    assert figures == {"spent": "1250000.50", "planned": "2000000.00"}
+
+
+@pytest.mark.parametrize(
+    ("feed", "fields", "code"),
+    [
+        ("traffic", ["20.04.2026", "", "Almaly", "", "9"], "day.format"),
+        ("traffic", ["2026-04-26", "", "Almaly", "", "9"], "day.range"),
+        ("traffic", ["1999-12-31", "", "Almaly", "", "9"], "day.range"),
+        ("traffic", ["2026-04-20", "24", "Almaly", "", "9"], "hour.value"),
+        ("traffic", ["2026-04-20", "٣", "Almaly", "", "9"], "hour.value"),
+        ("traffic", ["2026-04-20", "", "", "CAM-1", "9"], "key.missing"),
+        ("traffic", ["2026-04-20", "", "A" * 201, "", "9"], "key.missing"),
+        ("traffic", ["2026-04-20", "", "Almaly", "", "-3"], "figure.count"),
+        ("traffic", ["2026-04-20", "", "Almaly", "", "2.5"], "figure.count"),
+        ("traffic", ["2026-04-20", "", "Almaly", "", "²"], "figure.count"),
+        ("traffic", ["2026-04-20", "", "Almaly", "", "1000000001"], "figure.count"),
+        ("budget", ["2026-04-20", "Tests", "12.345", "1"], "figure.amount"),
+        ("budget", ["2026-04-20", "Tests", "NaN", "1"], "figure.amount"),
+        ("budget", ["2026-04-20", "Tests", "1e13", "1"], "figure.amount"),
+        ("budget", ["2026-04-20", "Tests", "١٢", "1"], "figure.amount"),
+    ],
+)
+def test_a_bad_row_is_refused_with_a_reason(feed: str, fields: list[str], code: str) -> None:
+    with pytest.raises(RowError) as refused:
+        parse_row(FEEDS[feed], fields, TZ, NOW)
+    assert refused.value.code == code
+    assert code in REASONS
+
+
+def test_every_feed_names_its_columns_once_with_a_figure_and_a_first_name() -> None:
+    for spec in FEEDS.values():
+        assert len(set(spec.columns)) == len(spec.columns)
+        assert spec.figures
+        assert spec.keys[0].required
+
+
+def test_a_pushed_item_becomes_the_csv_row_and_unknown_fields_refuse_it() -> None:
+    beds = FEEDS["beds"]
+    item = {
+        "day": "2026-04-20",
+        "hospital": "City 1",
+        "beds": 300,
+        "occupied": 120,
+        "icu": 12,
+        "ventilators": None,
+    }
+    assert item_fields(beds, item) == ["2026-04-20", "City 1", "300", "120", "12", ""]
+    assert item_fields(beds, {**item, "patient_iin": "791028302728"}) is None
+    assert item_fields(beds, {**item, "beds": [300]}) is None
+    assert item_fields(beds, {**item, "beds": True}) is None
+    assert item_fields(beds, "not an object") is None
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        ["2026-04-20", "23", "Sector 1", "Beeline", "+7 701 123 45 67"],
+        ["2026-04-20", "23", "Sector 1", "87011234567", "1"],
+        ["2026-04-20", "23", "Sector 1", "Beeline", "791028302728"],
+        ["2026-04-20", "23", "Sector 1", "401990123456789", "1"],
+        ["2026-04-20", "23", "Sector 1", "msisdn", "1"],
+        ["2026-04-20", "23", "Sector 1", "Beeline"],
+        None,
+    ],
+)
+def test_an_operators_row_naming_a_subscriber_is_not_an_aggregate(
+    fields: list[str] | None,
+) -> None:
+    assert per_subscriber(FEEDS["operators"], fields)
+
+
+def test_an_operators_aggregate_row_passes_and_must_name_its_hour() -> None:
+    spec = FEEDS["operators"]
+    row = ["2026-04-20", "23", "Sector 1 (Almaly)", "Kcell", "1 204"]
+    assert not per_subscriber(spec, row)
+    assert parse_row(spec, row, TZ, NOW)[4] == {"away": 1204}
+    with pytest.raises(RowError) as refused:
+        parse_row(spec, ["2026-04-20", "", "Sector 1", "Kcell", "4"], TZ, NOW)
+    assert refused.value.code == "hour.value"
+
+
+def test_a_call_names_one_of_the_three_lines_and_a_pushed_caller_number_is_dropped() -> None:
+    calls = FEEDS["calls"]
+    row = ["2026-04-20", "9", "103", "Almaly", "A-1", "120"]
+    assert parse_row(calls, row, TZ, NOW)[2] == ["103", "Almaly", "A-1"]
+    with pytest.raises(RowError) as refused:
+        parse_row(calls, ["2026-04-20", "9", "112", "Almaly", "A-1", "120"], TZ, NOW)
+    assert refused.value.code == "key.choice"
+    item = {
+        "day": "2026-04-20",
+        "hour": 9,
+        "line": "1308",
+        "district": "Almaly",
+        "call": "B-7",
+        "seconds": 95,
+        "caller": "+77011234567",
+    }
+    assert item_fields(calls, item) == ["2026-04-20", "9", "1308", "Almaly", "B-7", "95"]
