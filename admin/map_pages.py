@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from admin.ambulance_pages import ROLES as AMBULANCE_ROLES
 from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render, session_of
 from services.map import MapLayers
 
@@ -17,7 +18,7 @@ STATIC = Path(__file__).with_name("static")
 LEAFLET = STATIC / "vendor" / "leaflet" / "leaflet.js"
 MAP_LAYERS: web.AppKey[MapLayers] = web.AppKey("map_layers", MapLayers)
 MAP_CONFIG: web.AppKey[str] = web.AppKey("map_config", str)  # JSON for the page's script
-ROLES = frozenset({"analyst", "epidemiologist", "permits_officer"})
+ROLES = frozenset({"analyst", "epidemiologist", "permits_officer", "operations"})
 SEES_VIOLATIONS = frozenset({"admin", "epidemiologist"})
 
 
@@ -30,6 +31,7 @@ async def map_page(request: web.Request) -> web.Response:
         leaflet=LEAFLET.exists(),
         tiles=bool(config["tileUrl"]),
         violations=session_of(request).user.role in SEES_VIOLATIONS,
+        ambulance=session_of(request).user.role in AMBULANCE_ROLES | {"admin"},
     )
 
 

@@ -39,7 +39,9 @@ DEVICE_LIFE = timedelta(days=90)
 # source for the push APIs; Telegram's secret token for webhooks; Telegram's signed
 # initData for the citizen bot's Mini App (admin/miniapp.py); the sandbox stands in for
 # Telegram and exists only while a bot has no token, never in a production deployment).
-PUBLIC_PATHS = frozenset({"/login", "/healthz", "/metrics", "/check", "/api/v1/pcr-results"})
+PUBLIC_PATHS = frozenset(
+    {"/login", "/healthz", "/metrics", "/check", "/api/v1/pcr-results", "/api/v1/ambulance-calls"}
+)
 PUBLIC_PREFIXES = ("/static/", "/webhook/", "/sandbox/", "/miniapp/", "/api/v1/feeds/")
 
 PANEL: web.AppKey[PanelService] = web.AppKey("panel")
@@ -51,6 +53,10 @@ ROUTE_ROLES: web.AppKey[dict[str, frozenset[str]]] = web.AppKey("panel_route_rol
 # Each bot's messages waiting to go out (set by whoever runs the bots).
 SEND_QUEUES: web.AppKey[Callable[[], Awaitable[list[SendQueue]]]] = web.AppKey("send_queues")
 SESSION_KEY: web.RequestKey[Session] = web.RequestKey("panel_session", Session)
+# What needs someone's eye now, for the home page: each source answers a role with
+# (text, link) lines (new clusters of ambulance calls, brigades standing still, ...).
+Attention = Callable[[str], Awaitable[list[tuple[str, str]]]]
+ATTENTION: web.AppKey[list[Attention]] = web.AppKey("panel_attention")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 EVERY_ROLE = frozenset(ROLES)
@@ -339,12 +345,15 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 async def home(request: web.Request) -> web.Response:
     queues = request.app.get(SEND_QUEUES)
+    role = session_of(request).user.role
+    attention = [line for source in request.app[ATTENTION] for line in await source(role)]
     return render(
         request,
         "panel/home.html",
         metrics=any(r.canonical == "/metrics" for r in request.app.router.resources()),
         sandbox=request.app.router.get("sandbox-ui") is not None,
         queues=await queues() if queues is not None else [],
+        attention=attention,
     )
 
 
@@ -355,6 +364,7 @@ def setup_panel(app: web.Application, panel: PanelService, redis: Redis, *, time
     app[THROTTLE] = LoginThrottle(redis)
     app[PAGES] = []
     app[ROUTE_ROLES] = {}
+    app[ATTENTION] = []
     app.middlewares.append(panel_guard)
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login)

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from markupsafe import Markup
 
+from admin.ambulance_pages import hospital_figures
+from admin.brigades_pages import brigade_figures
 from admin.charts import Series, bar_chart, sparkline
 from admin.feeds_pages import feed_chart
 from admin.hotline_pages import call_topic_titles
@@ -117,6 +119,8 @@ async def situation_page(request: web.Request) -> web.Response:
         counts=situation.calls,
         peak=max(peak, 1),
         tz=tz,
+        hospitals=await hospital_figures(request),
+        brigade_figures=await brigade_figures(request),
     )
 
 

@@ -1,7 +1,8 @@
 """The staff bot: venue owners and staff, police and checkpoint officers (permit checks,
-passings at checkpoints)."""
+passings at checkpoints), disinfection brigades."""
 
 from flows import checkpoints
+from flows.brigades import handlers as brigades
 from flows.context import BotProfile
 from flows.permits import handlers as permits
 from flows.venues import handlers as venues
@@ -14,6 +15,7 @@ PROFILE = BotProfile(
         "staff_menu.checkin",
         "staff_menu.permit",
         "staff_menu.passing",
+        "brigade.menu",
         "menu.help",
         "menu.language",
     ),
@@ -23,6 +25,7 @@ FLOWS = (
     permits.build_officer_router,
     checkpoints.build_officer_router,
     venues.build_router,
+    brigades.build_router,
     permits.build_officer_query_router,
     checkpoints.build_officer_form_router,
 )

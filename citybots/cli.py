@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from subprocess import Popen
 
 from citybots import admin_commands, db_commands, register_commands
+from citybots.ambulance_command import add_parser as add_ambulance_parser
+from citybots.ambulance_command import ambulance_command
 from citybots.demo_command import demo_data
 from citybots.embedded import DataDirLock, EmbeddedServerError
 from citybots.feeds_command import add_parser as add_feeds_parser
@@ -182,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         "import", help="import a register or a feed (CSV), or zones (GeoJSON)"
     )
     importing.add_argument(
-        "kind", choices=["pcr", "contacts", "phones", "orgs", "pois", "zones", *FEEDS]
+        "kind", choices=["pcr", "contacts", "phones", "orgs", "pois", "ambulance", "zones", *FEEDS]
     )
     importing.add_argument(
         "file",
@@ -190,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
         "contacts: iin,registered_at,isolation_end; phones: iin,phone; "
         "orgs: bin,name,activity_code,head_phone,allowed; "
         "pois: kind,name,latitude,longitude,residents (or GeoJSON points with those "
-        "properties); "
+        "properties); ambulance: call_id,called_at,latitude,longitude,address,code,outcome,"
+        "hospital,placed_at,system; "
         "zones: GeoJSON polygons in longitude/latitude (properties: name, kind); "
         + "; ".join(f"{name}: {','.join(spec.columns)}" for name, spec in FEEDS.items()),
     )
@@ -211,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="who runs this import (a person, a ticket): written to the audit log with the"
         " operating-system user",
     )
+    add_ambulance_parser(commands)
     labs = commands.add_parser("labs", help="laboratories that push results over the API")
     labs_commands = labs.add_subparsers(dest="labs_command", required=True)
     labs_add = labs_commands.add_parser("add", help="add a laboratory and print its API key")
@@ -333,6 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo-data": demo_data,
         "import": register_commands.import_file,
         "labs": register_commands.labs_add,
+        "ambulance": ambulance_command,
         "admin": admin_commands.admin,
         "disputes": admin_commands.disputes,
         "exposures": admin_commands.exposures,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from citybots.settings import Settings
@@ -39,18 +39,22 @@ async def demo_data(settings: Settings, args: argparse.Namespace) -> int:
                 removed = await remove_demo_data(conn)
             await services.statuses.invalidate(person.iin for person in DEMO_PEOPLE)
             await services.rollups.refresh(rebuild=True)
+            await services.ambulance.purge(timedelta(days=settings.ambulance_retention_days))
             print("demo rows removed (the situation centre's counts rebuilt):")
             for table, count in removed.items():
                 print(f"  {table:<20} {count}")
             return 0
         topics = [script.topic for script in scripts().values()] + ["faq_vaccine"]
         async with services.statuses.pool.acquire() as conn:
-            counts = await load_demo_data(conn, topics=topics, districts=DISTRICTS)
+            counts = await load_demo_data(
+                conn, topics=topics, districts=DISTRICTS, timezone=settings.city_timezone
+            )
         counts["feed_records"] = await load_demo_feeds(
             services.feeds.importer, datetime.now(ZoneInfo(settings.city_timezone)).date()
         )
         await services.statuses.invalidate(person.iin for person in DEMO_PEOPLE)
         await services.rollups.refresh()
+        await services.ambulance.update_clusters()
         doctor_invite = await services.quarantine.create_doctor_invite(
             "Almaly", on_duty=True, created_by="demo-data"
         )

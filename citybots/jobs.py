@@ -68,6 +68,8 @@ class Jobs:
         every(self.quarantine_sweep, seconds=SWEEP_INTERVAL, id="quarantine-sweep")
         every(self.quarantine_escalate, seconds=30, id="quarantine-escalate")
         every(self.quarantine_close, minutes=10, id="quarantine-close")
+        every(self.ambulance, seconds=30, id="ambulance")
+        every(self.brigade_retention, hours=1, id="brigade-retention")
         if self.settings.metrics_enabled:
             scheduler.add_listener(
                 self._count_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
@@ -190,6 +192,33 @@ class Jobs:
                 log.info("quarantine: %d cases closed at the end of isolation", closed)
 
         await run_exclusively(self.redis, "quarantine-close", job, hold=timedelta(minutes=9))
+
+    async def ambulance(self) -> None:
+        """Clusters of calls stored since the last run (an import clusters its own calls
+        at once; this catches a CSV from the Health registry page and a failed run), and
+        calls past AMBULANCE_RETENTION_DAYS."""
+        ambulance = self.services.ambulance
+        kept = timedelta(days=self.settings.ambulance_retention_days)
+
+        async def job() -> None:
+            await ambulance.update_clusters()
+            removed = await ambulance.purge(kept)
+            if removed:
+                log.info("retention: removed %d ambulance calls", removed)
+
+        await run_exclusively(self.redis, "ambulance", job, hold=timedelta(minutes=5))
+
+    async def brigade_retention(self) -> None:
+        """Brigades' tracks and photos past BRIGADE_TRACK_RETENTION_DAYS."""
+        brigades = self.services.brigades
+        kept = timedelta(days=self.settings.brigade_track_retention_days)
+
+        async def job() -> None:
+            removed = await brigades.purge(kept)
+            if removed:
+                log.info("retention: removed %d brigade fixes and photos", removed)
+
+        await run_exclusively(self.redis, "brigade-retention", job, hold=timedelta(minutes=50))
 
     async def purge_ledger(self) -> None:
         ledger = UpdateLedger(self.pool)

@@ -79,6 +79,9 @@ async def import_file(settings: Settings, args: argparse.Namespace) -> int:
             about={"file": path.name, "bytes": size, "actor": args.actor},
             progress=progress,
         )
+        if args.kind == "ambulance" and report.accepted:
+            run = await services.ambulance.update_clusters()
+            print(f"{len(run.new)} new clusters of calls")
     progress(report.rows, final=True)
     report_path = Path(args.report) if args.report else path.with_suffix(".rejected.csv")
     corrections = ""

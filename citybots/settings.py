@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.ambulance_rows import DEFAULT_CODES, CodeSet
 from services.languages import LANGUAGES
 
 BOT_NAMES: tuple[str, ...] = ("citizen", "staff", "quarantine", "doctor", "agent")
@@ -80,6 +81,19 @@ class Settings(BaseSettings):
     map_center: str = "43.2380,76.9450"
     miniapp_short_name: str = Field(default="", pattern=r"^([A-Za-z0-9_]{3,30})?$")
     miniapp_init_data_max_age_seconds: int = Field(default=300, ge=10, le=86_400)
+    # Ambulance (103) calls: clusters, codes, alerts, retention (services/ambulance.py)
+    ambulance_cluster_meters: float = Field(default=100.0, gt=0, le=10_000)
+    ambulance_cluster_days: float = Field(default=3.0, gt=0, le=60)
+    ambulance_cluster_min: int = Field(default=5, ge=2, le=10_000)
+    ambulance_codes: str = DEFAULT_CODES
+    ambulance_alert_chat_id: int | None = None
+    ambulance_retention_days: int = Field(default=365, ge=1, le=3650)
+    # Disinfection brigades and clean zones (services/brigades.py)
+    clean_zone_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    clean_zone_min_coverage: float = Field(default=0.6, gt=0, le=1)
+    brigade_spray_width_m: float = Field(default=20.0, gt=0, le=200)
+    brigade_still_minutes: int = Field(default=30, ge=5, le=24 * 60)
+    brigade_track_retention_days: int = Field(default=30, ge=1, le=3650)
 
     @field_validator("default_language")
     @classmethod
@@ -130,6 +144,12 @@ class Settings(BaseSettings):
                 load_spec(Path(str(value)))
             except ScenarioError as error:
                 raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("ambulance_codes")
+    @classmethod
+    def _ambulance_codes(cls, value: str) -> str:
+        CodeSet(value)  # a ValueError says which item is wrong
         return value
 
     @field_validator("city_timezone")

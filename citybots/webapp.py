@@ -13,9 +13,11 @@ import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
 
+from admin.ambulance_pages import setup_ambulance_pages
 from admin.api import setup_api
 from admin.app import init_app as init_admin
 from admin.audit_pages import setup_audit_pages
+from admin.brigades_pages import setup_brigades_pages
 from admin.checkpoints_pages import setup_checkpoints_pages
 from admin.feeds_pages import setup_feeds_pages
 from admin.hardening import BODY_TIMEOUT, body_deadline, input_guard
@@ -109,9 +111,11 @@ def build_web_app(
         settings.reports_dir,
         max_upload=settings.registry_upload_max_mb * 1024**2,
     )
+    setup_ambulance_pages(app, services.ambulance)
     setup_feeds_pages(app, services.feeds, services.rollups)
     setup_news_pages(app, services.news)
     links = BotLinks(miniapp_short_name=settings.miniapp_short_name)
+    setup_brigades_pages(app, services.brigades, lambda token: links.deep_link("staff", token))
     miniapp = MiniApp(
         citizens=services.citizens,
         statuses=services.statuses,

@@ -9,7 +9,11 @@ import asyncpg
 from redis.asyncio import Redis
 
 from citybots.settings import Settings
+from geofence.clusters import ClusterRule
+from services.ambulance import AmbulanceService
+from services.ambulance_rows import CodeSet
 from services.audit import record
+from services.brigades import BrigadeService
 from services.checkpoints import CheckpointService
 from services.citizens import CitizenService
 from services.container import Services
@@ -53,6 +57,15 @@ def build_services(
         after_leaving=timedelta(minutes=settings.exposure_after_minutes),
     )
     permits = PermitService(pool, statuses)
+    importer = RegistryImporter(
+        pool,
+        statuses,
+        timezone=settings.city_timezone,
+        positive_isolation_days=settings.positive_isolation_days,
+        on_positives=exposure.on_positive_results,
+        on_positives_withdrawn=exposure.retract,
+        ambulance_codes=CodeSet(settings.ambulance_codes),
+    )
     return Services(
         languages=LanguagePreferences(pool, redis),
         ledger=UpdateLedger(pool, lease=timedelta(seconds=settings.update_lease_seconds)),
@@ -64,14 +77,7 @@ def build_services(
         exposure=exposure,
         disputes=DisputeService(pool, statuses, on_positives_withdrawn=exposure.retract),
         outbox=Outbox(pool),
-        importer=RegistryImporter(
-            pool,
-            statuses,
-            timezone=settings.city_timezone,
-            positive_isolation_days=settings.positive_isolation_days,
-            on_positives=exposure.on_positive_results,
-            on_positives_withdrawn=exposure.retract,
-        ),
+        importer=importer,
         labs=LabService(pool),
         audit=partial(record, pool),
         quarantine=QuarantineService(
@@ -112,4 +118,21 @@ def build_services(
             per_second=settings.telegram_sends_per_second,
         ),
         pacer=Pacer(redis, Limits(per_bot=settings.telegram_sends_per_second)),
+        brigades=BrigadeService(
+            pool,
+            clean_hours=settings.clean_zone_hours,
+            spray_width_m=settings.brigade_spray_width_m,
+            still_minutes=settings.brigade_still_minutes,
+            clean_coverage=settings.clean_zone_min_coverage,
+        ),
+        ambulance=AmbulanceService(
+            pool,
+            importer,
+            rule=ClusterRule(
+                meters=settings.ambulance_cluster_meters,
+                seconds=settings.ambulance_cluster_days * 86400,
+                minimum=settings.ambulance_cluster_min,
+            ),
+            alert_chat_id=settings.ambulance_alert_chat_id,
+        ),
     )

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from flows.faq.handlers import Parser
 from flows.quarantine.live import LiveIngest
+from services.brigades import BrigadeService
 from services.checkpoints import CheckpointService
 from services.citizens import CitizenService
 from services.disputes import DisputeService
@@ -100,4 +101,5 @@ class BotContext(TypedDict):
     hotline: HotlineService
     tickets: Tickets
     nlu: Parser
+    brigades: BrigadeService
     news: NewsService

@@ -32,6 +32,7 @@ URGENT_KINDS = frozenset(
         "hotline_ticket",
         "hotline_from_citizen",
         "hotline_reply",
+        "ambulance_cluster",
     }
 )
 # What may go out as a paid broadcast (TELEGRAM_PAID_BROADCAST): notices to many people.
@@ -163,6 +164,18 @@ def render_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) ->
             ]
         )
         return Notice(body, keyboard)
+    if kind == "ambulance_cluster":
+        return Notice(
+            text(
+                lang,
+                "ambulance.cluster_alert",
+                cluster=params["cluster"],
+                calls=params["calls"],
+                first=local_time(datetime.fromisoformat(params["first"]), tz),
+                last=local_time(datetime.fromisoformat(params["last"]), tz),
+                place=f"{params['latitude']:.3f}, {params['longitude']:.3f}",
+            )
+        )
     if kind in ("news", "news_urgent", "news_channel"):
         return news_notice(kind, params, lang)
     raise UnknownNotice(kind)

@@ -61,6 +61,15 @@ def distances_m(
     return result
 
 
+def metres_per_degree(latitude: float) -> tuple[float, float]:
+    """Metres per degree east and north at a latitude (the plane tangent there)."""
+    phi = latitude * _RAD
+    w2 = 1.0 - _E2 * math.sin(phi) ** 2
+    east = WGS84_A / math.sqrt(w2) * math.cos(phi) * _RAD
+    north = WGS84_A * (1.0 - _E2) / (w2 * math.sqrt(w2)) * _RAD
+    return east, north
+
+
 def _wrap(degrees: float) -> float:
     """A longitude difference folded into [-180, 180) (across the antimeridian)."""
     return (degrees + 180.0) % 360.0 - 180.0

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from services.ambulance import AmbulanceService
+from services.brigades import BrigadeService
 from services.checkpoints import CheckpointService
 from services.citizens import CitizenService
 from services.disputes import DisputeService
@@ -69,5 +71,7 @@ class Services:
     model_runs: ModelRuns
     pacer: Pacer
     openings: OpeningLedger
+    ambulance: AmbulanceService
+    brigades: BrigadeService
     feeds: Feeds
     news: NewsService

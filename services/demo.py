@@ -10,8 +10,10 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from services.db import Connection
+from services.demo_field import load_field_demo
 from services.feeds.demo import remove_demo_feeds
 from services.validation import InvalidInput, parse_bin, parse_iin
 
@@ -94,9 +96,11 @@ async def load_demo_data(
     *,
     topics: Sequence[str] = (),
     districts: Sequence[str] = (),
+    timezone: str = "Asia/Almaty",
 ) -> dict[str, int]:
     """Upsert the demo city in one transaction; returns how many rows of each kind exist.
-    With hotline ``topics`` and ``districts``, the history has calls too."""
+    With hotline ``topics`` and ``districts``, the history has calls too; ``timezone``:
+    the city's, whose today the brigades' demo tasks are for."""
     now = now or datetime.now(UTC)
     async with conn.transaction():
         for key, name, address, lat, lon, capacity in _VENUES:
@@ -197,6 +201,7 @@ async def load_demo_data(
         )
         await _load_permits_and_checkpoint(conn, now, people)
         await _load_history(conn, now, topics=topics, districts=districts)
+        await load_field_demo(conn, now, ZoneInfo(timezone))
         counts = {}
         for table in DEMO_TABLES[:-1]:  # the panel user comes later, from the command
             counts[table] = await conn.fetchval(
@@ -210,6 +215,8 @@ async def load_demo_data(
 
 # Tables holding demo rows (marked by demo_key), children before their parents.
 DEMO_TABLES = (
+    "ambulance_calls",
+    "brigades",
     "passings",
     "permits",
     "hotline_calls",

@@ -24,7 +24,7 @@ def coarse(degrees: float) -> float:
     return round((math.floor(degrees / CELL_DEGREES) + 0.5) * CELL_DEGREES, 5)
 
 
-def _point(longitude: float, latitude: float, properties: dict[str, Any]) -> Feature:
+def point_feature(longitude: float, latitude: float, properties: dict[str, Any]) -> Feature:
     return {
         "type": "Feature",
         "geometry": {"type": "Point", "coordinates": [longitude, latitude]},
@@ -32,7 +32,7 @@ def _point(longitude: float, latitude: float, properties: dict[str, Any]) -> Fea
     }
 
 
-def _collection(features: list[Feature]) -> dict[str, Any]:
+def feature_collection(features: list[Feature]) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -52,10 +52,10 @@ class MapLayers:
             " FROM checkpoints ORDER BY name"
         )
         result: dict[str, Any] = {
-            "zones": _collection(await self.zones.features_in_force(at)),
-            "checkpoints": _collection(
+            "zones": feature_collection(await self.zones.features_in_force(at)),
+            "checkpoints": feature_collection(
                 [
-                    _point(
+                    point_feature(
                         c["longitude"],
                         c["latitude"],
                         {
@@ -67,9 +67,9 @@ class MapLayers:
                     for c in checkpoints
                 ]
             ),
-            "venues": _collection(
+            "venues": feature_collection(
                 [
-                    _point(
+                    point_feature(
                         v["longitude"],
                         v["latitude"],
                         {
@@ -92,9 +92,9 @@ class MapLayers:
                 " FROM quarantine_episodes e JOIN quarantine_cases c ON c.id = e.case_id"
                 " WHERE e.closed_at IS NULL ORDER BY e.opened_at"
             )
-            result["violations"] = _collection(
+            result["violations"] = feature_collection(
                 [
-                    _point(
+                    point_feature(
                         coarse(r["longitude"]),
                         coarse(r["latitude"]),
                         {

@@ -29,6 +29,7 @@ ROLES = (
     "epidemiologist",
     "permits_officer",
     "registry_officer",
+    "operations",
     "communications",
 )
 ROLE_NAMES = {
@@ -37,6 +38,7 @@ ROLE_NAMES = {
     "epidemiologist": "Epidemiologist",
     "permits_officer": "Permits officer",
     "registry_officer": "Health-registry officer",
+    "operations": "Operations (disinfection brigades)",
     "communications": "Communications (city news)",
 }
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,39}")

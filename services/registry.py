@@ -25,11 +25,13 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from services.ambulance_rows import CodeSet
 from services.audit import record
 from services.db import Connection
 from services.registry_rows import (
@@ -41,6 +43,7 @@ from services.registry_rows import (
     Rejected,
     RowError,
     RowParser,
+    ambulance_row,
 )
 from services.status import StatusService
 
@@ -63,6 +66,10 @@ _STAGE = {
     "pois": "CREATE TEMP TABLE IF NOT EXISTS stage_pois (kind text, name text, "
     "latitude double precision, longitude double precision, residents integer) "
     "ON COMMIT DELETE ROWS",
+    "ambulance": "CREATE TEMP TABLE IF NOT EXISTS stage_ambulance (call_id text, "
+    "called_at timestamptz, latitude double precision, longitude double precision, "
+    "address text, code text, outcome text, hospital text, placed_at timestamptz, "
+    "system text) ON COMMIT DELETE ROWS",
 }
 _MERGE = {
     "pcr": """
@@ -127,6 +134,18 @@ _MERGE = {
         )
         SELECT count(*) AS added, NULL::text[] AS iins, NULL::bigint[] AS positives FROM added
     """,
+    # A call is known by its dispatch system's id: sent again, it adds nothing.
+    "ambulance": """
+        WITH added AS (
+            INSERT INTO ambulance_calls (call_id, called_at, latitude, longitude, address,
+                                         code, outcome, hospital, placed_at, system, source)
+            SELECT call_id, called_at, latitude, longitude, address, code, outcome,
+                   hospital, placed_at, system, $1 FROM stage_ambulance
+            ON CONFLICT (system, call_id) DO NOTHING
+            RETURNING id
+        )
+        SELECT count(*) AS added, NULL::text[] AS iins, NULL::bigint[] AS positives FROM added
+    """,
 }
 
 
@@ -145,6 +164,7 @@ class RegistryImporter:
         positive_isolation_days: int = 14,
         on_positives: OnPositives | None = None,
         on_positives_withdrawn: OnPositivesWithdrawn | None = None,
+        ambulance_codes: CodeSet | None = None,
     ) -> None:
         """``on_positives``: after the commit, with new positive results (the exposure
         search); ``on_positives_withdrawn``: in the transaction, with positive results that
@@ -155,6 +175,10 @@ class RegistryImporter:
         self.positive_isolation_days = positive_isolation_days
         self.on_positives = on_positives
         self.on_positives_withdrawn = on_positives_withdrawn
+        self._parsers: dict[str, RowParser] = {
+            **PARSERS,
+            "ambulance": partial(ambulance_row, codes=ambulance_codes or CodeSet()),
+        }
 
     async def import_rows(
         self,
@@ -219,7 +243,7 @@ class RegistryImporter:
 
     def _parser(self, kind: str) -> tuple[RowParser, int]:
         """How a row of ``kind`` is checked, and how many fields it has."""
-        return PARSERS[kind], len(COLUMNS[kind])
+        return self._parsers[kind], len(COLUMNS[kind])
 
     async def _import(
         self,
@@ -326,7 +350,7 @@ class RegistryImporter:
         merge = _MERGE[kind]
         if kind == "pcr":
             summary = await conn.fetchrow(merge, source, self.positive_isolation_days)
-        elif kind in ("orgs", "pois"):
+        elif kind in ("orgs", "pois", "ambulance"):
             summary = await conn.fetchrow(merge, source)
         else:
             summary = await conn.fetchrow(merge)

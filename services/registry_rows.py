@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from services.ambulance_rows import COLUMNS as CALL_COLUMNS
+from services.ambulance_rows import REASONS as CALL_REASONS
+from services.ambulance_rows import CodeSet, check_call
 from services.exports import spreadsheet_safe
 from services.private_files import private_file
 from services.validation import (
@@ -24,7 +27,7 @@ from services.validation import (
     parse_phone,
 )
 
-KINDS = ("pcr", "contacts", "phones", "orgs", "pois")
+KINDS = ("pcr", "contacts", "phones", "orgs", "pois", "ambulance")
 POI_KINDS = ("pharmacy", "shop", "hotel", "hostel", "residents")
 COLUMNS = {
     "pcr": ("iin", "sampled_at", "result_at", "result", "laboratory"),
@@ -32,6 +35,7 @@ COLUMNS = {
     "phones": ("iin", "phone"),
     "orgs": ("bin", "name", "activity_code", "head_phone", "allowed"),
     "pois": ("kind", "name", "latitude", "longitude", "residents"),
+    "ambulance": CALL_COLUMNS,
 }
 REASONS = {
     "iin.not_digits": "IIN has characters other than digits",
@@ -89,6 +93,7 @@ REASONS = {
     "fhir.status": "status is not final, amended, corrected or entered-in-error",
     "fhir.value": "no outcome: valueCodeableConcept or interpretation is not positive/detected "
     "or negative/not detected",
+    **CALL_REASONS,
 }
 _POSITIVE = {"positive", "pos", "+", "1", "положительный", "оң"}
 _NEGATIVE = {"negative", "neg", "-", "0", "отрицательный", "теріс"}
@@ -289,6 +294,39 @@ def _poi_row(fields: list[str], tz: ZoneInfo, latest: datetime) -> tuple[Any, ..
             raise RowError("poi.residents")
         count = int(residents)
     return (kind.lower(), name, point.latitude, point.longitude, count)
+
+
+def ambulance_row(
+    fields: list[str], tz: ZoneInfo, latest: datetime, *, codes: CodeSet
+) -> tuple[Any, ...]:
+    """A call of the ambulance register (its codes set by the importer's settings, so
+    the importer binds ``codes``: see RegistryImporter)."""
+    call_id, called_raw, lat, lon, address, code, outcome, hospital, placed_raw, system = (
+        f.strip() for f in fields
+    )
+    called = parse_time(called_raw, tz, latest)
+    placed = parse_time(placed_raw, tz, latest) if placed_raw else None
+    if placed is not None and placed < called:
+        raise RowError("time.order")
+    try:
+        call = check_call(
+            call_id,
+            lat,
+            lon,
+            address,
+            code,
+            outcome,
+            hospital,
+            system,
+            codes=codes,
+            placed=placed is not None,
+        )
+    except InvalidInput as error:
+        raise RowError(error.code) from None
+    return (
+        call.call_id, called, call.latitude, call.longitude, call.address, call.code,
+        call.outcome, call.hospital, placed, call.system,
+    )  # fmt: skip
 
 
 RowParser = Callable[[list[str], ZoneInfo, datetime], tuple[Any, ...]]

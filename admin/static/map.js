@@ -133,8 +133,10 @@
       if (b.isValid()) bounds.extend(b);
     });
     if (bounds.isValid()) map.fitBounds(bounds, { padding: [24, 24], maxZoom: 15 });
-    L.control.layers(null, overlays, { collapsed: false }).addTo(map);
+    const control = L.control.layers(null, overlays, { collapsed: false }).addTo(map);
     element.dataset.ready = "true";
+    // Layers of other pages' scripts (map_ambulance.js) join here.
+    element.dispatchEvent(new CustomEvent("citymap:ready", { detail: { map: map, control: control, lines: lines } }));
   }
 
   draw().catch(function (error) {

@@ -9,6 +9,7 @@ async with SandboxClient("http://127.0.0.1:8080/sandbox") as sandbox:
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -232,6 +233,11 @@ class SandboxChat:
         self, file_name: str, content: str, mime_type: str = "text/csv"
     ) -> int:
         body = {"document": {"file_name": file_name, "content": content, "mime_type": mime_type}}
+        return int((await self._post("send", body))["message_id"])
+
+    async def send_photo(self, data: bytes) -> int:
+        """A photo from the phone's camera (the bytes of an image, any)."""
+        body = {"photo": base64.b64encode(data).decode()}
         return int((await self._post("send", body))["message_id"])
 
     async def press(self, button_text: str) -> None:

@@ -297,8 +297,19 @@ class UserSide(SandboxState):
                     "file_size": len(data),
                 }
             }
+        elif "photo" in body:
+            try:
+                data = base64.b64decode(str(body["photo"]), validate=True)
+            except binascii.Error:
+                raise ValueError("photo is not base64") from None
+            if not data:
+                raise ValueError("the photo is empty")
+            file_id = "SBX" + secrets.token_urlsafe(12)
+            self.files[file_id] = StoredFile(data, "photo", None, "image/jpeg")
+            size = {"file_id": file_id, "file_unique_id": file_id[3:15], "file_size": len(data)}
+            content = {"photo": [{**size, "width": 640, "height": 480}]}
         else:
-            raise ValueError("send needs text, contact, location or document")
+            raise ValueError("send needs text, contact, location, document or photo")
         return content
 
     async def wait_for_replies(

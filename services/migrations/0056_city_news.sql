@@ -6,7 +6,7 @@
 ALTER TABLE panel_users DROP CONSTRAINT panel_users_role_check;
 ALTER TABLE panel_users ADD CONSTRAINT panel_users_role_check CHECK (role IN
     ('admin', 'analyst', 'epidemiologist', 'permits_officer', 'registry_officer',
-     'communications'));
+     'operations', 'communications'));
 
 CREATE TABLE news_items (
     id            bigserial PRIMARY KEY,

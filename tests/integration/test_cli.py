@@ -60,7 +60,8 @@ async def test_demo_data_loads_an_obviously_labelled_city_once(
         tables = (
             "venues", "pcr_results", "zones", "doctors", "organisations", "checkpoints",
             "passings", "permits", "officers", "hotline_calls", "hotline_unanswered",
-            "daily_indicators", "panel_users", "registered_contacts",
+            "daily_indicators", "panel_users", "registered_contacts", "brigades",
+            "brigade_tasks", "ambulance_calls", "ambulance_clusters",
         )  # fmt: skip
         counts = [
             await conn.fetchval(f"SELECT count(*) FROM {t}")  # noqa: S608
@@ -124,10 +125,32 @@ async def test_demo_data_loads_an_obviously_labelled_city_once(
         assert {r["feed"]: r["days"] for r in feeds} == dict.fromkeys(FEEDS, 30)
         assert all(r["marked"] for r in feeds)
 
+        # the field systems: a day's tasks of two brigades, a week of calls, two clusters
+        clusters = await conn.fetchval(
+            "SELECT count(DISTINCT cluster_id) FROM ambulance_calls WHERE demo_key IS NOT NULL"
+        )
+        assert clusters == 2
+        assert await conn.fetchval(
+            "SELECT coverage > 0.9 FROM brigade_tasks WHERE state = 'done' "
+            "AND created_by = 'demo-data'"
+        )
+
         removed = _citybots("demo-data", "--remove", env=env, cwd=tmp_path)
         assert removed.returncode == 0, removed.stderr
+        assert not await conn.fetchval(
+            "SELECT count(*) FROM brigade_tasks WHERE created_by = 'demo-data'"
+        )
+        assert not await conn.fetchval(
+            "SELECT count(*) FROM ambulance_clusters c WHERE NOT EXISTS "
+            "(SELECT 1 FROM ambulance_calls a WHERE a.cluster_id = c.id)"
+        )
         for table in tables:
-            if table in ("organisations", "daily_indicators"):
+            if table in (
+                "organisations",
+                "daily_indicators",
+                "brigade_tasks",
+                "ambulance_clusters",
+            ):
                 continue
             left = await conn.fetchval(
                 f"SELECT count(*) FROM {table} WHERE demo_key IS NOT NULL"  # noqa: S608

@@ -82,6 +82,18 @@ def plausible_row(kind: str) -> st.SearchStrategy[list[str]]:
             number,
             st.one_of(st.integers(-5, 10**12).map(str), st.just(""), cells()),
         ),
+        "ambulance": st.tuples(
+            st.one_of(st.text("AZ09-", min_size=1, max_size=10), cells()),
+            times(),
+            number,
+            number,
+            st.one_of(st.just(""), name),
+            st.sampled_from(["J18.9", "J00", "J22", "J23", "U07.1", "I21", "x"]),
+            st.sampled_from(["on_site", "hospital", "refused", "отказ", "maybe"]),
+            st.one_of(st.just(""), name),
+            st.one_of(st.just(""), times()),
+            st.one_of(st.just("103"), name),
+        ),
     }
     return strategies[kind].map(list)
 
@@ -129,7 +141,12 @@ def csv_files(draw: st.DrawFn, kind: str) -> bytes:
 
 
 async def _stored(services: Services, kind: str, source: str) -> int | None:
-    table = {"pcr": "pcr_results", "orgs": "organisations", "pois": "points_of_interest"}
+    table = {
+        "pcr": "pcr_results",
+        "orgs": "organisations",
+        "pois": "points_of_interest",
+        "ambulance": "ambulance_calls",
+    }
     if kind not in table:
         return None
     has_source = await services.importer.pool.fetchval(

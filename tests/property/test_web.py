@@ -120,6 +120,18 @@ def _clear_json_error(status: int, content_type: str, body: str) -> None:
         assert len(message) > 10
 
 
+def push_answer_is_clear(status: int, content_type: str, body: str) -> None:
+    """A push API's answer: a clear JSON error, or a report accounting for every item,
+    each rejected one with its line and reason."""
+    _clear_json_error(status, content_type, body)
+    if status == 200:
+        report = json.loads(body)
+        assert (
+            report["accepted"] + report["duplicates"] + len(report["rejected"]) == report["rows"]
+        )
+        assert all(r["line"] >= 1 and r["reason"] for r in report["rejected"])
+
+
 def _csv_cells_safe(body: str) -> None:
     for row in list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))[1:]:
         for cell in row:
@@ -194,14 +206,7 @@ async def test_the_lab_push_api_answers_every_request_with_json_never_a_500(
             f"{panel.base}/api/v1/pcr-results", data=body, headers=headers
         ) as answer:
             status, kind, text = answer.status, answer.content_type, await answer.text()
-        _clear_json_error(status, kind, text)
-        if status == 200:
-            report = json.loads(text)
-            assert (
-                report["accepted"] + report["duplicates"] + len(report["rejected"])
-                == report["rows"]
-            )
-            assert all(r["line"] >= 1 and r["reason"] for r in report["rejected"])
+        push_answer_is_clear(status, kind, text)
 
     await cases.feed("lab push API (HTTP)", pushes, push)
 

@@ -1,0 +1,41 @@
+"""`citybots ambulance add-system NAME | clusters`: the ambulance dispatch systems that
+push calls over the API, and the cluster computation run at once (the platform runs it
+every 30 seconds)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from citybots.settings import Settings
+
+
+def add_parser(commands: Any) -> None:
+    ambulance = commands.add_parser("ambulance", help="ambulance 103 calls: dispatch systems")
+    sub = ambulance.add_subparsers(dest="ambulance_command", required=True)
+    add = sub.add_parser("add-system", help="add a dispatch system and print its API key")
+    add.add_argument("name")
+    sub.add_parser("clusters", help="cluster the calls not clustered yet, now")
+
+
+async def ambulance_command(settings: Settings, args: argparse.Namespace) -> int:
+    from citybots.infrastructure import command_services
+    from services.ambulance import AmbulanceError
+
+    async with command_services(settings) as services:
+        if args.ambulance_command == "clusters":
+            run = await services.ambulance.update_clusters()
+            print(
+                f"{run.fresh:,} calls clustered: {len(run.new)} new clusters, "
+                f"{run.merged} merged ({run.seconds:.2f} s)"
+            )
+            return 0
+        try:
+            key = await services.ambulance.add_system(args.name)
+        except AmbulanceError as error:
+            print(f"citybots: {error}", file=sys.stderr)
+            return 1
+    print(f"dispatch system {args.name!r} added. Its API key (shown once, stored hashed):\n{key}")
+    print("Push calls with: POST /api/v1/ambulance-calls, header 'Authorization: Bearer <key>'")
+    return 0
