@@ -7,9 +7,11 @@ Every mistake is reported with where it is, like the rest of the scenario file.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,8 +31,66 @@ KINDS = (
 )
 
 
+MATRIX_SETTINGS = ("home", "school", "work", "others")  # as Prem et al. name them
+MODULE_DIR = Path(__file__).resolve().parent
+
+
 class CityError(ValueError):
     """A structured block or intervention that cannot be used (where and why)."""
+
+
+@dataclass(frozen=True)
+class ContactMatrices:
+    """Published contact matrices (Prem et al. 2021): per setting, 16 rows (the person's
+    five-year band) of 16 columns (their contacts' band), mean contacts a day."""
+
+    path: Path
+    area: str
+    matrices: dict[str, npt.NDArray[np.float64]]
+
+    def per_band(self, setting: str) -> tuple[float, ...]:
+        """Contacts a day of a person of each band in ``setting`` (the row sums)."""
+        return tuple(float(v) for v in self.matrices[setting].sum(axis=1))
+
+
+def load_matrices(
+    path: Path, area: str, where: str = "structured.contacts.matrices"
+) -> ContactMatrices:
+    """The matrices of one ``area`` from a CSV of rows ``area,setting,age,<16 bands>``
+    (lines starting with # are comments; services/model/data/prem2021_kaz.csv)."""
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            lines = [line for line in f if line.strip() and not line.startswith("#")]
+    except OSError as error:
+        raise CityError(f"{where}.file: cannot read {path} ({error.strerror})") from error
+    reader = csv.reader(lines)
+    header = next(reader, [])
+    if len(header) != 3 + FIVE_YEAR_BANDS or header[:3] != ["area", "setting", "age"]:
+        raise CityError(
+            f"{where}.file: {path.name} needs the columns area, setting, age and 16 bands"
+        )
+    rows: dict[str, list[list[float]]] = {s: [] for s in MATRIX_SETTINGS}
+    for n, row in enumerate(reader, start=2):
+        if len(row) != len(header):
+            raise CityError(f"{where}.file: {path.name} row {n} has {len(row)} values")
+        if row[0] != area or row[1] not in rows:
+            continue
+        try:
+            values = [float(v) for v in row[3:]]
+        except ValueError as error:
+            raise CityError(f"{where}.file: {path.name} row {n}: {error}") from error
+        if any(not np.isfinite(v) or v < 0 for v in values):
+            raise CityError(f"{where}.file: {path.name} row {n}: values must be 0 or more")
+        rows[row[1]].append(values)
+    matrices = {}
+    for setting, table in rows.items():
+        if len(table) != FIVE_YEAR_BANDS:
+            raise CityError(
+                f"{where}: {path.name} has {len(table)} rows for area {area!r}, setting "
+                f"{setting!r} ({FIVE_YEAR_BANDS} are needed)"
+            )
+        matrices[setting] = np.asarray(table, dtype=np.float64)
+    return ContactMatrices(path=path, area=area, matrices=matrices)
 
 
 @dataclass(frozen=True)
@@ -108,13 +168,26 @@ def parse_structure(raw: object, number: Number, pyramid: tuple[int, ...]) -> St
     if sum(sizes) <= 0:
         raise CityError("structured.household_sizes: the shares cannot all be 0")
     contacts = _mapping(top.get("contacts"), "structured.contacts")
+    matrices = _matrices(contacts.get("matrices"))
+    # With published matrices: school, work and community contacts a day per band are
+    # the rows' sums of school, work and "others", and the community mixing matrix is
+    # "others" itself; a list given beside them replaces that setting's sums.
+    from_matrices = {"school": "school", "work": "work", "community": "others"}
     per_band = {
-        name: _numbers(contacts.get(name), f"structured.contacts.{name}", FIVE_YEAR_BANDS, number)
+        name: (
+            matrices.per_band(from_matrices[name])
+            if matrices is not None and contacts.get(name) is None
+            else _numbers(
+                contacts.get(name), f"structured.contacts.{name}", FIVE_YEAR_BANDS, number
+            )
+        )
         for name in ("school", "work", "community")
     }
     mixing_raw = contacts.get("community_mixing")
     mixing: tuple[tuple[float, ...], ...] = ()
-    if isinstance(mixing_raw, dict):
+    if matrices is not None and mixing_raw is None:
+        mixing = tuple(tuple(float(v) for v in row) for row in matrices.matrices["others"])
+    elif isinstance(mixing_raw, dict):
         at = "structured.contacts.community_mixing"
         rows = approximate_mixing(
             pyramid,
@@ -179,6 +252,22 @@ def parse_structure(raw: object, number: Number, pyramid: tuple[int, ...]) -> St
         ),
         sources={str(k): str(v) for k, v in sources.items()},
     )
+
+
+def _matrices(raw: object) -> ContactMatrices | None:
+    """``structured.contacts.matrices: {file, area}``; the file's path is relative to
+    services/model unless absolute."""
+    if raw is None:
+        return None
+    where = "structured.contacts.matrices"
+    spec = _mapping(raw, where)
+    file, area = spec.get("file"), spec.get("area", "national")
+    if not isinstance(file, str) or not file.strip():
+        raise CityError(f"{where}.file: the path of a CSV of contact matrices is needed")
+    if not isinstance(area, str) or not area.strip():
+        raise CityError(f"{where}.area: must be a name (national, urban)")
+    path = Path(file.strip())
+    return load_matrices(path if path.is_absolute() else MODULE_DIR / path, area.strip(), where)
 
 
 def _ages(value: object, where: str, number: Number) -> tuple[int, int]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from services.model.city import build_policy
+from services.model.city import CityError, build_policy, load_matrices
 from services.model.disease import source_consistent_defaults
 from services.model.ensemble import run_task, summarise, tasks_for, with_overrides
 from services.model.population import STUDENT, WORKER, build_population
@@ -271,3 +271,55 @@ def test_the_probability_per_contact_gives_the_wanted_r0(spec, city) -> None:  #
     low = per_contact_for_r0(city, structure.population, structure.setting_weight, days, 1.5)
     high = per_contact_for_r0(city, structure.population, structure.setting_weight, days, 3.0)
     assert 0 < low < high < 1
+
+
+def test_the_published_contact_matrices_are_16x16_non_negative_and_what_the_model_uses(
+    spec,  # type: ignore[no-untyped-def]
+) -> None:
+    # The file as published (Prem et al. 2021, Kazakhstan), read without the model's code.
+    path = Path(str(default_scenarios_path())).parent / "data" / "prem2021_kaz.csv"
+    lines = [x for x in path.read_text(encoding="utf-8").splitlines() if not x.startswith("#")]
+    header, rows = lines[0].split(","), [x.split(",") for x in lines[1:]]
+    assert header[:3] == ["area", "setting", "age"]
+    assert len(header) == 3 + 16
+    table: dict[tuple[str, str], list[list[float]]] = {}
+    for row in rows:
+        table.setdefault((row[0], row[1]), []).append([float(v) for v in row[3:]])
+    assert set(table) == {
+        (area, setting)
+        for area in ("national", "urban")
+        for setting in ("home", "school", "work", "others")
+    }
+    for matrix in table.values():
+        values = np.asarray(matrix)
+        assert values.shape == (16, 16)
+        assert (values >= 0).all()
+    # Loaded by the model's reader, and used by the shipped structured city (urban).
+    loaded = load_matrices(path, "urban")
+    config = spec.structure.population
+    urban = {s: np.asarray(table[("urban", s)]) for s in ("home", "school", "work", "others")}
+    for setting, values in urban.items():
+        assert np.array_equal(loaded.matrices[setting], values)
+    assert np.allclose(config.school_contacts, urban["school"].sum(axis=1))
+    assert np.allclose(config.work_contacts, urban["work"].sum(axis=1))
+    assert np.allclose(config.community_contacts, urban["others"].sum(axis=1))
+    assert np.array_equal(np.asarray(config.community_mixing), urban["others"])
+    # A few published values, as a check that rows and columns were not swapped: the
+    # 10-14s' school contacts are mostly with their own band, and nobody under 15 works.
+    assert urban["school"][2].argmax() == 2
+    assert urban["work"][:3].sum() == 0
+    assert "published" in spec.structure.sources["contacts"].lower()
+
+
+def test_a_contact_matrix_file_missing_a_setting_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "matrices.csv"
+    bands = ",".join(f"b{i}" for i in range(16))
+    ones = ",".join(["1"] * 16)
+    rows = [f"urban,{s},{i},{ones}" for s in ("home", "school", "work") for i in range(16)]
+    path.write_text(f"# comment\narea,setting,age,{bands}\n" + "\n".join(rows) + "\n")
+    with pytest.raises(CityError, match="0 rows for area 'urban', setting 'others'"):
+        load_matrices(path, "urban")
+    document = yaml.safe_load(Path(default_scenarios_path()).read_text(encoding="utf-8"))
+    document["structured"]["contacts"]["matrices"] = {"file": str(path), "area": "urban"}
+    with pytest.raises(ScenarioError, match="setting 'others'"):
+        parse_spec(document)
