@@ -186,11 +186,15 @@ class Rollups:
         if state is None or rebuild:
             for metric, source in METRICS.items():
                 kept = self.retention.get(metric)
+                # the hours that still have raw rows, and those rolled up before whose rows
+                # are gone since (the demo removed): recomputed, they drop to what is left
                 await conn.execute(
                     "INSERT INTO rollup_dirty (metric, hour)"  # noqa: S608 - constants
                     f" SELECT DISTINCT $1, date_trunc('hour', {source.time}, 'UTC')"
                     f" FROM {source.table} WHERE {source.marks_where or source.where}"
-                    f" AND {source.time} >= $2",
+                    f" AND {source.time} >= $2"
+                    " UNION SELECT metric, hour FROM rollup_hourly"
+                    " WHERE metric = $1 AND hour >= $2",
                     metric,
                     datetime.min.replace(tzinfo=UTC)
                     if kept is None
