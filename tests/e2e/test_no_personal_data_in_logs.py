@@ -501,7 +501,7 @@ PANEL_VISITS: dict[str, list[tuple[str, dict[str, str]]]] = {
 async def _panel(deployed: Deployment, services: Services, bin_: str) -> None:
     """Searches and filters carrying the canaries, the pages that show cases, an upload of
     each kind and the NLU endpoint, by the roles that may."""
-    today = datetime.now(UTC).date()
+    today = datetime.now(services.rollups.tz).date()  # the city's day: Almaty is UTC+5
     for role, visits in PANEL_VISITS.items():
         await services.panel.create_user(role.replace("_", "-"), role, PASSWORD, actor="t")
         async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
