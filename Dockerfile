@@ -13,6 +13,7 @@ COPY pyproject.toml README.md ./
 COPY citybots citybots
 COPY bots bots
 COPY flows flows
+COPY presentation presentation
 COPY services services
 COPY admin admin
 COPY geofence geofence

@@ -131,9 +131,10 @@ async def test_hospitals_get_calls_per_day_and_the_median_and_p90_time_to_placem
     services: Services, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     hospital = f"Hospital {secrets.token_hex(3)}"
-    called = datetime.now(TZ).replace(hour=1, minute=0, second=0, microsecond=0)
-    if called > datetime.now(TZ):
-        called -= timedelta(days=1)
+    # yesterday at 01:00, so that every placement (up to 03:00) is in the past at any hour
+    called = (datetime.now(TZ) - timedelta(days=1)).replace(
+        hour=1, minute=0, second=0, microsecond=0
+    )
     lines = []
     for minutes in (30, 40, 50, 60, 120):
         lat, lon = _place()

@@ -32,8 +32,8 @@ from services.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the Dockerfile copies into the image before `pip install .`.
-SOURCES = ("pyproject.toml", "README.md", "citybots", "bots", "flows", "services", "admin")
-SOURCES += ("geofence", "nlu", "scripts")
+SOURCES = ("pyproject.toml", "README.md", "citybots", "bots", "flows", "presentation")
+SOURCES += ("services", "admin", "geofence", "nlu", "scripts")
 AS_ROOT = os.geteuid() == 0  # then the app runs as nobody, as the image's app user
 NOBODY = 65534
 # The values docker-compose.yml refuses to start without.
