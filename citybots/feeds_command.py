@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
+from citybots.commands import add_api_client
 from citybots.settings import Settings
 from services.feeds.specs import FEEDS
 
@@ -22,15 +22,12 @@ def add_parser(commands: Any) -> None:
 
 
 async def feeds_command(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.infrastructure import command_services
     from services.feeds.store import FeedSourceError
 
-    async with command_services(settings) as services:
-        try:
-            key = await services.feeds.sources.add(args.name, args.feeds)
-        except FeedSourceError as error:
-            print(f"citybots: {error}", file=sys.stderr)
-            return 1
-    print(f"source {args.name!r} added. Its API key (shown once, stored hashed):\n{key}")
-    print("Push rows with: POST /api/v1/feeds/<feed>, header 'Authorization: Bearer <key>'")
-    return 0
+    return await add_api_client(
+        settings,
+        lambda services: services.feeds.sources.add(args.name, args.feeds),
+        FeedSourceError,
+        added=f"source {args.name!r}",
+        push="rows with: POST /api/v1/feeds/<feed>",
+    )

@@ -6,12 +6,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from citybots.commands import city_time, cli_actor, stop_on_sigterm
+from citybots.commands import (
+    add_api_client,
+    city_time,
+    cli_actor,
+    command_error,
+    stop_on_sigterm,
+)
 from citybots.settings import Settings
 
 
@@ -23,13 +28,11 @@ async def import_zones(settings: Settings, args: argparse.Namespace, path: Path)
     try:
         valid_from = city_time(args.valid_from, settings) if args.valid_from else datetime.now(UTC)
     except ValueError:
-        print(f"citybots: --valid-from: not a time: {args.valid_from!r}", file=sys.stderr)
-        return 2
+        return command_error(f"--valid-from: not a time: {args.valid_from!r}", 2)
     try:
         shapes = parse_zones(await asyncio.to_thread(path.read_bytes), kind=args.zone_kind)
     except ZoneError as error:
-        print(f"citybots: {path.name}: {error}; nothing imported", file=sys.stderr)
-        return 1
+        return command_error(f"{path.name}: {error}; nothing imported")
     async with command_services(settings) as services:
         try:
             result = await services.zones.import_shapes(
@@ -39,8 +42,7 @@ async def import_zones(settings: Settings, args: argparse.Namespace, path: Path)
                 source=f"file:{path.name}",
             )
         except ZoneImportError as error:
-            print(f"citybots: {error}; nothing imported", file=sys.stderr)
-            return 1
+            return command_error(f"{error}; nothing imported")
     print(
         f"{len(shapes)} zones: {result.added} new, {result.replaced} new versions, "
         f"{result.unchanged} unchanged; in force from {valid_from:%Y-%m-%d %H:%M %Z}"
@@ -56,8 +58,7 @@ async def import_file(settings: Settings, args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     if not await asyncio.to_thread(path.is_file):
-        print(f"citybots: no such file: {path}", file=sys.stderr)
-        return 2
+        return command_error(f"no such file: {path}", 2)
     if args.kind == "zones":
         return await import_zones(settings, args, path)
     source = CsvSource(path)
@@ -107,15 +108,13 @@ async def zones(settings: Settings, args: argparse.Namespace) -> int:
     try:
         at = city_time(args.at, settings) if args.at else datetime.now(UTC)
     except ValueError:
-        print(f"citybots: --at: not a time: {args.at!r}", file=sys.stderr)
-        return 2
+        return command_error(f"--at: not a time: {args.at!r}", 2)
     async with command_services(settings) as services:
         if args.zones_command == "at":
             try:
                 point = parse_coordinates(args.lat, args.lon)
             except InvalidInput as error:
-                print(f"citybots: not a place: {error.code}", file=sys.stderr)
-                return 2
+                return command_error(f"not a place: {error.code}", 2)
             hits = await services.zones.zones_at(point.longitude, point.latitude, at)
             for hit in hits:
                 print(f"{hit.kind:<10} {hit.name}  (version {hit.version})")
@@ -125,10 +124,7 @@ async def zones(settings: Settings, args: argparse.Namespace) -> int:
         if args.zones_command == "lift":
             lifted = await services.zones.lift(args.kind, args.name, at=at, actor="cli")
             if not lifted:
-                print(
-                    f"citybots: no {args.kind} zone {args.name!r} in force then", file=sys.stderr
-                )
-                return 1
+                return command_error(f"no {args.kind} zone {args.name!r} in force then")
             print(f"{args.kind} zone {args.name!r} lifted from {at:%Y-%m-%d %H:%M %Z}")
             return 0
         summaries = await services.zones.points_per_zone(args.kind, at)
@@ -144,18 +140,15 @@ async def zones(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def labs_add(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.infrastructure import command_services
     from services.labs import LabError
 
-    async with command_services(settings) as services:
-        try:
-            key = await services.labs.add(args.name)
-        except LabError as error:
-            print(f"citybots: {error}", file=sys.stderr)
-            return 1
-    print(f"laboratory {args.name!r} added. Its API key (shown once, stored hashed):\n{key}")
-    print("Push results with: POST /api/v1/pcr-results, header 'Authorization: Bearer <key>'")
-    return 0
+    return await add_api_client(
+        settings,
+        lambda services: services.labs.add(args.name),
+        LabError,
+        added=f"laboratory {args.name!r}",
+        push="results with: POST /api/v1/pcr-results",
+    )
 
 
 async def checkpoints(settings: Settings, args: argparse.Namespace) -> int:
@@ -184,8 +177,7 @@ async def checkpoints(settings: Settings, args: argparse.Namespace) -> int:
                     if isinstance(error, PermitError)
                     else input_error("en", error.code)
                 )
-                print(f"citybots: {told}", file=sys.stderr)
-                return 1
+                return command_error(f"{told}")
         checkpoints = await services.checkpoints.all()
     username = await bot_username(settings, "citizen")
     folder = settings.data_dir / "checkpoints"
@@ -210,8 +202,7 @@ async def rollups(settings: Settings, args: argparse.Namespace) -> int:
     async with command_services(settings) as services:
         report = await services.rollups.refresh(rebuild=args.rollups_command == "rebuild")
     if report is None:
-        print("citybots: another roll-up is running; try again in a minute", file=sys.stderr)
-        return 1
+        return command_error("another roll-up is running; try again in a minute")
     print(
         f"roll-ups: {report.hours:,} hours and {report.days:,} days recomputed"
         f"{' (everything rebuilt)' if report.rebuilt else ''} in {report.seconds:.2f} s"
