@@ -21,16 +21,9 @@ def add_parser(commands: Any) -> None:
 
 async def ambulance_command(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.infrastructure import command_services
-    from services.ambulance import AmbulanceError
 
     if args.ambulance_command == "add-system":
-        return await add_api_client(
-            settings,
-            lambda services: services.ambulance.add_system(args.name),
-            AmbulanceError,
-            added=f"dispatch system {args.name!r}",
-            push="calls with: POST /api/v1/ambulance-calls",
-        )
+        return await _add_system(settings, args.name)
     async with command_services(settings) as services:
         run = await services.ambulance.update_clusters()
     print(
@@ -38,3 +31,11 @@ async def ambulance_command(settings: Settings, args: argparse.Namespace) -> int
         f"{run.merged} merged ({run.seconds:.2f} s)"
     )
     return 0
+
+
+async def _add_system(settings: Settings, name: str) -> int:
+    from services.ambulance import AmbulanceError
+
+    return await add_api_client(
+        settings, "dispatch system", name, lambda s: s.ambulance.add_system(name), AmbulanceError
+    )

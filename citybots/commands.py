@@ -52,17 +52,24 @@ def command_error(message: str, status: int = 1) -> int:
     return status
 
 
+# The systems that push data over the API, by the word the CLI calls them: what they push, where.
+API_CLIENTS = {
+    "laboratory": "results with: POST /api/v1/pcr-results",
+    "dispatch system": "calls with: POST /api/v1/ambulance-calls",
+    "source": "rows with: POST /api/v1/feeds/<feed>",
+}
+
+
 async def add_api_client(
     settings: Settings,
+    kind: str,
+    name: str,
     add: Callable[[Services], Awaitable[str]],
     refused: type[Exception],
-    *,
-    added: str,
-    push: str,
 ) -> int:
-    """Adds a system that pushes data over the API (``add`` stores it and gives its key)
-    and prints the key, which only this once is seen in the clear (it is stored hashed),
-    with how to push. ``added`` names the new client; ``push`` is what it sends, where."""
+    """Adds a system of a kind in API_CLIENTS (``add`` stores it and gives its key) and
+    prints the key, which only this once is seen in the clear (it is stored hashed), with
+    how to push; an error of type ``refused`` is the command's error."""
     from citybots.infrastructure import command_services
 
     async with command_services(settings) as services:
@@ -70,6 +77,6 @@ async def add_api_client(
             key = await add(services)
         except refused as error:
             return command_error(str(error))
-    print(f"{added} added. Its API key (shown once, stored hashed):\n{key}")
-    print(f"Push {push}, header 'Authorization: Bearer <key>'")
+    print(f"{kind} {name!r} added. Its API key (shown once, stored hashed):\n{key}")
+    print(f"Push {API_CLIENTS[kind]}, header 'Authorization: Bearer <key>'")
     return 0

@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
 
 from citybots.commands import add_api_client
 from citybots.settings import Settings
 from services.feeds.specs import FEEDS
+
+if TYPE_CHECKING:
+    from services.container import Services
 
 
 def add_parser(commands: Any) -> None:
@@ -24,10 +28,7 @@ def add_parser(commands: Any) -> None:
 async def feeds_command(settings: Settings, args: argparse.Namespace) -> int:
     from services.feeds.store import FeedSourceError
 
-    return await add_api_client(
-        settings,
-        lambda services: services.feeds.sources.add(args.name, args.feeds),
-        FeedSourceError,
-        added=f"source {args.name!r}",
-        push="rows with: POST /api/v1/feeds/<feed>",
-    )
+    def add(services: Services) -> Awaitable[str]:
+        return services.feeds.sources.add(args.name, args.feeds)
+
+    return await add_api_client(settings, "source", args.name, add, FeedSourceError)

@@ -143,11 +143,7 @@ async def labs_add(settings: Settings, args: argparse.Namespace) -> int:
     from services.labs import LabError
 
     return await add_api_client(
-        settings,
-        lambda services: services.labs.add(args.name),
-        LabError,
-        added=f"laboratory {args.name!r}",
-        push="results with: POST /api/v1/pcr-results",
+        settings, "laboratory", args.name, lambda s: s.labs.add(args.name), LabError
     )
 
 
@@ -177,7 +173,7 @@ async def checkpoints(settings: Settings, args: argparse.Namespace) -> int:
                     if isinstance(error, PermitError)
                     else input_error("en", error.code)
                 )
-                return command_error(f"{told}")
+                return command_error(told)
         checkpoints = await services.checkpoints.all()
     username = await bot_username(settings, "citizen")
     folder = settings.data_dir / "checkpoints"
