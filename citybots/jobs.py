@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -40,6 +41,20 @@ async def watch_quarantine_again(services: Services) -> None:
     watched = await services.quarantine.ensure_index()
     if watched:
         log.info("quarantine: watching %d cases again (Redis had lost the index)", watched)
+
+
+def _logged(
+    work: Callable[[], Awaitable[int]], message: str, level: int = logging.INFO
+) -> Callable[[], Awaitable[None]]:
+    """A job that does ``work`` and logs ``message`` with the number it returns (of rows
+    removed, of notices made...) when it is not 0."""
+
+    async def job() -> None:
+        count = await work()
+        if count:
+            log.log(level, message, count)
+
+    return job
 
 
 @dataclass
@@ -81,12 +96,8 @@ class Jobs:
         self.metrics.job_runs.labels(event.job_id, outcome).inc()
 
     async def auto_checkout(self) -> None:
-        await run_exclusively(
-            self.redis,
-            "auto-checkout",
-            self.services.visits.auto_checkout,
-            hold=timedelta(seconds=50),
-        )
+        checkout = self.services.visits.auto_checkout
+        await run_exclusively(self.redis, "auto-checkout", checkout, hold=timedelta(seconds=50))
 
     async def retention(self) -> None:
         pool = self.pool
@@ -119,45 +130,32 @@ class Jobs:
             log.info("audit chain: head #%d %s", seq, digest[:16])
 
     async def lookup_watch(self) -> None:
-        await run_exclusively(
-            self.redis,
-            "lookup-watch",
-            self.services.staff_lookups.flag_unusual,
-            hold=timedelta(minutes=50),
-        )
+        flag = self.services.staff_lookups.flag_unusual
+        await run_exclusively(self.redis, "lookup-watch", flag, hold=timedelta(minutes=50))
 
     async def exposure_catch_up(self) -> None:
-        exposure = self.services.exposure
-
-        async def job() -> None:
-            found = await exposure.catch_up()
-            if found:
-                log.warning("exposure: %d notices from results whose search was missed", found)
-
-        await run_exclusively(self.redis, "exposure-catch-up", job, hold=timedelta(seconds=25))
+        missed = _logged(
+            self.services.exposure.catch_up,
+            "exposure: %d notices from results whose search was missed",
+            logging.WARNING,
+        )
+        await run_exclusively(self.redis, "exposure-catch-up", missed, hold=timedelta(seconds=25))
 
     async def status_catch_up(self) -> None:
-        statuses = self.services.statuses
-
-        async def job() -> None:
-            made_stale = await statuses.catch_up()
-            if made_stale:
-                log.warning("status: %d cached statuses made stale late", made_stale)
-
-        await run_exclusively(self.redis, "status-catch-up", job, hold=timedelta(seconds=4))
+        late = _logged(
+            self.services.statuses.catch_up,
+            "status: %d cached statuses made stale late",
+            logging.WARNING,
+        )
+        await run_exclusively(self.redis, "status-catch-up", late, hold=timedelta(seconds=4))
 
     async def status_notices(self) -> None:
-        await run_exclusively(
-            self.redis,
-            "status-notices",
-            self.services.status_notices.tell_due,
-            hold=timedelta(seconds=1.5),
-        )
+        tell = self.services.status_notices.tell_due
+        await run_exclusively(self.redis, "status-notices", tell, hold=timedelta(seconds=1.5))
 
     async def rollups(self) -> None:
-        await run_exclusively(
-            self.redis, "rollups", self.services.rollups.refresh, hold=timedelta(seconds=55)
-        )
+        refresh = self.services.rollups.refresh
+        await run_exclusively(self.redis, "rollups", refresh, hold=timedelta(seconds=55))
 
     async def quarantine_sweep(self) -> None:
         services = self.services
@@ -185,13 +183,11 @@ class Jobs:
     async def quarantine_close(self) -> None:
         quarantine = self.services.quarantine
         tz = ZoneInfo(self.settings.city_timezone)
-
-        async def job() -> None:
-            closed = await quarantine.close_finished(datetime.now(tz).date())
-            if closed:
-                log.info("quarantine: %d cases closed at the end of isolation", closed)
-
-        await run_exclusively(self.redis, "quarantine-close", job, hold=timedelta(minutes=9))
+        close = _logged(
+            lambda: quarantine.close_finished(datetime.now(tz).date()),
+            "quarantine: %d cases closed at the end of isolation",
+        )
+        await run_exclusively(self.redis, "quarantine-close", close, hold=timedelta(minutes=9))
 
     async def ambulance(self) -> None:
         """Clusters of calls stored since the last run (an import clusters its own calls
@@ -210,15 +206,12 @@ class Jobs:
 
     async def brigade_retention(self) -> None:
         """Brigades' tracks and photos past BRIGADE_TRACK_RETENTION_DAYS."""
-        brigades = self.services.brigades
         kept = timedelta(days=self.settings.brigade_track_retention_days)
-
-        async def job() -> None:
-            removed = await brigades.purge(kept)
-            if removed:
-                log.info("retention: removed %d brigade fixes and photos", removed)
-
-        await run_exclusively(self.redis, "brigade-retention", job, hold=timedelta(minutes=50))
+        purge = _logged(
+            partial(self.services.brigades.purge, kept),
+            "retention: removed %d brigade fixes and photos",
+        )
+        await run_exclusively(self.redis, "brigade-retention", purge, hold=timedelta(minutes=50))
 
     async def purge_ledger(self) -> None:
         ledger = UpdateLedger(self.pool)
