@@ -9,7 +9,7 @@ import re
 import sys
 from zoneinfo import ZoneInfo
 
-from citybots.commands import city_time, command_error
+from citybots.commands import city_time, command_error, print_each
 from citybots.settings import Settings
 
 
@@ -90,13 +90,14 @@ async def disputes(settings: Settings, args: argparse.Namespace) -> int:
     async with command_services(settings) as services:
         if args.disputes_command == "list":
             disputes = await services.disputes.list(None if args.all else "open")
-            if not disputes:
-                print("no open disputes" if not args.all else "no disputes")
-            for d in disputes:
-                print(
+            print_each(
+                (
                     f"#{d.id}  {d.created_at:%Y-%m-%d %H:%M}  {d.state:<8}  IIN {d.iin}  "
                     f"shown {d.status_shown}  ref {d.test_reference or '-'}\n    {d.claim}"
-                )
+                    for d in disputes
+                ),
+                "no open disputes" if not args.all else "no disputes",
+            )
             await services.audit(
                 actor=f"cli:{getpass.getuser()}", action="disputes.list", subject=None
             )
@@ -130,13 +131,14 @@ async def exposures(settings: Settings, args: argparse.Namespace) -> int:
             details={"since": args.since, "count": len(notices)},
         )
     tz = ZoneInfo(settings.city_timezone)
-    for n in notices:
-        print(
+    print_each(
+        (
             f"{n.exposed_iin}  {n.venue_name}  {n.window_start.astimezone(tz):%Y-%m-%d %H:%M}"
             f" - {n.window_end.astimezone(tz):%H:%M}  {'notified' if n.notified else 'pending'}"
-        )
-    if not notices:
-        print("no exposure notices")
+            for n in notices
+        ),
+        "no exposure notices",
+    )
     return 0
 
 

@@ -7,7 +7,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -43,6 +43,16 @@ def city_time(raw: str, settings: Settings) -> datetime:
     carries an offset; ValueError when it is not a time."""
     moment = datetime.fromisoformat(raw)
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(settings.city_timezone))
+
+
+def print_each(lines: Iterable[str], none: str) -> None:
+    """A command's list: a line (or a block) an item, or ``none`` when there is none."""
+    printed = False
+    for line in lines:
+        print(line)
+        printed = True
+    if not printed:
+        print(none)
 
 
 def command_error(message: str, status: int = 1) -> int:

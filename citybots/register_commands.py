@@ -9,15 +9,21 @@ import getpass
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from citybots.commands import (
     add_api_client,
     city_time,
     cli_actor,
     command_error,
+    print_each,
     stop_on_sigterm,
 )
 from citybots.settings import Settings
+
+if TYPE_CHECKING:
+    from services.checkpoints import Checkpoint
+    from services.zones import ZoneSummary
 
 
 async def import_zones(settings: Settings, args: argparse.Namespace, path: Path) -> int:
@@ -101,6 +107,11 @@ async def import_file(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _zone_line(zone: ZoneSummary) -> str:
+    points = ", ".join(f"{kind} {count}" for kind, count in sorted(zone.points.items()))
+    return f"{zone.name} (v{zone.version}): {points or 'no points'}; {zone.residents:,} residents"
+
+
 async def zones(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.infrastructure import command_services
     from services.validation import InvalidInput, parse_coordinates
@@ -116,10 +127,8 @@ async def zones(settings: Settings, args: argparse.Namespace) -> int:
             except InvalidInput as error:
                 return command_error(f"not a place: {error.code}", 2)
             hits = await services.zones.zones_at(point.longitude, point.latitude, at)
-            for hit in hits:
-                print(f"{hit.kind:<10} {hit.name}  (version {hit.version})")
-            if not hits:
-                print("in no zone")
+            lines = (f"{hit.kind:<10} {hit.name}  (version {hit.version})" for hit in hits)
+            print_each(lines, "in no zone")
             return 0
         if args.zones_command == "lift":
             lifted = await services.zones.lift(args.kind, args.name, at=at, actor="cli")
@@ -128,14 +137,7 @@ async def zones(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{args.kind} zone {args.name!r} lifted from {at:%Y-%m-%d %H:%M %Z}")
             return 0
         summaries = await services.zones.points_per_zone(args.kind, at)
-    for summary in summaries:
-        points = ", ".join(f"{kind} {count}" for kind, count in sorted(summary.points.items()))
-        print(
-            f"{summary.name} (v{summary.version}): {points or 'no points'}; "
-            f"{summary.residents:,} residents"
-        )
-    if not summaries:
-        print(f"no {args.kind} zones in force")
+    print_each(map(_zone_line, summaries), f"no {args.kind} zones in force")
     return 0
 
 
@@ -151,7 +153,6 @@ async def checkpoints(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.infrastructure import bot_username, command_services
     from presentation.i18n import text
     from presentation.keys import input_error
-    from presentation.rendering import qr_png
     from services.permits import PermitError
     from services.validation import InvalidInput
 
@@ -178,18 +179,25 @@ async def checkpoints(settings: Settings, args: argparse.Namespace) -> int:
     username = await bot_username(settings, "citizen")
     folder = settings.data_dir / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
-    for checkpoint in checkpoints:
-        link = f"https://t.me/{username}?start={checkpoint.qr_token}"
-        poster = folder / f"checkpoint-{checkpoint.id}.png"
-        poster.write_bytes(qr_png(link))
-        print(
-            f"{checkpoint.name}  ({checkpoint.latitude:.5f}, {checkpoint.longitude:.5f})  guards "
-            f"{checkpoint.zone_kind} {checkpoint.zone_name!r}, {checkpoint.register} register\n"
-            f"    travellers: {link}  (QR: {poster})"
-        )
-    if not checkpoints:
-        print("no checkpoints yet: citybots checkpoints add NAME --lat .. --lon .. --zone ..")
+    print_each(
+        (_with_poster(checkpoint, username, folder) for checkpoint in checkpoints),
+        "no checkpoints yet: citybots checkpoints add NAME --lat .. --lon .. --zone ..",
+    )
     return 0
+
+
+def _with_poster(checkpoint: Checkpoint, username: str, folder: Path) -> str:
+    """A checkpoint's lines, once its QR poster for travellers is written in ``folder``."""
+    from presentation.rendering import qr_png
+
+    link = f"https://t.me/{username}?start={checkpoint.qr_token}"
+    poster = folder / f"checkpoint-{checkpoint.id}.png"
+    poster.write_bytes(qr_png(link))
+    return (
+        f"{checkpoint.name}  ({checkpoint.latitude:.5f}, {checkpoint.longitude:.5f})  guards "
+        f"{checkpoint.zone_kind} {checkpoint.zone_name!r}, {checkpoint.register} register\n"
+        f"    travellers: {link}  (QR: {poster})"
+    )
 
 
 async def rollups(settings: Settings, args: argparse.Namespace) -> int:
