@@ -120,15 +120,6 @@ async def panel_audit(request: web.Request, action: str, details: dict[str, str]
     )
 
 
-def render_page(
-    request: web.Request, template: str, *, error: str = "", notice: str = "", **context: object
-) -> web.Response:
-    """A page laid out by panel/page.html, with the outcome of the last action under its
-    heading: an error (then the answer is 400) or a notice."""
-    status = 400 if error else 200
-    return render(request, template, status=status, error=error, notice=notice, **context)
-
-
 Item = TypeVar("Item")
 
 
@@ -200,6 +191,15 @@ def render(
         csrf=session.csrf_token if session else "",
         **context,
     )
+
+
+def render_page(
+    request: web.Request, template: str, *, error: str = "", notice: str = "", **context: object
+) -> web.Response:
+    """A page laid out by panel/page.html, with the outcome of the last action under its
+    heading: an error (then the answer is 400) or a notice."""
+    status = 400 if error else 200
+    return render(request, template, status=status, error=error, notice=notice, **context)
 
 
 def refuse(request: web.Request, status: int, message: str) -> web.StreamResponse:
