@@ -14,14 +14,14 @@ from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import (
-    CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    Message,
-)
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from flows.common.keyboards import main_menu, share_phone_keyboard
+from flows.common.keyboards import (
+    choice_keyboard,
+    inline_keyboard,
+    main_menu,
+    share_phone_keyboard,
+)
 from flows.contacts import own_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, HasDocument, MenuButton
@@ -67,17 +67,14 @@ class ApplyStep(CallbackData, prefix="ap"):
     value: str = ""
 
 
-def _buttons(rows: list[list[tuple[str, ApplyStep]]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [InlineKeyboardButton(text=label, callback_data=data.pack()) for label, data in row]
-            for row in rows
-        ]
-    )
+def _choices(
+    lang: str, step: str, names: dict[str, str], values: tuple[str, ...]
+) -> InlineKeyboardMarkup:
+    return choice_keyboard(lang, names, values, lambda v: ApplyStep(step=step, value=v))
 
 
 def _head_menu(lang: str) -> InlineKeyboardMarkup:
-    return _buttons(
+    return inline_keyboard(
         [
             [(text(lang, "apply.new"), ApplyStep(step="new"))],
             [(text(lang, "apply.list"), ApplyStep(step="list"))],
@@ -188,30 +185,20 @@ async def pressed(
         await state.clear()
         await message.answer(
             text(lang, "apply.ask_register"),
-            reply_markup=_buttons(
-                [
-                    [(text(lang, REGISTER_NAMES[r]), ApplyStep(step="register", value=r))]
-                    for r in REGISTERS
-                ]
-            ),
+            reply_markup=_choices(lang, "register", REGISTER_NAMES, REGISTERS),
         )
     elif step == "register" and callback_data.value in REGISTERS:
         await state.update_data(register=callback_data.value)
         await message.answer(
             text(lang, "apply.ask_purpose"),
-            reply_markup=_buttons(
-                [
-                    [(text(lang, PURPOSE_NAMES[p]), ApplyStep(step="purpose", value=p))]
-                    for p in PURPOSES
-                ]
-            ),
+            reply_markup=_choices(lang, "purpose", PURPOSE_NAMES, PURPOSES),
         )
     elif step == "purpose" and callback_data.value in PURPOSES:
         await state.update_data(purpose=callback_data.value)
         await state.set_state(ApplyForm.window)
         await message.answer(
             plural(lang, "apply.ask_window", MAX_WINDOW_DAYS),
-            reply_markup=_buttons(
+            reply_markup=inline_keyboard(
                 [
                     [
                         (text(lang, "apply.days", days=d), ApplyStep(step="days", value=str(d)))
@@ -294,7 +281,7 @@ async def _take_items(
             people=plural(lang, "apply.people", people),
             vehicles=plural(lang, "apply.vehicles", vehicles),
         ),
-        reply_markup=_buttons(
+        reply_markup=inline_keyboard(
             [
                 [
                     (text(lang, "apply.submit"), ApplyStep(step="submit")),
