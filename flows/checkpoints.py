@@ -7,7 +7,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -21,7 +21,7 @@ from aiogram.types import (
 from flows.common.keyboards import main_menu, share_phone_keyboard
 from flows.contacts import own_phone
 from flows.context import BotProfile
-from flows.filters import HasContact, MenuButton, StartPayload
+from flows.filters import HasContact, StartPayload, register_entry
 from flows.permits.handlers import permit_text
 from presentation.formatting import local_time
 from presentation.i18n import text
@@ -214,8 +214,7 @@ async def traveller_phone(
 
 def build_officer_router() -> Router:
     router = Router(name=__name__ + ".officer")
-    router.message.register(start_logging, MenuButton("staff_menu.passing"))
-    router.message.register(start_logging, Command("passing"))
+    register_entry(router, start_logging, button="staff_menu.passing", command="passing")
     router.callback_query.register(direction_pressed, Direction.filter())
     return router
 

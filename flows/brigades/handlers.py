@@ -17,7 +17,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from flows.filters import HasLocation, MenuButton, StartPayload
+from flows.filters import HasLocation, StartPayload, register_entry
 from flows.quarantine.live import Fix, fix_from
 from presentation.formatting import local_clock
 from presentation.i18n import text
@@ -247,7 +247,7 @@ async def got_photo(message: Message, lang: str, brigades: BrigadeService) -> No
 def build_router() -> Router:
     router = Router(name=__name__)
     router.message.register(join, StartPayload("brg_"))
-    router.message.register(today_tasks, MenuButton("brigade.menu"))
+    register_entry(router, today_tasks, button="brigade.menu")
     router.callback_query.register(task_action, TaskAction.filter())
     router.message.register(got_reason, StateFilter(BrigadeWork.reason))
     router.message.register(got_location, HasLocation(), IsMember())

@@ -7,7 +7,7 @@ district, time; never the caller) for the situation centre's calls by district a
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -17,7 +17,7 @@ from flows.common.keyboards import choice_keyboard, inline_keyboard
 from flows.context import Limits
 from flows.faq import answer_text, answers, topics
 from flows.faq.handlers import Parser, PlainText
-from flows.filters import MenuButton, StartPayload
+from flows.filters import StartPayload, register_entry
 from flows.hotline.call_scripts import Script, scripts, suggested
 from presentation.i18n import text
 from presentation.keys import OUTCOME_NAMES, TICKET_ACTIONS
@@ -263,10 +263,9 @@ async def script_pressed(
 def build_router() -> Router:
     router = Router(name=__name__)
     router.message.register(join, StartPayload("off_"))
-    router.message.register(shift_on, MenuButton("agent_menu.shift_on"))
-    router.message.register(shift_off, MenuButton("agent_menu.shift_off"))
-    router.message.register(start_script, MenuButton("agent_menu.script"))
-    router.message.register(start_script, Command("call"))
+    register_entry(router, shift_on, button="agent_menu.shift_on")
+    register_entry(router, shift_off, button="agent_menu.shift_off")
+    register_entry(router, start_script, button="agent_menu.script", command="call")
     router.callback_query.register(ticket_pressed, TicketAction.filter())
     router.callback_query.register(script_pressed, ScriptStep.filter())
     router.message.register(caller_words, StateFilter(CallScript.words), PlainText())

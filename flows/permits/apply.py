@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot, Router
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -24,7 +24,7 @@ from flows.common.keyboards import (
 )
 from flows.contacts import own_phone
 from flows.context import BotProfile
-from flows.filters import HasContact, HasDocument, MenuButton
+from flows.filters import HasContact, HasDocument, register_entry
 from presentation.formatting import local_time
 from presentation.i18n import plural, text
 from presentation.keys import (
@@ -406,8 +406,7 @@ def build_entry_router() -> Router:
     """The button, the command and the form's buttons: before the other flows, so they
     work in the middle of another flow's question."""
     router = Router(name=__name__ + ".entry")
-    router.message.register(start, MenuButton("citizen_menu.apply"))
-    router.message.register(start, Command("apply"))
+    register_entry(router, start, button="citizen_menu.apply", command="apply")
     router.callback_query.register(pressed, ApplyStep.filter())
     return router
 

@@ -7,12 +7,12 @@ import re
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message
 
-from flows.filters import MenuButton, StartPayload
+from flows.filters import StartPayload, register_entry
 from presentation.formatting import local_time
 from presentation.i18n import label, text
 from presentation.keys import (
@@ -132,8 +132,7 @@ def build_officer_router() -> Router:
     works in the middle of another flow's question."""
     router = Router(name=__name__ + ".officer")
     router.message.register(join_as_officer, StartPayload("off_"))
-    router.message.register(start_check, MenuButton("staff_menu.permit"))
-    router.message.register(start_check, Command("check"))
+    register_entry(router, start_check, button="staff_menu.permit", command="check")
     return router
 
 
@@ -147,6 +146,5 @@ def build_officer_query_router() -> Router:
 
 def build_citizen_router() -> Router:
     router = Router(name=__name__ + ".citizen")
-    router.message.register(my_permit, MenuButton("citizen_menu.permit"))
-    router.message.register(my_permit, Command("permit"))
+    register_entry(router, my_permit, button="citizen_menu.permit", command="permit")
     return router

@@ -16,7 +16,7 @@ from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, ReplyKeyboa
 from flows.common.keyboards import main_menu
 from flows.contacts import own_phone
 from flows.context import BotProfile, Limits
-from flows.filters import HasContact, HasLocation, MenuButton, StartPayload
+from flows.filters import HasContact, HasLocation, StartPayload, register_entry
 from flows.quarantine.keyboards import (
     Consent,
     HomeChoice,
@@ -262,7 +262,7 @@ def build_router() -> Router:
     router.message.register(phone_expected, StateFilter(Joining.phone))
     router.edited_message.register(live_edit, HasLocation())
     router.callback_query.register(home_choice, HomeChoice.filter())
-    router.message.register(my_quarantine, MenuButton("quarantine_menu.status"))
-    router.message.register(how_to_share, MenuButton("quarantine_menu.share"))
+    register_entry(router, my_quarantine, button="quarantine_menu.status")
+    register_entry(router, how_to_share, button="quarantine_menu.share")
     router.my_chat_member.register(membership)
     return router

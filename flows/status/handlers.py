@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -22,7 +22,7 @@ from flows.checkin.scan import process_scan
 from flows.common.keyboards import main_menu, share_phone_keyboard
 from flows.contacts import own_phone
 from flows.context import BotLinks, BotProfile
-from flows.filters import HasContact, MenuButton
+from flows.filters import HasContact, register_entry
 from flows.status.describe import pass_button, send_status
 from presentation.formatting import local_clock
 from presentation.i18n import text
@@ -384,11 +384,9 @@ async def skip_reference(
 
 def build_router() -> Router:
     router = Router(name=__name__)
-    router.message.register(my_status, Command("status"))
-    router.message.register(my_status, MenuButton("citizen_menu.status"))
-    router.message.register(unlink, Command("unlink"))
-    router.message.register(start_dispute, MenuButton("citizen_menu.dispute"))
-    router.message.register(start_dispute, Command("dispute"))
+    register_entry(router, my_status, button="citizen_menu.status", command="status")
+    register_entry(router, unlink, command="unlink")
+    register_entry(router, start_dispute, button="citizen_menu.dispute", command="dispute")
     router.message.register(got_contact, StateFilter(SignUp.phone), HasContact())
     router.message.register(phone_expected, StateFilter(SignUp.phone))
     router.message.register(got_iin, StateFilter(SignUp.iin))
