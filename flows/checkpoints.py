@@ -19,7 +19,7 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu, share_phone_keyboard
-from flows.contacts import own_phone
+from flows.contacts import shared_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, StartPayload, register_entry
 from flows.permits.handlers import permit_text
@@ -186,10 +186,8 @@ async def traveller_phone(
     profile: BotProfile,
     city_tz: ZoneInfo,
 ) -> None:
-    try:
-        phone = own_phone(message)
-    except InvalidInput as error:
-        await message.answer(input_error(lang, error.code))
+    phone = await shared_phone(message, lang)
+    if phone is None:
         return
     data = await state.get_data()
     await state.clear()

@@ -14,7 +14,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, ReplyKeyboardRemove
 
 from flows.common.keyboards import main_menu
-from flows.contacts import own_phone
+from flows.contacts import shared_phone
 from flows.context import BotProfile, Limits
 from flows.filters import HasContact, HasLocation, StartPayload, register_entry
 from flows.quarantine.keyboards import (
@@ -27,10 +27,8 @@ from flows.quarantine.keyboards import (
 from flows.quarantine.live import LiveIngest, fix_from
 from presentation.formatting import local_time
 from presentation.i18n import text
-from presentation.keys import input_error
 from presentation.rules import HOME_RADIUS, days, silence
 from services.quarantine import Case, QuarantineError, QuarantineService, validate_fix
-from services.validation import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -124,15 +122,9 @@ async def got_phone(
     message: Message, state: FSMContext, lang: str, quarantine: QuarantineService
 ) -> None:
     assert message.from_user is not None
-    try:
-        phone = own_phone(message)
-    except InvalidInput as error:
-        answer = (
-            text(lang, "quarantine.not_own_contact")
-            if error.code == "not_own_contact"
-            else input_error(lang, error.code)
-        )
-        await message.answer(answer, reply_markup=phone_keyboard(lang))
+    not_own = text(lang, "quarantine.not_own_contact")
+    phone = await shared_phone(message, lang, phone_keyboard(lang), not_own)
+    if phone is None:
         return
     await quarantine.set_phone(message.from_user.id, phone)
     case = await quarantine.case_of_patient(message.from_user.id)
