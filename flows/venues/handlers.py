@@ -44,10 +44,9 @@ from flows.venues.shared import (
     VerifyForm,
 )
 from flows.venues.staff_checkin import (
-    staff_checkin_iin,
     staff_checkin_venue,
-    staff_checkout_iin,
     start_staff_checkin,
+    visitor_iin,
 )
 
 
@@ -71,8 +70,7 @@ def build_router() -> Router:
     router.callback_query.register(skip_step, Pick.filter(), PickAction("skip"))
     router.callback_query.register(staff_checkin_venue, Pick.filter(), PickAction("checkin"))
     router.callback_query.register(venue_action, Pick.filter())
-    router.message.register(staff_checkin_iin, StateFilter(StaffCheckIn.iin))
-    router.message.register(staff_checkout_iin, StateFilter(CheckOutForm.iin))
+    router.message.register(visitor_iin, StateFilter(StaffCheckIn.iin, CheckOutForm.iin))
     router.message.register(got_head_phone, StateFilter(VerifyForm.phone), HasContact())
     router.message.register(head_phone_expected, StateFilter(VerifyForm.phone))
     router.message.register(got_capacity_number, StateFilter(CapacityForm.number))

@@ -3,7 +3,8 @@ capacity, closing time, entrances), then its QR codes and posters."""
 
 from __future__ import annotations
 
-from aiogram import Bot
+from typing import Unpack
+
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     CallbackQuery,
@@ -16,7 +17,7 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu
-from flows.context import BotLinks, BotProfile
+from flows.context import BotContext
 from flows.venues.shared import (
     AutoCheckoutForm,
     Pick,
@@ -34,7 +35,6 @@ from services.venues import (
     CATEGORIES,
     NewVenue,
     VenueError,
-    VenueService,
 )
 
 
@@ -181,10 +181,7 @@ async def skip_step(
     callback_data: Pick,
     state: FSMContext,
     lang: str,
-    bot: Bot,
-    venues: VenueService,
-    links: BotLinks,
-    profile: BotProfile,
+    **context: Unpack[BotContext],
 ) -> None:
     await query.answer()
     assert isinstance(query.message, Message)
@@ -204,22 +201,14 @@ async def skip_step(
             AUTO_CHECKOUT_DEFAULT_MINUTES,
             state,
             lang,
-            venues,
+            context["venues"],
         )
     elif callback_data.value == "entrances" and current == VenueForm.entrances.state:
-        await _register(
-            query.message, query.from_user.id, [], state, lang, bot, venues, links, profile
-        )
+        await _register(query.message, query.from_user.id, [], state, lang, context)
 
 
 async def got_entrances(
-    message: Message,
-    state: FSMContext,
-    lang: str,
-    bot: Bot,
-    venues: VenueService,
-    links: BotLinks,
-    profile: BotProfile,
+    message: Message, state: FSMContext, lang: str, **context: Unpack[BotContext]
 ) -> None:
     names = [n.strip() for n in (message.text or "").split(",") if n.strip()]
     if (
@@ -231,7 +220,7 @@ async def got_entrances(
         await message.answer(text(lang, "venue.entrances_invalid"))
         return
     assert message.from_user is not None
-    await _register(message, message.from_user.id, names, state, lang, bot, venues, links, profile)
+    await _register(message, message.from_user.id, names, state, lang, context)
 
 
 async def _register(
@@ -240,12 +229,12 @@ async def _register(
     entrances: list[str],
     state: FSMContext,
     lang: str,
-    bot: Bot,
-    venues: VenueService,
-    links: BotLinks,
-    profile: BotProfile,
+    context: BotContext,
 ) -> None:
+    """Register the venue the form holds and send its codes; the two handlers that end
+    the form (the entrances typed, the step skipped) pass the bot's whole context."""
     data = await state.get_data()
+    venues = context["venues"]
     try:
         venue = await venues.register(
             NewVenue(
@@ -267,6 +256,6 @@ async def _register(
     await state.clear()
     await message.answer(
         text(lang, "venue.registered", venue=venue.name),
-        reply_markup=main_menu(lang, profile.menu),
+        reply_markup=main_menu(lang, context["profile"].menu),
     )
-    await send_codes(message, venue, await venues.codes(venue.id), lang, links)
+    await send_codes(message, venue, await venues.codes(venue.id), lang, context["links"])
