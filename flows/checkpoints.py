@@ -19,6 +19,7 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu, share_phone_keyboard
+from flows.common.sender import sender_lookup
 from flows.contacts import shared_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, StartPayload, register_entry
@@ -84,13 +85,12 @@ async def start_logging(
     permits: PermitService,
     checkpoints: CheckpointService,
 ) -> None:
-    assert message.from_user is not None
-    if await permits.officer_role(message.from_user.id) is None:
-        await message.answer(text(lang, "permit.not_officer"))
+    refusal = text(lang, "permit.not_officer")
+    if await sender_lookup(message, permits.officer_role, refusal) is None:
         return
-    checkpoint = await checkpoints.checkpoint_of(message.from_user.id)
+    refusal = text(lang, "checkpoint.not_assigned")
+    checkpoint = await sender_lookup(message, checkpoints.checkpoint_of, refusal)
     if checkpoint is None:
-        await message.answer(text(lang, "checkpoint.not_assigned"))
         return
     await state.clear()
     await message.answer(

@@ -17,6 +17,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from flows.common.sender import sender_lookup
 from flows.filters import HasLocation, StartPayload, register_entry
 from flows.quarantine.live import Fix, fix_from
 from presentation.formatting import local_clock
@@ -134,11 +135,10 @@ async def join(message: Message, payload: str, lang: str, brigades: BrigadeServi
 async def today_tasks(
     message: Message, lang: str, brigades: BrigadeService, city_tz: ZoneInfo
 ) -> None:
-    assert message.from_user is not None
-    brigade = await brigades.brigade_of(message.from_user.id)
+    brigade = await sender_lookup(message, brigades.brigade_of, text(lang, "brigade.not_member"))
     if brigade is None:
-        await message.answer(text(lang, "brigade.not_member"))
         return
+    assert message.from_user is not None
     tasks = await brigades.tasks_of(message.from_user.id, datetime.now(city_tz).date())
     if not tasks:
         await message.answer(text(lang, "brigade.no_tasks"))

@@ -12,6 +12,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message
 
+from flows.common.sender import sender_lookup
 from flows.filters import StartPayload, register_entry
 from presentation.formatting import local_time
 from presentation.i18n import label, text
@@ -68,9 +69,8 @@ async def join_as_officer(
 async def start_check(
     message: Message, state: FSMContext, lang: str, permits: PermitService
 ) -> None:
-    assert message.from_user is not None
-    if await permits.officer_role(message.from_user.id) is None:
-        await message.answer(text(lang, "permit.not_officer"))
+    refusal = text(lang, "permit.not_officer")
+    if await sender_lookup(message, permits.officer_role, refusal) is None:
         return
     await state.set_state(PermitQuery.value)
     await message.answer(text(lang, "permit.ask"))
@@ -85,11 +85,10 @@ async def check(
 ) -> None:
     """One check by an officer; the state stays, so the next car can follow at once. A
     checkpoint officer checks the roadblock register, police the city one."""
-    assert message.from_user is not None
-    role = await permits.officer_role(message.from_user.id)
+    role = await sender_lookup(message, permits.officer_role, text(lang, "permit.not_officer"))
     if role is None:
-        await message.answer(text(lang, "permit.not_officer"))
         return
+    assert message.from_user is not None
     register = REGISTER_OF_ROLE[role]
     raw = (message.text or "").strip()
     if not await quotas.allow("permit-check", f"officer:{message.from_user.id}"):
@@ -118,11 +117,10 @@ async def my_permit(
     citizens: CitizenService,
     city_tz: ZoneInfo,
 ) -> None:
-    assert message.from_user is not None
-    iin = await citizens.iin_of(message.from_user.id)
+    iin = await sender_lookup(message, citizens.iin_of, text(lang, "permit.mine_unlinked"))
     if iin is None:
-        await message.answer(text(lang, "permit.mine_unlinked"))
         return
+    assert message.from_user is not None
     result = await permits.check_iin(iin, at=message.date, actor=f"tg:{message.from_user.id}")
     await message.answer(permit_text(result, lang, city_tz))
 

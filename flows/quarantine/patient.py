@@ -14,6 +14,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, ReplyKeyboardRemove
 
 from flows.common.keyboards import main_menu
+from flows.common.sender import sender_lookup
 from flows.contacts import shared_phone
 from flows.context import BotProfile, Limits
 from flows.filters import HasContact, HasLocation, StartPayload, register_entry
@@ -209,10 +210,9 @@ async def home_choice(
 async def my_quarantine(
     message: Message, lang: str, quarantine: QuarantineService, city_tz: ZoneInfo
 ) -> None:
-    assert message.from_user is not None
-    case = await quarantine.case_of_patient(message.from_user.id)
+    refusal = text(lang, "quarantine.not_enrolled")
+    case = await sender_lookup(message, quarantine.case_of_patient, refusal)
     if case is None:
-        await message.answer(text(lang, "quarantine.not_enrolled"))
         return
     never = text(lang, "quarantine.never")
     await message.answer(
