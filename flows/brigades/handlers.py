@@ -19,7 +19,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from flows.common.sender import sender_lookup
 from flows.filters import HasLocation, StartPayload, register_entry
-from flows.quarantine.live import Fix, fix_from
+from flows.quarantine.live import Fix, fix_from, live_share_start
 from presentation.formatting import local_clock
 from presentation.i18n import text
 from services.brigades import BrigadeError, BrigadeService, Task
@@ -206,20 +206,16 @@ async def got_location(
     message: Message, lang: str, brigades: BrigadeService, city_tz: ZoneInfo
 ) -> None:
     """The first message of a live share (or a one-off location, explained)."""
-    fix = fix_from(message, edited=False)
-    if fix is None or fix.live_until is None:
-        await message.answer(text(lang, "brigade.static_location"))
+    one_off = text(lang, "brigade.static_location")
+    started = await live_share_start(message, lang, one_off, _plausible)
+    if started is None:
         return
-    if not _plausible(fix):
-        await message.answer(text(lang, "errors.location.range"))
-        return
+    fix, until = started
     task_id = await _record(brigades, fix)
     if task_id is None:
         await message.answer(text(lang, "brigade.no_started"))
         return
-    await message.answer(
-        text(lang, "brigade.live_received", until=local_clock(fix.live_until, city_tz))
-    )
+    await message.answer(text(lang, "brigade.live_received", until=local_clock(until, city_tz)))
 
 
 async def live_edit(message: Message, brigades: BrigadeService) -> None:

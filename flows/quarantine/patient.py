@@ -25,7 +25,7 @@ from flows.quarantine.keyboards import (
     home_here_keyboard,
     phone_keyboard,
 )
-from flows.quarantine.live import LiveIngest, fix_from
+from flows.quarantine.live import LiveIngest, fix_from, live_share_start
 from presentation.formatting import local_time
 from presentation.i18n import text
 from presentation.rules import HOME_RADIUS, days, silence
@@ -158,16 +158,14 @@ async def got_location(
     if case is None or not case.consented:
         await message.answer(text(lang, "quarantine.not_enrolled"))
         return
-    fix = fix_from(message, edited=False)
-    if fix is None or fix.live_until is None:
-        await message.answer(text(lang, "quarantine.static_location"))
+    one_off = text(lang, "quarantine.static_location")
+    started = await live_share_start(message, lang, one_off, validate_fix)
+    if started is None:
         return
-    if not validate_fix(fix):
-        await message.answer(text(lang, "errors.location.range"))
-        return
+    fix, until = started
     await live_ingest.submit(fix)
     await message.answer(
-        text(lang, "quarantine.live_received", until=local_time(fix.live_until, city_tz)),
+        text(lang, "quarantine.live_received", until=local_time(until, city_tz)),
         reply_markup=ReplyKeyboardRemove(),
     )
 
