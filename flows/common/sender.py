@@ -1,11 +1,12 @@
-"""What a handler looks up about the person who wrote."""
+"""What a handler takes from its update: what is known of the sender, the message a
+pressed button is under."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from aiogram.types import Message
+from aiogram.types import CallbackQuery, Message
 
 T = TypeVar("T")
 
@@ -21,3 +22,11 @@ async def sender_lookup(
     if found is None:
         await message.answer(refusal)
     return found
+
+
+async def pressed(query: CallbackQuery) -> Message:
+    """Acknowledge a button press (the person's app stops waiting) and give the message
+    the button is under, which the answer goes below."""
+    await query.answer()
+    assert isinstance(query.message, Message)  # a bot's own recent message, in a private chat
+    return query.message

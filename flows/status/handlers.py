@@ -20,6 +20,7 @@ from aiogram.types import (
 
 from flows.checkin.scan import process_scan
 from flows.common.keyboards import main_menu, share_phone_keyboard
+from flows.common.sender import pressed
 from flows.contacts import shared_phone
 from flows.context import BotContext, BotLinks, BotProfile
 from flows.filters import HasContact, register_entry
@@ -156,20 +157,19 @@ async def answered(
     **context: Unpack[BotContext],
 ) -> None:
     """Yes or no to "is the IIN right?" (step "date") or "move the IIN here?" ("move")."""
-    await query.answer()
-    assert isinstance(query.message, Message)
+    message = await pressed(query)
     if not callback_data.yes and callback_data.step == "date":
         await state.set_state(SignUp.iin)
-        await query.message.answer(text(lang, "signup.ask_iin"))
+        await message.answer(text(lang, "signup.ask_iin"))
         return
     if not callback_data.yes:
         await state.clear()
-        await query.message.answer(
+        await message.answer(
             text(lang, "cancel.done"), reply_markup=main_menu(lang, context["profile"].menu)
         )
         return
     move = callback_data.step == "move"
-    await _link(query.message, state, lang, context, move=move, user_id=query.from_user.id)
+    await _link(message, state, lang, context, move=move, user_id=query.from_user.id)
 
 
 async def _link(
@@ -314,9 +314,8 @@ async def got_reference(
 async def skip_reference(
     query: CallbackQuery, state: FSMContext, lang: str, **context: Unpack[BotContext]
 ) -> None:
-    await query.answer()
-    assert isinstance(query.message, Message)
-    await _open_dispute(query.message, query.from_user.id, None, state, lang, context)
+    message = await pressed(query)
+    await _open_dispute(message, query.from_user.id, None, state, lang, context)
 
 
 def build_router() -> Router:

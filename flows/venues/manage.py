@@ -17,6 +17,7 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu, share_phone_keyboard
+from flows.common.sender import pressed
 from flows.contacts import shared_phone
 from flows.context import BotLinks, BotProfile
 from flows.venues.shared import (
@@ -84,9 +85,7 @@ async def venue_action(
     city_tz: ZoneInfo,
     state: FSMContext,
 ) -> None:
-    await query.answer()
-    assert isinstance(query.message, Message)
-    message = query.message
+    message = await pressed(query)
     role = await venues.role(callback_data.venue_id, query.from_user.id)
     if role is None:
         await message.answer(text(lang, "errors_venue.not_found"))

@@ -17,6 +17,7 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu
+from flows.common.sender import pressed
 from flows.context import BotContext
 from flows.venues.shared import (
     AutoCheckoutForm,
@@ -103,14 +104,13 @@ async def got_name(message: Message, state: FSMContext, lang: str) -> None:
 async def got_category(
     query: CallbackQuery, callback_data: Pick, state: FSMContext, lang: str
 ) -> None:
-    await query.answer()
-    assert isinstance(query.message, Message)
+    message = await pressed(query)
     if callback_data.value not in CATEGORIES:
-        await query.message.answer(text(lang, "errors_venue.category"))
+        await message.answer(text(lang, "errors_venue.category"))
         return
     await state.update_data(category=callback_data.value)
     await state.set_state(VenueForm.address)
-    await query.message.answer(text(lang, "venue.ask_address"))
+    await message.answer(text(lang, "venue.ask_address"))
 
 
 async def category_expected(message: Message, lang: str) -> None:
@@ -183,19 +183,18 @@ async def skip_step(
     lang: str,
     **context: Unpack[BotContext],
 ) -> None:
-    await query.answer()
-    assert isinstance(query.message, Message)
+    message = await pressed(query)
     current = await state.get_state()
     if callback_data.value == "capacity" and current == VenueForm.capacity.state:
         await state.update_data(capacity=None)
-        await _ask_auto_checkout(query.message, state, lang)
+        await _ask_auto_checkout(message, state, lang)
     elif callback_data.value == "auto_checkout" and current == VenueForm.auto_checkout.state:
         await state.update_data(auto_checkout=AUTO_CHECKOUT_DEFAULT_MINUTES)
-        await _ask_entrances(query.message, state, lang)
+        await _ask_entrances(message, state, lang)
     elif callback_data.value == "auto_checkout" and current == AutoCheckoutForm.time.state:
         venue_id = (await state.get_data())["venue_id"]
         await set_auto_checkout(
-            query.message,
+            message,
             query.from_user.id,
             venue_id,
             AUTO_CHECKOUT_DEFAULT_MINUTES,
@@ -204,7 +203,7 @@ async def skip_step(
             context["venues"],
         )
     elif callback_data.value == "entrances" and current == VenueForm.entrances.state:
-        await _register(query.message, query.from_user.id, [], state, lang, context)
+        await _register(message, query.from_user.id, [], state, lang, context)
 
 
 async def got_entrances(

@@ -11,6 +11,7 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu
+from flows.common.sender import pressed
 from flows.context import BotProfile
 from flows.venues.shared import (
     Pick,
@@ -67,13 +68,12 @@ async def _ask_checkin_iin(
 async def staff_checkin_venue(
     query: CallbackQuery, callback_data: Pick, state: FSMContext, lang: str, venues: VenueService
 ) -> None:
-    await query.answer()
-    assert isinstance(query.message, Message)
+    message = await pressed(query)
     if await venues.role(callback_data.venue_id, query.from_user.id) is None:
-        await query.message.answer(text(lang, "staff_checkin.not_staff"))
+        await message.answer(text(lang, "staff_checkin.not_staff"))
         return
     venue = await venues.venue(callback_data.venue_id)
-    await _ask_checkin_iin(query.message, query.from_user.id, venue, state, lang, venues)
+    await _ask_checkin_iin(message, query.from_user.id, venue, state, lang, venues)
 
 
 async def _may_look_up(
