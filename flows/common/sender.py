@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+
+from presentation.keys import input_error
+from services.validation import InvalidInput
 
 T = TypeVar("T")
 
@@ -30,3 +33,18 @@ async def pressed(query: CallbackQuery) -> Message:
     await query.answer()
     assert isinstance(query.message, Message)  # a bot's own recent message, in a private chat
     return query.message
+
+
+async def parsed_text(
+    message: Message,
+    lang: str,
+    parse: Callable[[str], T],
+    reply_markup: InlineKeyboardMarkup | None = None,
+) -> T | None:
+    """What ``parse`` makes of the text typed (an IIN, a BIN...), or None once the person
+    is told, in their language, which rule it broke (with ``reply_markup`` to skip)."""
+    try:
+        return parse(message.text or "")
+    except InvalidInput as error:
+        await message.answer(input_error(lang, error.code), reply_markup=reply_markup)
+        return None

@@ -22,6 +22,7 @@ from flows.common.keyboards import (
     main_menu,
     share_phone_keyboard,
 )
+from flows.common.sender import parsed_text
 from flows.contacts import own_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, HasDocument, register_entry
@@ -118,12 +119,10 @@ async def start(
 
 
 async def got_bin(message: Message, state: FSMContext, lang: str) -> None:
-    try:
-        bin_ = parse_bin(message.text or "").value
-    except InvalidInput as error:
-        await message.answer(input_error(lang, error.code))
+    bin_ = await parsed_text(message, lang, parse_bin)
+    if bin_ is None:
         return
-    await state.update_data(bin=bin_)
+    await state.update_data(bin=bin_.value)
     await state.set_state(ApplyForm.phone)
     await message.answer(text(lang, "apply.ask_phone"), reply_markup=share_phone_keyboard(lang))
 

@@ -14,6 +14,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from flows.common.keyboards import main_menu
+from flows.common.sender import parsed_text
 from flows.context import BotLinks, BotProfile
 from flows.filters import StartPayload, register_entry
 from flows.quarantine.alerts import KIND_NAMES, AlertAction, alert_keyboard, alert_text
@@ -144,15 +145,11 @@ async def got_iin(
     quarantine: QuarantineService,
     links: BotLinks,
 ) -> None:
-    try:
-        iin = parse_iin(message.text or "").value
-    except InvalidInput as error:
-        await message.answer(
-            input_error(lang, error.code), reply_markup=skip_keyboard(lang, "iin")
-        )
+    iin = await parsed_text(message, lang, parse_iin, skip_keyboard(lang, "iin"))
+    if iin is None:
         return
     await message.delete()  # the IIN should not stay in the chat history
-    await _finish(message, state, lang, quarantine, links, iin)
+    await _finish(message, state, lang, quarantine, links, iin.value)
 
 
 async def skip(

@@ -20,18 +20,17 @@ from aiogram.types import (
 
 from flows.checkin.scan import process_scan
 from flows.common.keyboards import main_menu, share_phone_keyboard
-from flows.common.sender import pressed
+from flows.common.sender import parsed_text, pressed
 from flows.contacts import shared_phone
 from flows.context import BotContext, BotLinks, BotProfile
 from flows.filters import HasContact, register_entry
 from flows.status.describe import pass_button, send_status
 from presentation.formatting import local_clock
 from presentation.i18n import text
-from presentation.keys import input_error
 from services.citizens import CitizenService, LinkOutcome, mask_iin
 from services.disputes import DisputeError
 from services.status import StatusService
-from services.validation import InvalidInput, parse_iin
+from services.validation import parse_iin
 
 
 class SignUp(StatesGroup):
@@ -132,10 +131,8 @@ async def phone_expected(message: Message, lang: str) -> None:
 async def got_iin(
     message: Message, state: FSMContext, lang: str, **context: Unpack[BotContext]
 ) -> None:
-    try:
-        iin = parse_iin(message.text or "")
-    except InvalidInput as error:
-        await message.answer(input_error(lang, error.code))
+    iin = await parsed_text(message, lang, parse_iin)
+    if iin is None:
         return
     await state.update_data(iin=iin.value)
     if iin.needs_confirmation:

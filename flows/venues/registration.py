@@ -17,7 +17,7 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu
-from flows.common.sender import pressed
+from flows.common.sender import parsed_text, pressed
 from flows.context import BotContext
 from flows.venues.shared import (
     AutoCheckoutForm,
@@ -72,10 +72,8 @@ async def start_registration(message: Message, state: FSMContext, lang: str) -> 
 
 
 async def got_bin(message: Message, state: FSMContext, lang: str) -> None:
-    try:
-        bin_ = parse_bin(message.text or "")
-    except InvalidInput as error:
-        await message.answer(input_error(lang, error.code))
+    bin_ = await parsed_text(message, lang, parse_bin)
+    if bin_ is None:
         return
     await state.update_data(bin=bin_.value)
     await state.set_state(VenueForm.name)

@@ -11,7 +11,7 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu
-from flows.common.sender import pressed
+from flows.common.sender import parsed_text, pressed
 from flows.context import BotProfile
 from flows.venues.shared import (
     Pick,
@@ -20,9 +20,9 @@ from flows.venues.shared import (
     venue_chooser,
 )
 from presentation.i18n import text
-from presentation.keys import COLOUR_NAMES, input_error
+from presentation.keys import COLOUR_NAMES
 from services.quotas import LookupQuotas
-from services.validation import InvalidInput, parse_iin
+from services.validation import parse_iin
 from services.venues import (
     LookupAccess,
     LookupRefused,
@@ -123,10 +123,8 @@ async def _staff_look_up(
     look-up this staff member may make at the chosen venue now. (IIN, venue, staff) or
     None, the person told why."""
     assert message.from_user is not None
-    try:
-        iin = parse_iin(message.text or "")
-    except InvalidInput as error:
-        await message.answer(input_error(lang, error.code))
+    iin = await parsed_text(message, lang, parse_iin)
+    if iin is None:
         return None
     staff = message.from_user.id
     venue_id = (await state.get_data())["venue_id"]
