@@ -19,7 +19,7 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu, share_phone_keyboard
-from flows.common.sender import sender_lookup
+from flows.common.steps import sender_lookup
 from flows.contacts import shared_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, StartPayload, register_entry

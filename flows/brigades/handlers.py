@@ -17,7 +17,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from flows.common.sender import sender_lookup
+from flows.common.steps import sender_lookup
 from flows.filters import HasLocation, StartPayload, register_entry
 from flows.quarantine.live import Fix, fix_from, live_share_start
 from presentation.formatting import local_clock

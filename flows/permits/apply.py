@@ -22,7 +22,7 @@ from flows.common.keyboards import (
     main_menu,
     share_phone_keyboard,
 )
-from flows.common.sender import parsed_text
+from flows.common.steps import took_bin
 from flows.contacts import own_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, HasDocument, register_entry
@@ -50,7 +50,7 @@ from services.permit_applications import (
     window_of,
 )
 from services.permits import PermitError
-from services.validation import InvalidInput, parse_bin
+from services.validation import InvalidInput
 
 MAX_CSV_BYTES = 1_000_000
 SHOWN_BAD_LINES = 10
@@ -119,10 +119,8 @@ async def start(
 
 
 async def got_bin(message: Message, state: FSMContext, lang: str) -> None:
-    bin_ = await parsed_text(message, lang, parse_bin)
-    if bin_ is None:
+    if not await took_bin(message, state, lang):
         return
-    await state.update_data(bin=bin_.value)
     await state.set_state(ApplyForm.phone)
     await message.answer(text(lang, "apply.ask_phone"), reply_markup=share_phone_keyboard(lang))
 

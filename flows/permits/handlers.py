@@ -12,7 +12,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message
 
-from flows.common.sender import sender_lookup
+from flows.common.steps import sender_lookup
 from flows.filters import StartPayload, register_entry
 from presentation.formatting import local_time
 from presentation.i18n import label, text

@@ -14,7 +14,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from flows.common.keyboards import main_menu
-from flows.common.sender import parsed_text
+from flows.common.steps import parsed_text
 from flows.context import BotLinks, BotProfile
 from flows.filters import StartPayload, register_entry
 from flows.quarantine.alerts import KIND_NAMES, AlertAction, alert_keyboard, alert_text

@@ -14,7 +14,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, ReplyKeyboardRemove
 
 from flows.common.keyboards import main_menu
-from flows.common.sender import sender_lookup
+from flows.common.steps import sender_lookup
 from flows.contacts import shared_phone
 from flows.context import BotProfile, Limits
 from flows.filters import HasContact, HasLocation, StartPayload, register_entry

@@ -20,7 +20,7 @@ from aiogram.types import (
 
 from flows.checkin.scan import process_scan
 from flows.common.keyboards import main_menu, share_phone_keyboard
-from flows.common.sender import parsed_text, pressed
+from flows.common.steps import parsed_text, pressed
 from flows.contacts import shared_phone
 from flows.context import BotContext, BotLinks, BotProfile
 from flows.filters import HasContact, register_entry

@@ -17,7 +17,7 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu, share_phone_keyboard
-from flows.common.sender import pressed
+from flows.common.steps import pressed
 from flows.contacts import shared_phone
 from flows.context import BotLinks, BotProfile
 from flows.venues.shared import (

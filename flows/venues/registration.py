@@ -17,7 +17,7 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu
-from flows.common.sender import parsed_text, pressed
+from flows.common.steps import pressed, took_bin
 from flows.context import BotContext
 from flows.venues.shared import (
     AutoCheckoutForm,
@@ -30,7 +30,7 @@ from flows.venues.shared import (
 )
 from presentation.i18n import text
 from presentation.keys import CATEGORY_NAMES, input_error, venue_error
-from services.validation import InvalidInput, parse_bin, parse_coordinates
+from services.validation import InvalidInput, parse_coordinates
 from services.venues import (
     AUTO_CHECKOUT_DEFAULT_MINUTES,
     CATEGORIES,
@@ -72,10 +72,8 @@ async def start_registration(message: Message, state: FSMContext, lang: str) -> 
 
 
 async def got_bin(message: Message, state: FSMContext, lang: str) -> None:
-    bin_ = await parsed_text(message, lang, parse_bin)
-    if bin_ is None:
+    if not await took_bin(message, state, lang):
         return
-    await state.update_data(bin=bin_.value)
     await state.set_state(VenueForm.name)
     await message.answer(text(lang, "venue.ask_name"))
 

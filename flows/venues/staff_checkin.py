@@ -11,7 +11,7 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu
-from flows.common.sender import parsed_text, pressed
+from flows.common.steps import parsed_text, pressed
 from flows.context import BotProfile
 from flows.venues.shared import (
     Pick,

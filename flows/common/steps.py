@@ -1,15 +1,16 @@
-"""What a handler takes from its update: what is known of the sender, the message a
-pressed button is under."""
+"""Steps the flows' handlers share: what is known of the sender, the message a pressed
+button is under, a typed value read or the rule it broke told."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from presentation.keys import input_error
-from services.validation import InvalidInput
+from services.validation import InvalidInput, parse_bin
 
 T = TypeVar("T")
 
@@ -48,3 +49,12 @@ async def parsed_text(
     except InvalidInput as error:
         await message.answer(input_error(lang, error.code), reply_markup=reply_markup)
         return None
+
+
+async def took_bin(message: Message, state: FSMContext, lang: str) -> bool:
+    """An organisation's BIN typed and kept in the form (as ``bin``); False once the person
+    is told which rule it broke."""
+    bin_ = await parsed_text(message, lang, parse_bin)
+    if bin_ is not None:
+        await state.update_data(bin=bin_.value)
+    return bin_ is not None
