@@ -23,7 +23,7 @@ from flows.common.keyboards import (
     share_phone_keyboard,
 )
 from flows.common.steps import took_bin
-from flows.contacts import own_phone
+from flows.contacts import shared_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, HasDocument, register_entry
 from presentation.formatting import local_time
@@ -132,12 +132,14 @@ async def got_phone(
     applications: PermitApplications,
     profile: BotProfile,
 ) -> None:
+    phone = await shared_phone(message, lang)
+    if phone is None:
+        return
     assert message.from_user is not None
+    data = await state.get_data()
     try:
-        phone = own_phone(message)
-        data = await state.get_data()
         organisation = await applications.verify_head(message.from_user.id, data["bin"], phone)
-    except InvalidInput as error:
+    except InvalidInput as error:  # the BIN kept in the form, read again
         await message.answer(input_error(lang, error.code))
         return
     except PermitError as error:
