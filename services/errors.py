@@ -1,0 +1,12 @@
+"""The one shape of a service's refusal: an exception that names why."""
+
+from __future__ import annotations
+
+
+class Refusal(Exception):
+    """A request a service refuses; ``code`` names why (the text key that explains it to
+    the person, or the rule that was broken)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
