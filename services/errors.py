@@ -10,3 +10,8 @@ class Refusal(Exception):
     def __init__(self, code: str) -> None:
         super().__init__(code)
         self.code = code
+
+    @property
+    def key(self) -> str:
+        """``code``, under the name of the callers that show it as a text."""
+        return self.code

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from services.ambulance_rows import COLUMNS as CALL_COLUMNS
 from services.ambulance_rows import REASONS as CALL_REASONS
 from services.ambulance_rows import CodeSet, check_call
+from services.errors import Refusal
 from services.exports import spreadsheet_safe
 from services.private_files import private_file
 from services.validation import (
@@ -175,10 +176,8 @@ class ImportReport:
                 )
 
 
-class RowError(Exception):
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+class RowError(Refusal):
+    """A row refused; ``code`` names the rule it breaks."""
 
 
 _EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)

@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 
 from services.audit import record
 from services.db import Connection
+from services.errors import Refusal
 from services.localcache import LocalCache, publish
 from services.organisations import NotHead, prove_head
 from services.outbox import enqueue
@@ -42,10 +43,8 @@ _HOURS_MINUTES = re.compile(r"([0-9]{1,2}):([0-5][0-9])")
 _HOURS = re.compile(r"([0-9]{1,2})(?:[.,]([0-9]{1,2}))?")
 
 
-class VenueError(Exception):
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+class VenueError(Refusal):
+    """A venue request refused; ``code`` is the text key that explains it."""
 
 
 class LookupAccess(enum.Enum):

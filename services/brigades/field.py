@@ -21,6 +21,7 @@ from services.brigades.model import (
     task_of_row,
 )
 from services.db import Connection
+from services.invites import use_invite
 
 _OF_MEMBER = f"{TASKS} JOIN brigade_members m ON m.brigade_id = t.brigade_id"
 _JOIN = (
@@ -60,14 +61,10 @@ class BrigadeField:
 
     async def join(self, token: str, tg_user_id: int, full_name: str) -> Brigade:
         async with self.pool.acquire() as conn, conn.transaction():
-            brigade_id = await conn.fetchval(
-                "UPDATE brigade_invites SET used_by = $2, used_at = now() WHERE token = $1 "
-                "AND used_by IS NULL AND expires_at > now() RETURNING brigade_id",
-                token,
-                tg_user_id,
-            )
-            if brigade_id is None:
+            invite = await use_invite(conn, "brigade_invites", token, tg_user_id, "brigade_id")
+            if invite is None:
                 raise BrigadeError("brigade.invite_invalid")
+            brigade_id = invite["brigade_id"]
             await conn.execute(_JOIN, tg_user_id, brigade_id, full_name[:100])
             await record(conn, actor=f"tg:{tg_user_id}", action="brigade.join")
             row = await conn.fetchrow(

@@ -4,7 +4,6 @@ a zone or a drawn area, a whole district in one step."""
 from __future__ import annotations
 
 import json
-import secrets
 from datetime import date
 from typing import Any
 
@@ -25,12 +24,9 @@ from services.brigades.model import (
     task_of_row,
 )
 from services.db import Connection
+from services.invites import create_invite
 
 _CREATE = "INSERT INTO brigades (name, district, created_by) VALUES ($1, $2, $3) RETURNING id"
-_INVITE = (
-    "INSERT INTO brigade_invites (token, brigade_id, created_by, expires_at) "
-    "VALUES ($1, $2, $3, now() + $4::interval)"
-)
 # Sectors in force not planned on the day, the longest untreated first (never first).
 _SECTORS_BY_AGE = """
 SELECT z.id, z.name, z.geometry FROM zones z
@@ -66,10 +62,10 @@ class BrigadePlanning:
 
     async def invite(self, brigade_id: int, *, by: str) -> str:
         """A one-use invite (7 days) to join the brigade in the staff bot."""
-        token = "brg_" + secrets.token_urlsafe(16)
+        grants = {"brigade_id": brigade_id, "created_by": by}
         async with self.pool.acquire() as conn, conn.transaction():
             try:
-                await conn.execute(_INVITE, token, brigade_id, by, INVITE_TTL)
+                token = await create_invite(conn, "brigade_invites", "brg_", INVITE_TTL, grants)
             except asyncpg.ForeignKeyViolationError:
                 raise BrigadeError("brigade.not_found") from None
             await record(conn, actor=by, action="brigade.invite", subject=str(brigade_id))

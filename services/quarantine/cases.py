@@ -9,6 +9,7 @@ from datetime import date, datetime
 import asyncpg
 
 from services.audit import record
+from services.invites import create_invite, use_invite
 from services.outbox import Queued, enqueue, enqueue_many
 from services.quarantine.index import QuarantineIndex
 from services.quarantine.model import (
@@ -36,17 +37,9 @@ class CaseService:
         district = district.strip()
         if not district:
             raise QuarantineError("doctor.district_required")
-        token = "doc_" + secrets.token_urlsafe(16)
+        grants = {"district": district, "on_duty": on_duty, "created_by": created_by}
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO doctor_invites (token, district, on_duty, created_by, expires_at) "
-                "VALUES ($1, $2, $3, $4, now() + $5::interval)",
-                token,
-                district,
-                on_duty,
-                created_by,
-                DOCTOR_INVITE_TTL,
-            )
+            token = await create_invite(conn, "doctor_invites", "doc_", DOCTOR_INVITE_TTL, grants)
             await record(
                 conn, actor=created_by, action="doctor.invite", details={"district": district}
             )
@@ -55,12 +48,8 @@ class CaseService:
     async def join_as_doctor(self, token: str, tg_user_id: int, name: str) -> Doctor:
         """Become a doctor by an admin's invite: each works once, for a week."""
         async with self.pool.acquire() as conn, conn.transaction():
-            invite = await conn.fetchrow(
-                "UPDATE doctor_invites SET used_by = $2, used_at = now() "
-                "WHERE token = $1 AND used_by IS NULL AND expires_at > now() "
-                "RETURNING district, on_duty",
-                token,
-                tg_user_id,
+            invite = await use_invite(
+                conn, "doctor_invites", token, tg_user_id, "district, on_duty"
             )
             if invite is None:
                 raise QuarantineError("doctor.invite_invalid")
