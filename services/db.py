@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 # A connection of one's own or one borrowed from the pool: both run the same statements.
 Connection = asyncpg.Connection | PoolConnectionProxy
+
+T = TypeVar("T")
+
+
+async def fetch_one(
+    conn: Connection | asyncpg.Pool, of: Callable[[asyncpg.Record], T], sql: str, *args: object
+) -> T | None:
+    """The first row of ``sql`` made a value by ``of``; None when there is no row."""
+    row = await conn.fetchrow(sql, *args)
+    return None if row is None else of(row)
+
+
+async def fetch_all(
+    conn: Connection | asyncpg.Pool, of: Callable[[asyncpg.Record], T], sql: str, *args: object
+) -> list[T]:
+    """Every row of ``sql``, each made a value by ``of``."""
+    return [of(row) for row in await conn.fetch(sql, *args)]
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -15,8 +15,8 @@ The parts:
 - :mod:`.field`       members, their tasks, tracks, photos, done and blocked (the bot);
 - :mod:`.monitoring`  clean zones, the watch list, figures per district, retention.
 
-:class:`BrigadeService` is the one object the rest of the platform holds: each of its
-methods is one part's.
+:class:`BrigadeService` is the one object the rest of the platform holds: it is made of
+the three parts, which share its pool and rules.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ __all__ = [
 ]
 
 
-class BrigadeService:
-    """The brigades' parts over one pool, under the names callers use."""
+class BrigadeService(BrigadePlanning, BrigadeField, BrigadeMonitor):
+    """The brigades' parts over one pool and one set of rules."""
 
     def __init__(
         self,
@@ -62,40 +62,8 @@ class BrigadeService:
         outside_margin_m: float = 100,
     ) -> None:
         self.pool = pool
-        self.planning = BrigadePlanning(pool)
-        self.field = BrigadeField(pool, spray_width_m=spray_width_m)
-        self.monitor = BrigadeMonitor(
-            pool,
-            clean_hours=clean_hours,
-            still_minutes=still_minutes,
-            clean_coverage=clean_coverage,
-            outside_margin_m=outside_margin_m,
-        )
-        # planning (the panel)
-        self.create = self.planning.create
-        self.brigades = self.planning.brigades
-        self.invite = self.planning.invite
-        self.add_task = self.planning.add_task
-        self.plan_district = self.planning.plan_district
-        self.zones = self.planning.zones
-        self.tasks = self.planning.tasks
-        # the field (the staff bot)
-        self.join = self.field.join
-        self.brigade_of = self.field.brigade_of
-        self.tasks_of = self.field.tasks_of
-        self.start = self.field.start
-        self.record_fix = self.field.record_fix
-        self.started_task = self.field.started_task
-        self.add_photo = self.field.add_photo
-        self.done = self.field.done
-        self.block = self.field.block
-        # clean zones, monitoring, figures
-        self.clean_zones = self.monitor.clean_zones
-        self.watch = self.monitor.watch
-        self.district_days = self.monitor.district_days
-        self.purge = self.monitor.purge
-
-    @property
-    def clean_coverage(self) -> float:
-        """A done task's area is clean from this share of coverage."""
-        return self.monitor.clean_coverage
+        self.clean_hours = clean_hours
+        self.spray_width_m = spray_width_m
+        self.still_minutes = still_minutes
+        self.clean_coverage = clean_coverage
+        self.outside_margin_m = outside_margin_m

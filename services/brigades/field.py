@@ -20,10 +20,19 @@ from services.brigades.model import (
     task_by_id,
     task_of_row,
 )
-from services.db import Connection
+from services.db import Connection, fetch_all, fetch_one
 from services.invites import use_invite
 
 _OF_MEMBER = f"{TASKS} JOIN brigade_members m ON m.brigade_id = t.brigade_id"
+_BRIGADE_OF = (
+    "SELECT b.id, b.name, b.district FROM brigade_members m "
+    "JOIN brigades b ON b.id = m.brigade_id WHERE m.tg_user_id = $1"
+)
+_TASKS_OF = f"{_OF_MEMBER} WHERE m.tg_user_id = $1 AND t.day = $2 ORDER BY t.position"
+_STARTED_TASK = (
+    f"{_OF_MEMBER} WHERE m.tg_user_id = $1 AND t.state = 'started' "
+    "ORDER BY t.started_at DESC LIMIT 1"
+)
 _JOIN = (
     "INSERT INTO brigade_members (tg_user_id, brigade_id, full_name) "
     "VALUES ($1, $2, $3) ON CONFLICT (tg_user_id) DO UPDATE "
@@ -55,9 +64,10 @@ SELECT id FROM task
 
 
 class BrigadeField:
-    def __init__(self, pool: asyncpg.Pool, *, spray_width_m: float = 20) -> None:
-        self.pool = pool
-        self.spray_width_m = spray_width_m
+    """The staff bot's side of :class:`services.brigades.BrigadeService`."""
+
+    pool: asyncpg.Pool
+    spray_width_m: float  # a track covers half this on either side
 
     async def join(self, token: str, tg_user_id: int, full_name: str) -> Brigade:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -74,21 +84,11 @@ class BrigadeField:
         return brigade_of_row(row)
 
     async def brigade_of(self, tg_user_id: int) -> Brigade | None:
-        row = await self.pool.fetchrow(
-            "SELECT b.id, b.name, b.district FROM brigade_members m "
-            "JOIN brigades b ON b.id = m.brigade_id WHERE m.tg_user_id = $1",
-            tg_user_id,
-        )
-        return brigade_of_row(row) if row else None
+        return await fetch_one(self.pool, brigade_of_row, _BRIGADE_OF, tg_user_id)
 
     async def tasks_of(self, tg_user_id: int, day: date) -> list[Task]:
         """The member's brigade's tasks of the day, in order."""
-        rows = await self.pool.fetch(
-            f"{_OF_MEMBER} WHERE m.tg_user_id = $1 AND t.day = $2 ORDER BY t.position",
-            tg_user_id,
-            day,
-        )
-        return [task_of_row(r) for r in rows]
+        return await fetch_all(self.pool, task_of_row, _TASKS_OF, tg_user_id, day)
 
     async def start(self, task_id: int, tg_user_id: int) -> Task:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -117,12 +117,7 @@ class BrigadeField:
         return task_id
 
     async def started_task(self, tg_user_id: int) -> Task | None:
-        row = await self.pool.fetchrow(
-            f"{_OF_MEMBER} WHERE m.tg_user_id = $1 AND t.state = 'started' "
-            "ORDER BY t.started_at DESC LIMIT 1",
-            tg_user_id,
-        )
-        return task_of_row(row) if row else None
+        return await fetch_one(self.pool, task_of_row, _STARTED_TASK, tg_user_id)
 
     async def add_photo(self, task_id: int, tg_user_id: int, file_id: str) -> int:
         """Keep a photo of the work (Telegram's file id); returns the task's photo count."""

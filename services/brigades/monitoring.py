@@ -29,20 +29,13 @@ SELECT b.district, t.day, count(*) FILTER (WHERE t.state = 'done') AS done,
 
 
 class BrigadeMonitor:
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        *,
-        clean_hours: float = 24,
-        still_minutes: float = 30,
-        clean_coverage: float = 0.6,
-        outside_margin_m: float = 100,
-    ) -> None:
-        self.pool = pool
-        self.clean_hours = clean_hours
-        self.still_minutes = still_minutes
-        self.clean_coverage = clean_coverage
-        self.outside_margin_m = outside_margin_m
+    """The map's and the watch list's side of :class:`services.brigades.BrigadeService`."""
+
+    pool: asyncpg.Pool
+    clean_hours: float  # a done task's area stays clean this long
+    still_minutes: float  # no move for this long is standing still
+    clean_coverage: float  # a done task's area is clean from this share of coverage
+    outside_margin_m: float  # further than this outside the area is outside
 
     async def clean_zones(self, at: datetime) -> list[dict[str, Any]]:
         """Areas of tasks done within ``clean_hours`` of ``at`` as GeoJSON features: the

@@ -23,7 +23,7 @@ from services.brigades.model import (
     task_by_id,
     task_of_row,
 )
-from services.db import Connection
+from services.db import Connection, fetch_all
 from services.invites import create_invite
 
 _CREATE = "INSERT INTO brigades (name, district, created_by) VALUES ($1, $2, $3) RETURNING id"
@@ -38,8 +38,9 @@ SELECT z.id, z.name, z.geometry FROM zones z
 
 
 class BrigadePlanning:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
+    """The panel's side of :class:`services.brigades.BrigadeService`."""
+
+    pool: asyncpg.Pool
 
     async def create(self, name: str, district: str, *, by: str) -> Brigade:
         name, district = name.strip(), district.strip()
@@ -149,8 +150,8 @@ class BrigadePlanning:
         return districts, [(r["id"], r["name"]) for r in rows if r["kind"] == "sector"]
 
     async def tasks(self, day: date) -> list[Task]:
-        rows = await self.pool.fetch(f"{TASKS} WHERE t.day = $1 ORDER BY b.name, t.position", day)
-        return [task_of_row(r) for r in rows]
+        sql = f"{TASKS} WHERE t.day = $1 ORDER BY b.name, t.position"
+        return await fetch_all(self.pool, task_of_row, sql, day)
 
 
 async def _append(
