@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from services.audit import record
-from services.db import fetch_all, fetch_one
+from services.db import fetch_all, fetch_one, of_row
 from services.permits import PermitCheck, PermitError, PermitResult, PermitService
 from services.validation import InvalidInput, is_deep_link_payload, parse_coordinates, parse_plate
 
@@ -64,17 +64,7 @@ class HourCount:
     flagged: int
 
 
-def _checkpoint(row: asyncpg.Record) -> Checkpoint:
-    return Checkpoint(
-        id=row["id"],
-        name=row["name"],
-        latitude=row["latitude"],
-        longitude=row["longitude"],
-        zone_kind=row["zone_kind"],
-        zone_name=row["zone_name"],
-        register=row["register"],
-        qr_token=row["qr_token"],
-    )
+_checkpoint = of_row(Checkpoint)
 
 
 class CheckpointService:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -13,6 +14,17 @@ from asyncpg.pool import PoolConnectionProxy
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 T = TypeVar("T")
+
+
+def of_row(cls: type[T]) -> Callable[[asyncpg.Record], T]:
+    """What makes a ``cls`` (a dataclass) of a row whose columns bear its fields' names
+    (other columns are left out)."""
+    names = tuple(field.name for field in dataclasses.fields(cast(Any, cls)))
+
+    def make(row: asyncpg.Record) -> T:
+        return cls(**{name: row[name] for name in names})
+
+    return make
 
 
 async def fetch_one(

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.db import Connection
+from services.db import Connection, of_row
 from services.errors import Refusal
 from services.outbox import Queued, enqueue, enqueue_many
 from services.privacy import scrub
@@ -73,16 +73,7 @@ class Ticket:
     created_at: datetime
 
 
-def _ticket(row: asyncpg.Record) -> Ticket:
-    return Ticket(
-        row["id"],
-        row["citizen_chat"],
-        row["language"],
-        row["question"],
-        row["state"],
-        row["agent_chat"],
-        row["created_at"],
-    )
+_ticket = of_row(Ticket)
 
 
 OUTCOMES = ("answered", "callback", "referred", "ambulance")

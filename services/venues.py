@@ -25,7 +25,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from services.audit import record
-from services.db import Connection
+from services.db import Connection, of_row
 from services.errors import Refusal
 from services.localcache import LocalCache, publish
 from services.organisations import NotHead, prove_head
@@ -141,18 +141,7 @@ def new_token(direction: str) -> str:
     return TOKEN_PREFIX[direction] + secrets.token_urlsafe(16)
 
 
-def _venue(row: asyncpg.Record) -> Venue:
-    return Venue(
-        row["id"],
-        row["name"],
-        row["bin"],
-        row["category"],
-        row["address"],
-        row["capacity"],
-        row["capacity_policy"],
-        row["auto_checkout_minutes"],
-        row["verified_at"],
-    )
+_venue = of_row(Venue)
 
 
 _VENUE_COLUMNS = (
