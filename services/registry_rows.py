@@ -137,17 +137,9 @@ class ImportReport:
             self.rejected.append(item)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "rows": self.rows,
-            "accepted": self.accepted,
-            "duplicates": self.duplicates,
-            "corrected": self.corrected,
-            "withdrawn": self.withdrawn,
-            "rejected": [
-                {"line": r.line, "code": r.code, "reason": r.reason} for r in self.rejected
-            ],
-        }
+        """The counts, with the rejected rows listed in place of their count."""
+        listed = [{"line": r.line, "code": r.code, "reason": r.reason} for r in self.rejected]
+        return {"kind": self.kind, **self.counts(), "rejected": listed}
 
     def counts(self) -> dict[str, int]:
         return {
