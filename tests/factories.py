@@ -6,7 +6,11 @@ import base64
 import hashlib
 import itertools
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from asyncpg import Record
 
 from bots.sandbox.client import SandboxChat, SandboxClient
 from citybots.wiring import Services
@@ -78,6 +82,33 @@ async def make_venue(
         await verify_venue(services, venue.id)
         venue = await services.venues.venue(venue.id)
     return venue
+
+
+@dataclass(frozen=True)
+class Door:
+    """A venue and its QR codes by direction (``entry``, ``exit``)."""
+
+    venue: Venue
+    codes: dict[str, str]
+
+    @property
+    def entry(self) -> str:
+        return self.codes["entry"]
+
+    @property
+    def exit(self) -> str:
+        return self.codes["exit"]
+
+
+async def venue_codes(services: Services, venue: Venue) -> dict[str, str]:
+    """The venue's current QR codes (tokens) by direction."""
+    return {c.direction: c.token for c in await services.venues.codes(venue.id)}
+
+
+async def open_venue(services: Services, **options: Any) -> Door:
+    """A venue made by :func:`make_venue` (with those options), and its codes."""
+    venue = await make_venue(services, **options)
+    return Door(venue, await venue_codes(services, venue))
 
 
 async def verify_venue(services: Services, venue_id: int) -> None:
@@ -281,3 +312,44 @@ async def joined_officer(
         await officer.send(text(lang, menu))
         await officer.reply()
     return officer
+
+
+async def scan(chat: SandboxChat, token: str) -> dict[str, Any]:
+    """The person scans a venue's QR code (the bot's deep link); the bot's answer."""
+    await chat.send(f"/start {token}")
+    return await chat.reply()
+
+
+async def venue_card(staff: SandboxChat, venue: Venue, lang: str) -> dict[str, Any]:
+    """The staff member opens the venue's card from their venues; the card."""
+    from presentation.i18n import text
+
+    await staff.send(text(lang, "staff_menu.venues"))
+    await staff.reply()
+    await staff.press(venue.name)
+    return await staff.reply()
+
+
+async def staffed_venue(
+    sandbox: SandboxClient, services: Services, *, worker_lang: str = "en"
+) -> tuple[SandboxChat, Venue, SandboxChat]:
+    """A verified venue with its owner (in English) and a worker who joined it with the
+    owner's invite: the owner's chat, the venue, the worker's chat."""
+    owner = await sandbox.chat("staff", language_code="en")
+    venue = await make_venue(services, owner=owner.user_id, verified=True)
+    worker = await sandbox.chat("staff", language_code=worker_lang)
+    await worker.send(f"/start {await services.venues.create_invite(venue.id, owner.user_id)}")
+    await worker.reply()
+    return owner, venue, worker
+
+
+async def last_stay(services: Services, iin: str, venue_id: int) -> Record:
+    """How the person's latest stay at the venue stands: its checkout time and kind."""
+    row = await services.visits.pool.fetchrow(
+        "SELECT checked_out_at, checkout_kind FROM visits WHERE iin = $1 AND venue_id = $2"
+        " ORDER BY id DESC LIMIT 1",
+        iin,
+        venue_id,
+    )
+    assert row is not None
+    return row

@@ -9,10 +9,24 @@ import pytest
 from citybots.embedded import free_port
 from citybots.platform import Platform
 from citybots.settings import BOT_NAMES
+from citybots.wiring import Services
 from tests.conftest import make_settings
+from tests.factories import Door, open_venue
 from tests.sandbox_server import serve_sandbox
 
 WEBHOOK_SECRET = "webhook-secret-for-tests-0123"
+
+
+@pytest.fixture(scope="session")
+def services(platform: Platform) -> Services:
+    """The running platform's own services (what its bots use)."""
+    return platform.services
+
+
+@pytest.fixture
+async def door(services: Services) -> Door:
+    """A new venue (registered as in the staff bot, unverified) and its QR codes."""
+    return await open_venue(services)
 
 
 @pytest.fixture(scope="module")
