@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiohttp import FormData
 from asyncpg import Record
 
 from bots.sandbox.client import SandboxChat, SandboxClient
 from citybots.wiring import Services
 from geofence.zones import parse_zones
 from services.checkpoints import Checkpoint
+from services.permit_applications import Item, Outcome
 from services.validation import _check_digit, parse_plate
 from services.venues import AUTO_CHECKOUT_DEFAULT_MINUTES, NewVenue, Venue
 from tests.integration.test_zones import zone
@@ -44,9 +46,15 @@ async def register_phone(services: Services, iin: str, phone: str) -> None:
     )
 
 
-async def make_citizen(services: Services, tg_user_id: int) -> str:
+async def registered_phone(services: Services) -> tuple[str, str]:
+    """A fresh IIN and phone, the phone on the register as that IIN's (not signed up)."""
     iin, phone = make_iin(), make_phone()
     await register_phone(services, iin, phone)
+    return iin, phone
+
+
+async def make_citizen(services: Services, tg_user_id: int) -> str:
+    iin, phone = await registered_phone(services)
     result = await services.citizens.link(tg_user_id, iin, phone)
     assert result.iin == iin
     return iin
@@ -253,6 +261,32 @@ async def add_zone_with_checkpoint(
     return name, post
 
 
+async def applied_from_the_panel(
+    services: Services, bin_: str, iins: list[str], *, purpose: str, days: int, now: datetime
+) -> Outcome:
+    """The organisation's application, made in the panel, for permits on the city's
+    register for people by IIN, valid from ``now`` for ``days``."""
+    return await services.applications.submit(
+        bin_=bin_,
+        applicant="test",
+        register="city",
+        purpose=purpose,
+        valid_from=now,
+        valid_until=now + timedelta(days=days),
+        items=[Item(line, iin, None) for line, iin in enumerate(iins, start=1)],
+        source="panel",
+        now=now,
+    )
+
+
+def register_upload(kind: str, csv: str, filename: str = "register.csv") -> FormData:
+    """The panel's registry import form: which register (``kind``) and the CSV file."""
+    form = FormData()
+    form.add_field("kind", kind)
+    form.add_field("file", csv, filename=filename)
+    return form
+
+
 def help_reply(lang: str, bot: str) -> str:
     """What /help answers in this bot."""
     from bots.registry import BOT_MODULES
@@ -269,6 +303,20 @@ def scrypt_hash(password: str) -> str:
     return "scrypt$16384$8$1$" + "$".join(encoded)
 
 
+async def iin_typed(
+    sandbox: SandboxClient, phone: str, iin: str, *, lang: str = "en", start: str = "/status"
+) -> SandboxChat:
+    """A new citizen-bot chat that asked for its status (``start``), shared ``phone`` with
+    the contact button and then typed ``iin``; the bot's answer to the IIN is not read."""
+    chat = await sandbox.chat("citizen", language_code=lang)
+    await chat.send(start)
+    await chat.reply()
+    await chat.send_contact(phone)
+    await chat.reply()
+    await chat.send(iin)
+    return chat
+
+
 async def signed_up(
     sandbox: SandboxClient, services: Services, lang: str = "en"
 ) -> tuple[SandboxChat, str]:
@@ -276,14 +324,8 @@ async def signed_up(
     with the contact button, then their IIN (a fresh one, its phone registered)."""
     from presentation.i18n import text
 
-    iin, phone = make_iin(), make_phone()
-    await register_phone(services, iin, phone)
-    chat = await sandbox.chat("citizen", language_code=lang)
-    await chat.send(text(lang, "citizen_menu.status"))
-    await chat.reply()
-    await chat.send_contact(phone)
-    await chat.reply()
-    await chat.send(iin)
+    iin, phone = await registered_phone(services)
+    chat = await iin_typed(sandbox, phone, iin, lang=lang, start=text(lang, "citizen_menu.status"))
     await chat.replies(2)
     return chat, iin
 
@@ -297,15 +339,20 @@ async def joined_officer(
     checkpoint: Checkpoint | None = None,
     menu: str | None = None,
 ) -> SandboxChat:
-    """An officer (police, checkpoint or hotline agent) who joined their bot with a fresh
-    invite; with ``menu``, who then pressed that menu button (its answer read)."""
+    """An officer (police, checkpoint or hotline agent) or a doctor (``role`` "doctor", in
+    Almaly) who joined their bot with a fresh invite; with ``menu``, who then pressed that
+    menu button (its answer read)."""
     from presentation.i18n import text
     from services.permits import OFFICER_BOT
 
-    officer = await sandbox.chat(OFFICER_BOT[role], language_code=lang)
-    token = await services.permits.create_officer_invite(
-        role, created_by="test", checkpoint_id=checkpoint.id if checkpoint else None
-    )
+    if role == "doctor":
+        officer = await sandbox.chat("doctor", language_code=lang)
+        token = await services.quarantine.create_doctor_invite("Almaly", created_by="test")
+    else:
+        officer = await sandbox.chat(OFFICER_BOT[role], language_code=lang)
+        token = await services.permits.create_officer_invite(
+            role, created_by="test", checkpoint_id=checkpoint.id if checkpoint else None
+        )
     await officer.send(f"/start {token}")
     await officer.reply()
     if menu is not None:

@@ -393,25 +393,16 @@ async def test_an_admin_adds_a_user_changes_a_role_and_disables_an_account(
 async def test_a_permits_officer_works_the_queue_searches_and_revokes(
     browser: Browser, platform: Platform
 ) -> None:
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, datetime
 
-    from services.permit_applications import Item
-    from tests.factories import add_org, make_iin
+    from tests.factories import add_org, applied_from_the_panel, make_iin
 
     applications = platform.services.applications
     bin_ = await add_org(platform.services, quota=0, name="Queue LLP")
     first, second = make_iin(), make_iin()
     now = datetime.now(UTC)
-    outcome = await applications.submit(
-        bin_=bin_,
-        applicant="test",
-        register="city",
-        purpose="delivery",
-        valid_from=now,
-        valid_until=now + timedelta(days=3),
-        items=[Item(1, first, None), Item(2, second, None)],
-        source="panel",
-        now=now,
+    outcome = await applied_from_the_panel(
+        platform.services, bin_, [first, second], purpose="delivery", days=3, now=now
     )
     assert len(outcome.waiting) == 2
     waiting = {p.iin: p.id for p in await applications.waiting(now=now) if p.bin == bin_}

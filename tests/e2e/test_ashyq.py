@@ -20,11 +20,13 @@ from tests.factories import (
     add_contact,
     add_pcr,
     backdate_stays,
+    iin_typed,
     last_stay,
     make_iin,
     make_phone,
     make_venue,
     register_phone,
+    registered_phone,
     scan,
     signed_up,
     staffed_venue,
@@ -51,8 +53,7 @@ async def _signed_up(
 async def test_sign_up_refuses_mistyped_and_unproven_iins_then_links(
     sandbox: SandboxClient, services: Services
 ) -> None:
-    iin, phone = make_iin(), make_phone()
-    await register_phone(services, iin, phone)
+    iin, phone = await registered_phone(services)
     chat = await sandbox.chat("citizen", language_code="ru")
     await chat.send(text("ru", "citizen_menu.status"))
     ask = await chat.reply()
@@ -86,8 +87,7 @@ async def test_sign_up_refuses_mistyped_and_unproven_iins_then_links(
 async def test_after_five_failed_links_even_the_right_iin_waits_until_the_hour_is_over(
     sandbox: SandboxClient, platform: Platform, services: Services
 ) -> None:
-    iin, phone = make_iin(), make_phone()
-    await register_phone(services, iin, phone)
+    iin, phone = await registered_phone(services)
     chat = await sandbox.chat("citizen", language_code="ru")
 
     async def attempt(typed: str) -> str:
@@ -188,8 +188,7 @@ async def test_scan_admits_green_refuses_red_and_exit_checks_out(
 async def test_a_scan_before_sign_up_resumes_after_linking(
     sandbox: SandboxClient, services: Services, door: Door
 ) -> None:
-    iin, phone = make_iin(), make_phone()
-    await register_phone(services, iin, phone)
+    iin, phone = await registered_phone(services)
     chat = await sandbox.chat("citizen", language_code="kk")
     await chat.send(f"/start {door.entry}")
     assert text("kk", "checkin.link_first") in (await chat.reply())["text"]
@@ -582,12 +581,7 @@ async def test_an_iin_without_a_birth_date_is_confirmed_not_refused(
     )
     iin, phone = body + str(_check_digit(body)), make_phone()
     await register_phone(services, iin, phone)
-    chat = await sandbox.chat("citizen", language_code="en")
-    await chat.send("/status")
-    await chat.reply()
-    await chat.send_contact(phone)
-    await chat.reply()
-    await chat.send(iin)
+    chat = await iin_typed(sandbox, phone, iin)
     assert (await chat.reply())["text"] == text("en", "signup.confirm_date", iin=iin)
     await chat.press(text("en", "signup.confirm_no"))
     assert (await chat.reply())["text"] == text("en", "signup.ask_iin")
@@ -603,12 +597,7 @@ async def test_moving_an_iin_to_a_new_account_tells_the_old_one(
 ) -> None:
     old_chat, iin = await signed_up(sandbox, services)
     phone = await services.citizens.pool.fetchval("SELECT phone FROM citizens WHERE iin = $1", iin)
-    new_chat = await sandbox.chat("citizen", language_code="en")
-    await new_chat.send("/status")
-    await new_chat.reply()
-    await new_chat.send_contact(phone)
-    await new_chat.reply()
-    await new_chat.send(iin)
+    new_chat = await iin_typed(sandbox, phone, iin)
     assert (await new_chat.reply())["text"] == text("en", "signup.taken")
     await new_chat.press(text("en", "signup.move"))
     linked, _card = await new_chat.replies(2)

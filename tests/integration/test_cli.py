@@ -4,7 +4,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,19 +12,14 @@ import pytest
 
 from services.feeds.specs import FEEDS
 from services.validation import parse_bin
+from tests.commands import run_citybots
 from tests.conftest import AUDIT_CHAIN_KEY
 
 
 def _citybots(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     """A command as the deployment runs it: with its audit chain key, unless ``env`` says."""
-    return subprocess.run(
-        [sys.executable, "-m", "citybots.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "AUDIT_CHAIN_KEY": AUDIT_CHAIN_KEY, **env},
-        cwd=cwd,
-        check=False,
+    return run_citybots(
+        *args, env={**os.environ, "AUDIT_CHAIN_KEY": AUDIT_CHAIN_KEY, **env}, cwd=cwd
     )
 
 
@@ -359,16 +353,10 @@ def test_admin_create_user_adds_a_panel_user_once(
     name = f"cli-{os.getpid()}"
 
     def create(*args: str, password: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "citybots.cli", "admin", "create-user", *args],
-            input=password + "\n",
-            capture_output=True,
-            text=True,
-            timeout=180,
-            env={**os.environ, **env},
-            cwd=tmp_path,
-            check=False,
-        )
+        return run_citybots(
+            "admin", "create-user", *args, env={**os.environ, **env}, cwd=tmp_path,
+            stdin=password + "\n",
+        )  # fmt: skip
 
     made = create(name, "--role", "analyst", "--password-stdin", password="a long password")
     assert made.returncode == 0, made.stderr

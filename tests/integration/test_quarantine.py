@@ -59,6 +59,12 @@ async def joined_case(
     return case, patient, doctor
 
 
+async def sharing_case(q: QuarantineService, *, home: bool = True) -> tuple[Case, int, int, Track]:
+    """A joined case (see :func:`joined_case`) and the live share its patient starts now."""
+    case, patient, doctor = await joined_case(q, home=home)
+    return case, patient, doctor, Track(patient, now())
+
+
 class Track:
     """A patient's live share: fixes at seconds after ``start``."""
 
@@ -109,8 +115,7 @@ async def test_jitter_at_home_raises_nothing_and_a_walk_out_raises_one_alert(
     services: Services,
 ) -> None:
     q = services.quarantine
-    case, patient, doctor = await joined_case(q)
-    track = Track(patient, now())
+    case, patient, doctor, track = await sharing_case(q)
     rng = secrets.SystemRandom()
     jitter = [
         track.fix(
@@ -141,8 +146,7 @@ async def test_duplicates_out_of_order_bad_and_foreign_fixes_change_nothing(
     services: Services,
 ) -> None:
     q = services.quarantine
-    _, patient, doctor = await joined_case(q)
-    track = Track(patient, now())
+    _, patient, doctor, track = await sharing_case(q)
     first = [track.fix(0, 0), track.fix(10, 60, 0, 5), track.fix(20, 62, 0, 5)]
     report = await q.ingest(first)
     assert report.opened == ["left_home"]
@@ -172,8 +176,7 @@ async def test_poor_fixes_do_not_judge_and_a_single_wild_fix_is_not_a_departure(
     services: Services,
 ) -> None:
     q = services.quarantine
-    _, patient, doctor = await joined_case(q)
-    track = Track(patient, now())
+    _, _, doctor, track = await sharing_case(q)
     report = await q.ingest(
         [track.fix(0, 0), track.fix(10, 70, 0, 120), track.fix(20, 40, 0, 90), track.fix(30, 0)]
     )
@@ -187,8 +190,7 @@ async def test_first_precise_fix_is_proposed_as_home_and_zone_rules_wait_for_con
     services: Services,
 ) -> None:
     q = services.quarantine
-    case, patient, _ = await joined_case(q, home=False)
-    track = Track(patient, now())
+    case, patient, _, track = await sharing_case(q, home=False)
     report = await q.ingest([track.fix(0, 500, 0, 200), track.fix(10, 0, 0, 12)])
     assert report.home_proposed == [case.id]
     assert await outbox_kinds(services, patient) == ["quarantine_confirm_home"]
@@ -307,8 +309,7 @@ async def test_invites_work_once_and_an_account_holds_one_open_case(services: Se
 
 async def test_cases_close_at_isolation_end_and_fixes_are_purged(services: Services) -> None:
     q = services.quarantine
-    case, patient, _ = await joined_case(q)
-    track = Track(patient, now())
+    case, patient, _, track = await sharing_case(q)
     await q.ingest([track.fix(0, 0), track.fix(10, 70, 0, 5), track.fix(20, 70, 0, 5)])
     pool = services.outbox.pool
     assert (
@@ -344,8 +345,7 @@ async def test_cases_close_at_isolation_end_and_fixes_are_purged(services: Servi
 
 async def test_leaving_returning_and_leaving_again_within_one_batch(services: Services) -> None:
     q = services.quarantine
-    _, patient, doctor = await joined_case(q)
-    track = Track(patient, now())
+    _, patient, doctor, track = await sharing_case(q)
     distances = (0, 70, 72, 3, 75, 80)
     report = await q.ingest([track.fix(i * 10, d, 0, 5) for i, d in enumerate(distances)])
     assert report.opened == ["left_home", "left_home"]
@@ -367,8 +367,7 @@ async def test_coming_back_takes_a_fix_surely_inside_or_two_within_30_m_in_a_row
     services: Services,
 ) -> None:
     q = services.quarantine
-    case, patient, doctor = await joined_case(q)
-    track = Track(patient, now())
+    case, patient, doctor, track = await sharing_case(q)
     report = await q.ingest([track.fix(0, 0), track.fix(10, 70, 0, 5), track.fix(20, 72, 0, 5)])
     assert report.opened == ["left_home"]
 

@@ -91,31 +91,17 @@ async def test_the_migration_keeps_visits_and_open_stays_and_the_one_open_stay_r
     ]
     noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     today = noon.date()
+    day, minute = timedelta(days=1), timedelta(minutes=1)
+    stays = {  # name: the venue, who, in, out (None: still inside), admitted
+        "old": (cafe, "900000000001", noon - 40 * day, noon - 40 * day + 30 * minute, True),
+        "week": (cafe, "900000000001", noon - 5 * day, noon - 5 * day + 45 * minute, True),
+        "refused": (shop, "900000000003", noon - day, noon - day, False),
+        "open_yesterday": (shop, "900000000002", noon - day, None, True),
+        "open_today": (cafe, "900000000001", noon - 60 * minute, None, True),
+    }  # fmt: skip
     ids = {
-        "old": await visit(
-            conn,
-            cafe,
-            "900000000001",
-            noon - timedelta(days=40),
-            out=noon - timedelta(days=40, minutes=-30),
-        ),
-        "week": await visit(
-            conn,
-            cafe,
-            "900000000001",
-            noon - timedelta(days=5),
-            out=noon - timedelta(days=5, minutes=-45),
-        ),
-        "refused": await visit(
-            conn,
-            shop,
-            "900000000003",
-            noon - timedelta(days=1),
-            out=noon - timedelta(days=1),
-            admitted=False,
-        ),
-        "open_yesterday": await visit(conn, shop, "900000000002", noon - timedelta(days=1)),
-        "open_today": await visit(conn, cafe, "900000000001", noon - timedelta(hours=1)),
+        name: await visit(conn, venue, iin, at, out=out, admitted=admitted)
+        for name, (venue, iin, at, out, admitted) in stays.items()
     }
     case = await conn.fetchval(
         "INSERT INTO pcr_results (iin, result, sampled_at, result_at, laboratory) "

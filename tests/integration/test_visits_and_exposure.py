@@ -19,7 +19,7 @@ from tests.factories import (
     make_iin,
     make_phone,
     make_venue,
-    register_phone,
+    registered_phone,
 )
 
 
@@ -284,8 +284,7 @@ async def test_codes_resolve_and_rotating_revokes_the_old_ones(services: Service
 async def test_linking_needs_the_registered_phone_and_never_takes_an_iin_silently(
     services: Services,
 ) -> None:
-    iin, phone = make_iin(), make_phone()
-    await register_phone(services, iin, phone)
+    iin, phone = await registered_phone(services)
     first, second = _user(), _user()
     assert (await services.citizens.link(first, iin, make_phone())).outcome is LinkOutcome.NO_MATCH
     unknown = await services.citizens.link(first, make_iin(), phone)
@@ -314,8 +313,7 @@ async def test_failed_links_are_rate_limited(services: Services) -> None:
 async def test_after_five_failed_links_the_right_pair_is_refused_too_until_the_hour_ends(
     services: Services,
 ) -> None:
-    iin, phone = make_iin(), make_phone()
-    await register_phone(services, iin, phone)
+    iin, phone = await registered_phone(services)
     user = _user()
     for _ in range(5):
         failed = await services.citizens.link(user, make_iin(), phone)
