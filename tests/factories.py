@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiohttp import FormData
+from aiohttp import ClientSession, FormData
 from asyncpg import Record
 
 from bots.sandbox.client import SandboxChat, SandboxClient
@@ -279,12 +279,19 @@ async def applied_from_the_panel(
     )
 
 
-def register_upload(kind: str, csv: str, filename: str = "register.csv") -> FormData:
+def register_upload(kind: str, csv: str | bytes, filename: str = "register.csv") -> FormData:
     """The panel's registry import form: which register (``kind``) and the CSV file."""
     form = FormData()
     form.add_field("kind", kind)
-    form.add_field("file", csv, filename=filename)
+    form.add_field("file", csv, filename=filename, content_type="text/csv")
     return form
+
+
+async def refused_without_a_key(http: ClientSession, url: str, body: object, forged: str) -> None:
+    """The API at ``url`` answers 401 to ``body`` posted with no key, then with a forged one."""
+    for headers in ({}, {"Authorization": f"Bearer {forged}"}):
+        async with http.post(url, json=body, headers=headers) as answer:
+            assert answer.status == 401
 
 
 def help_reply(lang: str, bot: str) -> str:
@@ -400,3 +407,16 @@ async def last_stay(services: Services, iin: str, venue_id: int) -> Record:
     )
     assert row is not None
     return row
+
+
+async def inside_together(
+    sandbox: SandboxClient, services: Services, door: Door, *, other_lang: str = "en"
+) -> tuple[SandboxChat, str, SandboxChat]:
+    """Two people who signed up, scanned in at the door and have been inside together for
+    an hour (long enough to be exposed): the first one's chat and IIN, the other's chat."""
+    first_chat, first = await signed_up(sandbox, services)
+    other_chat, _ = await signed_up(sandbox, services, lang=other_lang)
+    for chat in (first_chat, other_chat):
+        await scan(chat, door.entry)
+    await backdate_stays(services, door.venue, by=timedelta(hours=1))
+    return first_chat, first, other_chat

@@ -19,8 +19,8 @@ from tests.factories import (
     Door,
     add_contact,
     add_pcr,
-    backdate_stays,
     iin_typed,
+    inside_together,
     last_stay,
     make_iin,
     make_phone,
@@ -504,11 +504,7 @@ async def test_auto_checkout_closes_a_forgotten_stay(
 async def test_an_exposure_notice_reaches_the_other_visitor_once(
     sandbox: SandboxClient, services: Services, door: Door
 ) -> None:
-    sick_chat, sick = await signed_up(sandbox, services)
-    other_chat, _ = await signed_up(sandbox, services, lang="ru")
-    for chat in (sick_chat, other_chat):
-        await scan(chat, door.entry)
-    await backdate_stays(services, door.venue, by=timedelta(hours=1))
+    sick_chat, sick, other_chat = await inside_together(sandbox, services, door, other_lang="ru")
     await add_pcr(services, sick, "positive")
     notice = await other_chat.reply(wait=15)
     assert notice["text"].startswith("⚠️")
@@ -552,11 +548,7 @@ async def test_the_healthz_still_green(platform: Platform) -> None:
 async def test_a_notice_that_cannot_be_sent_now_is_sent_later_exactly_once(
     sandbox: SandboxClient, services: Services, door: Door
 ) -> None:
-    sick_chat, sick = await signed_up(sandbox, services)
-    other_chat, _ = await signed_up(sandbox, services)
-    for chat in (sick_chat, other_chat):
-        await scan(chat, door.entry)
-    await backdate_stays(services, door.venue, by=timedelta(hours=1))
+    _, sick, other_chat = await inside_together(sandbox, services, door)
     await sandbox.inject_faults(count=2, status=500, methods=["sendMessage"])
     await add_pcr(services, sick, "positive")
     notice = await other_chat.reply(wait=20)
