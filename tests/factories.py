@@ -164,6 +164,16 @@ async def add_stay(
     return visit_id
 
 
+async def stayed_together(
+    services: Services, venue: Venue, iins: list[str], *, hours_ago: int
+) -> None:
+    """Each of these people stayed an hour at ``venue``, all the same hour, which began
+    ``hours_ago``."""
+    began = datetime.now(UTC) - timedelta(hours=hours_ago)
+    for iin in iins:
+        await add_stay(services, iin, venue, began, began + timedelta(hours=1))
+
+
 async def backdate_stays(services: Services, venue: Venue, *, by: timedelta) -> None:
     """The stays at ``venue`` began ``by`` earlier: people who scanned in together just now
     have shared the room long enough to be exposed (EXPOSURE_MIN_OVERLAP_MINUTES)."""

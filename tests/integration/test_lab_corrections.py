@@ -12,7 +12,14 @@ from services.registry_rows import ImportReport
 from services.status import Colour
 from services.status_notices import StatusNotices
 from services.venues import Venue
-from tests.factories import add_contact, add_stay, make_citizen, make_iin, make_venue
+from tests.factories import (
+    add_contact,
+    add_stay,
+    make_citizen,
+    make_iin,
+    make_venue,
+    stayed_together,
+)
 
 
 def _user() -> int:
@@ -42,9 +49,7 @@ async def _stayed_together(services: Services) -> tuple[Venue, str, str, int]:
     venue = await make_venue(services)
     sick, exposed_user = make_iin(), _user()
     exposed = await make_citizen(services, exposed_user)
-    began = datetime.now(UTC) - timedelta(hours=6)
-    await add_stay(services, sick, venue, began, began + timedelta(hours=1))
-    await add_stay(services, exposed, venue, began, began + timedelta(hours=1))
+    await stayed_together(services, venue, [sick, exposed], hours_ago=6)
     return venue, sick, exposed, exposed_user
 
 
@@ -146,10 +151,7 @@ async def test_a_positive_corrected_to_negative_retracts_the_notices_it_caused(
     told_user, waiting_user = _user(), _user()
     told = await make_citizen(services, told_user)
     waiting = await make_citizen(services, waiting_user)
-    began = datetime.now(UTC) - timedelta(hours=6)
-    await add_stay(services, sick, venue, began, began + timedelta(hours=1))
-    await add_stay(services, told, venue, began, began + timedelta(hours=1))
-    await add_stay(services, waiting, venue, began, began + timedelta(hours=1))
+    await stayed_together(services, venue, [sick, told, waiting], hours_ago=6)
     sampled, first = _times()
     await _import(services, _row(sick, "positive", sampled=sampled, result_at=first))
     pool = services.outbox.pool

@@ -20,6 +20,7 @@ from tests.factories import (
     make_phone,
     make_venue,
     registered_phone,
+    stayed_together,
 )
 
 
@@ -374,9 +375,7 @@ async def test_a_positive_result_whose_search_was_missed_is_searched_by_the_catc
     sick_user, exposed_user = _user(), _user()
     sick = await make_citizen(services, sick_user)
     exposed = await make_citizen(services, exposed_user)
-    began = datetime.now(UTC) - timedelta(hours=3)
-    await add_stay(services, sick, venue, began, began + timedelta(hours=1))
-    await add_stay(services, exposed, venue, began, began + timedelta(hours=1))
+    await stayed_together(services, venue, [sick, exposed], hours_ago=3)
     # Stored, and then the worker died (or Redis failed) before the search ran; the
     # laboratory's retry is a duplicate, so nothing else would ever search it.
     await services.outbox.pool.execute(
