@@ -34,6 +34,11 @@ def make_iin(birth: str = "900101", century_sex: str = "3") -> str:
             return body + str(digit)
 
 
+def tg_user_id() -> int:
+    """A fresh Telegram user id (ten digits, as real ones are now)."""
+    return 10**9 + secrets.randbelow(10**9)
+
+
 def make_phone() -> str:
     return f"+7701{secrets.randbelow(10**7):07d}"
 

@@ -23,13 +23,9 @@ from services.quarantine import (
 )
 from services.retention import Retention, purge
 from services.validation import Coordinates
-from tests.factories import make_phone
+from tests.factories import make_phone, tg_user_id
 
 HOME = (43.2389, 76.8897)
-
-
-def tg_id() -> int:
-    return 10**9 + secrets.randbelow(10**9)
 
 
 def point(north_m: float, east_m: float = 0.0) -> tuple[float, float]:
@@ -38,7 +34,7 @@ def point(north_m: float, east_m: float = 0.0) -> tuple[float, float]:
 
 
 async def new_doctor(q: QuarantineService, *, district: str = "Almaly", duty: bool = False) -> int:
-    doctor = tg_id()
+    doctor = tg_user_id()
     token = await q.create_doctor_invite(district, on_duty=duty, created_by="test")
     await q.join_as_doctor(token, doctor, "Dr Test")
     return doctor
@@ -53,7 +49,7 @@ async def joined_case(
         isolation_end=date.today() + timedelta(days=10),
         home=Coordinates(*HOME) if home else None,
     )
-    patient = tg_id()
+    patient = tg_user_id()
     await q.consent(case.invite_token, patient)
     await q.set_phone(patient, make_phone())
     return case, patient, doctor
@@ -161,7 +157,7 @@ async def test_duplicates_out_of_order_bad_and_foreign_fixes_change_nothing(
     assert late.closed == []
     bad = Fix(patient, 1, track.start + timedelta(seconds=30), 91.0, 0.0, 5.0, track.live_until)
     null_island = Fix(patient, 1, track.start + timedelta(seconds=31), 0.0, 0.0, 5.0, None)
-    stranger = Track(tg_id(), track.start).fix(30, 0)
+    stranger = Track(tg_user_id(), track.start).fix(30, 0)
     report = await q.ingest([bad, null_island, stranger])
     assert (report.invalid, report.stranger, report.stored) == (2, 1, 0)
     # A teleport 50 km away 10 s later is a glitch, not a new departure or return.
@@ -292,14 +288,14 @@ async def test_unacknowledged_alerts_escalate_to_the_duty_list_and_actions_are_c
 async def test_invites_work_once_and_an_account_holds_one_open_case(services: Services) -> None:
     q = services.quarantine
     with pytest.raises(QuarantineError):
-        await q.join_as_doctor("doc_forged", tg_id(), "X")
+        await q.join_as_doctor("doc_forged", tg_user_id(), "X")
     token = await q.create_doctor_invite("Almaly", created_by="test")
-    await q.join_as_doctor(token, tg_id(), "A")
+    await q.join_as_doctor(token, tg_user_id(), "A")
     with pytest.raises(QuarantineError):
-        await q.join_as_doctor(token, tg_id(), "B")
+        await q.join_as_doctor(token, tg_user_id(), "B")
     case, patient, doctor = await joined_case(q)
     with pytest.raises(QuarantineError):
-        await q.consent(case.invite_token, tg_id())  # someone else with the same link
+        await q.consent(case.invite_token, tg_user_id())  # someone else with the same link
     await q.consent(case.invite_token, patient)  # the patient again: fine
     other = await q.enrol(doctor, isolation_end=date.today() + timedelta(days=3))
     with pytest.raises(QuarantineError) as refused:

@@ -1,5 +1,4 @@
 import asyncio
-import secrets
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -21,11 +20,8 @@ from tests.factories import (
     make_venue,
     registered_phone,
     stayed_together,
+    tg_user_id,
 )
-
-
-def _user() -> int:
-    return secrets.randbelow(10**9) + 10**9
 
 
 async def test_green_and_blue_are_admitted_red_and_yellow_refused_and_stored(
@@ -214,7 +210,7 @@ async def test_auto_checkout_closes_forgotten_stays_at_the_venue_time(services: 
 
 
 async def test_staff_close_one_stay_at_their_own_venue_only(services: Services) -> None:
-    here_staff, there_staff = _user(), _user()
+    here_staff, there_staff = tg_user_id(), tg_user_id()
     here = await make_venue(services, owner=here_staff, verified=True)
     there = await make_venue(services, owner=there_staff, verified=True)
     iin = make_iin()
@@ -286,7 +282,7 @@ async def test_linking_needs_the_registered_phone_and_never_takes_an_iin_silentl
     services: Services,
 ) -> None:
     iin, phone = await registered_phone(services)
-    first, second = _user(), _user()
+    first, second = tg_user_id(), tg_user_id()
     assert (await services.citizens.link(first, iin, make_phone())).outcome is LinkOutcome.NO_MATCH
     unknown = await services.citizens.link(first, make_iin(), phone)
     assert unknown.outcome is LinkOutcome.NO_MATCH  # same answer: existence not revealed
@@ -303,7 +299,7 @@ async def test_linking_needs_the_registered_phone_and_never_takes_an_iin_silentl
 
 
 async def test_failed_links_are_rate_limited(services: Services) -> None:
-    user = _user()
+    user = tg_user_id()
     outcomes = [
         (await services.citizens.link(user, make_iin(), make_phone())).outcome for _ in range(6)
     ]
@@ -315,7 +311,7 @@ async def test_after_five_failed_links_the_right_pair_is_refused_too_until_the_h
     services: Services,
 ) -> None:
     iin, phone = await registered_phone(services)
-    user = _user()
+    user = tg_user_id()
     for _ in range(5):
         failed = await services.citizens.link(user, make_iin(), phone)
         assert failed.outcome is LinkOutcome.NO_MATCH
@@ -334,7 +330,7 @@ async def test_after_five_failed_links_the_right_pair_is_refused_too_until_the_h
 
 async def test_a_positive_result_notifies_the_visitors_who_overlapped(services: Services) -> None:
     venue, elsewhere = await make_venue(services), await make_venue(services)
-    sick_user, exposed_user, later_user, other_user = _user(), _user(), _user(), _user()
+    sick_user, exposed_user, later_user, other_user = (tg_user_id() for _ in range(4))
     sick = await make_citizen(services, sick_user)
     exposed = await make_citizen(services, exposed_user)
     later = await make_citizen(services, later_user)
@@ -372,7 +368,7 @@ async def test_a_positive_result_whose_search_was_missed_is_searched_by_the_catc
     services: Services,
 ) -> None:
     venue = await make_venue(services)
-    sick_user, exposed_user = _user(), _user()
+    sick_user, exposed_user = tg_user_id(), tg_user_id()
     sick = await make_citizen(services, sick_user)
     exposed = await make_citizen(services, exposed_user)
     await stayed_together(services, venue, [sick, exposed], hours_ago=3)
@@ -395,7 +391,7 @@ async def test_a_positive_result_whose_search_was_missed_is_searched_by_the_catc
 async def test_a_dispute_is_decided_with_who_and_why_and_the_citizen_is_told(
     services: Services,
 ) -> None:
-    user = _user()
+    user = tg_user_id()
     iin = await make_citizen(services, user)
     await add_contact(services, iin, days=14)
     assert (await services.statuses.status(iin)).colour is Colour.YELLOW
