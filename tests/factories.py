@@ -6,6 +6,7 @@ import base64
 import hashlib
 import itertools
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,13 +26,19 @@ from tests.integration.test_zones import zone
 _serial = itertools.count(secrets.randbelow(5000) * 10)
 
 
-def make_iin(birth: str = "900101", century_sex: str = "3") -> str:
-    """A fresh valid IIN (unique within the test session)."""
-    while True:
-        body = f"{birth}{century_sex}{next(_serial) % 10000:04d}"
+def _checked(bodies: Iterator[str]) -> str:
+    """The first of the eleven-digit ``bodies`` that has a check digit (some have none),
+    with its check digit: a valid IIN or BIN."""
+    for body in bodies:
         digit = _check_digit(body)
         if digit is not None:
             return body + str(digit)
+    raise AssertionError("no body with a check digit")
+
+
+def make_iin(birth: str = "900101", century_sex: str = "3") -> str:
+    """A fresh valid IIN (unique within the test session)."""
+    return _checked(f"{birth}{century_sex}{n % 10000:04d}" for n in _serial)
 
 
 def tg_user_id() -> int:
@@ -202,11 +209,7 @@ async def add_contact(
 
 def make_bin() -> str:
     """A fresh valid BIN (April 2020, resident, head office)."""
-    while True:
-        body = f"2004400{secrets.randbelow(10_000):04d}"
-        digit = _check_digit(body)
-        if digit is not None:
-            return body + str(digit)
+    return _checked(f"2004400{secrets.randbelow(10_000):04d}" for _ in itertools.count())
 
 
 async def add_org(
