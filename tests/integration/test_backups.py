@@ -8,7 +8,6 @@ import os
 import secrets
 import stat
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from services.audit import record, verify
 from services.db import create_pool
 from services.demo import load_demo_data
 from services.migrations import MIGRATIONS_DIR, REWRITTEN, load_migrations, migrate, status
+from tests.commands import run_citybots
 from tests.conftest import AUDIT_CHAIN_KEY, Servers, _with_database
 from tests.factories import add_pcr, add_stay, make_citizen, make_venue
 
@@ -35,15 +35,7 @@ KEY = AUDIT_CHAIN_KEY.encode()
 
 
 def _citybots(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "citybots.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=280,
-        env={**os.environ, **env},
-        cwd=cwd,
-        check=False,
-    )
+    return run_citybots(*args, env={**os.environ, **env}, cwd=cwd, timeout=280)
 
 
 @contextlib.asynccontextmanager
