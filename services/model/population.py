@@ -22,7 +22,7 @@ household's members and a district's residents are ranges of indices.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -99,6 +99,8 @@ class Population:
     bucket_start: IntArray  # people of (district, five-year band): bucket d*16+b
     bucket_members: I32
     district_names: tuple[str, ...]
+    # What is derived from the city once and reused by its runs (per_member_contacts).
+    cache: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def size(self) -> int:

@@ -14,7 +14,14 @@ from services.model.disease import source_consistent_defaults
 from services.model.ensemble import run_task, summarise, tasks_for, with_overrides
 from services.model.population import STUDENT, WORKER, build_population
 from services.model.scenarios import ScenarioError, default_scenarios_path, load_spec, parse_spec
-from services.model.structured import Policy, Transmission, per_contact_for_r0, simulate_structured
+from services.model.structured import (
+    Policy,
+    Transmission,
+    contacts_per_setting,
+    per_contact_for_r0,
+    per_member_contacts,
+    simulate_structured,
+)
 
 SIZE = 200_000
 
@@ -271,6 +278,36 @@ def test_the_probability_per_contact_gives_the_wanted_r0(spec, city) -> None:  #
     low = per_contact_for_r0(city, structure.population, structure.setting_weight, days, 1.5)
     high = per_contact_for_r0(city, structure.population, structure.setting_weight, days, 3.0)
     assert 0 < low < high < 1
+
+
+def test_school_and_work_contacts_go_to_the_enrolled_and_employed_keeping_the_matrix_means(
+    spec,  # type: ignore[no-untyped-def]
+    city,  # type: ignore[no-untyped-def]
+) -> None:
+    # The matrices give contacts per head of a band, pupils or not; only pupils (workers)
+    # have school (work) contacts, so each carries the band's contacts over its share.
+    config = spec.structure.population
+    _, school, work, _ = contacts_per_setting(city, config)
+    assert not school[city.role != STUDENT].any()
+    assert not work[city.role != WORKER].any()
+    per_pupil, per_worker = per_member_contacts(city, config)
+    for band in range(16):
+        people = city.band5 == band
+        for got, matrix, role, per_member in (
+            (school, config.school_contacts, STUDENT, per_pupil),
+            (work, config.work_contacts, WORKER, per_worker),
+        ):
+            members = people & (city.role == role)
+            if not members.any():
+                assert per_member[band] == 0
+                continue
+            # The band's mean over everyone is the matrix's row sum ...
+            assert got[people].mean() == pytest.approx(matrix[band], rel=0.01, abs=1e-6)
+            # ... so a member has more than the row sum when not everyone is a member.
+            share = members.sum() / people.sum()
+            assert got[members].mean() == pytest.approx(matrix[band] / share, rel=0.01, abs=1e-6)
+    # 10-14s are all of school age and ~98% enrolled: a pupil has ~1/0.98 of the row sum.
+    assert per_pupil[2] == pytest.approx(config.school_contacts[2] / config.enrolment, rel=0.02)
 
 
 def test_the_published_contact_matrices_are_16x16_non_negative_and_what_the_model_uses(
