@@ -2,13 +2,16 @@
 pass within households, school classes, workplaces and the community, by district.
 
 How it stays fast: only infectious people do work. Each step, each infectious person
-makes a Poisson number of transmission attempts in each setting (its contacts there x
-the probability per contact x its infectiousness x the setting's factor that day);
-each attempt lands on a random member of the setting (for the community: a district,
-then a five-year age band from the mixing matrix's row, then a resident) and infects
-them if they are still susceptible, with their susceptibility. The attempts in a step
-are vectorised; over a run the work grows with infections, not with people x days.
-The disease course is drawn once at infection (services.model.simulate.draw_course).
+makes a Poisson number of transmission attempts (the sum over settings of its contacts
+there x the probability per contact x its infectiousness x the setting's factor that
+day), each attempt in a setting drawn in proportion to those terms; it lands on a
+random member of the setting (for the community: a district, then a five-year age band
+from the mixing matrix's row, then a resident) and infects them if they are still
+susceptible, with their susceptibility. What a step needs of an infectious person is
+gathered once, when they become infectious (services.model.infectious), so a step
+reads short contiguous arrays; the attempts in a step are vectorised; over a run the
+work grows with infections, not with people x days. The disease course is drawn once
+at infection (services.model.simulate.draw_course).
 
 Interventions arrive as a ``Policy``: per day, a factor per setting (masks, the city's
 quarantine, schools closed), a work-from-home share, a quarantine zone (contacts across
@@ -440,18 +443,16 @@ def simulate_structured(
         setting = (pick[:, None] >= cumulative[:, :-1]).sum(axis=1)
         sources = active.person[attempts]
         targets = np.empty(len(attempts), np.int64)
-        where_ = rng.random(len(attempts))
+        spot = rng.random(len(attempts))
         at_home = setting == HOME
         grouped = (setting == SCHOOL) | (setting == WORK)
         outside = ~at_home
         who = attempts[at_home]
-        targets[at_home] = active.home_start[who] + (
-            where_[at_home] * active.home_size[who]
-        ).astype(np.int64)
-        who = attempts[grouped]
-        slots = active.group_start[who] + (where_[grouped] * active.group_size[who]).astype(
+        targets[at_home] = active.home_start[who] + (spot[at_home] * active.home_size[who]).astype(
             np.int64
         )
+        who = attempts[grouped]
+        slots = active.group_start[who] + (spot[grouped] * active.group_size[who]).astype(np.int64)
         targets[grouped] = population.group_members[slots]
         community = setting == COMMUNITY
         targets[community] = _community_targets(

@@ -310,6 +310,25 @@ def test_school_and_work_contacts_go_to_the_enrolled_and_employed_keeping_the_ma
     assert per_pupil[2] == pytest.approx(config.school_contacts[2] / config.enrolment, rel=0.02)
 
 
+def test_random_networks_as_covasims_have_the_mean_contacts_and_go_both_ways(spec) -> None:  # type: ignore[no-untyped-def]
+    # bench/model.py's matched configuration: schools and workplaces as Covasim 4.0.1's
+    # static random networks; each person's group is themselves and their partners.
+    config = replace(spec.structure.population, random_networks=(20.0, 16.0), whole_group=True)
+    city = build_population(config, spec.disease.age_pyramid, 20_000, seed=3)
+    for role, mean in ((STUDENT, 20.0), (WORKER, 16.0)):
+        people = np.flatnonzero(city.role == role)
+        degrees = city.group_sizes()[city.group[people]] - 1
+        assert abs(float(degrees.mean()) - mean) < 0.5
+        for person in people[:100]:
+            g = city.group[person]
+            listed = city.group_members[city.group_start[g] : city.group_start[g + 1]]
+            assert person in listed
+            for partner in listed[listed != person]:
+                assert city.role[partner] == role
+                h = city.group[partner]
+                assert person in city.group_members[city.group_start[h] : city.group_start[h + 1]]
+
+
 def test_the_published_contact_matrices_are_16x16_non_negative_and_what_the_model_uses(
     spec,  # type: ignore[no-untyped-def]
 ) -> None:
