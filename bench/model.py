@@ -63,6 +63,9 @@ COVASIM_VENV = Path(__file__).resolve().parent / ".covasim-venv"
 COVASIM_BETA = 0.016
 COVASIM_SUSCEPTIBILITY = (0.34, 0.67, 1.0, 1.0, 1.0, 1.0, 1.24, 1.47, 1.47)
 COVASIM_HOUSEHOLD_CONTACTS = 2.496
+# beta_dist: each person's infectiousness a negative binomial of mean 1 and dispersion
+# 0.45 (drawn at 0.01 steps), i.e. about a gamma of shape 0.45.
+COVASIM_DISPERSION = float(os.environ.get("MODEL_BENCH_DISPERSION", "0.45"))
 COVASIM_RUN = """
 import json, sys, time
 import numpy as np
@@ -175,6 +178,8 @@ def ours_matched(size: int, days: int, seeds: list[int], schools_closed: bool) -
         early_cap_days=4.0,
         early_ratio=2.0,
         infectious_in_hospital=True,
+        dispersion=COVASIM_DISPERSION,
+        per_edge=os.environ.get("MODEL_BENCH_EDGES", "1") == "1",
     )
     out = []
     for seed in seeds:

@@ -86,6 +86,15 @@ class Transmission:
     # People in hospital still infect others until discharge (Covasim's default; the
     # city's model takes them out of the community at admission).
     infectious_in_hospital: bool = False
+    # Shape k of a per-person infectiousness multiplier drawn from a gamma of mean 1
+    # (super-spreading; Covasim's beta_dist is a negative binomial of dispersion 0.45,
+    # the same shape); 0: everyone equally infectious.
+    dispersion: float = 0.0
+    # Household and group contacts as Covasim's edges: each member is infected in a
+    # day with the probability per contact x infectiousness (linear, at most 1) rather
+    # than with 1 - exp(-that) (Poisson attempts); the two differ only for the very
+    # infectious (super-spreaders), where Poisson attempts saturate.
+    per_edge: bool = False
 
 
 @dataclass(frozen=True)
@@ -384,6 +393,9 @@ def simulate_structured(
         rate = np.stack((home, school, work, community), axis=1)
         rate[:, HOME] *= home_size / np.maximum(home_size - 1, 1)
         rate[:, SCHOOL:COMMUNITY] *= (group_size / np.maximum(group_size - 1, 1))[:, None]
+        if transmission.dispersion > 0:
+            k = transmission.dispersion
+            rate *= rng.gamma(k, 1 / k, len(people))[:, None]
         begin, end = infectious_at[people], infectious_end[people]
         early_end = begin
         if transmission.early_fraction > 0 and transmission.early_ratio != 1.0:
@@ -435,6 +447,8 @@ def simulate_structured(
         if isolating:
             rates[:, HOME + 1 :] *= np.asarray(away_factor(active.person, step))[:, None]
         rates *= (w * alive)[:, None]
+        if transmission.per_edge:
+            per_edge_rates(rates, active)
         attempts = np.repeat(np.arange(len(active)), poisson(rng, rates.sum(axis=1)))
         if not len(attempts):
             continue
@@ -487,6 +501,16 @@ def simulate_structured(
         fate=fate,
         by_setting=by_setting,
     )
+
+
+def per_edge_rates(rates: npt.NDArray[np.float64], active: Infectious) -> None:
+    """Attempts a step on each household or group member (oneself included, dropped
+    later) whose Poisson chance of at least one equals the linear chance per edge."""
+    for setting, size in ((HOME, active.home_size), (SCHOOL, active.group_size)):
+        columns = [setting] if setting == HOME else [SCHOOL, WORK]
+        for column in columns:
+            chance = np.minimum(rates[:, column] / size, 1 - 1e-9)
+            rates[:, column] = -np.log1p(-chance) * size
 
 
 def _ranks(sizes: IntArray) -> IntArray:

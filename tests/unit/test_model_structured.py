@@ -12,6 +12,7 @@ import yaml
 from services.model.city import CityError, build_policy, load_matrices
 from services.model.disease import source_consistent_defaults
 from services.model.ensemble import run_task, summarise, tasks_for, with_overrides
+from services.model.infectious import Infectious
 from services.model.population import STUDENT, WORKER, build_population
 from services.model.scenarios import ScenarioError, default_scenarios_path, load_spec, parse_spec
 from services.model.structured import (
@@ -19,6 +20,7 @@ from services.model.structured import (
     Transmission,
     contacts_per_setting,
     per_contact_for_r0,
+    per_edge_rates,
     per_member_contacts,
     simulate_structured,
 )
@@ -327,6 +329,24 @@ def test_random_networks_as_covasims_have_the_mean_contacts_and_go_both_ways(spe
                 assert city.role[partner] == role
                 h = city.group[partner]
                 assert person in city.group_members[city.group_start[h] : city.group_start[h + 1]]
+
+
+def test_per_edge_attempts_infect_a_member_with_the_linear_chance() -> None:
+    # Covasim's edges: a member is infected in a day with the chance per contact x
+    # infectiousness; Poisson attempts are converted so at least one lands on them
+    # with that chance (one's own slot counted, as the engine drops those attempts).
+    active = Infectious()
+    rows = {name: np.zeros(2) for name in Infectious.COLUMNS}
+    rows["rate"] = np.array([[4 * 0.5, 10 * 0.2, 0.0, 1.0], [4 * 2.0, 0.0, 10 * 0.01, 3.0]])
+    rows["home_size"] = np.array([4, 4])
+    rows["group_size"] = np.array([10, 10])
+    active.add(rows)
+    rates = active.rate.copy()
+    per_edge_rates(rates, active)
+    per_member = 1 - np.exp(-rates[:, :3] / np.array([[4, 10, 10]]))
+    assert per_member[0] == pytest.approx([0.5, 0.2, 0.0])
+    assert per_member[1] == pytest.approx([1.0, 0.0, 0.01])  # a chance above 1 is 1
+    assert rates[:, 3] == pytest.approx([1.0, 3.0])  # community contacts are new people
 
 
 def test_the_published_contact_matrices_are_16x16_non_negative_and_what_the_model_uses(
