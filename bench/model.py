@@ -3,7 +3,8 @@
 .venv/bin/python bench/model.py [--population 2000000] [--days 365]
                                 [--compare-population 200000] [--compare-days 180]
                                 [--replicates 10] [--kind structured|homogeneous]
-                                [--no-covasim]
+                                [--no-covasim] [--no-speed] [--covasim-runs FILE]
+                                [--dispersion 0.45] [--poisson-contacts]
 
 1. Speed: the six scenarios x ``--population`` people x ``--days`` days x 1 replicate
    on the ``--kind`` population, twice: in this one process (per process), then in
@@ -11,10 +12,12 @@
    process, and every worker), person-days per second, the load average around it.
 2. Agreement (structured only): Covasim's hybrid population (households, schools, work,
    community) against this model on a matched configuration - the same contacts per
-   layer, per-contact probability, disease course, susceptibility by age and viral-load
-   profile - at ``--compare-population`` people, ``--replicates`` seeds each, schools
-   open and schools closed from day 0. Prints the medians of attack rate and peak day,
-   their differences (target: within 5%) and the effect of closing schools (target:
+   layer (households of the same sizes, schools and workplaces as static random
+   networks), per-contact probability applied per edge, disease course, susceptibility
+   by age, viral-load profile and spread of infectiousness between people - at
+   ``--compare-population`` people, ``--replicates`` seeds each, schools open and
+   schools closed from day 0. Prints the medians of attack rate and peak day, their
+   differences (target: within 5%) and the effect of closing schools (target:
    the same direction and within 20% of Covasim's).
 3. The speed ratios: (1)'s person-days per second, in one process and on the whole
    machine, over Covasim's hybrid person-days per second (initialisation and run, one
@@ -23,11 +26,16 @@
 
 Covasim is installed only into this benchmark's own environment (bench/.covasim-venv,
 gitignored, from PyPI with pip, once); it is never a dependency of the project.
-What is not matched, and why the numbers can differ: Covasim draws each person's
-infectiousness from a negative binomial (super-spreading; same mean), has a critical
-stage between severe and death, and its contacts are edges of static networks where
-this model draws its attempts per day (on the same partners: the household, the
-network's partners).
+Nothing in the matched configuration is fitted to Covasim's results: every setting is
+Covasim 4.0.1's documented default. Two of them are options of the engine that the
+city's scenarios leave off: each person's infectiousness drawn from a gamma of shape
+0.45 (``--dispersion``; Covasim's beta_dist, a negative binomial of dispersion 0.45,
+mean 1), and household and network contacts infecting with a linear chance a day per
+edge as Covasim's do (``--poisson-contacts`` turns it off: Poisson attempts, whose
+chance 1 - exp(-x) saturates for super-spreaders). What is still not matched: Covasim
+has a critical stage between severe and death (the same infectious time), its
+community contacts are a static network too where this model draws new ones every day,
+and it draws its random numbers differently.
 """
 
 from __future__ import annotations
@@ -65,7 +73,7 @@ COVASIM_SUSCEPTIBILITY = (0.34, 0.67, 1.0, 1.0, 1.0, 1.0, 1.24, 1.47, 1.47)
 COVASIM_HOUSEHOLD_CONTACTS = 2.496
 # beta_dist: each person's infectiousness a negative binomial of mean 1 and dispersion
 # 0.45 (drawn at 0.01 steps), i.e. about a gamma of shape 0.45.
-COVASIM_DISPERSION = float(os.environ.get("MODEL_BENCH_DISPERSION", "0.45"))
+COVASIM_DISPERSION = 0.45
 COVASIM_RUN = """
 import json, sys, time
 import numpy as np
@@ -167,7 +175,14 @@ def matched_city() -> PopulationConfig:
     )
 
 
-def ours_matched(size: int, days: int, seeds: list[int], schools_closed: bool) -> list[dict]:
+def ours_matched(
+    size: int,
+    days: int,
+    seeds: list[int],
+    schools_closed: bool,
+    dispersion: float = COVASIM_DISPERSION,
+    per_edge: bool = True,
+) -> list[dict]:
     config = matched_city()
     disease = replace(Disease(), symptomatic_infectiousness=1.0)
     transmission = Transmission(
@@ -178,8 +193,8 @@ def ours_matched(size: int, days: int, seeds: list[int], schools_closed: bool) -
         early_cap_days=4.0,
         early_ratio=2.0,
         infectious_in_hospital=True,
-        dispersion=COVASIM_DISPERSION,
-        per_edge=os.environ.get("MODEL_BENCH_EDGES", "1") == "1",
+        dispersion=dispersion,
+        per_edge=per_edge,
     )
     out = []
     for seed in seeds:
@@ -240,7 +255,14 @@ def _within(ours: float, theirs: float, share: float) -> str:
     return f"{difference:+.1%} ({verdict} {share:.0%})"
 
 
-def compare(size: int, days: int, replicates: int, runs_file: Path | None = None) -> float:
+def compare(
+    size: int,
+    days: int,
+    replicates: int,
+    runs_file: Path | None = None,
+    dispersion: float = COVASIM_DISPERSION,
+    per_edge: bool = True,
+) -> float:
     """Prints the agreement; returns Covasim's hybrid person-days per second. Covasim's
     runs are written to ``runs_file`` (JSON), or read from it when it exists (to check
     a change of this model against the same Covasim runs; the speed ratio then comes
@@ -251,7 +273,15 @@ def compare(size: int, days: int, replicates: int, runs_file: Path | None = None
         f"{replicates} seeds, schools open and closed ...",
         flush=True,
     )
-    ours = {closed: ours_matched(size, days, seeds, closed) for closed in (False, True)}
+    print(
+        f"  this model: infectiousness dispersion {dispersion or 'none'}, household and "
+        f"network contacts {'as edges (linear chance)' if per_edge else 'as Poisson attempts'}",
+        flush=True,
+    )
+    ours = {
+        closed: ours_matched(size, days, seeds, closed, dispersion, per_edge)
+        for closed in (False, True)
+    }
     for closed, runs in ours.items():
         print(
             f"  this model, schools {'closed' if closed else 'open'}: attack rates "
@@ -326,6 +356,17 @@ def main() -> None:
     parser.add_argument("--no-covasim", action="store_true")
     parser.add_argument("--covasim-runs", type=Path, help="JSON of Covasim's runs (write/read)")
     parser.add_argument("--no-speed", action="store_true", help="only the comparison")
+    parser.add_argument(
+        "--dispersion",
+        type=float,
+        default=COVASIM_DISPERSION,
+        help="gamma shape of each person's infectiousness in the matched runs (0: none)",
+    )
+    parser.add_argument(
+        "--poisson-contacts",
+        action="store_true",
+        help="matched runs: household and network contacts as Poisson attempts, not edges",
+    )
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     print(f"cores: {cores}; {load()}", flush=True)
@@ -335,7 +376,12 @@ def main() -> None:
     if args.no_covasim or args.kind != "structured":
         return
     covasim_rate = compare(
-        args.compare_population, args.compare_days, args.replicates, args.covasim_runs
+        args.compare_population,
+        args.compare_days,
+        args.replicates,
+        args.covasim_runs,
+        args.dispersion,
+        not args.poisson_contacts,
     )
     if args.no_speed:
         return
