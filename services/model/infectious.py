@@ -77,21 +77,26 @@ class Infectious:
 
 
 def poisson(rng: np.random.Generator, lam: FloatArray) -> IntArray:
-    """Poisson draws by inversion, vectorised over the rows still searching. The
-    rates here are mostly well below 1, where this is several times faster than
-    ``Generator.poisson`` (most rows stop at 0 after one uniform and one exp); rows
-    still searching after 40 terms (a large rate) are drawn by numpy."""
-    u = rng.random(len(lam))
+    """Poisson draws: by inversion for rates up to 10, vectorised over the rows still
+    searching, and by numpy above. The rates here are mostly well below 1, where this
+    is several times faster than ``Generator.poisson`` (most rows stop at 0 after one
+    uniform and one exp). A row still searching after 100 terms (a chance below 1e-30
+    at a rate of 10, or a uniform above the rounded cumulative sum) keeps 100."""
+    counts = np.zeros(len(lam), np.int64)
+    large = lam > 10
+    if large.any():
+        counts[large] = rng.poisson(lam[large])
+    small = np.flatnonzero(~large)
+    lam = lam[small]
+    u = rng.random(len(small))
     term = np.exp(-lam)
     cumulative = term.copy()
-    counts = np.zeros(len(lam), np.int64)
     more = np.flatnonzero(u > cumulative)
-    for k in range(1, 41):
+    for k in range(1, 101):
         if not len(more):
-            return counts
-        counts[more] = k
+            break
+        counts[small[more]] = k
         term[more] *= lam[more] / k
         cumulative[more] += term[more]
         more = more[u[more] > cumulative[more]]
-    counts[more] = rng.poisson(lam[more])
     return counts

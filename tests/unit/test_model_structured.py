@@ -12,7 +12,7 @@ import yaml
 from services.model.city import CityError, build_policy, load_matrices
 from services.model.disease import source_consistent_defaults
 from services.model.ensemble import run_task, summarise, tasks_for, with_overrides
-from services.model.infectious import Infectious
+from services.model.infectious import Infectious, poisson
 from services.model.population import STUDENT, WORKER, build_population
 from services.model.scenarios import ScenarioError, default_scenarios_path, load_spec, parse_spec
 from services.model.structured import (
@@ -347,6 +347,20 @@ def test_per_edge_attempts_infect_a_member_with_the_linear_chance() -> None:
     assert per_member[0] == pytest.approx([0.5, 0.2, 0.0])
     assert per_member[1] == pytest.approx([1.0, 0.0, 0.01])  # a chance above 1 is 1
     assert rates[:, 3] == pytest.approx([1.0, 3.0])  # community contacts are new people
+
+
+def test_the_engines_poisson_draws_have_poissons_distribution() -> None:
+    # Inversion for small rates, numpy beyond 40 terms: the chance of 0 and 1, the mean
+    # and the variance within sampling error, the same seed the same draws.
+    for lam in (0.02, 0.4, 3.0, 60.0):
+        rates = np.full(200_000, lam)
+        draws = poisson(np.random.default_rng(7), rates)
+        assert np.array_equal(draws, poisson(np.random.default_rng(7), rates))
+        n = len(draws)
+        assert abs(draws.mean() - lam) < 5 * np.sqrt(lam / n)
+        assert abs(draws.var() - lam) < 5 * lam * np.sqrt(2 / n) + 5 * np.sqrt(lam / n)
+        for k, chance in ((0, np.exp(-lam)), (1, lam * np.exp(-lam))):
+            assert _within(float((draws == k).mean()), float(chance), n, sigmas=5)
 
 
 def test_the_published_contact_matrices_are_16x16_non_negative_and_what_the_model_uses(
