@@ -399,11 +399,14 @@ def simulate_structured(
         begin, end = infectious_at[people], infectious_end[people]
         early_end = begin
         if transmission.early_fraction > 0 and transmission.early_ratio != 1.0:
+            # Covasim's high phase lasts a fraction of the infectious time (capped), and
+            # a step counts as high when it begins before that time ends: the steps
+            # are the fraction rounded up (2.4 days: 3 days high).
             early = np.minimum(
-                np.floor(transmission.early_fraction * (end - begin)),
+                transmission.early_fraction * (end - begin),
                 transmission.early_cap_days * per_day,
             )
-            early_end = begin + early.astype(np.int64)
+            early_end = begin + np.ceil(early).astype(np.int64)
         return {
             "person": people,
             "end": end,
