@@ -100,3 +100,13 @@ def poisson(rng: np.random.Generator, lam: FloatArray) -> IntArray:
         cumulative[more] += term[more]
         more = more[u[more] > cumulative[more]]
     return counts
+
+
+def per_edge_rates(rates: FloatArray, active: Infectious) -> None:
+    """Attempts a step on each household or group member (oneself included, dropped
+    later) whose Poisson chance of at least one equals the linear chance per edge."""
+    # The rate columns are home, school, work, community (services.model.population).
+    for columns, size in (((0,), active.home_size), ((1, 2), active.group_size)):
+        for column in columns:
+            chance = np.minimum(rates[:, column] / size, 1 - 1e-9)
+            rates[:, column] = -np.log1p(-chance) * size

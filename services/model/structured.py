@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from services.model.disease import Disease
-from services.model.infectious import Infectious, poisson
+from services.model.infectious import Infectious, per_edge_rates, poisson
 from services.model.population import (
     FIVE_YEAR_BANDS,
     SETTINGS,
@@ -504,16 +504,6 @@ def simulate_structured(
         fate=fate,
         by_setting=by_setting,
     )
-
-
-def per_edge_rates(rates: npt.NDArray[np.float64], active: Infectious) -> None:
-    """Attempts a step on each household or group member (oneself included, dropped
-    later) whose Poisson chance of at least one equals the linear chance per edge."""
-    for setting, size in ((HOME, active.home_size), (SCHOOL, active.group_size)):
-        columns = [setting] if setting == HOME else [SCHOOL, WORK]
-        for column in columns:
-            chance = np.minimum(rates[:, column] / size, 1 - 1e-9)
-            rates[:, column] = -np.log1p(-chance) * size
 
 
 def _ranks(sizes: IntArray) -> IntArray:

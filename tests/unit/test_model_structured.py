@@ -12,7 +12,7 @@ import yaml
 from services.model.city import CityError, build_policy, load_matrices
 from services.model.disease import source_consistent_defaults
 from services.model.ensemble import run_task, summarise, tasks_for, with_overrides
-from services.model.infectious import Infectious, poisson
+from services.model.infectious import Infectious, per_edge_rates, poisson
 from services.model.population import STUDENT, WORKER, build_population
 from services.model.scenarios import ScenarioError, default_scenarios_path, load_spec, parse_spec
 from services.model.structured import (
@@ -20,7 +20,6 @@ from services.model.structured import (
     Transmission,
     contacts_per_setting,
     per_contact_for_r0,
-    per_edge_rates,
     per_member_contacts,
     simulate_structured,
 )
