@@ -3,6 +3,7 @@ otherwise private embedded servers started for the session (never a skip)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -119,8 +120,29 @@ async def new_database(server: str, prefix: str = "citybots_test") -> AsyncItera
         await conn.close()
         yield url
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await drop_database(admin, name)
         await admin.close()
+
+
+async def drop_database(admin: asyncpg.Connection, name: str) -> None:
+    """Drop a test database, whoever is still in it.
+
+    ``WITH (FORCE)`` alone is not enough on the embedded servers: the tests' role there is
+    not a superuser, and an autovacuum worker busy in the database (after a test wrote a lot)
+    belongs to the server, so terminating it is refused. A plain ``DROP DATABASE`` stops such
+    workers itself and waits a few seconds for clients; a client that stays is then
+    terminated with ``FORCE``."""
+    for _ in range(20):
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            return
+        except asyncpg.ObjectInUseError:
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                await asyncio.sleep(0.5)
+    raise RuntimeError(f"test database {name} could not be dropped")
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,12 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from redis.asyncio import Redis
 
-from tests.conftest import _with_database
+from citybots.settings import load_settings
+from citybots.wiring import Services, build_services
+from services.db import create_pool
+from tests.conftest import AUDIT_CHAIN_KEY, _with_database, drop_database, new_database
 
 
 @pytest.fixture
@@ -21,5 +25,20 @@ async def empty_db(server_urls: tuple[str, str]) -> AsyncIterator[asyncpg.Connec
     conn = await asyncpg.connect(_with_database(server_urls[0], name))
     yield conn
     await conn.close()
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await drop_database(admin, name)
     await admin.close()
+
+
+@pytest.fixture(scope="module")
+async def services_of_their_own(
+    server_urls: tuple[str, str], redis: Redis
+) -> AsyncIterator[Services]:
+    """Services on a database of the module's own. The session's platform (started by the
+    e2e tests) sends from the shared database's outbox; a module that checks what happens
+    to a message still waiting there uses this, so that no other sender tries it first."""
+    async with new_database(server_urls[0], "citybots_own") as url:
+        pool = await create_pool(url, size=3, audit_key=AUDIT_CHAIN_KEY.encode())
+        try:
+            yield build_services(pool, redis, load_settings(_env_file=None))
+        finally:
+            await pool.close()

@@ -15,7 +15,7 @@ import pytest
 from services.audit import GENESIS, head, link, record, verify
 from services.db import connect, create_pool
 from services.migrations import MIGRATIONS_DIR, migrate
-from tests.conftest import AUDIT_CHAIN_KEY, Servers, new_database
+from tests.conftest import AUDIT_CHAIN_KEY, Servers, drop_database, new_database
 
 KEY = AUDIT_CHAIN_KEY.encode()  # the key new_database migrates with
 
@@ -285,7 +285,7 @@ async def test_rows_the_old_chain_job_left_are_chained_by_the_migration_given_th
             await pool.close()
     finally:
         admin = await asyncpg.connect(server_urls[0].rsplit("/", 1)[0] + "/postgres")
-        await admin.execute(f'DROP DATABASE "{database.rsplit("/", 1)[1]}" WITH (FORCE)')
+        await drop_database(admin, database.rsplit("/", 1)[1])
         await admin.close()
 
 
@@ -320,6 +320,6 @@ async def test_the_migrations_run_as_a_database_owner_that_is_not_a_superuser(
         finally:
             await pool.close()
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await drop_database(admin, name)
         await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
         await admin.close()

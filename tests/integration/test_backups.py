@@ -28,7 +28,7 @@ from services.db import create_pool
 from services.demo import load_demo_data
 from services.migrations import MIGRATIONS_DIR, REWRITTEN, load_migrations, migrate, status
 from tests.commands import run_citybots
-from tests.conftest import AUDIT_CHAIN_KEY, Servers, _with_database
+from tests.conftest import AUDIT_CHAIN_KEY, Servers, _with_database, drop_database
 from tests.factories import add_pcr, add_stay, make_citizen, make_venue
 
 KEY = AUDIT_CHAIN_KEY.encode()
@@ -54,7 +54,7 @@ async def _database(server: str, *, migrated: bool = False) -> AsyncIterator[str
                 await conn.close()
         yield url
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await drop_database(admin, name)
         await admin.close()
 
 

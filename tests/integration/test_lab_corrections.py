@@ -23,6 +23,12 @@ from tests.factories import (
 )
 
 
+@pytest.fixture
+def services(services_of_their_own: Services) -> Services:
+    """The corrections decide what becomes of notices still waiting in the outbox."""
+    return services_of_their_own
+
+
 def _row(
     iin: str, result: str, *, sampled: datetime, result_at: datetime, lab: str = "City lab"
 ) -> list[str]:

@@ -14,7 +14,7 @@ import pytest
 
 from services.migrations import MIGRATIONS_DIR, migrate
 from services.retention import DAYS_AHEAD, purge_visits
-from tests.conftest import _with_database
+from tests.conftest import _with_database, drop_database
 from tests.integration.test_fix_partitions import partitions as partitions_of
 
 
@@ -24,7 +24,7 @@ async def empty_url(server_urls: tuple[str, str]) -> AsyncIterator[str]:
     admin = await asyncpg.connect(_with_database(server_urls[0], "postgres"))
     await admin.execute(f'CREATE DATABASE "{name}"')
     yield _with_database(server_urls[0], name)
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await drop_database(admin, name)
     await admin.close()
 
 
