@@ -19,7 +19,7 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu, share_phone_keyboard
-from flows.common.steps import sender_lookup
+from flows.common.steps import pressed, sender_lookup
 from flows.contacts import shared_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, StartPayload, register_entry
@@ -106,8 +106,7 @@ async def direction_pressed(
     lang: str,
     checkpoints: CheckpointService,
 ) -> None:
-    assert isinstance(query.message, Message)
-    await query.answer()
+    message = await pressed(query)
     if callback_data.direction not in DIRECTIONS:
         return
     if callback_data.checkpoint:  # a traveller, from the QR code
@@ -115,17 +114,17 @@ async def direction_pressed(
         await state.update_data(
             checkpoint=callback_data.checkpoint, direction=callback_data.direction
         )
-        await query.message.answer(
+        await message.answer(
             text(lang, "checkpoint.traveller_phone"), reply_markup=share_phone_keyboard(lang)
         )
         return
     checkpoint = await checkpoints.checkpoint_of(query.from_user.id)
     if checkpoint is None:
-        await query.message.answer(text(lang, "checkpoint.not_assigned"))
+        await message.answer(text(lang, "checkpoint.not_assigned"))
         return
     await state.set_state(PassingLog.value)
     await state.update_data(direction=callback_data.direction)
-    await query.message.answer(
+    await message.answer(
         text(
             lang,
             "checkpoint.ask_value",

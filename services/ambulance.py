@@ -22,7 +22,7 @@ import numpy as np
 
 from geofence.clusters import Assignment, ClusterRule, assign, project
 from services.api_keys import add_key_holder, key_holder
-from services.audit import record
+from services.audit import audited_change, record
 from services.db import Connection
 from services.map import coarse, feature_collection, point_feature
 from services.outbox import enqueue
@@ -293,18 +293,16 @@ class AmbulanceService:
         return int(count)
 
     async def acknowledge(self, cluster_id: int, by: str) -> bool:
-        async with self.pool.acquire() as conn, conn.transaction():
-            done = await conn.fetchval(
-                "UPDATE ambulance_clusters SET acknowledged_at = now(), acknowledged_by = $2 "
-                "WHERE id = $1 AND acknowledged_at IS NULL RETURNING id",
-                cluster_id,
-                by,
-            )
-            if done:
-                await record(
-                    conn, actor=by, action="ambulance.acknowledge", subject=str(cluster_id)
-                )
-        return bool(done)
+        return await audited_change(
+            self.pool,
+            "UPDATE ambulance_clusters SET acknowledged_at = now(), acknowledged_by = $2 "
+            "WHERE id = $1 AND acknowledged_at IS NULL RETURNING id",
+            cluster_id,
+            by,
+            actor=by,
+            action="ambulance.acknowledge",
+            subject=str(cluster_id),
+        )
 
     async def hospital_days(self, first: date, last: date, tz: tzinfo) -> list[HospitalDay]:
         """Calls taken to each hospital, per day of placement (the city's days)."""

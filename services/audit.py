@@ -47,6 +47,25 @@ async def record(
     )
 
 
+async def audited_change(
+    pool: asyncpg.Pool,
+    sql: str,
+    *args: object,
+    actor: str,
+    action: str,
+    subject: str,
+    details: dict[str, Any] | None = None,
+) -> bool:
+    """Run a guarded ``UPDATE ... RETURNING`` and, in the same transaction, record it in
+    the audit log when its guard held; False when it changed nothing (and nothing is
+    recorded)."""
+    async with pool.acquire() as conn, conn.transaction():
+        changed = await conn.fetchval(sql, *args) is not None
+        if changed:
+            await record(conn, actor=actor, action=action, subject=subject, details=details)
+    return changed
+
+
 GENESIS = b"\0" * 32
 BATCH = 5_000
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from services.audit import record
-from services.db import fetch_all, fetch_one, of_row
+from services.db import fetch_all, fetch_one, of_row, row_or, value_or
 from services.permits import PermitCheck, PermitError, PermitResult, PermitService
 from services.validation import InvalidInput, is_deep_link_payload, parse_coordinates, parse_plate
 
@@ -92,7 +92,8 @@ class CheckpointService:
             raise PermitError("checkpoint.bad_register")
         parse_coordinates(latitude, longitude)
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
+            row = await row_or(
+                conn,
                 "INSERT INTO checkpoints (name, latitude, longitude, zone_kind, zone_name,"
                 " register, qr_token, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
                 " ON CONFLICT (name) DO NOTHING RETURNING *",
@@ -104,9 +105,8 @@ class CheckpointService:
                 register,
                 "cp_" + secrets.token_urlsafe(12),
                 actor,
+                refusal=PermitError("checkpoint.name_taken"),
             )
-            if row is None:
-                raise PermitError("checkpoint.name_taken")
             await record(conn, actor=actor, action="checkpoint.add", subject=name)
         return _checkpoint(row)
 
@@ -129,11 +129,12 @@ class CheckpointService:
 
     async def assign(self, tg_user_id: int, checkpoint_id: int, *, actor: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            role = await conn.fetchval(
-                "SELECT role FROM officers WHERE tg_user_id = $1", tg_user_id
+            await value_or(
+                conn,
+                "SELECT role FROM officers WHERE tg_user_id = $1",
+                tg_user_id,
+                refusal=PermitError("checkpoint.not_an_officer"),
             )
-            if role is None:
-                raise PermitError("checkpoint.not_an_officer")
             await conn.execute(
                 "INSERT INTO checkpoint_officers (tg_user_id, checkpoint_id, assigned_by)"
                 " VALUES ($1, $2, $3) ON CONFLICT (tg_user_id) DO UPDATE"

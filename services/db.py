@@ -55,6 +55,29 @@ async def fetch_all(
     return [of(row) for row in await conn.fetch(sql, *args)]
 
 
+async def row_or(
+    conn: Connection | asyncpg.Pool, sql: str, *args: object, refusal: Exception
+) -> asyncpg.Record:
+    """The first row of ``sql``, which must find one: a guarded ``UPDATE ... RETURNING``
+    whose guard held, or the row a ``SELECT`` looks up. ``refusal`` is raised when there
+    is none (the transaction around it then writes nothing)."""
+    row = await conn.fetchrow(sql, *args)
+    if row is None:
+        raise refusal
+    return row
+
+
+async def value_or(
+    conn: Connection | asyncpg.Pool, sql: str, *args: object, refusal: Exception
+) -> Any:
+    """The first column of the first row of ``sql``, as ``row_or`` has the row; a NULL
+    there is refused like no row at all."""
+    value = await conn.fetchval(sql, *args)
+    if value is None:
+        raise refusal
+    return value
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")

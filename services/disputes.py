@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from services.db import Connection
+from services.db import Connection, row_or, value_or
 from services.errors import Refusal
 from services.outbox import enqueue
 from services.status import Colour, Status, StatusService
@@ -133,18 +133,20 @@ class DisputeService:
             raise DisputeError("dispute.error_needs_uphold")
         status: Status | None = None
         if entered_in_error:
-            disputed = await self.pool.fetchval(
-                "SELECT iin FROM status_disputes WHERE id = $1", dispute_id
+            disputed = await value_or(
+                self.pool,
+                "SELECT iin FROM status_disputes WHERE id = $1",
+                dispute_id,
+                refusal=DisputeError("dispute.not_found"),
             )
-            if disputed is None:
-                raise DisputeError("dispute.not_found")
             status = await self.statuses.status(disputed)
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT * FROM status_disputes WHERE id = $1 FOR UPDATE", dispute_id
+            row = await row_or(
+                conn,
+                "SELECT * FROM status_disputes WHERE id = $1 FOR UPDATE",
+                dispute_id,
+                refusal=DisputeError("dispute.not_found"),
             )
-            if row is None:
-                raise DisputeError("dispute.not_found")
             if row["state"] != "open":
                 raise DisputeError("dispute.already_resolved")
             iin = row["iin"]

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.db import Connection, of_row
+from services.db import Connection, of_row, row_or
 from services.errors import Refusal
 from services.outbox import Queued, enqueue, enqueue_many
 from services.privacy import scrub
@@ -152,14 +152,14 @@ class Tickets:
 
     async def take(self, ticket_id: int, agent_chat: int) -> Ticket:
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
+            row = await row_or(
+                conn,
                 "UPDATE hotline_tickets SET state = 'taken', agent_chat = $2, taken_at = now()"
                 " WHERE id = $1 AND state = 'waiting' RETURNING *",
                 ticket_id,
                 agent_chat,
+                refusal=HotlineError("agent.ticket_gone"),
             )
-            if row is None:
-                raise HotlineError("agent.ticket_gone")
             busy = await conn.fetchval(
                 "SELECT count(*) FROM hotline_tickets WHERE agent_chat = $1 AND state = 'taken'",
                 agent_chat,
@@ -217,14 +217,14 @@ class Tickets:
 
     async def close(self, ticket_id: int, agent_chat: int) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
+            row = await row_or(
+                conn,
                 "UPDATE hotline_tickets SET state = 'closed', closed_at = now()"
                 " WHERE id = $1 AND agent_chat = $2 AND state = 'taken' RETURNING citizen_chat",
                 ticket_id,
                 agent_chat,
+                refusal=HotlineError("agent.ticket_gone"),
             )
-            if row is None:
-                raise HotlineError("agent.ticket_gone")
             await _tell_citizen(conn, row["citizen_chat"], ticket_id, "hotline_closed", "closed")
 
     async def log_call(

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from services.audit import record
-from services.db import of_row
+from services.db import of_row, row_or, value_or
 from services.passwords import (
     DUMMY_HASH,
     WeakPassword,
@@ -115,15 +115,15 @@ class PanelService:
         name = await asyncio.to_thread(check_new_user, username, role, password)
         hashed = await asyncio.to_thread(hash_password, password)
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
+            row = await row_or(
+                conn,
                 "INSERT INTO panel_users (username, role, password_hash) VALUES ($1, $2, $3)"
                 " ON CONFLICT (username) DO NOTHING RETURNING *",
                 name,
                 role,
                 hashed,
+                refusal=PanelError("taken", f"there is already a user called {name}"),
             )
-            if row is None:
-                raise PanelError("taken", f"there is already a user called {name}")
             await record(
                 conn,
                 actor=actor,
@@ -141,11 +141,13 @@ class PanelService:
         if role not in ROLES:
             raise PanelError("role", "the role must be one of: " + ", ".join(ROLES))
         async with self.pool.acquire() as conn, conn.transaction():
-            name = await conn.fetchval(
-                "UPDATE panel_users SET role = $2 WHERE id = $1 RETURNING username", user_id, role
+            name = await value_or(
+                conn,
+                "UPDATE panel_users SET role = $2 WHERE id = $1 RETURNING username",
+                user_id,
+                role,
+                refusal=PanelError("unknown", "no such user"),
             )
-            if name is None:
-                raise PanelError("unknown", "no such user")
             await record(
                 conn,
                 actor=actor,
@@ -156,13 +158,13 @@ class PanelService:
 
     async def set_disabled(self, user_id: int, disabled: bool, *, actor: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            name = await conn.fetchval(
+            name = await value_or(
+                conn,
                 "UPDATE panel_users SET disabled = $2 WHERE id = $1 RETURNING username",
                 user_id,
                 disabled,
+                refusal=PanelError("unknown", "no such user"),
             )
-            if name is None:
-                raise PanelError("unknown", "no such user")
             if disabled:  # a disabled user is logged out everywhere at once
                 await conn.execute("DELETE FROM panel_sessions WHERE user_id = $1", user_id)
             await record(

@@ -35,7 +35,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from services.audit import record
-from services.db import from_row
+from services.db import from_row, row_or
 from services.organisations import NotHead, prove_head
 from services.permits import PermitError, PermitResult, judge, suspended_holders
 from services.status import Colour, StatusService
@@ -450,11 +450,12 @@ class PermitApplications:
         reject), or revokes an approved one (``approve=False`` on an approved permit)."""
         reason = reason.strip()[:300]
         async with self.pool.acquire() as conn, conn.transaction():
-            permit = await conn.fetchrow(
-                "SELECT state, iin FROM permits WHERE id = $1 FOR UPDATE", permit_id
+            permit = await row_or(
+                conn,
+                "SELECT state, iin FROM permits WHERE id = $1 FOR UPDATE",
+                permit_id,
+                refusal=PermitError("apply.no_such_permit"),
             )
-            if permit is None:
-                raise PermitError("apply.no_such_permit")
             state = permit["state"]
             if approve and permit["iin"] is not None:
                 status = await self.statuses.status(permit["iin"])

@@ -25,7 +25,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from services.audit import record
-from services.db import Connection, of_row
+from services.db import Connection, of_row, row_or, value_or
 from services.errors import Refusal
 from services.localcache import LocalCache, publish
 from services.organisations import NotHead, prove_head
@@ -258,12 +258,12 @@ class VenueService:
         return _venue(row)
 
     async def venue(self, venue_id: int) -> Venue:
-        row = await self.pool.fetchrow(
+        row = await row_or(
+            self.pool,
             f"SELECT {_VENUE_COLUMNS} FROM venues WHERE id = $1",  # noqa: S608
             venue_id,
+            refusal=VenueError("venue.not_found"),
         )
-        if row is None:
-            raise VenueError("venue.not_found")
         return _venue(row)
 
     async def venues_of(self, tg_user_id: int) -> list[tuple[Venue, str]]:
@@ -374,14 +374,14 @@ class VenueService:
     async def accept_invite(self, code: str, tg_user_id: int) -> Venue:
         """Join a venue's staff by an invite; each invite works once."""
         async with self.pool.acquire() as conn, conn.transaction():
-            venue_id = await conn.fetchval(
+            venue_id = await value_or(
+                conn,
                 "UPDATE staff_invites SET used_by = $2, used_at = now() "
                 "WHERE code = $1 AND used_by IS NULL RETURNING venue_id",
                 code,
                 tg_user_id,
+                refusal=VenueError("venue.invite_invalid"),
             )
-            if venue_id is None:
-                raise VenueError("venue.invite_invalid")
             await conn.execute(
                 "INSERT INTO venue_staff (venue_id, tg_user_id, role) VALUES ($1, $2, 'staff') "
                 "ON CONFLICT DO NOTHING",
@@ -429,14 +429,14 @@ class VenueService:
 
     async def _set_verified(self, venue_id: int, *, how: str, actor: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            venue = await conn.fetchrow(
+            venue = await row_or(
+                conn,
                 "SELECT v.name, v.bin, v.verified_at, s.tg_user_id AS owner FROM venues v"
                 " LEFT JOIN venue_staff s ON s.venue_id = v.id AND s.role = 'owner'"
                 " WHERE v.id = $1 FOR UPDATE OF v",
                 venue_id,
+                refusal=VenueError("venue.not_found"),
             )
-            if venue is None:
-                raise VenueError("venue.not_found")
             if venue["verified_at"] is not None:
                 raise VenueError("venue.already_verified")
             if venue["owner"] is None:
@@ -474,16 +474,16 @@ class VenueService:
         if not reason:
             raise VenueError("venue.reason_needed")
         async with self.pool.acquire() as conn, conn.transaction():
-            venue = await conn.fetchrow(
+            venue = await row_or(
+                conn,
                 "UPDATE venues v SET verified_at = NULL, verified_how = NULL,"
                 " verified_by = NULL, verified_owner = NULL"
                 " FROM venues old WHERE v.id = $1 AND old.id = v.id"
                 " AND old.verified_at IS NOT NULL"
                 " RETURNING v.name, old.verified_owner AS owner",
                 venue_id,
+                refusal=VenueError("venue.not_verified"),
             )
-            if venue is None:
-                raise VenueError("venue.not_verified")
             await record(
                 conn,
                 actor=officer,

@@ -13,7 +13,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from geofence.zones import ZoneIndex, ZoneShape
-from services.audit import record
+from services.audit import audited_change, record
 
 
 class ZoneImportError(ValueError):
@@ -110,24 +110,19 @@ class ZoneService:
     async def lift(self, kind: str, name: str, *, at: datetime, actor: str) -> bool:
         """End the version in force from ``at`` (a quarantine zone lifted); False when no
         version of that zone is in force then."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            lifted = await conn.fetchval(
-                "UPDATE zones SET valid_until = $3 WHERE kind = $1 AND name = $2"
-                " AND valid_from < $3 AND (valid_until IS NULL OR valid_until > $3)"
-                " RETURNING id",
-                kind,
-                name,
-                at,
-            )
-            if lifted is not None:
-                await record(
-                    conn,
-                    actor=actor,
-                    action="zones.lift",
-                    subject=f"{kind}:{name}",
-                    details={"at": at.isoformat()},
-                )
-        return lifted is not None
+        return await audited_change(
+            self.pool,
+            "UPDATE zones SET valid_until = $3 WHERE kind = $1 AND name = $2"
+            " AND valid_from < $3 AND (valid_until IS NULL OR valid_until > $3)"
+            " RETURNING id",
+            kind,
+            name,
+            at,
+            actor=actor,
+            action="zones.lift",
+            subject=f"{kind}:{name}",
+            details={"at": at.isoformat()},
+        )
 
     async def zones_at(self, longitude: float, latitude: float, at: datetime) -> list[ZoneHit]:
         """The zones (in the versions in force at ``at``) that contain the point."""

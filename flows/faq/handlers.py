@@ -12,6 +12,7 @@ from aiogram.filters import Filter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from flows.common.steps import pressed
 from flows.faq import SMALL_TALK, answer_text, answers, topics
 from presentation.i18n import text
 from services.hotline import HotlineService, Tickets
@@ -143,26 +144,24 @@ async def ask(
 async def topic_pressed(
     query: CallbackQuery, callback_data: FaqTopic, lang: str, tickets: Tickets, limits: Limits
 ) -> None:
-    assert isinstance(query.message, Message)
-    await query.answer()
+    message = await pressed(query)
     if callback_data.intent == "human_handoff":
-        await hand_off(query.message, lang, "", tickets)
+        await hand_off(message, lang, "", tickets)
         return
     if callback_data.intent in answers(lang):
-        await query.message.answer(answer_text(lang, callback_data.intent, limits))
+        await message.answer(answer_text(lang, callback_data.intent, limits))
 
 
 async def withdraw_pressed(
     query: CallbackQuery, callback_data: WithdrawTicket, lang: str, tickets: Tickets
 ) -> None:
-    assert isinstance(query.message, Message)
-    await query.answer()
+    message = await pressed(query)
     # the chat, not the button's number, says whose ticket: a forged number closes nothing
-    if await tickets.withdraw(callback_data.ticket, query.message.chat.id):
+    if await tickets.withdraw(callback_data.ticket, message.chat.id):
         key = "faq.operator_withdrawn"
     else:
         key = "faq.operator_not_waiting"
-    await query.message.answer(text(lang, key, number=callback_data.ticket))
+    await message.answer(text(lang, key, number=callback_data.ticket))
 
 
 def build_router() -> Router:

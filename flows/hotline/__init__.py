@@ -14,6 +14,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from flows.common.keyboards import choice_keyboard, inline_keyboard
+from flows.common.steps import pressed
 from flows.context import Limits
 from flows.faq import answer_text, answers, topics
 from flows.faq.handlers import Parser, PlainText
@@ -146,23 +147,22 @@ async def shift_off(message: Message, lang: str, tickets: Tickets) -> None:
 async def ticket_pressed(
     query: CallbackQuery, callback_data: TicketAction, lang: str, tickets: Tickets
 ) -> None:
-    assert isinstance(query.message, Message)
-    await query.answer()
+    message = await pressed(query)
     if not await tickets.is_agent(query.from_user.id):
-        await query.message.answer(text(lang, "agent.not_agent"))
+        await message.answer(text(lang, "agent.not_agent"))
         return
     try:
         if callback_data.action == "take":
             ticket = await tickets.take(callback_data.ticket, query.from_user.id)
-            await query.message.answer(
+            await message.answer(
                 text(lang, "agent.taken", number=ticket.id, question=ticket.question or "—"),
                 reply_markup=ticket_keyboard(lang, ticket.id, "close"),
             )
         elif callback_data.action == "close":
             await tickets.close(callback_data.ticket, query.from_user.id)
-            await query.message.answer(text(lang, "agent.closed", number=callback_data.ticket))
+            await message.answer(text(lang, "agent.closed", number=callback_data.ticket))
     except HotlineError as error:
-        await query.message.answer(text(lang, error.key))
+        await message.answer(text(lang, error.key))
 
 
 async def start_script(message: Message, state: FSMContext, lang: str, tickets: Tickets) -> None:
@@ -211,28 +211,27 @@ async def script_pressed(
     tickets: Tickets,
     limits: Limits,
 ) -> None:
-    assert isinstance(query.message, Message)
-    await query.answer()
+    message = await pressed(query)
     if not await tickets.is_agent(query.from_user.id):
         return
     step, value = callback_data.step, callback_data.value
     if step == "script" and value in scripts():
         script = scripts()[value]
         await state.update_data(script=script.id, topic=None, outcome=None)
-        await query.message.answer("📋 " + script.title[lang])
-        await _show_node(query.message, state, lang, script, script.start)
+        await message.answer("📋 " + script.title[lang])
+        await _show_node(message, state, lang, script, script.start)
     elif step == "go":
         walking = scripts().get((await state.get_data()).get("script") or "")
         if walking is None or value not in walking.nodes:
-            await query.message.answer(text(lang, "agent.script_expired"))
+            await message.answer(text(lang, "agent.script_expired"))
             return
-        await _show_node(query.message, state, lang, walking, value)
+        await _show_node(message, state, lang, walking, value)
     elif step == "topic":
         intent = f"faq_{value}"
         if intent not in answers(lang):
             return
         await state.update_data(topic=intent)
-        await query.message.answer(
+        await message.answer(
             text(lang, "agent.script_read") + "\n\n" + answer_text(lang, intent, limits),
             reply_markup=choice_keyboard(
                 lang, OUTCOME_NAMES, OUTCOMES, lambda o: ScriptStep(step="outcome", value=o)
@@ -240,24 +239,22 @@ async def script_pressed(
         )
     elif step == "outcome" and value in OUTCOMES:
         await state.update_data(outcome=value)
-        await query.message.answer(
-            text(lang, "agent.script_district"), reply_markup=_district_buttons()
-        )
+        await message.answer(text(lang, "agent.script_district"), reply_markup=_district_buttons())
     elif step == "district" and value in DISTRICTS:
         data = await state.get_data()
         if not data.get("topic") or not data.get("outcome"):
-            await query.message.answer(text(lang, "agent.script_expired"))
+            await message.answer(text(lang, "agent.script_expired"))
             return
         logged = await tickets.log_call(
             query.from_user.id,
             topic=data["topic"],
             outcome=data["outcome"],
             district=value,
-            key=f"{query.message.chat.id}:{query.message.message_id}",
+            key=f"{message.chat.id}:{message.message_id}",
         )
         await state.clear()
         if logged:
-            await query.message.answer(text(lang, "agent.logged"))
+            await message.answer(text(lang, "agent.logged"))
 
 
 def build_router() -> Router:

@@ -22,7 +22,7 @@ from flows.common.keyboards import (
     main_menu,
     share_phone_keyboard,
 )
-from flows.common.steps import took_bin
+from flows.common.steps import pressed, took_bin
 from flows.contacts import shared_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, HasDocument, register_entry
@@ -154,7 +154,7 @@ async def got_phone(
     await _show_head(message, lang, organisation)
 
 
-async def pressed(
+async def step_pressed(
     query: CallbackQuery,
     callback_data: ApplyStep,
     state: FSMContext,
@@ -162,9 +162,7 @@ async def pressed(
     applications: PermitApplications,
     city_tz: ZoneInfo,
 ) -> None:
-    assert isinstance(query.message, Message)
-    message = query.message
-    await query.answer()
+    message = await pressed(query)
     organisation = await applications.head_of(query.from_user.id)
     step = callback_data.step
     if step == "reverify" or organisation is None:
@@ -406,7 +404,7 @@ def build_entry_router() -> Router:
     work in the middle of another flow's question."""
     router = Router(name=__name__ + ".entry")
     register_entry(router, start, button="citizen_menu.apply", command="apply")
-    router.callback_query.register(pressed, ApplyStep.filter())
+    router.callback_query.register(step_pressed, ApplyStep.filter())
     return router
 
 

@@ -20,7 +20,7 @@ from services.brigades.model import (
     task_by_id,
     task_of_row,
 )
-from services.db import Connection, fetch_all, fetch_one
+from services.db import Connection, fetch_all, fetch_one, row_or
 from services.invites import use_invite
 
 _OF_MEMBER = f"{TASKS} JOIN brigade_members m ON m.brigade_id = t.brigade_id"
@@ -180,14 +180,13 @@ class BrigadeField:
 
 async def _members_task(conn: Connection, task_id: int, tg_user_id: int) -> asyncpg.Record:
     """The task, locked, if it is one of the member's brigade's; BrigadeError otherwise."""
-    row = await conn.fetchrow(
+    return await row_or(
+        conn,
         f"{_OF_MEMBER} WHERE t.id = $1 AND m.tg_user_id = $2 FOR UPDATE OF t",
         task_id,
         tg_user_id,
+        refusal=BrigadeError("brigade.not_yours"),
     )
-    if row is None:
-        raise BrigadeError("brigade.not_yours")
-    return row
 
 
 async def _move(

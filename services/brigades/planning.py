@@ -23,7 +23,7 @@ from services.brigades.model import (
     task_by_id,
     task_of_row,
 )
-from services.db import Connection, fetch_all
+from services.db import Connection, fetch_all, row_or, value_or
 from services.invites import create_invite
 
 _CREATE = "INSERT INTO brigades (name, district, created_by) VALUES ($1, $2, $3) RETURNING id"
@@ -88,12 +88,12 @@ class BrigadePlanning:
             raise BrigadeError("brigade.method")
         async with self.pool.acquire() as conn, conn.transaction():
             if zone_id is not None:
-                zone = await conn.fetchrow(
+                zone = await row_or(
+                    conn,
                     "SELECT name, geometry FROM zones WHERE id = $1 AND valid_until IS NULL",
                     zone_id,
+                    refusal=BrigadeError("brigade.zone"),
                 )
-                if zone is None:
-                    raise BrigadeError("brigade.zone")
                 geometry, name = geometry_of(zone["geometry"]), zone["name"]
             else:
                 geometry, name = check_area(area), area_name.strip()[:200] or "drawn area"
@@ -110,18 +110,19 @@ class BrigadePlanning:
             raise BrigadeError("brigade.method")
         count = max(1, min(count, 100))
         async with self.pool.acquire() as conn, conn.transaction():
-            brigade = await conn.fetchrow(
-                "SELECT district FROM brigades WHERE id = $1", brigade_id
+            brigade = await row_or(
+                conn,
+                "SELECT district FROM brigades WHERE id = $1",
+                brigade_id,
+                refusal=BrigadeError("brigade.not_found"),
             )
-            if brigade is None:
-                raise BrigadeError("brigade.not_found")
-            district = await conn.fetchrow(
+            district = await row_or(
+                conn,
                 "SELECT geometry FROM zones WHERE kind = 'district' AND name = $1 "
                 "AND valid_until IS NULL ORDER BY version DESC LIMIT 1",
                 brigade["district"],
+                refusal=BrigadeError("brigade.no_district"),
             )
-            if district is None:
-                raise BrigadeError("brigade.no_district")
             outline = shape(geometry_of(district["geometry"]))
             sectors = await conn.fetch(_SECTORS_BY_AGE, day)
             picked = [
@@ -165,9 +166,12 @@ async def _append(
     by: str,
 ) -> int:
     # Locked: two planners appending to one brigade's day take positions in turn.
-    locked = await conn.fetchval("SELECT id FROM brigades WHERE id = $1 FOR UPDATE", brigade_id)
-    if locked is None:
-        raise BrigadeError("brigade.not_found")
+    await value_or(
+        conn,
+        "SELECT id FROM brigades WHERE id = $1 FOR UPDATE",
+        brigade_id,
+        refusal=BrigadeError("brigade.not_found"),
+    )
     task_id: int = await conn.fetchval(
         "INSERT INTO brigade_tasks (brigade_id, day, position, method, zone_id, area_name, "
         "area, created_by) SELECT $1, $2, coalesce(max(position), 0) + 1, $3, $4, $5, $6, "

@@ -9,7 +9,7 @@ from datetime import date, datetime
 import asyncpg
 
 from services.audit import record
-from services.db import Connection, fetch_one
+from services.db import Connection, fetch_one, row_or
 from services.invites import create_invite, use_invite
 from services.outbox import Queued, enqueue, enqueue_many
 from services.quarantine.index import QuarantineIndex
@@ -191,11 +191,12 @@ class CaseService:
         return await fetch_one(self.pool, case_of_row, _CASE, case_id)
 
     async def case_by_invite(self, token: str) -> Case:
-        row = await self.pool.fetchrow(
-            f"SELECT {CASE_COLUMNS} {CASE_FROM} WHERE c.invite_token = $1", token
+        row = await row_or(
+            self.pool,
+            f"SELECT {CASE_COLUMNS} {CASE_FROM} WHERE c.invite_token = $1",
+            token,
+            refusal=QuarantineError("quarantine.invite_invalid"),
         )
-        if row is None:
-            raise QuarantineError("quarantine.invite_invalid")
         case = case_of_row(row)
         if case.closed:
             raise QuarantineError("quarantine.case_closed")
@@ -210,9 +211,13 @@ class CaseService:
         """The patient agrees: the invite becomes theirs (and nobody else's)."""
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                row = await conn.fetchrow(_CONSENT, token, tg_user_id)
-                if row is None:
-                    raise QuarantineError("quarantine.invite_invalid")
+                row = await row_or(
+                    conn,
+                    _CONSENT,
+                    token,
+                    tg_user_id,
+                    refusal=QuarantineError("quarantine.invite_invalid"),
+                )
                 case_id, consented_at = row["id"], row["consented_at"]
                 await _audit(conn, tg_user_id, "quarantine.consent", case_id)
         except asyncpg.UniqueViolationError:
@@ -223,9 +228,9 @@ class CaseService:
     async def decline(self, token: str, tg_user_id: int) -> Case:
         """The patient does not agree; the doctor is told, nothing is tracked."""
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(_DECLINE, token)
-            if row is None:
-                raise QuarantineError("quarantine.invite_invalid")
+            row = await row_or(
+                conn, _DECLINE, token, refusal=QuarantineError("quarantine.invite_invalid")
+            )
             await enqueue(
                 conn,
                 bot="doctor",

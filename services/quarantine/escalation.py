@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from services.audit import record
+from services.db import row_or, value_or
 from services.outbox import Queued, enqueue_many
 from services.quarantine.index import QuarantineIndex
 from services.quarantine.model import Action, EpisodeView, QuarantineError
@@ -99,16 +100,16 @@ class EscalationService:
                 "(SELECT case_id FROM quarantine_episodes WHERE id = $1) FOR UPDATE",
                 episode_id,
             )
-            row = await conn.fetchrow(
+            row = await row_or(
+                conn,
                 "SELECT e.id, e.case_id, e.family, c.doctor_id, c.district, d.id AS actor_id, "
                 "d.district AS actor_district, d.on_duty FROM quarantine_episodes e "
                 "JOIN quarantine_cases c ON c.id = e.case_id "
                 "LEFT JOIN doctors d ON d.tg_user_id = $2 WHERE e.id = $1 FOR UPDATE OF e",
                 episode_id,
                 doctor_tg_user_id,
+                refusal=QuarantineError("doctor.alert_unknown"),
             )
-            if row is None:
-                raise QuarantineError("doctor.alert_unknown")
             allowed = row["actor_id"] is not None and (
                 row["actor_id"] == row["doctor_id"]
                 or (row["on_duty"] and row["actor_district"] == row["district"])
@@ -160,13 +161,13 @@ class EscalationService:
     async def acknowledge_from_panel(self, episode_id: int, *, actor: str) -> None:
         """An epidemiologist acknowledges an alert on the panel (recorded with who)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            done = await conn.fetchval(
+            await value_or(
+                conn,
                 "UPDATE quarantine_episodes SET acknowledged_at = coalesce(acknowledged_at, now())"
                 " WHERE id = $1 RETURNING id",
                 episode_id,
+                refusal=QuarantineError("doctor.alert_unknown"),
             )
-            if done is None:
-                raise QuarantineError("doctor.alert_unknown")
             await record(
                 conn,
                 actor=actor,

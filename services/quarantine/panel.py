@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from services.db import row_or
 from services.quarantine.model import CaseSummary, EpisodeView, QuarantineError
 from services.quarantine.rows import (
     CASE_COLUMNS,
@@ -37,9 +38,12 @@ class PanelQueries:
         return {r["state"]: r["n"] for r in rows}
 
     async def episode(self, episode_id: int) -> EpisodeView:
-        row = await self.pool.fetchrow(EPISODE_SELECT + "WHERE e.id = $1", episode_id)
-        if row is None:
-            raise QuarantineError("doctor.alert_unknown")
+        row = await row_or(
+            self.pool,
+            EPISODE_SELECT + "WHERE e.id = $1",
+            episode_id,
+            refusal=QuarantineError("doctor.alert_unknown"),
+        )
         return episode_of_row(row)
 
     async def open_cases(self, doctor_tg_user_id: int) -> list[CaseSummary]:
