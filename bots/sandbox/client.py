@@ -10,11 +10,14 @@ async with SandboxClient("http://127.0.0.1:8080/sandbox") as sandbox:
 from __future__ import annotations
 
 import base64
+import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout
+
+from bots.sandbox.model import MAX_WAIT
 
 
 class SandboxError(RuntimeError):
@@ -257,21 +260,31 @@ class SandboxChat:
         raise SandboxError(f"no inline button {button_text!r} in the chat so far")
 
     async def updates(self, *, count: int = 1, wait: float = 10.0) -> list[dict[str, Any]]:
-        """Bot messages new or changed since the last read, waiting for ``count`` of them."""
-        result = await self.client.request(
-            "GET",
-            f"{self._path}/messages",
-            params={"since": self.seen, "count": count, "wait": wait},
-        )
-        self.seen = int(result["seq"])
-        changed = result["messages"]
-        by_id = {m["message_id"]: i for i, m in enumerate(self.transcript)}
-        for message in changed:
-            if message["message_id"] in by_id:
-                self.transcript[by_id[message["message_id"]]] = message
-            else:
-                self.transcript.append(message)
-        return [m for m in changed if m["from_bot"]]
+        """Bot messages new or changed since the last read, waiting up to ``wait`` seconds
+        for ``count`` of them (the server holds one request at most a minute, so a longer
+        wait asks again)."""
+        deadline = time.monotonic() + wait
+        got: list[dict[str, Any]] = []
+        while True:
+            remaining = max(deadline - time.monotonic(), 0.0)
+            result = await self.client.request(
+                "GET",
+                f"{self._path}/messages",
+                params={"since": self.seen, "count": count - len(got), "wait": remaining},
+                # the server answers by the wait it was given; the client must not give up first
+                timeout=ClientTimeout(total=min(remaining, MAX_WAIT) + 30),
+            )
+            self.seen = int(result["seq"])
+            changed = result["messages"]
+            by_id = {m["message_id"]: i for i, m in enumerate(self.transcript)}
+            for message in changed:
+                if message["message_id"] in by_id:
+                    self.transcript[by_id[message["message_id"]]] = message
+                else:
+                    self.transcript.append(message)
+            got += [m for m in changed if m["from_bot"]]
+            if len(got) >= count or time.monotonic() >= deadline:
+                return got
 
     async def replies(self, count: int = 1, wait: float = 10.0) -> list[dict[str, Any]]:
         got = await self.updates(count=count, wait=wait)

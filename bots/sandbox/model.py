@@ -115,6 +115,9 @@ class Group:
         return {"id": self.id, "type": self.type, "title": self.title}
 
 
+# The longest the sandbox holds one request for messages (a client wanting longer asks again).
+MAX_WAIT = 60.0
+
 GROUP_TYPES = ("group", "supergroup", "channel")
 _ADMIN_RIGHTS = (
     "can_be_edited",

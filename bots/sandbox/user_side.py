@@ -24,6 +24,7 @@ from bots.sandbox.model import (
     _ADMIN_RIGHTS,
     _OPENED_INLINE,
     GROUP_TYPES,
+    MAX_WAIT,
     Group,
     SandboxBot,
     SandboxUser,
@@ -518,7 +519,7 @@ class UserSide(SandboxState):
         group = self._group_from(request)
         since = _int(request.query.get("since"), 0)
         count = _int(request.query.get("count"), 0)
-        wait = min(float(request.query.get("wait", 0) or 0), 60.0)
+        wait = min(float(request.query.get("wait", 0) or 0), MAX_WAIT)
         async with group.changed:
             if wait:
                 with contextlib.suppress(TimeoutError):
@@ -568,7 +569,7 @@ class UserSide(SandboxState):
         chat = self._user_chat(bot, user)
         since = _int(request.query.get("since"), 0)
         count = _int(request.query.get("count"), 0)
-        wait = min(float(request.query.get("wait", 0) or 0), 60.0)
+        wait = min(float(request.query.get("wait", 0) or 0), MAX_WAIT)
 
         def changed() -> list[dict[str, Any]]:
             return sorted(

@@ -345,7 +345,7 @@ async def _pcr(deployed: Deployment, services: Services, other: SandboxChat) -> 
         f"{CANARY_PHONE},{sampled.isoformat()},{result.isoformat()},positive,City lab\n"
     )
     await deployed.command("import", "pcr", str(pcr))
-    notice = await other.reply(wait=90)  # the import runs as its own process, then the outbox
+    notice = await other.reply(wait=180)  # the import runs as its own process, then the outbox
     assert notice["text"].startswith("⚠️")
 
     key = await services.labs.add("Canary lab")
