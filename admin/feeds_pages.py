@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 from markupsafe import Markup
 
+from admin.api import MAX_BATCH, bearer_key, json_error, numbered_rows
 from admin.charts import Series, bar_chart
 from admin.choropleth import choropleth
 from admin.hotline_pages import call_topic_titles
@@ -35,7 +37,6 @@ FEED_IMPORTER: web.AppKey[RegistryImporter] = web.AppKey("feed_importer", Regist
 ROLES = frozenset({"analyst"})
 CHART_DAYS = 60
 ROWS_SHOWN = 100
-MAX_BATCH = 10_000
 
 
 def feed_chart(series: FeedSeries, zones: list[int], *, element_id: str) -> Markup:
@@ -155,36 +156,31 @@ async def export(request: web.Request) -> web.Response:
     return csv_download(f"{spec.name}.csv", spec.columns, (row.fields(spec) for row in rows))
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
 async def push(request: web.Request) -> web.Response:
     """A source pushes rows of one feed: a JSON list of objects with the feed's columns
     (or ``{"rows": [...]}``); the answer is the import's report."""
     feeds = request.app[FEEDS_KEY]
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    source = await feeds.sources.authenticate(key.strip()) if scheme == "Bearer" and key else None
+    key = bearer_key(request)
+    source = await feeds.sources.authenticate(key) if key else None
     if source is None:
-        return _error(401, "a valid feed source key is required: Authorization: Bearer <key>")
+        return json_error(401, "a valid feed source key is required: Authorization: Bearer <key>")
     spec = FEEDS.get(request.match_info["feed"])
     if spec is None:
-        return _error(404, "no such feed; feeds are: " + ", ".join(FEEDS))
+        return json_error(404, "no such feed; feeds are: " + ", ".join(FEEDS))
     if spec.name not in source.feeds:
-        return _error(403, f"this source may push only: {', '.join(source.feeds)}")
+        return json_error(403, f"this source may push only: {', '.join(source.feeds)}")
     try:
         body = loads_json(await request.read())
     except ValueError:
-        return _error(400, 'the body must be JSON: a list of rows, or {"rows": [...]}')
+        return json_error(400, 'the body must be JSON: a list of rows, or {"rows": [...]}')
     items = body.get("rows") if isinstance(body, dict) else body
     if not isinstance(items, list):
-        return _error(400, 'the body must be a list of rows, or {"rows": [...]}')
+        return json_error(400, 'the body must be a list of rows, or {"rows": [...]}')
     if len(items) > MAX_BATCH:
-        return _error(413, f"at most {MAX_BATCH} rows per request")
-    rows = [(position, item_fields(spec, item) or ["?"]) for position, item in enumerate(items, 1)]
+        return json_error(413, f"at most {MAX_BATCH} rows per request")
     report = await feeds.importer.import_rows(
         spec.name,
-        rows,
+        numbered_rows(items, partial(item_fields, spec)),
         source=f"feed:{source.name}",
         actor=f"feed:{source.id}",
         about={"format": "json", "bytes": request.content_length},

@@ -281,3 +281,17 @@ async def joined_officer(
         await officer.send(text(lang, menu))
         await officer.reply()
     return officer
+
+
+async def add_district(services: Services, *, size: float = 0.01) -> tuple[str, float, float]:
+    """A district in force, a square of ``size`` degrees of its own (far from the other
+    tests' districts); returns its name and the latitude and longitude of its centre."""
+    name = f"District {secrets.token_hex(3)}"
+    west, south = 60 + secrets.randbelow(900) / 100, 40 + secrets.randbelow(900) / 100
+    corners = [[west, south], [west + size, south], [west + size, south + size]]
+    await services.zones.pool.execute(
+        "INSERT INTO zones (name, kind, geometry, valid_from) VALUES ($1, 'district', $2, now())",
+        name,
+        {"type": "Polygon", "coordinates": [[*corners, [west, south + size], [west, south]]]},
+    )
+    return name, south + size / 2, west + size / 2

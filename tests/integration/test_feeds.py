@@ -16,8 +16,10 @@ from citybots.wiring import Services
 from services.feeds.calls import call_picture
 from services.feeds.figures import feed_series
 from services.feeds.operators import operator_picture
+from services.feeds.specs import FEEDS
 from services.registry_rows import CsvSource, read_csv_lines
 from services.situation import SituationCentre
+from tests.factories import add_district
 from tests.integration.test_rollups import refreshed
 
 TZ = ZoneInfo("Asia/Almaty")
@@ -218,3 +220,37 @@ async def test_calls_by_line_district_and_hour_and_a_caller_number_refuses_the_f
     assert everything.by_district_hour[district][21] == 1
     assert everything.per_line["103"] >= 2
     assert 9 in ambulance.peak_hours
+
+
+async def test_a_call_given_as_a_point_is_counted_in_its_district_and_the_point_not_kept(
+    services: Services, tmp_path: Path
+) -> None:
+    today = datetime.now(TZ).date()
+    district, latitude, longitude = await add_district(services)
+    tag = secrets.token_hex(3)
+    inside = f"{latitude + 0.0012345:.7f},{longitude + 0.0017891:.7f}"
+    path = tmp_path / "calls.csv"
+    path.write_text(
+        "day,hour,line,district,call,seconds,latitude,longitude\n"
+        f"{today},9,103,,P-{tag}-1,120,{inside}\n"
+        f"{today},9,1406,,P-{tag}-2,60,{inside}\n"
+        f"{today},10,103,,P-{tag}-3,60,{latitude + 0.5},{longitude}\n"
+        f"{today},10,1308,{district},P-{tag}-4,60\n"
+    )
+    report = await services.feeds.importer.import_rows("calls", CsvSource(path), source="test")
+    assert report.accepted == 3
+    assert [(r.line, r.code) for r in report.rejected] == [(4, "point.outside")]
+    assert report.rejected[0].raw[-2:] == ["", ""]  # not even the refused row's point
+    rows = await services.feeds.records.rows("calls", first=today)
+    mine = [r for r in rows if r.keys[2].startswith(f"P-{tag}")]
+    assert sorted(r.keys[1] for r in mine) == [district] * 3
+    assert all(r.fields(FEEDS["calls"])[-2:] == ["", ""] for r in mine)
+    stored = await services.zones.pool.fetchval(
+        "SELECT string_agg(r::text, ' ') FROM feed_records r WHERE feed = 'calls'"
+        " AND keys[3] LIKE $1",
+        f"P-{tag}%",
+    )
+    assert f"{longitude + 0.0017891:.4f}" not in stored
+    await refreshed(services.rollups)
+    picture = await call_picture(services.rollups, today, line=None, hour=None)
+    assert dict(picture.by_district)[district] == 3

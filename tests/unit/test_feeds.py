@@ -1,12 +1,13 @@
 """The feeds' typed rows: what a CSV row of each feed must hold."""
 
+import json
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from services.feeds.specs import FEEDS, parse_row, per_subscriber
-from services.feeds.store import item_fields
+from services.feeds.store import district_placer, item_fields
 from services.registry_rows import REASONS, RowError
 
 TZ = ZoneInfo("Asia/Almaty")
@@ -121,10 +122,10 @@ def test_an_operators_aggregate_row_passes_and_must_name_its_hour() -> None:
 
 def test_a_call_names_one_of_the_three_lines_and_a_pushed_caller_number_is_dropped() -> None:
     calls = FEEDS["calls"]
-    row = ["2026-04-20", "9", "103", "Almaly", "A-1", "120"]
+    row = ["2026-04-20", "9", "103", "Almaly", "A-1", "120", "", ""]
     assert parse_row(calls, row, TZ, NOW)[2] == ["103", "Almaly", "A-1"]
     with pytest.raises(RowError) as refused:
-        parse_row(calls, ["2026-04-20", "9", "112", "Almaly", "A-1", "120"], TZ, NOW)
+        parse_row(calls, ["2026-04-20", "9", "112", "Almaly", "A-1", "120", "", ""], TZ, NOW)
     assert refused.value.code == "key.choice"
     item = {
         "day": "2026-04-20",
@@ -135,4 +136,59 @@ def test_a_call_names_one_of_the_three_lines_and_a_pushed_caller_number_is_dropp
         "seconds": 95,
         "caller": "+77011234567",
     }
-    assert item_fields(calls, item) == ["2026-04-20", "9", "1308", "Almaly", "B-7", "95"]
+    assert item_fields(calls, item) == ["2026-04-20", "9", "1308", "Almaly", "B-7", "95", "", ""]
+
+
+def _square(west: float, south: float) -> dict[str, object]:
+    ring = [[west, south], [west + 0.1, south], [west + 0.1, south + 0.1], [west, south + 0.1]]
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+
+
+def test_a_call_given_as_a_point_keeps_only_the_district_that_contains_it() -> None:
+    calls = FEEDS["calls"]
+    place = district_placer(
+        [
+            {"id": 1, "name": "Almaly", "geometry": _square(76.9, 43.2)},
+            {"id": 2, "name": "Medeu", "geometry": json.dumps(_square(77.0, 43.2))},
+        ]
+    )
+    assert calls.columns[-2:] == ("latitude", "longitude")
+    row = ["2026-04-20", "9", "103", "", "A-1", "120", "43.2512345", "77.0412345"]
+    stored = parse_row(calls, row, TZ, NOW, place=place)
+    assert stored[2] == ["103", "Medeu", "A-1"]
+    assert "43.25" not in repr(stored)
+    assert "77.04" not in repr(stored)
+    named = ["2026-04-20", "9", "103", "Almaly", "A-2", "60", "43.25", "77.04"]
+    assert parse_row(calls, named, TZ, NOW, place=place)[2] == ["103", "Almaly", "A-2"]
+    for latitude, longitude, code in (
+        ("43.25", "", "location.format"),
+        ("north", "77.04", "location.format"),
+        ("91", "77.04", "location.range"),
+        ("0", "0", "location.null_island"),
+        ("51.13", "71.43", "point.outside"),  # Astana: in none of the city's districts
+    ):
+        with pytest.raises(RowError) as refused:
+            parse_row(calls, [*row[:6], latitude, longitude], TZ, NOW, place=place)
+        assert refused.value.code == code
+        assert code in REASONS
+    with pytest.raises(RowError) as unplaced:
+        parse_row(calls, row, TZ, NOW)  # no districts loaded
+    assert unplaced.value.code == "point.outside"
+    with pytest.raises(RowError) as nowhere:
+        parse_row(calls, [*row[:6], "", ""], TZ, NOW, place=place)
+    assert nowhere.value.code == "key.missing"
+
+
+def test_a_pushed_call_may_give_a_point_instead_of_its_district() -> None:
+    calls = FEEDS["calls"]
+    item = {"day": "2026-04-20", "hour": 9, "line": "103", "call": "A-1", "seconds": 60}
+    assert item_fields(calls, {**item, "latitude": 43.25, "longitude": 77.04}) == [
+        "2026-04-20",
+        "9",
+        "103",
+        "",
+        "A-1",
+        "60",
+        "43.25",
+        "77.04",
+    ]
