@@ -33,6 +33,7 @@ from services.updates import UpdateLedger
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 10  # seconds: a silent case is alerted at most this long after 15 minutes
+NEWS_QUEUE_INTERVAL = 5  # seconds: a published item's first subscribers are queued by then
 
 
 async def watch_quarantine_again(services: Services) -> None:
@@ -70,6 +71,7 @@ class Jobs:
         every(self.quarantine_close, minutes=10, id="quarantine-close")
         every(self.ambulance, seconds=30, id="ambulance")
         every(self.brigade_retention, hours=1, id="brigade-retention")
+        every(self.news_queue, seconds=NEWS_QUEUE_INTERVAL, id="news-queue")
         if self.settings.metrics_enabled:
             scheduler.add_listener(
                 self._count_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
@@ -219,6 +221,18 @@ class Jobs:
                 log.info("retention: removed %d brigade fixes and photos", removed)
 
         await run_exclusively(self.redis, "brigade-retention", job, hold=timedelta(minutes=50))
+
+    async def news_queue(self) -> None:
+        """Published news queued for its subscribers in batches (services/news.py), each
+        tick ending before the next one starts."""
+        news = self.services.news
+
+        async def job() -> None:
+            await news.queue_pending(seconds=NEWS_QUEUE_INTERVAL * 0.8, ahead=news.ahead)
+
+        await run_exclusively(
+            self.redis, "news-queue", job, hold=timedelta(seconds=NEWS_QUEUE_INTERVAL - 0.5)
+        )
 
     async def purge_ledger(self) -> None:
         ledger = UpdateLedger(self.pool)

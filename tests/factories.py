@@ -283,10 +283,12 @@ async def joined_officer(
     return officer
 
 
-async def add_district(services: Services, *, size: float = 0.01) -> tuple[str, float, float]:
+async def add_district(
+    services: Services, *, name: str | None = None, size: float = 0.01
+) -> tuple[str, float, float]:
     """A district in force, a square of ``size`` degrees of its own (far from the other
     tests' districts); returns its name and the latitude and longitude of its centre."""
-    name = f"District {secrets.token_hex(3)}"
+    name = name or f"District {secrets.token_hex(3)}"
     west, south = 60 + secrets.randbelow(900) / 100, 40 + secrets.randbelow(900) / 100
     corners = [[west, south], [west + size, south], [west + size, south + size]]
     await services.zones.pool.execute(
