@@ -1,7 +1,8 @@
 """The Feeds pages (road traffic, public transport, flights, hospital beds, medical workers,
 pharmacies and quarantine centres, budget): each feed's daily chart from the roll-ups,
 its latest rows, a CSV upload (the registers' upload and report) and a CSV export in the
-import's own format; and the push API, ``POST /api/v1/feeds/<feed>`` with a source's key.
+import's own format; the push API, ``POST /api/v1/feeds/<feed>`` with a source's key; and
+the Map page's operators and calls layers (``/map/feeds.json``).
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ from typing import Any
 from aiohttp import web
 from markupsafe import Markup
 
+from admin.ambulance_pages import day_range
 from admin.api import MAX_BATCH, bearer_key, json_error, numbered_rows
 from admin.charts import Series, bar_chart
 from admin.choropleth import choropleth
 from admin.hotline_pages import call_topic_titles
-from admin.panel import CITY_TIMEZONE, add_route, render
+from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render
 from admin.registry_pages import MAX_UPLOAD, import_upload, rejected
 from admin.templating import csv_download
 from services.feeds.calls import call_picture
 from services.feeds.figures import FeedSeries, feed_series, quarantine_zones_by_day, window
+from services.feeds.maps import feed_layers
 from services.feeds.operators import operator_picture
 from services.feeds.specs import FEEDS, LINES, FeedSpec
 from services.feeds.store import Feeds, item_fields
@@ -188,6 +191,15 @@ async def push(request: web.Request) -> web.Response:
     return web.Response(text=json.dumps(report.as_dict()), content_type="application/json")
 
 
+async def map_layer(request: web.Request) -> web.Response:
+    """The Map page's operators and calls choropleths for a range of days (``from``,
+    ``to``: the last 7 days by default, up to a quarter)."""
+    first, last = day_range(request.query, datetime.now(request.app[CITY_TIMEZONE]).date())
+    layers = await feed_layers(request.app[ROLLUPS], first, last)
+    await panel_audit(request, "map.feeds", {"from": str(first), "to": str(last)})
+    return web.json_response(layers, headers={"Cache-Control": "no-store"})
+
+
 def setup_feeds_pages(app: web.Application, feeds: Feeds, rollups: Rollups) -> None:
     """The pages, for analysts. Uploads share the registers' size cap and folder for the
     rejected rows' reports (set by setup_registry_pages)."""
@@ -199,4 +211,5 @@ def setup_feeds_pages(app: web.Application, feeds: Feeds, rollups: Rollups) -> N
     add_route(app, "GET", "/feeds/rejected/{report_id}", rejected, roles=ROLES)
     add_route(app, "GET", "/feeds/{feed}.csv", export, roles=ROLES)
     add_route(app, "GET", "/feeds/{feed}", feed_page, roles=ROLES)
+    add_route(app, "GET", "/map/feeds.json", map_layer, roles=ROLES)
     app.router.add_post("/api/v1/feeds/{feed}", push)

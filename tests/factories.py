@@ -284,12 +284,17 @@ async def joined_officer(
 
 
 async def add_district(
-    services: Services, *, name: str | None = None, size: float = 0.01
+    services: Services,
+    *,
+    name: str | None = None,
+    size: float = 0.01,
+    corner: tuple[float, float] | None = None,
 ) -> tuple[str, float, float]:
-    """A district in force, a square of ``size`` degrees of its own (far from the other
-    tests' districts); returns its name and the latitude and longitude of its centre."""
+    """A district in force, a square of ``size`` degrees from its south-west ``corner``
+    (longitude, latitude; by default a place of its own, far from the other tests'
+    districts); returns its name and the latitude and longitude of its centre."""
     name = name or f"District {secrets.token_hex(3)}"
-    west, south = 60 + secrets.randbelow(900) / 100, 40 + secrets.randbelow(900) / 100
+    west, south = corner or (60 + secrets.randbelow(900) / 100, 40 + secrets.randbelow(900) / 100)
     corners = [[west, south], [west + size, south], [west + size, south + size]]
     await services.zones.pool.execute(
         "INSERT INTO zones (name, kind, geometry, valid_from) VALUES ($1, 'district', $2, now())",

@@ -15,6 +15,7 @@ from admin.choropleth import choropleth
 from citybots.wiring import Services
 from services.feeds.calls import call_picture
 from services.feeds.figures import feed_series
+from services.feeds.maps import feed_layers
 from services.feeds.operators import operator_picture
 from services.feeds.specs import FEEDS
 from services.registry_rows import CsvSource, read_csv_lines
@@ -254,3 +255,41 @@ async def test_a_call_given_as_a_point_is_counted_in_its_district_and_the_point_
     await refreshed(services.rollups)
     picture = await call_picture(services.rollups, today, line=None, hour=None)
     assert dict(picture.by_district)[district] == 3
+
+
+async def test_the_map_layers_sum_a_range_of_days_per_sector_and_per_district_and_line(
+    services: Services,
+) -> None:
+    today = datetime.now(TZ).date()
+    district, _, _ = await add_district(services)
+    sector, _, _ = await add_district(services)  # a square of its own, made a sector
+    await services.zones.pool.execute("UPDATE zones SET kind = 'sector' WHERE name = $1", sector)
+    nowhere = f"Sector {secrets.token_hex(3)}"  # no shape
+    tag = secrets.token_hex(3)
+    away = [
+        (1, [f"{today - timedelta(days=back)}", "23", name, "Beeline", "10"])
+        for back in (0, 1, 8)
+        for name in (sector, nowhere)
+    ]
+    calls = [
+        (1, [f"{today - timedelta(days=back)}", "9", line, district, f"L-{tag}-{n}", "60"])
+        for n, (back, line) in enumerate(((0, "103"), (1, "103"), (1, "1308"), (8, "1406")))
+    ]
+    for feed, rows in (("operators", away), ("calls", calls)):
+        numbered = [(n, fields) for n, (_, fields) in enumerate(rows, 1)]
+        report = await services.feeds.importer.import_rows(feed, numbered, source="test")
+        assert report.accepted == len(rows)
+    await refreshed(services.rollups)
+    layers = await feed_layers(services.rollups, today - timedelta(days=6), today)
+    sectors = {f["properties"]["name"]: f for f in layers["operators"]["features"]}
+    assert sectors[sector]["properties"]["away"] == 20  # the 8th day back is outside
+    assert sectors[sector]["geometry"]["type"] == "Polygon"
+    assert nowhere not in sectors
+    assert layers["unmapped"]["away"] >= 20
+    districts = {f["properties"]["name"]: f["properties"] for f in layers["calls"]["features"]}
+    assert districts[district] == {
+        "name": district,
+        "calls": 3,
+        "lines": {"103": 2, "1308": 1, "1406": 0},
+    }
+    assert (layers["from"], layers["to"]) == (str(today - timedelta(days=6)), str(today))
