@@ -72,8 +72,12 @@ async def main(args: argparse.Namespace) -> None:
         await pool.close()
 
 
-if __name__ == "__main__":
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscribers", type=int, default=2_000_000)
     parser.add_argument("--batch", type=int, default=5_000)
-    asyncio.run(main(parser.parse_args()))
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(arguments()))

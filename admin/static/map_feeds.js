@@ -75,11 +75,11 @@
       summary.dataset.ready = "true";
     }
 
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
+    function show() {
       summary.dataset.ready = "";
       load().catch(function (error) { summary.textContent = "The layers could not be drawn: " + error.message; });
-    });
-    load().catch(function (error) { summary.textContent = "The layers could not be drawn: " + error.message; });
+    }
+    form.addEventListener("submit", function (event) { event.preventDefault(); show(); });
+    show();
   });
 })();

@@ -44,9 +44,7 @@ async def feed_layers(rollups: Rollups, first: date, last: date) -> dict[str, An
     (``calls``, ``lines``). Counts whose sector or district has no shape in force are
     summed as ``unmapped``, so the map never hides them silently."""
     daily = await rollups.daily([AWAY_METRIC, CALLS_METRIC], first, last)
-    away = {
-        sector: {"away": sum(values)} for sector, values in daily[AWAY_METRIC].by_key.items()
-    }
+    away = {sector: {"away": sum(values)} for sector, values in daily[AWAY_METRIC].by_key.items()}
     calls: dict[str, dict[str, Any]] = {}
     for key, values in daily[CALLS_METRIC].by_key.items():
         line, _, district = key.partition("|")

@@ -28,10 +28,11 @@ async def _shown(page: Page, name: str) -> None:
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 
-async def _sectors(platform: Platform, count: int) -> list[str]:
-    """``count`` sectors in force, side by side near the city."""
+async def _sectors_away(platform: Platform, days: int) -> list[str]:
+    """Three sectors in force, side by side near the city, and the operators' counts for
+    their last ``days`` city days: more in each later sector, a peak at 23:00 (rolled up)."""
     assert platform.services is not None
-    sectors = [f"Sector {n} {secrets.token_hex(2)}" for n in range(count)]
+    sectors = [f"Sector {n} {secrets.token_hex(2)}" for n in range(3)]
     for n, sector in enumerate(sectors):
         west = 76.85 + 0.05 * n
         corners = [[west, 43.2], [west + 0.05, 43.2], [west + 0.05, 43.26], [west, 43.26]]
@@ -41,13 +42,6 @@ async def _sectors(platform: Platform, count: int) -> list[str]:
             sector,
             {"type": "Polygon", "coordinates": [[*corners, corners[0]]]},
         )
-    return sectors
-
-
-async def _night_away(platform: Platform, sectors: list[str], days: int) -> None:
-    """Operators' counts for the last ``days`` city days: more in each later sector, a
-    peak at 23:00."""
-    assert platform.services is not None
     rows: list[tuple[int, list[str]]] = []
     for back in range(days):
         day = (_today(platform) - timedelta(days=back)).isoformat()
@@ -57,6 +51,8 @@ async def _night_away(platform: Platform, sectors: list[str], days: int) -> None
                 rows.append((len(rows) + 1, [day, str(hour), sector, "Kcell", str(away)]))
     report = await platform.services.feeds.importer.import_rows("operators", rows, source="test")
     assert report.accepted == len(rows)
+    await refreshed(platform.services.rollups)
+    return sectors
 
 
 async def test_an_analyst_uploads_traffic_and_sees_it_charted(
@@ -99,10 +95,7 @@ async def test_an_analyst_uploads_traffic_and_sees_it_charted(
 async def test_an_analyst_sees_the_operators_heat_map_and_choropleth(
     browser: Browser, platform: Platform
 ) -> None:
-    assert platform.services is not None
-    sectors = await _sectors(platform, 3)
-    await _night_away(platform, sectors, 7)
-    await refreshed(platform.services.rollups)
+    sectors = await _sectors_away(platform, 7)
     page = await _browser_login(browser, platform, await _user(platform, "analyst"))
     await page.goto(f"{platform.base_url}/feeds/operators")
     await expect(page.locator("#heatmap-operators")).to_be_visible()
@@ -143,9 +136,8 @@ async def test_an_analyst_filters_the_three_lines_calls_by_line_and_hour(
 async def test_the_map_shows_the_operators_by_sector_and_the_calls_by_district(
     browser: Browser, platform: Platform
 ) -> None:
+    sectors = await _sectors_away(platform, 10)
     assert platform.services is not None
-    sectors = await _sectors(platform, 3)
-    await _night_away(platform, sectors, 10)
     # over the sectors, as a city's districts are
     district, _, _ = await add_district(platform.services, size=0.08, corner=(76.87, 43.17))
     today = _today(platform)
