@@ -5,10 +5,12 @@ and the calls' pages; and both as choropleths on the Map page."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from playwright.async_api import Browser, Page, expect
 
 from citybots.platform import Platform
@@ -28,11 +30,26 @@ async def _shown(page: Page, name: str) -> None:
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 
-async def _sectors_away(platform: Platform, days: int) -> list[str]:
+@pytest.fixture
+async def retired(platform: Platform) -> AsyncIterator[list[str]]:
+    """The names of the zones a test adds, ended after it: other pages' maps (the brigades'
+    drawing map) fit every zone in force, and a test's zones must not widen them."""
+    names: list[str] = []
+    yield names
+    assert platform.services is not None
+    await platform.services.zones.pool.execute(
+        "UPDATE zones SET valid_until = now() WHERE name = ANY($1::text[])"
+        " AND valid_until IS NULL",
+        names,
+    )
+
+
+async def _sectors_away(platform: Platform, days: int, retired: list[str]) -> list[str]:
     """Three sectors in force, side by side near the city, and the operators' counts for
     their last ``days`` city days: more in each later sector, a peak at 23:00 (rolled up)."""
     assert platform.services is not None
     sectors = [f"Sector {n} {secrets.token_hex(2)}" for n in range(3)]
+    retired += sectors
     for n, sector in enumerate(sectors):
         west = 76.85 + 0.05 * n
         corners = [[west, 43.2], [west + 0.05, 43.2], [west + 0.05, 43.26], [west, 43.26]]
@@ -93,9 +110,9 @@ async def test_an_analyst_uploads_traffic_and_sees_it_charted(
 
 
 async def test_an_analyst_sees_the_operators_heat_map_and_choropleth(
-    browser: Browser, platform: Platform
+    browser: Browser, platform: Platform, retired: list[str]
 ) -> None:
-    sectors = await _sectors_away(platform, 7)
+    sectors = await _sectors_away(platform, 7, retired)
     page = await _browser_login(browser, platform, await _user(platform, "analyst"))
     await page.goto(f"{platform.base_url}/feeds/operators")
     await expect(page.locator("#heatmap-operators")).to_be_visible()
@@ -134,12 +151,13 @@ async def test_an_analyst_filters_the_three_lines_calls_by_line_and_hour(
 
 
 async def test_the_map_shows_the_operators_by_sector_and_the_calls_by_district(
-    browser: Browser, platform: Platform
+    browser: Browser, platform: Platform, retired: list[str]
 ) -> None:
-    sectors = await _sectors_away(platform, 10)
+    sectors = await _sectors_away(platform, 10, retired)
     assert platform.services is not None
     # over the sectors, as a city's districts are
     district, _, _ = await add_district(platform.services, size=0.08, corner=(76.87, 43.17))
+    retired.append(district)
     today = _today(platform)
     calls: list[tuple[int, list[str]]] = []
     for back, line in ((0, "103"), (1, "1308"), (1, "1308"), (9, "1406")):
