@@ -6,12 +6,13 @@ import base64
 import hashlib
 import itertools
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from bots.sandbox.client import SandboxChat, SandboxClient
 from citybots.wiring import Services
 from geofence.zones import parse_zones
 from services.checkpoints import Checkpoint
+from services.feeds.specs import FeedSpec
 from services.validation import _check_digit, parse_plate
 from services.venues import AUTO_CHECKOUT_DEFAULT_MINUTES, NewVenue, Venue
 from tests.integration.test_zones import zone
@@ -302,3 +303,16 @@ async def add_district(
         {"type": "Polygon", "coordinates": [[*corners, [west, south + size], [west, south]]]},
     )
     return name, south + size / 2, west + size / 2
+
+
+def feed_row(spec: FeedSpec, day: date, value: int, *, name: str) -> list[str]:
+    """A valid CSV row of a feed for ``day``: its names ``name`` (a name with choices, such
+    as a call's line, its first choice), every figure ``value``."""
+    keys = [k.choices[0] if k.choices else f"{name} {k.name}".strip() for k in spec.keys]
+    return [
+        day.isoformat(),
+        *(["8"] if spec.hourly else []),
+        *keys,
+        *(f"{value}.50" if f.money else str(value) for f in spec.figures),
+        *(["", ""] if spec.point else []),
+    ]

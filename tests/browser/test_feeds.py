@@ -14,8 +14,9 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from citybots.platform import Platform
+from services.feeds.specs import FEEDS
 from tests.browser.test_panel import _browser_login, _screenshot, _user
-from tests.factories import add_district
+from tests.factories import add_district, feed_row
 from tests.integration.test_rollups import refreshed
 
 
@@ -213,3 +214,23 @@ async def test_the_map_has_no_feed_layers_for_those_who_may_not_see_the_feeds(
     answer = await page.goto(f"{platform.base_url}/map/feeds.json")
     assert answer is not None
     assert answer.status == 403
+
+
+async def test_every_feeds_page_charts_its_days_and_lists_its_rows(
+    browser: Browser, platform: Platform
+) -> None:
+    assert platform.services is not None
+    name = f"B{secrets.token_hex(3)}"
+    days = [_today(platform) - timedelta(days=back) for back in range(5)]
+    for spec in FEEDS.values():
+        rows = [(n, feed_row(spec, day, 30 + n, name=name)) for n, day in enumerate(days, 1)]
+        report = await platform.services.feeds.importer.import_rows(spec.name, rows, source="test")
+        assert report.accepted == 5, spec.name
+    await refreshed(platform.services.rollups)
+    page = await _browser_login(browser, platform, await _user(platform, "analyst"))
+    for spec in FEEDS.values():
+        await page.goto(f"{platform.base_url}/feeds")
+        await page.click(f"#feed-{spec.name} a")
+        await expect(page.locator(f"#chart-{spec.name}")).to_be_visible()
+        await expect(page.locator("#rows")).to_contain_text(name)
+        await _shown(page, f"feed-page-{spec.name}")

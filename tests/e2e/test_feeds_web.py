@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 from aiohttp import ClientSession, CookieJar, FormData
 
 from citybots.platform import Platform
+from services.feeds.specs import FEEDS
 from tests.browser.test_panel import PASSWORD, HttpUser
-from tests.factories import add_district
+from tests.factories import add_district, feed_row
 from tests.integration.test_rollups import refreshed
 
 
@@ -168,3 +169,32 @@ async def test_a_telephone_system_pushes_calls_by_point_and_no_caller_number_is_
     )
     assert sorted(r["keys"][1] for r in stored) == [district, district]
     assert not any("7011234567" in str(r) or str(latitude)[:7] in str(r) for r in stored)
+
+
+async def test_every_feed_is_pushed_exported_in_its_import_format_and_shown(
+    platform: Platform,
+) -> None:
+    assert platform.services is not None
+    key = await platform.services.feeds.sources.add(f"All {secrets.token_hex(3)}", list(FEEDS))
+    today = datetime.now(ZoneInfo(platform.settings.city_timezone)).date()
+    name = f"E{secrets.token_hex(3)}"
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+        await _analyst(platform, http)
+        for spec in FEEDS.values():
+            row = feed_row(spec, today, 21, name=name)
+            item = {c: v for c, v in zip(spec.columns, row, strict=True) if v != ""}
+            async with http.post(
+                f"{platform.base_url}/api/v1/feeds/{spec.name}",
+                json=[item],
+                headers={"Authorization": f"Bearer {key}"},
+            ) as answer:
+                assert answer.status == 200
+                assert (await answer.json())["accepted"] == 1, spec.name
+            async with http.get(f"{platform.base_url}/feeds/{spec.name}.csv") as answer:
+                text = (await answer.read()).decode("utf-8-sig")
+            exported = list(csv.reader(io.StringIO(text)))
+            assert exported[0] == list(spec.columns)
+            assert row in exported, spec.name
+            async with http.get(f"{platform.base_url}/feeds/{spec.name}") as page:
+                assert page.status == 200
+                assert f'id="chart-{spec.name}"' in await page.text()

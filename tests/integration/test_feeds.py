@@ -20,7 +20,7 @@ from services.feeds.operators import operator_picture
 from services.feeds.specs import FEEDS
 from services.registry_rows import CsvSource, read_csv_lines
 from services.situation import SituationCentre
-from tests.factories import add_district
+from tests.factories import add_district, feed_row
 from tests.integration.test_rollups import refreshed
 
 TZ = ZoneInfo("Asia/Almaty")
@@ -293,3 +293,36 @@ async def test_the_map_layers_sum_a_range_of_days_per_sector_and_per_district_an
         "lines": {"103": 2, "1308": 1, "1406": 0},
     }
     assert (layers["from"], layers["to"]) == (str(today - timedelta(days=6)), str(today))
+
+
+@pytest.mark.parametrize("feed", list(FEEDS))
+async def test_every_feed_imports_refuses_a_bad_row_and_charts_by_day(
+    services: Services, feed: str
+) -> None:
+    spec = FEEDS[feed]
+    today = datetime.now(TZ).date()
+    yesterday = today - timedelta(days=1)
+    name = f"N{secrets.token_hex(3)}"
+    bad = feed_row(spec, today, 1, name=name)
+    bad[0] = "yesterday"
+    rows = [
+        (1, feed_row(spec, yesterday, 11, name=name)),
+        (2, feed_row(spec, today, 13, name=name)),
+        (3, bad),
+    ]
+    before = (await feed_series(services.rollups, yesterday, today))[feed]
+    report = await services.feeds.importer.import_rows(feed, rows, source="test")
+    assert (report.accepted, [(r.line, r.code) for r in report.rejected]) == (
+        2,
+        [(3, "day.format")],
+    )
+    await refreshed(services.rollups)
+    after = (await feed_series(services.rollups, yesterday, today))[feed]
+    figure = spec.tile_figure.name
+    added = [a - b for a, b in zip(after.totals[figure], before.totals[figure], strict=True)]
+    # money is rolled up in whole tenge
+    assert added == ([12, 14] if spec.tile_figure.money else [11, 13])
+    assert after.last_day == today
+    stored = await services.feeds.records.rows(feed, first=yesterday)
+    exported = [[str(c) for c in r.fields(spec)] for r in stored if name in str(r.keys)]
+    assert exported == [rows[1][1], rows[0][1]]  # latest first, as imported

@@ -9,6 +9,7 @@ import pytest
 from services.feeds.specs import FEEDS, parse_row, per_subscriber
 from services.feeds.store import district_placer, item_fields
 from services.registry_rows import REASONS, RowError
+from tests.factories import feed_row
 
 TZ = ZoneInfo("Asia/Almaty")
 NOW = datetime(2026, 4, 24, 12, 0, tzinfo=UTC)
@@ -192,3 +193,20 @@ def test_a_pushed_call_may_give_a_point_instead_of_its_district() -> None:
         "43.25",
         "77.04",
     ]
+
+
+@pytest.mark.parametrize("feed", list(FEEDS))
+def test_every_feed_takes_its_own_row_and_refuses_a_negative_figure(feed: str) -> None:
+    spec = FEEDS[feed]
+    row = feed_row(spec, date(2026, 4, 20), 7, name="Almaly")
+    assert len(row) == len(spec.columns)
+    assert not (spec.aggregates_only and per_subscriber(spec, row))
+    day, _, keys, _, figures = parse_row(spec, row, TZ, NOW)
+    assert day == date(2026, 4, 20)
+    assert len(keys) == len(spec.keys)
+    assert set(figures) == {f.name for f in spec.figures}
+    bad = list(row)
+    bad[spec.columns.index(spec.figures[0].name)] = "-1"
+    with pytest.raises(RowError) as refused:
+        parse_row(spec, bad, TZ, NOW)
+    assert refused.value.code in ("figure.count", "figure.amount")
