@@ -1,7 +1,9 @@
 """The feeds' typed rows: what a CSV row of each feed must hold."""
 
 import json
+import re
 from datetime import UTC, date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -210,3 +212,23 @@ def test_every_feed_takes_its_own_row_and_refuses_a_negative_figure(feed: str) -
     with pytest.raises(RowError) as refused:
         parse_row(spec, bad, TZ, NOW)
     assert refused.value.code in ("figure.count", "figure.amount")
+
+
+def test_the_readme_shows_every_feed_with_a_row_and_a_pushed_item_that_import() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    sections = re.findall(
+        r"^### .+ \(`(\w+)`\)\n\n.+?\n\n```csv\n(.+?)\n(.+?)\n```\n\n"
+        r"`POST /api/v1/feeds/(\w+)`: `(.+?)`$",
+        readme,
+        flags=re.MULTILINE,
+    )
+    assert sorted(s[0] for s in sections) == sorted(FEEDS)
+    place = district_placer([{"id": 1, "name": "Almaly", "geometry": _square(76.85, 43.2)}])
+    for feed, header, line, pushed_to, pushed in sections:
+        spec = FEEDS[feed]
+        assert (header.split(","), pushed_to) == (list(spec.columns), feed)
+        row = line.split(",")
+        assert not per_subscriber(spec, row)
+        parse_row(spec, row, TZ, NOW, place=place)
+        (item,) = json.loads(pushed)
+        assert item_fields(spec, item) == row
