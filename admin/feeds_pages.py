@@ -7,7 +7,6 @@ the Map page's operators and calls layers (``/map/feeds.json``).
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -16,7 +15,14 @@ from aiohttp import web
 from markupsafe import Markup
 
 from admin.ambulance_pages import day_range
-from admin.api import MAX_BATCH, bearer_key, json_error, numbered_rows
+from admin.api import (
+    api_client,
+    json_error,
+    key_required,
+    numbered_rows,
+    pushed_items,
+    report_answer,
+)
 from admin.charts import Series, bar_chart
 from admin.choropleth import choropleth
 from admin.hotline_pages import call_topic_titles
@@ -32,7 +38,6 @@ from services.feeds.store import Feeds, item_fields
 from services.hotline import call_counts
 from services.registry import RegistryImporter
 from services.rollups import Rollups
-from services.validation import loads_json
 
 FEEDS_KEY: web.AppKey[Feeds] = web.AppKey("feeds", Feeds)
 ROLLUPS: web.AppKey[Rollups] = web.AppKey("feeds_rollups", Rollups)
@@ -163,24 +168,17 @@ async def push(request: web.Request) -> web.Response:
     """A source pushes rows of one feed: a JSON list of objects with the feed's columns
     (or ``{"rows": [...]}``); the answer is the import's report."""
     feeds = request.app[FEEDS_KEY]
-    key = bearer_key(request)
-    source = await feeds.sources.authenticate(key) if key else None
+    source = await api_client(request, feeds.sources.authenticate)
     if source is None:
-        return json_error(401, "a valid feed source key is required: Authorization: Bearer <key>")
+        return key_required("feed source")
     spec = FEEDS.get(request.match_info["feed"])
     if spec is None:
         return json_error(404, "no such feed; feeds are: " + ", ".join(FEEDS))
     if spec.name not in source.feeds:
         return json_error(403, f"this source may push only: {', '.join(source.feeds)}")
-    try:
-        body = loads_json(await request.read())
-    except ValueError:
-        return json_error(400, 'the body must be JSON: a list of rows, or {"rows": [...]}')
-    items = body.get("rows") if isinstance(body, dict) else body
-    if not isinstance(items, list):
-        return json_error(400, 'the body must be a list of rows, or {"rows": [...]}')
-    if len(items) > MAX_BATCH:
-        return json_error(413, f"at most {MAX_BATCH} rows per request")
+    items = await pushed_items(request, "rows")
+    if isinstance(items, web.Response):
+        return items
     report = await feeds.importer.import_rows(
         spec.name,
         numbered_rows(items, partial(item_fields, spec)),
@@ -188,7 +186,7 @@ async def push(request: web.Request) -> web.Response:
         actor=f"feed:{source.id}",
         about={"format": "json", "bytes": request.content_length},
     )
-    return web.Response(text=json.dumps(report.as_dict()), content_type="application/json")
+    return report_answer(report)
 
 
 async def map_layer(request: web.Request) -> web.Response:

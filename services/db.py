@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 # A connection of one's own or one borrowed from the pool: both run the same statements.
 Connection = asyncpg.Connection | PoolConnectionProxy
+
+T = TypeVar("T")
+
+
+def of_row(cls: type[T]) -> Callable[[asyncpg.Record], T]:
+    """What makes a ``cls`` (a dataclass) of a row whose columns bear its fields' names
+    (other columns are left out)."""
+    names = tuple(field.name for field in dataclasses.fields(cast(Any, cls)))
+
+    def make(row: asyncpg.Record) -> T:
+        return cls(**{name: row[name] for name in names})
+
+    return make
+
+
+async def fetch_one(
+    conn: Connection | asyncpg.Pool, of: Callable[[asyncpg.Record], T], sql: str, *args: object
+) -> T | None:
+    """The first row of ``sql`` made a value by ``of``; None when there is no row."""
+    row = await conn.fetchrow(sql, *args)
+    return None if row is None else of(row)
+
+
+async def fetch_all(
+    conn: Connection | asyncpg.Pool, of: Callable[[asyncpg.Record], T], sql: str, *args: object
+) -> list[T]:
+    """Every row of ``sql``, each made a value by ``of``."""
+    return [of(row) for row in await conn.fetch(sql, *args)]
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

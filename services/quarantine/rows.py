@@ -3,6 +3,8 @@ locks ingest and the sweep take, and the mapping of rows to the plain values."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from services.quarantine.model import Case, CaseSummary, EpisodeView, Row
 from services.validation import Coordinates
 
@@ -67,14 +69,15 @@ def case_of_row(row: Row) -> Case:
     )
 
 
+def episode_head(row: Row) -> tuple[int, str, str, datetime, float | None, str | None]:
+    """What every view of an episode starts with: the episode's id, its case's code, its
+    kind, when it opened, how far from home, the patient's phone."""
+    return row["id"], row["code"], row["kind"], row["opened_at"], row["distance_m"], row["phone"]
+
+
 def episode_of_row(row: Row) -> EpisodeView:
     return EpisodeView(
-        row["id"],
-        row["code"],
-        row["kind"],
-        row["opened_at"],
-        row["distance_m"],
-        row["phone"],
+        *episode_head(row),
         row["close_kind"],
         row["acknowledged_at"] is not None,
         row["called_at"] is not None,
