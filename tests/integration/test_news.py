@@ -6,6 +6,7 @@ minutes ahead of the notifier."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
@@ -14,6 +15,20 @@ import pytest
 from services.news import Estimate, NewsError, NewsService
 
 TEXTS = {"ru": "Новость", "kk": "Жаңалық", "en": "News"}
+
+
+@pytest.fixture(autouse=True)
+async def _nothing_left_to_send(pool: asyncpg.Pool) -> AsyncIterator[None]:
+    """What a test here queues goes to chats that exist nowhere: left in the session's
+    database, the e2e tests' notifier would send thousands of them before their own
+    messages. Each test takes its messages, its queueing and its subscribers away."""
+    yield
+    await pool.execute("DELETE FROM outbox WHERE news_id IS NOT NULL AND sent_at IS NULL")
+    await pool.execute(
+        "UPDATE news_items SET queued_at = now() WHERE published_at IS NOT NULL"
+        " AND queued_at IS NULL"
+    )
+    await pool.execute("DELETE FROM news_subscribers WHERE chat_id >= 1000000000000")
 
 
 def _chat() -> int:
