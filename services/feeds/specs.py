@@ -96,6 +96,9 @@ class FeedSpec:
         return [self.metric(f.name) for f in self.figures] + [name for name, _ in self.counted]
 
 
+BY_DISTRICT = (Key("district", "District"),)
+
+
 def counts(**titles: str) -> tuple[Figure, ...]:
     """Whole-number figures, by name and title, in the order given."""
     return tuple(Figure(name, title) for name, title in titles.items())
@@ -148,14 +151,14 @@ FEEDS: dict[str, FeedSpec] = {
         FeedSpec(
             "medical",
             "Medical workers examined",
-            (Key("district", "District"),),
+            BY_DISTRICT,
             counts(examined="Examined", positive="Positive"),
             about="medical workers examined per day and district, and how many tested positive",
         ),
         FeedSpec(
             "facilities",
             "Pharmacies and quarantine centres",
-            (Key("district", "District"),),
+            BY_DISTRICT,
             counts(
                 pharmacies="Pharmacies open",
                 quarantine_centres="Quarantine centres",

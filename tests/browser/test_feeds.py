@@ -152,10 +152,10 @@ async def test_an_analyst_filters_the_three_lines_calls_by_line_and_hour(
 
 
 async def test_the_map_shows_the_operators_by_sector_and_the_calls_by_district(
-    browser: Browser, platform: Platform, retired: list[str]
+    browser: Browser, retired: list[str], platform: Platform
 ) -> None:
-    sectors = await _sectors_away(platform, 10, retired)
     assert platform.services is not None
+    sectors = await _sectors_away(platform, 10, retired)
     # over the sectors, as a city's districts are
     district, _, _ = await add_district(platform.services, size=0.08, corner=(76.87, 43.17))
     retired.append(district)
