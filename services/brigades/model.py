@@ -12,7 +12,7 @@ import asyncpg
 from shapely.geometry import shape
 
 from geofence.distance import distance_m
-from services.db import Connection
+from services.db import Connection, from_row
 from services.errors import Refusal
 
 METHODS = ("surface", "indoor", "vehicle")
@@ -84,23 +84,7 @@ def brigade_of_row(row: asyncpg.Record) -> Brigade:
 
 
 def task_of_row(row: asyncpg.Record) -> Task:
-    return Task(
-        row["id"],
-        row["brigade_id"],
-        row["brigade"],
-        row["district"],
-        row["day"],
-        row["position"],
-        row["method"],
-        row["zone_id"],
-        row["area_name"],
-        geometry_of(row["area"]),
-        row["state"],
-        row["started_at"],
-        row["finished_at"],
-        row["blocked_reason"],
-        row["coverage"],
-    )
+    return from_row(Task, row, area=geometry_of(row["area"]))
 
 
 def check_area(area: Any) -> dict[str, Any]:
