@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import asyncpg
 import pytest
+from redis.asyncio import Redis
 
 from services.news import Estimate, NewsError, NewsService
 
@@ -18,10 +19,14 @@ TEXTS = {"ru": "Новость", "kk": "Жаңалық", "en": "News"}
 
 
 @pytest.fixture(autouse=True)
-async def _nothing_left_to_send(pool: asyncpg.Pool) -> AsyncIterator[None]:
-    """What a test here queues goes to chats that exist nowhere: left in the session's
-    database, the e2e tests' notifier would send thousands of them before their own
-    messages. Each test takes its messages, its queueing and its subscribers away."""
+async def _nothing_left_to_send(pool: asyncpg.Pool, redis: Redis) -> AsyncIterator[None]:
+    """A test here queues by itself: it holds the background job's lock, so that a
+    platform of the same session (tests/e2e) does not queue its items meanwhile. And what
+    it queues goes to chats that exist nowhere: left in the session's database, the e2e
+    tests' notifier would send thousands of them before their own messages, so each test
+    takes its messages, its queueing and its subscribers away."""
+    lock = redis.lock("job:news-queue", timeout=600)
+    assert await lock.acquire(blocking_timeout=30)
     yield
     await pool.execute("DELETE FROM outbox WHERE news_id IS NOT NULL AND sent_at IS NULL")
     await pool.execute(
@@ -29,6 +34,7 @@ async def _nothing_left_to_send(pool: asyncpg.Pool) -> AsyncIterator[None]:
         " AND queued_at IS NULL"
     )
     await pool.execute("DELETE FROM news_subscribers WHERE chat_id >= 1000000000000")
+    await lock.release()
 
 
 def _chat() -> int:
