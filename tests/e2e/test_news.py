@@ -18,6 +18,7 @@ async def test_a_citizen_opts_in_gets_the_news_in_their_language_and_stops_with_
 ) -> None:
     assert platform.services is not None
     news = platform.services.news
+    await news.queue_pending(seconds=60)  # items published before: queued before we subscribe
     reader = await sandbox.chat("citizen", language_code="kk")
     bystander = await sandbox.chat("citizen", language_code="en")
     await reader.send("/start")
