@@ -1,33 +1,43 @@
 """The Feeds pages (road traffic, public transport, flights, hospital beds, medical workers,
 pharmacies and quarantine centres, budget): each feed's daily chart from the roll-ups,
 its latest rows, a CSV upload (the registers' upload and report) and a CSV export in the
-import's own format; and the push API, ``POST /api/v1/feeds/<feed>`` with a source's key.
+import's own format; the push API, ``POST /api/v1/feeds/<feed>`` with a source's key; and
+the Map page's operators and calls layers (``/map/feeds.json``).
 """
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 from markupsafe import Markup
 
+from admin.ambulance_pages import day_range
+from admin.api import (
+    api_client,
+    json_error,
+    key_required,
+    numbered_rows,
+    pushed_items,
+    report_answer,
+)
 from admin.charts import Series, bar_chart
 from admin.choropleth import choropleth
 from admin.hotline_pages import call_topic_titles
-from admin.panel import CITY_TIMEZONE, add_route, render
+from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render
 from admin.registry_pages import MAX_UPLOAD, import_upload, rejected
 from admin.templating import csv_download
 from services.feeds.calls import call_picture
 from services.feeds.figures import FeedSeries, feed_series, quarantine_zones_by_day, window
+from services.feeds.maps import feed_layers
 from services.feeds.operators import operator_picture
 from services.feeds.specs import FEEDS, LINES, FeedSpec
 from services.feeds.store import Feeds, item_fields
 from services.hotline import call_counts
 from services.registry import RegistryImporter
 from services.rollups import Rollups
-from services.validation import loads_json
 
 FEEDS_KEY: web.AppKey[Feeds] = web.AppKey("feeds", Feeds)
 ROLLUPS: web.AppKey[Rollups] = web.AppKey("feeds_rollups", Rollups)
@@ -35,7 +45,6 @@ FEED_IMPORTER: web.AppKey[RegistryImporter] = web.AppKey("feed_importer", Regist
 ROLES = frozenset({"analyst"})
 CHART_DAYS = 60
 ROWS_SHOWN = 100
-MAX_BATCH = 10_000
 
 
 def feed_chart(series: FeedSeries, zones: list[int], *, element_id: str) -> Markup:
@@ -155,41 +164,38 @@ async def export(request: web.Request) -> web.Response:
     return csv_download(f"{spec.name}.csv", spec.columns, (row.fields(spec) for row in rows))
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
 async def push(request: web.Request) -> web.Response:
     """A source pushes rows of one feed: a JSON list of objects with the feed's columns
     (or ``{"rows": [...]}``); the answer is the import's report."""
     feeds = request.app[FEEDS_KEY]
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    source = await feeds.sources.authenticate(key.strip()) if scheme == "Bearer" and key else None
+    source = await api_client(request, feeds.sources.authenticate)
     if source is None:
-        return _error(401, "a valid feed source key is required: Authorization: Bearer <key>")
+        return key_required("feed source")
     spec = FEEDS.get(request.match_info["feed"])
     if spec is None:
-        return _error(404, "no such feed; feeds are: " + ", ".join(FEEDS))
+        return json_error(404, "no such feed; feeds are: " + ", ".join(FEEDS))
     if spec.name not in source.feeds:
-        return _error(403, f"this source may push only: {', '.join(source.feeds)}")
-    try:
-        body = loads_json(await request.read())
-    except ValueError:
-        return _error(400, 'the body must be JSON: a list of rows, or {"rows": [...]}')
-    items = body.get("rows") if isinstance(body, dict) else body
-    if not isinstance(items, list):
-        return _error(400, 'the body must be a list of rows, or {"rows": [...]}')
-    if len(items) > MAX_BATCH:
-        return _error(413, f"at most {MAX_BATCH} rows per request")
-    rows = [(position, item_fields(spec, item) or ["?"]) for position, item in enumerate(items, 1)]
+        return json_error(403, f"this source may push only: {', '.join(source.feeds)}")
+    items = await pushed_items(request, "rows")
+    if isinstance(items, web.Response):
+        return items
     report = await feeds.importer.import_rows(
         spec.name,
-        rows,
+        numbered_rows(items, partial(item_fields, spec)),
         source=f"feed:{source.name}",
         actor=f"feed:{source.id}",
         about={"format": "json", "bytes": request.content_length},
     )
-    return web.Response(text=json.dumps(report.as_dict()), content_type="application/json")
+    return report_answer(report)
+
+
+async def map_layer(request: web.Request) -> web.Response:
+    """The Map page's operators and calls choropleths for a range of days (``from``,
+    ``to``: the last 7 days by default, up to a quarter)."""
+    first, last = day_range(request.query, datetime.now(request.app[CITY_TIMEZONE]).date())
+    layers = await feed_layers(request.app[ROLLUPS], first, last)
+    await panel_audit(request, "map.feeds", {"from": str(first), "to": str(last)})
+    return web.json_response(layers, headers={"Cache-Control": "no-store"})
 
 
 def setup_feeds_pages(app: web.Application, feeds: Feeds, rollups: Rollups) -> None:
@@ -203,4 +209,5 @@ def setup_feeds_pages(app: web.Application, feeds: Feeds, rollups: Rollups) -> N
     add_route(app, "GET", "/feeds/rejected/{report_id}", rejected, roles=ROLES)
     add_route(app, "GET", "/feeds/{feed}.csv", export, roles=ROLES)
     add_route(app, "GET", "/feeds/{feed}", feed_page, roles=ROLES)
+    add_route(app, "GET", "/map/feeds.json", map_layer, roles=ROLES)
     app.router.add_post("/api/v1/feeds/{feed}", push)

@@ -1,6 +1,8 @@
 """The Map page: zones and sectors, checkpoints, venues with occupancy and open quarantine
 violations by case code, drawn by Leaflet (installed from the npm registry and served
-from /static/). The base map's tiles are a setting; the layers show without them."""
+from /static/); for analysts also the ambulance calls (admin/ambulance_pages.py) and the
+operators' and calls' choropleths (admin/feeds_pages.py), each over a range of days. The
+base map's tiles are a setting; the layers show without them."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from admin.ambulance_pages import ROLES as AMBULANCE_ROLES
+from admin.feeds_pages import ROLES as FEEDS_ROLES
 from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render, session_of
 from services.map import MapLayers
 
@@ -32,6 +35,7 @@ async def map_page(request: web.Request) -> web.Response:
         tiles=bool(config["tileUrl"]),
         violations=session_of(request).user.role in SEES_VIOLATIONS,
         ambulance=session_of(request).user.role in AMBULANCE_ROLES | {"admin"},
+        feeds=session_of(request).user.role in FEEDS_ROLES | {"admin"},
     )
 
 

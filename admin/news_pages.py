@@ -62,7 +62,7 @@ async def _item_page(request: web.Request, news_id: int, *, error: str = "") -> 
         item = await news.get(news_id)
     except NewsError:
         raise web.HTTPNotFound(text="no such news item") from None
-    audience = item.recipients if item.published_at else await news.audience(item.district)
+    audience = item.audience if item.published_at else await news.audience(item.district)
     params = {"texts": item.texts, "district": item.district}
     kind = "news_urgent" if item.urgent else "news"
     # What the notifier will send, rendered by the same function

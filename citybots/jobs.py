@@ -35,6 +35,7 @@ from services.updates import UpdateLedger
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 10  # seconds: a silent case is alerted at most this long after 15 minutes
+NEWS_QUEUE_INTERVAL = 5  # seconds: a published item's first subscribers are queued by then
 
 
 async def watch_quarantine_again(services: Services) -> None:
@@ -85,6 +86,8 @@ class Jobs:
         locked("quarantine-close", self.quarantine_close, timedelta(minutes=9), minutes=10)
         locked("ambulance", self.ambulance, timedelta(minutes=5), seconds=30)
         locked("brigade-retention", self.brigade_retention, timedelta(minutes=50), hours=1)
+        news_hold = timedelta(seconds=NEWS_QUEUE_INTERVAL - 0.5)
+        locked("news-queue", self.news_queue, news_hold, seconds=NEWS_QUEUE_INTERVAL)
         if self.settings.metrics_enabled:
             scheduler.add_listener(
                 self._count_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
@@ -167,6 +170,12 @@ class Jobs:
         removed = await self.services.brigades.purge(kept)
         if removed:
             log.info("retention: removed %d brigade fixes and photos", removed)
+
+    async def news_queue(self) -> None:
+        """Published news queued for its subscribers in batches (services/news.py), each
+        tick ending before the next one starts."""
+        news = self.services.news
+        await news.queue_pending(seconds=NEWS_QUEUE_INTERVAL * 0.8, ahead=news.ahead)
 
     async def purge_ledger(self) -> None:
         ledger = UpdateLedger(self.pool)

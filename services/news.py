@@ -2,14 +2,20 @@
 city's Telegram channel and to the citizen bot's subscribers through the outbox.
 
 Subscribing is the person's own choice (off by default) and one tap stops it; an urgent
-notice may go to one district's subscribers only. Publishing queues one outbox message
-per subscriber in one statement, in the same transaction as the item's publication, so
-an item is sent to everyone or to no one; the notifier sends them at Telegram's rate, and
-the time that takes is said before the editor publishes.
+notice may go to one district's subscribers only. Publishing marks the item published
+and counts whom it goes to; a background job (queue_pending) then queues one outbox
+message per subscriber in batches of QUEUE_BATCH, each batch its own transaction that
+also moves the item's cursor (the last chat id queued), so a send to millions is never
+one long insert and resumes where it stopped after a restart. A general item is queued
+only a few minutes' sending ahead of the notifier, so that the outbox, sent oldest
+first, never holds hours of news before a later exposure notice or alert; an urgent one
+is queued whole at once. The notifier sends at Telegram's rate; the time that takes is
+said before the editor publishes, and the time left while it sends.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +31,10 @@ MAX_DISTRICT = 100
 # the city better; the panel says so.
 CHANNEL_RECOMMENDED_AFTER = timedelta(hours=1)
 NEWS_KINDS = ("news", "news_urgent", "news_channel")
+QUEUE_BATCH = 5_000  # subscribers queued per transaction
+# How much sending a general item keeps queued ahead of the notifier.
+QUEUED_AHEAD = timedelta(minutes=5)
+_FIRST_CHAT = -(2**63)  # below every chat id: the cursor before the first subscriber
 
 
 class NewsError(ValueError):
@@ -43,18 +53,31 @@ class NewsItem:
     created_at: datetime
     published_at: datetime | None
     to_channel: bool
-    recipients: int
+    recipients: int  # subscribers queued so far
+    to_subscribers: bool
+    audience: int  # subscribers it goes to, counted when published
+    queueing: bool  # published, and subscribers still being queued
 
 
 @dataclass(frozen=True)
 class Progress:
+    """A published item's send: outbox messages queued (the channel's among them), sent
+    and refused, and what is still to be queued."""
+
     queued: int
     sent: int
     failed: int
+    to_queue: int = 0  # subscribers not queued yet (0 once every one is)
+    per_second: float = 1.0
 
     @property
     def waiting(self) -> int:
+        """Queued and not sent yet."""
         return self.queued - self.sent - self.failed
+
+    @property
+    def time_left(self) -> Estimate:
+        return Estimate(self.waiting + self.to_queue, self.per_second)
 
 
 @dataclass(frozen=True)
@@ -110,7 +133,30 @@ def _item(row: asyncpg.Record) -> NewsItem:
         row["published_at"],
         row["to_channel"],
         row["recipients"],
+        row["to_subscribers"],
+        row["audience"],
+        row["published_at"] is not None and row["queued_at"] is None,
     )
+
+
+# The next subscribers after the cursor ($3), in chat id order (the primary key's), each
+# queued once (a batch run again after a crash adds nothing twice).
+_QUEUE = """
+WITH next AS (
+    SELECT chat_id FROM news_subscribers
+     WHERE chat_id > $3 AND ($2::text IS NULL OR district = $2)
+     ORDER BY chat_id LIMIT $4
+), queued AS (
+    INSERT INTO outbox (bot, chat_id, kind, params, dedupe_key, news_id)
+    SELECT 'citizen', chat_id, $5, jsonb_build_object('news', $1::bigint),
+           'news:' || $1 || ':' || chat_id, $1
+      FROM next
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM next) AS found, (SELECT max(chat_id) FROM next) AS last,
+       (SELECT count(*) FROM queued) AS queued
+"""
 
 
 class NewsService:
@@ -211,34 +257,29 @@ class NewsService:
     async def publish(
         self, news_id: int, *, actor: str, to_channel: bool, to_subscribers: bool
     ) -> int:
-        """Queue the item for the channel and/or its subscribers (all of them, or its
-        district's), once: a second publish is refused. Returns the subscribers queued."""
+        """Publish the item to the channel (queued now) and/or its subscribers (all of
+        them, or its district's: queued by queue_pending), once: a second publish is
+        refused. Returns how many subscribers it goes to."""
         if not (to_channel or to_subscribers):
             raise NewsError("news.nowhere", "choose the channel, the subscribers, or both")
         if to_channel and self.channel is None:
             raise NewsError("news.no_channel", "no channel is set (CITY_NEWS_CHANNEL)")
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
-                "SELECT district, urgent, published_at FROM news_items WHERE id = $1 FOR UPDATE",
+                "SELECT district, published_at FROM news_items WHERE id = $1 FOR UPDATE",
                 news_id,
             )
             if row is None:
                 raise NewsError("news.not_found", "no such news item")
             if row["published_at"] is not None:
                 raise NewsError("news.published", "this item is published already")
-            queued = 0
+            audience = 0
             if to_subscribers:
-                status = await conn.execute(
-                    "INSERT INTO outbox (bot, chat_id, kind, params, dedupe_key, news_id)"
-                    " SELECT 'citizen', chat_id, $2, jsonb_build_object('news', $1::bigint),"
-                    " 'news:' || $1 || ':' || chat_id, $1 FROM news_subscribers"
-                    " WHERE $3::text IS NULL OR district = $3"
-                    " ON CONFLICT (dedupe_key) DO NOTHING",
-                    news_id,
-                    "news_urgent" if row["urgent"] else "news",
+                audience = await conn.fetchval(
+                    "SELECT count(*) FROM news_subscribers WHERE $1::text IS NULL"
+                    " OR district = $1",
                     row["district"],
                 )
-                queued = int(status.split()[-1])
             if to_channel:
                 await conn.execute(
                     "INSERT INTO outbox (bot, chat_id, kind, params, dedupe_key, news_id)"
@@ -250,29 +291,97 @@ class NewsService:
                 )
             await conn.execute(
                 "UPDATE news_items SET published_at = now(), published_by = $2, to_channel = $3,"
-                " recipients = $4 WHERE id = $1",
+                " to_subscribers = $4, audience = $5,"
+                " queued_at = CASE WHEN $4 THEN NULL ELSE now() END WHERE id = $1",
                 news_id,
                 actor,
                 to_channel,
-                queued,
+                to_subscribers,
+                audience,
             )
             await record(
                 conn,
                 actor=actor,
                 action="news.publish",
                 subject=str(news_id),
-                details={"channel": to_channel, "subscribers": queued},
+                details={"channel": to_channel, "subscribers": audience},
             )
+        return int(audience)
+
+    async def queue_batch(
+        self, *, batch: int = QUEUE_BATCH, ahead: int | None = None
+    ) -> int | None:
+        """Queue the next ``batch`` subscribers of the first item still queueing (urgent
+        ones first), in one transaction with the item's cursor; returns how many were
+        queued, None when there is nothing to queue now. ``ahead``: a general item is
+        queued only while fewer of the citizen bot's messages wait in the outbox (None:
+        no limit)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            item = await conn.fetchrow(
+                "SELECT id, district, urgent, queued_through FROM news_items"
+                " WHERE published_at IS NOT NULL AND queued_at IS NULL"
+                " ORDER BY urgent DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED"
+            )
+            if item is None:
+                return None
+            limit = batch
+            if ahead is not None and not item["urgent"]:
+                waiting = await conn.fetchval(
+                    "SELECT count(*) FROM outbox WHERE bot = 'citizen'"
+                    " AND sent_at IS NULL AND failed_at IS NULL"
+                )
+                limit = min(batch, ahead - waiting)
+                if limit <= 0:
+                    return None
+            done = await conn.fetchrow(
+                _QUEUE,
+                item["id"],
+                item["district"],
+                item["queued_through"] if item["queued_through"] is not None else _FIRST_CHAT,
+                limit,
+                "news_urgent" if item["urgent"] else "news",
+            )
+            assert done is not None
+            await conn.execute(
+                "UPDATE news_items SET recipients = recipients + $2,"
+                " queued_through = coalesce($3, queued_through),"
+                " queued_at = CASE WHEN $4 THEN now() END WHERE id = $1",
+                item["id"],
+                done["queued"],
+                done["last"],
+                done["found"] < limit,
+            )
+        return int(done["queued"])
+
+    async def queue_pending(self, *, seconds: float, ahead: int | None = None) -> int:
+        """Queue batches for up to about ``seconds`` (the background job's tick) or until
+        nothing is left to queue now; returns the subscribers queued."""
+        deadline = time.monotonic() + seconds
+        queued = 0
+        while time.monotonic() < deadline:
+            added = await self.queue_batch(ahead=ahead)
+            if added is None:
+                break
+            queued += added
         return queued
+
+    @property
+    def ahead(self) -> int:
+        """How many messages a general item keeps queued ahead of the notifier."""
+        return max(QUEUE_BATCH, round(QUEUED_AHEAD.total_seconds() * self.per_second))
 
     async def progress(self, news_id: int) -> Progress:
         row = await self.pool.fetchrow(
-            "SELECT count(*) AS queued, count(sent_at) AS sent, count(failed_at) AS failed"
+            "SELECT count(*) AS queued, count(sent_at) AS sent, count(failed_at) AS failed,"
+            " (SELECT CASE WHEN queued_at IS NULL THEN greatest(audience - recipients, 0)"
+            "  ELSE 0 END FROM news_items WHERE id = $1) AS to_queue"
             " FROM outbox WHERE news_id = $1",
             news_id,
         )
         assert row is not None
-        return Progress(row["queued"], row["sent"], row["failed"])
+        return Progress(
+            row["queued"], row["sent"], row["failed"], row["to_queue"] or 0, self.per_second
+        )
 
     async def for_sending(self, news_id: int) -> NewsItem:
         """An item as the notifier renders each of its messages (the last few items are

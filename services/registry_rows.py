@@ -69,6 +69,8 @@ REASONS = {
     "location.format": "latitude or longitude is not a number",
     "location.range": "latitude or longitude is out of range (is it projected, or swapped?)",
     "location.null_island": "the point (0, 0) is not a real place",
+    "point.outside": "the point is in none of the city's districts (or no districts are "
+    "imported: citybots import zones)",
     "day.format": "day is not a date (YYYY-MM-DD)",
     "day.range": "day is in the future or before the year 2000",
     "hour.value": "hour is not a whole number from 0 to 23 (or empty for the whole day)",

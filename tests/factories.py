@@ -8,7 +8,7 @@ import itertools
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aiohttp import ClientSession, FormData
@@ -18,6 +18,7 @@ from bots.sandbox.client import SandboxChat, SandboxClient
 from citybots.wiring import Services
 from geofence.zones import parse_zones
 from services.checkpoints import Checkpoint
+from services.feeds.specs import FeedSpec
 from services.permit_applications import Item, Outcome
 from services.validation import _check_digit, parse_plate
 from services.venues import AUTO_CHECKOUT_DEFAULT_MINUTES, NewVenue, Venue
@@ -438,3 +439,37 @@ async def inside_together(
         await scan(chat, door.entry)
     await backdate_stays(services, door.venue, by=timedelta(hours=1))
     return first_chat, first, other_chat
+
+
+async def add_district(
+    services: Services,
+    *,
+    name: str | None = None,
+    size: float = 0.01,
+    corner: tuple[float, float] | None = None,
+) -> tuple[str, float, float]:
+    """A district in force, a square of ``size`` degrees from its south-west ``corner``
+    (longitude, latitude; by default a place of its own, far from the other tests'
+    districts); returns its name and the latitude and longitude of its centre."""
+    name = name or f"District {secrets.token_hex(3)}"
+    west, south = corner or (60 + secrets.randbelow(900) / 100, 40 + secrets.randbelow(900) / 100)
+    corners = [[west, south], [west + size, south], [west + size, south + size]]
+    await services.zones.pool.execute(
+        "INSERT INTO zones (name, kind, geometry, valid_from) VALUES ($1, 'district', $2, now())",
+        name,
+        {"type": "Polygon", "coordinates": [[*corners, [west, south + size], [west, south]]]},
+    )
+    return name, south + size / 2, west + size / 2
+
+
+def feed_row(spec: FeedSpec, day: date, value: int, *, name: str) -> list[str]:
+    """A valid CSV row of a feed for ``day``: its names ``name`` (a name with choices, such
+    as a call's line, its first choice), every figure ``value``."""
+    keys = [k.choices[0] if k.choices else f"{name} {k.name}".strip() for k in spec.keys]
+    return [
+        day.isoformat(),
+        *(["8"] if spec.hourly else []),
+        *keys,
+        *(f"{value}.50" if f.money else str(value) for f in spec.figures),
+        *(["", ""] if spec.point else []),
+    ]

@@ -10,6 +10,7 @@ key is what the charts and the daily roll-ups break the figures down by.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -17,12 +18,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.registry_rows import RowError
+from services.validation import parse_coordinates
 
 EARLIEST_DAY = date(2000, 1, 1)
 LINES = ("103", "1308", "1406")
 MAX_COUNT = 10**9
 MAX_AMOUNT = Decimal(10**12)
 MAX_NAME = 200
+POINT_COLUMNS = ("latitude", "longitude")
+# Places a point (longitude, latitude) in the city's district that contains it, or None.
+Placer = Callable[[float, float], str | None]
 
 
 @dataclass(frozen=True)
@@ -60,11 +65,22 @@ class FeedSpec:
     # counting the feed's rows: one row is one event (a call).
     counted: tuple[tuple[str, str], ...] = ()
     dropped: tuple[str, ...] = ()  # fields of a pushed item dropped unread (a caller's number)
+    # The rows may give a point (latitude, longitude: the last two columns, which a file
+    # may leave out) instead of their district: the point is placed in its district at
+    # import and only the district is kept.
+    point: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
         hour = ("hour",) if self.hourly else ()
-        return ("day", *hour, *(k.name for k in self.keys), *(f.name for f in self.figures))
+        point = POINT_COLUMNS if self.point else ()
+        return (
+            "day",
+            *hour,
+            *(k.name for k in self.keys),
+            *(f.name for f in self.figures),
+            *point,
+        )
 
     @property
     def tile_figure(self) -> Figure:
@@ -80,6 +96,14 @@ class FeedSpec:
         return [self.metric(f.name) for f in self.figures] + [name for name, _ in self.counted]
 
 
+BY_DISTRICT = (Key("district", "District"),)
+
+
+def counts(**titles: str) -> tuple[Figure, ...]:
+    """Whole-number figures, by name and title, in the order given."""
+    return tuple(Figure(name, title) for name, title in titles.items())
+
+
 FEEDS: dict[str, FeedSpec] = {
     spec.name: spec
     for spec in (
@@ -87,7 +111,7 @@ FEEDS: dict[str, FeedSpec] = {
             "traffic",
             "Road traffic",
             (Key("district", "District"), Key("camera", "Camera", required=False)),
-            (Figure("vehicles", "Vehicles"),),
+            counts(vehicles="Vehicles"),
             hourly=True,
             about="vehicles counted by the traffic cameras, per camera or district, per day "
             "or hour",
@@ -96,18 +120,14 @@ FEEDS: dict[str, FeedSpec] = {
             "transport",
             "Public transport",
             (Key("mode", "Mode"), Key("route", "Route", required=False)),
-            (Figure("passengers", "Passengers"),),
+            counts(passengers="Passengers"),
             about="passengers carried per day, per mode (bus, metro, tram ...) and route",
         ),
         FeedSpec(
             "flights",
             "Incoming flights",
             (Key("origin", "Origin"), Key("flight", "Flight")),
-            (
-                Figure("passengers", "Passengers"),
-                Figure("tested", "Tested"),
-                Figure("quarantined", "Sent to quarantine"),
-            ),
+            counts(passengers="Passengers", tested="Tested", quarantined="Sent to quarantine"),
             rising_is_bad=True,
             about="each arriving flight: its passengers, how many were tested and how many "
             "sent to quarantine",
@@ -116,11 +136,11 @@ FEEDS: dict[str, FeedSpec] = {
             "beds",
             "Hospital beds",
             (Key("hospital", "Hospital"),),
-            (
-                Figure("beds", "Infectious-disease beds"),
-                Figure("occupied", "Occupied"),
-                Figure("icu", "ICU beds occupied"),
-                Figure("ventilators", "Ventilators in use"),
+            counts(
+                beds="Infectious-disease beds",
+                occupied="Occupied",
+                icu="ICU beds occupied",
+                ventilators="Ventilators in use",
             ),
             level=True,
             headline="occupied",
@@ -131,18 +151,18 @@ FEEDS: dict[str, FeedSpec] = {
         FeedSpec(
             "medical",
             "Medical workers examined",
-            (Key("district", "District"),),
-            (Figure("examined", "Examined"), Figure("positive", "Positive")),
+            BY_DISTRICT,
+            counts(examined="Examined", positive="Positive"),
             about="medical workers examined per day and district, and how many tested positive",
         ),
         FeedSpec(
             "facilities",
             "Pharmacies and quarantine centres",
-            (Key("district", "District"),),
-            (
-                Figure("pharmacies", "Pharmacies open"),
-                Figure("quarantine_centres", "Quarantine centres"),
-                Figure("quarantine_places", "Places in quarantine centres"),
+            BY_DISTRICT,
+            counts(
+                pharmacies="Pharmacies open",
+                quarantine_centres="Quarantine centres",
+                quarantine_places="Places in quarantine centres",
             ),
             level=True,
             about="pharmacies open and quarantine centres (with their places) per district, "
@@ -152,7 +172,7 @@ FEEDS: dict[str, FeedSpec] = {
             "operators",
             "Mobile operators: away from home at night",
             (Key("sector", "Sector"), Key("operator", "Operator")),
-            (Figure("away", "Subscribers away"),),
+            counts(away="Subscribers away"),
             hourly=True,
             rising_is_bad=True,
             aggregates_only=True,
@@ -168,15 +188,17 @@ FEEDS: dict[str, FeedSpec] = {
                 Key("district", "District"),
                 Key("call", "Call id"),
             ),
-            (Figure("seconds", "Duration, seconds"),),
+            counts(seconds="Duration, seconds"),
             hourly=True,
             aggregates_only=True,
             on_situation=False,
             counted=(("line_calls", "keys[1] || '|' || keys[2]"),),
             dropped=("caller", "caller_number", "phone"),
+            point=True,
             about="each call to the ambulance (103), the city's contact centre (1308) and "
-            "1406: its line, hour, district, the telephone system's call id and duration; "
-            "never the caller's number (a file with one is refused whole)",
+            "1406: its line, hour, district (or a point, placed in its district; only the "
+            "district is kept), the telephone system's call id and duration; never the "
+            "caller's number (a file with one is refused whole)",
         ),
         FeedSpec(
             "budget",
@@ -262,13 +284,42 @@ def per_subscriber(spec: FeedSpec, fields: list[str] | None) -> bool:
     return False
 
 
+def _place(spec: FeedSpec, values: list[str], position: int, place: Placer | None) -> None:
+    """A row's point (its last two values, removed here) placed in its district, which
+    fills an empty district (the key at ``position``); with a district named, the point is
+    only checked. Never kept: the district is as precise as the figures need."""
+    latitude, longitude = values[-2:]
+    del values[-2:]
+    if not (latitude or longitude):
+        return
+    try:
+        point = parse_coordinates(float(latitude), float(longitude))
+    except ValueError as error:  # InvalidInput is a ValueError too
+        raise RowError(getattr(error, "code", "location.format")) from None
+    index = position + [k.name for k in spec.keys].index("district")
+    if values[index]:
+        return
+    district = place(point.longitude, point.latitude) if place is not None else None
+    if district is None:
+        raise RowError("point.outside")
+    values[index] = district
+
+
 def parse_row(
-    spec: FeedSpec, fields: list[str], tz: ZoneInfo, latest: datetime
+    spec: FeedSpec,
+    fields: list[str],
+    tz: ZoneInfo,
+    latest: datetime,
+    *,
+    place: Placer | None = None,
 ) -> tuple[Any, ...]:
     """A checked row as stored: (day, hour, keys, at, figures as JSON text).
 
-    ``latest``: now (with a little clock skew); a day after the city's today is refused."""
+    ``latest``: now (with a little clock skew); a day after the city's today is refused.
+    ``place``: where a feed with points finds a point's district."""
     values = [f.strip() for f in fields]
+    if spec.point:
+        _place(spec, values, 2 if spec.hourly else 1, place)
     today = latest.astimezone(tz).date()
     day = _day(values[0], today)
     position = 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
@@ -22,11 +22,22 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+from shapely.geometry import shape
 
-from services.feeds.specs import FEEDS, FeedSpec, parse_row, per_subscriber
+from geofence.zones import ZoneIndex
+from services.feeds.specs import (
+    FEEDS,
+    POINT_COLUMNS,
+    FeedSpec,
+    Placer,
+    parse_row,
+    per_subscriber,
+)
 from services.labs import key_hash
 from services.registry import RegistryImporter
 from services.registry_rows import ImportReport, Rejected, RowParser
+
+Chunk = list[tuple[Any, ...]]  # parsed rows (services/feeds/specs.py parse_row)
 
 _STAGE = (
     "CREATE TEMP TABLE IF NOT EXISTS stage_feed (line int, day date, hour smallint,"
@@ -61,9 +72,13 @@ class FeedImporter(RegistryImporter):
         # No statuses, no exposure search: a feed holds figures, never people.
         self.pool = pool
         self.tz = ZoneInfo(timezone)
+        self._districts: tuple[tuple[int, ...], Placer] | None = None
 
     def _report(self, kind: str) -> ImportReport:
-        return ImportReport(kind, columns=FEEDS[kind].columns)
+        spec = FEEDS[kind]
+        if spec.point:
+            return _PointlessReport(kind, columns=spec.columns)
+        return ImportReport(kind, columns=spec.columns)
 
     async def import_rows(
         self, kind: str, rows: Iterable[tuple[int, list[str] | None]], **kwargs: Any
@@ -71,11 +86,15 @@ class FeedImporter(RegistryImporter):
         """As the registers' import; an aggregates-only feed's rows are read twice (``rows``
         must be re-iterable: a list, a CsvSource): a file with any per-subscriber row is
         refused whole before anything is stored, that row's line reported without its
-        content (it is personal data)."""
+        content (it is personal data). A feed's point (a call's) is placed in the district
+        that contains it, among the districts in force now."""
         spec = FEEDS[kind]
+        if spec.aggregates_only and iter(rows) is rows:
+            raise TypeError("an aggregates-only feed is read twice: pass a re-iterable")
+        if spec.point:
+            await self._load_districts()
+            rows = _Padded(rows, len(spec.columns))
         if spec.aggregates_only:
-            if iter(rows) is rows:
-                raise TypeError("an aggregates-only feed is read twice: pass a re-iterable")
             line = await asyncio.to_thread(_first_per_subscriber, spec, rows)
             if line is not None:
                 refused = Rejected(line, "operator.per_subscriber", [])
@@ -84,15 +103,21 @@ class FeedImporter(RegistryImporter):
 
     def _parser(self, kind: str) -> tuple[RowParser, int]:
         spec = FEEDS[kind]
-        return partial(parse_row, spec), len(spec.columns)
+        place = self._districts[1] if spec.point and self._districts else None
+        return partial(parse_row, spec, place=place), len(spec.columns)
+
+    async def _load_districts(self) -> None:
+        """The districts in force, indexed for placing points (rebuilt when they change)."""
+        rows = await self.pool.fetch(
+            "SELECT id, name, geometry FROM zones WHERE kind = 'district'"
+            " AND valid_until IS NULL ORDER BY id"
+        )
+        ids = tuple(r["id"] for r in rows)
+        if self._districts is None or self._districts[0] != ids:
+            self._districts = (ids, district_placer(rows))
 
     async def _store(
-        self,
-        kind: str,
-        chunk: list[tuple[Any, ...]],
-        source: str,
-        report: ImportReport,
-        lines: list[int],
+        self, kind: str, chunk: Chunk, source: str, report: ImportReport, lines: list[int]
     ) -> None:
         spec = FEEDS[kind]
         async with self.pool.acquire() as conn, conn.transaction():
@@ -111,6 +136,52 @@ class FeedImporter(RegistryImporter):
         report.accepted += summary["added"]
         report.corrected += summary["changed"]
         report.duplicates += len(chunk) - summary["added"] - summary["changed"]
+
+
+def district_placer(rows: Iterable[Any]) -> Placer:
+    """Where a point lies among zones (rows of id, name and GeoJSON geometry): the name of
+    the first containing it (the lowest id, on a shared border), or None."""
+    names: dict[int, str] = {}
+    shapes = []
+    for row in rows:
+        geometry = row["geometry"]
+        names[row["id"]] = row["name"]
+        shapes.append(
+            (row["id"], shape(json.loads(geometry) if isinstance(geometry, str) else geometry))
+        )
+    index = ZoneIndex(shapes)
+
+    def place(longitude: float, latitude: float) -> str | None:
+        found = index.containing(longitude, latitude) if shapes else []
+        return names[found[0]] if found else None
+
+    return place
+
+
+class _Padded:
+    """A feed's rows with the optional last columns (a point) filled in where a row
+    leaves them out; re-iterable as its source is."""
+
+    def __init__(self, rows: Iterable[tuple[int, list[str] | None]], width: int) -> None:
+        self.rows = rows
+        self.width = width
+
+    def __iter__(self) -> Iterator[tuple[int, list[str] | None]]:
+        short = self.width - len(POINT_COLUMNS)
+        for line, fields in self.rows:
+            if fields is not None and len(fields) == short:
+                fields = [*fields, *("" for _ in POINT_COLUMNS)]
+            yield line, fields
+
+
+class _PointlessReport(ImportReport):
+    """A report whose rejected rows leave out their point: a call's place is kept no more
+    precisely than its district, not even in the report of what was refused."""
+
+    def reject(self, item: Rejected) -> None:
+        if len(item.raw) == len(self.columns):
+            item = Rejected(item.line, item.code, [*item.raw[: -len(POINT_COLUMNS)], "", ""])
+        super().reject(item)
 
 
 def _first_per_subscriber(
@@ -199,6 +270,7 @@ class FeedRow:
             *hour,
             *self.keys,
             *(self.figures.get(f.name, "") for f in spec.figures),
+            *("" for _ in (POINT_COLUMNS if spec.point else ())),
         ]
 
 

@@ -27,6 +27,8 @@ async def test_an_editor_writes_previews_and_publishes_a_news_item(
     await _screenshot(page, "news-preview")
     await page.click("#publish button[type=submit]")
     await expect(page.locator("#progress")).to_contain_text("Published")
+    await expect(page.locator("#send-queued")).to_contain_text("subscriber(s)")
+    await expect(page.locator("#send-left")).to_be_visible()
     await _screenshot(page, "news-published")
     await page.goto(f"{platform.base_url}/news")
     await expect(page.locator("#items")).to_contain_text("Парки открываются")

@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo
 from aiohttp import ClientSession, CookieJar, FormData
 
 from citybots.platform import Platform
+from services.feeds.specs import FEEDS
 from tests.browser.test_panel import PASSWORD, HttpUser
+from tests.factories import add_district, feed_row
 from tests.integration.test_rollups import refreshed
 
 
@@ -132,3 +134,67 @@ async def test_the_feeds_pages_are_for_analysts_only(platform: Platform) -> None
             assert answer.status == 403
         async with http.get(f"{platform.base_url}/feeds/budget.csv") as answer:
             assert answer.status == 403
+
+
+async def test_a_telephone_system_pushes_calls_by_point_and_no_caller_number_is_kept(
+    platform: Platform,
+) -> None:
+    assert platform.services is not None
+    pool = platform.services.zones.pool
+    district, latitude, longitude = await add_district(platform.services)
+    key = await platform.services.feeds.sources.add(f"PBX {secrets.token_hex(3)}", ["calls"])
+    today = datetime.now(ZoneInfo(platform.settings.city_timezone)).date().isoformat()
+    tag = secrets.token_hex(3)
+    call = {"day": today, "hour": 14, "line": "1406", "seconds": 75}
+    rows = [
+        {**call, "call": f"Q-{tag}-1", "latitude": latitude, "longitude": longitude},
+        {**call, "call": f"Q-{tag}-2", "district": district, "caller": "+77011234567"},
+    ]
+    url = f"{platform.base_url}/api/v1/feeds/calls"
+    headers = {"Authorization": f"Bearer {key}"}
+    async with ClientSession() as http:
+        async with http.post(url, json=rows, headers=headers) as answer:
+            assert answer.status == 200
+            report = await answer.json()
+        assert (report["accepted"], report["rejected"]) == (2, [])
+        numbered = [{**rows[1], "call": "+7 701 123 45 67"}]  # a number where the id goes
+        async with http.post(url, json=numbered, headers=headers) as answer:
+            refused = await answer.json()
+        assert [(r["line"], r["code"]) for r in refused["rejected"]] == [
+            (1, "operator.per_subscriber")
+        ]
+    stored = await pool.fetch(
+        "SELECT keys, figures::text FROM feed_records WHERE feed = 'calls' AND keys[3] LIKE $1",
+        f"Q-{tag}%",
+    )
+    assert sorted(r["keys"][1] for r in stored) == [district, district]
+    assert not any("7011234567" in str(r) or str(latitude)[:7] in str(r) for r in stored)
+
+
+async def test_every_feed_is_pushed_exported_in_its_import_format_and_shown(
+    platform: Platform,
+) -> None:
+    assert platform.services is not None
+    key = await platform.services.feeds.sources.add(f"All {secrets.token_hex(3)}", list(FEEDS))
+    today = datetime.now(ZoneInfo(platform.settings.city_timezone)).date()
+    name = f"E{secrets.token_hex(3)}"
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+        await _analyst(platform, http)
+        for spec in FEEDS.values():
+            row = feed_row(spec, today, 21, name=name)
+            item = {c: v for c, v in zip(spec.columns, row, strict=True) if v != ""}
+            async with http.post(
+                f"{platform.base_url}/api/v1/feeds/{spec.name}",
+                json=[item],
+                headers={"Authorization": f"Bearer {key}"},
+            ) as answer:
+                assert answer.status == 200
+                assert (await answer.json())["accepted"] == 1, spec.name
+            async with http.get(f"{platform.base_url}/feeds/{spec.name}.csv") as answer:
+                text = (await answer.read()).decode("utf-8-sig")
+            exported = list(csv.reader(io.StringIO(text)))
+            assert exported[0] == list(spec.columns)
+            assert row in exported, spec.name
+            async with http.get(f"{platform.base_url}/feeds/{spec.name}") as page:
+                assert page.status == 200
+                assert f'id="chart-{spec.name}"' in await page.text()

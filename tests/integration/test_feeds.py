@@ -15,9 +15,12 @@ from admin.choropleth import choropleth
 from citybots.wiring import Services
 from services.feeds.calls import call_picture
 from services.feeds.figures import feed_series
+from services.feeds.maps import feed_layers
 from services.feeds.operators import operator_picture
+from services.feeds.specs import FEEDS
 from services.registry_rows import CsvSource, read_csv_lines
 from services.situation import SituationCentre
+from tests.factories import add_district, feed_row
 from tests.integration.test_rollups import refreshed
 
 TZ = ZoneInfo("Asia/Almaty")
@@ -87,6 +90,7 @@ async def test_feed_figures_roll_up_by_day_and_the_bed_figure_comes_from_the_hos
     today = datetime.now(TZ).date()
     yesterday = today - timedelta(days=1)
     hospital = f"Hospital {secrets.token_hex(3)}"
+    await refreshed(services.rollups)  # what earlier tests imported, counted before
     before = await feed_series(services.rollups, yesterday, today)
     beds = await services.feeds.importer.import_rows(
         "beds",
@@ -218,3 +222,109 @@ async def test_calls_by_line_district_and_hour_and_a_caller_number_refuses_the_f
     assert everything.by_district_hour[district][21] == 1
     assert everything.per_line["103"] >= 2
     assert 9 in ambulance.peak_hours
+
+
+async def test_a_call_given_as_a_point_is_counted_in_its_district_and_the_point_not_kept(
+    services: Services, tmp_path: Path
+) -> None:
+    today = datetime.now(TZ).date()
+    district, latitude, longitude = await add_district(services)
+    tag = secrets.token_hex(3)
+    inside = f"{latitude + 0.0012345:.7f},{longitude + 0.0017891:.7f}"
+    path = tmp_path / "calls.csv"
+    path.write_text(
+        "day,hour,line,district,call,seconds,latitude,longitude\n"
+        f"{today},9,103,,P-{tag}-1,120,{inside}\n"
+        f"{today},9,1406,,P-{tag}-2,60,{inside}\n"
+        f"{today},10,103,,P-{tag}-3,60,{latitude + 0.5},{longitude}\n"
+        f"{today},10,1308,{district},P-{tag}-4,60\n"
+    )
+    report = await services.feeds.importer.import_rows("calls", CsvSource(path), source="test")
+    assert report.accepted == 3
+    assert [(r.line, r.code) for r in report.rejected] == [(4, "point.outside")]
+    assert report.rejected[0].raw[-2:] == ["", ""]  # not even the refused row's point
+    rows = await services.feeds.records.rows("calls", first=today)
+    mine = [r for r in rows if r.keys[2].startswith(f"P-{tag}")]
+    assert sorted(r.keys[1] for r in mine) == [district] * 3
+    assert all(r.fields(FEEDS["calls"])[-2:] == ["", ""] for r in mine)
+    stored = await services.zones.pool.fetchval(
+        "SELECT string_agg(r::text, ' ') FROM feed_records r WHERE feed = 'calls'"
+        " AND keys[3] LIKE $1",
+        f"P-{tag}%",
+    )
+    assert f"{longitude + 0.0017891:.4f}" not in stored
+    await refreshed(services.rollups)
+    picture = await call_picture(services.rollups, today, line=None, hour=None)
+    assert dict(picture.by_district)[district] == 3
+
+
+async def test_the_map_layers_sum_a_range_of_days_per_sector_and_per_district_and_line(
+    services: Services,
+) -> None:
+    today = datetime.now(TZ).date()
+    district, _, _ = await add_district(services)
+    sector, _, _ = await add_district(services)  # a square of its own, made a sector
+    await services.zones.pool.execute("UPDATE zones SET kind = 'sector' WHERE name = $1", sector)
+    nowhere = f"Sector {secrets.token_hex(3)}"  # no shape
+    tag = secrets.token_hex(3)
+    away = [
+        (1, [f"{today - timedelta(days=back)}", "23", name, "Beeline", "10"])
+        for back in (0, 1, 8)
+        for name in (sector, nowhere)
+    ]
+    calls = [
+        (1, [f"{today - timedelta(days=back)}", "9", line, district, f"L-{tag}-{n}", "60"])
+        for n, (back, line) in enumerate(((0, "103"), (1, "103"), (1, "1308"), (8, "1406")))
+    ]
+    for feed, rows in (("operators", away), ("calls", calls)):
+        numbered = [(n, fields) for n, (_, fields) in enumerate(rows, 1)]
+        report = await services.feeds.importer.import_rows(feed, numbered, source="test")
+        assert report.accepted == len(rows)
+    await refreshed(services.rollups)
+    layers = await feed_layers(services.rollups, today - timedelta(days=6), today)
+    sectors = {f["properties"]["name"]: f for f in layers["operators"]["features"]}
+    assert sectors[sector]["properties"]["away"] == 20  # the 8th day back is outside
+    assert sectors[sector]["geometry"]["type"] == "Polygon"
+    assert nowhere not in sectors
+    assert layers["unmapped"]["away"] >= 20
+    districts = {f["properties"]["name"]: f["properties"] for f in layers["calls"]["features"]}
+    assert districts[district] == {
+        "name": district,
+        "calls": 3,
+        "lines": {"103": 2, "1308": 1, "1406": 0},
+    }
+    assert (layers["from"], layers["to"]) == (str(today - timedelta(days=6)), str(today))
+
+
+@pytest.mark.parametrize("feed", list(FEEDS))
+async def test_every_feed_imports_refuses_a_bad_row_and_charts_by_day(
+    services: Services, feed: str
+) -> None:
+    spec = FEEDS[feed]
+    today = datetime.now(TZ).date()
+    yesterday = today - timedelta(days=1)
+    name = f"N{secrets.token_hex(3)}"
+    bad = feed_row(spec, today, 1, name=name)
+    bad[0] = "yesterday"
+    rows = [
+        (1, feed_row(spec, yesterday, 11, name=name)),
+        (2, feed_row(spec, today, 13, name=name)),
+        (3, bad),
+    ]
+    await refreshed(services.rollups)  # what earlier tests imported, counted before
+    before = (await feed_series(services.rollups, yesterday, today))[feed]
+    report = await services.feeds.importer.import_rows(feed, rows, source="test")
+    assert (report.accepted, [(r.line, r.code) for r in report.rejected]) == (
+        2,
+        [(3, "day.format")],
+    )
+    await refreshed(services.rollups)
+    after = (await feed_series(services.rollups, yesterday, today))[feed]
+    figure = spec.tile_figure.name
+    added = [a - b for a, b in zip(after.totals[figure], before.totals[figure], strict=True)]
+    # money is rolled up in whole tenge
+    assert added == ([12, 14] if spec.tile_figure.money else [11, 13])
+    assert after.last_day == today
+    stored = await services.feeds.records.rows(feed, first=yesterday)
+    exported = [[str(c) for c in r.fields(spec)] for r in stored if name in str(r.keys)]
+    assert exported == [rows[1][1], rows[0][1]]  # latest first, as imported

@@ -1,17 +1,40 @@
 """City news: written in three languages, published once to the subscribers (all, or one
-district's) and the channel through the outbox, with the send's time said beforehand."""
+district's) and the channel through the outbox, with the send's time said beforehand; the
+subscribers queued in batches after the publishing request, a general item only a few
+minutes ahead of the notifier."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
 import pytest
+from redis.asyncio import Redis
 
 from services.news import Estimate, NewsError, NewsService
 
 TEXTS = {"ru": "Новость", "kk": "Жаңалық", "en": "News"}
+
+
+@pytest.fixture(autouse=True)
+async def _nothing_left_to_send(pool: asyncpg.Pool, redis: Redis) -> AsyncIterator[None]:
+    """A test here queues by itself: it holds the background job's lock, so that a
+    platform of the same session (tests/e2e) does not queue its items meanwhile. And what
+    it queues goes to chats that exist nowhere: left in the session's database, the e2e
+    tests' notifier would send thousands of them before their own messages, so each test
+    takes its messages, its queueing and its subscribers away."""
+    lock = redis.lock("job:news-queue", timeout=600)
+    assert await lock.acquire(blocking_timeout=30)
+    yield
+    await pool.execute("DELETE FROM outbox WHERE news_id IS NOT NULL AND sent_at IS NULL")
+    await pool.execute(
+        "UPDATE news_items SET queued_at = now() WHERE published_at IS NOT NULL"
+        " AND queued_at IS NULL"
+    )
+    await pool.execute("DELETE FROM news_subscribers WHERE chat_id >= 1000000000000")
+    await lock.release()
 
 
 def _chat() -> int:
@@ -73,11 +96,13 @@ async def test_publishing_queues_each_subscriber_once_and_only_once(pool: asyncp
     assert (
         await news.publish(urgent_id, actor="editor", to_channel=False, to_subscribers=True) == 1
     )
+    assert await news.queue_pending(seconds=60) >= 1
     rows = await pool.fetch("SELECT chat_id, kind FROM outbox WHERE news_id = $1", urgent_id)
     assert [(r["chat_id"], r["kind"]) for r in rows] == [(here, "news_urgent")]
 
     general = await news.write(TEXTS, actor="editor", urgent=False)
     queued = await news.publish(general, actor="editor", to_channel=True, to_subscribers=True)
+    await news.queue_pending(seconds=60)
     chats = {
         r["chat_id"]
         for r in await pool.fetch("SELECT chat_id FROM outbox WHERE news_id = $1", general)
@@ -104,3 +129,91 @@ async def test_the_channel_needs_a_setting(pool: asyncpg.Pool) -> None:
         await news.publish(item, actor="editor", to_channel=True, to_subscribers=False)
     assert refused.value.code == "news.no_channel"
     assert (await news.get(item)).published_at is None
+
+
+async def _subscribers(pool: asyncpg.Pool, count: int, district: str | None = None) -> int:
+    """``count`` subscribers with consecutive chat ids; returns the first."""
+    first = 2 * 10**12 + secrets.randbelow(10**11) * 10**4
+    await pool.execute(
+        "INSERT INTO news_subscribers (chat_id, district)"
+        " SELECT n, $3 FROM generate_series($1::bigint, $1::bigint + $2 - 1) AS n",
+        first,
+        count,
+        district,
+    )
+    return first
+
+
+async def test_publishing_to_thousands_queues_them_in_batches_after_the_request(
+    pool: asyncpg.Pool,
+) -> None:
+    news = NewsService(pool, channel=None, per_second=30)
+    first = await _subscribers(pool, 3_000)
+    item = await news.write(TEXTS, actor="editor", urgent=False)
+    audience = await news.publish(item, actor="editor", to_channel=False, to_subscribers=True)
+    assert audience >= 3_000
+    published = await news.get(item)
+    assert (published.audience, published.recipients, published.queueing) == (audience, 0, True)
+    progress = await news.progress(item)
+    assert (progress.queued, progress.to_queue) == (0, audience)  # nothing in the request
+    assert progress.time_left == Estimate(audience, 30)
+
+    while (await news.get(item)).recipients < 1_000:  # earlier tests' items go first
+        assert await news.queue_batch(batch=1_000) is not None
+    halfway = await news.get(item)
+    assert halfway.queueing
+    assert (await news.progress(item)).to_queue == audience - halfway.recipients
+
+    await news.queue_pending(seconds=600)
+    done = await news.get(item)
+    assert (done.recipients, done.queueing) == (audience, False)
+    rows = await pool.fetchrow(
+        "SELECT count(*) AS n, count(DISTINCT chat_id) AS chats,"
+        " count(*) FILTER (WHERE chat_id BETWEEN $2 AND $2::bigint + 2999) AS mine"
+        " FROM outbox WHERE news_id = $1",
+        item,
+        first,
+    )
+    assert (rows["n"], rows["chats"], rows["mine"]) == (audience, audience, 3_000)
+    await pool.execute(
+        "UPDATE outbox SET sent_at = now() WHERE news_id = $1 AND chat_id < $2::bigint + 1500",
+        item,
+        first,
+    )
+    progress = await news.progress(item)
+    assert progress.sent >= 1_500
+    assert progress.to_queue == 0
+    assert progress.time_left == Estimate(audience - progress.sent, 30)
+    assert await news.queue_batch() is None  # nothing left to queue
+
+
+async def test_a_general_item_is_queued_minutes_ahead_and_an_urgent_one_at_once(
+    pool: asyncpg.Pool,
+) -> None:
+    news = NewsService(pool, channel=None, per_second=30)
+    await news.queue_pending(seconds=600)  # earlier tests' items out of the way
+    district = await _district(pool)
+    await _subscribers(pool, 1_200)
+    await _subscribers(pool, 700, district)
+    general = await news.write(TEXTS, actor="editor", urgent=False)
+    await news.publish(general, actor="editor", to_channel=False, to_subscribers=True)
+    waiting = await pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE bot = 'citizen' AND sent_at IS NULL"
+        " AND failed_at IS NULL"
+    )
+    ahead = waiting + 500
+    assert await news.queue_batch(batch=400, ahead=ahead) == 400
+    assert await news.queue_batch(batch=400, ahead=ahead) == 100  # up to ahead, no more
+    assert await news.queue_batch(batch=400, ahead=ahead) is None
+    assert (await news.get(general)).queueing
+
+    urgent = await news.write(TEXTS, actor="editor", district=district, urgent=True)
+    assert await news.publish(urgent, actor="editor", to_channel=False, to_subscribers=True) == 700
+    assert await news.queue_pending(seconds=600, ahead=ahead) == 700
+    assert not (await news.get(urgent)).queueing
+    assert (await news.get(general)).recipients == 500
+
+    await pool.execute(
+        "UPDATE outbox SET sent_at = now() WHERE news_id = ANY($1::bigint[])", [general, urgent]
+    )
+    assert await news.queue_pending(seconds=600, ahead=ahead) == 500

@@ -1,13 +1,17 @@
 """The feeds' typed rows: what a CSV row of each feed must hold."""
 
+import json
+import re
 from datetime import UTC, date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from services.feeds.specs import FEEDS, parse_row, per_subscriber
-from services.feeds.store import item_fields
+from services.feeds.store import district_placer, item_fields
 from services.registry_rows import REASONS, RowError
+from tests.factories import feed_row
 
 TZ = ZoneInfo("Asia/Almaty")
 NOW = datetime(2026, 4, 24, 12, 0, tzinfo=UTC)
@@ -121,10 +125,10 @@ def test_an_operators_aggregate_row_passes_and_must_name_its_hour() -> None:
 
 def test_a_call_names_one_of_the_three_lines_and_a_pushed_caller_number_is_dropped() -> None:
     calls = FEEDS["calls"]
-    row = ["2026-04-20", "9", "103", "Almaly", "A-1", "120"]
+    row = ["2026-04-20", "9", "103", "Almaly", "A-1", "120", "", ""]
     assert parse_row(calls, row, TZ, NOW)[2] == ["103", "Almaly", "A-1"]
     with pytest.raises(RowError) as refused:
-        parse_row(calls, ["2026-04-20", "9", "112", "Almaly", "A-1", "120"], TZ, NOW)
+        parse_row(calls, ["2026-04-20", "9", "112", "Almaly", "A-1", "120", "", ""], TZ, NOW)
     assert refused.value.code == "key.choice"
     item = {
         "day": "2026-04-20",
@@ -135,4 +139,96 @@ def test_a_call_names_one_of_the_three_lines_and_a_pushed_caller_number_is_dropp
         "seconds": 95,
         "caller": "+77011234567",
     }
-    assert item_fields(calls, item) == ["2026-04-20", "9", "1308", "Almaly", "B-7", "95"]
+    assert item_fields(calls, item) == ["2026-04-20", "9", "1308", "Almaly", "B-7", "95", "", ""]
+
+
+def _square(west: float, south: float) -> dict[str, object]:
+    ring = [[west, south], [west + 0.1, south], [west + 0.1, south + 0.1], [west, south + 0.1]]
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+
+
+def test_a_call_given_as_a_point_keeps_only_the_district_that_contains_it() -> None:
+    calls = FEEDS["calls"]
+    place = district_placer(
+        [
+            {"id": 1, "name": "Almaly", "geometry": _square(76.9, 43.2)},
+            {"id": 2, "name": "Medeu", "geometry": json.dumps(_square(77.0, 43.2))},
+        ]
+    )
+    assert calls.columns[-2:] == ("latitude", "longitude")
+    row = ["2026-04-20", "9", "103", "", "A-1", "120", "43.2512345", "77.0412345"]
+    stored = parse_row(calls, row, TZ, NOW, place=place)
+    assert stored[2] == ["103", "Medeu", "A-1"]
+    assert "43.25" not in repr(stored)
+    assert "77.04" not in repr(stored)
+    named = ["2026-04-20", "9", "103", "Almaly", "A-2", "60", "43.25", "77.04"]
+    assert parse_row(calls, named, TZ, NOW, place=place)[2] == ["103", "Almaly", "A-2"]
+    for latitude, longitude, code in (
+        ("43.25", "", "location.format"),
+        ("north", "77.04", "location.format"),
+        ("91", "77.04", "location.range"),
+        ("0", "0", "location.null_island"),
+        ("51.13", "71.43", "point.outside"),  # Astana: in none of the city's districts
+    ):
+        with pytest.raises(RowError) as refused:
+            parse_row(calls, [*row[:6], latitude, longitude], TZ, NOW, place=place)
+        assert refused.value.code == code
+        assert code in REASONS
+    with pytest.raises(RowError) as unplaced:
+        parse_row(calls, row, TZ, NOW)  # no districts loaded
+    assert unplaced.value.code == "point.outside"
+    with pytest.raises(RowError) as nowhere:
+        parse_row(calls, [*row[:6], "", ""], TZ, NOW, place=place)
+    assert nowhere.value.code == "key.missing"
+
+
+def test_a_pushed_call_may_give_a_point_instead_of_its_district() -> None:
+    calls = FEEDS["calls"]
+    item = {"day": "2026-04-20", "hour": 9, "line": "103", "call": "A-1", "seconds": 60}
+    assert item_fields(calls, {**item, "latitude": 43.25, "longitude": 77.04}) == [
+        "2026-04-20",
+        "9",
+        "103",
+        "",
+        "A-1",
+        "60",
+        "43.25",
+        "77.04",
+    ]
+
+
+@pytest.mark.parametrize("feed", list(FEEDS))
+def test_every_feed_takes_its_own_row_and_refuses_a_negative_figure(feed: str) -> None:
+    spec = FEEDS[feed]
+    row = feed_row(spec, date(2026, 4, 20), 7, name="Almaly")
+    assert len(row) == len(spec.columns)
+    assert not (spec.aggregates_only and per_subscriber(spec, row))
+    day, _, keys, _, figures = parse_row(spec, row, TZ, NOW)
+    assert day == date(2026, 4, 20)
+    assert len(keys) == len(spec.keys)
+    assert set(figures) == {f.name for f in spec.figures}
+    bad = list(row)
+    bad[spec.columns.index(spec.figures[0].name)] = "-1"
+    with pytest.raises(RowError) as refused:
+        parse_row(spec, bad, TZ, NOW)
+    assert refused.value.code in ("figure.count", "figure.amount")
+
+
+def test_the_readme_shows_every_feed_with_a_row_and_a_pushed_item_that_import() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    sections = re.findall(
+        r"^### .+ \(`(\w+)`\)\n\n.+?\n\n```csv\n(.+?)\n(.+?)\n```\n\n"
+        r"`POST /api/v1/feeds/(\w+)`: `(.+?)`$",
+        readme,
+        flags=re.MULTILINE,
+    )
+    assert sorted(s[0] for s in sections) == sorted(FEEDS)
+    place = district_placer([{"id": 1, "name": "Almaly", "geometry": _square(76.85, 43.2)}])
+    for feed, header, line, pushed_to, pushed in sections:
+        spec = FEEDS[feed]
+        assert (header.split(","), pushed_to) == (list(spec.columns), feed)
+        row = line.split(",")
+        assert not per_subscriber(spec, row)
+        parse_row(spec, row, TZ, NOW, place=place)
+        (item,) = json.loads(pushed)
+        assert item_fields(spec, item) == row
