@@ -118,6 +118,8 @@ async def ambulance_layer(request: web.Request) -> web.Response:
     first, last = day_range(request.query, datetime.now(tz).date())
     layer = await request.app[AMBULANCE].layer(first, last, tz)
     await panel_audit(request, "map.ambulance", {"from": str(first), "to": str(last)})
+    # the days as the city counts them, for the form (a browser's own date may be UTC's)
+    layer.update({"from": str(first), "to": str(last)})
     return web.json_response(layer, headers={"Cache-Control": "no-store"})
 
 

@@ -5,10 +5,10 @@
   const element = document.getElementById("map");
   const form = document.getElementById("ambulance-range");
   const summary = document.getElementById("ambulance-summary");
-  const day = function (d) { return d.toISOString().slice(0, 10); };
-  const today = new Date();
-  document.getElementById("ambulance-to").value = day(today);
-  document.getElementById("ambulance-from").value = day(new Date(today.getTime() - 6 * 86400000));
+  // Left empty, the range is the city's last 7 days, which the server fills in (a browser's
+  // own date is UTC's or the viewer's, a day off the city's for part of each day).
+  const from = document.getElementById("ambulance-from");
+  const to = document.getElementById("ambulance-to");
 
   element.addEventListener("citymap:ready", function (event) {
     const map = event.detail.map;
@@ -30,6 +30,8 @@
         return;
       }
       const data = await answer.json();
+      from.value = data.from;
+      to.value = data.to;
       Object.values(groups).forEach(function (group) { group.clearLayers(); });
       const peak = Math.max(1, ...data.heat.features.map(function (f) { return f.properties.calls; }));
       data.heat.features.forEach(function (f) {
