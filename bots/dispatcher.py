@@ -1,5 +1,6 @@
-"""The dispatcher every bot uses: each update is handled once, and people hear back
-when the database or Redis is down instead of meeting silence."""
+"""The dispatcher every bot uses: each update is handled once, a person's updates in the
+order they arrived, and people hear back when the database or Redis is down instead of
+meeting silence."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from aiogram.types import Update, User
 from pydantic import ValidationError
 
 from bots.private import ALWAYS_RECEIVED
-from flows.checkin.fast import Outcome
 from presentation.i18n import pick_language, text
 from services.db import is_unavailable, recover
 from services.metrics import Metrics
@@ -59,12 +59,20 @@ def without_nul(value: Any) -> Any:
     return value
 
 
+def _raw_sender(raw: dict[str, Any]) -> int | None:
+    """The id of the person who sent an update given as the Bot API's JSON, if any."""
+    for key, event in raw.items():
+        if key != "update_id" and isinstance(event, dict):
+            user = event.get("from")
+            if isinstance(user, dict) and isinstance(user.get("id"), int):
+                return int(user["id"])
+    return None
+
+
 class FastPath(Protocol):
-    """Updates of one kind taken raw, before aiogram parses and routes them, because they
-    arrive by the thousand (live-location moves, venue code scans). ``push`` is for long
-    polling (nobody waits), ``handle`` for webhooks; ``handle`` may answer
-    :attr:`Outcome.SLOW` (parse it and go the normal way) or :attr:`Outcome.BUSY`
-    (another worker has it now)."""
+    """Updates of one kind taken raw, before aiogram parses and routes them: live-location
+    moves, which arrive by the thousand, carry no answer and need no per-update context.
+    ``push`` is for long polling (nobody waits), ``handle`` for webhooks."""
 
     def takes(self, raw: dict[str, Any]) -> bool: ...
 
@@ -86,7 +94,7 @@ class CityDispatcher(Dispatcher):
         super().__init__(**kwargs)
         self._last_notice: dict[int, float] = {}
         self.fast_path: FastPath | None = None
-        self._slow_tasks: set[asyncio.Task[Any]] = set()
+        self._latest: dict[int, asyncio.Task[Any]] = {}  # each person's latest update
 
     def resolve_used_update_types(self, skip_events: set[str] | None = None) -> list[str]:
         """What the bot asks Telegram for: what its flows handle, and always its own
@@ -138,7 +146,7 @@ class CityDispatcher(Dispatcher):
         update raises pydantic's ValidationError."""
         if self.fast_path is not None and self.fast_path.takes(raw):
             try:
-                result = await self.fast_path.handle(bot, raw)
+                return await self.fast_path.handle(bot, raw)
             except Exception as error:
                 if is_unavailable(error):
                     await recover(self["ledger"].pool, error)
@@ -147,10 +155,6 @@ class CityDispatcher(Dispatcher):
                     "%s bot failed on update %s", self["profile"].name, raw.get("update_id")
                 )
                 return UNHANDLED
-            if result is Outcome.BUSY:
-                return IN_FLIGHT
-            if result is not Outcome.SLOW:
-                return result
         return await self.feed_parsed(bot, raw)
 
     async def feed_parsed(self, bot: Bot, raw: dict[str, Any]) -> Any:
@@ -160,22 +164,32 @@ class CityDispatcher(Dispatcher):
 
     def take_raw(self, bot: Bot, raw: dict[str, Any]) -> asyncio.Task[Any] | None:
         """An update from long polling: the fast path's kind is queued at once, anything
-        else handled in its own task (returned, so that the caller can keep it)."""
+        else handled in its own task (returned, so that the caller can keep it). A
+        person's updates are handled one after another, in the order they came: two
+        scans in the same second are stored and answered in that order."""
         if self.fast_path is not None and self.fast_path.takes(raw):
             self.fast_path.push(bot, raw)
             return None
-        return asyncio.create_task(self._answer(bot, raw))
+        sender = _raw_sender(raw)
+        if sender is None:
+            return asyncio.create_task(self._answer(bot, raw))
+        task = asyncio.create_task(self._answer(bot, raw, after=self._latest.get(sender)))
+        self._latest[sender] = task
+        task.add_done_callback(lambda done: self._forget(sender, done))
+        return task
 
-    def take_slow(self, bot: Bot, raw: dict[str, Any]) -> None:
-        """An update the fast path gives back (long polling): handled the normal way."""
-        task = asyncio.create_task(self._answer(bot, raw, slow=True))
-        self._slow_tasks.add(task)
-        task.add_done_callback(self._slow_tasks.discard)
+    def _forget(self, sender: int, task: asyncio.Task[Any]) -> None:
+        if self._latest.get(sender) is task:
+            del self._latest[sender]
 
-    async def _answer(self, bot: Bot, raw: dict[str, Any], *, slow: bool = False) -> None:
+    async def _answer(
+        self, bot: Bot, raw: dict[str, Any], *, after: asyncio.Task[Any] | None = None
+    ) -> None:
         """The polling side of :meth:`feed_raw`: nobody waits, so failures are logged."""
+        if after is not None:
+            await asyncio.wait([after])
         try:
-            result = await (self.feed_parsed(bot, raw) if slow else self.feed_raw(bot, raw))
+            result = await self.feed_raw(bot, raw)
             if isinstance(result, TelegramMethod):
                 await bot(result)
         except ValidationError as error:
