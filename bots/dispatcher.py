@@ -5,6 +5,7 @@ meeting silence."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any, Protocol
@@ -25,6 +26,13 @@ from services.updates import Claim, UpdateLedger
 log = logging.getLogger(__name__)
 
 _NOTICE_INTERVAL = 60.0
+CLAIM_WAITS_FOR = 3.0
+"""How long an update waits for an unreachable ledger before the person is told the
+service is unavailable: a restart of PostgreSQL takes a few seconds, and the notice
+goes to a chat at most once a minute, so giving up at once would leave a person's next
+messages of the outage unanswered (they were acknowledged, and nothing redelivers
+them). Nothing of the update has happened yet, so waiting is safe; VisitService waits
+as long for storing scans."""
 
 
 class InFlight:
@@ -95,6 +103,7 @@ class CityDispatcher(Dispatcher):
         self._last_notice: dict[int, float] = {}
         self.fast_path: FastPath | None = None
         self._latest: dict[int, asyncio.Task[Any]] = {}  # each person's latest update
+        self.claim_waits_for = CLAIM_WAITS_FOR
 
     def resolve_used_update_types(self, skip_events: set[str] | None = None) -> list[str]:
         """What the bot asks Telegram for: what its flows handle, and always its own
@@ -108,13 +117,17 @@ class CityDispatcher(Dispatcher):
         bot_name: str = self["profile"].name
         started = time.perf_counter()
         try:
-            claim = await ledger.claim(bot.id, update.update_id)
+            claim = await self._claim(ledger, bot.id, update.update_id)
         except Exception as error:
             if not is_unavailable(error):
                 raise
             metrics.updates.labels(bot_name, "unavailable").inc()
-            await self._notice(bot, update, "errors.unavailable", error)
-            return UNHANDLED
+            if await self._notice(bot, update, "errors.unavailable", error):
+                return UNHANDLED
+            # Told less than a minute ago, or nobody to tell: rather than leave it
+            # unanswered, have it delivered again (a webhook answers 503); no claim is
+            # held, so the redelivery is handled once PostgreSQL is back.
+            return IN_FLIGHT
         if claim is Claim.DONE:
             metrics.updates.labels(bot_name, "duplicate").inc()
             return UNHANDLED
@@ -139,6 +152,22 @@ class CityDispatcher(Dispatcher):
         metrics.updates.labels(bot_name, outcome).inc()
         metrics.update_seconds.labels(bot_name).observe(time.perf_counter() - started)
         return result
+
+    async def _claim(self, ledger: UpdateLedger, bot_id: int, update_id: int) -> Claim:
+        """The ledger's claim, tried again while PostgreSQL is unreachable for up to
+        :attr:`claim_waits_for` seconds (see :data:`CLAIM_WAITS_FOR`)."""
+        deadline = time.monotonic() + self.claim_waits_for
+        delay = 0.2
+        while True:
+            try:
+                return await ledger.claim(bot_id, update_id)
+            except Exception as error:
+                if not is_unavailable(error) or time.monotonic() + delay > deadline:
+                    raise
+                with contextlib.suppress(Exception):
+                    await recover(ledger.pool, error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     async def feed_raw(self, bot: Bot, raw: dict[str, Any]) -> Any:
         """An update as the Bot API's JSON (a webhook's body): the fast path's kind is
@@ -210,18 +239,19 @@ class CityDispatcher(Dispatcher):
                 raise
             log.warning("update ledger not reachable: %s", type(error).__name__)
 
-    async def _notice(self, bot: Bot, update: Update, key: str, error: BaseException) -> None:
+    async def _notice(self, bot: Bot, update: Update, key: str, error: BaseException) -> bool:
         """Tell the person, at most once a minute per chat (a live location sends a fix
-        every 30 s and must not turn an outage into a stream of notices)."""
+        every 30 s and must not turn an outage into a stream of notices); False when
+        nobody was told."""
         ledger: UpdateLedger = self["ledger"]
         await recover(ledger.pool, error)
         log.warning("update %d not handled: %s (%s)", update.update_id, key, type(error).__name__)
         chat_id, user = _sender(update)
         if chat_id is None:
-            return
+            return False
         now = time.monotonic()
         if now - self._last_notice.get(chat_id, -_NOTICE_INTERVAL) < _NOTICE_INTERVAL:
-            return
+            return False
         if len(self._last_notice) > 10_000:
             cutoff = now - _NOTICE_INTERVAL
             self._last_notice = {c: t for c, t in self._last_notice.items() if t > cutoff}
@@ -233,3 +263,4 @@ class CityDispatcher(Dispatcher):
             await bot.send_message(chat_id, text(lang, key))
         except TelegramAPIError as send_error:
             log.warning("could not send the notice: %s", type(send_error).__name__)
+        return True
