@@ -33,6 +33,7 @@ goes to a chat at most once a minute, so giving up at once would leave a person'
 messages of the outage unanswered (they were acknowledged, and nothing redelivers
 them). Nothing of the update has happened yet, so waiting is safe; VisitService waits
 as long for storing scans."""
+RELEASE_RETRY_INTERVAL = 0.5
 
 
 class InFlight:
@@ -104,6 +105,7 @@ class CityDispatcher(Dispatcher):
         self.fast_path: FastPath | None = None
         self._latest: dict[int, asyncio.Task[Any]] = {}  # each person's latest update
         self.claim_waits_for = CLAIM_WAITS_FOR
+        self._releasing: set[asyncio.Task[None]] = set()
 
     def resolve_used_update_types(self, skip_events: set[str] | None = None) -> list[str]:
         """What the bot asks Telegram for: what its flows handle, and always its own
@@ -121,13 +123,7 @@ class CityDispatcher(Dispatcher):
         except Exception as error:
             if not is_unavailable(error):
                 raise
-            metrics.updates.labels(bot_name, "unavailable").inc()
-            if await self._notice(bot, update, "errors.unavailable", error):
-                return UNHANDLED
-            # Told less than a minute ago, or nobody to tell: rather than leave it
-            # unanswered, have it delivered again (a webhook answers 503); no claim is
-            # held, so the redelivery is handled once PostgreSQL is back.
-            return IN_FLIGHT
+            return await self._unavailable(bot, update, error, claimed=False)
         if claim is Claim.DONE:
             metrics.updates.labels(bot_name, "duplicate").inc()
             return UNHANDLED
@@ -138,10 +134,7 @@ class CityDispatcher(Dispatcher):
             result = await super().feed_update(bot, update, **kwargs)
         except Exception as error:
             if is_unavailable(error):
-                metrics.updates.labels(bot_name, "unavailable").inc()
-                await self._notice(bot, update, "errors.unavailable", error)
-                await self._quietly(ledger.release(bot.id, update.update_id))
-                return UNHANDLED
+                return await self._unavailable(bot, update, error, claimed=True)
             metrics.updates.labels(bot_name, "error").inc()
             log.exception("%s bot failed on update %d", bot_name, update.update_id)
             await self._notice(bot, update, "errors.internal", error)
@@ -168,6 +161,47 @@ class CityDispatcher(Dispatcher):
                     await recover(ledger.pool, error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+    async def _unavailable(
+        self, bot: Bot, update: Update, error: BaseException, *, claimed: bool
+    ) -> Any:
+        """PostgreSQL or Redis is down: the person is told (at most once a minute per
+        chat). An update nobody was told about now is answered IN_FLIGHT (the webhook's
+        503) to be delivered again, rather than acknowledged and left unanswered; the
+        claim, if taken, is given back first so that the redelivery is handled."""
+        self["metrics"].updates.labels(self["profile"].name, "unavailable").inc()
+        told = await self._notice(bot, update, "errors.unavailable", error)
+        if claimed:
+            await self._give_back(bot.id, update.update_id)
+        return UNHANDLED if told else IN_FLIGHT
+
+    async def _give_back(self, bot_id: int, update_id: int) -> None:
+        """Release a claim after a failure. While PostgreSQL is unreachable the release
+        is tried again in the background (for as long as the lease, which lapses by
+        itself after that), so that the update's redelivery is not refused as in
+        flight until the lease runs out."""
+        ledger: UpdateLedger = self["ledger"]
+        try:
+            await ledger.release(bot_id, update_id)
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            log.warning("update ledger not reachable: %s", type(error).__name__)
+            task = asyncio.create_task(self._release_later(ledger, bot_id, update_id))
+            self._releasing.add(task)
+            task.add_done_callback(self._releasing.discard)
+
+    async def _release_later(self, ledger: UpdateLedger, bot_id: int, update_id: int) -> None:
+        deadline = time.monotonic() + ledger.lease.total_seconds()
+        while time.monotonic() < deadline:
+            await asyncio.sleep(RELEASE_RETRY_INTERVAL)
+            try:
+                await ledger.release(bot_id, update_id)
+                return
+            except Exception as error:
+                if not is_unavailable(error):
+                    log.exception("update %d: its claim could not be released", update_id)
+                    return
 
     async def feed_raw(self, bot: Bot, raw: dict[str, Any]) -> Any:
         """An update as the Bot API's JSON (a webhook's body): the fast path's kind is
