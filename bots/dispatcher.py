@@ -141,6 +141,10 @@ class CityDispatcher(Dispatcher):
             await self._quietly(ledger.complete(bot.id, update.update_id))
             return UNHANDLED
         await self._quietly(ledger.complete(bot.id, update.update_id))
+        if self._last_notice:  # served again: a later outage is told about again
+            chat_id, _ = _sender(update)
+            if chat_id is not None:
+                self._last_notice.pop(chat_id, None)
         outcome = "unhandled" if result is UNHANDLED else "handled"
         metrics.updates.labels(bot_name, outcome).inc()
         metrics.update_seconds.labels(bot_name).observe(time.perf_counter() - started)
@@ -274,9 +278,9 @@ class CityDispatcher(Dispatcher):
             log.warning("update ledger not reachable: %s", type(error).__name__)
 
     async def _notice(self, bot: Bot, update: Update, key: str, error: BaseException) -> bool:
-        """Tell the person, at most once a minute per chat (a live location sends a fix
-        every 30 s and must not turn an outage into a stream of notices); False when
-        nobody was told."""
+        """Tell the person, at most once a minute per chat until they are served again
+        (a live location sends a fix every 30 s and must not turn an outage into a
+        stream of notices); False when nobody was told."""
         ledger: UpdateLedger = self["ledger"]
         await recover(ledger.pool, error)
         log.warning("update %d not handled: %s (%s)", update.update_id, key, type(error).__name__)
