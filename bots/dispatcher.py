@@ -31,8 +31,8 @@ CLAIM_WAITS_FOR = 3.0
 service is unavailable: a restart of PostgreSQL takes a few seconds, and the notice
 goes to a chat at most once a minute, so giving up at once would leave a person's next
 messages of the outage unanswered (they were acknowledged, and nothing redelivers
-them). Nothing of the update has happened yet, so waiting is safe; VisitService waits
-as long for storing scans."""
+them). Nothing of the update has happened yet, so waiting is safe (VisitService waits
+5 s for storing scans, services/visits.py)."""
 RELEASE_RETRY_INTERVAL = 0.5
 
 
