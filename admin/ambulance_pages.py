@@ -13,7 +13,6 @@ laboratories' API): ``{"rows", "accepted", "duplicates", "rejected": [{"line", "
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -21,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from admin.api import bearer_key, json_error, numbered_rows
+from admin.api import api_client, key_required, numbered_rows, pushed_items, report_answer
 from admin.panel import (
     ATTENTION,
     CITY_TIMEZONE,
@@ -32,12 +31,10 @@ from admin.panel import (
     session_of,
 )
 from services.ambulance import AmbulanceService, HospitalDay, Placement
-from services.validation import loads_json
 
 AMBULANCE: web.AppKey[AmbulanceService] = web.AppKey("ambulance", AmbulanceService)
 ROLES = frozenset({"analyst", "epidemiologist"})
 ACKNOWLEDGES = frozenset({"admin", "epidemiologist"})
-MAX_BATCH = 10_000
 MAX_DAYS = 92  # the map's day range: a quarter at most
 _REQUIRED = ("call_id", "called_at", "latitude", "longitude", "code", "outcome")
 _OPTIONAL = ("address", "hospital", "placed_at")
@@ -67,29 +64,19 @@ def _row(item: Any, system: str) -> list[str] | None:
 
 async def push_calls(request: web.Request) -> web.Response:
     ambulance = request.app[AMBULANCE]
-    key = bearer_key(request)
-    system = await ambulance.authenticate(key) if key else None
+    system = await api_client(request, ambulance.authenticate)
     if system is None:
-        return json_error(
-            401, "a valid dispatch system key is required: Authorization: Bearer <key>"
-        )
-    try:
-        body = loads_json(await request.read())
-    except ValueError:
-        return json_error(400, 'the body must be JSON: a list of calls, or {"calls": [...]}')
-    items = body.get("calls") if isinstance(body, dict) else body
-    if not isinstance(items, list):
-        return json_error(400, 'the body must be a list of calls, or {"calls": [...]}')
-    if len(items) > MAX_BATCH:
-        return json_error(413, f"at most {MAX_BATCH} calls per request")
-    rows = numbered_rows(items, partial(_row, system=system.name))
+        return key_required("dispatch system")
+    items = await pushed_items(request, "calls")
+    if isinstance(items, web.Response):
+        return items
     report = await ambulance.import_calls(
-        rows,
+        numbered_rows(items, partial(_row, system=system.name)),
         source=f"ambulance:{system.name}",
         actor=f"ambulance:{system.id}",
         about={"format": "json", "bytes": request.content_length},
     )
-    return web.Response(text=json.dumps(report.as_dict()), content_type="application/json")
+    return report_answer(report)
 
 
 async def ambulance_page(request: web.Request) -> web.Response:

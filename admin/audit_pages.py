@@ -11,8 +11,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from admin.panel import CITY_TIMEZONE, PANEL, add_route, panel_audit, render
-from admin.templating import csv_download
+from admin.panel import CITY_TIMEZONE, PANEL, add_route, audited_csv, panel_audit, render
 from services.panel import AuditEntry
 from services.staff_lookups import FLAG_MIN_LOOKUPS, FLAG_RATIO, StaffLookups, unusual
 
@@ -85,25 +84,23 @@ async def audit_page(request: web.Request) -> web.Response:
     )
 
 
+def _csv_row(entry: AuditEntry) -> list[object]:
+    details = json.dumps(entry.details, ensure_ascii=False) if entry.details else ""
+    return [entry.at, entry.actor, entry.action, entry.subject, details]
+
+
 async def audit_export(request: web.Request) -> web.Response:
     entries, filters, error = await _entries(request, EXPORT_ROWS)
     if error:
         raise web.HTTPBadRequest(text=error)
-    await panel_audit(request, "audit.export", {**filters, "rows": str(len(entries))})
-    tz = request.app[CITY_TIMEZONE]
-    return csv_download(
+    return await audited_csv(
+        request,
+        "audit.export",
+        filters,
         "audit-log.csv",
         ["at", "actor", "action", "subject", "details"],
-        (
-            [
-                e.at.astimezone(tz).isoformat(timespec="seconds"),
-                e.actor,
-                e.action,
-                e.subject,
-                json.dumps(e.details, ensure_ascii=False) if e.details else "",
-            ]
-            for e in entries
-        ),
+        entries,
+        _csv_row,
     )
 
 

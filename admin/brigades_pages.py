@@ -20,7 +20,7 @@ from admin.panel import (
     add_route,
     panel_audit,
     path_id,
-    render,
+    render_page,
     session_of,
 )
 from services.brigades import METHODS, BrigadeError, BrigadeService, DistrictDay
@@ -62,10 +62,9 @@ async def brigades_page(
         day = today
     districts, sectors = await service.zones()
     await panel_audit(request, "brigades.view", {"day": str(day)})
-    return render(
+    return render_page(
         request,
         "panel/brigades.html",
-        status=400 if error else 200,
         brigades=await service.brigades(),
         tasks=await service.tasks(day),
         watch=await service.watch(datetime.now(UTC)),

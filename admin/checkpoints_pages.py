@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render, session_of
+from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render_page, session_of
 from presentation.i18n import text
 from presentation.keys import PERMIT_STATES
 from services.checkpoints import CheckpointService, HourCount
@@ -45,10 +45,9 @@ async def checkpoints_page(
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
     counts = await service.hourly_counts(since=start, until=now + timedelta(hours=1), tz=tz)
     await panel_audit(request, "checkpoints.view", {})
-    return render(
+    return render_page(
         request,
         "panel/checkpoints.html",
-        status=400 if error else 200,
         checkpoints=await service.all(),
         counts=counts,
         series=_series(counts, start),

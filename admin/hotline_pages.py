@@ -8,13 +8,12 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render
-from admin.templating import csv_download
+from admin.panel import CITY_TIMEZONE, add_route, audited_csv, panel_audit, render
 from flows.faq import answers, intent_title
 from flows.hotline.call_scripts import scripts, topic_titles
 from presentation.i18n import label
 from presentation.keys import OUTCOME_NAMES
-from services.hotline import HotlineService, Tickets, call_counts, recent_calls
+from services.hotline import HotlineService, Tickets, Unanswered, call_counts, recent_calls
 from services.rollups import Rollups
 
 HOTLINE: web.AppKey[HotlineService] = web.AppKey("hotline", HotlineService)
@@ -55,23 +54,21 @@ async def hotline_page(request: web.Request) -> web.Response:
     )
 
 
+def _unanswered_row(question: Unanswered) -> list[object]:
+    confidence = "" if question.confidence is None else f"{question.confidence:.2f}"
+    return [question.asked_at, question.language, question.text, question.top_intent, confidence]
+
+
 async def unanswered_export(request: web.Request) -> web.Response:
     rows = await request.app[HOTLINE].unanswered(limit=100_000)
-    await panel_audit(request, "hotline.export_unanswered", {"rows": str(len(rows))})
-    tz = request.app[CITY_TIMEZONE]
-    return csv_download(
+    return await audited_csv(
+        request,
+        "hotline.export_unanswered",
+        {},
         "unanswered-questions.csv",
         ["asked_at", "language", "text", "closest_intent", "confidence"],
-        (
-            [
-                u.asked_at.astimezone(tz).isoformat(timespec="seconds"),
-                u.language,
-                u.text,
-                u.top_intent,
-                "" if u.confidence is None else f"{u.confidence:.2f}",
-            ]
-            for u in rows
-        ),
+        rows,
+        _unanswered_row,
     )
 
 

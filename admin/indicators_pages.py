@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from aiohttp import web
 
-from admin.panel import CITY_TIMEZONE, add_route, render, session_of
+from admin.panel import CITY_TIMEZONE, add_route, render_page, session_of
 from admin.templating import csv_download
 from services.indicators import INDICATORS, IndicatorError, IndicatorService, parse_value
 
@@ -29,10 +29,9 @@ async def _page(
     if entered is None:  # the chosen day's stored figures, to edit
         stored = next((h.values for h in history if h.day.isoformat() == chosen), {})
         entered = {k: str(v) for k, v in stored.items()}
-    return render(
+    return render_page(
         request,
         "panel/indicators.html",
-        status=400 if error else 200,
         indicators=INDICATORS,
         history=history,
         day=chosen,

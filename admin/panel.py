@@ -9,9 +9,10 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TypeVar
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from admin.public import TRUSTED_PROXIES, client_id, client_network
-from admin.templating import html
+from admin.templating import csv_download, html
 from services.audit import record
 from services.login_throttle import LoginThrottle
 from services.pacing import SendQueue
@@ -119,6 +120,34 @@ async def panel_audit(request: web.Request, action: str, details: dict[str, str]
     )
 
 
+Item = TypeVar("Item")
+
+
+async def audited_csv(
+    request: web.Request,
+    action: str,
+    details: dict[str, str],
+    filename: str,
+    header: Sequence[str],
+    items: Sequence[Item],
+    row: Callable[[Item], Sequence[object]],
+) -> web.Response:
+    """A CSV download of ``items``, a ``row`` each, recorded in the audit log with its
+    number of rows; a time in a row is written in the city's time, to the second."""
+    await panel_audit(request, action, {**details, "rows": str(len(items))})
+    tz = request.app[CITY_TIMEZONE]
+
+    def cells(item: Item) -> list[object]:
+        return [
+            cell.astimezone(tz).isoformat(timespec="seconds")
+            if isinstance(cell, datetime)
+            else cell
+            for cell in row(item)
+        ]
+
+    return csv_download(filename, header, (cells(item) for item in items))
+
+
 def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
@@ -162,6 +191,15 @@ def render(
         csrf=session.csrf_token if session else "",
         **context,
     )
+
+
+def render_page(
+    request: web.Request, template: str, *, error: str = "", notice: str = "", **context: object
+) -> web.Response:
+    """A page laid out by panel/page.html, with the outcome of the last action under its
+    heading: an error (then the answer is 400) or a notice."""
+    status = 400 if error else 200
+    return render(request, template, status=status, error=error, notice=notice, **context)
 
 
 def refuse(request: web.Request, status: int, message: str) -> web.StreamResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from admin.panel import CITY_TIMEZONE, add_route, panel_audit, path_id, render, session_of
+from admin.panel import CITY_TIMEZONE, add_route, panel_audit, path_id, render_page, session_of
 from flows.quarantine.alerts import KIND_NAMES
 from presentation.i18n import text
 from services.quarantine import AlertKind, QuarantineError, QuarantineService
@@ -17,10 +17,9 @@ ROLES = frozenset({"epidemiologist"})
 async def _page(request: web.Request, *, notice: str = "", error: str = "") -> web.Response:
     service = request.app[QUARANTINE]
     await panel_audit(request, "quarantine.view", {})
-    return render(
+    return render_page(
         request,
         "panel/quarantine.html",
-        status=400 if error else 200,
         counts=await service.case_counts(),
         alerts=await service.open_alerts(),
         kind=lambda k: text("en", KIND_NAMES[AlertKind(k)]),

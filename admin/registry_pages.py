@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import BodyPartReader, web
 
-from admin.panel import CITY_TIMEZONE, add_route, path_id, render, session_of
+from admin.panel import CITY_TIMEZONE, add_route, path_id, render_page, session_of
 from services.disputes import DisputeError, DisputeService
 from services.private_files import temporary_file
 from services.registry import RegistryImporter
@@ -34,10 +34,9 @@ DISPUTE_ERRORS = {
 
 
 async def _page(request: web.Request, *, error: str = "", notice: str = "") -> web.Response:
-    return render(
+    return render_page(
         request,
         "panel/registry.html",
-        status=400 if error else 200,
         kinds=KINDS,
         max_mb=request.app[MAX_UPLOAD] // 1024**2,
         disputes=await request.app[DISPUTES].list("open"),

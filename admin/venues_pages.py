@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from admin.panel import add_route, path_id, render, session_of
+from admin.panel import add_route, path_id, render_page, session_of
 from services.venues import VenueError, VenueService
 
 VENUES: web.AppKey[VenueService] = web.AppKey("venues", VenueService)
@@ -25,10 +25,9 @@ ERRORS = {
 
 async def _page(request: web.Request, *, notice: str = "", error: str = "") -> web.Response:
     search = request.query.get("q", "").strip()[:80]
-    return render(
+    return render_page(
         request,
         "panel/venues.html",
-        status=400 if error else 200,
         venues=await request.app[VENUES].overview(search),
         search=search,
         may_verify=session_of(request).user.role in VERIFIERS,

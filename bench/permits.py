@@ -23,17 +23,18 @@ from redis.asyncio import Redis
 from services.db import create_pool
 from services.permits import PermitService
 from services.status import StatusService
-from services.validation import _check_digit
+from services.validation import with_check_digit
 
 LETTERS = "ABCEHKMOPTXY"
 
 
 def iin_for(n: int) -> str:
     while True:
-        body = f"{60 + n % 40:02d}{1 + n % 12:02d}{1 + n % 28:02d}3{n % 10000:04d}"
-        digit = _check_digit(body)
-        if digit is not None:
-            return body + str(digit)
+        iin = with_check_digit(
+            f"{60 + n % 40:02d}{1 + n % 12:02d}{1 + n % 28:02d}3{n % 10000:04d}"
+        )
+        if iin is not None:
+            return iin
         n += 7919
 
 
@@ -41,11 +42,11 @@ async def load(pool: asyncpg.Pool, permits: int) -> tuple[list[str], list[str]]:
     rng = random.Random(2)
     now = datetime.now(UTC)
     async with pool.acquire() as conn:
-        bins = []
-        for i in range(10_000):
-            digit = _check_digit(f"2004400{i:04d}")
-            if digit is not None:
-                bins.append(f"2004400{i:04d}{digit}")
+        bins = [
+            bin_
+            for i in range(10_000)
+            if (bin_ := with_check_digit(f"2004400{i:04d}")) is not None
+        ]
         await conn.copy_records_to_table(
             "organisations",
             records=[(b, f"Org {b}", "10.71", "+77015550101", True) for b in bins],

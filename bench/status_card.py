@@ -33,15 +33,14 @@ from citybots.platform import Platform
 from citybots.settings import load_settings
 from presentation.i18n import text
 from presentation.rendering import status_card
-from services.validation import _check_digit
+from services.validation import with_check_digit
 
 
 def _iin() -> str:
     while True:
-        body = f"9001013{secrets.randbelow(10**4):04d}"
-        digit = _check_digit(body)
-        if digit is not None:
-            return body + str(digit)
+        iin = with_check_digit(f"9001013{secrets.randbelow(10**4):04d}")
+        if iin is not None:
+            return iin
 
 
 def bench_cards(cards: int) -> float:

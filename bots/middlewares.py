@@ -11,6 +11,11 @@ from aiogram.types import TelegramObject, User
 from presentation.i18n import language_for
 from services.users import LanguagePreferences
 
+HandlerData = dict[str, Any]
+"""What aiogram hands a middleware and the handler: the update's context by name."""
+NextHandler = Callable[[TelegramObject, HandlerData], Awaitable[Any]]
+"""The rest of the chain after a middleware: the next middleware, then the handler."""
+
 
 class LanguageMiddleware(BaseMiddleware):
     """Puts ``lang`` in the handler data: the person's /language choice, else their
@@ -21,10 +26,7 @@ class LanguageMiddleware(BaseMiddleware):
         self.default = default
 
     async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
+        self, handler: NextHandler, event: TelegramObject, data: HandlerData
     ) -> Any:
         user: User | None = data.get("event_from_user")
         lang = self.default

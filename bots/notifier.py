@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,29 +43,18 @@ MAX_ATTEMPTS = 12
 MARK_RETRY_INTERVAL = 0.5
 
 
+@dataclass(eq=False)
 class Notifier:
-    def __init__(
-        self,
-        outbox: Outbox,
-        bots: dict[str, Bot],
-        languages: LanguagePreferences,
-        *,
-        default_language: str,
-        tz: ZoneInfo,
-        pacer: Pacer,
-        paid_broadcast: bool = False,
-        idle: float = 0.3,
-        news: NewsService | None = None,
-    ) -> None:
-        self.outbox = outbox
-        self.bots = bots
-        self.languages = languages
-        self.default_language = default_language
-        self.tz = tz
-        self.pacer = pacer
-        self.paid_broadcast = paid_broadcast
-        self.idle = idle
-        self.news = news
+    outbox: Outbox
+    bots: dict[str, Bot]
+    languages: LanguagePreferences
+    _: KW_ONLY
+    default_language: str
+    tz: ZoneInfo
+    pacer: Pacer
+    paid_broadcast: bool = False
+    idle: float = 0.3
+    news: NewsService | None = None
 
     async def run(self) -> None:
         """Drain every bot's queue until cancelled."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
@@ -20,6 +19,7 @@ from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Chat, TelegramObject, Update
 
+from bots.middlewares import HandlerData, NextHandler
 from presentation.i18n import text
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,7 @@ class PrivateChatsOnly(BaseMiddleware):
         self.stay_in = stay_in
 
     async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
+        self, handler: NextHandler, event: TelegramObject, data: HandlerData
     ) -> Any:
         assert isinstance(event, Update)
         if event.channel_post is not None or event.edited_channel_post is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from aiogram import Bot
@@ -17,7 +17,7 @@ from aiogram.client.session.middlewares.base import (
 )
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.methods import Response, TelegramMethod
-from aiogram.methods.base import TelegramType
+from aiogram.methods.base import TelegramType as T
 
 from services.metrics import Metrics
 from services.pacing import Pacer, current_sending
@@ -62,31 +62,21 @@ class ApiHealth:
         return self.last_error_at is None or self.last_ok >= self.last_error_at
 
 
+@dataclass(eq=False)
 class RetryAfterMiddleware(BaseRequestMiddleware):
     """aiogram does not retry on 429: wait ``retry_after`` seconds and send again, so the
     message is delivered once, late, rather than lost."""
 
-    def __init__(
-        self,
-        bot_name: str,
-        metrics: Metrics,
-        health: ApiHealth,
-        *,
-        attempts: int = 5,
-        longest_wait: int = 120,
-    ) -> None:
-        self.bot_name = bot_name
-        self.metrics = metrics
-        self.health = health
-        self.attempts = attempts
-        self.longest_wait = longest_wait
+    bot_name: str
+    metrics: Metrics
+    health: ApiHealth
+    _: KW_ONLY
+    attempts: int = 5
+    longest_wait: int = 120
 
     async def __call__(
-        self,
-        make_request: NextRequestMiddlewareType[TelegramType],
-        bot: Bot,
-        method: TelegramMethod[TelegramType],
-    ) -> Response[TelegramType]:
+        self, make_request: NextRequestMiddlewareType[T], bot: Bot, method: TelegramMethod[T]
+    ) -> Response[T]:
         attempt = 1
         while True:
             try:
@@ -113,22 +103,19 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
             return response
 
 
+@dataclass(eq=False)
 class PacingMiddleware(BaseRequestMiddleware):
     """Every message a bot sends waits for its turn in the shared pacer (services/pacing.py):
     replies, notices, alerts and news alike, from every worker. Registered after
     :class:`RetryAfterMiddleware`, so a send retried after a 429 waits its turn again."""
 
-    def __init__(self, bot_name: str, pacer: Pacer, metrics: Metrics) -> None:
-        self.bot_name = bot_name
-        self.pacer = pacer
-        self.metrics = metrics
+    bot_name: str
+    pacer: Pacer
+    metrics: Metrics
 
     async def __call__(
-        self,
-        make_request: NextRequestMiddlewareType[TelegramType],
-        bot: Bot,
-        method: TelegramMethod[TelegramType],
-    ) -> Response[TelegramType]:
+        self, make_request: NextRequestMiddlewareType[T], bot: Bot, method: TelegramMethod[T]
+    ) -> Response[T]:
         chat_id = getattr(method, "chat_id", None)
         priority, paced = current_sending()
         if not paced and isinstance(chat_id, int) and _sends_a_message(method):

@@ -9,7 +9,7 @@ import re
 import sys
 from zoneinfo import ZoneInfo
 
-from citybots.commands import city_time
+from citybots.commands import city_time, command_error, print_each
 from citybots.settings import Settings
 
 
@@ -30,16 +30,14 @@ async def _create_panel_user(settings: Settings, args: argparse.Namespace) -> in
         password = _read_new_password(args.password_stdin)
         check_new_user(args.username, args.role, password)
     except (PanelError, ValueError) as error:
-        print(f"citybots: {error}", file=sys.stderr)
-        return 2
+        return command_error(str(error), 2)
     async with command_services(settings) as services:
         try:
             user = await services.panel.create_user(
                 args.username, args.role, password, actor=f"cli:{getpass.getuser()}"
             )
         except PanelError as error:
-            print(f"citybots: {error}", file=sys.stderr)
-            return 1
+            return command_error(str(error))
     print(f"{user.username} ({user.role}) can log in at {settings.admin_url}/login")
     return 0
 
@@ -57,8 +55,7 @@ async def admin(settings: Settings, args: argparse.Namespace) -> int:
             if args.checkpoint:
                 checkpoint = await services.checkpoints.by_name(args.checkpoint)
                 if checkpoint is None:
-                    print(f"citybots: no checkpoint called {args.checkpoint!r}", file=sys.stderr)
-                    return 1
+                    return command_error(f"no checkpoint called {args.checkpoint!r}")
             token = await services.permits.create_officer_invite(
                 args.role,
                 created_by="cli",
@@ -77,8 +74,7 @@ async def admin(settings: Settings, args: argparse.Namespace) -> int:
                 args.district, on_duty=args.duty, created_by="cli"
             )
         except QuarantineError as error:
-            print(f"citybots: {error.key}: give --district a name", file=sys.stderr)
-            return 1
+            return command_error(f"{error.key}: give --district a name")
     username = await bot_username(settings, "doctor")
     duty = " (on the duty list)" if args.duty else ""
     print(f"doctor invite for {args.district}{duty}, valid for 7 days, for one account:")
@@ -94,13 +90,14 @@ async def disputes(settings: Settings, args: argparse.Namespace) -> int:
     async with command_services(settings) as services:
         if args.disputes_command == "list":
             disputes = await services.disputes.list(None if args.all else "open")
-            if not disputes:
-                print("no open disputes" if not args.all else "no disputes")
-            for d in disputes:
-                print(
+            print_each(
+                (
                     f"#{d.id}  {d.created_at:%Y-%m-%d %H:%M}  {d.state:<8}  IIN {d.iin}  "
                     f"shown {d.status_shown}  ref {d.test_reference or '-'}\n    {d.claim}"
-                )
+                    for d in disputes
+                ),
+                "no open disputes" if not args.all else "no disputes",
+            )
             await services.audit(
                 actor=f"cli:{getpass.getuser()}", action="disputes.list", subject=None
             )
@@ -116,8 +113,7 @@ async def disputes(settings: Settings, args: argparse.Namespace) -> int:
                 entered_in_error=args.entered_in_error,
             )
         except DisputeError as error:
-            print(f"citybots: {error.code}", file=sys.stderr)
-            return 1
+            return command_error(f"{error.code}")
     print(f"dispute #{dispute.id} {dispute.state}; the citizen will be told in the bot")
     return 0
 
@@ -135,13 +131,14 @@ async def exposures(settings: Settings, args: argparse.Namespace) -> int:
             details={"since": args.since, "count": len(notices)},
         )
     tz = ZoneInfo(settings.city_timezone)
-    for n in notices:
-        print(
+    print_each(
+        (
             f"{n.exposed_iin}  {n.venue_name}  {n.window_start.astimezone(tz):%Y-%m-%d %H:%M}"
             f" - {n.window_end.astimezone(tz):%H:%M}  {'notified' if n.notified else 'pending'}"
-        )
-    if not notices:
-        print("no exposure notices")
+            for n in notices
+        ),
+        "no exposure notices",
+    )
     return 0
 
 
@@ -154,8 +151,7 @@ async def audit(settings: Settings, args: argparse.Namespace) -> int:
     if args.head:
         seq, _, prefix = args.head.partition(":")
         if not seq.isdigit() or not re.fullmatch(r"[0-9a-fA-F]{8,64}", prefix):
-            print("citybots: --head must be SEQ:HASH as the chain job logs it", file=sys.stderr)
-            return 2
+            return command_error("--head must be SEQ:HASH as the chain job logs it", 2)
         head = (int(seq), prefix)
     key = audit_chain_key(settings)
     async with command_services(settings) as services:

@@ -5,9 +5,9 @@ every 30 seconds)."""
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
+from citybots.commands import add_api_client
 from citybots.settings import Settings
 
 
@@ -21,21 +21,21 @@ def add_parser(commands: Any) -> None:
 
 async def ambulance_command(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.infrastructure import command_services
+
+    if args.ambulance_command == "add-system":
+        return await _add_system(settings, args.name)
+    async with command_services(settings) as services:
+        run = await services.ambulance.update_clusters()
+    print(
+        f"{run.fresh:,} calls clustered: {len(run.new)} new clusters, "
+        f"{run.merged} merged ({run.seconds:.2f} s)"
+    )
+    return 0
+
+
+async def _add_system(settings: Settings, name: str) -> int:
     from services.ambulance import AmbulanceError
 
-    async with command_services(settings) as services:
-        if args.ambulance_command == "clusters":
-            run = await services.ambulance.update_clusters()
-            print(
-                f"{run.fresh:,} calls clustered: {len(run.new)} new clusters, "
-                f"{run.merged} merged ({run.seconds:.2f} s)"
-            )
-            return 0
-        try:
-            key = await services.ambulance.add_system(args.name)
-        except AmbulanceError as error:
-            print(f"citybots: {error}", file=sys.stderr)
-            return 1
-    print(f"dispatch system {args.name!r} added. Its API key (shown once, stored hashed):\n{key}")
-    print("Push calls with: POST /api/v1/ambulance-calls, header 'Authorization: Bearer <key>'")
-    return 0
+    return await add_api_client(
+        settings, "dispatch system", name, lambda s: s.ambulance.add_system(name), AmbulanceError
+    )

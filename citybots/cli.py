@@ -15,6 +15,7 @@ from subprocess import Popen
 from citybots import admin_commands, db_commands, register_commands
 from citybots.ambulance_command import add_parser as add_ambulance_parser
 from citybots.ambulance_command import ambulance_command
+from citybots.commands import command_error
 from citybots.demo_command import demo_data
 from citybots.embedded import DataDirLock, EmbeddedServerError
 from citybots.feeds_command import add_parser as add_feeds_parser
@@ -321,8 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
     except SettingsError as error:
-        print(f"citybots: {error}", file=sys.stderr)
-        return 2
+        return command_error(str(error), 2)
     setup_logging(settings.log_level)
     # aiogram takes seconds to import (pydantic models): only after the settings are good.
     from citybots.infrastructure import StartupError
@@ -358,13 +358,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(with_args[command](settings, args))
         return asyncio.run(handlers[command](settings))
     except (StartupError, MigrationError, EmbeddedServerError) as error:
-        print(f"citybots: {error}", file=sys.stderr)
-        return 1
+        return command_error(str(error))
     except Exception as error:
         if not _is_audit_key_refusal(error):
             raise
-        print(f"citybots: {error}; the command stopped there", file=sys.stderr)
-        return 1
+        return command_error(f"{error}; the command stopped there")
     except KeyboardInterrupt:
         return 130
 

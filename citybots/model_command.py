@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from citybots.commands import command_error
 from citybots.progress import counted
 from citybots.settings import Settings
 from presentation.rendering import curves_chart
@@ -329,5 +330,4 @@ async def model_command(settings: Settings, args: argparse.Namespace) -> int:
             return await asyncio.to_thread(_fit_series, args, series)
         return await asyncio.to_thread(_calibrate, args)
     except ScenarioError as error:
-        print(f"citybots: {error}", file=sys.stderr)
-        return 2
+        return command_error(str(error), 2)

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from citybots.commands import command_error
 from citybots.progress import counted
 from citybots.settings import Settings
 from nlu.data import NluDataError, load
@@ -54,13 +55,11 @@ def nlu_command(settings: Settings, args: argparse.Namespace) -> int:
                 print(json.dumps(nlu.parse(text), ensure_ascii=False), flush=True)
             return 0
         if args.folds < 2:
-            print("citybots: --folds must be at least 2", file=sys.stderr)
-            return 2
+            return command_error("--folds must be at least 2", 2)
         progress = counted("evaluating", unit="trainings")
         report = evaluate(load(), load("heldout"), folds=args.folds, progress=progress)
     except NluDataError as error:
-        print(f"citybots: {error}", file=sys.stderr)
-        return 2
+        return command_error(str(error), 2)
     if args.json:
         print(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
         return 0

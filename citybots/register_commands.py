@@ -6,13 +6,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from citybots.commands import city_time, cli_actor, stop_on_sigterm
+from citybots.commands import (
+    add_api_client,
+    city_time,
+    cli_actor,
+    command_error,
+    print_each,
+    stop_on_sigterm,
+)
 from citybots.settings import Settings
+
+if TYPE_CHECKING:
+    from services.checkpoints import Checkpoint
+    from services.zones import ZoneSummary
 
 
 async def import_zones(settings: Settings, args: argparse.Namespace, path: Path) -> int:
@@ -23,13 +34,11 @@ async def import_zones(settings: Settings, args: argparse.Namespace, path: Path)
     try:
         valid_from = city_time(args.valid_from, settings) if args.valid_from else datetime.now(UTC)
     except ValueError:
-        print(f"citybots: --valid-from: not a time: {args.valid_from!r}", file=sys.stderr)
-        return 2
+        return command_error(f"--valid-from: not a time: {args.valid_from!r}", 2)
     try:
         shapes = parse_zones(await asyncio.to_thread(path.read_bytes), kind=args.zone_kind)
     except ZoneError as error:
-        print(f"citybots: {path.name}: {error}; nothing imported", file=sys.stderr)
-        return 1
+        return command_error(f"{path.name}: {error}; nothing imported")
     async with command_services(settings) as services:
         try:
             result = await services.zones.import_shapes(
@@ -39,8 +48,7 @@ async def import_zones(settings: Settings, args: argparse.Namespace, path: Path)
                 source=f"file:{path.name}",
             )
         except ZoneImportError as error:
-            print(f"citybots: {error}; nothing imported", file=sys.stderr)
-            return 1
+            return command_error(f"{error}; nothing imported")
     print(
         f"{len(shapes)} zones: {result.added} new, {result.replaced} new versions, "
         f"{result.unchanged} unchanged; in force from {valid_from:%Y-%m-%d %H:%M %Z}"
@@ -56,8 +64,7 @@ async def import_file(settings: Settings, args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     if not await asyncio.to_thread(path.is_file):
-        print(f"citybots: no such file: {path}", file=sys.stderr)
-        return 2
+        return command_error(f"no such file: {path}", 2)
     if args.kind == "zones":
         return await import_zones(settings, args, path)
     source = CsvSource(path)
@@ -100,6 +107,11 @@ async def import_file(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _zone_line(zone: ZoneSummary) -> str:
+    points = ", ".join(f"{kind} {count}" for kind, count in sorted(zone.points.items()))
+    return f"{zone.name} (v{zone.version}): {points or 'no points'}; {zone.residents:,} residents"
+
+
 async def zones(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.infrastructure import command_services
     from services.validation import InvalidInput, parse_coordinates
@@ -107,62 +119,40 @@ async def zones(settings: Settings, args: argparse.Namespace) -> int:
     try:
         at = city_time(args.at, settings) if args.at else datetime.now(UTC)
     except ValueError:
-        print(f"citybots: --at: not a time: {args.at!r}", file=sys.stderr)
-        return 2
+        return command_error(f"--at: not a time: {args.at!r}", 2)
     async with command_services(settings) as services:
         if args.zones_command == "at":
             try:
                 point = parse_coordinates(args.lat, args.lon)
             except InvalidInput as error:
-                print(f"citybots: not a place: {error.code}", file=sys.stderr)
-                return 2
+                return command_error(f"not a place: {error.code}", 2)
             hits = await services.zones.zones_at(point.longitude, point.latitude, at)
-            for hit in hits:
-                print(f"{hit.kind:<10} {hit.name}  (version {hit.version})")
-            if not hits:
-                print("in no zone")
+            lines = (f"{hit.kind:<10} {hit.name}  (version {hit.version})" for hit in hits)
+            print_each(lines, "in no zone")
             return 0
         if args.zones_command == "lift":
             lifted = await services.zones.lift(args.kind, args.name, at=at, actor="cli")
             if not lifted:
-                print(
-                    f"citybots: no {args.kind} zone {args.name!r} in force then", file=sys.stderr
-                )
-                return 1
+                return command_error(f"no {args.kind} zone {args.name!r} in force then")
             print(f"{args.kind} zone {args.name!r} lifted from {at:%Y-%m-%d %H:%M %Z}")
             return 0
         summaries = await services.zones.points_per_zone(args.kind, at)
-    for summary in summaries:
-        points = ", ".join(f"{kind} {count}" for kind, count in sorted(summary.points.items()))
-        print(
-            f"{summary.name} (v{summary.version}): {points or 'no points'}; "
-            f"{summary.residents:,} residents"
-        )
-    if not summaries:
-        print(f"no {args.kind} zones in force")
+    print_each(map(_zone_line, summaries), f"no {args.kind} zones in force")
     return 0
 
 
 async def labs_add(settings: Settings, args: argparse.Namespace) -> int:
-    from citybots.infrastructure import command_services
     from services.labs import LabError
 
-    async with command_services(settings) as services:
-        try:
-            key = await services.labs.add(args.name)
-        except LabError as error:
-            print(f"citybots: {error}", file=sys.stderr)
-            return 1
-    print(f"laboratory {args.name!r} added. Its API key (shown once, stored hashed):\n{key}")
-    print("Push results with: POST /api/v1/pcr-results, header 'Authorization: Bearer <key>'")
-    return 0
+    return await add_api_client(
+        settings, "laboratory", args.name, lambda s: s.labs.add(args.name), LabError
+    )
 
 
 async def checkpoints(settings: Settings, args: argparse.Namespace) -> int:
     from citybots.infrastructure import bot_username, command_services
     from presentation.i18n import text
     from presentation.keys import input_error
-    from presentation.rendering import qr_png
     from services.permits import PermitError
     from services.validation import InvalidInput
 
@@ -184,24 +174,30 @@ async def checkpoints(settings: Settings, args: argparse.Namespace) -> int:
                     if isinstance(error, PermitError)
                     else input_error("en", error.code)
                 )
-                print(f"citybots: {told}", file=sys.stderr)
-                return 1
+                return command_error(told)
         checkpoints = await services.checkpoints.all()
     username = await bot_username(settings, "citizen")
     folder = settings.data_dir / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
-    for checkpoint in checkpoints:
-        link = f"https://t.me/{username}?start={checkpoint.qr_token}"
-        poster = folder / f"checkpoint-{checkpoint.id}.png"
-        poster.write_bytes(qr_png(link))
-        print(
-            f"{checkpoint.name}  ({checkpoint.latitude:.5f}, {checkpoint.longitude:.5f})  guards "
-            f"{checkpoint.zone_kind} {checkpoint.zone_name!r}, {checkpoint.register} register\n"
-            f"    travellers: {link}  (QR: {poster})"
-        )
-    if not checkpoints:
-        print("no checkpoints yet: citybots checkpoints add NAME --lat .. --lon .. --zone ..")
+    print_each(
+        (_with_poster(checkpoint, username, folder) for checkpoint in checkpoints),
+        "no checkpoints yet: citybots checkpoints add NAME --lat .. --lon .. --zone ..",
+    )
     return 0
+
+
+def _with_poster(checkpoint: Checkpoint, username: str, folder: Path) -> str:
+    """A checkpoint's lines, once its QR poster for travellers is written in ``folder``."""
+    from presentation.rendering import qr_png
+
+    link = f"https://t.me/{username}?start={checkpoint.qr_token}"
+    poster = folder / f"checkpoint-{checkpoint.id}.png"
+    poster.write_bytes(qr_png(link))
+    return (
+        f"{checkpoint.name}  ({checkpoint.latitude:.5f}, {checkpoint.longitude:.5f})  guards "
+        f"{checkpoint.zone_kind} {checkpoint.zone_name!r}, {checkpoint.register} register\n"
+        f"    travellers: {link}  (QR: {poster})"
+    )
 
 
 async def rollups(settings: Settings, args: argparse.Namespace) -> int:
@@ -210,8 +206,7 @@ async def rollups(settings: Settings, args: argparse.Namespace) -> int:
     async with command_services(settings) as services:
         report = await services.rollups.refresh(rebuild=args.rollups_command == "rebuild")
     if report is None:
-        print("citybots: another roll-up is running; try again in a minute", file=sys.stderr)
-        return 1
+        return command_error("another roll-up is running; try again in a minute")
     print(
         f"roll-ups: {report.hours:,} hours and {report.days:,} days recomputed"
         f"{' (everything rebuilt)' if report.rebuilt else ''} in {report.seconds:.2f} s"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -19,9 +19,10 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu, share_phone_keyboard
-from flows.contacts import own_phone
+from flows.common.steps import sender_lookup
+from flows.contacts import shared_phone
 from flows.context import BotProfile
-from flows.filters import HasContact, MenuButton, StartPayload
+from flows.filters import HasContact, StartPayload, register_entry
 from flows.permits.handlers import permit_text
 from presentation.formatting import local_time
 from presentation.i18n import text
@@ -84,13 +85,12 @@ async def start_logging(
     permits: PermitService,
     checkpoints: CheckpointService,
 ) -> None:
-    assert message.from_user is not None
-    if await permits.officer_role(message.from_user.id) is None:
-        await message.answer(text(lang, "permit.not_officer"))
+    refusal = text(lang, "permit.not_officer")
+    if await sender_lookup(message, permits.officer_role, refusal) is None:
         return
-    checkpoint = await checkpoints.checkpoint_of(message.from_user.id)
+    refusal = text(lang, "checkpoint.not_assigned")
+    checkpoint = await sender_lookup(message, checkpoints.checkpoint_of, refusal)
     if checkpoint is None:
-        await message.answer(text(lang, "checkpoint.not_assigned"))
         return
     await state.clear()
     await message.answer(
@@ -186,10 +186,8 @@ async def traveller_phone(
     profile: BotProfile,
     city_tz: ZoneInfo,
 ) -> None:
-    try:
-        phone = own_phone(message)
-    except InvalidInput as error:
-        await message.answer(input_error(lang, error.code))
+    phone = await shared_phone(message, lang)
+    if phone is None:
         return
     data = await state.get_data()
     await state.clear()
@@ -214,8 +212,7 @@ async def traveller_phone(
 
 def build_officer_router() -> Router:
     router = Router(name=__name__ + ".officer")
-    router.message.register(start_logging, MenuButton("staff_menu.passing"))
-    router.message.register(start_logging, Command("passing"))
+    register_entry(router, start_logging, button="staff_menu.passing", command="passing")
     router.callback_query.register(direction_pressed, Direction.filter())
     return router
 

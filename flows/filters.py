@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from aiogram.filters import Filter
+from collections.abc import Callable
+from typing import Any
+
+from aiogram import Router
+from aiogram.filters import Command, Filter
 from aiogram.types import Message
 
 from presentation.i18n import LANGUAGES, text
@@ -64,3 +68,18 @@ class HasDocument(Filter):
 
     async def __call__(self, message: Message) -> bool:
         return message.document is not None
+
+
+def register_entry(
+    router: Router,
+    handler: Callable[..., Any],
+    *,
+    button: str | None = None,
+    command: str | None = None,
+) -> None:
+    """A way into a flow: its main-menu button (by text key), its slash command, or both,
+    taken by the one handler."""
+    if button is not None:
+        router.message.register(handler, MenuButton(button))
+    if command is not None:
+        router.message.register(handler, Command(command))

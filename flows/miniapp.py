@@ -16,7 +16,7 @@ is bounded by the web app, not by the Bot API's 30 messages a second.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -87,35 +87,22 @@ def _labels(lang: str) -> dict[str, str]:
     return {key: text(lang, MINIAPP_LABELS[key]) for key in ("title", "now", "live_hint")}
 
 
+@dataclass(eq=False, kw_only=True)
 class MiniApp:
     """What the Mini App's endpoint calls; ``token`` is set once the citizen bot knows it
     (until then every opening is refused as forged)."""
 
-    def __init__(
-        self,
-        *,
-        citizens: CitizenService,
-        statuses: StatusService,
-        venues: VenueService,
-        visits: VisitService,
-        languages: LanguagePreferences,
-        openings: OpeningLedger,
-        links: BotLinks,
-        default_language: str,
-        city_tz: ZoneInfo,
-        max_age: timedelta,
-    ) -> None:
-        self.citizens = citizens
-        self.statuses = statuses
-        self.venues = venues
-        self.visits = visits
-        self.languages = languages
-        self.openings = openings
-        self.links = links
-        self.default_language = default_language
-        self.city_tz = city_tz
-        self.max_age = max_age
-        self.token: str | None = None
+    citizens: CitizenService
+    statuses: StatusService
+    venues: VenueService
+    visits: VisitService
+    languages: LanguagePreferences
+    openings: OpeningLedger
+    links: BotLinks
+    default_language: str
+    city_tz: ZoneInfo
+    max_age: timedelta
+    token: str | None = field(default=None, init=False)
 
     def verify(self, init_data: str, now: datetime | None = None) -> Opening:
         if self.token is None:

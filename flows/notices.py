@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardMarkup
 
 from flows.hotline import ticket_keyboard
 from flows.news.handlers import stop_keyboard
 from flows.quarantine.alerts import alert_keyboard, alert_text, closed_text, patient_text
-from flows.quarantine.keyboards import HomeChoice
+from flows.quarantine.keyboards import home_confirm_keyboard
 from presentation.formatting import local_clock, local_time
 from presentation.i18n import LANGUAGES, text
 from presentation.keys import COLOUR_NAMES, COLOUR_NEXT, RESULTS, STATUS_REASONS
@@ -39,6 +39,15 @@ URGENT_KINDS = frozenset(
 BROADCAST_KINDS = frozenset(
     {"exposure", "exposure_retracted", "own_result", "status_changed", "news", "news_urgent"}
 )
+
+
+# Kinds that come in pairs rendered alike, each with its own text.
+_PAIRED_KEYS = {
+    "exposure": "notices.exposure",
+    "exposure_retracted": "notices.exposure_retracted",
+    "hotline_taken": "notices.hotline_taken",
+    "hotline_closed": "notices.hotline_closed",
+}
 
 
 @dataclass(frozen=True)
@@ -78,15 +87,9 @@ def _status_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) -
 
 def render_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) -> Notice:
     if kind in ("exposure", "exposure_retracted"):
-        return Notice(
-            text(
-                lang,
-                "notices.exposure" if kind == "exposure" else "notices.exposure_retracted",
-                venue=params["venue"],
-                start=local_time(datetime.fromisoformat(params["start"]), tz),
-                end=local_time(datetime.fromisoformat(params["end"]), tz),
-            )
-        )
+        start = local_time(datetime.fromisoformat(params["start"]), tz)
+        end = local_time(datetime.fromisoformat(params["end"]), tz)
+        return Notice(text(lang, _PAIRED_KEYS[kind], venue=params["venue"], start=start, end=end))
     if kind in ("own_result", "status_changed"):
         return Notice(_status_notice(kind, params, lang, tz))
     if kind == "staff_checkout":
@@ -124,13 +127,7 @@ def render_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) ->
             ticket_keyboard(lang, int(params["id"]), "close"),
         )
     if kind in ("hotline_taken", "hotline_closed"):
-        return Notice(
-            text(
-                lang,
-                "notices.hotline_taken" if kind == "hotline_taken" else "notices.hotline_closed",
-                number=params["id"],
-            )
-        )
+        return Notice(text(lang, _PAIRED_KEYS[kind], number=params["id"]))
     if kind == "hotline_reply":
         return Notice(text(lang, "notices.hotline_reply", text=params["text"]))
     if kind == "quarantine_declined":
@@ -147,23 +144,7 @@ def render_notice(kind: str, params: dict[str, Any], lang: str, tz: ZoneInfo) ->
         body = text(lang, "quarantine.confirm_home", radius=HOME_RADIUS)
         if accuracy is not None:
             body += "\n" + text(lang, "quarantine.accuracy", accuracy=accuracy)
-        keyboard = InlineKeyboardMarkup(
-            inline_keyboard=[
-                [
-                    InlineKeyboardButton(
-                        text=text(lang, "quarantine.home_yes"),
-                        callback_data=HomeChoice(answer="yes").pack(),
-                    )
-                ],
-                [
-                    InlineKeyboardButton(
-                        text=text(lang, "quarantine.home_no"),
-                        callback_data=HomeChoice(answer="no").pack(),
-                    )
-                ],
-            ]
-        )
-        return Notice(body, keyboard)
+        return Notice(body, home_confirm_keyboard(lang))
     if kind == "ambulance_cluster":
         return Notice(
             text(

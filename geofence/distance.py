@@ -13,6 +13,7 @@ nothing here needs one, because a fix that far from home is outside by any measu
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,15 +28,8 @@ FloatArray = npt.NDArray[np.float64]
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Metres between two points given in degrees (one pair, plain floats)."""
-    mean = (lat1 + lat2) * 0.5 * _RAD
-    sin_mean = math.sin(mean)
-    w2 = 1.0 - _E2 * sin_mean * sin_mean
-    w = math.sqrt(w2)
-    prime_vertical = WGS84_A / w
-    meridian = WGS84_A * (1.0 - _E2) / (w2 * w)
-    north = meridian * (lat2 - lat1) * _RAD
-    east = prime_vertical * math.cos(mean) * _wrap(lon2 - lon1) * _RAD
-    return math.hypot(north, east)
+    metres: float = _on_plane(math, lat1, lon1, lat2, lon2)
+    return metres
 
 
 def distances_m(
@@ -45,20 +39,24 @@ def distances_m(
     lon2: FloatArray | float,
 ) -> FloatArray:
     """The same for arrays (element by element, broadcasting as numpy does)."""
-    lat1_, lon1_, lat2_, lon2_ = (
-        np.asarray(v, dtype=np.float64) for v in (lat1, lon1, lat2, lon2)
+    metres: FloatArray = _on_plane(
+        np, *(np.asarray(v, dtype=np.float64) for v in (lat1, lon1, lat2, lon2))
     )
-    mean = (lat1_ + lat2_) * (0.5 * _RAD)
-    sin_mean = np.sin(mean)
+    return metres
+
+
+def _on_plane(xp: Any, lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Any:
+    """The distance on the plane of the two radii at the mean latitude, computed by
+    ``xp``: ``math`` for one pair of floats (fast), ``numpy`` for arrays."""
+    mean = (lat1 + lat2) * 0.5 * _RAD
+    sin_mean = xp.sin(mean)
     w2 = 1.0 - _E2 * sin_mean * sin_mean
-    w = np.sqrt(w2)
+    w = xp.sqrt(w2)
     prime_vertical = WGS84_A / w
     meridian = WGS84_A * (1.0 - _E2) / (w2 * w)
-    north = meridian * (lat2_ - lat1_) * _RAD
-    dlon = (lon2_ - lon1_ + 180.0) % 360.0 - 180.0
-    east = prime_vertical * np.cos(mean) * dlon * _RAD
-    result: FloatArray = np.hypot(north, east)
-    return result
+    north = meridian * (lat2 - lat1) * _RAD
+    east = prime_vertical * xp.cos(mean) * _wrap(lon2 - lon1) * _RAD
+    return xp.hypot(north, east)
 
 
 def metres_per_degree(latitude: float) -> tuple[float, float]:
@@ -70,6 +68,7 @@ def metres_per_degree(latitude: float) -> tuple[float, float]:
     return east, north
 
 
-def _wrap(degrees: float) -> float:
-    """A longitude difference folded into [-180, 180) (across the antimeridian)."""
+def _wrap(degrees: Any) -> Any:
+    """A longitude difference (a float or an array) folded into [-180, 180) (across the
+    antimeridian)."""
     return (degrees + 180.0) % 360.0 - 180.0

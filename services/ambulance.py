@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -22,9 +21,9 @@ import asyncpg
 import numpy as np
 
 from geofence.clusters import Assignment, ClusterRule, assign, project
+from services.api_keys import add_key_holder, key_holder
 from services.audit import record
 from services.db import Connection
-from services.labs import key_hash
 from services.map import coarse, feature_collection, point_feature
 from services.outbox import enqueue
 from services.registry import RegistryImporter
@@ -100,25 +99,17 @@ class AmbulanceService:
 
     async def add_system(self, name: str) -> str:
         """Register a dispatch system; returns its API key (the only time it is seen)."""
-        name = name.strip()
-        if not 1 <= len(name) <= 200:
-            raise AmbulanceError("a dispatch system's name is 1 to 200 characters")
-        key = "amb_" + secrets.token_urlsafe(32)
-        try:
-            await self.pool.execute(
-                "INSERT INTO ambulance_systems (name, key_hash) VALUES ($1, $2)",
-                name,
-                key_hash(key),
-            )
-        except asyncpg.UniqueViolationError:
-            raise AmbulanceError(f"a dispatch system named {name!r} exists already") from None
-        return key
+        return await add_key_holder(
+            self.pool,
+            "ambulance_systems",
+            "amb_",
+            name,
+            noun="dispatch system",
+            error=AmbulanceError,
+        )
 
     async def authenticate(self, key: str) -> DispatchSystem | None:
-        row = await self.pool.fetchrow(
-            "SELECT id, name FROM ambulance_systems WHERE key_hash = $1 AND revoked_at IS NULL",
-            key_hash(key),
-        )
+        row = await key_holder(self.pool, "ambulance_systems", key)
         return DispatchSystem(row["id"], row["name"]) if row else None
 
     async def import_calls(

@@ -15,12 +15,20 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from services.audit import record
+from services.db import fetch_all, fetch_one, of_row
 from services.permits import PermitCheck, PermitError, PermitResult, PermitService
 from services.validation import InvalidInput, is_deep_link_payload, parse_coordinates, parse_plate
 
 DIRECTIONS = ("in", "out")
 ZONE_KINDS = ("district", "sector", "quarantine")
 RESTRICTED_KINDS = frozenset({"quarantine"})
+
+
+_BY = "SELECT * FROM checkpoints WHERE"
+_CHECKPOINT_OF = (
+    "SELECT c.* FROM checkpoint_officers a JOIN checkpoints c ON c.id = a.checkpoint_id"
+    " WHERE a.tg_user_id = $1"
+)
 
 
 @dataclass(frozen=True)
@@ -56,17 +64,7 @@ class HourCount:
     flagged: int
 
 
-def _checkpoint(row: asyncpg.Record) -> Checkpoint:
-    return Checkpoint(
-        id=row["id"],
-        name=row["name"],
-        latitude=row["latitude"],
-        longitude=row["longitude"],
-        zone_kind=row["zone_kind"],
-        zone_name=row["zone_name"],
-        register=row["register"],
-        qr_token=row["qr_token"],
-    )
+_checkpoint = of_row(Checkpoint)
 
 
 class CheckpointService:
@@ -113,32 +111,21 @@ class CheckpointService:
         return _checkpoint(row)
 
     async def all(self) -> list[Checkpoint]:
-        return [
-            _checkpoint(r)
-            for r in await self.pool.fetch("SELECT * FROM checkpoints ORDER BY name")
-        ]
+        return await fetch_all(self.pool, _checkpoint, "SELECT * FROM checkpoints ORDER BY name")
 
     async def by_name(self, name: str) -> Checkpoint | None:
-        row = await self.pool.fetchrow("SELECT * FROM checkpoints WHERE name = $1", name.strip())
-        return _checkpoint(row) if row else None
+        return await fetch_one(self.pool, _checkpoint, f"{_BY} name = $1", name.strip())
 
     async def by_id(self, checkpoint_id: int) -> Checkpoint | None:
-        row = await self.pool.fetchrow("SELECT * FROM checkpoints WHERE id = $1", checkpoint_id)
-        return _checkpoint(row) if row else None
+        return await fetch_one(self.pool, _checkpoint, f"{_BY} id = $1", checkpoint_id)
 
     async def by_token(self, token: str) -> Checkpoint | None:
         if not is_deep_link_payload(token):
             return None
-        row = await self.pool.fetchrow("SELECT * FROM checkpoints WHERE qr_token = $1", token)
-        return _checkpoint(row) if row else None
+        return await fetch_one(self.pool, _checkpoint, f"{_BY} qr_token = $1", token)
 
     async def checkpoint_of(self, tg_user_id: int) -> Checkpoint | None:
-        row = await self.pool.fetchrow(
-            "SELECT c.* FROM checkpoint_officers a JOIN checkpoints c ON c.id = a.checkpoint_id"
-            " WHERE a.tg_user_id = $1",
-            tg_user_id,
-        )
-        return _checkpoint(row) if row else None
+        return await fetch_one(self.pool, _checkpoint, _CHECKPOINT_OF, tg_user_id)
 
     async def assign(self, tg_user_id: int, checkpoint_id: int, *, actor: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():

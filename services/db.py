@@ -2,13 +2,57 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar, cast
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 # A connection of one's own or one borrowed from the pool: both run the same statements.
 Connection = asyncpg.Connection | PoolConnectionProxy
+
+T = TypeVar("T")
+
+
+class Columns(Protocol):
+    """A row read by column name: an ``asyncpg.Record``, or a mapping of the same."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(cls))
+
+
+def from_row(cls: type[T], row: Columns, **given: object) -> T:
+    """A ``cls`` (a dataclass) of a row whose columns bear its fields' names (other
+    columns are left out); the fields in ``given`` (worked out from the row) as given."""
+    names = _field_names(cast(Any, cls))
+    return cls(**{name: given[name] if name in given else row[name] for name in names})
+
+
+def of_row(cls: type[T]) -> Callable[[asyncpg.Record], T]:
+    """What makes a ``cls`` of a row, as ``from_row`` does."""
+    return functools.partial(from_row, cls)
+
+
+async def fetch_one(
+    conn: Connection | asyncpg.Pool, of: Callable[[asyncpg.Record], T], sql: str, *args: object
+) -> T | None:
+    """The first row of ``sql`` made a value by ``of``; None when there is no row."""
+    row = await conn.fetchrow(sql, *args)
+    return None if row is None else of(row)
+
+
+async def fetch_all(
+    conn: Connection | asyncpg.Pool, of: Callable[[asyncpg.Record], T], sql: str, *args: object
+) -> list[T]:
+    """Every row of ``sql``, each made a value by ``of``."""
+    return [of(row) for row in await conn.fetch(sql, *args)]
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -15,27 +15,17 @@ from zoneinfo import ZoneInfo
 from services.db import Connection
 from services.demo_field import load_field_demo
 from services.feeds.demo import remove_demo_feeds
-from services.validation import InvalidInput, parse_bin, parse_iin
+from services.validation import parse_bin, with_check_digit
 
 DEMO_PREFIX = "[DEMO] "
 
 
 def _with_check_digit(body: str) -> str:
-    for last in "0123456789":
-        try:
-            return parse_iin(body + last).value
-        except ValueError:
-            continue
-    raise ValueError(f"no check digit for {body}")
-
-
-def _bin_with_check_digit(body: str) -> str:
-    for last in "0123456789":
-        try:
-            return parse_bin(body + last).value
-        except InvalidInput:
-            continue
-    raise ValueError(f"no check digit for {body}")
+    """``body`` (11 digits) with the check digit that makes it a valid IIN or BIN."""
+    number = with_check_digit(body)
+    if number is None:
+        raise ValueError(f"no check digit for {body}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -234,7 +224,7 @@ DEMO_ACTOR = "demo-data"
 HISTORY_DAYS = 60
 # An organisation allowed to receive permits (the BIN above is on the register but not
 # allowed, to show a refusal): its head applies in the citizen bot with this phone.
-DEMO_PERMITS_BIN = _bin_with_check_digit("97124000222")
+DEMO_PERMITS_BIN = _with_check_digit("97124000222")
 DEMO_PERMITS_HEAD_PHONE = "+77010000011"
 DEMO_CHECKPOINT = DEMO_PREFIX + "Kapshagay road post"
 DEMO_POLICE_ID = -1001  # Telegram ids are positive: these never collide with a person

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from services.db import Connection
+from services.errors import Refusal
 from services.outbox import enqueue
 from services.status import Colour, Status, StatusService
 
@@ -45,10 +46,8 @@ RETURNING id
 """
 
 
-class DisputeError(Exception):
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+class DisputeError(Refusal):
+    """A dispute refused; ``code`` is the text key that explains it."""
 
 
 @dataclass(frozen=True)

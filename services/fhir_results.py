@@ -28,6 +28,7 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError
 
+from services.errors import Refusal
 from services.registry_rows import WITHDRAWN, Rejected
 
 LOINC = "http://loinc.org"
@@ -76,10 +77,8 @@ def bundle_rows(body: Any, laboratory: str) -> tuple[list[Row], list[Rejected]]:
     return rows, rejected
 
 
-class _Refused(Exception):
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+class _Refused(Refusal):
+    """An entry refused; ``code`` names why."""
 
 
 def _row(resource: dict[str, Any], patients: dict[str, str], laboratory: str) -> list[str]:

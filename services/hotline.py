@@ -9,6 +9,8 @@ from datetime import datetime
 
 import asyncpg
 
+from services.db import Connection, of_row
+from services.errors import Refusal
 from services.outbox import Queued, enqueue, enqueue_many
 from services.privacy import scrub
 from services.rollups import Rollups
@@ -56,12 +58,8 @@ class HotlineService:
         ]
 
 
-class HotlineError(Exception):
+class HotlineError(Refusal):
     """A refusal with the text key that explains it."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
 
 
 @dataclass(frozen=True)
@@ -75,16 +73,7 @@ class Ticket:
     created_at: datetime
 
 
-def _ticket(row: asyncpg.Record) -> Ticket:
-    return Ticket(
-        row["id"],
-        row["citizen_chat"],
-        row["language"],
-        row["question"],
-        row["state"],
-        row["agent_chat"],
-        row["created_at"],
-    )
+_ticket = of_row(Ticket)
 
 
 OUTCOMES = ("answered", "callback", "referred", "ambulance")
@@ -177,14 +166,7 @@ class Tickets:
             )
             if busy > 1:
                 raise HotlineError("agent.one_at_a_time")
-            await enqueue(
-                conn,
-                bot="citizen",
-                chat_id=row["citizen_chat"],
-                kind="hotline_taken",
-                params={"id": ticket_id},
-                dedupe_key=f"ticket:{ticket_id}:taken",
-            )
+            await _tell_citizen(conn, row["citizen_chat"], ticket_id, "hotline_taken", "taken")
         return _ticket(row)
 
     async def current(
@@ -243,14 +225,7 @@ class Tickets:
             )
             if row is None:
                 raise HotlineError("agent.ticket_gone")
-            await enqueue(
-                conn,
-                bot="citizen",
-                chat_id=row["citizen_chat"],
-                kind="hotline_closed",
-                params={"id": ticket_id},
-                dedupe_key=f"ticket:{ticket_id}:closed",
-            )
+            await _tell_citizen(conn, row["citizen_chat"], ticket_id, "hotline_closed", "closed")
 
     async def log_call(
         self, agent: int, *, topic: str, outcome: str, district: str, key: str | None = None
@@ -270,6 +245,20 @@ class Tickets:
             key,
         )
         return result.endswith(" 1")
+
+
+async def _tell_citizen(
+    conn: Connection, citizen_chat: int, ticket_id: int, kind: str, step: str
+) -> None:
+    """The citizen hears what became of their ticket (once per ticket and ``step``)."""
+    await enqueue(
+        conn,
+        bot="citizen",
+        chat_id=citizen_chat,
+        kind=kind,
+        params={"id": ticket_id},
+        dedupe_key=f"ticket:{ticket_id}:{step}",
+    )
 
 
 @dataclass(frozen=True)

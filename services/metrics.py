@@ -20,59 +20,59 @@ class Metrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
-        self.updates = Counter(
-            "citybots_updates_total",
-            "Updates received, by bot and outcome",
-            ["bot", "outcome"],
-            registry=self.registry,
+        self.updates = self._counter(
+            "citybots_updates_total", "Updates received, by bot and outcome", "bot", "outcome"
         )
-        self.update_seconds = Histogram(
+        self.update_seconds = self._histogram(
             "citybots_update_seconds",
             "Time to handle one update",
-            ["bot"],
-            registry=self.registry,
+            "bot",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
-        self.send_wait_seconds = Histogram(
+        self.send_wait_seconds = self._histogram(
             "citybots_send_wait_seconds",
             "How long a message waited for its turn in the shared pacer",
-            ["bot", "priority"],
+            "bot",
+            "priority",
             buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
-            registry=self.registry,
         )
-        self.api_retries = Counter(
+        self.api_retries = self._counter(
             "citybots_bot_api_retries_total",
             "Bot API calls retried after 429 Too Many Requests",
-            ["bot"],
-            registry=self.registry,
+            "bot",
         )
-        self.live_fixes = Counter(
+        self.live_fixes = self._counter(
             "citybots_live_fixes_total",
             "Live-location fixes taken by the quarantine bot, by outcome",
-            ["outcome"],
-            registry=self.registry,
+            "outcome",
         )
-        self.quarantine_alerts = Counter(
-            "citybots_quarantine_alerts_total",
-            "Quarantine episodes opened, by kind",
-            ["kind"],
-            registry=self.registry,
+        self.quarantine_alerts = self._counter(
+            "citybots_quarantine_alerts_total", "Quarantine episodes opened, by kind", "kind"
         )
-        self.check_ins = Counter(
+        self.check_ins = self._counter(
             "citybots_check_ins_total",
             "Venue check-in attempts (QR scans and staff check-ins by IIN), by outcome",
-            ["outcome"],
-            registry=self.registry,
+            "outcome",
         )
-        self.job_runs = Counter(
+        self.job_runs = self._counter(
             "citybots_job_runs_total",
             "Scheduled job runs in this process (a run may find another worker's lock)",
-            ["job", "outcome"],
-            registry=self.registry,
+            "job",
+            "outcome",
         )
-        self.outbox_backlog = Gauge(
+        self.outbox_backlog = self._gauge(
             "citybots_outbox_backlog",
             "Messages in the outbox due and not sent yet, by bot (counted at each scrape)",
-            ["bot"],
-            registry=self.registry,
+            "bot",
         )
+
+    def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
+        return Counter(name, documentation, labels, registry=self.registry)
+
+    def _gauge(self, name: str, documentation: str, *labels: str) -> Gauge:
+        return Gauge(name, documentation, labels, registry=self.registry)
+
+    def _histogram(
+        self, name: str, documentation: str, *labels: str, buckets: tuple[float, ...]
+    ) -> Histogram:
+        return Histogram(name, documentation, labels, registry=self.registry, buckets=buckets)

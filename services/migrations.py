@@ -2,8 +2,8 @@
 
 The files are ``services/migrations/NNNN_name.sql``. Each applied file is recorded
 with a checksum; applying again is a no-op, and a file edited after it was applied
-is refused (add a new migration instead). An advisory lock lets several workers
-start at once.
+is refused (add a new migration instead), unless ``REWRITTEN`` names the checksum it was
+applied with. An advisory lock lets several workers start at once.
 
 A function that later migrations redefined has its live definition in one file,
 ``services/migrations/functions/<name>.sql`` (``CREATE OR REPLACE``), so that a reader
@@ -34,6 +34,31 @@ class MigrationError(RuntimeError):
     pass
 
 
+# Migrations rewritten after databases applied them: file name -> the sha256 of each text
+# databases applied, accepted as this file unchanged (by ``migrate``, ``status`` and a
+# restore's ``check_history``); any other checksum is still an edit and refused. A rewrite
+# goes here only if a database that ran the former text ends, after ``migrate``, exactly as
+# one that runs the new text: so far, removing the copies of a function whose live
+# definition is in ``functions/`` and that no migration calls (the file is applied after
+# the migrations). Each checksum is of the text on main before the rewrite
+# (``git show <commit>:services/migrations/<file> | sha256sum``).
+REWRITTEN: Mapping[str, frozenset[str]] = {
+    # citybots_check_in, live in functions/citybots_check_in.sql (former texts at d503d3f)
+    "0006_check_in_function.sql": frozenset(
+        {"9a65c5fa5b7ddc431f66ab166ce3d15c41c38abd111d8a407dcf8a5a0903adc5"}
+    ),
+    "0020_check_in_plans.sql": frozenset(
+        {"13c7412edd5679c298d89a44c30cbbd20b05e2dc749baa13ffc502b27ba8a350"}
+    ),
+    "0029_verified_venues.sql": frozenset(
+        {"81175d5cb7402f747cf1e8451993334d366cbad51884809d599179ff23f79501"}
+    ),
+    "0048_visits_by_day.sql": frozenset(
+        {"1782ea6249c45ad01645512bd696da3ba5c3612415d3d3273e8758a60dd3f7c2"}
+    ),
+}
+
+
 def _checksum(sql: str) -> str:
     return hashlib.sha256(sql.encode()).hexdigest()
 
@@ -47,6 +72,11 @@ class Migration:
     @property
     def checksum(self) -> str:
         return _checksum(self.sql)
+
+    def applied_as(self, checksum: str) -> bool:
+        """Whether a database that recorded ``checksum`` for this file applied its text
+        (today's, or a former one listed in ``REWRITTEN``)."""
+        return checksum == self.checksum or checksum in REWRITTEN.get(self.name, ())
 
 
 @dataclass(frozen=True)
@@ -132,7 +162,7 @@ def _check_unchanged(
                 f"the database has migration {row['name']} that this code does not have "
                 "(was it made by a newer version?)"
             )
-        if migration.checksum != row["checksum"]:
+        if not migration.applied_as(row["checksum"]):
             raise MigrationError(
                 f"migration {migration.name} was edited after it was applied on "
                 f"{row['applied_at']:%Y-%m-%d}; put the change in a new migration file instead"
@@ -141,8 +171,9 @@ def _check_unchanged(
 
 def check_history(applied: Mapping[int, Mapping[str, Any]]) -> None:
     """Raise MigrationError unless every applied migration (version -> name, checksum,
-    applied_at) is one of this code's files, unedited: what a backup made by a newer
-    version, or by edited files, would fail."""
+    applied_at) is one of this code's files, unedited (or applied with a former text that
+    ``REWRITTEN`` lists): what a backup made by a newer version, or by edited files, would
+    fail."""
     _check_unchanged(load_migrations(), applied)
 
 
@@ -186,7 +217,7 @@ async def status(conn: Connection, directory: Path = MIGRATIONS_DIR) -> list[Mig
                 migration.version,
                 migration.name,
                 row["applied_at"] if row else None,
-                edited=bool(row and row["checksum"] != migration.checksum),
+                edited=bool(row and not migration.applied_as(row["checksum"])),
             )
         )
     return result

@@ -16,17 +16,14 @@ import asyncpg
 from redis.asyncio import Redis
 
 from services.audit import record
+from services.errors import Refusal
 from services.ratelimit import allow
 
 HEAD_ATTEMPTS_PER_HOUR = 5
 
 
-class NotHead(Exception):
+class NotHead(Refusal):
     """``code`` is ``too_many_attempts`` or ``not_head`` (the same for an unknown BIN)."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 async def prove_head(

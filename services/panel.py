@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from services.audit import record
+from services.db import of_row
 from services.passwords import (
     DUMMY_HASH,
     WeakPassword,
@@ -83,15 +84,7 @@ def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def _user(row: asyncpg.Record) -> PanelUser:
-    return PanelUser(
-        id=row["id"],
-        username=row["username"],
-        role=row["role"],
-        disabled=row["disabled"],
-        created_at=row["created_at"],
-        last_login_at=row["last_login_at"],
-    )
+_user = of_row(PanelUser)
 
 
 def check_new_user(username: str, role: str, password: str) -> str:

@@ -35,6 +35,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from services.audit import record
+from services.db import from_row
 from services.organisations import NotHead, prove_head
 from services.permits import PermitError, PermitResult, judge, suspended_holders
 from services.status import Colour, StatusService
@@ -190,20 +191,8 @@ def window_of(first: date, last: date, *, today: date, tz: ZoneInfo) -> tuple[da
 
 
 def _permit_row(row: asyncpg.Record, at: datetime, suspended: set[str]) -> PermitRow:
-    return PermitRow(
-        id=row["id"],
-        register=row["register"],
-        iin=row["iin"],
-        plate=row["plate"],
-        purpose=row["purpose"],
-        valid_from=row["valid_from"],
-        valid_until=row["valid_until"],
-        state=judge(row, at, suspended),
-        reason=row["reason"],
-        failed_rules=list(row["failed_rules"]),
-        organisation=row["organisation"],
-        bin=row["bin"],
-        created_at=row["created_at"],
+    return from_row(
+        PermitRow, row, state=judge(row, at, suspended), failed_rules=list(row["failed_rules"])
     )
 
 

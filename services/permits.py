@@ -8,7 +8,6 @@ answer says "suspended", never the colour."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +16,8 @@ from enum import StrEnum
 import asyncpg
 
 from services.audit import record
+from services.errors import Refusal
+from services.invites import create_invite, use_invite
 from services.status import Colour, StatusService
 from services.validation import InvalidInput, check_iin, parse_plate, plate_corrections
 
@@ -49,6 +50,7 @@ _COLUMNS = (
     "p.register, p.iin, p.state, p.purpose, p.valid_from, p.valid_until, p.plate, "
     "o.name AS organisation, o.permitted AS organisation_allowed"
 )
+
 # The permits in force now, if any (found directly: weeks of permits issued ahead must not
 # hide them; more than one, as a suspended one must not hide another), then the latest
 # others, to say why there is none.
@@ -148,12 +150,8 @@ _OTHER_BOT = {"staff": "permit.invite_other_bot.staff", "agent": "permit.invite_
 OFFICER_INVITE_TTL = timedelta(days=7)
 
 
-class PermitError(Exception):
+class PermitError(Refusal):
     """A refusal with the text key that explains it."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
 
 
 class PermitService:
@@ -167,16 +165,10 @@ class PermitService:
         """A one-use invite; with a checkpoint, joining also assigns the officer to it."""
         if role not in OFFICER_ROLES:
             raise PermitError("permit.role_unknown")
-        token = "off_" + secrets.token_urlsafe(16)
+        grants = {"role": role, "created_by": created_by, "checkpoint_id": checkpoint_id}
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO officer_invites (token, role, created_by, expires_at, checkpoint_id)"
-                " VALUES ($1, $2, $3, now() + $4::interval, $5)",
-                token,
-                role,
-                created_by,
-                OFFICER_INVITE_TTL,
-                checkpoint_id,
+            token = await create_invite(
+                conn, "officer_invites", "off_", OFFICER_INVITE_TTL, grants
             )
             await record(
                 conn,
@@ -192,13 +184,14 @@ class PermitService:
         refusal naming the right bot."""
         async with self.pool.acquire() as conn, conn.transaction():
             roles = [role for role, its_bot in OFFICER_BOT.items() if its_bot == bot]
-            invite = await conn.fetchrow(
-                "UPDATE officer_invites SET used_by = $2, used_at = now() WHERE token = $1"
-                " AND used_by IS NULL AND expires_at > now() AND role = ANY($3::text[])"
-                " RETURNING role, checkpoint_id",
+            invite = await use_invite(
+                conn,
+                "officer_invites",
                 token,
                 tg_user_id,
-                roles,
+                "role, checkpoint_id",
+                also="role = ANY($3::text[])",
+                args=(roles,),
             )
             if invite is None:
                 other: str | None = await conn.fetchval(

@@ -19,10 +19,11 @@ current result: it stops counting, with who did it, in the audit log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -215,7 +216,10 @@ class RegistryImporter:
             for item in refused:
                 report.rows += 1
                 report.reject(item)
-            await self._import(kind, rows, source, progress, report)
+            storing: list[asyncio.Task[None]] = []
+            async with _cancelled_on_failure(storing):
+                await self._parse_and_store(kind, rows, source, progress, report, storing)
+            report.rejected.sort(key=lambda rejected: rejected.line)
         except asyncio.CancelledError:
             outcome = {"status": "cancelled"}
             raise
@@ -244,24 +248,6 @@ class RegistryImporter:
     def _parser(self, kind: str) -> tuple[RowParser, int]:
         """How a row of ``kind`` is checked, and how many fields it has."""
         return self._parsers[kind], len(COLUMNS[kind])
-
-    async def _import(
-        self,
-        kind: str,
-        rows: Iterable[tuple[int, list[str] | None]],
-        source: str,
-        progress: Progress | None,
-        report: ImportReport,
-    ) -> None:
-        storing: list[asyncio.Task[None]] = []
-        try:
-            await self._parse_and_store(kind, rows, source, progress, report, storing)
-        except BaseException:
-            for task in storing:
-                task.cancel()
-            await asyncio.gather(*storing, return_exceptions=True)
-            raise
-        report.rejected.sort(key=lambda rejected: rejected.line)
 
     async def _parse_and_store(
         self,
@@ -579,3 +565,16 @@ def _waves(
     for level in range(max(depth) + 1):
         picked = [i for i, d in enumerate(depth) if d == level]
         yield [chunk[i] for i in picked], [lines[i] for i in picked]
+
+
+@contextlib.asynccontextmanager
+async def _cancelled_on_failure(storing: list[asyncio.Task[None]]) -> AsyncIterator[None]:
+    """When the import fails (or is cancelled), the stores still in flight are cancelled
+    and waited for before the failure goes on."""
+    try:
+        yield
+    except BaseException:
+        for task in storing:
+            task.cancel()
+        await asyncio.gather(*storing, return_exceptions=True)
+        raise

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from services.ambulance_rows import COLUMNS as CALL_COLUMNS
 from services.ambulance_rows import REASONS as CALL_REASONS
 from services.ambulance_rows import CodeSet, check_call
+from services.errors import Refusal
 from services.exports import spreadsheet_safe
 from services.private_files import private_file
 from services.validation import (
@@ -136,17 +137,9 @@ class ImportReport:
             self.rejected.append(item)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "rows": self.rows,
-            "accepted": self.accepted,
-            "duplicates": self.duplicates,
-            "corrected": self.corrected,
-            "withdrawn": self.withdrawn,
-            "rejected": [
-                {"line": r.line, "code": r.code, "reason": r.reason} for r in self.rejected
-            ],
-        }
+        """The counts, with the rejected rows listed in place of their count."""
+        listed = [{"line": r.line, "code": r.code, "reason": r.reason} for r in self.rejected]
+        return {"kind": self.kind, **self.counts(), "rejected": listed}
 
     def counts(self) -> dict[str, int]:
         return {
@@ -175,10 +168,8 @@ class ImportReport:
                 )
 
 
-class RowError(Exception):
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+class RowError(Refusal):
+    """A row refused; ``code`` names the rule it breaks."""
 
 
 _EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from services.audit import record
+from services.db import of_row
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +72,7 @@ class FlaggedAccount:
     visitors: int
 
 
-def _count(row: asyncpg.Record) -> LookupCount:
-    return LookupCount(
-        row["staff"],
-        row["venue_id"],
-        row["venue"],
-        row["check_ins"],
-        row["check_outs"],
-        row["visitors"],
-    )
+_count = of_row(LookupCount)
 
 
 def unusual(count: LookupCount) -> bool:

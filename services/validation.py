@@ -39,6 +39,13 @@ def _check_digit(digits: str) -> int | None:
     return None
 
 
+def with_check_digit(body: str) -> str | None:
+    """An 11-digit IIN/BIN body with its check digit appended, or None when the body has
+    none (a made-up number for demo data and benchmarks)."""
+    digit = _check_digit(body)
+    return None if digit is None else body + str(digit)
+
+
 def _twelve_digits(raw: str, kind: str) -> str:
     if len(raw) == 12 and raw.isascii() and raw.isdigit():  # the common case, fast
         if _check_digit(raw) != ord(raw[11]) - 48:

@@ -26,7 +26,8 @@ from redis.asyncio import Redis
 
 from services.audit import record
 from services.coalesce import Coalescer
-from services.db import Connection
+from services.db import Connection, of_row
+from services.errors import Refusal
 from services.localcache import LocalCache, publish
 from services.organisations import NotHead, prove_head
 from services.outbox import enqueue
@@ -43,10 +44,8 @@ _HOURS_MINUTES = re.compile(r"([0-9]{1,2}):([0-5][0-9])")
 _HOURS = re.compile(r"([0-9]{1,2})(?:[.,]([0-9]{1,2}))?")
 
 
-class VenueError(Exception):
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+class VenueError(Refusal):
+    """A venue request refused; ``code`` is the text key that explains it."""
 
 
 class LookupAccess(enum.Enum):
@@ -143,18 +142,7 @@ def new_token(direction: str) -> str:
     return TOKEN_PREFIX[direction] + secrets.token_urlsafe(16)
 
 
-def _venue(row: asyncpg.Record) -> Venue:
-    return Venue(
-        row["id"],
-        row["name"],
-        row["bin"],
-        row["category"],
-        row["address"],
-        row["capacity"],
-        row["capacity_policy"],
-        row["auto_checkout_minutes"],
-        row["verified_at"],
-    )
+_venue = of_row(Venue)
 
 
 _VENUE_COLUMNS = (

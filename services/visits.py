@@ -90,8 +90,9 @@ class CheckInRequest:
     staff_tg_user_id: int | None = None
 
 
-# The rules are in citybots_check_in (migration 0006); this calls it once per request, in
-# order, so that each call sees what the ones before it wrote.
+# The rules are in citybots_check_in (services/migrations/functions/citybots_check_in.sql);
+# this calls it once per request, in order, so that each call sees what the ones before it
+# wrote.
 _CHECK_IN = """
 SELECT r.* FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[],
                        $6::bigint[], $7::text[], $8::boolean[], $9::integer[], $10::boolean[])
@@ -150,8 +151,8 @@ class VisitService:
     ) -> CheckInResult:
         """Admit green and blue, refuse red and yellow; the attempt is stored either way.
 
-        One statement (citybots_check_in, migration 0006), serialised per person by an
-        advisory lock: a re-scan while inside, a duplicate delivery or two scans in the
+        One statement (citybots_check_in, in migrations/functions/), serialised per person
+        by an advisory lock: a re-scan while inside, a duplicate delivery or two scans in the
         same second find the open stay instead of making a second one; an entry at
         another venue closes the open stay there first. Staff check in by IIN with
         :meth:`staff_check_in`, which checks who may.

@@ -17,8 +17,9 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from flows.filters import HasLocation, MenuButton, StartPayload
-from flows.quarantine.live import Fix, fix_from
+from flows.common.steps import sender_lookup
+from flows.filters import HasLocation, StartPayload, register_entry
+from flows.quarantine.live import Fix, fix_from, live_share_start
 from presentation.formatting import local_clock
 from presentation.i18n import text
 from services.brigades import BrigadeError, BrigadeService, Task
@@ -134,11 +135,10 @@ async def join(message: Message, payload: str, lang: str, brigades: BrigadeServi
 async def today_tasks(
     message: Message, lang: str, brigades: BrigadeService, city_tz: ZoneInfo
 ) -> None:
-    assert message.from_user is not None
-    brigade = await brigades.brigade_of(message.from_user.id)
+    brigade = await sender_lookup(message, brigades.brigade_of, text(lang, "brigade.not_member"))
     if brigade is None:
-        await message.answer(text(lang, "brigade.not_member"))
         return
+    assert message.from_user is not None
     tasks = await brigades.tasks_of(message.from_user.id, datetime.now(city_tz).date())
     if not tasks:
         await message.answer(text(lang, "brigade.no_tasks"))
@@ -206,20 +206,16 @@ async def got_location(
     message: Message, lang: str, brigades: BrigadeService, city_tz: ZoneInfo
 ) -> None:
     """The first message of a live share (or a one-off location, explained)."""
-    fix = fix_from(message, edited=False)
-    if fix is None or fix.live_until is None:
-        await message.answer(text(lang, "brigade.static_location"))
+    one_off = text(lang, "brigade.static_location")
+    started = await live_share_start(message, lang, one_off, _plausible)
+    if started is None:
         return
-    if not _plausible(fix):
-        await message.answer(text(lang, "errors.location.range"))
-        return
+    fix, until = started
     task_id = await _record(brigades, fix)
     if task_id is None:
         await message.answer(text(lang, "brigade.no_started"))
         return
-    await message.answer(
-        text(lang, "brigade.live_received", until=local_clock(fix.live_until, city_tz))
-    )
+    await message.answer(text(lang, "brigade.live_received", until=local_clock(until, city_tz)))
 
 
 async def live_edit(message: Message, brigades: BrigadeService) -> None:
@@ -247,7 +243,7 @@ async def got_photo(message: Message, lang: str, brigades: BrigadeService) -> No
 def build_router() -> Router:
     router = Router(name=__name__)
     router.message.register(join, StartPayload("brg_"))
-    router.message.register(today_tasks, MenuButton("brigade.menu"))
+    register_entry(router, today_tasks, button="brigade.menu")
     router.callback_query.register(task_action, TaskAction.filter())
     router.message.register(got_reason, StateFilter(BrigadeWork.reason))
     router.message.register(got_location, HasLocation(), IsMember())

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.filters import Command, CommandStart
+from aiogram.filters import CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
 from flows.common.keyboards import LanguageChoice, language_keyboard, main_menu
 from flows.context import BotProfile
-from flows.filters import MenuButton, PlainStart
+from flows.filters import PlainStart, register_entry
 from presentation.i18n import LANGUAGES, text
 from presentation.keys import COMMANDS, GREETINGS, HELP_INTROS
 from presentation.rules import visit_history
@@ -79,11 +79,9 @@ def build_router() -> Router:
     dispatcher, and aiogram lets a router belong to one parent only."""
     router = Router(name=__name__)
     router.message.register(start, PlainStart())
-    router.message.register(show_help, Command("help"))
-    router.message.register(show_help, MenuButton("menu.help"))
-    router.message.register(ask_language, Command("language"))
-    router.message.register(ask_language, MenuButton("menu.language"))
-    router.message.register(cancel, Command("cancel"))
+    register_entry(router, show_help, button="menu.help", command="help")
+    register_entry(router, ask_language, button="menu.language", command="language")
+    register_entry(router, cancel, command="cancel")
     router.callback_query.register(choose_language, LanguageChoice.filter())
     return router
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
@@ -38,15 +38,29 @@ def share_phone_keyboard(lang: str) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(keyboard=[[button]], resize_keyboard=True, one_time_keyboard=True)
 
 
-def language_keyboard() -> InlineKeyboardMarkup:
+def inline_keyboard(rows: Sequence[Sequence[tuple[str, CallbackData]]]) -> InlineKeyboardMarkup:
+    """Inline buttons from rows of (label, callback data), the labels already in the
+    person's language."""
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text=text(code, "language_name"),
-                    callback_data=LanguageChoice(code=code).pack(),
-                )
-                for code in LANGUAGES
-            ]
+            [InlineKeyboardButton(text=label, callback_data=data.pack()) for label, data in row]
+            for row in rows
         ]
+    )
+
+
+def choice_keyboard(
+    lang: str,
+    names: Mapping[str, str],
+    values: Iterable[str],
+    data: Callable[[str], CallbackData],
+) -> InlineKeyboardMarkup:
+    """One button a row for each of ``values``, labelled with the text its name keys
+    (``names``), carrying ``data(value)``."""
+    return inline_keyboard([[(text(lang, names[value]), data(value))] for value in values])
+
+
+def language_keyboard() -> InlineKeyboardMarkup:
+    return inline_keyboard(
+        [[(text(code, "language_name"), LanguageChoice(code=code)) for code in LANGUAGES]]
     )

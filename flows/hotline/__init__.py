@@ -7,16 +7,17 @@ district, time; never the caller) for the situation centre's calls by district a
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
+from flows.common.keyboards import choice_keyboard, inline_keyboard
 from flows.context import Limits
 from flows.faq import answer_text, answers, topics
 from flows.faq.handlers import Parser, PlainText
-from flows.filters import MenuButton, StartPayload
+from flows.filters import StartPayload, register_entry
 from flows.hotline.call_scripts import Script, scripts, suggested
 from presentation.i18n import text
 from presentation.keys import OUTCOME_NAMES, TICKET_ACTIONS
@@ -50,30 +51,13 @@ class ScriptStep(CallbackData, prefix="sc"):
 
 
 def ticket_keyboard(lang: str, ticket_id: int, action: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text=text(lang, TICKET_ACTIONS[action]),
-                    callback_data=TicketAction(action=action, ticket=ticket_id).pack(),
-                )
-            ]
-        ]
-    )
-
-
-def _buttons(rows: list[list[tuple[str, ScriptStep]]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [InlineKeyboardButton(text=label, callback_data=data.pack()) for label, data in row]
-            for row in rows
-        ]
-    )
+    label = text(lang, TICKET_ACTIONS[action])
+    return inline_keyboard([[(label, TicketAction(action=action, ticket=ticket_id))]])
 
 
 def _choices(lang: str, found: list[Script], intents: list[str]) -> InlineKeyboardMarkup:
     """Decision-tree scripts first (📋), then FAQ answers to read."""
-    return _buttons(
+    return inline_keyboard(
         [[("📋 " + s.title[lang], ScriptStep(step="script", value=s.id))] for s in found]
         + [
             [(answers(lang)[i]["title"], ScriptStep(step="topic", value=i.removeprefix("faq_")))]
@@ -83,7 +67,7 @@ def _choices(lang: str, found: list[Script], intents: list[str]) -> InlineKeyboa
 
 
 def _district_buttons() -> InlineKeyboardMarkup:
-    return _buttons(
+    return inline_keyboard(
         [
             [(d, ScriptStep(step="district", value=d)) for d in DISTRICTS[i : i + 2]]
             for i in range(0, len(DISTRICTS), 2)
@@ -104,7 +88,7 @@ async def _show_node(
         lines.append("❓ " + node.ask[lang])
         await message.answer(
             "\n\n".join(lines),
-            reply_markup=_buttons(
+            reply_markup=inline_keyboard(
                 [[(o.label[lang], ScriptStep(step="go", value=o.next))] for o in node.options]
             ),
         )
@@ -250,11 +234,8 @@ async def script_pressed(
         await state.update_data(topic=intent)
         await query.message.answer(
             text(lang, "agent.script_read") + "\n\n" + answer_text(lang, intent, limits),
-            reply_markup=_buttons(
-                [
-                    [(text(lang, OUTCOME_NAMES[o]), ScriptStep(step="outcome", value=o))]
-                    for o in OUTCOMES
-                ]
+            reply_markup=choice_keyboard(
+                lang, OUTCOME_NAMES, OUTCOMES, lambda o: ScriptStep(step="outcome", value=o)
             ),
         )
     elif step == "outcome" and value in OUTCOMES:
@@ -282,10 +263,9 @@ async def script_pressed(
 def build_router() -> Router:
     router = Router(name=__name__)
     router.message.register(join, StartPayload("off_"))
-    router.message.register(shift_on, MenuButton("agent_menu.shift_on"))
-    router.message.register(shift_off, MenuButton("agent_menu.shift_off"))
-    router.message.register(start_script, MenuButton("agent_menu.script"))
-    router.message.register(start_script, Command("call"))
+    register_entry(router, shift_on, button="agent_menu.shift_on")
+    register_entry(router, shift_off, button="agent_menu.shift_off")
+    register_entry(router, start_script, button="agent_menu.script", command="call")
     router.callback_query.register(ticket_pressed, TicketAction.filter())
     router.callback_query.register(script_pressed, ScriptStep.filter())
     router.message.register(caller_words, StateFilter(CallScript.words), PlainText())

@@ -6,7 +6,7 @@ from aiogram import Router
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from flows.filters import MenuButton
+from flows.filters import register_entry
 from presentation.i18n import text
 from services.news import NewsError, NewsService
 
@@ -84,7 +84,7 @@ async def choose_district(
 
 def build_router() -> Router:
     router = Router(name=__name__)
-    router.message.register(news_menu, MenuButton("news.menu"))
+    register_entry(router, news_menu, button="news.menu")
     router.callback_query.register(stop, StopNews.filter())
     router.callback_query.register(choose_district, NewsDistrict.filter())
     return router

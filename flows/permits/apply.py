@@ -10,21 +10,22 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot, Router
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import (
-    CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    Message,
-)
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from flows.common.keyboards import main_menu, share_phone_keyboard
-from flows.contacts import own_phone
+from flows.common.keyboards import (
+    choice_keyboard,
+    inline_keyboard,
+    main_menu,
+    share_phone_keyboard,
+)
+from flows.common.steps import took_bin
+from flows.contacts import shared_phone
 from flows.context import BotProfile
-from flows.filters import HasContact, HasDocument, MenuButton
+from flows.filters import HasContact, HasDocument, register_entry
 from presentation.formatting import local_time
 from presentation.i18n import plural, text
 from presentation.keys import (
@@ -49,7 +50,7 @@ from services.permit_applications import (
     window_of,
 )
 from services.permits import PermitError
-from services.validation import InvalidInput, parse_bin
+from services.validation import InvalidInput
 
 MAX_CSV_BYTES = 1_000_000
 SHOWN_BAD_LINES = 10
@@ -67,17 +68,14 @@ class ApplyStep(CallbackData, prefix="ap"):
     value: str = ""
 
 
-def _buttons(rows: list[list[tuple[str, ApplyStep]]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [InlineKeyboardButton(text=label, callback_data=data.pack()) for label, data in row]
-            for row in rows
-        ]
-    )
+def _choices(
+    lang: str, step: str, names: dict[str, str], values: tuple[str, ...]
+) -> InlineKeyboardMarkup:
+    return choice_keyboard(lang, names, values, lambda v: ApplyStep(step=step, value=v))
 
 
 def _head_menu(lang: str) -> InlineKeyboardMarkup:
-    return _buttons(
+    return inline_keyboard(
         [
             [(text(lang, "apply.new"), ApplyStep(step="new"))],
             [(text(lang, "apply.list"), ApplyStep(step="list"))],
@@ -121,12 +119,8 @@ async def start(
 
 
 async def got_bin(message: Message, state: FSMContext, lang: str) -> None:
-    try:
-        bin_ = parse_bin(message.text or "").value
-    except InvalidInput as error:
-        await message.answer(input_error(lang, error.code))
+    if not await took_bin(message, state, lang):
         return
-    await state.update_data(bin=bin_)
     await state.set_state(ApplyForm.phone)
     await message.answer(text(lang, "apply.ask_phone"), reply_markup=share_phone_keyboard(lang))
 
@@ -138,12 +132,14 @@ async def got_phone(
     applications: PermitApplications,
     profile: BotProfile,
 ) -> None:
+    phone = await shared_phone(message, lang)
+    if phone is None:
+        return
     assert message.from_user is not None
+    data = await state.get_data()
     try:
-        phone = own_phone(message)
-        data = await state.get_data()
         organisation = await applications.verify_head(message.from_user.id, data["bin"], phone)
-    except InvalidInput as error:
+    except InvalidInput as error:  # the BIN kept in the form, read again
         await message.answer(input_error(lang, error.code))
         return
     except PermitError as error:
@@ -188,30 +184,20 @@ async def pressed(
         await state.clear()
         await message.answer(
             text(lang, "apply.ask_register"),
-            reply_markup=_buttons(
-                [
-                    [(text(lang, REGISTER_NAMES[r]), ApplyStep(step="register", value=r))]
-                    for r in REGISTERS
-                ]
-            ),
+            reply_markup=_choices(lang, "register", REGISTER_NAMES, REGISTERS),
         )
     elif step == "register" and callback_data.value in REGISTERS:
         await state.update_data(register=callback_data.value)
         await message.answer(
             text(lang, "apply.ask_purpose"),
-            reply_markup=_buttons(
-                [
-                    [(text(lang, PURPOSE_NAMES[p]), ApplyStep(step="purpose", value=p))]
-                    for p in PURPOSES
-                ]
-            ),
+            reply_markup=_choices(lang, "purpose", PURPOSE_NAMES, PURPOSES),
         )
     elif step == "purpose" and callback_data.value in PURPOSES:
         await state.update_data(purpose=callback_data.value)
         await state.set_state(ApplyForm.window)
         await message.answer(
             plural(lang, "apply.ask_window", MAX_WINDOW_DAYS),
-            reply_markup=_buttons(
+            reply_markup=inline_keyboard(
                 [
                     [
                         (text(lang, "apply.days", days=d), ApplyStep(step="days", value=str(d)))
@@ -294,7 +280,7 @@ async def _take_items(
             people=plural(lang, "apply.people", people),
             vehicles=plural(lang, "apply.vehicles", vehicles),
         ),
-        reply_markup=_buttons(
+        reply_markup=inline_keyboard(
             [
                 [
                     (text(lang, "apply.submit"), ApplyStep(step="submit")),
@@ -419,8 +405,7 @@ def build_entry_router() -> Router:
     """The button, the command and the form's buttons: before the other flows, so they
     work in the middle of another flow's question."""
     router = Router(name=__name__ + ".entry")
-    router.message.register(start, MenuButton("citizen_menu.apply"))
-    router.message.register(start, Command("apply"))
+    register_entry(router, start, button="citizen_menu.apply", command="apply")
     router.callback_query.register(pressed, ApplyStep.filter())
     return router
 

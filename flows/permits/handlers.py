@@ -7,12 +7,13 @@ import re
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message
 
-from flows.filters import MenuButton, StartPayload
+from flows.common.steps import sender_lookup
+from flows.filters import StartPayload, register_entry
 from presentation.formatting import local_time
 from presentation.i18n import label, text
 from presentation.keys import (
@@ -68,9 +69,8 @@ async def join_as_officer(
 async def start_check(
     message: Message, state: FSMContext, lang: str, permits: PermitService
 ) -> None:
-    assert message.from_user is not None
-    if await permits.officer_role(message.from_user.id) is None:
-        await message.answer(text(lang, "permit.not_officer"))
+    refusal = text(lang, "permit.not_officer")
+    if await sender_lookup(message, permits.officer_role, refusal) is None:
         return
     await state.set_state(PermitQuery.value)
     await message.answer(text(lang, "permit.ask"))
@@ -85,11 +85,10 @@ async def check(
 ) -> None:
     """One check by an officer; the state stays, so the next car can follow at once. A
     checkpoint officer checks the roadblock register, police the city one."""
-    assert message.from_user is not None
-    role = await permits.officer_role(message.from_user.id)
+    role = await sender_lookup(message, permits.officer_role, text(lang, "permit.not_officer"))
     if role is None:
-        await message.answer(text(lang, "permit.not_officer"))
         return
+    assert message.from_user is not None
     register = REGISTER_OF_ROLE[role]
     raw = (message.text or "").strip()
     if not await quotas.allow("permit-check", f"officer:{message.from_user.id}"):
@@ -118,11 +117,10 @@ async def my_permit(
     citizens: CitizenService,
     city_tz: ZoneInfo,
 ) -> None:
-    assert message.from_user is not None
-    iin = await citizens.iin_of(message.from_user.id)
+    iin = await sender_lookup(message, citizens.iin_of, text(lang, "permit.mine_unlinked"))
     if iin is None:
-        await message.answer(text(lang, "permit.mine_unlinked"))
         return
+    assert message.from_user is not None
     result = await permits.check_iin(iin, at=message.date, actor=f"tg:{message.from_user.id}")
     await message.answer(permit_text(result, lang, city_tz))
 
@@ -132,8 +130,7 @@ def build_officer_router() -> Router:
     works in the middle of another flow's question."""
     router = Router(name=__name__ + ".officer")
     router.message.register(join_as_officer, StartPayload("off_"))
-    router.message.register(start_check, MenuButton("staff_menu.permit"))
-    router.message.register(start_check, Command("check"))
+    register_entry(router, start_check, button="staff_menu.permit", command="check")
     return router
 
 
@@ -147,6 +144,5 @@ def build_officer_query_router() -> Router:
 
 def build_citizen_router() -> Router:
     router = Router(name=__name__ + ".citizen")
-    router.message.register(my_permit, MenuButton("citizen_menu.permit"))
-    router.message.register(my_permit, Command("permit"))
+    register_entry(router, my_permit, button="citizen_menu.permit", command="permit")
     return router

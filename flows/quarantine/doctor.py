@@ -8,14 +8,15 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from flows.common.keyboards import main_menu
+from flows.common.steps import parsed_text
 from flows.context import BotLinks, BotProfile
-from flows.filters import MenuButton, StartPayload
+from flows.filters import StartPayload, register_entry
 from flows.quarantine.alerts import KIND_NAMES, AlertAction, alert_keyboard, alert_text
 from flows.quarantine.keyboards import EnrolSkip, skip_keyboard
 from presentation.formatting import local_time
@@ -144,15 +145,11 @@ async def got_iin(
     quarantine: QuarantineService,
     links: BotLinks,
 ) -> None:
-    try:
-        iin = parse_iin(message.text or "").value
-    except InvalidInput as error:
-        await message.answer(
-            input_error(lang, error.code), reply_markup=skip_keyboard(lang, "iin")
-        )
+    iin = await parsed_text(message, lang, parse_iin, skip_keyboard(lang, "iin"))
+    if iin is None:
         return
     await message.delete()  # the IIN should not stay in the chat history
-    await _finish(message, state, lang, quarantine, links, iin)
+    await _finish(message, state, lang, quarantine, links, iin.value)
 
 
 async def skip(
@@ -265,10 +262,8 @@ async def alert_pressed(
 def build_router() -> Router:
     router = Router(name=__name__)
     router.message.register(join, StartPayload("doc_"))
-    router.message.register(start_enrolment, MenuButton("doctor_menu.enrol"))
-    router.message.register(start_enrolment, Command("enrol"))
-    router.message.register(my_cases, MenuButton("doctor_menu.cases"))
-    router.message.register(my_cases, Command("cases"))
+    register_entry(router, start_enrolment, button="doctor_menu.enrol", command="enrol")
+    register_entry(router, my_cases, button="doctor_menu.cases", command="cases")
     router.message.register(got_end, StateFilter(Enrol.end))
     router.message.register(got_home, StateFilter(Enrol.home))
     router.message.register(got_iin, StateFilter(Enrol.iin))

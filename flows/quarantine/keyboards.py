@@ -1,13 +1,9 @@
 from __future__ import annotations
 
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import (
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    KeyboardButton,
-    ReplyKeyboardMarkup,
-)
+from aiogram.types import InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
 
+from flows.common.keyboards import inline_keyboard
 from presentation.i18n import text
 
 
@@ -24,31 +20,26 @@ class EnrolSkip(CallbackData, prefix="qe"):
 
 
 def consent_keyboard(lang: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
+    return inline_keyboard(
+        [
             [
-                InlineKeyboardButton(
-                    text=text(lang, "quarantine.agree"),
-                    callback_data=Consent(answer="agree").pack(),
-                ),
-                InlineKeyboardButton(
-                    text=text(lang, "quarantine.decline"),
-                    callback_data=Consent(answer="decline").pack(),
-                ),
+                (text(lang, "quarantine.agree"), Consent(answer="agree")),
+                (text(lang, "quarantine.decline"), Consent(answer="decline")),
             ]
         ]
     )
 
 
 def home_here_keyboard(lang: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text=text(lang, "quarantine.home_here"),
-                    callback_data=HomeChoice(answer="here").pack(),
-                )
-            ]
+    return inline_keyboard([[(text(lang, "quarantine.home_here"), HomeChoice(answer="here"))]])
+
+
+def home_confirm_keyboard(lang: str) -> InlineKeyboardMarkup:
+    """Is the place the patient shared their home? One answer a row."""
+    return inline_keyboard(
+        [
+            [(text(lang, "quarantine.home_yes"), HomeChoice(answer="yes"))],
+            [(text(lang, "quarantine.home_no"), HomeChoice(answer="no"))],
         ]
     )
 
@@ -64,12 +55,4 @@ def phone_keyboard(lang: str) -> ReplyKeyboardMarkup:
 
 
 def skip_keyboard(lang: str, step: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text=text(lang, "doctor.skip"), callback_data=EnrolSkip(step=step).pack()
-                )
-            ]
-        ]
-    )
+    return inline_keyboard([[(text(lang, "doctor.skip"), EnrolSkip(step=step))]])

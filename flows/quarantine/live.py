@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ import asyncpg
 from aiogram import Bot
 from aiogram.types import Message
 
+from presentation.i18n import text
 from services.db import is_unavailable
 from services.metrics import Metrics
 from services.quarantine import INDEFINITE_LIVE_PERIOD, Fix, IngestReport, QuarantineService
@@ -82,6 +84,22 @@ def fix_from(message: Message, *, edited: bool) -> Fix | None:
     return fix_from_raw(
         message.model_dump(by_alias=True, exclude_none=True, mode="json"), edited=edited
     )
+
+
+async def live_share_start(
+    message: Message, lang: str, one_off: str, plausible: Callable[[Fix], bool]
+) -> tuple[Fix, datetime] | None:
+    """The first fix of a live share and when the share ends; None once the sender is
+    told ``one_off`` (a location sent once, which nobody follows) or that the place is
+    not one a phone could report (``plausible`` says no)."""
+    fix = fix_from(message, edited=False)
+    if fix is None or fix.live_until is None:
+        await message.answer(one_off)
+        return None
+    if not plausible(fix):
+        await message.answer(text(lang, "errors.location.range"))
+        return None
+    return fix, fix.live_until
 
 
 class LiveIngest:

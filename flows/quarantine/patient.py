@@ -14,9 +14,10 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, ReplyKeyboardRemove
 
 from flows.common.keyboards import main_menu
-from flows.contacts import own_phone
+from flows.common.steps import sender_lookup
+from flows.contacts import shared_phone
 from flows.context import BotProfile, Limits
-from flows.filters import HasContact, HasLocation, MenuButton, StartPayload
+from flows.filters import HasContact, HasLocation, StartPayload, register_entry
 from flows.quarantine.keyboards import (
     Consent,
     HomeChoice,
@@ -24,13 +25,11 @@ from flows.quarantine.keyboards import (
     home_here_keyboard,
     phone_keyboard,
 )
-from flows.quarantine.live import LiveIngest, fix_from
+from flows.quarantine.live import LiveIngest, fix_from, live_share_start
 from presentation.formatting import local_time
 from presentation.i18n import text
-from presentation.keys import input_error
 from presentation.rules import HOME_RADIUS, days, silence
 from services.quarantine import Case, QuarantineError, QuarantineService, validate_fix
-from services.validation import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -124,15 +123,9 @@ async def got_phone(
     message: Message, state: FSMContext, lang: str, quarantine: QuarantineService
 ) -> None:
     assert message.from_user is not None
-    try:
-        phone = own_phone(message)
-    except InvalidInput as error:
-        answer = (
-            text(lang, "quarantine.not_own_contact")
-            if error.code == "not_own_contact"
-            else input_error(lang, error.code)
-        )
-        await message.answer(answer, reply_markup=phone_keyboard(lang))
+    not_own = text(lang, "quarantine.not_own_contact")
+    phone = await shared_phone(message, lang, phone_keyboard(lang), not_own)
+    if phone is None:
         return
     await quarantine.set_phone(message.from_user.id, phone)
     case = await quarantine.case_of_patient(message.from_user.id)
@@ -165,16 +158,14 @@ async def got_location(
     if case is None or not case.consented:
         await message.answer(text(lang, "quarantine.not_enrolled"))
         return
-    fix = fix_from(message, edited=False)
-    if fix is None or fix.live_until is None:
-        await message.answer(text(lang, "quarantine.static_location"))
+    one_off = text(lang, "quarantine.static_location")
+    started = await live_share_start(message, lang, one_off, validate_fix)
+    if started is None:
         return
-    if not validate_fix(fix):
-        await message.answer(text(lang, "errors.location.range"))
-        return
+    fix, until = started
     await live_ingest.submit(fix)
     await message.answer(
-        text(lang, "quarantine.live_received", until=local_time(fix.live_until, city_tz)),
+        text(lang, "quarantine.live_received", until=local_time(until, city_tz)),
         reply_markup=ReplyKeyboardRemove(),
     )
 
@@ -217,10 +208,9 @@ async def home_choice(
 async def my_quarantine(
     message: Message, lang: str, quarantine: QuarantineService, city_tz: ZoneInfo
 ) -> None:
-    assert message.from_user is not None
-    case = await quarantine.case_of_patient(message.from_user.id)
+    refusal = text(lang, "quarantine.not_enrolled")
+    case = await sender_lookup(message, quarantine.case_of_patient, refusal)
     if case is None:
-        await message.answer(text(lang, "quarantine.not_enrolled"))
         return
     never = text(lang, "quarantine.never")
     await message.answer(
@@ -262,7 +252,7 @@ def build_router() -> Router:
     router.message.register(phone_expected, StateFilter(Joining.phone))
     router.edited_message.register(live_edit, HasLocation())
     router.callback_query.register(home_choice, HomeChoice.filter())
-    router.message.register(my_quarantine, MenuButton("quarantine_menu.status"))
-    router.message.register(how_to_share, MenuButton("quarantine_menu.share"))
+    register_entry(router, my_quarantine, button="quarantine_menu.status")
+    register_entry(router, how_to_share, button="quarantine_menu.share")
     router.my_chat_member.register(membership)
     return router

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Unpack
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
-from aiogram.filters import Command, StateFilter
+from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -20,19 +20,17 @@ from aiogram.types import (
 
 from flows.checkin.scan import process_scan
 from flows.common.keyboards import main_menu, share_phone_keyboard
-from flows.contacts import own_phone
-from flows.context import BotLinks, BotProfile
-from flows.filters import HasContact, MenuButton
+from flows.common.steps import parsed_text, pressed
+from flows.contacts import shared_phone
+from flows.context import BotContext, BotLinks, BotProfile
+from flows.filters import HasContact, register_entry
 from flows.status.describe import pass_button, send_status
 from presentation.formatting import local_clock
 from presentation.i18n import text
-from presentation.keys import input_error
 from services.citizens import CitizenService, LinkOutcome, mask_iin
-from services.disputes import DisputeError, DisputeService
+from services.disputes import DisputeError
 from services.status import StatusService
-from services.validation import InvalidInput, parse_iin
-from services.venues import VenueService
-from services.visits import VisitService
+from services.validation import parse_iin
 
 
 class SignUp(StatesGroup):
@@ -115,15 +113,9 @@ async def my_status(
 
 
 async def got_contact(message: Message, state: FSMContext, lang: str) -> None:
-    try:
-        phone = own_phone(message)
-    except InvalidInput as error:
-        answer = (
-            text(lang, "signup.not_own_contact")
-            if error.code == "not_own_contact"
-            else input_error(lang, error.code)
-        )
-        await message.answer(answer, reply_markup=share_phone_keyboard(lang))
+    not_own = text(lang, "signup.not_own_contact")
+    phone = await shared_phone(message, lang, share_phone_keyboard(lang), not_own)
+    if phone is None:
         return
     await state.update_data(phone=phone)
     await state.set_state(SignUp.iin)
@@ -136,34 +128,11 @@ async def phone_expected(message: Message, lang: str) -> None:
     )
 
 
-@dataclass(frozen=True)
-class _Linking:
-    """What finishing a link needs, gathered from the handler's injected services."""
-
-    citizens: CitizenService
-    statuses: StatusService
-    venues: VenueService
-    visits: VisitService
-    profile: BotProfile
-    city_tz: ZoneInfo
-
-
 async def got_iin(
-    message: Message,
-    state: FSMContext,
-    lang: str,
-    citizens: CitizenService,
-    statuses: StatusService,
-    venues: VenueService,
-    visits: VisitService,
-    profile: BotProfile,
-    city_tz: ZoneInfo,
+    message: Message, state: FSMContext, lang: str, **context: Unpack[BotContext]
 ) -> None:
-    deps = _Linking(citizens, statuses, venues, visits, profile, city_tz)
-    try:
-        iin = parse_iin(message.text or "")
-    except InvalidInput as error:
-        await message.answer(input_error(lang, error.code))
+    iin = await parsed_text(message, lang, parse_iin)
+    if iin is None:
         return
     await state.update_data(iin=iin.value)
     if iin.needs_confirmation:
@@ -174,7 +143,7 @@ async def got_iin(
         )
         return
     assert message.from_user is not None
-    await _link(message, state, lang, deps, move=False, user_id=message.from_user.id)
+    await _link(message, state, lang, context, move=False, user_id=message.from_user.id)
 
 
 async def answered(
@@ -182,43 +151,39 @@ async def answered(
     callback_data: Answer,
     state: FSMContext,
     lang: str,
-    citizens: CitizenService,
-    statuses: StatusService,
-    venues: VenueService,
-    visits: VisitService,
-    profile: BotProfile,
-    city_tz: ZoneInfo,
+    **context: Unpack[BotContext],
 ) -> None:
     """Yes or no to "is the IIN right?" (step "date") or "move the IIN here?" ("move")."""
-    await query.answer()
-    assert isinstance(query.message, Message)
+    message = await pressed(query)
     if not callback_data.yes and callback_data.step == "date":
         await state.set_state(SignUp.iin)
-        await query.message.answer(text(lang, "signup.ask_iin"))
+        await message.answer(text(lang, "signup.ask_iin"))
         return
     if not callback_data.yes:
         await state.clear()
-        await query.message.answer(
-            text(lang, "cancel.done"), reply_markup=main_menu(lang, profile.menu)
+        await message.answer(
+            text(lang, "cancel.done"), reply_markup=main_menu(lang, context["profile"].menu)
         )
         return
-    deps = _Linking(citizens, statuses, venues, visits, profile, city_tz)
     move = callback_data.step == "move"
-    await _link(query.message, state, lang, deps, move=move, user_id=query.from_user.id)
+    await _link(message, state, lang, context, move=move, user_id=query.from_user.id)
 
 
 async def _link(
     message: Message,
     state: FSMContext,
     lang: str,
-    deps: _Linking,
+    context: BotContext,
     *,
     move: bool,
     user_id: int,
 ) -> None:
+    """Link the IIN and phone the form holds to the Telegram account; once linked, resume
+    the scan that waited, else show the status. The handlers that finish the form (an IIN
+    typed, a yes pressed) take the bot's whole context (``**context``) to pass it here."""
     data = await state.get_data()
-    result = await deps.citizens.link(user_id, data["iin"], data["phone"], move=move)
-    menu = main_menu(lang, deps.profile.menu)
+    result = await context["citizens"].link(user_id, data["iin"], data["phone"], move=move)
+    menu = main_menu(lang, context["profile"].menu)
     if result.outcome is LinkOutcome.TAKEN:
         await state.set_state(SignUp.confirm_move)
         await message.answer(
@@ -233,7 +198,7 @@ async def _link(
     if result.outcome is LinkOutcome.RATE_LIMITED:
         await state.clear()
         assert result.retry_at is not None
-        until = local_clock(result.retry_at, deps.city_tz)
+        until = local_clock(result.retry_at, context["city_tz"])
         await message.answer(text(lang, "signup.rate_limited", time=until), reply_markup=menu)
         return
     if result.outcome is LinkOutcome.OTHER_IIN:
@@ -253,18 +218,18 @@ async def _link(
             result.iin,
             user_id=user_id,
             lang=lang,
-            venues=deps.venues,
-            visits=deps.visits,
-            profile=deps.profile,
-            city_tz=deps.city_tz,
+            venues=context["venues"],
+            visits=context["visits"],
+            profile=context["profile"],
+            city_tz=context["city_tz"],
         )
         return
     await send_status(
         message,
-        await deps.statuses.status(result.iin),
+        await context["statuses"].status(result.iin),
         result.iin,
         lang=lang,
-        city_tz=deps.city_tz,
+        city_tz=context["city_tz"],
         menu=menu,
     )
 
@@ -313,21 +278,21 @@ async def _open_dispute(
     reference: str | None,
     state: FSMContext,
     lang: str,
-    citizens: CitizenService,
-    statuses: StatusService,
-    disputes: DisputeService,
-    profile: BotProfile,
+    context: BotContext,
 ) -> None:
+    """Open the dispute the form holds; the handlers that end the form (a reference
+    typed, "skip" pressed) pass the bot's whole context (``**context``)."""
     data = await state.get_data()
     await state.clear()
-    menu = main_menu(lang, profile.menu)
-    iin = await citizens.iin_of(user_id)
+    menu = main_menu(lang, context["profile"].menu)
+    iin = await context["citizens"].iin_of(user_id)
     if iin is None:
         await message.answer(text(lang, "status.not_linked"), reply_markup=menu)
         return
-    shown = (await statuses.status(iin)).colour.value
+    shown = (await context["statuses"].status(iin)).colour.value
+    claim = data.get("claim", "")
     try:
-        dispute_id = await disputes.open(user_id, iin, shown, data.get("claim", ""), reference)
+        dispute_id = await context["disputes"].open(user_id, iin, shown, claim, reference)
     except DisputeError as error:
         key = "dispute.too_many" if error.code == "dispute.too_many" else "dispute.bad_claim"
         await message.answer(text(lang, key), reply_markup=menu)
@@ -336,59 +301,25 @@ async def _open_dispute(
 
 
 async def got_reference(
-    message: Message,
-    state: FSMContext,
-    lang: str,
-    citizens: CitizenService,
-    statuses: StatusService,
-    disputes: DisputeService,
-    profile: BotProfile,
+    message: Message, state: FSMContext, lang: str, **context: Unpack[BotContext]
 ) -> None:
     assert message.from_user is not None
-    await _open_dispute(
-        message,
-        message.from_user.id,
-        (message.text or "")[:100],
-        state,
-        lang,
-        citizens,
-        statuses,
-        disputes,
-        profile,
-    )
+    reference = (message.text or "")[:100]
+    await _open_dispute(message, message.from_user.id, reference, state, lang, context)
 
 
 async def skip_reference(
-    query: CallbackQuery,
-    state: FSMContext,
-    lang: str,
-    citizens: CitizenService,
-    statuses: StatusService,
-    disputes: DisputeService,
-    profile: BotProfile,
+    query: CallbackQuery, state: FSMContext, lang: str, **context: Unpack[BotContext]
 ) -> None:
-    await query.answer()
-    assert isinstance(query.message, Message)
-    await _open_dispute(
-        query.message,
-        query.from_user.id,
-        None,
-        state,
-        lang,
-        citizens,
-        statuses,
-        disputes,
-        profile,
-    )
+    message = await pressed(query)
+    await _open_dispute(message, query.from_user.id, None, state, lang, context)
 
 
 def build_router() -> Router:
     router = Router(name=__name__)
-    router.message.register(my_status, Command("status"))
-    router.message.register(my_status, MenuButton("citizen_menu.status"))
-    router.message.register(unlink, Command("unlink"))
-    router.message.register(start_dispute, MenuButton("citizen_menu.dispute"))
-    router.message.register(start_dispute, Command("dispute"))
+    register_entry(router, my_status, button="citizen_menu.status", command="status")
+    register_entry(router, unlink, command="unlink")
+    register_entry(router, start_dispute, button="citizen_menu.dispute", command="dispute")
     router.message.register(got_contact, StateFilter(SignUp.phone), HasContact())
     router.message.register(phone_expected, StateFilter(SignUp.phone))
     router.message.register(got_iin, StateFilter(SignUp.iin))

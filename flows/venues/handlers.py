@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.filters import StateFilter
 
-from flows.filters import HasContact, MenuButton, StartPayload
+from flows.filters import HasContact, StartPayload, register_entry
 from flows.venues.manage import (
     got_capacity_number,
     got_head_phone,
@@ -44,19 +44,18 @@ from flows.venues.shared import (
     VerifyForm,
 )
 from flows.venues.staff_checkin import (
-    staff_checkin_iin,
     staff_checkin_venue,
-    staff_checkout_iin,
     start_staff_checkin,
+    visitor_iin,
 )
 
 
 def build_router() -> Router:
     router = Router(name=__name__)
     router.message.register(join_by_invite, StartPayload("staff_"))
-    router.message.register(start_registration, MenuButton("staff_menu.register"))
-    router.message.register(my_venues, MenuButton("staff_menu.venues"))
-    router.message.register(start_staff_checkin, MenuButton("staff_menu.checkin"))
+    register_entry(router, start_registration, button="staff_menu.register")
+    register_entry(router, my_venues, button="staff_menu.venues")
+    register_entry(router, start_staff_checkin, button="staff_menu.checkin")
     router.message.register(got_bin, StateFilter(VenueForm.bin))
     router.message.register(got_name, StateFilter(VenueForm.name))
     router.callback_query.register(
@@ -71,8 +70,7 @@ def build_router() -> Router:
     router.callback_query.register(skip_step, Pick.filter(), PickAction("skip"))
     router.callback_query.register(staff_checkin_venue, Pick.filter(), PickAction("checkin"))
     router.callback_query.register(venue_action, Pick.filter())
-    router.message.register(staff_checkin_iin, StateFilter(StaffCheckIn.iin))
-    router.message.register(staff_checkout_iin, StateFilter(CheckOutForm.iin))
+    router.message.register(visitor_iin, StateFilter(StaffCheckIn.iin, CheckOutForm.iin))
     router.message.register(got_head_phone, StateFilter(VerifyForm.phone), HasContact())
     router.message.register(head_phone_expected, StateFilter(VerifyForm.phone))
     router.message.register(got_capacity_number, StateFilter(CapacityForm.number))

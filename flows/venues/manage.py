@@ -17,7 +17,8 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu, share_phone_keyboard
-from flows.contacts import own_phone
+from flows.common.steps import pressed
+from flows.contacts import shared_phone
 from flows.context import BotLinks, BotProfile
 from flows.venues.shared import (
     AutoCheckoutForm,
@@ -34,9 +35,8 @@ from flows.venues.shared import (
     venue_chooser,
 )
 from presentation.i18n import plural, text
-from presentation.keys import CAPACITY_POLICIES, VENUE_ACTIONS, input_error, venue_error
+from presentation.keys import CAPACITY_POLICIES, VENUE_ACTIONS, venue_error
 from presentation.rendering import hourly_chart
-from services.validation import InvalidInput
 from services.venues import (
     LookupAccess,
     Venue,
@@ -85,9 +85,7 @@ async def venue_action(
     city_tz: ZoneInfo,
     state: FSMContext,
 ) -> None:
-    await query.answer()
-    assert isinstance(query.message, Message)
-    message = query.message
+    message = await pressed(query)
     role = await venues.role(callback_data.venue_id, query.from_user.id)
     if role is None:
         await message.answer(text(lang, "errors_venue.not_found"))
@@ -261,12 +259,8 @@ async def got_head_phone(
     phone on the register for the venue's BIN (as for permit applications)."""
     assert message.from_user is not None
     venue_id = (await state.get_data())["venue_id"]
-    try:
-        phone = own_phone(message)
-    except InvalidInput as error:
-        await message.answer(
-            input_error(lang, error.code), reply_markup=share_phone_keyboard(lang)
-        )
+    phone = await shared_phone(message, lang, share_phone_keyboard(lang))
+    if phone is None:
         return
     await state.clear()
     menu = main_menu(lang, profile.menu)

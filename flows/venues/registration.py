@@ -3,7 +3,8 @@ capacity, closing time, entrances), then its QR codes and posters."""
 
 from __future__ import annotations
 
-from aiogram import Bot
+from typing import Unpack
+
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     CallbackQuery,
@@ -16,7 +17,8 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu
-from flows.context import BotLinks, BotProfile
+from flows.common.steps import pressed, took_bin
+from flows.context import BotContext
 from flows.venues.shared import (
     AutoCheckoutForm,
     Pick,
@@ -28,13 +30,12 @@ from flows.venues.shared import (
 )
 from presentation.i18n import text
 from presentation.keys import CATEGORY_NAMES, input_error, venue_error
-from services.validation import InvalidInput, parse_bin, parse_coordinates
+from services.validation import InvalidInput, parse_coordinates
 from services.venues import (
     AUTO_CHECKOUT_DEFAULT_MINUTES,
     CATEGORIES,
     NewVenue,
     VenueError,
-    VenueService,
 )
 
 
@@ -71,12 +72,8 @@ async def start_registration(message: Message, state: FSMContext, lang: str) -> 
 
 
 async def got_bin(message: Message, state: FSMContext, lang: str) -> None:
-    try:
-        bin_ = parse_bin(message.text or "")
-    except InvalidInput as error:
-        await message.answer(input_error(lang, error.code))
+    if not await took_bin(message, state, lang):
         return
-    await state.update_data(bin=bin_.value)
     await state.set_state(VenueForm.name)
     await message.answer(text(lang, "venue.ask_name"))
 
@@ -103,14 +100,13 @@ async def got_name(message: Message, state: FSMContext, lang: str) -> None:
 async def got_category(
     query: CallbackQuery, callback_data: Pick, state: FSMContext, lang: str
 ) -> None:
-    await query.answer()
-    assert isinstance(query.message, Message)
+    message = await pressed(query)
     if callback_data.value not in CATEGORIES:
-        await query.message.answer(text(lang, "errors_venue.category"))
+        await message.answer(text(lang, "errors_venue.category"))
         return
     await state.update_data(category=callback_data.value)
     await state.set_state(VenueForm.address)
-    await query.message.answer(text(lang, "venue.ask_address"))
+    await message.answer(text(lang, "venue.ask_address"))
 
 
 async def category_expected(message: Message, lang: str) -> None:
@@ -181,45 +177,33 @@ async def skip_step(
     callback_data: Pick,
     state: FSMContext,
     lang: str,
-    bot: Bot,
-    venues: VenueService,
-    links: BotLinks,
-    profile: BotProfile,
+    **context: Unpack[BotContext],
 ) -> None:
-    await query.answer()
-    assert isinstance(query.message, Message)
+    message = await pressed(query)
     current = await state.get_state()
     if callback_data.value == "capacity" and current == VenueForm.capacity.state:
         await state.update_data(capacity=None)
-        await _ask_auto_checkout(query.message, state, lang)
+        await _ask_auto_checkout(message, state, lang)
     elif callback_data.value == "auto_checkout" and current == VenueForm.auto_checkout.state:
         await state.update_data(auto_checkout=AUTO_CHECKOUT_DEFAULT_MINUTES)
-        await _ask_entrances(query.message, state, lang)
+        await _ask_entrances(message, state, lang)
     elif callback_data.value == "auto_checkout" and current == AutoCheckoutForm.time.state:
         venue_id = (await state.get_data())["venue_id"]
         await set_auto_checkout(
-            query.message,
+            message,
             query.from_user.id,
             venue_id,
             AUTO_CHECKOUT_DEFAULT_MINUTES,
             state,
             lang,
-            venues,
+            context["venues"],
         )
     elif callback_data.value == "entrances" and current == VenueForm.entrances.state:
-        await _register(
-            query.message, query.from_user.id, [], state, lang, bot, venues, links, profile
-        )
+        await _register(message, query.from_user.id, [], state, lang, context)
 
 
 async def got_entrances(
-    message: Message,
-    state: FSMContext,
-    lang: str,
-    bot: Bot,
-    venues: VenueService,
-    links: BotLinks,
-    profile: BotProfile,
+    message: Message, state: FSMContext, lang: str, **context: Unpack[BotContext]
 ) -> None:
     names = [n.strip() for n in (message.text or "").split(",") if n.strip()]
     if (
@@ -231,7 +215,7 @@ async def got_entrances(
         await message.answer(text(lang, "venue.entrances_invalid"))
         return
     assert message.from_user is not None
-    await _register(message, message.from_user.id, names, state, lang, bot, venues, links, profile)
+    await _register(message, message.from_user.id, names, state, lang, context)
 
 
 async def _register(
@@ -240,12 +224,12 @@ async def _register(
     entrances: list[str],
     state: FSMContext,
     lang: str,
-    bot: Bot,
-    venues: VenueService,
-    links: BotLinks,
-    profile: BotProfile,
+    context: BotContext,
 ) -> None:
+    """Register the venue the form holds and send its codes; the two handlers that end
+    the form (the entrances typed, the step skipped) pass the bot's whole context."""
     data = await state.get_data()
+    venues = context["venues"]
     try:
         venue = await venues.register(
             NewVenue(
@@ -267,6 +251,6 @@ async def _register(
     await state.clear()
     await message.answer(
         text(lang, "venue.registered", venue=venue.name),
-        reply_markup=main_menu(lang, profile.menu),
+        reply_markup=main_menu(lang, context["profile"].menu),
     )
-    await send_codes(message, venue, await venues.codes(venue.id), lang, links)
+    await send_codes(message, venue, await venues.codes(venue.id), lang, context["links"])

@@ -11,6 +11,7 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu
+from flows.common.steps import parsed_text, pressed
 from flows.context import BotProfile
 from flows.venues.shared import (
     Pick,
@@ -19,9 +20,9 @@ from flows.venues.shared import (
     venue_chooser,
 )
 from presentation.i18n import text
-from presentation.keys import COLOUR_NAMES, input_error
+from presentation.keys import COLOUR_NAMES
 from services.quotas import LookupQuotas
-from services.validation import InvalidInput, parse_iin
+from services.validation import parse_iin
 from services.venues import (
     LookupAccess,
     LookupRefused,
@@ -67,13 +68,12 @@ async def _ask_checkin_iin(
 async def staff_checkin_venue(
     query: CallbackQuery, callback_data: Pick, state: FSMContext, lang: str, venues: VenueService
 ) -> None:
-    await query.answer()
-    assert isinstance(query.message, Message)
+    message = await pressed(query)
     if await venues.role(callback_data.venue_id, query.from_user.id) is None:
-        await query.message.answer(text(lang, "staff_checkin.not_staff"))
+        await message.answer(text(lang, "staff_checkin.not_staff"))
         return
     venue = await venues.venue(callback_data.venue_id)
-    await _ask_checkin_iin(query.message, query.from_user.id, venue, state, lang, venues)
+    await _ask_checkin_iin(message, query.from_user.id, venue, state, lang, venues)
 
 
 async def _may_look_up(
@@ -123,10 +123,8 @@ async def _staff_look_up(
     look-up this staff member may make at the chosen venue now. (IIN, venue, staff) or
     None, the person told why."""
     assert message.from_user is not None
-    try:
-        iin = parse_iin(message.text or "")
-    except InvalidInput as error:
-        await message.answer(input_error(lang, error.code))
+    iin = await parsed_text(message, lang, parse_iin)
+    if iin is None:
         return None
     staff = message.from_user.id
     venue_id = (await state.get_data())["venue_id"]
@@ -136,30 +134,42 @@ async def _staff_look_up(
     return None if venue is None else (iin.value, venue, staff)
 
 
-async def staff_checkin_iin(
+async def visitor_iin(
     message: Message,
     state: FSMContext,
+    raw_state: str | None,
     lang: str,
     venues: VenueService,
     visits: VisitService,
     quotas: LookupQuotas,
 ) -> None:
-    """The staff member sees the colour and the decision, never a name; for a person
-    checked in at another venue, only that (not where, nor the colour)."""
-    key = "staff_checkin.not_staff"
+    """A staff member typed a visitor's IIN: check them in (the StaffCheckIn form) or out
+    (CheckOutForm) at the chosen venue. Either is a look-up of the person: allowed,
+    limited and audited alike."""
+    checking_in = raw_state == StaffCheckIn.iin.state
+    key = "staff_checkin.not_staff" if checking_in else "staff_checkout.not_staff"
     asked = await _staff_look_up(message, state, lang, venues, quotas, key)
     if asked is None:
         return
     iin, venue, staff = asked
     try:
-        result = await visits.staff_check_in(iin, venue, staff_tg_user_id=staff)
+        if checking_in:
+            reply = await _check_in(lang, visits, iin, venue, staff)
+        else:
+            reply = await _check_out(lang, visits, iin, venue, staff)
     except LookupRefused as refused:  # changed since the look above
         await state.clear()
         await message.answer(refused_text(lang, refused.access, venue, key))
         return
+    await message.answer(reply)
+
+
+async def _check_in(lang: str, visits: VisitService, iin: str, venue: Venue, staff: int) -> str:
+    """The staff member sees the colour and the decision, never a name; for a person
+    checked in at another venue, only that (not where, nor the colour)."""
+    result = await visits.staff_check_in(iin, venue, staff_tg_user_id=staff)
     if result.outcome is CheckIn.ELSEWHERE:
-        await message.answer(text(lang, "staff_checkin.elsewhere"))
-        return
+        return text(lang, "staff_checkin.elsewhere")
     colour = text(lang, COLOUR_NAMES[result.status.colour])
     outcome_key = {
         CheckIn.ADMITTED: "staff_checkin.admit",
@@ -168,33 +178,15 @@ async def staff_checkin_iin(
         CheckIn.FULL: "staff_checkin.full",
     }[result.outcome]
     marker = {"red": "🔴", "yellow": "🟡", "green": "🟢", "blue": "🔵"}[result.status.colour.value]
-    await message.answer(f"{marker} {text(lang, outcome_key, colour=colour)}")
+    return f"{marker} {text(lang, outcome_key, colour=colour)}"
 
 
-async def staff_checkout_iin(
-    message: Message,
-    state: FSMContext,
-    lang: str,
-    venues: VenueService,
-    visits: VisitService,
-    quotas: LookupQuotas,
-) -> None:
-    """Close one visitor's stay at the chosen venue. Whether a person is inside is a
-    look-up of them: allowed, limited and audited as a check-in by IIN is."""
-    key = "staff_checkout.not_staff"
-    asked = await _staff_look_up(message, state, lang, venues, quotas, key)
-    if asked is None:
-        return
-    iin, venue, staff = asked
-    try:
-        outcome = await visits.staff_check_out(venue.id, iin, staff_tg_user_id=staff)
-    except LookupRefused as refused:
-        await state.clear()
-        await message.answer(refused_text(lang, refused.access, venue, key))
-        return
-    done = outcome is StaffCheckOut.CHECKED_OUT
-    await message.answer(
-        text(
-            lang, "staff_checkout.done" if done else "staff_checkout.not_inside", venue=venue.name
-        )
+async def _check_out(lang: str, visits: VisitService, iin: str, venue: Venue, staff: int) -> str:
+    """Close one visitor's stay at the venue, or say they are not inside."""
+    outcome = await visits.staff_check_out(venue.id, iin, staff_tg_user_id=staff)
+    key = (
+        "staff_checkout.done"
+        if outcome is StaffCheckOut.CHECKED_OUT
+        else "staff_checkout.not_inside"
     )
+    return text(lang, key, venue=venue.name)

@@ -22,7 +22,7 @@ household's members and a district's residents are ranges of indices.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -75,6 +75,10 @@ class PopulationConfig:
     # Households as families (a head aged 20+, members matched by age); False: people
     # placed at random (Covasim's hybrid population does so).
     family_households: bool = True
+    # Mean contacts of pupils and of workers in static random networks (Covasim's
+    # hybrid schools and workplaces: random partners among everyone of school or work
+    # age), instead of classes and workplaces; 0: classes and workplaces.
+    random_networks: tuple[float, float] = (0.0, 0.0)
 
     def scaled_districts(self, population: int) -> npt.NDArray[np.float64]:
         sizes = np.array([d.population for d in self.districts], dtype=np.float64)
@@ -99,6 +103,8 @@ class Population:
     bucket_start: IntArray  # people of (district, five-year band): bucket d*16+b
     bucket_members: I32
     district_names: tuple[str, ...]
+    # What is derived from the city once and reused by its runs (per_member_contacts).
+    cache: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def size(self) -> int:
@@ -220,6 +226,39 @@ def _csr(groups: IntArray, count: int) -> tuple[IntArray, I32]:
     return start, order
 
 
+def _random_networks(
+    rng: np.random.Generator,
+    size: int,
+    pools: tuple[IntArray, IntArray],
+    contacts: tuple[float, float],
+) -> tuple[I32, IntArray, I32]:
+    """Static random networks as Covasim 4.0.1's hybrid schools and workplaces
+    (starsim RandomNet, uniform_targets): in each pool, everyone draws
+    round(Poisson(contacts) / 2) partners uniformly from the pool, and every edge goes
+    both ways. Each person's "group" is then their own: themselves and their partners
+    (the engine draws a target among a group's members and drops the attempts on
+    oneself), so a network is the groups' special case."""
+    group = np.full(size, NO_GROUP, np.int32)
+    starts, lists = [np.zeros(1, np.int64)], []
+    offset = 0
+    for pool, mean in zip(pools, contacts, strict=True):
+        count = len(pool)
+        stubs = np.rint(rng.poisson(mean, count) / 2).astype(np.int64)
+        source = np.repeat(np.arange(count), stubs)
+        target = rng.integers(0, max(count, 1), len(source))
+        keep = source != target
+        ego = np.arange(count)
+        a = np.concatenate((ego, source[keep], target[keep]))
+        b = np.concatenate((ego, target[keep], source[keep]))
+        order = np.argsort(a, kind="stable")
+        degree = np.bincount(a, minlength=count)
+        starts.append(starts[-1][-1] + np.cumsum(degree))
+        lists.append(pool[b[order]])
+        group[pool] = offset + ego
+        offset += count
+    return group, np.concatenate(starts), np.concatenate(lists).astype(np.int32)
+
+
 def build_population(
     config: PopulationConfig, pyramid: tuple[int, ...], size: int, seed: int
 ) -> Population:
@@ -275,6 +314,12 @@ def build_population(
     group_district = np.concatenate((class_pool // 256, work_pool)).astype(np.int8)
     members = np.flatnonzero(group >= 0)
     group_start, member_order = _csr(group[members].astype(np.int64), len(group_district))
+    group_members = members[member_order].astype(np.int32)
+    if max(config.random_networks) > 0:
+        group, group_start, group_members = _random_networks(
+            rng, size, (students, workers), config.random_networks
+        )
+        group_district = district[np.concatenate((students, workers))]
     band5 = np.minimum(years // 5, FIVE_YEAR_BANDS - 1).astype(np.int8)
     bucket = district.astype(np.int64) * FIVE_YEAR_BANDS + band5
     bucket_start, bucket_members = _csr(bucket, districts * FIVE_YEAR_BANDS)
@@ -288,7 +333,7 @@ def build_population(
         role=role,
         group=group,
         group_start=group_start,
-        group_members=members[member_order].astype(np.int32),
+        group_members=group_members,
         group_district=group_district,
         bucket_start=bucket_start,
         bucket_members=bucket_members,

@@ -2,13 +2,16 @@
 pass within households, school classes, workplaces and the community, by district.
 
 How it stays fast: only infectious people do work. Each step, each infectious person
-makes a Poisson number of transmission attempts in each setting (its contacts there x
-the probability per contact x its infectiousness x the setting's factor that day);
-each attempt lands on a random member of the setting (for the community: a district,
-then a five-year age band from the mixing matrix's row, then a resident) and infects
-them if they are still susceptible, with their susceptibility. The attempts in a step
-are vectorised; over a run the work grows with infections, not with people x days.
-The disease course is drawn once at infection (services.model.simulate.draw_course).
+makes a Poisson number of transmission attempts (the sum over settings of its contacts
+there x the probability per contact x its infectiousness x the setting's factor that
+day), each attempt in a setting drawn in proportion to those terms; it lands on a
+random member of the setting (for the community: a district, then a five-year age band
+from the mixing matrix's row, then a resident) and infects them if they are still
+susceptible, with their susceptibility. What a step needs of an infectious person is
+gathered once, when they become infectious (services.model.infectious), so a step
+reads short contiguous arrays; the attempts in a step are vectorised; over a run the
+work grows with infections, not with people x days. The disease course is drawn once
+at infection (services.model.simulate.draw_course).
 
 Interventions arrive as a ``Policy``: per day, a factor per setting (masks, the city's
 quarantine, schools closed), a work-from-home share, a quarantine zone (contacts across
@@ -19,11 +22,13 @@ delay, and quarantine of their households after a further delay.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 
 from services.model.disease import Disease
+from services.model.infectious import Infectious, per_edge_rates, poisson
 from services.model.population import (
     FIVE_YEAR_BANDS,
     SETTINGS,
@@ -81,6 +86,15 @@ class Transmission:
     # People in hospital still infect others until discharge (Covasim's default; the
     # city's model takes them out of the community at admission).
     infectious_in_hospital: bool = False
+    # Shape k of a per-person infectiousness multiplier drawn from a gamma of mean 1
+    # (super-spreading; Covasim's beta_dist is a negative binomial of dispersion 0.45,
+    # the same shape); 0: everyone equally infectious.
+    dispersion: float = 0.0
+    # Household and group contacts as Covasim's edges: each member is infected in a
+    # day with the probability per contact x infectiousness (linear, at most 1) rather
+    # than with 1 - exp(-that) (Poisson attempts); the two differ only for the very
+    # infectious (super-spreaders), where Poisson attempts saturate.
+    per_edge: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,9 +118,9 @@ def per_contact_for_r0(
     community contacts are new people every day. Evaluated on every k-th person (at
     most ~100,000; people are listed household by household, district by district, so
     the sample spreads over the city)."""
-    sample = slice(None, None, max(1, population.size // 100_000))
-    contacts = tuple(c[sample] for c in _contacts(population, config))
-    group = np.zeros(len(contacts[HOME]))
+    sample = np.arange(0, population.size, max(1, population.size // 100_000))
+    contacts = contacts_per_setting(population, config, sample)
+    group = np.zeros(len(sample))
     groups = population.group[sample]
     in_group = groups >= 0
     group[in_group] = population.group_sizes()[groups[in_group]] - 1
@@ -130,25 +144,78 @@ def per_contact_for_r0(
     return (low + high) / 2
 
 
-def _contacts(
-    population: Population, config: PopulationConfig
+def contacts_per_setting(
+    population: Population,
+    config: PopulationConfig,
+    people: IntArray | None = None,
+    per_member: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
 ) -> tuple[npt.NDArray[np.float64], ...]:
-    """Contacts a day of every person in each setting (before interventions)."""
-    home = (population.household_sizes()[population.household] - 1).astype(np.float64)
-    in_group = population.group >= 0
-    others = np.zeros(population.size)
-    others[in_group] = population.group_sizes()[population.group[in_group]] - 1
-    band5 = population.band5
+    """Contacts a day of ``people`` (default everyone) in each setting, before
+    interventions. The matrices' school and work contacts are per head of a five-year
+    band, pupils or not: only the enrolled (employed) have them, so each of those has
+    the band's contacts divided by the band's enrolled (employed) share."""
+    if people is None:
+        people = np.arange(population.size)
+    h = population.household[people]
+    home = (population.household_start[h + 1] - population.household_start[h] - 1).astype(
+        np.float64
+    )
+    g = population.group[people].astype(np.int64)
+    in_group = g >= 0
+    gg = np.where(in_group, g, 0)
+    others = np.where(in_group, population.group_start[gg + 1] - population.group_start[gg] - 1, 0)
+    others = others.astype(np.float64)
+    band5 = population.band5[people]
+    role = population.role[people]
     if config.whole_group:
-        school = np.where(population.role == STUDENT, others, 0.0)
-        work = np.where(population.role == WORKER, others, 0.0)
+        school = np.where(role == STUDENT, others, 0.0)
+        work = np.where(role == WORKER, others, 0.0)
     else:
-        school_c = np.asarray(config.school_contacts)[band5]
-        work_c = np.asarray(config.work_contacts)[band5]
-        school = np.where(population.role == STUDENT, np.minimum(school_c, others), 0.0)
-        work = np.where(population.role == WORKER, np.minimum(work_c, others), 0.0)
+        school_c, work_c = per_member or per_member_contacts(population, config)
+        school = np.where(role == STUDENT, np.minimum(school_c[band5], others), 0.0)
+        work = np.where(role == WORKER, np.minimum(work_c[band5], others), 0.0)
     community = np.asarray(config.community_contacts, dtype=np.float64)[band5]
     return home, school, work, community
+
+
+def per_member_contacts(
+    population: Population, config: PopulationConfig
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """School contacts a day of an enrolled pupil and work contacts of an employed
+    person, by five-year band, such that the band's mean over everyone equals the
+    matrix's row sum (its contacts per head, pupils or not). Per member that is the row
+    sum over the band's share of members, raised further where a small class or
+    workplace caps a person's contacts at its size, so the band's mean still holds.
+    A band without members keeps no contacts in that setting (the matrices' contacts
+    of kindergartens, universities, teachers and of workers outside the work ages
+    are not modelled; README, "The structured city"). Kept with the city."""
+    key = ("per_member_contacts", config.school_contacts, config.work_contacts)
+    cached = population.cache.get(key)
+    if cached is not None:
+        return cast(tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]], cached)
+    people = np.bincount(population.band5, minlength=FIVE_YEAR_BANDS).astype(np.float64)
+    sizes = population.group_sizes()
+    out = []
+    for role, per_head in ((STUDENT, config.school_contacts), (WORKER, config.work_contacts)):
+        members = np.flatnonzero(population.role == role)
+        bands = population.band5[members]
+        others = (sizes[population.group[members]] - 1).astype(np.float64)
+        count = np.bincount(bands, minlength=FIVE_YEAR_BANDS).astype(np.float64)
+        # Wanted mean per member: the contacts of the band's people, carried by members.
+        wanted = np.asarray(per_head, dtype=np.float64) * people / np.maximum(count, 1)
+        wanted[count == 0] = 0.0
+        contacts = wanted.copy()
+        for _ in range(6):
+            capped = np.minimum(contacts[bands], others)
+            achieved = np.bincount(bands, weights=capped, minlength=FIVE_YEAR_BANDS) / np.maximum(
+                count, 1
+            )
+            raise_by = np.where(achieved > 0, wanted / np.maximum(achieved, 1e-12), 1.0)
+            contacts = np.minimum(contacts * raise_by, 10 * wanted)
+        out.append(contacts)
+    result = (out[0], out[1])
+    population.cache[key] = result
+    return result
 
 
 def _mixing(config: PopulationConfig, population: Population) -> npt.NDArray[np.float64]:
@@ -226,7 +293,7 @@ def simulate_structured(
     chances = disease.chances()
     districts = len(population.district_names)
     ledger = _DistrictLedger(districts, steps)
-    contacts = _contacts(population, config)
+    per_member = per_member_contacts(population, config)
     mixing = _mixing(config, population)
     # Attempts are made at the highest susceptibility and thinned by the target's.
     sus = np.asarray(transmission.susceptibility, dtype=np.float64)
@@ -302,11 +369,6 @@ def simulate_structured(
         quarantine_from[members] = np.repeat(begins, sizes)
         quarantine_until[members] = np.repeat(begins + policy.quarantine_days * per_day, sizes)
 
-    def in_range(start: IntArray, size: IntArray) -> IntArray:
-        """A random index in [start, start + size) for each attempt. Attempts on oneself
-        are dropped later, so callers scale the rate by size / (size - 1)."""
-        return start + np.floor(rng.random(len(start)) * size).astype(np.int64)
-
     isolating = bool(policy.testing.max(initial=0) > 0)
 
     def away_factor(people: IntArray, step: int) -> npt.NDArray[np.float64] | float:
@@ -318,87 +380,119 @@ def simulate_structured(
         factor[quarantined] *= 1 - policy.quarantine_efficacy
         return factor
 
+    def arrive(people: IntArray) -> dict[str, npt.NDArray[np.generic]]:
+        """What the step needs of people becoming infectious (Infectious.COLUMNS)."""
+        home, school, work, community = contacts_per_setting(
+            population, config, people, per_member
+        )
+        h = population.household[people]
+        home_size = hh_start[h + 1] - hh_start[h]
+        g = np.maximum(population.group[people].astype(np.int64), 0)
+        group_size = g_start[g + 1] - g_start[g]
+        # Attempts land on any member, oneself included, and those are dropped.
+        rate = np.stack((home, school, work, community), axis=1)
+        rate[:, HOME] *= home_size / np.maximum(home_size - 1, 1)
+        rate[:, SCHOOL:COMMUNITY] *= (group_size / np.maximum(group_size - 1, 1))[:, None]
+        if transmission.dispersion > 0:
+            k = transmission.dispersion
+            rate *= rng.gamma(k, 1 / k, len(people))[:, None]
+        begin, end = infectious_at[people], infectious_end[people]
+        early_end = begin
+        if transmission.early_fraction > 0 and transmission.early_ratio != 1.0:
+            # Covasim's high phase lasts a fraction of the infectious time (capped), and
+            # a step counts as high when it begins before that time ends: the steps
+            # are the fraction rounded up (2.4 days: 3 days high).
+            early = np.minimum(
+                transmission.early_fraction * (end - begin),
+                transmission.early_cap_days * per_day,
+            )
+            early_end = begin + np.ceil(early).astype(np.int64)
+        return {
+            "person": people,
+            "end": end,
+            "onset": onset[people],
+            "early_end": early_end,
+            "rate": rate,
+            "home_start": hh_start[h],
+            "home_size": home_size,
+            "group_start": g_start[g],
+            "group_size": np.maximum(group_size, 1),
+            "home_at_work": home_at_work[people],
+        }
+
     if seed_infections:
         infect(0, np.sort(rng.choice(n, size=seed_infections, replace=False)))
-    active = np.zeros(0, np.int64)
+    active = Infectious()
     for step in range(steps):
         day = step // per_day
         arriving = starting.pop(step, [])
-        active = active[infectious_end[active] > step]
+        alive = active.drop_ended(step)
         if arriving:
-            active = np.concatenate([active, *arriving])
-        if not len(active):
+            active.add(arrive(np.concatenate(arriving)))
+            alive = np.concatenate((alive, np.ones(len(active) - len(alive), bool)))
+        if not alive.any():
             if not starting:
                 break
             continue
-        w = _infectiousness(
-            active, step, onset, infectious_at, infectious_end, disease, transmission, per_day
+        # One Poisson draw per infectious person for all settings, then each attempt's
+        # setting in proportion to that person's rate in it (the same attempts as one
+        # draw per setting, at a quarter of the draws).
+        w = active.infectiousness(
+            step,
+            disease.asymptomatic_infectiousness,
+            disease.symptomatic_infectiousness,
+            transmission.early_ratio if transmission.early_fraction > 0 else 1.0,
         )
-        factor = policy.setting_factor[:, day] * weight * dt
-        away = away_factor(active, step)
+        rates = active.rate * (policy.setting_factor[:, day] * weight * dt)
+        wfh = float(policy.work_from_home[day])
+        if wfh > 0:
+            rates[:, WORK] *= active.home_at_work >= wfh
+        if isolating:
+            rates[:, HOME + 1 :] *= np.asarray(away_factor(active.person, step))[:, None]
+        rates *= (w * alive)[:, None]
+        if transmission.per_edge:
+            per_edge_rates(rates, active)
+        attempts = np.repeat(np.arange(len(active)), poisson(rng, rates.sum(axis=1)))
+        if not len(attempts):
+            continue
+        cumulative = np.cumsum(rates[attempts], axis=1)
+        pick = rng.random(len(attempts)) * cumulative[:, -1]
+        setting = (pick[:, None] >= cumulative[:, :-1]).sum(axis=1)
+        sources = active.person[attempts]
+        targets = np.empty(len(attempts), np.int64)
+        spot = rng.random(len(attempts))
+        at_home = setting == HOME
+        grouped = (setting == SCHOOL) | (setting == WORK)
+        outside = ~at_home
+        who = attempts[at_home]
+        targets[at_home] = active.home_start[who] + (spot[at_home] * active.home_size[who]).astype(
+            np.int64
+        )
+        who = attempts[grouped]
+        slots = active.group_start[who] + (spot[grouped] * active.group_size[who]).astype(np.int64)
+        targets[grouped] = population.group_members[slots]
+        community = setting == COMMUNITY
+        targets[community] = _community_targets(
+            rng, sources[community], population, config, mixing, district_cumulative
+        )
+        ok = (targets >= 0) & (targets != sources)
+        ok &= infected_step[np.maximum(targets, 0)] < 0
+        sources, targets, setting, outside = sources[ok], targets[ok], setting[ok], outside[ok]
+        accept = sus[population.band[targets]]
+        if isolating:
+            accept = np.where(outside, accept * away_factor(targets, step), accept)
+        if wfh > 0:
+            accept = np.where((setting == WORK) & (home_at_work[targets] < wfh), 0.0, accept)
         zone = int(policy.zone[day])
-        cut = float(policy.zone_cut[day]) if zone >= 0 else 0.0
-        targets_all: list[IntArray] = []
-        settings_all: list[int] = []
-        for setting in range(len(SETTINGS)):
-            if factor[setting] <= 0:
-                continue
-            people = active
-            rate = w * factor[setting] * contacts[setting][active]
-            if setting != HOME:
-                rate = rate * away
-            if setting == WORK and policy.work_from_home[day] > 0:
-                rate = rate * (home_at_work[active] >= policy.work_from_home[day])
-            keep = rate > 0
-            people, rate = people[keep], rate[keep]
-            if not len(people):
-                continue
-            if setting == HOME:
-                h = population.household[people]
-                start, size = hh_start[h], hh_start[h + 1] - hh_start[h]
-                rate = rate * size / np.maximum(size - 1, 1)
-                counts = rng.poisson(rate)
-                sources = np.repeat(people, counts)
-                targets = in_range(np.repeat(start, counts), np.repeat(size, counts))
-            elif setting in (SCHOOL, WORK):
-                g = population.group[people].astype(np.int64)
-                start, size = g_start[g], g_start[g + 1] - g_start[g]
-                rate = rate * size / np.maximum(size - 1, 1)
-                counts = rng.poisson(rate)
-                sources = np.repeat(people, counts)
-                slots = in_range(np.repeat(start, counts), np.repeat(size, counts))
-                targets = population.group_members[slots].astype(np.int64)
-            else:
-                sources = np.repeat(people, rng.poisson(rate))
-                targets = _community_targets(
-                    rng, sources, population, config, mixing, district_cumulative
-                )
-            ok = (targets >= 0) & (targets != sources)
-            ok &= infected_step[np.maximum(targets, 0)] < 0
-            sources, targets = sources[ok], targets[ok]
-            accept = sus[population.band[targets]]
-            if setting != HOME:
-                accept = accept * away_factor(targets, step)
-            if setting == WORK and policy.work_from_home[day] > 0:
-                accept = accept * (home_at_work[targets] >= policy.work_from_home[day])
-            if cut > 0 and setting != HOME:
-                crossing = (district[sources] == zone) != (district[targets] == zone)
-                accept = accept * np.where(crossing, 1 - cut, 1.0)
-            hit = rng.random(len(targets)) < accept
-            targets_all.append(targets[hit])
-            settings_all.append(setting)
-        if not targets_all:
+        if zone >= 0 and policy.zone_cut[day] > 0:
+            crossing = outside & ((district[sources] == zone) != (district[targets] == zone))
+            accept = np.where(crossing, accept * (1 - policy.zone_cut[day]), accept)
+        hit = rng.random(len(targets)) < accept
+        if not hit.any():
             continue
-        chosen = np.concatenate(targets_all)
-        if not len(chosen):
-            continue
-        people_new, first = np.unique(chosen, return_index=True)
         # Count each new infection once, in the setting of its first attempt.
-        bounds = np.cumsum([len(t) for t in targets_all])
-        setting_of = np.searchsorted(bounds, first, side="right")
-        by_setting += np.bincount(
-            np.asarray(settings_all)[setting_of], minlength=len(SETTINGS)
-        ).astype(np.int64)
+        people_new, first = np.unique(targets[hit], return_index=True)
+        by_setting += np.bincount(setting[hit][first], minlength=len(SETTINGS))
         infect(step, people_new.astype(np.int64))
     return _result(
         population,
@@ -417,33 +511,6 @@ def _ranks(sizes: IntArray) -> IntArray:
     total = int(sizes.sum())
     starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
     return np.arange(total) - starts
-
-
-def _infectiousness(
-    people: IntArray,
-    step: int,
-    onset: npt.NDArray[np.int32],
-    infectious_at: npt.NDArray[np.int32],
-    infectious_end: npt.NDArray[np.int32],
-    disease: Disease,
-    transmission: Transmission,
-    per_day: int,
-) -> npt.NDArray[np.float64]:
-    their_onset = onset[people]
-    w = np.where(
-        their_onset < 0,
-        disease.asymptomatic_infectiousness,
-        np.where(step < their_onset, 1.0, disease.symptomatic_infectiousness),
-    )
-    if transmission.early_fraction > 0 and transmission.early_ratio != 1.0:
-        begin = infectious_at[people]
-        early = np.minimum(
-            np.floor(transmission.early_fraction * (infectious_end[people] - begin)),
-            transmission.early_cap_days * per_day,
-        )
-        early_end = begin + early
-        w = np.where(step < early_end, w * transmission.early_ratio, w)
-    return w
 
 
 def _community_targets(

@@ -9,6 +9,8 @@ from datetime import date, datetime
 import asyncpg
 
 from services.audit import record
+from services.db import Connection, fetch_one
+from services.invites import create_invite, use_invite
 from services.outbox import Queued, enqueue, enqueue_many
 from services.quarantine.index import QuarantineIndex
 from services.quarantine.model import (
@@ -21,6 +23,81 @@ from services.quarantine.model import (
 )
 from services.quarantine.rows import CASE_COLUMNS, CASE_FROM, case_of_row
 from services.validation import Coordinates
+
+_DOCTOR = "SELECT id, tg_user_id, district, on_duty FROM doctors WHERE tg_user_id = $1"
+_CASE = f"SELECT {CASE_COLUMNS} {CASE_FROM} WHERE c.id = $1"
+_CASE_OF_PATIENT = (
+    f"SELECT {CASE_COLUMNS} {CASE_FROM} WHERE c.patient_tg_user_id = $1 AND c.closed_at IS NULL"
+)
+_JOIN_DOCTOR = (
+    "INSERT INTO doctors (tg_user_id, full_name, district, on_duty, joined_at) "
+    "VALUES ($1, $2, $3, $4, now()) ON CONFLICT (tg_user_id) DO UPDATE "
+    "SET district = EXCLUDED.district, on_duty = EXCLUDED.on_duty "
+    "RETURNING id, tg_user_id, district, on_duty"
+)
+
+_ENROL = (
+    "INSERT INTO quarantine_cases (code, doctor_id, district, iin, "
+    "isolation_end, invite_token, home_lat, home_lon, home_source, "
+    "home_confirmed_at, zone_state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+    "CASE WHEN $7::float8 IS NULL THEN NULL ELSE 'doctor' END, "
+    "CASE WHEN $7::float8 IS NULL THEN NULL ELSE now() END, 'unknown') "
+    "RETURNING id"
+)
+
+_CONSENT = (
+    "UPDATE quarantine_cases SET patient_tg_user_id = $2, "
+    "consented_at = coalesce(consented_at, now()), declined_at = NULL "
+    "WHERE invite_token = $1 AND closed_at IS NULL "
+    "AND (patient_tg_user_id IS NULL OR patient_tg_user_id = $2) "
+    "RETURNING id, consented_at"
+)
+
+_DECLINE = (
+    "UPDATE quarantine_cases c SET declined_at = now() FROM doctors d "
+    "WHERE c.invite_token = $1 AND c.closed_at IS NULL AND c.consented_at IS NULL "
+    "AND d.id = c.doctor_id RETURNING c.id, c.code, d.tg_user_id"
+)
+
+_SET_PHONE = (
+    "UPDATE quarantine_cases SET phone = $2 WHERE patient_tg_user_id = $1 AND closed_at IS NULL"
+)
+
+_CONFIRM_HOME = (
+    "UPDATE quarantine_cases SET home_confirmed_at = now(), zone_state = 'home', "
+    "outside_streak = 0, inside_streak = 0 "
+    "WHERE patient_tg_user_id = $1 AND closed_at IS NULL "
+    "AND home_lat IS NOT NULL AND home_confirmed_at IS NULL RETURNING id"
+)
+
+_REJECT_HOME = (
+    "UPDATE quarantine_cases SET home_lat = NULL, home_lon = NULL, home_source = NULL, "
+    "home_rejected_at = now() WHERE patient_tg_user_id = $1 AND closed_at IS NULL "
+    "AND home_confirmed_at IS NULL"
+)
+
+_HOME_HERE = (
+    "UPDATE quarantine_cases SET home_lat = last_lat, home_lon = last_lon, "
+    "home_source = 'patient', home_confirmed_at = now(), zone_state = 'home', "
+    "outside_streak = 0, inside_streak = 0 "
+    "WHERE patient_tg_user_id = $1 AND closed_at IS NULL "
+    "AND home_confirmed_at IS NULL AND last_lat IS NOT NULL "
+    "AND last_judged_at > $2::timestamptz - interval '5 minutes' RETURNING id"
+)
+
+_CLOSE_FINISHED = (
+    "UPDATE quarantine_cases c SET closed_at = now(), close_reason = 'isolation_end', "
+    "last_lat = NULL, last_lon = NULL, zone_episode_id = NULL, "
+    "signal_episode_id = NULL FROM doctors d "
+    "WHERE d.id = c.doctor_id AND c.id IN (SELECT id FROM quarantine_cases "
+    "WHERE closed_at IS NULL AND isolation_end < $1 ORDER BY id FOR UPDATE) "
+    "RETURNING c.id, c.code, c.patient_tg_user_id, d.tg_user_id AS doctor"
+)
+
+_CLOSE_EPISODES = (
+    "UPDATE quarantine_episodes SET closed_at = now(), close_kind = 'case_closed' "
+    "WHERE case_id = ANY($1::bigint[]) AND closed_at IS NULL"
+)
 
 
 class CaseService:
@@ -36,17 +113,9 @@ class CaseService:
         district = district.strip()
         if not district:
             raise QuarantineError("doctor.district_required")
-        token = "doc_" + secrets.token_urlsafe(16)
+        grants = {"district": district, "on_duty": on_duty, "created_by": created_by}
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO doctor_invites (token, district, on_duty, created_by, expires_at) "
-                "VALUES ($1, $2, $3, $4, now() + $5::interval)",
-                token,
-                district,
-                on_duty,
-                created_by,
-                DOCTOR_INVITE_TTL,
-            )
+            token = await create_invite(conn, "doctor_invites", "doc_", DOCTOR_INVITE_TTL, grants)
             await record(
                 conn, actor=created_by, action="doctor.invite", details={"district": district}
             )
@@ -55,37 +124,20 @@ class CaseService:
     async def join_as_doctor(self, token: str, tg_user_id: int, name: str) -> Doctor:
         """Become a doctor by an admin's invite: each works once, for a week."""
         async with self.pool.acquire() as conn, conn.transaction():
-            invite = await conn.fetchrow(
-                "UPDATE doctor_invites SET used_by = $2, used_at = now() "
-                "WHERE token = $1 AND used_by IS NULL AND expires_at > now() "
-                "RETURNING district, on_duty",
-                token,
-                tg_user_id,
+            invite = await use_invite(
+                conn, "doctor_invites", token, tg_user_id, "district, on_duty"
             )
             if invite is None:
                 raise QuarantineError("doctor.invite_invalid")
             row = await conn.fetchrow(
-                "INSERT INTO doctors (tg_user_id, full_name, district, on_duty, joined_at) "
-                "VALUES ($1, $2, $3, $4, now()) ON CONFLICT (tg_user_id) DO UPDATE "
-                "SET district = EXCLUDED.district, on_duty = EXCLUDED.on_duty "
-                "RETURNING id, tg_user_id, district, on_duty",
-                tg_user_id,
-                name[:100],
-                invite["district"],
-                invite["on_duty"],
+                _JOIN_DOCTOR, tg_user_id, name[:100], invite["district"], invite["on_duty"]
             )
             await record(conn, actor=f"tg:{tg_user_id}", action="doctor.join")
         assert row is not None
-        return Doctor(row["id"], row["tg_user_id"], row["district"], row["on_duty"])
+        return _doctor(row)
 
     async def doctor(self, tg_user_id: int) -> Doctor | None:
-        row = await self.pool.fetchrow(
-            "SELECT id, tg_user_id, district, on_duty FROM doctors WHERE tg_user_id = $1",
-            tg_user_id,
-        )
-        if row is None:
-            return None
-        return Doctor(row["id"], row["tg_user_id"], row["district"], row["on_duty"])
+        return await fetch_one(self.pool, _doctor, _DOCTOR, tg_user_id)
 
     # -------------------------------------------------------------- enrolment
 
@@ -105,12 +157,7 @@ class CaseService:
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
                     case_id = await conn.fetchval(
-                        "INSERT INTO quarantine_cases (code, doctor_id, district, iin, "
-                        "isolation_end, invite_token, home_lat, home_lon, home_source, "
-                        "home_confirmed_at, zone_state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-                        "CASE WHEN $7::float8 IS NULL THEN NULL ELSE 'doctor' END, "
-                        "CASE WHEN $7::float8 IS NULL THEN NULL ELSE now() END, 'unknown') "
-                        "RETURNING id",
+                        _ENROL,
                         new_code(),
                         doctor.id,
                         doctor.district,
@@ -120,12 +167,7 @@ class CaseService:
                         home.latitude if home else None,
                         home.longitude if home else None,
                     )
-                    await record(
-                        conn,
-                        actor=f"tg:{doctor_tg_user_id}",
-                        action="quarantine.enrol",
-                        subject=f"case:{case_id}",
-                    )
+                    await _audit(conn, doctor_tg_user_id, "quarantine.enrol", case_id)
                 break
             except asyncpg.UniqueViolationError:  # a code already taken: draw again
                 continue
@@ -146,10 +188,7 @@ class CaseService:
         return case
 
     async def case(self, case_id: int) -> Case | None:
-        row = await self.pool.fetchrow(
-            f"SELECT {CASE_COLUMNS} {CASE_FROM} WHERE c.id = $1", case_id
-        )
-        return case_of_row(row) if row else None
+        return await fetch_one(self.pool, case_of_row, _CASE, case_id)
 
     async def case_by_invite(self, token: str) -> Case:
         row = await self.pool.fetchrow(
@@ -163,12 +202,7 @@ class CaseService:
         return case
 
     async def case_of_patient(self, tg_user_id: int) -> Case | None:
-        row = await self.pool.fetchrow(
-            f"SELECT {CASE_COLUMNS} {CASE_FROM} "
-            "WHERE c.patient_tg_user_id = $1 AND c.closed_at IS NULL",
-            tg_user_id,
-        )
-        return case_of_row(row) if row else None
+        return await fetch_one(self.pool, case_of_row, _CASE_OF_PATIENT, tg_user_id)
 
     # ------------------------------------------------------------- the patient
 
@@ -176,24 +210,11 @@ class CaseService:
         """The patient agrees: the invite becomes theirs (and nobody else's)."""
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                row = await conn.fetchrow(
-                    "UPDATE quarantine_cases SET patient_tg_user_id = $2, "
-                    "consented_at = coalesce(consented_at, now()), declined_at = NULL "
-                    "WHERE invite_token = $1 AND closed_at IS NULL "
-                    "AND (patient_tg_user_id IS NULL OR patient_tg_user_id = $2) "
-                    "RETURNING id, consented_at",
-                    token,
-                    tg_user_id,
-                )
+                row = await conn.fetchrow(_CONSENT, token, tg_user_id)
                 if row is None:
                     raise QuarantineError("quarantine.invite_invalid")
                 case_id, consented_at = row["id"], row["consented_at"]
-                await record(
-                    conn,
-                    actor=f"tg:{tg_user_id}",
-                    action="quarantine.consent",
-                    subject=f"case:{case_id}",
-                )
+                await _audit(conn, tg_user_id, "quarantine.consent", case_id)
         except asyncpg.UniqueViolationError:
             raise QuarantineError("quarantine.already_in_case") from None
         await self.index.watch_from(case_id, consented_at)
@@ -202,12 +223,7 @@ class CaseService:
     async def decline(self, token: str, tg_user_id: int) -> Case:
         """The patient does not agree; the doctor is told, nothing is tracked."""
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "UPDATE quarantine_cases c SET declined_at = now() FROM doctors d "
-                "WHERE c.invite_token = $1 AND c.closed_at IS NULL AND c.consented_at IS NULL "
-                "AND d.id = c.doctor_id RETURNING c.id, c.code, d.tg_user_id",
-                token,
-            )
+            row = await conn.fetchrow(_DECLINE, token)
             if row is None:
                 raise QuarantineError("quarantine.invite_invalid")
             await enqueue(
@@ -221,22 +237,11 @@ class CaseService:
         return await self._existing(row["id"])
 
     async def set_phone(self, tg_user_id: int, phone: str) -> None:
-        await self.pool.execute(
-            "UPDATE quarantine_cases SET phone = $2 "
-            "WHERE patient_tg_user_id = $1 AND closed_at IS NULL",
-            tg_user_id,
-            phone,
-        )
+        await self.pool.execute(_SET_PHONE, tg_user_id, phone)
 
     async def confirm_home(self, tg_user_id: int) -> Case:
         """The patient confirms the proposed home point; the 30 m rule applies from now."""
-        row = await self.pool.fetchrow(
-            "UPDATE quarantine_cases SET home_confirmed_at = now(), zone_state = 'home', "
-            "outside_streak = 0, inside_streak = 0 "
-            "WHERE patient_tg_user_id = $1 AND closed_at IS NULL "
-            "AND home_lat IS NOT NULL AND home_confirmed_at IS NULL RETURNING id",
-            tg_user_id,
-        )
+        row = await self.pool.fetchrow(_CONFIRM_HOME, tg_user_id)
         if row is None:
             case = await self.case_of_patient(tg_user_id)
             if case is not None and case.home_confirmed:
@@ -245,25 +250,11 @@ class CaseService:
 
     async def reject_home(self, tg_user_id: int) -> None:
         """Not at home now: forget the proposal until the patient says "I'm home"."""
-        await self.pool.execute(
-            "UPDATE quarantine_cases SET home_lat = NULL, home_lon = NULL, home_source = NULL, "
-            "home_rejected_at = now() WHERE patient_tg_user_id = $1 AND closed_at IS NULL "
-            "AND home_confirmed_at IS NULL",
-            tg_user_id,
-        )
+        await self.pool.execute(_REJECT_HOME, tg_user_id)
 
     async def home_here(self, tg_user_id: int, *, now: datetime) -> Case:
         """ "I'm home now": the latest precise fix (under 5 minutes old) becomes home."""
-        row = await self.pool.fetchrow(
-            "UPDATE quarantine_cases SET home_lat = last_lat, home_lon = last_lon, "
-            "home_source = 'patient', home_confirmed_at = now(), zone_state = 'home', "
-            "outside_streak = 0, inside_streak = 0 "
-            "WHERE patient_tg_user_id = $1 AND closed_at IS NULL "
-            "AND home_confirmed_at IS NULL AND last_lat IS NOT NULL "
-            "AND last_judged_at > $2::timestamptz - interval '5 minutes' RETURNING id",
-            tg_user_id,
-            now,
-        )
+        row = await self.pool.fetchrow(_HOME_HERE, tg_user_id, now)
         return await self._case_after(row, "quarantine.no_recent_fix")
 
     # --------------------------------------------------------------- endings
@@ -272,21 +263,9 @@ class CaseService:
         """Close the cases whose isolation ended before ``today``: open episodes end, the
         patient is told they may stop sharing, the last position is forgotten."""
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "UPDATE quarantine_cases c SET closed_at = now(), close_reason = 'isolation_end', "
-                "last_lat = NULL, last_lon = NULL, zone_episode_id = NULL, "
-                "signal_episode_id = NULL FROM doctors d "
-                "WHERE d.id = c.doctor_id AND c.id IN (SELECT id FROM quarantine_cases "
-                "WHERE closed_at IS NULL AND isolation_end < $1 ORDER BY id FOR UPDATE) "
-                "RETURNING c.id, c.code, c.patient_tg_user_id, d.tg_user_id AS doctor",
-                today,
-            )
+            rows = await conn.fetch(_CLOSE_FINISHED, today)
             if rows:
-                await conn.execute(
-                    "UPDATE quarantine_episodes SET closed_at = now(), close_kind = 'case_closed' "
-                    "WHERE case_id = ANY($1::bigint[]) AND closed_at IS NULL",
-                    [r["id"] for r in rows],
-                )
+                await conn.execute(_CLOSE_EPISODES, [r["id"] for r in rows])
             messages = [
                 Queued(
                     "quarantine",
@@ -311,3 +290,12 @@ class CaseService:
             await enqueue_many(conn, messages)
         await self.index.drop([r["id"] for r in rows])
         return len(rows)
+
+
+def _doctor(row: Row) -> Doctor:
+    return Doctor(row["id"], row["tg_user_id"], row["district"], row["on_duty"])
+
+
+async def _audit(conn: Connection, tg_user_id: int, action: str, case_id: int) -> None:
+    """The audit row of a person's step on a case."""
+    await record(conn, actor=f"tg:{tg_user_id}", action=action, subject=f"case:{case_id}")

@@ -13,6 +13,7 @@ from services.outbox import Queued, enqueue_many
 from services.quarantine.index import QuarantineIndex
 from services.quarantine.model import Action, EpisodeView, QuarantineError
 from services.quarantine.panel import PanelQueries
+from services.quarantine.rows import episode_head
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +69,7 @@ class EscalationService:
                         row["district"],
                     )
                     duty = [row["doctor_chat"]]
-                view = EpisodeView.unanswered(
-                    row["id"],
-                    row["code"],
-                    row["kind"],
-                    row["opened_at"],
-                    row["distance_m"],
-                    row["phone"],
-                    escalated=True,
-                )
+                view = EpisodeView.unanswered(*episode_head(row), escalated=True)
                 messages += [
                     Queued(
                         "doctor",

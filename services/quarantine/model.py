@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
+from services.errors import Refusal
 from services.validation import Coordinates, InvalidInput, parse_coordinates
 
 SILENCE = timedelta(minutes=15)
@@ -25,12 +26,8 @@ class Row(Protocol):
     def __getitem__(self, key: str, /) -> Any: ...
 
 
-class QuarantineError(Exception):
+class QuarantineError(Refusal):
     """A refusal with the text key that explains it to the person."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
 
 
 class AlertKind(StrEnum):

@@ -3,6 +3,9 @@ locks ingest and the sweep take, and the mapping of rows to the plain values."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from services.db import from_row
 from services.quarantine.model import Case, CaseSummary, EpisodeView, Row
 from services.validation import Coordinates
 
@@ -47,34 +50,26 @@ def case_of_row(row: Row) -> Case:
     home = None
     if row["home_lat"] is not None:
         home = Coordinates(row["home_lat"], row["home_lon"])
-    return Case(
-        id=row["id"],
-        code=row["code"],
-        doctor_id=row["doctor_id"],
-        district=row["district"],
-        isolation_end=row["isolation_end"],
-        invite_token=row["invite_token"],
+    return from_row(
+        Case,
+        row,
         home=home,
         home_confirmed=row["home_confirmed_at"] is not None,
-        patient_tg_user_id=row["patient_tg_user_id"],
-        phone=row["phone"],
         consented=row["consented_at"] is not None,
-        live_until=row["live_until"],
-        last_fix_at=row["last_fix_at"],
-        zone_state=row["zone_state"],
         open_kinds=tuple(k for k in (row["zone_kind"], row["signal_kind"]) if k),
         closed=row["closed_at"] is not None,
     )
 
 
+def episode_head(row: Row) -> tuple[int, str, str, datetime, float | None, str | None]:
+    """What every view of an episode starts with: the episode's id, its case's code, its
+    kind, when it opened, how far from home, the patient's phone."""
+    return row["id"], row["code"], row["kind"], row["opened_at"], row["distance_m"], row["phone"]
+
+
 def episode_of_row(row: Row) -> EpisodeView:
     return EpisodeView(
-        row["id"],
-        row["code"],
-        row["kind"],
-        row["opened_at"],
-        row["distance_m"],
-        row["phone"],
+        *episode_head(row),
         row["close_kind"],
         row["acknowledged_at"] is not None,
         row["called_at"] is not None,

@@ -6,14 +6,14 @@ import os
 import re
 import time
 
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, FrameLocator, Page, expect
 
 from bots.sandbox.client import SandboxClient
 from citybots.platform import Platform
 from citybots.wiring import Services
 from presentation.i18n import text
 from services.citizens import mask_iin
-from tests.factories import add_pcr, make_iin, make_phone, make_venue, register_phone
+from tests.factories import Door, add_pcr, open_venue, registered_phone
 
 
 async def _linked_user(page: Page, platform: Platform, result: str) -> tuple[int, str]:
@@ -26,8 +26,8 @@ async def _linked_user(page: Page, platform: Platform, result: str) -> tuple[int
     await expect(page.locator("#who")).not_to_have_text(before)
     found = re.search(r"user (\d+)", await page.locator("#who").inner_text())
     assert found is not None
-    user_id, iin, phone = int(found.group(1)), make_iin(), make_phone()
-    await register_phone(services, iin, phone)
+    user_id = int(found.group(1))
+    iin, phone = await registered_phone(services)
     await services.citizens.link(user_id, iin, phone)
     await add_pcr(services, iin, result)
     return user_id, iin
@@ -41,20 +41,32 @@ async def _sandbox_page(browser: Browser, platform: Platform) -> Page:
     return page
 
 
+async def _scanned_in_the_app(
+    browser: Browser, platform: Platform, result: str
+) -> tuple[Page, FrameLocator, Door, str]:
+    """A new user on the sandbox page, linked with a PCR ``result``, opened the Mini App
+    with a new venue's entry code: the page, the Mini App's frame, the venue, the IIN."""
+    door = await open_venue(platform.services)
+    page = await _sandbox_page(browser, platform)
+    _, iin = await _linked_user(page, platform, result)
+    await page.fill("#miniapp-start", door.entry)
+    await page.click("#miniapp-open")
+    return page, page.frame_locator("#miniapp-frame"), door, iin
+
+
+async def _shows(app: FrameLocator, screen: str, colour: str, headline: str) -> None:
+    """The Mini App shows that screen in that colour under that headline (a key)."""
+    await expect(app.locator("body")).to_have_attribute("data-screen", screen)
+    await expect(app.locator("body")).to_have_attribute("data-colour", colour)
+    await expect(app.locator("#headline")).to_have_text(text("en", headline))
+
+
 async def test_a_venue_code_opens_a_live_pass_beside_the_chat(
     browser: Browser, platform: Platform
 ) -> None:
-    venue = await make_venue(platform.services)
-    codes = {c.direction: c.token for c in await platform.services.venues.codes(venue.id)}
-    page = await _sandbox_page(browser, platform)
-    _, iin = await _linked_user(page, platform, "negative")
-    await page.fill("#miniapp-start", codes["entry"])
-    await page.click("#miniapp-open")
-    app = page.frame_locator("#miniapp-frame")
-    await expect(app.locator("body")).to_have_attribute("data-colour", "green")
-    await expect(app.locator("body")).to_have_attribute("data-screen", "pass")
-    await expect(app.locator("#headline")).to_have_text(text("en", "miniapp.admitted"))
-    await expect(app.locator("#venue")).to_have_text(venue.name)
+    page, app, door, iin = await _scanned_in_the_app(browser, platform, "negative")
+    await _shows(app, "pass", "green", "miniapp.admitted")
+    await expect(app.locator("#venue")).to_have_text(door.venue.name)
     await expect(app.locator("#iin")).to_have_text(mask_iin(iin))
     await expect(app.locator("#name")).to_have_text("Sandbox user")
     clock = app.locator("#clock")
@@ -68,7 +80,7 @@ async def test_a_venue_code_opens_a_live_pass_beside_the_chat(
     if os.environ.get("CITYBOTS_SCREENSHOTS"):
         await page.screenshot(path=os.environ["CITYBOTS_SCREENSHOTS"] + "/miniapp-pass.png")
     # the exit code, pasted as Telegram's direct link into the chat's text box
-    await page.fill("#text", f"https://t.me/citybots_citizen_bot/pass?startapp={codes['exit']}")
+    await page.fill("#text", f"https://t.me/citybots_citizen_bot/pass?startapp={door.exit}")
     await page.press("#text", "Enter")
     await expect(app.locator("#headline")).to_have_text(text("en", "miniapp.checked_out"))
     await page.close()
@@ -77,16 +89,8 @@ async def test_a_venue_code_opens_a_live_pass_beside_the_chat(
 async def test_a_red_person_sees_the_refusal_screen_and_my_status_opens_the_pass(
     browser: Browser, platform: Platform
 ) -> None:
-    venue = await make_venue(platform.services)
-    codes = {c.direction: c.token for c in await platform.services.venues.codes(venue.id)}
-    page = await _sandbox_page(browser, platform)
-    await _linked_user(page, platform, "positive")
-    await page.fill("#miniapp-start", codes["entry"])
-    await page.click("#miniapp-open")
-    app = page.frame_locator("#miniapp-frame")
-    await expect(app.locator("body")).to_have_attribute("data-screen", "refused")
-    await expect(app.locator("body")).to_have_attribute("data-colour", "red")
-    await expect(app.locator("#headline")).to_have_text(text("en", "miniapp.refused"))
+    page, app, _, _ = await _scanned_in_the_app(browser, platform, "positive")
+    await _shows(app, "refused", "red", "miniapp.refused")
     if os.environ.get("CITYBOTS_SCREENSHOTS"):
         await page.screenshot(path=os.environ["CITYBOTS_SCREENSHOTS"] + "/miniapp-refused.png")
     await page.click("#miniapp-close")

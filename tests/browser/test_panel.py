@@ -53,6 +53,43 @@ async def _screenshot(page: Page, name: str) -> None:
         await page.screenshot(path=path, full_page=True)
 
 
+async def _logged_in_as(
+    browser: Browser, platform: Platform, role: str, at: str | None = None
+) -> Page:
+    """A new page logged into the panel as a new user with ``role``; then at ``at``, a
+    path of the panel, when given."""
+    page = await _browser_login(browser, platform, await _user(platform, role))
+    if at is not None:
+        await page.goto(platform.base_url + at)
+    return page
+
+
+async def _finished(page: Page, name: str) -> None:
+    """The page's screenshot (when screenshots are asked for), no error in its console,
+    and the page closed."""
+    await _screenshot(page, name)
+    assert page.console_errors == []  # type: ignore[attr-defined]
+    await page.close()
+
+
+async def _export(http: ClientSession, platform: Platform, username: str, path: str) -> str:
+    """A CSV export of the panel (``path``) as a script logged in as that user reads it."""
+    assert await HttpUser(http, platform.base_url).log_in(username) == 303
+    async with http.get(platform.base_url + path) as export:
+        return (await export.read()).decode("utf-8-sig")
+
+
+async def _rejected_with_a_reason(
+    page: Page, row: str, field: str, asked: str, reason: str
+) -> None:
+    """Reject pressed on the ``row`` (a selector) with no reason is answered ``asked``;
+    then the reason is typed in its ``field`` and Reject pressed again."""
+    await page.locator(row).locator("button", has_text="Reject").click()
+    await expect(page.locator("#error")).to_have_text(asked)
+    await page.locator(row).locator(f"input[name={field}]").fill(reason)
+    await page.locator(row).locator("button", has_text="Reject").click()
+
+
 class HttpUser:
     """A logged-in panel user over plain HTTP, as a script or a crawler would be."""
 
@@ -248,7 +285,7 @@ async def _run_model(
 async def test_an_analyst_runs_two_scenarios_and_compares_them_side_by_side(
     browser: Browser, platform: Platform
 ) -> None:
-    page = await _browser_login(browser, platform, await _user(platform, "analyst"))
+    page = await _logged_in_as(browser, platform, "analyst")
     await page.click("header nav >> text=Model")
     await expect(page).to_have_title(re.compile("Model"))
     await _screenshot(page, "model-form")
@@ -269,16 +306,13 @@ async def test_an_analyst_runs_two_scenarios_and_compares_them_side_by_side(
     )
     chart_width = await page.eval_on_selector("#chart", "img => img.naturalWidth")
     assert chart_width == 1400
-    await _screenshot(page, "model-run")
-    assert page.console_errors == []  # type: ignore[attr-defined]
-    await page.close()
+    await _finished(page, "model-run")
 
 
 async def test_an_analyst_compares_schools_closed_and_open_on_the_structured_city(
     browser: Browser, platform: Platform
 ) -> None:
-    page = await _browser_login(browser, platform, await _user(platform, "analyst"))
-    await page.goto(f"{platform.base_url}/model")
+    page = await _logged_in_as(browser, platform, "analyst", "/model")
     await _run_model(page, "#compare-schools", population=100000, days=200, replicates=2)
     await expect(page.locator("#schools-compare")).to_be_visible(timeout=120_000)
     header = page.locator("#schools-compare tr").first
@@ -290,16 +324,13 @@ async def test_an_analyst_compares_schools_closed_and_open_on_the_structured_cit
         await expect(tiles).to_have_count(8)
     await expect(page.locator(".district-map").first).to_contain_text("Bostandyk")
     await expect(page.locator(".district-map").first).to_contain_text("/100k")
-    await _screenshot(page, "model-schools-districts")
-    assert page.console_errors == []  # type: ignore[attr-defined]
-    await page.close()
+    await _finished(page, "model-schools-districts")
 
 
 async def test_a_bad_model_request_gets_a_clear_message(
     browser: Browser, platform: Platform
 ) -> None:
-    page = await _browser_login(browser, platform, await _user(platform, "epidemiologist"))
-    await page.goto(f"{platform.base_url}/model")
+    page = await _logged_in_as(browser, platform, "epidemiologist", "/model")
     for box in await page.locator("input[name=scenario]").all():
         await box.uncheck()
     await page.click("#run")
@@ -343,10 +374,7 @@ async def test_the_audit_log_filters_and_exports_without_formulas(
     await expect(page.locator("#empty")).to_be_visible()
     assert page.console_errors == []  # type: ignore[attr-defined]
     await page.close()
-    user = HttpUser(http, platform.base_url)
-    assert await user.log_in(admin) == 303
-    async with http.get(f"{platform.base_url}/audit.csv?action=test.{marker}") as export:
-        body = (await export.read()).decode("utf-8-sig")
+    body = await _export(http, platform, admin, f"/audit.csv?action=test.{marker}")
     assert f"'=HYPERLINK({marker})" in body
     assert ",'+1," in body
     entries = await platform.services.panel.audit_entries(actor=admin, action="audit.")
@@ -356,7 +384,7 @@ async def test_the_audit_log_filters_and_exports_without_formulas(
 async def test_an_admin_adds_a_user_changes_a_role_and_disables_an_account(
     browser: Browser, platform: Platform
 ) -> None:
-    page = await _browser_login(browser, platform, await _user(platform, "admin"))
+    page = await _logged_in_as(browser, platform, "admin")
     await page.click("header nav >> text=Users")
     newcomer = f"officer-{secrets.token_hex(3)}"
     await page.fill("#new-username", newcomer)
@@ -393,40 +421,28 @@ async def test_an_admin_adds_a_user_changes_a_role_and_disables_an_account(
 async def test_a_permits_officer_works_the_queue_searches_and_revokes(
     browser: Browser, platform: Platform
 ) -> None:
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, datetime
 
-    from services.permit_applications import Item
-    from tests.factories import add_org, make_iin
+    from tests.factories import add_org, applied_from_the_panel, make_iin
 
     applications = platform.services.applications
     bin_ = await add_org(platform.services, quota=0, name="Queue LLP")
     first, second = make_iin(), make_iin()
     now = datetime.now(UTC)
-    outcome = await applications.submit(
-        bin_=bin_,
-        applicant="test",
-        register="city",
-        purpose="delivery",
-        valid_from=now,
-        valid_until=now + timedelta(days=3),
-        items=[Item(1, first, None), Item(2, second, None)],
-        source="panel",
-        now=now,
+    outcome = await applied_from_the_panel(
+        platform.services, bin_, [first, second], purpose="delivery", days=3, now=now
     )
     assert len(outcome.waiting) == 2
     waiting = {p.iin: p.id for p in await applications.waiting(now=now) if p.bin == bin_}
-    page = await _browser_login(browser, platform, await _user(platform, "permits_officer"))
+    page = await _logged_in_as(browser, platform, "permits_officer")
     await page.click("header nav >> text=Permits")
     row = page.locator(f"#permit-{waiting[first]}")
     await expect(row).to_contain_text("over the organisation's quota")
     await row.locator("button", has_text="Approve").click()
     await expect(page.locator("#notice")).to_have_text(f"Permit #{waiting[first]} approved.")
-    row = page.locator(f"#permit-{waiting[second]}")
-    await row.locator("button", has_text="Reject").click()
-    await expect(page.locator("#error")).to_have_text("Please give a reason.")
-    row = page.locator(f"#permit-{waiting[second]}")
-    await row.locator("input[name=reason]").fill("not an employee")
-    await row.locator("button", has_text="Reject").click()
+    await _rejected_with_a_reason(
+        page, f"#permit-{waiting[second]}", "reason", "Please give a reason.", "not an employee"
+    )
     await expect(page.locator("#notice")).to_have_text(f"Permit #{waiting[second]} rejected.")
     await page.fill("#q", first)
     await page.click("#search button")
@@ -454,8 +470,7 @@ async def test_an_admin_limits_the_activities_that_may_receive_permits(
 
     applications = platform.services.applications
     bin_ = await add_org(platform.services)  # activity 10.71
-    page = await _browser_login(browser, platform, await _user(platform, "admin"))
-    await page.goto(f"{platform.base_url}/permits")
+    page = await _logged_in_as(browser, platform, "admin", "/permits")
     await page.fill("#code", "86.10")
     await page.fill("#note", "hospitals")
     await page.click("#add-activity button")
@@ -500,7 +515,7 @@ async def test_the_checkpoints_page_charts_passings_and_marks_the_flagged(
     token = await services.permits.create_officer_invite("checkpoint", created_by="t")
     await services.permits.join_as_officer(token, officer_id, "Officer Panel", bot="staff")
 
-    page = await _browser_login(browser, platform, await _user(platform, "analyst"))
+    page = await _logged_in_as(browser, platform, "analyst")
     await page.click("header nav >> text=Checkpoints")
     chart = page.locator(f".chart[data-checkpoint='{post.name}']")
     await expect(chart.locator("svg")).to_be_visible()
@@ -538,8 +553,7 @@ async def test_a_permits_officer_uploads_an_organisations_csv(
     csv_file = tmp_path / "staff.csv"
     csv_file.write_text("iin,plate\n" + "\n".join(good) + "\n12345,\n=SUM(A1),\n", "utf-8")
     today = datetime.now(ZoneInfo(platform.settings.city_timezone)).date()
-    page = await _browser_login(browser, platform, await _user(platform, "permits_officer"))
-    await page.goto(f"{platform.base_url}/permits")
+    page = await _logged_in_as(browser, platform, "permits_officer", "/permits")
     await page.click("#upload-card summary")
     await page.fill("#up-bin", bin_)
     await page.select_option("#up-purpose", "delivery")
@@ -616,13 +630,8 @@ async def test_the_hotline_page_maps_calls_and_exports_unanswered_questions(
     shown = await page.locator("main").inner_text()
     for code in ("out_of_scope", "faq_", "permit_howto", "suggested for", "⇒ outcome: answered"):
         assert code not in shown, code
-    await _screenshot(page, "hotline")
-    assert page.console_errors == []  # type: ignore[attr-defined]
-    await page.close()
-    user = HttpUser(http, platform.base_url)
-    assert await user.log_in(analyst) == 303
-    async with http.get(f"{platform.base_url}/hotline/unanswered.csv") as export:
-        body = (await export.read()).decode("utf-8-sig")
+    await _finished(page, "hotline")
+    body = await _export(http, platform, analyst, "/hotline/unanswered.csv")
     assert f"'=cmd {marker}" in body
 
 
@@ -658,7 +667,7 @@ async def test_an_epidemiologist_acknowledges_a_violation_by_case_code(
     browser: Browser, platform: Platform
 ) -> None:
     code, alert_id = await _open_violation(platform)
-    page = await _browser_login(browser, platform, await _user(platform, "epidemiologist"))
+    page = await _logged_in_as(browser, platform, "epidemiologist")
     await page.click("header nav >> text=Quarantine")
     row = page.locator(f"#alert-{alert_id}")
     await expect(row).to_contain_text(code)
@@ -666,9 +675,7 @@ async def test_an_epidemiologist_acknowledges_a_violation_by_case_code(
     await row.locator("button", has_text="Acknowledge").click()
     await expect(page.locator("#notice")).to_have_text(f"Alert #{alert_id} acknowledged.")
     await expect(page.locator(f"#alert-{alert_id}")).to_contain_text("acknowledged")
-    await _screenshot(page, "panel-quarantine")
-    assert page.console_errors == []  # type: ignore[attr-defined]
-    await page.close()
+    await _finished(page, "panel-quarantine")
 
 
 async def test_the_venues_page_shows_occupancy_against_capacity(
@@ -688,7 +695,7 @@ async def test_the_venues_page_shows_occupancy_against_capacity(
         venue_id,
         make_iin(),
     )
-    page = await _browser_login(browser, platform, await _user(platform, "analyst"))
+    page = await _logged_in_as(browser, platform, "analyst")
     await page.click("header nav >> text=Venues")
     await page.fill("#q", name)
     await page.click("#search button")
@@ -844,10 +851,7 @@ async def test_an_analyst_enters_daily_indicators_with_history_and_export(
     await page.click("header nav >> text=Sandbox chat")
     await expect(page).to_have_title("citybots sandbox")
     await page.close()
-    user = HttpUser(http, platform.base_url)
-    assert await user.log_in(analyst) == 303
-    async with http.get(f"{platform.base_url}/indicators.csv") as export:
-        body = (await export.read()).decode("utf-8-sig")
+    body = await _export(http, platform, analyst, "/indicators.csv")
     assert f"{day.isoformat()},1200,870" in body
 
 
@@ -871,7 +875,7 @@ async def test_a_registry_officer_uploads_a_csv_and_decides_a_dispute(
         " VALUES (1, $1, 'red', 'my negative test is missing') RETURNING id",
         disputed,
     )
-    page = await _browser_login(browser, platform, await _user(platform, "registry_officer"))
+    page = await _logged_in_as(browser, platform, "registry_officer")
     await page.click("header nav >> text=Health registry")
     await page.select_option("#kind", "contacts")
     await page.set_input_files("#file", str(csv_file))
@@ -885,12 +889,13 @@ async def test_a_registry_officer_uploads_a_csv_and_decides_a_dispute(
     report = Path(await download.path()).read_text(encoding="utf-8")  # noqa: ASYNC240
     assert "iin.length" in report
     assert "'=HYPERLINK(1)" in report  # neutralised for spreadsheets
-    row = page.locator(f"#dispute-{dispute}")
-    await row.locator("button", has_text="Reject").click()
-    await expect(page.locator("#error")).to_have_text("Write a note: the citizen sees it.")
-    row = page.locator(f"#dispute-{dispute}")
-    await row.locator("input[name=note]").fill("No negative result after the isolation end.")
-    await row.locator("button", has_text="Reject").click()
+    await _rejected_with_a_reason(
+        page,
+        f"#dispute-{dispute}",
+        "note",
+        "Write a note: the citizen sees it.",
+        "No negative result after the isolation end.",
+    )
     await expect(page.locator("#notice")).to_have_text(
         f"Dispute #{dispute} rejected; the citizen is told."
     )
@@ -933,7 +938,7 @@ async def test_the_situation_centre_shows_todays_figures_charts_and_the_calls_he
         actor="test",
     )
     await services.rollups.refresh()
-    page = await _browser_login(browser, platform, await _user(platform, "analyst"))
+    page = await _logged_in_as(browser, platform, "analyst")
     await page.click("header nav >> text=Situation centre")
     await expect(page.locator("#as-of")).to_contain_text("Figures as of")
     new_cases = page.locator("#tile-new-cases .value")
@@ -944,9 +949,7 @@ async def test_the_situation_centre_shows_todays_figures_charts_and_the_calls_he
     await expect(page.locator("#chart-pcr-tests")).to_contain_text("capacity")
     await expect(page.locator("#chart-checkins rect[fill='#2e7d32']").first).to_be_attached()
     await expect(page.locator("#heatmap")).to_contain_text("Auezov")
-    await _screenshot(page, "situation")
-    assert page.console_errors == []  # type: ignore[attr-defined]
-    await page.close()
+    await _finished(page, "situation")
 
 
 async def test_the_map_draws_zones_checkpoints_venues_and_violations_without_tiles(
@@ -966,7 +969,7 @@ async def test_the_map_draws_zones_checkpoints_venues_and_violations_without_til
     )
     code, _ = await _open_violation(platform)
 
-    page = await _browser_login(browser, platform, await _user(platform, "epidemiologist"))
+    page = await _logged_in_as(browser, platform, "epidemiologist")
     tiles: list[str] = []
     page.on("request", lambda r: tiles.append(r.url) if "tile" in r.url else None)
     await page.click("header nav >> text=Map")
@@ -1019,7 +1022,7 @@ async def _open_every_page_as_every_role(
     )
     assert "/quarantine" in pages
     for role in ROLES:
-        page = await _browser_login(browser, platform, await _user(platform, role))
+        page = await _logged_in_as(browser, platform, role)
         for path in pages:
             if role not in route_roles[path]:
                 continue

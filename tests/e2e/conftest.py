@@ -1,18 +1,37 @@
-"""The platform in webhook mode, for the tests of webhooks (one per test module): every bot
-has a token on a sandbox served apart, standing in for Telegram (webhook mode never serves
-the sandbox itself), which posts updates to the platform's webhooks."""
+"""Fixtures of the end-to-end tests: the running platform's services and a new venue with
+its codes; and the platform in webhook mode, for the tests of webhooks (one per test
+module): every bot has a token on a sandbox served apart, standing in for Telegram (webhook
+mode never serves the sandbox itself), which posts updates to the platform's webhooks."""
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from aiohttp import ClientSession
 
 from citybots.embedded import free_port
 from citybots.platform import Platform
 from citybots.settings import BOT_NAMES
+from citybots.wiring import Services
 from tests.conftest import make_settings
+from tests.factories import Door, open_venue
 from tests.sandbox_server import serve_sandbox
 
 WEBHOOK_SECRET = "webhook-secret-for-tests-0123"
+
+
+@pytest.fixture
+def services(platform: Platform) -> Services:
+    """The running platform's own services (what its bots use); a module that overrides
+    ``platform`` gets its platform's."""
+    return platform.services
+
+
+@pytest.fixture
+async def door(services: Services) -> Door:
+    """A new venue (registered as in the staff bot, unverified) and its QR codes."""
+    return await open_venue(services)
 
 
 @pytest.fixture(scope="module")
@@ -43,3 +62,23 @@ async def webhook_platform(
     )
     async with Platform(settings) as running:
         yield running
+
+
+async def delivered_at_once(
+    url: str, update: dict[str, Any], *, times: int = 5, tries: int = 20
+) -> list[int]:
+    """``update`` posted to the webhook at ``url`` ``times`` at once; like Telegram, a
+    delivery answered 503 is tried again, ``tries`` times at most. Each one's last status."""
+    headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+
+    async def deliver(http: ClientSession) -> int:
+        for _ in range(tries):
+            async with http.post(url, json=update, headers=headers) as response:
+                if response.status == 200:
+                    return 200
+                assert response.status == 503
+            await asyncio.sleep(0.1)
+        return 503
+
+    async with ClientSession() as http:
+        return list(await asyncio.gather(*(deliver(http) for _ in range(times))))

@@ -16,16 +16,28 @@ from presentation.i18n import text
 from services.citizens import mask_iin
 from services.venues import Venue
 from tests.factories import (
+    Door,
     add_contact,
     add_pcr,
-    backdate_stays,
+    iin_typed,
+    inside_together,
+    last_stay,
     make_iin,
     make_phone,
     make_venue,
     register_phone,
+    registered_phone,
+    scan,
     signed_up,
+    staffed_venue,
+    venue_card,
+    venue_codes,
     verify_venue,
 )
+
+# The tests here take the `services` and `door` fixtures (tests/e2e/conftest.py) and the
+# steps in tests/factories.py; test_checkin_fast_path.py still imports these three.
+_codes = venue_codes
 
 
 def _services(platform: Platform) -> Services:
@@ -38,17 +50,10 @@ async def _signed_up(
     return await signed_up(sandbox, _services(platform), lang)
 
 
-async def _codes(services: Services, venue: Venue) -> dict[str, str]:
-    codes = await services.venues.codes(venue.id)
-    return {c.direction: c.token for c in codes}
-
-
 async def test_sign_up_refuses_mistyped_and_unproven_iins_then_links(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
-    iin, phone = make_iin(), make_phone()
-    await register_phone(services, iin, phone)
+    iin, phone = await registered_phone(services)
     chat = await sandbox.chat("citizen", language_code="ru")
     await chat.send(text("ru", "citizen_menu.status"))
     ask = await chat.reply()
@@ -80,11 +85,9 @@ async def test_sign_up_refuses_mistyped_and_unproven_iins_then_links(
 
 
 async def test_after_five_failed_links_even_the_right_iin_waits_until_the_hour_is_over(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, platform: Platform, services: Services
 ) -> None:
-    services = _services(platform)
-    iin, phone = make_iin(), make_phone()
-    await register_phone(services, iin, phone)
+    iin, phone = await registered_phone(services)
     chat = await sandbox.chat("citizen", language_code="ru")
 
     async def attempt(typed: str) -> str:
@@ -129,10 +132,9 @@ async def test_after_five_failed_links_even_the_right_iin_waits_until_the_hour_i
 
 
 async def test_every_colour_is_shown_and_green_expires_exactly_at_72_hours(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
-    chat, iin = await _signed_up(sandbox, platform)
+    chat, iin = await signed_up(sandbox, services)
     result_at = datetime.now(UTC) - timedelta(hours=71, minutes=59, seconds=54)
     await add_pcr(services, iin, "negative", result_at=result_at)
     await chat.send("/status")
@@ -157,45 +159,38 @@ async def test_every_colour_is_shown_and_green_expires_exactly_at_72_hours(
 
 
 async def test_scan_admits_green_refuses_red_and_exit_checks_out(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services, door: Door
 ) -> None:
-    services = _services(platform)
-    venue = await make_venue(services)
-    codes = await _codes(services, venue)
-    chat, _ = await _signed_up(sandbox, platform)
-    await chat.send(f"/start {codes['entry']}")
-    admitted = await chat.reply()
+    chat, _ = await signed_up(sandbox, services)
+    admitted = await scan(chat, door.entry)
     assert admitted["text"] == text(
-        "en", "checkin.admitted", venue=venue.name, colour=text("en", "colour.blue")
+        "en", "checkin.admitted", venue=door.venue.name, colour=text("en", "colour.blue")
     )
-    await chat.send(f"/start {codes['entry']}")
-    assert (await chat.reply())["text"] == text("en", "checkin.already_inside", venue=venue.name)
-    assert await services.visits.occupancy(venue.id) == 1
-    await chat.send(f"/start {codes['exit']}")
-    assert (await chat.reply())["text"] == text("en", "checkin.checked_out", venue=venue.name)
+    assert (await scan(chat, door.entry))["text"] == text(
+        "en", "checkin.already_inside", venue=door.venue.name
+    )
+    assert await services.visits.occupancy(door.venue.id) == 1
+    assert (await scan(chat, door.exit))["text"] == text(
+        "en", "checkin.checked_out", venue=door.venue.name
+    )
     await chat.send(text("en", "citizen_menu.visits"))
     visits = await chat.reply()
-    assert venue.name in visits["text"]
+    assert door.venue.name in visits["text"]
 
-    red_chat, red_iin = await _signed_up(sandbox, platform)
+    red_chat, red_iin = await signed_up(sandbox, services)
     await add_pcr(services, red_iin, "positive")
-    await red_chat.send(f"/start {codes['entry']}")
-    refused = await red_chat.reply()
+    refused = await scan(red_chat, door.entry)
     assert refused["text"].startswith("⛔")
     assert text("en", "colour.red") in refused["text"]
-    assert await services.visits.occupancy(venue.id) == 0
+    assert await services.visits.occupancy(door.venue.id) == 0
 
 
 async def test_a_scan_before_sign_up_resumes_after_linking(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services, door: Door
 ) -> None:
-    services = _services(platform)
-    venue = await make_venue(services)
-    codes = await _codes(services, venue)
-    iin, phone = make_iin(), make_phone()
-    await register_phone(services, iin, phone)
+    iin, phone = await registered_phone(services)
     chat = await sandbox.chat("citizen", language_code="kk")
-    await chat.send(f"/start {codes['entry']}")
+    await chat.send(f"/start {door.entry}")
     assert text("kk", "checkin.link_first") in (await chat.reply())["text"]
     await chat.send_contact(phone)
     await chat.reply()
@@ -203,32 +198,29 @@ async def test_a_scan_before_sign_up_resumes_after_linking(
     linked, welcome = await chat.replies(2)
     assert linked["text"] == text("kk", "signup.linked")
     assert welcome["text"].startswith("✅")
-    assert venue.name in welcome["text"]
+    assert door.venue.name in welcome["text"]
 
 
 async def test_forged_and_revoked_codes_get_clear_messages(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     venue = await make_venue(services)
-    old = await _codes(services, venue)
+    old = await venue_codes(services, venue)
     await services.venues.rotate_codes(venue.id)
-    chat, _ = await _signed_up(sandbox, platform)
+    chat, _ = await signed_up(sandbox, services)
     await chat.send(f"/start in_{secrets.token_urlsafe(16)}")
     assert (await chat.reply())["text"] == text("en", "checkin.unknown_code")
-    await chat.send(f"/start {old['entry']}")
-    assert (await chat.reply())["text"] == text("en", "checkin.revoked_code", venue=venue.name)
+    assert (await scan(chat, old["entry"]))["text"] == text(
+        "en", "checkin.revoked_code", venue=venue.name
+    )
     assert await services.visits.occupancy(venue.id) == 0
 
 
 async def test_a_duplicate_delivery_and_two_scans_at_once_make_one_visit(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services, door: Door
 ) -> None:
-    services = _services(platform)
-    venue = await make_venue(services)
-    codes = await _codes(services, venue)
-    chat, iin = await _signed_up(sandbox, platform)
-    await asyncio.gather(*(chat.send(f"/start {codes['entry']}") for _ in range(3)))
+    chat, iin = await signed_up(sandbox, services)
+    await asyncio.gather(*(chat.send(f"/start {door.entry}") for _ in range(3)))
     await chat.replies(3)
     count = await services.visits.pool.fetchval(
         "SELECT count(*) FROM visits WHERE iin = $1 AND admitted", iin
@@ -237,9 +229,8 @@ async def test_a_duplicate_delivery_and_two_scans_at_once_make_one_visit(
 
 
 async def test_staff_register_a_venue_get_posters_and_check_in_by_iin(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     owner = await sandbox.chat("staff", language_code="en")
     await owner.send(text("en", "staff_menu.register"))
     await owner.reply()
@@ -346,9 +337,8 @@ async def test_staff_register_a_venue_get_posters_and_check_in_by_iin(
 
 
 async def test_a_venue_sets_its_own_auto_checkout_time_at_registration_and_later(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     owner = await sandbox.chat("staff", language_code="ru")
     name = f"Bar {secrets.token_hex(3)}"
     await owner.send(text("ru", "staff_menu.register"))
@@ -417,8 +407,9 @@ async def test_a_venue_sets_its_own_auto_checkout_time_at_registration_and_later
     assert text("ru", "venue.auto_checkout") not in buttons(staff_card)  # the owner's choice
 
 
-async def test_staff_lookups_are_rate_limited(sandbox: SandboxClient, platform: Platform) -> None:
-    services = _services(platform)
+async def test_staff_lookups_are_rate_limited(
+    sandbox: SandboxClient, platform: Platform, services: Services
+) -> None:
     worker = await sandbox.chat("staff")
     await make_venue(services, owner=worker.user_id, verified=True)
     await worker.send(text("en", "staff_menu.checkin"))
@@ -429,30 +420,27 @@ async def test_staff_lookups_are_rate_limited(sandbox: SandboxClient, platform: 
     assert (await worker.reply())["text"] == text("en", "staff_checkin.rate_limited")
 
 
+async def _checking_one_out(staff: SandboxChat, lang: str, venue: Venue) -> str:
+    """The staff member presses "check one visitor out" on the venue's card; the question."""
+    await venue_card(staff, venue, lang)
+    await staff.press(text(lang, "venue.checkout_one"))
+    return str((await staff.reply())["text"])
+
+
 async def test_staff_check_one_visitor_out_by_iin_and_the_visitor_is_told(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, platform: Platform, services: Services
 ) -> None:
-    services = _services(platform)
-    owner = await sandbox.chat("staff", language_code="en")
-    venue = await make_venue(services, owner=owner.user_id, verified=True)
+    owner, venue, worker = await staffed_venue(sandbox, services, worker_lang="ru")
     other_owner = await sandbox.chat("staff", language_code="en")
     elsewhere = await make_venue(services, owner=other_owner.user_id, verified=True)
-    worker = await sandbox.chat("staff", language_code="ru")
-    await worker.send(f"/start {await services.venues.create_invite(venue.id, owner.user_id)}")
-    await worker.reply()
-    visitor_chat, visitor = await _signed_up(sandbox, platform)
-    await visitor_chat.send(f"/start {(await _codes(services, venue))['entry']}")
+    visitor_chat, visitor = await signed_up(sandbox, services)
+    await visitor_chat.send(f"/start {(await venue_codes(services, venue))['entry']}")
     await visitor_chat.reply()
     without_phone, at_the_other_venue = make_iin(), make_iin()
     await services.visits.check_in(without_phone, venue, entrance_id=None, via="qr")
     await services.visits.check_in(at_the_other_venue, elsewhere, entrance_id=None, via="qr")
 
-    await worker.send(text("ru", "staff_menu.venues"))
-    await worker.reply()
-    await worker.press(venue.name)
-    await worker.reply()
-    await worker.press(text("ru", "venue.checkout_one"))
-    asked = (await worker.reply())["text"]
+    asked = await _checking_one_out(worker, "ru", venue)
     assert asked == text("ru", "staff_checkout.ask_iin", venue=venue.name)
     await worker.send("900101300016")
     assert (await worker.reply())["text"] == text("ru", "errors.iin.check_digit")
@@ -464,13 +452,9 @@ async def test_staff_check_one_visitor_out_by_iin_and_the_visitor_is_told(
     done = text("ru", "staff_checkout.done", venue=venue.name)
     assert (await worker.reply())["text"] == done
     assert await services.visits.occupancy(venue.id) == 1
-    kind = await services.visits.pool.fetchval(
-        "SELECT checkout_kind FROM visits WHERE iin = $1 AND venue_id = $2 "
-        "AND checked_out_at IS NOT NULL",
-        visitor,
-        venue.id,
-    )
-    assert kind == "staff"
+    stay = await last_stay(services, visitor, venue.id)
+    assert stay["checked_out_at"] is not None
+    assert stay["checkout_kind"] == "staff"
     told = await visitor_chat.reply(wait=15)
     assert told["text"] == text("en", "notices.staff_checkout", venue=venue.name)
     await visitor_chat.send(text("en", "citizen_menu.visits"))
@@ -484,12 +468,7 @@ async def test_staff_check_one_visitor_out_by_iin_and_the_visitor_is_told(
     assert audited == 3
 
     # The other venue's owner checks out of their own venue only.
-    await other_owner.send(text("en", "staff_menu.venues"))
-    await other_owner.reply()
-    await other_owner.press(elsewhere.name)
-    await other_owner.reply()
-    await other_owner.press(text("en", "venue.checkout_one"))
-    await other_owner.reply()
+    await _checking_one_out(other_owner, "en", elsewhere)
     await other_owner.send(without_phone)
     assert (await other_owner.reply())["text"] == text(
         "en", "staff_checkout.not_inside", venue=elsewhere.name
@@ -502,12 +481,7 @@ async def test_staff_check_one_visitor_out_by_iin_and_the_visitor_is_told(
     await worker.send(without_phone)
     assert (await worker.reply())["text"] == text("ru", "staff_checkin.rate_limited")
     assert await services.visits.occupancy(venue.id) == 1
-    await owner.send(text("en", "staff_menu.venues"))
-    await owner.reply()
-    await owner.press(venue.name)
-    await owner.reply()
-    await owner.press(text("en", "venue.checkout_one"))
-    await owner.reply()
+    await _checking_one_out(owner, "en", venue)
     await owner.send(without_phone)
     done_en = text("en", "staff_checkout.done", venue=venue.name)
     assert (await owner.reply())["text"] == done_en
@@ -515,14 +489,10 @@ async def test_staff_check_one_visitor_out_by_iin_and_the_visitor_is_told(
 
 
 async def test_auto_checkout_closes_a_forgotten_stay(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services, door: Door
 ) -> None:
-    services = _services(platform)
-    venue = await make_venue(services)
-    codes = await _codes(services, venue)
-    chat, iin = await _signed_up(sandbox, platform)
-    await chat.send(f"/start {codes['entry']}")
-    await chat.reply()
+    chat, iin = await signed_up(sandbox, services)
+    await scan(chat, door.entry)
     await services.visits.pool.execute(
         "UPDATE visits SET checked_in_at = now() - interval '5 hours' WHERE iin = $1", iin
     )
@@ -532,21 +502,13 @@ async def test_auto_checkout_closes_a_forgotten_stay(
 
 
 async def test_an_exposure_notice_reaches_the_other_visitor_once(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services, door: Door
 ) -> None:
-    services = _services(platform)
-    venue = await make_venue(services)
-    codes = await _codes(services, venue)
-    sick_chat, sick = await _signed_up(sandbox, platform)
-    other_chat, _ = await _signed_up(sandbox, platform, lang="ru")
-    for chat in (sick_chat, other_chat):
-        await chat.send(f"/start {codes['entry']}")
-        await chat.reply()
-    await backdate_stays(services, venue, by=timedelta(hours=1))
+    sick_chat, sick, other_chat = await inside_together(sandbox, services, door, other_lang="ru")
     await add_pcr(services, sick, "positive")
     notice = await other_chat.reply(wait=15)
     assert notice["text"].startswith("⚠️")
-    assert venue.name in notice["text"]
+    assert door.venue.name in notice["text"]
     assert sick not in notice["text"]
     await asyncio.sleep(1.0)
     assert await other_chat.updates(count=0, wait=0) == []
@@ -554,10 +516,9 @@ async def test_an_exposure_notice_reaches_the_other_visitor_once(
 
 
 async def test_a_dispute_reaches_the_officers_and_the_answer_comes_back(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
-    chat, _ = await _signed_up(sandbox, platform)
+    chat, _ = await signed_up(sandbox, services)
     await chat.send(text("en", "citizen_menu.dispute"))
     await chat.reply()
     await chat.send("My negative test from yesterday is missing")
@@ -585,21 +546,13 @@ async def test_the_healthz_still_green(platform: Platform) -> None:
 
 
 async def test_a_notice_that_cannot_be_sent_now_is_sent_later_exactly_once(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services, door: Door
 ) -> None:
-    services = _services(platform)
-    venue = await make_venue(services)
-    codes = await _codes(services, venue)
-    sick_chat, sick = await _signed_up(sandbox, platform)
-    other_chat, _ = await _signed_up(sandbox, platform)
-    for chat in (sick_chat, other_chat):
-        await chat.send(f"/start {codes['entry']}")
-        await chat.reply()
-    await backdate_stays(services, venue, by=timedelta(hours=1))
+    _, sick, other_chat = await inside_together(sandbox, services, door)
     await sandbox.inject_faults(count=2, status=500, methods=["sendMessage"])
     await add_pcr(services, sick, "positive")
     notice = await other_chat.reply(wait=20)
-    assert venue.name in notice["text"]
+    assert door.venue.name in notice["text"]
     await asyncio.sleep(1.5)
     assert await other_chat.updates(count=0, wait=0) == []
     row = await services.outbox.pool.fetchrow(
@@ -611,22 +564,16 @@ async def test_a_notice_that_cannot_be_sent_now_is_sent_later_exactly_once(
 
 
 async def test_an_iin_without_a_birth_date_is_confirmed_not_refused(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
     from services.validation import _check_digit
 
-    services = _services(platform)
     body = next(
         b for b in (f"9913323{n:04d}" for n in range(10_000)) if _check_digit(b) is not None
     )
     iin, phone = body + str(_check_digit(body)), make_phone()
     await register_phone(services, iin, phone)
-    chat = await sandbox.chat("citizen", language_code="en")
-    await chat.send("/status")
-    await chat.reply()
-    await chat.send_contact(phone)
-    await chat.reply()
-    await chat.send(iin)
+    chat = await iin_typed(sandbox, phone, iin)
     assert (await chat.reply())["text"] == text("en", "signup.confirm_date", iin=iin)
     await chat.press(text("en", "signup.confirm_no"))
     assert (await chat.reply())["text"] == text("en", "signup.ask_iin")
@@ -638,17 +585,11 @@ async def test_an_iin_without_a_birth_date_is_confirmed_not_refused(
 
 
 async def test_moving_an_iin_to_a_new_account_tells_the_old_one(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
-    old_chat, iin = await _signed_up(sandbox, platform)
+    old_chat, iin = await signed_up(sandbox, services)
     phone = await services.citizens.pool.fetchval("SELECT phone FROM citizens WHERE iin = $1", iin)
-    new_chat = await sandbox.chat("citizen", language_code="en")
-    await new_chat.send("/status")
-    await new_chat.reply()
-    await new_chat.send_contact(phone)
-    await new_chat.reply()
-    await new_chat.send(iin)
+    new_chat = await iin_typed(sandbox, phone, iin)
     assert (await new_chat.reply())["text"] == text("en", "signup.taken")
     await new_chat.press(text("en", "signup.move"))
     linked, _card = await new_chat.replies(2)
@@ -659,9 +600,8 @@ async def test_moving_an_iin_to_a_new_account_tells_the_old_one(
     assert await services.citizens.iin_of(old_chat.user_id) is None
 
 
-async def test_unlink_rotate_and_a_used_invite(sandbox: SandboxClient, platform: Platform) -> None:
-    services = _services(platform)
-    chat, _ = await _signed_up(sandbox, platform)
+async def test_unlink_rotate_and_a_used_invite(sandbox: SandboxClient, services: Services) -> None:
+    chat, _ = await signed_up(sandbox, services)
     await chat.send("/unlink")
     assert (await chat.reply())["text"] == text("en", "signup.unlinked")
     await chat.send("/unlink")
@@ -669,7 +609,7 @@ async def test_unlink_rotate_and_a_used_invite(sandbox: SandboxClient, platform:
 
     owner = await sandbox.chat("staff", language_code="en")
     venue = await make_venue(services, owner=owner.user_id)
-    old = await _codes(services, venue)
+    old = await venue_codes(services, venue)
     await owner.send(text("en", "staff_menu.venues"))
     await owner.reply()
     await owner.press(venue.name)
@@ -677,7 +617,7 @@ async def test_unlink_rotate_and_a_used_invite(sandbox: SandboxClient, platform:
     await owner.press(text("en", "venue.rotate"))
     replies = await owner.replies(1 + 2 * 3)
     assert replies[0]["text"] == text("en", "venue.rotated", venue=venue.name)
-    new = await _codes(services, venue)
+    new = await venue_codes(services, venue)
     assert new["entry"] != old["entry"]
     assert new["entry"] in replies[1]["caption"]
 
@@ -692,11 +632,10 @@ async def test_unlink_rotate_and_a_used_invite(sandbox: SandboxClient, platform:
 
 
 async def test_the_demo_city_can_be_tried_end_to_end(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
     from services.demo import DEMO_PEOPLE, demo_token, load_demo_data
 
-    services = _services(platform)
     async with services.statuses.pool.acquire() as conn:
         await load_demo_data(conn)
     await services.statuses.invalidate(p.iin for p in DEMO_PEOPLE)

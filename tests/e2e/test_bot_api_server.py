@@ -1,7 +1,7 @@
 """Bots with a token talk to the Bot API server named by TELEGRAM_API_BASE (here a
 separate sandbox standing in for Telegram or a self-hosted Bot API server)."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -11,9 +11,20 @@ from bots.sandbox import Sandbox
 from bots.sandbox.client import SandboxClient
 from citybots.embedded import free_port
 from citybots.platform import Platform, StartupError
+from citybots.settings import Settings
 from tests.conftest import make_settings
 from tests.factories import help_reply
 from tests.sandbox_server import serve_sandbox
+
+
+@pytest.fixture
+def settings_with(database_url: str, redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings on the tests' servers, with these overrides (bot tokens, the API server)."""
+
+    def settings(**overrides: object) -> Settings:
+        return make_settings(tmp_path, database_url=database_url, redis_url=redis_url, **overrides)
+
+    return settings
 
 
 @pytest.fixture
@@ -23,14 +34,11 @@ async def remote_api() -> AsyncIterator[tuple[Sandbox, str]]:
 
 
 async def test_a_bot_with_a_token_runs_on_the_configured_api_server(
-    remote_api: tuple[Sandbox, str], database_url: str, redis_url: str, tmp_path: Path
+    remote_api: tuple[Sandbox, str], settings_with: Callable[..., Settings]
 ) -> None:
     remote, base = remote_api
     token = remote.register_bot("citizen", username="almaty_citizen_bot").token
-    settings = make_settings(
-        tmp_path,
-        database_url=database_url,
-        redis_url=redis_url,
+    settings = settings_with(
         citizen_bot_token=token,
         telegram_api_base=base,
         sandbox="on",  # the others on the platform's own sandbox, as asked
@@ -47,13 +55,10 @@ async def test_a_bot_with_a_token_runs_on_the_configured_api_server(
 
 
 async def test_a_refused_token_stops_the_start_naming_the_setting(
-    remote_api: tuple[Sandbox, str], database_url: str, redis_url: str, tmp_path: Path
+    remote_api: tuple[Sandbox, str], settings_with: Callable[..., Settings]
 ) -> None:
     _, base = remote_api
-    settings = make_settings(
-        tmp_path,
-        database_url=database_url,
-        redis_url=redis_url,
+    settings = settings_with(
         doctor_bot_token="123456:revoked-token",
         telegram_api_base=base,
     )
@@ -62,12 +67,9 @@ async def test_a_refused_token_stops_the_start_naming_the_setting(
 
 
 async def test_an_unreachable_api_server_stops_the_start_naming_the_setting(
-    database_url: str, redis_url: str, tmp_path: Path
+    settings_with: Callable[..., Settings],
 ) -> None:
-    settings = make_settings(
-        tmp_path,
-        database_url=database_url,
-        redis_url=redis_url,
+    settings = settings_with(
         agent_bot_token="123456:some-token",
         telegram_api_base=f"http://127.0.0.1:{free_port()}",
     )
@@ -77,19 +79,14 @@ async def test_an_unreachable_api_server_stops_the_start_naming_the_setting(
 
 async def test_a_partial_token_set_serves_no_sandbox_and_says_which_bots_did_not_start(
     remote_api: tuple[Sandbox, str],
-    database_url: str,
-    redis_url: str,
-    tmp_path: Path,
+    settings_with: Callable[..., Settings],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Issue 17 §7: one bot given a token used to put the sandbox, faults API and all, on
     the public web app for the other four."""
     remote, base = remote_api
     token = remote.register_bot("citizen").token
-    settings = make_settings(
-        tmp_path,
-        database_url=database_url,
-        redis_url=redis_url,
+    settings = settings_with(
         citizen_bot_token=token,
         telegram_api_base=base,
     )

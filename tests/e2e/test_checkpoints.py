@@ -7,10 +7,9 @@ from __future__ import annotations
 import secrets
 
 from bots.sandbox.client import SandboxClient, buttons
-from citybots.platform import Platform
 from citybots.wiring import Services
 from presentation.i18n import text
-from tests.e2e.test_permits import colour_words
+from tests.e2e.test_permits import colour_words, suspended_words
 from tests.factories import (
     add_org,
     add_pcr,
@@ -22,14 +21,9 @@ from tests.factories import (
 )
 
 
-def _services(platform: Platform) -> Services:
-    return platform.services
-
-
 async def test_an_officer_logs_passings_both_ways_and_a_traveller_registers(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     name, post = await add_zone_with_checkpoint(
         services, f"North gate {secrets.token_hex(2)}", latitude=43.27, longitude=76.91
     )
@@ -103,9 +97,8 @@ async def test_an_officer_logs_passings_both_ways_and_a_traveller_registers(
 
 
 async def test_a_passing_on_a_red_drivers_permit_is_flagged_as_suspended_either_way(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     _, post = await add_zone_with_checkpoint(
         services, f"East gate {secrets.token_hex(2)}", latitude=43.25, longitude=76.99
     )
@@ -122,12 +115,7 @@ async def test_a_passing_on_a_red_drivers_permit_is_flagged_as_suspended_either_
     officer = await joined_officer(
         sandbox, services, "checkpoint", checkpoint=post, menu="staff_menu.passing"
     )
-    suspended = text(
-        "en",
-        "permit.suspended",
-        register=text("en", "permit.register.roadblock"),
-        organisation="Test LLP",
-    )
+    suspended = suspended_words("en", "roadblock")
     answers = []
     for direction, value in (("in", f"{digits} КМЕ 02"), ("out", driver)):
         await officer.press(text("en", f"checkpoint.direction.{direction}"))

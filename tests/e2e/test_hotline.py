@@ -7,7 +7,6 @@ from __future__ import annotations
 import secrets
 
 from bots.sandbox.client import SandboxClient, buttons
-from citybots.platform import Platform
 from citybots.wiring import Services
 from flows.context import Limits
 from flows.faq import answer_text, answers
@@ -16,14 +15,17 @@ from presentation.i18n import text
 from tests.factories import joined_officer
 
 
-def _services(platform: Platform) -> Services:
-    return platform.services
+async def _last_call(services: Services) -> tuple[str, str, str]:
+    """The topic, outcome and district of the latest call the hotline logged."""
+    row = await services.tickets.pool.fetchrow(
+        "SELECT topic, outcome, district FROM hotline_calls ORDER BY id DESC LIMIT 1"
+    )
+    return row["topic"], row["outcome"], row["district"]
 
 
 async def test_questions_are_answered_in_the_persons_language(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     ru = await sandbox.chat("citizen", language_code="ru")
     await ru.send("что такое коронавирус?")
     assert (await ru.reply())["text"] == answer_text("ru", "faq_what_is_covid", Limits())
@@ -47,9 +49,8 @@ async def test_questions_are_answered_in_the_persons_language(
 
 
 async def test_a_citizen_is_handed_to_an_agent_and_back(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     await services.tickets.pool.execute("UPDATE officers SET on_shift = false")
     await services.tickets.pool.execute(
         "UPDATE hotline_tickets SET state = 'closed' WHERE state <> 'closed'"
@@ -95,9 +96,8 @@ async def test_a_citizen_is_handed_to_an_agent_and_back(
 
 
 async def test_an_agent_walks_a_script_and_the_call_is_logged(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     stranger = await sandbox.chat("agent")
     await stranger.send(text("en", "agent_menu.script"))
     assert (await stranger.reply())["text"] == text("en", "agent.not_agent")
@@ -114,20 +114,12 @@ async def test_an_agent_walks_a_script_and_the_call_is_logged(
     await agent.reply()
     await agent.press("Medeu")
     assert (await agent.reply())["text"] == text("ru", "agent.logged")
-    row = await services.tickets.pool.fetchrow(
-        "SELECT topic, outcome, district FROM hotline_calls ORDER BY id DESC LIMIT 1"
-    )
-    assert (row["topic"], row["outcome"], row["district"]) == (
-        "faq_pcr_testing",
-        "referred",
-        "Medeu",
-    )
+    assert await _last_call(services) == ("faq_pcr_testing", "referred", "Medeu")
 
 
 async def test_an_agent_walks_a_decision_tree_to_its_outcome(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     agent = await joined_officer(sandbox, services, "agent", menu="agent_menu.script")
     await agent.send("my father has a high temperature and coughs, what should we do")
     symptoms = scripts()["symptoms"]
@@ -148,23 +140,15 @@ async def test_an_agent_walks_a_decision_tree_to_its_outcome(
     await agent.reply()  # the districts
     await agent.press("Turksib")
     assert (await agent.reply())["text"] == text("en", "agent.logged")
-    row = await services.tickets.pool.fetchrow(
-        "SELECT topic, outcome, district FROM hotline_calls ORDER BY id DESC LIMIT 1"
-    )
-    assert (row["topic"], row["outcome"], row["district"]) == (
-        "script_symptoms",
-        "callback",
-        "Turksib",
-    )
+    assert await _last_call(services) == ("script_symptoms", "callback", "Turksib")
     # A button of a script that is no longer being walked says so instead of guessing.
     await agent.press("No")
     assert (await agent.reply())["text"] == text("en", "agent.script_expired")
 
 
 async def test_a_waiting_citizen_can_cancel_and_is_still_answered_meanwhile(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     await services.tickets.pool.execute("UPDATE officers SET on_shift = false")
     citizen = await sandbox.chat("citizen", language_code="ru")
     await citizen.send("соедините с оператором")

@@ -1,17 +1,15 @@
 """The panel's upload and the laboratories' push API write the same two audit rows as the
 command line: who started the import, then its counts (issue 17 §5)."""
 
-import re
 import secrets
 from typing import Any
 
 import asyncpg
-from aiohttp import ClientSession, CookieJar, FormData
+from aiohttp import ClientSession, CookieJar
 
 from citybots.platform import Platform
-from tests.factories import make_iin
-
-PASSWORD = "correct horse battery staple 42"
+from tests.factories import make_iin, register_upload
+from tests.property.test_web import PASSWORD, _log_in
 
 
 async def _import_rows(pool: asyncpg.Pool, actor: str) -> list[Any]:
@@ -27,20 +25,10 @@ async def test_a_panel_upload_is_audited_with_the_user_file_and_counts(platform:
     await platform.services.panel.create_user(name, "registry_officer", PASSWORD, actor="test")
     async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
         base = platform.base_url
-        async with http.get(f"{base}/login") as page:
-            token = re.search(r'name="csrf" value="([^"]+)"', await page.text())
-        assert token is not None
-        form = {"username": name, "password": PASSWORD, "csrf": token.group(1)}
-        async with http.post(f"{base}/login", data=form, allow_redirects=False) as answer:
-            assert answer.status == 303
-        async with http.get(f"{base}/") as home:
-            csrf = re.search(r'name="csrf" value="([^"]+)"', await home.text())
-        assert csrf is not None
+        csrf = await _log_in(http, base, name)
         content = f"iin,phone\n{make_iin()},+77012345678\nnot an iin,+7701\n".encode()
-        upload = FormData()
-        upload.add_field("kind", "phones")
-        upload.add_field("file", content, filename="phones.csv", content_type="text/csv")
-        headers = {"X-CSRF-Token": csrf.group(1), "X-File-Name": "phones.csv"}
+        upload = register_upload("phones", content, "phones.csv")
+        headers = {"X-CSRF-Token": csrf, "X-File-Name": "phones.csv"}
         async with http.post(f"{base}/registry/import", data=upload, headers=headers) as answer:
             assert answer.status == 200, await answer.text()
     start, end = await _import_rows(platform.pool, name)

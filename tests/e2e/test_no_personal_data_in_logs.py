@@ -17,14 +17,12 @@ import re
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 import pytest
@@ -33,15 +31,22 @@ from redis.asyncio import Redis
 
 from bots.sandbox.client import SandboxChat, SandboxClient, buttons
 from citybots.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
-from citybots.platform import Platform
 from citybots.settings import load_settings
 from citybots.wiring import Services, build_services
 from presentation.i18n import text
 from services.db import create_pool
+from tests.commands import run_citybots, start_citybots
 from tests.conftest import AUDIT_CHAIN_KEY
-from tests.e2e.test_ashyq import _codes, _signed_up
 from tests.e2e.test_permit_applications import _become_head, _fill_form
-from tests.factories import add_zone_with_checkpoint, backdate_stays, joined_officer, make_venue
+from tests.factories import (
+    add_zone_with_checkpoint,
+    backdate_stays,
+    joined_officer,
+    make_venue,
+    register_upload,
+    signed_up,
+    venue_codes,
+)
 
 CANARY_IIN = "791028302728"
 WRONG_IIN = "791028302729"  # the canary with its check digit off by one
@@ -85,14 +90,7 @@ class Deployment:
     async def command(self, *argv: str, stdin: str | None = None) -> str:
         """An operator's `citybots ...` command; its whole output is kept as a log."""
         done = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "citybots.cli", *argv],
-            env=self.env,
-            cwd=self.root,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=120,
+            run_citybots, *argv, env=self.env, cwd=self.root, timeout=120, stdin=stdin
         )
         self.outputs[f"citybots {' '.join(argv)} (#{len(self.outputs)})"] = (
             done.stdout + done.stderr
@@ -129,14 +127,7 @@ async def deployment(root: Path, nlu_cache: Path) -> AsyncIterator[Deployment]:
     }
     for name in [k for k in env if k.endswith("_BOT_TOKEN") or k == "WEBHOOK_BASE_URL"]:
         del env[name]
-    process = subprocess.Popen(  # noqa: ASYNC220 - started once
-        [sys.executable, "-m", "citybots.cli", "run"],
-        env=env,
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_citybots("run", env=env, cwd=root)
     base_url = f"http://127.0.0.1:{port}"
     pool: asyncpg.Pool | None = None
     redis: Redis | None = None
@@ -212,11 +203,6 @@ class Panel:
             return r.status, await r.text()
 
 
-def _as_platform(services: Services) -> Platform:
-    """What the shared e2e helpers read of a platform: its services."""
-    return cast(Platform, SimpleNamespace(services=services))
-
-
 async def _sign_up_the_canary(sandbox: SandboxClient) -> SandboxChat:
     chat = await sandbox.chat("citizen", first_name="Canary")
     await chat.send(text("en", "citizen_menu.status"))
@@ -245,8 +231,8 @@ async def _venue_visits(
     visitor is inside at the same time (for the exposure notice)."""
     owner = await sandbox.chat("staff")
     venue = await make_venue(services, owner=owner.user_id, verified=True)
-    codes = await _codes(services, venue)
-    other, _ = await _signed_up(sandbox, _as_platform(services))
+    codes = await venue_codes(services, venue)
+    other, _ = await signed_up(sandbox, services)
     for chat in (canary, other):
         await chat.send(f"/start {codes['entry']}")
         assert (await chat.reply())["text"].startswith("✅")
@@ -283,13 +269,7 @@ async def _permits_and_checkpoints(sandbox: SandboxClient, services: Services) -
     await head.press(text("en", "apply.list"))
     await head.reply()
 
-    police = await sandbox.chat("staff")
-    await police.send(
-        f"/start {await services.permits.create_officer_invite('police', created_by='t')}"
-    )
-    await police.reply()
-    await police.send(text("en", "staff_menu.permit"))
-    await police.reply()
+    police = await joined_officer(sandbox, services, "police", menu="staff_menu.permit")
     for typed in (CANARY_IIN, WRONG_IIN):
         await police.send(typed)
         await police.reply()
@@ -391,13 +371,7 @@ async def _pcr(deployed: Deployment, services: Services, other: SandboxChat) -> 
 async def _quarantine(sandbox: SandboxClient, services: Services) -> None:
     """A doctor enrols the canary (IIN, home at the canary point typed in); the patient
     shares the canary phone and live location, then leaves home: the doctor is alerted."""
-    doctor = await sandbox.chat("doctor")
-    await doctor.send(
-        f"/start {await services.quarantine.create_doctor_invite('Almaly', created_by='t')}"
-    )
-    await doctor.reply()
-    await doctor.send(text("en", "doctor_menu.enrol"))
-    await doctor.reply()
+    doctor = await joined_officer(sandbox, services, "doctor", menu="doctor_menu.enrol")
     await doctor.send("14")
     await doctor.reply()
     await doctor.send(f"{CANARY_LAT}, {CANARY_LON + 200}")  # out of range
@@ -515,13 +489,8 @@ async def _panel(deployed: Deployment, services: Services, bin_: str) -> None:
                 )
                 assert status == 200
             if role == "registry_officer":
-                form = FormData()
-                form.add_field("kind", "phones")
-                form.add_field(
-                    "file",
-                    f"iin,phone\n{CANARY_IIN},8 701 999 88 77\n{WRONG_IIN},{CANARY_PHONE}\n",
-                    filename="phones.csv",
-                )
+                rows = f"{CANARY_IIN},8 701 999 88 77\n{WRONG_IIN},{CANARY_PHONE}\n"
+                form = register_upload("phones", "iin,phone\n" + rows, "phones.csv")
                 status, body = await panel.post("/registry/import", form)
                 assert status == 200, body
                 report = re.search(r'"rejected_report": "([^"]+)"', body)

@@ -5,7 +5,7 @@ person in quarantine, duplicates, and what the head sees afterwards."""
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,14 +14,16 @@ from bots.sandbox.client import SandboxChat, SandboxClient, buttons
 from citybots.platform import Platform
 from citybots.wiring import Services
 from presentation.i18n import plural, text
-from services.permit_applications import Item
 from services.permits import PermitError, PermitResult
 from tests.e2e.test_permits import colour_words
-from tests.factories import add_contact, add_org, add_pcr, make_iin, make_phone
-
-
-def _services(platform: Platform) -> Services:
-    return platform.services
+from tests.factories import (
+    add_contact,
+    add_org,
+    add_pcr,
+    applied_from_the_panel,
+    make_iin,
+    make_phone,
+)
 
 
 def _plate() -> str:
@@ -52,9 +54,8 @@ async def _fill_form(head: SandboxChat, lang: str = "en") -> None:
 
 
 async def test_a_head_proves_who_they_are_and_gets_permits_at_once(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     phone = make_phone()
     bin_ = await add_org(services, head_phone=phone, name="Bakery LLP")
     head = await sandbox.chat("citizen")
@@ -98,9 +99,8 @@ async def test_a_head_proves_who_they_are_and_gets_permits_at_once(
 
 
 async def test_the_head_sees_in_our_permits_which_are_suspended_by_the_health_registry(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     phone = make_phone()
     bin_ = await add_org(services, head_phone=phone)
     head = await sandbox.chat("citizen", language_code="kk")
@@ -128,9 +128,8 @@ async def test_the_head_sees_in_our_permits_which_are_suspended_by_the_health_re
 
 
 async def test_a_refused_organisation_cannot_apply(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     phone = make_phone()
     bin_ = await add_org(services, head_phone=phone, allowed=False)
     head = await sandbox.chat("citizen", language_code="ru")
@@ -141,9 +140,8 @@ async def test_a_refused_organisation_cannot_apply(
 
 
 async def test_a_csv_upload_with_bad_rows_quarantine_duplicates_and_the_quota(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     phone = make_phone()
     bin_ = await add_org(services, head_phone=phone, quota=2)
     red = make_iin()
@@ -184,17 +182,7 @@ async def test_a_csv_upload_with_bad_rows_quarantine_duplicates_and_the_quota(
     assert waiting[0].failed_rules == ["quota"]
     later_red = make_iin()
     await add_pcr(services, later_red, "negative")
-    await services.applications.submit(
-        bin_=bin_,
-        applicant="test",
-        register="city",
-        purpose="work",
-        valid_from=now,
-        valid_until=now + timedelta(days=2),
-        items=[Item(1, later_red, None)],
-        source="panel",
-        now=now,
-    )
+    await applied_from_the_panel(services, bin_, [later_red], purpose="work", days=2, now=now)
     (queued,) = [p for p in await services.applications.waiting(now=now) if p.iin == later_red]
     await add_pcr(services, later_red, "positive")
     with pytest.raises(PermitError, match=r"apply\.quarantine_now"):
@@ -222,9 +210,8 @@ async def test_a_csv_upload_with_bad_rows_quarantine_duplicates_and_the_quota(
 
 
 async def test_a_window_in_the_past_or_too_long_is_refused_clearly(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, platform: Platform, services: Services
 ) -> None:
-    services = _services(platform)
     phone = make_phone()
     bin_ = await add_org(services, head_phone=phone)
     head = await sandbox.chat("citizen")

@@ -6,21 +6,22 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from bots.sandbox.client import SandboxClient
-from citybots.platform import Platform
 from citybots.wiring import Services
 from presentation.i18n import LANGUAGES, text
-from tests.e2e.test_ashyq import _signed_up
-from tests.factories import add_contact, add_org, add_pcr, add_permit, joined_officer, make_iin
-
-
-def _services(platform: Platform) -> Services:
-    return platform.services
+from tests.factories import (
+    add_contact,
+    add_org,
+    add_pcr,
+    add_permit,
+    joined_officer,
+    make_iin,
+    signed_up,
+)
 
 
 async def test_an_officer_checks_plates_and_iins_and_others_cannot(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     bin_ = await add_org(services)
     digits = f"{secrets.randbelow(900) + 100}"
     await add_permit(services, bin_, plate=f"{digits} ABC 02")
@@ -60,10 +61,19 @@ def colour_words() -> list[str]:
     return [text(lang, f"colour.{c}").lower() for lang in LANGUAGES for c in ("red", "yellow")]
 
 
+def suspended_words(lang: str, register: str) -> str:
+    """What an officer is told of a suspended permit of "Test LLP" on that register."""
+    return text(
+        lang,
+        "permit.suspended",
+        register=text(lang, f"permit.register.{register}"),
+        organisation="Test LLP",
+    )
+
+
 async def test_an_officer_hears_a_red_or_yellow_holders_permit_is_suspended_never_the_colour(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     bin_ = await add_org(services)
     red, yellow, driver = make_iin(), make_iin(), make_iin()
     plate = f"{secrets.randbelow(900) + 100} KZD 02"
@@ -79,12 +89,7 @@ async def test_an_officer_hears_a_red_or_yellow_holders_permit_is_suspended_neve
     officer = await joined_officer(
         sandbox, services, "police", lang="ru", menu="staff_menu.permit"
     )
-    suspended = text(
-        "ru",
-        "permit.suspended",
-        register=text("ru", "permit.register.city"),
-        organisation="Test LLP",
-    )
+    suspended = suspended_words("ru", "city")
     answers = []
     for value in (red, yellow, plate):
         await officer.send(value)
@@ -97,9 +102,8 @@ async def test_an_officer_hears_a_red_or_yellow_holders_permit_is_suspended_neve
     assert (await officer.reply())["text"].startswith("✅")
 
 
-async def test_a_citizen_sees_their_own_permit(sandbox: SandboxClient, platform: Platform) -> None:
-    services = _services(platform)
-    chat, iin = await _signed_up(sandbox, platform)
+async def test_a_citizen_sees_their_own_permit(sandbox: SandboxClient, services: Services) -> None:
+    chat, iin = await signed_up(sandbox, services)
     await chat.send(text("en", "citizen_menu.permit"))
     assert (await chat.reply())["text"] == text("en", "permit.none")
     await add_permit(services, await add_org(services), iin=iin)
@@ -111,10 +115,9 @@ async def test_a_citizen_sees_their_own_permit(sandbox: SandboxClient, platform:
 
 
 async def test_a_permits_purpose_is_shown_by_its_name_in_the_readers_language(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
-    chat, iin = await _signed_up(sandbox, platform)
+    chat, iin = await signed_up(sandbox, services)
     await add_permit(services, await add_org(services), iin=iin, purpose="medical")
     await chat.send("/permit")
     answer = (await chat.reply())["text"]
@@ -130,9 +133,8 @@ async def test_a_permits_purpose_is_shown_by_its_name_in_the_readers_language(
 
 
 async def test_an_invite_opened_in_the_wrong_bot_says_which_bot_and_stays_usable(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     agent_invite = await services.permits.create_officer_invite("agent", created_by="test")
     police_invite = await services.permits.create_officer_invite("police", created_by="test")
     person = await sandbox.chat("staff", language_code="kk")

@@ -21,10 +21,6 @@ HOME = (43.2389, 76.8897)
 EIGHT_HOURS = 8 * 3600
 
 
-def _services(platform: Platform) -> Services:
-    return platform.services
-
-
 def point(north_m: float, east_m: float = 0.0) -> tuple[float, float]:
     lat, lon = HOME
     return lat + north_m / 111_132.0, lon + east_m / (111_320.0 * math.cos(math.radians(lat)))
@@ -85,6 +81,20 @@ async def join_patient(sandbox: SandboxClient, token: str, *, language: str = "e
     return chat
 
 
+async def enrolled(
+    sandbox: SandboxClient,
+    q: QuarantineService,
+    *,
+    home: tuple[float, float] | None = HOME,
+    language: str = "en",
+) -> tuple[SandboxChat, str, SandboxChat]:
+    """A doctor who joined and enrolled a patient (see :func:`enrol`), and the patient who
+    joined with the invite: the doctor's chat, the case code, the patient's chat."""
+    doctor = await doctor_chat(sandbox, q)
+    code, token = await enrol(doctor, home=home)
+    return doctor, code, await join_patient(sandbox, token, language=language)
+
+
 async def doctor_messages(doctor: SandboxChat, count: int = 1) -> list[dict[str, Any]]:
     return await doctor.replies(count, wait=15)
 
@@ -97,10 +107,8 @@ async def settle(platform: Platform) -> None:
 async def test_a_walk_out_raises_one_alert_and_coming_back_closes_it(
     sandbox: SandboxClient, platform: Platform
 ) -> None:
-    q = _services(platform).quarantine
-    doctor = await doctor_chat(sandbox, q)
-    code, token = await enrol(doctor, home=HOME)
-    patient = await join_patient(sandbox, token)
+    q = platform.services.quarantine
+    doctor, code, patient = await enrolled(sandbox, q)
 
     await patient.send_location(*point(3))  # a one-off location is not enough
     assert (await patient.reply())["text"] == text("en", "quarantine.static_location")
@@ -161,10 +169,8 @@ async def test_a_walk_out_raises_one_alert_and_coming_back_closes_it(
 async def test_home_proposed_from_the_first_fix_then_stop_sharing_is_alerted_after_15_minutes(
     sandbox: SandboxClient, platform: Platform
 ) -> None:
-    q = _services(platform).quarantine
-    doctor = await doctor_chat(sandbox, q)
-    code, token = await enrol(doctor, home=None)
-    patient = await join_patient(sandbox, token, language="ru")
+    q = platform.services.quarantine
+    doctor, code, patient = await enrolled(sandbox, q, home=None, language="ru")
     t0 = int(time.time())
     live = await patient.send_location(
         *point(0), live_period=EIGHT_HOURS, horizontal_accuracy=10, at=t0
@@ -195,9 +201,8 @@ async def test_home_proposed_from_the_first_fix_then_stop_sharing_is_alerted_aft
 
 
 async def test_forged_and_reused_invites_forwarded_and_foreign_fixes_change_nothing(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, platform: Platform, services: Services
 ) -> None:
-    services = _services(platform)
     q = services.quarantine
     stranger = await sandbox.chat("quarantine")
     await stranger.send("/start q_forged-token-0000")
@@ -238,10 +243,8 @@ async def test_forged_and_reused_invites_forwarded_and_foreign_fixes_change_noth
 async def test_a_patient_who_blocks_the_bot_is_reported(
     sandbox: SandboxClient, platform: Platform
 ) -> None:
-    q = _services(platform).quarantine
-    doctor = await doctor_chat(sandbox, q)
-    code, token = await enrol(doctor, home=HOME)
-    patient = await join_patient(sandbox, token)
+    q = platform.services.quarantine
+    doctor, code, patient = await enrolled(sandbox, q)
     await patient.block()
     alert = (await doctor_messages(doctor))[-1]
     assert alert["text"].startswith(f"🚫 Case {code}")
@@ -262,12 +265,9 @@ async def stored_fixes(services: Services, code: str, count: int) -> None:
 
 
 async def test_a_fix_whose_disc_only_touches_home_does_not_end_a_left_home_alert(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
-    doctor = await doctor_chat(sandbox, services.quarantine)
-    code, token = await enrol(doctor, home=HOME)
-    patient = await join_patient(sandbox, token)
+    doctor, code, patient = await enrolled(sandbox, services.quarantine)
     t0 = int(time.time())
     live = await patient.send_location(
         *point(2), live_period=EIGHT_HOURS, horizontal_accuracy=10, at=t0

@@ -14,19 +14,15 @@ from citybots.platform import Platform
 from citybots.wiring import Services
 from presentation.i18n import text
 from tests.conftest import make_settings, new_database
-from tests.factories import (
-    backdate_stays,
-    make_iin,
-    make_venue,
-    signed_up,
-)
+from tests.factories import Door, inside_together, make_iin, signed_up
 
 
 @pytest.fixture(scope="module")
-async def told_platform(
+async def platform(
     server_urls: tuple[str, str], redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Platform]:
-    """A platform of its own (its own database), with the citizens' status notices on."""
+    """This module's platform, its own (its own database), with the citizens' status
+    notices on; the ``sandbox`` and ``services`` fixtures are this platform's here."""
     async with new_database(server_urls[0], "citybots_told") as url:
         settings = make_settings(
             tmp_path_factory.mktemp("told"),
@@ -36,16 +32,6 @@ async def told_platform(
         )
         async with Platform(settings) as running:
             yield running
-
-
-@pytest.fixture
-async def told_sandbox(told_platform: Platform) -> AsyncIterator[SandboxClient]:
-    async with SandboxClient(f"{told_platform.base_url}/sandbox") as client:
-        yield client
-
-
-def _services(platform: Platform) -> Services:
-    return platform.services
 
 
 def observation(
@@ -130,14 +116,13 @@ def _times() -> tuple[datetime, datetime]:
 
 
 async def test_a_person_hears_their_result_and_its_correction_in_the_bot(
-    told_sandbox: SandboxClient, told_platform: Platform
+    sandbox: SandboxClient, platform: Platform, services: Services
 ) -> None:
-    services = _services(told_platform)
-    chat, iin = await signed_up(told_sandbox, services)
+    chat, iin = await signed_up(sandbox, services)
     key = await services.labs.add(f"Told lab {make_iin()}")
     sampled, issued = _times()
     report = await _push_fhir(
-        told_platform,
+        platform,
         key,
         bundle(
             observation(iin, status="final", outcome="negative", sampled=sampled, issued=issued)
@@ -156,7 +141,7 @@ async def test_a_person_hears_their_result_and_its_correction_in_the_bot(
         sampled=sampled,
         issued=issued + timedelta(hours=1),
     )
-    report = await _push_fhir(told_platform, key, bundle(corrected))
+    report = await _push_fhir(platform, key, bundle(corrected))
     assert (report["accepted"], report["corrected"], report["duplicates"]) == (0, 1, 0)
     told = (await chat.reply(wait=20))["text"]
     assert text("en", "notices.result_positive") in told
@@ -164,34 +149,26 @@ async def test_a_person_hears_their_result_and_its_correction_in_the_bot(
     await chat.send("/status")
     assert (await chat.reply())["caption"].startswith(text("en", "colour.red"))
     # Sent again (a retry), the correction is told nothing new.
-    again = await _push_fhir(told_platform, key, bundle(corrected))
+    again = await _push_fhir(platform, key, bundle(corrected))
     assert again["duplicates"] == 1
     assert await chat.updates(count=1, wait=6) == []
 
 
 async def test_a_visitor_is_told_once_and_then_that_the_result_was_corrected(
-    told_sandbox: SandboxClient, told_platform: Platform
+    sandbox: SandboxClient, platform: Platform, services: Services, door: Door
 ) -> None:
-    services = _services(told_platform)
-    venue = await make_venue(services)
-    codes = {c.direction: c.token for c in await services.venues.codes(venue.id)}
-    sick_chat, sick = await signed_up(told_sandbox, services)
-    other_chat, _ = await signed_up(told_sandbox, services)
-    for chat in (sick_chat, other_chat):
-        await chat.send(f"/start {codes['entry']}")
-        await chat.reply()
-    await backdate_stays(services, venue, by=timedelta(hours=1))
+    sick_chat, sick, other_chat = await inside_together(sandbox, services, door)
     first = await services.labs.add(f"Lab {make_iin()}")
     second = await services.labs.add(f"Lab {make_iin()}")
     sampled, issued = _times()
     positive = observation(
         sick, status="final", outcome="positive", sampled=sampled, issued=issued
     )
-    await _push_fhir(told_platform, first, bundle(positive))
-    await _push_fhir(told_platform, second, bundle(positive))  # the same case, a second lab
+    await _push_fhir(platform, first, bundle(positive))
+    await _push_fhir(platform, second, bundle(positive))  # the same case, a second lab
     notice = (await other_chat.reply(wait=20))["text"]
     assert notice.startswith("⚠️")
-    assert venue.name in notice
+    assert door.venue.name in notice
     assert text("en", "notices.result_positive") in (await sick_chat.reply(wait=20))["text"]
     assert await other_chat.updates(count=1, wait=6) == []  # one notice for one stay
     for key in (first, second):
@@ -199,10 +176,10 @@ async def test_a_visitor_is_told_once_and_then_that_the_result_was_corrected(
             sick, status="corrected", outcome="negative", sampled=sampled, issued=issued
         )
         negative["issued"] = (issued + timedelta(hours=1)).isoformat()
-        await _push_fhir(told_platform, key, bundle(negative))
+        await _push_fhir(platform, key, bundle(negative))
     retraction = (await other_chat.reply(wait=20))["text"]
     assert retraction.startswith("ℹ️")
-    assert venue.name in retraction
+    assert door.venue.name in retraction
     assert sick not in retraction
     assert text("en", "notices.result_negative") in await _told(
         sick_chat, text("en", "colour.green")
@@ -210,9 +187,8 @@ async def test_a_visitor_is_told_once_and_then_that_the_result_was_corrected(
 
 
 async def test_a_bundle_gets_a_report_per_entry_and_entered_in_error_withdraws(
-    told_platform: Platform,
+    platform: Platform, services: Services
 ) -> None:
-    services = _services(told_platform)
     key = await services.labs.add(f"FHIR lab {make_iin()}")
     sampled, issued = _times()
     iin, patient_iin = make_iin(), make_iin()
@@ -245,7 +221,7 @@ async def test_a_bundle_gets_a_report_per_entry_and_entered_in_error_withdraws(
     body = bundle(good, by_reference, wrong_code, preliminary, no_iin, broken, mistyped)
     body["entry"].insert(2, patient)
     body["entry"].append({"resource": {"resourceType": "Condition"}})
-    report = await _push_fhir(told_platform, key, body)
+    report = await _push_fhir(platform, key, body)
     assert report["accepted"] == 2
     assert [(r["line"], r["code"]) for r in report["rejected"]] == [
         (4, "fhir.code"),
@@ -259,13 +235,13 @@ async def test_a_bundle_gets_a_report_per_entry_and_entered_in_error_withdraws(
     withdrawal = observation(
         iin, status="entered-in-error", outcome="positive", sampled=sampled, issued=issued
     )
-    report = await _push_fhir(told_platform, key, bundle(withdrawal))
+    report = await _push_fhir(platform, key, bundle(withdrawal))
     assert report["withdrawn"] == 1
     assert (await services.statuses.status(iin)).colour.value == "blue"
     async with (
         ClientSession() as http,
         http.post(
-            f"{told_platform.base_url}/api/v1/pcr-results",
+            f"{platform.base_url}/api/v1/pcr-results",
             data=b'{"resourceType": "Patient"}',
             headers={"Authorization": f"Bearer {key}", "Content-Type": "application/fhir+json"},
         ) as response,
@@ -276,7 +252,7 @@ async def test_a_bundle_gets_a_report_per_entry_and_entered_in_error_withdraws(
         async with (
             ClientSession() as http,
             http.post(
-                f"{told_platform.base_url}/api/v1/pcr-results",
+                f"{platform.base_url}/api/v1/pcr-results",
                 data=b"[" * 100_000,  # deeper than the JSON parser goes
                 headers={"Authorization": f"Bearer {key}", "Content-Type": content_type},
             ) as response,

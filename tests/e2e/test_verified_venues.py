@@ -17,21 +17,18 @@ from services.ratelimit import window_of
 from services.venues import LookupAccess, LookupRefused, Venue
 from tests.factories import (
     add_org,
+    last_stay,
     make_bin,
     make_iin,
     make_phone,
     make_venue,
+    open_venue,
+    scan,
     signed_up,
+    staffed_venue,
+    venue_card,
+    venue_codes,
 )
-
-
-def _services(platform: Platform) -> Services:
-    return platform.services
-
-
-async def _entry_code(services: Services, venue_id: int) -> str:
-    codes = await services.venues.codes(venue_id)
-    return next(c.token for c in codes if c.direction == "entry")
 
 
 async def _register(owner: SandboxChat, services: Services, bin_: str, lang: str) -> Venue:
@@ -63,13 +60,6 @@ async def _register(owner: SandboxChat, services: Services, bin_: str, lang: str
     return await services.venues.venue(venue_id)
 
 
-async def _open_card(chat: SandboxChat, venue: Venue, lang: str) -> dict[str, object]:
-    await chat.send(text(lang, "staff_menu.venues"))
-    await chat.reply()
-    await chat.press(venue.name)
-    return await chat.reply()
-
-
 async def _lookups(services: Services, staff: SandboxChat) -> int:
     return int(
         await services.venues.pool.fetchval(
@@ -81,9 +71,8 @@ async def _lookups(services: Services, staff: SandboxChat) -> int:
 
 
 async def test_a_strangers_venue_under_a_random_bin_looks_nobody_up_and_says_how_to_verify(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     elsewhere = await make_venue(services, verified=True)
     inside_elsewhere = make_iin()
     await services.visits.check_in(inside_elsewhere, elsewhere, entrance_id=None, via="qr")
@@ -93,16 +82,16 @@ async def test_a_strangers_venue_under_a_random_bin_looks_nobody_up_and_says_how
     assert not venue.verified
 
     # The venue's QR codes work as before.
-    visitor, _ = await signed_up(sandbox, _services(platform))
-    await visitor.send(f"/start {await _entry_code(services, venue.id)}")
-    assert (await visitor.reply())["text"].startswith("✅")
+    visitor, _ = await signed_up(sandbox, services)
+    entry = (await venue_codes(services, venue))["entry"]
+    assert (await scan(visitor, entry))["text"].startswith("✅")
     assert await services.visits.occupancy(venue.id) == 1
 
     # Check-in and check-out by IIN answer how to get verified, before asking any IIN.
     unverified = text("ru", "staff_lookup.unverified", venue=venue.name)
     await stranger.send(text("ru", "staff_menu.checkin"))
     assert (await stranger.reply())["text"] == unverified
-    card = await _open_card(stranger, venue, "ru")
+    card = await venue_card(stranger, venue, "ru")
     assert text("ru", "venue.unverified_note") in str(card["text"])
     assert text("ru", "venue.verify") in buttons(card)
     await stranger.press(text("ru", "venue.checkout_one"))
@@ -131,14 +120,13 @@ async def test_a_strangers_venue_under_a_random_bin_looks_nobody_up_and_says_how
 
 
 async def test_the_head_verifies_the_venue_then_invited_staff_check_in_by_iin_and_people_are_told(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    services = _services(platform)
     head_phone = make_phone()
     bin_ = await add_org(services, head_phone=head_phone, name="Verified Shop LLP")
     owner = await sandbox.chat("staff", language_code="en")
     venue = await _register(owner, services, bin_, "en")
-    await _open_card(owner, venue, "en")
+    await venue_card(owner, venue, "en")
     await owner.press(text("en", "venue.verify"))
     await owner.reply()
     await owner.send_contact(head_phone, own=False)  # the head's contact, forwarded
@@ -151,7 +139,7 @@ async def test_the_head_verifies_the_venue_then_invited_staff_check_in_by_iin_an
         "SELECT verified_how, verified_owner FROM venues WHERE id = $1", venue.id
     )
     assert (stored["verified_how"], stored["verified_owner"]) == ("head", owner.user_id)
-    card = await _open_card(owner, venue, "en")
+    card = await venue_card(owner, venue, "en")
     assert text("en", "venue.verify") not in buttons(card)
     assert text("en", "venue.unverified_note") not in str(card["text"])
 
@@ -162,7 +150,7 @@ async def test_the_head_verifies_the_venue_then_invited_staff_check_in_by_iin_an
     assert (await worker.reply())["text"] == text("ru", "venue.joined", venue=venue.name)
 
     # A linked citizen checked in by IIN is told, so a look-up of them is never unseen.
-    citizen, citizen_iin = await signed_up(sandbox, _services(platform))
+    citizen, citizen_iin = await signed_up(sandbox, services)
     await worker.send(text("ru", "staff_menu.checkin"))
     assert (await worker.reply())["text"] == text("ru", "staff_checkin.ask_iin")
     await worker.send(citizen_iin)
@@ -175,22 +163,16 @@ async def test_the_head_verifies_the_venue_then_invited_staff_check_in_by_iin_an
 
     # Someone checked in at another venue: "elsewhere" (not where), the stay there stays
     # open, nothing is stored here, and they are told of the look-up.
-    other = await make_venue(services)
-    away, away_iin = await signed_up(sandbox, _services(platform))
-    await away.send(f"/start {await _entry_code(services, other.id)}")
-    assert (await away.reply())["text"].startswith("✅")
+    other = await open_venue(services)
+    away, away_iin = await signed_up(sandbox, services)
+    assert (await scan(away, other.entry))["text"].startswith("✅")
     await worker.send(away_iin)
     answer = (await worker.reply())["text"]
     assert answer == text("ru", "staff_checkin.elsewhere")
-    assert other.name not in answer
-    assert await services.visits.occupancy(other.id) == 1
-    open_there = await services.visits.pool.fetchval(
-        "SELECT checked_out_at IS NULL AND checkout_kind IS NULL FROM visits"
-        " WHERE iin = $1 AND venue_id = $2",
-        away_iin,
-        other.id,
-    )
-    assert open_there is True
+    assert other.venue.name not in answer
+    assert await services.visits.occupancy(other.venue.id) == 1
+    open_there = await last_stay(services, away_iin, other.venue.id)
+    assert (open_there["checked_out_at"], open_there["checkout_kind"]) == (None, None)
     stored_here = await services.visits.pool.fetchval(
         "SELECT count(*) FROM visits WHERE iin = $1 AND venue_id = $2", away_iin, venue.id
     )
@@ -201,14 +183,9 @@ async def test_the_head_verifies_the_venue_then_invited_staff_check_in_by_iin_an
 
 
 async def test_a_venues_staff_together_have_a_daily_cap_of_look_ups_by_iin(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, platform: Platform, services: Services
 ) -> None:
-    services = _services(platform)
-    owner = await sandbox.chat("staff", language_code="en")
-    venue = await make_venue(services, owner=owner.user_id, verified=True)
-    worker = await sandbox.chat("staff", language_code="en")
-    await worker.send(f"/start {await services.venues.create_invite(venue.id, owner.user_id)}")
-    await worker.reply()
+    owner, venue, worker = await staffed_venue(sandbox, services)
     limit = platform.settings.venue_lookups_per_day
     await platform.redis.set(f"rate:staff-lookup:venue:{venue.id}", limit - 1, ex=86_400)
 
@@ -223,7 +200,7 @@ async def test_a_venues_staff_together_have_a_daily_cap_of_look_ups_by_iin(
         "en", "staff_checkin.venue_rate_limited", venue=venue.name, limit=limit
     )
     # A check-out by IIN counts against the same cap.
-    card = await _open_card(worker, venue, "en")
+    card = await venue_card(worker, venue, "en")
     assert text("en", "venue.checkout_one") in buttons(card)
     await worker.press(text("en", "venue.checkout_one"))
     await worker.reply()

@@ -9,7 +9,8 @@ import asyncio
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -18,6 +19,11 @@ from aiohttp import ClientSession, CookieJar, FormData
 from citybots.platform import Platform
 
 PASSWORD = "correct horse battery"
+
+
+def _browser() -> ClientSession:
+    """A client that keeps the panel's cookies for 127.0.0.1, as a browser does."""
+    return ClientSession(cookie_jar=CookieJar(unsafe=True))
 
 
 async def _user(platform: Platform, role: str) -> str:
@@ -66,7 +72,7 @@ async def test_login_next_never_sends_the_browser_to_another_host(
 ) -> None:
     base = platform.base_url
     name = await _user(platform, "analyst")
-    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+    async with _browser() as http:
         # The attack of the issue: a tab after the slash, which browsers drop.
         status, page = await _login_form(http, base, "?next=%2F%09%2Fevil.example%2F")
         assert status == 200
@@ -78,7 +84,7 @@ async def test_login_next_never_sends_the_browser_to_another_host(
         status, location, _ = await _log_in(http, base, name, next_path="/\t/evil.example/")
         assert status == 303
         assert location == "/"
-    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+    async with _browser() as http:
         status, location, _ = await _log_in(http, base, name, next_path="/model?x=1")
         assert (status, location) == (303, "/model?x=1")
         assert urlsplit(location).netloc == ""
@@ -87,9 +93,9 @@ async def test_login_next_never_sends_the_browser_to_another_host(
 async def test_hostile_input_that_used_to_answer_500_gets_a_clear_400(
     platform: Platform, fresh_window: None
 ) -> None:
-    base = platform.base_url
     admin = await _user(platform, "admin")
-    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+    base = platform.base_url
+    async with _browser() as http:
         assert (await _log_in(http, base, admin))[0] == 303
         csrf = await _csrf(http, base)
         headers = {"X-CSRF-Token": csrf}
@@ -131,8 +137,8 @@ async def test_a_stranger_cannot_lock_the_rightful_user_out_and_guesses_slow_dow
     base = platform.base_url
     name = await _user(platform, "admin")
     async with (
-        ClientSession(cookie_jar=CookieJar(unsafe=True)) as rightful,
-        ClientSession(cookie_jar=CookieJar(unsafe=True)) as stranger,
+        _browser() as rightful,
+        _browser() as stranger,
     ):
         assert (await _log_in(rightful, base, name))[0] == 303  # gets a device cookie
         assert any(c.key == "citybots_device" for c in rightful.cookie_jar)
@@ -161,7 +167,7 @@ async def test_a_forged_device_cookie_exempts_nobody(
     base = platform.base_url
     name = await _user(platform, "analyst")
     other = await _user(platform, "analyst")
-    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+    async with _browser() as http:
         assert (await _log_in(http, base, other))[0] == 303  # a device cookie for `other`
         device = next(c.value for c in http.cookie_jar if c.key == "citybots_device")
         for key in ("panel-login:user:", "panel-login:net:"):
@@ -169,7 +175,7 @@ async def test_a_forged_device_cookie_exempts_nobody(
                 await platform.redis.delete(found)
         statuses = [(await _log_in(http, base, name, "nope " + str(i)))[0] for i in range(5)]
         assert statuses[-1] == 429  # `other`'s device cookie does not count for `name`
-    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as forged:
+    async with _browser() as forged:
         forged.cookie_jar.update_cookies({"citybots_device": device.split(".")[0] + ".0" * 16})
         assert (await _log_in(forged, base, name))[0] == 429
 
@@ -178,6 +184,18 @@ async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
     """What the server sent before it closed the connection (fails if it never does)."""
     async with asyncio.timeout(seconds):
         return await reader.read()
+
+
+async def _closed_while(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, drip: Coroutine[Any, Any, None]
+) -> bytes:
+    """What the server sent before it closed the connection while ``drip`` kept writing."""
+    dripping = asyncio.create_task(drip)
+    try:
+        return await _closed_within(reader, 110)
+    finally:
+        dripping.cancel()
+        writer.close()
 
 
 async def test_idle_and_slow_connections_are_closed(platform: Platform) -> None:
@@ -207,12 +225,7 @@ async def test_idle_and_slow_connections_are_closed(platform: Platform) -> None:
                 await asyncio.sleep(5)
                 writer.write(f"X-Drip-{n}: 1\r\n".encode())
 
-        dripping = asyncio.create_task(drip())
-        try:
-            return await _closed_within(reader, 110)
-        finally:
-            dripping.cancel()
-            writer.close()
+        return await _closed_while(reader, writer, drip())
 
     async def dripped_body() -> bytes:
         reader, writer = await asyncio.open_connection(host, port)
@@ -226,12 +239,7 @@ async def test_idle_and_slow_connections_are_closed(platform: Platform) -> None:
                 writer.write(b"a")
                 await asyncio.sleep(5)
 
-        dripping = asyncio.create_task(drip())
-        try:
-            return await _closed_within(reader, 110)
-        finally:
-            dripping.cancel()
-            writer.close()
+        return await _closed_while(reader, writer, drip())
 
     idle_rest, head_rest, body_rest = await asyncio.gather(idle(), dripped_head(), dripped_body())
     assert idle_rest.endswith(b"}")  # the rest of the /healthz answer, then the close
@@ -252,7 +260,7 @@ async def test_healthz_answers_while_a_large_import_runs(
     body = "iin,sampled_at,result_at,result,laboratory\n" + "".join(
         f"not-an-iin-{n},2026-01-01T10:00,2026-01-01T12:00,positive,Lab\n" for n in range(rows)
     )
-    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+    async with _browser() as http:
         assert (await _log_in(http, base, officer))[0] == 303
         csrf = await _csrf(http, base)
         form = FormData()
@@ -283,7 +291,7 @@ async def test_healthz_answers_while_a_large_import_runs(
     assert report["rejected_listed"] == 100_000
     url = report["rejected_report"]
     assert isinstance(url, str)
-    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:
+    async with _browser() as http:
         assert (await _log_in(http, base, officer))[0] == 303
         async with http.get(base + url) as listed:
             text = await listed.text()

@@ -15,7 +15,7 @@ from citybots.platform import Platform
 from citybots.settings import SettingsError, load_settings
 from presentation.i18n import text
 from services.validation import Coordinates
-from tests.e2e.conftest import WEBHOOK_SECRET
+from tests.e2e.conftest import WEBHOOK_SECRET, delivered_at_once
 from tests.factories import help_reply
 
 SECRET = WEBHOOK_SECRET
@@ -164,21 +164,7 @@ async def test_an_update_posted_five_times_at_once_takes_effect_once(
     chat = await _started_chat(client)
     update = _update(chat, "/help")
     url = f"{webhook_platform.base_url}/webhook/citizen"
-    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
-
-    async def deliver(http: ClientSession) -> int:
-        # Like Telegram: a delivery that was not answered 2xx is tried again later.
-        for _ in range(20):
-            async with http.post(url, json=update, headers=headers) as response:
-                if response.status == 200:
-                    return 200
-                assert response.status == 503
-            await asyncio.sleep(0.1)
-        return 503
-
-    async with ClientSession() as http:
-        statuses = await asyncio.gather(*(deliver(http) for _ in range(5)))
-    assert statuses == [200] * 5
+    assert await delivered_at_once(url, update) == [200] * 5
     await asyncio.sleep(0.3)
     replies = await chat.updates(count=0, wait=0)
     assert [m["text"] for m in replies] == [help_reply("en", "citizen")]
@@ -211,16 +197,8 @@ async def test_a_live_location_move_posted_five_times_is_stored_once_before_the_
             "location": {"latitude": 43.2390, "longitude": 76.8898, "live_period": 28800},
         },
     }
-    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
     url = f"{webhook_platform.base_url}/webhook/quarantine"
-
-    async def deliver(http: ClientSession) -> int:
-        async with http.post(url, json=update, headers=headers) as response:
-            return response.status
-
-    async with ClientSession() as http:
-        statuses = await asyncio.gather(*(deliver(http) for _ in range(5)))
-    assert statuses == [200] * 5
+    assert await delivered_at_once(url, update, tries=1) == [200] * 5  # none tried again
     stored = await q.pool.fetchval(
         "SELECT count(*) FROM location_fixes WHERE case_id = $1", case.id
     )

@@ -6,14 +6,13 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 from bots.sandbox.client import SandboxClient
 from citybots.embedded import free_port
 from citybots.settings import BOT_NAMES
+from tests.commands import start_citybots
 from tests.conftest import AUDIT_CHAIN_KEY
 from tests.factories import help_reply
 from tests.sandbox_server import serve_sandbox
@@ -45,14 +44,7 @@ async def test_two_workers_share_the_port_and_handle_each_update_once(
             "WEBHOOK_SECRET": "workers-test-secret-0123",
             **{f"{n.upper()}_BOT_TOKEN": b.token for n, b in bots.items()},
         }
-        process = subprocess.Popen(  # noqa: ASYNC220 - the test starts it once
-            [sys.executable, "-m", "citybots.cli", "run"],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        process = start_citybots("run", env=env, cwd=tmp_path)
         try:
             pids: set[object] = set()
             for _ in range(2400):  # bounded, generous: a loaded machine trains the NLU slowly

@@ -8,7 +8,6 @@ import os
 import secrets
 import stat
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +26,8 @@ from citybots.wiring import build_services
 from services.audit import record, verify
 from services.db import create_pool
 from services.demo import load_demo_data
-from services.migrations import MIGRATIONS_DIR, load_migrations, migrate
+from services.migrations import MIGRATIONS_DIR, REWRITTEN, load_migrations, migrate, status
+from tests.commands import run_citybots
 from tests.conftest import AUDIT_CHAIN_KEY, Servers, _with_database
 from tests.factories import add_pcr, add_stay, make_citizen, make_venue
 
@@ -35,15 +35,7 @@ KEY = AUDIT_CHAIN_KEY.encode()
 
 
 def _citybots(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "citybots.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=280,
-        env={**os.environ, **env},
-        cwd=cwd,
-        check=False,
-    )
+    return run_citybots(*args, env={**os.environ, **env}, cwd=cwd, timeout=280)
 
 
 @contextlib.asynccontextmanager
@@ -243,6 +235,47 @@ async def test_a_backup_made_by_an_older_version_is_restored_and_migrated(
                 == "old lab"
             )
             assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == len(migrations)
+        finally:
+            await conn.close()
+
+
+async def test_a_backup_whose_history_has_the_former_texts_of_rewritten_migrations_restores(
+    server_urls: tuple[str, str], tmp_path: Path
+) -> None:
+    """A backup of a database that applied the rewritten migrations (REWRITTEN) before
+    their rewrite restores as it is; one whose history has any other checksum for them
+    is refused before anything is touched."""
+    async with (
+        _database(server_urls[0], migrated=True) as source,
+        _database(server_urls[0]) as target,
+    ):
+        conn = await asyncpg.connect(source)
+        try:
+            for name, former in REWRITTEN.items():
+                await conn.execute(
+                    "UPDATE schema_migrations SET checksum = $2 WHERE name = $1", name, min(former)
+                )
+            await backup(source, tmp_path / "former.dump")
+            edited = sorted(REWRITTEN)[0]
+            await conn.execute(
+                "UPDATE schema_migrations SET checksum = 'not a former text' WHERE name = $1",
+                edited,
+            )
+            await backup(source, tmp_path / "edited.dump")
+        finally:
+            await conn.close()
+
+        with pytest.raises(BackupError, match=f"cannot be restored.*{edited} was edited"):
+            await restore(target, tmp_path / "edited.dump")
+        report = await restore(target, tmp_path / "former.dump")
+        assert report.applied == []
+        conn = await asyncpg.connect(target)
+        try:
+            assert not any(s.edited for s in await status(conn))
+            recorded = dict(await conn.fetch("SELECT name, checksum FROM schema_migrations"))
+            assert {name: recorded[name] for name in REWRITTEN} == {
+                name: min(former) for name, former in REWRITTEN.items()
+            }
         finally:
             await conn.close()
 

@@ -73,6 +73,28 @@ def _walk(task_area: dict, lanes: int) -> list[tuple[float, float, int]]:
     return fixes
 
 
+async def _walked(
+    services: Services,
+    member: int,
+    task_area: dict,
+    *,
+    lanes: int,
+    message_id: int,
+    start: datetime,
+) -> None:
+    """The member's live location walked the lanes (:func:`_walk`), a fix every 10 s from
+    ``start``, each precise to 5 m."""
+    for lon, lat, i in _walk(task_area, lanes=lanes):
+        await services.brigades.record_fix(
+            member,
+            message_id=message_id,
+            at=start + timedelta(seconds=10 * i),
+            latitude=lat,
+            longitude=lon,
+            accuracy=5,
+        )
+
+
 async def test_a_brigade_joins_by_a_one_use_invite_and_plans_a_district_in_one_step(
     services: Services,
 ) -> None:
@@ -111,15 +133,7 @@ async def test_a_done_task_s_coverage_comes_from_its_track_and_its_clean_zone_fa
         await services.brigades.done(whole.id, member)
     await services.brigades.start(whole.id, member)
     start = datetime.now(UTC) - timedelta(minutes=40)
-    for lon, lat, i in _walk(whole.area, lanes=10):
-        await services.brigades.record_fix(
-            member,
-            message_id=7,
-            at=start + timedelta(seconds=10 * i),
-            latitude=lat,
-            longitude=lon,
-            accuracy=5,
-        )
+    await _walked(services, member, whole.area, lanes=10, message_id=7, start=start)
     with pytest.raises(BrigadeError, match=r"brigade\.photo_needed"):
         await services.brigades.done(whole.id, member)
     assert await services.brigades.add_photo(whole.id, member, "photo-1") == 1
@@ -128,15 +142,7 @@ async def test_a_done_task_s_coverage_comes_from_its_track_and_its_clean_zone_fa
     assert done.coverage > 0.9
 
     await services.brigades.start(street.id, member)
-    for lon, lat, i in _walk(street.area, lanes=1):
-        await services.brigades.record_fix(
-            member,
-            message_id=8,
-            at=start + timedelta(seconds=10 * i),
-            latitude=lat,
-            longitude=lon,
-            accuracy=5,
-        )
+    await _walked(services, member, street.area, lanes=1, message_id=8, start=start)
     await services.brigades.add_photo(street.id, member, "photo-2")
     one_street = await services.brigades.done(street.id, member)
     assert one_street.coverage is not None

@@ -4,7 +4,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,20 +12,16 @@ import pytest
 
 from services.feeds.specs import FEEDS
 from services.validation import parse_bin
+from tests.commands import run_citybots
 from tests.conftest import AUDIT_CHAIN_KEY
 
 
-def _citybots(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def _citybots(
+    *args: str, env: dict[str, str], cwd: Path, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """A command as the deployment runs it: with its audit chain key, unless ``env`` says."""
-    return subprocess.run(
-        [sys.executable, "-m", "citybots.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "AUDIT_CHAIN_KEY": AUDIT_CHAIN_KEY, **env},
-        cwd=cwd,
-        check=False,
-    )
+    env = {**os.environ, "AUDIT_CHAIN_KEY": AUDIT_CHAIN_KEY, **env}
+    return run_citybots(*args, env=env, cwd=cwd, stdin=stdin)
 
 
 def test_a_bad_setting_stops_the_start_with_one_line_naming_it(tmp_path: Path) -> None:
@@ -351,23 +346,12 @@ async def test_model_calibrate_reads_the_registrys_daily_new_cases(
 def test_admin_create_user_adds_a_panel_user_once(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    env = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "AUDIT_CHAIN_KEY": AUDIT_CHAIN_KEY,
-    }
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}  # and the chain key
     name = f"cli-{os.getpid()}"
 
     def create(*args: str, password: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "citybots.cli", "admin", "create-user", *args],
-            input=password + "\n",
-            capture_output=True,
-            text=True,
-            timeout=180,
-            env={**os.environ, **env},
-            cwd=tmp_path,
-            check=False,
+        return _citybots(
+            "admin", "create-user", *args, env=env, cwd=tmp_path, stdin=password + "\n"
         )
 
     made = create(name, "--role", "analyst", "--password-stdin", password="a long password")
@@ -387,11 +371,8 @@ def test_admin_create_user_adds_a_panel_user_once(
 def test_audit_verify_and_rollups_refresh_report_what_they_did(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
-    env = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "AUDIT_CHAIN_KEY": AUDIT_CHAIN_KEY,  # the platform's, which chains the same log
-    }
+    # With the platform's audit chain key (see _citybots), which chains the same log.
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
     verified = _citybots("audit", "verify", env=env, cwd=tmp_path)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "the chain is intact" in verified.stdout

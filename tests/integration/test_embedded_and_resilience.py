@@ -3,7 +3,7 @@ and what people see when PostgreSQL or Redis goes away and comes back."""
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -97,19 +97,35 @@ async def test_postgres_restart_gets_a_clear_message_and_service_resumes_by_itse
     assert tries <= 2
 
 
+async def _asked_for_the_language(client: SandboxClient, bot: str) -> SandboxChat:
+    """A new chat with the bot, in English, that sent /language (the choice is shown)."""
+    chat = await client.chat(bot, language_code="en")
+    await chat.send("/language")
+    await chat.reply()
+    return chat
+
+
+async def _unavailable_while_down(
+    server: EmbeddedPostgres | EmbeddedRedis,
+    chat: SandboxChat,
+    act: Callable[[], Awaitable[object]],
+) -> None:
+    """The person acts in the chat while the server is down (its port kept): the bot says
+    it is unavailable, in English. The server runs again afterwards."""
+    await asyncio.to_thread(server.stop_keeping_port)
+    try:
+        await act()
+        assert (await chat.reply(wait=20))["text"] == text("en", "errors.unavailable")
+    finally:
+        await asyncio.to_thread(server.resume)
+
+
 async def test_a_language_chosen_during_an_outage_is_not_half_stored(
     embedded_platform: Platform, client: SandboxClient
 ) -> None:
     pg, _ = _servers(embedded_platform)
-    chat = await client.chat("staff", language_code="en")
-    await chat.send("/language")
-    await chat.reply()
-    await asyncio.to_thread(pg.stop_keeping_port)
-    try:
-        await chat.press("Қазақша")
-        assert (await chat.reply(wait=20))["text"] == text("en", "errors.unavailable")
-    finally:
-        await asyncio.to_thread(pg.resume)
+    chat = await _asked_for_the_language(client, "staff")
+    await _unavailable_while_down(pg, chat, lambda: chat.press("Қазақша"))
     await _eventually_answers(chat, "/help", help_reply("en", "staff"))
     stored = await embedded_platform.pool.fetchval(
         "SELECT language FROM tg_users WHERE tg_user_id = $1", chat.user_id
@@ -121,17 +137,10 @@ async def test_redis_restart_gets_a_clear_message_and_stored_data_survives(
     embedded_platform: Platform, client: SandboxClient
 ) -> None:
     _, rd = _servers(embedded_platform)
-    chat = await client.chat("doctor", language_code="en")
-    await chat.send("/language")
-    await chat.reply()
+    chat = await _asked_for_the_language(client, "doctor")
     await chat.press("Русский")
     await chat.reply()
-    await asyncio.to_thread(rd.stop_keeping_port)
-    try:
-        await chat.send("/help")
-        assert (await chat.reply(wait=20))["text"] == text("en", "errors.unavailable")
-    finally:
-        await asyncio.to_thread(rd.resume)
+    await _unavailable_while_down(rd, chat, lambda: chat.send("/help"))
     await _eventually_flushed(embedded_platform)
     # The language lives in PostgreSQL: it is still Russian after Redis lost everything.
     await _eventually_answers(chat, "/help", help_reply("ru", "doctor"))

@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientSession, CookieJar, FormData
+from aiohttp import ClientSession, CookieJar
 
 from citybots.platform import Platform
 from services.private_files import TEMP_PREFIX
-from tests.factories import make_iin
+from tests.factories import make_iin, register_upload
 from tests.property.test_web import PASSWORD, _log_in
 
 
@@ -37,13 +37,8 @@ async def test_rejected_rows_are_a_private_file_and_no_upload_is_left_behind(
 ) -> None:
     http, csrf = officer
     reports = platform.settings.reports_dir
-    form = FormData()
-    form.add_field("kind", "phones")
-    form.add_field(
-        "file",
-        f"iin,phone\n{make_iin()},8 701 999 88 77\n123,+77012345678\n",
-        filename="phones.csv",
-    )
+    rows = f"{make_iin()},8 701 999 88 77\n123,+77012345678\n"
+    form = register_upload("phones", "iin,phone\n" + rows, "phones.csv")
     async with http.post(
         f"{platform.base_url}/registry/import", data=form, headers={"X-CSRF-Token": csrf}
     ) as answer:
@@ -65,9 +60,7 @@ async def test_a_failed_upload_leaves_no_file(
 ) -> None:
     http, csrf = officer
     before = set(platform.settings.reports_dir.iterdir())
-    form = FormData()
-    form.add_field("kind", "no such register")
-    form.add_field("file", "iin,phone\n791028302728,+77012345678\n", filename="x.csv")
+    form = register_upload("no such register", "iin,phone\n791028302728,+77012345678\n", "x.csv")
     async with http.post(
         f"{platform.base_url}/registry/import", data=form, headers={"X-CSRF-Token": csrf}
     ) as answer:

@@ -12,11 +12,15 @@ from services.registry_rows import ImportReport
 from services.status import Colour
 from services.status_notices import StatusNotices
 from services.venues import Venue
-from tests.factories import add_contact, add_stay, make_citizen, make_iin, make_venue
-
-
-def _user() -> int:
-    return secrets.randbelow(10**9) + 10**9
+from tests.factories import (
+    add_contact,
+    add_stay,
+    make_citizen,
+    make_iin,
+    make_venue,
+    stayed_together,
+    tg_user_id,
+)
 
 
 def _row(
@@ -40,11 +44,9 @@ async def _stayed_together(services: Services) -> tuple[Venue, str, str, int]:
     """A venue where a person and a citizen of the bot stayed the same hour, six hours
     ago: the venue, the person's IIN, the citizen's IIN and Telegram id."""
     venue = await make_venue(services)
-    sick, exposed_user = make_iin(), _user()
+    sick, exposed_user = make_iin(), tg_user_id()
     exposed = await make_citizen(services, exposed_user)
-    began = datetime.now(UTC) - timedelta(hours=6)
-    await add_stay(services, sick, venue, began, began + timedelta(hours=1))
-    await add_stay(services, exposed, venue, began, began + timedelta(hours=1))
+    await stayed_together(services, venue, [sick, exposed], hours_ago=6)
     return venue, sick, exposed, exposed_user
 
 
@@ -143,13 +145,10 @@ async def test_a_positive_corrected_to_negative_retracts_the_notices_it_caused(
 ) -> None:
     venue = await make_venue(services)
     sick = make_iin()
-    told_user, waiting_user = _user(), _user()
+    told_user, waiting_user = tg_user_id(), tg_user_id()
     told = await make_citizen(services, told_user)
     waiting = await make_citizen(services, waiting_user)
-    began = datetime.now(UTC) - timedelta(hours=6)
-    await add_stay(services, sick, venue, began, began + timedelta(hours=1))
-    await add_stay(services, told, venue, began, began + timedelta(hours=1))
-    await add_stay(services, waiting, venue, began, began + timedelta(hours=1))
+    await stayed_together(services, venue, [sick, told, waiting], hours_ago=6)
     sampled, first = _times()
     await _import(services, _row(sick, "positive", sampled=sampled, result_at=first))
     pool = services.outbox.pool
@@ -233,7 +232,7 @@ async def test_an_overlap_counts_from_15_minutes_including_30_after_the_case_lef
 async def test_a_linked_person_is_told_each_result_and_colour_change_once(
     services: Services,
 ) -> None:
-    user = _user()
+    user = tg_user_id()
     iin = await make_citizen(services, user)
     pool = services.outbox.pool
 
@@ -277,7 +276,7 @@ async def test_a_linked_person_is_told_each_result_and_colour_change_once(
 async def test_an_upheld_dispute_marks_a_contact_entered_in_error_and_lifts_the_yellow(
     services: Services,
 ) -> None:
-    user = _user()
+    user = tg_user_id()
     iin = await make_citizen(services, user)
     await add_contact(services, iin)
     assert (await services.statuses.status(iin)).colour is Colour.YELLOW
@@ -312,7 +311,7 @@ async def test_an_upheld_dispute_marks_a_contact_entered_in_error_and_lifts_the_
 async def test_an_upheld_dispute_marks_a_positive_result_entered_in_error(
     services: Services,
 ) -> None:
-    user = _user()
+    user = tg_user_id()
     iin = await make_citizen(services, user)
     sampled, first = _times()
     await _import(services, _row(iin, "positive", sampled=sampled, result_at=first))

@@ -29,6 +29,7 @@ from aiohttp import ClientSession, web
 from citybots.embedded import free_port
 from citybots.platform import Platform
 from services.metrics import Metrics
+from tests.sandbox_server import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the Dockerfile copies into the image before `pip install .`.
@@ -382,17 +383,10 @@ async def test_caddy_replaces_a_forged_x_forwarded_for_with_the_clients_address(
 
     app = web.Application()
     app.router.add_get("/check", echo)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        async with _caddy(port, tmp_path) as outside, ClientSession() as http:
-            forged = {"X-Forwarded-For": "203.0.113.7"}
-            async with http.get(f"{outside}/check", headers=forged) as response:
-                assert response.status == 200
-    finally:
-        await runner.cleanup()
+    async with serve(app) as port, _caddy(port, tmp_path) as outside, ClientSession() as http:
+        forged = {"X-Forwarded-For": "203.0.113.7"}
+        async with http.get(f"{outside}/check", headers=forged) as response:
+            assert response.status == 200
     assert seen == ["127.0.0.1"]
 
 

@@ -23,13 +23,9 @@ from services.quarantine import (
 )
 from services.retention import Retention, purge
 from services.validation import Coordinates
-from tests.factories import make_phone
+from tests.factories import make_phone, tg_user_id
 
 HOME = (43.2389, 76.8897)
-
-
-def tg_id() -> int:
-    return 10**9 + secrets.randbelow(10**9)
 
 
 def point(north_m: float, east_m: float = 0.0) -> tuple[float, float]:
@@ -38,7 +34,7 @@ def point(north_m: float, east_m: float = 0.0) -> tuple[float, float]:
 
 
 async def new_doctor(q: QuarantineService, *, district: str = "Almaly", duty: bool = False) -> int:
-    doctor = tg_id()
+    doctor = tg_user_id()
     token = await q.create_doctor_invite(district, on_duty=duty, created_by="test")
     await q.join_as_doctor(token, doctor, "Dr Test")
     return doctor
@@ -53,10 +49,16 @@ async def joined_case(
         isolation_end=date.today() + timedelta(days=10),
         home=Coordinates(*HOME) if home else None,
     )
-    patient = tg_id()
+    patient = tg_user_id()
     await q.consent(case.invite_token, patient)
     await q.set_phone(patient, make_phone())
     return case, patient, doctor
+
+
+async def sharing_case(q: QuarantineService, *, home: bool = True) -> tuple[Case, int, int, Track]:
+    """A joined case (see :func:`joined_case`) and the live share its patient starts now."""
+    case, patient, doctor = await joined_case(q, home=home)
+    return case, patient, doctor, Track(patient, now())
 
 
 class Track:
@@ -109,8 +111,7 @@ async def test_jitter_at_home_raises_nothing_and_a_walk_out_raises_one_alert(
     services: Services,
 ) -> None:
     q = services.quarantine
-    case, patient, doctor = await joined_case(q)
-    track = Track(patient, now())
+    case, patient, doctor, track = await sharing_case(q)
     rng = secrets.SystemRandom()
     jitter = [
         track.fix(
@@ -141,8 +142,7 @@ async def test_duplicates_out_of_order_bad_and_foreign_fixes_change_nothing(
     services: Services,
 ) -> None:
     q = services.quarantine
-    _, patient, doctor = await joined_case(q)
-    track = Track(patient, now())
+    _, patient, doctor, track = await sharing_case(q)
     first = [track.fix(0, 0), track.fix(10, 60, 0, 5), track.fix(20, 62, 0, 5)]
     report = await q.ingest(first)
     assert report.opened == ["left_home"]
@@ -157,7 +157,7 @@ async def test_duplicates_out_of_order_bad_and_foreign_fixes_change_nothing(
     assert late.closed == []
     bad = Fix(patient, 1, track.start + timedelta(seconds=30), 91.0, 0.0, 5.0, track.live_until)
     null_island = Fix(patient, 1, track.start + timedelta(seconds=31), 0.0, 0.0, 5.0, None)
-    stranger = Track(tg_id(), track.start).fix(30, 0)
+    stranger = Track(tg_user_id(), track.start).fix(30, 0)
     report = await q.ingest([bad, null_island, stranger])
     assert (report.invalid, report.stranger, report.stored) == (2, 1, 0)
     # A teleport 50 km away 10 s later is a glitch, not a new departure or return.
@@ -172,8 +172,7 @@ async def test_poor_fixes_do_not_judge_and_a_single_wild_fix_is_not_a_departure(
     services: Services,
 ) -> None:
     q = services.quarantine
-    _, patient, doctor = await joined_case(q)
-    track = Track(patient, now())
+    _, _, doctor, track = await sharing_case(q)
     report = await q.ingest(
         [track.fix(0, 0), track.fix(10, 70, 0, 120), track.fix(20, 40, 0, 90), track.fix(30, 0)]
     )
@@ -187,8 +186,7 @@ async def test_first_precise_fix_is_proposed_as_home_and_zone_rules_wait_for_con
     services: Services,
 ) -> None:
     q = services.quarantine
-    case, patient, _ = await joined_case(q, home=False)
-    track = Track(patient, now())
+    case, patient, _, track = await sharing_case(q, home=False)
     report = await q.ingest([track.fix(0, 500, 0, 200), track.fix(10, 0, 0, 12)])
     assert report.home_proposed == [case.id]
     assert await outbox_kinds(services, patient) == ["quarantine_confirm_home"]
@@ -290,14 +288,14 @@ async def test_unacknowledged_alerts_escalate_to_the_duty_list_and_actions_are_c
 async def test_invites_work_once_and_an_account_holds_one_open_case(services: Services) -> None:
     q = services.quarantine
     with pytest.raises(QuarantineError):
-        await q.join_as_doctor("doc_forged", tg_id(), "X")
+        await q.join_as_doctor("doc_forged", tg_user_id(), "X")
     token = await q.create_doctor_invite("Almaly", created_by="test")
-    await q.join_as_doctor(token, tg_id(), "A")
+    await q.join_as_doctor(token, tg_user_id(), "A")
     with pytest.raises(QuarantineError):
-        await q.join_as_doctor(token, tg_id(), "B")
+        await q.join_as_doctor(token, tg_user_id(), "B")
     case, patient, doctor = await joined_case(q)
     with pytest.raises(QuarantineError):
-        await q.consent(case.invite_token, tg_id())  # someone else with the same link
+        await q.consent(case.invite_token, tg_user_id())  # someone else with the same link
     await q.consent(case.invite_token, patient)  # the patient again: fine
     other = await q.enrol(doctor, isolation_end=date.today() + timedelta(days=3))
     with pytest.raises(QuarantineError) as refused:
@@ -307,8 +305,7 @@ async def test_invites_work_once_and_an_account_holds_one_open_case(services: Se
 
 async def test_cases_close_at_isolation_end_and_fixes_are_purged(services: Services) -> None:
     q = services.quarantine
-    case, patient, _ = await joined_case(q)
-    track = Track(patient, now())
+    case, patient, _, track = await sharing_case(q)
     await q.ingest([track.fix(0, 0), track.fix(10, 70, 0, 5), track.fix(20, 70, 0, 5)])
     pool = services.outbox.pool
     assert (
@@ -344,8 +341,7 @@ async def test_cases_close_at_isolation_end_and_fixes_are_purged(services: Servi
 
 async def test_leaving_returning_and_leaving_again_within_one_batch(services: Services) -> None:
     q = services.quarantine
-    _, patient, doctor = await joined_case(q)
-    track = Track(patient, now())
+    _, patient, doctor, track = await sharing_case(q)
     distances = (0, 70, 72, 3, 75, 80)
     report = await q.ingest([track.fix(i * 10, d, 0, 5) for i, d in enumerate(distances)])
     assert report.opened == ["left_home", "left_home"]
@@ -367,8 +363,7 @@ async def test_coming_back_takes_a_fix_surely_inside_or_two_within_30_m_in_a_row
     services: Services,
 ) -> None:
     q = services.quarantine
-    case, patient, doctor = await joined_case(q)
-    track = Track(patient, now())
+    case, patient, doctor, track = await sharing_case(q)
     report = await q.ingest([track.fix(0, 0), track.fix(10, 70, 0, 5), track.fix(20, 72, 0, 5)])
     assert report.opened == ["left_home"]
 

@@ -10,7 +10,7 @@ import asyncpg
 
 from citybots.wiring import Services
 from services.quarantine import SEEN, QuarantineService
-from tests.integration.test_quarantine import Track, joined_case, now, outbox_kinds
+from tests.integration.test_quarantine import Track, outbox_kinds, sharing_case
 
 
 async def rows(pool: asyncpg.Pool, case_id: int) -> list[int]:
@@ -29,8 +29,7 @@ async def test_at_home_one_fix_per_five_minutes_is_stored_and_every_fix_moves_la
 ) -> None:
     q = services.quarantine
     assert q.sample_every == timedelta(minutes=5)
-    case, patient, _ = await joined_case(q)
-    track = Track(patient, now())
+    case, _, _, track = await sharing_case(q)
     report = await q.ingest([track.fix(i * 30, (i % 3) * 3, 0, 8) for i in range(40)])
     assert (report.stored, report.sampled, report.duplicate) == (40, 36, 0)
     assert await rows(q.pool, case.id) == [0, 300, 600, 900]
@@ -44,12 +43,9 @@ async def test_at_home_one_fix_per_five_minutes_is_stored_and_every_fix_moves_la
     assert seen == state["last_fix_at"].timestamp()
 
 
-async def test_a_repeated_delivery_of_a_fix_not_stored_is_a_duplicate(
-    services: Services,
-) -> None:
+async def test_a_repeated_delivery_of_a_fix_not_stored_is_a_duplicate(services: Services) -> None:
     q = services.quarantine
-    case, patient, _ = await joined_case(q)
-    track = Track(patient, now())
+    case, _, _, track = await sharing_case(q)
     first = [track.fix(s, 2, 0, 8) for s in (0, 30, 60, 90)]
     await q.ingest(first)
     assert await rows(q.pool, case.id) == [0]
@@ -64,8 +60,7 @@ async def test_every_fix_of_a_walk_out_and_back_is_stored_and_alerts_are_unchang
     services: Services,
 ) -> None:
     q = services.quarantine
-    case, patient, doctor = await joined_case(q)
-    track = Track(patient, now())
+    case, _, doctor, track = await sharing_case(q)
     home = [track.fix(s, 0, 0, 8) for s in (0, 30, 60)]
     walk = [track.fix(90 + i * 30, d, 0, 8) for i, d in enumerate((20, 60, 62, 60))]
     back = [track.fix(210 + i * 30, d, 0, 8) for i, d in enumerate((40, 20, 5, 3, 2))]
@@ -87,8 +82,7 @@ async def test_a_fix_after_a_gap_and_the_first_of_a_new_live_message_are_stored(
     services: Services,
 ) -> None:
     q = services.quarantine
-    case, patient, _ = await joined_case(q)
-    track = Track(patient, now())
+    case, patient, _, track = await sharing_case(q)
     await q.ingest([track.fix(0, 0), track.fix(30, 0)])
     await q.ingest([track.fix(30 + 6 * 60, 0)])  # six minutes of silence
     renewed = Track(patient, track.start, message_id=2)
@@ -100,8 +94,7 @@ async def test_sampling_off_stores_every_fix(services: Services) -> None:
     q = QuarantineService(
         services.quarantine.pool, services.quarantine.redis, sample_every=timedelta(0)
     )
-    case, patient, _ = await joined_case(q)
-    track = Track(patient, now())
+    case, _, _, track = await sharing_case(q)
     report = await q.ingest([track.fix(i * 30, 0, 0, 8) for i in range(10)])
     assert (report.stored, report.sampled) == (10, 0)
     assert len(await rows(q.pool, case.id)) == 10

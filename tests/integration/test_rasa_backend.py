@@ -12,6 +12,7 @@ from aiohttp import web
 
 from citybots.embedded import free_port
 from nlu.service import Nlu, load_or_train
+from tests.sandbox_server import serve
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +42,8 @@ async def rasa() -> AsyncIterator[tuple[str, dict[str, object]]]:
 
     app = web.Application()
     app.router.add_post("/model/parse", parse)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}", behaviour
-    await runner.cleanup()
+    async with serve(app) as port:
+        yield f"http://127.0.0.1:{port}", behaviour
 
 
 async def test_rasa_answers_when_it_can_and_the_embedded_model_otherwise(

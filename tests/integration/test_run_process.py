@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -13,19 +12,13 @@ import pytest
 
 from citybots.embedded import free_port
 from citybots.settings import BOT_NAMES
+from tests.commands import run_citybots, start_citybots
 
 
 def _start(data_dir: Path, port: int) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update({"DATA_DIR": str(data_dir), "ADMIN_PORT": str(port)})
-    return subprocess.Popen(
-        [sys.executable, "-m", "citybots.cli", "run"],
-        env=env,
-        cwd=data_dir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return start_citybots("run", env=env, cwd=data_dir)
 
 
 def _read_until(process: subprocess.Popen[str], marker: str, seconds: float = 60) -> str:
@@ -83,13 +76,8 @@ def test_a_second_run_on_the_same_data_dir_is_refused_and_stops_nothing(tmp_path
         assert f"already running (pid {first.pid})" in output
         # A one-off command uses the running servers and stops neither.
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-        status = subprocess.run(
-            [sys.executable, "-m", "citybots.cli", "db", "status"],
-            env={**env, "DATA_DIR": str(tmp_path)},
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
+        status = run_citybots(
+            "db", "status", env={**env, "DATA_DIR": str(tmp_path)}, cwd=tmp_path, timeout=120
         )
         assert status.returncode == 0, status.stdout + status.stderr
         assert _healthy(port)

@@ -3,7 +3,6 @@ head's proof, and the watch that flags a staff account looking up far more peopl
 its venue has visitors."""
 
 import logging
-import secrets
 
 import pytest
 
@@ -11,17 +10,13 @@ from citybots.wiring import Services
 from services.staff_lookups import FLAG_ACTION, FLAG_MIN_LOOKUPS
 from services.venues import LookupAccess, LookupRefused, VenueError
 from services.visits import CheckIn
-from tests.factories import add_org, make_iin, make_phone, make_venue, verify_venue
-
-
-def _user() -> int:
-    return secrets.randbelow(10**9) + 10**9
+from tests.factories import add_org, make_iin, make_phone, make_venue, tg_user_id, verify_venue
 
 
 async def test_only_the_verified_owner_and_the_staff_they_invited_may_look_people_up(
     services: Services,
 ) -> None:
-    owner, early, late, stranger, added = _user(), _user(), _user(), _user(), _user()
+    owner, early, late, stranger, added = (tg_user_id() for _ in range(5))
     venue = await make_venue(services, owner=owner)
     await services.venues.accept_invite(
         await services.venues.create_invite(venue.id, owner), early
@@ -51,7 +46,7 @@ async def test_the_head_of_the_registered_organisation_verifies_the_venue_by_pho
 ) -> None:
     phone = make_phone()
     bin_ = await add_org(services, head_phone=phone)
-    owner, staff = _user(), _user()
+    owner, staff = tg_user_id(), tg_user_id()
     venue = await make_venue(services, owner=owner, bin_=bin_)
     await services.venues.accept_invite(
         await services.venues.create_invite(venue.id, owner), staff
@@ -86,7 +81,7 @@ async def test_the_head_of_the_registered_organisation_verifies_the_venue_by_pho
 async def test_a_venue_registered_under_an_unknown_bin_is_never_verified_by_a_phone(
     services: Services,
 ) -> None:
-    owner = _user()
+    owner = tg_user_id()
     venue = await make_venue(services, owner=owner)  # the factory's BIN: on no register
     with pytest.raises(VenueError) as error:
         await services.venues.verify_by_head(venue.id, owner, make_phone())
@@ -97,7 +92,7 @@ async def test_a_venue_registered_under_an_unknown_bin_is_never_verified_by_a_ph
 async def test_a_staff_check_in_leaves_a_stay_elsewhere_open_and_a_qr_scan_still_moves_it(
     services: Services,
 ) -> None:
-    owner = _user()
+    owner = tg_user_id()
     here = await make_venue(services, owner=owner, verified=True)
     there = await make_venue(services)
     iin = make_iin()
@@ -120,7 +115,7 @@ async def test_a_staff_check_in_leaves_a_stay_elsewhere_open_and_a_qr_scan_still
 async def test_the_watch_flags_a_staff_account_whose_look_ups_far_exceed_its_venues_visitors(
     services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
-    snoop, busy = _user(), _user()
+    snoop, busy = tg_user_id(), tg_user_id()
     quiet = await make_venue(services, owner=snoop, verified=True)
     crowded = await make_venue(services, owner=busy, verified=True)
     looked_up = [make_iin() for _ in range(FLAG_MIN_LOOKUPS)]

@@ -74,6 +74,26 @@ async def visit(
     )
 
 
+async def exposure_notice(
+    conn: asyncpg.Connection, visit_id: int, venue: int, *, tested: datetime, at: datetime
+) -> None:
+    """A positive result (of 900000000009, tested then) and the exposure notice it sent to
+    900000000001 for the visit, its window the moment ``at``."""
+    case = await conn.fetchval(
+        "INSERT INTO pcr_results (iin, result, sampled_at, result_at, laboratory) "
+        "VALUES ('900000000009', 'positive', $1, $1, 'Lab') RETURNING id",
+        tested,
+    )
+    await conn.execute(
+        "INSERT INTO exposure_notices (positive_result_id, visit_id, exposed_iin, venue_id, "
+        "window_start, window_end) VALUES ($1, $2, '900000000001', $3, $4, $4)",
+        case,
+        visit_id,
+        venue,
+        at,
+    )
+
+
 async def test_the_migration_keeps_visits_and_open_stays_and_the_one_open_stay_rule(
     empty_db: asyncpg.Connection, tmp_path: Path
 ) -> None:
@@ -91,44 +111,20 @@ async def test_the_migration_keeps_visits_and_open_stays_and_the_one_open_stay_r
     ]
     noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     today = noon.date()
+    day, minute = timedelta(days=1), timedelta(minutes=1)
+    stays = {  # name: the venue, who, in, out (None: still inside), admitted
+        "old": (cafe, "900000000001", noon - 40 * day, noon - 40 * day + 30 * minute, True),
+        "week": (cafe, "900000000001", noon - 5 * day, noon - 5 * day + 45 * minute, True),
+        "refused": (shop, "900000000003", noon - day, noon - day, False),
+        "open_yesterday": (shop, "900000000002", noon - day, None, True),
+        "open_today": (cafe, "900000000001", noon - 60 * minute, None, True),
+    }  # fmt: skip
     ids = {
-        "old": await visit(
-            conn,
-            cafe,
-            "900000000001",
-            noon - timedelta(days=40),
-            out=noon - timedelta(days=40, minutes=-30),
-        ),
-        "week": await visit(
-            conn,
-            cafe,
-            "900000000001",
-            noon - timedelta(days=5),
-            out=noon - timedelta(days=5, minutes=-45),
-        ),
-        "refused": await visit(
-            conn,
-            shop,
-            "900000000003",
-            noon - timedelta(days=1),
-            out=noon - timedelta(days=1),
-            admitted=False,
-        ),
-        "open_yesterday": await visit(conn, shop, "900000000002", noon - timedelta(days=1)),
-        "open_today": await visit(conn, cafe, "900000000001", noon - timedelta(hours=1)),
+        name: await visit(conn, venue, iin, at, out=out, admitted=admitted)
+        for name, (venue, iin, at, out, admitted) in stays.items()
     }
-    case = await conn.fetchval(
-        "INSERT INTO pcr_results (iin, result, sampled_at, result_at, laboratory) "
-        "VALUES ('900000000009', 'positive', $1, $1, 'Lab') RETURNING id",
-        noon - timedelta(days=2),
-    )
-    await conn.execute(
-        "INSERT INTO exposure_notices (positive_result_id, visit_id, exposed_iin, venue_id, "
-        "window_start, window_end) VALUES ($1, $2, '900000000001', $3, $4, $4)",
-        case,
-        ids["week"],
-        cafe,
-        noon - timedelta(days=5),
+    await exposure_notice(
+        conn, ids["week"], cafe, tested=noon - timedelta(days=2), at=noon - timedelta(days=5)
     )
 
     await migrate(conn)
@@ -224,40 +220,16 @@ async def test_retention_drops_whole_days_of_visits_and_keeps_days_with_open_sta
     await conn.execute(
         "SELECT day_partitions_add('visits', 'checked_in_at', $1, $2)", stuck_day, recent_day
     )
+    day, stay = timedelta(days=1), timedelta(minutes=20)
     closed_old = await visit(
-        conn,
-        venue,
-        "900000000001",
-        noon - timedelta(days=29),
-        out=noon - timedelta(days=29, minutes=-20),
+        conn, venue, "900000000001", noon - 29 * day, out=noon - 29 * day + stay
     )
-    await visit(conn, venue, "900000000002", noon - timedelta(days=30))  # never closed
-    await visit(
-        conn,
-        venue,
-        "900000000003",
-        noon - timedelta(days=27),
-        out=noon - timedelta(days=27, minutes=-20),
-    )
-    await visit(
-        conn,
-        venue,
-        "900000000004",
-        noon - timedelta(days=90),
-        out=noon - timedelta(days=90, minutes=-20),
-    )  # in the DEFAULT partition
-    case = await conn.fetchval(
-        "INSERT INTO pcr_results (iin, result, sampled_at, result_at, laboratory) "
-        "VALUES ('900000000009', 'positive', $1, $1, 'Lab') RETURNING id",
-        noon - timedelta(days=30),
-    )
-    await conn.execute(
-        "INSERT INTO exposure_notices (positive_result_id, visit_id, exposed_iin, venue_id, "
-        "window_start, window_end) VALUES ($1, $2, '900000000001', $3, $4, $4)",
-        case,
-        closed_old,
-        venue,
-        noon - timedelta(days=29),
+    await visit(conn, venue, "900000000002", noon - 30 * day)  # never closed
+    await visit(conn, venue, "900000000003", noon - 27 * day, out=noon - 27 * day + stay)
+    # in the DEFAULT partition
+    await visit(conn, venue, "900000000004", noon - 90 * day, out=noon - 90 * day + stay)
+    await exposure_notice(
+        conn, closed_old, venue, tested=noon - timedelta(days=30), at=noon - timedelta(days=29)
     )
 
     async with asyncpg.create_pool(empty_url, min_size=1, max_size=1) as pool:

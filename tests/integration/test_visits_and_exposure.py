@@ -1,5 +1,4 @@
 import asyncio
-import secrets
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -19,12 +18,10 @@ from tests.factories import (
     make_iin,
     make_phone,
     make_venue,
-    register_phone,
+    registered_phone,
+    stayed_together,
+    tg_user_id,
 )
-
-
-def _user() -> int:
-    return secrets.randbelow(10**9) + 10**9
 
 
 async def test_green_and_blue_are_admitted_red_and_yellow_refused_and_stored(
@@ -213,7 +210,7 @@ async def test_auto_checkout_closes_forgotten_stays_at_the_venue_time(services: 
 
 
 async def test_staff_close_one_stay_at_their_own_venue_only(services: Services) -> None:
-    here_staff, there_staff = _user(), _user()
+    here_staff, there_staff = tg_user_id(), tg_user_id()
     here = await make_venue(services, owner=here_staff, verified=True)
     there = await make_venue(services, owner=there_staff, verified=True)
     iin = make_iin()
@@ -284,9 +281,8 @@ async def test_codes_resolve_and_rotating_revokes_the_old_ones(services: Service
 async def test_linking_needs_the_registered_phone_and_never_takes_an_iin_silently(
     services: Services,
 ) -> None:
-    iin, phone = make_iin(), make_phone()
-    await register_phone(services, iin, phone)
-    first, second = _user(), _user()
+    iin, phone = await registered_phone(services)
+    first, second = tg_user_id(), tg_user_id()
     assert (await services.citizens.link(first, iin, make_phone())).outcome is LinkOutcome.NO_MATCH
     unknown = await services.citizens.link(first, make_iin(), phone)
     assert unknown.outcome is LinkOutcome.NO_MATCH  # same answer: existence not revealed
@@ -303,7 +299,7 @@ async def test_linking_needs_the_registered_phone_and_never_takes_an_iin_silentl
 
 
 async def test_failed_links_are_rate_limited(services: Services) -> None:
-    user = _user()
+    user = tg_user_id()
     outcomes = [
         (await services.citizens.link(user, make_iin(), make_phone())).outcome for _ in range(6)
     ]
@@ -314,9 +310,8 @@ async def test_failed_links_are_rate_limited(services: Services) -> None:
 async def test_after_five_failed_links_the_right_pair_is_refused_too_until_the_hour_ends(
     services: Services,
 ) -> None:
-    iin, phone = make_iin(), make_phone()
-    await register_phone(services, iin, phone)
-    user = _user()
+    iin, phone = await registered_phone(services)
+    user = tg_user_id()
     for _ in range(5):
         failed = await services.citizens.link(user, make_iin(), phone)
         assert failed.outcome is LinkOutcome.NO_MATCH
@@ -335,7 +330,7 @@ async def test_after_five_failed_links_the_right_pair_is_refused_too_until_the_h
 
 async def test_a_positive_result_notifies_the_visitors_who_overlapped(services: Services) -> None:
     venue, elsewhere = await make_venue(services), await make_venue(services)
-    sick_user, exposed_user, later_user, other_user = _user(), _user(), _user(), _user()
+    sick_user, exposed_user, later_user, other_user = (tg_user_id() for _ in range(4))
     sick = await make_citizen(services, sick_user)
     exposed = await make_citizen(services, exposed_user)
     later = await make_citizen(services, later_user)
@@ -373,12 +368,10 @@ async def test_a_positive_result_whose_search_was_missed_is_searched_by_the_catc
     services: Services,
 ) -> None:
     venue = await make_venue(services)
-    sick_user, exposed_user = _user(), _user()
+    sick_user, exposed_user = tg_user_id(), tg_user_id()
     sick = await make_citizen(services, sick_user)
     exposed = await make_citizen(services, exposed_user)
-    began = datetime.now(UTC) - timedelta(hours=3)
-    await add_stay(services, sick, venue, began, began + timedelta(hours=1))
-    await add_stay(services, exposed, venue, began, began + timedelta(hours=1))
+    await stayed_together(services, venue, [sick, exposed], hours_ago=3)
     # Stored, and then the worker died (or Redis failed) before the search ran; the
     # laboratory's retry is a duplicate, so nothing else would ever search it.
     await services.outbox.pool.execute(
@@ -398,7 +391,7 @@ async def test_a_positive_result_whose_search_was_missed_is_searched_by_the_catc
 async def test_a_dispute_is_decided_with_who_and_why_and_the_citizen_is_told(
     services: Services,
 ) -> None:
-    user = _user()
+    user = tg_user_id()
     iin = await make_citizen(services, user)
     await add_contact(services, iin, days=14)
     assert (await services.statuses.status(iin)).colour is Colour.YELLOW

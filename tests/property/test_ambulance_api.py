@@ -3,7 +3,6 @@ a report always accounts for every item, each rejected one with its line and rea
 
 from __future__ import annotations
 
-import json
 import secrets
 
 from aiohttp import ClientSession, DummyCookieJar
@@ -13,7 +12,7 @@ from hypothesis import strategies as st
 from citybots.platform import Platform
 from tests.property import cases
 from tests.property.strategies import hostile_text
-from tests.property.test_web import BATCH, JSON_VALUES, _header, push_answer_is_clear
+from tests.property.test_web import BATCH, JSON_VALUES, _header, push_answer_is_clear, push_bodies
 
 _KEYS: dict[str, str] = {}
 CELLS = st.one_of(
@@ -38,14 +37,7 @@ CALLS = st.one_of(
         optional={"hospital": CELLS, "placed_at": CELLS, "address": CELLS},
     ),
 )
-BODIES = st.one_of(
-    st.lists(CALLS, max_size=8).map(lambda items: json.dumps(items).encode()),
-    st.dictionaries(st.just("calls"), st.lists(CALLS, max_size=8), min_size=1).map(
-        lambda body: json.dumps(body).encode()
-    ),
-    JSON_VALUES.map(lambda v: json.dumps(v).encode()),
-    st.binary(max_size=200),
-)
+BODIES = push_bodies(CALLS, "calls")
 AUTHS = st.one_of(st.just("valid"), st.none(), hostile_text(max_size=60))
 
 

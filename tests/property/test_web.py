@@ -156,13 +156,23 @@ RESULT_ITEMS = st.one_of(
         }
     ),
 )
+
+
+def push_bodies(items: st.SearchStrategy[object], key: str) -> st.SearchStrategy[bytes]:
+    """Bodies for a push API that takes a list of ``items``, bare or under ``key``: such
+    lists, any other JSON value, and bytes that are not JSON at all."""
+    return st.one_of(
+        st.lists(items, max_size=8).map(lambda listed: json.dumps(listed).encode()),
+        st.dictionaries(st.just(key), st.lists(items, max_size=8), min_size=1).map(
+            lambda body: json.dumps(body).encode()
+        ),
+        JSON_VALUES.map(lambda v: json.dumps(v).encode()),
+        st.binary(max_size=200),
+    )
+
+
 BODIES = st.one_of(
-    st.lists(RESULT_ITEMS, max_size=8).map(lambda items: json.dumps(items).encode()),
-    st.dictionaries(st.just("results"), st.lists(RESULT_ITEMS, max_size=8), min_size=1).map(
-        lambda body: json.dumps(body).encode()
-    ),
-    JSON_VALUES.map(lambda v: json.dumps(v).encode()),
-    st.binary(max_size=200),
+    push_bodies(RESULT_ITEMS, "results"),
     hostile_text(max_size=100).map(lambda t: t.encode("utf-8", "surrogatepass")),
 )
 
@@ -300,6 +310,28 @@ async def test_the_daily_indicators_form_refuses_bad_figures_with_a_reason(
     await cases.feed("admin form: daily indicators", entries, submit)
 
 
+# A decision form: what is decided, by whom, the path (``{id}`` for the id) and the field
+# that says why.
+PERMIT_DECISION_FORM = ("permit", "permits_officer", "/permits/{id}/decision", "reason")
+DISPUTE_DECISION_FORM = ("dispute", "registry_officer", "/registry/disputes/{id}", "note")
+
+
+async def _decide_each(
+    panel: Panel, form: tuple[str, str, str, str], decisions: list[tuple[str, str, str]]
+) -> None:
+    """Each (id, decision, why) posted to the decision ``form``: never a server error."""
+    what, role, path, why = form
+
+    async def decide(entry: tuple[str, str, str]) -> None:
+        target, decision, reason = entry
+        status, _, text = await panel.send(
+            role, "POST", path.format(id=target), data=_form({"decision": decision, why: reason})
+        )
+        _no_server_error(status, text)
+
+    await cases.feed(f"admin form: {what} decision", decisions, decide)
+
+
 PERMIT_DECISIONS = st.tuples(
     PATH_IDS, st.one_of(FIELD, st.sampled_from(["approve", "reject"])), FIELD
 )
@@ -311,17 +343,7 @@ PERMIT_DECISIONS = st.tuples(
 async def test_a_permit_decision_on_any_id_never_fails_the_server(
     panel: Panel, decisions: list[tuple[str, str, str]]
 ) -> None:
-    async def decide(entry: tuple[str, str, str]) -> None:
-        permit, decision, reason = entry
-        status, _, text = await panel.send(
-            "permits_officer",
-            "POST",
-            f"/permits/{permit}/decision",
-            data=_form({"decision": decision, "reason": reason}),
-        )
-        _no_server_error(status, text)
-
-    await cases.feed("admin form: permit decision", decisions, decide)
+    await _decide_each(panel, PERMIT_DECISION_FORM, decisions)
 
 
 PERMIT_UPLOADS = st.tuples(
@@ -408,17 +430,7 @@ async def test_a_registry_upload_answers_its_report_or_a_clear_error(
 async def test_a_dispute_decision_on_any_id_never_fails_the_server(
     panel: Panel, decisions: list[tuple[str, str, str]]
 ) -> None:
-    async def decide(entry: tuple[str, str, str]) -> None:
-        dispute, decision, note = entry
-        status, _, text = await panel.send(
-            "registry_officer",
-            "POST",
-            f"/registry/disputes/{dispute}",
-            data=_form({"decision": decision, "note": note}),
-        )
-        _no_server_error(status, text)
-
-    await cases.feed("admin form: dispute decision", decisions, decide)
+    await _decide_each(panel, DISPUTE_DECISION_FORM, decisions)
 
 
 USER_FORMS = st.tuples(

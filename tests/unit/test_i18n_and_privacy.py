@@ -1,5 +1,7 @@
+import contextlib
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -107,28 +109,38 @@ def test_the_log_formatter_scrubs_arguments_and_tracebacks() -> None:
     assert "<iin>" in out
 
 
-def test_warnings_and_uncaught_exceptions_are_scrubbed_too(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+@contextlib.contextmanager
+def _logging_set_up(level: str) -> Iterator[None]:
+    """The application's logging (``setup_logging``) for the block; the root logger's
+    handlers and level and the exception hooks as they were afterwards."""
     import sys
     import threading
-    import warnings
 
     from citybots.logs import setup_logging
 
     root = logging.getLogger()
     saved = (root.handlers[:], root.level, sys.excepthook, threading.excepthook)
     try:
-        setup_logging("INFO")
+        setup_logging(level)
+        yield
+    finally:
+        root.handlers[:], saved_level, sys.excepthook, threading.excepthook = saved
+        root.setLevel(saved_level)
+        logging.captureWarnings(False)
+
+
+def test_warnings_and_uncaught_exceptions_are_scrubbed_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import sys
+    import warnings
+
+    with _logging_set_up("INFO"):
         warnings.warn("odd value 791028302728", UserWarning, stacklevel=1)
         try:
             raise RuntimeError("DETAIL:  Key (phone)=(+77019998877) already exists.")
         except RuntimeError as error:
             sys.excepthook(RuntimeError, error, error.__traceback__)
-    finally:
-        root.handlers[:], level, sys.excepthook, threading.excepthook = saved
-        root.setLevel(level)
-        logging.captureWarnings(False)
     err = capsys.readouterr().err
     assert "uncaught exception" in err
     assert "Key (phone)=(<phone>)" in err
@@ -141,22 +153,10 @@ def test_warnings_and_uncaught_exceptions_are_scrubbed_too(
 def test_scheduler_lines_are_logged_at_debug(
     level: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import sys
-    import threading
-
-    from citybots.logs import setup_logging
-
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level, sys.excepthook, threading.excepthook)
-    try:
-        setup_logging(level)
+    with _logging_set_up(level):
         logging.getLogger("apscheduler.executors.default").info('Job "tick" executed successfully')
         logging.getLogger("apscheduler.scheduler").warning("a job was missed")
         logging.getLogger("citybots").info("started")
-    finally:
-        root.handlers[:], saved_level, sys.excepthook, threading.excepthook = saved
-        root.setLevel(saved_level)
-        logging.captureWarnings(False)
     err = capsys.readouterr().err
     assert "a job was missed" in err
     assert "started" in err

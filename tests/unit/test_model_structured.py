@@ -12,9 +12,17 @@ import yaml
 from services.model.city import CityError, build_policy, load_matrices
 from services.model.disease import source_consistent_defaults
 from services.model.ensemble import run_task, summarise, tasks_for, with_overrides
+from services.model.infectious import Infectious, per_edge_rates, poisson
 from services.model.population import STUDENT, WORKER, build_population
 from services.model.scenarios import ScenarioError, default_scenarios_path, load_spec, parse_spec
-from services.model.structured import Policy, Transmission, per_contact_for_r0, simulate_structured
+from services.model.structured import (
+    Policy,
+    Transmission,
+    contacts_per_setting,
+    per_contact_for_r0,
+    per_member_contacts,
+    simulate_structured,
+)
 
 SIZE = 200_000
 
@@ -271,6 +279,87 @@ def test_the_probability_per_contact_gives_the_wanted_r0(spec, city) -> None:  #
     low = per_contact_for_r0(city, structure.population, structure.setting_weight, days, 1.5)
     high = per_contact_for_r0(city, structure.population, structure.setting_weight, days, 3.0)
     assert 0 < low < high < 1
+
+
+def test_school_and_work_contacts_go_to_the_enrolled_and_employed_keeping_the_matrix_means(
+    spec,  # type: ignore[no-untyped-def]
+    city,  # type: ignore[no-untyped-def]
+) -> None:
+    # The matrices give contacts per head of a band, pupils or not; only pupils (workers)
+    # have school (work) contacts, so each carries the band's contacts over its share.
+    config = spec.structure.population
+    _, school, work, _ = contacts_per_setting(city, config)
+    assert not school[city.role != STUDENT].any()
+    assert not work[city.role != WORKER].any()
+    per_pupil, per_worker = per_member_contacts(city, config)
+    for band in range(16):
+        people = city.band5 == band
+        for got, matrix, role, per_member in (
+            (school, config.school_contacts, STUDENT, per_pupil),
+            (work, config.work_contacts, WORKER, per_worker),
+        ):
+            members = people & (city.role == role)
+            if not members.any():
+                assert per_member[band] == 0
+                continue
+            # The band's mean over everyone is the matrix's row sum ...
+            assert got[people].mean() == pytest.approx(matrix[band], rel=0.01, abs=1e-6)
+            # ... so a member has more than the row sum when not everyone is a member.
+            share = members.sum() / people.sum()
+            assert got[members].mean() == pytest.approx(matrix[band] / share, rel=0.01, abs=1e-6)
+    # 10-14s are all of school age and ~98% enrolled: a pupil has ~1/0.98 of the row sum.
+    assert per_pupil[2] == pytest.approx(config.school_contacts[2] / config.enrolment, rel=0.02)
+
+
+def test_random_networks_as_covasims_have_the_mean_contacts_and_go_both_ways(spec) -> None:  # type: ignore[no-untyped-def]
+    # bench/model.py's matched configuration: schools and workplaces as Covasim 4.0.1's
+    # static random networks; each person's group is themselves and their partners.
+    config = replace(spec.structure.population, random_networks=(20.0, 16.0), whole_group=True)
+    city = build_population(config, spec.disease.age_pyramid, 20_000, seed=3)
+    for role, mean in ((STUDENT, 20.0), (WORKER, 16.0)):
+        people = np.flatnonzero(city.role == role)
+        degrees = city.group_sizes()[city.group[people]] - 1
+        assert abs(float(degrees.mean()) - mean) < 0.5
+        for person in people[:100]:
+            g = city.group[person]
+            listed = city.group_members[city.group_start[g] : city.group_start[g + 1]]
+            assert person in listed
+            for partner in listed[listed != person]:
+                assert city.role[partner] == role
+                h = city.group[partner]
+                assert person in city.group_members[city.group_start[h] : city.group_start[h + 1]]
+
+
+def test_per_edge_attempts_infect_a_member_with_the_linear_chance() -> None:
+    # Covasim's edges: a member is infected in a day with the chance per contact x
+    # infectiousness; Poisson attempts are converted so at least one lands on them
+    # with that chance (one's own slot counted, as the engine drops those attempts).
+    active = Infectious()
+    rows = {name: np.zeros(2) for name in Infectious.COLUMNS}
+    rows["rate"] = np.array([[4 * 0.5, 10 * 0.2, 0.0, 1.0], [4 * 2.0, 0.0, 10 * 0.01, 3.0]])
+    rows["home_size"] = np.array([4, 4])
+    rows["group_size"] = np.array([10, 10])
+    active.add(rows)
+    rates = active.rate.copy()
+    per_edge_rates(rates, active)
+    per_member = 1 - np.exp(-rates[:, :3] / np.array([[4, 10, 10]]))
+    assert per_member[0] == pytest.approx([0.5, 0.2, 0.0])
+    assert per_member[1] == pytest.approx([1.0, 0.0, 0.01])  # a chance above 1 is 1
+    assert rates[:, 3] == pytest.approx([1.0, 3.0])  # community contacts are new people
+
+
+def test_the_engines_poisson_draws_have_poissons_distribution() -> None:
+    # Inversion for small rates, numpy beyond 40 terms: the chance of 0 and 1, the mean
+    # and the variance within sampling error, the same seed the same draws.
+    for lam in (0.02, 0.4, 3.0, 60.0):
+        rates = np.full(200_000, lam)
+        draws = poisson(np.random.default_rng(7), rates)
+        assert np.array_equal(draws, poisson(np.random.default_rng(7), rates))
+        n = len(draws)
+        assert abs(draws.mean() - lam) < 5 * np.sqrt(lam / n)
+        assert abs(draws.var() - lam) < 5 * lam * np.sqrt(2 / n) + 5 * np.sqrt(lam / n)
+        for k, chance in ((0, np.exp(-lam)), (1, lam * np.exp(-lam))):
+            assert _within(float((draws == k).mean()), float(chance), n, sigmas=5)
 
 
 def test_the_published_contact_matrices_are_16x16_non_negative_and_what_the_model_uses(

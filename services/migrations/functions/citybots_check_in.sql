@@ -2,10 +2,10 @@
 -- admission from the status colour it passes in); this function only makes the steps
 -- atomic and serialised per person, without six round trips per scan.
 --
--- The live definition (first written by 0006, changed by 0020, 0029 and 0048). The
--- migration runner applies this file after the migrations whenever its text changes;
--- change it here, not in a new migration (a change of arguments or result needs a
--- migration that drops the old function first).
+-- The live definition (once written by 0006, 0020, 0029 and 0048, whose copies were
+-- removed: REWRITTEN in services/migrations.py). The migration runner applies this file
+-- after the migrations whenever its text changes; change it here, not in a new migration
+-- (a change of arguments or result needs a migration that drops the old function first).
 --
 -- Its queries are planned once per connection and the plans kept: planned while `visits`
 -- was small, they stayed sequential or bitmap scans as the table grew (0020), so each
