@@ -117,7 +117,7 @@ class CityDispatcher(Dispatcher):
         ledger: UpdateLedger = self["ledger"]
         metrics: Metrics = self["metrics"]
         bot_name: str = self["profile"].name
-        started = time.perf_counter()
+        started, began = time.perf_counter(), time.monotonic()
         try:
             claim = await self._claim(ledger, bot.id, update.update_id)
         except Exception as error:
@@ -141,14 +141,19 @@ class CityDispatcher(Dispatcher):
             await self._quietly(ledger.complete(bot.id, update.update_id))
             return UNHANDLED
         await self._quietly(ledger.complete(bot.id, update.update_id))
-        if self._last_notice:  # served again: a later outage is told about again
-            chat_id, _ = _sender(update)
-            if chat_id is not None:
-                self._last_notice.pop(chat_id, None)
+        if self._last_notice:
+            self._served(update, began)
         outcome = "unhandled" if result is UNHANDLED else "handled"
         metrics.updates.labels(bot_name, outcome).inc()
         metrics.update_seconds.labels(bot_name).observe(time.perf_counter() - started)
         return result
+
+    def _served(self, update: Update, began: float) -> None:
+        """The person was served again: a later outage is told about again (unless the
+        notice came while this update was under way)."""
+        chat_id, _ = _sender(update)
+        if chat_id is not None and self._last_notice.get(chat_id, began) < began:
+            del self._last_notice[chat_id]
 
     async def _claim(self, ledger: UpdateLedger, bot_id: int, update_id: int) -> Claim:
         """The ledger's claim, tried again while PostgreSQL is unreachable for up to
