@@ -13,7 +13,6 @@ import asyncpg
 import pytest
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update
-from aiohttp import ClientSession
 
 from bots.dispatcher import CityDispatcher
 from bots.sandbox.client import SandboxChat, SandboxClient
@@ -22,7 +21,7 @@ from citybots.wiring import Services
 from presentation.i18n import text
 from services.venues import Venue
 from services.visits import CheckInRequest
-from tests.e2e.conftest import WEBHOOK_SECRET as SECRET
+from tests.e2e.conftest import delivered_at_once
 from tests.e2e.test_ashyq import _codes, _services, _signed_up
 from tests.e2e.test_webhook_mode import _update
 from tests.factories import add_pcr, make_venue
@@ -409,20 +408,7 @@ async def test_a_scan_posted_five_times_at_once_to_the_webhook_makes_one_visit_a
         assert (await chat.reply())["text"].startswith("✅")
         scan = _update(chat, f"/start {codes['exit']}")
         url = f"{webhook_platform.base_url}/webhook/citizen"
-        headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
-
-        async def deliver(http: ClientSession) -> int:
-            for _ in range(20):  # like Telegram: a delivery not answered 2xx is tried again
-                async with http.post(url, json=scan, headers=headers) as response:
-                    if response.status == 200:
-                        return 200
-                    assert response.status == 503
-                await asyncio.sleep(0.1)
-            return 503
-
-        async with ClientSession() as http:
-            statuses = await asyncio.gather(*(deliver(http) for _ in range(5)))
-        assert statuses == [200] * 5
+        assert await delivered_at_once(url, scan) == [200] * 5
         replies = await chat.updates(count=0, wait=0)
         assert [m["text"] for m in replies] == [
             text("en", "checkin.checked_out", venue=venue.name)
