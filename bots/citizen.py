@@ -2,17 +2,9 @@
 and applying as an organisation's head), checkpoint self-registration, and free-text
 questions answered from the hotline's FAQ in ru/kk/en (or handed to an operator)."""
 
-from collections.abc import Callable
-from typing import Any
-
-from aiogram import Bot
-from aiogram.fsm.storage.base import BaseStorage
-from aiogram.fsm.storage.redis import RedisStorage
-
 from flows import checkpoints
 from flows.checkin import handlers as checkin
-from flows.checkin.fast import ScanFastPath
-from flows.context import BotContext, BotProfile
+from flows.context import BotProfile
 from flows.faq import handlers as faq
 from flows.news import handlers as news
 from flows.permits import apply
@@ -44,13 +36,3 @@ FLOWS = (
     news.build_router,
     faq.build_router,
 )
-
-
-def fast_path(
-    context: BotContext, storage: BaseStorage, slow: Callable[[Bot, dict[str, Any]], None]
-) -> ScanFastPath | None:
-    """Venue code scans from linked citizens, a batch at a time (flows/checkin/fast.py);
-    it reads the FSM from Redis itself, so only with the Redis storage."""
-    if not isinstance(storage, RedisStorage):
-        return None
-    return ScanFastPath(context, storage, slow)

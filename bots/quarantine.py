@@ -1,11 +1,5 @@
 """The quarantine bot. Home-quarantine patients: consent, phone, live location."""
 
-from collections.abc import Callable
-from typing import Any
-
-from aiogram import Bot
-from aiogram.fsm.storage.base import BaseStorage
-
 from flows.context import BotContext, BotProfile
 from flows.quarantine import patient
 from flows.quarantine.live import LiveFastPath
@@ -17,8 +11,6 @@ PROFILE = BotProfile(
 FLOWS = (patient.build_router,)
 
 
-def fast_path(
-    context: BotContext, storage: BaseStorage, slow: Callable[[Bot, dict[str, Any]], None]
-) -> LiveFastPath:
+def fast_path(context: BotContext) -> LiveFastPath:
     """Live-location moves, stored a batch at a time (flows/quarantine/live.py)."""
     return LiveFastPath(context["live_ingest"])

@@ -37,5 +37,5 @@ def build_dispatcher(name: str, context: BotContext, storage: BaseStorage) -> Ci
     dispatcher.include_router(common.build_fallback_router())
     fast_path = getattr(module, "fast_path", None)
     if fast_path is not None:
-        dispatcher.fast_path = fast_path(context, storage, dispatcher.take_slow)
+        dispatcher.fast_path = fast_path(context)
     return dispatcher

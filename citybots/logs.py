@@ -24,7 +24,9 @@ class ScrubbingFormatter(logging.Formatter):
 
 class DemoteToDebug(logging.Filter):
     """Lowers a chatty library's INFO lines to DEBUG: APScheduler says "Running job ..."
-    and "executed successfully" for every tick, most of the console otherwise."""
+    and "executed successfully" for every tick, aiogram "Update id=... is handled" for
+    every update (venue scans by the thousand; the latency histogram has them), most of
+    the console otherwise."""
 
     def __init__(self, *names: str) -> None:
         super().__init__()
@@ -58,7 +60,7 @@ def setup_logging(level: str = "INFO") -> None:
     tracebacks of exceptions nobody caught (which Python would print around it)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(ScrubbingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    handler.addFilter(DemoteToDebug("apscheduler"))
+    handler.addFilter(DemoteToDebug("apscheduler", "aiogram.event"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

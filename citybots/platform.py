@@ -35,6 +35,7 @@ from bots.polling import poll
 from bots.registry import BOT_MODULES, build_dispatcher
 from bots.sandbox import Sandbox
 from bots.session import ApiHealth, PacingMiddleware, RetryAfterMiddleware
+from bots.storage import CoalescingRedisStorage
 from bots.webhook import WebhookEndpoint, WebhookTarget
 from citybots.infrastructure import (
     Infrastructure,
@@ -156,6 +157,7 @@ class Platform:
         self.live_ingest = LiveIngest(self.services.quarantine, self.metrics)
         stack.push_async_callback(self.live_ingest.close)
         # stopped after the bots (pushed later, so stopped earlier): their last check-ins stored
+        stack.push_async_callback(self.services.visits.close)
         try:
             call_scripts()  # the agent bot's decision trees, checked before anything starts
         except ScriptError as error:
@@ -249,7 +251,9 @@ class Platform:
         others stop starting too."""
         settings = self.settings
         links = web_app.links
-        storage = RedisStorage(self.redis, key_builder=DefaultKeyBuilder(with_bot_id=True))
+        storage = CoalescingRedisStorage(
+            self.redis, key_builder=DefaultKeyBuilder(with_bot_id=True)
+        )
         try:
             async with asyncio.TaskGroup() as group:
                 for name in settings.bots_to_run:

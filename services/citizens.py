@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from redis.asyncio import Redis
 
+from services.coalesce import Coalescer
 from services.localcache import LocalCache, publish
 from services.outbox import enqueue
 from services.ratelimit import count_event, window_of
@@ -54,9 +55,15 @@ class CitizenService:
         # Accounts' linked IINs, kept true by the invalidations link and unlink publish
         # (services/localcache.py); only linked accounts are kept.
         self.local: LocalCache[str] = LocalCache("citizen", ttl=300.0)
+        # Every scan asks (flows/status/handlers.py): one query for those of a moment.
+        self._linked = Coalescer(self._linked_list)
 
     async def iin_of(self, tg_user_id: int) -> str | None:
-        return (await self.linked_iins([tg_user_id])).get(tg_user_id)
+        return await self._linked(tg_user_id)
+
+    async def _linked_list(self, tg_user_ids: list[int]) -> list[str | None]:
+        found = await self.linked_iins(tg_user_ids)
+        return [found.get(tg_user_id) for tg_user_id in tg_user_ids]
 
     async def linked_iins(self, tg_user_ids: Iterable[int]) -> dict[int, str]:
         """The IINs linked to these accounts (accounts with none are left out), from the

@@ -4,10 +4,12 @@ PostgreSQL and cached in Redis (which may be lost)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from redis.asyncio import Redis
 
+from services.coalesce import Coalescer
 from services.languages import LANGUAGES
 
 _CACHE_TTL = 24 * 3600
@@ -37,10 +39,12 @@ class LanguagePreferences:
     def __init__(self, pool: asyncpg.Pool, redis: Redis) -> None:
         self.pool = pool
         self.redis = redis
+        # every update asks (the language middleware): one MGET for those of a moment
+        self._cached = Coalescer(self._cached_many)
 
     @staticmethod
     def cache_key(tg_user_id: int) -> str:
-        """The Redis key of the person's cached choice (the fast path reads it in bulk)."""
+        """The Redis key of the person's cached choice."""
         return f"lang:{tg_user_id}"
 
     @staticmethod
@@ -57,7 +61,7 @@ class LanguagePreferences:
         await self.redis.set(self.cache_key(tg_user_id), value, ex=_CACHE_TTL)
 
     async def get(self, tg_user_id: int) -> LanguageChoice:
-        cached = await self.redis.get(self.cache_key(tg_user_id))
+        cached = await self._cached(self.cache_key(tg_user_id))
         if cached is not None:
             return self.from_cache(cached)
         row = await self.pool.fetchrow(
@@ -70,6 +74,9 @@ class LanguagePreferences:
         )
         await self._cache(tg_user_id, choice)
         return choice
+
+    async def _cached_many(self, keys: list[str]) -> list[Any]:
+        return list(await self.redis.mget(keys))
 
     async def set(self, tg_user_id: int, language: str) -> None:
         """Store the choice. The cache entry is dropped first: if Redis is down the

@@ -25,6 +25,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from services.audit import record
+from services.coalesce import Coalescer
 from services.db import Connection, of_row, row_or, value_or
 from services.errors import Refusal
 from services.localcache import LocalCache, publish
@@ -197,6 +198,8 @@ class VenueService:
         # What scanned tokens are, kept true by the invalidations that rotating codes and
         # changing a venue publish (services/localcache.py).
         self.local: LocalCache[CodeTarget] = LocalCache("venue-code", ttl=300.0)
+        # A crowd's scans of codes not cached yet: one query for those of a moment.
+        self._resolving = Coalescer(self._resolve_list)
 
     async def _forget_codes(self, tokens: list[str]) -> None:
         self.local.invalidate_local(tokens)
@@ -316,7 +319,11 @@ class VenueService:
 
     async def resolve(self, token: str) -> CodeTarget:
         """What a scanned token is: a current code, a revoked one, or nothing we issued."""
-        return (await self.resolve_many([token]))[token]
+        return await self._resolving(token)
+
+    async def _resolve_list(self, tokens: list[str]) -> list[CodeTarget]:
+        found = await self.resolve_many(tokens)
+        return [found[token] for token in tokens]
 
     async def resolve_many(self, tokens: Iterable[str]) -> dict[str, CodeTarget]:
         """:meth:`resolve` for many tokens: from the in-process cache when it is

@@ -1,22 +1,43 @@
-"""Check-in and check-out, occupancy, auto-checkout and statistics without names."""
+"""Check-in and check-out, occupancy, auto-checkout and statistics without names.
+
+At a busy city's doors, venue code scans are most of the citizen bot's traffic. Check-ins
+and check-outs made at the same time are stored together: one transaction per batch
+rather than per scan, by the same check-in function, each person's scans in the order
+they were made (see :meth:`VisitService.check_in`).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
+import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
 from services.audit import record
-from services.db import Connection
+from services.db import Connection, is_unavailable, recover
 from services.metrics import Metrics
 from services.outbox import enqueue
 from services.status import Status, StatusService
 from services.venues import LookupAccess, LookupRefused, Venue, access_of
 
+log = logging.getLogger(__name__)
+
 HISTORY_DAYS = 14
+MAX_BATCH = 500
+BATCHES_AT_ONCE = 3
+"""Batches stored at the same time, each in its own transaction: while one waits on
+PostgreSQL the next is taken. A person's scans are never in two of them, so their order
+holds and the batches' locks (taken per person) never meet."""
+RETRY_FOR = 5.0
+"""How long a batch is retried while PostgreSQL is unreachable (or lost a race with
+another transaction) before its callers get the error."""
 
 
 class CheckIn(enum.Enum):
@@ -94,6 +115,17 @@ RETURNING a.i, v.name
 """
 
 
+@dataclass(eq=False)
+class _Queued:
+    """A check-in (``request``) or a check-out (at ``venue_id``, any venue when None)
+    waiting for its batch."""
+
+    iin: str
+    request: CheckInRequest | None
+    venue_id: int | None
+    future: asyncio.Future[Any]
+
+
 class VisitService:
     def __init__(
         self, pool: asyncpg.Pool, statuses: StatusService, metrics: Metrics | None = None
@@ -101,6 +133,11 @@ class VisitService:
         self.pool = pool
         self.statuses = statuses
         self.metrics = metrics
+        self.retry_for = RETRY_FOR
+        self._queued: list[_Queued] = []
+        self._storing: set[str] = set()  # people with a scan in a batch being stored
+        self._batches: set[asyncio.Task[None]] = set()
+        self._scheduled = False
 
     async def check_in(
         self,
@@ -119,9 +156,17 @@ class VisitService:
         same second find the open stay instead of making a second one; an entry at
         another venue closes the open stay there first. Staff check in by IIN with
         :meth:`staff_check_in`, which checks who may.
+
+        Stored in a batch with the check-ins and check-outs made at the same time, in one
+        transaction: a person's scans in the order they were made, each person at most
+        once per statement and people in IIN order within one (the same lock order in
+        every worker). A batch is retried for :data:`RETRY_FOR` seconds while PostgreSQL
+        is unreachable, then the error is raised to each caller; on any other error each
+        of its scans is stored on its own, so one bad scan fails only its own caller.
         """
         request = CheckInRequest(iin, venue, entrance_id, via, tg_user_id, staff_tg_user_id)
-        return (await self.check_in_many([request]))[0]
+        result: CheckInResult = await self._queue(_Queued(iin, request, None, _future()))
+        return result
 
     async def check_in_many(
         self,
@@ -172,8 +217,135 @@ class VisitService:
         ]
 
     async def check_out(self, iin: str, venue_id: int | None = None) -> str | None:
-        """Close the person's open stay (at this venue, if given); the venue's name or None."""
-        return (await self.check_out_many([(iin, venue_id)]))[0]
+        """Close the person's open stay (at this venue, if given); the venue's name or None.
+        Stored in a batch, as :meth:`check_in` is."""
+        left: str | None = await self._queue(_Queued(iin, None, venue_id, _future()))
+        return left
+
+    async def _queue(self, queued: _Queued) -> Any:
+        self._queued.append(queued)
+        if not self._scheduled:
+            # After the tasks ready now have run: scans that arrived together go together.
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._start_batches)
+        return await queued.future
+
+    def _start_batches(self) -> None:
+        self._scheduled = False
+        while self._queued and len(self._batches) < BATCHES_AT_ONCE:
+            batch = self._take_batch()
+            if not batch:
+                break
+            task = asyncio.create_task(self._store_batch(batch), name="visits-batch")
+            self._batches.add(task)
+            task.add_done_callback(self._batch_done)
+
+    def _batch_done(self, task: asyncio.Task[None]) -> None:
+        self._batches.discard(task)
+        if self._queued and not self._scheduled:
+            self._start_batches()
+
+    def _take_batch(self) -> list[_Queued]:
+        """Up to MAX_BATCH waiting scans, in arrival order; a person with a scan in a
+        batch being stored keeps this and every later scan of theirs waiting, in order.
+        A scan whose caller gave up (cancelled) is dropped."""
+        batch: list[_Queued] = []
+        waiting: list[_Queued] = []
+        held = set(self._storing)
+        for queued in self._queued:
+            if queued.future.done():
+                continue
+            if queued.iin in held or len(batch) >= MAX_BATCH:
+                held.add(queued.iin)
+                waiting.append(queued)
+            else:
+                batch.append(queued)
+        self._queued = waiting
+        self._storing.update(queued.iin for queued in batch)
+        return batch
+
+    async def _store_batch(self, batch: list[_Queued]) -> None:
+        try:
+            try:
+                await self._store_retrying(batch)
+            except Exception as error:
+                if len(batch) == 1 or _retryable(error):
+                    raise
+                log.exception("check-ins: a batch of %d failed; each is stored alone", len(batch))
+                for queued in batch:
+                    try:
+                        await self._store_retrying([queued])
+                    except Exception as own:
+                        _fail(queued, own)
+        except Exception as error:
+            for queued in batch:
+                _fail(queued, error)
+        finally:
+            self._storing.difference_update(queued.iin for queued in batch)
+            for queued in batch:
+                queued.future.cancel()  # only those still waiting: cancelled with the task
+
+    async def _store_retrying(self, batch: list[_Queued]) -> None:
+        deadline = time.monotonic() + self.retry_for
+        delay = 0.2
+        while True:
+            try:
+                await self._store(batch)
+                return
+            except Exception as error:
+                if not _retryable(error) or time.monotonic() >= deadline:
+                    raise
+                log.warning(
+                    "check-ins: a batch of %d waits for storage (%s)",
+                    len(batch),
+                    type(error).__name__,
+                )
+                if is_unavailable(error):
+                    with contextlib.suppress(Exception):
+                        await recover(self.pool, error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    async def _store(self, batch: list[_Queued]) -> None:
+        """One transaction: each person at most once per round, rounds in arrival order."""
+        rounds: list[list[_Queued]] = []
+        depth: dict[str, int] = {}
+        for queued in batch:
+            at = depth.get(queued.iin, 0)
+            depth[queued.iin] = at + 1
+            if at == len(rounds):
+                rounds.append([])
+            rounds[at].append(queued)
+        entries = [q.request for q in batch if q.request is not None]
+        known = await self.statuses.statuses(r.iin for r in entries) if entries else {}
+        results: list[tuple[_Queued, Any]] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            for one_round in rounds:
+                one_round.sort(key=lambda q: q.iin)
+                ins = [q for q in one_round if q.request is not None]
+                outs = [q for q in one_round if q.request is None]
+                checked_in = await self.check_in_many(
+                    [q.request for q in ins if q.request is not None], conn, known=known
+                )
+                left = await self.check_out_many([(q.iin, q.venue_id) for q in outs], conn)
+                results += zip(ins, checked_in, strict=True)
+                results += zip(outs, left, strict=True)
+        for queued, result in results:
+            if not queued.future.done():
+                queued.future.set_result(result)
+
+    async def close(self) -> None:
+        """Stop storing: batches under way are cancelled (rolled back), and so are their
+        callers and those still waiting."""
+        tasks = list(self._batches)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for queued in self._queued:
+            queued.future.cancel()
+        self._queued.clear()
 
     async def check_out_many(
         self, stays: Sequence[tuple[str, int | None]], conn: Connection | None = None
@@ -345,3 +517,20 @@ class VisitService:
                 since,
             )
         )
+
+
+def _future() -> asyncio.Future[Any]:
+    return asyncio.get_running_loop().create_future()
+
+
+def _fail(queued: _Queued, error: BaseException) -> None:
+    if not queued.future.done():
+        queued.future.set_exception(error)
+
+
+def _retryable(error: BaseException) -> bool:
+    """PostgreSQL unreachable, or a transaction that lost a race: the same batch will go
+    through when tried again."""
+    return is_unavailable(error) or isinstance(
+        error, asyncpg.DeadlockDetectedError | asyncpg.SerializationError
+    )

@@ -24,6 +24,7 @@ async def scanned(
     message: Message,
     payload: str,
     state: FSMContext,
+    raw_state: str | None,
     lang: str,
     citizens: CitizenService,
     venues: VenueService,
@@ -32,7 +33,8 @@ async def scanned(
     city_tz: ZoneInfo,
 ) -> None:
     assert message.from_user is not None
-    await state.clear()
+    if raw_state is not None:  # a scan ends whatever conversation was in progress
+        await state.clear()
     iin = await linked_iin(message, state, lang, citizens, pending_token=payload)
     if iin is None:
         return

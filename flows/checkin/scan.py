@@ -1,6 +1,6 @@
 """What happens when a linked citizen scans a venue's QR code (shared by the check-in
-flow, by sign-up, which resumes a scan that had to wait for the IIN, and by the batched
-fast path in flows/checkin/fast.py, which answers with the same texts)."""
+flow and by sign-up, which resumes a scan that had to wait for the IIN). The visit is
+stored in a batch with the scans made at the same time (services/visits.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from aiogram.types import Message
 
-from flows.common.keyboards import main_menu
+from flows.common.replies import reply_with_menu
 from flows.context import BotProfile
 from flows.status.describe import reason_text
 from presentation.i18n import text
@@ -76,17 +76,20 @@ async def process_scan(
     city_tz: ZoneInfo,
 ) -> None:
     target = await venues.resolve(token)
-    menu = main_menu(lang, profile.menu)
+    assert message.bot is not None
+    bot, chat_id = message.bot, message.chat.id
     problem = code_problem(lang, target)
     if problem is not None or target.venue is None:
-        await message.answer(problem or "", reply_markup=menu)
+        await reply_with_menu(bot, chat_id, problem or "", lang, profile.menu)
         return
     venue = target.venue
     if target.direction == "exit":
         left = await visits.check_out(iin, venue.id)
-        await message.answer(checked_out_text(lang, venue, left), reply_markup=menu)
+        await reply_with_menu(
+            bot, chat_id, checked_out_text(lang, venue, left), lang, profile.menu
+        )
         return
     result = await visits.check_in(
         iin, venue, entrance_id=target.entrance_id, via="qr", tg_user_id=user_id
     )
-    await message.answer(checked_in_text(lang, venue, result), reply_markup=menu)
+    await reply_with_menu(bot, chat_id, checked_in_text(lang, venue, result), lang, profile.menu)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from aiogram.filters.callback_data import CallbackData
@@ -18,7 +19,14 @@ class LanguageChoice(CallbackData, prefix="lang"):
 
 
 def main_menu(lang: str, items: Sequence[str]) -> ReplyKeyboardMarkup:
-    """The bot's main menu: ``items`` are text keys, two buttons to a row."""
+    """The bot's main menu: ``items`` are text keys, two buttons to a row. Made once per
+    language and menu (most replies carry it; building it cost more than the reply's
+    text), so callers must not change it."""
+    return _main_menu(lang, tuple(items))
+
+
+@functools.cache
+def _main_menu(lang: str, items: tuple[str, ...]) -> ReplyKeyboardMarkup:
     labels = [KeyboardButton(text=text(lang, key)) for key in items]
     rows = [labels[i : i + 2] for i in range(0, len(labels), 2)]
     return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, is_persistent=True)

@@ -203,3 +203,36 @@ async def test_a_live_location_move_posted_five_times_is_stored_once_before_the_
         "SELECT count(*) FROM location_fixes WHERE case_id = $1", case.id
     )
     assert stored == 1
+
+
+async def test_an_update_met_by_an_outage_after_its_person_was_told_is_delivered_again(
+    webhook_platform: Platform, client: SandboxClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL unreachable: the first update gets "temporarily unavailable" (200); the
+    person's next one, while the notice's once-a-minute limit holds, is answered 503
+    rather than acknowledged unanswered, and its redelivery after the outage is handled."""
+    chat = await _started_chat(client)
+    dispatcher = webhook_platform.bots["citizen"].dispatcher
+    assert dispatcher is not None
+    ledger = dispatcher["ledger"]
+    monkeypatch.setattr(dispatcher, "claim_waits_for", 0.0)
+
+    async def unreachable(bot_id: int, update_id: int) -> None:
+        raise ConnectionRefusedError(111, "Connect call failed")
+
+    url = f"{webhook_platform.base_url}/webhook/citizen"
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    again = _update(chat, "/help")
+    async with ClientSession() as http:
+        with monkeypatch.context() as outage:
+            outage.setattr(ledger, "claim", unreachable)
+            async with http.post(url, json=_update(chat, "/help"), headers=headers) as response:
+                assert response.status == 200
+            async with http.post(url, json=again, headers=headers) as response:
+                assert response.status == 503
+        async with http.post(url, json=again, headers=headers) as response:
+            assert response.status == 200
+    assert [m["text"] for m in await chat.updates(count=0, wait=0)] == [
+        text("en", "errors.unavailable"),
+        help_reply("en", "citizen"),
+    ]

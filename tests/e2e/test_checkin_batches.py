@@ -1,48 +1,44 @@
-"""Venue code scans on the batched fast path (flows/checkin/fast.py): the same replies and
-rows as through aiogram, duplicates and simultaneous scans, what goes the normal way,
-and PostgreSQL failing in the middle of a batch."""
+"""Venue code scans, which go through the citizen bot's one update pipeline (aiogram's
+dispatcher, every middleware) and are stored in batches (services/visits.py): every
+answer, duplicates and simultaneous scans, a middleware added to the dispatcher, and
+PostgreSQL failing in the middle of a batch."""
 
 import asyncio
 import re
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp import ClientSession
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, Update
 
+from bots.dispatcher import CityDispatcher
 from bots.sandbox.client import SandboxChat, SandboxClient
 from citybots.platform import Platform
 from citybots.wiring import Services
-from flows.checkin import fast
-from flows.checkin.fast import ScanFastPath
 from presentation.i18n import text
 from services.venues import Venue
 from services.visits import CheckInRequest
-from tests.e2e.conftest import WEBHOOK_SECRET as SECRET
+from tests.e2e.conftest import delivered_at_once
 from tests.e2e.test_ashyq import _codes, _services, _signed_up
 from tests.e2e.test_webhook_mode import _update
 from tests.factories import add_pcr, make_venue
 
 
-def _fast_path(platform: Platform) -> ScanFastPath:
+def _citizen_dispatcher(platform: Platform) -> CityDispatcher:
     dispatcher = platform.bots["citizen"].dispatcher
     assert dispatcher is not None
-    assert isinstance(dispatcher.fast_path, ScanFastPath)
-    return dispatcher.fast_path
+    return dispatcher
 
 
-@contextmanager
-def _normal_path_only(platform: Platform) -> Iterator[None]:
-    dispatcher = platform.bots["citizen"].dispatcher
-    assert dispatcher is not None
-    kept, dispatcher.fast_path = dispatcher.fast_path, None
-    try:
-        yield
-    finally:
-        dispatcher.fast_path = kept
+def _updates_timed(platform: Platform) -> float:
+    """How many of the citizen bot's updates the latency histogram has recorded."""
+    count = platform.metrics.registry.get_sample_value(
+        "citybots_update_seconds_count", {"bot": "citizen"}
+    )
+    return count or 0.0
 
 
 def _deliver_together(platform: Platform, *updates: dict[str, Any]) -> None:
@@ -105,19 +101,22 @@ async def _scenario(
     return answers, rows
 
 
-async def test_the_fast_path_answers_and_stores_exactly_what_the_normal_path_does(
+async def test_scans_get_every_answer_and_store_every_visit(
     sandbox: SandboxClient, platform: Platform
 ) -> None:
-    path = _fast_path(platform)
-    before = path.handled
-    fast_answers, fast_rows = await _scenario(sandbox, platform)
-    assert path.handled - before == 9
-    with _normal_path_only(platform):
-        normal_answers, normal_rows = await _scenario(sandbox, platform)
-    assert path.handled - before == 9
-    assert fast_answers == normal_answers
-    assert fast_rows == normal_rows
-    texts = [a for a, _ in fast_answers]
+    answers, rows = await _scenario(sandbox, platform)
+    assert rows == [
+        [
+            ("WARN", "green", True, "moved", "qr", False),
+            ("REFUSE", "green", True, "scan", "qr", False),
+        ],
+        [
+            ("WARN", "blue", True, "scan", "qr", False),
+            ("REFUSE", "blue", False, "refused", "qr", False),
+        ],
+        [("WARN", "red", False, "refused", "qr", False)],
+    ]
+    texts = [a for a, _ in answers]
     green, blue = text("en", "colour.green"), text("en", "colour.blue")
     assert texts[0] == text(
         "en", "checkin.admitted", venue="WARN", colour=green, occupancy=1, capacity=1
@@ -131,7 +130,23 @@ async def test_the_fast_path_answers_and_stores_exactly_what_the_normal_path_doe
     assert texts[5].startswith("⛔")
     assert texts[6] == text("en", "checkin.checked_out", venue="REFUSE")
     assert texts[7] == text("en", "checkin.not_inside", venue="REFUSE")
-    assert fast_answers[0][1]["keyboard"][0][0]["text"] == text("en", "citizen_menu.status")
+    assert answers[0][1]["keyboard"][0][0]["text"] == text("en", "citizen_menu.status")
+
+
+async def test_a_scan_is_timed_by_the_pipeline_like_any_update(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    venue = await make_venue(services)
+    codes = await _codes(services, venue)
+    chat, _ = await _signed_up(sandbox, platform)
+    timed = _updates_timed(platform)
+    await chat.send(f"/start {codes['entry']}")
+    assert (await chat.reply())["text"].startswith("✅")
+    # The person's next update is handled once the scan's is finished, timing included.
+    await chat.send(f"/start {codes['exit']}")
+    await chat.reply()
+    assert _updates_timed(platform) - timed >= 1
 
 
 async def test_a_delivery_repeated_in_one_batch_and_later_makes_one_visit_and_one_reply(
@@ -162,8 +177,6 @@ async def test_two_scans_in_the_same_moment_make_one_visit_and_capacity_holds(
     await services.venues.set_capacity(venue.id, 1, "refuse")
     codes = await _codes(services, venue)
     chat, iin = await _signed_up(sandbox, platform)
-    path = _fast_path(platform)
-    before = path.handled
     _deliver_together(
         platform,
         _update(chat, f"/start {codes['entry']}"),
@@ -173,7 +186,6 @@ async def test_two_scans_in_the_same_moment_make_one_visit_and_capacity_holds(
     assert first["text"].startswith("✅")
     assert second["text"] == text("en", "checkin.already_inside", venue=venue.name)
     assert len(await _visits(services, iin)) == 1
-    assert path.handled - before == 2
 
     other, other_iin = await _signed_up(sandbox, platform)
     third, third_iin = await _signed_up(sandbox, platform)
@@ -240,10 +252,11 @@ async def test_a_reply_telegram_refuses_for_a_while_arrives_once(
     assert await chat.updates(count=0, wait=1.5) == []
     assert len(await _visits(services, iin)) == 1
 
-    # A 5xx: Telegram may have delivered it, so it is not sent again; a re-scan answers.
+    # A 5xx: Telegram may have delivered it, so it is not sent again; the person is told
+    # that something went wrong, as for any update, and a re-scan answers.
     await sandbox.inject_faults(count=1, status=502, methods=["sendMessage"])
     _deliver_together(platform, _update(chat, f"/start {codes['exit']}"))
-    assert await chat.updates(count=0, wait=1.5) == []
+    assert (await chat.reply())["text"] == text("en", "errors.internal")
     await chat.send(f"/start {codes['exit']}")
     assert (await chat.reply())["text"] == text("en", "checkin.not_inside", venue=venue.name)
     rows = await _visits(services, iin)
@@ -259,8 +272,6 @@ async def test_unusual_scans_go_the_normal_way_with_its_messages(
     old = dict(codes)
     await services.venues.rotate_codes(venue.id)
     codes = await _codes(services, venue)
-    path = _fast_path(platform)
-    before = path.handled
 
     stranger = await sandbox.chat("citizen", language_code="en")  # no IIN linked
     await stranger.send(f"/start {codes['entry']}")
@@ -275,12 +286,10 @@ async def test_unusual_scans_go_the_normal_way_with_its_messages(
     await chat.reply()
     await chat.send(f"/start {codes['entry']}")
     assert (await chat.reply())["text"].startswith("✅")
-    assert path.handled == before
     assert len(await _visits(services, iin)) == 1
 
-    await chat.send(f"/start {codes['exit']}")  # nothing in progress any more: fast
+    await chat.send(f"/start {codes['exit']}")
     assert (await chat.reply())["text"] == text("en", "checkin.checked_out", venue=venue.name)
-    assert path.handled == before + 1
 
 
 async def test_a_connection_lost_mid_batch_is_retried_and_nothing_is_written_twice(
@@ -294,21 +303,18 @@ async def test_a_connection_lost_mid_batch_is_retried_and_nothing_is_written_twi
     real = services.visits.check_in_many
     failures = []
 
-    async def once_lost(requests: list[CheckInRequest], conn: Any = None) -> Any:
-        if not failures:  # after the ledger's claims were written in this transaction
+    async def once_lost(requests: list[CheckInRequest], conn: Any = None, **known: Any) -> Any:
+        if not failures:  # inside the batch's transaction
             failures.append(len(requests))
             raise asyncpg.exceptions.ConnectionDoesNotExistError("connection lost")
-        return await real(requests, conn)
+        return await real(requests, conn, **known)
 
     monkeypatch.setattr(services.visits, "check_in_many", once_lost)
-    path = _fast_path(platform)
-    before = path.handled
     first_scan = _update(first, f"/start {codes['entry']}")
     _deliver_together(platform, first_scan, _update(second, f"/start {codes['entry']}"))
     assert (await first.reply())["text"].startswith("✅")
     assert (await second.reply())["text"].startswith("✅")
-    assert failures == [2]
-    assert path.handled - before == 2
+    assert len(failures) == 1
     assert len(await _visits(services, first_iin)) == 1
     assert len(await _visits(services, second_iin)) == 1
     bot_id = platform.bots["citizen"].bot.id
@@ -329,11 +335,11 @@ async def test_postgres_down_for_a_batch_leaves_nothing_half_written_and_says_so
     first, first_iin = await _signed_up(sandbox, platform)
     second, second_iin = await _signed_up(sandbox, platform)
 
-    async def down(requests: list[CheckInRequest], conn: Any = None) -> Any:
+    async def down(requests: list[CheckInRequest], conn: Any = None, **known: Any) -> Any:
         raise asyncpg.exceptions.ConnectionDoesNotExistError("connection lost")
 
     monkeypatch.setattr(services.visits, "check_in_many", down)
-    monkeypatch.setattr(fast, "RETRY_FOR", 0.3)
+    monkeypatch.setattr(services.visits, "retry_for", 0.3)
     scans = [_update(c, f"/start {codes['entry']}") for c in (first, second)]
     _deliver_together(platform, *scans)
     assert (await first.reply())["text"] == text("en", "errors.unavailable")
@@ -402,20 +408,7 @@ async def test_a_scan_posted_five_times_at_once_to_the_webhook_makes_one_visit_a
         assert (await chat.reply())["text"].startswith("✅")
         scan = _update(chat, f"/start {codes['exit']}")
         url = f"{webhook_platform.base_url}/webhook/citizen"
-        headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
-
-        async def deliver(http: ClientSession) -> int:
-            for _ in range(20):  # like Telegram: a delivery not answered 2xx is tried again
-                async with http.post(url, json=scan, headers=headers) as response:
-                    if response.status == 200:
-                        return 200
-                    assert response.status == 503
-                await asyncio.sleep(0.1)
-            return 503
-
-        async with ClientSession() as http:
-            statuses = await asyncio.gather(*(deliver(http) for _ in range(5)))
-        assert statuses == [200] * 5
+        assert await delivered_at_once(url, scan) == [200] * 5
         replies = await chat.updates(count=0, wait=0)
         assert [m["text"] for m in replies] == [
             text("en", "checkin.checked_out", venue=venue.name)
@@ -423,4 +416,45 @@ async def test_a_scan_posted_five_times_at_once_to_the_webhook_makes_one_visit_a
     rows = await _visits(services, iin)
     assert len(rows) == 1
     assert rows[0]["checkout_kind"] == "scan"
-    assert _fast_path(webhook_platform).handled >= 2
+
+
+class Maintenance(BaseMiddleware):
+    """What an operator might add one day: every message answered with a notice and
+    handled no further."""
+
+    NOTICE = "Down for maintenance, back soon"
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        assert isinstance(event, Update)
+        if event.message is not None:
+            await event.message.answer(self.NOTICE)
+            return None
+        return await handler(event, data)
+
+
+async def test_a_middleware_added_to_the_dispatcher_applies_to_venue_scans(
+    sandbox: SandboxClient, platform: Platform
+) -> None:
+    services = _services(platform)
+    venue = await make_venue(services)
+    codes = await _codes(services, venue)
+    chat, iin = await _signed_up(sandbox, platform)
+    dispatcher = _citizen_dispatcher(platform)
+    maintenance = Maintenance()
+    dispatcher.update.outer_middleware.register(maintenance)
+    try:
+        await chat.send(f"/start {codes['entry']}")
+        assert (await chat.reply())["text"] == Maintenance.NOTICE
+        _deliver_together(platform, _update(chat, f"/start {codes['entry']}"))
+        assert (await chat.reply())["text"] == Maintenance.NOTICE
+        assert await _visits(services, iin) == []
+    finally:
+        dispatcher.update.outer_middleware.unregister(maintenance)
+    await chat.send(f"/start {codes['entry']}")
+    assert (await chat.reply())["text"].startswith("✅")
+    assert len(await _visits(services, iin)) == 1
