@@ -24,11 +24,20 @@ from tests.e2e.conftest import delivered_at_once
 from tests.e2e.test_webhook_mode import _update
 from tests.factories import Door, add_pcr, open_venue, scan, signed_up, venue_codes
 
+Person = tuple[SandboxChat, str]
+Pair = tuple[Person, Person]
+
 
 @pytest.fixture
-async def person(sandbox: SandboxClient, services: Services) -> tuple[SandboxChat, str]:
+async def person(sandbox: SandboxClient, services: Services) -> Person:
     """A citizen-bot user who signed up: their chat and IIN."""
     return await signed_up(sandbox, services)
+
+
+@pytest.fixture
+async def two(person: Person, sandbox: SandboxClient, services: Services) -> Pair:
+    """Two citizen-bot users who signed up."""
+    return person, await signed_up(sandbox, services)
 
 
 def _citizen_dispatcher(platform: Platform) -> CityDispatcher:
@@ -135,7 +144,7 @@ async def test_scans_get_every_answer_and_store_every_visit(
 
 
 async def test_a_scan_is_timed_by_the_pipeline_like_any_update(
-    platform: Platform, door: Door, person: tuple[SandboxChat, str]
+    platform: Platform, door: Door, person: Person
 ) -> None:
     chat, _ = person
     timed = _updates_timed(platform)
@@ -146,7 +155,7 @@ async def test_a_scan_is_timed_by_the_pipeline_like_any_update(
 
 
 async def test_a_delivery_repeated_in_one_batch_and_later_makes_one_visit_and_one_reply(
-    platform: Platform, services: Services, door: Door, person: tuple[SandboxChat, str]
+    platform: Platform, services: Services, door: Door, person: Person
 ) -> None:
     chat, iin = person
     delivery = _update(chat, f"/start {door.entry}")
@@ -163,7 +172,7 @@ async def test_a_delivery_repeated_in_one_batch_and_later_makes_one_visit_and_on
 
 
 async def test_two_scans_in_the_same_moment_make_one_visit_and_capacity_holds(
-    sandbox: SandboxClient, platform: Platform, services: Services, person: tuple[SandboxChat, str]
+    sandbox: SandboxClient, platform: Platform, services: Services, person: Person
 ) -> None:
     door = await open_venue(services, capacity=1)
     await services.venues.set_capacity(door.venue.id, 1, "refuse")
@@ -196,17 +205,11 @@ async def test_two_scans_in_the_same_moment_make_one_visit_and_capacity_holds(
 
 
 async def test_a_batch_waiting_on_postgresql_holds_back_only_its_own_people(
-    sandbox: SandboxClient,
-    platform: Platform,
-    services: Services,
-    door: Door,
-    person: tuple[SandboxChat, str],
-    database_url: str,
+    platform: Platform, services: Services, door: Door, two: Pair, database_url: str
 ) -> None:
     """Batches are stored side by side; a person's later scan waits for the batch that
     holds their earlier one, so their scans take effect and are answered in order."""
-    slow, slow_iin = person
-    quick, quick_iin = await signed_up(sandbox, services)
+    (slow, slow_iin), (quick, quick_iin) = two
     blocker = await asyncpg.connect(database_url)
     try:  # the check-in function takes this lock per person: the first batch waits on it
         await blocker.execute("SELECT pg_advisory_lock(hashtextextended($1, 7))", slow_iin)
@@ -230,11 +233,7 @@ async def test_a_batch_waiting_on_postgresql_holds_back_only_its_own_people(
 
 
 async def test_a_reply_telegram_refuses_for_a_while_arrives_once(
-    sandbox: SandboxClient,
-    platform: Platform,
-    services: Services,
-    door: Door,
-    person: tuple[SandboxChat, str],
+    sandbox: SandboxClient, platform: Platform, services: Services, door: Door, person: Person
 ) -> None:
     """A 429: aiogram's client waits it out and sends the reply again; the visit is
     stored once. A 5xx is not sent again."""
@@ -258,7 +257,7 @@ async def test_a_reply_telegram_refuses_for_a_while_arrives_once(
 
 
 async def test_unusual_scans_go_the_normal_way_with_its_messages(
-    sandbox: SandboxClient, services: Services, door: Door, person: tuple[SandboxChat, str]
+    sandbox: SandboxClient, services: Services, door: Door, person: Person
 ) -> None:
     venue, old = door.venue, door.codes
     await services.venues.rotate_codes(venue.id)
@@ -284,15 +283,9 @@ async def test_unusual_scans_go_the_normal_way_with_its_messages(
 
 
 async def test_a_connection_lost_mid_batch_is_retried_and_nothing_is_written_twice(
-    sandbox: SandboxClient,
-    platform: Platform,
-    services: Services,
-    door: Door,
-    person: tuple[SandboxChat, str],
-    monkeypatch: pytest.MonkeyPatch,
+    platform: Platform, services: Services, door: Door, two: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first, first_iin = person
-    second, second_iin = await signed_up(sandbox, services)
+    (first, first_iin), (second, second_iin) = two
     real = services.visits.check_in_many
     failures = []
 
@@ -320,15 +313,9 @@ async def test_a_connection_lost_mid_batch_is_retried_and_nothing_is_written_twi
 
 
 async def test_postgres_down_for_a_batch_leaves_nothing_half_written_and_says_so(
-    sandbox: SandboxClient,
-    platform: Platform,
-    services: Services,
-    door: Door,
-    person: tuple[SandboxChat, str],
-    monkeypatch: pytest.MonkeyPatch,
+    platform: Platform, services: Services, door: Door, two: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first, first_iin = person
-    second, second_iin = await signed_up(sandbox, services)
+    (first, first_iin), (second, second_iin) = two
 
     async def down(requests: list[CheckInRequest], conn: Any = None, **known: Any) -> Any:
         raise asyncpg.exceptions.ConnectionDoesNotExistError("connection lost")
@@ -356,14 +343,9 @@ async def test_postgres_down_for_a_batch_leaves_nothing_half_written_and_says_so
 
 
 async def test_one_scan_failing_in_a_batch_does_not_lose_the_others(
-    sandbox: SandboxClient,
-    platform: Platform,
-    services: Services,
-    door: Door,
-    person: tuple[SandboxChat, str],
+    platform: Platform, services: Services, door: Door, two: Pair
 ) -> None:
-    faulty, faulty_iin = person
-    fine, fine_iin = await signed_up(sandbox, services)
+    (faulty, faulty_iin), (fine, fine_iin) = two
     assert re.fullmatch(r"[0-9]{12}", faulty_iin)
     pool = services.visits.pool
     trigger = f"test_fault_{faulty_iin}"
@@ -433,7 +415,7 @@ class Maintenance(BaseMiddleware):
 
 
 async def test_a_middleware_added_to_the_dispatcher_applies_to_venue_scans(
-    platform: Platform, services: Services, door: Door, person: tuple[SandboxChat, str]
+    platform: Platform, services: Services, door: Door, person: Person
 ) -> None:
     chat, iin = person
     dispatcher = _citizen_dispatcher(platform)
