@@ -254,6 +254,7 @@ async def bench_exposure(
 
 
 async def bench_checkins(
+    side: SandboxSide,
     database_url: str,
     redis_url: str,
     pool: asyncpg.Pool,
@@ -264,36 +265,9 @@ async def bench_checkins(
     profile: str | None = None,
     history: int = 0,
 ) -> None:
-    """The whole path: a user's scan enters the sandbox (Telegram's stand-in), the platform
-    (a separate `citybots run` process, so the two use both cores as Telegram and the
-    bots would) long-polls it, checks in in PostgreSQL, and the reply is visible."""
-    async with sandbox_server() as side:
-        await _checkins(
-            side,
-            database_url,
-            redis_url,
-            pool,
-            total,
-            concurrency,
-            with_exits,
-            workers,
-            profile,
-            history,
-        )
-
-
-async def _checkins(
-    side: SandboxSide,
-    database_url: str,
-    redis_url: str,
-    pool: asyncpg.Pool,
-    total: int,
-    concurrency: int,
-    with_exits: bool,
-    workers: int,
-    profile: str | None,
-    history: int,
-) -> None:
+    """The whole path: a user's scan enters the sandbox (Telegram's stand-in, ``side``),
+    the platform (a separate `citybots run` process, so the two use both cores as Telegram
+    and the bots would) long-polls it, checks in in PostgreSQL, and the reply is visible."""
     sandbox, bots = side.sandbox, side.bots
     users = [sandbox.create_user(language_code="en") for _ in range(concurrency * 4)]
 
@@ -526,17 +500,19 @@ async def main() -> None:
             if "status" in args.parts:
                 await bench_status(services)
             if "checkins" in args.parts:
-                await bench_checkins(
-                    database_url,
-                    redis_url,
-                    pool,
-                    args.checkins,
-                    args.concurrency,
-                    args.with_exits,
-                    args.workers,
-                    args.profile,
-                    args.history,
-                )
+                async with sandbox_server() as side:
+                    await bench_checkins(
+                        side,
+                        database_url,
+                        redis_url,
+                        pool,
+                        args.checkins,
+                        args.concurrency,
+                        args.with_exits,
+                        args.workers,
+                        args.profile,
+                        args.history,
+                    )
             if "exposure" in args.parts:
                 await bench_exposure(services, pool, database_url, args.visits)
         await redis.aclose()

@@ -35,20 +35,6 @@ from tests.factories import (
     verify_venue,
 )
 
-# The tests here take the `services` and `door` fixtures (tests/e2e/conftest.py) and the
-# steps in tests/factories.py; test_checkin_fast_path.py still imports these three.
-_codes = venue_codes
-
-
-def _services(platform: Platform) -> Services:
-    return platform.services
-
-
-async def _signed_up(
-    sandbox: SandboxClient, platform: Platform, lang: str = "en"
-) -> tuple[SandboxChat, str]:
-    return await signed_up(sandbox, _services(platform), lang)
-
 
 async def test_sign_up_refuses_mistyped_and_unproven_iins_then_links(
     sandbox: SandboxClient, services: Services

@@ -19,12 +19,25 @@ from bots.sandbox.client import SandboxChat, SandboxClient
 from citybots.platform import Platform
 from citybots.wiring import Services
 from presentation.i18n import text
-from services.venues import Venue
 from services.visits import CheckInRequest
 from tests.e2e.conftest import delivered_at_once
-from tests.e2e.test_ashyq import _codes, _services, _signed_up
 from tests.e2e.test_webhook_mode import _update
-from tests.factories import add_pcr, make_venue
+from tests.factories import Door, add_pcr, open_venue, scan, signed_up, venue_codes
+
+Person = tuple[SandboxChat, str]
+Pair = tuple[Person, Person]
+
+
+@pytest.fixture
+async def person(sandbox: SandboxClient, services: Services) -> Person:
+    """A citizen-bot user who signed up: their chat and IIN."""
+    return await signed_up(sandbox, services)
+
+
+@pytest.fixture
+async def two(person: Person, sandbox: SandboxClient, services: Services) -> Pair:
+    """Two citizen-bot users who signed up."""
+    return person, await signed_up(sandbox, services)
 
 
 def _citizen_dispatcher(platform: Platform) -> CityDispatcher:
@@ -60,21 +73,19 @@ async def _visits(services: Services, iin: str) -> list[asyncpg.Record]:
 
 
 async def _scenario(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> tuple[list[tuple[str, Any]], list[list[tuple[Any, ...]]]]:
     """Every kind of answer a scan gets, with names replaced by roles; the rows stored."""
-    services = _services(platform)
-    warn = await make_venue(services, capacity=1)
-    refuse = await make_venue(services, capacity=1)
-    await services.venues.set_capacity(refuse.id, 1, "refuse")
-    codes = {warn.id: await _codes(services, warn), refuse.id: await _codes(services, refuse)}
-    green, green_iin = await _signed_up(sandbox, platform)
+    warn = await open_venue(services, capacity=1)
+    refuse = await open_venue(services, capacity=1)
+    await services.venues.set_capacity(refuse.venue.id, 1, "refuse")
+    green, green_iin = await signed_up(sandbox, services)
     await add_pcr(services, green_iin, "negative")
-    blue, blue_iin = await _signed_up(sandbox, platform)
-    red, red_iin = await _signed_up(sandbox, platform)
+    blue, blue_iin = await signed_up(sandbox, services)
+    red, red_iin = await signed_up(sandbox, services)
     await add_pcr(services, red_iin, "positive")
-    names = {warn.name: "WARN", refuse.name: "REFUSE"}
-    steps: list[tuple[SandboxChat, Venue, str]] = [
+    names = {warn.venue.name: "WARN", refuse.venue.name: "REFUSE"}
+    steps: list[tuple[SandboxChat, Door, str]] = [
         (green, warn, "entry"),
         (green, warn, "entry"),
         (blue, warn, "entry"),
@@ -86,14 +97,13 @@ async def _scenario(
         (blue, warn, "exit"),
     ]
     answers = []
-    for chat, venue, direction in steps:
-        await chat.send(f"/start {codes[venue.id][direction]}")
-        reply = await chat.reply()
+    for chat, door, direction in steps:
+        reply = await scan(chat, door.codes[direction])
         shown = reply["text"]
         for name, role in names.items():
             shown = shown.replace(name, role)
         answers.append((shown, reply.get("reply_markup")))
-    roles = {warn.id: "WARN", refuse.id: "REFUSE"}
+    roles = {warn.venue.id: "WARN", refuse.venue.id: "REFUSE"}
     rows = [
         [(roles[r["venue_id"]], *tuple(r)[1:]) for r in await _visits(services, iin)]
         for iin in (green_iin, blue_iin, red_iin)
@@ -102,9 +112,9 @@ async def _scenario(
 
 
 async def test_scans_get_every_answer_and_store_every_visit(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services
 ) -> None:
-    answers, rows = await _scenario(sandbox, platform)
+    answers, rows = await _scenario(sandbox, services)
     assert rows == [
         [
             ("WARN", "green", True, "moved", "qr", False),
@@ -134,35 +144,27 @@ async def test_scans_get_every_answer_and_store_every_visit(
 
 
 async def test_a_scan_is_timed_by_the_pipeline_like_any_update(
-    sandbox: SandboxClient, platform: Platform
+    platform: Platform, door: Door, person: Person
 ) -> None:
-    services = _services(platform)
-    venue = await make_venue(services)
-    codes = await _codes(services, venue)
-    chat, _ = await _signed_up(sandbox, platform)
+    chat, _ = person
     timed = _updates_timed(platform)
-    await chat.send(f"/start {codes['entry']}")
-    assert (await chat.reply())["text"].startswith("✅")
+    assert (await scan(chat, door.entry))["text"].startswith("✅")
     # The person's next update is handled once the scan's is finished, timing included.
-    await chat.send(f"/start {codes['exit']}")
-    await chat.reply()
+    await scan(chat, door.exit)
     assert _updates_timed(platform) - timed >= 1
 
 
 async def test_a_delivery_repeated_in_one_batch_and_later_makes_one_visit_and_one_reply(
-    sandbox: SandboxClient, platform: Platform
+    platform: Platform, services: Services, door: Door, person: Person
 ) -> None:
-    services = _services(platform)
-    venue = await make_venue(services)
-    codes = await _codes(services, venue)
-    chat, iin = await _signed_up(sandbox, platform)
-    scan = _update(chat, f"/start {codes['entry']}")
-    _deliver_together(platform, scan, scan, scan)
+    chat, iin = person
+    delivery = _update(chat, f"/start {door.entry}")
+    _deliver_together(platform, delivery, delivery, delivery)
     assert [m["text"][:1] for m in await chat.replies(1)] == ["✅"]
-    _deliver_together(platform, scan)
-    await chat.send(f"/start {codes['exit']}")  # a marker: answered after the repeat
+    _deliver_together(platform, delivery)
+    await chat.send(f"/start {door.exit}")  # a marker: answered after the repeat
     assert [m["text"] for m in await chat.replies(1)] == [
-        text("en", "checkin.checked_out", venue=venue.name)
+        text("en", "checkin.checked_out", venue=door.venue.name)
     ]
     rows = await _visits(services, iin)
     assert len(rows) == 1
@@ -170,60 +172,53 @@ async def test_a_delivery_repeated_in_one_batch_and_later_makes_one_visit_and_on
 
 
 async def test_two_scans_in_the_same_moment_make_one_visit_and_capacity_holds(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, platform: Platform, services: Services, person: Person
 ) -> None:
-    services = _services(platform)
-    venue = await make_venue(services, capacity=1)
-    await services.venues.set_capacity(venue.id, 1, "refuse")
-    codes = await _codes(services, venue)
-    chat, iin = await _signed_up(sandbox, platform)
+    door = await open_venue(services, capacity=1)
+    await services.venues.set_capacity(door.venue.id, 1, "refuse")
+    chat, iin = person
     _deliver_together(
         platform,
-        _update(chat, f"/start {codes['entry']}"),
-        _update(chat, f"/start {codes['entry']}"),
+        _update(chat, f"/start {door.entry}"),
+        _update(chat, f"/start {door.entry}"),
     )
     first, second = await chat.replies(2)
     assert first["text"].startswith("✅")
-    assert second["text"] == text("en", "checkin.already_inside", venue=venue.name)
+    assert second["text"] == text("en", "checkin.already_inside", venue=door.venue.name)
     assert len(await _visits(services, iin)) == 1
 
-    other, other_iin = await _signed_up(sandbox, platform)
-    third, third_iin = await _signed_up(sandbox, platform)
-    await chat.send(f"/start {codes['exit']}")
-    await chat.reply()
+    other, other_iin = await signed_up(sandbox, services)
+    third, third_iin = await signed_up(sandbox, services)
+    await scan(chat, door.exit)
     _deliver_together(
         platform,
-        _update(other, f"/start {codes['entry']}"),
-        _update(third, f"/start {codes['entry']}"),
+        _update(other, f"/start {door.entry}"),
+        _update(third, f"/start {door.entry}"),
     )
     answers = [(await other.reply())["text"], (await third.reply())["text"]]
     full = text("en", "checkin.full", occupancy=1, capacity=1)
     assert sorted(a.startswith("✅") for a in answers) == [False, True]
     assert full in answers
-    assert await services.visits.occupancy(venue.id) == 1
+    assert await services.visits.occupancy(door.venue.id) == 1
     stored = await _visits(services, other_iin) + await _visits(services, third_iin)
     assert sorted(r["admitted"] for r in stored) == [False, True]
 
 
 async def test_a_batch_waiting_on_postgresql_holds_back_only_its_own_people(
-    sandbox: SandboxClient, platform: Platform, database_url: str
+    platform: Platform, services: Services, door: Door, two: Pair, database_url: str
 ) -> None:
     """Batches are stored side by side; a person's later scan waits for the batch that
     holds their earlier one, so their scans take effect and are answered in order."""
-    services = _services(platform)
-    venue = await make_venue(services)
-    codes = await _codes(services, venue)
-    slow, slow_iin = await _signed_up(sandbox, platform)
-    quick, quick_iin = await _signed_up(sandbox, platform)
+    (slow, slow_iin), (quick, quick_iin) = two
     blocker = await asyncpg.connect(database_url)
     try:  # the check-in function takes this lock per person: the first batch waits on it
         await blocker.execute("SELECT pg_advisory_lock(hashtextextended($1, 7))", slow_iin)
-        _deliver_together(platform, _update(slow, f"/start {codes['entry']}"))
+        _deliver_together(platform, _update(slow, f"/start {door.entry}"))
         await asyncio.sleep(0.3)
         _deliver_together(
             platform,
-            _update(slow, f"/start {codes['exit']}"),
-            _update(quick, f"/start {codes['entry']}"),
+            _update(slow, f"/start {door.exit}"),
+            _update(quick, f"/start {door.entry}"),
         )
         assert (await quick.reply())["text"].startswith("✅")
         assert await slow.updates(count=0, wait=0.5) == []
@@ -231,23 +226,20 @@ async def test_a_batch_waiting_on_postgresql_holds_back_only_its_own_people(
         await blocker.close()  # the lock goes with the session
     entered, left = await slow.replies(2)
     assert entered["text"].startswith("✅")
-    assert left["text"] == text("en", "checkin.checked_out", venue=venue.name)
+    assert left["text"] == text("en", "checkin.checked_out", venue=door.venue.name)
     rows = await _visits(services, slow_iin)
     assert [(r["admitted"], r["checkout_kind"]) for r in rows] == [(True, "scan")]
     assert len(await _visits(services, quick_iin)) == 1
 
 
 async def test_a_reply_telegram_refuses_for_a_while_arrives_once(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, platform: Platform, services: Services, door: Door, person: Person
 ) -> None:
     """A 429: aiogram's client waits it out and sends the reply again; the visit is
     stored once. A 5xx is not sent again."""
-    services = _services(platform)
-    venue = await make_venue(services)
-    codes = await _codes(services, venue)
-    chat, iin = await _signed_up(sandbox, platform)
+    chat, iin = person
     await sandbox.inject_faults(count=1, status=429, retry_after=1, methods=["sendMessage"])
-    _deliver_together(platform, _update(chat, f"/start {codes['entry']}"))
+    _deliver_together(platform, _update(chat, f"/start {door.entry}"))
     assert (await chat.reply(wait=15))["text"].startswith("✅")
     assert await chat.updates(count=0, wait=1.5) == []
     assert len(await _visits(services, iin)) == 1
@@ -255,51 +247,45 @@ async def test_a_reply_telegram_refuses_for_a_while_arrives_once(
     # A 5xx: Telegram may have delivered it, so it is not sent again; the person is told
     # that something went wrong, as for any update, and a re-scan answers.
     await sandbox.inject_faults(count=1, status=502, methods=["sendMessage"])
-    _deliver_together(platform, _update(chat, f"/start {codes['exit']}"))
+    _deliver_together(platform, _update(chat, f"/start {door.exit}"))
     assert (await chat.reply())["text"] == text("en", "errors.internal")
-    await chat.send(f"/start {codes['exit']}")
-    assert (await chat.reply())["text"] == text("en", "checkin.not_inside", venue=venue.name)
+    assert (await scan(chat, door.exit))["text"] == text(
+        "en", "checkin.not_inside", venue=door.venue.name
+    )
     rows = await _visits(services, iin)
     assert [(r["admitted"], r["checkout_kind"]) for r in rows] == [(True, "scan")]
 
 
 async def test_unusual_scans_go_the_normal_way_with_its_messages(
-    sandbox: SandboxClient, platform: Platform
+    sandbox: SandboxClient, services: Services, door: Door, person: Person
 ) -> None:
-    services = _services(platform)
-    venue = await make_venue(services)
-    codes = await _codes(services, venue)
-    old = dict(codes)
+    venue, old = door.venue, door.codes
     await services.venues.rotate_codes(venue.id)
-    codes = await _codes(services, venue)
+    codes = await venue_codes(services, venue)
 
     stranger = await sandbox.chat("citizen", language_code="en")  # no IIN linked
     await stranger.send(f"/start {codes['entry']}")
     assert text("en", "checkin.link_first") in (await stranger.reply())["text"]
 
-    chat, iin = await _signed_up(sandbox, platform)
+    chat, iin = person
     await chat.send(f"/start in_{secrets.token_urlsafe(16)}")  # forged
     assert (await chat.reply())["text"] == text("en", "checkin.unknown_code")
     await chat.send(f"/start {old['entry']}")  # revoked by the rotation
     assert (await chat.reply())["text"] == text("en", "checkin.revoked_code", venue=venue.name)
     await chat.send(text("en", "citizen_menu.dispute"))  # a conversation in progress
     await chat.reply()
-    await chat.send(f"/start {codes['entry']}")
-    assert (await chat.reply())["text"].startswith("✅")
+    assert (await scan(chat, codes["entry"]))["text"].startswith("✅")
     assert len(await _visits(services, iin)) == 1
 
-    await chat.send(f"/start {codes['exit']}")
-    assert (await chat.reply())["text"] == text("en", "checkin.checked_out", venue=venue.name)
+    assert (await scan(chat, codes["exit"]))["text"] == text(
+        "en", "checkin.checked_out", venue=venue.name
+    )
 
 
 async def test_a_connection_lost_mid_batch_is_retried_and_nothing_is_written_twice(
-    sandbox: SandboxClient, platform: Platform, monkeypatch: pytest.MonkeyPatch
+    platform: Platform, services: Services, door: Door, two: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    services = _services(platform)
-    venue = await make_venue(services)
-    codes = await _codes(services, venue)
-    first, first_iin = await _signed_up(sandbox, platform)
-    second, second_iin = await _signed_up(sandbox, platform)
+    (first, first_iin), (second, second_iin) = two
     real = services.visits.check_in_many
     failures = []
 
@@ -310,8 +296,8 @@ async def test_a_connection_lost_mid_batch_is_retried_and_nothing_is_written_twi
         return await real(requests, conn, **known)
 
     monkeypatch.setattr(services.visits, "check_in_many", once_lost)
-    first_scan = _update(first, f"/start {codes['entry']}")
-    _deliver_together(platform, first_scan, _update(second, f"/start {codes['entry']}"))
+    first_scan = _update(first, f"/start {door.entry}")
+    _deliver_together(platform, first_scan, _update(second, f"/start {door.entry}"))
     assert (await first.reply())["text"].startswith("✅")
     assert (await second.reply())["text"].startswith("✅")
     assert len(failures) == 1
@@ -327,20 +313,16 @@ async def test_a_connection_lost_mid_batch_is_retried_and_nothing_is_written_twi
 
 
 async def test_postgres_down_for_a_batch_leaves_nothing_half_written_and_says_so(
-    sandbox: SandboxClient, platform: Platform, monkeypatch: pytest.MonkeyPatch
+    platform: Platform, services: Services, door: Door, two: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    services = _services(platform)
-    venue = await make_venue(services)
-    codes = await _codes(services, venue)
-    first, first_iin = await _signed_up(sandbox, platform)
-    second, second_iin = await _signed_up(sandbox, platform)
+    (first, first_iin), (second, second_iin) = two
 
     async def down(requests: list[CheckInRequest], conn: Any = None, **known: Any) -> Any:
         raise asyncpg.exceptions.ConnectionDoesNotExistError("connection lost")
 
     monkeypatch.setattr(services.visits, "check_in_many", down)
     monkeypatch.setattr(services.visits, "retry_for", 0.3)
-    scans = [_update(c, f"/start {codes['entry']}") for c in (first, second)]
+    scans = [_update(c, f"/start {door.entry}") for c in (first, second)]
     _deliver_together(platform, *scans)
     assert (await first.reply())["text"] == text("en", "errors.unavailable")
     assert (await second.reply())["text"] == text("en", "errors.unavailable")
@@ -361,13 +343,9 @@ async def test_postgres_down_for_a_batch_leaves_nothing_half_written_and_says_so
 
 
 async def test_one_scan_failing_in_a_batch_does_not_lose_the_others(
-    sandbox: SandboxClient, platform: Platform
+    platform: Platform, services: Services, door: Door, two: Pair
 ) -> None:
-    services = _services(platform)
-    venue = await make_venue(services)
-    codes = await _codes(services, venue)
-    faulty, faulty_iin = await _signed_up(sandbox, platform)
-    fine, fine_iin = await _signed_up(sandbox, platform)
+    (faulty, faulty_iin), (fine, fine_iin) = two
     assert re.fullmatch(r"[0-9]{12}", faulty_iin)
     pool = services.visits.pool
     trigger = f"test_fault_{faulty_iin}"
@@ -385,8 +363,8 @@ async def test_one_scan_failing_in_a_batch_does_not_lose_the_others(
     try:
         _deliver_together(
             platform,
-            _update(faulty, f"/start {codes['entry']}"),
-            _update(fine, f"/start {codes['entry']}"),
+            _update(faulty, f"/start {door.entry}"),
+            _update(fine, f"/start {door.entry}"),
         )
         assert (await fine.reply())["text"].startswith("✅")
         assert (await faulty.reply())["text"] == text("en", "errors.internal")
@@ -399,19 +377,18 @@ async def test_one_scan_failing_in_a_batch_does_not_lose_the_others(
 async def test_a_scan_posted_five_times_at_once_to_the_webhook_makes_one_visit_and_one_reply(
     webhook_platform: Platform, webhook_api: tuple[str, dict[str, str]]
 ) -> None:
-    services = _services(webhook_platform)
-    venue = await make_venue(services)
-    codes = await _codes(services, venue)
+    services = webhook_platform.services
+    door = await open_venue(services)
     async with SandboxClient(webhook_api[0]) as sandbox:
-        chat, iin = await _signed_up(sandbox, webhook_platform)
-        await chat.send(f"/start {codes['entry']}")  # through the sandbox's own delivery
+        chat, iin = await signed_up(sandbox, services)
+        await chat.send(f"/start {door.entry}")  # through the sandbox's own delivery
         assert (await chat.reply())["text"].startswith("✅")
-        scan = _update(chat, f"/start {codes['exit']}")
+        delivery = _update(chat, f"/start {door.exit}")
         url = f"{webhook_platform.base_url}/webhook/citizen"
-        assert await delivered_at_once(url, scan) == [200] * 5
+        assert await delivered_at_once(url, delivery) == [200] * 5
         replies = await chat.updates(count=0, wait=0)
         assert [m["text"] for m in replies] == [
-            text("en", "checkin.checked_out", venue=venue.name)
+            text("en", "checkin.checked_out", venue=door.venue.name)
         ]
     rows = await _visits(services, iin)
     assert len(rows) == 1
@@ -438,23 +415,18 @@ class Maintenance(BaseMiddleware):
 
 
 async def test_a_middleware_added_to_the_dispatcher_applies_to_venue_scans(
-    sandbox: SandboxClient, platform: Platform
+    platform: Platform, services: Services, door: Door, person: Person
 ) -> None:
-    services = _services(platform)
-    venue = await make_venue(services)
-    codes = await _codes(services, venue)
-    chat, iin = await _signed_up(sandbox, platform)
+    chat, iin = person
     dispatcher = _citizen_dispatcher(platform)
     maintenance = Maintenance()
     dispatcher.update.outer_middleware.register(maintenance)
     try:
-        await chat.send(f"/start {codes['entry']}")
-        assert (await chat.reply())["text"] == Maintenance.NOTICE
-        _deliver_together(platform, _update(chat, f"/start {codes['entry']}"))
+        assert (await scan(chat, door.entry))["text"] == Maintenance.NOTICE
+        _deliver_together(platform, _update(chat, f"/start {door.entry}"))
         assert (await chat.reply())["text"] == Maintenance.NOTICE
         assert await _visits(services, iin) == []
     finally:
         dispatcher.update.outer_middleware.unregister(maintenance)
-    await chat.send(f"/start {codes['entry']}")
-    assert (await chat.reply())["text"].startswith("✅")
+    assert (await scan(chat, door.entry))["text"].startswith("✅")
     assert len(await _visits(services, iin)) == 1
