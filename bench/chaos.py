@@ -615,18 +615,16 @@ async def strike(run: Cluster, name: str, at: float, report: FaultReport, length
     """One fault at monotonic time ``at``; ``length`` is the outage (or fault window)."""
     await asyncio.sleep(max(0.0, at - time.monotonic()))
     report.started = time.monotonic()
-    if name == "postgres":
-        await run.stop_postgres()
+    if name in ("postgres", "redis"):
+        stop, start, detail = {
+            "postgres": (run.stop_postgres, run.start_postgres, "PostgreSQL down {:.1f} s"),
+            "redis": (run.stop_redis, run.start_redis, "Redis down {:.1f} s (came back empty)"),
+        }[name]
+        await stop()
         await asyncio.sleep(length)
-        await run.start_postgres()
+        await start()
         report.restored = time.monotonic()
-        report.detail = f"PostgreSQL down {report.restored - report.started:.1f} s"
-    elif name == "redis":
-        await run.stop_redis()
-        await asyncio.sleep(length)
-        await run.start_redis()
-        report.restored = time.monotonic()
-        report.detail = f"Redis down {report.restored - report.started:.1f} s (came back empty)"
+        report.detail = detail.format(report.restored - report.started)
     elif name == "worker":
         await run.kill_worker(0)
         report.restored = time.monotonic()  # the others carry the load from now on
