@@ -22,6 +22,9 @@ from services.status import Colour, Status, StatusService
 
 OnPositivesWithdrawn = Callable[[Connection, list[int]], Awaitable[object]]
 
+_DISPUTED_IIN = "SELECT iin FROM status_disputes WHERE id = $1"
+_DISPUTE_LOCKED = "SELECT * FROM status_disputes WHERE id = $1 FOR UPDATE"
+
 # The records behind a colour: those of its kind whose isolation (or, for green, whose
 # result) began at the status's ``since`` or later, up to now.
 _WITHDRAW_POSITIVES = """
@@ -134,18 +137,12 @@ class DisputeService:
         status: Status | None = None
         if entered_in_error:
             disputed = await value_or(
-                self.pool,
-                "SELECT iin FROM status_disputes WHERE id = $1",
-                dispute_id,
-                refusal=DisputeError("dispute.not_found"),
+                self.pool, _DISPUTED_IIN, dispute_id, refusal=DisputeError("dispute.not_found")
             )
             status = await self.statuses.status(disputed)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await row_or(
-                conn,
-                "SELECT * FROM status_disputes WHERE id = $1 FOR UPDATE",
-                dispute_id,
-                refusal=DisputeError("dispute.not_found"),
+                conn, _DISPUTE_LOCKED, dispute_id, refusal=DisputeError("dispute.not_found")
             )
             if row["state"] != "open":
                 raise DisputeError("dispute.already_resolved")

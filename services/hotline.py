@@ -17,6 +17,16 @@ from services.rollups import Rollups
 
 MAX_TEXT = 500
 
+# An agent takes a waiting ticket, and closes the ticket they took (no row: it is gone).
+_TAKE = (
+    "UPDATE hotline_tickets SET state = 'taken', agent_chat = $2, taken_at = now()"
+    " WHERE id = $1 AND state = 'waiting' RETURNING *"
+)
+_CLOSE = (
+    "UPDATE hotline_tickets SET state = 'closed', closed_at = now()"
+    " WHERE id = $1 AND agent_chat = $2 AND state = 'taken' RETURNING citizen_chat"
+)
+
 
 @dataclass(frozen=True)
 class Unanswered:
@@ -153,12 +163,7 @@ class Tickets:
     async def take(self, ticket_id: int, agent_chat: int) -> Ticket:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await row_or(
-                conn,
-                "UPDATE hotline_tickets SET state = 'taken', agent_chat = $2, taken_at = now()"
-                " WHERE id = $1 AND state = 'waiting' RETURNING *",
-                ticket_id,
-                agent_chat,
-                refusal=HotlineError("agent.ticket_gone"),
+                conn, _TAKE, ticket_id, agent_chat, refusal=HotlineError("agent.ticket_gone")
             )
             busy = await conn.fetchval(
                 "SELECT count(*) FROM hotline_tickets WHERE agent_chat = $1 AND state = 'taken'",
@@ -218,12 +223,7 @@ class Tickets:
     async def close(self, ticket_id: int, agent_chat: int) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await row_or(
-                conn,
-                "UPDATE hotline_tickets SET state = 'closed', closed_at = now()"
-                " WHERE id = $1 AND agent_chat = $2 AND state = 'taken' RETURNING citizen_chat",
-                ticket_id,
-                agent_chat,
-                refusal=HotlineError("agent.ticket_gone"),
+                conn, _CLOSE, ticket_id, agent_chat, refusal=HotlineError("agent.ticket_gone")
             )
             await _tell_citizen(conn, row["citizen_chat"], ticket_id, "hotline_closed", "closed")
 
