@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from services.db import Connection, row_or, value_or
+from services.db import Connection, fetch_all, of_row, row_or, value_or
 from services.errors import Refusal
 from services.outbox import enqueue
 from services.status import Colour, Status, StatusService
@@ -68,6 +68,9 @@ class Dispute:
     resolution: str | None
 
 
+_dispute = of_row(Dispute)
+
+
 class DisputeService:
     def __init__(
         self,
@@ -110,12 +113,13 @@ class DisputeService:
         )
 
     async def list(self, state: str | None = "open") -> list[Dispute]:
-        rows = await self.pool.fetch(
+        return await fetch_all(
+            self.pool,
+            _dispute,
             "SELECT * FROM status_disputes WHERE $1::text IS NULL OR state = $1 "
             "ORDER BY created_at, id",
             state,
         )
-        return [Dispute(**dict(r)) for r in rows]
 
     async def resolve(
         self,
@@ -214,7 +218,7 @@ class DisputeService:
             change = await self.statuses.note_change(conn, [iin])
         await self.statuses.changed(change, [iin])
         assert updated is not None
-        return Dispute(**dict(updated))
+        return _dispute(updated)
 
     async def _mark_entered_in_error(
         self,

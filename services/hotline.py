@@ -9,7 +9,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.db import Connection, of_row, row_or
+from services.db import Connection, fetch_all, of_row, row_or
 from services.errors import Refusal
 from services.outbox import Queued, enqueue, enqueue_many
 from services.privacy import scrub
@@ -56,16 +56,14 @@ class HotlineService:
     async def unanswered(
         self, *, since: datetime | None = None, limit: int = 1000
     ) -> list[Unanswered]:
-        rows = await self.pool.fetch(
+        return await fetch_all(
+            self.pool,
+            of_row(Unanswered),
             "SELECT text, language, top_intent, confidence, asked_at FROM hotline_unanswered"
             " WHERE $1::timestamptz IS NULL OR asked_at >= $1 ORDER BY asked_at DESC LIMIT $2",
             since,
             limit,
         )
-        return [
-            Unanswered(r["text"], r["language"], r["top_intent"], r["confidence"], r["asked_at"])
-            for r in rows
-        ]
 
 
 class HotlineError(Refusal):

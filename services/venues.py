@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 
 from services.audit import record
 from services.coalesce import Coalescer
-from services.db import Connection, of_row, row_or, value_or
+from services.db import Connection, fetch_all, of_row, row_or, value_or
 from services.errors import Refusal
 from services.localcache import LocalCache, publish
 from services.organisations import NotHead, prove_head
@@ -310,7 +310,9 @@ class VenueService:
         return str(value) if value is not None else None
 
     async def codes(self, venue_id: int) -> list[VenueCode]:
-        rows = await self.pool.fetch(
+        return await fetch_all(
+            self.pool,
+            of_row(VenueCode),
             """
             SELECT c.token, e.id AS entrance_id, e.name AS entrance, c.direction
               FROM venue_codes c JOIN entrances e ON e.id = c.entrance_id
@@ -319,7 +321,6 @@ class VenueService:
             """,
             venue_id,
         )
-        return [VenueCode(**dict(r)) for r in rows]
 
     async def rotate_codes(self, venue_id: int) -> list[VenueCode]:
         """Revoke every current code of the venue and issue new ones (one transaction)."""
