@@ -29,6 +29,13 @@ _CHECKPOINT_OF = (
     "SELECT c.* FROM checkpoint_officers a JOIN checkpoints c ON c.id = a.checkpoint_id"
     " WHERE a.tg_user_id = $1"
 )
+# A new checkpoint; no row when the name is taken.
+_ADD = (
+    "INSERT INTO checkpoints (name, latitude, longitude, zone_kind, zone_name,"
+    " register, qr_token, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    " ON CONFLICT (name) DO NOTHING RETURNING *"
+)
+_OFFICER_ROLE = "SELECT role FROM officers WHERE tg_user_id = $1"
 
 
 @dataclass(frozen=True)
@@ -94,9 +101,7 @@ class CheckpointService:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await row_or(
                 conn,
-                "INSERT INTO checkpoints (name, latitude, longitude, zone_kind, zone_name,"
-                " register, qr_token, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                " ON CONFLICT (name) DO NOTHING RETURNING *",
+                _ADD,
                 name,
                 latitude,
                 longitude,
@@ -130,10 +135,7 @@ class CheckpointService:
     async def assign(self, tg_user_id: int, checkpoint_id: int, *, actor: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             await value_or(
-                conn,
-                "SELECT role FROM officers WHERE tg_user_id = $1",
-                tg_user_id,
-                refusal=PermitError("checkpoint.not_an_officer"),
+                conn, _OFFICER_ROLE, tg_user_id, refusal=PermitError("checkpoint.not_an_officer")
             )
             await conn.execute(
                 "INSERT INTO checkpoint_officers (tg_user_id, checkpoint_id, assigned_by)"

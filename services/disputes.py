@@ -15,12 +15,15 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from services.db import Connection, row_or, value_or
+from services.db import Connection, fetch_all, of_row, row_or, value_or
 from services.errors import Refusal
 from services.outbox import enqueue
 from services.status import Colour, Status, StatusService
 
 OnPositivesWithdrawn = Callable[[Connection, list[int]], Awaitable[object]]
+
+_DISPUTED_IIN = "SELECT iin FROM status_disputes WHERE id = $1"
+_DISPUTE_LOCKED = "SELECT * FROM status_disputes WHERE id = $1 FOR UPDATE"
 
 # The records behind a colour: those of its kind whose isolation (or, for green, whose
 # result) began at the status's ``since`` or later, up to now.
@@ -65,6 +68,9 @@ class Dispute:
     resolution: str | None
 
 
+_dispute = of_row(Dispute)
+
+
 class DisputeService:
     def __init__(
         self,
@@ -107,12 +113,13 @@ class DisputeService:
         )
 
     async def list(self, state: str | None = "open") -> list[Dispute]:
-        rows = await self.pool.fetch(
+        return await fetch_all(
+            self.pool,
+            _dispute,
             "SELECT * FROM status_disputes WHERE $1::text IS NULL OR state = $1 "
             "ORDER BY created_at, id",
             state,
         )
-        return [Dispute(**dict(r)) for r in rows]
 
     async def resolve(
         self,
@@ -134,18 +141,12 @@ class DisputeService:
         status: Status | None = None
         if entered_in_error:
             disputed = await value_or(
-                self.pool,
-                "SELECT iin FROM status_disputes WHERE id = $1",
-                dispute_id,
-                refusal=DisputeError("dispute.not_found"),
+                self.pool, _DISPUTED_IIN, dispute_id, refusal=DisputeError("dispute.not_found")
             )
             status = await self.statuses.status(disputed)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await row_or(
-                conn,
-                "SELECT * FROM status_disputes WHERE id = $1 FOR UPDATE",
-                dispute_id,
-                refusal=DisputeError("dispute.not_found"),
+                conn, _DISPUTE_LOCKED, dispute_id, refusal=DisputeError("dispute.not_found")
             )
             if row["state"] != "open":
                 raise DisputeError("dispute.already_resolved")
@@ -217,7 +218,7 @@ class DisputeService:
             change = await self.statuses.note_change(conn, [iin])
         await self.statuses.changed(change, [iin])
         assert updated is not None
-        return Dispute(**dict(updated))
+        return _dispute(updated)
 
     async def _mark_entered_in_error(
         self,

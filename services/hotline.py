@@ -9,13 +9,23 @@ from datetime import datetime
 
 import asyncpg
 
-from services.db import Connection, of_row, row_or
+from services.db import Connection, fetch_all, of_row, row_or
 from services.errors import Refusal
 from services.outbox import Queued, enqueue, enqueue_many
 from services.privacy import scrub
 from services.rollups import Rollups
 
 MAX_TEXT = 500
+
+# An agent takes a waiting ticket, and closes the ticket they took (no row: it is gone).
+_TAKE = (
+    "UPDATE hotline_tickets SET state = 'taken', agent_chat = $2, taken_at = now()"
+    " WHERE id = $1 AND state = 'waiting' RETURNING *"
+)
+_CLOSE = (
+    "UPDATE hotline_tickets SET state = 'closed', closed_at = now()"
+    " WHERE id = $1 AND agent_chat = $2 AND state = 'taken' RETURNING citizen_chat"
+)
 
 
 @dataclass(frozen=True)
@@ -46,16 +56,14 @@ class HotlineService:
     async def unanswered(
         self, *, since: datetime | None = None, limit: int = 1000
     ) -> list[Unanswered]:
-        rows = await self.pool.fetch(
+        return await fetch_all(
+            self.pool,
+            of_row(Unanswered),
             "SELECT text, language, top_intent, confidence, asked_at FROM hotline_unanswered"
             " WHERE $1::timestamptz IS NULL OR asked_at >= $1 ORDER BY asked_at DESC LIMIT $2",
             since,
             limit,
         )
-        return [
-            Unanswered(r["text"], r["language"], r["top_intent"], r["confidence"], r["asked_at"])
-            for r in rows
-        ]
 
 
 class HotlineError(Refusal):
@@ -153,12 +161,7 @@ class Tickets:
     async def take(self, ticket_id: int, agent_chat: int) -> Ticket:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await row_or(
-                conn,
-                "UPDATE hotline_tickets SET state = 'taken', agent_chat = $2, taken_at = now()"
-                " WHERE id = $1 AND state = 'waiting' RETURNING *",
-                ticket_id,
-                agent_chat,
-                refusal=HotlineError("agent.ticket_gone"),
+                conn, _TAKE, ticket_id, agent_chat, refusal=HotlineError("agent.ticket_gone")
             )
             busy = await conn.fetchval(
                 "SELECT count(*) FROM hotline_tickets WHERE agent_chat = $1 AND state = 'taken'",
@@ -218,12 +221,7 @@ class Tickets:
     async def close(self, ticket_id: int, agent_chat: int) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await row_or(
-                conn,
-                "UPDATE hotline_tickets SET state = 'closed', closed_at = now()"
-                " WHERE id = $1 AND agent_chat = $2 AND state = 'taken' RETURNING citizen_chat",
-                ticket_id,
-                agent_chat,
-                refusal=HotlineError("agent.ticket_gone"),
+                conn, _CLOSE, ticket_id, agent_chat, refusal=HotlineError("agent.ticket_gone")
             )
             await _tell_citizen(conn, row["citizen_chat"], ticket_id, "hotline_closed", "closed")
 

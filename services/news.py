@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from services.audit import record
+from services.errors import Refusal
 from services.languages import LANGUAGES
 
 MAX_TEXT = 1200  # three of them fit one channel post (Telegram: 4,096 characters)
@@ -37,10 +38,8 @@ QUEUED_AHEAD = timedelta(minutes=5)
 _FIRST_CHAT = -(2**63)  # below every chat id: the cursor before the first subscriber
 
 
-class NewsError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class NewsError(Refusal, ValueError):
+    """A news item the service refuses; its text says why in words."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from typing import Any
 import asyncpg
 
 from services.audit import record
-from services.db import of_row, row_or, value_or
+from services.db import Connection, fetch_all, of_row, row_or, value_or
+from services.errors import Refusal
 from services.passwords import (
     DUMMY_HASH,
     WeakPassword,
@@ -43,14 +44,16 @@ ROLE_NAMES = {
     "communications": "Communications (city news)",
 }
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,39}")
+_CREATE_USER = (
+    "INSERT INTO panel_users (username, role, password_hash) VALUES ($1, $2, $3)"
+    " ON CONFLICT (username) DO NOTHING RETURNING *"
+)
+_SET_ROLE = "UPDATE panel_users SET role = $2 WHERE id = $1 RETURNING username"
+_SET_DISABLED = "UPDATE panel_users SET disabled = $2 WHERE id = $1 RETURNING username"
 
 
-class PanelError(ValueError):
+class PanelError(Refusal, ValueError):
     """A request the panel refuses; ``code`` names why (shown as a clear message)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,16 @@ def _token_hash(token: str) -> bytes:
 _user = of_row(PanelUser)
 
 
+async def _change_user(conn: Connection, sql: str, user_id: int, value: object) -> str:
+    """The username of the user ``sql`` changed (to ``value``); PanelError when none."""
+    return await value_or(conn, sql, user_id, value, refusal=PanelError("unknown", "no such user"))
+
+
+async def _record_role(conn: Connection, *, actor: str, action: str, name: str, role: str) -> None:
+    """The audit of a user given a role: created with it, or changed to it."""
+    await record(conn, actor=actor, action=action, subject=name, details={"role": role})
+
+
 def check_new_user(username: str, role: str, password: str) -> str:
     """The normalised username, or PanelError saying what is wrong."""
     name = username.strip().lower()
@@ -117,54 +130,32 @@ class PanelService:
         async with self.pool.acquire() as conn, conn.transaction():
             row = await row_or(
                 conn,
-                "INSERT INTO panel_users (username, role, password_hash) VALUES ($1, $2, $3)"
-                " ON CONFLICT (username) DO NOTHING RETURNING *",
+                _CREATE_USER,
                 name,
                 role,
                 hashed,
                 refusal=PanelError("taken", f"there is already a user called {name}"),
             )
-            await record(
-                conn,
-                actor=actor,
-                action="panel.user_created",
-                subject=name,
-                details={"role": role},
+            await _record_role(
+                conn, actor=actor, action="panel.user_created", name=name, role=role
             )
         return _user(row)
 
     async def users(self) -> list[PanelUser]:
-        rows = await self.pool.fetch("SELECT * FROM panel_users ORDER BY username")
-        return [_user(r) for r in rows]
+        return await fetch_all(self.pool, _user, "SELECT * FROM panel_users ORDER BY username")
 
     async def set_role(self, user_id: int, role: str, *, actor: str) -> None:
         if role not in ROLES:
             raise PanelError("role", "the role must be one of: " + ", ".join(ROLES))
         async with self.pool.acquire() as conn, conn.transaction():
-            name = await value_or(
-                conn,
-                "UPDATE panel_users SET role = $2 WHERE id = $1 RETURNING username",
-                user_id,
-                role,
-                refusal=PanelError("unknown", "no such user"),
-            )
-            await record(
-                conn,
-                actor=actor,
-                action="panel.role_changed",
-                subject=name,
-                details={"role": role},
+            name = await _change_user(conn, _SET_ROLE, user_id, role)
+            await _record_role(
+                conn, actor=actor, action="panel.role_changed", name=name, role=role
             )
 
     async def set_disabled(self, user_id: int, disabled: bool, *, actor: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            name = await value_or(
-                conn,
-                "UPDATE panel_users SET disabled = $2 WHERE id = $1 RETURNING username",
-                user_id,
-                disabled,
-                refusal=PanelError("unknown", "no such user"),
-            )
+            name = await _change_user(conn, _SET_DISABLED, user_id, disabled)
             if disabled:  # a disabled user is logged out everywhere at once
                 await conn.execute("DELETE FROM panel_sessions WHERE user_id = $1", user_id)
             await record(
@@ -251,7 +242,9 @@ class PanelService:
     ) -> list[AuditEntry]:
         """Newest first; actor and action match as prefixes (``panel.`` finds every panel
         action)."""
-        rows = await self.pool.fetch(
+        return await fetch_all(
+            self.pool,
+            of_row(AuditEntry),
             "SELECT * FROM audit_log"
             " WHERE ($1 = '' OR actor LIKE $1 || '%') AND ($2 = '' OR action LIKE $2 || '%')"
             " AND ($3::timestamptz IS NULL OR at >= $3)"
@@ -263,14 +256,3 @@ class PanelService:
             until,
             limit,
         )
-        return [
-            AuditEntry(
-                id=r["id"],
-                at=r["at"],
-                actor=r["actor"],
-                action=r["action"],
-                subject=r["subject"],
-                details=r["details"],
-            )
-            for r in rows
-        ]

@@ -201,6 +201,7 @@ _PERMIT_COLUMNS = (
     " p.reason, p.failed_rules, p.bin, p.created_at, o.name AS organisation,"
     " o.permitted AS organisation_allowed"
 )
+_PERMIT_LOCKED = "SELECT state, iin FROM permits WHERE id = $1 FOR UPDATE"
 
 
 class PermitApplications:
@@ -451,10 +452,7 @@ class PermitApplications:
         reason = reason.strip()[:300]
         async with self.pool.acquire() as conn, conn.transaction():
             permit = await row_or(
-                conn,
-                "SELECT state, iin FROM permits WHERE id = $1 FOR UPDATE",
-                permit_id,
-                refusal=PermitError("apply.no_such_permit"),
+                conn, _PERMIT_LOCKED, permit_id, refusal=PermitError("apply.no_such_permit")
             )
             state = permit["state"]
             if approve and permit["iin"] is not None:

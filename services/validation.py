@@ -16,17 +16,15 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from services.errors import Refusal
+
 _TWELVE_DIGITS = re.compile(r"[0-9]{12}")
 _FIRST_WEIGHTS = tuple(range(1, 12))
 _SECOND_WEIGHTS = (3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2)
 
 
-class InvalidInput(ValueError):
+class InvalidInput(Refusal, ValueError):
     """Input from outside that breaks a hard rule; ``code`` names the rule."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 def _check_digit(digits: str) -> int | None:

@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 
 from services.audit import record
 from services.coalesce import Coalescer
-from services.db import Connection, of_row, row_or, value_or
+from services.db import Connection, fetch_all, of_row, row_or, value_or
 from services.errors import Refusal
 from services.localcache import LocalCache, publish
 from services.organisations import NotHead, prove_head
@@ -148,6 +148,26 @@ _venue = of_row(Venue)
 _VENUE_COLUMNS = (
     "id, name, bin, category, address, capacity, capacity_policy, auto_checkout_minutes,"
     " verified_at"
+)
+
+# An invite is used once: the venue it lets its user join, no row when it was used.
+_USE_INVITE = (
+    "UPDATE staff_invites SET used_by = $2, used_at = now() "
+    "WHERE code = $1 AND used_by IS NULL RETURNING venue_id"
+)
+# A venue to verify, locked, with its owner (NULL when nobody registered it in the bot).
+_VENUE_TO_VERIFY = (
+    "SELECT v.name, v.bin, v.verified_at, s.tg_user_id AS owner FROM venues v"
+    " LEFT JOIN venue_staff s ON s.venue_id = v.id AND s.role = 'owner'"
+    " WHERE v.id = $1 FOR UPDATE OF v"
+)
+# A verification taken back: the venue's name and the owner it was verified with.
+_UNVERIFY = (
+    "UPDATE venues v SET verified_at = NULL, verified_how = NULL,"
+    " verified_by = NULL, verified_owner = NULL"
+    " FROM venues old WHERE v.id = $1 AND old.id = v.id"
+    " AND old.verified_at IS NOT NULL"
+    " RETURNING v.name, old.verified_owner AS owner"
 )
 
 # Who may look people up by IIN at a venue: the owner it was verified with, and staff who
@@ -290,7 +310,9 @@ class VenueService:
         return str(value) if value is not None else None
 
     async def codes(self, venue_id: int) -> list[VenueCode]:
-        rows = await self.pool.fetch(
+        return await fetch_all(
+            self.pool,
+            of_row(VenueCode),
             """
             SELECT c.token, e.id AS entrance_id, e.name AS entrance, c.direction
               FROM venue_codes c JOIN entrances e ON e.id = c.entrance_id
@@ -299,7 +321,6 @@ class VenueService:
             """,
             venue_id,
         )
-        return [VenueCode(**dict(r)) for r in rows]
 
     async def rotate_codes(self, venue_id: int) -> list[VenueCode]:
         """Revoke every current code of the venue and issue new ones (one transaction)."""
@@ -382,12 +403,7 @@ class VenueService:
         """Join a venue's staff by an invite; each invite works once."""
         async with self.pool.acquire() as conn, conn.transaction():
             venue_id = await value_or(
-                conn,
-                "UPDATE staff_invites SET used_by = $2, used_at = now() "
-                "WHERE code = $1 AND used_by IS NULL RETURNING venue_id",
-                code,
-                tg_user_id,
-                refusal=VenueError("venue.invite_invalid"),
+                conn, _USE_INVITE, code, tg_user_id, refusal=VenueError("venue.invite_invalid")
             )
             await conn.execute(
                 "INSERT INTO venue_staff (venue_id, tg_user_id, role) VALUES ($1, $2, 'staff') "
@@ -437,12 +453,7 @@ class VenueService:
     async def _set_verified(self, venue_id: int, *, how: str, actor: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             venue = await row_or(
-                conn,
-                "SELECT v.name, v.bin, v.verified_at, s.tg_user_id AS owner FROM venues v"
-                " LEFT JOIN venue_staff s ON s.venue_id = v.id AND s.role = 'owner'"
-                " WHERE v.id = $1 FOR UPDATE OF v",
-                venue_id,
-                refusal=VenueError("venue.not_found"),
+                conn, _VENUE_TO_VERIFY, venue_id, refusal=VenueError("venue.not_found")
             )
             if venue["verified_at"] is not None:
                 raise VenueError("venue.already_verified")
@@ -482,14 +493,7 @@ class VenueService:
             raise VenueError("venue.reason_needed")
         async with self.pool.acquire() as conn, conn.transaction():
             venue = await row_or(
-                conn,
-                "UPDATE venues v SET verified_at = NULL, verified_how = NULL,"
-                " verified_by = NULL, verified_owner = NULL"
-                " FROM venues old WHERE v.id = $1 AND old.id = v.id"
-                " AND old.verified_at IS NOT NULL"
-                " RETURNING v.name, old.verified_owner AS owner",
-                venue_id,
-                refusal=VenueError("venue.not_verified"),
+                conn, _UNVERIFY, venue_id, refusal=VenueError("venue.not_verified")
             )
             await record(
                 conn,

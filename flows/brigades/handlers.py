@@ -70,17 +70,6 @@ def _plausible(fix: Fix) -> bool:
     return True
 
 
-async def _record(brigades: BrigadeService, fix: Fix) -> int | None:
-    return await brigades.record_fix(
-        fix.tg_user_id,
-        message_id=fix.message_id,
-        at=fix.at,
-        latitude=fix.latitude,
-        longitude=fix.longitude,
-        accuracy=fix.accuracy,
-    )
-
-
 def _task_line(task: Task, lang: str) -> str:
     return text(
         lang,
@@ -211,7 +200,7 @@ async def got_location(
     if started is None:
         return
     fix, until = started
-    task_id = await _record(brigades, fix)
+    task_id = await brigades.record_fix(fix)
     if task_id is None:
         await message.answer(text(lang, "brigade.no_started"))
         return
@@ -222,7 +211,7 @@ async def live_edit(message: Message, brigades: BrigadeService) -> None:
     """A move of the live location: silently added to the started task's track."""
     fix = fix_from(message, edited=True)
     if fix is not None and _plausible(fix):
-        await _record(brigades, fix)
+        await brigades.record_fix(fix)
 
 
 async def got_photo(message: Message, lang: str, brigades: BrigadeService) -> None:

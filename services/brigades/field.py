@@ -3,7 +3,7 @@ day's tasks, starting one, its live-location track, photos, done or blocked."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -22,6 +22,7 @@ from services.brigades.model import (
 )
 from services.db import Connection, fetch_all, fetch_one, row_or
 from services.invites import use_invite
+from services.quarantine.model import Fix
 
 _OF_MEMBER = f"{TASKS} JOIN brigade_members m ON m.brigade_id = t.brigade_id"
 _BRIGADE_OF = (
@@ -99,20 +100,17 @@ class BrigadeField:
                 return await task_by_id(conn, task_id)
             return await _move(conn, task_id, tg_user_id, "brigade.start", _START)
 
-    async def record_fix(
-        self,
-        tg_user_id: int,
-        *,
-        message_id: int,
-        at: datetime,
-        latitude: float,
-        longitude: float,
-        accuracy: float | None,
-    ) -> int | None:
+    async def record_fix(self, fix: Fix) -> int | None:
         """Add a live-location fix to the track of the member's started task; the task's
         id, or None when the member has no task started (the fix is not kept)."""
         task_id: int | None = await self.pool.fetchval(
-            _RECORD_FIX, tg_user_id, message_id, at, latitude, longitude, accuracy
+            _RECORD_FIX,
+            fix.tg_user_id,
+            fix.message_id,
+            fix.at,
+            fix.latitude,
+            fix.longitude,
+            fix.accuracy,
         )
         return task_id
 

@@ -27,6 +27,13 @@ from services.db import Connection, fetch_all, row_or, value_or
 from services.invites import create_invite
 
 _CREATE = "INSERT INTO brigades (name, district, created_by) VALUES ($1, $2, $3) RETURNING id"
+_LOCK_BRIGADE = "SELECT id FROM brigades WHERE id = $1 FOR UPDATE"
+_BRIGADE_DISTRICT = "SELECT district FROM brigades WHERE id = $1"
+_ZONE_IN_FORCE = "SELECT name, geometry FROM zones WHERE id = $1 AND valid_until IS NULL"
+_DISTRICT_OUTLINE = (
+    "SELECT geometry FROM zones WHERE kind = 'district' AND name = $1 "
+    "AND valid_until IS NULL ORDER BY version DESC LIMIT 1"
+)
 # Sectors in force not planned on the day, the longest untreated first (never first).
 _SECTORS_BY_AGE = """
 SELECT z.id, z.name, z.geometry FROM zones z
@@ -89,10 +96,7 @@ class BrigadePlanning:
         async with self.pool.acquire() as conn, conn.transaction():
             if zone_id is not None:
                 zone = await row_or(
-                    conn,
-                    "SELECT name, geometry FROM zones WHERE id = $1 AND valid_until IS NULL",
-                    zone_id,
-                    refusal=BrigadeError("brigade.zone"),
+                    conn, _ZONE_IN_FORCE, zone_id, refusal=BrigadeError("brigade.zone")
                 )
                 geometry, name = geometry_of(zone["geometry"]), zone["name"]
             else:
@@ -111,15 +115,11 @@ class BrigadePlanning:
         count = max(1, min(count, 100))
         async with self.pool.acquire() as conn, conn.transaction():
             brigade = await row_or(
-                conn,
-                "SELECT district FROM brigades WHERE id = $1",
-                brigade_id,
-                refusal=BrigadeError("brigade.not_found"),
+                conn, _BRIGADE_DISTRICT, brigade_id, refusal=BrigadeError("brigade.not_found")
             )
             district = await row_or(
                 conn,
-                "SELECT geometry FROM zones WHERE kind = 'district' AND name = $1 "
-                "AND valid_until IS NULL ORDER BY version DESC LIMIT 1",
+                _DISTRICT_OUTLINE,
                 brigade["district"],
                 refusal=BrigadeError("brigade.no_district"),
             )
@@ -166,12 +166,7 @@ async def _append(
     by: str,
 ) -> int:
     # Locked: two planners appending to one brigade's day take positions in turn.
-    await value_or(
-        conn,
-        "SELECT id FROM brigades WHERE id = $1 FOR UPDATE",
-        brigade_id,
-        refusal=BrigadeError("brigade.not_found"),
-    )
+    await value_or(conn, _LOCK_BRIGADE, brigade_id, refusal=BrigadeError("brigade.not_found"))
     task_id: int = await conn.fetchval(
         "INSERT INTO brigade_tasks (brigade_id, day, position, method, zone_id, area_name, "
         "area, created_by) SELECT $1, $2, coalesce(max(position), 0) + 1, $3, $4, $5, $6, "

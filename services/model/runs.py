@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from services.audit import record
+from services.db import fetch_all, fetch_one, from_row
 from services.model.ensemble import ScenarioResult, run_spec, with_overrides
 from services.model.scenarios import POPULATION_KINDS, ModelSpec
 
@@ -63,18 +64,8 @@ _SELECT = (
 
 
 def _run(row: asyncpg.Record) -> ModelRun:
-    return ModelRun(
-        id=row["id"],
-        requested_by=row["requested_by"],
-        created_at=row["created_at"],
-        finished_at=row["finished_at"],
-        state=row["state"],
-        request=row["request"],
-        done=row["done"],
-        total=row["total"],
-        result=row["result"],
-        error="interrupted: the process running it stopped" if row["stale"] else row["error"],
-    )
+    error = "interrupted: the process running it stopped" if row["stale"] else row["error"]
+    return from_row(ModelRun, row, error=error)
 
 
 def result_document(
@@ -234,20 +225,24 @@ class ModelRuns:
         return float(value) if value is not None else None
 
     async def get(self, run_id: int) -> ModelRun | None:
-        row = await self.pool.fetchrow(
-            _SELECT.format(result="result") + " WHERE id = $2", STALE_AFTER_SECONDS, run_id
+        return await fetch_one(
+            self.pool,
+            _run,
+            _SELECT.format(result="result") + " WHERE id = $2",
+            STALE_AFTER_SECONDS,
+            run_id,
         )
-        return _run(row) if row is not None else None
 
     async def recent(self, limit: int = 20) -> list[ModelRun]:
         """The latest runs, without their (large) results."""
-        rows = await self.pool.fetch(
+        return await fetch_all(
+            self.pool,
+            _run,
             _SELECT.format(result="NULL::jsonb AS result")
             + " ORDER BY created_at DESC, id DESC LIMIT $2",
             STALE_AFTER_SECONDS,
             limit,
         )
-        return [_run(r) for r in rows]
 
     async def wait(self) -> None:
         """For tests and shutdown: until the runs this process started have ended."""

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from services.audit import record
-from services.db import row_or, value_or
+from services.audit import audited_change, record
+from services.db import row_or
 from services.outbox import Queued, enqueue_many
 from services.quarantine.index import QuarantineIndex
 from services.quarantine.model import Action, EpisodeView, QuarantineError
@@ -17,6 +17,19 @@ from services.quarantine.panel import PanelQueries
 from services.quarantine.rows import episode_head
 
 log = logging.getLogger(__name__)
+
+# An episode, locked, with its case's doctor and district, and who the pressing doctor is
+# (NULLs when they are not a doctor).
+_EPISODE_AND_ACTOR = (
+    "SELECT e.id, e.case_id, e.family, c.doctor_id, c.district, d.id AS actor_id, "
+    "d.district AS actor_district, d.on_duty FROM quarantine_episodes e "
+    "JOIN quarantine_cases c ON c.id = e.case_id "
+    "LEFT JOIN doctors d ON d.tg_user_id = $2 WHERE e.id = $1 FOR UPDATE OF e"
+)
+_ACKNOWLEDGE = (
+    "UPDATE quarantine_episodes SET acknowledged_at = coalesce(acknowledged_at, now())"
+    " WHERE id = $1 RETURNING id"
+)
 
 
 class EscalationService:
@@ -102,10 +115,7 @@ class EscalationService:
             )
             row = await row_or(
                 conn,
-                "SELECT e.id, e.case_id, e.family, c.doctor_id, c.district, d.id AS actor_id, "
-                "d.district AS actor_district, d.on_duty FROM quarantine_episodes e "
-                "JOIN quarantine_cases c ON c.id = e.case_id "
-                "LEFT JOIN doctors d ON d.tg_user_id = $2 WHERE e.id = $1 FOR UPDATE OF e",
+                _EPISODE_AND_ACTOR,
                 episode_id,
                 doctor_tg_user_id,
                 refusal=QuarantineError("doctor.alert_unknown"),
@@ -160,18 +170,14 @@ class EscalationService:
 
     async def acknowledge_from_panel(self, episode_id: int, *, actor: str) -> None:
         """An epidemiologist acknowledges an alert on the panel (recorded with who)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            await value_or(
-                conn,
-                "UPDATE quarantine_episodes SET acknowledged_at = coalesce(acknowledged_at, now())"
-                " WHERE id = $1 RETURNING id",
-                episode_id,
-                refusal=QuarantineError("doctor.alert_unknown"),
-            )
-            await record(
-                conn,
-                actor=actor,
-                action="quarantine.acknowledge",
-                subject=f"episode:{episode_id}",
-                details={"from": "panel"},
-            )
+        acknowledged = await audited_change(
+            self.pool,
+            _ACKNOWLEDGE,
+            episode_id,
+            actor=actor,
+            action="quarantine.acknowledge",
+            subject=f"episode:{episode_id}",
+            details={"from": "panel"},
+        )
+        if not acknowledged:
+            raise QuarantineError("doctor.alert_unknown")

@@ -11,7 +11,7 @@ from playwright.async_api import Browser, expect
 
 from citybots.platform import Platform
 from tests.browser.test_panel import _browser_login, _screenshot, _user
-from tests.integration.test_brigades import M_LAT, M_LON, make_district
+from tests.integration.test_brigades import M_LAT, M_LON, live_fix, make_district
 
 
 async def _calls(platform: Platform, count: int, days_ago: float) -> None:
@@ -117,11 +117,10 @@ async def test_operations_plan_a_district_draw_an_area_and_see_clean_zones_on_th
     for lane in range(10):
         for step in (0, 100, 200):
             minutes_ago = 60 - lane * 3 - step / 100
+            at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
             await services.brigades.record_fix(
-                member, message_id=1, at=datetime.now(UTC) - timedelta(minutes=minutes_ago),
-                latitude=south + (10 + 20 * lane) * M_LAT, longitude=west + step * M_LON,
-                accuracy=5,
-            )  # fmt: skip
+                live_fix(member, at, south + (10 + 20 * lane) * M_LAT, west + step * M_LON)
+            )
     await services.brigades.add_photo(first.id, member, "photo")
     await services.brigades.done(first.id, member)
 

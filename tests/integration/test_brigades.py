@@ -12,8 +12,16 @@ import pytest
 from citybots.wiring import Services
 from geofence.zones import parse_zones
 from services.brigades import BrigadeError, BrigadeService
+from services.quarantine.model import Fix
 
 M_LAT, M_LON = 1 / 111_050, 1 / 81_300  # degrees per metre in Almaty
+
+
+def live_fix(
+    member: int, at: datetime, latitude: float, longitude: float, *, message_id: int = 1
+) -> Fix:
+    """A member's live location at ``at``, precise to 5 m."""
+    return Fix(member, message_id, at, latitude, longitude, accuracy=5, live_until=None)
 
 
 def _square(lon: float, lat: float, metres: float) -> list[list[list[float]]]:
@@ -85,14 +93,8 @@ async def _walked(
     """The member's live location walked the lanes (:func:`_walk`), a fix every 10 s from
     ``start``, each precise to 5 m."""
     for lon, lat, i in _walk(task_area, lanes=lanes):
-        await services.brigades.record_fix(
-            member,
-            message_id=message_id,
-            at=start + timedelta(seconds=10 * i),
-            latitude=lat,
-            longitude=lon,
-            accuracy=5,
-        )
+        at = start + timedelta(seconds=10 * i)
+        await services.brigades.record_fix(live_fix(member, at, lat, lon, message_id=message_id))
 
 
 async def test_a_brigade_joins_by_a_one_use_invite_and_plans_a_district_in_one_step(
@@ -182,23 +184,14 @@ async def test_a_brigade_standing_still_or_outside_shows_as_one_line_and_blocked
     now = datetime.now(UTC)
     for minutes in (50, 40, 30, 20, 10, 0):
         for member in (one, two):
+            at = now - timedelta(minutes=minutes)
             await services.brigades.record_fix(
-                member,
-                message_id=1,
-                at=now - timedelta(minutes=minutes),
-                latitude=south + 50 * M_LAT,
-                longitude=west + 50 * M_LON,
-                accuracy=5,
+                live_fix(member, at, south + 50 * M_LAT, west + 50 * M_LON)
             )
     lines = [w for w in await services.brigades.watch(now) if w.task_id == task.id]
     assert [w.kind for w in lines] == ["still"]
     await services.brigades.record_fix(
-        one,
-        message_id=1,
-        at=now + timedelta(seconds=1),
-        latitude=south + 0.02,
-        longitude=west,
-        accuracy=5,
+        live_fix(one, now + timedelta(seconds=1), south + 0.02, west)
     )
     lines = [w for w in await services.brigades.watch(now) if w.task_id == task.id]
     assert [w.kind for w in lines] == ["outside"]
