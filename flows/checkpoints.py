@@ -19,7 +19,7 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu, share_phone_keyboard
-from flows.common.steps import pressed, sender_lookup
+from flows.common.steps import ask, pressed, sender_lookup
 from flows.contacts import shared_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, StartPayload, register_entry
@@ -110,27 +110,19 @@ async def direction_pressed(
     if callback_data.direction not in DIRECTIONS:
         return
     if callback_data.checkpoint:  # a traveller, from the QR code
-        await state.set_state(Traveller.phone)
         await state.update_data(
             checkpoint=callback_data.checkpoint, direction=callback_data.direction
         )
-        await message.answer(
-            text(lang, "checkpoint.traveller_phone"), reply_markup=share_phone_keyboard(lang)
-        )
+        phone = share_phone_keyboard(lang)
+        await ask(message, state, Traveller.phone, lang, "checkpoint.traveller_phone", phone)
         return
     checkpoint = await checkpoints.checkpoint_of(query.from_user.id)
     if checkpoint is None:
         await message.answer(text(lang, "checkpoint.not_assigned"))
         return
-    await state.set_state(PassingLog.value)
     await state.update_data(direction=callback_data.direction)
-    await message.answer(
-        text(
-            lang,
-            "checkpoint.ask_value",
-            direction=text(lang, CHECKPOINT_DIRECTIONS[callback_data.direction]),
-        )
-    )
+    direction = text(lang, CHECKPOINT_DIRECTIONS[callback_data.direction])
+    await ask(message, state, PassingLog.value, lang, "checkpoint.ask_value", direction=direction)
 
 
 async def log_value(

@@ -1,5 +1,5 @@
 """Steps the flows' handlers share: what is known of the sender, the message a pressed
-button is under, a typed value read or the rule it broke told."""
+button is under, the next question asked, a typed value read or the rule it broke told."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.fsm.state import State
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyMarkupUnion
 
+from presentation.i18n import text
 from presentation.keys import input_error
 from services.validation import InvalidInput, parse_bin
 
@@ -34,6 +36,23 @@ async def pressed(query: CallbackQuery) -> Message:
     await query.answer()
     assert isinstance(query.message, Message)  # a bot's own recent message, in a private chat
     return query.message
+
+
+async def ask(
+    message: Message,
+    state: FSMContext,
+    next_state: State,
+    lang: str,
+    key: str,
+    reply_markup: ReplyMarkupUnion | None = None,
+    /,
+    **params: object,
+) -> None:
+    """The form moves to ``next_state`` and the person is asked its question: the text
+    ``key`` in their language, with ``params`` filled (and ``reply_markup``, the keyboard
+    to answer by)."""
+    await state.set_state(next_state)
+    await message.answer(text(lang, key, **params), reply_markup=reply_markup)
 
 
 async def parsed_text(

@@ -14,7 +14,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from flows.common.keyboards import choice_keyboard, inline_keyboard
-from flows.common.steps import pressed
+from flows.common.steps import ask, pressed
 from flows.context import Limits
 from flows.faq import answer_text, answers, topics
 from flows.faq.handlers import Parser, PlainText
@@ -168,11 +168,8 @@ async def ticket_pressed(
 async def start_script(message: Message, state: FSMContext, lang: str, tickets: Tickets) -> None:
     if not await _agent(message, lang, tickets):
         return
-    await state.set_state(CallScript.words)
-    await message.answer(
-        text(lang, "agent.script_ask"),
-        reply_markup=_choices(lang, list(scripts().values()), topics(lang)),
-    )
+    choices = _choices(lang, list(scripts().values()), topics(lang))
+    await ask(message, state, CallScript.words, lang, "agent.script_ask", choices)
 
 
 async def caller_words(

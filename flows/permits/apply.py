@@ -22,7 +22,7 @@ from flows.common.keyboards import (
     main_menu,
     share_phone_keyboard,
 )
-from flows.common.steps import pressed, took_bin
+from flows.common.steps import ask, pressed, took_bin
 from flows.contacts import shared_phone
 from flows.context import BotProfile
 from flows.filters import HasContact, HasDocument, register_entry
@@ -112,8 +112,7 @@ async def start(
     await state.clear()
     organisation = await applications.head_of(message.from_user.id)
     if organisation is None:
-        await state.set_state(ApplyForm.bin)
-        await message.answer(text(lang, "apply.ask_bin"))
+        await ask(message, state, ApplyForm.bin, lang, "apply.ask_bin")
         return
     await _show_head(message, lang, organisation)
 
@@ -121,8 +120,7 @@ async def start(
 async def got_bin(message: Message, state: FSMContext, lang: str) -> None:
     if not await took_bin(message, state, lang):
         return
-    await state.set_state(ApplyForm.phone)
-    await message.answer(text(lang, "apply.ask_phone"), reply_markup=share_phone_keyboard(lang))
+    await ask(message, state, ApplyForm.phone, lang, "apply.ask_phone", share_phone_keyboard(lang))
 
 
 async def got_phone(
@@ -167,8 +165,7 @@ async def step_pressed(
     step = callback_data.step
     if step == "reverify" or organisation is None:
         await state.clear()
-        await state.set_state(ApplyForm.bin)
-        await message.answer(text(lang, "apply.ask_bin"))
+        await ask(message, state, ApplyForm.bin, lang, "apply.ask_bin")
         return
     if step == "list":
         await _list(message, lang, applications, organisation, city_tz)
@@ -248,8 +245,7 @@ async def _set_window(
         await message.answer(input_error(lang, error.code))
         return
     await state.update_data(first=first.isoformat(), last=last.isoformat())
-    await state.set_state(ApplyForm.items)
-    await message.answer(text(lang, "apply.ask_items"))
+    await ask(message, state, ApplyForm.items, lang, "apply.ask_items")
 
 
 async def _take_items(

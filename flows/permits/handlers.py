@@ -12,7 +12,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import Message
 
-from flows.common.steps import sender_lookup
+from flows.common.steps import ask, sender_lookup
 from flows.filters import StartPayload, register_entry
 from presentation.formatting import local_time
 from presentation.i18n import label, text
@@ -72,8 +72,7 @@ async def start_check(
     refusal = text(lang, "permit.not_officer")
     if await sender_lookup(message, permits.officer_role, refusal) is None:
         return
-    await state.set_state(PermitQuery.value)
-    await message.answer(text(lang, "permit.ask"))
+    await ask(message, state, PermitQuery.value, lang, "permit.ask")
 
 
 async def check(

@@ -14,7 +14,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from flows.common.keyboards import main_menu
-from flows.common.steps import parsed_text
+from flows.common.steps import ask, parsed_text
 from flows.context import BotLinks, BotProfile
 from flows.filters import StartPayload, register_entry
 from flows.quarantine.alerts import KIND_NAMES, AlertAction, alert_keyboard, alert_text
@@ -75,8 +75,7 @@ async def start_enrolment(
 ) -> None:
     if not await _is_doctor(message, lang, quarantine):
         return
-    await state.set_state(Enrol.end)
-    await message.answer(text(lang, "doctor.ask_end"))
+    await ask(message, state, Enrol.end, lang, "doctor.ask_end")
 
 
 def parse_isolation_end(raw: str, today: date) -> date:
@@ -108,8 +107,7 @@ async def got_end(message: Message, state: FSMContext, lang: str, city_tz: ZoneI
         await message.answer(text(lang, ISOLATION_END_ERRORS[error.code]))
         return
     await state.update_data(end=end.isoformat())
-    await state.set_state(Enrol.home)
-    await message.answer(text(lang, "doctor.ask_home"), reply_markup=skip_keyboard(lang, "home"))
+    await ask(message, state, Enrol.home, lang, "doctor.ask_home", skip_keyboard(lang, "home"))
 
 
 def _home_from(message: Message) -> Coordinates:
@@ -134,8 +132,7 @@ async def got_home(message: Message, state: FSMContext, lang: str) -> None:
         )
         return
     await state.update_data(home=[home.latitude, home.longitude])
-    await state.set_state(Enrol.iin)
-    await message.answer(text(lang, "doctor.ask_iin"), reply_markup=skip_keyboard(lang, "iin"))
+    await ask(message, state, Enrol.iin, lang, "doctor.ask_iin", skip_keyboard(lang, "iin"))
 
 
 async def got_iin(
@@ -166,8 +163,7 @@ async def skip(
         return
     await message.edit_reply_markup(reply_markup=None)
     if callback_data.step == "home":
-        await state.set_state(Enrol.iin)
-        await message.answer(text(lang, "doctor.ask_iin"), reply_markup=skip_keyboard(lang, "iin"))
+        await ask(message, state, Enrol.iin, lang, "doctor.ask_iin", skip_keyboard(lang, "iin"))
     else:
         await _finish(message, state, lang, quarantine, links, None, query.from_user.id)
 

@@ -14,7 +14,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, ReplyKeyboardRemove
 
 from flows.common.keyboards import main_menu
-from flows.common.steps import sender_lookup
+from flows.common.steps import ask, sender_lookup
 from flows.contacts import shared_phone
 from flows.context import BotProfile, Limits
 from flows.filters import HasContact, HasLocation, StartPayload, register_entry
@@ -59,19 +59,19 @@ async def open_invite(
     if case.consented:
         await _next_step(message, state, case, lang)
         return
-    await state.set_state(Joining.consent)
     await state.update_data(invite=payload)
-    await message.answer(
-        text(
-            lang,
-            "quarantine.consent",
-            code=case.code,
-            end=f"{case.isolation_end:%d.%m.%Y}",
-            days=days(lang, limits.fix_retention_days),
-            radius=HOME_RADIUS,
-            silence=silence(lang),
-        ),
-        reply_markup=consent_keyboard(lang),
+    await ask(
+        message,
+        state,
+        Joining.consent,
+        lang,
+        "quarantine.consent",
+        consent_keyboard(lang),
+        code=case.code,
+        end=f"{case.isolation_end:%d.%m.%Y}",
+        days=days(lang, limits.fix_retention_days),
+        radius=HOME_RADIUS,
+        silence=silence(lang),
     )
 
 
@@ -109,8 +109,9 @@ async def consent_answer(
 async def _next_step(message: Message, state: FSMContext, case: Case, lang: str) -> None:
     """Resume joining where the patient is: phone, then live location."""
     if case.phone is None:
-        await state.set_state(Joining.phone)
-        await message.answer(text(lang, "quarantine.ask_phone"), reply_markup=phone_keyboard(lang))
+        await ask(
+            message, state, Joining.phone, lang, "quarantine.ask_phone", phone_keyboard(lang)
+        )
         return
     await state.clear()
     await message.answer(

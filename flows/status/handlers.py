@@ -20,7 +20,7 @@ from aiogram.types import (
 
 from flows.checkin.scan import process_scan
 from flows.common.keyboards import main_menu, share_phone_keyboard
-from flows.common.steps import parsed_text, pressed
+from flows.common.steps import ask, parsed_text, pressed
 from flows.contacts import shared_phone
 from flows.context import BotContext, BotLinks, BotProfile
 from flows.filters import HasContact, register_entry
@@ -118,8 +118,7 @@ async def got_contact(message: Message, state: FSMContext, lang: str) -> None:
     if phone is None:
         return
     await state.update_data(phone=phone)
-    await state.set_state(SignUp.iin)
-    await message.answer(text(lang, "signup.ask_iin"), reply_markup=ReplyKeyboardRemove())
+    await ask(message, state, SignUp.iin, lang, "signup.ask_iin", ReplyKeyboardRemove())
 
 
 async def phone_expected(message: Message, lang: str) -> None:
@@ -136,10 +135,9 @@ async def got_iin(
         return
     await state.update_data(iin=iin.value)
     if iin.needs_confirmation:
-        await state.set_state(SignUp.confirm_date)
-        await message.answer(
-            text(lang, "signup.confirm_date", iin=iin.value),
-            reply_markup=_yes_no(lang, "date", "signup.confirm_yes", "signup.confirm_no"),
+        yes_no = _yes_no(lang, "date", "signup.confirm_yes", "signup.confirm_no")
+        await ask(
+            message, state, SignUp.confirm_date, lang, "signup.confirm_date", yes_no, iin=iin.value
         )
         return
     assert message.from_user is not None
@@ -156,8 +154,7 @@ async def answered(
     """Yes or no to "is the IIN right?" (step "date") or "move the IIN here?" ("move")."""
     message = await pressed(query)
     if not callback_data.yes and callback_data.step == "date":
-        await state.set_state(SignUp.iin)
-        await message.answer(text(lang, "signup.ask_iin"))
+        await ask(message, state, SignUp.iin, lang, "signup.ask_iin")
         return
     if not callback_data.yes:
         await state.clear()
@@ -185,15 +182,11 @@ async def _link(
     result = await context["citizens"].link(user_id, data["iin"], data["phone"], move=move)
     menu = main_menu(lang, context["profile"].menu)
     if result.outcome is LinkOutcome.TAKEN:
-        await state.set_state(SignUp.confirm_move)
-        await message.answer(
-            text(lang, "signup.taken"),
-            reply_markup=_yes_no(lang, "move", "signup.move", "signup.keep"),
-        )
+        yes_no = _yes_no(lang, "move", "signup.move", "signup.keep")
+        await ask(message, state, SignUp.confirm_move, lang, "signup.taken", yes_no)
         return
     if result.outcome is LinkOutcome.NO_MATCH:
-        await state.set_state(SignUp.iin)
-        await message.answer(text(lang, "signup.no_match"))
+        await ask(message, state, SignUp.iin, lang, "signup.no_match")
         return
     if result.outcome is LinkOutcome.RATE_LIMITED:
         await state.clear()
@@ -248,8 +241,7 @@ async def start_dispute(
 ) -> None:
     if await linked_iin(message, state, lang, citizens) is None:
         return
-    await state.set_state(DisputeForm.claim)
-    await message.answer(text(lang, "dispute.ask_claim"), reply_markup=None)
+    await ask(message, state, DisputeForm.claim, lang, "dispute.ask_claim")
 
 
 async def got_claim(message: Message, state: FSMContext, lang: str) -> None:
@@ -258,7 +250,6 @@ async def got_claim(message: Message, state: FSMContext, lang: str) -> None:
         await message.answer(text(lang, "dispute.bad_claim"))
         return
     await state.update_data(claim=claim)
-    await state.set_state(DisputeForm.reference)
     skip = InlineKeyboardMarkup(
         inline_keyboard=[
             [
@@ -269,7 +260,7 @@ async def got_claim(message: Message, state: FSMContext, lang: str) -> None:
             ]
         ]
     )
-    await message.answer(text(lang, "dispute.ask_reference"), reply_markup=skip)
+    await ask(message, state, DisputeForm.reference, lang, "dispute.ask_reference", skip)
 
 
 async def _open_dispute(

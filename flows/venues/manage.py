@@ -17,7 +17,7 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu, share_phone_keyboard
-from flows.common.steps import pressed
+from flows.common.steps import ask, pressed
 from flows.contacts import shared_phone
 from flows.context import BotLinks, BotProfile
 from flows.venues.shared import (
@@ -124,11 +124,17 @@ async def venue_action(
         if venue.verified:
             await message.answer(text(lang, "venue.already_verified", venue=venue.name))
             return
-        await state.set_state(VerifyForm.phone)
         await state.update_data(venue_id=venue.id)
-        await message.answer(
-            text(lang, "venue.ask_head_phone", venue=venue.name, bin=venue.bin),
-            reply_markup=share_phone_keyboard(lang),
+        phone = share_phone_keyboard(lang)
+        await ask(
+            message,
+            state,
+            VerifyForm.phone,
+            lang,
+            "venue.ask_head_phone",
+            phone,
+            venue=venue.name,
+            bin=venue.bin,
         )
     elif action == "codes":
         await send_codes(message, venue, await venues.codes(venue.id), lang, links)
@@ -144,9 +150,10 @@ async def venue_action(
         if access is not LookupAccess.ALLOWED:
             await message.answer(refused_text(lang, access, venue, "staff_checkout.not_staff"))
             return
-        await state.set_state(CheckOutForm.iin)
         await state.update_data(venue_id=venue.id)
-        await message.answer(text(lang, "staff_checkout.ask_iin", venue=venue.name))
+        await ask(
+            message, state, CheckOutForm.iin, lang, "staff_checkout.ask_iin", venue=venue.name
+        )
     elif action == "close_all":
         count = await visits.check_everyone_out(venue.id)
         await message.answer(plural(lang, "venue.closed_all", count, venue=venue.name))
@@ -154,20 +161,20 @@ async def venue_action(
         caption, chart = await _stats(lang, venue, visits, city_tz)
         await message.answer_photo(BufferedInputFile(chart, "stats.png"), caption=caption)
     elif action == "capacity":
-        await state.set_state(CapacityForm.number)
         await state.update_data(venue_id=venue.id)
-        await message.answer(text(lang, "venue.ask_new_capacity"))
+        await ask(message, state, CapacityForm.number, lang, "venue.ask_new_capacity")
     elif action == "auto_checkout":
-        await state.set_state(AutoCheckoutForm.time)
         await state.update_data(venue_id=venue.id)
-        await message.answer(
-            text(
-                lang,
-                "venue.ask_new_auto_checkout",
-                venue=venue.name,
-                duration=duration_text(lang, venue.auto_checkout_minutes),
-            ),
-            reply_markup=default_auto_checkout_keyboard(lang),
+        duration = duration_text(lang, venue.auto_checkout_minutes)
+        await ask(
+            message,
+            state,
+            AutoCheckoutForm.time,
+            lang,
+            "venue.ask_new_auto_checkout",
+            default_auto_checkout_keyboard(lang),
+            venue=venue.name,
+            duration=duration,
         )
     elif action == "policy":
         await venues.set_capacity(venue.id, venue.capacity, callback_data.value)

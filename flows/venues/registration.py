@@ -17,7 +17,7 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu
-from flows.common.steps import pressed, took_bin
+from flows.common.steps import ask, pressed, took_bin
 from flows.context import BotContext
 from flows.venues.shared import (
     AutoCheckoutForm,
@@ -67,21 +67,18 @@ async def _took_line(
 
 async def start_registration(message: Message, state: FSMContext, lang: str) -> None:
     await state.clear()
-    await state.set_state(VenueForm.bin)
-    await message.answer(text(lang, "venue.ask_bin"), reply_markup=None)
+    await ask(message, state, VenueForm.bin, lang, "venue.ask_bin")
 
 
 async def got_bin(message: Message, state: FSMContext, lang: str) -> None:
     if not await took_bin(message, state, lang):
         return
-    await state.set_state(VenueForm.name)
-    await message.answer(text(lang, "venue.ask_name"))
+    await ask(message, state, VenueForm.name, lang, "venue.ask_name")
 
 
 async def got_name(message: Message, state: FSMContext, lang: str) -> None:
     if not await _took_line(message, state, lang, "name", 200, "errors_venue.name"):
         return
-    await state.set_state(VenueForm.category)
     rows = [
         [
             InlineKeyboardButton(
@@ -92,9 +89,8 @@ async def got_name(message: Message, state: FSMContext, lang: str) -> None:
         ]
         for i in range(0, len(CATEGORIES), 2)
     ]
-    await message.answer(
-        text(lang, "venue.ask_category"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
-    )
+    keyboard = InlineKeyboardMarkup(inline_keyboard=rows)
+    await ask(message, state, VenueForm.category, lang, "venue.ask_category", keyboard)
 
 
 async def got_category(
@@ -105,8 +101,7 @@ async def got_category(
         await message.answer(text(lang, "errors_venue.category"))
         return
     await state.update_data(category=callback_data.value)
-    await state.set_state(VenueForm.address)
-    await message.answer(text(lang, "venue.ask_address"))
+    await ask(message, state, VenueForm.address, lang, "venue.ask_address")
 
 
 async def category_expected(message: Message, lang: str) -> None:
@@ -121,8 +116,9 @@ def _location_keyboard(lang: str) -> ReplyKeyboardMarkup:
 async def got_address(message: Message, state: FSMContext, lang: str) -> None:
     if not await _took_line(message, state, lang, "address", 300, "venue.ask_address"):
         return
-    await state.set_state(VenueForm.location)
-    await message.answer(text(lang, "venue.ask_location"), reply_markup=_location_keyboard(lang))
+    await ask(
+        message, state, VenueForm.location, lang, "venue.ask_location", _location_keyboard(lang)
+    )
 
 
 async def got_location(message: Message, state: FSMContext, lang: str) -> None:
@@ -137,10 +133,11 @@ async def got_location(message: Message, state: FSMContext, lang: str) -> None:
         await message.answer(input_error(lang, error.code))
         return
     await state.update_data(latitude=point.latitude, longitude=point.longitude)
-    await state.set_state(VenueForm.capacity)
     # the location button goes away; the next question carries its own (inline) button
     await message.answer(text(lang, "venue.location_saved"), reply_markup=ReplyKeyboardRemove())
-    await message.answer(text(lang, "venue.ask_capacity"), reply_markup=_skip(lang, "capacity"))
+    await ask(
+        message, state, VenueForm.capacity, lang, "venue.ask_capacity", _skip(lang, "capacity")
+    )
 
 
 async def got_capacity(message: Message, state: FSMContext, lang: str) -> None:
@@ -153,10 +150,8 @@ async def got_capacity(message: Message, state: FSMContext, lang: str) -> None:
 
 
 async def _ask_auto_checkout(message: Message, state: FSMContext, lang: str) -> None:
-    await state.set_state(VenueForm.auto_checkout)
-    await message.answer(
-        text(lang, "venue.ask_auto_checkout"), reply_markup=default_auto_checkout_keyboard(lang)
-    )
+    keyboard = default_auto_checkout_keyboard(lang)
+    await ask(message, state, VenueForm.auto_checkout, lang, "venue.ask_auto_checkout", keyboard)
 
 
 async def got_auto_checkout(message: Message, state: FSMContext, lang: str) -> None:
@@ -168,8 +163,9 @@ async def got_auto_checkout(message: Message, state: FSMContext, lang: str) -> N
 
 
 async def _ask_entrances(message: Message, state: FSMContext, lang: str) -> None:
-    await state.set_state(VenueForm.entrances)
-    await message.answer(text(lang, "venue.ask_entrances"), reply_markup=_skip(lang, "entrances"))
+    await ask(
+        message, state, VenueForm.entrances, lang, "venue.ask_entrances", _skip(lang, "entrances")
+    )
 
 
 async def skip_step(

@@ -11,7 +11,7 @@ from aiogram.types import (
 )
 
 from flows.common.keyboards import main_menu
-from flows.common.steps import parsed_text, pressed
+from flows.common.steps import ask, parsed_text, pressed
 from flows.context import BotProfile
 from flows.venues.shared import (
     Pick,
@@ -60,9 +60,8 @@ async def _ask_checkin_iin(
     if access is not LookupAccess.ALLOWED:
         await message.answer(refused_text(lang, access, venue, "staff_checkin.not_staff"))
         return
-    await state.set_state(StaffCheckIn.iin)
     await state.update_data(venue_id=venue.id)
-    await message.answer(text(lang, "staff_checkin.ask_iin"), reply_markup=None)
+    await ask(message, state, StaffCheckIn.iin, lang, "staff_checkin.ask_iin")
 
 
 async def staff_checkin_venue(
