@@ -32,11 +32,11 @@ from services.permits import PermitError, PermitResult, PermitService
 from services.validation import InvalidInput
 
 
-class PassingLog(StatesGroup):
+class CheckpointForm(StatesGroup):
+    """An officer's passings (``value``: one plate or IIN after another); a traveller's
+    ``phone``."""
+
     value = State()
-
-
-class Traveller(StatesGroup):
     phone = State()
 
 
@@ -114,7 +114,7 @@ async def direction_pressed(
             checkpoint=callback_data.checkpoint, direction=callback_data.direction
         )
         phone = share_phone_keyboard(lang)
-        await ask(message, state, Traveller.phone, lang, "checkpoint.traveller_phone", phone)
+        await ask(message, state, CheckpointForm.phone, lang, "checkpoint.traveller_phone", phone)
         return
     checkpoint = await checkpoints.checkpoint_of(query.from_user.id)
     if checkpoint is None:
@@ -122,7 +122,9 @@ async def direction_pressed(
         return
     await state.update_data(direction=callback_data.direction)
     direction = text(lang, CHECKPOINT_DIRECTIONS[callback_data.direction])
-    await ask(message, state, PassingLog.value, lang, "checkpoint.ask_value", direction=direction)
+    await ask(
+        message, state, CheckpointForm.value, lang, "checkpoint.ask_value", direction=direction
+    )
 
 
 async def log_value(
@@ -210,7 +212,7 @@ def build_officer_router() -> Router:
 
 def build_officer_form_router() -> Router:
     router = Router(name=__name__ + ".officer_form")
-    router.message.register(log_value, StateFilter(PassingLog.value))
+    router.message.register(log_value, StateFilter(CheckpointForm.value))
     return router
 
 
@@ -218,5 +220,5 @@ def build_traveller_router() -> Router:
     router = Router(name=__name__ + ".traveller")
     router.message.register(traveller_start, StartPayload("cp_"))
     router.callback_query.register(direction_pressed, Direction.filter())
-    router.message.register(traveller_phone, StateFilter(Traveller.phone), HasContact())
+    router.message.register(traveller_phone, StateFilter(CheckpointForm.phone), HasContact())
     return router

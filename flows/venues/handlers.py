@@ -34,14 +34,10 @@ from flows.venues.registration import (
     start_registration,
 )
 from flows.venues.shared import (
-    AutoCheckoutForm,
-    CapacityForm,
-    CheckOutForm,
+    AtVenue,
     Pick,
     PickAction,
-    StaffCheckIn,
     VenueForm,
-    VerifyForm,
 )
 from flows.venues.staff_checkin import (
     staff_checkin_venue,
@@ -70,9 +66,9 @@ def build_router() -> Router:
     router.callback_query.register(skip_step, Pick.filter(), PickAction("skip"))
     router.callback_query.register(staff_checkin_venue, Pick.filter(), PickAction("checkin"))
     router.callback_query.register(venue_action, Pick.filter())
-    router.message.register(visitor_iin, StateFilter(StaffCheckIn.iin, CheckOutForm.iin))
-    router.message.register(got_head_phone, StateFilter(VerifyForm.phone), HasContact())
-    router.message.register(head_phone_expected, StateFilter(VerifyForm.phone))
-    router.message.register(got_capacity_number, StateFilter(CapacityForm.number))
-    router.message.register(got_new_auto_checkout, StateFilter(AutoCheckoutForm.time))
+    router.message.register(visitor_iin, StateFilter(AtVenue.check_in_iin, AtVenue.check_out_iin))
+    router.message.register(got_head_phone, StateFilter(AtVenue.head_phone), HasContact())
+    router.message.register(head_phone_expected, StateFilter(AtVenue.head_phone))
+    router.message.register(got_capacity_number, StateFilter(AtVenue.capacity))
+    router.message.register(got_new_auto_checkout, StateFilter(AtVenue.auto_checkout))
     return router

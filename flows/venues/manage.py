@@ -21,11 +21,8 @@ from flows.common.steps import ask, pressed
 from flows.contacts import shared_phone
 from flows.context import BotLinks, BotProfile
 from flows.venues.shared import (
-    AutoCheckoutForm,
-    CapacityForm,
-    CheckOutForm,
+    AtVenue,
     Pick,
-    VerifyForm,
     auto_checkout_minutes,
     default_auto_checkout_keyboard,
     duration_text,
@@ -129,7 +126,7 @@ async def venue_action(
         await ask(
             message,
             state,
-            VerifyForm.phone,
+            AtVenue.head_phone,
             lang,
             "venue.ask_head_phone",
             phone,
@@ -152,7 +149,7 @@ async def venue_action(
             return
         await state.update_data(venue_id=venue.id)
         await ask(
-            message, state, CheckOutForm.iin, lang, "staff_checkout.ask_iin", venue=venue.name
+            message, state, AtVenue.check_out_iin, lang, "staff_checkout.ask_iin", venue=venue.name
         )
     elif action == "close_all":
         count = await visits.check_everyone_out(venue.id)
@@ -162,14 +159,14 @@ async def venue_action(
         await message.answer_photo(BufferedInputFile(chart, "stats.png"), caption=caption)
     elif action == "capacity":
         await state.update_data(venue_id=venue.id)
-        await ask(message, state, CapacityForm.number, lang, "venue.ask_new_capacity")
+        await ask(message, state, AtVenue.capacity, lang, "venue.ask_new_capacity")
     elif action == "auto_checkout":
         await state.update_data(venue_id=venue.id)
         duration = duration_text(lang, venue.auto_checkout_minutes)
         await ask(
             message,
             state,
-            AutoCheckoutForm.time,
+            AtVenue.auto_checkout,
             lang,
             "venue.ask_new_auto_checkout",
             default_auto_checkout_keyboard(lang),

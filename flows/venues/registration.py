@@ -20,7 +20,7 @@ from flows.common.keyboards import main_menu
 from flows.common.steps import ask, pressed, took_bin
 from flows.context import BotContext
 from flows.venues.shared import (
-    AutoCheckoutForm,
+    AtVenue,
     Pick,
     VenueForm,
     auto_checkout_minutes,
@@ -183,7 +183,7 @@ async def skip_step(
     elif callback_data.value == "auto_checkout" and current == VenueForm.auto_checkout.state:
         await state.update_data(auto_checkout=AUTO_CHECKOUT_DEFAULT_MINUTES)
         await _ask_entrances(message, state, lang)
-    elif callback_data.value == "auto_checkout" and current == AutoCheckoutForm.time.state:
+    elif callback_data.value == "auto_checkout" and current == AtVenue.auto_checkout.state:
         venue_id = (await state.get_data())["venue_id"]
         await set_auto_checkout(
             message,

@@ -41,27 +41,21 @@ class VenueForm(StatesGroup):
     entrances = State()
 
 
-class StaffCheckIn(StatesGroup):
-    iin = State()
+class AtVenue(StatesGroup):
+    """One question about a venue chosen from the list (its id kept as ``venue_id``): a
+    visitor's IIN to check in or out, the head's phone, a new capacity or closing time."""
 
-
-class CheckOutForm(StatesGroup):
-    iin = State()
-
-
-class VerifyForm(StatesGroup):
-    phone = State()
-
-
-class CapacityForm(StatesGroup):
-    number = State()
-
-
-class AutoCheckoutForm(StatesGroup):
-    time = State()
+    check_in_iin = State()
+    check_out_iin = State()
+    head_phone = State()
+    capacity = State()
+    auto_checkout = State()
 
 
 class Pick(CallbackData, prefix="vn"):
+    """A venue button pressed: what to do, to which venue, with which value (a category,
+    a capacity policy, the registration step skipped)."""
+
     action: str
     venue_id: int = 0
     value: str = ""

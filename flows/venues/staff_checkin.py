@@ -14,8 +14,8 @@ from flows.common.keyboards import main_menu
 from flows.common.steps import ask, parsed_text, pressed
 from flows.context import BotProfile
 from flows.venues.shared import (
+    AtVenue,
     Pick,
-    StaffCheckIn,
     refused_text,
     venue_chooser,
 )
@@ -61,7 +61,7 @@ async def _ask_checkin_iin(
         await message.answer(refused_text(lang, access, venue, "staff_checkin.not_staff"))
         return
     await state.update_data(venue_id=venue.id)
-    await ask(message, state, StaffCheckIn.iin, lang, "staff_checkin.ask_iin")
+    await ask(message, state, AtVenue.check_in_iin, lang, "staff_checkin.ask_iin")
 
 
 async def staff_checkin_venue(
@@ -142,10 +142,10 @@ async def visitor_iin(
     visits: VisitService,
     quotas: LookupQuotas,
 ) -> None:
-    """A staff member typed a visitor's IIN: check them in (the StaffCheckIn form) or out
-    (CheckOutForm) at the chosen venue. Either is a look-up of the person: allowed,
+    """A staff member typed a visitor's IIN: check them in (AtVenue.check_in_iin) or out
+    (AtVenue.check_out_iin) at the chosen venue. Either is a look-up of the person: allowed,
     limited and audited alike."""
-    checking_in = raw_state == StaffCheckIn.iin.state
+    checking_in = raw_state == AtVenue.check_in_iin.state
     key = "staff_checkin.not_staff" if checking_in else "staff_checkout.not_staff"
     asked = await _staff_look_up(message, state, lang, venues, quotas, key)
     if asked is None:
