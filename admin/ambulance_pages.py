@@ -25,9 +25,9 @@ from admin.panel import (
     ATTENTION,
     CITY_TIMEZONE,
     add_route,
-    panel_audit,
+    audited_json,
+    audited_page,
     path_id,
-    render,
     session_of,
 )
 from services.ambulance import AmbulanceService, HospitalDay, Placement
@@ -82,9 +82,10 @@ async def push_calls(request: web.Request) -> web.Response:
 async def ambulance_page(request: web.Request) -> web.Response:
     tz = request.app[CITY_TIMEZONE]
     clusters = await request.app[AMBULANCE].clusters(tz)
-    await panel_audit(request, "ambulance.view", {})
-    return render(
+    return await audited_page(
         request,
+        "ambulance.view",
+        {},
         "panel/ambulance.html",
         clusters=clusters,
         tz=tz,
@@ -117,10 +118,10 @@ async def ambulance_layer(request: web.Request) -> web.Response:
     tz = request.app[CITY_TIMEZONE]
     first, last = day_range(request.query, datetime.now(tz).date())
     layer = await request.app[AMBULANCE].layer(first, last, tz)
-    await panel_audit(request, "map.ambulance", {"from": str(first), "to": str(last)})
+    days = {"from": str(first), "to": str(last)}
     # the days as the city counts them, for the form (a browser's own date may be UTC's)
-    layer.update({"from": str(first), "to": str(last)})
-    return web.json_response(layer, headers={"Cache-Control": "no-store"})
+    layer.update(days)
+    return await audited_json(request, "map.ambulance", days, layer)
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,8 @@ from admin.panel import (
     ATTENTION,
     CITY_TIMEZONE,
     add_route,
-    panel_audit,
+    audited_page,
     path_id,
-    render_page,
     session_of,
 )
 from services.brigades import METHODS, BrigadeError, BrigadeService, DistrictDay
@@ -61,9 +60,10 @@ async def brigades_page(
     except BrigadeError:
         day = today
     districts, sectors = await service.zones()
-    await panel_audit(request, "brigades.view", {"day": str(day)})
-    return render_page(
+    return await audited_page(
         request,
+        "brigades.view",
+        {"day": str(day)},
         "panel/brigades.html",
         brigades=await service.brigades(),
         tasks=await service.tasks(day),

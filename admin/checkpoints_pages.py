@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render_page, session_of
+from admin.panel import CITY_TIMEZONE, add_route, audited_page, session_of
 from presentation.i18n import text
 from presentation.keys import PERMIT_STATES
 from services.checkpoints import CheckpointService, HourCount
@@ -44,9 +44,10 @@ async def checkpoints_page(
     now = datetime.now(tz)
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
     counts = await service.hourly_counts(since=start, until=now + timedelta(hours=1), tz=tz)
-    await panel_audit(request, "checkpoints.view", {})
-    return render_page(
+    return await audited_page(
         request,
+        "checkpoints.view",
+        {},
         "panel/checkpoints.html",
         checkpoints=await service.all(),
         counts=counts,

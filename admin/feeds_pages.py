@@ -26,7 +26,7 @@ from admin.api import (
 from admin.charts import Series, bar_chart
 from admin.choropleth import choropleth
 from admin.hotline_pages import call_topic_titles
-from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render
+from admin.panel import CITY_TIMEZONE, add_route, audited_json, render
 from admin.registry_pages import MAX_UPLOAD, import_upload, rejected
 from admin.templating import csv_download
 from services.feeds.calls import call_picture
@@ -194,8 +194,7 @@ async def map_layer(request: web.Request) -> web.Response:
     ``to``: the last 7 days by default, up to a quarter)."""
     first, last = day_range(request.query, datetime.now(request.app[CITY_TIMEZONE]).date())
     layers = await feed_layers(request.app[ROLLUPS], first, last)
-    await panel_audit(request, "map.feeds", {"from": str(first), "to": str(last)})
-    return web.json_response(layers, headers={"Cache-Control": "no-store"})
+    return await audited_json(request, "map.feeds", {"from": str(first), "to": str(last)}, layers)
 
 
 def setup_feeds_pages(app: web.Application, feeds: Feeds, rollups: Rollups) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from admin.panel import CITY_TIMEZONE, add_route, audited_csv, panel_audit, render
+from admin.panel import CITY_TIMEZONE, add_route, audited_csv, audited_page
 from flows.faq import answers, intent_title
 from flows.hotline.call_scripts import scripts, topic_titles
 from presentation.i18n import label
@@ -36,9 +36,10 @@ async def hotline_page(request: web.Request) -> web.Response:
     counts = await call_counts(request.app[ROLLUPS], since=now - timedelta(days=DAYS), until=now)
     peak = max((max(row) for row in counts.by_district_hour.values()), default=0)
     titles = call_topic_titles()
-    await panel_audit(request, "hotline.view", {})
-    return render(
+    return await audited_page(
         request,
+        "hotline.view",
+        {},
         "panel/hotline.html",
         days=DAYS,
         counts=counts,

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from admin.ambulance_pages import ROLES as AMBULANCE_ROLES
 from admin.feeds_pages import ROLES as FEEDS_ROLES
-from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render, session_of
+from admin.panel import CITY_TIMEZONE, add_route, audited_json, render, session_of
 from services.map import MapLayers
 
 STATIC = Path(__file__).with_name("static")
@@ -47,8 +47,7 @@ async def map_layers(request: web.Request) -> web.Response:
     cases = (
         [f["properties"]["case"] for f in layers["violations"]["features"]] if violations else []
     )
-    await panel_audit(request, "map.view", {"violations": ", ".join(cases)})
-    return web.json_response(layers, headers={"Cache-Control": "no-store"})
+    return await audited_json(request, "map.view", {"violations": ", ".join(cases)}, layers)
 
 
 def setup_map_pages(

@@ -148,6 +148,14 @@ async def audited_csv(
     return csv_download(filename, header, (cells(item) for item in items))
 
 
+async def audited_json(
+    request: web.Request, action: str, details: dict[str, str], body: object
+) -> web.Response:
+    """JSON a page fetches (a map layer...), recorded in the audit log and never cached."""
+    await panel_audit(request, action, details)
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
 def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
@@ -200,6 +208,22 @@ def render_page(
     heading: an error (then the answer is 400) or a notice."""
     status = 400 if error else 200
     return render(request, template, status=status, error=error, notice=notice, **context)
+
+
+async def audited_page(
+    request: web.Request,
+    action: str,
+    details: dict[str, str],
+    template: str,
+    /,
+    *,
+    error: str = "",
+    notice: str = "",
+    **context: object,
+) -> web.Response:
+    """A page (as render_page makes it) whose viewing is recorded in the audit log."""
+    await panel_audit(request, action, details)
+    return render_page(request, template, error=error, notice=notice, **context)
 
 
 def refuse(request: web.Request, status: int, message: str) -> web.StreamResponse:

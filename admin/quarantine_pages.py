@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from admin.panel import CITY_TIMEZONE, add_route, panel_audit, path_id, render_page, session_of
+from admin.panel import CITY_TIMEZONE, add_route, audited_page, path_id, session_of
 from flows.quarantine.alerts import KIND_NAMES
 from presentation.i18n import text
 from services.quarantine import AlertKind, QuarantineError, QuarantineService
@@ -16,9 +16,10 @@ ROLES = frozenset({"epidemiologist"})
 
 async def _page(request: web.Request, *, notice: str = "", error: str = "") -> web.Response:
     service = request.app[QUARANTINE]
-    await panel_audit(request, "quarantine.view", {})
-    return render_page(
+    return await audited_page(
         request,
+        "quarantine.view",
+        {},
         "panel/quarantine.html",
         counts=await service.case_counts(),
         alerts=await service.open_alerts(),

@@ -14,7 +14,7 @@ from admin.brigades_pages import brigade_figures
 from admin.charts import Series, bar_chart, sparkline
 from admin.feeds_pages import feed_chart
 from admin.hotline_pages import call_topic_titles
-from admin.panel import CITY_TIMEZONE, add_route, panel_audit, render
+from admin.panel import CITY_TIMEZONE, add_route, audited_page, panel_audit
 from admin.templating import csv_download
 from services.situation import Situation, SituationCentre
 
@@ -109,9 +109,10 @@ async def situation_page(request: web.Request) -> web.Response:
     tz = request.app[CITY_TIMEZONE]
     situation = await request.app[SITUATION].current(datetime.now(tz))
     peak = max((max(row) for row in situation.calls.by_district_hour.values()), default=0)
-    await panel_audit(request, "situation.view", {})
-    return render(
+    return await audited_page(
         request,
+        "situation.view",
+        {},
         "panel/situation.html",
         s=situation,
         charts=_charts_of(situation, tz),
