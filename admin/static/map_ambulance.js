@@ -1,14 +1,10 @@
 // The Map page's ambulance layer: calls of a day range from /map/ambulance.json as
-// points, a heat layer (calls per grid cell) and clusters. Texts go in as text, never HTML.
+// points, a heat layer (calls per grid cell) and clusters (the range: map_range.js).
+// Texts go in as text, never HTML.
 (function () {
   "use strict";
   const element = document.getElementById("map");
-  const form = document.getElementById("ambulance-range");
   const summary = document.getElementById("ambulance-summary");
-  // Left empty, the range is the city's last 7 days, which the server fills in (a browser's
-  // own date is UTC's or the viewer's, a day off the city's for part of each day).
-  const from = document.getElementById("ambulance-from");
-  const to = document.getElementById("ambulance-to");
 
   element.addEventListener("citymap:ready", function (event) {
     const map = event.detail.map;
@@ -22,16 +18,7 @@
     };
     Object.keys(groups).forEach(function (name) { control.addOverlay(groups[name], name); });
 
-    async function load() {
-      const query = new URLSearchParams(new FormData(form));
-      const answer = await fetch("/map/ambulance.json?" + query, { credentials: "same-origin" });
-      if (!answer.ok) {
-        summary.textContent = "The calls could not be loaded (" + answer.status + "): " + (await answer.text());
-        return;
-      }
-      const data = await answer.json();
-      from.value = data.from;
-      to.value = data.to;
+    function draw(data) {
       Object.values(groups).forEach(function (group) { group.clearLayers(); });
       const peak = Math.max(1, ...data.heat.features.map(function (f) { return f.properties.calls; }));
       data.heat.features.forEach(function (f) {
@@ -57,14 +44,9 @@
       });
       summary.textContent = data.calls.features.length.toLocaleString("en") + " calls, " +
         data.clusters.features.length + " clusters";
-      summary.dataset.ready = "true";
     }
 
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
-      summary.dataset.ready = "";
-      load().catch(function (error) { summary.textContent = "The calls could not be drawn: " + error.message; });
-    });
-    load().catch(function (error) { summary.textContent = "The calls could not be drawn: " + error.message; });
+    const failures = { load: "The calls could not be loaded", draw: "The calls could not be drawn" };
+    mapRangeLayer("ambulance", "/map/ambulance.json", failures, draw);
   });
 })();

@@ -1,16 +1,13 @@
 // The Map page's feed layers: the mobile operators' subscribers away at night per sector
 // and the three lines' calls per district, for a range of days, from /map/feeds.json, as
-// choropleths over the sectors and districts (darker: more). Texts go in as text.
+// choropleths over the sectors and districts (darker: more); the range: map_range.js.
+// Texts go in as text.
 (function () {
   "use strict";
   const element = document.getElementById("map");
-  const form = document.getElementById("feeds-range");
   const summary = document.getElementById("feeds-summary");
   const top = document.getElementById("feeds-top");
-  // Empty at first: the server takes the city's last 7 days (its date, not the browser's)
-  // and the answer fills them in.
-  const from = document.getElementById("feeds-from");
-  const to = document.getElementById("feeds-to");
+  const chosen = document.getElementById("feeds-line");
 
   function shade(colour, value, peak) {
     return { color: colour, weight: 1, fillColor: colour, fillOpacity: value ? 0.12 + 0.6 * value / peak : 0.02 };
@@ -43,18 +40,8 @@
         .filter(value).slice(0, 3).map(function (f) { return f.properties.name + ": " + value(f).toLocaleString("en") + " " + unit; });
     }
 
-    async function load() {
-      const query = new URLSearchParams(new FormData(form));
-      const line = query.get("line");
-      query.delete("line");
-      const answer = await fetch("/map/feeds.json?" + query, { credentials: "same-origin" });
-      if (!answer.ok) {
-        summary.textContent = "The operators' and calls' layers could not be loaded (" + answer.status + "): " + (await answer.text());
-        return;
-      }
-      const data = await answer.json();
-      from.value = data.from;
-      to.value = data.to;
+    function drawAll(data) {
+      const line = chosen.value;
       const away = function (f) { return f.properties.away; };
       const calls = function (f) { return line ? f.properties.lines[line] || 0 : f.properties.calls; };
       const what = line ? "calls to " + line : "calls";
@@ -72,14 +59,9 @@
         item.textContent = row;
         top.appendChild(item);
       });
-      summary.dataset.ready = "true";
     }
 
-    function show() {
-      summary.dataset.ready = "";
-      load().catch(function (error) { summary.textContent = "The layers could not be drawn: " + error.message; });
-    }
-    form.addEventListener("submit", function (event) { event.preventDefault(); show(); });
-    show();
+    const failures = { load: "The operators' and calls' layers could not be loaded", draw: "The layers could not be drawn" };
+    mapRangeLayer("feeds", "/map/feeds.json", failures, drawAll);
   });
 })();
