@@ -205,14 +205,8 @@ class CheckpointService:
                 plate = parse_plate(raw).value
             except InvalidInput:
                 plate = check.matched_plate or compact.upper()[:20]
-        return await self._store(
-            checkpoint,
-            direction=direction,
-            at=at,
-            update_key=update_key,
-            permit=check,
-            person={"iin": iin, "plate": plate, "officer": officer},
-        )
+        person: dict[str, object] = {"iin": iin, "plate": plate, "officer": officer}
+        return await self._store(checkpoint, direction, at, update_key, check, person)
 
     async def self_register(
         self, checkpoint: Checkpoint, *, phone: str, direction: str, at: datetime, update_key: str
@@ -220,19 +214,11 @@ class CheckpointService:
         """A traveller's own registration: the phone and the time, nothing else."""
         if direction not in DIRECTIONS:
             raise PermitError("checkpoint.bad_direction")
-        return await self._store(
-            checkpoint,
-            direction=direction,
-            at=at,
-            update_key=update_key,
-            permit=None,
-            person={"phone": phone},
-        )
+        return await self._store(checkpoint, direction, at, update_key, None, {"phone": phone})
 
     async def _store(
         self,
         checkpoint: Checkpoint,
-        *,
         direction: str,
         at: datetime,
         update_key: str,
