@@ -19,29 +19,23 @@ def walk(watch: HomeWatch, fixes: list[tuple[float, float | None]]) -> list[Chan
     return changes
 
 
-# distance m, accuracy m (None: not reported, taken as 20), one such fix brings the patient
-# back, two such fixes in a row bring the patient back
-BOUNDARIES = [
-    (29.9, 0.0, True, True),
-    (29.9, 20.0, False, True),
-    (29.9, 50.0, False, True),
-    (29.9, 51.0, False, False),
-    (29.9, None, False, True),
-    (30.0, 0.0, True, True),
-    (30.0, 20.0, False, True),
-    (30.0, 50.0, False, True),
-    (30.0, 51.0, False, False),
-    (30.0, None, False, True),
-    (30.1, 0.0, False, False),
-    (30.1, 20.0, False, False),
-    (30.1, 50.0, False, False),
-    (30.1, 51.0, False, False),
-    (30.1, None, False, False),
+# At each distance (m) and reported accuracy (m; None: not reported, taken as 20): whether
+# one such fix brings the patient back, and whether two such fixes in a row do.
+ACCURACIES = (0.0, 20.0, 50.0, 51.0, None)
+INSIDE_30_M = [(True, True), (False, True), (False, True), (False, False), (False, True)]
+GRID = {29.9: INSIDE_30_M, 30.0: INSIDE_30_M, 30.1: [(False, False)] * len(ACCURACIES)}
+# Distance plus accuracy at 30 m and just over: one fix is confident up to 30 m.
+CONFIDENT = [
     (10.0, 20.0, True, True),
     (10.1, 20.0, False, True),
     (10.0, None, True, True),
     (10.1, None, False, True),
 ]
+BOUNDARIES = [
+    (distance, accuracy, one, two)
+    for distance, row in GRID.items()
+    for accuracy, (one, two) in zip(ACCURACIES, row, strict=True)
+] + CONFIDENT
 
 
 @pytest.mark.parametrize(("distance", "accuracy", "one_closes", "two_close"), BOUNDARIES)
