@@ -7,7 +7,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from citybots.platform import Platform
 from tests.browser.test_panel import _browser_login, _screenshot, _user
@@ -31,6 +31,24 @@ async def _calls(platform: Platform, count: int, days_ago: float) -> None:
             )
         )  # fmt: skip
     await platform.services.ambulance.import_calls(rows, source="test", actor="test")
+
+
+async def _drawing_over(page: Page, district: str) -> None:
+    """The Brigades page's drawing map fits every zone in force, and the session's database
+    holds the zones of the tests that ran before (districts kilometres, or hundreds of
+    kilometres, apart): the map is given only ``district``'s, so that clicks across it draw
+    a line within the district, not one wider than 20 km (refused), whatever ran before."""
+
+    async def own_zones(route: Route) -> None:
+        response = await route.fetch()
+        layers = await response.json()
+        zones = layers["zones"]["features"]
+        layers["zones"]["features"] = [
+            z for z in zones if z["properties"]["name"].startswith(district)
+        ]
+        await route.fulfill(response=response, json=layers)
+
+    await page.route("**/map/layers.json", own_zones)
 
 
 async def test_an_epidemiologist_sees_a_new_cluster_acknowledges_it_and_maps_the_calls(
@@ -79,6 +97,7 @@ async def test_operations_plan_a_district_draw_an_area_and_see_clean_zones_on_th
     services = platform.services
     district, _ = await make_district(services, sectors=3)
     page = await _browser_login(browser, platform, await _user(platform, "operations"))
+    await _drawing_over(page, district)
     await page.click("header nav >> text=Brigades")
     name = f"Brigade {secrets.token_hex(3)}"
     await page.fill("#new-brigade input[name=name]", name)
