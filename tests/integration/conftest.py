@@ -30,15 +30,20 @@ async def empty_db(server_urls: tuple[str, str]) -> AsyncIterator[asyncpg.Connec
 
 
 @pytest.fixture(scope="module")
-async def services_of_their_own(
-    server_urls: tuple[str, str], redis: Redis
-) -> AsyncIterator[Services]:
-    """Services on a database of the module's own. The session's platform (started by the
-    e2e tests) sends from the shared database's outbox; a module that checks what happens
-    to a message still waiting there uses this, so that no other sender tries it first."""
+async def pool_of_their_own(server_urls: tuple[str, str]) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a database of the module's own. The session's platform (started by the
+    e2e tests) sends from the shared database's outbox and runs its background jobs there;
+    a module that checks what happens to a message still waiting there uses this, so that
+    no other sender or job touches it first."""
     async with new_database(server_urls[0], "citybots_own") as url:
         pool = await create_pool(url, size=3, audit_key=AUDIT_CHAIN_KEY.encode())
         try:
-            yield build_services(pool, redis, load_settings(_env_file=None))
+            yield pool
         finally:
             await pool.close()
+
+
+@pytest.fixture(scope="module")
+def services_of_their_own(pool_of_their_own: asyncpg.Pool, redis: Redis) -> Services:
+    """The services on the module's own database (see ``pool_of_their_own``)."""
+    return build_services(pool_of_their_own, redis, load_settings(_env_file=None))

@@ -11,22 +11,23 @@ from datetime import timedelta
 
 import asyncpg
 import pytest
-from redis.asyncio import Redis
 
 from services.news import Estimate, NewsError, NewsService
 
 TEXTS = {"ru": "Новость", "kk": "Жаңалық", "en": "News"}
 
 
+@pytest.fixture(scope="module")
+def pool(pool_of_their_own: asyncpg.Pool) -> asyncpg.Pool:
+    """A database of this module's own: the session's platform (tests/e2e) would otherwise
+    queue these items with its background job and try to send what is queued to chats that
+    exist nowhere, counting them as not delivered while a test checks its figures."""
+    return pool_of_their_own
+
+
 @pytest.fixture(autouse=True)
-async def _nothing_left_to_send(pool: asyncpg.Pool, redis: Redis) -> AsyncIterator[None]:
-    """A test here queues by itself: it holds the background job's lock, so that a
-    platform of the same session (tests/e2e) does not queue its items meanwhile. And what
-    it queues goes to chats that exist nowhere: left in the session's database, the e2e
-    tests' notifier would send thousands of them before their own messages, so each test
-    takes its messages, its queueing and its subscribers away."""
-    lock = redis.lock("job:news-queue", timeout=600)
-    assert await lock.acquire(blocking_timeout=30)
+async def _nothing_left_to_send(pool: asyncpg.Pool) -> AsyncIterator[None]:
+    """Each test takes its messages, its queueing and its subscribers away."""
     yield
     await pool.execute("DELETE FROM outbox WHERE news_id IS NOT NULL AND sent_at IS NULL")
     await pool.execute(
@@ -34,7 +35,6 @@ async def _nothing_left_to_send(pool: asyncpg.Pool, redis: Redis) -> AsyncIterat
         " AND queued_at IS NULL"
     )
     await pool.execute("DELETE FROM news_subscribers WHERE chat_id >= 1000000000000")
-    await lock.release()
 
 
 def _chat() -> int:

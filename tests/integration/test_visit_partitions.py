@@ -109,15 +109,18 @@ async def test_the_migration_keeps_visits_and_open_stays_and_the_one_open_stay_r
             "('971240001315', 'Shop') RETURNING id"
         )
     ]
-    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    now = datetime.now(UTC)
+    noon = now.replace(hour=12, minute=0, second=0, microsecond=0)
     today = noon.date()
+    midnight = noon.replace(hour=0)
+    earlier_today = midnight + (now - midnight) / 2  # today, and before the move below
     day, minute = timedelta(days=1), timedelta(minutes=1)
     stays = {  # name: the venue, who, in, out (None: still inside), admitted
         "old": (cafe, "900000000001", noon - 40 * day, noon - 40 * day + 30 * minute, True),
         "week": (cafe, "900000000001", noon - 5 * day, noon - 5 * day + 45 * minute, True),
         "refused": (shop, "900000000003", noon - day, noon - day, False),
         "open_yesterday": (shop, "900000000002", noon - day, None, True),
-        "open_today": (cafe, "900000000001", noon - 60 * minute, None, True),
+        "open_today": (cafe, "900000000001", earlier_today, None, True),
     }  # fmt: skip
     ids = {
         name: await visit(conn, venue, iin, at, out=out, admitted=admitted)
