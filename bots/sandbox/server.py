@@ -21,6 +21,7 @@ import contextlib
 from aiohttp import web
 
 from bots.sandbox.bot_api import BotApi
+from bots.sandbox.limits import HEARTBEAT
 from bots.sandbox.model import default_username
 from bots.sandbox.user_side import UserSide
 
@@ -29,6 +30,8 @@ __all__ = ["Sandbox", "default_username"]
 
 class Sandbox(BotApi, UserSide):
     """Holds the sandbox's state and serves both sides under one URL prefix."""
+
+    _pause_watch: asyncio.Task[None] | None = None
 
     def setup(self, app: web.Application) -> None:
         p = self.prefix
@@ -54,8 +57,19 @@ class Sandbox(BotApi, UserSide):
         app.router.add_post(group + "/add", self._api_group_add)
         app.router.add_post(group + "/send", self._api_group_send)
         app.router.add_post(chat + "/webapp", self._api_webapp)
+        app.on_startup.append(self._start_watching_pauses)
         app.on_shutdown.append(self._shutdown)
         app.on_cleanup.append(self._cleanup)
+
+    async def _start_watching_pauses(self, _app: web.Application) -> None:
+        self._pause_watch = asyncio.create_task(self._watch_pauses())
+
+    async def _watch_pauses(self) -> None:
+        """Beat the flood limits' heartbeat, so that they know a pause of this process's
+        loop when they see one (bots/sandbox/limits.py)."""
+        while True:
+            self.limits.beat()
+            await asyncio.sleep(HEARTBEAT)
 
     async def _shutdown(self, _app: web.Application) -> None:
         """Release long polls at once, so that the server stops without waiting them out."""
@@ -68,6 +82,10 @@ class Sandbox(BotApi, UserSide):
                 chat.changed.notify_all()
 
     async def _cleanup(self, _app: web.Application) -> None:
+        if self._pause_watch is not None:
+            self._pause_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pause_watch
         for bot in self.bots_by_token.values():
             if bot.webhook_task is not None:
                 bot.webhook_task.cancel()

@@ -26,6 +26,7 @@ from tests.sandbox_server import serve_sandbox
 async def raw() -> AsyncIterator[tuple[Sandbox, Bot, SandboxClient]]:
     """A sandbox with its limits on, and a bare bot that sends as fast as it is told to."""
     async with serve_sandbox() as (sandbox, base):
+        sandbox.limits.credit_own_pauses = False  # these tests count the refusals exactly
         identity = sandbox.register_bot("citizen")
         bot = Bot(identity.token, session=AiohttpSession(api=TelegramAPIServer.from_base(base)))
         async with SandboxClient(base) as client:
