@@ -113,8 +113,10 @@ async def direction_pressed(
         await state.update_data(
             checkpoint=callback_data.checkpoint, direction=callback_data.direction
         )
-        phone = share_phone_keyboard(lang)
-        await ask(message, state, CheckpointForm.phone, lang, "checkpoint.traveller_phone", phone)
+        keyboard = share_phone_keyboard(lang)
+        await ask(
+            message, state, CheckpointForm.phone, lang, "checkpoint.traveller_phone", keyboard
+        )
         return
     checkpoint = await checkpoints.checkpoint_of(query.from_user.id)
     if checkpoint is None:

@@ -95,11 +95,6 @@ async def _change_user(conn: Connection, sql: str, user_id: int, value: object) 
     return await value_or(conn, sql, user_id, value, refusal=PanelError("unknown", "no such user"))
 
 
-async def _record_role(conn: Connection, *, actor: str, action: str, name: str, role: str) -> None:
-    """The audit of a user given a role: created with it, or changed to it."""
-    await record(conn, actor=actor, action=action, subject=name, details={"role": role})
-
-
 def check_new_user(username: str, role: str, password: str) -> str:
     """The normalised username, or PanelError saying what is wrong."""
     name = username.strip().lower()
@@ -136,8 +131,12 @@ class PanelService:
                 hashed,
                 refusal=PanelError("taken", f"there is already a user called {name}"),
             )
-            await _record_role(
-                conn, actor=actor, action="panel.user_created", name=name, role=role
+            await record(
+                conn,
+                actor=actor,
+                action="panel.user_created",
+                subject=name,
+                details={"role": role},
             )
         return _user(row)
 
@@ -149,8 +148,12 @@ class PanelService:
             raise PanelError("role", "the role must be one of: " + ", ".join(ROLES))
         async with self.pool.acquire() as conn, conn.transaction():
             name = await _change_user(conn, _SET_ROLE, user_id, role)
-            await _record_role(
-                conn, actor=actor, action="panel.role_changed", name=name, role=role
+            await record(
+                conn,
+                actor=actor,
+                action="panel.role_changed",
+                subject=name,
+                details={"role": role},
             )
 
     async def set_disabled(self, user_id: int, disabled: bool, *, actor: str) -> None:

@@ -122,14 +122,14 @@ async def venue_action(
             await message.answer(text(lang, "venue.already_verified", venue=venue.name))
             return
         await state.update_data(venue_id=venue.id)
-        phone = share_phone_keyboard(lang)
+        keyboard = share_phone_keyboard(lang)
         await ask(
             message,
             state,
             AtVenue.head_phone,
             lang,
             "venue.ask_head_phone",
-            phone,
+            keyboard,
             venue=venue.name,
             bin=venue.bin,
         )
