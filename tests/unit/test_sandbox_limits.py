@@ -10,6 +10,10 @@ import pytest
 from bots.sandbox import limits as limits_module
 from bots.sandbox.limits import HEARTBEAT, FloodLimits
 
+# Past a whole number of seconds by a hair: the clock's float sums (it starts at the real
+# clock, thousands of seconds) must not leave a pause a rounding error short of its length.
+NUDGE = 1e-6
+
 
 class Clock:
     """Starts at the real clock (a chat's bucket is stamped by it) and moves when told."""
@@ -66,7 +70,7 @@ def test_without_the_pause_credit_the_same_pile_is_refused(clock: Clock) -> None
 def test_a_bot_too_fast_is_refused_even_after_a_pause(clock: Clock) -> None:
     limits = FloodLimits()
     _sending_for(limits, clock, 2, 50)
-    clock.now += HEARTBEAT + 1.0  # a beat a second overdue: 30 more sends allowed
+    clock.now += HEARTBEAT + 1.0 + NUDGE  # a beat a second overdue: 30 more sends allowed
     assert _sends(limits, range(100, 200)) == 100 - (30 + 30)
 
 
@@ -83,6 +87,6 @@ def test_the_credit_lasts_only_a_short_while_after_the_pause(clock: Clock) -> No
 def test_a_chat_gets_its_burst_and_the_pause_on_top(clock: Clock) -> None:
     limits = FloodLimits()
     limits.beat()
-    clock.now += HEARTBEAT + 8.0  # a beat 8 s overdue: 8 sends to one chat, judged at once
+    clock.now += HEARTBEAT + 8.0 + NUDGE  # a beat 8 s overdue: 8 sends, judged at once
     refused = sum(_sends(limits, range(7, 8)) for _ in range(14))
     assert refused == 1  # 5 of its burst, 8 of the pause's seconds: the 14th is refused
