@@ -97,14 +97,8 @@ class Notifier:
         bot = self.bots[bot_name]
         priority = Priority.ALERT if message.kind in URGENT_KINDS else Priority.BULK
         paid = self.paid_broadcast and message.kind in BROADCAST_KINDS
-        try:
-            # Waiting for the turn ends well before the claim lapses; the message goes
-            # back to the queue rather than out twice.
-            async with asyncio.timeout(self.outbox.lease.total_seconds() / 2):
-                await self.pacer.turn(bot.id, message.chat_id, priority, paid=paid)
-        except TimeoutError:
-            await self.outbox.retry_later(message.id, timedelta(seconds=1), "waited for a turn")
-            return 0
+        # Everything that may wait on Redis or PostgreSQL comes before the turn: a send
+        # made long after its turn would crowd the sends of the turns after it.
         choice = await self.languages.get(message.chat_id)
         lang = pick_language(choice.chosen, choice.telegram, default=self.default_language)
         try:
@@ -112,6 +106,14 @@ class Notifier:
             notice = render_notice(message.kind, params, lang, self.tz)
         except (UnknownNotice, KeyError, ValueError) as error:
             await self.outbox.failed(message.id, f"cannot render: {type(error).__name__}")
+            return 0
+        try:
+            # Waiting for the turn ends well before the claim lapses; the message goes
+            # back to the queue rather than out twice.
+            async with asyncio.timeout(self.outbox.lease.total_seconds() / 2):
+                await self.pacer.turn(bot.id, message.chat_id, priority, paid=paid)
+        except TimeoutError:
+            await self.outbox.retry_later(message.id, timedelta(seconds=1), "waited for a turn")
             return 0
         try:
             with sending_as(priority, paced=True):

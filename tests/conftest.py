@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,12 +218,20 @@ def _no_429_a_test_did_not_ask_for(request: pytest.FixtureRequest) -> Iterator[N
     """Every sandbox of this process keeps Telegram's flood limits: a test that made a bot
     send faster than Telegram allows, without asking to (``@pytest.mark.telegram_limits``),
     fails, because on Telegram those messages would have been late or lost."""
-    before = {id(sandbox): sandbox.limits.refused_total for sandbox in Sandbox.instances}
+    before = {
+        id(sandbox): (Counter(sandbox.limits.refused), Counter(sandbox.limits.refused_by_limit))
+        for sandbox in Sandbox.instances
+    }
     yield
     if request.node.get_closest_marker("telegram_limits"):
         return
-    refused: dict[tuple[str, int], int] = {}
+    refused: Counter[tuple[str, int]] = Counter()
+    by_limit: Counter[str] = Counter()
     for sandbox in Sandbox.instances:
-        if sandbox.limits.refused_total != before.get(id(sandbox), 0):
-            refused.update(sandbox.limits.refused)
-    assert not refused, f"Telegram's limits refused sends this test did not ask for: {refused}"
+        chats_before, limits_before = before.get(id(sandbox), (Counter(), Counter()))
+        refused += sandbox.limits.refused - chats_before
+        by_limit += sandbox.limits.refused_by_limit - limits_before
+    assert not refused, (
+        f"Telegram's limits refused sends this test did not ask for: {dict(refused)} "
+        f"(by limit: {dict(by_limit)})"
+    )

@@ -11,10 +11,13 @@ Telegram judges a send when it arrives; the sandbox judges it when its event loo
 it. The loop shares a process with the tests that drive it, and a pause there (a garbage
 collection in a long test session, a busy load generator) lets sends that arrived one a
 second pile up and be judged all at once. So the sandbox's loop beats a heartbeat
-(:meth:`FloodLimits.beat`, every ``HEARTBEAT`` seconds); a send judged while the beat is
-overdue finds the loop just paused, and for a short while after such a pause a chat and a
-bot may have as many more sends as the pause was long at their rates: sends the bot spaced
-properly are not refused for the sandbox's own stall, and a bot that sends too fast still is.
+(:meth:`FloodLimits.beat`, every ``HEARTBEAT`` seconds), and a beat overdue by more than
+``PAUSE_NOTICED`` is a pause of the loop's own, noticed by the beat itself or by a send
+judged before it. A send judged within ``PAUSE_GRACE`` seconds of a pause may have arrived
+up to that pause's length earlier, so a second of judgements can hold that much more than a
+second of arrivals: the bot's window and a chat's burst allow the longest recent pause's
+worth of sends on top, at their rates. Sends the bot spaced properly are not refused for the
+sandbox's own stall; a bot that sends too fast still is.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ PAID_PER_BOT_PER_SECOND = 1000
 CHAT_BURST = 5
 CHAT_PER_SECOND = 1.0
 GROUP_PER_MINUTE = 20
-HEARTBEAT = 0.05  # seconds between the loop's beats
-PAUSE_NOTICED = 0.1  # seconds a beat may be overdue before the pause is the sandbox's own
+HEARTBEAT = 0.02  # seconds between the loop's beats
+PAUSE_NOTICED = 0.03  # seconds a beat may be overdue before the pause is the sandbox's own
 PAUSE_GRACE = 2.0  # seconds after a pause during which its credit holds
 
 
@@ -53,25 +56,34 @@ class FloodLimits:
     own_pauses: int = 0
     own_paused_seconds: float = 0.0
     _heartbeat: float | None = None  # None: no loop beats, no pause is ever credited
-    _credit_seconds: float = 0.0  # the recent pauses' length, while their grace lasts
-    _credit_until: float = 0.0
+    _pauses: deque[tuple[float, float]] = field(default_factory=deque)  # (noticed, seconds)
 
     def beat(self) -> None:
         """The sandbox's loop is running now (its watcher calls this every HEARTBEAT)."""
-        self._heartbeat = time.monotonic()
+        now = time.monotonic()
+        self._notice_pause(now)
+        self._heartbeat = now
+
+    def _notice_pause(self, now: float) -> None:
+        """A beat overdue means the loop stood still: sends that arrived meanwhile are
+        judged only now. Whichever comes first, the beat or a send, counts the pause once."""
+        if self._heartbeat is None or not self.credit_own_pauses:
+            return
+        overdue = now - self._heartbeat - HEARTBEAT
+        if overdue > PAUSE_NOTICED:
+            self.own_pauses += 1
+            self.own_paused_seconds += overdue
+            # a send that arrived just after the last beat waited the beat's period too
+            self._pauses.append((now, overdue + HEARTBEAT))
+            self._heartbeat = now
 
     def _credit(self, now: float) -> float:
-        """Seconds of the loop's own recent pauses that the limits allow for."""
-        if self._heartbeat is not None and self.credit_own_pauses:
-            overdue = now - self._heartbeat - HEARTBEAT
-            if overdue > PAUSE_NOTICED:
-                self.own_pauses += 1
-                self.own_paused_seconds += overdue
-                held = self._credit_seconds if now < self._credit_until else 0.0
-                self._credit_seconds = held + overdue
-                self._credit_until = now + PAUSE_GRACE
-                self._heartbeat = now  # this pause is counted once
-        return self._credit_seconds if now < self._credit_until else 0.0
+        """The longest of the loop's own pauses in the last PAUSE_GRACE seconds: how much
+        earlier than its judgement a send judged now may have arrived."""
+        self._notice_pause(now)
+        while self._pauses and self._pauses[0][0] <= now - PAUSE_GRACE:
+            self._pauses.popleft()
+        return max((seconds for _, seconds in self._pauses), default=0.0)
 
     def wait(self, bot_id: int, bot_name: str, chat_id: int, *, paid: bool) -> int | None:
         """None when a send may go now, else the seconds to retry after (a refusal,
