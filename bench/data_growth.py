@@ -46,7 +46,8 @@ from redis.asyncio import Redis
 
 from citybots.logs import setup_logging
 from services.db import create_pool
-from services.quarantine import Fix, IngestReport, QuarantineService
+from services.location_fixes import Fix
+from services.quarantine import IngestReport, QuarantineService
 from services.retention import Retention, purge
 
 TABLES = ("location_fixes", "visits", "open_stays", "quarantine_cases")

@@ -17,13 +17,13 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from flows.common.location import fix_from, live_share_start
 from flows.common.steps import sender_lookup
 from flows.filters import HasLocation, StartPayload, register_entry
-from flows.quarantine.live import Fix, fix_from, live_share_start
 from presentation.formatting import local_clock
 from presentation.i18n import text
 from services.brigades import BrigadeError, BrigadeService, Task
-from services.validation import InvalidInput, parse_coordinates
+from services.location_fixes import validate_fix
 
 METHOD_KEYS = {
     "surface": "brigade.method_surface",
@@ -60,14 +60,6 @@ class IsMember(Filter):
         return message.from_user is not None and (
             await brigades.brigade_of(message.from_user.id) is not None
         )
-
-
-def _plausible(fix: Fix) -> bool:
-    try:
-        parse_coordinates(fix.latitude, fix.longitude)
-    except InvalidInput:
-        return False
-    return True
 
 
 def _task_line(task: Task, lang: str) -> str:
@@ -196,7 +188,7 @@ async def got_location(
 ) -> None:
     """The first message of a live share (or a one-off location, explained)."""
     one_off = text(lang, "brigade.static_location")
-    started = await live_share_start(message, lang, one_off, _plausible)
+    started = await live_share_start(message, lang, one_off, validate_fix)
     if started is None:
         return
     fix, until = started
@@ -210,7 +202,7 @@ async def got_location(
 async def live_edit(message: Message, brigades: BrigadeService) -> None:
     """A move of the live location: silently added to the started task's track."""
     fix = fix_from(message, edited=True)
-    if fix is not None and _plausible(fix):
+    if fix is not None and validate_fix(fix):
         await brigades.record_fix(fix)
 
 

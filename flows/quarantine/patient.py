@@ -14,6 +14,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, ReplyKeyboardRemove
 
 from flows.common.keyboards import main_menu
+from flows.common.location import fix_from, live_share_start
 from flows.common.steps import ask, sender_lookup
 from flows.contacts import shared_phone
 from flows.context import BotProfile, Limits
@@ -25,11 +26,12 @@ from flows.quarantine.keyboards import (
     home_here_keyboard,
     phone_keyboard,
 )
-from flows.quarantine.live import LiveIngest, fix_from, live_share_start
+from flows.quarantine.live import LiveIngest
 from presentation.formatting import local_time
 from presentation.i18n import text
 from presentation.rules import HOME_RADIUS, days, silence
-from services.quarantine import Case, QuarantineError, QuarantineService, validate_fix
+from services.location_fixes import validate_fix
+from services.quarantine import Case, QuarantineError, QuarantineService
 
 log = logging.getLogger(__name__)
 

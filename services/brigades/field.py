@@ -22,7 +22,7 @@ from services.brigades.model import (
 )
 from services.db import Connection, fetch_all, fetch_one, row_or
 from services.invites import use_invite
-from services.quarantine.model import Fix
+from services.location_fixes import Fix
 
 _OF_MEMBER = f"{TASKS} JOIN brigade_members m ON m.brigade_id = t.brigade_id"
 _BRIGADE_OF = (

@@ -31,8 +31,6 @@ from services.quarantine.escalation import EscalationService
 from services.quarantine.index import INDEXED, JUDGED, LIVE, SEEN, QuarantineIndex
 from services.quarantine.ingest import IngestService
 from services.quarantine.model import (
-    INDEFINITE_LIVE_PERIOD,
-    MAX_REPORTED_ACCURACY_M,
     SILENCE,
     Action,
     AlertKind,
@@ -41,21 +39,17 @@ from services.quarantine.model import (
     CloseKind,
     Doctor,
     EpisodeView,
-    Fix,
     IngestReport,
     QuarantineError,
     SweepReport,
-    validate_fix,
 )
 from services.quarantine.panel import PanelQueries
 from services.quarantine.sweep import SweepService
 
 __all__ = [
-    "INDEFINITE_LIVE_PERIOD",
     "INDEXED",
     "JUDGED",
     "LIVE",
-    "MAX_REPORTED_ACCURACY_M",
     "SEEN",
     "SILENCE",
     "Action",
@@ -65,12 +59,10 @@ __all__ = [
     "CloseKind",
     "Doctor",
     "EpisodeView",
-    "Fix",
     "IngestReport",
     "QuarantineError",
     "QuarantineService",
     "SweepReport",
-    "validate_fix",
 ]
 
 

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from services.db import Connection
+from services.location_fixes import Fix, validate_fix
 from services.quarantine.episodes import emit, save_states
 from services.quarantine.index import QuarantineIndex
-from services.quarantine.model import Fix, IngestReport, validate_fix
+from services.quarantine.model import IngestReport
 from services.quarantine.rows import LOCK_BY_PATIENT
 from services.quarantine.tracking import (
     Before,

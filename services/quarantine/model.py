@@ -10,13 +10,11 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from services.errors import Refusal
-from services.validation import Coordinates, InvalidInput, parse_coordinates
+from services.validation import Coordinates
 
 SILENCE = timedelta(minutes=15)
 REMIND_BEFORE_LIVE_ENDS = timedelta(minutes=10)
 DOCTOR_INVITE_TTL = timedelta(days=7)
-INDEFINITE_LIVE_PERIOD = 0x7FFFFFFF
-MAX_REPORTED_ACCURACY_M = 1500.0
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: read out on the phone
 
 
@@ -88,22 +86,6 @@ class Case:
     zone_state: str
     open_kinds: tuple[str, ...]
     closed: bool
-
-
-@dataclass(frozen=True)
-class Fix:
-    """One location from a patient's chat, as Telegram stamped it."""
-
-    tg_user_id: int
-    message_id: int
-    at: datetime
-    latitude: float
-    longitude: float
-    accuracy: float | None
-    live_until: datetime | None
-    """When the live period ends; None for a static location or an ended share."""
-    stopped: bool = False
-    """An edit that ends the live share (Telegram drops ``live_period`` from it)."""
 
 
 @dataclass
@@ -211,12 +193,3 @@ class SweepReport:
 
 def new_code() -> str:
     return "Q-" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(5))
-
-
-def validate_fix(fix: Fix) -> bool:
-    """Coordinates a phone could report and an accuracy in Telegram's range."""
-    try:
-        parse_coordinates(fix.latitude, fix.longitude)
-    except InvalidInput:
-        return False
-    return fix.accuracy is None or 0.0 <= fix.accuracy <= MAX_REPORTED_ACCURACY_M

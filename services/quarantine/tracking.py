@@ -18,12 +18,12 @@ import numpy as np
 
 from geofence.distance import distance_m, distances_m
 from geofence.home import MAX_USABLE_ACCURACY_M, Change, HomeWatch, Verdict, judge, plausible_move
+from services.location_fixes import Fix
 from services.quarantine.model import (
     SILENCE,
     ZONE_KINDS,
     AlertKind,
     CloseKind,
-    Fix,
     IngestReport,
     Row,
 )

@@ -639,7 +639,7 @@ async def _open_violation(platform: Platform) -> tuple[str, int]:
     """A patient who walked out of home: their case code and the open alert's id."""
     from datetime import UTC, date, datetime, timedelta
 
-    from services.quarantine import Fix
+    from services.location_fixes import Fix
     from services.validation import Coordinates
 
     q = platform.services.quarantine

@@ -12,7 +12,7 @@ import pytest
 from citybots.wiring import Services
 from geofence.zones import parse_zones
 from services.brigades import BrigadeError, BrigadeService
-from services.quarantine.model import Fix
+from services.location_fixes import Fix
 
 M_LAT, M_LON = 1 / 111_050, 1 / 81_300  # degrees per metre in Almaty
 

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from citybots.wiring import Services
+from services.location_fixes import Fix
 from services.quarantine import (
     INDEXED,
     JUDGED,
@@ -17,7 +18,6 @@ from services.quarantine import (
     SEEN,
     Action,
     Case,
-    Fix,
     QuarantineError,
     QuarantineService,
 )

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from services.quarantine.model import SILENCE, AlertKind, CloseKind, Fix, IngestReport
+from services.location_fixes import Fix
+from services.quarantine.model import SILENCE, AlertKind, CloseKind, IngestReport
 from services.quarantine.tracking import (
     Before,
     TrackState,
