@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.db import Connection
+from services.db import Connection, fetch_all, of_row
 from services.outbox import Queued, enqueue_many
 
 LOOKBACK_DAYS = 14
@@ -171,7 +171,9 @@ class ExposureService:
 
     async def notices(self, *, since: datetime | None = None) -> list[ExposureNotice]:
         """Notices for epidemiologists: who was exposed where and when."""
-        rows = await self.pool.fetch(
+        return await fetch_all(
+            self.pool,
+            of_row(ExposureNotice),
             """
             SELECT n.id, n.visit_id, n.exposed_iin, n.venue_id, v.name AS venue_name,
                    n.window_start, n.window_end,
@@ -186,4 +188,3 @@ class ExposureService:
             """,
             since,
         )
-        return [ExposureNotice(**dict(r)) for r in rows]

@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 
 from services.audit import record
-from services.db import Connection, is_unavailable, recover
+from services.db import Connection, fetch_all, is_unavailable, of_row, recover
 from services.metrics import Metrics
 from services.outbox import enqueue
 from services.status import Status, StatusService
@@ -482,7 +482,9 @@ class VisitService:
         return int(result.split()[-1])
 
     async def history(self, iin: str, days: int = HISTORY_DAYS) -> list[Visit]:
-        rows = await self.pool.fetch(
+        return await fetch_all(
+            self.pool,
+            of_row(Visit),
             """
             SELECT v.name AS venue, s.checked_in_at, s.checked_out_at, s.checkout_kind
               FROM visits s JOIN venues v ON v.id = s.venue_id
@@ -493,7 +495,6 @@ class VisitService:
             iin,
             days,
         )
-        return [Visit(**dict(r)) for r in rows]
 
     async def hourly(self, venue_id: int, since: datetime) -> list[HourCount]:
         """Admitted check-ins per hour since ``since``: counts, no names."""
