@@ -358,7 +358,11 @@ async def test_caddy_with_the_shipped_caddyfile_proxies_the_app_and_hides_intern
     assert platform.port is not None
     async with _caddy(platform.port, tmp_path) as outside, ClientSession() as http:
         async with http.get(f"{outside}/healthz") as response:
-            assert (await response.json())["status"] == "ok"  # the app, through Caddy
+            # the app's own report, through Caddy (whether each bot's last call to the
+            # shared sandbox went well is other tests' business, hence ok or degraded)
+            report = await response.json()
+            assert report["worker_pid"] == os.getpid()
+            assert report["status"] in ("ok", "degraded")
         for path in ("/metrics", "/sandbox/", "/sandbox/api/bots"):
             async with http.get(f"{platform.base_url}{path}") as direct:
                 assert direct.status == 200, path  # there on the app itself ...
