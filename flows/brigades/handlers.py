@@ -188,7 +188,7 @@ async def got_location(
 ) -> None:
     """The first message of a live share (or a one-off location, explained)."""
     one_off = text(lang, "brigade.static_location")
-    started = await live_share_start(message, lang, one_off, validate_fix)
+    started = await live_share_start(message, lang, one_off)
     if started is None:
         return
     fix, until = started

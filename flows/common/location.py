@@ -3,14 +3,13 @@ edits, for every bot that follows one (a patient's home rule, a brigade's field 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiogram.types import Message
 
 from presentation.i18n import text
-from services.location_fixes import INDEFINITE_LIVE_PERIOD, Fix
+from services.location_fixes import INDEFINITE_LIVE_PERIOD, Fix, validate_fix
 
 _LONGEST_LIVE = timedelta(days=366)
 
@@ -63,16 +62,16 @@ def fix_from(message: Message, *, edited: bool) -> Fix | None:
 
 
 async def live_share_start(
-    message: Message, lang: str, one_off: str, plausible: Callable[[Fix], bool]
+    message: Message, lang: str, one_off: str
 ) -> tuple[Fix, datetime] | None:
     """The first fix of a live share and when the share ends; None once the sender is
     told ``one_off`` (a location sent once, which nobody follows) or that the place is
-    not one a phone could report (``plausible`` says no)."""
+    not one a phone could report (``validate_fix``)."""
     fix = fix_from(message, edited=False)
     if fix is None or fix.live_until is None:
         await message.answer(one_off)
         return None
-    if not plausible(fix):
+    if not validate_fix(fix):
         await message.answer(text(lang, "errors.location.range"))
         return None
     return fix, fix.live_until

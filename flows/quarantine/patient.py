@@ -30,7 +30,6 @@ from flows.quarantine.live import LiveIngest
 from presentation.formatting import local_time
 from presentation.i18n import text
 from presentation.rules import HOME_RADIUS, days, silence
-from services.location_fixes import validate_fix
 from services.quarantine import Case, QuarantineError, QuarantineService
 
 log = logging.getLogger(__name__)
@@ -162,7 +161,7 @@ async def got_location(
         await message.answer(text(lang, "quarantine.not_enrolled"))
         return
     one_off = text(lang, "quarantine.static_location")
-    started = await live_share_start(message, lang, one_off, validate_fix)
+    started = await live_share_start(message, lang, one_off)
     if started is None:
         return
     fix, until = started
